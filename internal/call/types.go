@@ -1,0 +1,160 @@
+package call
+
+// Mode is a call's invitation mode.
+type Mode int8
+
+// The modes (wire values).
+const (
+	General  Mode = 0
+	Advanced Mode = 1
+)
+
+// UserState is a user's state in a call (wire values of behaviour §2).
+//
+// Allowed transitions (behaviour §3, §5 tables):
+//
+//	Inviting, NotYetReceived → Received (R5.1), NotYetReceived (R5.2, from Inviting), Accepted (R3.3,
+//	                          R3.7), Rejected (R3.4), BeCancelled (R3.2, R4.3), Timeout (R3.5)
+//	Received                → Accepted, Rejected, BeCancelled, Timeout
+//	Accepted                → Quit (R3.8, R6.4), Cancelled (caller only: R3.2, R3.3b, R4.3)
+//	Rejected, Timeout, Quit → Accepted (R3.7 callJoin), Inviting (R3.6 re-invite)
+//	Cancelled, BeCancelled  → Inviting (R3.6 re-invite)
+//
+// No transition happens in an Ended call (R4.4).
+type UserState int8
+
+// The user states. 4 is reserved (ZIM's removed Offline) and Ended (8) is never set by v1.
+const (
+	Unknown        UserState = -1
+	Inviting       UserState = 0
+	Accepted       UserState = 1
+	Rejected       UserState = 2
+	Cancelled      UserState = 3
+	Received       UserState = 5
+	Timeout        UserState = 6
+	Quit           UserState = 7
+	NotYetReceived UserState = 9
+	BeCancelled    UserState = 10
+)
+
+// Pending reports whether s is Inviting, NotYetReceived or Received.
+func (s UserState) Pending() bool { return s == Inviting || s == NotYetReceived || s == Received }
+
+// Active reports whether s is pending or Accepted.
+func (s UserState) Active() bool { return s.Pending() || s == Accepted }
+
+// Terminal reports whether s is Rejected, Cancelled, BeCancelled, Timeout or Quit.
+func (s UserState) Terminal() bool {
+	return s == Rejected || s == Cancelled || s == BeCancelled || s == Timeout || s == Quit
+}
+
+// State is the state of a whole call.
+type State int8
+
+// The call states (wire values).
+const (
+	Started State = 1
+	Ended   State = 2
+)
+
+// JoinPolicy says who may callJoin a call it was never in (R3.7).
+type JoinPolicy int8
+
+// The join policies.
+const (
+	JoinMembers JoinPolicy = iota // only users already in callUserList (default)
+	JoinAnyone                    // anyone who knows the callID
+)
+
+// Config holds the server settings the rules depend on.
+type Config struct {
+	MaxCallUsers       int        // active users per call, caller included (default 10)
+	JoinPolicy         JoinPolicy // R3.7
+	NotReceivedCheckMs int64      // R5.2 delay, 3000..5000 (default 5000)
+}
+
+// DefaultConfig returns the defaults of behaviour §3 and §5b.
+func DefaultConfig() Config {
+	return Config{MaxCallUsers: 10, JoinPolicy: JoinMembers, NotReceivedCheckMs: 5000}
+}
+
+// PushConfig asks for offline pushes (behaviour §9).
+type PushConfig struct {
+	Title, Content, Payload, ResourcesID string
+}
+
+// User is one entry of a call's callUserList. Times are Unix milliseconds, 0 when not
+// applicable (behaviour §10b).
+type User struct {
+	ID           string
+	State        UserState
+	Inviter      string // "" for the caller until re-invited and for joiners never invited
+	ExtendedData string // the user's own, from its accept/reject/join config; "" on (re-)invite
+
+	// The invitation that rang the user last (R3.1 or R3.6): its extendedData, its pushConfig
+	// (nil when it had none) and its ring timeout in seconds. Carried by callInvitationReceived
+	// and by the synthesized invitations of R5.3; InvitePush decides withdrawal pushes (§9).
+	InviteData    string
+	InvitePush    *PushConfig
+	InviteTimeout int
+
+	Deadline   int64  // ring deadline; non-zero exactly while pending in a Started call
+	CheckAt    int64  // R5.2 not-received check; non-zero only while Inviting with the check due
+	AcceptTime int64  // latest move to Accepted (the caller's is createTime); 0 after a re-invite
+	UpdateTime int64  // latest state change of this user
+	MainDevice string // R3.7/§1: device that created, accepted or joined; "" unless Accepted
+}
+
+// Call is the whole state of one call: what the store keeps and Apply transforms.
+type Call struct {
+	ID                     string
+	Mode                   Mode
+	Caller                 string
+	ExtendedData           string
+	CreateTime             int64
+	EndTime                int64 // 0 while Started
+	State                  State
+	Version                int64 // 1 at creation, +1 with every change
+	EnableNotReceivedCheck bool
+	Answered               bool   // set once a user other than the caller is Accepted (§1); never cleared
+	Users                  []User // in order of first invitation or join; the caller first
+}
+
+// User returns the entry of userID, or nil when the user was never in the call. The pointer
+// aliases c.Users.
+func (c *Call) User(userID string) *User {
+	for i := range c.Users {
+		if c.Users[i].ID == userID {
+			return &c.Users[i]
+		}
+	}
+	return nil
+}
+
+// NextDue returns the earliest deadline or not-received check of the call, or 0 when none is
+// set. The shell schedules a Tick at that time.
+func (c *Call) NextDue() int64 {
+	var due int64
+	for _, u := range c.Users {
+		for _, t := range [2]int64{u.Deadline, u.CheckAt} {
+			if t != 0 && (due == 0 || t < due) {
+				due = t
+			}
+		}
+	}
+	return due
+}
+
+// Clone returns a deep copy of c, so a result never aliases its input.
+func (c Call) Clone() Call {
+	users := make([]User, len(c.Users))
+	copy(users, c.Users)
+	for i := range users {
+		if p := users[i].InvitePush; p != nil {
+			cp := *p
+			users[i].InvitePush = &cp
+		}
+	}
+	c.Users = users
+	return c
+}

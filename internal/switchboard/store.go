@@ -1,0 +1,131 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dialtone/dialtone/internal/call"
+)
+
+// ErrNotFound is returned by Store.Call for an unknown call.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by Store.Commit when the change was decided on stale data: a call's
+// stored version is not CallWrite.PrevVersion, or a BusyWrite puts a user "in a call" while it
+// has a record for another call. Nothing of the change was applied; the caller reloads and
+// decides again.
+var ErrConflict = errors.New("conflict")
+
+// Store keeps calls, the per-user event logs, busy records and idempotency records durably.
+// Every method is safe for concurrent use. A store enforces only what its schema guarantees
+// (versions, one busy record per user); call rules live in internal/call and here.
+type Store interface {
+	// Call returns the call with id, or ErrNotFound.
+	Call(ctx context.Context, id string) (call.Call, error)
+
+	// BusyCall returns the ID of the call in which userID is "in a call" (§1), or "" if none.
+	BusyCall(ctx context.Context, userID string) (string, error)
+
+	// Commit applies change atomically and durably (R7.1: on return, it survives a crash) and
+	// returns the sequence numbers it gave the change's log entries, in order. Concurrent
+	// commits may share one transaction and one disk flush (group commit); each change still
+	// applies or fails alone. It returns ErrConflict as documented there.
+	Commit(ctx context.Context, change Change) ([]int64, error)
+
+	// Idempotency returns the record of userID's key, if one was committed at or after since.
+	Idempotency(ctx context.Context, userID, key string, since int64) (IdempotencyRecord, bool, error)
+
+	// ReadLog returns up to limit entries of userID's log with seq > afterSeq, oldest first.
+	ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error)
+
+	// LogBounds returns userID's head sequence (0 before any event) and its oldest retained
+	// sequence (head + 1 when nothing is retained).
+	LogBounds(ctx context.Context, userID string) (oldest, head int64, err error)
+
+	// ListCalls returns up to count calls whose callUserList holds userID, newest first (by
+	// when the user entered the call), starting after the page cursor before (0 = newest).
+	// next is the cursor of the following page: a positive integer below 2^53, or 0 when
+	// nothing older exists. Pages never repeat or skip a call.
+	ListCalls(ctx context.Context, userID string, before int64, count int) (calls []call.Call, next int64, err error)
+
+	// PendingCalls returns the Started calls in which userID is pending (R5.3).
+	PendingCalls(ctx context.Context, userID string) ([]call.Call, error)
+
+	// DueCalls returns every Started call that has a deadline, with its call.NextDue.
+	DueCalls(ctx context.Context) ([]Due, error)
+
+	// BusyRecords returns every busy record: the users "in a call" and the call.
+	BusyRecords(ctx context.Context) ([]BusyWrite, error)
+
+	// Prune deletes log entries created before logBefore (keeping head sequences),
+	// idempotency records created before idemBefore, and calls that ended before
+	// endedBefore with their member rows.
+	Prune(ctx context.Context, logBefore, idemBefore, endedBefore int64) error
+
+	// Close waits for commits in flight and releases the store.
+	Close() error
+}
+
+// Change is everything one decision writes, committed atomically.
+type Change struct {
+	Calls   []CallWrite
+	Members []Member    // users new to a call's callUserList (for ListCalls and PendingCalls)
+	Busy    []BusyWrite // applied in order: leave records before entering new ones
+	Log     []LogEntry  // appended; each gets its user's next sequence number
+	Idem    *IdempotencyRecord
+}
+
+// CallWrite stores a call. PrevVersion is the version the decision read (0 for a new call);
+// the write fails with ErrConflict unless the stored version still equals it.
+type CallWrite struct {
+	Call        call.Call
+	PrevVersion int64
+}
+
+// Member says that UserID appears in CallID's callUserList.
+type Member struct {
+	UserID string
+	CallID string
+}
+
+// BusyWrite sets (InCall) or clears a user's busy record for CallID. Setting fails with
+// ErrConflict when the user has a record for another call; clearing a record the user does not
+// have for CallID does nothing.
+type BusyWrite struct {
+	UserID string
+	CallID string
+	InCall bool
+}
+
+// LogEntry is one event in a user's log (R7.2): the wire event name, its encoded data and the
+// devices it targets.
+type LogEntry struct {
+	UserID    string
+	Seq       int64 // assigned by Commit
+	Target    call.TargetKind
+	DeviceID  string
+	Event     string
+	Data      []byte
+	CreatedAt int64 // Unix ms
+}
+
+// Includes reports whether deviceID of the entry's user gets it.
+func (e LogEntry) Includes(deviceID string) bool {
+	return call.Recipient{Target: e.Target, DeviceID: e.DeviceID}.Includes(deviceID)
+}
+
+// IdempotencyRecord remembers a successful request (R7.3): what was asked (Fingerprint: op and
+// parameters) and the reply given.
+type IdempotencyRecord struct {
+	UserID      string
+	Key         string
+	Fingerprint string
+	Reply       []byte
+	CreatedAt   int64 // Unix ms
+}
+
+// Due is a call's next deadline.
+type Due struct {
+	CallID string
+	At     int64 // Unix ms
+}

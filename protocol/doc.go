@@ -1,0 +1,17 @@
+// Package protocol is Dialtone's public wire contract: the JSON envelopes, operation and event
+// names, their data shapes, the enumerations and the error codes that every client (Go SDK,
+// browser SDK, CLI, third parties) and the server speak over the WebSocket at /v1/ws.
+//
+// It imports only the standard library and holds no behaviour beyond encoding: what the server
+// does with each operation is described in docs/behaviour.md, the bytes in docs/protocol.md.
+//
+// The contract only grows: new optional fields, ops and events may be added; the meaning of an
+// existing one never changes. Decoders ignore fields they do not know.
+package protocol
+
+// Path is the HTTP path of the WebSocket endpoint.
+const Path = "/v1/ws"
+
+// MaxFrameBytes is the largest frame either side accepts; a larger frame closes the connection
+// with WebSocket status 1009.
+const MaxFrameBytes = 64 << 10
