@@ -1,0 +1,103 @@
+// Package auth mints and verifies Dialtone login tokens and holds the server side's definition
+// of valid user and device identifiers (behaviour §1).
+//
+// A login token is a JWT signed with HS256 and the server's shared secret (protocol.md, Login).
+// Verify accepts a token only when all of these hold:
+//   - its header names alg HS256 (any other algorithm, "none" included, is refused) and its
+//     signature verifies with the secret;
+//   - "sub" is present and a valid userID (ValidUserID);
+//   - "exp" is present and not passed;
+//   - "nbf", when present, has been reached;
+//   - "iat", when present, is not in the future;
+//   - "aud" contains the verifier's audience, when the verifier has one (a token's "aud" is
+//     ignored by a verifier without one).
+//
+// Every time comparison allows Leeway of clock skew between the token issuer and the server.
+// Time is an argument: nothing in this package reads the clock.
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Leeway is the clock skew tolerated in every time claim: a token is still accepted Leeway
+// after its exp, Leeway before its nbf, and with an iat up to Leeway in the future.
+const Leeway = 30 * time.Second
+
+// ErrInvalidToken is wrapped by every error Verify returns; the reason follows it in the message.
+var ErrInvalidToken = errors.New("auth: invalid token")
+
+// Verifier checks login tokens against one secret and, optionally, one audience. It is
+// immutable and safe for concurrent use.
+type Verifier struct {
+	secret   []byte
+	audience string
+}
+
+// NewVerifier returns a Verifier for secret (which must not be empty) and audience ("" for no
+// audience check). It keeps its own copy of secret.
+func NewVerifier(secret []byte, audience string) (*Verifier, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("auth: the secret must not be empty")
+	}
+	return &Verifier{secret: append([]byte(nil), secret...), audience: audience}, nil
+}
+
+// Verify checks token as of now (see the package doc for the rules) and returns its userID.
+// Every failure wraps ErrInvalidToken.
+func (v *Verifier) Verify(token string, now time.Time) (userID string, err error) {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+	}
+	if v.audience != "" {
+		opts = append(opts, jwt.WithAudience(v.audience))
+	}
+	var claims jwt.RegisteredClaims
+	_, err = jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+		}
+		return v.secret, nil
+	}, opts...)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if claims.Subject == "" {
+		return "", fmt.Errorf("%w: sub is required", ErrInvalidToken)
+	}
+	if !ValidUserID(claims.Subject) {
+		return "", fmt.Errorf("%w: sub is not a valid userID", ErrInvalidToken)
+	}
+	return claims.Subject, nil
+}
+
+// Mint returns an HS256 token for userID signed with secret: sub = userID, iat = now,
+// exp = now + ttl, and aud = audience when it is not empty. It refuses an empty secret, an
+// invalid userID and a ttl that is not positive. Times are whole seconds, as JWT requires.
+func Mint(secret []byte, userID string, ttl time.Duration, now time.Time, audience string) (string, error) {
+	switch {
+	case len(secret) == 0:
+		return "", errors.New("auth: the secret must not be empty")
+	case !ValidUserID(userID):
+		return "", fmt.Errorf("auth: %q is not a valid userID", userID)
+	case ttl <= 0:
+		return "", errors.New("auth: the ttl must be positive")
+	}
+	claims := jwt.RegisteredClaims{
+		Subject:   userID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	if audience != "" {
+		claims.Audience = jwt.ClaimStrings{audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
