@@ -1,0 +1,338 @@
+// Package config is the server's typed configuration: its defaults, where values come from and
+// the validation every value passes before the server starts.
+//
+// Each setting is named by its flag (e.g. heartbeat-timeout). Values are taken, from lowest to
+// highest precedence, from
+//   - the defaults (Defaults; the development defaults when dev is on),
+//   - the JSON file named by --config (or DIALTONE_CONFIG), an object whose keys are flag names
+//     and whose values are strings, numbers or booleans,
+//   - the environment variables DIALTONE_<FLAG NAME, upper case, dashes as underscores>
+//     (an empty variable counts as unset),
+//   - the command-line flags.
+//
+// Whether dev is on is itself decided by the same layers. Every refused value is reported with
+// the flag's name (and where the value came from, when not a flag), so an operator can fix it.
+// The package reads the environment only through the getenv it is given and holds no state.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration. Parse returns it validated; Defaults returns the
+// defaults, which are valid except that Defaults(false) has no Secret.
+type Config struct {
+	Dev      bool   // development mode: loopback only, dev secret, demo tokens
+	Listen   string // host:port of the HTTP listener
+	DataDir  string // directory of the SQLite database
+	Secret   string // HS256 token secret, at least 16 bytes
+	Audience string // required aud claim, "" for none
+
+	HeartbeatInterval time.Duration // R6.1; at most HeartbeatTimeout/3
+	HeartbeatTimeout  time.Duration // R6.1
+	NotReceivedCheck  time.Duration // R5.2, 3s..5s
+	LoginTimeout      time.Duration // protocol.md Transport: fixed at 10s, no flag
+
+	MaxCallUsers      int    // R3.1, 2..20
+	MaxDevicesPerUser int    // R6.2, 1..100
+	JoinPolicy        string // JoinMembers or JoinAnyone (R3.7)
+
+	CallRetention     time.Duration // R3.10
+	LogRetention      time.Duration // R7.2; at least HeartbeatTimeout
+	IdempotencyWindow time.Duration // R7.3
+
+	TLSCert, TLSKey string // PEM files; both or neither
+	LogLevel        string // debug, info, warn or error
+
+	MaxRequestsPerSecond    int // per connection
+	MaxInvitesPerMinute     int // per user, callInvite and callingInvite
+	MaxUnauthenticatedPerIP int // connections not yet logged in, per client IP
+}
+
+// Join policies (R3.7).
+const (
+	JoinMembers = "members"
+	JoinAnyone  = "anyone"
+)
+
+// DevSecret is the token secret of --dev when no --secret is given. It is public: a dev server
+// must never be reachable from another machine, which is why --dev binds loopback only.
+const DevSecret = "dialtone-dev-secret"
+
+// Bounds of the validated settings.
+const (
+	minSecretBytes = 16
+	minCallUsers   = 2
+	// maxCallUsers keeps a full callUserList, each user with up to 2 KiB of extendedData,
+	// within one 64 KiB frame.
+	maxCallUsers      = 20
+	maxDevicesPerUser = 100
+	minNotReceived    = 3 * time.Second
+	maxNotReceived    = 5 * time.Second
+)
+
+// Defaults returns the defaults, the development ones when dev is true. They differ only in
+// Dev, Listen (":3425", all interfaces, versus "127.0.0.1:3425") and Secret (none, so it must
+// be given, versus DevSecret).
+func Defaults(dev bool) Config {
+	c := Config{
+		Dev:                     dev,
+		Listen:                  ":3425",
+		DataDir:                 "./.dialtone",
+		HeartbeatInterval:       10 * time.Second,
+		HeartbeatTimeout:        35 * time.Second,
+		NotReceivedCheck:        5 * time.Second,
+		LoginTimeout:            10 * time.Second,
+		MaxCallUsers:            10,
+		MaxDevicesPerUser:       10,
+		JoinPolicy:              JoinMembers,
+		CallRetention:           30 * 24 * time.Hour,
+		LogRetention:            15 * time.Minute,
+		IdempotencyWindow:       15 * time.Minute,
+		LogLevel:                "info",
+		MaxRequestsPerSecond:    50,
+		MaxInvitesPerMinute:     60,
+		MaxUnauthenticatedPerIP: 100,
+	}
+	if dev {
+		c.Listen = "127.0.0.1:3425"
+		c.Secret = DevSecret
+	}
+	return c
+}
+
+// value is one setting's text and where it came from, for error messages.
+type value struct{ text, source string }
+
+// recorder is the flag.Value of every flag: it records the text, which Parse applies later
+// over the lower layers.
+type recorder struct {
+	name    string
+	isBool  bool
+	flagged map[string]value
+}
+
+func (r *recorder) String() string { return "" }
+func (r *recorder) Set(s string) error {
+	r.flagged[r.name] = value{s, ""}
+	return nil
+}
+func (r *recorder) IsBoolFlag() bool { return r.isBool }
+
+// Parse builds the configuration from args (without the program name), the environment seen
+// through getenv and the --config file, and validates it. For -h or --help it writes the usage
+// to stderr and returns flag.ErrHelp; flag syntax errors are written to stderr too. Every other
+// error names the flag whose value is refused.
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	flagged := map[string]value{}
+	fs := flag.NewFlagSet("dialtoned", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { io.WriteString(stderr, usage()) }
+	fs.Var(&recorder{name: configSetting.name, flagged: flagged}, configSetting.name, configSetting.meaning)
+	for _, s := range settings() {
+		fs.Var(&recorder{name: s.name, isBool: s.isBool(), flagged: flagged}, s.name, s.meaning)
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (every setting is a --flag)", fs.Arg(0))
+	}
+
+	values := map[string]value{}
+	if path, ok := lookup(configSetting.name, flagged, getenv); ok && path.text != "" {
+		fromFile, err := readFile(path.text)
+		if err != nil {
+			return Config{}, fmt.Errorf("--config%s: %w", path.source, err)
+		}
+		values = fromFile
+	}
+	for _, s := range settings() {
+		if v, ok := lookup(s.name, flagged, getenv); ok {
+			values[s.name] = v
+		}
+	}
+
+	dev := false
+	if v, ok := values["dev"]; ok {
+		b, err := strconv.ParseBool(v.text)
+		if err != nil {
+			return Config{}, fmt.Errorf("invalid value %q for --dev%s: must be true or false", v.text, v.source)
+		}
+		dev = b
+	}
+	c := Defaults(dev)
+	for _, s := range settings() {
+		if v, ok := values[s.name]; ok {
+			if err := s.set(&c, v.text); err != nil {
+				return Config{}, fmt.Errorf("invalid value %q for --%s%s: %w", v.text, s.name, v.source, err)
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// lookup returns a setting from the flags, else from the environment; ok is false when
+// neither has it.
+func lookup(name string, flagged map[string]value, getenv func(string) string) (v value, ok bool) {
+	if v, ok := flagged[name]; ok {
+		return v, true
+	}
+	env := EnvVar(name)
+	if text := getenv(env); text != "" {
+		return value{text, " (from " + env + ")"}, true
+	}
+	return value{}, false
+}
+
+// readFile reads a JSON config file into setting texts.
+func readFile(path string) (map[string]value, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON object: %w", path, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s holds more than one JSON value", path)
+	}
+	known := map[string]bool{}
+	for _, s := range settings() {
+		known[s.name] = true
+	}
+	out := make(map[string]value, len(raw))
+	source := " (from " + path + ")"
+	for key, v := range raw {
+		if !known[key] {
+			return nil, fmt.Errorf("%s: unknown setting %q (keys are flag names without dashes in front)", path, key)
+		}
+		switch v := v.(type) {
+		case string:
+			out[key] = value{v, source}
+		case json.Number:
+			out[key] = value{v.String(), source}
+		case bool:
+			out[key] = value{strconv.FormatBool(v), source}
+		default:
+			return nil, fmt.Errorf("%s: %q must be a string, number or boolean", path, key)
+		}
+	}
+	return out, nil
+}
+
+// Validate reports every refused value of c, each naming its flag. Parse calls it; a caller
+// that builds a Config by hand should too.
+func (c Config) Validate() error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := validListen(c.Listen, c.Dev); err != nil {
+		fail("%w", err)
+	}
+	if c.DataDir == "" {
+		fail("--data must not be empty")
+	}
+	switch {
+	case c.Secret == "" && !c.Dev:
+		fail("--secret is required (or %s), unless --dev", EnvVar("secret"))
+	case len(c.Secret) < minSecretBytes:
+		fail("--secret must be at least %d bytes", minSecretBytes)
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"heartbeat-interval", c.HeartbeatInterval}, {"heartbeat-timeout", c.HeartbeatTimeout},
+		{"call-retention", c.CallRetention}, {"log-retention", c.LogRetention},
+		{"idempotency-window", c.IdempotencyWindow},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			fail("--%s must be positive", p.name)
+		}
+	}
+	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && 3*c.HeartbeatInterval > c.HeartbeatTimeout {
+		fail("--heartbeat-interval must be at most a third of --heartbeat-timeout")
+	}
+	if c.LogRetention > 0 && c.LogRetention < c.HeartbeatTimeout {
+		fail("--log-retention must be at least --heartbeat-timeout, so a device can resume within its grace period")
+	}
+	if c.NotReceivedCheck < minNotReceived || c.NotReceivedCheck > maxNotReceived {
+		fail("--not-received-check must be between %v and %v", minNotReceived, maxNotReceived)
+	}
+	if c.LoginTimeout <= 0 {
+		fail("LoginTimeout must be positive")
+	}
+	ranges := []struct {
+		name     string
+		n        int
+		min, max int // max 0: no upper bound
+	}{
+		{"max-call-users", c.MaxCallUsers, minCallUsers, maxCallUsers},
+		{"max-devices-per-user", c.MaxDevicesPerUser, 1, maxDevicesPerUser},
+		{"max-requests-per-second", c.MaxRequestsPerSecond, 1, 0},
+		{"max-invites-per-minute", c.MaxInvitesPerMinute, 1, 0},
+		{"max-unauthenticated-per-ip", c.MaxUnauthenticatedPerIP, 1, 0},
+	}
+	for _, r := range ranges {
+		switch {
+		case r.max > 0 && (r.n < r.min || r.n > r.max):
+			fail("--%s must be between %d and %d", r.name, r.min, r.max)
+		case r.n < r.min:
+			fail("--%s must be at least %d", r.name, r.min)
+		}
+	}
+	if c.JoinPolicy != JoinMembers && c.JoinPolicy != JoinAnyone {
+		fail("--join-policy must be %s or %s", JoinMembers, JoinAnyone)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		fail("--tls-cert and --tls-key must be given together")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		fail("--log-level must be debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+// validListen checks a host:port and, in dev mode, that the host is loopback.
+func validListen(listen string, dev bool) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen must be host:port: %w", err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("--listen port must be a number from 0 to 65535")
+	}
+	if dev && !loopback(host) {
+		return fmt.Errorf("--listen must be a loopback address (127.0.0.1, ::1 or localhost) with --dev, which has a public secret")
+	}
+	return nil
+}
+
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}

@@ -1,0 +1,336 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const secret = "0123456789abcdef-secret"
+
+// env returns a getenv over vars.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// writeFile writes a config file into a temporary directory and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dialtone.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func parse(t *testing.T, args []string, vars map[string]string) (Config, error) {
+	t.Helper()
+	var out strings.Builder
+	return Parse(args, env(vars), &out)
+}
+
+func TestDefaults(t *testing.T) {
+	prod := Defaults(false)
+	want := Config{
+		Listen: ":3425", DataDir: "./.dialtone",
+		HeartbeatInterval: 10 * time.Second, HeartbeatTimeout: 35 * time.Second,
+		NotReceivedCheck: 5 * time.Second, LoginTimeout: 10 * time.Second,
+		MaxCallUsers: 10, MaxDevicesPerUser: 10, JoinPolicy: "members",
+		CallRetention: 720 * time.Hour, LogRetention: 15 * time.Minute, IdempotencyWindow: 15 * time.Minute,
+		LogLevel: "info", MaxRequestsPerSecond: 50, MaxInvitesPerMinute: 60, MaxUnauthenticatedPerIP: 100,
+	}
+	if diff := cmp.Diff(want, prod); diff != "" {
+		t.Errorf("Defaults(false) (-want +got):\n%s", diff)
+	}
+	dev := Defaults(true)
+	want.Dev, want.Listen, want.Secret = true, "127.0.0.1:3425", DevSecret
+	if diff := cmp.Diff(want, dev); diff != "" {
+		t.Errorf("Defaults(true) (-want +got):\n%s", diff)
+	}
+	if err := dev.Validate(); err != nil {
+		t.Errorf("Defaults(true) invalid: %v", err)
+	}
+	prod.Secret = secret
+	if err := prod.Validate(); err != nil {
+		t.Errorf("Defaults(false) with a secret invalid: %v", err)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	got, err := parse(t, []string{"--secret", secret}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Defaults(false)
+	want.Secret = secret
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	got, err = parse(t, []string{"--dev"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Defaults(true), got); diff != "" {
+		t.Errorf("--dev (-want +got):\n%s", diff)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, `{"listen": "file:1", "data": "file-data", "heartbeat-timeout": "60s",
+		"max-call-users": 4, "log-level": "debug", "secret": "file-secret-0123456789"}`)
+	other := writeFile(t, `{"listen": "other:1"}`)
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want func(*Config)
+	}{
+		{"file only", []string{"--config", file}, nil, func(c *Config) {
+			c.Listen, c.DataDir, c.HeartbeatTimeout, c.MaxCallUsers, c.LogLevel, c.Secret =
+				"file:1", "file-data", time.Minute, 4, "debug", "file-secret-0123456789"
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{
+			"DIALTONE_LISTEN": "env:2", "DIALTONE_MAX_CALL_USERS": "5", "DIALTONE_SECRET": "env-secret-0123456789",
+		}, func(c *Config) {
+			c.Listen, c.DataDir, c.HeartbeatTimeout, c.MaxCallUsers, c.LogLevel, c.Secret =
+				"env:2", "file-data", time.Minute, 5, "debug", "env-secret-0123456789"
+		}},
+		{"flag over env over file", []string{"--config", file, "--listen", "flag:3", "--log-level=warn"},
+			map[string]string{"DIALTONE_LISTEN": "env:2", "DIALTONE_LOG_LEVEL": "error", "DIALTONE_DATA": "env-data"},
+			func(c *Config) {
+				c.Listen, c.DataDir, c.HeartbeatTimeout, c.MaxCallUsers, c.LogLevel, c.Secret =
+					"flag:3", "env-data", time.Minute, 4, "warn", "file-secret-0123456789"
+			}},
+		{"config path from env", nil, map[string]string{"DIALTONE_CONFIG": other, "DIALTONE_SECRET": secret},
+			func(c *Config) { c.Listen, c.Secret = "other:1", secret }},
+		{"config flag over config env", []string{"--config", other, "--secret", secret},
+			map[string]string{"DIALTONE_CONFIG": "/does/not/exist.json"},
+			func(c *Config) { c.Listen, c.Secret = "other:1", secret }},
+		{"empty env counts as unset", []string{"--secret", secret}, map[string]string{"DIALTONE_LISTEN": ""},
+			func(c *Config) { c.Secret = secret }},
+		{"every setting by env", nil, map[string]string{
+			"DIALTONE_LISTEN": "h:9", "DIALTONE_DATA": "d", "DIALTONE_SECRET": secret, "DIALTONE_AUDIENCE": "aud",
+			"DIALTONE_HEARTBEAT_INTERVAL": "2s", "DIALTONE_HEARTBEAT_TIMEOUT": "6s", "DIALTONE_NOT_RECEIVED_CHECK": "3s",
+			"DIALTONE_MAX_CALL_USERS": "20", "DIALTONE_MAX_DEVICES_PER_USER": "1", "DIALTONE_JOIN_POLICY": "anyone",
+			"DIALTONE_CALL_RETENTION": "1h", "DIALTONE_LOG_RETENTION": "6s", "DIALTONE_IDEMPOTENCY_WINDOW": "1m",
+			"DIALTONE_TLS_CERT": "c.pem", "DIALTONE_TLS_KEY": "k.pem", "DIALTONE_LOG_LEVEL": "error",
+			"DIALTONE_MAX_REQUESTS_PER_SECOND": "7", "DIALTONE_MAX_INVITES_PER_MINUTE": "8",
+			"DIALTONE_MAX_UNAUTHENTICATED_PER_IP": "9",
+		}, func(c *Config) {
+			*c = Config{Listen: "h:9", DataDir: "d", Secret: secret, Audience: "aud",
+				HeartbeatInterval: 2 * time.Second, HeartbeatTimeout: 6 * time.Second, NotReceivedCheck: 3 * time.Second,
+				LoginTimeout: 10 * time.Second, MaxCallUsers: 20, MaxDevicesPerUser: 1, JoinPolicy: "anyone",
+				CallRetention: time.Hour, LogRetention: 6 * time.Second, IdempotencyWindow: time.Minute,
+				TLSCert: "c.pem", TLSKey: "k.pem", LogLevel: "error",
+				MaxRequestsPerSecond: 7, MaxInvitesPerMinute: 8, MaxUnauthenticatedPerIP: 9}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(t, tt.args, tt.vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Defaults(false)
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDev(t *testing.T) {
+	devFile := writeFile(t, `{"dev": true}`)
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want func(*Config)
+	}{
+		{"flags override dev defaults", []string{"--dev", "--listen", "127.0.0.1:0", "--data", "d", "--secret", secret},
+			nil, func(c *Config) { c.Listen, c.DataDir, c.Secret = "127.0.0.1:0", "d", secret }},
+		{"dev by env", nil, map[string]string{"DIALTONE_DEV": "true"}, func(*Config) {}},
+		{"dev by file", []string{"--config", devFile}, nil, func(*Config) {}},
+		{"dev=true flag", []string{"--dev=true"}, nil, func(*Config) {}},
+		{"localhost", []string{"--dev", "--listen", "localhost:8080"}, nil, func(c *Config) { c.Listen = "localhost:8080" }},
+		{"IPv6 loopback", []string{"--dev", "--listen", "[::1]:0"}, nil, func(c *Config) { c.Listen = "[::1]:0" }},
+		{"127.0.0.2", []string{"--dev", "--listen", "127.0.0.2:1"}, nil, func(c *Config) { c.Listen = "127.0.0.2:1" }},
+		{"--dev=false flag over env", []string{"--dev=false", "--secret", secret}, map[string]string{"DIALTONE_DEV": "1"},
+			func(c *Config) { *c = Defaults(false); c.Secret = secret }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(t, tt.args, tt.vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Defaults(true)
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRefused(t *testing.T) {
+	badJSON := writeFile(t, `{"listen": `)
+	unknownKey := writeFile(t, `{"listne": ":1"}`)
+	nested := writeFile(t, `{"listen": {"host": "a"}}`)
+	twoValues := writeFile(t, `{} {}`)
+	badFileValue := writeFile(t, `{"max-call-users": "many"}`)
+	dev := []string{"--dev"}
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want []string // parts of the error message
+	}{
+		{"no secret", nil, nil, []string{"--secret is required", "DIALTONE_SECRET"}},
+		{"short secret", []string{"--secret", "short"}, nil, []string{"--secret must be at least 16 bytes"}},
+		{"short secret in dev", []string{"--dev", "--secret", "short"}, nil, []string{"--secret must be at least 16 bytes"}},
+		{"dev on all interfaces", []string{"--dev", "--listen", ":3425"}, nil, []string{"--listen must be a loopback"}},
+		{"dev on a public address", []string{"--dev", "--listen", "0.0.0.0:3425"}, nil, []string{"--listen must be a loopback"}},
+		{"dev on a host name", []string{"--dev", "--listen", "example.com:3425"}, nil, []string{"--listen must be a loopback"}},
+		{"dev with public listen by env", dev, map[string]string{"DIALTONE_LISTEN": "10.0.0.1:1"}, []string{"--listen must be a loopback"}},
+		{"listen without port", append(dev, "--listen", "127.0.0.1"), nil, []string{"--listen must be host:port"}},
+		{"listen bad port", append(dev, "--listen", "127.0.0.1:http"), nil, []string{"--listen port"}},
+		{"listen port too big", append(dev, "--listen", "127.0.0.1:65536"), nil, []string{"--listen port"}},
+		{"empty data", append(dev, "--data", ""), nil, []string{"--data must not be empty"}},
+		{"interval over a third", append(dev, "--heartbeat-interval", "12s"), nil,
+			[]string{"--heartbeat-interval must be at most a third of --heartbeat-timeout"}},
+		{"timeout under three intervals", append(dev, "--heartbeat-timeout", "29s"), nil,
+			[]string{"--heartbeat-interval must be at most a third of --heartbeat-timeout"}},
+		{"zero interval", append(dev, "--heartbeat-interval", "0s"), nil, []string{"--heartbeat-interval must be positive"}},
+		{"negative timeout", append(dev, "--heartbeat-timeout", "-1s"), nil, []string{"--heartbeat-timeout must be positive"}},
+		{"not-received-check low", append(dev, "--not-received-check", "2999ms"), nil, []string{"--not-received-check must be between 3s and 5s"}},
+		{"not-received-check high", append(dev, "--not-received-check", "6s"), nil, []string{"--not-received-check must be between 3s and 5s"}},
+		{"one call user", append(dev, "--max-call-users", "1"), nil, []string{"--max-call-users must be between 2 and 20"}},
+		{"too many call users", append(dev, "--max-call-users", "21"), nil, []string{"--max-call-users must be between 2 and 20"}},
+		{"zero devices", append(dev, "--max-devices-per-user", "0"), nil, []string{"--max-devices-per-user must be between 1 and 100"}},
+		{"too many devices", append(dev, "--max-devices-per-user", "101"), nil, []string{"--max-devices-per-user must be between 1 and 100"}},
+		{"join policy", append(dev, "--join-policy", "everyone"), nil, []string{"--join-policy must be members or anyone"}},
+		{"zero call retention", append(dev, "--call-retention", "0s"), nil, []string{"--call-retention must be positive"}},
+		{"zero log retention", append(dev, "--log-retention", "0s"), nil, []string{"--log-retention must be positive"}},
+		{"log retention under heartbeat timeout", append(dev, "--log-retention", "30s"), nil,
+			[]string{"--log-retention must be at least --heartbeat-timeout"}},
+		{"zero idempotency window", append(dev, "--idempotency-window", "0s"), nil, []string{"--idempotency-window must be positive"}},
+		{"cert without key", append(dev, "--tls-cert", "c.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
+		{"key without cert", append(dev, "--tls-key", "k.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
+		{"log level", append(dev, "--log-level", "verbose"), nil, []string{"--log-level must be debug, info, warn or error"}},
+		{"zero requests per second", append(dev, "--max-requests-per-second", "0"), nil, []string{"--max-requests-per-second must be at least 1"}},
+		{"zero invites per minute", append(dev, "--max-invites-per-minute", "0"), nil, []string{"--max-invites-per-minute must be at least 1"}},
+		{"zero unauthenticated per IP", append(dev, "--max-unauthenticated-per-ip", "-3"), nil, []string{"--max-unauthenticated-per-ip must be at least 1"}},
+		{"not a duration", append(dev, "--heartbeat-timeout", "35"), nil, []string{`"35" for --heartbeat-timeout`, "duration"}},
+		{"not an integer", append(dev, "--max-call-users", "ten"), nil, []string{`"ten" for --max-call-users`, "integer"}},
+		{"not a bool by env", nil, map[string]string{"DIALTONE_DEV": "yes"}, []string{`"yes" for --dev (from DIALTONE_DEV)`}},
+		{"bad env value names its variable", dev, map[string]string{"DIALTONE_LOG_RETENTION": "forever"},
+			[]string{`"forever" for --log-retention (from DIALTONE_LOG_RETENTION)`}},
+		{"several at once", append(dev, "--join-policy", "x", "--log-level", "y"), nil, []string{"--join-policy", "--log-level"}},
+		{"missing config file", []string{"--config", "/does/not/exist.json"}, nil, []string{"--config", "exist.json"}},
+		{"config not JSON", []string{"--config", badJSON}, nil, []string{"--config", "not a JSON object"}},
+		{"config unknown key", []string{"--config", unknownKey}, nil, []string{"--config", `unknown setting "listne"`}},
+		{"config nested value", []string{"--config", nested}, nil, []string{"--config", `"listen" must be a string, number or boolean`}},
+		{"config two values", []string{"--config", twoValues}, nil, []string{"--config", "more than one JSON value"}},
+		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
+		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},
+		{"unknown flag", []string{"--nope"}, nil, []string{"flag provided but not defined: -nope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(t, tt.args, tt.vars)
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			var out strings.Builder
+			_, err := Parse([]string{arg}, env(nil), &out)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("err = %v, want flag.ErrHelp", err)
+			}
+			help := out.String()
+			for _, s := range settings() {
+				line := "  --" + s.name + s.typeName() + "\n"
+				if !strings.Contains(help, line) {
+					t.Errorf("help lacks %q", line)
+				}
+				if !strings.Contains(help, s.meaning+" (default ") || !strings.Contains(help, "env "+EnvVar(s.name)+")") {
+					t.Errorf("help lacks the meaning, default or env var of --%s", s.name)
+				}
+			}
+			for _, want := range []string{"  --config string\n", `(default ":3425"; with --dev "127.0.0.1:3425";`,
+				"(default 10s;", "(default 35s;", "(default 720h;", "(default 15m;", `with --dev "dialtone-dev-secret"`} {
+				if !strings.Contains(help, want) {
+					t.Errorf("help lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+func TestMarkdownTable(t *testing.T) {
+	table := MarkdownTable()
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	if want := 2 + 1 + len(settings()); len(lines) != want {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), want, table)
+	}
+	if lines[0] != "| flag | environment variable | default | meaning |" {
+		t.Errorf("header = %q", lines[0])
+	}
+	for i, s := range settings() {
+		prefix := "| `--" + s.name + "` | `" + EnvVar(s.name) + "` | "
+		if !strings.HasPrefix(lines[3+i], prefix) {
+			t.Errorf("row %d = %q, want prefix %q", i, lines[3+i], prefix)
+		}
+		if n := strings.Count(strings.ReplaceAll(lines[3+i], `\|`, ""), "|"); n != 5 {
+			t.Errorf("row %q has %d cell separators, want 5", lines[3+i], n)
+		}
+	}
+	for _, want := range []string{"| `--heartbeat-timeout` | `DIALTONE_HEARTBEAT_TIMEOUT` | `35s` |",
+		"| `--listen` | `DIALTONE_LISTEN` | `:3425`; with --dev `127.0.0.1:3425` |",
+		"| `--call-retention` | `DIALTONE_CALL_RETENTION` | `720h` |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+func TestEnvVar(t *testing.T) {
+	for name, want := range map[string]string{
+		"heartbeat-timeout": "DIALTONE_HEARTBEAT_TIMEOUT", "data": "DIALTONE_DATA",
+		"max-unauthenticated-per-ip": "DIALTONE_MAX_UNAUTHENTICATED_PER_IP",
+	} {
+		if got := EnvVar(name); got != want {
+			t.Errorf("EnvVar(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		720 * time.Hour: "720h", 15 * time.Minute: "15m", 35 * time.Second: "35s", 90 * time.Minute: "1h30m",
+		time.Hour + time.Second: "1h0m1s", 1500 * time.Millisecond: "1.5s", 0: "0s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

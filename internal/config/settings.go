@@ -1,0 +1,205 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configurable value: its flag name (also its config-file key and, upper-cased
+// with underscores and prefixed DIALTONE_, its environment variable), its meaning for --help and
+// the README, and the Config field it fills.
+type setting struct {
+	name    string
+	meaning string
+	field   func(*Config) any // a *bool, *string, *int or *time.Duration into the Config
+}
+
+// settings lists every setting in the order of --help and MarkdownTable.
+func settings() []setting {
+	return []setting{
+		{"dev", "zero-config development server: loopback only, fixed dev secret, demo tokens printed at start",
+			func(c *Config) any { return &c.Dev }},
+		{"listen", "address of the HTTP and WebSocket listener, host:port (with --dev a loopback host only)",
+			func(c *Config) any { return &c.Listen }},
+		{"data", "directory holding the SQLite database (created if missing)",
+			func(c *Config) any { return &c.DataDir }},
+		{"secret", "HS256 secret that signs login tokens, at least 16 bytes (required without --dev)",
+			func(c *Config) any { return &c.Secret }},
+		{"audience", "when set, tokens must carry this aud claim",
+			func(c *Config) any { return &c.Audience }},
+		{"heartbeat-interval", "how often clients send heartbeat; at most a third of --heartbeat-timeout (R6.1)",
+			func(c *Config) any { return &c.HeartbeatInterval }},
+		{"heartbeat-timeout", "a silent connection is closed, and a device without a session is lost, after this (R6.1)",
+			func(c *Config) any { return &c.HeartbeatTimeout }},
+		{"not-received-check", "delay before a still-Inviting invitee becomes NotYetReceived, 3s..5s (R5.2)",
+			func(c *Config) any { return &c.NotReceivedCheck }},
+		{"max-call-users", fmt.Sprintf("active users per call, caller included, %d..%d (R3.1)", minCallUsers, maxCallUsers),
+			func(c *Config) any { return &c.MaxCallUsers }},
+		{"max-devices-per-user", fmt.Sprintf("devices of one user connected at once, 1..%d (R6.2)", maxDevicesPerUser),
+			func(c *Config) any { return &c.MaxDevicesPerUser }},
+		{"join-policy", "who may callJoin a call: members (users who were in it) or anyone (R3.7)",
+			func(c *Config) any { return &c.JoinPolicy }},
+		{"call-retention", "ended calls older than this may be deleted (R3.10)",
+			func(c *Config) any { return &c.CallRetention }},
+		{"log-retention", "how long each user's event log is kept for resume, at least --heartbeat-timeout (R7.2)",
+			func(c *Config) any { return &c.LogRetention }},
+		{"idempotency-window", "how long a successful request's idempotency key is remembered (R7.3)",
+			func(c *Config) any { return &c.IdempotencyWindow }},
+		{"tls-cert", "TLS certificate file (PEM); give --tls-key with it",
+			func(c *Config) any { return &c.TLSCert }},
+		{"tls-key", "TLS private key file (PEM); give --tls-cert with it",
+			func(c *Config) any { return &c.TLSKey }},
+		{"log-level", "debug, info, warn or error",
+			func(c *Config) any { return &c.LogLevel }},
+		{"max-requests-per-second", "requests one connection may make per second; beyond, 6000292",
+			func(c *Config) any { return &c.MaxRequestsPerSecond }},
+		{"max-invites-per-minute", "callInvite and callingInvite requests one user may make per minute; beyond, 6000292",
+			func(c *Config) any { return &c.MaxInvitesPerMinute }},
+		{"max-unauthenticated-per-ip", "connections from one IP address that have not logged in yet; beyond, refused",
+			func(c *Config) any { return &c.MaxUnauthenticatedPerIP }},
+	}
+}
+
+// EnvVar returns the environment variable of a flag: DIALTONE_ and the name upper-cased with
+// underscores for dashes (heartbeat-timeout → DIALTONE_HEARTBEAT_TIMEOUT).
+func EnvVar(flagName string) string {
+	return "DIALTONE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// get renders the field's value as a flag would take it.
+func (s setting) get(c *Config) string {
+	switch p := s.field(c).(type) {
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *time.Duration:
+		return formatDuration(*p)
+	}
+	panic("config: unsupported field type for --" + s.name)
+}
+
+// set parses text into the field; the error says what was expected.
+func (s setting) set(c *Config, text string) error {
+	switch p := s.field(c).(type) {
+	case *bool:
+		v, err := strconv.ParseBool(text)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		*p = v
+	case *string:
+		*p = text
+	case *int:
+		v, err := strconv.Atoi(text)
+		if err != nil {
+			return fmt.Errorf("must be an integer")
+		}
+		*p = v
+	case *time.Duration:
+		v, err := time.ParseDuration(text)
+		if err != nil {
+			return fmt.Errorf("must be a duration such as 10s, 15m or 720h")
+		}
+		*p = v
+	default:
+		panic("config: unsupported field type for --" + s.name)
+	}
+	return nil
+}
+
+func (s setting) isBool() bool {
+	_, ok := s.field(&Config{}).(*bool)
+	return ok
+}
+
+// typeName is the placeholder shown after the flag in --help.
+func (s setting) typeName() string {
+	switch s.field(&Config{}).(type) {
+	case *bool:
+		return ""
+	case *int:
+		return " int"
+	case *time.Duration:
+		return " duration"
+	}
+	return " string"
+}
+
+// formatDuration is time.Duration.String without zero trailing units: 720h, 15m, 1h30m.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// defaultText describes a setting's default, with the --dev default when it differs; quote
+// renders one value.
+func (s setting) defaultText(quote func(string) string) string {
+	prod, dev := Defaults(false), Defaults(true)
+	p, d := s.get(&prod), s.get(&dev)
+	text := "none"
+	if p != "" {
+		text = quote(p)
+	}
+	if s.name == "secret" {
+		text = "none, required"
+	}
+	if d != p && s.name != "dev" {
+		text += "; with --dev " + quote(d)
+	}
+	return text
+}
+
+// helpQuote quotes strings, as the flag package does, and leaves other values bare.
+func (s setting) helpQuote(v string) string {
+	if _, ok := s.field(&Config{}).(*string); ok {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+func mdCode(v string) string { return "`" + v + "`" }
+
+// configSetting describes --config, which is not a Config field.
+var configSetting = struct{ name, meaning string }{
+	"config", "JSON file whose keys are flag names, e.g. {\"listen\": \":3425\", \"heartbeat-timeout\": \"35s\"}",
+}
+
+// usage is the --help text: every flag with its meaning, default and environment variable.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: dialtoned [flags]\n\n")
+	b.WriteString("Every flag may also be set by its environment variable or by its key in the --config file.\n")
+	b.WriteString("Flags override the environment, which overrides the file, which overrides the defaults.\n")
+	b.WriteString("Durations are Go durations (500ms, 10s, 15m, 720h).\n\n")
+	fmt.Fprintf(&b, "  --%s string\n    \t%s (env %s)\n", configSetting.name, configSetting.meaning, EnvVar(configSetting.name))
+	for _, s := range settings() {
+		fmt.Fprintf(&b, "  --%s%s\n    \t%s (default %s; env %s)\n", s.name, s.typeName(), s.meaning, s.defaultText(s.helpQuote), EnvVar(s.name))
+	}
+	return b.String()
+}
+
+// MarkdownTable returns the configuration reference as a Markdown table with the columns
+// flag, environment variable, default and meaning, one row per flag in --help order, so that
+// documentation can be checked against the code.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment variable | default | meaning |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| `--%s` | `%s` | none | %s |\n", configSetting.name, EnvVar(configSetting.name), mdEscape(configSetting.meaning))
+	for _, s := range settings() {
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.name, EnvVar(s.name), mdEscape(s.defaultText(mdCode)), mdEscape(s.meaning))
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
