@@ -81,16 +81,36 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// parseCase is a successful Parse: want edits the expected Config, which starts as a default.
+type parseCase struct {
+	name string
+	args []string
+	vars map[string]string
+	want func(*Config)
+}
+
+func runParseCases(t *testing.T, base Config, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(t, tt.args, tt.vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := base
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestPrecedence(t *testing.T) {
 	file := writeFile(t, `{"listen": "file:1", "data": "file-data", "heartbeat-timeout": "60s",
 		"max-call-users": 4, "log-level": "debug", "secret": "file-secret-0123456789"}`)
 	other := writeFile(t, `{"listen": "other:1"}`)
-	tests := []struct {
-		name string
-		args []string
-		vars map[string]string
-		want func(*Config)
-	}{
+	tests := []parseCase{
 		{"file only", []string{"--config", file}, nil, func(c *Config) {
 			c.Listen, c.DataDir, c.HeartbeatTimeout, c.MaxCallUsers, c.LogLevel, c.Secret =
 				"file:1", "file-data", time.Minute, 4, "debug", "file-secret-0123456789"
@@ -131,29 +151,12 @@ func TestPrecedence(t *testing.T) {
 				MaxRequestsPerSecond: 7, MaxInvitesPerMinute: 8, MaxUnauthenticatedPerIP: 9}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parse(t, tt.args, tt.vars)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := Defaults(false)
-			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, Defaults(false), tests)
 }
 
 func TestDev(t *testing.T) {
 	devFile := writeFile(t, `{"dev": true}`)
-	tests := []struct {
-		name string
-		args []string
-		vars map[string]string
-		want func(*Config)
-	}{
+	tests := []parseCase{
 		{"flags override dev defaults", []string{"--dev", "--listen", "127.0.0.1:0", "--data", "d", "--secret", secret},
 			nil, func(c *Config) { c.Listen, c.DataDir, c.Secret = "127.0.0.1:0", "d", secret }},
 		{"dev by env", nil, map[string]string{"DIALTONE_DEV": "true"}, func(*Config) {}},
@@ -165,19 +168,7 @@ func TestDev(t *testing.T) {
 		{"--dev=false flag over env", []string{"--dev=false", "--secret", secret}, map[string]string{"DIALTONE_DEV": "1"},
 			func(c *Config) { *c = Defaults(false); c.Secret = secret }},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parse(t, tt.args, tt.vars)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := Defaults(true)
-			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, Defaults(true), tests)
 }
 
 func TestRefused(t *testing.T) {
