@@ -60,36 +60,35 @@ type Frame struct {
 var ErrBadFrame = errors.New("protocol: bad frame")
 
 // DecodeRequest parses one client frame. It returns ErrBadFrame (wrapped with the reason) when
-// the frame is not a JSON object or lacks a positive integer "id" or a string "op". The data is
-// not interpreted: a known op with invalid data is the op's own error, not a bad frame.
+// the frame is not a JSON object or lacks a positive integer "id" or a string "op"; envelope
+// field names are matched exactly and unknown ones are ignored. "data" and "idem" that are null
+// count as absent. The data is not interpreted: a known op with invalid data is the op's own
+// error, not a bad frame.
 func DecodeRequest(frame []byte) (Request, error) {
-	var raw struct {
-		ID   json.RawMessage `json:"id"`
-		Op   json.RawMessage `json:"op"`
-		Data json.RawMessage `json:"data"`
-		Idem json.RawMessage `json:"idem"`
-	}
 	trimmed := bytes.TrimSpace(frame)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Request{}, badFrame("frame is not a JSON object")
 	}
+	// A map, not a struct: field names are matched exactly, as protocol.md requires, where
+	// encoding/json would also accept "ID" or "Op" for a struct field.
+	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &raw); err != nil {
 		return Request{}, badFrame("frame is not a JSON object")
 	}
 	var req Request
-	if err := json.Unmarshal(raw.ID, &req.ID); err != nil || len(raw.ID) == 0 || req.ID <= 0 {
+	if id := raw["id"]; len(id) == 0 || json.Unmarshal(id, &req.ID) != nil || req.ID <= 0 {
 		return Request{}, badFrame("id must be a positive integer")
 	}
-	if err := json.Unmarshal(raw.Op, &req.Op); err != nil || len(raw.Op) == 0 || raw.Op[0] != '"' {
+	if op := raw["op"]; len(op) == 0 || op[0] != '"' || json.Unmarshal(op, &req.Op) != nil {
 		return Request{}, badFrame("op must be a string")
 	}
-	if len(raw.Data) > 0 && !bytes.Equal(raw.Data, []byte("null")) {
-		req.Data = raw.Data
+	if data := raw["data"]; len(data) > 0 && !bytes.Equal(data, []byte("null")) {
+		req.Data = data
 	}
-	if len(raw.Idem) > 0 && !bytes.Equal(raw.Idem, []byte("null")) {
-		if err := json.Unmarshal(raw.Idem, &req.Idem); err != nil {
+	if idem := raw["idem"]; len(idem) > 0 && !bytes.Equal(idem, []byte("null")) {
+		if err := json.Unmarshal(idem, &req.Idem); err != nil {
 			// A malformed key is the op's invalid parameter, not a bad frame.
-			req.Idem = string(raw.Idem)
+			req.Idem = string(idem)
 			return req, ErrBadIdem
 		}
 	}
@@ -108,8 +107,10 @@ func (e frameError) Unwrap() error { return ErrBadFrame }
 func badFrame(reason string) error { return frameError{reason} }
 
 // DecodeData parses an op's data strictly into v: the data must be a JSON object (absent data
-// decodes as {}), integers must be integers and every known field must have its type. Unknown
-// fields are ignored.
+// decodes as {}), integers must be integers (no fraction or exponent, within the field's range)
+// and every known field must have its type. Unknown fields are ignored, and a null field leaves
+// its value unset. Field names are matched as encoding/json matches them, which also accepts a
+// name that differs only in case.
 func DecodeData(data json.RawMessage, v any) error {
 	if len(data) == 0 {
 		return nil

@@ -1,0 +1,274 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDecodeRequestValid(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame string
+		want  Request
+	}{
+		{"minimal", `{"id":1,"op":"heartbeat"}`, Request{ID: 1, Op: "heartbeat"}},
+		{"with data", `{"id":7,"op":"callAccept","data":{"callID":"c1"}}`,
+			Request{ID: 7, Op: "callAccept", Data: json.RawMessage(`{"callID":"c1"}`)}},
+		{"with idem", `{"id":7,"op":"callAccept","data":{},"idem":"0123456789abcdef"}`,
+			Request{ID: 7, Op: "callAccept", Data: json.RawMessage(`{}`), Idem: "0123456789abcdef"}},
+		{"data null is absent", `{"id":2,"op":"logout","data":null}`, Request{ID: 2, Op: "logout"}},
+		{"idem null is absent", `{"id":2,"op":"logout","idem":null}`, Request{ID: 2, Op: "logout"}},
+		{"surrounding white space", " \n\t{\"id\":3,\"op\":\"heartbeat\"}\r\n ", Request{ID: 3, Op: "heartbeat"}},
+		{"key order", `{"data":{"a":1},"op":"x","id":4}`, Request{ID: 4, Op: "x", Data: json.RawMessage(`{"a":1}`)}},
+		{"unknown fields ignored", `{"id":5,"op":"x","extra":[1,2],"v":2}`, Request{ID: 5, Op: "x"}},
+		{"unknown op is not a bad frame", `{"id":6,"op":"noSuchOp"}`, Request{ID: 6, Op: "noSuchOp"}},
+		{"empty op is a string", `{"id":6,"op":""}`, Request{ID: 6, Op: ""}},
+		{"data not an object is kept for the op", `{"id":8,"op":"callAccept","data":[1]}`,
+			Request{ID: 8, Op: "callAccept", Data: json.RawMessage(`[1]`)}},
+		{"largest safe id", `{"id":9007199254740991,"op":"x"}`, Request{ID: 1<<53 - 1, Op: "x"}},
+		{"escaped op", `{"id":1,"op":"call\u0041ccept"}`, Request{ID: 1, Op: "callAccept"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeRequest([]byte(tt.frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// badFrames are the bad frames of protocol.md, Transport.
+var badFrames = []struct{ name, frame string }{
+	{"empty", ``},
+	{"white space", "  \n"},
+	{"not JSON", `hello`},
+	{"truncated", `{"id":1,"op":"x"`},
+	{"trailing garbage", `{"id":1,"op":"x"} {}`},
+	{"array", `[{"id":1,"op":"x"}]`},
+	{"string", `"login"`},
+	{"number", `1`},
+	{"null", `null`},
+	{"true", `true`},
+	{"id missing", `{"op":"x"}`},
+	{"id null", `{"id":null,"op":"x"}`},
+	{"id zero", `{"id":0,"op":"x"}`},
+	{"id negative", `{"id":-1,"op":"x"}`},
+	{"id minus zero", `{"id":-0,"op":"x"}`},
+	{"id fractional", `{"id":1.5,"op":"x"}`},
+	{"id with a zero fraction", `{"id":1.0,"op":"x"}`},
+	{"id exponent", `{"id":1e3,"op":"x"}`},
+	{"id string", `{"id":"1","op":"x"}`},
+	{"id bool", `{"id":true,"op":"x"}`},
+	{"id object", `{"id":{},"op":"x"}`},
+	{"id overflows int64", `{"id":9223372036854775808,"op":"x"}`},
+	{"id wrong case", `{"ID":1,"op":"x"}`},
+	{"op missing", `{"id":1}`},
+	{"op null", `{"id":1,"op":null}`},
+	{"op number", `{"id":1,"op":7}`},
+	{"op array", `{"id":1,"op":["x"]}`},
+	{"op object", `{"id":1,"op":{}}`},
+	{"op wrong case", `{"id":1,"Op":"x"}`},
+}
+
+func TestDecodeRequestBadFrames(t *testing.T) {
+	for _, tt := range badFrames {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeRequest([]byte(tt.frame))
+			if !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("err = %v, want ErrBadFrame", err)
+			}
+			if !strings.HasPrefix(err.Error(), "protocol: bad frame: ") {
+				t.Errorf("error %q gives no reason", err)
+			}
+			if diff := cmp.Diff(Request{}, got); diff != "" {
+				t.Errorf("request not empty on a bad frame:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeRequestBadIdem(t *testing.T) {
+	for _, idem := range []string{`7`, `true`, `["k"]`, `{"k":1}`} {
+		t.Run(idem, func(t *testing.T) {
+			got, err := DecodeRequest([]byte(`{"id":3,"op":"callAccept","data":{"callID":"c"},"idem":` + idem + `}`))
+			if !errors.Is(err, ErrBadIdem) {
+				t.Fatalf("err = %v, want ErrBadIdem", err)
+			}
+			if errors.Is(err, ErrBadFrame) {
+				t.Error("a bad idem counts as a bad frame")
+			}
+			// The rest is filled in so the server can answer the request by its id.
+			if got.ID != 3 || got.Op != "callAccept" || string(got.Data) != `{"callID":"c"}` {
+				t.Errorf("request = %+v", got)
+			}
+		})
+	}
+}
+
+func TestDecodeData(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		want    CallInviteData
+		wantErr bool
+	}{
+		{"absent", ``, CallInviteData{}, false},
+		{"empty object", `{}`, CallInviteData{}, false},
+		{"full", `{"invitees":["bob"],"config":{"timeout":30,"mode":1,"enableNotReceivedCheck":true}}`,
+			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 30, Mode: ModeAdvanced, EnableNotReceivedCheck: true}}, false},
+		{"unknown fields ignored", `{"invitees":["bob"],"future":{"x":1},"config":{"newKnob":true}}`,
+			CallInviteData{Invitees: []string{"bob"}}, false},
+		{"negative integer", `{"config":{"mode":-1}}`, CallInviteData{Config: InviteConfig{Mode: -1}}, false},
+		{"white space around", " {\"invitees\":[]} ", CallInviteData{Invitees: []string{}}, false},
+		{"integer with fraction", `{"config":{"timeout":1.5}}`, CallInviteData{}, true},
+		{"integer with zero fraction", `{"config":{"timeout":30.0}}`, CallInviteData{}, true},
+		{"integer with exponent", `{"config":{"timeout":1e3}}`, CallInviteData{}, true},
+		{"integer overflow", `{"config":{"timeout":99999999999999999999}}`, CallInviteData{}, true},
+		{"integer as string", `{"config":{"timeout":"30"}}`, CallInviteData{}, true},
+		{"string as number", `{"invitees":[7]}`, CallInviteData{}, true},
+		{"array as string", `{"invitees":"bob"}`, CallInviteData{}, true},
+		{"object as array", `{"config":[]}`, CallInviteData{}, true},
+		{"bool as string", `{"config":{"enableNotReceivedCheck":"true"}}`, CallInviteData{}, true},
+		{"nested wrong type", `{"config":{"pushConfig":{"title":1}}}`, CallInviteData{}, true},
+		{"array", `[]`, CallInviteData{}, true},
+		{"string", `"x"`, CallInviteData{}, true},
+		{"number", `1`, CallInviteData{}, true},
+		{"null", `null`, CallInviteData{}, true},
+		{"not JSON", `{`, CallInviteData{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got CallInviteData
+			err := DecodeData(json.RawMessage(tt.data), &got)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("DecodeData succeeded: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeDataLastSeq(t *testing.T) {
+	var d LoginData
+	if err := DecodeData(json.RawMessage(`{"token":"t","deviceID":"d"}`), &d); err != nil || d.LastSeq != nil {
+		t.Fatalf("absent lastSeq: %v, %v", err, d.LastSeq)
+	}
+	if err := DecodeData(json.RawMessage(`{"token":"t","deviceID":"d","lastSeq":0}`), &d); err != nil || d.LastSeq == nil || *d.LastSeq != 0 {
+		t.Fatalf("lastSeq 0: %v, %v", err, d.LastSeq)
+	}
+	if err := DecodeData(json.RawMessage(`{"lastSeq":2.5}`), &LoginData{}); err == nil {
+		t.Fatal("lastSeq 2.5 accepted")
+	}
+}
+
+func TestErrorInterface(t *testing.T) {
+	var err error = &Error{Code: CodeBusy, Message: "busy"}
+	if got, want := err.Error(), "dialtone error 6000290: busy"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var pe *Error
+	if !errors.As(errors.Join(errors.New("op"), err), &pe) || pe.Code != CodeBusy {
+		t.Errorf("errors.As failed: %v", pe)
+	}
+}
+
+func TestReplyAndEventOmitEmpty(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{Reply{Error: &Error{Code: CodeInvalidParameter, Message: "m"}}, `{"error":{"code":6000001,"message":"m"}}`},
+		{Reply{ID: 1, Result: json.RawMessage(`{}`)}, `{"id":1,"result":{}}`},
+		{Event{Event: EventKicked, Data: json.RawMessage(`{"reason":"logout","retry":false}`)},
+			`{"event":"kicked","data":{"reason":"logout","retry":false}}`},
+		{Request{ID: 1, Op: OpLogout}, `{"id":1,"op":"logout"}`},
+	}
+	for _, tt := range tests {
+		got, err := json.Marshal(tt.v)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("Marshal(%+v) = %s, %v; want %s", tt.v, got, err, tt.want)
+		}
+	}
+}
+
+// FuzzDecodeRequest checks that DecodeRequest never panics, that what it accepts has a positive
+// id, and that an accepted request re-encodes to a frame that decodes to the same request.
+// Plain `go test` runs only the seeds; `go test -fuzz FuzzDecodeRequest` explores.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, tt := range badFrames {
+		f.Add([]byte(tt.frame))
+	}
+	for _, s := range []string{
+		`{"id":1,"op":"heartbeat"}`, `{"id":2,"op":"logout","data":null}`,
+		`{"id":3,"op":"callAccept","data":{"callID":"c"},"idem":"0123456789abcdef"}`,
+		`{"id":4,"op":"x","data":{ "a" : [1, 2.5, "<&>"] }}`, `{"id":5,"op":"x","idem":5}`,
+		`{"id":6,"op":"x","data":"\u00e9\ud83d\ude00"}`, `{"id":7,"op":"a","op":"b","id":8}`,
+	} {
+		f.Add([]byte(s))
+	}
+	golden, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.request.json"))
+	for _, path := range golden {
+		if b, err := os.ReadFile(path); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		req, err := DecodeRequest(frame)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrBadIdem) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		if req.ID <= 0 {
+			t.Fatalf("accepted id %d", req.ID)
+		}
+		encoded, err := json.Marshal(req)
+		if err != nil {
+			t.Fatalf("re-encode %+v: %v", req, err)
+		}
+		again, err := DecodeRequest(encoded)
+		if err != nil {
+			t.Fatalf("re-decode %s: %v", encoded, err)
+		}
+		if again.ID != req.ID || again.Op != req.Op || again.Idem != req.Idem {
+			t.Fatalf("round trip changed the envelope: %+v → %+v", req, again)
+		}
+		// Data is raw JSON: re-encoding compacts and escapes it, so compare its meaning.
+		if diff := cmp.Diff(jsonValue(t, req.Data), jsonValue(t, again.Data)); diff != "" {
+			t.Fatalf("round trip changed data (-first +second):\n%s", diff)
+		}
+	})
+}
+
+// jsonValue decodes raw JSON for comparison, keeping numbers exact; nil for no data.
+func jsonValue(t *testing.T, raw json.RawMessage) any {
+	if raw == nil {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("data %s: %v", raw, err)
+	}
+	return v
+}
