@@ -1,0 +1,278 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Client is a connection to a Dialtone server for one device of one user. It is safe for use by
+// several goroutines, including from inside its EventHandler.
+//
+// A Client logs in once; afterwards it keeps the session alive on its own: heartbeats, receipt
+// acknowledgements, and reconnection with resume after a dropped connection, until Close,
+// Logout, or a kick or login refusal that forbids reconnecting. Done tells when that happened.
+type Client struct {
+	url  string
+	opts Options
+	disp *dispatcher
+	wg   sync.WaitGroup // every goroutine the client started, except the dispatcher
+
+	life   context.Context // cancelled when the client is finished
+	finish context.CancelCauseFunc
+
+	offset atomic.Int64 // server clock − local clock, in nanoseconds
+
+	loginMu sync.Mutex // serialises Login
+
+	mu         sync.Mutex
+	pre        *conn         // the connection dialed by Dial, until Login uses it
+	cur        *conn         // the logged-in connection; nil while reconnecting
+	ready      chan struct{} // closed when cur is set; replaced when cur dies
+	loggedIn   bool
+	loggingOut bool
+	token      string
+	deviceID   string
+	state      ConnectionState
+
+	seqs seqTracker
+}
+
+// Dial opens a WebSocket to a Dialtone server. rawURL is ws://host[:port] or wss://… (http and
+// https are accepted too); when it has no path, the protocol's /v1/ws is used. Dial reports the
+// state Connecting; call Login next. The returned client must be closed with Close (or Logout).
+func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("dialtone: bad url: %w", err)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = protocol.Path
+	}
+	opts = opts.withDefaults()
+	c := &Client{url: u.String(), opts: opts, ready: make(chan struct{}), state: -1}
+	c.life, c.finish = context.WithCancelCause(context.Background())
+	c.seqs.store = opts.SeqStore
+	c.seqs.log = opts.Logger
+	c.disp = newDispatcher(opts.EventHandler, c.seqs.handled)
+	cn, err := c.dial(ctx)
+	if err != nil {
+		c.finish(err)
+		c.disp.stop(func(EventHandler) {})
+		return nil, err
+	}
+	c.pre = cn
+	c.setState(Connecting, nil)
+	return c, nil
+}
+
+func (c *Client) dial(ctx context.Context) (*conn, error) {
+	return dialConn(ctx, c.url, &c.opts, &c.wg, c.onEvent, c.onDead)
+}
+
+// Login authenticates the device with token (a JWT minted for the user) and deviceID (stable
+// across restarts of the application on this device). It resumes from the last processed seq
+// of the device found in Options.SeqStore, if any. On success the state becomes Connected and
+// the events that follow the login are delivered to the EventHandler.
+//
+// A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed) and
+// may be retried on the same client unless the server closed the connection on it; a client
+// logs in successfully at most once (ErrAlreadyLoggedIn).
+func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult, error) {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	c.mu.Lock()
+	cn, loggedIn := c.pre, c.loggedIn
+	c.pre = nil
+	c.mu.Unlock()
+	if err := c.Err(); err != nil {
+		return LoginResult{}, err
+	}
+	if loggedIn {
+		return LoginResult{}, ErrAlreadyLoggedIn
+	}
+	if cn == nil || cn.isDead() {
+		var err error
+		if cn, err = c.dial(ctx); err != nil {
+			return LoginResult{}, err
+		}
+	}
+	c.seqs.load(ctx, SeqKey{UserID: tokenSubject(token), DeviceID: deviceID})
+	lr, err := c.login(ctx, cn, token, deviceID)
+	if err != nil {
+		c.keepForRetry(cn, err)
+		return LoginResult{}, err
+	}
+	c.mu.Lock()
+	c.loggedIn, c.token, c.deviceID = true, token, deviceID
+	c.mu.Unlock()
+	if !c.install(cn, lr) {
+		return LoginResult{}, errConnLost
+	}
+	c.wg.Go(func() { c.supervise(cn) })
+	return lr, nil
+}
+
+// keepForRetry keeps a connection whose login was refused for another Login, as the server
+// does for a malformed login; otherwise it closes it.
+func (c *Client) keepForRetry(cn *conn, err error) {
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidParameter && !cn.isDead() {
+		c.mu.Lock()
+		c.pre = cn
+		c.mu.Unlock()
+		return
+	}
+	cn.close(err)
+}
+
+// login sends the login op on cn with the device's last processed seq. The seq bookkeeping for
+// the result is done on cn's reader goroutine, before any event that follows the reply.
+func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (LoginResult, error) {
+	data, err := json.Marshal(protocol.LoginData{Token: token, DeviceID: deviceID, LastSeq: c.seqs.resumeFrom()})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	var lr LoginResult
+	sent := time.Now()
+	f, err := cn.roundTrip(ctx, protocol.OpLogin, data, "", func(f protocol.Frame) {
+		if f.Error == nil && json.Unmarshal(f.Result, &lr) == nil {
+			c.seqs.loggedIn(lr.HeadSeq)
+		}
+	})
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("dialtone: login: %w", err)
+	}
+	if f.Error != nil {
+		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
+	}
+	c.recordServerTime(lr.ServerTime, sent, time.Now())
+	return lr, nil
+}
+
+// install makes cn, just logged in, the current connection and starts its heartbeat. It
+// reports false when cn died meanwhile.
+func (c *Client) install(cn *conn, lr LoginResult) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cn.isDead() || c.life.Err() != nil {
+		return false
+	}
+	c.cur = cn
+	close(c.ready)
+	c.setStateLocked(Connected, nil)
+	every, timeout := heartbeatSettings(lr)
+	c.wg.Go(func() { c.heartbeat(cn, every, timeout) })
+	return true
+}
+
+// onDead runs on a connection's reader goroutine when it dies: requests waiting for a
+// connection now wait for the next one.
+func (c *Client) onDead(cn *conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == cn {
+		c.cur = nil
+		c.ready = make(chan struct{})
+	}
+}
+
+// Close ends the session without logging out: the device stays known to the server until its
+// heartbeat timeout (behaviour R6.1), so a new client for the same device soon after resumes
+// without being seen as lost. Pending operations fail with ErrClosed and the handler receives
+// a last OnConnectionStateChanged(Disconnected, ErrClosed). Close waits for the client's
+// goroutines, except the handler's, so it may be called from inside a handler. It always
+// returns nil.
+func (c *Client) Close() error {
+	c.shutdown(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+// Logout logs the device out (behaviour R6.1: the device is lost at once, so its calls are
+// left as R4.3 and R6.4 say) and closes the client for good. It waits for a connection when the
+// client is reconnecting. Whatever it returns, the client is closed afterwards, with reason
+// ErrLoggedOut.
+func (c *Client) Logout(ctx context.Context) error {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	defer c.wg.Wait()
+	cn, err := c.connection(ctx)
+	if err != nil {
+		c.shutdown(ErrLoggedOut)
+		return err
+	}
+	c.mu.Lock()
+	c.loggingOut = true
+	c.mu.Unlock()
+	f, err := cn.roundTrip(ctx, protocol.OpLogout, nil, "", nil)
+	c.shutdown(ErrLoggedOut)
+	if err != nil {
+		return fmt.Errorf("dialtone: logout: %w", err)
+	}
+	if f.Error != nil {
+		return fmt.Errorf("dialtone: logout: %w", f.Error)
+	}
+	return nil
+}
+
+// Done returns a channel closed when the client is finished: after Close, Logout, or a kick or
+// login refusal that forbids reconnecting. Err then tells why.
+func (c *Client) Done() <-chan struct{} {
+	return c.life.Done()
+}
+
+// Err returns nil while the client is running, and afterwards the reason it finished
+// (ErrClosed, ErrLoggedOut, a *KickError, or a refused login's error).
+func (c *Client) Err() error {
+	if c.life.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.life)
+}
+
+// shutdown finishes the client with reason: no more reconnection, every connection closed, and
+// a final Disconnected state queued behind the events already received.
+func (c *Client) shutdown(reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.life.Err() != nil {
+		return
+	}
+	c.finish(reason)
+	for _, cn := range []*conn{c.pre, c.cur} {
+		if cn != nil {
+			cn.close(reason)
+		}
+	}
+	c.state = Disconnected
+	c.disp.stop(func(h EventHandler) { h.OnConnectionStateChanged(Disconnected, reason) })
+}
+
+func (c *Client) setState(s ConnectionState, reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setStateLocked(s, reason)
+}
+
+func (c *Client) setStateLocked(s ConnectionState, reason error) {
+	if c.state == s && s != Reconnecting || c.life.Err() != nil {
+		return
+	}
+	c.state = s
+	c.disp.push(delivery{call: func(h EventHandler) { h.OnConnectionStateChanged(s, reason) }})
+}
+
+// State returns the current connection state.
+func (c *Client) State() ConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}

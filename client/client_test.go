@@ -1,0 +1,213 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+type stateChange struct {
+	state  ConnectionState
+	reason error
+}
+
+// recorder is an EventHandler that reports every call on channels and detects concurrent
+// calls.
+type recorder struct {
+	BaseHandler
+	events     chan string // "event:callID"
+	states     chan stateChange
+	kicks      chan Kicked
+	inside     atomic.Int32
+	overlapped atomic.Bool
+	onReceived func(CallInvitationReceived)
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		events: make(chan string, 256),
+		states: make(chan stateChange, 64),
+		kicks:  make(chan Kicked, 8),
+	}
+}
+
+func (r *recorder) enter() func() {
+	if r.inside.Add(1) > 1 {
+		r.overlapped.Store(true)
+	}
+	return func() { r.inside.Add(-1) }
+}
+
+func (r *recorder) OnCallInvitationCreated(ev CallInvitationCreated) {
+	defer r.enter()()
+	r.events <- "created:" + ev.CallID
+}
+
+func (r *recorder) OnCallInvitationReceived(ev CallInvitationReceived) {
+	defer r.enter()()
+	if r.onReceived != nil {
+		r.onReceived(ev)
+	}
+	r.events <- "received:" + ev.CallID
+}
+
+func (r *recorder) OnCallUserStateChanged(ev CallUserStateChanged) {
+	defer r.enter()()
+	r.events <- "stateChanged:" + ev.CallID
+}
+
+func (r *recorder) OnKicked(ev Kicked) {
+	defer r.enter()()
+	r.kicks <- ev
+}
+
+func (r *recorder) OnConnectionStateChanged(s ConnectionState, reason error) {
+	defer r.enter()()
+	r.states <- stateChange{s, reason}
+}
+
+// waitState waits until the handler reports state s, skipping other states.
+func (r *recorder) waitState(t *testing.T, s ConnectionState) stateChange {
+	t.Helper()
+	for {
+		sc := recv(t, r.states, "state "+s.String())
+		if sc.state == s {
+			return sc
+		}
+	}
+}
+
+func callEvent(callID string) map[string]any {
+	return map[string]any{"callID": callID, "version": 1}
+}
+
+// connect dials fs and logs in, returning the client and the server side of the connection.
+func connect(t *testing.T, fs *fakeServer, opts Options) (*Client, *fakeConn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, fs.url(), opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(ctx, "token", "dev1"); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	return c, recv(t, fs.conns, "connection")
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestLoginAndCallInviteRoundTrip(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := recv(t, rec.states, "Connecting"); got.state != Connecting {
+		t.Fatalf("first state = %v, want Connecting", got.state)
+	}
+	lr, err := c.Login(ctx, "token", "dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.UserID != "alice" || lr.DeviceID != "dev1" {
+		t.Fatalf("login result = %+v", lr)
+	}
+	if ld := recv(t, fs.logins, "login"); ld.LastSeq != nil || ld.Token != "token" {
+		t.Fatalf("first login = %+v, want no lastSeq", ld)
+	}
+	rec.waitState(t, Connected)
+
+	res, err := c.CallInvite(ctx, []string{"bob"}, InviteConfig{Timeout: 30, Mode: ModeAdvanced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CallID != "c1" || res.Timeout != 30 {
+		t.Fatalf("CallInvite result = %+v", res)
+	}
+	req := nextOp(t, fs, protocol.OpCallInvite)
+	if req.ID <= 1 {
+		t.Fatalf("request id %d, want > the login's", req.ID)
+	}
+	if n := len(req.Idem); n < 22 || n > 64 {
+		t.Fatalf("idem key %q: length %d, want 22..64", req.Idem, n)
+	}
+	var data protocol.CallInviteData
+	if err := protocol.DecodeData(req.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if len(data.Invitees) != 1 || data.Invitees[0] != "bob" || data.Config.Mode != ModeAdvanced {
+		t.Fatalf("callInvite data = %+v", data)
+	}
+
+	if _, err := c.QueryCall(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	q := nextOp(t, fs, protocol.OpQueryCall)
+	if q.ID <= req.ID || q.Idem != "" {
+		t.Fatalf("queryCall id %d idem %q; want id > %d and no idem", q.ID, q.Idem, req.ID)
+	}
+	if off := c.ServerTimeOffset(); off < 59*time.Minute || off > 61*time.Minute {
+		t.Fatalf("ServerTimeOffset = %v, want about 1h", off)
+	}
+}
+
+func TestReplyErrorExposesCode(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.setRespond(func(_ *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		return nil, &protocol.Error{Code: protocol.CodeBusy, Message: "busy"}, true
+	})
+	c, _ := connect(t, fs, Options{})
+	_, err := c.CallAccept(testCtx(t), "c1", OpConfig{})
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != CodeBusy {
+		t.Fatalf("err = %v, want a *protocol.Error with CodeBusy", err)
+	}
+	if Code(err) != CodeBusy {
+		t.Fatalf("Code(err) = %d", Code(err))
+	}
+	if Code(nil) != 0 || Code(errors.New("x")) != 0 {
+		t.Fatal("Code of a non-reply error must be 0")
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+		if ld.Token == "bad" {
+			return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "bad"}
+		}
+		return nil
+	}
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CallQuit(ctx, "c1", OpConfig{}); !errors.Is(err, ErrNotLoggedIn) {
+		t.Fatalf("op before login: %v, want ErrNotLoggedIn", err)
+	}
+	if _, err := c.Login(ctx, "bad", "dev1"); Code(err) != CodeInvalidParameter {
+		t.Fatalf("Login: %v, want code %d", err, CodeInvalidParameter)
+	}
+	if _, err := c.Login(ctx, "good", "dev1"); err != nil {
+		t.Fatalf("second Login on the same connection: %v", err)
+	}
+	if _, err := c.Login(ctx, "good", "dev1"); !errors.Is(err, ErrAlreadyLoggedIn) {
+		t.Fatalf("third Login: %v, want ErrAlreadyLoggedIn", err)
+	}
+}

@@ -1,0 +1,234 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// conn is one WebSocket connection. Its reader goroutine hands replies to the callback of the
+// matching request and events to onEvent, in arrival order; it never blocks on the handler.
+// The connection is dead once done is closed, and then never used again.
+type conn struct {
+	ws      *websocket.Conn
+	log     *slog.Logger
+	onEvent func(*conn, protocol.Frame)
+	onDead  func(*conn)
+
+	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
+	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
+
+	mu      sync.Mutex
+	pending map[int64]func(protocol.Frame)
+	kick    *protocol.Kicked // the kicked event received, if any
+	cause   error            // why the connection died; set once
+	done    chan struct{}
+}
+
+// dialConn opens a WebSocket to url and starts its reader.
+func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
+	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPClient: o.HTTPClient,
+		HTTPHeader: o.HTTPHeader,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dialtone: dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(protocol.MaxFrameBytes)
+	cn := &conn{
+		ws:      ws,
+		log:     o.Logger,
+		onEvent: onEvent,
+		onDead:  onDead,
+		pending: make(map[int64]func(protocol.Frame)),
+		done:    make(chan struct{}),
+	}
+	cn.lastRecv.Store(time.Now().UnixNano())
+	wg.Go(cn.readLoop)
+	return cn, nil
+}
+
+func (cn *conn) readLoop() {
+	for {
+		typ, data, err := cn.ws.Read(context.Background())
+		if err != nil {
+			cn.die(err)
+			return
+		}
+		cn.lastRecv.Store(time.Now().UnixNano())
+		if typ != websocket.MessageText {
+			cn.log.Warn("dialtone: ignoring a binary frame")
+			continue
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
+			continue
+		}
+		cn.dispatch(f)
+	}
+}
+
+// dispatch routes one frame: an event to onEvent, a reply to its request's callback.
+func (cn *conn) dispatch(f protocol.Frame) {
+	if f.Event != "" {
+		if f.Event == protocol.EventKicked {
+			var k protocol.Kicked
+			if json.Unmarshal(f.Data, &k) == nil {
+				cn.mu.Lock()
+				cn.kick = &k
+				cn.mu.Unlock()
+			}
+		}
+		cn.onEvent(cn, f)
+		return
+	}
+	if f.ID == 0 {
+		if f.Error != nil {
+			cn.log.Warn("dialtone: the server refused a frame", "err", f.Error)
+		}
+		return
+	}
+	cn.mu.Lock()
+	cb := cn.pending[f.ID]
+	delete(cn.pending, f.ID)
+	cn.mu.Unlock()
+	if cb != nil {
+		cb(f)
+	}
+}
+
+// die records why the connection ended (the first cause wins), closes done and tells onDead.
+func (cn *conn) die(err error) {
+	cn.mu.Lock()
+	if cn.cause == nil {
+		cn.cause = err
+	}
+	cn.pending = nil
+	cn.mu.Unlock()
+	cn.ws.CloseNow()
+	close(cn.done)
+	cn.onDead(cn)
+}
+
+// close ends the connection with cause as the reason of its death, unless it already had one.
+func (cn *conn) close(cause error) {
+	cn.mu.Lock()
+	if cn.cause == nil {
+		cn.cause = cause
+	}
+	cn.mu.Unlock()
+	cn.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+func (cn *conn) isDead() bool {
+	select {
+	case <-cn.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// reason tells, once the connection is dead, why: a *KickError when the server kicked it (by a
+// kicked event or a close code of the kick table), else the recorded cause.
+func (cn *conn) reason() error {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.kick != nil {
+		retry := cn.kick.Retry
+		if k, ok := protocol.KickFor(cn.kick.Reason); ok {
+			retry = k.Retry // the table is the contract; the flag only echoes it
+		}
+		return &KickError{Reason: cn.kick.Reason, Retry: retry}
+	}
+	if k, ok := protocol.KickByCloseCode(int(websocket.CloseStatus(cn.cause))); ok {
+		return &KickError{Reason: k.Reason, Retry: k.Retry}
+	}
+	return cn.cause
+}
+
+// send writes a request and registers cb to run, on the reader goroutine, with its reply. It
+// returns errConnLost when the connection is (or becomes) dead, and ctx's error when ctx ends
+// before the frame was written.
+func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
+	cb func(protocol.Frame)) (int64, error) {
+	id := cn.nextID.Add(1)
+	frame, err := json.Marshal(protocol.Request{ID: id, Op: op, Data: data, Idem: idem})
+	if err != nil {
+		return 0, fmt.Errorf("dialtone: encode %s: %w", op, err)
+	}
+	cn.mu.Lock()
+	if cn.pending == nil {
+		cn.mu.Unlock()
+		return 0, errConnLost
+	}
+	cn.pending[id] = cb
+	cn.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		cn.forget(id)
+		return 0, err
+	}
+	if err := cn.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+		cn.forget(id)
+		if ctx.Err() != nil && !errors.Is(err, errConnLost) {
+			// A write cut short by ctx leaves a partial frame: the connection is unusable.
+			cn.close(err)
+			return 0, ctx.Err()
+		}
+		cn.close(err)
+		return 0, errConnLost
+	}
+	return id, nil
+}
+
+func (cn *conn) forget(id int64) {
+	cn.mu.Lock()
+	delete(cn.pending, id)
+	cn.mu.Unlock()
+}
+
+// roundTrip sends a request and waits for its reply. hook, when not nil, runs on the reader
+// goroutine with the reply before any later frame is handled.
+func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, idem string,
+	hook func(protocol.Frame)) (protocol.Frame, error) {
+	ch := make(chan protocol.Frame, 1)
+	id, err := cn.send(ctx, op, data, idem, func(f protocol.Frame) {
+		if hook != nil {
+			hook(f)
+		}
+		ch <- f
+	})
+	if err != nil {
+		return protocol.Frame{}, err
+	}
+	select {
+	case f := <-ch:
+		return f, nil
+	case <-cn.done:
+		select {
+		case f := <-ch: // the reply won the race with the close
+			return f, nil
+		default:
+			return protocol.Frame{}, errConnLost
+		}
+	case <-ctx.Done():
+		cn.forget(id)
+		return protocol.Frame{}, ctx.Err()
+	}
+}
+
+// silentFor returns how long ago the last frame arrived.
+func (cn *conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, cn.lastRecv.Load()))
+}

@@ -1,0 +1,38 @@
+// Package client is the Go SDK of Dialtone, a self-hosted call-invitation signalling server.
+//
+// A Client is one device of one user: Dial connects, Login authenticates, and from then on the
+// client keeps the session alive by itself until Close or Logout:
+//
+//   - it sends a heartbeat at the interval the server asked for, and treats a connection silent
+//     for the server's heartbeat timeout as dropped (behaviour R6.1);
+//   - it acknowledges every invitation it receives with callReceived (R5.1), without waiting
+//     for the application;
+//   - after a dropped connection, or a kick that allows it, it reconnects with exponential
+//     backoff and jitter and logs in again with the seq of the last event handled, so missed
+//     events are replayed (R7.2); replays of events already handed over are dropped, so each
+//     logged event reaches the handler exactly once;
+//   - an operation whose connection dropped before the reply is sent again after the
+//     reconnection, with the same idempotency key when it changes state (R7.3).
+//
+// Events reach the application through an EventHandler, one at a time and in order; embed
+// BaseHandler to implement only what you need. Operations return the server's refusals as
+// errors whose wire code Code extracts.
+//
+// Usage:
+//
+//	type ringer struct{ client.BaseHandler }
+//
+//	func (ringer) OnCallInvitationReceived(ev client.CallInvitationReceived) {
+//		fmt.Println("incoming call from", ev.Inviter)
+//	}
+//
+//	c, err := client.Dial(ctx, "wss://dialtone.example.com", client.Options{EventHandler: ringer{}})
+//	if err != nil { … }
+//	defer c.Close()
+//	if _, err := c.Login(ctx, token, "alice-phone"); err != nil { … }
+//	res, err := c.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30})
+//	if client.Code(err) == client.CodeBusy { … }
+//
+// The package never imports the server's internals; its wire types are those of package
+// protocol, re-exported here as aliases.
+package client

@@ -1,0 +1,50 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Errors returned by the client. Server-side failures are *protocol.Error values instead; see
+// [Code].
+var (
+	// ErrClosed is returned by operations on a client that Close shut down, and is the reason of
+	// the final Disconnected state after Close.
+	ErrClosed = errors.New("dialtone: client closed")
+	// ErrLoggedOut is returned by operations after Logout, and is the reason of the final
+	// Disconnected state after Logout.
+	ErrLoggedOut = errors.New("dialtone: logged out")
+	// ErrNotLoggedIn is returned by operations called before a successful Login.
+	ErrNotLoggedIn = errors.New("dialtone: not logged in")
+	// ErrAlreadyLoggedIn is returned by a second Login on the same client.
+	ErrAlreadyLoggedIn = errors.New("dialtone: already logged in")
+	// ErrHeartbeatTimeout is the reason of a Reconnecting state caused by a connection that was
+	// silent for the server's heartbeat timeout.
+	ErrHeartbeatTimeout = errors.New("dialtone: connection silent for the heartbeat timeout")
+
+	// errConnLost tells a request that its connection died before the reply: it is retried.
+	errConnLost = errors.New("dialtone: connection lost")
+)
+
+// Code returns the wire error code carried by err (a *protocol.Error anywhere in its chain), or
+// 0 when err is nil or did not come from a server reply.
+func Code(err error) ErrorCode {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return 0
+}
+
+// KickError is the reason of a Disconnected or Reconnecting state caused by the server kicking
+// the connection (the kicked event, or a close code of the kick table without one).
+type KickError struct {
+	Reason string // a Kick* constant
+	Retry  bool   // whether the client reconnects
+}
+
+func (e *KickError) Error() string {
+	return fmt.Sprintf("dialtone: kicked by the server: %s (retry %t)", e.Reason, e.Retry)
+}

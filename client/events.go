@@ -1,0 +1,173 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// seqTracker keeps the device's position in its user's event log (behaviour R7.2).
+//
+// queued is the highest seq handed to the dispatcher: an event with a seq at or below it is a
+// duplicate (a replay after a resume) and is dropped, so every logged event reaches the handler
+// exactly once. processed is the seq of the last event the handler returned from: it is what a
+// reconnection's login sends as lastSeq and what the SeqStore saves.
+type seqTracker struct {
+	store SeqStore
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	key       SeqKey
+	known     bool // a position exists: loaded from the store or set by a login
+	queued    int64
+	processed int64
+}
+
+// load reads the device's saved position, if any, from the store.
+func (t *seqTracker) load(ctx context.Context, key SeqKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.key = key
+	if t.store == nil || t.known {
+		return
+	}
+	seq, ok, err := t.store.Load(ctx, key)
+	if err != nil {
+		t.log.Warn("dialtone: cannot load the last processed seq", "err", err)
+		return
+	}
+	if ok {
+		t.known, t.queued, t.processed = true, seq, seq
+	}
+}
+
+// resumeFrom returns the lastSeq for a login: nil for a device that never logged in.
+func (t *seqTracker) resumeFrom() *int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.known {
+		return nil
+	}
+	seq := t.processed
+	return &seq
+}
+
+// loggedIn adjusts the position to a login's headSeq. It runs before any event that follows the
+// login reply. A device without a position starts from headSeq; a position beyond headSeq
+// means the server's log was reset, so the device starts again from headSeq.
+func (t *seqTracker) loggedIn(headSeq int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.known && t.queued <= headSeq {
+		return
+	}
+	if t.known {
+		t.log.Warn("dialtone: the server's event log is behind this device; starting over",
+			"headSeq", headSeq, "lastSeq", t.queued)
+	}
+	t.known, t.queued, t.processed = true, headSeq, headSeq
+}
+
+// admit reports whether an event with seq is new, and records it as queued. Events without seq
+// (synthesized invitations, kicked) are always new.
+func (t *seqTracker) admit(seq int64) bool {
+	if seq <= 0 {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq <= t.queued {
+		return false
+	}
+	t.queued = seq
+	return true
+}
+
+// handled records seq as handled and saves it. It runs on the dispatcher goroutine.
+func (t *seqTracker) handled(seq int64) {
+	t.mu.Lock()
+	t.processed = max(t.processed, seq)
+	key := t.key
+	t.mu.Unlock()
+	if t.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.store.Save(ctx, key, seq); err != nil {
+		t.log.Warn("dialtone: cannot save the last processed seq", "seq", seq, "err", err)
+	}
+}
+
+// onEvent runs on a connection's reader goroutine for every event frame. It drops duplicates,
+// acknowledges invitations (R5.1) without waiting for the reply, and queues the handler call.
+// Unknown events are ignored, but their seq still counts as processed.
+func (c *Client) onEvent(_ *conn, f protocol.Frame) {
+	if !c.seqs.admit(f.Seq) {
+		c.opts.Logger.Debug("dialtone: dropping a replayed event", "event", f.Event, "seq", f.Seq)
+		return
+	}
+	call, err := decodeEvent(f)
+	if err != nil {
+		c.opts.Logger.Warn("dialtone: undecodable event", "event", f.Event, "seq", f.Seq, "err", err)
+	}
+	if call == nil {
+		call = func(EventHandler) {}
+	}
+	if f.Event == protocol.EventCallInvitationReceived && err == nil {
+		var ev CallInvitationReceived
+		_ = json.Unmarshal(f.Data, &ev) // decoded without error just above
+		c.wg.Go(func() { c.acknowledge(ev) })
+	}
+	c.disp.push(delivery{seq: f.Seq, call: call})
+}
+
+// acknowledge sends callReceived for an invitation, retrying across reconnections until the
+// invitation's deadline (at least RequestTimeout) or the client's end.
+func (c *Client) acknowledge(ev CallInvitationReceived) {
+	wait := max(c.opts.RequestTimeout, c.RemainingRingTime(ev.Deadline))
+	ctx, cancel := context.WithTimeout(c.life, wait)
+	defer cancel()
+	if err := c.CallReceived(ctx, ev.CallID); err != nil && c.life.Err() == nil {
+		c.opts.Logger.Warn("dialtone: cannot acknowledge an invitation", "callID", ev.CallID, "err", err)
+	}
+}
+
+// decodeEvent turns an event frame into a call of the matching handler method; nil for an
+// unknown event.
+func decodeEvent(f protocol.Frame) (func(EventHandler), error) {
+	switch f.Event {
+	case protocol.EventCallInvitationCreated:
+		return bind(f.Data, EventHandler.OnCallInvitationCreated)
+	case protocol.EventCallInvitationReceived:
+		return bind(f.Data, EventHandler.OnCallInvitationReceived)
+	case protocol.EventCallInvitationCancelled:
+		return bind(f.Data, EventHandler.OnCallInvitationCancelled)
+	case protocol.EventCallInvitationTimeout:
+		return bind(f.Data, EventHandler.OnCallInvitationTimeout)
+	case protocol.EventCallInvitationEnded:
+		return bind(f.Data, EventHandler.OnCallInvitationEnded)
+	case protocol.EventCallUserStateChanged:
+		return bind(f.Data, EventHandler.OnCallUserStateChanged)
+	case protocol.EventCallMainDeviceChanged:
+		return bind(f.Data, EventHandler.OnCallMainDeviceChanged)
+	case protocol.EventKicked:
+		return bind(f.Data, EventHandler.OnKicked)
+	}
+	return nil, nil
+}
+
+// bind decodes data into T and returns a call of method with it.
+func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(EventHandler), error) {
+	var ev T
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return nil, err
+		}
+	}
+	return func(h EventHandler) { method(h, ev) }, nil
+}

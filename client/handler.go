@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"sync"
+)
+
+// ConnectionState is the state of a client's connection, reported to
+// [EventHandler.OnConnectionStateChanged].
+type ConnectionState int
+
+// The connection states. A client moves Connecting → Connected at Dial and Login, Connected →
+// Reconnecting → Connected across a dropped connection, and ends in Disconnected, which is
+// final.
+const (
+	Connecting ConnectionState = iota
+	Connected
+	Reconnecting
+	Disconnected
+)
+
+// String returns the state's name.
+func (s ConnectionState) String() string {
+	switch s {
+	case Connecting:
+		return "Connecting"
+	case Connected:
+		return "Connected"
+	case Reconnecting:
+		return "Reconnecting"
+	case Disconnected:
+		return "Disconnected"
+	}
+	return "ConnectionState(?)"
+}
+
+// EventHandler receives a client's events. The client calls its methods on one goroutine, one
+// at a time, in the order the events arrived (connection state changes included), so an
+// implementation needs no locking of its own for state touched only by these methods.
+//
+// Events are queued without bound between the connection and the handler: a slow handler
+// delays later events but never replies, heartbeats or the automatic receipt acknowledgement.
+// A handler may call any Client method, including blocking ones such as CallAccept; while it
+// blocks, later events wait in the queue.
+//
+// Embed [BaseHandler] to implement only the methods you need.
+type EventHandler interface {
+	// OnCallInvitationCreated: a call this user created (on any of its devices) started.
+	OnCallInvitationCreated(ev CallInvitationCreated)
+	// OnCallInvitationReceived: this user is invited; ring until ev.Deadline (see
+	// Client.RemainingRingTime). The client has already acknowledged it (callReceived). A
+	// synthetic invitation (ev.Synthetic) may repeat one delivered before a reconnect.
+	OnCallInvitationReceived(ev CallInvitationReceived)
+	// OnCallInvitationCancelled: invitations were withdrawn.
+	OnCallInvitationCancelled(ev CallInvitationCancelled)
+	// OnCallInvitationTimeout: this user's invitation timed out.
+	OnCallInvitationTimeout(ev CallInvitationTimeout)
+	// OnCallInvitationEnded: the call ended.
+	OnCallInvitationEnded(ev CallInvitationEnded)
+	// OnCallUserStateChanged: users of a call changed state.
+	OnCallUserStateChanged(ev CallUserStateChanged)
+	// OnCallMainDeviceChanged: this user's main device in a call changed.
+	OnCallMainDeviceChanged(ev CallMainDeviceChanged)
+	// OnKicked: the server is closing the connection; the state change that follows tells
+	// whether the client reconnects.
+	OnKicked(ev Kicked)
+	// OnConnectionStateChanged: the connection moved to state. reason is nil for Connecting and
+	// Connected; for Reconnecting and Disconnected it tells why (ErrClosed, ErrLoggedOut,
+	// *KickError, ErrHeartbeatTimeout, a *protocol.Error of a refused login, or the network
+	// error).
+	OnConnectionStateChanged(state ConnectionState, reason error)
+}
+
+// BaseHandler implements every EventHandler method as a no-op. Embed it in a handler to
+// override only the methods you need.
+type BaseHandler struct{}
+
+// OnCallInvitationCreated does nothing.
+func (BaseHandler) OnCallInvitationCreated(CallInvitationCreated) {}
+
+// OnCallInvitationReceived does nothing.
+func (BaseHandler) OnCallInvitationReceived(CallInvitationReceived) {}
+
+// OnCallInvitationCancelled does nothing.
+func (BaseHandler) OnCallInvitationCancelled(CallInvitationCancelled) {}
+
+// OnCallInvitationTimeout does nothing.
+func (BaseHandler) OnCallInvitationTimeout(CallInvitationTimeout) {}
+
+// OnCallInvitationEnded does nothing.
+func (BaseHandler) OnCallInvitationEnded(CallInvitationEnded) {}
+
+// OnCallUserStateChanged does nothing.
+func (BaseHandler) OnCallUserStateChanged(CallUserStateChanged) {}
+
+// OnCallMainDeviceChanged does nothing.
+func (BaseHandler) OnCallMainDeviceChanged(CallMainDeviceChanged) {}
+
+// OnKicked does nothing.
+func (BaseHandler) OnKicked(Kicked) {}
+
+// OnConnectionStateChanged does nothing.
+func (BaseHandler) OnConnectionStateChanged(ConnectionState, error) {}
+
+// delivery is one queued call of the handler. seq > 0 marks a logged event: once delivered it
+// becomes the last processed seq.
+type delivery struct {
+	seq  int64
+	call func(EventHandler)
+}
+
+// dispatcher runs handler calls in order on one goroutine, from an unbounded queue.
+type dispatcher struct {
+	handler EventHandler
+	// processed is called on the dispatcher goroutine after each delivery with a seq.
+	processed func(seq int64)
+
+	mu      sync.Mutex
+	queue   []delivery
+	wake    chan struct{} // capacity 1: a pending wake-up
+	stopped bool          // no more deliveries are accepted; the goroutine drains and exits
+	done    chan struct{} // closed when the goroutine has exited
+}
+
+func newDispatcher(h EventHandler, processed func(int64)) *dispatcher {
+	d := &dispatcher{
+		handler:   h,
+		processed: processed,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	go d.run()
+	return d
+}
+
+// push queues a delivery; it never blocks. It reports false after stop.
+func (d *dispatcher) push(dl delivery) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return false
+	}
+	d.queue = append(d.queue, dl)
+	d.signal()
+	return true
+}
+
+// stop queues a last delivery, then lets the goroutine drain the queue and exit.
+func (d *dispatcher) stop(last func(EventHandler)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	d.queue = append(d.queue, delivery{call: last})
+	d.stopped = true
+	d.signal()
+}
+
+func (d *dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for {
+		batch, stopped := d.take()
+		for _, dl := range batch {
+			dl.call(d.handler)
+			if dl.seq > 0 {
+				d.processed(dl.seq)
+			}
+		}
+		if stopped && len(batch) == 0 {
+			return
+		}
+		if len(batch) == 0 {
+			<-d.wake
+		}
+	}
+}
+
+// take removes and returns everything queued.
+func (d *dispatcher) take() ([]delivery, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	batch := d.queue
+	d.queue = nil
+	return batch, d.stopped
+}
+
+// wait blocks until the dispatcher goroutine has exited or ctx is done.
+func (d *dispatcher) wait(ctx context.Context) error {
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

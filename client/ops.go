@@ -1,0 +1,105 @@
+package client
+
+import (
+	"context"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Every operation below waits for a logged-in connection, sends its request and returns the
+// server's reply. A refusal is returned as an error wrapping *protocol.Error (see Code). When
+// the connection drops before the reply, the operation is sent again after the reconnection,
+// until ctx ends (or Options.RequestTimeout when ctx has no deadline); mutating operations
+// carry one idempotency key across these attempts, so they take effect at most once (R7.3).
+// Operations may be called from any goroutine, including from inside an EventHandler method.
+
+// CallInvite creates a call and invites invitees (behaviour R3.1). Invalid invitees are listed
+// in the result's ErrorUserList rather than failing the call.
+func (c *Client) CallInvite(ctx context.Context, invitees []string, cfg InviteConfig) (CallInviteResult, error) {
+	var r CallInviteResult
+	err := c.call(ctx, protocol.OpCallInvite, protocol.CallInviteData{Invitees: invitees, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallCancel withdraws invitations (behaviour R3.2): the whole call for a general-mode call or
+// empty invitees, otherwise the listed invitees of an advanced-mode call.
+func (c *Client) CallCancel(ctx context.Context, callID string, invitees []string, cfg OpConfig) (CallCancelResult, error) {
+	var r CallCancelResult
+	if invitees == nil {
+		invitees = []string{}
+	}
+	data := protocol.CallCancelData{CallID: callID, Invitees: invitees, Config: cfg}
+	err := c.call(ctx, protocol.OpCallCancel, data, true, &r)
+	return r, err
+}
+
+// CallAccept accepts an invitation (behaviour R3.3); this device becomes the user's main device
+// in the call.
+func (c *Client) CallAccept(ctx context.Context, callID string, cfg OpConfig) (CallIDResult, error) {
+	var r CallIDResult
+	err := c.call(ctx, protocol.OpCallAccept, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallReject rejects an invitation (behaviour R3.4).
+func (c *Client) CallReject(ctx context.Context, callID string, cfg OpConfig) (CallIDResult, error) {
+	var r CallIDResult
+	err := c.call(ctx, protocol.OpCallReject, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallingInvite invites more users into an advanced-mode call the user is in (behaviour R3.6).
+func (c *Client) CallingInvite(ctx context.Context, callID string, invitees []string, cfg CallingInviteConfig) (CallingInviteResult, error) {
+	var r CallingInviteResult
+	data := protocol.CallingInviteData{CallID: callID, Invitees: invitees, Config: cfg}
+	err := c.call(ctx, protocol.OpCallingInvite, data, true, &r)
+	return r, err
+}
+
+// CallJoin joins an advanced-mode call, or moves the user's main device in it to this device
+// (behaviour R3.7).
+func (c *Client) CallJoin(ctx context.Context, callID string, cfg OpConfig) (CallJoinResult, error) {
+	var r CallJoinResult
+	err := c.call(ctx, protocol.OpCallJoin, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallQuit leaves an advanced-mode call (behaviour R3.8); the call ends when nobody Accepted is
+// left.
+func (c *Client) CallQuit(ctx context.Context, callID string, cfg OpConfig) (CallQuitResult, error) {
+	var r CallQuitResult
+	err := c.call(ctx, protocol.OpCallQuit, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallEnd ends an advanced-mode call for everyone (behaviour R3.9).
+func (c *Client) CallEnd(ctx context.Context, callID string, cfg OpConfig) (CallEndResult, error) {
+	var r CallEndResult
+	err := c.call(ctx, protocol.OpCallEnd, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
+	return r, err
+}
+
+// CallReceived acknowledges an invitation (behaviour R3.11, R5.1). The client already sends it
+// for every CallInvitationReceived it delivers; call it only to acknowledge an invitation
+// learnt otherwise (for example from a push). It is idempotent by nature and carries no key.
+func (c *Client) CallReceived(ctx context.Context, callID string) error {
+	return c.call(ctx, protocol.OpCallReceived, protocol.CallIDData{CallID: callID}, false, nil)
+}
+
+// QueryCallInvitationList returns a page of the user's calls, newest first (behaviour R3.10).
+// count is 1..100 (0 = 20); nextFlag is 0 for the first page, then the previous page's
+// NextFlag; a returned NextFlag of 0 means there is nothing older.
+func (c *Client) QueryCallInvitationList(ctx context.Context, count int, nextFlag int64) (CallInvitationListResult, error) {
+	var r CallInvitationListResult
+	data := protocol.QueryCallInvitationListData{Config: protocol.ListConfig{Count: count, NextFlag: nextFlag}}
+	err := c.call(ctx, protocol.OpQueryCallInvitationList, data, false, &r)
+	return r, err
+}
+
+// QueryCall returns a call the user is in (behaviour R3.10), for example to check whether an
+// invitation learnt from a push still rings.
+func (c *Client) QueryCall(ctx context.Context, callID string) (CallInfo, error) {
+	var r protocol.QueryCallResult
+	err := c.call(ctx, protocol.OpQueryCall, protocol.CallIDData{CallID: callID}, false, &r)
+	return r.CallInfo, err
+}

@@ -1,0 +1,72 @@
+package client
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configure a Client. The zero value is usable: every field has a default.
+type Options struct {
+	// EventHandler receives events and connection state changes; nil ignores them (the client
+	// still acknowledges invitations). See EventHandler for the delivery contract.
+	EventHandler EventHandler
+
+	// Logger receives the client's diagnostics; nil discards them.
+	Logger *slog.Logger
+
+	// HTTPClient performs the WebSocket handshake; set its Transport's TLSClientConfig for
+	// custom certificates. nil uses http.DefaultClient. Its Timeout must be 0.
+	HTTPClient *http.Client
+	// HTTPHeader is sent with every handshake (for example a proxy's authorization).
+	HTTPHeader http.Header
+
+	// MinBackoff and MaxBackoff bound the exponential, jittered wait between reconnection
+	// attempts; defaults 250 ms and 30 s. The first attempt after a drop waits up to
+	// MinBackoff; each failed attempt doubles the bound up to MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+
+	// SeqStore persists the last processed event seq per device so a restarted application
+	// resumes (behaviour R7.2); nil keeps it only in the client's memory.
+	SeqStore SeqStore
+
+	// TokenSource returns the token for each reconnection's login; nil reuses the token given
+	// to Login. An error is logged and retried with backoff.
+	TokenSource func(ctx context.Context) (string, error)
+
+	// RequestTimeout bounds an operation whose context has no deadline, retries across
+	// reconnections included; default 15 s.
+	RequestTimeout time.Duration
+}
+
+// Defaults used when Options leaves a field zero, and when the server's login result carries
+// no heartbeat settings.
+const (
+	DefaultMinBackoff       = 250 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
+	DefaultRequestTimeout   = 15 * time.Second
+	defaultHeartbeatEvery   = 10 * time.Second
+	defaultHeartbeatTimeout = 35 * time.Second
+)
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.EventHandler == nil {
+		o.EventHandler = BaseHandler{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	return o
+}

@@ -1,0 +1,97 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// call performs op with data and decodes its result into out (nil to discard it).
+//
+// When the connection dies before the reply, the request is sent again on the next connection,
+// until ctx ends: a mutating op (idempotent true) carries one idempotency key for all its
+// attempts (behaviour R7.3), so the server applies it at most once and answers a repeat with the
+// first reply. A ctx without deadline gets Options.RequestTimeout.
+func (c *Client) call(ctx context.Context, op string, data any, idempotent bool, out any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("dialtone: %s: %w", op, err)
+	}
+	var idem string
+	if idempotent {
+		idem = newIdemKey()
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	for {
+		cn, err := c.connection(ctx)
+		if err != nil {
+			return fmt.Errorf("dialtone: %s: %w", op, err)
+		}
+		f, err := cn.roundTrip(ctx, op, raw, idem, nil)
+		if errors.Is(err, errConnLost) {
+			continue // connection() waits for the reconnection
+		}
+		if err != nil {
+			return fmt.Errorf("dialtone: %s: %w", op, err)
+		}
+		if f.Error != nil {
+			return fmt.Errorf("dialtone: %s: %w", op, f.Error)
+		}
+		if out != nil && len(f.Result) > 0 {
+			if err := json.Unmarshal(f.Result, out); err != nil {
+				return fmt.Errorf("dialtone: %s: bad result: %w", op, err)
+			}
+		}
+		return nil
+	}
+}
+
+// connection returns the logged-in connection, waiting for a reconnection while there is none.
+// It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
+func (c *Client) connection(ctx context.Context) (*conn, error) {
+	for {
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		cn, ready, loggedIn := c.cur, c.ready, c.loggedIn
+		if cn != nil && cn.isDead() {
+			// Its reader has not run onDead yet; do it now rather than spin.
+			c.cur, cn = nil, nil
+			c.ready = make(chan struct{})
+			ready = c.ready
+		}
+		c.mu.Unlock()
+		switch {
+		case !loggedIn:
+			return nil, ErrNotLoggedIn
+		case cn != nil:
+			return cn, nil
+		}
+		select {
+		case <-ready:
+		case <-c.life.Done():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// withTimeout gives ctx the default request timeout when it has no deadline.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.opts.RequestTimeout)
+}
+
+// newIdemKey returns a fresh idempotency key: 128 random bits, 22 characters of base64url.
+func newIdemKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,199 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// supervise watches the logged-in connection and replaces it when it dies, until the client is
+// finished. It is the only goroutine that reconnects.
+func (c *Client) supervise(cn *conn) {
+	for {
+		select {
+		case <-cn.done:
+		case <-c.life.Done():
+			return
+		}
+		reason := cn.reason()
+		if !c.mayReconnect(reason) {
+			return
+		}
+		c.setState(Reconnecting, reason)
+		c.opts.Logger.Info("dialtone: connection lost; reconnecting", "reason", reason)
+		if cn = c.reconnect(); cn == nil {
+			return
+		}
+	}
+}
+
+// mayReconnect decides, for a connection that died with reason, whether to reconnect; when not,
+// it finishes the client.
+func (c *Client) mayReconnect(reason error) bool {
+	c.mu.Lock()
+	loggingOut := c.loggingOut
+	c.mu.Unlock()
+	var kick *KickError
+	switch {
+	case c.life.Err() != nil:
+		return false
+	case loggingOut:
+		c.shutdown(ErrLoggedOut)
+		return false
+	case errors.As(reason, &kick) && !kick.Retry:
+		c.shutdown(reason)
+		return false
+	}
+	return true
+}
+
+// reconnect dials and logs in again, with backoff, until it succeeds (returning the new
+// connection) or the client is finished (returning nil). A login refusal that cannot succeed
+// by retrying (authentication failed, too many devices) finishes the client.
+func (c *Client) reconnect() *conn {
+	for attempt := 0; ; attempt++ {
+		if !c.sleep(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)) {
+			return nil
+		}
+		cn, err := c.relogin()
+		if err == nil {
+			return cn
+		}
+		if final(err) {
+			c.shutdown(err)
+			return nil
+		}
+		c.opts.Logger.Info("dialtone: reconnection failed", "attempt", attempt+1, "err", err)
+	}
+}
+
+// relogin performs one reconnection attempt.
+func (c *Client) relogin() (*conn, error) {
+	ctx, cancel := context.WithTimeout(c.life, c.opts.RequestTimeout)
+	defer cancel()
+	token, err := c.freshToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	deviceID := c.deviceID
+	c.mu.Unlock()
+	lr, err := c.login(ctx, cn, token, deviceID)
+	if err == nil && !c.install(cn, lr) {
+		err = errConnLost
+	}
+	if err != nil {
+		cn.close(err)
+		if reason := cn.reason(); final(reason) {
+			return nil, reason // kicked with retry false while logging in
+		}
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (c *Client) freshToken(ctx context.Context) (string, error) {
+	if c.opts.TokenSource == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.token, nil
+	}
+	return c.opts.TokenSource(ctx)
+}
+
+// final reports whether a reconnection that failed with err must not be retried.
+func final(err error) bool {
+	var kick *KickError
+	if errors.As(err, &kick) {
+		return !kick.Retry
+	}
+	switch Code(err) {
+	case protocol.CodeAuthFailed, protocol.CodeTooManyDevices:
+		return true
+	}
+	return false
+}
+
+// sleep waits d, and reports false when the client finished first.
+func (c *Client) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.life.Done():
+		return false
+	}
+}
+
+// backoff returns the wait before reconnection attempt n (from 0): a random duration in
+// [b/2, b] where b = min·2ⁿ capped at max, so clients dropped together spread out.
+func backoff(minD, maxD time.Duration, n int) time.Duration {
+	b := maxD
+	if n < 32 && minD<<n < maxD && minD<<n > 0 {
+		b = minD << n
+	}
+	return b/2 + rand.N(b/2+1)
+}
+
+// heartbeatSettings returns the heartbeat interval and silence timeout of a login result, with
+// the protocol's defaults for missing values.
+func heartbeatSettings(lr LoginResult) (every, timeout time.Duration) {
+	every, timeout = defaultHeartbeatEvery, defaultHeartbeatTimeout
+	if lr.HeartbeatIntervalMs > 0 {
+		every = time.Duration(lr.HeartbeatIntervalMs) * time.Millisecond
+	}
+	if lr.HeartbeatTimeoutMs > 0 {
+		timeout = time.Duration(lr.HeartbeatTimeoutMs) * time.Millisecond
+	}
+	return every, timeout
+}
+
+// heartbeat sends a heartbeat on cn every interval (behaviour R6.1), refreshing the server
+// clock offset from the replies, and closes cn with ErrHeartbeatTimeout once nothing at all has
+// arrived on it for timeout. It ends with cn.
+func (c *Client) heartbeat(cn *conn, every, timeout time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	watchdog := time.NewTimer(timeout)
+	defer watchdog.Stop()
+	for {
+		select {
+		case <-cn.done:
+			return
+		case <-tick.C:
+			c.sendHeartbeat(cn, every)
+		case now := <-watchdog.C:
+			silent := cn.silentFor(now)
+			if silent >= timeout {
+				c.opts.Logger.Warn("dialtone: connection silent; dropping it", "silentFor", silent)
+				cn.close(ErrHeartbeatTimeout)
+				return
+			}
+			watchdog.Reset(timeout - silent)
+		}
+	}
+}
+
+func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
+	ctx, cancel := context.WithTimeout(c.life, every)
+	defer cancel()
+	sent := time.Now()
+	_, err := cn.send(ctx, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
+		var hb protocol.HeartbeatResult
+		if f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
+			c.recordServerTime(hb.ServerTime, sent, time.Now())
+		}
+	})
+	if err != nil && !errors.Is(err, errConnLost) {
+		c.opts.Logger.Debug("dialtone: heartbeat not sent", "err", err)
+	}
+}
