@@ -183,6 +183,9 @@ func expect(h *harness, f []string) string {
 	if got == "" && want == "none" {
 		return ""
 	}
+	if f[0] == "event" {
+		got, want = canonical(got), canonical(want)
+	}
 	if got != want {
 		return "got " + strconv.Quote(got)
 	}
@@ -257,4 +260,19 @@ func findEvent(events []Event, f []string) string {
 		}
 	}
 	return s
+}
+
+// canonical orders an event line's words and its users= list, so that expectations need not
+// follow the call's user order.
+func canonical(line string) string {
+	words := strings.Fields(line)
+	for i, w := range words {
+		if list, ok := strings.CutPrefix(w, "users="); ok {
+			ids := strings.Split(list, ",")
+			slices.Sort(ids)
+			words[i] = "users=" + strings.Join(ids, ",")
+		}
+	}
+	slices.Sort(words)
+	return strings.Join(words, " ")
 }
