@@ -25,8 +25,8 @@ type fakeServer struct {
 	mu         sync.Mutex
 	hbInterval int64 // login result heartbeatIntervalMs
 	hbTimeout  int64
-	replayAll  bool               // replay the whole log at resume, duplicates included
-	log        []protocol.Event   // the user's event log, seqs increasing
+	replayAll  bool             // replay the whole log at resume, duplicates included
+	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
 

@@ -16,67 +16,54 @@ import (
 // CallInvite creates a call and invites invitees (behaviour R3.1). Invalid invitees are listed
 // in the result's ErrorUserList rather than failing the call.
 func (c *Client) CallInvite(ctx context.Context, invitees []string, cfg InviteConfig) (CallInviteResult, error) {
-	var r CallInviteResult
-	err := c.call(ctx, protocol.OpCallInvite, protocol.CallInviteData{Invitees: invitees, Config: cfg}, true, &r)
-	return r, err
+	data := protocol.CallInviteData{Invitees: invitees, Config: cfg}
+	return roundTrip[CallInviteResult](ctx, c, protocol.OpCallInvite, data, true)
 }
 
 // CallCancel withdraws invitations (behaviour R3.2): the whole call for a general-mode call or
 // empty invitees, otherwise the listed invitees of an advanced-mode call.
-func (c *Client) CallCancel(ctx context.Context, callID string, invitees []string, cfg OpConfig) (CallCancelResult, error) {
-	var r CallCancelResult
+func (c *Client) CallCancel(ctx context.Context, callID string, invitees []string,
+	cfg OpConfig) (CallCancelResult, error) {
 	if invitees == nil {
 		invitees = []string{}
 	}
 	data := protocol.CallCancelData{CallID: callID, Invitees: invitees, Config: cfg}
-	err := c.call(ctx, protocol.OpCallCancel, data, true, &r)
-	return r, err
+	return roundTrip[CallCancelResult](ctx, c, protocol.OpCallCancel, data, true)
 }
 
 // CallAccept accepts an invitation (behaviour R3.3); this device becomes the user's main device
 // in the call.
 func (c *Client) CallAccept(ctx context.Context, callID string, cfg OpConfig) (CallIDResult, error) {
-	var r CallIDResult
-	err := c.call(ctx, protocol.OpCallAccept, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
-	return r, err
+	return callOp[CallIDResult](ctx, c, protocol.OpCallAccept, callID, cfg)
 }
 
 // CallReject rejects an invitation (behaviour R3.4).
 func (c *Client) CallReject(ctx context.Context, callID string, cfg OpConfig) (CallIDResult, error) {
-	var r CallIDResult
-	err := c.call(ctx, protocol.OpCallReject, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
-	return r, err
+	return callOp[CallIDResult](ctx, c, protocol.OpCallReject, callID, cfg)
 }
 
 // CallingInvite invites more users into an advanced-mode call the user is in (behaviour R3.6).
-func (c *Client) CallingInvite(ctx context.Context, callID string, invitees []string, cfg CallingInviteConfig) (CallingInviteResult, error) {
-	var r CallingInviteResult
+func (c *Client) CallingInvite(ctx context.Context, callID string, invitees []string,
+	cfg CallingInviteConfig) (CallingInviteResult, error) {
 	data := protocol.CallingInviteData{CallID: callID, Invitees: invitees, Config: cfg}
-	err := c.call(ctx, protocol.OpCallingInvite, data, true, &r)
-	return r, err
+	return roundTrip[CallingInviteResult](ctx, c, protocol.OpCallingInvite, data, true)
 }
 
 // CallJoin joins an advanced-mode call, or moves the user's main device in it to this device
 // (behaviour R3.7).
 func (c *Client) CallJoin(ctx context.Context, callID string, cfg OpConfig) (CallJoinResult, error) {
-	var r CallJoinResult
-	err := c.call(ctx, protocol.OpCallJoin, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
-	return r, err
+	return callOp[CallJoinResult](ctx, c, protocol.OpCallJoin, callID, cfg)
 }
 
 // CallQuit leaves an advanced-mode call (behaviour R3.8); the call ends when nobody Accepted is
 // left.
 func (c *Client) CallQuit(ctx context.Context, callID string, cfg OpConfig) (CallQuitResult, error) {
-	var r CallQuitResult
-	err := c.call(ctx, protocol.OpCallQuit, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
-	return r, err
+	return callOp[CallQuitResult](ctx, c, protocol.OpCallQuit, callID, cfg)
 }
 
 // CallEnd ends an advanced-mode call for everyone (behaviour R3.9).
 func (c *Client) CallEnd(ctx context.Context, callID string, cfg OpConfig) (CallEndResult, error) {
-	var r CallEndResult
-	err := c.call(ctx, protocol.OpCallEnd, protocol.CallOpData{CallID: callID, Config: cfg}, true, &r)
-	return r, err
+	return callOp[CallEndResult](ctx, c, protocol.OpCallEnd, callID, cfg)
 }
 
 // CallReceived acknowledges an invitation (behaviour R3.11, R5.1). The client already sends it
@@ -89,11 +76,10 @@ func (c *Client) CallReceived(ctx context.Context, callID string) error {
 // QueryCallInvitationList returns a page of the user's calls, newest first (behaviour R3.10).
 // count is 1..100 (0 = 20); nextFlag is 0 for the first page, then the previous page's
 // NextFlag; a returned NextFlag of 0 means there is nothing older.
-func (c *Client) QueryCallInvitationList(ctx context.Context, count int, nextFlag int64) (CallInvitationListResult, error) {
-	var r CallInvitationListResult
+func (c *Client) QueryCallInvitationList(ctx context.Context, count int,
+	nextFlag int64) (CallInvitationListResult, error) {
 	data := protocol.QueryCallInvitationListData{Config: protocol.ListConfig{Count: count, NextFlag: nextFlag}}
-	err := c.call(ctx, protocol.OpQueryCallInvitationList, data, false, &r)
-	return r, err
+	return roundTrip[CallInvitationListResult](ctx, c, protocol.OpQueryCallInvitationList, data, false)
 }
 
 // QueryCall returns a call the user is in (behaviour R3.10), for example to check whether an
@@ -102,4 +88,16 @@ func (c *Client) QueryCall(ctx context.Context, callID string) (CallInfo, error)
 	var r protocol.QueryCallResult
 	err := c.call(ctx, protocol.OpQueryCall, protocol.CallIDData{CallID: callID}, false, &r)
 	return r.CallInfo, err
+}
+
+// roundTrip performs op (see Client.call) and returns its result decoded as R.
+func roundTrip[R any](ctx context.Context, c *Client, op string, data any, idempotent bool) (R, error) {
+	var r R
+	err := c.call(ctx, op, data, idempotent, &r)
+	return r, err
+}
+
+// callOp performs a mutating op whose data is a callID and an OpConfig.
+func callOp[R any](ctx context.Context, c *Client, op, callID string, cfg OpConfig) (R, error) {
+	return roundTrip[R](ctx, c, op, protocol.CallOpData{CallID: callID, Config: cfg}, true)
 }

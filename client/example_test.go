@@ -1,0 +1,125 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// ringer is an application's event handler: it embeds BaseHandler and overrides only what it
+// needs.
+type ringer struct {
+	client.BaseHandler
+	c *client.Client
+}
+
+func (r *ringer) OnCallInvitationReceived(ev client.CallInvitationReceived) {
+	left := r.c.RemainingRingTime(ev.Deadline)
+	if left == 0 {
+		return // a late or replayed invitation: show it as missed, do not ring
+	}
+	fmt.Printf("%s is calling (%s left)\n", ev.Inviter, left.Round(time.Second))
+	// Calling back into the client from a handler is allowed.
+	if _, err := r.c.CallAccept(context.Background(), ev.CallID, client.OpConfig{}); err != nil {
+		log.Print(err)
+	}
+}
+
+func (r *ringer) OnConnectionStateChanged(s client.ConnectionState, reason error) {
+	fmt.Println("connection:", s, reason)
+}
+
+func ExampleDial() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h := &ringer{}
+	c, err := client.Dial(ctx, "wss://dialtone.example.com", client.Options{
+		EventHandler: h,
+		Logger:       slog.Default(),
+		SeqStore:     &client.MemorySeqStore{}, // use a persistent store in an application
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	h.c = c
+	res, err := c.Login(ctx, "eyJhbGciOiJIUzI1NiJ9…", "alice-phone")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("logged in as", res.UserID)
+}
+
+func ExampleClient_CallInvite() {
+	var c *client.Client // from Dial and Login
+	ctx := context.Background()
+	res, err := c.CallInvite(ctx, []string{"bob", "carol"}, client.InviteConfig{
+		Timeout:      30,
+		Mode:         client.ModeAdvanced,
+		ExtendedData: `{"video":true}`,
+		PushConfig:   &client.PushConfig{Title: "Alice", Content: "Incoming call"},
+	})
+	switch client.Code(err) {
+	case 0:
+	case client.CodeBusy:
+		fmt.Println("you are already in a call")
+		return
+	default:
+		log.Fatal(err)
+	}
+	for _, u := range res.ErrorUserList {
+		fmt.Println("not invited:", u.UserID, u.Reason)
+	}
+	fmt.Println("calling, callID", res.CallID)
+}
+
+func ExampleCode() {
+	var c *client.Client // from Dial and Login
+	_, err := c.CallAccept(context.Background(), "c9…", client.OpConfig{})
+	var kick *client.KickError
+	switch {
+	case err == nil:
+		fmt.Println("accepted")
+	case client.Code(err) == client.CodeCallUnavailable:
+		fmt.Println("the invitation timed out or the call ended")
+	case errors.As(err, &kick):
+		fmt.Println("signed out by the server:", kick.Reason)
+	default:
+		log.Print(err)
+	}
+}
+
+func ExampleClient_QueryCallInvitationList() {
+	var c *client.Client // from Dial and Login
+	ctx := context.Background()
+	var flag int64
+	for {
+		page, err := c.QueryCallInvitationList(ctx, 50, flag)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, call := range page.CallList {
+			fmt.Println(call.CallID, call.Caller, call.State)
+		}
+		if flag = page.NextFlag; flag == 0 {
+			break
+		}
+	}
+}
+
+func ExampleOptions_tokenSource() {
+	refresh := func(ctx context.Context) (string, error) {
+		return "a fresh token from your backend", nil
+	}
+	_ = client.Options{
+		TokenSource:    refresh, // each reconnection logs in with a fresh token
+		MinBackoff:     500 * time.Millisecond,
+		MaxBackoff:     time.Minute,
+		RequestTimeout: 20 * time.Second,
+	}
+}

@@ -1,0 +1,349 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+func TestEventsInOrderNeverConcurrent(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	_, fc := connect(t, fs, Options{EventHandler: rec})
+	const n = 60
+	kinds := []string{protocol.EventCallInvitationCreated, protocol.EventCallUserStateChanged}
+	names := []string{"created", "stateChanged"}
+	for i := range n {
+		fc.emit(kinds[i%2], callEvent(fmt.Sprint("c", i)))
+	}
+	for i := range n {
+		want := fmt.Sprintf("%s:c%d", names[i%2], i)
+		if got := recv(t, rec.events, want); got != want {
+			t.Fatalf("event %d = %q, want %q", i, got, want)
+		}
+		runtime.Gosched() // give a concurrent delivery the chance to overlap
+	}
+	if rec.overlapped.Load() {
+		t.Fatal("handler methods ran concurrently")
+	}
+}
+
+func TestAutomaticCallReceivedWhileHandlerBlocks(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	release := make(chan struct{})
+	rec.onReceived = func(CallInvitationReceived) { <-release }
+	_, fc := connect(t, fs, Options{EventHandler: rec})
+	defer close(release)
+
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("live"))
+	fc.sendUnlogged(protocol.EventCallInvitationReceived,
+		map[string]any{"callID": "synth", "version": 1, "synthetic": true})
+	// The acks are sent concurrently, so in either order, while the handler still blocks on
+	// the first invitation.
+	acked := map[string]bool{}
+	for range 2 {
+		req := nextOp(t, fs, protocol.OpCallReceived)
+		var d protocol.CallIDData
+		if err := protocol.DecodeData(req.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if req.Idem != "" {
+			t.Fatalf("callReceived carries an idem key %q", req.Idem)
+		}
+		acked[d.CallID] = true
+	}
+	if !acked["live"] || !acked["synth"] {
+		t.Fatalf("acknowledged %v, want live and synth", acked)
+	}
+}
+
+func TestHeartbeatAtInterval(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.hbInterval, fs.hbTimeout = 20, 2000
+	c, _ := connect(t, fs, Options{})
+	start := time.Now()
+	for range 3 {
+		recv(t, fs.heartbeats, "heartbeat")
+	}
+	if el := time.Since(start); el < 40*time.Millisecond {
+		t.Fatalf("3 heartbeats in %v, want about 60ms", el)
+	}
+	if c.State() != Connected {
+		t.Fatalf("state %v", c.State())
+	}
+}
+
+func TestSilentConnectionIsDropped(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.hbInterval, fs.hbTimeout = 10, 60
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		return nil, nil, req.Op != protocol.OpHeartbeat // heartbeats get no reply
+	})
+	rec := newRecorder()
+	_, _ = connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "first login")
+	sc := rec.waitState(t, Reconnecting)
+	if !errors.Is(sc.reason, ErrHeartbeatTimeout) {
+		t.Fatalf("Reconnecting reason %v, want ErrHeartbeatTimeout", sc.reason)
+	}
+	recv(t, fs.logins, "second login")
+}
+
+func TestReconnectResumesAndDropsDuplicates(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.replayAll = true
+	rec := newRecorder()
+	_, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "first login")
+	var last int64
+	for i := range 3 {
+		last = fc.emit(protocol.EventCallInvitationCreated, callEvent(fmt.Sprint("c", i)))
+		recv(t, rec.events, "event")
+	}
+	rec.waitState(t, Connected)
+	fc.drop()
+	rec.waitState(t, Reconnecting)
+	ld := recv(t, fs.logins, "resume login")
+	if ld.LastSeq == nil || *ld.LastSeq != last {
+		t.Fatalf("resume lastSeq = %v, want %d", ld.LastSeq, last)
+	}
+	fc2 := recv(t, fs.conns, "new connection")
+	rec.waitState(t, Connected)
+	fc2.emit(protocol.EventCallInvitationCreated, callEvent("after"))
+	// The server replayed c0..c2 again; only "after" may reach the handler.
+	if got := recv(t, rec.events, "event after resume"); got != "created:after" {
+		t.Fatalf("after resume got %q, want created:after (duplicates must be dropped)", got)
+	}
+}
+
+func TestMutatingRequestRetriedWithSameIdemKey(t *testing.T) {
+	fs := newFakeServer(t)
+	var dropped atomic.Bool
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpCallAccept && dropped.CompareAndSwap(false, true) {
+			fc.drop() // the connection dies before the reply
+			return nil, nil, false
+		}
+		return defaultRespond(fc, req)
+	})
+	c, _ := connect(t, fs, Options{MinBackoff: time.Millisecond})
+	res, err := c.CallAccept(testCtx(t), "c7", OpConfig{ExtendedData: "x"})
+	if err != nil || res.CallID != "c7" {
+		t.Fatalf("CallAccept = %+v, %v", res, err)
+	}
+	a := nextOp(t, fs, protocol.OpCallAccept)
+	b := nextOp(t, fs, protocol.OpCallAccept)
+	if a.Idem == "" || a.Idem != b.Idem {
+		t.Fatalf("idem keys %q and %q, want the same non-empty key", a.Idem, b.Idem)
+	}
+	if string(a.Data) != string(b.Data) {
+		t.Fatalf("retry data %s differs from %s", b.Data, a.Data)
+	}
+}
+
+// TestKick covers the kick table: retry false ends the client with Disconnected and a
+// *KickError; retry true reconnects.
+func TestKick(t *testing.T) {
+	for _, reason := range []string{
+		KickReplaced, KickLogout, KickShutdown, KickSlowConsumer, KickBadFrames,
+		KickAuthFailed, KickLoginTimeout, KickTooManyDevices, KickHeartbeat,
+	} {
+		t.Run(reason, func(t *testing.T) {
+			want, _ := protocol.KickFor(reason)
+			fs := newFakeServer(t)
+			rec := newRecorder()
+			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			recv(t, fs.logins, "login")
+			fc.kick(reason)
+			if k := recv(t, rec.kicks, "kicked"); k.Reason != reason || k.Retry != want.Retry {
+				t.Fatalf("kicked = %+v", k)
+			}
+			next := Disconnected
+			if want.Retry {
+				next = Reconnecting
+			}
+			sc := rec.waitState(t, next)
+			var ke *KickError
+			if !errors.As(sc.reason, &ke) || ke.Reason != reason || ke.Retry != want.Retry {
+				t.Fatalf("%v reason %v, want a *KickError %s", next, sc.reason, reason)
+			}
+			if want.Retry {
+				recv(t, fs.logins, "login after the kick")
+				rec.waitState(t, Connected)
+				return
+			}
+			recv(t, c.Done(), "Done")
+			if _, err := c.QueryCall(testCtx(t), "c1"); !errors.As(err, &ke) {
+				t.Fatalf("op after the kick: %v, want the kick", err)
+			}
+			assertNoReconnection(t, fs, c)
+		})
+	}
+}
+
+// assertNoReconnection closes c, which waits for the client's goroutines, so any reconnection
+// would have logged in by then, and checks that none did.
+func assertNoReconnection(t *testing.T, fs *fakeServer, c *Client) {
+	t.Helper()
+	c.Close()
+	select {
+	case ld := <-fs.logins:
+		t.Fatalf("the client reconnected: %+v", ld)
+	default:
+	}
+}
+
+func TestHandlerMayCallMethods(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	accepted := make(chan error, 1)
+	var c *Client
+	ready := make(chan struct{})
+	rec.onReceived = func(ev CallInvitationReceived) {
+		<-ready
+		_, err := c.CallAccept(context.Background(), ev.CallID, OpConfig{})
+		accepted <- err
+	}
+	c, fc := connect(t, fs, Options{EventHandler: rec})
+	close(ready)
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	if err := recv(t, accepted, "CallAccept from the handler"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, rec.events, "received")
+}
+
+func TestSeqStoreUsedAtNextLogin(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &MemorySeqStore{}
+	rec := newRecorder()
+	token := jwtWithSub("alice")
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec, SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, token, "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	fc := recv(t, fs.conns, "connection")
+	fc.emit(protocol.EventCallInvitationCreated, callEvent("a"))
+	fc.emit("someFutureEvent", map[string]any{"x": 1}) // ignored, but its seq counts
+	last := fc.emit(protocol.EventCallUserStateChanged, callEvent("b"))
+	recv(t, rec.events, "a")
+	if got := recv(t, rec.events, "b"); got != "stateChanged:b" {
+		t.Fatalf("got %q; the unknown event must be skipped", got)
+	}
+	c.Close()
+	rec.waitState(t, Disconnected)
+	if seq, ok, _ := store.Load(ctx, SeqKey{UserID: "alice", DeviceID: "dev1"}); !ok || seq != last {
+		t.Fatalf("stored seq %d %v, want %d", seq, ok, last)
+	}
+
+	c2, err := Dial(ctx, fs.url(), Options{SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.Login(ctx, token, "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, fs.logins, "first login")
+	if ld := recv(t, fs.logins, "second login"); ld.LastSeq == nil || *ld.LastSeq != last {
+		t.Fatalf("second client's lastSeq = %v, want %d", ld.LastSeq, last)
+	}
+}
+
+func TestLogoutStopsTheClient(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	c, _ := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrLoggedOut) {
+		t.Fatalf("Disconnected reason %v, want ErrLoggedOut", sc.reason)
+	}
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+	if _, err := c.QueryCallInvitationList(testCtx(t), 10, 0); !errors.Is(err, ErrLoggedOut) {
+		t.Fatalf("op after logout: %v", err)
+	}
+	assertNoReconnection(t, fs, c)
+}
+
+func TestRequestWaitsForReconnection(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: 20 * time.Millisecond})
+	fc.drop()
+	rec.waitState(t, Reconnecting)
+	if _, err := c.QueryCall(testCtx(t), "c1"); err != nil {
+		t.Fatalf("QueryCall during reconnection: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.QueryCall(ctx, "c1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("QueryCall with a cancelled ctx: %v", err)
+	}
+}
+
+func TestRemainingRingTime(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	tests := []struct {
+		deadline int64
+		offset   time.Duration
+		want     time.Duration
+	}{
+		{1_030_000, 0, 30 * time.Second},
+		{1_030_000, 10 * time.Second, 20 * time.Second}, // server clock ahead
+		{1_030_000, -5 * time.Second, 35 * time.Second},
+		{1_030_000, time.Minute, 0}, // already due on the server
+		{999_000, 0, 0},
+	}
+	for _, tt := range tests {
+		if got := RemainingRingTime(tt.deadline, tt.offset, now); got != tt.want {
+			t.Errorf("RemainingRingTime(%d, %v) = %v, want %v", tt.deadline, tt.offset, got, tt.want)
+		}
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	minD, maxD := 100*time.Millisecond, time.Second
+	for n := range 40 {
+		bound := min(maxD, minD<<min(n, 20))
+		for range 20 {
+			if d := backoff(minD, maxD, n); d < bound/2 || d > bound {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, bound/2, bound)
+			}
+		}
+	}
+}
+
+func TestTokenSubject(t *testing.T) {
+	if got := tokenSubject(jwtWithSub("bob")); got != "bob" {
+		t.Fatalf("tokenSubject = %q", got)
+	}
+	for _, tok := range []string{"", "opaque", "a.b.c", "a.!!.c"} {
+		if got := tokenSubject(tok); got != "" {
+			t.Fatalf("tokenSubject(%q) = %q, want empty", tok, got)
+		}
+	}
+}
+
+// jwtWithSub returns an unsigned JWT-shaped token with the given subject.
+func jwtWithSub(sub string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"HS256"}`)) + "." + enc([]byte(`{"sub":"`+sub+`"}`)) + ".sig"
+}
