@@ -37,6 +37,7 @@ type Client struct {
 	cur        *conn         // the logged-in connection; nil while reconnecting
 	ready      chan struct{} // closed when cur is set; replaced when cur dies
 	loggedIn   bool
+	loggingIn  bool // the first Login is waiting for its reply
 	loggingOut bool
 	token      string
 	deviceID   string
@@ -105,19 +106,37 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 		}
 	}
 	c.seqs.load(ctx, SeqKey{UserID: tokenSubject(token), DeviceID: deviceID})
+	c.setLoggingIn(true)
 	lr, err := c.login(ctx, cn, token, deviceID)
 	if err != nil {
+		c.setLoggingIn(false)
 		c.keepForRetry(cn, err)
 		return LoginResult{}, err
 	}
 	c.mu.Lock()
-	c.loggedIn, c.token, c.deviceID = true, token, deviceID
+	c.loggedIn, c.loggingIn, c.token, c.deviceID = true, false, token, deviceID
 	c.mu.Unlock()
 	if !c.install(cn, lr) {
-		return LoginResult{}, errConnLost
+		if err := c.Err(); err != nil {
+			return LoginResult{}, err
+		}
+		// The connection dropped right after the reply: the supervisor reconnects.
 	}
 	c.wg.Go(func() { c.supervise(cn) })
 	return lr, nil
+}
+
+// setLoggingIn marks a first login as in flight, during which operations (such as the
+// acknowledgement of an invitation that follows the login reply) wait for it rather than fail
+// with ErrNotLoggedIn. Clearing it wakes them.
+func (c *Client) setLoggingIn(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loggingIn = on
+	if !on {
+		close(c.ready)
+		c.ready = make(chan struct{})
+	}
 }
 
 // keepForRetry keeps a connection whose login was refused for another Login, as the server

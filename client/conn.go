@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -181,9 +180,8 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	}
 	if err := cn.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		cn.forget(id)
-		if ctx.Err() != nil && !errors.Is(err, errConnLost) {
-			// A write cut short by ctx leaves a partial frame: the connection is unusable.
-			cn.close(err)
+		if ctx.Err() != nil {
+			// The websocket library itself closes a connection whose frame ctx cut short.
 			return 0, ctx.Err()
 		}
 		cn.close(err)

@@ -27,12 +27,16 @@ type seqTracker struct {
 	processed int64
 }
 
-// load reads the device's saved position, if any, from the store.
+// load reads the device's saved position, if any, from the store. It runs before each attempt
+// of the first Login, which may name another device than the previous attempt.
 func (t *seqTracker) load(ctx context.Context, key SeqKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.key = key
-	if t.store == nil || t.known {
+	if t.key == key && t.known {
+		return
+	}
+	t.key, t.known, t.queued, t.processed = key, false, 0, 0
+	if t.store == nil {
 		return
 	}
 	seq, ok, err := t.store.Load(ctx, key)

@@ -26,6 +26,7 @@ type fakeServer struct {
 	hbInterval int64 // login result heartbeatIntervalMs
 	hbTimeout  int64
 	replayAll  bool             // replay the whole log at resume, duplicates included
+	afterLogin []protocol.Event // sent right after every login reply (e.g. synthesized)
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
@@ -135,6 +136,9 @@ func (fc *fakeConn) acceptLogin(id int64, ld protocol.LoginData) {
 		HeartbeatIntervalMs: fs.hbInterval, HeartbeatTimeoutMs: fs.hbTimeout,
 		ServerTime: time.Now().Add(time.Hour).UnixMilli(),
 	})})
+	for _, ev := range fs.afterLogin {
+		fc.write(ev)
+	}
 	if !caughtUp {
 		return
 	}

@@ -58,7 +58,7 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 		c.mu.Lock()
-		cn, ready, loggedIn := c.cur, c.ready, c.loggedIn
+		cn, ready, loggedIn := c.cur, c.ready, c.loggedIn || c.loggingIn
 		if cn != nil && cn.isDead() {
 			// Its reader has not run onDead yet; do it now rather than spin.
 			c.cur, cn = nil, nil

@@ -40,7 +40,7 @@ func TestAutomaticCallReceivedWhileHandlerBlocks(t *testing.T) {
 	rec := newRecorder()
 	release := make(chan struct{})
 	rec.onReceived = func(CallInvitationReceived) { <-release }
-	_, fc := connect(t, fs, Options{EventHandler: rec})
+	c, fc := connect(t, fs, Options{EventHandler: rec})
 	defer close(release)
 
 	fc.emit(protocol.EventCallInvitationReceived, callEvent("live"))
@@ -62,6 +62,27 @@ func TestAutomaticCallReceivedWhileHandlerBlocks(t *testing.T) {
 	}
 	if !acked["live"] || !acked["synth"] {
 		t.Fatalf("acknowledged %v, want live and synth", acked)
+	}
+	if _, err := c.QueryCall(testCtx(t), "c1"); err != nil {
+		t.Fatalf("a reply while the handler blocks: %v", err)
+	}
+}
+
+func TestInvitationRightAfterLoginIsAcknowledged(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.afterLogin = []protocol.Event{{
+		Event: protocol.EventCallInvitationReceived,
+		Data:  mustJSON(map[string]any{"callID": "pending", "version": 3, "synthetic": true}),
+	}}
+	rec := newRecorder()
+	connect(t, fs, Options{EventHandler: rec})
+	req := nextOp(t, fs, protocol.OpCallReceived)
+	var d protocol.CallIDData
+	if err := protocol.DecodeData(req.Data, &d); err != nil || d.CallID != "pending" {
+		t.Fatalf("callReceived data %s, %v", req.Data, err)
+	}
+	if got := recv(t, rec.events, "synthetic invitation"); got != "received:pending" {
+		t.Fatalf("got %q", got)
 	}
 }
 
