@@ -91,7 +91,8 @@ type DeviceLost struct {
 // GlareCancel cancels UserID's own unanswered outgoing call because UserID is accepting another
 // call (R3.3b): as a whole-call cancel by the caller (R3.2) whose events go to all the caller's
 // devices, with webhook reason caller_cancel. The shell applies it in the same commit as the
-// accept. It fails with CodeStateForbids when the call is answered or UserID is not its caller.
+// accept. It fails with CodeStateForbids when the call is answered or UserID is not its caller
+// (or no longer Accepted in it), and with CodeCallUnavailable when the call has ended.
 type GlareCancel struct {
 	UserID string
 }

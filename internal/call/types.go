@@ -66,7 +66,8 @@ const (
 	JoinAnyone                    // anyone who knows the callID
 )
 
-// Config holds the server settings the rules depend on.
+// Config holds the server settings the rules depend on. A zero (or negative) MaxCallUsers or
+// NotReceivedCheckMs takes its default.
 type Config struct {
 	MaxCallUsers       int        // active users per call, caller included (default 10)
 	JoinPolicy         JoinPolicy // R3.7
@@ -89,7 +90,7 @@ type User struct {
 	ID           string
 	State        UserState
 	Inviter      string // "" for the caller until re-invited and for joiners never invited
-	ExtendedData string // the user's own, from its accept/reject/join config; "" on (re-)invite
+	ExtendedData string // the user's own, from its accept/reject/join/quit config; "" on (re-)invite
 
 	// The invitation that rang the user last (R3.1 or R3.6): its extendedData, its pushConfig
 	// (nil when it had none) and its ring timeout in seconds. Carried by callInvitationReceived
