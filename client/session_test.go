@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -367,4 +368,81 @@ func TestTokenSubject(t *testing.T) {
 func jwtWithSub(sub string) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	return enc([]byte(`{"alg":"HS256"}`)) + "." + enc([]byte(`{"sub":"`+sub+`"}`)) + ".sig"
+}
+
+func TestReconnectUsesTokenSource(t *testing.T) {
+	fs := newFakeServer(t)
+	var calls atomic.Int32
+	src := func(context.Context) (string, error) {
+		return fmt.Sprint("fresh", calls.Add(1)), nil
+	}
+	_, fc := connect(t, fs, Options{TokenSource: src, MinBackoff: time.Millisecond})
+	if ld := recv(t, fs.logins, "login"); ld.Token != "token" {
+		t.Fatalf("first login token %q, want the one given to Login", ld.Token)
+	}
+	fc.drop()
+	if ld := recv(t, fs.logins, "relogin"); ld.Token != "fresh1" || ld.DeviceID != "dev1" {
+		t.Fatalf("relogin = %+v, want token fresh1 on dev1", ld)
+	}
+}
+
+func TestReconnectRefusedAuthDisconnects(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	fs.mu.Lock()
+	fs.loginErr = func(protocol.LoginData) *protocol.Error {
+		return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "expired"}
+	}
+	fs.mu.Unlock()
+	fc.drop()
+	sc := rec.waitState(t, Disconnected)
+	if Code(sc.reason) != CodeAuthFailed || Code(c.Err()) != CodeAuthFailed {
+		t.Fatalf("Disconnected reason %v, Err %v; want code %d", sc.reason, c.Err(), CodeAuthFailed)
+	}
+}
+
+func TestCloseFromHandler(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	var c *Client
+	ready := make(chan struct{})
+	closed := make(chan struct{})
+	rec.onReceived = func(CallInvitationReceived) {
+		<-ready
+		c.Close()
+		close(closed)
+	}
+	c, fc := connect(t, fs, Options{EventHandler: rec})
+	close(ready)
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	recv(t, closed, "Close from the handler")
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrClosed) {
+		t.Fatalf("Disconnected reason %v, want ErrClosed", sc.reason)
+	}
+}
+
+func TestSeqTrackerStartsOverWhenServerLogIsBehind(t *testing.T) {
+	store := &MemorySeqStore{}
+	key := SeqKey{UserID: "u", DeviceID: "d"}
+	_ = store.Save(context.Background(), key, 50)
+	tr := seqTracker{store: store, log: slog.New(slog.DiscardHandler)}
+	tr.load(context.Background(), key)
+	if p := tr.resumeFrom(); p == nil || *p != 50 {
+		t.Fatalf("resumeFrom = %v, want 50", p)
+	}
+	if tr.admit(50) {
+		t.Fatal("seq 50 admitted again")
+	}
+	tr.loggedIn(10) // the server's log restarted
+	if !tr.admit(11) {
+		t.Fatal("seq 11 after a log reset must be new")
+	}
+	tr.handled(11)
+	if p := tr.resumeFrom(); *p != 11 {
+		t.Fatalf("resumeFrom = %d, want 11", *p)
+	}
+	if seq, _, _ := store.Load(context.Background(), key); seq != 11 {
+		t.Fatalf("saved %d, want 11", seq)
+	}
 }
