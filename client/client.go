@@ -261,18 +261,20 @@ func (c *Client) Err() error {
 // a final Disconnected state queued behind the events already received.
 func (c *Client) shutdown(reason error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.life.Err() != nil {
+		c.mu.Unlock()
 		return
 	}
 	c.finish(reason)
-	for _, cn := range []*conn{c.pre, c.cur} {
-		if cn != nil {
-			cn.close(reason)
-		}
-	}
+	conns := []*conn{c.pre, c.cur}
 	c.state = Disconnected
 	c.disp.stop(func(h EventHandler) { h.OnConnectionStateChanged(Disconnected, reason) })
+	c.mu.Unlock()
+	for _, cn := range conns {
+		if cn != nil {
+			cn.closeGracefully(reason)
+		}
+	}
 }
 
 func (c *Client) setState(s ConnectionState, reason error) {

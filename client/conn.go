@@ -120,14 +120,26 @@ func (cn *conn) die(err error) {
 	cn.onDead(cn)
 }
 
-// close ends the connection with cause as the reason of its death, unless it already had one.
+// close ends the connection at once with cause as the reason of its death, unless it already
+// had one. It does not wait for the peer: the connection may be dead or silent.
 func (cn *conn) close(cause error) {
+	cn.setCause(cause)
+	cn.ws.CloseNow()
+}
+
+// closeGracefully ends the connection with a normal closure handshake, which may wait for the
+// peer for a few seconds.
+func (cn *conn) closeGracefully(cause error) {
+	cn.setCause(cause)
+	cn.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+func (cn *conn) setCause(cause error) {
 	cn.mu.Lock()
+	defer cn.mu.Unlock()
 	if cn.cause == nil {
 		cn.cause = cause
 	}
-	cn.mu.Unlock()
-	cn.ws.Close(websocket.StatusNormalClosure, "")
 }
 
 func (cn *conn) isDead() bool {
