@@ -11,7 +11,20 @@ type Actor struct {
 // Input is one thing that can happen to an existing call: an operation, a tick of its
 // deadlines, or a lost device. The concrete types are listed below; Invite is not an Input
 // because it creates a call (see Create).
-type Input interface{ input() }
+type Input interface {
+	input()
+	// ActingUser returns the user the input acts for (the owner of its idempotency keys).
+	ActingUser() string
+}
+
+// ActingUser returns a.UserID; every input that embeds an Actor acts for it.
+func (a Actor) ActingUser() string { return a.UserID }
+
+// ActingUser returns the user whose device was lost.
+func (d DeviceLost) ActingUser() string { return d.UserID }
+
+// ActingUser returns the caller whose call is cancelled.
+func (g GlareCancel) ActingUser() string { return g.UserID }
 
 // Invite creates a call (R3.1). CallID is chosen by the shell (≥ 96 random bits).
 type Invite struct {

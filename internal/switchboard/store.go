@@ -16,6 +16,12 @@ var ErrNotFound = errors.New("not found")
 // decides again.
 var ErrConflict = errors.New("conflict")
 
+// Publisher receives the log entries of every committed change, with their sequence numbers,
+// in commit order, after the change is durable and before the Commit that wrote it returns,
+// so each user's entries are published in sequence order. A Store takes one when it is
+// opened (cmd/dialtoned wires the bus); it runs on the store's commit path and must not block.
+type Publisher func(entries []LogEntry)
+
 // Store keeps calls, the per-user event logs, busy records and idempotency records durably.
 // Every method is safe for concurrent use. A store enforces only what its schema guarantees
 // (versions, one busy record per user); call rules live in internal/call and here.

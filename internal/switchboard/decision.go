@@ -1,0 +1,86 @@
+package switchboard
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/wire"
+)
+
+// decision accumulates the outcomes of one commit: usually the deadlines that fired and the
+// op on one call, plus the cancelled call on glare. Outcomes must be added in order.
+type decision struct {
+	now    int64
+	loaded map[string]call.Call // each call as read, before any outcome
+	order  []string
+	latest map[string]call.Call
+	events []call.Event
+	busy   []Busy
+}
+
+// Busy pairs a call.Busy with its call.
+type Busy struct {
+	call.Busy
+	CallID string
+}
+
+func newDecision(now int64) *decision {
+	return &decision{now: now, loaded: map[string]call.Call{}, latest: map[string]call.Call{}}
+}
+
+// add records out, decided on a call whose stored value was loaded (zero for a new call).
+func (d *decision) add(loaded call.Call, out call.Outcome) {
+	if !out.Changed {
+		return
+	}
+	id := out.Call.ID
+	if _, ok := d.latest[id]; !ok {
+		d.loaded[id] = loaded
+		d.order = append(d.order, id)
+	}
+	d.latest[id] = out.Call
+	d.events = append(d.events, out.Events...)
+	for _, b := range out.Busy {
+		d.busy = append(d.busy, Busy{Busy: b, CallID: id})
+	}
+}
+
+// change returns the store change of the decision: every call once with the version it was
+// read at, the users new to each call, busy records with leaves before entries (so a glare
+// cancel frees the user before the accept claims it), and one log entry per event recipient.
+func (d *decision) change() (Change, error) {
+	var ch Change
+	for _, id := range d.order {
+		loaded, c := d.loaded[id], d.latest[id]
+		ch.Calls = append(ch.Calls, CallWrite{Call: c, PrevVersion: loaded.Version})
+		for _, u := range c.Users {
+			if loaded.User(u.ID) == nil {
+				ch.Members = append(ch.Members, Member{UserID: u.ID, CallID: id})
+			}
+		}
+	}
+	for _, b := range d.busy {
+		ch.Busy = append(ch.Busy, BusyWrite{UserID: b.UserID, CallID: b.CallID, InCall: b.InCall})
+	}
+	slices.SortStableFunc(ch.Busy, func(a, b BusyWrite) int {
+		switch {
+		case a.InCall == b.InCall:
+			return 0
+		case !a.InCall:
+			return -1
+		}
+		return 1
+	})
+	for _, e := range d.events {
+		name, data, err := wire.EncodeEvent(e)
+		if err != nil {
+			return Change{}, fmt.Errorf("encode event: %w", err)
+		}
+		for _, r := range e.To {
+			ch.Log = append(ch.Log, LogEntry{UserID: r.UserID, Target: r.Target, DeviceID: r.DeviceID,
+				Event: name, Data: data, CreatedAt: d.now})
+		}
+	}
+	return ch, nil
+}

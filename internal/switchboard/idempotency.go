@@ -1,0 +1,59 @@
+package switchboard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/dialtone/dialtone/internal/call"
+)
+
+// Idempotency keys are 16–64 bytes (protocol.md "Envelopes").
+const (
+	minIdemKey = 16
+	maxIdemKey = 64
+)
+
+// idempotent runs op at most once per (userID, key) within the window (R7.3). A repeat of a
+// committed success returns its first reply; the same key with another op or other parameters
+// is refused with 6000001; a repeat that arrives while the first is in flight waits for it.
+// Failures are not remembered. op receives the record to commit with its change (nil when
+// key is "").
+func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
+	if key == "" {
+		return op(nil)
+	}
+	if len(key) < minIdemKey || len(key) > maxIdemKey {
+		return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key must be 16 to 64 bytes"}
+	}
+	unlock := s.idem.Lock(userID + "\x00" + key)
+	defer unlock()
+	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
+	rec, found, err := s.store.Idempotency(ctx, userID, key, since)
+	if err != nil {
+		return Result{}, fmt.Errorf("idempotency record: %w", err)
+	}
+	if found {
+		if rec.Fingerprint != fp {
+			return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
+		}
+		var res Result
+		if err := json.Unmarshal(rec.Reply, &res); err != nil {
+			return Result{}, fmt.Errorf("decode remembered reply: %w", err)
+		}
+		return res, nil
+	}
+	return op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: fp})
+}
+
+// fingerprint identifies an op and its parameters: the input's type and JSON encoding, and
+// the call it targets.
+func fingerprint(callID string, in any) string {
+	b, _ := json.Marshal(in) // inputs are plain data: encoding cannot fail
+	h := sha256.New()
+	fmt.Fprintf(h, "%T\x00%s\x00", in, callID)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}

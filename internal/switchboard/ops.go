@@ -1,0 +1,229 @@
+package switchboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dialtone/dialtone/internal/call"
+)
+
+// Result is what a successful operation replies with: the call after the change, the time the
+// change was decided (quitTime, endTime, joinTime) and the op's own details. It is also what an
+// idempotent repeat returns (R7.3), so it round-trips through JSON.
+type Result struct {
+	Call          call.Call
+	Now           int64
+	Timeout       int              `json:",omitempty"`
+	ErrorUsers    []call.ErrorUser `json:",omitempty"`
+	ErrorInvitees []string         `json:",omitempty"`
+}
+
+// maxAttempts bounds how often a decision is retried after ErrConflict (a concurrent change to
+// another call it touched, or to a busy record) before the op fails as an internal error.
+const maxAttempts = 8
+
+// Invite creates a call (R3.1): the caller must not be in a call (→ 6000290). idemKey is the
+// request's idempotency key ("" for none; R7.3).
+func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string) (Result, error) {
+	done, err := s.begin()
+	if err != nil {
+		return Result{}, err
+	}
+	defer done()
+	in.CallID = ""
+	return s.idempotent(ctx, in.UserID, idemKey, fingerprint("", in), func(idem *IdempotencyRecord) (Result, error) {
+		in.CallID = newCallID()
+		return s.retry(func() (Result, error) {
+			now := s.nowMs()
+			out, err := call.Create(in, s.cfg.Call, now)
+			if err != nil {
+				return Result{}, err
+			}
+			d := newDecision(now)
+			d.add(call.Call{}, out)
+			if err := s.claim(ctx, d, in.UserID, in.CallID, false); err != nil {
+				return Result{}, err
+			}
+			return s.commit(ctx, d, in.CallID, out, idem)
+		})
+	})
+}
+
+// Do applies in to the call callID: first every due deadline (R3 preamble), then the input.
+// Deadlines that fired are committed even when the input is refused. Accept and join check the
+// busy rule across calls, cancelling the acting user's own unanswered call on glare (R3.3b).
+func (s *Switchboard) Do(ctx context.Context, callID string, in call.Input, idemKey string) (Result, error) {
+	done, err := s.begin()
+	if err != nil {
+		return Result{}, err
+	}
+	defer done()
+	return s.idempotent(ctx, in.ActingUser(), idemKey, fingerprint(callID, in), func(idem *IdempotencyRecord) (Result, error) {
+		unlock := s.calls.Lock(callID)
+		defer unlock()
+		return s.retry(func() (Result, error) { return s.apply(ctx, callID, in, idem) })
+	})
+}
+
+func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, idem *IdempotencyRecord) (Result, error) {
+	c, err := s.loadCall(ctx, callID)
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.nowMs()
+	d := newDecision(now)
+	expired := call.Expire(c, s.cfg.Call, now)
+	d.add(c, expired)
+	out, err := call.Apply(expired.Call, in, s.cfg.Call, now)
+	if err == nil && out.MustBeFree != "" {
+		err = s.claim(ctx, d, out.MustBeFree, callID, allowsGlare(in))
+	}
+	if err != nil {
+		if expired.Changed {
+			if _, cerr := s.commit(ctx, d, callID, expired, nil); cerr != nil && !errors.Is(cerr, ErrConflict) {
+				return Result{}, cerr
+			}
+		}
+		return Result{}, err
+	}
+	d.add(c, out)
+	return s.commit(ctx, d, callID, out, idem)
+}
+
+// claim enforces that userID is in no call other than callID (R3.1, R3.3, R3.7). With glare
+// allowed, the user's own unanswered outgoing call is cancelled in the same decision (R3.3b).
+// The store re-checks the busy record at commit, so a concurrent claim cannot also win.
+func (s *Switchboard) claim(ctx context.Context, d *decision, userID, callID string, glare bool) error {
+	other, err := s.store.BusyCall(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("busy record of %s: %w", userID, err)
+	}
+	if other == "" || other == callID {
+		return nil
+	}
+	busy := &call.Error{Code: call.CodeBusy, Reason: "user is in another call"}
+	if !glare {
+		return busy
+	}
+	c, err := s.loadCall(ctx, other)
+	if err != nil {
+		return err
+	}
+	expired := call.Expire(c, s.cfg.Call, d.now)
+	d.add(c, expired)
+	if u := expired.Call.User(userID); expired.Call.State != call.Started || u == nil || u.State != call.Accepted {
+		return nil // the deadlines that just fired ended the other call (its busy record goes with it)
+	}
+	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, d.now)
+	if err != nil {
+		return busy
+	}
+	d.add(c, cancelled)
+	return nil
+}
+
+// Tick applies the due deadlines of callID (R3.5, R5.2) and reschedules it.
+func (s *Switchboard) tick(callID string) {
+	done, err := s.begin()
+	if err != nil {
+		return
+	}
+	defer done()
+	ctx := context.Background()
+	unlock := s.calls.Lock(callID)
+	defer unlock()
+	_, err = s.retry(func() (Result, error) {
+		c, err := s.loadCall(ctx, callID)
+		if err != nil {
+			return Result{}, err
+		}
+		now := s.nowMs()
+		expired := call.Expire(c, s.cfg.Call, now)
+		if !expired.Changed {
+			s.timers.Schedule(callID, c.NextDue())
+			return Result{}, nil
+		}
+		d := newDecision(now)
+		d.add(c, expired)
+		return s.commit(ctx, d, callID, expired, nil)
+	})
+	if err != nil {
+		s.log.Error("deadline failed", "callID", callID, "err", err)
+	}
+}
+
+// loseDevice applies R4.3 / R6.4 to the call in which the device's user is busy, if any.
+func (s *Switchboard) loseDevice(userID, deviceID string) {
+	ctx := context.Background()
+	callID, err := s.store.BusyCall(ctx, userID)
+	if err != nil {
+		s.log.Error("device loss: busy record", "userID", userID, "err", err)
+		return
+	}
+	if callID == "" {
+		return
+	}
+	if _, err := s.Do(ctx, callID, call.DeviceLost{UserID: userID, DeviceID: deviceID}, ""); err != nil && !errors.Is(err, ErrClosed) {
+		s.log.Error("device loss failed", "userID", userID, "deviceID", deviceID, "callID", callID, "err", err)
+	}
+}
+
+// commit writes the decision and schedules the calls' next deadlines. out is the outcome of
+// the op on callID, whose details make the result.
+func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *IdempotencyRecord) (Result, error) {
+	res := Result{Call: out.Call, Now: d.now, Timeout: out.Timeout, ErrorUsers: out.ErrorUsers, ErrorInvitees: out.ErrorInvitees}
+	change, err := d.change()
+	if err != nil {
+		return Result{}, err
+	}
+	if idem != nil {
+		rec := *idem
+		if rec.Reply, err = json.Marshal(res); err != nil {
+			return Result{}, fmt.Errorf("encode reply: %w", err)
+		}
+		rec.CreatedAt = d.now
+		change.Idem = &rec
+	}
+	if len(change.Calls) == 0 && change.Idem == nil {
+		return res, nil
+	}
+	if _, err := s.store.Commit(ctx, change); err != nil {
+		return Result{}, fmt.Errorf("commit call %s: %w", callID, err)
+	}
+	for _, w := range change.Calls {
+		s.timers.Schedule(w.Call.ID, w.Call.NextDue())
+	}
+	return res, nil
+}
+
+func (s *Switchboard) retry(decide func() (Result, error)) (Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := decide()
+		if !errors.Is(err, ErrConflict) || attempt == maxAttempts {
+			return res, err
+		}
+	}
+}
+
+func (s *Switchboard) loadCall(ctx context.Context, callID string) (call.Call, error) {
+	c, err := s.store.Call(ctx, callID)
+	if errors.Is(err, ErrNotFound) {
+		return call.Call{}, &call.Error{Code: call.CodeCallUnavailable, Reason: "no such call"}
+	}
+	if err != nil {
+		return call.Call{}, fmt.Errorf("load call %s: %w", callID, err)
+	}
+	return c, nil
+}
+
+// allowsGlare reports whether in may cancel its user's own unanswered call to proceed (R3.3b):
+// accepting, and a pending user's join, which is an accept in every respect (R3.7).
+func allowsGlare(in call.Input) bool {
+	switch in.(type) {
+	case call.Accept, call.Join:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,91 @@
+package switchboard
+
+import (
+	"sync"
+	"time"
+)
+
+// presence detects lost devices (R6.1): a device is lost when it has had no connected session
+// for the grace period (heartbeatTimeout). A new session with the same device in time — a
+// reconnect or an app restart — cancels the loss.
+type presence struct {
+	mu      sync.Mutex
+	grace   time.Duration
+	devices map[deviceKey]*deviceState
+	lose    func(userID, deviceID string)
+	closed  bool
+}
+
+type deviceKey struct{ userID, deviceID string }
+
+type deviceState struct {
+	sessions int
+	timer    *time.Timer
+}
+
+func newPresence(grace time.Duration, lose func(userID, deviceID string)) *presence {
+	return &presence{grace: grace, devices: map[deviceKey]*deviceState{}, lose: lose}
+}
+
+// Connected records a new session of the device.
+func (p *presence) Connected(userID, deviceID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := deviceKey{userID, deviceID}
+	st := p.devices[k]
+	if st == nil {
+		st = &deviceState{}
+		p.devices[k] = st
+	}
+	st.sessions++
+	if st.timer != nil {
+		st.timer.Stop()
+		st.timer = nil
+	}
+}
+
+// Disconnected records the end of a session of the device (or, at start-up, that it is not
+// connected). When no session is left, the device is lost after the grace period.
+func (p *presence) Disconnected(userID, deviceID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	k := deviceKey{userID, deviceID}
+	st := p.devices[k]
+	if st == nil {
+		st = &deviceState{}
+		p.devices[k] = st
+	}
+	if st.sessions > 0 {
+		st.sessions--
+	}
+	if st.sessions > 0 || st.timer != nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(p.grace, func() {
+		p.mu.Lock()
+		if p.closed || p.devices[k] != st || st.timer != t {
+			p.mu.Unlock()
+			return
+		}
+		delete(p.devices, k)
+		p.mu.Unlock()
+		p.lose(userID, deviceID)
+	})
+	st.timer = t
+}
+
+// Close stops every pending loss: a graceful shutdown is not a loss (R6.1).
+func (p *presence) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, st := range p.devices {
+		if st.timer != nil {
+			st.timer.Stop()
+		}
+	}
+}

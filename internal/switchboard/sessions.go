@@ -1,0 +1,68 @@
+package switchboard
+
+import (
+	"context"
+
+	"github.com/dialtone/dialtone/internal/call"
+)
+
+// DeviceConnected records that a session of the device logged in (R6.1).
+func (s *Switchboard) DeviceConnected(userID, deviceID string) {
+	s.presence.Connected(userID, deviceID)
+}
+
+// DeviceDisconnected records that a session of the device ended without logout; the device is
+// lost if it does not reconnect within heartbeatTimeout (R6.1, R4.3, R6.4).
+func (s *Switchboard) DeviceDisconnected(userID, deviceID string) {
+	s.presence.Disconnected(userID, deviceID)
+}
+
+// Logout loses the device at once (R6.1).
+func (s *Switchboard) Logout(ctx context.Context, userID, deviceID string) {
+	s.loseDevice(userID, deviceID)
+}
+
+// QueryCall returns the call for a user in it (R3.10); anyone else gets 6000276.
+func (s *Switchboard) QueryCall(ctx context.Context, userID, callID string) (call.Call, error) {
+	c, err := s.loadCall(ctx, callID)
+	if err != nil {
+		return call.Call{}, err
+	}
+	if c.User(userID) == nil {
+		return call.Call{}, &call.Error{Code: call.CodeCallUnavailable, Reason: "no such call"}
+	}
+	return c, nil
+}
+
+// ListCalls pages the calls of a user, newest first (R3.10). count 0 means 20 and counts
+// above 100 mean 100; a negative count or next is invalid (6000001).
+func (s *Switchboard) ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error) {
+	if count < 0 || next < 0 || next >= 1<<53 {
+		return nil, 0, &call.Error{Code: call.CodeInvalidParameter, Reason: "count and nextFlag must be non-negative"}
+	}
+	switch {
+	case count == 0:
+		count = 20
+	case count > 100:
+		count = 100
+	}
+	return s.store.ListCalls(ctx, userID, next, count)
+}
+
+// PendingCalls returns the Started calls in which the user is pending (R5.3).
+func (s *Switchboard) PendingCalls(ctx context.Context, userID string) ([]call.Call, error) {
+	return s.store.PendingCalls(ctx, userID)
+}
+
+// ReadLog returns up to limit entries of the user's log after afterSeq (R7.2).
+func (s *Switchboard) ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error) {
+	return s.store.ReadLog(ctx, userID, afterSeq, limit)
+}
+
+// LogBounds returns the oldest retained and the head sequence of the user's log (R7.2).
+func (s *Switchboard) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
+	return s.store.LogBounds(ctx, userID)
+}
+
+// PendingDeadlines returns how many calls have a deadline scheduled (for metrics).
+func (s *Switchboard) PendingDeadlines() int { return s.timers.Pending() }

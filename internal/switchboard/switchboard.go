@@ -1,0 +1,181 @@
+package switchboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/call"
+)
+
+// Config holds the settings the switchboard applies.
+type Config struct {
+	Call              call.Config
+	IdempotencyWindow time.Duration // R7.3 (default 15m)
+	HeartbeatTimeout  time.Duration // R6.1 grace before a disconnected device is lost (default 35s)
+	LogRetention      time.Duration // R7.2 (default 15m)
+	CallRetention     time.Duration // R3.10 (default 30 days)
+	PruneEvery        time.Duration // how often retention runs (default 1m)
+	TickWorkers       int           // concurrent deadline applications (default 32)
+}
+
+func (c *Config) setDefaults() {
+	if c.Call.MaxCallUsers == 0 {
+		c.Call = call.DefaultConfig()
+	}
+	defaultDuration(&c.IdempotencyWindow, 15*time.Minute)
+	defaultDuration(&c.HeartbeatTimeout, 35*time.Second)
+	defaultDuration(&c.LogRetention, 15*time.Minute)
+	defaultDuration(&c.CallRetention, 30*24*time.Hour)
+	defaultDuration(&c.PruneEvery, time.Minute)
+	if c.TickWorkers <= 0 {
+		c.TickWorkers = 32
+	}
+}
+
+func defaultDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Clock tells the time. Timers use the time package, so tests control both with testing/synctest.
+type Clock func() time.Time
+
+// Switchboard carries out call operations: see the package doc. Create it with New, then Start
+// it; all methods are safe for concurrent use.
+type Switchboard struct {
+	cfg   Config
+	store Store
+	now   Clock
+	log   *slog.Logger
+
+	calls    *keyedMutex // per-call serialisation
+	idem     *keyedMutex // one in-flight request per (user, idempotency key)
+	timers   *scheduler
+	presence *presence
+
+	stop     context.CancelFunc
+	stopped  chan struct{}
+	inflight sync.WaitGroup
+	closeMu  sync.RWMutex
+	closed   bool
+}
+
+// ErrClosed is returned by operations after Close has begun.
+var ErrClosed = errors.New("switchboard: closed")
+
+// New returns a switchboard over store. Events reach devices through the store's commit
+// subscriber (see the Store doc), so the switchboard itself publishes nothing.
+func New(cfg Config, store Store, now Clock, log *slog.Logger) *Switchboard {
+	cfg.setDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Switchboard{cfg: cfg, store: store, now: now, log: log,
+		calls: newKeyedMutex(), idem: newKeyedMutex(), stopped: make(chan struct{})}
+	s.timers = newScheduler(s.tick, cfg.TickWorkers, now)
+	s.presence = newPresence(cfg.HeartbeatTimeout, s.loseDevice)
+	return s
+}
+
+// Start loads the pending deadlines and the main devices of busy users (each gets the full
+// loss grace period from now, R6.1), then runs the deadline scheduler and retention until Close.
+func (s *Switchboard) Start(ctx context.Context) error {
+	dues, err := s.store.DueCalls(ctx)
+	if err != nil {
+		return fmt.Errorf("load deadlines: %w", err)
+	}
+	busy, err := s.store.BusyRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("load busy users: %w", err)
+	}
+	for _, b := range busy {
+		c, err := s.store.Call(ctx, b.CallID)
+		if err != nil {
+			return fmt.Errorf("load call %s: %w", b.CallID, err)
+		}
+		if u := c.User(b.UserID); u != nil && u.MainDevice != "" {
+			s.presence.Disconnected(b.UserID, u.MainDevice)
+		}
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	for _, d := range dues {
+		s.timers.Schedule(d.CallID, d.At)
+	}
+	go func() {
+		defer close(s.stopped)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.timers.Run(runCtx) })
+		wg.Go(func() { s.prune(runCtx) })
+		wg.Wait()
+	}()
+	return nil
+}
+
+// Close stops accepting operations, waits for those in flight, and stops the timers. It does
+// not close the store.
+func (s *Switchboard) Close() {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	s.presence.Close()
+	if s.stop != nil {
+		s.stop()
+		<-s.stopped
+	}
+	s.inflight.Wait()
+}
+
+// begin registers an operation in flight; it fails once Close has begun.
+func (s *Switchboard) begin() (done func(), err error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	s.inflight.Add(1)
+	return s.inflight.Done, nil
+}
+
+func (s *Switchboard) nowMs() int64 { return s.now().UnixMilli() }
+
+// newCallID returns 128 random bits, URL-safe.
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Switchboard) prune(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		err := s.store.Prune(ctx,
+			now.Add(-s.cfg.LogRetention).UnixMilli(),
+			now.Add(-s.cfg.IdempotencyWindow).UnixMilli(),
+			now.Add(-s.cfg.CallRetention).UnixMilli())
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("retention failed", "err", err)
+		}
+	}
+}

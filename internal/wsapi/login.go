@@ -1,0 +1,230 @@
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/dialtone/dialtone/internal/wire"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// handle decodes one text frame and answers it (protocol.md "Transport"; precedence of §8:
+// 6000121, 6000292, 6000002, 6000001).
+func (s *session) handle(ctx context.Context, frame []byte) {
+	req, err := protocol.DecodeRequest(frame)
+	if errors.Is(err, protocol.ErrBadFrame) {
+		s.badFrame(err.Error())
+		return
+	}
+	loggedIn := s.isLoggedIn()
+	switch {
+	case req.Op == protocol.OpLogin && !loggedIn:
+		if err != nil {
+			s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
+			return
+		}
+		s.login(ctx, req)
+		return
+	case !loggedIn:
+		s.sendError(req.ID, protocol.CodeNotLoggedIn, "log in first")
+		return
+	case !s.reqs.take(s.srv.now()):
+		s.sendError(req.ID, protocol.CodeRateLimited, "too many requests")
+		return
+	}
+	op, known := s.srv.handlers[req.Op]
+	switch {
+	case !known:
+		s.sendError(req.ID, protocol.CodeUnknownOp, "unknown op "+req.Op)
+		return
+	case err != nil: // a non-string idem
+		s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
+		return
+	}
+	select {
+	case s.ops <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	s.wg.Go(func() {
+		defer func() { <-s.ops }()
+		result, err := op(ctx, s, req)
+		if err != nil {
+			code, message := s.srv.errorCode(err)
+			s.sendError(req.ID, code, message)
+			return
+		}
+		if result != nil {
+			s.reply(req.ID, result)
+		}
+	})
+}
+
+// login authenticates the connection (protocol.md "Login"), registers the device (R6.2),
+// then replies and sends the missed events (R7.2) or the synthesized invitations (R5.3)
+// before any live event.
+func (s *session) login(ctx context.Context, req protocol.Request) {
+	var data protocol.LoginData
+	if err := protocol.DecodeData(req.Data, &data); err != nil || data.Token == "" {
+		s.sendError(req.ID, protocol.CodeInvalidParameter, "login needs a token and a deviceID")
+		return
+	}
+	if !s.srv.cfg.ValidDeviceID(data.DeviceID) || (data.LastSeq != nil && *data.LastSeq < 0) {
+		s.sendError(req.ID, protocol.CodeInvalidParameter, "invalid deviceID or lastSeq")
+		return
+	}
+	userID, err := s.srv.verifier.Verify(data.Token, s.srv.now())
+	if err != nil {
+		s.sendError(req.ID, protocol.CodeAuthFailed, "authentication failed")
+		s.kick(protocol.KickAuthFailed)
+		return
+	}
+	replaced, ok := s.srv.register(s, userID, data.DeviceID)
+	if !ok {
+		s.sendError(req.ID, protocol.CodeTooManyDevices, "too many devices logged in")
+		s.kick(protocol.KickTooManyDevices)
+		return
+	}
+	s.srv.backend.DeviceConnected(userID, data.DeviceID)
+	if replaced != nil {
+		replaced.kick(protocol.KickReplaced)
+	}
+	unsubscribe := s.srv.bus.Subscribe(userID, s.deliver)
+	s.mu.Lock()
+	s.unsubscribe = unsubscribe
+	s.mu.Unlock()
+
+	if err := s.catchUp(ctx, req.ID, userID, data); err != nil {
+		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
+		s.kick(protocol.KickShutdown)
+	}
+}
+
+// catchUp sends the login reply, then the missed events or the synthesized invitations, then
+// the live events that arrived meanwhile, in order and without duplicates.
+func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) error {
+	oldest, head, err := s.srv.backend.LogBounds(ctx, userID)
+	if err != nil {
+		return err
+	}
+	caughtUp := data.LastSeq != nil && oldest-1 <= *data.LastSeq && *data.LastSeq <= head
+	now := s.srv.now()
+	s.reply(id, protocol.LoginResult{
+		UserID: userID, DeviceID: data.DeviceID, HeadSeq: head, CaughtUp: caughtUp,
+		HeartbeatIntervalMs: s.srv.cfg.HeartbeatInterval.Milliseconds(),
+		HeartbeatTimeoutMs:  s.srv.cfg.HeartbeatTimeout.Milliseconds(),
+		ServerTime:          now.UnixMilli(),
+	})
+	if caughtUp {
+		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq)
+	} else {
+		err = s.synthesize(ctx, userID, head)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buffered := s.buffered
+	s.buffered, s.catchingUp = nil, false
+	s.forwardLocked(buffered)
+	return nil
+}
+
+// replay sends the device's events of the log after lastSeq (R7.2).
+func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq int64) error {
+	for {
+		entries, err := s.srv.backend.ReadLog(ctx, userID, lastSeq, catchUpPage)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			lastSeq = e.Seq
+			if e.Includes(deviceID) && !s.sendWait(ctx, eventFrame(e)) {
+				return errSessionEnded
+			}
+		}
+		s.mu.Lock()
+		s.lastSeq = lastSeq
+		s.mu.Unlock()
+		if len(entries) < catchUpPage {
+			return nil
+		}
+	}
+}
+
+// synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3).
+func (s *session) synthesize(ctx context.Context, userID string, head int64) error {
+	s.mu.Lock()
+	s.lastSeq = head
+	s.mu.Unlock()
+	calls, err := s.srv.backend.PendingCalls(ctx, userID)
+	if err != nil {
+		return err
+	}
+	now := s.srv.now().UnixMilli()
+	for _, c := range calls {
+		ev, ok := wire.Invitation(c, userID, now)
+		if !ok {
+			continue
+		}
+		data, _ := json.Marshal(ev)
+		frame, _ := json.Marshal(protocol.Event{Event: protocol.EventCallInvitationReceived, Data: data})
+		if !s.sendWait(ctx, frame) {
+			return errSessionEnded
+		}
+	}
+	return nil
+}
+
+// register makes s the session of (userID, deviceID). It returns the session it replaces, or
+// ok false when the user already has MaxDevicesPerUser other devices connected (R6.2).
+func (srv *Server) register(s *session, userID, deviceID string) (replaced *session, ok bool) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	us := srv.users[userID]
+	if us == nil {
+		us = &userSessions{devices: map[string]*session{},
+			invites: newBucket(srv.cfg.MaxInvitesPerMinute, 60e9, srv.now())}
+		srv.users[userID] = us
+	}
+	replaced = us.devices[deviceID]
+	if replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser {
+		return nil, false
+	}
+	us.devices[deviceID] = s
+	if s.holdsUnauth {
+		srv.unauth[s.ip]--
+		if srv.unauth[s.ip] <= 0 {
+			delete(srv.unauth, s.ip)
+		}
+	}
+	s.mu.Lock()
+	s.holdsUnauth = false
+	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
+	s.mu.Unlock()
+	return replaced, true
+}
+
+// unregister removes s from the registry if it is still the session of its device.
+func (srv *Server) unregister(s *session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	us := srv.users[s.userID]
+	if us == nil || us.devices[s.deviceID] != s {
+		return
+	}
+	delete(us.devices, s.deviceID)
+	if len(us.devices) == 0 {
+		delete(srv.users, s.userID)
+	}
+}
+
+// takeInvite consumes one of the user's invites for this minute.
+func (srv *Server) takeInvite(userID string) bool {
+	srv.mu.Lock()
+	us := srv.users[userID]
+	srv.mu.Unlock()
+	return us == nil || us.invites.take(srv.now())
+}

@@ -1,0 +1,255 @@
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// opFunc carries out one logged-in op and returns its result (nil when it replied itself).
+type opFunc func(ctx context.Context, s *session, req protocol.Request) (any, error)
+
+// invalid is the error of a known op whose data is malformed (6000001).
+func invalid(reason string) error {
+	return &call.Error{Code: call.CodeInvalidParameter, Reason: reason}
+}
+
+var errRateLimited = errors.New("too many invitations")
+
+// errorCode maps an op's error to its wire code and a message safe to show (one table:
+// domain codes are the wire codes; anything else is internal and logged, never leaked).
+func (srv *Server) errorCode(err error) (protocol.Code, string) {
+	var ce *call.Error
+	switch {
+	case errors.As(err, &ce):
+		return protocol.Code(ce.Code), ce.Reason
+	case errors.Is(err, errRateLimited):
+		return protocol.CodeRateLimited, err.Error()
+	case errors.Is(err, switchboard.ErrClosed):
+		return protocol.CodeInternal, "server is shutting down"
+	}
+	srv.log.Error("op failed", "err", err)
+	return protocol.CodeInternal, "internal error"
+}
+
+// decode parses an op's data strictly; a failure is 6000001.
+func decode(data json.RawMessage, v any) error {
+	if err := protocol.DecodeData(data, v); err != nil {
+		return invalid("invalid data: " + err.Error())
+	}
+	return nil
+}
+
+// callOp decodes data holding a callID into v and checks the ID is present.
+func callOp(data json.RawMessage, v any, callID *string) error {
+	if err := decode(data, v); err != nil {
+		return err
+	}
+	if *callID == "" {
+		return invalid("callID is required")
+	}
+	return nil
+}
+
+func (srv *Server) opHandlers() map[string]opFunc {
+	return map[string]opFunc{
+		protocol.OpHeartbeat: func(ctx context.Context, s *session, req protocol.Request) (any, error) {
+			return protocol.HeartbeatResult{ServerTime: srv.now().UnixMilli()}, nil
+		},
+		protocol.OpLogin: func(ctx context.Context, s *session, req protocol.Request) (any, error) {
+			return nil, invalid("already logged in")
+		},
+		protocol.OpLogout:     srv.logout,
+		protocol.OpCallInvite: srv.callInvite,
+		protocol.OpCallCancel: srv.callCancel,
+		protocol.OpCallAccept: srv.simpleOp(func(a call.Actor, c protocol.OpConfig) call.Input {
+			return call.Accept{Actor: a, ExtendedData: c.ExtendedData}
+		}),
+		protocol.OpCallReject: srv.simpleOp(func(a call.Actor, c protocol.OpConfig) call.Input {
+			return call.Reject{Actor: a, ExtendedData: c.ExtendedData}
+		}),
+		protocol.OpCallingInvite:           srv.callingInvite,
+		protocol.OpCallJoin:                srv.callJoin,
+		protocol.OpCallQuit:                srv.callQuit,
+		protocol.OpCallEnd:                 srv.callEnd,
+		protocol.OpCallReceived:            srv.callReceived,
+		protocol.OpQueryCallInvitationList: srv.queryList,
+		protocol.OpQueryCall:               srv.queryCall,
+	}
+}
+
+func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	srv.backend.Logout(ctx, s.userID, s.deviceID)
+	s.reply(req.ID, struct{}{})
+	s.kick(protocol.KickLogout)
+	return nil, nil
+}
+
+func (srv *Server) callInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallInviteData
+	if err := decode(req.Data, &d); err != nil {
+		return nil, err
+	}
+	mode := d.Config.Mode
+	if mode == -1 {
+		mode = protocol.ModeGeneral
+	}
+	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
+		return nil, invalid("mode must be 0 or 1")
+	}
+	if !srv.takeInvite(s.userID) {
+		return nil, errRateLimited
+	}
+	res, err := srv.backend.Invite(ctx, call.Invite{
+		Actor: s.actor(), Invitees: d.Invitees, Timeout: d.Config.Timeout, Mode: call.Mode(mode),
+		ExtendedData: d.Config.ExtendedData, Push: wire.PushConfig(d.Config.PushConfig),
+		EnableNotReceivedCheck: d.Config.EnableNotReceivedCheck,
+	}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallInviteResult{CallID: res.Call.ID, Timeout: res.Timeout,
+		ErrorUserList: wire.ErrorUsers(res.ErrorUsers), CallInfo: wire.CallInfo(res.Call)}, nil
+}
+
+func (srv *Server) callCancel(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallCancelData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	res, err := srv.backend.Do(ctx, d.CallID, call.Cancel{Actor: s.actor(), Invitees: d.Invitees,
+		ExtendedData: d.Config.ExtendedData, Push: wire.PushConfig(d.Config.PushConfig)}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	errorInvitees := res.ErrorInvitees
+	if errorInvitees == nil {
+		errorInvitees = []string{}
+	}
+	return protocol.CallCancelResult{CallID: d.CallID, ErrorInvitees: errorInvitees}, nil
+}
+
+// simpleOp handles the ops whose data is {callID, config} and whose result is {callID}.
+func (srv *Server) simpleOp(input func(call.Actor, protocol.OpConfig) call.Input) opFunc {
+	return func(ctx context.Context, s *session, req protocol.Request) (any, error) {
+		var d protocol.CallOpData
+		if err := callOp(req.Data, &d, &d.CallID); err != nil {
+			return nil, err
+		}
+		if _, err := srv.backend.Do(ctx, d.CallID, input(s.actor(), d.Config), req.Idem); err != nil {
+			return nil, err
+		}
+		return protocol.CallIDResult{CallID: d.CallID}, nil
+	}
+}
+
+func (srv *Server) callingInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallingInviteData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	if !srv.takeInvite(s.userID) {
+		return nil, errRateLimited
+	}
+	res, err := srv.backend.Do(ctx, d.CallID, call.CallingInvite{Actor: s.actor(), Invitees: d.Invitees,
+		Timeout: d.Config.Timeout, ExtendedData: d.Config.ExtendedData,
+		Push: wire.PushConfig(d.Config.PushConfig)}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallingInviteResult{CallID: d.CallID, ErrorUserList: wire.ErrorUsers(res.ErrorUsers)}, nil
+}
+
+func (srv *Server) callJoin(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallOpData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	res, err := srv.backend.Do(ctx, d.CallID, call.Join{Actor: s.actor(), ExtendedData: d.Config.ExtendedData}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallJoinResult{CallID: d.CallID, CreateTime: res.Call.CreateTime, JoinTime: res.Now,
+		CallUserList: wire.Users(res.Call.Users), ExtendedData: res.Call.ExtendedData}, nil
+}
+
+func (srv *Server) callQuit(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallOpData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	res, err := srv.backend.Do(ctx, d.CallID, call.QuitCall{Actor: s.actor(), ExtendedData: d.Config.ExtendedData,
+		Push: wire.PushConfig(d.Config.PushConfig)}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallQuitResult{CallID: d.CallID, CreateTime: res.Call.CreateTime,
+		AcceptTime: acceptTime(res.Call, s.userID), QuitTime: res.Now}, nil
+}
+
+func (srv *Server) callEnd(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallOpData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	res, err := srv.backend.Do(ctx, d.CallID, call.End{Actor: s.actor(), ExtendedData: d.Config.ExtendedData,
+		Push: wire.PushConfig(d.Config.PushConfig)}, req.Idem)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallEndResult{CallID: d.CallID, CreateTime: res.Call.CreateTime,
+		AcceptTime: acceptTime(res.Call, s.userID), EndTime: res.Call.EndTime}, nil
+}
+
+func (srv *Server) callReceived(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallIDData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	if _, err := srv.backend.Do(ctx, d.CallID, call.Receipt{Actor: s.actor()}, ""); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (srv *Server) queryList(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.QueryCallInvitationListData
+	if err := decode(req.Data, &d); err != nil {
+		return nil, err
+	}
+	calls, next, err := srv.backend.ListCalls(ctx, s.userID, d.Config.Count, d.Config.NextFlag)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]protocol.CallInfo, len(calls))
+	for i, c := range calls {
+		list[i] = wire.CallInfo(c)
+	}
+	return protocol.QueryCallInvitationListResult{CallList: list, NextFlag: next}, nil
+}
+
+func (srv *Server) queryCall(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.CallIDData
+	if err := callOp(req.Data, &d, &d.CallID); err != nil {
+		return nil, err
+	}
+	c, err := srv.backend.QueryCall(ctx, s.userID, d.CallID)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.QueryCallResult{CallInfo: wire.CallInfo(c)}, nil
+}
+
+func (s *session) actor() call.Actor { return call.Actor{UserID: s.userID, DeviceID: s.deviceID} }
+
+func acceptTime(c call.Call, userID string) int64 {
+	if u := c.User(userID); u != nil {
+		return u.AcceptTime
+	}
+	return 0
+}

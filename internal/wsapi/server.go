@@ -1,0 +1,205 @@
+// Package wsapi is Dialtone's WebSocket endpoint (protocol.md): connections, login, heartbeat,
+// the transport limits, kicks, resume and catch-up (R7.2), and the mapping of each op's data to
+// a switchboard input and of its result back to the wire. It holds no call rule.
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Backend carries out ops and answers the reads that login and resume need; the switchboard
+// implements it.
+type Backend interface {
+	Invite(ctx context.Context, in call.Invite, idemKey string) (switchboard.Result, error)
+	Do(ctx context.Context, callID string, in call.Input, idemKey string) (switchboard.Result, error)
+	QueryCall(ctx context.Context, userID, callID string) (call.Call, error)
+	ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error)
+	PendingCalls(ctx context.Context, userID string) ([]call.Call, error)
+	ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]switchboard.LogEntry, error)
+	LogBounds(ctx context.Context, userID string) (oldest, head int64, err error)
+	DeviceConnected(userID, deviceID string)
+	DeviceDisconnected(userID, deviceID string)
+	Logout(ctx context.Context, userID, deviceID string)
+}
+
+// Bus delivers committed log entries of a user, in order; deliver must not block.
+type Bus interface {
+	Subscribe(userID string, deliver func([]switchboard.LogEntry)) (cancel func())
+}
+
+// Verifier checks a login token and returns its user.
+type Verifier interface {
+	Verify(token string, now time.Time) (userID string, err error)
+}
+
+// Config holds the endpoint's settings; zero values take the documented defaults.
+type Config struct {
+	HeartbeatInterval       time.Duration     // told to clients (default 10s)
+	HeartbeatTimeout        time.Duration     // a connection silent this long is closed (default 35s)
+	LoginTimeout            time.Duration     // protocol: 10s
+	MaxDevicesPerUser       int               // R6.2 (default 10)
+	MaxRequestsPerSecond    int               // per connection (default 50)
+	MaxInvitesPerMinute     int               // per user, callInvite and callingInvite (default 60)
+	MaxUnauthenticatedPerIP int               // connections not yet logged in (default 100)
+	SendQueue               int               // frames queued per connection before slowConsumer (default 512)
+	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&c.HeartbeatInterval, 10*time.Second)
+	def(&c.HeartbeatTimeout, 35*time.Second)
+	def(&c.LoginTimeout, 10*time.Second)
+	defInt(&c.MaxDevicesPerUser, 10)
+	defInt(&c.MaxRequestsPerSecond, 50)
+	defInt(&c.MaxInvitesPerMinute, 60)
+	defInt(&c.MaxUnauthenticatedPerIP, 100)
+	defInt(&c.SendQueue, 512)
+	if c.ValidDeviceID == nil {
+		c.ValidDeviceID = func(id string) bool { return len(id) >= 1 && len(id) <= 64 }
+	}
+}
+
+// Server serves /v1/ws. Create it with New; it is an http.Handler.
+type Server struct {
+	cfg      Config
+	backend  Backend
+	bus      Bus
+	verifier Verifier
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	users    map[string]*userSessions // logged-in sessions by user
+	unauth   map[string]int           // connections not logged in, by remote IP
+	all      map[*session]struct{}
+	draining bool
+	wg       sync.WaitGroup
+	handlers map[string]opFunc
+}
+
+type userSessions struct {
+	devices map[string]*session
+	invites *bucket
+}
+
+// New returns the endpoint. now is the server clock (time.Now when nil).
+func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() time.Time, log *slog.Logger) *Server {
+	cfg.setDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &Server{cfg: cfg, backend: backend, bus: bus, verifier: verifier, now: now, log: log,
+		users: map[string]*userSessions{}, unauth: map[string]int{}, all: map[*session]struct{}{}}
+	srv.handlers = srv.opHandlers()
+	return srv
+}
+
+// ServeHTTP upgrades the request to a WebSocket and runs the session until it closes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.unauth[ip]++
+	tooMany := s.unauth[ip] > s.cfg.MaxUnauthenticatedPerIP
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.releaseUnauth(ip)
+		return
+	}
+	conn.SetReadLimit(protocol.MaxFrameBytes)
+	if tooMany {
+		s.releaseUnauth(ip)
+		frame, _ := json.Marshal(protocol.Reply{Error: &protocol.Error{Code: protocol.CodeRateLimited,
+			Message: "too many connections not logged in from this address"}})
+		ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+		defer cancel()
+		_ = conn.Write(ctx, websocket.MessageText, frame)
+		conn.Close(websocket.StatusPolicyViolation, "too many unauthenticated connections")
+		return
+	}
+	sess := newSession(s, conn, ip)
+	s.mu.Lock()
+	s.all[sess] = struct{}{}
+	s.mu.Unlock()
+	sess.run(r.Context())
+	s.mu.Lock()
+	delete(s.all, sess)
+	s.mu.Unlock()
+}
+
+// Shutdown refuses new connections and kicks every session with shutdown (retry: true), then
+// waits for them to finish or ctx to end.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	sessions := make([]*session, 0, len(s.all))
+	for sess := range s.all {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.kick(protocol.KickShutdown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Sessions returns the number of open connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.all)
+}
+
+func (s *Server) releaseUnauth(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unauth[ip]--; s.unauth[ip] <= 0 {
+		delete(s.unauth, ip)
+	}
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
