@@ -43,7 +43,7 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	if err != nil {
 		return nil, fmt.Errorf("dialtone: dial %s: %w", url, err)
 	}
-	ws.SetReadLimit(protocol.MaxFrameBytes)
+	ws.SetReadLimit(protocol.MaxServerFrameBytes)
 	cn := &conn{
 		ws:      ws,
 		log:     o.Logger,

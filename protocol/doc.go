@@ -12,6 +12,11 @@ package protocol
 // Path is the HTTP path of the WebSocket endpoint.
 const Path = "/v1/ws"
 
-// MaxFrameBytes is the largest frame either side accepts; a larger frame closes the connection
-// with WebSocket status 1009.
+// MaxFrameBytes is the largest frame the server accepts from a client; a larger frame closes
+// the connection with WebSocket status 1009.
 const MaxFrameBytes = 64 << 10
+
+// MaxServerFrameBytes is the largest frame a client must accept from the server. Server frames
+// may exceed MaxFrameBytes: a page of queryCallInvitationList holds up to 100 calls of up to
+// 20 users each.
+const MaxServerFrameBytes = 16 << 20

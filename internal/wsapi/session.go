@@ -175,6 +175,9 @@ func (s *session) kick(reason string) {
 	s.kicked = true
 	s.closeWith = websocket.StatusCode(k.CloseCode)
 	s.mu.Unlock()
+	if reason == protocol.KickSlowConsumer {
+		s.discardQueue() // the client resumes from its lastSeq: what is queued is not lost
+	}
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
 	select {
@@ -187,6 +190,17 @@ func (s *session) kick(reason string) {
 	case s.out <- nil:
 	default:
 		s.conn.Close(websocket.StatusCode(k.CloseCode), reason)
+	}
+}
+
+// discardQueue drops the frames not yet handed to the writer.
+func (s *session) discardQueue() {
+	for {
+		select {
+		case <-s.out:
+		default:
+			return
+		}
 	}
 }
 
