@@ -1,0 +1,57 @@
+// Package sqlite is the SQLite implementation of switchboard.Store, on modernc.org/sqlite (pure
+// Go, so CGO_ENABLED=0 builds work everywhere).
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=FULL: every transaction's COMMIT fsyncs the
+// write-ahead log, so a Commit that returned nil survives a crash (behaviour R7.1), and a crash
+// before it leaves no part of the change.
+//
+// # Schema
+//
+// Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
+// transaction that also sets PRAGMA user_version to NNNN; reopening a database applies only the
+// missing ones.
+//
+//	calls(id PK, version, state, due_at, ended_at, data BLOB)   WITHOUT ROWID
+//	    data is the whole call.Call in the compact binary encoding of codec.go; the other
+//	    columns are copies for the version check and the indexes: due_at = call.NextDue()
+//	    (partial index over Started calls with a deadline, for DueCalls) and ended_at = EndTime
+//	    (partial index over Ended calls, for Prune).
+//	members(id INTEGER PK AUTOINCREMENT, user_id, call_id, UNIQUE(call_id, user_id)), index (user_id)
+//	    a user's place in a call's callUserList; id orders a user's calls by when the user
+//	    entered them and is ListCalls' page cursor (never reused, so pages stay stable).
+//	busy(user_id PK, call_id)                                      WITHOUT ROWID
+//	    at most one record per user: the schema makes the busy rule's check-and-set atomic.
+//	users(user_id PK, head_seq)                                    WITHOUT ROWID
+//	    the last sequence number of each user's log; kept when the log is pruned.
+//	log(user_id, seq, target, device_id, event, data, created_at, PK(user_id, seq)) WITHOUT ROWID,
+//	    index (created_at)
+//	idem(user_id, key, fingerprint, reply, created_at, PK(user_id, key)) WITHOUT ROWID,
+//	    index (created_at)
+//
+// # Group commit
+//
+// One writer goroutine owns the only writing connection and its prepared statements. Commit
+// queues its change and waits. The writer takes whatever is queued (up to Options.MaxBatch
+// changes; it never waits for more, so an idle store adds no latency), runs them in one
+// BEGIN IMMEDIATE … COMMIT transaction with each change inside its own SAVEPOINT, and pays one
+// fsync for all of them. A change that conflicts (or fails in any other way) is rolled back to
+// its savepoint alone and gets its error; the others commit. After the COMMIT returns, the
+// writer hands the log entries of the committed changes to Options.Publish, in commit order,
+// and then wakes every waiter. Reads use a separate small pool of connections, which WAL lets
+// run concurrently with the writer; they see only committed data.
+//
+// # Cancellation
+//
+// A Commit returns ctx.Err() only when its change was not applied: either ctx ended before
+// the change was queued, or the writer found ctx ended when the change's turn came and skipped
+// it. Once the writer starts applying a change, Commit waits for the outcome and reports it
+// whatever ctx does meanwhile (at most one batch), so a caller never has to guess whether a
+// change it was told failed was in fact written.
+//
+// # Closing
+//
+// Close stops accepting commits, lets the writer finish every change already queued, then
+// closes the connections. After Close every method returns ErrClosed.
+package sqlite

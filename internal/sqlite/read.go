@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// readStmts are the read queries, prepared once on the read pool.
+type readStmts struct {
+	call, busyCall, idem, readLog, head, oldest, listCalls, pending, due, busy *sql.Stmt
+}
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&r.call, `SELECT data FROM calls WHERE id = ?`},
+		{&r.busyCall, `SELECT call_id FROM busy WHERE user_id = ?`},
+		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
+		{&r.readLog, `SELECT seq, target, device_id, event, data, created_at FROM log
+			WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{&r.head, `SELECT head_seq FROM users WHERE user_id = ?`},
+		{&r.oldest, `SELECT MIN(seq) FROM log WHERE user_id = ?`},
+		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
+			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
+		{&r.pending, `SELECT c.data FROM members m JOIN calls c ON c.id = m.call_id
+			WHERE m.user_id = ? AND c.state = 1 ORDER BY m.id`},
+		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
+		{&r.busy, `SELECT user_id, call_id FROM busy ORDER BY user_id`},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+func (r *readStmts) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.head, r.oldest, r.listCalls, r.pending, r.due, r.busy} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Call returns the call with id, or switchboard.ErrNotFound.
+func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
+	if s.isClosed() {
+		return call.Call{}, ErrClosed
+	}
+	var data []byte
+	err := s.r.call.QueryRowContext(ctx, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return call.Call{}, fmt.Errorf("call %s: %w", id, switchboard.ErrNotFound)
+	}
+	if err != nil {
+		return call.Call{}, fmt.Errorf("sqlite: read call %s: %w", id, err)
+	}
+	c, err := decodeCall(data)
+	if err != nil {
+		return call.Call{}, fmt.Errorf("sqlite: call %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// BusyCall returns the call in which userID is "in a call", or "".
+func (s *Store) BusyCall(ctx context.Context, userID string) (string, error) {
+	if s.isClosed() {
+		return "", ErrClosed
+	}
+	var id string
+	err := s.r.busyCall.QueryRowContext(ctx, userID).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("sqlite: read busy record of %s: %w", userID, err)
+	}
+	return id, nil
+}
+
+// Idempotency returns the record of userID's key if it was committed at or after since.
+func (s *Store) Idempotency(ctx context.Context, userID, key string, since int64) (switchboard.IdempotencyRecord, bool, error) {
+	if s.isClosed() {
+		return switchboard.IdempotencyRecord{}, false, ErrClosed
+	}
+	rec := switchboard.IdempotencyRecord{UserID: userID, Key: key}
+	err := s.r.idem.QueryRowContext(ctx, userID, key, since).Scan(&rec.Fingerprint, &rec.Reply, &rec.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return switchboard.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return switchboard.IdempotencyRecord{}, false, fmt.Errorf("sqlite: read idempotency record: %w", err)
+	}
+	return rec, true, nil
+}
+
+// ReadLog returns up to limit entries of userID's log with seq > afterSeq, oldest first.
+func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]switchboard.LogEntry, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.r.readLog.QueryContext(ctx, userID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []switchboard.LogEntry
+	for rows.Next() {
+		e := switchboard.LogEntry{UserID: userID}
+		var target int64
+		if err := rows.Scan(&e.Seq, &target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt); err != nil {
+			return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
+		}
+		e.Target = call.TargetKind(target)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// LogBounds returns userID's oldest retained and head sequence numbers. The two reads run in
+// one read transaction, so a concurrent commit or prune cannot make them disagree.
+func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
+	if s.isClosed() {
+		return 0, 0, ErrClosed
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
+	}
+	defer tx.Rollback()
+	err = tx.StmtContext(ctx, s.r.head).QueryRowContext(ctx, userID).Scan(&head)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 1, 0, nil
+	}
+	var min sql.NullInt64
+	if err == nil {
+		err = tx.StmtContext(ctx, s.r.oldest).QueryRowContext(ctx, userID).Scan(&min)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
+	}
+	if !min.Valid {
+		return head + 1, head, nil
+	}
+	return min.Int64, head, nil
+}
+
+// ListCalls pages userID's calls newest first; the cursor is the members row id.
+func (s *Store) ListCalls(ctx context.Context, userID string, before int64, count int) ([]call.Call, int64, error) {
+	if s.isClosed() {
+		return nil, 0, ErrClosed
+	}
+	if count <= 0 {
+		return nil, 0, nil
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	rows, err := s.r.listCalls.QueryContext(ctx, userID, before, count+1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	var (
+		calls []call.Call
+		last  int64
+		more  bool
+	)
+	for rows.Next() {
+		if len(calls) == count {
+			more = true
+			break
+		}
+		var data []byte
+		if err := rows.Scan(&last, &data); err != nil {
+			return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+		}
+		c, err := decodeCall(data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+		}
+		calls = append(calls, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+	}
+	if !more {
+		last = 0
+	}
+	return calls, last, nil
+}
+
+// PendingCalls returns the Started calls in which userID is pending, in the order the user
+// entered them.
+func (s *Store) PendingCalls(ctx context.Context, userID string) ([]call.Call, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.pending.QueryContext(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	var calls []call.Call
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
+		}
+		c, err := decodeCall(data)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
+		}
+		if u := c.User(userID); u != nil && u.State.Pending() {
+			calls = append(calls, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
+	}
+	return calls, nil
+}
+
+// DueCalls returns every Started call with a deadline, earliest first.
+func (s *Store) DueCalls(ctx context.Context) ([]switchboard.Due, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.due.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due calls: %w", err)
+	}
+	defer rows.Close()
+	var dues []switchboard.Due
+	for rows.Next() {
+		var d switchboard.Due
+		if err := rows.Scan(&d.CallID, &d.At); err != nil {
+			return nil, fmt.Errorf("sqlite: due calls: %w", err)
+		}
+		dues = append(dues, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: due calls: %w", err)
+	}
+	return dues, nil
+}
+
+// BusyRecords returns every busy record, by user.
+func (s *Store) BusyRecords(ctx context.Context) ([]switchboard.BusyWrite, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	rows, err := s.r.busy.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: busy records: %w", err)
+	}
+	defer rows.Close()
+	var out []switchboard.BusyWrite
+	for rows.Next() {
+		b := switchboard.BusyWrite{InCall: true}
+		if err := rows.Scan(&b.UserID, &b.CallID); err != nil {
+			return nil, fmt.Errorf("sqlite: busy records: %w", err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: busy records: %w", err)
+	}
+	return out, nil
+}
+
+// Prune deletes what retention allows (see switchboard.Store). It runs on the writer, in the
+// batch transaction like a change, so it never contends with commits for SQLite's write lock.
+func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore int64) error {
+	_, err := s.submit(ctx, &request{apply: func(w *writer) ([]int64, error) {
+		bg := context.Background()
+		for _, q := range []struct {
+			sql string
+			arg int64
+		}{
+			{`DELETE FROM log WHERE created_at < ?`, logBefore},
+			{`DELETE FROM idem WHERE created_at < ?`, idemBefore},
+			{`DELETE FROM members WHERE call_id IN (SELECT id FROM calls WHERE state = 2 AND ended_at < ?)`, endedBefore},
+			{`DELETE FROM calls WHERE state = 2 AND ended_at < ?`, endedBefore},
+		} {
+			if _, err := w.conn.ExecContext(bg, q.sql, q.arg); err != nil {
+				return nil, fmt.Errorf("sqlite: prune: %w", err)
+			}
+		}
+		return nil, nil
+	}})
+	return err
+}

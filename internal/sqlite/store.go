@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("sqlite: store closed")
+
+// Defaults of Options.
+const (
+	DefaultMaxBatch    = 256
+	DefaultReaders     = 4
+	DefaultBusyTimeout = 5000 // ms
+)
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// Logger receives failures of the commit path; nil discards them.
+	Logger *slog.Logger
+	// Publish, when not nil, receives the log entries of every committed change (see
+	// switchboard.Publisher): on the writer goroutine, after the COMMIT, before the Commit
+	// returns. It must not block.
+	Publish switchboard.Publisher
+	// MaxBatch caps the changes committed in one transaction (default DefaultMaxBatch).
+	MaxBatch int
+	// Readers is the size of the read connection pool (default DefaultReaders).
+	Readers int
+	// BusyTimeoutMs is SQLite's busy_timeout for every connection (default
+	// DefaultBusyTimeout). The store itself never contends; it matters only when another
+	// process (a backup, the sqlite3 shell) holds a lock.
+	BusyTimeoutMs int
+}
+
+// Store is a switchboard.Store on one SQLite database file. Open one per file.
+type Store struct {
+	wdb     *sql.DB // one connection, owned by the writer goroutine
+	w       *writer
+	rdb     *sql.DB // the read pool
+	r       readStmts
+	log     *slog.Logger
+	publish switchboard.Publisher
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+	queue  chan *request
+	done   chan struct{} // closed when the writer goroutine has returned
+	max    int
+
+	batches atomic.Int64
+	changes atomic.Int64
+}
+
+var _ switchboard.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path, applies the missing migrations
+// and starts the writer. path is a file name; it must not contain '?'. ctx bounds the opening
+// only.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, ":memory:") {
+		return nil, fmt.Errorf("sqlite: open %q: need a plain file name", path)
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = DefaultReaders
+	}
+	if opts.BusyTimeoutMs <= 0 {
+		opts.BusyTimeoutMs = DefaultBusyTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeoutMs)
+
+	wdb, err := sql.Open("sqlite", path+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	s := &Store{wdb: wdb, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch}
+	fail := func(err error) (*Store, error) {
+		if s.w != nil {
+			s.w.close()
+		}
+		if s.rdb != nil {
+			s.rdb.Close()
+		}
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, conn); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	if s.w, err = newWriter(ctx, conn); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+
+	s.rdb, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(1)")
+	if err != nil {
+		return fail(err)
+	}
+	s.rdb.SetMaxOpenConns(opts.Readers)
+	s.rdb.SetMaxIdleConns(opts.Readers)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.r.prepare(ctx, s.rdb); err != nil {
+		return fail(err)
+	}
+
+	s.queue = make(chan *request, opts.MaxBatch)
+	s.done = make(chan struct{})
+	go s.run()
+	return s, nil
+}
+
+// Close stops accepting commits, waits for the writer to finish every change already queued
+// (each gets its outcome), then closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.done
+	return errors.Join(s.r.close(), s.rdb.Close(), s.w.close(), s.wdb.Close())
+}
+
+// Stats are the store's counters since Open.
+type Stats struct {
+	Batches int64 // transactions committed by the writer (each one fsync)
+	Changes int64 // changes committed; Changes/Batches is the average batch size
+}
+
+// Stats returns the commit counters, for metrics and benchmarks.
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.batches.Load(), Changes: s.changes.Load()}
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}

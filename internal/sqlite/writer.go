@@ -1,0 +1,321 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// request is one unit of work for the writer: a change (Commit) or maintenance (Prune). apply
+// runs inside the request's own savepoint of the batch transaction.
+type request struct {
+	ctx    context.Context
+	apply  func(w *writer) ([]int64, error)
+	change *switchboard.Change // for Publish; nil for maintenance
+
+	seqs []int64
+	err  error
+	done chan struct{} // closed once seqs and err are final
+}
+
+// submit queues req and waits for its outcome (see the package doc: Cancellation).
+func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
+	req.ctx = ctx
+	req.done = make(chan struct{})
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.mu.RUnlock()
+	<-req.done
+	return req.seqs, req.err
+}
+
+// Commit applies change atomically and durably; see switchboard.Store and the package doc.
+func (s *Store) Commit(ctx context.Context, change switchboard.Change) ([]int64, error) {
+	return s.submit(ctx, &request{
+		change: &change,
+		apply:  func(w *writer) ([]int64, error) { return w.applyChange(&change) },
+	})
+}
+
+// run is the writer goroutine: it commits batches until the queue is closed and drained.
+func (s *Store) run() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.max)
+	for req := range s.queue {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < s.max {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch)
+	}
+}
+
+// commitBatch runs batch in one transaction, each request in its own savepoint, then publishes
+// and wakes the waiters.
+func (s *Store) commitBatch(batch []*request) {
+	w := s.w
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	if err := w.exec(w.begin); err != nil {
+		s.log.Error("sqlite: begin batch", "err", err)
+		for _, r := range batch {
+			r.err = fmt.Errorf("sqlite: begin: %w", err)
+		}
+		return
+	}
+	applied := 0
+	var broken error // set when the transaction can no longer be trusted
+	for _, r := range batch {
+		if broken != nil {
+			r.err = broken
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if err := w.exec(w.savepoint); err != nil {
+			broken = fmt.Errorf("sqlite: savepoint: %w", err)
+			r.err = broken
+			continue
+		}
+		r.seqs, r.err = r.apply(w)
+		if r.err == nil {
+			if err := w.exec(w.release); err != nil {
+				broken = fmt.Errorf("sqlite: release savepoint: %w", err)
+				r.err = broken
+			} else {
+				applied++
+			}
+			continue
+		}
+		r.seqs = nil
+		if err := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); err != nil {
+			broken = fmt.Errorf("sqlite: roll back savepoint: %w", err)
+		}
+	}
+	end := w.commit
+	if applied == 0 || broken != nil {
+		end = w.rollback
+	}
+	if err := w.exec(end); err != nil || broken != nil {
+		if err == nil {
+			err = broken
+		} else if end == w.commit {
+			w.exec(w.rollback) // a failed COMMIT may leave the transaction open
+		}
+		s.log.Error("sqlite: commit batch", "changes", len(batch), "err", err)
+		for _, r := range batch {
+			if r.err == nil {
+				r.seqs, r.err = nil, fmt.Errorf("sqlite: commit: %w", err)
+			}
+		}
+		return
+	}
+	if applied == 0 {
+		return
+	}
+	s.batches.Add(1)
+	s.changes.Add(int64(applied))
+	if s.publish == nil {
+		return
+	}
+	for _, r := range batch {
+		if r.err != nil || r.change == nil || len(r.change.Log) == 0 {
+			continue
+		}
+		entries := make([]switchboard.LogEntry, len(r.change.Log))
+		copy(entries, r.change.Log)
+		for i := range entries {
+			entries[i].Seq = r.seqs[i]
+		}
+		s.publish(entries)
+	}
+}
+
+// writer holds the writing connection and its prepared statements. Only the writer goroutine
+// (and Open, before it starts) uses it.
+type writer struct {
+	conn *sql.Conn
+
+	begin, commit, rollback, savepoint, release, rollbackTo *sql.Stmt
+
+	insertCall, updateCall, insertMember *sql.Stmt
+	setBusy, busyOf, clearBusy           *sql.Stmt
+	nextSeq, insertLog, putIdem          *sql.Stmt
+}
+
+func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
+	w := &writer{conn: conn}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.begin, "BEGIN IMMEDIATE"},
+		{&w.commit, "COMMIT"},
+		{&w.rollback, "ROLLBACK"},
+		{&w.savepoint, "SAVEPOINT change"},
+		{&w.release, "RELEASE change"},
+		{&w.rollbackTo, "ROLLBACK TO change"},
+		{&w.insertCall, `INSERT INTO calls (id, version, state, due_at, ended_at, data) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`},
+		{&w.updateCall, `UPDATE calls SET version = ?, state = ?, due_at = ?, ended_at = ?, data = ?
+			WHERE id = ? AND version = ?`},
+		{&w.insertMember, `INSERT INTO members (user_id, call_id) VALUES (?, ?) ON CONFLICT DO NOTHING`},
+		{&w.setBusy, `INSERT INTO busy (user_id, call_id) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`},
+		{&w.busyOf, `SELECT call_id FROM busy WHERE user_id = ?`},
+		{&w.clearBusy, `DELETE FROM busy WHERE user_id = ? AND call_id = ?`},
+		{&w.nextSeq, `INSERT INTO users (user_id, head_seq) VALUES (?, 1)
+			ON CONFLICT (user_id) DO UPDATE SET head_seq = head_seq + 1 RETURNING head_seq`},
+		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, key) DO UPDATE SET
+				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at`},
+	} {
+		stmt, err := conn.PrepareContext(ctx, p.sql)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = stmt
+	}
+	return w, nil
+}
+
+// exec runs a statement without arguments. The writer never passes a caller's context to
+// SQLite: an interrupted statement would abort the whole batch.
+func (w *writer) exec(stmt *sql.Stmt) error {
+	_, err := stmt.ExecContext(context.Background())
+	return err
+}
+
+// close releases the statements and the connection.
+func (w *writer) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
+		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
+		w.nextSeq, w.insertLog, w.putIdem} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(append(errs, w.conn.Close())...)
+}
+
+// applyChange writes one change inside the current savepoint and returns the sequence numbers
+// of its log entries. On error the caller rolls the savepoint back.
+func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
+	ctx := context.Background()
+	var buf []byte
+	for i := range ch.Calls {
+		cw := &ch.Calls[i]
+		c := &cw.Call
+		var due int64
+		if c.State == call.Started {
+			due = c.NextDue()
+		}
+		buf = encodeCall(buf[:0], c)
+		var res sql.Result
+		var err error
+		if cw.PrevVersion == 0 {
+			res, err = w.insertCall.ExecContext(ctx, c.ID, c.Version, int64(c.State), due, c.EndTime, buf)
+		} else {
+			res, err = w.updateCall.ExecContext(ctx, c.Version, int64(c.State), due, c.EndTime, buf, c.ID, cw.PrevVersion)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: write call %s: %w", c.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return nil, fmt.Errorf("call %s is not at version %d: %w", c.ID, cw.PrevVersion, switchboard.ErrConflict)
+		}
+	}
+	for _, m := range ch.Members {
+		if _, err := w.insertMember.ExecContext(ctx, m.UserID, m.CallID); err != nil {
+			return nil, fmt.Errorf("sqlite: add member: %w", err)
+		}
+	}
+	for _, b := range ch.Busy {
+		if err := w.writeBusy(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	var seqs []int64
+	if len(ch.Log) > 0 {
+		seqs = make([]int64, len(ch.Log))
+	}
+	for i := range ch.Log {
+		e := &ch.Log[i]
+		if err := w.nextSeq.QueryRowContext(ctx, e.UserID).Scan(&seqs[i]); err != nil {
+			return nil, fmt.Errorf("sqlite: next sequence of %s: %w", e.UserID, err)
+		}
+		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], int64(e.Target), e.DeviceID, e.Event, blob(e.Data), e.CreatedAt); err != nil {
+			return nil, fmt.Errorf("sqlite: append log: %w", err)
+		}
+	}
+	if r := ch.Idem; r != nil {
+		if _, err := w.putIdem.ExecContext(ctx, r.UserID, r.Key, r.Fingerprint, blob(r.Reply), r.CreatedAt); err != nil {
+			return nil, fmt.Errorf("sqlite: idempotency record: %w", err)
+		}
+	}
+	return seqs, nil
+}
+
+// writeBusy sets or clears one busy record; setting conflicts with a record for another call.
+func (w *writer) writeBusy(ctx context.Context, b switchboard.BusyWrite) error {
+	if !b.InCall {
+		if _, err := w.clearBusy.ExecContext(ctx, b.UserID, b.CallID); err != nil {
+			return fmt.Errorf("sqlite: clear busy: %w", err)
+		}
+		return nil
+	}
+	res, err := w.setBusy.ExecContext(ctx, b.UserID, b.CallID)
+	if err != nil {
+		return fmt.Errorf("sqlite: set busy: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return nil
+	}
+	var have string
+	if err := w.busyOf.QueryRowContext(ctx, b.UserID).Scan(&have); err != nil {
+		return fmt.Errorf("sqlite: read busy: %w", err)
+	}
+	if have != b.CallID {
+		return fmt.Errorf("user %s is in call %s: %w", b.UserID, have, switchboard.ErrConflict)
+	}
+	return nil
+}
+
+// blob stores a nil slice as an empty blob (the columns are NOT NULL).
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

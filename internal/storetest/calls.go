@@ -1,0 +1,222 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// fullCall sets every field of call.Call and call.User to a non-zero value, one user with an
+// InvitePush and one without, and text that needs escaping in any encoding.
+func fullCall() call.Call {
+	return call.Call{
+		ID: "call-full", Mode: call.Advanced, Caller: "alice", ExtendedData: "{\"x\":\"é\\n\x00\"}",
+		CreateTime: 1_700_000_000_123, EndTime: 1_700_000_100_456, State: call.Ended, Version: 7,
+		EnableNotReceivedCheck: true, Answered: true,
+		Users: []call.User{{
+			ID: "alice", State: call.Quit, ExtendedData: "bye", AcceptTime: 1_700_000_000_123,
+			UpdateTime: 1_700_000_100_456, MainDevice: "phone-1", InviteTimeout: -1,
+		}, {
+			ID: "bob", State: call.Received, Inviter: "alice", ExtendedData: "", InviteData: "ring ☎",
+			InvitePush:    &call.PushConfig{Title: "t", Content: "c", Payload: "p", ResourcesID: "r"},
+			InviteTimeout: 60, Deadline: 1_700_000_060_000, CheckAt: 1_700_000_005_000,
+			UpdateTime: 1_700_000_001_000, MainDevice: "",
+		}, {
+			ID: "carol", State: call.BeCancelled, Inviter: "bob", InviteData: "x",
+			InvitePush: &call.PushConfig{}, InviteTimeout: 1, UpdateTime: 5,
+		}},
+	}
+}
+
+func testCallRoundTrip(t *testing.T, e *env) {
+	c := fullCall()
+	e.commit(create(c))
+	if d := diff(c, e.call(c.ID)); d != "" {
+		t.Fatalf("Call after create (-want +got):\n%s", d)
+	}
+
+	next := c.Clone()
+	next.Version++
+	next.Users[1].InvitePush = nil
+	next.Users[2].InvitePush.Title = "changed"
+	next.Users = append(next.Users, call.User{ID: "dave", State: call.NotYetReceived})
+	next.ExtendedData = ""
+	next.EnableNotReceivedCheck = false
+	e.commit(switchboard.Change{Calls: []switchboard.CallWrite{{Call: next, PrevVersion: c.Version}}})
+	if d := diff(next, e.call(c.ID)); d != "" {
+		t.Fatalf("Call after update (-want +got):\n%s", d)
+	}
+
+	empty := call.Call{ID: "call-empty", State: call.Started, Version: 1}
+	e.commit(create(empty))
+	if d := diff(empty, e.call(empty.ID)); d != "" {
+		t.Fatalf("Call with no users (-want +got):\n%s", d)
+	}
+}
+
+func testCallNotFound(t *testing.T, e *env) {
+	if _, err := e.s.Call(ctx, "nope"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Call(nope): err = %v, want ErrNotFound", err)
+	}
+}
+
+// everything returns a change that writes to every table, so a test can check that a failed
+// change wrote none of it.
+func everything(c call.Call, prevVersion int64) switchboard.Change {
+	ch := switchboard.Change{
+		Calls:   []switchboard.CallWrite{{Call: c, PrevVersion: prevVersion}},
+		Members: []switchboard.Member{{UserID: "zed", CallID: c.ID}},
+		Busy:    []switchboard.BusyWrite{setBusy("zed", c.ID)},
+		Log:     []switchboard.LogEntry{entry("zed", "e", 10), entry("alice", "e", 10)},
+		Idem:    &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte("r"), CreatedAt: 10},
+	}
+	return ch
+}
+
+// checkNothingOf checks that no part of everything(c, …) was applied.
+func checkNothingOf(t *testing.T, e *env, callID string) {
+	t.Helper()
+	if b := e.busy("zed"); b != "" {
+		t.Errorf("busy record of zed = %q after a failed change", b)
+	}
+	for _, u := range []string{"zed", "alice"} {
+		if _, head := e.bounds(u); head != 0 {
+			t.Errorf("head of %s = %d after a failed change", u, head)
+		}
+	}
+	if _, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || ok {
+		t.Errorf("Idempotency after a failed change: ok %v err %v", ok, err)
+	}
+	if calls, _ := e.list("zed", 0, 10); len(calls) != 0 {
+		t.Errorf("ListCalls(zed) = %v after a failed change", ids(calls))
+	}
+}
+
+func testVersionConflict(t *testing.T, e *env) {
+	c := newCall("c1", 1000, "alice", "bob")
+	e.commit(create(c))
+	stale := c.Clone()
+	stale.Version = 3
+	stale.ExtendedData = "stale"
+	e.conflict(everything(stale, 2))
+	checkNothingOf(t, e, c.ID)
+	if d := diff(c, e.call(c.ID)); d != "" {
+		t.Fatalf("call changed by a conflicting write (-want +got):\n%s", d)
+	}
+	// The right version applies, and a second writer of the same version then conflicts.
+	e.commit(update(c))
+	e.conflict(update(c))
+	if v := e.call(c.ID).Version; v != 2 {
+		t.Fatalf("version = %d, want 2", v)
+	}
+	// Updating a call that does not exist conflicts too.
+	e.conflict(update(newCall("ghost", 1, "x")))
+}
+
+func testNewCallExists(t *testing.T, e *env) {
+	c := newCall("c1", 1000, "alice", "bob")
+	e.commit(create(c))
+	again := newCall("c1", 2000, "alice", "carol")
+	again.ExtendedData = "second"
+	e.conflict(everything(again, 0))
+	checkNothingOf(t, e, c.ID)
+	if d := diff(c, e.call(c.ID)); d != "" {
+		t.Fatalf("call replaced by a second create (-want +got):\n%s", d)
+	}
+}
+
+func testCancelledContext(t *testing.T, e *env) {
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.s.Commit(cctx, everything(newCall("c1", 1, "alice"), 0)); err == nil {
+		t.Fatal("Commit with a cancelled context succeeded")
+	}
+	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Call after a cancelled Commit: err = %v, want ErrNotFound", err)
+	}
+	checkNothingOf(t, e, "c1")
+}
+
+func testBusy(t *testing.T, e *env) {
+	if b := e.busy("alice"); b != "" {
+		t.Fatalf("busy of a new user = %q", b)
+	}
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1")}})
+	if b := e.busy("alice"); b != "c1" {
+		t.Fatalf("busy = %q, want c1", b)
+	}
+	// Setting the same record again is not a conflict.
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1")}})
+	// Another call conflicts.
+	e.conflict(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c2")}})
+	// Clearing a record the user does not have does nothing.
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c2"), clearBusy("bob", "c1")}})
+	if b := e.busy("alice"); b != "c1" {
+		t.Fatalf("busy after clearing another call = %q, want c1", b)
+	}
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c1")}})
+	if b := e.busy("alice"); b != "" {
+		t.Fatalf("busy after clear = %q, want none", b)
+	}
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c2")}})
+	if b := e.busy("alice"); b != "c2" {
+		t.Fatalf("busy = %q, want c2", b)
+	}
+}
+
+// testBusyGlare: one change leaves a call and enters another (R3.3b glare), in that order.
+func testBusyGlare(t *testing.T, e *env) {
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1"), setBusy("bob", "c2")}})
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c1"), setBusy("alice", "c2")}})
+	if b := e.busy("alice"); b != "c2" {
+		t.Fatalf("busy after glare = %q, want c2", b)
+	}
+	// Entering before leaving is applied in the order given, so it conflicts.
+	e.conflict(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c3"), clearBusy("alice", "c2")}})
+	if b := e.busy("alice"); b != "c2" {
+		t.Fatalf("busy after a conflicting change = %q, want c2", b)
+	}
+}
+
+func testBusyConflictAppliesNothing(t *testing.T, e *env) {
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("zed", "other")}})
+	c := newCall("c1", 1000, "alice", "bob")
+	e.conflict(everything(c, 0))
+	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Call after a busy conflict: err = %v, want ErrNotFound", err)
+	}
+	if b := e.busy("zed"); b != "other" {
+		t.Fatalf("busy = %q, want other", b)
+	}
+	for _, u := range []string{"zed", "alice"} {
+		if _, head := e.bounds(u); head != 0 {
+			t.Errorf("head of %s = %d after a failed change", u, head)
+		}
+	}
+	if _, ok, _ := e.s.Idempotency(ctx, "zed", "k", 0); ok {
+		t.Error("idempotency record written by a failed change")
+	}
+}
+
+func testBusyRecords(t *testing.T, e *env) {
+	recs, err := e.s.BusyRecords(ctx)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("BusyRecords of an empty store = %v, %v", recs, err)
+	}
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{
+		setBusy("alice", "c1"), setBusy("bob", "c1"), setBusy("carol", "c2"), setBusy("dave", "c3"),
+	}})
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("dave", "c3")}})
+	recs, err = e.s.BusyRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []switchboard.BusyWrite{setBusy("alice", "c1"), setBusy("bob", "c1"), setBusy("carol", "c2")}
+	slicesSortBusy(recs)
+	if d := diff(want, recs); d != "" {
+		t.Fatalf("BusyRecords (-want +got):\n%s", d)
+	}
+}

@@ -1,0 +1,208 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// testConcurrentCommits: many goroutines commit changes to different calls at once; every
+// change succeeds and each user's sequence numbers stay gapless, also for a user that every
+// change writes to.
+func testConcurrentCommits(t *testing.T, e *env) {
+	const workers, perWorker = 32, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	seqs := make([][]int64, workers) // the shared user's seqs seen by each worker
+	for w := range workers {
+		wg.Go(func() {
+			user := fmt.Sprintf("user-%d", w)
+			c := newCall(fmt.Sprintf("call-w%d", w), 1000, user, "peer-"+user)
+			ch := create(c)
+			for i := range perWorker {
+				ch.Busy = []switchboard.BusyWrite{setBusy(user, c.ID)}
+				ch.Log = []switchboard.LogEntry{entry(user, "e", int64(i)), entry("shared", user, int64(i))}
+				got, err := e.s.Commit(ctx, ch)
+				if err != nil {
+					errs <- fmt.Errorf("worker %d commit %d: %w", w, i, err)
+					return
+				}
+				if got[0] != int64(i+1) {
+					errs <- fmt.Errorf("worker %d commit %d: own seq %d, want %d", w, i, got[0], i+1)
+					return
+				}
+				seqs[w] = append(seqs[w], got[1])
+				ch = update(c)
+				c.Version++
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for w := range workers {
+		for i, s := range seqs[w] {
+			if seen[s] {
+				t.Fatalf("shared seq %d given twice", s)
+			}
+			seen[s] = true
+			if i > 0 && s <= seqs[w][i-1] {
+				t.Fatalf("worker %d: shared seqs not increasing: %v", w, seqs[w])
+			}
+		}
+	}
+	log := e.readLog("shared", 0, workers*perWorker+1)
+	if d := diff(span(1, workers*perWorker), seqsOf(log)); d != "" {
+		t.Fatalf("shared log seqs (-want +got):\n%s", d)
+	}
+	// Each entry is the one its commit was told about.
+	for w := range workers {
+		for _, s := range seqs[w] {
+			if ev := log[s-1].Event; ev != fmt.Sprintf("user-%d", w) {
+				t.Fatalf("shared seq %d holds %s's event, want user-%d's", s, ev, w)
+			}
+		}
+	}
+	for w := range workers {
+		if _, head := e.bounds(fmt.Sprintf("user-%d", w)); head != perWorker {
+			t.Fatalf("head of user-%d = %d, want %d", w, head, perWorker)
+		}
+		if e.call(fmt.Sprintf("call-w%d", w)).Version != perWorker {
+			t.Fatalf("call-w%d not at version %d", w, perWorker)
+		}
+	}
+}
+
+// testConcurrentBusy: two commits that set the same user busy in two calls at once; exactly
+// one succeeds. This is what makes the busy rule (R3.1) atomic across calls.
+func testConcurrentBusy(t *testing.T, e *env) {
+	for round := range 20 {
+		user := fmt.Sprintf("u%d", round)
+		var wg sync.WaitGroup
+		results := make([]error, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				c := newCall(fmt.Sprintf("r%d-c%d", round, i), 1, user)
+				ch := create(c)
+				ch.Busy = []switchboard.BusyWrite{setBusy(user, c.ID)}
+				ch.Log = []switchboard.LogEntry{entry(user, c.ID, 1)}
+				_, results[i] = e.s.Commit(ctx, ch)
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range results {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, switchboard.ErrConflict):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of 2 commits succeeded, want exactly 1", round, ok)
+		}
+		if _, head := e.bounds(user); head != 1 {
+			t.Fatalf("round %d: head = %d, want 1 (only the winner's entry)", round, head)
+		}
+		winner := e.readLog(user, 0, 10)[0].Event
+		if b := e.busy(user); b != winner {
+			t.Fatalf("round %d: busy in %q, but the log is of %q", round, b, winner)
+		}
+	}
+}
+
+// testConcurrentVersion: many writers of the same version; exactly one succeeds.
+func testConcurrentVersion(t *testing.T, e *env) {
+	c := newCall("c1", 1, "alice", "bob")
+	e.commit(create(c))
+	const writers = 16
+	var wg sync.WaitGroup
+	results := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			ch := update(c)
+			ch.Log = []switchboard.LogEntry{entry("alice", fmt.Sprint(i), 1)}
+			_, results[i] = e.s.Commit(ctx, ch)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range results {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, switchboard.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d writers of version 1 succeeded, want 1", ok, writers)
+	}
+	if _, head := e.bounds("alice"); head != 1 {
+		t.Fatalf("head = %d, want 1", head)
+	}
+}
+
+// testClose: Close waits for commits in flight (each returns, none hangs); afterwards every
+// method returns an error.
+func testClose(t *testing.T, e *env) {
+	const n = 64
+	var wg sync.WaitGroup
+	started := make(chan struct{}, n)
+	for i := range n {
+		wg.Go(func() {
+			started <- struct{}{}
+			ch := create(newCall(fmt.Sprintf("c%d", i), 1, "alice"))
+			ch.Log = []switchboard.LogEntry{entry("alice", "e", 1)}
+			e.s.Commit(ctx, ch) // succeeds or fails; must return
+		})
+	}
+	for range n {
+		<-started
+	}
+	e.closed = true
+	if err := e.s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+
+	if _, err := e.s.Commit(ctx, create(newCall("after", 1, "alice"))); err == nil {
+		t.Error("Commit after Close succeeded")
+	}
+	if _, err := e.s.Call(ctx, "c0"); err == nil {
+		t.Error("Call after Close succeeded")
+	}
+	if _, err := e.s.BusyCall(ctx, "alice"); err == nil {
+		t.Error("BusyCall after Close succeeded")
+	}
+	if _, _, err := e.s.Idempotency(ctx, "alice", "k", 0); err == nil {
+		t.Error("Idempotency after Close succeeded")
+	}
+	if _, err := e.s.ReadLog(ctx, "alice", 0, 10); err == nil {
+		t.Error("ReadLog after Close succeeded")
+	}
+	if _, _, err := e.s.LogBounds(ctx, "alice"); err == nil {
+		t.Error("LogBounds after Close succeeded")
+	}
+	if _, _, err := e.s.ListCalls(ctx, "alice", 0, 10); err == nil {
+		t.Error("ListCalls after Close succeeded")
+	}
+	if _, err := e.s.PendingCalls(ctx, "alice"); err == nil {
+		t.Error("PendingCalls after Close succeeded")
+	}
+	if _, err := e.s.DueCalls(ctx); err == nil {
+		t.Error("DueCalls after Close succeeded")
+	}
+	if _, err := e.s.BusyRecords(ctx); err == nil {
+		t.Error("BusyRecords after Close succeeded")
+	}
+	if err := e.s.Prune(ctx, 0, 0, 0); err == nil {
+		t.Error("Prune after Close succeeded")
+	}
+}
