@@ -97,6 +97,7 @@ type Server struct {
 	draining bool
 	wg       sync.WaitGroup
 	handlers map[string]opFunc
+	seen     seenUsers // users.go
 }
 
 type userSessions struct {
@@ -144,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseUnauth(ip)
 		frame, _ := json.Marshal(protocol.Reply{Error: &protocol.Error{Code: protocol.CodeRateLimited,
 			Message: "too many connections not logged in from this address"}})
-		ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), refusalTimeout)
 		defer cancel()
 		_ = conn.Write(ctx, websocket.MessageText, frame)
 		conn.Close(websocket.StatusPolicyViolation, "too many unauthenticated connections")

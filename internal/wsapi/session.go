@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -21,8 +22,9 @@ const (
 	// maxConcurrentOps bounds the ops of one connection being carried out at once; the reader
 	// waits for a slot, so a client cannot make the server hold unbounded work.
 	maxConcurrentOps = 32
-	writeTimeout     = 10 * time.Second
-	catchUpPage      = 256
+	// refusalTimeout bounds writing the one frame that refuses a connection.
+	refusalTimeout = 5 * time.Second
+	catchUpPage    = 256
 )
 
 // session is one WebSocket connection. The reader goroutine (run) decodes frames and starts
@@ -32,11 +34,12 @@ type session struct {
 	conn *websocket.Conn
 	ip   string
 
-	out  chan []byte   // frames to write, bounded: a full queue sheds the consumer
-	stop chan struct{} // closed when the session ends: enqueuers stop waiting
-	ops  chan struct{} // op slots
-	wg   sync.WaitGroup
-	reqs *bucket
+	out     chan []byte   // frames to write, bounded: a full queue sheds the consumer
+	closing atomic.Bool   // set by kick: later frames are dropped so the kicked frame fits
+	stop    chan struct{} // closed when the session ends: enqueuers stop waiting
+	ops     chan struct{} // op slots
+	wg      sync.WaitGroup
+	reqs    *bucket
 
 	mu          sync.Mutex
 	userID      string
@@ -131,7 +134,9 @@ func (s *session) write(ctx context.Context) {
 				s.conn.Close(code, "")
 				return
 			}
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a
+			// merely slow one overflows the queue first and is kicked with slowConsumer.
+			wctx, cancel := context.WithTimeout(ctx, s.srv.cfg.HeartbeatTimeout)
 			err := s.conn.Write(wctx, websocket.MessageText, frame)
 			cancel()
 			if err != nil {
@@ -145,6 +150,9 @@ func (s *session) write(ctx context.Context) {
 // send queues a frame without blocking; a full queue kicks the session (slowConsumer): the
 // client resumes from its lastSeq and loses nothing (R7.2).
 func (s *session) send(frame []byte) {
+	if s.closing.Load() {
+		return
+	}
 	select {
 	case s.out <- frame:
 	default:
@@ -175,6 +183,7 @@ func (s *session) kick(reason string) {
 	s.kicked = true
 	s.closeWith = websocket.StatusCode(k.CloseCode)
 	s.mu.Unlock()
+	s.closing.Store(true)
 	if reason == protocol.KickSlowConsumer {
 		s.discardQueue() // the client resumes from its lastSeq: what is queued is not lost
 	}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// rawConn is a bare WebSocket for sending what no SDK would.
+type rawConn struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func (ts *testServer) raw(t *testing.T) *rawConn {
+	t.Helper()
+	return ts.rawWith(t, nil)
+}
+
+// rawWith dials with opts (nil for the defaults).
+func (ts *testServer) rawWith(t *testing.T, opts *websocket.DialOptions) *rawConn {
+	t.Helper()
+	conn, _, err := websocket.Dial(t.Context(), ts.URL, opts)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	conn.SetReadLimit(1 << 20)
+	t.Cleanup(func() { conn.CloseNow() })
+	return &rawConn{t: t, conn: conn}
+}
+
+func (r *rawConn) send(frame string) {
+	r.t.Helper()
+	if err := r.conn.Write(r.t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+		r.t.Fatalf("write: %v", err)
+	}
+}
+
+// next reads the next frame; it fails the test on a close or after waitFor.
+func (r *rawConn) next() protocol.Frame {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.t.Context(), waitFor)
+	defer cancel()
+	_, data, err := r.conn.Read(ctx)
+	if err != nil {
+		r.t.Fatalf("read: %v", err)
+	}
+	var f protocol.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		r.t.Fatalf("server sent non-JSON %q", data)
+	}
+	return f
+}
+
+// read reads the next frame, or returns the error that ended the connection.
+func (r *rawConn) read() (protocol.Frame, error) {
+	ctx, cancel := context.WithTimeout(r.t.Context(), waitFor)
+	defer cancel()
+	_, data, err := r.conn.Read(ctx)
+	if err != nil {
+		return protocol.Frame{}, err
+	}
+	var f protocol.Frame
+	err = json.Unmarshal(data, &f)
+	return f, err
+}
+
+// reply reads frames up to the reply to request id, skipping events.
+func (r *rawConn) reply(id int64) protocol.Frame {
+	r.t.Helper()
+	for {
+		if f := r.next(); f.Event == "" && f.ID == id {
+			return f
+		}
+	}
+}
+
+// errorCode reads the next frame and returns its error code (0 when it is not an error).
+func (r *rawConn) errorCode() protocol.Code {
+	r.t.Helper()
+	f := r.next()
+	if f.Error == nil {
+		return 0
+	}
+	return f.Error.Code
+}
+
+// closed waits for the server to close the connection and returns the close code.
+func (r *rawConn) closed() websocket.StatusCode {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.t.Context(), waitFor)
+	defer cancel()
+	for {
+		if _, _, err := r.conn.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				r.t.Fatal("connection not closed")
+			}
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+func (r *rawConn) login(user string) {
+	r.t.Helper()
+	r.send(`{"id":1,"op":"login","data":{"token":"` + token(r.t, user) + `","deviceID":"raw"}}`)
+	if f := r.next(); f.Error != nil {
+		r.t.Fatalf("login: %v", f.Error)
+	}
+}
+
+// Transport and login errors of protocol.md, each with its code, and the server keeps serving.
+func TestE2EBadInput(t *testing.T) {
+	ts := startServer(t)
+	t.Run("ops before login → 6000121", func(t *testing.T) {
+		r := ts.raw(t)
+		r.send(`{"id":1,"op":"callInvite","data":{"invitees":["bob"]}}`)
+		if c := r.errorCode(); c != protocol.CodeNotLoggedIn {
+			t.Errorf("code %d", c)
+		}
+		r.send(`{"id":2,"op":"noSuchOp"}`)
+		if c := r.errorCode(); c != protocol.CodeNotLoggedIn {
+			t.Errorf("unknown op before login: code %d, want 6000121 (§8 order)", c)
+		}
+	})
+	t.Run("garbage frames → 6000001 without id; the 5th closes with 4005", func(t *testing.T) {
+		r := ts.raw(t)
+		for i, frame := range []string{`not json`, `[1,2]`, `{"op":"login"}`, `{"id":-3,"op":"x"}`, `{"id":1.5,"op":"x"}`} {
+			r.send(frame)
+			f := r.next()
+			if i < 4 && (f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter || f.ID != 0) {
+				t.Errorf("frame %q: reply %+v", frame, f)
+			}
+			if i == 4 {
+				for f.Event != protocol.EventKicked {
+					f = r.next()
+				}
+				var k protocol.Kicked
+				_ = json.Unmarshal(f.Data, &k)
+				if k.Reason != protocol.KickBadFrames || !k.Retry {
+					t.Errorf("kicked = %+v", k)
+				}
+			}
+		}
+		if c := r.closed(); c != 4005 {
+			t.Errorf("close code %d, want 4005", c)
+		}
+	})
+	t.Run("binary frame is a bad frame", func(t *testing.T) {
+		r := ts.raw(t)
+		must(t, r.conn.Write(t.Context(), websocket.MessageBinary, []byte(`{"id":1,"op":"heartbeat"}`)))
+		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
+			t.Errorf("code %d", c)
+		}
+	})
+	t.Run("oversize frame closes with 1009", func(t *testing.T) {
+		r := ts.raw(t)
+		big := `{"id":1,"op":"login","data":{"token":"` + strings.Repeat("x", protocol.MaxFrameBytes) + `"}}`
+		_ = r.conn.Write(t.Context(), websocket.MessageText, []byte(big))
+		if c := r.closed(); c != websocket.StatusMessageTooBig {
+			t.Errorf("close code %d, want 1009", c)
+		}
+	})
+	t.Run("malformed login data → 6000001 and the connection stays", func(t *testing.T) {
+		r := ts.raw(t)
+		r.send(`{"id":1,"op":"login","data":{"deviceID":"d"}}`)
+		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
+			t.Errorf("missing token: code %d", c)
+		}
+		r.send(`{"id":2,"op":"login","data":{"token":"x","deviceID":"bad device id with spaces"}}`)
+		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
+			t.Errorf("bad deviceID: code %d", c)
+		}
+		r.login("alice")
+	})
+	for name, tok := range map[string]string{
+		"garbage token": "not-a-jwt",
+		"wrong secret":  mustMint(t, "some-other-secret-123", "alice", time.Hour, time.Now()),
+		"expired token": mustMint(t, testSecret, "alice", time.Minute, time.Now().Add(-time.Hour)),
+	} {
+		t.Run(name+" → 6000291, kicked authFailed, close 4006", func(t *testing.T) {
+			r := ts.raw(t)
+			r.send(`{"id":1,"op":"login","data":{"token":"` + tok + `","deviceID":"d"}}`)
+			if c := r.errorCode(); c != protocol.CodeAuthFailed {
+				t.Errorf("code %d", c)
+			}
+			if f := r.next(); f.Event != protocol.EventKicked {
+				t.Errorf("want kicked, got %+v", f)
+			}
+			if c := r.closed(); c != 4006 {
+				t.Errorf("close code %d", c)
+			}
+		})
+	}
+	t.Run("logged in: unknown op, wrong types, bad values", func(t *testing.T) {
+		r := ts.raw(t)
+		r.login("carol")
+		for frame, want := range map[string]protocol.Code{
+			`{"id":2,"op":"noSuchOp"}`:                                                                  protocol.CodeUnknownOp,
+			`{"id":3,"op":"callInvite","data":{"invitees":"bob"}}`:                                      protocol.CodeInvalidParameter,
+			`{"id":4,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":1.5}}}`:           protocol.CodeInvalidParameter,
+			`{"id":5,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":601}}}`:           protocol.CodeInvalidParameter,
+			`{"id":6,"op":"callInvite","data":{"invitees":[]}}`:                                         protocol.CodeInvalidParameter,
+			`{"id":7,"op":"callAccept","data":{"callID":"nope"}}`:                                       protocol.CodeCallUnavailable,
+			`{"id":8,"op":"callAccept","data":[]}`:                                                      protocol.CodeInvalidParameter,
+			`{"id":9,"op":"callInvite","data":{"invitees":["bob"]},"idem":"short"}`:                     protocol.CodeInvalidParameter,
+			`{"id":10,"op":"queryCallInvitationList","data":{"config":{"count":-1}}}`:                   protocol.CodeInvalidParameter,
+			`{"id":11,"op":"callInvite","data":{"invitees":["carol"]}}`:                                 protocol.CodeNoValidInvitee,
+			`{"id":12,"op":"login","data":{"token":"x","deviceID":"d"}}`:                                protocol.CodeInvalidParameter,
+			`{"id":13,"op":"callInvite","data":{"invitees":["a","b","c","d","e","f","g","h","i","j"]}}`: protocol.CodeTooManyUsers,
+		} {
+			r.send(frame)
+			if c := r.errorCode(); c != want {
+				t.Errorf("%s: code %d, want %d", frame, c, want)
+			}
+		}
+	})
+	// After all of that the server still serves.
+	d := ts.login(t, "dave", "d")
+	if _, err := d.QueryCallInvitationList(t.Context(), 1, 0); err != nil {
+		t.Errorf("server unusable after bad input: %v", err)
+	}
+}
+
+// R6.2: a second login with the same deviceID replaces the first (kicked replaced, 4001);
+// one device more than maxDevicesPerUser is refused with 6000293.
+func TestE2EDevicesPerUser(t *testing.T) {
+	ts := startServer(t, "--max-devices-per-user", "2")
+	first := ts.raw(t)
+	first.login("alice")
+	second := ts.raw(t)
+	second.login("alice") // same deviceID "raw"
+	for f := first.next(); f.Event != protocol.EventKicked; f = first.next() {
+	}
+	if c := first.closed(); c != 4001 {
+		t.Errorf("replaced session closed with %d, want 4001", c)
+	}
+	ts.login(t, "alice", "phone")
+	r := ts.raw(t)
+	r.send(`{"id":1,"op":"login","data":{"token":"` + token(t, "alice") + `","deviceID":"third"}}`)
+	if c := r.errorCode(); c != protocol.CodeTooManyDevices {
+		t.Errorf("third device: code %d, want 6000293", c)
+	}
+}
+
+func mustMint(t *testing.T, secret, user string, ttl time.Duration, now time.Time) string {
+	t.Helper()
+	tok, err := auth.Mint([]byte(secret), user, ttl, now, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

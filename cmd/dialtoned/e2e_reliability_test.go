@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// R7.3: the same callInvite sent twice with one key creates one call and both replies are
+// identical; the same key with other parameters is refused; a key is per user.
+func TestE2EIdempotentInvite(t *testing.T) {
+	ts := startServer(t)
+	r := ts.raw(t)
+	r.login("alice")
+	const key = "k-0123456789abcdef"
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":%d}},"idem":"` + key + `"}`
+	r.send(fmt.Sprintf(invite, 2, 30))
+	first := r.reply(2)
+	r.send(fmt.Sprintf(invite, 3, 30))
+	again := r.reply(3)
+	if first.Error != nil || again.Error != nil {
+		t.Fatalf("replies: %+v / %+v", first.Error, again.Error)
+	}
+	if string(first.Result) != string(again.Result) {
+		t.Errorf("repeat reply differs:\n%s\n%s", first.Result, again.Result)
+	}
+	r.send(fmt.Sprintf(invite, 4, 31))
+	if f := r.reply(4); f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter {
+		t.Errorf("same key, other parameters: %+v, want 6000001", f)
+	}
+	var res protocol.CallInviteResult
+	must(t, json.Unmarshal(first.Result, &res))
+
+	alice := ts.login(t, "alice", "a2")
+	list, err := alice.QueryCallInvitationList(t.Context(), 100, 0)
+	must(t, err)
+	if len(list.CallList) != 1 || list.CallList[0].CallID != res.CallID {
+		t.Errorf("calls after a repeated invite: %d, want exactly the first", len(list.CallList))
+	}
+	// Another user's identical key is another request.
+	other := ts.raw(t)
+	other.login("carol")
+	other.send(fmt.Sprintf(invite, 2, 30))
+	if f := other.reply(2); f.Error != nil {
+		t.Errorf("carol with alice's key: %v", f.Error)
+	}
+}
+
+// A slow consumer is shed with slowConsumer (retry) instead of growing the server's memory,
+// and resumes without loss (R7.2).
+func TestE2ESlowConsumerResumes(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "100000", "--max-requests-per-second", "100000",
+		"--heartbeat-interval", "20s", "--heartbeat-timeout", "60s")
+	// bob's raw connection never reads, with a tiny socket receive buffer so the kernel does
+	// not absorb the frames; alice rings him until his send queue overflows.
+	bobRaw := ts.rawWith(t, &websocket.DialOptions{HTTPClient: tinyReceiveBuffer()})
+	bobRaw.login("bob")
+	alice := ts.login(t, "alice", "a")
+	var ids []string
+	// Big frames (2 KB of extendedData each way), more than the kernel's socket buffers
+	// (up to 4 MiB here) and the session's queue hold together.
+	padding := strings.Repeat("x", 2000)
+	for i := range 1500 {
+		res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60, ExtendedData: fmt.Sprint(i, padding)})
+		must(t, err)
+		must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{ExtendedData: padding})))
+		ids = append(ids, res.CallID)
+	}
+	// Reading now finds the frames queued before the kick, then the kick, then the close.
+	var kicked bool
+	for {
+		f, err := bobRaw.read()
+		if err != nil {
+			break
+		}
+		if f.Event == protocol.EventKicked {
+			var k protocol.Kicked
+			_ = json.Unmarshal(f.Data, &k)
+			kicked = k.Reason == protocol.KickSlowConsumer && k.Retry
+		}
+	}
+	if !kicked {
+		t.Error("slow consumer was not kicked with slowConsumer")
+	}
+	// A resuming device (lastSeq 0) receives every event of those calls, in order.
+	bob := ts.dial(t, "bob", "raw", client.Options{SeqStore: seqAt(0)})
+	must(t, second(bob.Login(t.Context(), token(t, "bob"), "raw")))
+	for _, id := range ids {
+		bob.wait(id, "cancelled bob=BeCancelled")
+	}
+}
+
+// seqAt is a SeqStore that always resumes from seq.
+type seqAt int64
+
+func (s seqAt) Load(context.Context, client.SeqKey) (int64, bool, error) { return int64(s), true, nil }
+func (s seqAt) Save(context.Context, client.SeqKey, int64) error         { return nil }
+
+// tinyReceiveBuffer returns an HTTP client whose connections have a 4 KiB receive buffer.
+func tinyReceiveBuffer() *http.Client {
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// A restart keeps calls, states and pending deadlines; a deadline that passed while the server
+// was down fires at start-up (R3.5), and a client that reconnects resumes and gets the event.
+func TestE2ERestartKeepsCallsAndFiresDeadlines(t *testing.T) {
+	first := startServer(t)
+	alice := first.login(t, "alice", "a")
+	carol := first.login(t, "carol", "c")
+	short, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 2})
+	must(t, err)
+	long, err := carol.CallInvite(t.Context(), []string{"dave"}, client.InviteConfig{Timeout: 120, Mode: client.ModeAdvanced, ExtendedData: "keep"})
+	must(t, err)
+	before, err := carol.QueryCall(t.Context(), long.CallID)
+	must(t, err)
+
+	first.Stop()
+	alice.until("shutdown kick", func() bool { return len(alice.kicks) > 0 && alice.kicks[0].Reason == client.KickShutdown })
+	time.Sleep(2500 * time.Millisecond) // downtime longer than the short call's ring
+
+	second := startServerOn(t, first.Data, "--listen", first.Addr)
+	// alice's SDK reconnects by itself and resumes from its last seq.
+	alice.wait(short.CallID, "changed bob=Timeout (call ended)")
+	after, err := second.login(t, "carol", "c2").QueryCall(t.Context(), long.CallID)
+	must(t, err)
+	if after.State != client.CallStarted || after.ExtendedData != "keep" || after.Version != before.Version {
+		t.Errorf("long call after restart = %+v, before %+v", after, before)
+	}
+	if len(after.CallUserList) != 2 || after.CallUserList[1].Deadline != before.CallUserList[1].Deadline {
+		t.Errorf("pending deadline not kept: %+v", after.CallUserList)
+	}
+}

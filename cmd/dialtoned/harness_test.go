@@ -1,0 +1,30 @@
+package main
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// testSecret signs the tokens of the end-to-end tests.
+const testSecret = servertest.Secret
+
+// testServer is the real server (servertest) plus the end-to-end tests' barrier device.
+type testServer struct {
+	*servertest.Server
+	barrierMu     sync.Mutex
+	barrierDevice *device
+}
+
+func startServer(t *testing.T, extra ...string) *testServer {
+	t.Helper()
+	return &testServer{Server: servertest.Start(t, extra...)}
+}
+
+func startServerOn(t *testing.T, dataDir string, extra ...string) *testServer {
+	t.Helper()
+	return &testServer{Server: servertest.StartOn(t, dataDir, extra...)}
+}
+
+func token(t *testing.T, user string) string { return servertest.Token(t, user) }

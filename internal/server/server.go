@@ -1,0 +1,164 @@
+// Package server wires Dialtone together: configuration, store, switchboard, bus, endpoints,
+// and the graceful drain. cmd/dialtoned calls Run; tests run the real server in-process with it
+// (port 0, a temporary data directory).
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/config"
+	"github.com/dialtone/dialtone/internal/httpapi"
+	"github.com/dialtone/dialtone/internal/localbus"
+	"github.com/dialtone/dialtone/internal/sqlite"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wsapi"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// drainTimeout bounds how long a graceful shutdown waits for sessions to close.
+const drainTimeout = 10 * time.Second
+
+// Run starts the server from args (dialtoned's flags) and environment and serves until ctx is
+// cancelled, then drains: it stops accepting, finishes in-flight commits, kicks sessions with
+// shutdown and closes the store. ready, when not nil, receives the listening address once
+// serving. It returns flag.ErrHelp after printing the usage for --help.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+	cfg, err := config.Parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	bus := localbus.New()
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "dialtone.db"), sqlite.Options{Logger: log, Publish: bus.Publish})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	verifier, err := auth.NewVerifier([]byte(cfg.Secret), cfg.Audience)
+	if err != nil {
+		return fmt.Errorf("--secret: %w", err)
+	}
+	board := switchboard.New(switchboardConfig(cfg), store, time.Now, log)
+	if err := board.Start(ctx); err != nil {
+		return err
+	}
+	defer board.Close()
+
+	ws := wsapi.New(wsapi.Config{
+		HeartbeatInterval:       cfg.HeartbeatInterval,
+		HeartbeatTimeout:        cfg.HeartbeatTimeout,
+		LoginTimeout:            cfg.LoginTimeout,
+		MaxDevicesPerUser:       cfg.MaxDevicesPerUser,
+		MaxRequestsPerSecond:    cfg.MaxRequestsPerSecond,
+		MaxInvitesPerMinute:     cfg.MaxInvitesPerMinute,
+		MaxUnauthenticatedPerIP: cfg.MaxUnauthenticatedPerIP,
+		ValidDeviceID:           auth.ValidDeviceID,
+	}, board, bus, verifier, time.Now, log)
+
+	var serving atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("GET "+protocol.Path, ws)
+	httpapi.Routes(mux, serving.Load)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	serving.Store(true)
+
+	addr := ln.Addr().String()
+	log.Info("dialtoned listening", "addr", addr, "data", cfg.DataDir, "dev", cfg.Dev)
+	if cfg.Dev {
+		printDevHelp(stdout, cfg, addr)
+	}
+	if ready != nil {
+		ready(addr)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("draining")
+	serving.Store(false)
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	_ = srv.Shutdown(drainCtx) // stop accepting; WebSocket sessions are hijacked and drained below
+	board.Close()              // refuse new ops, finish the commits in flight, stop the timers
+	ws.Shutdown(drainCtx)      // kick every session with shutdown
+	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("close store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func switchboardConfig(cfg config.Config) switchboard.Config {
+	policy := call.JoinMembers
+	if cfg.JoinPolicy == config.JoinAnyone {
+		policy = call.JoinAnyone
+	}
+	return switchboard.Config{
+		Call: call.Config{MaxCallUsers: cfg.MaxCallUsers, JoinPolicy: policy,
+			NotReceivedCheckMs: cfg.NotReceivedCheck.Milliseconds()},
+		IdempotencyWindow: cfg.IdempotencyWindow,
+		HeartbeatTimeout:  cfg.HeartbeatTimeout,
+		LogRetention:      cfg.LogRetention,
+		CallRetention:     cfg.CallRetention,
+	}
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// printDevHelp prints ready-to-use tokens for demo users and the commands to try.
+func printDevHelp(w io.Writer, cfg config.Config, addr string) {
+	scheme := "ws"
+	if cfg.TLSCert != "" {
+		scheme = "wss"
+	}
+	url := scheme + "://" + addr + protocol.Path
+	fmt.Fprintf(w, "\nDialtone dev server on %s (data in %s)\n\nDemo tokens (valid 24h):\n", url, cfg.DataDir)
+	for _, user := range []string{"alice", "bob", "carol"} {
+		token, err := auth.Mint([]byte(cfg.Secret), user, 24*time.Hour, time.Now(), cfg.Audience)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(w, "  %-6s %s\n", user, token)
+	}
+	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice --secret %s\n", url, cfg.Secret)
+	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob --secret %s\n\n", url, cfg.Secret)
+}
