@@ -85,7 +85,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeoutMs)
 
-	wdb, err := sql.Open("sqlite", path+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	wdb, err := sql.Open("sqlite", path+"?"+busy)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -106,6 +106,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	conn, err := wdb.Conn(ctx)
 	if err != nil {
+		return fail(err)
+	}
+	if err := writerPragmas(ctx, conn); err != nil {
+		conn.Close()
 		return fail(err)
 	}
 	if err := migrate(ctx, conn); err != nil {
@@ -166,4 +170,23 @@ func (s *Store) isClosed() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.closed
+}
+
+// writerPragmas sets up the writing connection. Measured on BenchmarkCommit (see
+// docs/benchmarks.md): savepoint sub-journals in a temporary file cost a write per touched
+// page, and checkpointing every 1000 pages (the default) rewrote hot pages too often.
+func writerPragmas(ctx context.Context, conn *sql.Conn) error {
+	for _, p := range []string{
+		"journal_mode = WAL",
+		"synchronous = FULL",            // R7.1: every COMMIT fsyncs the WAL
+		"temp_store = MEMORY",           // savepoint sub-journals stay in memory
+		"cache_size = -32768",           // 32 MiB of page cache for the writer
+		"wal_autocheckpoint = 8000",     // pages (32 MiB of WAL) between checkpoints
+		"journal_size_limit = 67108864", // truncate a WAL that grew past 64 MiB once checkpointed
+	} {
+		if _, err := conn.ExecContext(ctx, "PRAGMA "+p); err != nil {
+			return fmt.Errorf("PRAGMA %s: %w", p, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,97 @@
+package sqlite
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// benchWorker commits the typical change of one decision, over and over, to its own call:
+// the call (2 users) at its next version, one log entry for each user and one busy write.
+type benchWorker struct {
+	c    call.Call
+	n    int
+	data []byte
+}
+
+func newBenchWorker(b *testing.B, s *Store, id string) *benchWorker {
+	w := &benchWorker{c: testCall(id, id+"-caller", id+"-callee"), data: make([]byte, 200)}
+	w.c.Users[0].State = call.Accepted
+	ch := switchboard.Change{
+		Calls:   []switchboard.CallWrite{{Call: w.c}},
+		Members: []switchboard.Member{{UserID: w.c.Users[0].ID, CallID: id}, {UserID: w.c.Users[1].ID, CallID: id}},
+	}
+	if _, err := s.Commit(bg, ch); err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+func (w *benchWorker) commit(b *testing.B, s *Store) {
+	prev := w.c.Version
+	w.c.Version++
+	w.c.Users[1].UpdateTime++
+	w.n++
+	now := time.Now().UnixMilli()
+	ch := switchboard.Change{
+		Calls: []switchboard.CallWrite{{Call: w.c, PrevVersion: prev}},
+		Busy:  []switchboard.BusyWrite{{UserID: w.c.Users[1].ID, CallID: w.c.ID, InCall: w.n%2 == 1}},
+		Log: []switchboard.LogEntry{
+			{UserID: w.c.Users[0].ID, Event: "callUserStateChanged", Data: w.data, CreatedAt: now},
+			{UserID: w.c.Users[1].ID, Event: "callUserStateChanged", Data: w.data, CreatedAt: now},
+		},
+	}
+	if _, err := s.Commit(bg, ch); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkCommit measures Commit of a typical change on a real file with fsync: one
+// committer at a time (every change pays its own fsync) and many at once (group commit).
+func BenchmarkCommit(b *testing.B) {
+	b.Run("sequential", func(b *testing.B) {
+		s, _ := openTest(b, Options{})
+		defer s.Close()
+		w := newBenchWorker(b, s, "seq")
+		b.ReportAllocs()
+		start, before := time.Now(), s.Stats()
+		b.ResetTimer()
+		for range b.N {
+			w.commit(b, s)
+		}
+		report(b, s, before, start)
+	})
+	for _, goroutines := range []int{16, 128} {
+		b.Run(fmt.Sprintf("parallel-%d", goroutines), func(b *testing.B) {
+			s, _ := openTest(b, Options{})
+			defer s.Close()
+			var next atomic.Int64
+			b.SetParallelism((goroutines + 1) / 2) // × GOMAXPROCS (2 on the reference machine)
+			b.ReportAllocs()
+			start, before := time.Now(), s.Stats()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := newBenchWorker(b, s, fmt.Sprint("p", next.Add(1)))
+				for pb.Next() {
+					w.commit(b, s)
+				}
+			})
+			report(b, s, before, start)
+		})
+	}
+}
+
+// report adds changes/s and the average batch size (changes per transaction and fsync).
+func report(b *testing.B, s *Store, before Stats, start time.Time) {
+	b.StopTimer()
+	after := s.Stats()
+	changes, batches := after.Changes-before.Changes, after.Batches-before.Batches
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
+	if batches > 0 {
+		b.ReportMetric(float64(changes)/float64(batches), "changes/batch")
+	}
+}

@@ -1,0 +1,278 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+var bg = context.Background()
+
+func testCall(id string, users ...string) call.Call {
+	c := call.Call{ID: id, Caller: users[0], CreateTime: 1000, State: call.Started, Version: 1}
+	for _, u := range users {
+		c.Users = append(c.Users, call.User{ID: u, State: call.Inviting, Deadline: 31000, UpdateTime: 1000})
+	}
+	return c
+}
+
+func logEntry(user, event string) switchboard.LogEntry {
+	return switchboard.LogEntry{UserID: user, Event: event, Data: []byte(event), CreatedAt: 1000}
+}
+
+// TestReopen: everything committed before Close is found after Open, and sequences continue.
+func TestReopen(t *testing.T) {
+	s, path := openTest(t, Options{})
+	c := testCall("c1", "alice", "bob")
+	change := switchboard.Change{
+		Calls:   []switchboard.CallWrite{{Call: c}},
+		Members: []switchboard.Member{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c1"}},
+		Busy:    []switchboard.BusyWrite{{UserID: "alice", CallID: "c1", InCall: true}},
+		Log:     []switchboard.LogEntry{logEntry("alice", "a1"), logEntry("bob", "b1")},
+		Idem:    &switchboard.IdempotencyRecord{UserID: "alice", Key: "k", Fingerprint: "f", Reply: []byte("r"), CreatedAt: 1000},
+	}
+	if _, err := s.Commit(bg, change); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(bg, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Call(bg, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(c, got); d != "" {
+		t.Fatalf("call after reopen (-want +got):\n%s", d)
+	}
+	if b, _ := s.BusyCall(bg, "alice"); b != "c1" {
+		t.Fatalf("busy after reopen = %q", b)
+	}
+	if _, ok, _ := s.Idempotency(bg, "alice", "k", 0); !ok {
+		t.Fatal("idempotency record lost")
+	}
+	if calls, _, _ := s.ListCalls(bg, "bob", 0, 10); len(calls) != 1 {
+		t.Fatalf("ListCalls(bob) after reopen = %d calls", len(calls))
+	}
+	if dues, _ := s.DueCalls(bg); len(dues) != 1 || dues[0].At != 31000 {
+		t.Fatalf("DueCalls after reopen = %v", dues)
+	}
+	seqs, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "a2")}})
+	if err != nil || seqs[0] != 2 {
+		t.Fatalf("seq after reopen = %v, %v; want 2", seqs, err)
+	}
+}
+
+// TestMigrations: reopening applies nothing twice; a newer schema is refused.
+func TestMigrations(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, path := openTest(t, Options{})
+	userVersion := func(s *Store) int {
+		t.Helper()
+		var v int
+		if err := s.rdb.QueryRowContext(bg, "PRAGMA user_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := userVersion(s); v != len(ms) {
+		t.Fatalf("user_version = %d, want %d", v, len(ms))
+	}
+	s.Close()
+	for range 2 {
+		s, err := Open(bg, path, Options{})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if v := userVersion(s); v != len(ms) {
+			t.Fatalf("user_version after reopen = %d, want %d", v, len(ms))
+		}
+		s.Close()
+	}
+
+	s, err = Open(bg, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
+		_, err := w.conn.ExecContext(bg, fmt.Sprintf("PRAGMA user_version = %d", len(ms)+1))
+		return nil, err
+	}})
+	s.Close()
+	if s, err := Open(bg, path, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+}
+
+// TestPragmas: the writer runs WAL with synchronous=FULL (R7.1); readers cannot write.
+func TestPragmas(t *testing.T) {
+	s, _ := openTest(t, Options{BusyTimeoutMs: 1234})
+	defer s.Close()
+	for _, tc := range []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"busy_timeout", "1234"},
+	} {
+		var got string
+		if err := s.w.conn.QueryRowContext(bg, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("writer PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
+		}
+	}
+	if _, err := s.rdb.ExecContext(bg, "DELETE FROM busy"); err == nil {
+		t.Error("a read connection could write")
+	}
+}
+
+// TestPublish: committed entries reach Publish with their seqs, in each user's seq order,
+// before Commit returns; failed changes publish nothing.
+func TestPublish(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		published []switchboard.LogEntry
+	)
+	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
+		mu.Lock()
+		published = append(published, entries...)
+		mu.Unlock()
+	}})
+	defer s.Close()
+	const workers, each = 8, 20
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				ch := switchboard.Change{Log: []switchboard.LogEntry{logEntry("shared", fmt.Sprint(w)), logEntry(fmt.Sprint("u", w), "x")}}
+				seqs, err := s.Commit(bg, ch)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				found := slices.ContainsFunc(published, func(e switchboard.LogEntry) bool {
+					return e.UserID == "shared" && e.Seq == seqs[0]
+				})
+				mu.Unlock()
+				if !found {
+					t.Errorf("worker %d commit %d: seq %d not published before Commit returned", w, i, seqs[0])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := s.Commit(bg, switchboard.Change{
+		Busy: []switchboard.BusyWrite{{UserID: "x", CallID: "a", InCall: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(bg, switchboard.Change{
+		Busy: []switchboard.BusyWrite{{UserID: "x", CallID: "b", InCall: true}},
+		Log:  []switchboard.LogEntry{logEntry("shared", "conflict")},
+	}); !errors.Is(err, switchboard.ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	last := map[string]int64{}
+	n := 0
+	for _, e := range published {
+		if e.Seq != last[e.UserID]+1 {
+			t.Fatalf("%s: published seq %d after %d", e.UserID, e.Seq, last[e.UserID])
+		}
+		last[e.UserID] = e.Seq
+		if e.UserID == "shared" {
+			n++
+		}
+	}
+	if n != workers*each {
+		t.Fatalf("published %d shared entries, want %d", n, workers*each)
+	}
+}
+
+// TestCancelWhileQueued: a change whose context ends while it waits behind a batch is skipped
+// by the writer, applied nowhere, and its Commit returns the context's error.
+func TestCancelWhileQueued(t *testing.T) {
+	hold, release := make(chan struct{}), make(chan struct{})
+	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
+		if entries[0].Event == "hold" {
+			close(hold)
+			<-release
+		}
+	}})
+	defer s.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "hold")}})
+		first <- err
+	}()
+	<-hold // the writer is inside the first batch
+	ctx, cancel := context.WithCancel(bg)
+	second := make(chan error, 1)
+	go func() {
+		_, err := s.Commit(ctx, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "cancelled")}})
+		second <- err
+	}()
+	for len(s.queue) == 0 { // wait until the second change is queued
+		runtime.Gosched()
+	}
+	cancel()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Commit: err = %v, want context.Canceled", err)
+	}
+	if _, head, _ := s.LogBounds(bg, "u"); head != 1 {
+		t.Fatalf("head = %d, want 1: the cancelled change was applied", head)
+	}
+}
+
+// TestStats: every committed change is counted, in no more batches than changes.
+func TestStats(t *testing.T) {
+	s, _ := openTest(t, Options{MaxBatch: 4})
+	defer s.Close()
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry(fmt.Sprint(i), "e")}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Changes != 40 || st.Batches < 10 || st.Batches > 40 {
+		t.Fatalf("Stats = %+v, want 40 changes in 10..40 batches of at most 4", st)
+	}
+}
+
+func TestOpenRejectsNonFiles(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "a?mode=memory"} {
+		if s, err := Open(bg, path, Options{}); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
