@@ -151,22 +151,24 @@ func (d *decoder) byte() byte {
 
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.b = d.b[n:]
+	d.skip(n, "varint")
 	return v
 }
 
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
+	d.skip(n, "uvarint")
+	return v
+}
+
+// skip consumes the n bytes of a number; n ≤ 0 means the number was truncated or overflowed
+// (and the binary package returned 0 for it).
+func (d *decoder) skip(n int, what string) {
 	if n <= 0 {
-		d.fail("uvarint")
-		return 0
+		d.fail(what)
+		return
 	}
 	d.b = d.b[n:]
-	return v
 }
 
 func (d *decoder) string() string {

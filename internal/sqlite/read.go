@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -111,22 +112,12 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.r.readLog.QueryContext(ctx, userID, afterSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
-	}
-	defer rows.Close()
-	var out []switchboard.LogEntry
-	for rows.Next() {
+	out, err := queryAll(ctx, s.r.readLog, func(rows *sql.Rows) (switchboard.LogEntry, error) {
 		e := switchboard.LogEntry{UserID: userID}
-		var target int64
-		if err := rows.Scan(&e.Seq, &target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
-		}
-		e.Target = call.TargetKind(target)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+		err := rows.Scan(&e.Seq, &e.Target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
+		return e, err
+	}, userID, afterSeq, limit)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
 	}
 	return out, nil
@@ -171,38 +162,31 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rows, err := s.r.listCalls.QueryContext(ctx, userID, before, count+1)
+	type row struct {
+		id int64
+		c  call.Call
+	}
+	// One row more than asked tells whether an older page exists.
+	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
+		var data []byte
+		if err = rows.Scan(&r.id, &data); err == nil {
+			r.c, err = decodeCall(data)
+		}
+		return r, err
+	}, userID, before, int64(count)+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
 	}
-	defer rows.Close()
-	var (
-		calls []call.Call
-		last  int64
-		more  bool
-	)
-	for rows.Next() {
-		if len(calls) == count {
-			more = true
-			break
-		}
-		var data []byte
-		if err := rows.Scan(&last, &data); err != nil {
-			return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
-		}
-		c, err := decodeCall(data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
-		}
-		calls = append(calls, c)
+	var next int64
+	if len(rows) > count {
+		rows = rows[:count]
+		next = rows[count-1].id
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+	calls := make([]call.Call, len(rows))
+	for i, r := range rows {
+		calls[i] = r.c
 	}
-	if !more {
-		last = 0
-	}
-	return calls, last, nil
+	return calls, next, nil
 }
 
 // PendingCalls returns the Started calls in which userID is pending, in the order the user
@@ -211,29 +195,20 @@ func (s *Store) PendingCalls(ctx context.Context, userID string) ([]call.Call, e
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	rows, err := s.r.pending.QueryContext(ctx, userID)
+	calls, err := queryAll(ctx, s.r.pending, func(rows *sql.Rows) (call.Call, error) {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return call.Call{}, err
+		}
+		return decodeCall(data)
+	}, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
 	}
-	defer rows.Close()
-	var calls []call.Call
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
-		}
-		c, err := decodeCall(data)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
-		}
-		if u := c.User(userID); u != nil && u.State.Pending() {
-			calls = append(calls, c)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
-	}
-	return calls, nil
+	return slices.DeleteFunc(calls, func(c call.Call) bool {
+		u := c.User(userID)
+		return u == nil || !u.State.Pending()
+	}), nil
 }
 
 // DueCalls returns every Started call with a deadline, earliest first.
@@ -241,20 +216,10 @@ func (s *Store) DueCalls(ctx context.Context) ([]switchboard.Due, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	rows, err := s.r.due.QueryContext(ctx)
+	dues, err := queryAll(ctx, s.r.due, func(rows *sql.Rows) (d switchboard.Due, err error) {
+		return d, rows.Scan(&d.CallID, &d.At)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: due calls: %w", err)
-	}
-	defer rows.Close()
-	var dues []switchboard.Due
-	for rows.Next() {
-		var d switchboard.Due
-		if err := rows.Scan(&d.CallID, &d.At); err != nil {
-			return nil, fmt.Errorf("sqlite: due calls: %w", err)
-		}
-		dues = append(dues, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: due calls: %w", err)
 	}
 	return dues, nil
@@ -265,23 +230,32 @@ func (s *Store) BusyRecords(ctx context.Context) ([]switchboard.BusyWrite, error
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	rows, err := s.r.busy.QueryContext(ctx)
+	recs, err := queryAll(ctx, s.r.busy, func(rows *sql.Rows) (b switchboard.BusyWrite, err error) {
+		b.InCall = true
+		return b, rows.Scan(&b.UserID, &b.CallID)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: busy records: %w", err)
 	}
+	return recs, nil
+}
+
+// queryAll runs stmt and returns every row as scan reads it.
+func queryAll[T any](ctx context.Context, stmt *sql.Stmt, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	var out []switchboard.BusyWrite
+	var out []T
 	for rows.Next() {
-		b := switchboard.BusyWrite{InCall: true}
-		if err := rows.Scan(&b.UserID, &b.CallID); err != nil {
-			return nil, fmt.Errorf("sqlite: busy records: %w", err)
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, b)
+		out = append(out, v)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: busy records: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Prune deletes what retention allows (see switchboard.Store). It runs on the writer, in the

@@ -276,3 +276,59 @@ func TestOpenRejectsNonFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchIsolation: changes queued behind a busy writer share one transaction; the one that
+// conflicts is rolled back alone, including what it wrote before the conflict, and the others
+// commit.
+func TestBatchIsolation(t *testing.T) {
+	hold, release := make(chan struct{}), make(chan struct{})
+	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
+		if entries[0].Event == "hold" {
+			close(hold)
+			<-release
+		}
+	}})
+	defer s.Close()
+	if _, err := s.Commit(bg, switchboard.Change{Busy: []switchboard.BusyWrite{{UserID: "x", CallID: "busy", InCall: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	go s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "hold")}})
+	<-hold
+	before := s.Stats()
+	results := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		c := testCall(fmt.Sprint("c", i), "x")
+		ch := switchboard.Change{
+			Calls:   []switchboard.CallWrite{{Call: c}},
+			Members: []switchboard.Member{{UserID: "x", CallID: c.ID}},
+			Log:     []switchboard.LogEntry{logEntry("u", c.ID)},
+		}
+		if i == 1 { // conflicts after writing its call and member row
+			ch.Busy = []switchboard.BusyWrite{{UserID: "x", CallID: c.ID, InCall: true}}
+		}
+		wg.Go(func() { _, results[i] = s.Commit(bg, ch) })
+		for len(s.queue) != i+1 { // queue them in order
+			runtime.Gosched()
+		}
+	}
+	close(release)
+	wg.Wait()
+	if results[0] != nil || results[2] != nil || !errors.Is(results[1], switchboard.ErrConflict) {
+		t.Fatalf("results = %v, want nil, ErrConflict, nil", results)
+	}
+	if st := s.Stats(); st.Batches-before.Batches != 1 || st.Changes-before.Changes != 2 {
+		t.Fatalf("stats went from %+v to %+v, want 2 changes in one more batch", before, st)
+	}
+	if _, err := s.Call(bg, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("conflicting change's call: err = %v, want ErrNotFound", err)
+	}
+	calls, _, err := s.ListCalls(bg, "x", 0, 10)
+	if err != nil || len(calls) != 2 || calls[0].ID != "c2" || calls[1].ID != "c0" {
+		t.Fatalf("ListCalls(x) = %v, %v; want c2, c0", calls, err)
+	}
+	log, _ := s.ReadLog(bg, "u", 0, 10)
+	if len(log) != 3 || log[1].Event != "c0" || log[2].Event != "c2" || log[2].Seq != 3 {
+		t.Fatalf("log of u = %+v, want hold, c0, c2 at seqs 1..3", log)
+	}
+}

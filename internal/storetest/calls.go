@@ -76,11 +76,12 @@ func everything(c call.Call, prevVersion int64) switchboard.Change {
 	return ch
 }
 
-// checkNothingOf checks that no part of everything(c, …) was applied.
-func checkNothingOf(t *testing.T, e *env, callID string) {
+// checkNothingOf checks that no part of everything(c, …) was applied: zed's busy record is
+// still zedBusy.
+func checkNothingOf(t *testing.T, e *env, zedBusy string) {
 	t.Helper()
-	if b := e.busy("zed"); b != "" {
-		t.Errorf("busy record of zed = %q after a failed change", b)
+	if b := e.busy("zed"); b != zedBusy {
+		t.Errorf("busy record of zed = %q after a failed change, want %q", b, zedBusy)
 	}
 	for _, u := range []string{"zed", "alice"} {
 		if _, head := e.bounds(u); head != 0 {
@@ -102,7 +103,7 @@ func testVersionConflict(t *testing.T, e *env) {
 	stale.Version = 3
 	stale.ExtendedData = "stale"
 	e.conflict(everything(stale, 2))
-	checkNothingOf(t, e, c.ID)
+	checkNothingOf(t, e, "")
 	if d := diff(c, e.call(c.ID)); d != "" {
 		t.Fatalf("call changed by a conflicting write (-want +got):\n%s", d)
 	}
@@ -122,7 +123,7 @@ func testNewCallExists(t *testing.T, e *env) {
 	again := newCall("c1", 2000, "alice", "carol")
 	again.ExtendedData = "second"
 	e.conflict(everything(again, 0))
-	checkNothingOf(t, e, c.ID)
+	checkNothingOf(t, e, "")
 	if d := diff(c, e.call(c.ID)); d != "" {
 		t.Fatalf("call replaced by a second create (-want +got):\n%s", d)
 	}
@@ -137,68 +138,50 @@ func testCancelledContext(t *testing.T, e *env) {
 	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Fatalf("Call after a cancelled Commit: err = %v, want ErrNotFound", err)
 	}
-	checkNothingOf(t, e, "c1")
+	checkNothingOf(t, e, "")
 }
 
 func testBusy(t *testing.T, e *env) {
+	steps := []struct {
+		why      string
+		writes   []switchboard.BusyWrite
+		conflict bool
+		want     string // alice's busy call afterwards
+	}{
+		{"enter", []switchboard.BusyWrite{setBusy("alice", "c1")}, false, "c1"},
+		{"enter the same call again", []switchboard.BusyWrite{setBusy("alice", "c1")}, false, "c1"},
+		{"enter another call", []switchboard.BusyWrite{setBusy("alice", "c2")}, true, "c1"},
+		{"clear records one does not have", []switchboard.BusyWrite{clearBusy("alice", "c2"), clearBusy("bob", "c1")}, false, "c1"},
+		{"leave", []switchboard.BusyWrite{clearBusy("alice", "c1")}, false, ""},
+		{"enter another call after leaving", []switchboard.BusyWrite{setBusy("alice", "c2")}, false, "c2"},
+		// Glare (R3.3b): one change leaves a call and enters another, in that order.
+		{"leave and enter", []switchboard.BusyWrite{clearBusy("alice", "c2"), setBusy("alice", "c3")}, false, "c3"},
+		// Writes apply in the order given, so entering before leaving conflicts.
+		{"enter and leave", []switchboard.BusyWrite{setBusy("alice", "c4"), clearBusy("alice", "c3")}, true, "c3"},
+	}
 	if b := e.busy("alice"); b != "" {
 		t.Fatalf("busy of a new user = %q", b)
 	}
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1")}})
-	if b := e.busy("alice"); b != "c1" {
-		t.Fatalf("busy = %q, want c1", b)
-	}
-	// Setting the same record again is not a conflict.
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1")}})
-	// Another call conflicts.
-	e.conflict(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c2")}})
-	// Clearing a record the user does not have does nothing.
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c2"), clearBusy("bob", "c1")}})
-	if b := e.busy("alice"); b != "c1" {
-		t.Fatalf("busy after clearing another call = %q, want c1", b)
-	}
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c1")}})
-	if b := e.busy("alice"); b != "" {
-		t.Fatalf("busy after clear = %q, want none", b)
-	}
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c2")}})
-	if b := e.busy("alice"); b != "c2" {
-		t.Fatalf("busy = %q, want c2", b)
-	}
-}
-
-// testBusyGlare: one change leaves a call and enters another (R3.3b glare), in that order.
-func testBusyGlare(t *testing.T, e *env) {
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1"), setBusy("bob", "c2")}})
-	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c1"), setBusy("alice", "c2")}})
-	if b := e.busy("alice"); b != "c2" {
-		t.Fatalf("busy after glare = %q, want c2", b)
-	}
-	// Entering before leaving is applied in the order given, so it conflicts.
-	e.conflict(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c3"), clearBusy("alice", "c2")}})
-	if b := e.busy("alice"); b != "c2" {
-		t.Fatalf("busy after a conflicting change = %q, want c2", b)
+	for _, st := range steps {
+		ch := switchboard.Change{Busy: st.writes}
+		if st.conflict {
+			e.conflict(ch)
+		} else {
+			e.commit(ch)
+		}
+		if b := e.busy("alice"); b != st.want {
+			t.Fatalf("%s: busy = %q, want %q", st.why, b, st.want)
+		}
 	}
 }
 
 func testBusyConflictAppliesNothing(t *testing.T, e *env) {
 	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("zed", "other")}})
-	c := newCall("c1", 1000, "alice", "bob")
-	e.conflict(everything(c, 0))
+	e.conflict(everything(newCall("c1", 1000, "alice", "bob"), 0))
 	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Fatalf("Call after a busy conflict: err = %v, want ErrNotFound", err)
 	}
-	if b := e.busy("zed"); b != "other" {
-		t.Fatalf("busy = %q, want other", b)
-	}
-	for _, u := range []string{"zed", "alice"} {
-		if _, head := e.bounds(u); head != 0 {
-			t.Errorf("head of %s = %d after a failed change", u, head)
-		}
-	}
-	if _, ok, _ := e.s.Idempotency(ctx, "zed", "k", 0); ok {
-		t.Error("idempotency record written by a failed change")
-	}
+	checkNothingOf(t, e, "other")
 }
 
 func testBusyRecords(t *testing.T, e *env) {

@@ -115,6 +115,16 @@ func testConcurrentBusy(t *testing.T, e *env) {
 		if b := e.busy(user); b != winner {
 			t.Fatalf("round %d: busy in %q, but the log is of %q", round, b, winner)
 		}
+		// The loser's call, written before its busy record failed, is not there either.
+		if calls, _ := e.list(user, 0, 10); len(calls) != 1 || calls[0].ID != winner {
+			t.Fatalf("round %d: ListCalls = %v, want only the winner %s", round, ids(calls), winner)
+		}
+		for i := range 2 {
+			id := fmt.Sprintf("r%d-c%d", round, i)
+			if _, err := e.s.Call(ctx, id); (err == nil) != (id == winner) {
+				t.Fatalf("round %d: Call(%s): err = %v", round, id, err)
+			}
+		}
 	}
 }
 

@@ -29,7 +29,6 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"NewCallExists", testNewCallExists},
 		{"CancelledContext", testCancelledContext},
 		{"Busy", testBusy},
-		{"BusyGlare", testBusyGlare},
 		{"BusyConflictAppliesNothing", testBusyConflictAppliesNothing},
 		{"BusyRecords", testBusyRecords},
 		{"Sequences", testSequences},
