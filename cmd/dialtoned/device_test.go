@@ -32,6 +32,7 @@ type device struct {
 
 type recorded struct {
 	callID  string
+	version int64
 	summary string
 	ev      any
 }
@@ -49,12 +50,18 @@ func (ts *testServer) login(t *testing.T, user, id string) *device {
 // dial connects user's device id without logging in.
 func (ts *testServer) dial(t *testing.T, user, id string, opts client.Options) *device {
 	t.Helper()
+	return dialAt(t, ts.URL, user, id, opts)
+}
+
+// dialAt connects user's device id to url (the server, or a proxy in front of it).
+func dialAt(t *testing.T, url, user, id string, opts client.Options) *device {
+	t.Helper()
 	d := &device{t: t, user: user, id: id, notify: make(chan struct{}, 1)}
 	opts.EventHandler = d
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff, opts.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
 	}
-	c, err := client.Dial(t.Context(), ts.URL, opts)
+	c, err := client.Dial(t.Context(), url, opts)
 	if err != nil {
 		t.Fatalf("dial %s@%s: %v", user, id, err)
 	}
@@ -63,9 +70,9 @@ func (ts *testServer) dial(t *testing.T, user, id string, opts client.Options) *
 	return d
 }
 
-func (d *device) record(callID, summary string, ev any) {
+func (d *device) record(callID string, version int64, summary string, ev any) {
 	d.mu.Lock()
-	d.events = append(d.events, recorded{callID, summary, ev})
+	d.events = append(d.events, recorded{callID, version, summary, ev})
 	d.mu.Unlock()
 	d.poke()
 }
@@ -78,7 +85,7 @@ func (d *device) poke() {
 }
 
 func (d *device) OnCallInvitationCreated(ev client.CallInvitationCreated) {
-	d.record(ev.CallID, "created", ev)
+	d.record(ev.CallID, ev.Version, "created", ev)
 }
 
 func (d *device) OnCallInvitationReceived(ev client.CallInvitationReceived) {
@@ -86,19 +93,19 @@ func (d *device) OnCallInvitationReceived(ev client.CallInvitationReceived) {
 	if ev.Synthetic {
 		s += " (synthetic)"
 	}
-	d.record(ev.CallID, s, ev)
+	d.record(ev.CallID, ev.Version, s, ev)
 }
 
 func (d *device) OnCallInvitationCancelled(ev client.CallInvitationCancelled) {
-	d.record(ev.CallID, "cancelled "+userStates(ev.CallUserList), ev)
+	d.record(ev.CallID, ev.Version, "cancelled "+userStates(ev.CallUserList), ev)
 }
 
 func (d *device) OnCallInvitationTimeout(ev client.CallInvitationTimeout) {
-	d.record(ev.CallID, "timeout", ev)
+	d.record(ev.CallID, ev.Version, "timeout", ev)
 }
 
 func (d *device) OnCallInvitationEnded(ev client.CallInvitationEnded) {
-	d.record(ev.CallID, "ended by "+ev.OperatedUserID, ev)
+	d.record(ev.CallID, ev.Version, "ended by "+ev.OperatedUserID, ev)
 }
 
 func (d *device) OnCallUserStateChanged(ev client.CallUserStateChanged) {
@@ -106,11 +113,11 @@ func (d *device) OnCallUserStateChanged(ev client.CallUserStateChanged) {
 	if ev.CallState == client.CallEnded {
 		s += " (call ended)"
 	}
-	d.record(ev.CallID, s, ev)
+	d.record(ev.CallID, ev.Version, s, ev)
 }
 
 func (d *device) OnCallMainDeviceChanged(ev client.CallMainDeviceChanged) {
-	d.record(ev.CallID, "main device "+ev.DeviceID, ev)
+	d.record(ev.CallID, ev.Version, "main device "+ev.DeviceID, ev)
 }
 
 func (d *device) OnKicked(ev client.Kicked) {
@@ -146,6 +153,17 @@ func stateName(s client.CallUserState) string {
 		return n
 	}
 	return fmt.Sprint(int(s))
+}
+
+// history returns every event received so far as "callID@version summary".
+func (d *device) history() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, len(d.events))
+	for i, e := range d.events {
+		out[i] = fmt.Sprintf("%s@%d %s", e.callID, e.version, e.summary)
+	}
+	return out
 }
 
 // until waits until cond holds on the device's state, or fails the test.
@@ -221,8 +239,8 @@ func (d *device) expectNone(ts *testServer, callID, summary string) {
 }
 
 // barrier rings d's user from a dedicated barrier user and waits until d sees it, then
-// cancels that ring.
-func (ts *testServer) barrier(t *testing.T, d *device) {
+// cancels that ring and waits until d sees the cancellation. It returns the barrier call.
+func (ts *testServer) barrier(t *testing.T, d *device) string {
 	t.Helper()
 	ts.barrierMu.Lock()
 	defer ts.barrierMu.Unlock()
@@ -239,6 +257,8 @@ func (ts *testServer) barrier(t *testing.T, d *device) {
 	if _, err := ts.barrierDevice.CallCancel(ctx, res.CallID, nil, client.OpConfig{}); err != nil {
 		t.Fatalf("barrier cancel: %v", err)
 	}
+	d.wait(res.CallID, "cancelled "+d.user+"=BeCancelled")
+	return res.CallID
 }
 
 // code returns the wire code of err (0 for nil).

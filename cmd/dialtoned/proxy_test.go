@@ -1,0 +1,119 @@
+package main
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// cutProxy forwards TCP connections to the server and can cut them at any moment, like a
+// network that drops: the tests' way of killing a connection mid-stream.
+type cutProxy struct {
+	ln      net.Listener
+	target  string
+	discard atomic.Bool // while set, server-to-client bytes are dropped (replies "lost")
+	mu      sync.Mutex
+	conns   map[net.Conn]net.Conn // client side → server side
+	cuts    atomic.Int64
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]net.Conn{}}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cutAll()
+	})
+	return p
+}
+
+// URL is the WebSocket URL of the server through the proxy.
+func (p *cutProxy) URL() string { return "ws://" + p.ln.Addr().String() + "/v1/ws" }
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c] = s
+		p.mu.Unlock()
+		go func() {
+			io.Copy(s, c)
+			p.drop(c)
+		}()
+		go func() {
+			p.copyDown(c, s)
+			p.drop(c)
+		}()
+	}
+}
+
+// copyDown copies server → client, dropping what arrives while discard is set.
+func (p *cutProxy) copyDown(c, s net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 && !p.discard.Load() {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *cutProxy) drop(c net.Conn) {
+	p.mu.Lock()
+	s, ok := p.conns[c]
+	delete(p.conns, c)
+	p.mu.Unlock()
+	if ok {
+		c.Close()
+		s.Close()
+	}
+}
+
+// cutRandom cuts one open connection chosen at random; it reports whether there was one.
+func (p *cutProxy) cutRandom() bool {
+	p.mu.Lock()
+	open := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		open = append(open, c)
+	}
+	p.mu.Unlock()
+	if len(open) == 0 {
+		return false
+	}
+	p.drop(open[rand.IntN(len(open))])
+	p.cuts.Add(1)
+	return true
+}
+
+func (p *cutProxy) cutAll() {
+	p.mu.Lock()
+	open := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		open = append(open, c)
+	}
+	p.mu.Unlock()
+	for _, c := range open {
+		p.drop(c)
+	}
+}
