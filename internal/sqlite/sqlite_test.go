@@ -213,13 +213,7 @@ func TestPublish(t *testing.T) {
 // TestCancelWhileQueued: a change whose context ends while it waits behind a batch is skipped
 // by the writer, applied nowhere, and its Commit returns the context's error.
 func TestCancelWhileQueued(t *testing.T) {
-	hold, release := make(chan struct{}), make(chan struct{})
-	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
-		if entries[0].Event == "hold" {
-			close(hold)
-			<-release
-		}
-	}})
+	s, hold, release := openHeld(t)
 	defer s.Close()
 	first := make(chan error, 1)
 	go func() {
@@ -281,13 +275,7 @@ func TestOpenRejectsNonFiles(t *testing.T) {
 // conflicts is rolled back alone, including what it wrote before the conflict, and the others
 // commit.
 func TestBatchIsolation(t *testing.T) {
-	hold, release := make(chan struct{}), make(chan struct{})
-	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
-		if entries[0].Event == "hold" {
-			close(hold)
-			<-release
-		}
-	}})
+	s, hold, release := openHeld(t)
 	defer s.Close()
 	if _, err := s.Commit(bg, switchboard.Change{Busy: []switchboard.BusyWrite{{UserID: "x", CallID: "busy", InCall: true}}}); err != nil {
 		t.Fatal(err)
@@ -331,4 +319,18 @@ func TestBatchIsolation(t *testing.T) {
 	if len(log) != 3 || log[1].Event != "c0" || log[2].Event != "c2" || log[2].Seq != 3 {
 		t.Fatalf("log of u = %+v, want hold, c0, c2 at seqs 1..3", log)
 	}
+}
+
+// openHeld opens a store whose writer, once it has committed a change with a log entry named
+// "hold", closes hold and waits for release before finishing that batch: changes committed
+// meanwhile queue up and form the next batch.
+func openHeld(t *testing.T) (s *Store, hold, release chan struct{}) {
+	hold, release = make(chan struct{}), make(chan struct{})
+	s, _ = openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
+		if entries[0].Event == "hold" {
+			close(hold)
+			<-release
+		}
+	}})
+	return s, hold, release
 }
