@@ -20,7 +20,7 @@ type Config struct {
 	HeartbeatTimeout  time.Duration // R6.1 grace before a disconnected device is lost (default 35s)
 	LogRetention      time.Duration // R7.2 (default 15m)
 	CallRetention     time.Duration // R3.10 (default 30 days)
-	PruneEvery        time.Duration // how often retention runs (default 1m)
+	PruneEvery        time.Duration // how often retention runs (default LogRetention/4, at most 1m)
 	TickWorkers       int           // concurrent deadline applications (default 32)
 }
 
@@ -32,7 +32,8 @@ func (c *Config) setDefaults() {
 	defaultDuration(&c.HeartbeatTimeout, 35*time.Second)
 	defaultDuration(&c.LogRetention, 15*time.Minute)
 	defaultDuration(&c.CallRetention, 30*24*time.Hour)
-	defaultDuration(&c.PruneEvery, time.Minute)
+	// Retention runs a few times per log retention, so an expired log is gone soon after.
+	defaultDuration(&c.PruneEvery, min(time.Minute, c.LogRetention/4))
 	if c.TickWorkers <= 0 {
 		c.TickWorkers = 32
 	}

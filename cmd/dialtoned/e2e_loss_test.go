@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// R6.4: an Accepted member of an advanced call whose app dies is Quit for everyone else after
+// heartbeatTimeout; when nobody is left Accepted the call ends (R3.8).
+func TestE2EAcceptedMemberLostQuits(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, carol := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c")
+	res, err := alice.CallInvite(t.Context(), []string{"bob", "carol"}, advanced)
+	must(t, err)
+	must(t, second(bob.CallAccept(t.Context(), res.CallID, client.OpConfig{})))
+	must(t, second(carol.CallAccept(t.Context(), res.CallID, client.OpConfig{})))
+	alice.wait(res.CallID, "changed carol=Accepted")
+
+	bob.Close() // killed: no logout
+	alice.wait(res.CallID, "changed bob=Quit")
+	carol.wait(res.CallID, "changed bob=Quit")
+	info, err := alice.QueryCall(t.Context(), res.CallID)
+	must(t, err)
+	if info.State != client.CallStarted {
+		t.Errorf("call ended after one member was lost: %+v", info)
+	}
+	// The others leave too: alice logs out (a loss at once), carol is killed; the call ends.
+	must(t, alice.Logout(t.Context()))
+	carol.wait(res.CallID, "changed alice=Quit")
+	carol.Close()
+	watcher := ts.login(t, "bob", "b2")
+	for {
+		info, err := watcher.QueryCall(t.Context(), res.CallID)
+		must(t, err)
+		if info.State == client.CallEnded {
+			if q := info.CallUserList[2]; q.UserID != "carol" || q.State != client.StateQuit {
+				t.Errorf("carol after her loss: %+v", q)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // carol's loss takes heartbeatTimeout (3s)
+	}
+}
+
+// R6.1: logout is a loss at once: a caller who logs out before anyone answers cancels the call
+// (R4.3) without waiting for heartbeatTimeout.
+func TestE2ELogoutCancelsAtOnce(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	alice, bob := ts.login(t, "alice", "a"), ts.login(t, "bob", "b")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+	must(t, alice.Logout(t.Context()))
+	bob.wait(res.CallID, "cancelled bob=BeCancelled") // within waitFor, long before 60 s
+}
+
+// R7.2: an app that persists its last seq (Options.SeqStore) and restarts catches up on what it
+// missed while it was closed; beyond the log's retention it gets the invitations still ringing
+// instead (R5.3).
+func TestE2ERestartedAppCatchesUp(t *testing.T) {
+	ts := startServer(t, "--log-retention", "3s")
+	store := &memorySeqs{}
+	bob := ts.dial(t, "bob", "b", client.Options{SeqStore: store})
+	must(t, second(bob.Login(t.Context(), token(t, "bob"), "b")))
+	alice := ts.login(t, "alice", "a")
+	first, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	bob.wait(first.CallID, "received from alice")
+	bob.Close()
+
+	must(t, second(alice.CallCancel(t.Context(), first.CallID, nil, client.OpConfig{}))) // missed while closed
+	again := ts.dial(t, "bob", "b", client.Options{SeqStore: store})
+	login, err := again.Login(t.Context(), token(t, "bob"), "b")
+	must(t, err)
+	if !login.CaughtUp {
+		t.Errorf("login after a short absence: caughtUp false")
+	}
+	again.wait(first.CallID, "cancelled bob=BeCancelled")
+	if got := again.summaries(first.CallID); len(got) != 1 {
+		t.Errorf("replay after the persisted seq: %q, want only the cancellation", got)
+	}
+	again.Close()
+
+	// Past retention: the log no longer reaches back, so the still-ringing call is synthesized.
+	second, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	alice.wait(second.CallID, "created")
+	time.Sleep(4500 * time.Millisecond) // retention (3s) and a pruning pass go by
+	retention := ts.dial(t, "bob", "b", client.Options{SeqStore: store})
+	login, err = retention.Login(t.Context(), token(t, "bob"), "b")
+	must(t, err)
+	if login.CaughtUp {
+		t.Errorf("login beyond retention: caughtUp true")
+	}
+	retention.wait(second.CallID, "received from alice (synthetic)")
+}
+
+// memorySeqs is an app's persisted seq, shared by the app's successive clients.
+type memorySeqs struct {
+	mu   sync.Mutex
+	seqs map[client.SeqKey]int64
+}
+
+func (m *memorySeqs) Load(_ context.Context, k client.SeqKey) (int64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.seqs[k]
+	return v, ok, nil
+}
+
+func (m *memorySeqs) Save(_ context.Context, k client.SeqKey, v int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seqs == nil {
+		m.seqs = map[client.SeqKey]int64{}
+	}
+	m.seqs[k] = v
+	return nil
+}
