@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+const benchUsage = `Usage: dialtone bench WORKLOAD [flags]
+
+Load-tests a Dialtone server through the public SDK. Workloads:
+
+  lifecycle  callers invite, callees accept, callers end: throughput and latency percentiles
+  idle       many logged-in, heartbeating sessions: login rate and server memory per session
+  timers     many ringing invitations timing out across a window: timeout lateness
+
+Run "dialtone bench WORKLOAD --help" for its flags. Every workload is bounded in time and
+connects only to --url. Users are named bench-<letter>-<run>-<n>, with a run-unique <run>, so
+repeated runs against one server do not collide.
+
+The server's default limits (--max-invites-per-minute 60 per user, --max-requests-per-second
+50 per connection) are far below what a benchmark asks for: requests beyond them fail with
+6000292 (rate limited), which the report counts as errors. Start a server to be benchmarked
+with higher limits, for example:
+
+  dialtoned --dev --max-invites-per-minute 100000 --max-requests-per-second 100000
+`
+
+// runBench implements "dialtone bench".
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchUsage)
+		return errReported
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, benchUsage)
+		return nil
+	case "lifecycle":
+		return runLifecycle(ctx, args[1:], stdout, stderr)
+	case "idle":
+		return runIdle(ctx, args[1:], stdout, stderr)
+	case "timers":
+		return runTimers(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("bench: unknown workload %q (run dialtone bench --help)", args[0])
+}
+
+// benchFlags are the flags every workload has.
+type benchFlags struct {
+	url, secret string
+	json        bool
+	concurrency int
+}
+
+func (bf *benchFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&bf.url, "url", envOr("DIALTONE_URL", defaultURL), "server WebSocket URL (env DIALTONE_URL)")
+	fs.StringVar(&bf.secret, "secret", envOr("DIALTONE_SECRET", ""), "the server's token secret (env DIALTONE_SECRET)")
+	fs.BoolVar(&bf.json, "json", false, "print the report as one JSON object on stdout")
+	fs.IntVar(&bf.concurrency, "login-concurrency", 50,
+		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
+}
+
+// parseBench parses a workload's flags; it refuses positional arguments and a missing secret.
+func parseBench(fs *flag.FlagSet, bf *benchFlags, args []string) (help bool, err error) {
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return help, err
+	}
+	if len(pos) > 0 {
+		return false, fmt.Errorf("bench %s: unexpected argument %q", fs.Name(), pos[0])
+	}
+	if bf.secret == "" {
+		return false, fmt.Errorf("bench %s: --secret is required", fs.Name())
+	}
+	if bf.concurrency < 1 {
+		return false, fmt.Errorf("bench %s: --login-concurrency must be at least 1", fs.Name())
+	}
+	return false, nil
+}
+
+// newRunID returns a short random run identifier for user names.
+func newRunID() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = digits[int(b[i])%len(digits)]
+	}
+	return string(b)
+}
+
+// session is one logged-in benchmark device.
+type session struct {
+	user, device string
+	handler      client.EventHandler
+	httpClient   *http.Client // nil: the default
+}
+
+// login dials url and logs s in with a token minted with secret.
+func (s session) login(ctx context.Context, url, secret string) (*client.Client, error) {
+	tok, err := mintToken(secret, s.user, 24*time.Hour, "")
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(ctx, url, client.Options{EventHandler: s.handler, HTTPClient: s.httpClient})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Login(ctx, tok, s.device); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// forEach runs fn(i) for i in 0..n-1 with at most workers at once, and waits.
+func forEach(n, workers int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// closeAll closes clients in parallel.
+func closeAll(cs []*client.Client) {
+	forEach(len(cs), 64, func(i int) {
+		if cs[i] != nil {
+			cs[i].Close()
+		}
+	})
+}
+
+// errorCounts counts errors by wire code, or by a short name for errors without one.
+type errorCounts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+// add counts err under its wire code or, when it has none, as "timeout:STEP" or
+// "error:STEP".
+func (e *errorCounts) add(err error, step string) {
+	key := "error:" + step
+	if code := client.Code(err); code != 0 {
+		key = strconv.Itoa(int(code))
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		key = "timeout:" + step
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = make(map[string]int64)
+	}
+	e.m[key]++
+}
+
+// snapshot returns a copy of the counts (an empty, non-nil map when none).
+func (e *errorCounts) snapshot() map[string]int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]int64, len(e.m))
+	for k, v := range e.m {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *errorCounts) total() int64 {
+	var n int64
+	for _, v := range e.snapshot() {
+		n += v
+	}
+	return n
+}
+
+// format is "none" or "6000292×3, timeout:ring×1".
+func formatErrors(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// latency is an HDR histogram of durations, recorded in microseconds, safe for concurrent use.
+type latency struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+func newLatency() *latency {
+	return &latency{h: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)}
+}
+
+// record adds one duration; negative ones count as 0.
+func (l *latency) record(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.h.RecordValue(max(d.Microseconds(), 0))
+}
+
+// percentiles is a latency summary in milliseconds.
+type percentiles struct {
+	Count  int64   `json:"count"`
+	P50Ms  float64 `json:"p50Ms"`
+	P90Ms  float64 `json:"p90Ms"`
+	P99Ms  float64 `json:"p99Ms"`
+	P999Ms float64 `json:"p999Ms"`
+	MaxMs  float64 `json:"maxMs"`
+}
+
+func (l *latency) summary() percentiles {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return percentiles{
+		Count:  l.h.TotalCount(),
+		P50Ms:  ms(l.h.ValueAtQuantile(50)),
+		P90Ms:  ms(l.h.ValueAtQuantile(90)),
+		P99Ms:  ms(l.h.ValueAtQuantile(99)),
+		P999Ms: ms(l.h.ValueAtQuantile(99.9)),
+		MaxMs:  ms(l.h.Max()),
+	}
+}
+
+func (p percentiles) String() string {
+	return fmt.Sprintf("n=%d p50 %.2fms p90 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms",
+		p.Count, p.P50Ms, p.P90Ms, p.P99Ms, p.P999Ms, p.MaxMs)
+}
+
+// writeJSON prints v as one JSON object line.
+func writeJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// sourceClients returns one HTTP client per local source address (nil: the default client).
+func sourceClients(sources string) ([]*http.Client, error) {
+	if sources == "" {
+		return []*http.Client{nil}, nil
+	}
+	var out []*http.Client
+	for _, s := range strings.Split(sources, ",") {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil {
+			return nil, fmt.Errorf("--sources: %q is not an IP address", s)
+		}
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+		out = append(out, &http.Client{Transport: &http.Transport{DialContext: d.DialContext}})
+	}
+	return out, nil
+}
+
+// everySecond calls fn once a second until stop is closed; the returned wait returns when fn
+// will not be called again.
+func everySecond(stop <-chan struct{}, fn func(elapsed time.Duration)) (wait func()) {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				fn(time.Since(start))
+			}
+		}
+	}()
+	return func() { <-done }
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// command is one line command of the interactive client.
+type command struct {
+	name, args, help string
+	run              func(ctx context.Context, con *console, args []string) error
+}
+
+// commandTable lists the interactive commands in the order help prints them (a function, not
+// a variable, because help refers to it).
+func commandTable() []command {
+	return []command{
+		{"invite", "USER… [--timeout S] [--advanced] [--data X] [--check]", "start a call ringing USERs (callInvite)", cmdInvite},
+		{"cancel", "CALL [USER…]", "withdraw the call, or some invitations (callCancel)", cmdCancel},
+		{"accept", "CALL", "accept an invitation (callAccept)", callOp("accept")},
+		{"reject", "CALL", "reject an invitation (callReject)", callOp("reject")},
+		{"more", "CALL USER… [--timeout S] [--data X]", "invite more users into an advanced call (callingInvite)", cmdMore},
+		{"join", "CALL", "join an advanced call, or move it to this device (callJoin)", callOp("join")},
+		{"quit", "CALL", "leave an advanced call (callQuit)", callOp("quit")},
+		{"end", "CALL", "end an advanced call for everyone (callEnd)", callOp("end")},
+		{"list", "[COUNT] [NEXT]", "list your calls, newest first (queryCallInvitationList)", cmdList},
+		{"show", "CALL", "show one call (queryCall)", cmdShow},
+		{"sleep", "DURATION", "wait, printing events (for scripts: sleep 2s)", cmdSleep},
+		{"help", "", "this list", cmdHelp},
+		{"exit", "", "leave (also at the end of input, or Ctrl-C)", nil},
+	}
+}
+
+// errUsage asks exec to print the command's synopsis.
+var errUsage = errors.New("wrong arguments")
+
+// exec runs one line; it returns true when the client should exit.
+func (con *console) exec(ctx context.Context, line string) bool {
+	fields := strings.Fields(line)
+	if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+		return false
+	}
+	name := strings.ToLower(fields[0])
+	if name == "exit" {
+		return true
+	}
+	for _, cmd := range commandTable() {
+		if cmd.name != name {
+			continue
+		}
+		err := cmd.run(ctx, con, fields[1:])
+		switch {
+		case errors.Is(err, errUsage):
+			con.out.line("usage: %s %s", cmd.name, cmd.args)
+		case err != nil:
+			con.out.line("error: %s: %v", cmd.name, describe(err))
+		}
+		return false
+	}
+	con.out.line("error: unknown command %q; type help for the list", fields[0])
+	return false
+}
+
+func cmdHelp(_ context.Context, con *console, _ []string) error {
+	con.out.line("commands (CALL is a call ID or an unambiguous prefix of one):")
+	for _, cmd := range commandTable() {
+		con.out.line("  %-8s %-55s %s", cmd.name, cmd.args, cmd.help)
+	}
+	return nil
+}
+
+// lineFlags parses a command's arguments, flags and positional ones interleaved.
+func lineFlags(args []string, define func(fs *flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	define(fs)
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+func cmdInvite(ctx context.Context, con *console, args []string) error {
+	var cfg client.InviteConfig
+	var advanced bool
+	users, err := lineFlags(args, func(fs *flag.FlagSet) {
+		fs.IntVar(&cfg.Timeout, "timeout", 30, "")
+		fs.BoolVar(&advanced, "advanced", false, "")
+		fs.StringVar(&cfg.ExtendedData, "data", "", "")
+		fs.BoolVar(&cfg.EnableNotReceivedCheck, "check", false, "")
+	})
+	if err != nil || len(users) == 0 {
+		return errUsage
+	}
+	if advanced {
+		cfg.Mode = client.ModeAdvanced
+	}
+	res, err := con.client().CallInvite(ctx, users, cfg)
+	if err != nil {
+		return err
+	}
+	con.book.remember(res.CallID, res.CallInfo.CallUserList)
+	con.out.event("call %s (%s) ringing %s for %ds — cancel %s", short(res.CallID), res.CallID,
+		strings.Join(users, ", "), res.Timeout, short(res.CallID))
+	con.printErrorUsers(res.ErrorUserList)
+	return nil
+}
+
+func (con *console) printErrorUsers(list []client.ErrorUserInfo) {
+	for _, e := range list {
+		con.out.line("  not invited: %s [%s]", e.UserID, codeText(e.Reason))
+	}
+}
+
+func cmdCancel(ctx context.Context, con *console, args []string) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	id, err := con.book.resolve(args[0])
+	if err != nil {
+		return err
+	}
+	res, err := con.client().CallCancel(ctx, id, args[1:], client.OpConfig{})
+	if err != nil {
+		return err
+	}
+	con.out.event("call %s: cancelled", short(id))
+	if len(res.ErrorInvitees) > 0 {
+		con.out.line("  not cancelled: %s", strings.Join(res.ErrorInvitees, ", "))
+	}
+	return nil
+}
+
+// callOp returns the command of an operation that takes only a call ID.
+func callOp(op string) func(context.Context, *console, []string) error {
+	return func(ctx context.Context, con *console, args []string) error {
+		if len(args) != 1 {
+			return errUsage
+		}
+		id, err := con.book.resolve(args[0])
+		if err != nil {
+			return err
+		}
+		if err := con.doCallOp(ctx, op, id); err != nil {
+			return err
+		}
+		con.out.event("call %s: %s done", short(id), op)
+		return nil
+	}
+}
+
+// doCallOp sends one of the single-call operations.
+func (con *console) doCallOp(ctx context.Context, op, id string) error {
+	var err error
+	switch op {
+	case "accept":
+		_, err = con.client().CallAccept(ctx, id, client.OpConfig{})
+	case "reject":
+		_, err = con.client().CallReject(ctx, id, client.OpConfig{})
+	case "join":
+		var res client.CallJoinResult
+		if res, err = con.client().CallJoin(ctx, id, client.OpConfig{}); err == nil {
+			con.book.remember(id, res.CallUserList)
+		}
+	case "quit":
+		_, err = con.client().CallQuit(ctx, id, client.OpConfig{})
+	case "end":
+		_, err = con.client().CallEnd(ctx, id, client.OpConfig{})
+	}
+	return err
+}
+
+func cmdMore(ctx context.Context, con *console, args []string) error {
+	var cfg client.CallingInviteConfig
+	pos, err := lineFlags(args, func(fs *flag.FlagSet) {
+		fs.IntVar(&cfg.Timeout, "timeout", 30, "")
+		fs.StringVar(&cfg.ExtendedData, "data", "", "")
+	})
+	if err != nil || len(pos) < 2 {
+		return errUsage
+	}
+	id, err := con.book.resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	res, err := con.client().CallingInvite(ctx, id, pos[1:], cfg)
+	if err != nil {
+		return err
+	}
+	con.out.event("call %s: also ringing %s", short(id), strings.Join(pos[1:], ", "))
+	con.printErrorUsers(res.ErrorUserList)
+	return nil
+}
+
+func cmdList(ctx context.Context, con *console, args []string) error {
+	if len(args) > 2 {
+		return errUsage
+	}
+	nums := make([]int64, 2)
+	for i, a := range args {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			return errUsage
+		}
+		nums[i] = n
+	}
+	res, err := con.client().QueryCallInvitationList(ctx, int(nums[0]), nums[1])
+	if err != nil {
+		return err
+	}
+	if len(res.CallList) == 0 {
+		con.out.line("no calls")
+	}
+	for _, ci := range res.CallList {
+		con.book.remember(ci.CallID, ci.CallUserList)
+		con.out.line("%s", summary(ci))
+	}
+	if res.NextFlag != 0 {
+		con.out.line("more: list %d %d", max(nums[0], int64(len(res.CallList))), res.NextFlag)
+	}
+	return nil
+}
+
+// summary is one line describing a call.
+func summary(ci client.CallInfo) string {
+	users := make([]string, 0, len(ci.CallUserList))
+	for _, u := range ci.CallUserList {
+		users = append(users, u.UserID+":"+stateName(u.State))
+	}
+	return fmt.Sprintf("%s  %s  %-7s  %-8s  caller %s  %s  %s", short(ci.CallID), ci.CallID,
+		callStateName(ci.State), modeName(ci.Mode), ci.Caller, clock(ci.CreateTime), strings.Join(users, " "))
+}
+
+// clock formats a server Unix-ms time as local "15:04:05", "-" for 0.
+func clock(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).Format("15:04:05")
+}
+
+func cmdShow(ctx context.Context, con *console, args []string) error {
+	if len(args) != 1 {
+		return errUsage
+	}
+	id, err := con.book.resolve(args[0])
+	if err != nil {
+		return err
+	}
+	ci, err := con.client().QueryCall(ctx, id)
+	if err != nil {
+		return err
+	}
+	con.book.remember(ci.CallID, ci.CallUserList)
+	con.out.line("call %s: %s, %s mode, caller %s, created %s, ended %s, version %d",
+		ci.CallID, callStateName(ci.State), modeName(ci.Mode), ci.Caller, clock(ci.CreateTime),
+		clock(ci.EndTime), ci.Version)
+	if ci.ExtendedData != "" {
+		con.out.line("  data: %q", ci.ExtendedData)
+	}
+	for _, u := range ci.CallUserList {
+		con.out.line("  %-20s %-14s inviter %-12s deadline %s accepted %s data %q", u.UserID,
+			stateName(u.State), u.Inviter, clock(u.Deadline), clock(u.AcceptTime), u.ExtendedData)
+	}
+	return nil
+}
+
+func cmdSleep(ctx context.Context, _ *console, args []string) error {
+	if len(args) != 1 {
+		return errUsage
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		return errUsage
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	return nil
+}

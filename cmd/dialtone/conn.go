@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// connFlags are the flags that log one device of one user in: client and watch share them.
+type connFlags struct {
+	url, user, device string
+	token, secret     string
+	audience          string
+	ttl               time.Duration
+}
+
+// register adds the connection flags to fs; device is the default deviceID.
+func (cf *connFlags) register(fs *flag.FlagSet, device string) {
+	fs.StringVar(&cf.url, "url", envOr("DIALTONE_URL", defaultURL), "server WebSocket URL (env DIALTONE_URL)")
+	fs.StringVar(&cf.user, "user", "", "userID to log in as (required)")
+	fs.StringVar(&cf.device, "device", device, "deviceID of this client")
+	fs.StringVar(&cf.token, "token", envOr("DIALTONE_TOKEN", ""), "login token (env DIALTONE_TOKEN); or give --secret")
+	fs.StringVar(&cf.secret, "secret", envOr("DIALTONE_SECRET", ""),
+		"the server's token secret: the client mints its own token (env DIALTONE_SECRET)")
+	fs.StringVar(&cf.audience, "audience", "", "aud claim of the minted token (with --secret)")
+	fs.DurationVar(&cf.ttl, "ttl", 24*time.Hour, "lifetime of the minted token (with --secret)")
+}
+
+// loginToken returns --token, or a token minted with --secret.
+func (cf *connFlags) loginToken() (string, error) {
+	if cf.user == "" {
+		return "", errors.New("--user is required")
+	}
+	if cf.token != "" {
+		return cf.token, nil
+	}
+	if cf.secret == "" {
+		return "", errors.New("give --token, or --secret to mint one")
+	}
+	return mintToken(cf.secret, cf.user, cf.ttl, cf.audience)
+}
+
+// dial checks the login flags and connects with opts; the caller closes the client.
+func (cf *connFlags) dial(ctx context.Context, opts client.Options) (*client.Client, error) {
+	if _, err := cf.loginToken(); err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(ctx, cf.url, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cf.url, err)
+	}
+	return c, nil
+}
+
+// login logs c in as --user on --device.
+func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginResult, error) {
+	tok, err := cf.loginToken()
+	if err != nil {
+		return client.LoginResult{}, err
+	}
+	res, err := c.Login(ctx, tok, cf.device)
+	if err != nil {
+		return res, fmt.Errorf("login as %s: %w", cf.user, describe(err))
+	}
+	return res, nil
+}
+
+// codeNames names the wire error codes for people.
+var codeNames = map[client.ErrorCode]string{
+	client.CodeInvalidParameter: "invalid parameter",
+	client.CodeUnknownOp:        "unknown operation",
+	client.CodeNotLoggedIn:      "not logged in",
+	client.CodeInternal:         "internal server error, retry",
+	client.CodeCancelAccepted:   "someone already accepted",
+	client.CodeTooManyUsers:     "too many users",
+	client.CodeNotInviter:       "you did not invite them",
+	client.CodeStateForbids:     "your state in the call does not allow this",
+	client.CodeCallUnavailable:  "call unknown, ended, or the invitation timed out",
+	client.CodeNoValidInvitee:   "no valid invitee",
+	client.CodeAlreadyActive:    "already active",
+	client.CodeNotAdvanced:      "not an advanced-mode call",
+	client.CodeBusy:             "busy in another call",
+	client.CodeAuthFailed:       "authentication failed",
+	client.CodeRateLimited:      "rate limited",
+	client.CodeTooManyDevices:   "too many devices",
+}
+
+// describe adds the meaning of err's wire code, if any (the SDK's message has the number).
+func describe(err error) error {
+	if name, ok := codeNames[client.Code(err)]; ok {
+		return fmt.Errorf("%w (%s)", err, name)
+	}
+	return err
+}
+
+// codeText is "6000274: your state in the call does not allow this".
+func codeText(code client.ErrorCode) string {
+	if name, ok := codeNames[code]; ok {
+		return fmt.Sprintf("%d: %s", code, name)
+	}
+	return fmt.Sprint(int(code))
+}
+
+// stateNames names call user states as behaviour §2 does.
+var stateNames = map[client.CallUserState]string{
+	client.StateUnknown:        "Unknown",
+	client.StateInviting:       "Inviting",
+	client.StateAccepted:       "Accepted",
+	client.StateRejected:       "Rejected",
+	client.StateCancelled:      "Cancelled",
+	client.StateReceived:       "Received",
+	client.StateTimeout:        "Timeout",
+	client.StateQuit:           "Quit",
+	client.StateEnded:          "Ended",
+	client.StateNotYetReceived: "NotYetReceived",
+	client.StateBeCancelled:    "BeCancelled",
+}
+
+func stateName(s client.CallUserState) string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+func callStateName(s client.CallState) string {
+	switch s {
+	case client.CallStarted:
+		return "Started"
+	case client.CallEnded:
+		return "Ended"
+	}
+	return fmt.Sprintf("CallState(%d)", int(s))
+}
+
+func modeName(m client.CallMode) string {
+	if m == client.ModeAdvanced {
+		return "advanced"
+	}
+	return "general"
+}

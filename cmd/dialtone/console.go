@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+const clientUsage = `
+Usage: dialtone client --url URL --user USER [--device D] (--token T | --secret S)
+
+An interactive terminal client: it logs in as one device of USER, prints the user's events as
+they arrive, and reads commands, one per line, from stdin (a terminal or a pipe). Type "help"
+for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. Call IDs may be
+shortened to any unambiguous prefix of a call this client has seen.
+`
+
+// runClient implements "dialtone client".
+func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("client", clientUsage, stderr)
+	var cf connFlags
+	cf.register(fs, "dialtone-cli")
+	pos, help, err := parseArgs(fs, args)
+	if help || err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("client: unexpected argument %q", pos[0])
+	}
+	con := &console{out: &printer{w: stdout}, book: newCallBook()}
+	h := &eventPrinter{con: con}
+	c, err := cf.dial(ctx, client.Options{EventHandler: h})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer c.Close()
+	con.c.Store(c)
+	res, err := cf.login(ctx, c)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	con.out.event("logged in as %s on device %s (server %s); type help for commands",
+		res.UserID, res.DeviceID, cf.url)
+	return con.loop(ctx, stdin)
+}
+
+// console is the state of an interactive client.
+type console struct {
+	c    atomic.Pointer[client.Client] // set before login, read by the event handler
+	out  *printer
+	book *callBook
+}
+
+func (con *console) client() *client.Client { return con.c.Load() }
+
+// loop reads and runs commands until exit, the end of stdin, ctx's end or the client's end.
+func (con *console) loop(ctx context.Context, stdin io.Reader) error {
+	lines := readLines(stdin)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-con.client().Done():
+			return fmt.Errorf("client: session ended: %w", con.client().Err())
+		case line, ok := <-lines:
+			if !ok {
+				return nil
+			}
+			if con.exec(ctx, line) {
+				return nil
+			}
+		}
+	}
+}
+
+// readLines sends stdin's lines on the returned channel, closed at the end of stdin. The
+// goroutine ends with stdin.
+func readLines(r io.Reader) <-chan string {
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+	}()
+	return ch
+}
+
+// printer serialises output lines from the command loop and the event handler.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// line prints one line as is.
+func (p *printer) line(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// event prints one line prefixed with the local time.
+func (p *printer) event(format string, args ...any) {
+	p.line("[%s] "+format, append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// callBook remembers the calls a client has seen and the last known state of their users,
+// to resolve call-ID prefixes and to print state changes as "from → to".
+type callBook struct {
+	mu     sync.Mutex
+	states map[string]map[string]client.CallUserState
+}
+
+func newCallBook() *callBook {
+	return &callBook{states: make(map[string]map[string]client.CallUserState)}
+}
+
+// shortIDLen is how much of a call ID the client prints.
+const shortIDLen = 6
+
+func short(id string) string {
+	if len(id) <= shortIDLen {
+		return id
+	}
+	return id[:shortIDLen]
+}
+
+// remember records a call and the states of users.
+func (b *callBook) remember(callID string, users []client.CallUserInfo) {
+	b.transitions(callID, users)
+}
+
+// transitions records users' states in a call and returns, for each, "user from → to" (or
+// "user to" when the previous state is unknown).
+func (b *callBook) transitions(callID string, users []client.CallUserInfo) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.states[callID]
+	if m == nil {
+		m = make(map[string]client.CallUserState)
+		b.states[callID] = m
+	}
+	out := make([]string, 0, len(users))
+	for _, u := range users {
+		if old, ok := m[u.UserID]; ok && old != u.State {
+			out = append(out, fmt.Sprintf("%s %s → %s", u.UserID, stateName(old), stateName(u.State)))
+		} else {
+			out = append(out, fmt.Sprintf("%s %s", u.UserID, stateName(u.State)))
+		}
+		m[u.UserID] = u.State
+	}
+	return out
+}
+
+// resolve returns the known call ID that ref is a prefix of; an unknown ref is returned as is
+// (the server decides), an ambiguous one is an error.
+func (b *callBook) resolve(ref string) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.states[ref]; ok {
+		return ref, nil
+	}
+	var found []string
+	for id := range b.states {
+		if strings.HasPrefix(id, ref) {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return ref, nil
+	case 1:
+		return found[0], nil
+	}
+	sort.Strings(found)
+	return "", fmt.Errorf("call %q is ambiguous: %s", ref, strings.Join(found, ", "))
+}

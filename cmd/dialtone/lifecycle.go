@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+const lifecycleUsage = `
+Usage: dialtone bench lifecycle --url URL --secret S [--pairs 100] [--duration 10s]
+       [--warmup 2s] [--rate R] [--devices 1] [--json]
+
+Runs call lifecycles between caller/callee pairs, each pair a logged-in caller device and
+--devices logged-in devices of its callee. One lifecycle: the caller sends callInvite
+(advanced mode); a callee device receives callInvitationReceived (its SDK acknowledges it);
+that device sends callAccept; the caller sees the callee Accepted (callUserStateChanged); the
+caller sends callEnd; the caller and the accepting device both receive callInvitationEnded.
+
+Closed loop by default: each pair runs lifecycles back to back. With --rate, open loop: R
+lifecycles per second are offered, spread evenly over the pairs; a lifecycle's latency is
+measured from its intended start, so a start delayed because its pair is still busy counts
+its wait (no coordinated omission). Starts that could not begin before the end are reported
+as missedStarts.
+
+Reported, for the lifecycles completed during --duration (after --warmup): lifecycles per
+second, errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
+inviteToRing (callInvite sent → callee device has callInvitationReceived), acceptToCaller
+(callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
+stderr every second.
+
+Start the server with high limits (--max-invites-per-minute 100000
+--max-requests-per-second 100000), or expect 6000292 (rate limited) errors.
+`
+
+// lifecycleConfig is the configuration of a lifecycle run.
+type lifecycleConfig struct {
+	benchFlags
+	pairs, devices   int
+	duration, warmup time.Duration
+	rate             float64
+	stepTimeout      time.Duration
+}
+
+// runLifecycle implements "dialtone bench lifecycle".
+func runLifecycle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg lifecycleConfig
+	fs := newFlagSet("lifecycle", lifecycleUsage, stderr)
+	cfg.benchFlags.register(fs)
+	fs.IntVar(&cfg.pairs, "pairs", 100, "caller/callee pairs")
+	fs.IntVar(&cfg.devices, "devices", 1, "logged-in devices per callee; all ring, the first to ring accepts")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time, after the warmup")
+	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured time first")
+	fs.Float64Var(&cfg.rate, "rate", 0, "offered lifecycles per second over all pairs (open loop); 0 = closed loop")
+	fs.DurationVar(&cfg.stepTimeout, "step-timeout", 10*time.Second, "how long one step may wait for its reply or event")
+	if help, err := parseBench(fs, &cfg.benchFlags, args); help || err != nil {
+		return err
+	}
+	if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.rate < 0 {
+		return fmt.Errorf("bench lifecycle: --pairs and --devices must be ≥ 1, --duration > 0, --warmup and --rate ≥ 0")
+	}
+	pairs, err := loginPairs(ctx, &cfg)
+	if err != nil {
+		return fmt.Errorf("bench lifecycle: %w", err)
+	}
+	defer closePairs(pairs)
+	rep := newLifecycleRun(&cfg).execute(ctx, pairs, stderr)
+	if cfg.json {
+		return writeJSON(stdout, rep)
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// lcPair is one caller and the devices of its callee.
+type lcPair struct {
+	caller  *client.Client
+	callees []*client.Client
+	callee  string
+	mb      *mailbox
+}
+
+// callerHandler posts what a caller sees of its lifecycles.
+type callerHandler struct {
+	client.BaseHandler
+	mb     *mailbox
+	callee string
+}
+
+func (h *callerHandler) OnCallUserStateChanged(ev client.CallUserStateChanged) {
+	for _, u := range ev.CallUserList {
+		if u.UserID == h.callee && u.State == client.StateAccepted {
+			h.mb.post(mailKey{mailAccepted, ev.CallID, 0}, arrival{at: time.Now()})
+		}
+	}
+}
+
+func (h *callerHandler) OnCallInvitationEnded(ev client.CallInvitationEnded) {
+	h.mb.post(mailKey{mailCallerEnded, ev.CallID, 0}, arrival{at: time.Now()})
+}
+
+// calleeHandler posts what one callee device sees.
+type calleeHandler struct {
+	client.BaseHandler
+	mb     *mailbox
+	device int
+}
+
+func (h *calleeHandler) OnCallInvitationReceived(ev client.CallInvitationReceived) {
+	h.mb.post(mailKey{mailRing, ev.CallID, -1}, arrival{at: time.Now(), device: h.device})
+}
+
+func (h *calleeHandler) OnCallInvitationEnded(ev client.CallInvitationEnded) {
+	h.mb.post(mailKey{mailCalleeEnded, ev.CallID, h.device}, arrival{at: time.Now(), device: h.device})
+}
+
+// loginPairs logs in every pair's caller and callee devices.
+func loginPairs(ctx context.Context, cfg *lifecycleConfig) ([]*lcPair, error) {
+	run := newRunID()
+	pairs := make([]*lcPair, cfg.pairs)
+	var mu sync.Mutex
+	var firstErr error
+	forEach(cfg.pairs, cfg.concurrency, func(i int) {
+		p, err := loginPair(ctx, cfg, run, i)
+		mu.Lock()
+		defer mu.Unlock()
+		pairs[i] = p
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	})
+	if firstErr != nil {
+		closePairs(pairs)
+		return nil, firstErr
+	}
+	return pairs, nil
+}
+
+func loginPair(ctx context.Context, cfg *lifecycleConfig, run string, i int) (*lcPair, error) {
+	n := strconv.Itoa(i)
+	p := &lcPair{callee: "bench-e-" + run + "-" + n, mb: newMailbox()}
+	caller := session{user: "bench-c-" + run + "-" + n, device: "c",
+		handler: &callerHandler{mb: p.mb, callee: p.callee}}
+	var err error
+	if p.caller, err = caller.login(ctx, cfg.url, cfg.secret); err != nil {
+		return p, fmt.Errorf("login %s: %w", caller.user, describe(err))
+	}
+	for d := range cfg.devices {
+		s := session{user: p.callee, device: "d" + strconv.Itoa(d), handler: &calleeHandler{mb: p.mb, device: d}}
+		c, err := s.login(ctx, cfg.url, cfg.secret)
+		if err != nil {
+			return p, fmt.Errorf("login %s/%s: %w", s.user, s.device, describe(err))
+		}
+		p.callees = append(p.callees, c)
+	}
+	return p, nil
+}
+
+func closePairs(pairs []*lcPair) {
+	var cs []*client.Client
+	for _, p := range pairs {
+		if p != nil {
+			cs = append(append(cs, p.caller), p.callees...)
+		}
+	}
+	closeAll(cs)
+}
+
+// lifecycle runs one lifecycle. It returns the two step latencies, or the failed step and
+// its error; a call left open by a failure is ended or cancelled.
+func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (ring, accept time.Duration, step string, err error) {
+	p.mb.reset()
+	t0 := time.Now()
+	res, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallInviteResult, error) {
+		return p.caller.CallInvite(ctx, []string{p.callee}, client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced})
+	})
+	if err != nil {
+		return 0, 0, "invite", err
+	}
+	id := res.CallID
+	ring, accept, step, err = p.answerAndEnd(ctx, id, t0, timeout)
+	if err != nil {
+		p.cleanup(ctx, id)
+	}
+	return ring, accept, step, err
+}
+
+// answerAndEnd is the part of a lifecycle after the invite.
+func (p *lcPair) answerAndEnd(ctx context.Context, id string, t0 time.Time, timeout time.Duration) (ring, accept time.Duration, step string, err error) {
+	rang, err := p.mb.wait(ctx, mailKey{mailRing, id, -1}, timeout)
+	if err != nil {
+		return 0, 0, "ring", err
+	}
+	ring = rang.at.Sub(t0)
+	t1 := time.Now()
+	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallIDResult, error) {
+		return p.callees[rang.device].CallAccept(ctx, id, client.OpConfig{})
+	}); err != nil {
+		return ring, 0, "accept", err
+	}
+	acc, err := p.mb.wait(ctx, mailKey{mailAccepted, id, 0}, timeout)
+	if err != nil {
+		return ring, 0, "accepted", err
+	}
+	accept = acc.at.Sub(t1)
+	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallEndResult, error) {
+		return p.caller.CallEnd(ctx, id, client.OpConfig{})
+	}); err != nil {
+		return ring, accept, "end", err
+	}
+	if _, err := p.mb.wait(ctx, mailKey{mailCallerEnded, id, 0}, timeout); err != nil {
+		return ring, accept, "callerEnded", err
+	}
+	if _, err := p.mb.wait(ctx, mailKey{mailCalleeEnded, id, rang.device}, timeout); err != nil {
+		return ring, accept, "calleeEnded", err
+	}
+	return ring, accept, "", nil
+}
+
+// cleanup ends or cancels a call a failed lifecycle left, so that the caller is not busy.
+func (p *lcPair) cleanup(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := p.caller.CallEnd(ctx, id, client.OpConfig{}); err != nil {
+		_, _ = p.caller.CallCancel(ctx, id, nil, client.OpConfig{})
+	}
+}
+
+// withTimeout calls fn with a context bounded by timeout.
+func withTimeout[T any](ctx context.Context, timeout time.Duration, fn func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// lifecycleRun is one run's schedule and measurements.
+type lifecycleRun struct {
+	cfg                             *lifecycleConfig
+	start, measureStart, measureEnd time.Time
+	ring, accept, whole             *latency
+	errs                            errorCounts
+	measured, completed, missed     atomic.Int64
+}
+
+func newLifecycleRun(cfg *lifecycleConfig) *lifecycleRun {
+	return &lifecycleRun{cfg: cfg, ring: newLatency(), accept: newLatency(), whole: newLatency()}
+}
+
+// execute runs every pair until the end of the measured time and reports.
+func (r *lifecycleRun) execute(ctx context.Context, pairs []*lcPair, stderr io.Writer) lifecycleReport {
+	r.start = time.Now()
+	r.measureStart = r.start.Add(r.cfg.warmup)
+	r.measureEnd = r.measureStart.Add(r.cfg.duration)
+	// In-flight lifecycles finish after measureEnd, each step bounded by stepTimeout.
+	ctx, cancel := context.WithDeadline(ctx, r.measureEnd.Add(6*r.cfg.stepTimeout))
+	defer cancel()
+	stop := make(chan struct{})
+	waitProgress := everySecond(stop, r.progress(stderr))
+	var wg sync.WaitGroup
+	for i, p := range pairs {
+		wg.Go(func() { r.pairLoop(ctx, p, i) })
+	}
+	wg.Wait()
+	close(stop)
+	waitProgress()
+	return r.report()
+}
+
+// pairLoop runs one pair's lifecycles: back to back (closed loop) or on its schedule.
+func (r *lifecycleRun) pairLoop(ctx context.Context, p *lcPair, i int) {
+	if r.cfg.rate == 0 {
+		for ctx.Err() == nil && time.Now().Before(r.measureEnd) {
+			r.one(ctx, p, time.Now())
+		}
+		return
+	}
+	// Pair i starts at i/rate and then every pairs/rate: the pairs together offer rate.
+	interval := time.Duration(float64(r.cfg.pairs) / r.cfg.rate * float64(time.Second))
+	next := r.start.Add(time.Duration(float64(i) / r.cfg.rate * float64(time.Second)))
+	for ; next.Before(r.measureEnd); next = next.Add(interval) {
+		if !sleepUntil(ctx, next) || !time.Now().Before(r.measureEnd) {
+			r.missed.Add(int64((r.measureEnd.Sub(next)-1)/interval) + 1)
+			return
+		}
+		r.one(ctx, p, next)
+	}
+}
+
+// sleepUntil waits for t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// one runs a lifecycle intended to start at intended and records it.
+func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
+	ring, accept, step, err := p.lifecycle(ctx, r.cfg.stepTimeout)
+	now := time.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			return // the run is over; not the server's failure
+		}
+		if !now.Before(r.measureStart) {
+			r.errs.add(err, step)
+		}
+		if r.cfg.rate == 0 {
+			sleepUntil(ctx, now.Add(50*time.Millisecond)) // a failing server is not spun on
+		}
+		return
+	}
+	r.completed.Add(1)
+	if now.Before(r.measureStart) || now.After(r.measureEnd) {
+		return
+	}
+	r.measured.Add(1)
+	r.ring.record(ring)
+	r.accept.record(accept)
+	r.whole.record(now.Sub(intended))
+}
+
+// progress returns the once-a-second progress printer.
+func (r *lifecycleRun) progress(w io.Writer) func(time.Duration) {
+	var last int64
+	return func(elapsed time.Duration) {
+		phase := "measuring"
+		if time.Now().Before(r.measureStart) {
+			phase = "warmup"
+		} else if time.Now().After(r.measureEnd) {
+			phase = "draining"
+		}
+		n := r.completed.Load()
+		fmt.Fprintf(w, "lifecycle %3.0fs %-9s completed %d (+%d/s) measured %d errors %s\n",
+			elapsed.Seconds(), phase, n, n-last, r.measured.Load(), formatErrors(r.errs.snapshot()))
+		last = n
+	}
+}
+
+// lifecycleReport is the result of a lifecycle run (the --json object).
+type lifecycleReport struct {
+	Workload            string           `json:"workload"`
+	URL                 string           `json:"url"`
+	Mode                string           `json:"mode"`
+	Pairs               int              `json:"pairs"`
+	Devices             int              `json:"devices"`
+	OfferedRate         float64          `json:"offeredRate"`
+	WarmupSeconds       float64          `json:"warmupSeconds"`
+	DurationSeconds     float64          `json:"durationSeconds"`
+	Lifecycles          int64            `json:"lifecycles"`
+	LifecyclesPerSecond float64          `json:"lifecyclesPerSecond"`
+	MissedStarts        int64            `json:"missedStarts"`
+	Errors              map[string]int64 `json:"errors"`
+	InviteToRing        percentiles      `json:"inviteToRing"`
+	AcceptToCaller      percentiles      `json:"acceptToCaller"`
+	Lifecycle           percentiles      `json:"lifecycle"`
+}
+
+func (r *lifecycleRun) report() lifecycleReport {
+	mode := "closed"
+	if r.cfg.rate > 0 {
+		mode = "open"
+	}
+	n := r.measured.Load()
+	return lifecycleReport{
+		Workload: "lifecycle", URL: r.cfg.url, Mode: mode, Pairs: r.cfg.pairs, Devices: r.cfg.devices,
+		OfferedRate: r.cfg.rate, WarmupSeconds: r.cfg.warmup.Seconds(), DurationSeconds: r.cfg.duration.Seconds(),
+		Lifecycles: n, LifecyclesPerSecond: float64(n) / r.cfg.duration.Seconds(),
+		MissedStarts: r.missed.Load(), Errors: r.errs.snapshot(),
+		InviteToRing: r.ring.summary(), AcceptToCaller: r.accept.summary(), Lifecycle: r.whole.summary(),
+	}
+}
+
+func (rep lifecycleReport) print(w io.Writer) {
+	fmt.Fprintf(w, "lifecycle: %s loop, %d pairs × %d callee devices, %gs measured after %gs warmup\n",
+		rep.Mode, rep.Pairs, rep.Devices, rep.DurationSeconds, rep.WarmupSeconds)
+	if rep.Mode == "open" {
+		fmt.Fprintf(w, "  offered        %.1f/s, missed starts %d\n", rep.OfferedRate, rep.MissedStarts)
+	}
+	fmt.Fprintf(w, "  lifecycles     %d (%.1f/s)\n", rep.Lifecycles, rep.LifecyclesPerSecond)
+	fmt.Fprintf(w, "  errors         %s\n", formatErrors(rep.Errors))
+	fmt.Fprintf(w, "  inviteToRing   %s\n", rep.InviteToRing)
+	fmt.Fprintf(w, "  acceptToCaller %s\n", rep.AcceptToCaller)
+	fmt.Fprintf(w, "  lifecycle      %s\n", rep.Lifecycle)
+}

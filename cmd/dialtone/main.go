@@ -1,0 +1,79 @@
+// Command dialtone is the command-line tool of Dialtone, the self-hosted call-invitation
+// signalling server. It mints login tokens, runs an interactive terminal client, prints a
+// user's events as JSON lines, and load-tests a server:
+//
+//	dialtone token --secret S alice
+//	dialtone client --url ws://127.0.0.1:3425/v1/ws --user alice --secret S
+//	dialtone watch --url ws://127.0.0.1:3425/v1/ws --user bob --token T
+//	dialtone bench lifecycle|idle|timers --url ws://127.0.0.1:3425/v1/ws --secret S …
+//
+// It talks to the server only through the public Go SDK (package client); package
+// internal/auth is used to mint tokens. Every subcommand documents its flags with --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(os.Stderr, "dialtone:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errReported is returned when the error was already printed (for example a flag error,
+// which the flag package prints with the usage).
+var errReported = errors.New("error already reported")
+
+const mainUsage = `dialtone — command-line tool of the Dialtone call-invitation server
+
+Usage:
+  dialtone token  [flags] USER     mint a login token for USER
+  dialtone client [flags]          interactive terminal client (commands on stdin)
+  dialtone watch  [flags]          print every event of a user as JSON lines
+  dialtone bench  WORKLOAD [flags] load-test a server: lifecycle, idle or timers
+  dialtone help                    this text
+
+Run "dialtone COMMAND --help" for the flags of a command. Flags take one or two dashes.
+The development server (dialtoned --dev) listens on ws://127.0.0.1:3425/v1/ws and signs
+tokens with the secret "dialtone-dev-secret".
+
+Environment: DIALTONE_URL (default of --url), DIALTONE_SECRET (default of --secret),
+DIALTONE_TOKEN (default of --token).
+`
+
+// run is the whole program: it parses args (without the program name), reads commands from
+// stdin where a subcommand does, and writes to stdout and stderr. It returns when the
+// subcommand is done or ctx is cancelled.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return errReported
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, mainUsage)
+		return nil
+	case "token":
+		return runToken(args[1:], stdout, stderr)
+	case "client":
+		return runClient(ctx, args[1:], stdin, stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q (run dialtone --help)", args[0])
+}

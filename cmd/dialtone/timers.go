@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+const timersUsage = `
+Usage: dialtone bench timers --url URL --secret S --invitations N [--window 10s] [--json]
+
+Arms N ringing invitations whose deadlines are spread evenly over --window, and measures how
+late the server times them out. Each caller holds one general-mode call (a user may be in
+one call at a time) inviting up to 9 users who are not connected, so ceil(N/9) callers log
+in. Each call's timeout (whole seconds, 1..600) and start time are chosen so that its
+deadline falls on its slot of the window. The caller's device observes the timeouts
+(callUserStateChanged listing the invitees Timeout); lateness = arrival, on the server's
+clock as the SDK estimates it (ServerTimeOffset), − the deadline of the invite result's
+callInfo. Reported: p50, p99 and max lateness, and timeouts never observed (within the window
+plus --grace) as errors "timeout:unobserved".
+`
+
+// maxInvitees is the most invitees one callInvite takes (behaviour R3.1).
+const maxInvitees = 9
+
+// timersConfig is the configuration of a timers run.
+type timersConfig struct {
+	benchFlags
+	invitations   int
+	window, grace time.Duration
+}
+
+// runTimers implements "dialtone bench timers".
+func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg timersConfig
+	fs := newFlagSet("timers", timersUsage, stderr)
+	cfg.benchFlags.register(fs)
+	fs.IntVar(&cfg.invitations, "invitations", 1000, "ringing invitations to arm")
+	fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (1s..600s)")
+	fs.DurationVar(&cfg.grace, "grace", 10*time.Second, "how long after the window to wait for late timeouts")
+	if help, err := parseBench(fs, &cfg.benchFlags, args); help || err != nil {
+		return err
+	}
+	if cfg.invitations < 1 || cfg.window < time.Second || cfg.window > 600*time.Second || cfg.grace < 0 {
+		return fmt.Errorf("bench timers: --invitations must be ≥ 1 and --window 1s..600s")
+	}
+	r := newTimersRun(&cfg)
+	callers, err := r.login(ctx)
+	defer closeAll(callers)
+	if err != nil {
+		return fmt.Errorf("bench timers: %w", err)
+	}
+	rep := r.execute(ctx, callers, stderr)
+	if cfg.json {
+		return writeJSON(stdout, rep)
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// timersRun is one run's plan and measurements.
+type timersRun struct {
+	cfg   *timersConfig
+	run   string
+	calls int
+
+	mu        sync.Mutex
+	deadlines map[string]map[string]int64 // callID → invitee → deadline (server Unix ms)
+	minLate   time.Duration
+
+	lateness                 *latency
+	invited, observed, ended atomic.Int64
+	errs                     errorCounts
+}
+
+func newTimersRun(cfg *timersConfig) *timersRun {
+	return &timersRun{cfg: cfg, run: newRunID(), calls: (cfg.invitations + maxInvitees - 1) / maxInvitees,
+		deadlines: make(map[string]map[string]int64), lateness: newLatency(), minLate: time.Hour}
+}
+
+// timersCaller is the handler of one caller: it measures its invitees' timeouts.
+type timersCaller struct {
+	client.BaseHandler
+	r *timersRun
+	c atomic.Pointer[client.Client]
+}
+
+func (h *timersCaller) OnCallUserStateChanged(ev client.CallUserStateChanged) {
+	arrived := time.Now().Add(h.c.Load().ServerTimeOffset())
+	for _, u := range ev.CallUserList {
+		if u.State == client.StateTimeout {
+			h.r.observe(ev.CallID, u, arrived)
+		}
+	}
+	if ev.CallState == client.CallEnded {
+		h.r.ended.Add(1)
+	}
+}
+
+// observe records the lateness of one timeout that arrived at server time arrived.
+func (r *timersRun) observe(callID string, u client.CallUserInfo, arrived time.Time) {
+	r.mu.Lock()
+	deadline, ok := r.deadlines[callID][u.UserID]
+	if !ok {
+		deadline = u.Deadline // the invite's reply is not processed yet
+	}
+	late := arrived.Sub(time.UnixMilli(deadline))
+	r.minLate = min(r.minLate, late)
+	r.mu.Unlock()
+	r.lateness.record(late)
+	r.observed.Add(1)
+}
+
+// login logs in one caller per call.
+func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
+	callers := make([]*client.Client, r.calls)
+	var mu sync.Mutex
+	var firstErr error
+	forEach(r.calls, r.cfg.concurrency, func(i int) {
+		h := &timersCaller{r: r}
+		s := session{user: "bench-t-" + r.run + "-" + strconv.Itoa(i), device: "c", handler: h}
+		c, err := s.login(ctx, r.cfg.url, r.cfg.secret)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("login %s: %w", s.user, describe(err))
+			}
+			return
+		}
+		h.c.Store(c)
+		callers[i] = c
+	})
+	return callers, firstErr
+}
+
+// plan returns call i's start (after the run's start) and timeout: the calls' deadlines are
+// spread evenly over [1s, window].
+func (r *timersRun) plan(i int) (start time.Duration, timeoutS int) {
+	deadline := time.Second
+	if r.calls > 1 {
+		deadline += time.Duration(int64(r.cfg.window-time.Second) * int64(i) / int64(r.calls-1))
+	}
+	timeoutS = min(max(int(deadline/time.Second), 1), 600)
+	return deadline - time.Duration(timeoutS)*time.Second, timeoutS
+}
+
+// invitees returns the users call i invites.
+func (r *timersRun) invitees(i int) []string {
+	n := min(maxInvitees, r.cfg.invitations-i*maxInvitees)
+	out := make([]string, n)
+	for j := range out {
+		out[j] = "bench-u-" + r.run + "-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+	}
+	return out
+}
+
+// execute starts every call on its plan, waits for the timeouts and reports.
+func (r *timersRun) execute(ctx context.Context, callers []*client.Client, stderr io.Writer) timersReport {
+	start := time.Now().Add(100 * time.Millisecond)
+	stop := make(chan struct{})
+	waitProgress := everySecond(stop, func(el time.Duration) {
+		fmt.Fprintf(stderr, "timers %3.0fs invited %d/%d timeouts observed %d errors %s\n", el.Seconds(),
+			r.invited.Load(), r.cfg.invitations, r.observed.Load(), formatErrors(r.errs.snapshot()))
+	})
+	var wg sync.WaitGroup
+	for i, c := range callers {
+		wg.Go(func() { r.invite(ctx, c, i, start) })
+	}
+	wg.Wait()
+	end := start.Add(r.cfg.window + r.cfg.grace)
+	for r.observed.Load() < r.invited.Load() && time.Now().Before(end) && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
+	}
+	close(stop)
+	waitProgress()
+	return r.report()
+}
+
+// invite starts call i at its planned time and records its invitees' deadlines.
+func (r *timersRun) invite(ctx context.Context, c *client.Client, i int, start time.Time) {
+	offset, timeout := r.plan(i)
+	if !sleepUntil(ctx, start.Add(offset)) {
+		return
+	}
+	users := r.invitees(i)
+	res, err := c.CallInvite(ctx, users, client.InviteConfig{Timeout: timeout})
+	if err != nil {
+		r.errs.add(err, "invite")
+		return
+	}
+	dl := make(map[string]int64, len(users))
+	for _, u := range res.CallInfo.CallUserList {
+		if u.State != client.StateAccepted {
+			dl[u.UserID] = u.Deadline
+		}
+	}
+	r.mu.Lock()
+	r.deadlines[res.CallID] = dl
+	r.mu.Unlock()
+	r.invited.Add(int64(len(users) - len(res.ErrorUserList)))
+}
+
+// latenessSummary is the lateness distribution, with its minimum (negative when a timeout
+// arrived before its deadline as the client estimates the server's clock).
+type latenessSummary struct {
+	percentiles
+	MinMs float64 `json:"minMs"`
+}
+
+// timersReport is the result of a timers run (the --json object).
+type timersReport struct {
+	Workload      string           `json:"workload"`
+	URL           string           `json:"url"`
+	Invitations   int              `json:"invitations"`
+	Calls         int              `json:"calls"`
+	WindowSeconds float64          `json:"windowSeconds"`
+	Invited       int64            `json:"invited"`
+	Observed      int64            `json:"observed"`
+	CallsEnded    int64            `json:"callsEnded"`
+	LatenessMs    latenessSummary  `json:"latenessMs"`
+	Errors        map[string]int64 `json:"errors"`
+}
+
+func (r *timersRun) report() timersReport {
+	rep := timersReport{Workload: "timers", URL: r.cfg.url, Invitations: r.cfg.invitations, Calls: r.calls,
+		WindowSeconds: r.cfg.window.Seconds(), Invited: r.invited.Load(), Observed: r.observed.Load(),
+		CallsEnded: r.ended.Load(), Errors: r.errs.snapshot()}
+	rep.LatenessMs.percentiles = r.lateness.summary()
+	r.mu.Lock()
+	if rep.Observed > 0 {
+		rep.LatenessMs.MinMs = float64(r.minLate.Microseconds()) / 1000
+	}
+	r.mu.Unlock()
+	if missing := rep.Invited - rep.Observed; missing > 0 {
+		rep.Errors["timeout:unobserved"] = missing
+	}
+	return rep
+}
+
+func (rep timersReport) print(w io.Writer) {
+	fmt.Fprintf(w, "timers: %d invitations in %d calls over %gs: %d invited, %d timeouts observed, %d calls ended\n",
+		rep.Invitations, rep.Calls, rep.WindowSeconds, rep.Invited, rep.Observed, rep.CallsEnded)
+	fmt.Fprintf(w, "  lateness       %s min %.2fms\n", rep.LatenessMs.percentiles, rep.LatenessMs.MinMs)
+	fmt.Fprintf(w, "  errors         %s\n", formatErrors(rep.Errors))
+}
