@@ -1,5 +1,6 @@
 // Package httpapi serves Dialtone's plain HTTP endpoints beside the WebSocket: liveness
-// (/healthz) and readiness (/readyz).
+// (/healthz), readiness (/readyz), the browser SDK and demo page (/), and, in --dev only, the
+// demo's token and user-list endpoints (/dev/token, /dev/users).
 package httpapi
 
 import (

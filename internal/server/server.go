@@ -26,6 +26,7 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wsapi"
 	"github.com/dialtone/dialtone/protocol"
+	"github.com/dialtone/dialtone/web"
 )
 
 // drainTimeout bounds how long a graceful shutdown waits for sessions to close.
@@ -77,6 +78,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	mux.Handle("GET "+protocol.Path, ws)
 	httpapi.Routes(mux, serving.Load)
+	httpapi.Web(mux, web.Files())
+	if cfg.Dev { // the demo page's token and user list (httpapi.DevRoutes); never outside --dev
+		httpapi.DevRoutes(mux, func(user string) (string, error) {
+			return auth.Mint([]byte(cfg.Secret), user, 24*time.Hour, time.Now(), cfg.Audience)
+		}, ws.Users)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+
+	"github.com/dialtone/dialtone/internal/auth"
+)
+
+// contentTypes fixes the type of the files served at /, whatever the host's MIME tables say: a
+// module script served with any type but JavaScript is refused by browsers.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".ts":   "text/plain; charset=utf-8", // dialtone.d.ts, for reading
+	".css":  "text/css; charset=utf-8",
+	".png":  "image/png",
+	".svg":  "image/svg+xml",
+}
+
+// Web serves files (the browser SDK and the demo page) at /, index.html for /. Unknown paths,
+// and methods other than GET and HEAD, are 404 (so /dev/ routes outside --dev are 404 too).
+func Web(mux *http.ServeMux, files fs.FS) {
+	fileServer := http.FileServerFS(files)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.NotFound(w, r)
+			return
+		}
+		name := r.URL.Path
+		if name == "/" {
+			name = "/index.html"
+		}
+		if ct, ok := contentTypes[path.Ext(name)]; ok {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(w, r)
+	})
+}
+
+// maxDevBody bounds the body of POST /dev/token.
+const maxDevBody = 4 << 10
+
+// DevRoutes registers the demo's development-only endpoints; register them only in --dev.
+//
+//   - POST /dev/token {"user": "alice"} → {"token": "…"}: a login token for any valid userID
+//     (behaviour §1), minted by mint; 400 for an invalid user. The request must be JSON
+//     (Content-Type application/json), which keeps other sites' forms from calling it.
+//   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start.
+func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users func() []string) {
+	mux.HandleFunc("POST /dev/token", func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			http.Error(w, "want Content-Type: application/json", http.StatusUnsupportedMediaType)
+			return
+		}
+		var req struct {
+			User string `json:"user"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDevBody)).Decode(&req); err != nil {
+			http.Error(w, "want {\"user\": \"…\"}", http.StatusBadRequest)
+			return
+		}
+		if !auth.ValidUserID(req.User) {
+			http.Error(w, "invalid user name: 1–32 letters, digits or !#$%&()+-:;<=.>?@[]^_{}|~", http.StatusBadRequest)
+			return
+		}
+		token, err := mint(req.User)
+		if err != nil {
+			http.Error(w, "cannot mint a token", http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]string{"token": token})
+	})
+	mux.HandleFunc("GET /dev/users", func(w http.ResponseWriter, r *http.Request) {
+		list := users()
+		if list == nil {
+			list = []string{}
+		}
+		writeJSON(w, map[string][]string{"users": list})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,478 @@
+// The Dialtone demo page: sign in as anyone (--dev hands out tokens), ring people, answer, and
+// in advanced mode invite more, quit, end and join from the history. Everything it does goes
+// through the browser SDK in dialtone.js.
+import {
+  Dialtone, DialtoneError, CallUserState as S, CallState, CallMode, ErrorCode, stateName,
+} from './dialtone.js';
+
+const $ = (sel) => document.querySelector(sel);
+const tabStore = window.sessionStorage; // per tab, so two tabs can be two users
+const KEY = { user: 'dialtone-demo:user', token: 'dialtone-demo:token', device: 'dialtone-demo:device' };
+const HISTORY_PAGE = 5;
+const PENDING = new Set([S.Inviting, S.NotYetReceived, S.Received]);
+const REJOINABLE = new Set([S.Rejected, S.Timeout, S.Quit, ...PENDING]);
+
+let client = null;
+let me = '';
+let signingOut = false;
+const calls = new Map(); // callID → call (see upsert)
+const history = { flags: [0], page: 0, next: 0, list: [] };
+
+// ---- DOM helpers ----
+
+// h builds an element: h('button', {class: 'x', onclick: fn}, 'text', child…).
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+// rerender replaces container's children, keeping the keyboard focus on the element with the
+// same data-key, so live updates do not throw a keyboard user out of a card.
+function rerender(container, children) {
+  const key = document.activeElement?.dataset?.key;
+  container.replaceChildren(...children);
+  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+function say(text, isError = false) {
+  const el = $('#status');
+  el.textContent = text;
+  el.classList.toggle('error', isError);
+}
+
+function errorText(err) {
+  if (err instanceof DialtoneError && err.code) {
+    const name = Object.keys(ErrorCode).find((k) => ErrorCode[k] === err.code) || 'Error';
+    return `${err.message} (${name}, ${err.code})`;
+  }
+  return err?.message || String(err);
+}
+
+// act runs an operation for a button, reporting failures in the status line.
+async function act(what, fn) {
+  try {
+    const r = await fn();
+    say('');
+    return r;
+  } catch (err) {
+    say(`${what}: ${errorText(err)}`, true);
+    return undefined;
+  }
+}
+
+const time = (ms) => (ms ? new Date(ms).toLocaleTimeString() : '—');
+const modeName = (m) => (m === CallMode.Advanced ? 'Advanced' : 'General');
+const stateClass = (st) => `state-${stateName(st).toLowerCase()}`;
+
+function log(text) {
+  const list = $('#log');
+  list.prepend(h('li', {}, h('time', {}, new Date().toLocaleTimeString()), ' ', text));
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+// ---- the calls this tab knows, updated from results and events ----
+
+// upsert merges what is known about a call: fields of info, and the users of info.callUserList
+// (all of them, or only the changed ones for callUserStateChanged).
+function upsert(callID, info = {}) {
+  let c = calls.get(callID);
+  if (!c) {
+    c = { callID, mode: CallMode.General, caller: '', state: CallState.Started, createTime: 0,
+      endTime: 0, version: 0, users: new Map(), note: '', seen: Date.now() };
+    calls.set(callID, c);
+  }
+  for (const k of ['mode', 'caller', 'createTime', 'endTime']) if (info[k] !== undefined) c[k] = info[k];
+  if (info.state !== undefined) c.state = info.state;
+  if (info.version > c.version) c.version = info.version;
+  for (const u of info.callUserList || []) c.users.set(u.userID, { ...c.users.get(u.userID), ...u });
+  return c;
+}
+
+function setMine(c, state) {
+  c.users.set(me, { ...(c.users.get(me) || { userID: me }), state });
+}
+
+const myState = (c) => c.users.get(me)?.state ?? S.Unknown;
+const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c)) && c.caller !== me;
+
+function onCallEvent(name, d) {
+  const c = upsert(d.callID, d);
+  switch (name) {
+    case 'callInvitationCreated':
+      c.state = CallState.Started;
+      break;
+    case 'callInvitationReceived': {
+      c.state = CallState.Started;
+      const mine = c.users.get(me) || { userID: me, state: S.Inviting };
+      c.users.set(me, { ...mine, deadline: d.deadline, inviter: d.inviter });
+      if (!PENDING.has(mine.state)) setMine(c, S.Inviting);
+      break;
+    }
+    case 'callUserStateChanged':
+      if (d.callState === CallState.Ended) c.state = CallState.Ended;
+      break;
+    case 'callInvitationCancelled':
+      if ((d.callUserList || []).some((u) => u.userID === me)) {
+        c.note = `${d.inviter || c.caller} cancelled the call`;
+        if (c.mode === CallMode.General) c.state = CallState.Ended;
+      }
+      break;
+    case 'callInvitationTimeout':
+      setMine(c, S.Timeout);
+      c.note = 'You did not answer in time';
+      break;
+    case 'callInvitationEnded':
+      c.state = CallState.Ended;
+      c.note = `${d.operatedUserID || 'Someone'} ended the call`;
+      break;
+    default:
+  }
+  render();
+  refreshHistorySoon();
+}
+
+// ---- rendering ----
+
+function render() {
+  renderIncoming();
+  renderCalls();
+  tick();
+}
+
+function renderIncoming() {
+  const cards = [...calls.values()].filter(ringing).map((c) => {
+    const mine = c.users.get(me);
+    const from = mine.inviter || c.caller;
+    const others = [...c.users.keys()].filter((u) => u !== me && u !== c.caller);
+    return h('article', { class: 'card incoming', dataset: { call: c.callID },
+      'aria-labelledby': `in-${c.callID}` },
+    h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
+    h('p', { class: 'meta' }, `${modeName(c.mode)} call`,
+      others.length ? ` · also ringing ${others.join(', ')}` : ''),
+    h('div', { class: 'countdown' },
+      h('div', { class: 'bar', 'aria-hidden': 'true' }, h('span', { dataset: { bar: mine.deadline } })),
+      h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
+    h('div', { class: 'actions' },
+      h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
+        onclick: () => act('Accept', () => client.callAccept(c.callID)) }, 'Accept'),
+      h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
+        onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject')));
+  });
+  rerender($('#incoming'), cards);
+  $('#no-incoming').hidden = cards.length > 0;
+  document.title = cards.length ? `(${cards.length}) Incoming call — Dialtone demo` : 'Dialtone demo';
+}
+
+function renderCalls() {
+  const list = [...calls.values()].filter((c) => !ringing(c)).sort((a, b) => b.seen - a.seen).slice(0, 6);
+  rerender($('#calls'), list.map(callCard));
+  $('#no-calls').hidden = list.length > 0;
+}
+
+function callCard(c) {
+  const started = c.state === CallState.Started;
+  const mine = myState(c);
+  const answered = [...c.users.values()].some((u) => u.userID !== c.caller && u.state === S.Accepted);
+  const anyPending = [...c.users.values()].some((u) => PENDING.has(u.state));
+  let status = 'Ended';
+  if (started) status = mine === S.Accepted ? (anyPending && !answered ? 'Ringing…' : 'In call') : 'Going on without you';
+  const users = [...c.users.values()].sort((a, b) => (a.userID === c.caller ? -1 : b.userID === c.caller ? 1 : 0));
+  const key = (k) => ({ key: `${k}-${c.callID}` });
+  const actions = [];
+  if (started && c.caller === me && !answered && mine === S.Accepted) {
+    actions.push(h('button', { type: 'button', dataset: key('cancel'),
+      onclick: () => act('Cancel', () => client.callCancel(c.callID, [])) }, 'Cancel call'));
+  }
+  if (started && c.mode === CallMode.Advanced && mine === S.Accepted) {
+    const input = h('input', { id: `more-${c.callID}`, class: 'more', autocomplete: 'off', placeholder: 'names, comma-separated',
+      dataset: key('more') });
+    actions.push(h('form', { class: 'invite-more', onsubmit: (e) => {
+      e.preventDefault();
+      const names = splitNames(input.value);
+      if (names.length) act('Invite', () => invite(c, names));
+    } }, h('label', { for: input.id }, 'Invite more'), input,
+    h('button', { type: 'submit', dataset: key('invite') }, 'Invite')));
+    actions.push(h('button', { type: 'button', dataset: key('quit'),
+      onclick: () => act('Quit', async () => { await client.callQuit(c.callID); setMine(c, S.Quit); render(); }) }, 'Quit'));
+    actions.push(h('button', { type: 'button', class: 'reject', dataset: key('end'),
+      onclick: () => act('End', async () => {
+        const r = await client.callEnd(c.callID);
+        upsert(c.callID, { state: CallState.Ended, endTime: r.endTime });
+        render();
+      }) }, 'End call'));
+  }
+  if (!started) {
+    actions.push(h('button', { type: 'button', class: 'quiet', dataset: key('dismiss'),
+      onclick: () => { calls.delete(c.callID); render(); } }, 'Dismiss'));
+  }
+  return h('article', { class: `card call ${started ? 'live' : 'over'}`, dataset: { call: c.callID, state: status },
+    'aria-labelledby': `call-${c.callID}` },
+  h('h3', { id: `call-${c.callID}` }, c.caller === me ? 'Your call' : `Call from ${c.caller}`,
+    h('span', { class: 'badge call-status' }, status)),
+  h('p', { class: 'meta' }, `${modeName(c.mode)} · started ${time(c.createTime)}`,
+    c.endTime ? ` · ended ${time(c.endTime)}` : '', c.note ? ` · ${c.note}` : ''),
+  h('ul', { class: 'users' }, users.map((u) => h('li', { dataset: { user: u.userID, state: stateName(u.state) } },
+    h('span', { class: 'name' }, u.userID, u.userID === me ? ' (you)' : '', u.userID === c.caller ? ' · caller' : ''),
+    h('span', { class: `badge ${stateClass(u.state)}` }, stateName(u.state)),
+    started && PENDING.has(u.state) && u.deadline
+      ? h('span', { class: 'left small', dataset: { deadline: u.deadline } }) : null))),
+  actions.length ? h('div', { class: 'actions' }, actions) : null);
+}
+
+async function invite(c, names) {
+  const timeout = Number($('#timeout').value) || 30;
+  const r = await client.callingInvite(c.callID, names, { timeout });
+  reportErrorUsers(r.errorUserList);
+  // The new invitees get no callUserStateChanged (behaviour §5); show them from the call.
+  upsert(c.callID, await client.queryCall(c.callID));
+  render();
+}
+
+// tick refreshes every countdown from its deadline, corrected by the server clock offset.
+function tick() {
+  if (!client) return;
+  for (const el of document.querySelectorAll('[data-deadline]')) {
+    const left = client.remainingRingTime(Number(el.dataset.deadline));
+    el.textContent = left > 0 ? `${Math.ceil(left / 1000)} s left` : 'time is up';
+  }
+  for (const el of document.querySelectorAll('[data-bar]')) {
+    const c = calls.get(el.closest('[data-call]')?.dataset.call);
+    const total = c ? Math.max(1, Number(el.dataset.bar) - (c.createTime || 0)) : 1;
+    const left = client.remainingRingTime(Number(el.dataset.bar));
+    el.style.width = `${Math.max(0, Math.min(100, (100 * left) / total))}%`;
+  }
+}
+
+// ---- ringing ----
+
+function splitNames(text) {
+  return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+function reportErrorUsers(list) {
+  if (list?.length) {
+    say(`Not invited: ${list.map((e) => `${e.userID} (${e.reason})`).join(', ')}`, true);
+  }
+}
+
+async function ring(e) {
+  e.preventDefault();
+  const picked = [...document.querySelectorAll('#people input:checked')].map((i) => i.value);
+  const invitees = [...new Set([...picked, ...splitNames($('#others').value)])];
+  if (!invitees.length) {
+    say('Pick someone to call first.', true);
+    return;
+  }
+  const mode = Number(document.querySelector('input[name="mode"]:checked').value);
+  const timeout = Number($('#timeout').value);
+  const r = await act('Ring', () => client.callInvite(invitees, { mode, timeout }));
+  if (!r) return;
+  upsert(r.callID, r.callInfo);
+  reportErrorUsers(r.errorUserList);
+  render();
+  refreshHistorySoon();
+}
+
+async function refreshPeople() {
+  const res = await fetch('/dev/users').catch(() => null);
+  if (!res?.ok) return;
+  const { users } = await res.json();
+  $('#known-users').replaceChildren(...users.map((u) => h('option', { value: u })));
+  const box = $('#people');
+  if (!box) return;
+  const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  const others = users.filter((u) => u !== me);
+  rerender(box, others.map((u) => h('label', { class: 'person' },
+    h('input', { type: 'checkbox', name: 'invitee', value: u, checked: checked.has(u), dataset: { key: `person-${u}` } }),
+    ` ${u}`)));
+  $('#no-people').hidden = others.length > 0;
+}
+
+// ---- history ----
+
+let historyTimer = null;
+function refreshHistorySoon() {
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(loadHistory, 300);
+}
+
+async function loadHistory() {
+  if (!client) return;
+  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, history.flags[history.page]));
+  if (!r) return;
+  history.list = r.callList || [];
+  history.next = r.nextFlag;
+  renderHistory();
+}
+
+function renderHistory() {
+  const rows = history.list.map((ci) => {
+    const mine = ci.callUserList.find((u) => u.userID === me);
+    const canJoin = ci.mode === CallMode.Advanced && ci.state === CallState.Started && mine
+      && REJOINABLE.has(mine.state);
+    return h('tr', { dataset: { call: ci.callID } },
+      h('td', {}, time(ci.createTime)),
+      h('td', {}, ci.caller === me ? 'you' : ci.caller),
+      h('td', {}, modeName(ci.mode)),
+      h('td', {}, h('ul', { class: 'inline-users' }, ci.callUserList.map((u) => h('li', { dataset: { user: u.userID, state: stateName(u.state) } },
+        `${u.userID} `, h('span', { class: `badge ${stateClass(u.state)}` }, stateName(u.state)))))),
+      h('td', {}, ci.state === CallState.Started ? 'Going on' : 'Ended'),
+      h('td', {}, canJoin ? h('button', { type: 'button', class: 'join', dataset: { key: `join-${ci.callID}` },
+        'aria-label': `Join ${ci.caller}'s call`, onclick: () => join(ci) }, 'Join') : ''));
+  });
+  rerender($('#history tbody'), rows);
+  $('#no-history').hidden = rows.length > 0 || history.page > 0;
+  $('#history-page').textContent = `Page ${history.page + 1}`;
+  $('#history-newer').disabled = history.page === 0;
+  $('#history-older').disabled = !history.next;
+}
+
+async function join(ci) {
+  const r = await act('Join', () => client.callJoin(ci.callID));
+  if (!r) return;
+  upsert(ci.callID, { ...ci, callUserList: r.callUserList, state: CallState.Started });
+  calls.get(ci.callID).seen = Date.now();
+  render();
+  refreshHistorySoon();
+}
+
+// ---- signing in and out ----
+
+function deviceID() {
+  let id = tabStore.getItem(KEY.device);
+  if (!id) {
+    id = `tab-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
+    tabStore.setItem(KEY.device, id);
+  }
+  return id;
+}
+
+async function devToken(user) {
+  const res = await fetch('/dev/token', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ user }) });
+  if (res.status === 404) return null; // not --dev: the user pastes a token
+  if (!res.ok) throw new Error((await res.text()).trim());
+  return (await res.json()).token;
+}
+
+async function signIn(user, pastedToken) {
+  let token = pastedToken;
+  if (!token) {
+    token = await devToken(user);
+    if (!token) {
+      $('#token-row').hidden = false;
+      $('#token').focus();
+      throw new Error('paste a login token for this user');
+    }
+  }
+  const c = new Dialtone({});
+  for (const name of ['callInvitationCreated', 'callInvitationReceived', 'callInvitationCancelled',
+    'callInvitationTimeout', 'callInvitationEnded', 'callUserStateChanged', 'callMainDeviceChanged']) {
+    c.on(name, (d, meta) => {
+      log(`${name}${meta.seq ? ` #${meta.seq}` : ''} ${JSON.stringify(d)}`);
+      if (name !== 'callMainDeviceChanged') onCallEvent(name, d);
+    });
+  }
+  c.on('connectionStateChanged', ({ state, reason }) => onConnection(c, state, reason));
+  c.on('kicked', (k) => log(`kicked: ${k.reason} (retry ${k.retry})`));
+  client = c;
+  me = user;
+  try {
+    const lr = await c.login(token, deviceID());
+    me = lr.userID;
+  } catch (err) {
+    client = null;
+    throw err;
+  }
+  tabStore.setItem(KEY.user, me);
+  tabStore.setItem(KEY.token, token);
+  $('#me').textContent = me;
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  $('#who').hidden = false;
+  document.body.dataset.user = me;
+  render();
+  refreshPeople();
+  loadHistory();
+}
+
+function onConnection(c, state, reason) {
+  if (c !== client) return;
+  const badge = $('#conn');
+  badge.textContent = state;
+  badge.dataset.state = state;
+  log(`connection: ${state}${reason ? ` (${reason.message})` : ''}`);
+  if (state !== 'Disconnected' || signingOut || !$('#signin').hidden) return;
+  if (reason?.kick?.reason === 'replaced') tabStore.removeItem(KEY.device); // a duplicated tab took this device
+  showSignIn(`Disconnected: ${reason ? reason.message : 'closed'}. Sign in again.`);
+}
+
+function showSignIn(message = '') {
+  client = null;
+  calls.clear();
+  tabStore.removeItem(KEY.user);
+  tabStore.removeItem(KEY.token);
+  delete document.body.dataset.user;
+  $('#app').hidden = true;
+  $('#who').hidden = true;
+  $('#signin').hidden = false;
+  say(message, Boolean(message));
+  refreshPeople();
+}
+
+async function signOut() {
+  signingOut = true;
+  try {
+    await client?.logout();
+  } catch { /* the session ends either way */ }
+  signingOut = false;
+  showSignIn();
+  $('#user').focus();
+}
+
+// ---- start ----
+
+function start() {
+  $('#signin-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const user = $('#user').value.trim();
+    say('Signing in…');
+    try {
+      await signIn(user, $('#token').value.trim());
+      say('');
+    } catch (err) {
+      say(`Sign-in failed: ${errorText(err)}`, true);
+    }
+  });
+  $('#ring-form').addEventListener('submit', ring);
+  $('#signout').addEventListener('click', signOut);
+  $('#history-refresh').addEventListener('click', loadHistory);
+  $('#history-older').addEventListener('click', () => {
+    history.flags[history.page + 1] = history.next;
+    history.page++;
+    loadHistory();
+  });
+  $('#history-newer').addEventListener('click', () => {
+    history.page = Math.max(0, history.page - 1);
+    loadHistory();
+  });
+  setInterval(tick, 250);
+  setInterval(() => { if (client) refreshPeople(); }, 3000);
+
+  const user = tabStore.getItem(KEY.user);
+  if (user) {
+    $('#user').value = user;
+    signIn(user, tabStore.getItem(KEY.token) || '').catch((err) => showSignIn(`Sign-in failed: ${errorText(err)}`));
+  } else {
+    refreshPeople();
+  }
+}
+
+start();

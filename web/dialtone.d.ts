@@ -1,0 +1,174 @@
+// TypeScript declarations of dialtone.js, the Dialtone browser SDK (docs/protocol.md).
+
+export const PATH: '/v1/ws';
+
+export type ConnectionState = 'Connecting' | 'Connected' | 'Reconnecting' | 'Disconnected';
+export const ConnectionState: Readonly<{
+  Connecting: 'Connecting'; Connected: 'Connected'; Reconnecting: 'Reconnecting'; Disconnected: 'Disconnected';
+}>;
+
+/** CallUserState wire values (behaviour §2). */
+export const CallUserState: Readonly<{
+  Unknown: -1; Inviting: 0; Accepted: 1; Rejected: 2; Cancelled: 3; Received: 5; Timeout: 6;
+  Quit: 7; Ended: 8; NotYetReceived: 9; BeCancelled: 10;
+}>;
+export type CallUserState = (typeof CallUserState)[keyof typeof CallUserState];
+
+export const CallState: Readonly<{ Unknown: -1; Started: 1; Ended: 2 }>;
+export type CallState = (typeof CallState)[keyof typeof CallState];
+
+export const CallMode: Readonly<{ General: 0; Advanced: 1 }>;
+export type CallMode = (typeof CallMode)[keyof typeof CallMode];
+
+/** Wire error codes (behaviour §8). */
+export const ErrorCode: Readonly<{
+  InvalidParameter: 6000001; UnknownOp: 6000002; NotLoggedIn: 6000121; Internal: 6000270;
+  CancelAccepted: 6000271; TooManyUsers: 6000272; NotInviter: 6000273; StateForbids: 6000274;
+  CallUnavailable: 6000276; NoValidInvitee: 6000281; AlreadyActive: 6000283;
+  NotAdvanced: 6000286; Busy: 6000290; AuthFailed: 6000291; RateLimited: 6000292;
+  TooManyDevices: 6000293;
+}>;
+
+export type KickReason =
+  | 'replaced' | 'logout' | 'shutdown' | 'slowConsumer' | 'badFrames' | 'authFailed'
+  | 'loginTimeout' | 'tooManyDevices' | 'heartbeatTimeout';
+export const KickReasons: Readonly<Record<KickReason, { closeCode: number; retry: boolean }>>;
+
+export const CallEvents: readonly CallEventName[];
+
+/** Why an operation or the client failed; code is the wire code for server refusals, else 0. */
+export class DialtoneError extends Error {
+  readonly name: 'DialtoneError';
+  readonly code: number;
+  readonly reason:
+    | 'server' | 'timeout' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
+    | 'kicked' | 'network';
+  /** The kick that ended the connection, when reason is 'kicked'. */
+  readonly kick?: Kicked;
+}
+
+export interface PushConfig { title?: string; content?: string; payload?: string; resourcesID?: string }
+
+export interface CallUserInfo {
+  userID: string; state: CallUserState; inviter: string; extendedData: string;
+  deadline: number; acceptTime: number; updateTime: number;
+}
+
+export interface CallInfo {
+  callID: string; caller: string; inviter: string; mode: CallMode; state: CallState;
+  extendedData: string; createTime: number; endTime: number; version: number;
+  callUserList: CallUserInfo[];
+}
+
+export interface ErrorUserInfo { userID: string; reason: number }
+
+export interface LoginResult {
+  userID: string; deviceID: string; headSeq: number; caughtUp: boolean;
+  heartbeatIntervalMs: number; heartbeatTimeoutMs: number; serverTime: number;
+}
+
+export interface InviteConfig {
+  /** Seconds, 1..600; 0 or absent = 90. */
+  timeout?: number; mode?: CallMode; extendedData?: string; pushConfig?: PushConfig;
+  enableNotReceivedCheck?: boolean;
+}
+export interface OpConfig { extendedData?: string; pushConfig?: PushConfig }
+export interface CallingInviteConfig { timeout?: number; extendedData?: string; pushConfig?: PushConfig }
+
+export interface CallInviteResult { callID: string; timeout: number; errorUserList: ErrorUserInfo[]; callInfo: CallInfo }
+export interface CallCancelResult { callID: string; errorInvitees: string[] }
+export interface CallIDResult { callID: string }
+export interface CallingInviteResult { callID: string; errorUserList: ErrorUserInfo[] }
+export interface CallJoinResult { callID: string; createTime: number; joinTime: number; callUserList: CallUserInfo[]; extendedData: string }
+export interface CallQuitResult { callID: string; createTime: number; acceptTime: number; quitTime: number }
+export interface CallEndResult { callID: string; createTime: number; acceptTime: number; endTime: number }
+export interface CallInvitationListResult { callList: CallInfo[]; nextFlag: number }
+
+interface CallEventBase { callID: string; version: number }
+export interface CallInvitationCreated extends CallEventBase {
+  mode: CallMode; caller: string; extendedData: string; timeout: number; createTime: number; callUserList: CallUserInfo[];
+}
+export interface CallInvitationReceived extends CallEventBase {
+  mode: CallMode; caller: string; inviter: string; extendedData: string;
+  /** Whole seconds left, rounded up; prefer remainingRingTime(deadline). */
+  timeout: number; deadline: number; createTime: number; callUserList: CallUserInfo[];
+  /** True only for an invitation synthesized at login (R5.3). */
+  synthetic?: boolean;
+}
+export interface CallInvitationCancelled extends CallEventBase { mode: CallMode; inviter: string; extendedData: string; callUserList: CallUserInfo[] }
+export interface CallInvitationTimeout extends CallEventBase { mode: CallMode }
+export interface CallInvitationEnded extends CallEventBase { mode: CallMode; caller: string; operatedUserID: string; extendedData: string; endTime: number }
+export interface CallUserStateChanged extends CallEventBase { callUserList: CallUserInfo[]; callState?: CallState; endTime?: number }
+export interface CallMainDeviceChanged extends CallEventBase { deviceID: string }
+export interface Kicked { reason: KickReason; retry: boolean }
+export interface ConnectionStateChanged { state: ConnectionState; reason: DialtoneError | null }
+
+/** The second argument of call-event listeners: the event name and its seq (0 when none). */
+export interface EventMeta { event: CallEventName; seq: number }
+
+export interface EventMap {
+  callInvitationCreated: CallInvitationCreated;
+  callInvitationReceived: CallInvitationReceived;
+  callInvitationCancelled: CallInvitationCancelled;
+  callInvitationTimeout: CallInvitationTimeout;
+  callInvitationEnded: CallInvitationEnded;
+  callUserStateChanged: CallUserStateChanged;
+  callMainDeviceChanged: CallMainDeviceChanged;
+}
+export type CallEventName = keyof EventMap;
+
+export interface DialtoneOptions {
+  /** ws://, wss://, http://, https:// or a path; default the page's server, path /v1/ws. */
+  url?: string;
+  /** Where the last processed seq is kept per user and device; default localStorage, null: memory only. */
+  storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** How long an operation waits for its reply, retries across reconnections included (15000). */
+  requestTimeoutMs?: number;
+  /** Returns the token for each reconnection's login; default: the token given to login(). */
+  tokenSource?: () => string | Promise<string>;
+  WebSocket?: typeof WebSocket;
+  logger?: { warn: (...args: unknown[]) => void };
+}
+
+export class Dialtone {
+  constructor(options?: DialtoneOptions);
+  readonly state: ConnectionState;
+  readonly userID: string;
+  readonly deviceID: string;
+  readonly lastSeq: number | null;
+  /** Server clock − local clock in ms. */
+  readonly serverTimeOffset: number;
+  serverNow(): number;
+  /** Milliseconds an invitation with this deadline should still ring; 0: it must not ring. */
+  remainingRingTime(deadlineMs: number): number;
+
+  on<K extends CallEventName>(event: K, fn: (data: EventMap[K], meta: EventMeta) => void): () => void;
+  on(event: 'connectionStateChanged', fn: (ev: ConnectionStateChanged) => void): () => void;
+  on(event: 'kicked', fn: (ev: Kicked) => void): () => void;
+  off(event: string, fn: (...args: any[]) => void): void;
+
+  login(token: string, deviceID: string): Promise<LoginResult>;
+  logout(): Promise<void>;
+  close(): void;
+
+  callInvite(invitees: string[], config?: InviteConfig): Promise<CallInviteResult>;
+  callCancel(callID: string, invitees?: string[], config?: OpConfig): Promise<CallCancelResult>;
+  callAccept(callID: string, config?: OpConfig): Promise<CallIDResult>;
+  callReject(callID: string, config?: OpConfig): Promise<CallIDResult>;
+  callingInvite(callID: string, invitees: string[], config?: CallingInviteConfig): Promise<CallingInviteResult>;
+  callJoin(callID: string, config?: OpConfig): Promise<CallJoinResult>;
+  callQuit(callID: string, config?: OpConfig): Promise<CallQuitResult>;
+  callEnd(callID: string, config?: OpConfig): Promise<CallEndResult>;
+  callReceived(callID: string, timeoutMs?: number): Promise<void>;
+  queryCallInvitationList(count?: number, nextFlag?: number): Promise<CallInvitationListResult>;
+  queryCall(callID: string): Promise<CallInfo>;
+}
+
+export function stateName(state: number): string;
+export function remainingRingTime(deadlineMs: number, offsetMs: number, nowMs?: number): number;
+export function backoff(minMs: number, maxMs: number, attempt: number, random?: () => number): number;
+export function newIdempotencyKey(): string;
+export function tokenSubject(token: string): string;
+export function wsURL(url?: string): string;

@@ -1,0 +1,689 @@
+// Dialtone browser SDK: one device of one user, speaking docs/protocol.md over a WebSocket.
+// A dependency-free ES module; see web/README.md for the API and an example.
+//
+// Once logged in, a client keeps its session alive by itself until close() or logout():
+//   - it sends a heartbeat every heartbeatIntervalMs and drops a connection that stayed silent
+//     for heartbeatTimeoutMs (behaviour R6.1);
+//   - it acknowledges every callInvitationReceived with callReceived (R5.1);
+//   - after a dropped connection, or a kick whose reason allows it (protocol kick table), it
+//     reconnects with exponential backoff and jitter and logs in again with the seq of the last
+//     event it processed (kept in localStorage per user and device), so missed events are
+//     replayed (R7.2); replayed events already processed are dropped;
+//   - an operation whose connection dropped before the reply is sent again after the
+//     reconnection, with the same idempotency key when it changes state (R7.3).
+
+/** The protocol's WebSocket path. */
+export const PATH = '/v1/ws';
+
+/** Connection states, reported by the connectionStateChanged event. */
+export const ConnectionState = Object.freeze({
+  Connecting: 'Connecting',
+  Connected: 'Connected',
+  Reconnecting: 'Reconnecting',
+  Disconnected: 'Disconnected',
+});
+
+/** CallUserState wire values (behaviour §2). */
+export const CallUserState = Object.freeze({
+  Unknown: -1, Inviting: 0, Accepted: 1, Rejected: 2, Cancelled: 3, Received: 5, Timeout: 6,
+  Quit: 7, Ended: 8, NotYetReceived: 9, BeCancelled: 10,
+});
+
+/** CallState wire values (behaviour §2). */
+export const CallState = Object.freeze({ Unknown: -1, Started: 1, Ended: 2 });
+
+/** CallInvitationMode wire values (behaviour §2). */
+export const CallMode = Object.freeze({ General: 0, Advanced: 1 });
+
+/** Wire error codes (behaviour §8), the values of DialtoneError.code. */
+export const ErrorCode = Object.freeze({
+  InvalidParameter: 6000001, UnknownOp: 6000002, NotLoggedIn: 6000121, Internal: 6000270,
+  CancelAccepted: 6000271, TooManyUsers: 6000272, NotInviter: 6000273, StateForbids: 6000274,
+  CallUnavailable: 6000276, NoValidInvitee: 6000281, AlreadyActive: 6000283,
+  NotAdvanced: 6000286, Busy: 6000290, AuthFailed: 6000291, RateLimited: 6000292,
+  TooManyDevices: 6000293,
+});
+
+/** The protocol's kick table: close code and whether the client reconnects. */
+export const KickReasons = Object.freeze({
+  replaced: { closeCode: 4001, retry: false },
+  logout: { closeCode: 4002, retry: false },
+  shutdown: { closeCode: 4003, retry: true },
+  slowConsumer: { closeCode: 4004, retry: true },
+  badFrames: { closeCode: 4005, retry: true },
+  authFailed: { closeCode: 4006, retry: false },
+  loginTimeout: { closeCode: 4007, retry: true },
+  tooManyDevices: { closeCode: 4008, retry: false },
+  heartbeatTimeout: { closeCode: 4009, retry: true },
+});
+
+/** The protocol's call events. */
+export const CallEvents = Object.freeze([
+  'callInvitationCreated', 'callInvitationReceived', 'callInvitationCancelled',
+  'callInvitationTimeout', 'callInvitationEnded', 'callUserStateChanged', 'callMainDeviceChanged',
+]);
+
+const MUTATING = true;
+const DEFAULTS = Object.freeze({
+  minBackoffMs: 250, maxBackoffMs: 30000, requestTimeoutMs: 15000,
+  heartbeatIntervalMs: 10000, heartbeatTimeoutMs: 35000,
+});
+
+/**
+ * An error of the SDK. For a refusal by the server, code is the wire code (ErrorCode) and
+ * reason is 'server'; for a failure on the client side, code is 0 and reason is one of
+ * 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn', 'kicked', 'network'.
+ */
+export class DialtoneError extends Error {
+  constructor(code, message, reason = code ? 'server' : 'network', kick = undefined) {
+    super(message);
+    this.name = 'DialtoneError';
+    this.code = code;
+    this.reason = reason;
+    if (kick) this.kick = kick;
+  }
+}
+
+/** Returns the name of a CallUserState value ("Accepted"), or "State(n)". */
+export function stateName(state) {
+  for (const [name, v] of Object.entries(CallUserState)) if (v === state) return name;
+  return `State(${state})`;
+}
+
+/**
+ * Returns how many milliseconds an invitation whose deadline is deadlineMs (server Unix ms)
+ * should still ring at local time nowMs, given offsetMs = server clock − local clock. Never
+ * negative; 0 means it must not ring (protocol "Ring time").
+ */
+export function remainingRingTime(deadlineMs, offsetMs, nowMs = Date.now()) {
+  return Math.max(0, deadlineMs - (nowMs + offsetMs));
+}
+
+/**
+ * Returns the wait before reconnection attempt n (from 0): a random duration in [b/2, b] where
+ * b = min·2ⁿ capped at max, so clients dropped together spread out.
+ */
+export function backoff(minMs, maxMs, attempt, random = Math.random) {
+  const b = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+  return b / 2 + random() * (b / 2);
+}
+
+/** Returns a new idempotency key: 128 random bits, base64url (22 bytes; R7.3). */
+export function newIdempotencyKey() {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/**
+ * Returns the unverified "sub" claim of a JWT, or "" when token is not one. The SDK uses it
+ * only to name the device's saved seq before login; the server verifies the token.
+ */
+export function tokenSubject(token) {
+  const parts = String(token).split('.');
+  if (parts.length !== 3) return '';
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = decodeURIComponent(Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)),
+      (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''));
+    const sub = JSON.parse(json).sub;
+    return typeof sub === 'string' ? sub : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Returns the WebSocket URL for url: the page's server when empty, /v1/ws when it has no path. */
+export function wsURL(url) {
+  const base = globalThis.location ? globalThis.location.href : 'ws://127.0.0.1:3425/';
+  const u = new URL(url || '/', base);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.pathname === '' || u.pathname === '/') u.pathname = PATH;
+  return u.toString();
+}
+
+// One WebSocket and the requests sent on it.
+class Conn {
+  constructor(ws) {
+    this.ws = ws;
+    this.pending = new Map(); // id → request
+    this.lastRecv = Date.now();
+    this.ready = false; // logged in
+    this.dead = false;
+    this.kick = null; // {reason, retry} from a kicked event
+  }
+}
+
+/** A connection to a Dialtone server for one device of one user. */
+export class Dialtone {
+  #url;
+  #opts;
+  #storage;
+  #WebSocket;
+  #listeners = new Map();
+  #state = ConnectionState.Disconnected;
+  #conn = null;
+  #nextID = 1;
+  #queue = []; // requests waiting for a logged-in connection
+  #token = '';
+  #userID = '';
+  #deviceID = '';
+  #loggingIn = false;
+  #loggedIn = false;
+  #loggingOut = false;
+  #finished = null; // the DialtoneError that ended the client
+  #lastSeq = null; // last processed seq; null before the device's first login
+  #offset = 0;
+  #heartbeat = null;
+  #watchdog = null;
+  #retryTimer = null;
+  #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
+
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] server URL (ws://, wss://, http://, https://, or a path);
+   *   default: the page's own server, path /v1/ws.
+   * @param {Storage|null} [options.storage] where the last processed seq is kept per device;
+   *   default localStorage, null keeps it in memory only.
+   * @param {number} [options.minBackoffMs] first reconnection wait bound (250).
+   * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000).
+   * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
+   *   retries across reconnections included (15000).
+   * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
+   *   reconnection's login; default: the token given to login().
+   * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
+   * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
+   */
+  constructor(options = {}) {
+    this.#opts = { ...DEFAULTS, logger: console, ...options };
+    this.#url = wsURL(options.url);
+    this.#WebSocket = options.WebSocket || globalThis.WebSocket;
+    this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;
+  }
+
+  /** The connection state (ConnectionState). */
+  get state() { return this.#state; }
+  /** The logged-in user, '' before login. */
+  get userID() { return this.#userID; }
+  /** The device given to login. */
+  get deviceID() { return this.#deviceID; }
+  /** The last processed event seq, null before the first login of this device. */
+  get lastSeq() { return this.#lastSeq; }
+  /** Server clock − local clock in ms, measured at login and refreshed by heartbeats. */
+  get serverTimeOffset() { return this.#offset; }
+  /** The server's current time (Unix ms), estimated with serverTimeOffset. */
+  serverNow() { return Date.now() + this.#offset; }
+  /** Milliseconds an invitation with this deadline (server Unix ms) should still ring; 0: none. */
+  remainingRingTime(deadlineMs) { return remainingRingTime(deadlineMs, this.#offset); }
+
+  /**
+   * Registers fn for event: a protocol event name (its data, then {event, seq}),
+   * 'connectionStateChanged' ({state, reason}) or 'kicked' ({reason, retry}). Listeners run
+   * one at a time in arrival order; an exception in one is logged. Returns a function that
+   * removes the listener.
+   */
+  on(event, fn) {
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  /** Removes a listener added with on. */
+  off(event, fn) {
+    this.#listeners.get(event)?.delete(fn);
+  }
+
+  /**
+   * Authenticates the device with token (a JWT for the user) and deviceID (stable across page
+   * loads of this device), resuming from the device's saved seq. Resolves with the login
+   * result; rejects with a DialtoneError (code AuthFailed, TooManyDevices, …). A refused login
+   * may be retried; a client logs in successfully once.
+   */
+  async login(token, deviceID) {
+    if (this.#finished) throw this.#finished;
+    if (this.#loggedIn || this.#loggingIn) {
+      throw new DialtoneError(0, 'dialtone: already logged in', 'alreadyLoggedIn');
+    }
+    this.#loggingIn = true;
+    this.#token = token;
+    this.#deviceID = deviceID;
+    this.#userID = tokenSubject(token);
+    this.#lastSeq = this.#loadSeq();
+    this.#setState(ConnectionState.Connecting);
+    try {
+      const conn = await this.#open();
+      const result = await this.#loginOn(conn, token);
+      this.#loggedIn = true;
+      return result;
+    } catch (err) {
+      const e = toError(err);
+      this.#conn?.ws.close(1000);
+      this.#conn = null;
+      this.#failQueue(e);
+      if (!this.#finished) this.#setState(ConnectionState.Disconnected, e);
+      throw e;
+    } finally {
+      this.#loggingIn = false;
+    }
+  }
+
+  /** Logs the device out (its session ends at once, R6.1) and finishes the client. */
+  async logout() {
+    this.#loggingOut = true;
+    try {
+      await this.#request('logout', undefined, false);
+    } finally {
+      this.#finish(new DialtoneError(0, 'dialtone: logged out', 'loggedOut'));
+    }
+  }
+
+  /** Closes the connection and finishes the client; pending operations reject ('closed'). */
+  close() {
+    this.#finish(new DialtoneError(0, 'dialtone: client closed', 'closed'));
+  }
+
+  /** Creates a call and invites invitees (R3.1). config: {timeout, mode, extendedData, pushConfig, enableNotReceivedCheck}. */
+  callInvite(invitees, config = {}) {
+    return this.#request('callInvite', { invitees, config }, MUTATING);
+  }
+
+  /** Withdraws invitations (R3.2): the whole call when invitees is empty or in general mode. */
+  callCancel(callID, invitees = [], config = {}) {
+    return this.#request('callCancel', { callID, invitees, config }, MUTATING);
+  }
+
+  /** Accepts an invitation (R3.3); this device becomes the main device. */
+  callAccept(callID, config = {}) { return this.#request('callAccept', { callID, config }, MUTATING); }
+
+  /** Rejects an invitation (R3.4). */
+  callReject(callID, config = {}) { return this.#request('callReject', { callID, config }, MUTATING); }
+
+  /** Invites more users into an advanced-mode call (R3.6). config: {timeout, extendedData, pushConfig}. */
+  callingInvite(callID, invitees, config = {}) {
+    return this.#request('callingInvite', { callID, invitees, config }, MUTATING);
+  }
+
+  /** Joins an advanced-mode call, or moves the main device here (R3.7). */
+  callJoin(callID, config = {}) { return this.#request('callJoin', { callID, config }, MUTATING); }
+
+  /** Leaves an advanced-mode call (R3.8). */
+  callQuit(callID, config = {}) { return this.#request('callQuit', { callID, config }, MUTATING); }
+
+  /** Ends an advanced-mode call for everyone (R3.9). */
+  callEnd(callID, config = {}) { return this.#request('callEnd', { callID, config }, MUTATING); }
+
+  /**
+   * Acknowledges an invitation (R3.11, R5.1). The SDK already sends it for every
+   * callInvitationReceived; call it only for invitations learnt otherwise (a push).
+   */
+  async callReceived(callID, timeoutMs) {
+    await this.#request('callReceived', { callID }, false, timeoutMs);
+  }
+
+  /** A page of the user's calls, newest first (R3.10): count 1..100 (0 = 20), nextFlag 0 = newest. */
+  queryCallInvitationList(count = 0, nextFlag = 0) {
+    return this.#request('queryCallInvitationList', { config: { count, nextFlag } }, false);
+  }
+
+  /** Resolves with the CallInfo of a call the user is in (R3.10). */
+  async queryCall(callID) {
+    return (await this.#request('queryCall', { callID }, false)).callInfo;
+  }
+
+  // ---- requests ----
+
+  // request queues op until a logged-in connection carries it, and resolves with its result.
+  // A request whose connection drops is sent again after the reconnection, with the same key.
+  #request(op, data, mutating, timeoutMs = this.#opts.requestTimeoutMs) {
+    if (this.#finished) return Promise.reject(this.#finished);
+    if (!this.#loggedIn && !this.#loggingIn) {
+      return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
+    }
+    return new Promise((resolve, reject) => {
+      const req = { op, data, idem: mutating ? newIdempotencyKey() : undefined, resolve, reject };
+      req.timer = setTimeout(() => {
+        this.#forget(req);
+        reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
+      }, timeoutMs);
+      this.#queue.push(req);
+      this.#flush();
+    });
+  }
+
+  #flush() {
+    const conn = this.#conn;
+    if (!conn || !conn.ready || conn.dead) return;
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const req of queue) this.#send(conn, req);
+  }
+
+  #send(conn, req) {
+    const id = this.#nextID++;
+    req.id = id;
+    req.conn = conn;
+    conn.pending.set(id, req);
+    try {
+      conn.ws.send(JSON.stringify({ id, op: req.op, data: req.data, idem: req.idem }));
+    } catch (err) {
+      this.#drop(conn, new DialtoneError(0, `dialtone: send: ${err.message}`, 'network'));
+    }
+  }
+
+  #forget(req) {
+    this.#queue = this.#queue.filter((r) => r !== req);
+    req.conn?.pending.delete(req.id);
+  }
+
+  // raw sends an internal request (login, heartbeat) on conn; it is never re-sent.
+  #raw(conn, op, data, onResult) {
+    return new Promise((resolve, reject) => {
+      const req = { op, data, internal: true, onResult, resolve, reject };
+      req.timer = setTimeout(() => {
+        conn.pending.delete(req.id);
+        reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
+      }, this.#opts.requestTimeoutMs);
+      this.#send(conn, req);
+    });
+  }
+
+  // ---- connection ----
+
+  #open() {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new this.#WebSocket(this.#url);
+      } catch (err) {
+        reject(new DialtoneError(0, `dialtone: connect: ${err.message}`, 'network'));
+        return;
+      }
+      const conn = new Conn(ws);
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        this.#conn = conn;
+        resolve(conn);
+      };
+      ws.onmessage = (ev) => this.#onFrame(conn, ev.data);
+      ws.onerror = () => {}; // onclose follows with the code
+      ws.onclose = (ev) => {
+        const err = closeReason(conn, ev);
+        if (!opened) reject(err);
+        else this.#drop(conn, err);
+      };
+    });
+  }
+
+  // loginOn logs in on conn. The result is applied synchronously in the reply's frame handler,
+  // before any event that follows it.
+  #loginOn(conn, token) {
+    const data = { token, deviceID: this.#deviceID };
+    if (this.#lastSeq !== null) data.lastSeq = this.#lastSeq;
+    const sent = Date.now();
+    return this.#raw(conn, 'login', data, (lr) => {
+      this.#userID = lr.userID;
+      this.#recordServerTime(lr.serverTime, sent);
+      // A device without a position, or one ahead of the server's log (the log was reset), or
+      // one whose position was too old to replay (caughtUp false), starts from headSeq.
+      if (this.#lastSeq === null || !lr.caughtUp || this.#lastSeq > lr.headSeq) {
+        this.#lastSeq = lr.headSeq;
+        this.#saveSeq();
+      }
+      this.#hb = {
+        every: lr.heartbeatIntervalMs > 0 ? lr.heartbeatIntervalMs : DEFAULTS.heartbeatIntervalMs,
+        timeout: lr.heartbeatTimeoutMs > 0 ? lr.heartbeatTimeoutMs : DEFAULTS.heartbeatTimeoutMs,
+      };
+      conn.ready = true;
+      this.#startHeartbeat(conn);
+      this.#setState(ConnectionState.Connected);
+      this.#flush();
+    });
+  }
+
+  #onFrame(conn, text) {
+    if (conn.dead) return;
+    conn.lastRecv = Date.now();
+    let f;
+    try {
+      f = JSON.parse(text);
+    } catch {
+      this.#opts.logger.warn('dialtone: undecodable frame', text);
+      return;
+    }
+    if (f === null || typeof f !== 'object') return;
+    if (typeof f.event === 'string') {
+      this.#onEvent(conn, f);
+      return;
+    }
+    const req = typeof f.id === 'number' ? conn.pending.get(f.id) : undefined;
+    if (!req) {
+      if (f.error) this.#opts.logger.warn('dialtone: server error', f.error);
+      return;
+    }
+    conn.pending.delete(f.id);
+    clearTimeout(req.timer);
+    if (f.error) {
+      req.reject(new DialtoneError(f.error.code, f.error.message || `error ${f.error.code}`));
+      return;
+    }
+    const result = f.result ?? {};
+    if (req.onResult) {
+      try {
+        req.onResult(result);
+      } catch (err) {
+        req.reject(err);
+        return;
+      }
+    }
+    req.resolve(result);
+  }
+
+  #onEvent(conn, f) {
+    const data = f.data ?? {};
+    if (f.event === 'kicked') {
+      conn.kick = { reason: data.reason, retry: !!data.retry };
+      this.#emit('kicked', conn.kick);
+      return;
+    }
+    const seq = typeof f.seq === 'number' ? f.seq : 0;
+    if (seq > 0 && this.#lastSeq !== null && seq <= this.#lastSeq) return; // a replay already processed
+    if (f.event === 'callInvitationReceived' && data.callID) {
+      const wait = Math.max(this.#opts.requestTimeoutMs, this.remainingRingTime(data.deadline || 0));
+      this.callReceived(data.callID, wait).catch((err) => {
+        if (!this.#finished) this.#opts.logger.warn('dialtone: cannot acknowledge an invitation', data.callID, err);
+      });
+    }
+    this.#emit(f.event, data, { event: f.event, seq });
+    if (seq > 0) {
+      this.#lastSeq = seq;
+      this.#saveSeq();
+    }
+  }
+
+  // drop handles the end of conn: reconnect, or finish the client when that is not allowed.
+  #drop(conn, reason) {
+    if (conn.dead) return;
+    conn.dead = true;
+    conn.ws.onclose = conn.ws.onmessage = conn.ws.onopen = null;
+    try { conn.ws.close(1000); } catch { /* already closed */ }
+    this.#stopHeartbeat();
+    const resend = [];
+    for (const req of conn.pending.values()) {
+      req.conn = undefined;
+      if (req.internal) {
+        clearTimeout(req.timer);
+        req.reject(reason);
+      } else {
+        resend.push(req);
+      }
+    }
+    conn.pending.clear();
+    this.#queue = resend.concat(this.#queue);
+    if (this.#conn === conn) this.#conn = null;
+    if (this.#finished || !conn.ready) return; // a first login failing is reported by login()
+    if (this.#loggingOut) {
+      this.#finish(new DialtoneError(0, 'dialtone: logged out', 'loggedOut'));
+      return;
+    }
+    if (reason.kick && !reason.kick.retry) {
+      this.#finish(reason);
+      return;
+    }
+    this.#setState(ConnectionState.Reconnecting, reason);
+    this.#reconnect(0);
+  }
+
+  #reconnect(attempt) {
+    const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
+    this.#retryTimer = setTimeout(async () => {
+      this.#retryTimer = null;
+      if (this.#finished) return;
+      let conn;
+      try {
+        const token = this.#opts.tokenSource ? await this.#opts.tokenSource() : this.#token;
+        if (this.#finished) return;
+        conn = await this.#open();
+        await this.#loginOn(conn, token);
+      } catch (err) {
+        const e = toError(err);
+        if (conn) this.#drop(conn, e);
+        if (this.#finished) return;
+        if (final(e)) {
+          this.#finish(e);
+          return;
+        }
+        this.#opts.logger.warn?.('dialtone: reconnection failed', e.message);
+        this.#reconnect(attempt + 1);
+      }
+    }, wait);
+  }
+
+  #startHeartbeat(conn) {
+    this.#stopHeartbeat();
+    const { every, timeout } = this.#hb;
+    this.#heartbeat = setInterval(() => {
+      const sent = Date.now();
+      this.#raw(conn, 'heartbeat', undefined, (r) => this.#recordServerTime(r.serverTime, sent))
+        .catch(() => {});
+    }, every);
+    this.#watchdog = setInterval(() => {
+      if (Date.now() - conn.lastRecv >= timeout) {
+        this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'network'));
+      }
+    }, Math.min(1000, every));
+  }
+
+  #stopHeartbeat() {
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#watchdog);
+    this.#heartbeat = this.#watchdog = null;
+  }
+
+  #recordServerTime(serverTime, sent) {
+    if (serverTime > 0) {
+      const recv = Date.now();
+      this.#offset = serverTime - (sent + (recv - sent) / 2);
+    }
+  }
+
+  #finish(err) {
+    if (this.#finished) return;
+    this.#finished = err;
+    clearTimeout(this.#retryTimer);
+    this.#stopHeartbeat();
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) {
+      conn.dead = true;
+      conn.ws.onclose = conn.ws.onmessage = conn.ws.onopen = null;
+      try { conn.ws.close(1000); } catch { /* already closed */ }
+      for (const req of conn.pending.values()) {
+        clearTimeout(req.timer);
+        req.reject(err);
+      }
+      conn.pending.clear();
+    }
+    this.#failQueue(err);
+    this.#setState(ConnectionState.Disconnected, err);
+  }
+
+  #failQueue(err) {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const req of queue) {
+      clearTimeout(req.timer);
+      req.reject(err);
+    }
+  }
+
+  #setState(state, reason = null) {
+    if (this.#state === state && state !== ConnectionState.Reconnecting) return;
+    this.#state = state;
+    this.#emit('connectionStateChanged', { state, reason });
+  }
+
+  #emit(event, ...args) {
+    for (const fn of [...(this.#listeners.get(event) ?? [])]) {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.#opts.logger.warn('dialtone: listener failed', event, err);
+      }
+    }
+  }
+
+  // ---- the device's saved position (R7.2) ----
+
+  #seqKey() {
+    return `dialtone:lastSeq:${this.#userID}:${this.#deviceID}`;
+  }
+
+  #loadSeq() {
+    try {
+      const v = this.#storage?.getItem(this.#seqKey());
+      const n = v == null ? NaN : Number(v);
+      return Number.isSafeInteger(n) && n >= 0 ? n : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #saveSeq() {
+    try {
+      this.#storage?.setItem(this.#seqKey(), String(this.#lastSeq));
+    } catch { /* storage full or denied: the worst outcome is a replay after a reload */ }
+  }
+}
+
+function safeLocalStorage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function toError(err) {
+  return err instanceof DialtoneError ? err : new DialtoneError(0, String(err?.message ?? err), 'network');
+}
+
+// closeReason turns a close event into the DialtoneError that ended conn: the kicked event's
+// reason, else the kick table's reason for the close code, else a network error.
+function closeReason(conn, ev) {
+  let kick = conn.kick;
+  if (!kick) {
+    for (const [reason, k] of Object.entries(KickReasons)) {
+      if (k.closeCode === ev.code) kick = { reason, retry: k.retry };
+    }
+  }
+  if (kick) return new DialtoneError(0, `dialtone: kicked by the server: ${kick.reason}`, 'kicked', kick);
+  return new DialtoneError(0, `dialtone: connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, 'network');
+}
+
+// final reports whether a reconnection that failed with err must not be retried.
+function final(err) {
+  if (err.kick) return !err.kick.retry;
+  return err.code === ErrorCode.AuthFailed || err.code === ErrorCode.TooManyDevices;
+}
