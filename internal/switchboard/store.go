@@ -19,7 +19,8 @@ var ErrConflict = errors.New("conflict")
 // Publisher receives the log entries of every committed change, with their sequence numbers,
 // in commit order, after the change is durable and before the Commit that wrote it returns,
 // so each user's entries are published in sequence order. A Store takes one when it is
-// opened (cmd/dialtoned wires the bus); it runs on the store's commit path and must not block.
+// opened (cmd/dialtoned wires the bus); it runs on the store's commit path and must neither
+// block nor panic.
 type Publisher func(entries []LogEntry)
 
 // Store keeps calls, the per-user event logs, busy records and idempotency records durably.
@@ -35,7 +36,9 @@ type Store interface {
 	// Commit applies change atomically and durably (R7.1: on return, it survives a crash) and
 	// returns the sequence numbers it gave the change's log entries, in order. Concurrent
 	// commits may share one transaction and one disk flush (group commit); each change still
-	// applies or fails alone. It returns ErrConflict as documented there.
+	// applies or fails alone. It returns ErrConflict as documented there. If ctx ends, Commit
+	// returns ctx.Err() only when the change was not applied; once a change is being applied,
+	// Commit waits for and reports its outcome.
 	Commit(ctx context.Context, change Change) ([]int64, error)
 
 	// Idempotency returns the record of userID's key, if one was committed at or after since.
@@ -88,7 +91,7 @@ type CallWrite struct {
 	PrevVersion int64
 }
 
-// Member says that UserID appears in CallID's callUserList.
+// Member says that UserID appears in CallID's callUserList. A Member already stored is ignored.
 type Member struct {
 	UserID string
 	CallID string
@@ -104,7 +107,7 @@ type BusyWrite struct {
 }
 
 // LogEntry is one event in a user's log (R7.2): the wire event name, its encoded data and the
-// devices it targets.
+// devices it targets. Empty Data may be read back as nil or as an empty slice.
 type LogEntry struct {
 	UserID    string
 	Seq       int64 // assigned by Commit
@@ -121,7 +124,8 @@ func (e LogEntry) Includes(deviceID string) bool {
 }
 
 // IdempotencyRecord remembers a successful request (R7.3): what was asked (Fingerprint: op and
-// parameters) and the reply given.
+// parameters) and the reply given. Committing a record for an existing (UserID, Key) replaces
+// it, so a key may be reused once its record expired.
 type IdempotencyRecord struct {
 	UserID      string
 	Key         string
