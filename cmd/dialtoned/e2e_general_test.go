@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/dialtone/dialtone/client"
@@ -154,4 +157,24 @@ func TestE2EMultiDeviceAccept(t *testing.T) {
 	}
 	phone.wait(res.CallID, "changed dave=Rejected (call ended)")
 	laptop.wait(res.CallID, "changed dave=Rejected (call ended)")
+}
+
+// The health, readiness and metrics endpoints answer on the server's listener.
+func TestE2EHTTPEndpoints(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.login(t, "alice", "a")
+	must(t, second(alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})))
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `dialtone_operations_total{code="0",op="callInvite"} 1`,
+	} {
+		resp, err := http.Get("http://" + ts.Addr + path)
+		must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, body lacks %q:\n%.2000s", path, resp.StatusCode, want, body)
+		}
+	}
 }

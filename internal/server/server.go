@@ -17,11 +17,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/httpapi"
 	"github.com/dialtone/dialtone/internal/localbus"
+	"github.com/dialtone/dialtone/internal/metrics"
 	"github.com/dialtone/dialtone/internal/sqlite"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wsapi"
@@ -57,7 +62,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("--secret: %w", err)
 	}
-	board := switchboard.New(switchboardConfig(cfg), store, time.Now, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	boardCfg := switchboardConfig(cfg)
+	boardCfg.ObserveCommit = m.Commit
+	board := switchboard.New(boardCfg, store, time.Now, log)
 	if err := board.Start(ctx); err != nil {
 		return err
 	}
@@ -72,12 +82,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxInvitesPerMinute:     cfg.MaxInvitesPerMinute,
 		MaxUnauthenticatedPerIP: cfg.MaxUnauthenticatedPerIP,
 		ValidDeviceID:           auth.ValidDeviceID,
+		Observer:                m,
 	}, board, bus, verifier, time.Now, log)
+	registerGauges(reg, ws, board, store)
 
 	var serving atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("GET "+protocol.Path, ws)
 	httpapi.Routes(mux, serving.Load)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	httpapi.Web(mux, web.Files())
 	if cfg.Dev { // the demo page's token and user list (httpapi.DevRoutes); never outside --dev
 		httpapi.DevRoutes(mux, func(user string) (string, error) {
@@ -128,6 +141,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// registerGauges exposes the components' own counts as metrics.
+func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchboard.Switchboard, store *sqlite.Store) {
+	metrics.Gauge(reg, "dialtone_sessions", "Open WebSocket connections.", func() float64 { return float64(ws.Sessions()) })
+	metrics.Gauge(reg, "dialtone_deadlines_pending", "Calls with a ring deadline or not-received check scheduled.",
+		func() float64 { return float64(board.PendingDeadlines()) })
+	metrics.Counter(reg, "dialtone_commit_batches_total", "Transactions committed by the store (group commits).",
+		func() float64 { return float64(store.Stats().Batches) })
+	metrics.Counter(reg, "dialtone_commit_changes_total", "Changes committed by the store; divided by batches, the mean batch size.",
+		func() float64 { return float64(store.Stats().Changes) })
 }
 
 func switchboardConfig(cfg config.Config) switchboard.Config {

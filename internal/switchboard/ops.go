@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
 )
@@ -189,7 +190,10 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 	if len(change.Calls) == 0 && change.Idem == nil {
 		return res, nil
 	}
-	if _, err := s.store.Commit(ctx, change); err != nil {
+	start := time.Now()
+	_, err = s.store.Commit(ctx, change)
+	s.cfg.ObserveCommit(time.Since(start))
+	if err != nil {
 		return Result{}, fmt.Errorf("commit call %s: %w", callID, err)
 	}
 	for _, w := range change.Calls {

@@ -16,12 +16,13 @@ import (
 // Config holds the settings the switchboard applies.
 type Config struct {
 	Call              call.Config
-	IdempotencyWindow time.Duration // R7.3 (default 15m)
-	HeartbeatTimeout  time.Duration // R6.1 grace before a disconnected device is lost (default 35s)
-	LogRetention      time.Duration // R7.2 (default 15m)
-	CallRetention     time.Duration // R3.10 (default 30 days)
-	PruneEvery        time.Duration // how often retention runs (default LogRetention/4, at most 1m)
-	TickWorkers       int           // concurrent deadline applications (default 32)
+	IdempotencyWindow time.Duration       // R7.3 (default 15m)
+	HeartbeatTimeout  time.Duration       // R6.1 grace before a disconnected device is lost (default 35s)
+	LogRetention      time.Duration       // R7.2 (default 15m)
+	CallRetention     time.Duration       // R3.10 (default 30 days)
+	PruneEvery        time.Duration       // how often retention runs (default LogRetention/4, at most 1m)
+	TickWorkers       int                 // concurrent deadline applications (default 32)
+	ObserveCommit     func(time.Duration) // told how long each commit took (metrics; optional)
 }
 
 func (c *Config) setDefaults() {
@@ -36,6 +37,9 @@ func (c *Config) setDefaults() {
 	defaultDuration(&c.PruneEvery, min(time.Minute, c.LogRetention/4))
 	if c.TickWorkers <= 0 {
 		c.TickWorkers = 32
+	}
+	if c.ObserveCommit == nil {
+		c.ObserveCommit = func(time.Duration) {}
 	}
 }
 

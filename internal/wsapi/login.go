@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/wire"
 	"github.com/dialtone/dialtone/protocol"
@@ -47,17 +48,19 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case <-ctx.Done():
 		return
 	}
+	start := time.Now()
 	s.wg.Go(func() {
 		defer func() { <-s.ops }()
 		result, err := op(ctx, s, req)
+		code := protocol.Code(0)
 		if err != nil {
-			code, message := s.srv.errorCode(err)
+			var message string
+			code, message = s.srv.errorCode(err)
 			s.sendError(req.ID, code, message)
-			return
-		}
-		if result != nil {
+		} else if result != nil {
 			s.reply(req.ID, result)
 		}
+		s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
 	})
 }
 

@@ -55,7 +55,19 @@ type Config struct {
 	MaxUnauthenticatedPerIP int               // connections not yet logged in (default 100)
 	SendQueue               int               // frames queued per connection before slowConsumer (default 512)
 	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
+	Observer                Observer          // metrics (default: none)
 }
+
+// Observer is told about answered ops and delivered events (for metrics).
+type Observer interface {
+	Op(op string, code int, d time.Duration)
+	EventsDelivered(n int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Op(string, int, time.Duration) {}
+func (noObserver) EventsDelivered(int)           {}
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -76,6 +88,9 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxInvitesPerMinute, 60)
 	defInt(&c.MaxUnauthenticatedPerIP, 100)
 	defInt(&c.SendQueue, 512)
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
 	if c.ValidDeviceID == nil {
 		c.ValidDeviceID = func(id string) bool { return len(id) >= 1 && len(id) <= 64 }
 	}

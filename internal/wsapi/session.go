@@ -1,6 +1,7 @@
 package wsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,6 +144,9 @@ func (s *session) write(ctx context.Context) {
 				s.conn.CloseNow()
 				return
 			}
+			if bytes.HasPrefix(frame, eventPrefix) {
+				s.srv.cfg.Observer.EventsDelivered(1)
+			}
 		}
 	}
 }
@@ -283,6 +287,8 @@ func (s *session) forwardLocked(entries []switchboard.LogEntry) {
 		}
 	}
 }
+
+var eventPrefix = []byte(`{"event":"call`) // call events; not kicked
 
 // eventFrame builds {"event":…,"seq":…,"data":…} from the stored, already encoded data.
 func eventFrame(e switchboard.LogEntry) []byte {
