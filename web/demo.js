@@ -83,6 +83,7 @@ function log(text) {
 // (all of them, or only the changed ones for callUserStateChanged).
 function upsert(callID, info = {}) {
   let c = calls.get(callID);
+  if (c && info.version && info.version < c.version) return c; // an older snapshot than what we know
   if (!c) {
     c = { callID, mode: CallMode.General, caller: '', state: CallState.Started, createTime: 0,
       endTime: 0, version: 0, users: new Map(), note: '', seen: Date.now() };
@@ -309,6 +310,7 @@ async function loadHistory() {
   if (!r) return;
   history.list = r.callList || [];
   history.next = r.nextFlag;
+  if (history.page === 0) restoreCalls(history.list);
   renderHistory();
 }
 
@@ -332,6 +334,19 @@ function renderHistory() {
   $('#history-page').textContent = `Page ${history.page + 1}`;
   $('#history-newer').disabled = history.page === 0;
   $('#history-older').disabled = !history.next;
+}
+
+// restoreCalls adds the calls still going on for this user from a history page: after a
+// reload the SDK resumes the event stream where it stopped, but the page's memory is new.
+function restoreCalls(list) {
+  let changed = false;
+  for (const ci of list) {
+    const mine = ci.callUserList.find((u) => u.userID === me);
+    if (ci.state !== CallState.Started || !mine || !(PENDING.has(mine.state) || mine.state === S.Accepted)) continue;
+    upsert(ci.callID, ci);
+    changed = true;
+  }
+  if (changed) render();
 }
 
 async function join(ci) {

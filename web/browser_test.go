@@ -1,0 +1,301 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// stepTimeout bounds one step of a scenario (a click and the wait for its effect).
+const stepTimeout = 15 * time.Second
+
+// TestBrowserDemo drives the demo page in headless Chromium against the real server: each user
+// is a tab in its own browser context (own storage), like two people on two machines. The
+// scenarios run one after the other on one browser process.
+func TestBrowserDemo(t *testing.T) {
+	browser := startBrowser(t)
+	srv := servertest.Start(t)
+	base := "http://" + srv.Addr + "/"
+	shots := t.ArtifactDir()
+	t.Logf("screenshots in %s (kept with go test -artifacts)", shots)
+
+	t.Run("Accept", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(General, 30, "bob")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)))
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [role=timer]`)))
+		alice.waitUserState("bob", "Received")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"]`)))
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"][data-state="Received"]`)))
+		bob.screenshot(filepath.Join(shots, "demo-ringing.png"))
+		alice.screenshot(filepath.Join(shots, "demo-calling.png"))
+		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		alice.waitUserState("bob", "Accepted")
+		bob.waitUserState("bob", "Accepted")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+		alice.screenshot(filepath.Join(shots, "demo-accepted.png"))
+		updateDocsScreenshot(t, filepath.Join(shots, "demo-ringing.png"))
+	})
+
+	t.Run("Reject", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(General, 30, "bob")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.reject`)))
+		// A reload keeps the tab's user (sessionStorage) and resumes from the saved lastSeq
+		// (localStorage): the invitation rings again.
+		bob.do(chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="bob"] #conn[data-state=Connected]`)),
+			chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+		alice.waitUserState("bob", "Rejected")
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+	})
+
+	t.Run("Timeout", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(General, 2, "bob")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		alice.waitUserState("bob", "Timeout")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+		bob.waitUserState("bob", "Timeout")
+	})
+
+	t.Run("AdvancedJoinFromHistory", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		carol := openTab(t, browser, base, "carol")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(Advanced, 30, "bob", "carol")
+		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		carol.do(chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+		alice.waitUserState("bob", "Accepted")
+		alice.waitUserState("carol", "Rejected")
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="In call"]`)))
+
+		// carol changes her mind: she joins the call from her history.
+		carol.do(chromedp.Click(chromedp.CSS(`#history button.join`)))
+		carol.waitUserState("carol", "Accepted")
+		alice.waitUserState("carol", "Accepted")
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="carol"][data-state="Accepted"]`)))
+		alice.screenshot(filepath.Join(shots, "demo-advanced.png"))
+
+		// bob invites dave during the call; dave is not signed in, so he stays Inviting.
+		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "dave"),
+			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
+		bob.waitUserState("dave", "Inviting")
+
+		// alice ends it for everyone.
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="end-"]`)))
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		carol.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+	})
+}
+
+// Call modes of the ring form.
+const (
+	General  = "0"
+	Advanced = "1"
+)
+
+// tab is one user's page in its own browser context.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	user string
+
+	mu     sync.Mutex
+	errors []string // uncaught exceptions and console errors
+}
+
+// openTab opens the demo in a new browser context, signs in as user and waits for the app. It
+// fails the test at its end if the page logged an error or threw.
+func openTab(t *testing.T, browser context.Context, base, user string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	tb := &tab{t: t, ctx: ctx, user: user}
+	if err := chromedp.Do(ctx); err != nil { // creates the tab; no timeout on this first call
+		t.Fatalf("%s: open tab: %v", user, err)
+	}
+	if err := chromedp.Listen(ctx, tb.onEvent); err != nil {
+		t.Fatalf("%s: listen: %v", user, err)
+	}
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.errors {
+			t.Errorf("%s's page: %s", user, e)
+		}
+		cancel()
+	})
+	tb.do(chromedp.EmulateViewport(1200, 820),
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`#user`)),
+		chromedp.SendKeys(chromedp.CSS(`#user`), user),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-user=%q] #conn[data-state=Connected]`, user))))
+	return tb
+}
+
+func (tb *tab) onEvent(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg = "uncaught: " + e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil {
+			msg += " " + e.ExceptionDetails.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if e.Type != runtime.ConsoleAPICalledTypeError && e.Type != runtime.ConsoleAPICalledTypeWarning {
+			return
+		}
+		var parts []string
+		for _, a := range e.Args {
+			parts = append(parts, string(a.Value)+a.Description)
+		}
+		msg = fmt.Sprintf("console.%s: %s", e.Type, strings.Join(parts, " "))
+	default:
+		return
+	}
+	tb.mu.Lock()
+	tb.errors = append(tb.errors, msg)
+	tb.mu.Unlock()
+}
+
+// do runs steps in the tab, each group bounded by stepTimeout, and fails the test with the
+// page's status line when they fail.
+func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		status, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](
+			`document.querySelector('#status').textContent + ' | ' + document.querySelector('#calls').innerText`))
+		tb.t.Fatalf("%s: %v\npage: %s", tb.user, err, status)
+	}
+}
+
+func (tb *tab) statusCtx() context.Context {
+	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+	tb.t.Cleanup(cancel)
+	return ctx
+}
+
+// ring calls invitees from the ring form with the given mode and timeout (seconds).
+func (tb *tab) ring(mode string, timeout int, invitees ...string) {
+	tb.t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{}
+	for _, u := range invitees {
+		sel := chromedp.CSS(fmt.Sprintf(`#people input[value=%q]`, u))
+		steps = append(steps, chromedp.WaitVisible(sel), chromedp.Click(sel))
+	}
+	steps = append(steps,
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=mode][value=%q]`, mode))),
+		chromedp.SetValue(chromedp.CSS(`#timeout`), fmt.Sprint(timeout)),
+		chromedp.Click(chromedp.CSS(`#ring-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
+	tb.do(steps...)
+}
+
+// waitUserState waits until the tab's Calls panel shows user in state (a CallUserState name).
+func (tb *tab) waitUserState(user, state string) {
+	tb.t.Helper()
+	tb.do(chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#calls li[data-user=%q][data-state=%q]`, user, state))))
+}
+
+func (tb *tab) screenshot(path string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Fatalf("%s: screenshot: %v", tb.user, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// updateDocsScreenshot copies the ringing screenshot to docs/ for the README, only when
+// DIALTONE_UPDATE_SCREENSHOTS=1: a test run never rewrites the tree by default.
+func updateDocsScreenshot(t *testing.T, src string) {
+	if os.Getenv("DIALTONE_UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(filepath.Join("..", "docs", filepath.Base(src)), png, 0o644)
+	}
+	if err != nil {
+		t.Errorf("update docs screenshot: %v", err)
+	}
+}
+
+// startBrowser starts one headless Chromium for the test, with a fresh profile. Without
+// Chromium the test is skipped, unless CI is set: there it fails.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := findChromium()
+	if path == "" {
+		msg := "Chromium not found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome); " +
+			"install it (apt-get install -y chromium) to run the browser tests"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // tests may run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.WindowSize(1200, 820),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return ctx
+}
+
+func findChromium() string {
+	if p := os.Getenv("DIALTONE_CHROMIUM"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}

@@ -1,0 +1,114 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/servertest"
+	"github.com/dialtone/dialtone/web"
+)
+
+// TestServedFiles checks that the real server serves the embedded page and SDK with the types
+// browsers require, and the --dev endpoints only in --dev.
+func TestServedFiles(t *testing.T) {
+	dev := servertest.Start(t)
+	base := "http://" + dev.Addr
+	for path, wantType := range map[string]string{
+		"/":              "text/html; charset=utf-8",
+		"/index.html":    "text/html; charset=utf-8",
+		"/dialtone.js":   "text/javascript; charset=utf-8",
+		"/demo.js":       "text/javascript; charset=utf-8",
+		"/demo.css":      "text/css; charset=utf-8",
+		"/dialtone.d.ts": "text/plain; charset=utf-8",
+	} {
+		res, body := get(t, base+path)
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != wantType {
+			t.Errorf("GET %s: %d %q, want 200 %q", path, res.StatusCode, res.Header.Get("Content-Type"), wantType)
+		}
+		if len(body) == 0 {
+			t.Errorf("GET %s: empty body", path)
+		}
+	}
+	if res, _ := get(t, base+"/nope.js"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope.js: %d, want 404", res.StatusCode)
+	}
+
+	// --dev: a token for a valid name, 400 for an invalid one, 415 without JSON.
+	res, body := post(t, base+"/dev/token", "application/json", `{"user":"alice"}`)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"token":"ey`) {
+		t.Errorf("POST /dev/token: %d %s", res.StatusCode, body)
+	}
+	if res, _ := post(t, base+"/dev/token", "application/json", `{"user":"no spaces"}`); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST /dev/token with an invalid user: %d, want 400", res.StatusCode)
+	}
+	if res, _ := post(t, base+"/dev/token", "application/x-www-form-urlencoded", `user=alice`); res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("POST /dev/token as a form: %d, want 415", res.StatusCode)
+	}
+	if res, body := get(t, base+"/dev/users"); res.StatusCode != http.StatusOK || body != "{\"users\":[]}\n" {
+		t.Errorf("GET /dev/users before any login: %d %q", res.StatusCode, body)
+	}
+
+	// Users who logged in are listed, and stay listed after they leave.
+	for _, user := range []string{"zed", "amy"} {
+		c, err := client.Dial(context.Background(), dev.URL, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Login(context.Background(), servertest.Token(t, user), "d1"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if res, body := get(t, base+"/dev/users"); res.StatusCode != http.StatusOK || body != "{\"users\":[\"amy\",\"zed\"]}\n" {
+		t.Errorf("GET /dev/users after two logins: %d %q", res.StatusCode, body)
+	}
+
+	// Without --dev the page is served, the dev endpoints are not.
+	prod := servertest.Start(t, "--dev=false")
+	base = "http://" + prod.Addr
+	if res, _ := get(t, base+"/"); res.StatusCode != http.StatusOK {
+		t.Errorf("GET / without --dev: %d, want 200", res.StatusCode)
+	}
+	if res, _ := get(t, base+"/dev/users"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /dev/users without --dev: %d, want 404", res.StatusCode)
+	}
+	if res, _ := post(t, base+"/dev/token", "application/json", `{"user":"alice"}`); res.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /dev/token without --dev: %d, want 404", res.StatusCode)
+	}
+}
+
+// TestEmbeddedFiles checks that every file the page loads is embedded.
+func TestEmbeddedFiles(t *testing.T) {
+	for _, name := range []string{"index.html", "demo.js", "demo.css", "dialtone.js", "dialtone.d.ts"} {
+		if b, err := fs.ReadFile(web.Files(), name); err != nil || len(b) == 0 {
+			t.Errorf("%s: %v (%d bytes)", name, err, len(b))
+		}
+	}
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func post(t *testing.T, url, contentType, body string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Post(url, contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
