@@ -42,23 +42,12 @@ with higher limits, for example:
 `
 
 // runBench implements "dialtone bench".
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, benchUsage)
-		return errReported
-	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, benchUsage)
-		return nil
-	case "lifecycle":
-		return runLifecycle(ctx, args[1:], stdout, stderr)
-	case "idle":
-		return runIdle(ctx, args[1:], stdout, stderr)
-	case "timers":
-		return runTimers(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("bench: unknown workload %q (run dialtone bench --help)", args[0])
+func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "dialtone bench", benchUsage, map[string]subcommand{
+		"lifecycle": runLifecycle,
+		"idle":      runIdle,
+		"timers":    runTimers,
+	}, args, stdin, stdout, stderr)
 }
 
 // benchFlags are the flags every workload has.
@@ -76,22 +65,43 @@ func (bf *benchFlags) register(fs *flag.FlagSet) {
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
 }
 
-// parseBench parses a workload's flags; it refuses positional arguments and a missing secret.
-func parseBench(fs *flag.FlagSet, bf *benchFlags, args []string) (help bool, err error) {
+// benchReport is a workload's result: --json prints it as JSON, otherwise print prints it.
+type benchReport interface{ print(w io.Writer) }
+
+// workload is one bench workload: define adds its own flags to fs; execute runs it once the
+// flags are parsed.
+type workload struct {
+	name, usage string
+	common      *benchFlags
+	define      func(fs *flag.FlagSet)
+	execute     func(ctx context.Context, stderr io.Writer) (benchReport, error)
+}
+
+// run parses args, runs the workload and prints its report on stdout.
+func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(wl.name, wl.usage, stderr)
+	wl.common.register(fs)
+	wl.define(fs)
 	pos, help, err := parseArgs(fs, args)
-	if help || err != nil {
-		return help, err
+	switch {
+	case help || err != nil:
+		return err
+	case len(pos) > 0:
+		return fmt.Errorf("bench %s: unexpected argument %q", wl.name, pos[0])
+	case wl.common.secret == "":
+		return fmt.Errorf("bench %s: --secret is required", wl.name)
+	case wl.common.concurrency < 1:
+		return fmt.Errorf("bench %s: --login-concurrency must be at least 1", wl.name)
 	}
-	if len(pos) > 0 {
-		return false, fmt.Errorf("bench %s: unexpected argument %q", fs.Name(), pos[0])
+	rep, err := wl.execute(ctx, stderr)
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", wl.name, err)
 	}
-	if bf.secret == "" {
-		return false, fmt.Errorf("bench %s: --secret is required", fs.Name())
+	if wl.common.json {
+		return json.NewEncoder(stdout).Encode(rep)
 	}
-	if bf.concurrency < 1 {
-		return false, fmt.Errorf("bench %s: --login-concurrency must be at least 1", fs.Name())
-	}
-	return false, nil
+	rep.print(stdout)
+	return nil
 }
 
 // newRunID returns a short random run identifier for user names.
@@ -259,11 +269,6 @@ func (l *latency) summary() percentiles {
 func (p percentiles) String() string {
 	return fmt.Sprintf("n=%d p50 %.2fms p90 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms",
 		p.Count, p.P50Ms, p.P90Ms, p.P99Ms, p.P999Ms, p.MaxMs)
-}
-
-// writeJSON prints v as one JSON object line.
-func writeJSON(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
 }
 
 // sourceClients returns one HTTP client per local source address (nil: the default client).

@@ -140,13 +140,18 @@ func cmdCancel(ctx context.Context, con *console, args []string) error {
 	return nil
 }
 
+// oneCall resolves the single argument of a command that takes a call ID.
+func (con *console) oneCall(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errUsage
+	}
+	return con.book.resolve(args[0])
+}
+
 // callOp returns the command of an operation that takes only a call ID.
 func callOp(op string) func(context.Context, *console, []string) error {
 	return func(ctx context.Context, con *console, args []string) error {
-		if len(args) != 1 {
-			return errUsage
-		}
-		id, err := con.book.resolve(args[0])
+		id, err := con.oneCall(args)
 		if err != nil {
 			return err
 		}
@@ -249,10 +254,7 @@ func clock(ms int64) string {
 }
 
 func cmdShow(ctx context.Context, con *console, args []string) error {
-	if len(args) != 1 {
-		return errUsage
-	}
-	id, err := con.book.resolve(args[0])
+	id, err := con.oneCall(args)
 	if err != nil {
 		return err
 	}

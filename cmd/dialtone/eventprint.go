@@ -27,9 +27,9 @@ func (h *eventPrinter) OnCallInvitationReceived(ev client.CallInvitationReceived
 	if ev.Inviter != ev.Caller {
 		who = ev.Inviter + " invites you into " + ev.Caller + "'s call"
 	}
-	left := h.con.client().RemainingRingTime(ev.Deadline).Round(time.Second)
+	left := int(h.con.client().RemainingRingTime(ev.Deadline).Round(time.Second) / time.Second)
 	id := short(ev.CallID)
-	h.con.out.event("☎ %s (call %s, %s, %s left) — accept %s / reject %s", who, id,
+	h.con.out.event("☎ %s (call %s, %s, %ds left) — accept %s / reject %s", who, id,
 		modeName(ev.Mode), left, id, id)
 	if ev.ExtendedData != "" {
 		h.con.out.line("  data: %q", ev.ExtendedData)

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,29 +46,22 @@ type idleConfig struct {
 }
 
 // runIdle implements "dialtone bench idle".
-func runIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runIdle(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var cfg idleConfig
-	fs := newFlagSet("idle", idleUsage, stderr)
-	cfg.benchFlags.register(fs)
-	fs.IntVar(&cfg.sessions, "sessions", 1000, "sessions to open")
-	fs.DurationVar(&cfg.hold, "hold", 10*time.Second, "how long to hold the sessions once all are open")
-	fs.StringVar(&cfg.sources, "sources", "", "comma-separated local addresses to connect from, round robin")
-	fs.IntVar(&cfg.serverPID, "server-pid", 0, "PID of the server process, to read its memory")
-	if help, err := parseBench(fs, &cfg.benchFlags, args); help || err != nil {
-		return err
-	}
-	if cfg.sessions < 1 || cfg.hold < 0 {
-		return fmt.Errorf("bench idle: --sessions must be ≥ 1 and --hold ≥ 0")
-	}
-	rep, err := idleRun(ctx, &cfg, stderr)
-	if err != nil {
-		return fmt.Errorf("bench idle: %w", err)
-	}
-	if cfg.json {
-		return writeJSON(stdout, rep)
-	}
-	rep.print(stdout)
-	return nil
+	return workload{name: "idle", usage: idleUsage, common: &cfg.benchFlags,
+		define: func(fs *flag.FlagSet) {
+			fs.IntVar(&cfg.sessions, "sessions", 1000, "sessions to open")
+			fs.DurationVar(&cfg.hold, "hold", 10*time.Second, "how long to hold the sessions once all are open")
+			fs.StringVar(&cfg.sources, "sources", "", "comma-separated local addresses to connect from, round robin")
+			fs.IntVar(&cfg.serverPID, "server-pid", 0, "PID of the server process, to read its memory")
+		},
+		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
+			if cfg.sessions < 1 || cfg.hold < 0 {
+				return nil, errors.New("--sessions must be ≥ 1 and --hold ≥ 0")
+			}
+			return idleRun(ctx, &cfg, stderr)
+		},
+	}.run(ctx, args, stdout, stderr)
 }
 
 // idleReport is the result of an idle run (the --json object). Memory fields are 0 when

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,33 +50,29 @@ type lifecycleConfig struct {
 }
 
 // runLifecycle implements "dialtone bench lifecycle".
-func runLifecycle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runLifecycle(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var cfg lifecycleConfig
-	fs := newFlagSet("lifecycle", lifecycleUsage, stderr)
-	cfg.benchFlags.register(fs)
-	fs.IntVar(&cfg.pairs, "pairs", 100, "caller/callee pairs")
-	fs.IntVar(&cfg.devices, "devices", 1, "logged-in devices per callee; all ring, the first to ring accepts")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time, after the warmup")
-	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured time first")
-	fs.Float64Var(&cfg.rate, "rate", 0, "offered lifecycles per second over all pairs (open loop); 0 = closed loop")
-	fs.DurationVar(&cfg.stepTimeout, "step-timeout", 10*time.Second, "how long one step may wait for its reply or event")
-	if help, err := parseBench(fs, &cfg.benchFlags, args); help || err != nil {
-		return err
-	}
-	if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.rate < 0 {
-		return fmt.Errorf("bench lifecycle: --pairs and --devices must be ≥ 1, --duration > 0, --warmup and --rate ≥ 0")
-	}
-	pairs, err := loginPairs(ctx, &cfg)
-	if err != nil {
-		return fmt.Errorf("bench lifecycle: %w", err)
-	}
-	defer closePairs(pairs)
-	rep := newLifecycleRun(&cfg).execute(ctx, pairs, stderr)
-	if cfg.json {
-		return writeJSON(stdout, rep)
-	}
-	rep.print(stdout)
-	return nil
+	return workload{name: "lifecycle", usage: lifecycleUsage, common: &cfg.benchFlags,
+		define: func(fs *flag.FlagSet) {
+			fs.IntVar(&cfg.pairs, "pairs", 100, "caller/callee pairs")
+			fs.IntVar(&cfg.devices, "devices", 1, "logged-in devices per callee; all ring, the first to ring accepts")
+			fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time, after the warmup")
+			fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured time first")
+			fs.Float64Var(&cfg.rate, "rate", 0, "offered lifecycles per second over all pairs (open loop); 0 = closed loop")
+			fs.DurationVar(&cfg.stepTimeout, "step-timeout", 10*time.Second, "how long one step may wait for its reply or event")
+		},
+		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
+			if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.rate < 0 || cfg.stepTimeout <= 0 {
+				return nil, errors.New("--pairs and --devices must be ≥ 1, --duration and --step-timeout > 0, --warmup and --rate ≥ 0")
+			}
+			pairs, err := loginPairs(ctx, &cfg)
+			if err != nil {
+				return nil, err
+			}
+			defer closePairs(pairs)
+			return newLifecycleRun(&cfg).execute(ctx, pairs, stderr), nil
+		},
+	}.run(ctx, args, stdout, stderr)
 }
 
 // lcPair is one caller and the devices of its callee.

@@ -54,26 +54,39 @@ Environment: DIALTONE_URL (default of --url), DIALTONE_SECRET (default of --secr
 DIALTONE_TOKEN (default of --token).
 `
 
+// subcommand is one command of the program: it parses args (what follows its name) and runs.
+type subcommand func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+
 // run is the whole program: it parses args (without the program name), reads commands from
 // stdin where a subcommand does, and writes to stdout and stderr. It returns when the
 // subcommand is done or ctx is cancelled.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "dialtone", mainUsage, map[string]subcommand{
+		"token": func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+			return runToken(args, stdout, stderr)
+		},
+		"client": runClient,
+		"watch": func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+			return runWatch(ctx, args, stdout, stderr)
+		},
+		"bench": runBench,
+	}, args, stdin, stdout, stderr)
+}
+
+// dispatch runs the command args[0] of cmds, or prints usage for help or no command.
+func dispatch(ctx context.Context, name, usage string, cmds map[string]subcommand, args []string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, mainUsage)
+		fmt.Fprint(stderr, usage)
 		return errReported
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, mainUsage)
+		fmt.Fprint(stdout, usage)
 		return nil
-	case "token":
-		return runToken(args[1:], stdout, stderr)
-	case "client":
-		return runClient(ctx, args[1:], stdin, stdout, stderr)
-	case "watch":
-		return runWatch(ctx, args[1:], stdout, stderr)
-	case "bench":
-		return runBench(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (run dialtone --help)", args[0])
+	if cmd, ok := cmds[args[0]]; ok {
+		return cmd(ctx, args[1:], stdin, stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q (run %s --help)", args[0], name)
 }

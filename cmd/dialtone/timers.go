@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -37,31 +39,27 @@ type timersConfig struct {
 }
 
 // runTimers implements "dialtone bench timers".
-func runTimers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runTimers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var cfg timersConfig
-	fs := newFlagSet("timers", timersUsage, stderr)
-	cfg.benchFlags.register(fs)
-	fs.IntVar(&cfg.invitations, "invitations", 1000, "ringing invitations to arm")
-	fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (1s..600s)")
-	fs.DurationVar(&cfg.grace, "grace", 10*time.Second, "how long after the window to wait for late timeouts")
-	if help, err := parseBench(fs, &cfg.benchFlags, args); help || err != nil {
-		return err
-	}
-	if cfg.invitations < 1 || cfg.window < time.Second || cfg.window > 600*time.Second || cfg.grace < 0 {
-		return fmt.Errorf("bench timers: --invitations must be ≥ 1 and --window 1s..600s")
-	}
-	r := newTimersRun(&cfg)
-	callers, err := r.login(ctx)
-	defer closeAll(callers)
-	if err != nil {
-		return fmt.Errorf("bench timers: %w", err)
-	}
-	rep := r.execute(ctx, callers, stderr)
-	if cfg.json {
-		return writeJSON(stdout, rep)
-	}
-	rep.print(stdout)
-	return nil
+	return workload{name: "timers", usage: timersUsage, common: &cfg.benchFlags,
+		define: func(fs *flag.FlagSet) {
+			fs.IntVar(&cfg.invitations, "invitations", 1000, "ringing invitations to arm")
+			fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (1s..600s)")
+			fs.DurationVar(&cfg.grace, "grace", 10*time.Second, "how long after the window to wait for late timeouts")
+		},
+		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
+			if cfg.invitations < 1 || cfg.window < time.Second || cfg.window > 600*time.Second || cfg.grace < 0 {
+				return nil, errors.New("--invitations must be ≥ 1 and --window 1s..600s")
+			}
+			r := newTimersRun(&cfg)
+			callers, err := r.login(ctx)
+			defer closeAll(callers)
+			if err != nil {
+				return nil, err
+			}
+			return r.execute(ctx, callers, stderr), nil
+		},
+	}.run(ctx, args, stdout, stderr)
 }
 
 // timersRun is one run's plan and measurements.

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// decodeReport parses the --json output into v, refusing unknown shapes.
+func decodeReport(t *testing.T, stdout string, v any) {
+	t.Helper()
+	if strings.Count(strings.TrimSpace(stdout), "\n") != 0 {
+		t.Fatalf("want one JSON line, got:\n%s", stdout)
+	}
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
+		t.Fatalf("decode %q: %v", stdout, err)
+	}
+}
+
+// checkOrdered checks that p50 ≤ p99 ≤ max and that there are samples.
+func checkOrdered(t *testing.T, name string, p percentiles) {
+	t.Helper()
+	if p.Count == 0 || p.P50Ms > p.P90Ms || p.P90Ms > p.P99Ms || p.P99Ms > p.P999Ms || p.P999Ms > p.MaxMs {
+		t.Errorf("%s percentiles out of order: %+v", name, p)
+	}
+}
+
+func TestBenchLifecycle(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	for _, extra := range [][]string{nil, {"--rate", "40", "--devices", "2"}} {
+		args := append([]string{"bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret,
+			"--pairs", "4", "--duration", "1s", "--warmup", "200ms", "--json"}, extra...)
+		stdout, stderr, err := runOnce(t, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		var rep lifecycleReport
+		decodeReport(t, stdout, &rep)
+		if rep.Lifecycles == 0 || len(rep.Errors) != 0 || rep.LifecyclesPerSecond <= 0 {
+			t.Errorf("report %+v", rep)
+		}
+		for name, p := range map[string]percentiles{"inviteToRing": rep.InviteToRing,
+			"acceptToCaller": rep.AcceptToCaller, "lifecycle": rep.Lifecycle} {
+			checkOrdered(t, name, p)
+			if p.Count != rep.Lifecycles {
+				t.Errorf("%s has %d samples for %d lifecycles", name, p.Count, rep.Lifecycles)
+			}
+		}
+		if !strings.Contains(stderr, "lifecycle ") {
+			t.Errorf("no progress line on stderr: %q", stderr)
+		}
+	}
+}
+
+// TestBenchLifecycleCountsRateLimits runs against the default limits: the refusals must be
+// reported by code, not hidden.
+func TestBenchLifecycleCountsRateLimits(t *testing.T) {
+	srv := servertest.Start(t, "--max-invites-per-minute", "2")
+	stdout, stderr, err := runOnce(t, "bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret,
+		"--pairs", "1", "--duration", "500ms", "--warmup", "0s", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep lifecycleReport
+	decodeReport(t, stdout, &rep)
+	if rep.Errors["6000292"] == 0 {
+		t.Errorf("no rate-limit errors reported: %+v", rep)
+	}
+}
+
+func TestBenchIdle(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	stdout, stderr, err := runOnce(t, "bench", "idle", "--url", srv.URL, "--secret", servertest.Secret,
+		"--sessions", "30", "--hold", "300ms", "--sources", "127.0.0.1,127.0.0.2",
+		"--server-pid", strconv.Itoa(os.Getpid()), "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep idleReport
+	decodeReport(t, stdout, &rep)
+	if rep.Sessions != 30 || rep.LoggedIn != 30 || rep.ConnectedAtEnd != 30 || len(rep.Errors) != 0 ||
+		rep.LoginsPerSecond <= 0 || rep.RSSBeforeBytes <= 0 || rep.RSSAfterBytes <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+func TestBenchTimers(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	stdout, stderr, err := runOnce(t, "bench", "timers", "--url", srv.URL, "--secret", servertest.Secret,
+		"--invitations", "40", "--window", "1500ms", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep timersReport
+	decodeReport(t, stdout, &rep)
+	if rep.Invitations != 40 || rep.Calls != 5 || rep.Invited != 40 || rep.Observed != 40 ||
+		rep.CallsEnded != 5 || len(rep.Errors) != 0 {
+		t.Errorf("report %+v", rep)
+	}
+	l := rep.LatenessMs
+	if l.Count != 40 || l.P50Ms > l.P99Ms || l.P99Ms > l.MaxMs {
+		t.Errorf("lateness out of order: %+v", l)
+	}
+}
+
+func TestTimersPlanSpreadsDeadlines(t *testing.T) {
+	r := newTimersRun(&timersConfig{invitations: 100, window: 20_000_000_000})
+	if r.calls != 12 {
+		t.Fatalf("calls = %d, want 12", r.calls)
+	}
+	total := 0
+	prev := int64(-1)
+	for i := range r.calls {
+		start, timeout := r.plan(i)
+		deadline := start.Milliseconds() + int64(timeout)*1000
+		if start < 0 || start >= 1_000_000_000 || timeout < 1 || deadline <= prev {
+			t.Errorf("call %d: start %v timeout %ds", i, start, timeout)
+		}
+		prev = deadline
+		total += len(r.invitees(i))
+	}
+	if total != 100 || prev != 20_000 {
+		t.Errorf("invitees %d, last deadline %dms", total, prev)
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// highLimits lift the server's rate limits for tests that make many requests.
+var highLimits = []string{"--max-invites-per-minute", "100000", "--max-requests-per-second", "100000"}
+
+func TestClientRingsAcceptsAndLists(t *testing.T) {
+	srv := servertest.Start(t)
+	bob := startCLI(t, "client", "--url", srv.URL, "--user", "bob", "--secret", servertest.Secret)
+	bob.waitFor(`logged in as bob`)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--token", servertest.Token(t, "alice"))
+	alice.waitFor(`logged in as alice`)
+
+	alice.send("invite bob --advanced --timeout 60")
+	m := alice.waitFor(`call (\S+) \((\S+)\) ringing bob for 60s`)
+	short, full := m[1], m[2]
+	ring := bob.waitFor(`☎ alice is calling you \(call (\S+), advanced, \d+s left\) — accept (\S+) / reject`)
+	if ring[1] != short || !strings.HasPrefix(full, ring[2]) {
+		t.Fatalf("bob rang for call %q (accept %q), alice created %q", ring[1], ring[2], full)
+	}
+	bob.send("accept " + ring[2])
+	alice.waitFor(`call ` + short + `: bob (Inviting|Received) → Accepted`)
+
+	alice.send("list")
+	alice.waitFor(short + `  ` + full + `  Started .* bob:Accepted`)
+	alice.send("show " + short[:4])
+	alice.waitFor(`(?m)^  bob +Accepted`)
+
+	alice.send("frobnicate")
+	alice.waitFor(`error: unknown command "frobnicate"; type help`)
+	alice.send("accept")
+	alice.waitFor(`usage: accept CALL`)
+	alice.send("accept " + short)
+	alice.waitFor(`error: accept: .*6000274`)
+	alice.send("help")
+	alice.waitFor(`(?m)^  more +CALL USER…`)
+
+	alice.send("end " + short)
+	bob.waitFor(`call ` + short + ` ended by alice`)
+	alice.send("exit")
+	if err := alice.wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+func TestClientRefusesABadLogin(t *testing.T) {
+	srv := servertest.Start(t)
+	_, _, err := runOnce(t, "client", "--url", srv.URL, "--user", "alice", "--secret", "wrong-secret-0123456789")
+	if client.Code(err) != client.CodeAuthFailed {
+		t.Fatalf("err = %v, want code %d", err, client.CodeAuthFailed)
+	}
+	if _, _, err := runOnce(t, "client", "--url", srv.URL, "--user", "alice"); err == nil {
+		t.Fatal("a client without --token or --secret started")
+	}
+}
+
+func TestCallBookResolvesPrefixes(t *testing.T) {
+	b := newCallBook()
+	b.remember("abcdef123", nil)
+	b.remember("abcxyz456", nil)
+	for ref, want := range map[string]string{"abcd": "abcdef123", "abcx": "abcxyz456",
+		"abcdef123": "abcdef123", "zzz": "zzz"} {
+		if got, err := b.resolve(ref); err != nil || got != want {
+			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, want)
+		}
+	}
+	if _, err := b.resolve("abc"); err == nil {
+		t.Error("an ambiguous prefix resolved")
+	}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/auth"
+)
+
+func TestTokenMintsAVerifiableToken(t *testing.T) {
+	const secret = "test-secret-0123456789"
+	out, _, err := runOnce(t, "token", "--secret", secret, "--ttl", "1h", "--audience", "app", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier([]byte(secret), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := v.Verify(strings.TrimSpace(out), time.Now())
+	if err != nil || user != "alice" {
+		t.Fatalf("Verify = %q, %v; want alice", user, err)
+	}
+	if _, err := v.Verify(strings.TrimSpace(out), time.Now().Add(2*time.Hour)); err == nil {
+		t.Error("the token is still valid after its ttl")
+	}
+}
+
+func TestTokenReadsTheSecretFromTheEnvironment(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "env-secret-0123456789")
+	out, _, err := runOnce(t, "token", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := auth.NewVerifier([]byte("env-secret-0123456789"), "")
+	if user, err := v.Verify(strings.TrimSpace(out), time.Now()); err != nil || user != "bob" {
+		t.Fatalf("Verify = %q, %v; want bob", user, err)
+	}
+}
+
+func TestTokenRefusesBadInput(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "")
+	for _, args := range [][]string{
+		{"token", "alice"},                       // no secret
+		{"token", "--secret", "s"},               // no user
+		{"token", "--secret", "s", "not a user"}, // invalid userID
+		{"token", "--secret", "s", "--ttl", "0s", "alice"},
+	} {
+		if _, _, err := runOnce(t, args...); err == nil {
+			t.Errorf("run %q succeeded", args)
+		}
+	}
+}
+
+// TestHelpDocumentsEveryFlag checks that --help of each command names all its flags.
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	cases := map[string][]string{
+		"token":           {"secret", "ttl", "audience"},
+		"client":          {"url", "user", "device", "token", "secret", "audience", "ttl"},
+		"watch":           {"url", "user", "device", "token", "secret"},
+		"bench lifecycle": {"url", "secret", "pairs", "duration", "warmup", "rate", "devices", "json", "step-timeout", "login-concurrency"},
+		"bench idle":      {"url", "secret", "sessions", "hold", "sources", "server-pid", "json"},
+		"bench timers":    {"url", "secret", "invitations", "window", "grace", "json"},
+	}
+	for cmd, flags := range cases {
+		stdout, stderr, err := runOnce(t, append(strings.Fields(cmd), "--help")...)
+		if err != nil {
+			t.Errorf("%s --help: %v", cmd, err)
+		}
+		for _, f := range flags {
+			if !strings.Contains(stdout+stderr, "-"+f) {
+				t.Errorf("%s --help does not document --%s", cmd, f)
+			}
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"bench", "--help"}} {
+		stdout, _, err := runOnce(t, args...)
+		if err != nil || !strings.Contains(stdout, "Usage") {
+			t.Errorf("%q: %v\n%s", args, err, stdout)
+		}
+	}
+	if _, _, err := runOnce(t, "frobnicate"); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
