@@ -1,0 +1,175 @@
+// Unit tests of dialtone.js against a scripted fake WebSocket: node --test web/dialtone_test.mjs
+// (run by TestSDKUnit in sdk_test.go when node is installed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Dialtone, DialtoneError, ErrorCode, remainingRingTime, backoff, newIdempotencyKey, tokenSubject,
+  wsURL, stateName,
+} from './dialtone.js';
+
+// FakeSocket is a WebSocket whose server side the test plays.
+function fakeServer() {
+  const sockets = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      this.waiters = [];
+      this.read = 0;
+      this.closed = false;
+      sockets.push(this);
+      setTimeout(() => this.onopen?.(), 0);
+    }
+    send(text) {
+      this.sent.push(JSON.parse(text));
+      if (this.waiters.length) this.waiters.shift()(this.sent[this.read++]);
+    }
+    close() { this.closed = true; }
+    // next resolves with the next frame the client sends.
+    next() {
+      if (this.read < this.sent.length) return Promise.resolve(this.sent[this.read++]);
+      return new Promise((resolve) => this.waiters.push(resolve));
+    }
+    reply(id, result) { this.onmessage?.({ data: JSON.stringify({ id, result }) }); }
+    fail(id, code) { this.onmessage?.({ data: JSON.stringify({ id, error: { code, message: 'no' } }) }); }
+    event(event, data, seq) { this.onmessage?.({ data: JSON.stringify({ event, data, seq }) }); }
+    drop(code = 1006) { this.onclose?.({ code, reason: '' }); }
+  }
+  return { sockets, FakeSocket };
+}
+
+function memoryStorage() {
+  const m = new Map();
+  return { getItem: (k) => (m.has(k) ? m.get(k) : null), setItem: (k, v) => m.set(k, String(v)), m };
+}
+
+const token = `x.${Buffer.from(JSON.stringify({ sub: 'bob' })).toString('base64url')}.y`;
+const loginResult = (over = {}) => ({
+  userID: 'bob', deviceID: 'd1', headSeq: 3, caughtUp: false, heartbeatIntervalMs: 60000,
+  heartbeatTimeoutMs: 180000, serverTime: Date.now() + 5000, ...over,
+});
+const quiet = { warn() {} };
+
+async function loggedIn(opts = {}) {
+  const srv = fakeServer();
+  const storage = opts.storage ?? memoryStorage();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+  const done = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  const f = await ws.next();
+  assert.equal(f.op, 'login');
+  ws.reply(f.id, loginResult(opts.login));
+  await done;
+  return { c, srv, ws, storage, loginFrame: f };
+}
+
+async function waitFor(fn) {
+  for (let i = 0; i < 200; i++) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('timed out waiting');
+}
+
+test('helpers', () => {
+  assert.equal(remainingRingTime(10000, 500, 9000), 500);
+  assert.equal(remainingRingTime(10000, 0, 20000), 0);
+  for (let n = 0; n < 40; n++) {
+    const b = backoff(250, 30000, n);
+    assert.ok(b >= Math.min(30000, 250 * 2 ** n) / 2 && b <= 30000, `backoff ${n} = ${b}`);
+  }
+  const key = newIdempotencyKey();
+  assert.match(key, /^[A-Za-z0-9_-]{22}$/);
+  assert.notEqual(key, newIdempotencyKey());
+  assert.equal(tokenSubject(token), 'bob');
+  assert.equal(tokenSubject('garbage'), '');
+  assert.equal(wsURL('https://h:1'), 'wss://h:1/v1/ws');
+  assert.equal(stateName(5), 'Received');
+});
+
+test('login, clock offset, receipt and duplicate events', async () => {
+  const { c, ws, storage, loginFrame } = await loggedIn();
+  assert.equal(loginFrame.data.lastSeq, undefined, 'a new device sends no lastSeq');
+  assert.equal(c.state, 'Connected');
+  assert.ok(Math.abs(c.serverTimeOffset - 5000) < 100, `offset ${c.serverTimeOffset}`);
+  assert.equal(storage.getItem('dialtone:lastSeq:bob:d1'), '3', 'starts from headSeq');
+
+  const got = [];
+  c.on('callInvitationReceived', (d, meta) => got.push([d.callID, meta.seq]));
+  const inv = { callID: 'c1', version: 1, deadline: c.serverNow() + 30000 };
+  ws.event('callInvitationReceived', inv, 4);
+  ws.event('callInvitationReceived', inv, 4); // a replay
+  ws.event('callInvitationReceived', inv, 2); // older than the position
+  assert.deepEqual(got, [['c1', 4]]);
+  const ack = await ws.next();
+  assert.deepEqual([ack.op, ack.data, ack.idem], ['callReceived', { callID: 'c1' }, undefined]);
+  assert.equal(storage.getItem('dialtone:lastSeq:bob:d1'), '4');
+  c.close();
+});
+
+test('a request cut by a dropped connection is sent again with the same key, after a resume', async () => {
+  const { c, srv, ws } = await loggedIn({ login: { caughtUp: true } });
+  ws.event('callUserStateChanged', { callID: 'c0', version: 2, callUserList: [] }, 9);
+  const states = [];
+  c.on('connectionStateChanged', ({ state }) => states.push(state));
+  const accepted = c.callAccept('c1');
+  const first = await ws.next();
+  assert.equal(first.op, 'callAccept');
+  assert.ok(first.idem.length >= 16);
+  ws.drop();
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  const login = await ws2.next();
+  assert.equal(login.data.lastSeq, 9, 'resumes from the last processed seq');
+  ws2.reply(login.id, loginResult({ headSeq: 9, caughtUp: true }));
+  const again = await ws2.next();
+  assert.deepEqual([again.op, again.idem, again.data], ['callAccept', first.idem, first.data]);
+  ws2.reply(again.id, { callID: 'c1' });
+  assert.deepEqual(await accepted, { callID: 'c1' });
+  assert.deepEqual(states, ['Reconnecting', 'Connected']);
+  c.close();
+});
+
+test('refusals are DialtoneErrors with the wire code', async () => {
+  const { c, ws } = await loggedIn();
+  const p = c.callInvite(['alice'], { timeout: 30 });
+  const f = await ws.next();
+  assert.deepEqual(f.data, { invitees: ['alice'], config: { timeout: 30 } });
+  ws.fail(f.id, ErrorCode.Busy);
+  await assert.rejects(p, (err) => err instanceof DialtoneError && err.code === 6000290 && err.reason === 'server');
+  c.close();
+  await assert.rejects(c.queryCall('c1'), (err) => err.reason === 'closed');
+});
+
+test('a kick without retry ends the client; with retry it reconnects', async () => {
+  const { c, srv, ws } = await loggedIn();
+  const kicks = [];
+  c.on('kicked', (k) => kicks.push(k.reason));
+  ws.event('kicked', { reason: 'shutdown', retry: true });
+  ws.drop(4003);
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  const login = await ws2.next();
+  ws2.reply(login.id, loginResult({ headSeq: 3, caughtUp: true }));
+  await waitFor(() => c.state === 'Connected');
+
+  const pending = c.queryCall('c1');
+  await ws2.next();
+  ws2.event('kicked', { reason: 'replaced', retry: false });
+  ws2.drop(4001);
+  await assert.rejects(pending, (err) => err.reason === 'kicked' && err.kick.reason === 'replaced');
+  assert.equal(c.state, 'Disconnected');
+  assert.deepEqual(kicks, ['shutdown', 'replaced']);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 2, 'no reconnection after a final kick');
+});
+
+test('a refused login rejects with the code and may be retried', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const p = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.fail((await ws.next()).id, ErrorCode.AuthFailed);
+  await assert.rejects(p, (err) => err.code === ErrorCode.AuthFailed);
+  assert.equal(c.state, 'Disconnected');
+  await assert.rejects(c.callEnd('c1'), (err) => err.reason === 'notLoggedIn');
+});
