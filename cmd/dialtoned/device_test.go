@@ -44,6 +44,11 @@ func (ts *testServer) login(t *testing.T, user, id string) *device {
 	if _, err := d.Login(t.Context(), token(t, user), id); err != nil {
 		t.Fatalf("login %s@%s: %v", user, id, err)
 	}
+	// The server reads a connection's next request only after the login's catch-up, so once
+	// this reply is in, every later event reaches the device live (not synthesized).
+	if _, err := d.QueryCallInvitationList(t.Context(), 1, 0); err != nil {
+		t.Fatalf("sync after login %s@%s: %v", user, id, err)
+	}
 	return d
 }
 

@@ -70,6 +70,7 @@ func TestE2ERestartedAppCatchesUp(t *testing.T) {
 	first, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
 	must(t, err)
 	bob.wait(first.CallID, "received from alice")
+	bob.wait(first.CallID, "changed bob=Received") // its acknowledgement, the last event before closing
 	bob.Close()
 
 	must(t, second(alice.CallCancel(t.Context(), first.CallID, nil, client.OpConfig{}))) // missed while closed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wire"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -120,20 +121,45 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		HeartbeatTimeoutMs:  s.srv.cfg.HeartbeatTimeout.Milliseconds(),
 		ServerTime:          now.UnixMilli(),
 	})
+	var synthesized map[string]int64
 	if caughtUp {
 		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq)
 	} else {
-		err = s.synthesize(ctx, userID, head)
+		synthesized, err = s.synthesize(ctx, userID, head)
 	}
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	buffered := s.buffered
+	buffered := withoutSynthesized(s.buffered, synthesized)
 	s.buffered, s.catchingUp = nil, false
 	s.forwardLocked(buffered)
 	return nil
+}
+
+// withoutSynthesized drops from the live events that arrived during catch-up the invitations
+// already sent as synthesized ones: those of a call at a version the synthesized one covers.
+func withoutSynthesized(entries []switchboard.LogEntry, synthesized map[string]int64) []switchboard.LogEntry {
+	if len(synthesized) == 0 {
+		return entries
+	}
+	kept := entries[:0:0]
+	for _, e := range entries {
+		if e.Event == protocol.EventCallInvitationReceived {
+			var ev struct {
+				CallID  string `json:"callID"`
+				Version int64  `json:"version"`
+			}
+			if json.Unmarshal(e.Data, &ev) == nil {
+				if v, ok := synthesized[ev.CallID]; ok && ev.Version <= v {
+					continue
+				}
+			}
+		}
+		kept = append(kept, e)
+	}
+	return kept
 }
 
 // replay sends the device's events of the log after lastSeq (R7.2).
@@ -158,16 +184,19 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq i
 	}
 }
 
-// synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3).
-func (s *session) synthesize(ctx context.Context, userID string, head int64) error {
+// synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3)
+// and returns the version of each call it sent. The calls are read after head, so none is
+// missed; one that rang meanwhile may also be among the live events, which catchUp drops.
+func (s *session) synthesize(ctx context.Context, userID string, head int64) (map[string]int64, error) {
 	s.mu.Lock()
 	s.lastSeq = head
 	s.mu.Unlock()
 	calls, err := s.srv.backend.PendingCalls(ctx, userID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := s.srv.now().UnixMilli()
+	sent := make(map[string]int64, len(calls))
 	for _, c := range calls {
 		ev, ok := wire.Invitation(c, userID, now)
 		if !ok {
@@ -176,10 +205,11 @@ func (s *session) synthesize(ctx context.Context, userID string, head int64) err
 		data, _ := json.Marshal(ev)
 		frame, _ := json.Marshal(protocol.Event{Event: protocol.EventCallInvitationReceived, Data: data})
 		if !s.sendWait(ctx, frame) {
-			return errSessionEnded
+			return nil, errSessionEnded
 		}
+		sent[c.ID] = c.Version
 	}
-	return nil
+	return sent, nil
 }
 
 // register makes s the session of (userID, deviceID). It returns the session it replaces, or
