@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/servertest"
 )
@@ -91,7 +92,7 @@ func TestBenchIdle(t *testing.T) {
 func TestBenchTimers(t *testing.T) {
 	srv := servertest.Start(t, highLimits...)
 	stdout, stderr, err := runOnce(t, "bench", "timers", "--url", srv.URL, "--secret", servertest.Secret,
-		"--invitations", "40", "--window", "1500ms", "--json")
+		"--invitations", "40", "--window", "1s", "--lead", "1s", "--json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -108,7 +109,7 @@ func TestBenchTimers(t *testing.T) {
 }
 
 func TestTimersPlanSpreadsDeadlines(t *testing.T) {
-	r := newTimersRun(&timersConfig{invitations: 100, window: 20_000_000_000})
+	r := newTimersRun(&timersConfig{invitations: 100, window: 20 * time.Second, lead: 5 * time.Second})
 	if r.calls != 12 {
 		t.Fatalf("calls = %d, want 12", r.calls)
 	}
@@ -117,13 +118,13 @@ func TestTimersPlanSpreadsDeadlines(t *testing.T) {
 	for i := range r.calls {
 		start, timeout := r.plan(i)
 		deadline := start.Milliseconds() + int64(timeout)*1000
-		if start < 0 || start >= 1_000_000_000 || timeout < 1 || deadline <= prev {
+		if start < 0 || start >= 6*time.Second || timeout < 1 || deadline <= prev || deadline <= 5000 {
 			t.Errorf("call %d: start %v timeout %ds", i, start, timeout)
 		}
 		prev = deadline
 		total += len(r.invitees(i))
 	}
-	if total != 100 || prev != 20_000 {
+	if total != 100 || prev != 25_000 {
 		t.Errorf("invitees %d, last deadline %dms", total, prev)
 	}
 }

@@ -15,13 +15,17 @@ import (
 )
 
 const timersUsage = `
-Usage: dialtone bench timers --url URL --secret S --invitations N [--window 10s] [--json]
+Usage: dialtone bench timers --url URL --secret S --invitations N [--window 10s] [--lead 5s]
+       [--json]
 
-Arms N ringing invitations whose deadlines are spread evenly over --window, and measures how
-late the server times them out. Each caller holds one general-mode call (a user may be in
-one call at a time) inviting up to 9 users who are not connected, so ceil(N/9) callers log
-in. Each call's timeout (whole seconds, 1..600) and start time are chosen so that its
-deadline falls on its slot of the window. The caller's device observes the timeouts
+Arms N ringing invitations, then lets them time out with deadlines spread evenly over
+--window, and measures how late the server times them out. Each caller holds one
+general-mode call (a user may be in one call at a time) inviting up to 9 users who are not
+connected, so ceil(N/9) callers log in. The invitations are sent spread over the first
+--lead, and the window starts after it, so that arming and firing do not overlap when the
+server keeps up (armSeconds, when the last invite was answered, tells whether it did). Each
+call's timeout (whole seconds, 1..600) and start time are chosen so that its deadline falls
+on its slot of the window. The caller's device observes the timeouts
 (callUserStateChanged listing the invitees Timeout); lateness = arrival, on the server's
 clock as the SDK estimates it (ServerTimeOffset), − the deadline of the invite result's
 callInfo. Reported: p50, p99 and max lateness, and timeouts never observed (within the window
@@ -34,8 +38,8 @@ const maxInvitees = 9
 // timersConfig is the configuration of a timers run.
 type timersConfig struct {
 	benchFlags
-	invitations   int
-	window, grace time.Duration
+	invitations         int
+	window, lead, grace time.Duration
 }
 
 // runTimers implements "dialtone bench timers".
@@ -45,11 +49,13 @@ func runTimers(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		define: func(fs *flag.FlagSet) {
 			fs.IntVar(&cfg.invitations, "invitations", 1000, "ringing invitations to arm")
 			fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (1s..600s)")
+			fs.DurationVar(&cfg.lead, "lead", 5*time.Second, "the invitations are sent over this long, before the window (≥ 1s)")
 			fs.DurationVar(&cfg.grace, "grace", 10*time.Second, "how long after the window to wait for late timeouts")
 		},
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
-			if cfg.invitations < 1 || cfg.window < time.Second || cfg.window > 600*time.Second || cfg.grace < 0 {
-				return nil, errors.New("--invitations must be ≥ 1 and --window 1s..600s")
+			if cfg.invitations < 1 || cfg.window < time.Second || cfg.lead < time.Second ||
+				cfg.lead+cfg.window > 600*time.Second || cfg.grace < 0 {
+				return nil, errors.New("--invitations must be ≥ 1, --window and --lead ≥ 1s, --lead + --window ≤ 600s")
 			}
 			r := newTimersRun(&cfg)
 			callers, err := r.login(ctx)
@@ -72,6 +78,7 @@ type timersRun struct {
 	deadlines map[string]map[string]int64 // callID → invitee → deadline (server Unix ms)
 	minLate   time.Duration
 
+	armed                    time.Duration // when the last invite was answered
 	lateness                 *latency
 	invited, observed, ended atomic.Int64
 	errs                     errorCounts
@@ -138,14 +145,15 @@ func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
 	return callers, firstErr
 }
 
-// plan returns call i's start (after the run's start) and timeout: the calls' deadlines are
-// spread evenly over [1s, window].
+// plan returns call i's start (after the run's start) and timeout. The calls' deadlines are
+// spread evenly over (lead, lead+window]; their starts over [0, lead), each a little after
+// its even slot so that the timeout is whole seconds (at least 1 s, as both lead and window
+// are).
 func (r *timersRun) plan(i int) (start time.Duration, timeoutS int) {
-	deadline := time.Second
-	if r.calls > 1 {
-		deadline += time.Duration(int64(r.cfg.window-time.Second) * int64(i) / int64(r.calls-1))
-	}
-	timeoutS = min(max(int(deadline/time.Second), 1), 600)
+	n := int64(r.calls)
+	deadline := r.cfg.lead + time.Duration(int64(r.cfg.window)*int64(i+1)/n)
+	slot := time.Duration(int64(r.cfg.lead) * int64(i) / n)
+	timeoutS = min(max(int((deadline-slot)/time.Second), 1), 600)
 	return deadline - time.Duration(timeoutS)*time.Second, timeoutS
 }
 
@@ -172,7 +180,8 @@ func (r *timersRun) execute(ctx context.Context, callers []*client.Client, stder
 		wg.Go(func() { r.invite(ctx, c, i, start) })
 	}
 	wg.Wait()
-	end := start.Add(r.cfg.window + r.cfg.grace)
+	r.armed = time.Since(start)
+	end := start.Add(r.cfg.lead + r.cfg.window + r.cfg.grace)
 	for r.observed.Load() < r.invited.Load() && time.Now().Before(end) && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
 	}
 	close(stop)
@@ -218,6 +227,8 @@ type timersReport struct {
 	Invitations   int              `json:"invitations"`
 	Calls         int              `json:"calls"`
 	WindowSeconds float64          `json:"windowSeconds"`
+	LeadSeconds   float64          `json:"leadSeconds"`
+	ArmSeconds    float64          `json:"armSeconds"`
 	Invited       int64            `json:"invited"`
 	Observed      int64            `json:"observed"`
 	CallsEnded    int64            `json:"callsEnded"`
@@ -227,7 +238,7 @@ type timersReport struct {
 
 func (r *timersRun) report() timersReport {
 	rep := timersReport{Workload: "timers", URL: r.cfg.url, Invitations: r.cfg.invitations, Calls: r.calls,
-		WindowSeconds: r.cfg.window.Seconds(), Invited: r.invited.Load(), Observed: r.observed.Load(),
+		WindowSeconds: r.cfg.window.Seconds(), LeadSeconds: r.cfg.lead.Seconds(), ArmSeconds: r.armed.Seconds(), Invited: r.invited.Load(), Observed: r.observed.Load(),
 		CallsEnded: r.ended.Load(), Errors: r.errs.snapshot()}
 	rep.LatenessMs.percentiles = r.lateness.summary()
 	r.mu.Lock()
@@ -242,8 +253,9 @@ func (r *timersRun) report() timersReport {
 }
 
 func (rep timersReport) print(w io.Writer) {
-	fmt.Fprintf(w, "timers: %d invitations in %d calls over %gs: %d invited, %d timeouts observed, %d calls ended\n",
-		rep.Invitations, rep.Calls, rep.WindowSeconds, rep.Invited, rep.Observed, rep.CallsEnded)
+	fmt.Fprintf(w, "timers: %d invitations in %d calls, armed in %.1fs (lead %gs), deadlines over %gs\n",
+		rep.Invitations, rep.Calls, rep.ArmSeconds, rep.LeadSeconds, rep.WindowSeconds)
+	fmt.Fprintf(w, "  %d invited, %d timeouts observed, %d calls ended\n", rep.Invited, rep.Observed, rep.CallsEnded)
 	fmt.Fprintf(w, "  lateness       %s min %.2fms\n", rep.LatenessMs.percentiles, rep.LatenessMs.MinMs)
 	fmt.Fprintf(w, "  errors         %s\n", formatErrors(rep.Errors))
 }
