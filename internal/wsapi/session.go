@@ -1,13 +1,11 @@
 package wsapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,18 +27,16 @@ const (
 )
 
 // session is one WebSocket connection. The reader goroutine (run) decodes frames and starts
-// ops; one writer goroutine sends the queued frames; bus deliveries and op replies only queue.
+// ops; the send queue writes frames; bus deliveries and op replies only queue.
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
 	ip   string
 
-	out     chan []byte   // frames to write, bounded: a full queue sheds the consumer
-	closing atomic.Bool   // set by kick: later frames are dropped so the kicked frame fits
-	stop    chan struct{} // closed when the session ends: enqueuers stop waiting
-	ops     chan struct{} // op slots
-	wg      sync.WaitGroup
-	reqs    *bucket
+	out  *sendQueue    // frames to write, bounded: a full queue sheds the consumer
+	ops  chan struct{} // op slots
+	wg   sync.WaitGroup
+	reqs *bucket
 
 	mu          sync.Mutex
 	userID      string
@@ -55,20 +51,22 @@ type session struct {
 	badFrames   []time.Time
 	idle        *time.Timer
 	unsubscribe func()
-	closeWith   websocket.StatusCode
 }
 
 func newSession(srv *Server, conn *websocket.Conn, ip string) *session {
-	return &session{srv: srv, conn: conn, ip: ip, holdsUnauth: true,
-		out: make(chan []byte, srv.cfg.SendQueue), stop: make(chan struct{}),
+	// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a merely
+	// slow one overflows the queue first and is kicked with slowConsumer.
+	out := newSendQueue(conn, srv.cfg.SendQueue, srv.cfg.HeartbeatTimeout, func(frame []byte) {
+		if isEvent(frame) {
+			srv.cfg.Observer.EventsDelivered(1)
+		}
+	})
+	return &session{srv: srv, conn: conn, ip: ip, holdsUnauth: true, out: out,
 		ops:  make(chan struct{}, maxConcurrentOps),
 		reqs: newBucket(srv.cfg.MaxRequestsPerSecond, time.Second, srv.now())}
 }
 
 func (s *session) run(ctx context.Context) {
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); s.write(ctx) }()
-
 	loginTimer := time.AfterFunc(s.srv.cfg.LoginTimeout, func() {
 		if !s.isLoggedIn() {
 			s.kick(protocol.KickLoginTimeout)
@@ -95,14 +93,13 @@ func (s *session) run(ctx context.Context) {
 	s.idle.Stop()
 	s.wg.Wait() // ops in flight finish (their commits are durable) before the session ends
 	s.end()
-	<-writerDone
+	<-s.out.done
 }
 
 // end releases everything the session holds. The connection is already closed or closing.
 func (s *session) end() {
 	s.mu.Lock()
 	s.ended = true
-	close(s.stop)
 	unsub, loggedIn, user, device := s.unsubscribe, s.loggedIn, s.userID, s.deviceID
 	holdsUnauth := s.holdsUnauth
 	s.holdsUnauth = false
@@ -117,66 +114,25 @@ func (s *session) end() {
 		s.srv.unregister(s)
 		s.srv.backend.DeviceDisconnected(user, device)
 	}
+	s.out.stop()
 	s.conn.CloseNow()
-}
-
-// write sends queued frames until the session ends; a nil frame closes the connection with
-// the kick's code after the frames before it were sent.
-func (s *session) write(ctx context.Context) {
-	for {
-		select {
-		case <-s.stop:
-			return
-		case frame := <-s.out:
-			if frame == nil {
-				s.mu.Lock()
-				code := s.closeWith
-				s.mu.Unlock()
-				s.conn.Close(code, "")
-				return
-			}
-			// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a
-			// merely slow one overflows the queue first and is kicked with slowConsumer.
-			wctx, cancel := context.WithTimeout(ctx, s.srv.cfg.HeartbeatTimeout)
-			err := s.conn.Write(wctx, websocket.MessageText, frame)
-			cancel()
-			if err != nil {
-				s.conn.CloseNow()
-				return
-			}
-			if bytes.HasPrefix(frame, eventPrefix) {
-				s.srv.cfg.Observer.EventsDelivered(1)
-			}
-		}
-	}
 }
 
 // send queues a frame without blocking; a full queue kicks the session (slowConsumer): the
 // client resumes from its lastSeq and loses nothing (R7.2).
 func (s *session) send(frame []byte) {
-	if s.closing.Load() {
-		return
-	}
-	select {
-	case s.out <- frame:
-	default:
-		go s.kick(protocol.KickSlowConsumer)
+	if !s.out.push(frame) {
+		go s.kick(protocol.KickSlowConsumer) // a no-op when the queue is closing anyway
 	}
 }
 
 // sendWait queues a frame, waiting for room while the session lives (catch-up pages).
 func (s *session) sendWait(ctx context.Context, frame []byte) bool {
-	select {
-	case s.out <- frame:
-		return true
-	case <-s.stop:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return s.out.pushWait(ctx, frame)
 }
 
-// kick sends the kicked event (when the queue has room), then closes with the reason's code.
+// kick sends the kicked event, then closes with the reason's code. For slowConsumer the frames
+// still queued are dropped first: the client resumes from its lastSeq and loses nothing.
 func (s *session) kick(reason string) {
 	k, _ := protocol.KickFor(reason)
 	s.mu.Lock()
@@ -185,36 +141,10 @@ func (s *session) kick(reason string) {
 		return
 	}
 	s.kicked = true
-	s.closeWith = websocket.StatusCode(k.CloseCode)
 	s.mu.Unlock()
-	s.closing.Store(true)
-	if reason == protocol.KickSlowConsumer {
-		s.discardQueue() // the client resumes from its lastSeq: what is queued is not lost
-	}
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
-	select {
-	case s.out <- frame:
-	default:
-		s.conn.Close(websocket.StatusCode(k.CloseCode), reason)
-		return
-	}
-	select {
-	case s.out <- nil:
-	default:
-		s.conn.Close(websocket.StatusCode(k.CloseCode), reason)
-	}
-}
-
-// discardQueue drops the frames not yet handed to the writer.
-func (s *session) discardQueue() {
-	for {
-		select {
-		case <-s.out:
-		default:
-			return
-		}
-	}
+	s.out.closeWith(frame, websocket.StatusCode(k.CloseCode), reason == protocol.KickSlowConsumer)
 }
 
 func (s *session) reply(id int64, result any) {
@@ -287,8 +217,6 @@ func (s *session) forwardLocked(entries []switchboard.LogEntry) {
 		}
 	}
 }
-
-var eventPrefix = []byte(`{"event":"call`) // call events; not kicked
 
 // eventFrame builds {"event":…,"seq":…,"data":…} from the stored, already encoded data.
 func eventFrame(e switchboard.LogEntry) []byte {

@@ -1,0 +1,173 @@
+package wsapi
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// sendQueue holds the frames waiting to be written to one connection. It costs nothing while
+// idle: the frames live in a slice that grows only while frames wait, and the goroutine that
+// writes them runs only while there are some. Frames are written in the order they were queued.
+type sendQueue struct {
+	conn    *websocket.Conn
+	limit   int           // frames queued at most; beyond, push fails (the consumer is shed)
+	timeout time.Duration // a write blocked this long closes the connection
+	written func(frame []byte)
+
+	mu        sync.Mutex
+	frames    [][]byte
+	writing   bool // the writer goroutine runs
+	closed    bool // no frame is accepted any more
+	closeCode websocket.StatusCode
+	closing   bool          // after the queued frames, close with closeCode
+	room      chan struct{} // signalled when the writer took frames (pushWait waits on it)
+	done      chan struct{} // closed when the queue is closed and the writer has stopped
+}
+
+func newSendQueue(conn *websocket.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
+	return &sendQueue{conn: conn, limit: limit, timeout: timeout, written: written,
+		room: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// push queues frame; it returns false when the queue is full or closed.
+func (q *sendQueue) push(frame []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.closing || len(q.frames) >= q.limit {
+		return false
+	}
+	q.frames = append(q.frames, frame)
+	q.startLocked()
+	return true
+}
+
+// pushWait queues frame, waiting for room; it returns false when the queue closes or ctx ends.
+func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
+	for {
+		q.mu.Lock()
+		if q.closed || q.closing {
+			q.mu.Unlock()
+			return false
+		}
+		if len(q.frames) < q.limit {
+			q.frames = append(q.frames, frame)
+			q.startLocked()
+			q.mu.Unlock()
+			return true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.room:
+		case <-q.done:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// closeWith queues last (the kicked frame) and then a close with code; with discard, the
+// frames still queued are dropped first. Later frames are refused. It returns false when the
+// queue was already closing.
+func (q *sendQueue) closeWith(last []byte, code websocket.StatusCode, discard bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.closing {
+		return false
+	}
+	if discard {
+		q.frames = nil
+	}
+	q.frames = append(q.frames, last)
+	q.closing, q.closeCode = true, code
+	q.startLocked()
+	return true
+}
+
+// stop refuses further frames and ends the writer; the connection is being closed.
+func (q *sendQueue) stop() {
+	q.mu.Lock()
+	q.closed = true
+	q.frames = nil
+	running := q.writing
+	q.mu.Unlock()
+	if !running {
+		q.finish()
+	}
+}
+
+func (q *sendQueue) finish() {
+	select {
+	case <-q.done:
+	default:
+		close(q.done)
+	}
+}
+
+func (q *sendQueue) startLocked() {
+	if !q.writing {
+		q.writing = true
+		go q.write()
+	}
+}
+
+// write sends queued frames until none is left, then exits; it closes the connection after a
+// kick's frames, or at once when a write fails.
+func (q *sendQueue) write() {
+	for {
+		q.mu.Lock()
+		frames, closing, code, closed := q.frames, q.closing, q.closeCode, q.closed
+		q.frames = nil
+		if len(frames) == 0 {
+			q.writing = false
+			q.mu.Unlock()
+			if closed {
+				q.finish()
+			}
+			return
+		}
+		q.mu.Unlock()
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+		for _, f := range frames {
+			if !q.writeOne(f) {
+				q.conn.CloseNow()
+				q.markClosed()
+				return
+			}
+		}
+		if closing { // the kicked frame was the last one: nothing is queued after it
+			q.conn.Close(code, "")
+			q.markClosed()
+			return
+		}
+	}
+}
+
+func (q *sendQueue) writeOne(frame []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
+	defer cancel()
+	if err := q.conn.Write(ctx, websocket.MessageText, frame); err != nil {
+		return false
+	}
+	q.written(frame)
+	return true
+}
+
+func (q *sendQueue) markClosed() {
+	q.mu.Lock()
+	q.closed, q.writing, q.frames = true, false, nil
+	q.mu.Unlock()
+	q.finish()
+}
+
+// isEvent reports whether frame is a call event (for the delivered-events metric).
+func isEvent(frame []byte) bool { return bytes.HasPrefix(frame, eventPrefix) }
+
+var eventPrefix = []byte(`{"event":"call`) // call events; not kicked
