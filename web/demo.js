@@ -2,7 +2,7 @@
 // in advanced mode invite more, quit, end and join from the history. Everything it does goes
 // through the browser SDK in dialtone.js.
 import {
-  Dialtone, DialtoneError, CallUserState as S, CallState, CallMode, ErrorCode, stateName,
+  Dialtone, DialtoneError, CallUserState as S, CallState, CallMode, CallEvents, ErrorCode, stateName,
 } from './dialtone.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -16,7 +16,7 @@ let client = null;
 let me = '';
 let signingOut = false;
 const calls = new Map(); // callID → call (see upsert)
-const history = { flags: [0], page: 0, next: 0, list: [] };
+const pager = { flags: [0], page: 0, next: 0, list: [] }; // the history panel's pages
 
 // ---- DOM helpers ----
 
@@ -209,6 +209,10 @@ function callCard(c) {
         render();
       }) }, 'End call'));
   }
+  if (started && c.mode === CallMode.Advanced && mine !== S.Accepted && REJOINABLE.has(mine)) {
+    actions.push(h('button', { type: 'button', class: 'join', dataset: key('join'),
+      onclick: () => join({ callID: c.callID }) }, 'Join again'));
+  }
   if (!started) {
     actions.push(h('button', { type: 'button', class: 'quiet', dataset: key('dismiss'),
       onclick: () => { calls.delete(c.callID); render(); } }, 'Dismiss'));
@@ -306,16 +310,16 @@ function refreshHistorySoon() {
 
 async function loadHistory() {
   if (!client) return;
-  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, history.flags[history.page]));
+  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, pager.flags[pager.page]));
   if (!r) return;
-  history.list = r.callList || [];
-  history.next = r.nextFlag;
-  if (history.page === 0) restoreCalls(history.list);
+  pager.list = r.callList || [];
+  pager.next = r.nextFlag;
+  if (pager.page === 0) restoreCalls(pager.list);
   renderHistory();
 }
 
 function renderHistory() {
-  const rows = history.list.map((ci) => {
+  const rows = pager.list.map((ci) => {
     const mine = ci.callUserList.find((u) => u.userID === me);
     const canJoin = ci.mode === CallMode.Advanced && ci.state === CallState.Started && mine
       && REJOINABLE.has(mine.state);
@@ -330,10 +334,10 @@ function renderHistory() {
         'aria-label': `Join ${ci.caller}'s call`, onclick: () => join(ci) }, 'Join') : ''));
   });
   rerender($('#history tbody'), rows);
-  $('#no-history').hidden = rows.length > 0 || history.page > 0;
-  $('#history-page').textContent = `Page ${history.page + 1}`;
-  $('#history-newer').disabled = history.page === 0;
-  $('#history-older').disabled = !history.next;
+  $('#no-history').hidden = rows.length > 0 || pager.page > 0;
+  $('#history-page').textContent = `Page ${pager.page + 1}`;
+  $('#history-newer').disabled = pager.page === 0;
+  $('#history-older').disabled = !pager.next;
 }
 
 // restoreCalls adds the calls still going on for this user from a history page: after a
@@ -388,8 +392,7 @@ async function signIn(user, pastedToken) {
     }
   }
   const c = new Dialtone({});
-  for (const name of ['callInvitationCreated', 'callInvitationReceived', 'callInvitationCancelled',
-    'callInvitationTimeout', 'callInvitationEnded', 'callUserStateChanged', 'callMainDeviceChanged']) {
+  for (const name of CallEvents) {
     c.on(name, (d, meta) => {
       log(`${name}${meta.seq ? ` #${meta.seq}` : ''} ${JSON.stringify(d)}`);
       if (name !== 'callMainDeviceChanged') onCallEvent(name, d);
@@ -470,12 +473,12 @@ function start() {
   $('#signout').addEventListener('click', signOut);
   $('#history-refresh').addEventListener('click', loadHistory);
   $('#history-older').addEventListener('click', () => {
-    history.flags[history.page + 1] = history.next;
-    history.page++;
+    pager.flags[pager.page + 1] = pager.next;
+    pager.page++;
     loadHistory();
   });
   $('#history-newer').addEventListener('click', () => {
-    history.page = Math.max(0, history.page - 1);
+    pager.page = Math.max(0, pager.page - 1);
     loadHistory();
   });
   setInterval(tick, 250);
