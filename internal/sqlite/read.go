@@ -15,6 +15,7 @@ import (
 // readStmts are the read queries, prepared once on the read pool.
 type readStmts struct {
 	call, busyCall, idem, readLog, head, oldest, listCalls, pending, due, busy *sql.Stmt
+	outbox, pushTargets                                                        *sql.Stmt
 }
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -35,6 +36,9 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 			WHERE m.user_id = ? AND c.state = 1 ORDER BY m.id`},
 		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
 		{&r.busy, `SELECT user_id, call_id FROM busy ORDER BY user_id`},
+		{&r.outbox, `SELECT id, call_id, body, created_at FROM outbox WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`},
+		{&r.pushTargets, `SELECT device_id, provider, token, voip, bundle_id FROM push_targets
+			WHERE user_id = ? ORDER BY provider, token`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -47,7 +51,8 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.head, r.oldest, r.listCalls, r.pending, r.due, r.busy} {
+	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.head, r.oldest, r.listCalls, r.pending, r.due, r.busy,
+		r.outbox, r.pushTargets} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

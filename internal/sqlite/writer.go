@@ -169,6 +169,7 @@ type writer struct {
 	insertCall, updateCall, insertMember *sql.Stmt
 	setBusy, busyOf, clearBusy           *sql.Stmt
 	nextSeq, insertLog, putIdem          *sql.Stmt
+	insertOutbox                         *sql.Stmt
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
@@ -198,6 +199,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (user_id, key) DO UPDATE SET
 				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at`},
+		{&w.insertOutbox, `INSERT INTO outbox (kind, call_id, body, created_at) VALUES (?, ?, ?, ?)`},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -221,7 +223,7 @@ func (w *writer) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
-		w.nextSeq, w.insertLog, w.putIdem} {
+		w.nextSeq, w.insertLog, w.putIdem, w.insertOutbox} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -277,6 +279,11 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 		}
 		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], int64(e.Target), e.DeviceID, e.Event, blob(e.Data), e.CreatedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: append log: %w", err)
+		}
+	}
+	for _, o := range ch.Outbox {
+		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.CallID, blob(o.Body), o.CreatedAt); err != nil {
+			return nil, fmt.Errorf("sqlite: append outbox: %w", err)
 		}
 	}
 	if r := ch.Idem; r != nil {

@@ -72,6 +72,7 @@ func everything(c call.Call, prevVersion int64) switchboard.Change {
 		Busy:    []switchboard.BusyWrite{setBusy("zed", c.ID)},
 		Log:     []switchboard.LogEntry{entry("zed", "e", 10), entry("alice", "e", 10)},
 		Idem:    &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte("r"), CreatedAt: 10},
+		Outbox:  []switchboard.OutboxRecord{{Kind: switchboard.OutboxWebhook, CallID: c.ID, Body: []byte("{}"), CreatedAt: 10}},
 	}
 	return ch
 }
@@ -93,6 +94,9 @@ func checkNothingOf(t *testing.T, e *env, zedBusy string) {
 	}
 	if calls, _ := e.list("zed", 0, 10); len(calls) != 0 {
 		t.Errorf("ListCalls(zed) = %v after a failed change", ids(calls))
+	}
+	if recs := e.outbox(switchboard.OutboxWebhook, 0, 10); len(recs) != 0 {
+		t.Errorf("outbox = %v after a failed change", recs)
 	}
 }
 

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentBusy", testConcurrentBusy},
 		{"ConcurrentVersion", testConcurrentVersion},
+		{"Outbox", testOutbox},
+		{"PushTargets", testPushTargets},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

@@ -17,6 +17,8 @@ type decision struct {
 	latest map[string]call.Call
 	events []call.Event
 	busy   []Busy
+	hooks  []call.Webhook
+	pushes []call.Push
 }
 
 // Busy pairs a call.Busy with its call.
@@ -41,6 +43,8 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 	}
 	d.latest[id] = out.Call
 	d.events = append(d.events, out.Events...)
+	d.hooks = append(d.hooks, out.Webhooks...)
+	d.pushes = append(d.pushes, out.Pushes...)
 	for _, b := range out.Busy {
 		d.busy = append(d.busy, Busy{Busy: b, CallID: id})
 	}
@@ -48,8 +52,9 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 
 // change returns the store change of the decision: every call once with the version it was
 // read at, the users new to each call, busy records with leaves before entries (so a glare
-// cancel frees the user before the accept claims it), and one log entry per event recipient.
-func (d *decision) change() (Change, error) {
+// cancel frees the user before the accept claims it), one log entry per event recipient and,
+// when asked for, the outbox records of the webhooks (§10) and pushes (§9).
+func (d *decision) change(webhooks, pushes bool) (Change, error) {
 	var ch Change
 	for _, id := range d.order {
 		loaded, c := d.loaded[id], d.latest[id]
@@ -80,6 +85,27 @@ func (d *decision) change() (Change, error) {
 		for _, r := range e.To {
 			ch.Log = append(ch.Log, LogEntry{UserID: r.UserID, Target: r.Target, DeviceID: r.DeviceID,
 				Event: name, Data: data, CreatedAt: d.now})
+		}
+	}
+	if webhooks {
+		index := map[string]int{} // per callID and version: eventID = callID.version.index
+		for _, w := range d.hooks {
+			k := fmt.Sprint(w.CallID, ".", w.Version)
+			body, err := wire.EncodeWebhook(w, index[k])
+			if err != nil {
+				return Change{}, err
+			}
+			index[k]++
+			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxWebhook, CallID: w.CallID, Body: body, CreatedAt: d.now})
+		}
+	}
+	if pushes {
+		for _, p := range d.pushes {
+			body, err := wire.EncodePush(p, d.now)
+			if err != nil {
+				return Change{}, err
+			}
+			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, CallID: p.CallID, Body: body, CreatedAt: d.now})
 		}
 	}
 	return ch, nil

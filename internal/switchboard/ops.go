@@ -35,7 +35,7 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 	defer done()
 	in.CallID = ""
 	return s.idempotent(ctx, in.UserID, idemKey, fingerprint("", in), func(idem *IdempotencyRecord) (Result, error) {
-		in.CallID = newCallID()
+		in.CallID = newCallID(s.now())
 		return s.retry(func() (Result, error) {
 			now := s.nowMs()
 			out, err := call.Create(in, s.cfg.Call, now)
@@ -175,7 +175,7 @@ func (s *Switchboard) loseDevice(userID, deviceID string) {
 // the op on callID, whose details make the result.
 func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *IdempotencyRecord) (Result, error) {
 	res := Result{Call: out.Call, Now: d.now, Timeout: out.Timeout, ErrorUsers: out.ErrorUsers, ErrorInvitees: out.ErrorInvitees}
-	change, err := d.change()
+	change, err := d.change(s.cfg.Webhooks, s.cfg.Pushes)
 	if err != nil {
 		return Result{}, err
 	}
@@ -198,6 +198,9 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 	}
 	for _, w := range change.Calls {
 		s.timers.Schedule(w.Call.ID, w.Call.NextDue())
+	}
+	if len(change.Outbox) > 0 {
+		s.cfg.OutboxWritten()
 	}
 	return res, nil
 }

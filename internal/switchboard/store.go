@@ -71,6 +71,8 @@ type Store interface {
 	// endedBefore with their member rows.
 	Prune(ctx context.Context, logBefore, idemBefore, endedBefore int64) error
 
+	OutboxStore
+
 	// Close waits for commits in flight and releases the store.
 	Close() error
 }
@@ -82,6 +84,7 @@ type Change struct {
 	Busy    []BusyWrite // applied in order: leave records before entering new ones
 	Log     []LogEntry  // appended; each gets its user's next sequence number
 	Idem    *IdempotencyRecord
+	Outbox  []OutboxRecord // appended; each gets the next outbox ID
 }
 
 // CallWrite stores a call. PrevVersion is the version the decision read (0 for a new call);
@@ -138,4 +141,57 @@ type IdempotencyRecord struct {
 type Due struct {
 	CallID string
 	At     int64 // Unix ms
+}
+
+// Outbox kinds: what a delivery worker reads back with PendingOutbox.
+const (
+	OutboxWebhook = "webhook" // a behaviour §10 callback body
+	OutboxPush    = "push"    // a behaviour §9 push, encoded by wire.EncodePush
+)
+
+// OutboxRecord is one message to deliver after its change commits (webhooks §10, pushes §9),
+// written in the same transaction as the change so that nothing committed is lost and nothing
+// uncommitted is sent. Records of one kind are read back in commit order (ID ascending).
+type OutboxRecord struct {
+	ID        int64  // assigned by Commit; ascending in commit order
+	Kind      string // OutboxWebhook or OutboxPush
+	CallID    string // delivery is ordered per call
+	Body      []byte
+	CreatedAt int64 // Unix ms
+}
+
+// PushTarget is a device's registration for offline push (§9). A (Provider, Token) pair belongs
+// to one user: registering it again, for any user, replaces the old registration.
+type PushTarget struct {
+	UserID   string
+	DeviceID string // the device that registered it ("" when registered without a device)
+	Provider string // webhook, fcm or apns
+	Token    string
+	VoIP     bool
+	BundleID string // APNs topic / FCM app, where the provider needs one
+}
+
+// OutboxStore is the part of a Store that delivery workers and push registration use. Every
+// Store implements it; the conformance suite checks it.
+type OutboxStore interface {
+	// PendingOutbox returns up to limit records of kind with ID > afterID, oldest first.
+	PendingOutbox(ctx context.Context, kind string, afterID int64, limit int) ([]OutboxRecord, error)
+
+	// DeleteOutbox deletes the records with these IDs (delivered or given up); unknown IDs are
+	// ignored.
+	DeleteOutbox(ctx context.Context, ids []int64) error
+
+	// PutPushTarget stores t, replacing any registration of the same (Provider, Token).
+	PutPushTarget(ctx context.Context, t PushTarget) error
+
+	// DeletePushTarget removes the registration of (provider, token); with userID != "", only
+	// if it belongs to that user.
+	DeletePushTarget(ctx context.Context, userID, provider, token string) error
+
+	// DeletePushTargets removes userID's registrations made from deviceID, or all of them
+	// when deviceID is "" (logout, §9).
+	DeletePushTargets(ctx context.Context, userID, deviceID string) error
+
+	// PushTargets returns userID's registrations.
+	PushTargets(ctx context.Context, userID string) ([]PushTarget, error)
 }

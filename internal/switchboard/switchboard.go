@@ -23,6 +23,12 @@ type Config struct {
 	PruneEvery        time.Duration       // how often retention runs (default LogRetention/4, at most 1m)
 	TickWorkers       int                 // concurrent deadline applications (default 32)
 	ObserveCommit     func(time.Duration) // told how long each commit took (metrics; optional)
+
+	// Webhooks and Pushes ask for outbox records (§10, §9) in every commit; OutboxWritten, when
+	// set, is called after a commit that wrote some, to wake the delivery workers. It must not
+	// block.
+	Webhooks, Pushes bool
+	OutboxWritten    func()
 }
 
 func (c *Config) setDefaults() {
@@ -40,6 +46,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ObserveCommit == nil {
 		c.ObserveCommit = func(time.Duration) {}
+	}
+	if c.OutboxWritten == nil {
+		c.OutboxWritten = func() {}
 	}
 }
 
@@ -158,12 +167,22 @@ func (s *Switchboard) begin() (done func(), err error) {
 
 func (s *Switchboard) nowMs() int64 { return s.now().UnixMilli() }
 
-// newCallID returns 128 random bits, URL-safe.
-func newCallID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// newCallID returns a URL-safe call ID: 48 bits of the creation time in milliseconds, then 96
+// random bits (behaviour §1). The time prefix makes new calls sort last, so the store writes
+// them, their members and their updates on a few recent pages instead of all over its indexes.
+func newCallID(now time.Time) string {
+	var b [18]byte
+	ms := uint64(now.UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	_, _ = rand.Read(b[6:])
+	return sortableBase64.EncodeToString(b[:])
 }
+
+// sortableBase64 is URL-safe base64 with its alphabet in ASCII order, so encoded IDs sort as
+// their bytes do. It is never modified.
+var sortableBase64 = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
 
 func (s *Switchboard) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)

@@ -1,0 +1,134 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+func (e *env) outbox(kind string, after int64, limit int) []switchboard.OutboxRecord {
+	e.t.Helper()
+	recs, err := e.s.PendingOutbox(ctx, kind, after, limit)
+	if err != nil {
+		e.t.Fatalf("PendingOutbox(%s): %v", kind, err)
+	}
+	return recs
+}
+
+func outboxRec(kind, callID, body string, ms int64) switchboard.OutboxRecord {
+	return switchboard.OutboxRecord{Kind: kind, CallID: callID, Body: []byte(body), CreatedAt: ms}
+}
+
+// testOutbox: records are written with their change, read back per kind in commit order with
+// increasing IDs, paged by afterID, and deleted by ID.
+func testOutbox(t *testing.T, e *env) {
+	wh, push := switchboard.OutboxWebhook, switchboard.OutboxPush
+	ch := create(newCall("c1", 1000, "alice", "bob"))
+	ch.Outbox = []switchboard.OutboxRecord{outboxRec(wh, "c1", `{"a":1}`, 1000), outboxRec(push, "c1", `{"p":1}`, 1000),
+		outboxRec(wh, "c1", `{"a":2}`, 1000)}
+	e.commit(ch)
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c2", `{"b":1}`, 2000)}})
+
+	got := e.outbox(wh, 0, 10)
+	if len(got) != 3 {
+		t.Fatalf("PendingOutbox(webhook) = %d records, want 3", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].ID <= got[i-1].ID {
+			t.Fatalf("IDs not increasing: %d then %d", got[i-1].ID, got[i].ID)
+		}
+	}
+	want := []switchboard.OutboxRecord{outboxRec(wh, "c1", `{"a":1}`, 1000), outboxRec(wh, "c1", `{"a":2}`, 1000),
+		outboxRec(wh, "c2", `{"b":1}`, 2000)}
+	for i := range want {
+		want[i].ID = got[i].ID
+	}
+	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+		t.Errorf("PendingOutbox(webhook) (-want +got):\n%s", diff)
+	}
+	if p := e.outbox(push, 0, 10); len(p) != 1 || string(p[0].Body) != `{"p":1}` {
+		t.Errorf("PendingOutbox(push) = %v", p)
+	}
+	if page := e.outbox(wh, got[0].ID, 1); len(page) != 1 || page[0].ID != got[1].ID {
+		t.Errorf("PendingOutbox after %d limit 1 = %v, want ID %d", got[0].ID, page, got[1].ID)
+	}
+	if err := e.s.DeleteOutbox(ctx, []int64{got[0].ID, got[2].ID, 1 << 40}); err != nil {
+		t.Fatalf("DeleteOutbox: %v", err)
+	}
+	if left := e.outbox(wh, 0, 10); len(left) != 1 || left[0].ID != got[1].ID {
+		t.Errorf("after DeleteOutbox: %v, want only ID %d", left, got[1].ID)
+	}
+	if err := e.s.DeleteOutbox(ctx, nil); err != nil {
+		t.Errorf("DeleteOutbox(nil): %v", err)
+	}
+	// IDs keep growing after deletes.
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c3", `{}`, 3000)}})
+	if left := e.outbox(wh, 0, 10); len(left) != 2 || left[1].ID <= got[2].ID {
+		t.Errorf("new record after deletes: %v", left)
+	}
+}
+
+// testPushTargets: a (provider, token) has one owner, the last to register it; deletion by
+// token (optionally checking the owner), by device and by user.
+func testPushTargets(t *testing.T, e *env) {
+	put := func(pt switchboard.PushTarget) {
+		t.Helper()
+		if err := e.s.PutPushTarget(ctx, pt); err != nil {
+			t.Fatalf("PutPushTarget: %v", err)
+		}
+	}
+	targets := func(user string) []switchboard.PushTarget {
+		t.Helper()
+		ts, err := e.s.PushTargets(ctx, user)
+		if err != nil {
+			t.Fatalf("PushTargets(%s): %v", user, err)
+		}
+		return ts
+	}
+	a1 := switchboard.PushTarget{UserID: "alice", DeviceID: "phone", Provider: "apns", Token: "t1", VoIP: true, BundleID: "com.x"}
+	a2 := switchboard.PushTarget{UserID: "alice", DeviceID: "tablet", Provider: "fcm", Token: "t2"}
+	put(a1)
+	put(a2)
+	if diff := cmp.Diff([]switchboard.PushTarget{a1, a2}, targets("alice"), cmpOpts...); diff != "" {
+		t.Errorf("PushTargets(alice) (-want +got):\n%s", diff)
+	}
+	// bob registers alice's fcm token: it moves.
+	b2 := a2
+	b2.UserID, b2.DeviceID = "bob", "bphone"
+	put(b2)
+	if diff := cmp.Diff([]switchboard.PushTarget{a1}, targets("alice"), cmpOpts...); diff != "" {
+		t.Errorf("after the move, alice (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]switchboard.PushTarget{b2}, targets("bob"), cmpOpts...); diff != "" {
+		t.Errorf("after the move, bob (-want +got):\n%s", diff)
+	}
+	// Unregistering someone else's token does nothing.
+	if err := e.s.DeletePushTarget(ctx, "alice", "fcm", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(targets("bob")) != 1 {
+		t.Errorf("alice removed bob's target")
+	}
+	if err := e.s.DeletePushTarget(ctx, "", "fcm", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(targets("bob")) != 0 {
+		t.Errorf("DeletePushTarget without a user left bob's target")
+	}
+	put(a2)
+	if err := e.s.DeletePushTargets(ctx, "alice", "tablet"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]switchboard.PushTarget{a1}, targets("alice"), cmpOpts...); diff != "" {
+		t.Errorf("after deleting the tablet's (-want +got):\n%s", diff)
+	}
+	put(a2)
+	if err := e.s.DeletePushTargets(ctx, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ts := targets("alice"); len(ts) != 0 {
+		t.Errorf("after deleting all of alice's: %v", ts)
+	}
+}
