@@ -58,6 +58,22 @@ type Config struct {
 	MaxRequestsPerSecond    int // per connection
 	MaxInvitesPerMinute     int // per user, callInvite and callingInvite
 	MaxUnauthenticatedPerIP int // connections not yet logged in, per client IP
+
+	WebhookURL    string        // behaviour §10; "" disables webhooks
+	WebhookSecret string        // HMAC key of the Dialtone-Signature header
+	WebhookExpiry time.Duration // a callback is retried until delivered or this old
+
+	APIKey string // server REST API bearer key; "" disables /v1/api
+
+	PushWebhookURL string        // §9 generic push provider endpoint; "" disables it
+	PushExpiry     time.Duration // a push is retried until delivered or this old
+	FCMCredentials string        // service-account JSON file; "" disables FCM
+	FCMTokenURL    string        // OAuth token endpoint
+	FCMEndpoint    string        // messages:send URL, {project} replaced by the project ID
+	APNsKeyFile    string        // .p8 key; "" disables APNs
+	APNsKeyID      string
+	APNsTeamID     string
+	APNsEndpoint   string
 }
 
 // Join policies (R3.7).
@@ -104,6 +120,11 @@ func Defaults(dev bool) Config {
 		MaxRequestsPerSecond:    50,
 		MaxInvitesPerMinute:     60,
 		MaxUnauthenticatedPerIP: 100,
+		WebhookExpiry:           24 * time.Hour,
+		PushExpiry:              time.Hour,
+		FCMTokenURL:             "https://oauth2.googleapis.com/token",
+		FCMEndpoint:             "https://fcm.googleapis.com/v1/projects/{project}/messages:send",
+		APNsEndpoint:            "https://api.push.apple.com",
 	}
 	if dev {
 		c.Listen = "127.0.0.1:3425"
@@ -262,7 +283,8 @@ func (c Config) Validate() error {
 	}{
 		{"heartbeat-interval", c.HeartbeatInterval}, {"heartbeat-timeout", c.HeartbeatTimeout},
 		{"call-retention", c.CallRetention}, {"log-retention", c.LogRetention},
-		{"idempotency-window", c.IdempotencyWindow},
+		{"idempotency-window", c.IdempotencyWindow}, {"webhook-expiry", c.WebhookExpiry},
+		{"push-expiry", c.PushExpiry},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -305,6 +327,21 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		fail("--tls-cert and --tls-key must be given together")
+	}
+	for _, u := range []struct{ name, url string }{{"webhook-url", c.WebhookURL}, {"push-webhook-url", c.PushWebhookURL},
+		{"fcm-token-url", c.FCMTokenURL}, {"fcm-endpoint", c.FCMEndpoint}, {"apns-endpoint", c.APNsEndpoint}} {
+		if u.url != "" && !strings.HasPrefix(u.url, "https://") && !strings.HasPrefix(u.url, "http://") {
+			fail("--%s must be an http:// or https:// URL", u.name)
+		}
+	}
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		fail("--webhook-secret is required with --webhook-url")
+	}
+	if c.APIKey != "" && len(c.APIKey) < minSecretBytes {
+		fail("--api-key must be at least %d bytes", minSecretBytes)
+	}
+	if c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == "") {
+		fail("--apns-key-id and --apns-team-id are required with --apns-key-file")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -44,6 +44,10 @@ func TestDefaults(t *testing.T) {
 		MaxCallUsers: 10, MaxDevicesPerUser: 10, JoinPolicy: "members",
 		CallRetention: 720 * time.Hour, LogRetention: 15 * time.Minute, IdempotencyWindow: 15 * time.Minute,
 		LogLevel: "info", MaxRequestsPerSecond: 50, MaxInvitesPerMinute: 60, MaxUnauthenticatedPerIP: 100,
+		WebhookExpiry: 24 * time.Hour, PushExpiry: time.Hour,
+		FCMTokenURL:  "https://oauth2.googleapis.com/token",
+		FCMEndpoint:  "https://fcm.googleapis.com/v1/projects/{project}/messages:send",
+		APNsEndpoint: "https://api.push.apple.com",
 	}
 	if diff := cmp.Diff(want, prod); diff != "" {
 		t.Errorf("Defaults(false) (-want +got):\n%s", diff)
@@ -142,13 +146,23 @@ func TestPrecedence(t *testing.T) {
 			"DIALTONE_TLS_CERT": "c.pem", "DIALTONE_TLS_KEY": "k.pem", "DIALTONE_LOG_LEVEL": "error",
 			"DIALTONE_MAX_REQUESTS_PER_SECOND": "7", "DIALTONE_MAX_INVITES_PER_MINUTE": "8",
 			"DIALTONE_MAX_UNAUTHENTICATED_PER_IP": "9",
+			"DIALTONE_WEBHOOK_URL":                "https://hooks.example/x", "DIALTONE_WEBHOOK_SECRET": "ws",
+			"DIALTONE_WEBHOOK_EXPIRY": "2h", "DIALTONE_API_KEY": "api-key-0123456789",
+			"DIALTONE_PUSH_WEBHOOK_URL": "https://push.example/p", "DIALTONE_PUSH_EXPIRY": "3m",
+			"DIALTONE_FCM_CREDENTIALS": "sa.json", "DIALTONE_FCM_TOKEN_URL": "https://tok.example",
+			"DIALTONE_FCM_ENDPOINT": "https://fcm.example/{project}", "DIALTONE_APNS_KEY_FILE": "k.p8",
+			"DIALTONE_APNS_KEY_ID": "KID", "DIALTONE_APNS_TEAM_ID": "TEAM", "DIALTONE_APNS_ENDPOINT": "https://apns.example",
 		}, func(c *Config) {
 			*c = Config{Listen: "h:9", DataDir: "d", Secret: secret, Audience: "aud",
 				HeartbeatInterval: 2 * time.Second, HeartbeatTimeout: 6 * time.Second, NotReceivedCheck: 3 * time.Second,
 				LoginTimeout: 10 * time.Second, MaxCallUsers: 20, MaxDevicesPerUser: 1, JoinPolicy: "anyone",
 				CallRetention: time.Hour, LogRetention: 6 * time.Second, IdempotencyWindow: time.Minute,
 				TLSCert: "c.pem", TLSKey: "k.pem", LogLevel: "error",
-				MaxRequestsPerSecond: 7, MaxInvitesPerMinute: 8, MaxUnauthenticatedPerIP: 9}
+				MaxRequestsPerSecond: 7, MaxInvitesPerMinute: 8, MaxUnauthenticatedPerIP: 9,
+				WebhookURL: "https://hooks.example/x", WebhookSecret: "ws", WebhookExpiry: 2 * time.Hour,
+				APIKey: "api-key-0123456789", PushWebhookURL: "https://push.example/p", PushExpiry: 3 * time.Minute,
+				FCMCredentials: "sa.json", FCMTokenURL: "https://tok.example", FCMEndpoint: "https://fcm.example/{project}",
+				APNsKeyFile: "k.p8", APNsKeyID: "KID", APNsTeamID: "TEAM", APNsEndpoint: "https://apns.example"}
 		}},
 	}
 	runParseCases(t, Defaults(false), tests)
@@ -215,6 +229,14 @@ func TestRefused(t *testing.T) {
 		{"zero idempotency window", append(dev, "--idempotency-window", "0s"), nil, []string{"--idempotency-window must be positive"}},
 		{"cert without key", append(dev, "--tls-cert", "c.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
 		{"key without cert", append(dev, "--tls-key", "k.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
+		{"webhook url without secret", append(dev, "--webhook-url", "https://h.example"), nil,
+			[]string{"--webhook-secret is required with --webhook-url"}},
+		{"webhook url scheme", append(dev, "--webhook-url", "ftp://h", "--webhook-secret", "s"), nil,
+			[]string{"--webhook-url must be an http:// or https:// URL"}},
+		{"zero webhook expiry", append(dev, "--webhook-expiry", "0s"), nil, []string{"--webhook-expiry must be positive"}},
+		{"short api key", append(dev, "--api-key", "short"), nil, []string{"--api-key must be at least 16 bytes"}},
+		{"apns key without ids", append(dev, "--apns-key-file", "k.p8"), nil,
+			[]string{"--apns-key-id and --apns-team-id are required with --apns-key-file"}},
 		{"log level", append(dev, "--log-level", "verbose"), nil, []string{"--log-level must be debug, info, warn or error"}},
 		{"zero requests per second", append(dev, "--max-requests-per-second", "0"), nil, []string{"--max-requests-per-second must be at least 1"}},
 		{"zero invites per minute", append(dev, "--max-invites-per-minute", "0"), nil, []string{"--max-invites-per-minute must be at least 1"}},

@@ -1,5 +1,5 @@
 // Package metrics exposes Dialtone's Prometheus metrics on an injected registry: operations by
-// type and result, operation latency, events delivered, commit latency, plus gauges and
+// type and result, operation latency, events delivered, commit latency, webhook and push deliveries, plus gauges and
 // counters read from the components (sessions, deadlines pending, commit batches). The other
 // packages do not import Prometheus: they call the small observer interfaces they declare, which
 // *Metrics implements.
@@ -18,6 +18,7 @@ type Metrics struct {
 	opSeconds     *prometheus.HistogramVec
 	events        prometheus.Counter
 	commitSeconds prometheus.Histogram
+	outbox        *prometheus.CounterVec
 }
 
 // latencyBuckets spans 50 µs to about 1.6 s: a durable operation takes about a disk flush.
@@ -40,8 +41,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "dialtone_commit_seconds", Help: "Time a decision waits for its durable commit (group commit included).",
 			Buckets: latencyBuckets,
 		}),
+		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialtone_outbox_attempts_total",
+			Help: "Webhook and push deliveries by kind and result: delivered, failed (will retry), dropped (expired or refused).",
+		}, []string{"kind", "result"}),
 	}
-	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds)
+	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.outbox)
 	return m
 }
 
@@ -56,6 +61,15 @@ func (m *Metrics) EventsDelivered(n int) { m.events.Add(float64(n)) }
 
 // Commit records how long one commit took.
 func (m *Metrics) Commit(d time.Duration) { m.commitSeconds.Observe(d.Seconds()) }
+
+// OutboxDelivered counts a delivered webhook or push.
+func (m *Metrics) OutboxDelivered(kind string) { m.outbox.WithLabelValues(kind, "delivered").Inc() }
+
+// OutboxFailed counts a failed attempt that will be retried.
+func (m *Metrics) OutboxFailed(kind string) { m.outbox.WithLabelValues(kind, "failed").Inc() }
+
+// OutboxDropped counts a record given up.
+func (m *Metrics) OutboxDropped(kind string) { m.outbox.WithLabelValues(kind, "dropped").Inc() }
 
 // Gauge registers a gauge whose value is read from f at each scrape.
 func Gauge(reg prometheus.Registerer, name, help string, f func() float64) {

@@ -67,6 +67,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New(reg)
 	boardCfg := switchboardConfig(cfg)
 	boardCfg.ObserveCommit = m.Commit
+	deliver := &delivery{}
+	boardCfg.Webhooks = deliver.addWebhooks(cfg, store, m, log)
+	boardCfg.OutboxWritten = deliver.notify
 	board := switchboard.New(boardCfg, store, time.Now, log)
 	if err := board.Start(ctx); err != nil {
 		return err
@@ -85,6 +88,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Observer:                m,
 	}, board, bus, verifier, time.Now, log)
 	registerGauges(reg, ws, board, store)
+	deliver.start()
+	defer deliver.stop()
 
 	var serving atomic.Bool
 	mux := http.NewServeMux()
@@ -136,6 +141,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	_ = srv.Shutdown(drainCtx) // stop accepting; WebSocket sessions are hijacked and drained below
 	board.Close()              // refuse new ops, finish the commits in flight, stop the timers
 	ws.Shutdown(drainCtx)      // kick every session with shutdown
+	deliver.stop()             // undelivered webhooks and pushes stay in the outbox
 	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("close store: %w", err)
 	}

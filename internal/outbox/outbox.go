@@ -1,0 +1,242 @@
+// Package outbox delivers the records that the store wrote in the same commit as their change
+// (webhooks, behaviour §10; pushes, §9): after the commit, never blocking an operation, in order
+// per call (a record waits until every earlier record of its call is delivered or given up),
+// different calls in parallel, retried with exponential backoff until delivered or expired.
+// It reads the store, so records survive a restart; delivery is at least once (a crash between
+// sending and deleting sends again).
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// Store is what the worker reads and deletes; the switchboard's Store implements it.
+type Store interface {
+	// PendingOutbox returns up to limit records of kind with ID > afterID, oldest first.
+	PendingOutbox(ctx context.Context, kind string, afterID int64, limit int) ([]switchboard.OutboxRecord, error)
+	// DeleteOutbox deletes delivered or abandoned records.
+	DeleteOutbox(ctx context.Context, ids []int64) error
+}
+
+// Deliver sends one record. nil means delivered; an error wrapped by Permanent gives the
+// record up at once; any other error is retried.
+type Deliver func(ctx context.Context, rec switchboard.OutboxRecord) error
+
+// Observer is told about every attempt's result, for metrics.
+type Observer interface {
+	OutboxDelivered(kind string)
+	OutboxFailed(kind string)  // an attempt failed and will be retried
+	OutboxDropped(kind string) // given up: expired or a permanent failure
+}
+
+type noObserver struct{}
+
+func (noObserver) OutboxDelivered(string) {}
+func (noObserver) OutboxFailed(string)    {}
+func (noObserver) OutboxDropped(string)   {}
+
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error { return permanent{err} }
+
+// Config configures a Worker; zero values take the defaults.
+type Config struct {
+	Kind       string        // the outbox kind this worker delivers
+	Deliver    Deliver       // required
+	Expiry     time.Duration // give a record up this long after its commit (default 24h)
+	MinBackoff time.Duration // first retry delay (default 1s), doubled per attempt
+	MaxBackoff time.Duration // longest retry delay (default 5m)
+	Parallel   int           // calls delivered at once (default 16)
+	Poll       time.Duration // longest wait between scans of the store (default 2s)
+	Batch      int           // records read per scan (default 1000)
+	Timeout    time.Duration // bound of one attempt (default 30s)
+	Observer   Observer
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Expiry, 24*time.Hour)
+	def(&c.MinBackoff, time.Second)
+	def(&c.MaxBackoff, 5*time.Minute)
+	def(&c.Poll, 2*time.Second)
+	def(&c.Timeout, 30*time.Second)
+	if c.Parallel <= 0 {
+		c.Parallel = 16
+	}
+	if c.Batch <= 0 {
+		c.Batch = 1000
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
+}
+
+// Worker delivers one kind of record. Create it with New, run it with Run, wake it with Notify.
+type Worker struct {
+	cfg   Config
+	store Store
+	now   func() time.Time
+	log   *slog.Logger
+	wake  chan struct{}
+}
+
+// New returns a worker; now is the clock (time.Now when nil).
+func New(cfg Config, store Store, now func() time.Time, log *slog.Logger) *Worker {
+	cfg.setDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{cfg: cfg, store: store, now: now, log: log.With("outbox", cfg.Kind), wake: make(chan struct{}, 1)}
+}
+
+// Notify tells the worker that new records were committed. It never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// retryState is the in-memory retry bookkeeping of a record (lost at restart: the expiry
+// counts from the commit, so a restart only resets the backoff).
+type retryState struct {
+	attempts int
+	nextAt   time.Time
+}
+
+type result struct {
+	rec switchboard.OutboxRecord
+	err error
+}
+
+// Run delivers until ctx ends, then waits for the attempts in flight.
+func (w *Worker) Run(ctx context.Context) {
+	inflight := map[string]bool{} // callID → its head record is being delivered
+	retries := map[int64]*retryState{}
+	results := make(chan result)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		next := w.scan(ctx, inflight, retries, results)
+		wait := w.cfg.Poll
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(w.now()), 0))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			for len(inflight) > 0 {
+				r := <-results
+				delete(inflight, r.rec.CallID)
+			}
+			return
+		case <-w.wake:
+		case <-timer.C:
+		case r := <-results:
+			delete(inflight, r.rec.CallID)
+			w.settle(ctx, r, retries)
+		}
+	}
+}
+
+// scan starts the deliveries that may start now: the oldest record of each call not in
+// flight, unless it waits for a retry. It returns the earliest retry time (zero for none).
+func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) time.Time {
+	if len(inflight) >= w.cfg.Parallel || ctx.Err() != nil {
+		return time.Time{}
+	}
+	recs, err := w.store.PendingOutbox(ctx, w.cfg.Kind, 0, w.cfg.Batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("outbox: read", "err", err)
+		}
+		return w.now().Add(w.cfg.MinBackoff)
+	}
+	var next time.Time
+	seen := map[string]bool{}
+	now := w.now()
+	for _, rec := range recs {
+		if seen[rec.CallID] || inflight[rec.CallID] {
+			seen[rec.CallID] = true
+			continue
+		}
+		seen[rec.CallID] = true
+		if st := retries[rec.ID]; st != nil && st.nextAt.After(now) {
+			if next.IsZero() || st.nextAt.Before(next) {
+				next = st.nextAt
+			}
+			continue
+		}
+		if len(inflight) >= w.cfg.Parallel {
+			break
+		}
+		inflight[rec.CallID] = true
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+			defer cancel()
+			err := w.cfg.Deliver(actx, rec)
+			if err == nil {
+				if derr := w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
+					w.log.Error("outbox: delete delivered record", "id", rec.ID, "err", derr)
+				}
+			}
+			results <- result{rec: rec, err: err}
+		}()
+	}
+	return next
+}
+
+// settle records the outcome of one attempt: a failure is retried with backoff until the
+// record expires; an expired or permanently failed record is deleted.
+func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryState) {
+	if r.err == nil {
+		delete(retries, r.rec.ID)
+		w.cfg.Observer.OutboxDelivered(w.cfg.Kind)
+		return
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the record stays for the next start
+	}
+	st := retries[r.rec.ID]
+	if st == nil {
+		st = &retryState{}
+		retries[r.rec.ID] = st
+	}
+	st.attempts++
+	now := w.now()
+	age := now.Sub(time.UnixMilli(r.rec.CreatedAt))
+	var perm permanent
+	if errors.As(r.err, &perm) || age >= w.cfg.Expiry {
+		delete(retries, r.rec.ID)
+		w.cfg.Observer.OutboxDropped(w.cfg.Kind)
+		w.log.Warn("outbox: record dropped", "id", r.rec.ID, "callID", r.rec.CallID, "attempts", st.attempts,
+			"age", age.Round(time.Millisecond), "err", r.err)
+		if err := w.store.DeleteOutbox(ctx, []int64{r.rec.ID}); err != nil {
+			w.log.Error("outbox: delete dropped record", "id", r.rec.ID, "err", err)
+		}
+		return
+	}
+	backoff := w.cfg.MinBackoff << min(st.attempts-1, 30)
+	if backoff <= 0 || backoff > w.cfg.MaxBackoff {
+		backoff = w.cfg.MaxBackoff
+	}
+	st.nextAt = now.Add(backoff)
+	w.cfg.Observer.OutboxFailed(w.cfg.Kind)
+	w.log.Info("outbox: delivery failed, will retry", "id", r.rec.ID, "callID", r.rec.CallID,
+		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
+}

@@ -1,0 +1,194 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/outbox"
+	"github.com/dialtone/dialtone/internal/sqlite"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func put(t *testing.T, s *sqlite.Store, created time.Time, recs ...[2]string) {
+	t.Helper()
+	var ch switchboard.Change
+	for _, r := range recs {
+		ch.Outbox = append(ch.Outbox, switchboard.OutboxRecord{Kind: switchboard.OutboxWebhook, CallID: r[0], Body: []byte(r[1]),
+			CreatedAt: created.UnixMilli()})
+	}
+	if _, err := s.Commit(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type counter struct {
+	mu                        sync.Mutex
+	delivered, failed, dropped int
+}
+
+func (c *counter) OutboxDelivered(string) { c.mu.Lock(); c.delivered++; c.mu.Unlock() }
+func (c *counter) OutboxFailed(string)    { c.mu.Lock(); c.failed++; c.mu.Unlock() }
+func (c *counter) OutboxDropped(string)   { c.mu.Lock(); c.dropped++; c.mu.Unlock() }
+
+func run(t *testing.T, w *outbox.Worker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestOrderPerCallRetries: the first attempt of every record fails; each call's records still
+// arrive in commit order, each exactly once delivered, and the outbox ends empty.
+func TestOrderPerCallRetries(t *testing.T) {
+	s := openStore(t)
+	now := time.Now()
+	for i := range 5 {
+		put(t, s, now, [2]string{"a", fmt.Sprint("a", i)}, [2]string{"b", fmt.Sprint("b", i)})
+	}
+	var mu sync.Mutex
+	tried := map[string]bool{}
+	var got []string
+	done := make(chan struct{})
+	obs := &counter{}
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Observer: obs, Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !tried[string(rec.Body)] {
+				tried[string(rec.Body)] = true
+				return errors.New("first attempt fails")
+			}
+			got = append(got, string(rec.Body))
+			if len(got) == 10 {
+				close(done)
+			}
+			return nil
+		}}, s, nil, nil)
+	run(t, w)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("delivered %v", got)
+	}
+	mu.Lock()
+	var a, b []string
+	for _, g := range got {
+		if g[0] == 'a' {
+			a = append(a, g)
+		} else {
+			b = append(b, g)
+		}
+	}
+	mu.Unlock()
+	for i := range 5 {
+		if a[i] != fmt.Sprint("a", i) || b[i] != fmt.Sprint("b", i) {
+			t.Fatalf("out of order: a %v b %v", a, b)
+		}
+	}
+	waitEmpty(t, s)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.failed != 10 || obs.dropped != 0 {
+		t.Errorf("failed %d dropped %d, want 10 and 0", obs.failed, obs.dropped)
+	}
+}
+
+// TestCallsInParallel: a call whose delivery hangs does not hold up another call.
+func TestCallsInParallel(t *testing.T) {
+	s := openStore(t)
+	put(t, s, time.Now(), [2]string{"slow", "s0"}, [2]string{"slow", "s1"}, [2]string{"fast", "f0"})
+	release := make(chan struct{})
+	fast := make(chan string, 1)
+	var once sync.Once
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+		switch rec.CallID {
+		case "slow":
+			if string(rec.Body) == "s1" {
+				t.Error("s1 delivered before s0 finished")
+			}
+			<-release
+		default:
+			fast <- string(rec.Body)
+		}
+		return nil
+	}}, s, nil, nil)
+	run(t, w)
+	select {
+	case got := <-fast:
+		if got != "f0" {
+			t.Fatalf("got %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fast call waited for the slow one")
+	}
+	once.Do(func() { close(release) })
+}
+
+// TestExpiryAndPermanent: an expired record and a permanently refused one are dropped
+// after one attempt and deleted; the next record of the call then goes.
+func TestExpiryAndPermanent(t *testing.T) {
+	s := openStore(t)
+	put(t, s, time.Now().Add(-2*time.Hour), [2]string{"c", "old"})
+	put(t, s, time.Now(), [2]string{"c", "refused"}, [2]string{"c", "ok"})
+	obs := &counter{}
+	delivered := make(chan string, 3)
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Expiry: time.Hour, Observer: obs,
+		Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+			switch string(rec.Body) {
+			case "old":
+				return errors.New("down")
+			case "refused":
+				return outbox.Permanent(errors.New("bad token"))
+			}
+			delivered <- string(rec.Body)
+			return nil
+		}}, s, nil, nil)
+	run(t, w)
+	select {
+	case got := <-delivered:
+		if got != "ok" {
+			t.Fatalf("got %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call stayed blocked")
+	}
+	waitEmpty(t, s)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.dropped != 2 || obs.delivered != 1 {
+		t.Errorf("dropped %d delivered %d, want 2 and 1", obs.dropped, obs.delivered)
+	}
+}
+
+func waitEmpty(t *testing.T, s *sqlite.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := s.PendingOutbox(context.Background(), switchboard.OutboxWebhook, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still holds %d records", len(recs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/config"
+	"github.com/dialtone/dialtone/internal/metrics"
+	"github.com/dialtone/dialtone/internal/outbox"
+	"github.com/dialtone/dialtone/internal/sqlite"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/webhook"
+)
+
+// delivery runs the outbox workers (webhooks, pushes) after the commits that fill the outbox.
+type delivery struct {
+	workers []*outbox.Worker
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// notify wakes every worker; the switchboard calls it after a commit that wrote outbox records.
+func (d *delivery) notify() {
+	for _, w := range d.workers {
+		w.Notify()
+	}
+}
+
+// add creates a worker of kind over store.
+func (d *delivery) add(kind string, expiry time.Duration, deliver outbox.Deliver, store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) {
+	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Deliver: deliver, Expiry: expiry, Observer: m},
+		store, time.Now, log))
+}
+
+// addWebhooks adds the webhook worker when --webhook-url is set, and reports whether it did.
+func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) bool {
+	if cfg.WebhookURL == "" {
+		return false
+	}
+	sender := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, nil, time.Now)
+	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
+		return sender.Send(ctx, rec.Body)
+	}, store, m, log)
+	return true
+}
+
+// start runs the workers until stop.
+func (d *delivery) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	for _, w := range d.workers {
+		d.wg.Go(func() { w.Run(ctx) })
+	}
+}
+
+// stop ends the workers and waits for the attempts in flight; undelivered records stay in the
+// outbox for the next start.
+func (d *delivery) stop() {
+	if d.cancel != nil {
+		d.cancel()
+		d.wg.Wait()
+		d.cancel = nil
+	}
+}

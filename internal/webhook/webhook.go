@@ -1,0 +1,106 @@
+// Package webhook sends the server callbacks of behaviour §10 (docs/webhooks.md): one signed
+// HTTP POST per outbox record. Ordering, retries and expiry are internal/outbox's; this package
+// only signs, sends and says whether the receiver took it (any 2xx).
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header is the signature header of every callback.
+const Header = "Dialtone-Signature"
+
+// Sender POSTs callback bodies to one URL.
+type Sender struct {
+	url    string
+	secret []byte
+	client *http.Client
+	now    func() time.Time
+}
+
+// New returns a sender to url signing with secret. client nil means a client with a 10 s
+// timeout; now nil means time.Now.
+func New(url, secret string, client *http.Client, now func() time.Time) *Sender {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Sender{url: url, secret: []byte(secret), client: client, now: now}
+}
+
+// Send POSTs body as JSON with its signature; it fails unless the receiver answers 2xx.
+func (s *Sender) Send(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "dialtone-webhook/1")
+	req.Header.Set(Header, Sign(s.secret, s.now(), body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook: receiver answered %s", resp.Status)
+	}
+	return nil
+}
+
+// Sign returns the Dialtone-Signature value of body sent at t:
+// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<unix seconds>.<body>")>".
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts))
+	m.Write([]byte("."))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a Dialtone-Signature header against body, refusing signatures older or newer
+// than tolerance (0: no time check). It is what a receiver does (docs/webhooks.md).
+func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("webhook: malformed signature header")
+	}
+	if tolerance > 0 {
+		if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+			return errors.New("webhook: signature timestamp out of tolerance")
+		}
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return errors.New("webhook: signature mismatch")
+	}
+	return nil
+}

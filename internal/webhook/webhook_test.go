@@ -1,0 +1,69 @@
+package webhook_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/webhook"
+)
+
+func TestSendSignsBody(t *testing.T) {
+	secret := []byte("hook-secret")
+	at := time.Unix(1700000000, 0)
+	status := http.StatusNoContent
+	got := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || string(body) != `{"event":"call_create"}` {
+			t.Errorf("request %s %q %q", r.Method, r.Header.Get("Content-Type"), body)
+		}
+		got <- webhook.Verify(secret, r.Header.Get(webhook.Header), body, at.Add(time.Minute), 5*time.Minute)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	s := webhook.New(srv.URL, string(secret), srv.Client(), func() time.Time { return at })
+	if err := s.Send(context.Background(), []byte(`{"event":"call_create"}`)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	status = http.StatusInternalServerError
+	if err := s.Send(context.Background(), []byte(`{"event":"call_create"}`)); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Errorf("Send to a failing receiver: %v", err)
+	}
+	<-got
+}
+
+func TestSignVerify(t *testing.T) {
+	secret := []byte("k")
+	at := time.Unix(1700000000, 0)
+	body := []byte(`{"a":1}`)
+	h := webhook.Sign(secret, at, body)
+	if !strings.HasPrefix(h, "t=1700000000,v1=") || len(h) != len("t=1700000000,v1=")+64 {
+		t.Fatalf("Sign = %q", h)
+	}
+	for name, tc := range map[string]struct {
+		secret []byte
+		header string
+		body   string
+		now    time.Time
+	}{
+		"other secret": {[]byte("x"), h, `{"a":1}`, at},
+		"other body":   {secret, h, `{"a":2}`, at},
+		"too old":      {secret, h, `{"a":1}`, at.Add(time.Hour)},
+		"malformed":    {secret, "v1=abc", `{"a":1}`, at},
+	} {
+		if err := webhook.Verify(tc.secret, tc.header, []byte(tc.body), tc.now, 5*time.Minute); err == nil {
+			t.Errorf("%s: Verify accepted", name)
+		}
+	}
+	if err := webhook.Verify(secret, h, body, at, 5*time.Minute); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+}
