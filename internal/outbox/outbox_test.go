@@ -37,7 +37,7 @@ func put(t *testing.T, s *sqlite.Store, created time.Time, recs ...[2]string) {
 }
 
 type counter struct {
-	mu                        sync.Mutex
+	mu                         sync.Mutex
 	delivered, failed, dropped int
 }
 
