@@ -26,7 +26,12 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 			s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
 			return
 		}
-		s.login(ctx, req)
+		// The login reads the store (deep stacks); doing it on a goroutine of its own keeps the
+		// connection's long-lived reader goroutine small. The reader still waits for it, so no
+		// later request is read before the catch-up is sent.
+		done := make(chan struct{})
+		go func() { defer close(done); s.login(ctx, req) }()
+		<-done
 		return
 	case !loggedIn:
 		s.sendError(req.ID, protocol.CodeNotLoggedIn, "log in first")
