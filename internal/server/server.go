@@ -27,6 +27,7 @@ import (
 	"github.com/dialtone/dialtone/internal/httpapi"
 	"github.com/dialtone/dialtone/internal/localbus"
 	"github.com/dialtone/dialtone/internal/metrics"
+	"github.com/dialtone/dialtone/internal/restapi"
 	"github.com/dialtone/dialtone/internal/sqlite"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wsapi"
@@ -95,6 +96,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	mux.Handle("GET "+protocol.Path, ws)
 	httpapi.Routes(mux, serving.Load)
+	restapi.Routes(mux, restapi.Config{APIKey: cfg.APIKey, ValidUserID: auth.ValidUserID, Backend: board,
+		Sessions: ws, PushTargets: store, Log: log})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	httpapi.Web(mux, web.Files())
 	if cfg.Dev { // the demo page's token and user list (httpapi.DevRoutes); never outside --dev

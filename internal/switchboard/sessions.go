@@ -66,3 +66,20 @@ func (s *Switchboard) LogBounds(ctx context.Context, userID string) (oldest, hea
 
 // PendingDeadlines returns how many calls have a deadline scheduled (for metrics).
 func (s *Switchboard) PendingDeadlines() int { return s.timers.Pending() }
+
+// LogoutUser loses, at once, the main device of the call in which userID is busy, whether or not
+// it is connected (R6.1, R4.3, R6.4): a logout from every device, made without one.
+func (s *Switchboard) LogoutUser(ctx context.Context, userID string) error {
+	callID, err := s.store.BusyCall(ctx, userID)
+	if err != nil || callID == "" {
+		return err
+	}
+	c, err := s.loadCall(ctx, callID)
+	if err != nil {
+		return err
+	}
+	if u := c.User(userID); u != nil && u.MainDevice != "" {
+		s.loseDevice(userID, u.MainDevice)
+	}
+	return nil
+}

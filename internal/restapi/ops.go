@@ -1,0 +1,181 @@
+package restapi
+
+import (
+	"net/http"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// inviteBody is POST /calls: callInvite's data on behalf of userID.
+type inviteBody struct {
+	UserID   string                `json:"userID"`
+	Invitees []string              `json:"invitees"`
+	Config   protocol.InviteConfig `json:"config"`
+}
+
+// opBody is POST /calls/{callID}/accept|reject|cancel|end.
+type opBody struct {
+	UserID   string            `json:"userID"`
+	Invitees []string          `json:"invitees"` // cancel only
+	Config   protocol.OpConfig `json:"config"`
+}
+
+// actor is a user acting without a device (behaviour §1).
+func actor(userID string) call.Actor { return call.Actor{UserID: userID} }
+
+func (a *api) invite(r *http.Request) (any, error) {
+	var b inviteBody
+	if err := decode(r, &b); err != nil {
+		return nil, err
+	}
+	user, err := a.user(b.UserID)
+	if err != nil {
+		return nil, err
+	}
+	key, err := idemKey(r)
+	if err != nil {
+		return nil, err
+	}
+	mode := b.Config.Mode
+	if mode == -1 {
+		mode = protocol.ModeGeneral
+	}
+	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
+		return nil, invalid("mode must be 0 or 1")
+	}
+	res, err := a.Backend.Invite(r.Context(), call.Invite{
+		Actor: actor(user), Invitees: b.Invitees, Timeout: b.Config.Timeout, Mode: call.Mode(mode),
+		ExtendedData: b.Config.ExtendedData, Push: wire.PushConfig(b.Config.PushConfig),
+		EnableNotReceivedCheck: b.Config.EnableNotReceivedCheck,
+	}, key)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.CallInviteResult{CallID: res.Call.ID, Timeout: res.Timeout,
+		ErrorUserList: wire.ErrorUsers(res.ErrorUsers), CallInfo: wire.CallInfo(res.Call)}, nil
+}
+
+// op decodes an op body and runs the input it makes.
+func (a *api) op(r *http.Request, input func(b opBody) call.Input) (switchboard.Result, error) {
+	var b opBody
+	if err := decode(r, &b); err != nil {
+		return switchboard.Result{}, err
+	}
+	if _, err := a.user(b.UserID); err != nil {
+		return switchboard.Result{}, err
+	}
+	key, err := idemKey(r)
+	if err != nil {
+		return switchboard.Result{}, err
+	}
+	if r.PathValue("callID") == "" {
+		return switchboard.Result{}, invalid("callID is required")
+	}
+	return a.Backend.Do(r.Context(), r.PathValue("callID"), input(b), key)
+}
+
+func (a *api) accept(r *http.Request) (any, error) {
+	if _, err := a.op(r, func(b opBody) call.Input {
+		return call.Accept{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData}
+	}); err != nil {
+		return nil, err
+	}
+	return protocol.CallIDResult{CallID: r.PathValue("callID")}, nil
+}
+
+func (a *api) reject(r *http.Request) (any, error) {
+	if _, err := a.op(r, func(b opBody) call.Input {
+		return call.Reject{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData}
+	}); err != nil {
+		return nil, err
+	}
+	return protocol.CallIDResult{CallID: r.PathValue("callID")}, nil
+}
+
+func (a *api) cancel(r *http.Request) (any, error) {
+	res, err := a.op(r, func(b opBody) call.Input {
+		return call.Cancel{Actor: actor(b.UserID), Invitees: b.Invitees, ExtendedData: b.Config.ExtendedData,
+			Push: wire.PushConfig(b.Config.PushConfig)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	errorInvitees := res.ErrorInvitees
+	if errorInvitees == nil {
+		errorInvitees = []string{}
+	}
+	return protocol.CallCancelResult{CallID: r.PathValue("callID"), ErrorInvitees: errorInvitees}, nil
+}
+
+func (a *api) end(r *http.Request) (any, error) {
+	var user string
+	res, err := a.op(r, func(b opBody) call.Input {
+		user = b.UserID
+		return call.End{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData, Push: wire.PushConfig(b.Config.PushConfig)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := res.Call
+	var acceptTime int64
+	if u := c.User(user); u != nil {
+		acceptTime = u.AcceptTime
+	}
+	return protocol.CallEndResult{CallID: c.ID, CreateTime: c.CreateTime, AcceptTime: acceptTime, EndTime: c.EndTime}, nil
+}
+
+func (a *api) queryCall(r *http.Request) (any, error) {
+	user, err := a.user(r.URL.Query().Get("userID"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Backend.QueryCall(r.Context(), user, r.PathValue("callID"))
+	if err != nil {
+		return nil, err
+	}
+	return protocol.QueryCallResult{CallInfo: wire.CallInfo(c)}, nil
+}
+
+func (a *api) listCalls(r *http.Request) (any, error) {
+	user, err := a.user(r.PathValue("userID"))
+	if err != nil {
+		return nil, err
+	}
+	count, err := queryInt(r, "count")
+	if err != nil {
+		return nil, err
+	}
+	next, err := queryInt(r, "nextFlag")
+	if err != nil {
+		return nil, err
+	}
+	calls, nextFlag, err := a.Backend.ListCalls(r.Context(), user, int(min(count, 1000)), next)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]protocol.CallInfo, len(calls))
+	for i, c := range calls {
+		list[i] = wire.CallInfo(c)
+	}
+	return protocol.QueryCallInvitationListResult{CallList: list, NextFlag: nextFlag}, nil
+}
+
+func (a *api) logout(r *http.Request) (any, error) {
+	user, err := a.user(r.PathValue("userID"))
+	if err != nil {
+		return nil, err
+	}
+	a.Sessions.LogoutUser(r.Context(), user)
+	if err := a.Backend.LogoutUser(r.Context(), user); err != nil {
+		return nil, err
+	}
+	if a.PushTargets != nil {
+		if err := a.PushTargets.DeletePushTargets(r.Context(), user, ""); err != nil {
+			return nil, err
+		}
+	}
+	return struct{}{}, nil
+}

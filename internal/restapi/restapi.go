@@ -1,0 +1,208 @@
+// Package restapi is the server REST API under /v1/api (docs/api.md): the operations of
+// protocol.md made by a user without a device (behaviour §1), for app servers. It authenticates
+// with the server API key as a bearer token, maps each request to the same switchboard input as
+// the WebSocket op (same validation, idempotency keys and error codes) and each result to the
+// protocol's result shape. It holds no call rule.
+package restapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Prefix is the path prefix of every endpoint.
+const Prefix = "/v1/api/"
+
+// Backend carries out the operations; the switchboard implements it.
+type Backend interface {
+	Invite(ctx context.Context, in call.Invite, idemKey string) (switchboard.Result, error)
+	Do(ctx context.Context, callID string, in call.Input, idemKey string) (switchboard.Result, error)
+	QueryCall(ctx context.Context, userID, callID string) (call.Call, error)
+	ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error)
+	LogoutUser(ctx context.Context, userID string) error
+}
+
+// Sessions logs a user's connected devices out; the WebSocket endpoint implements it.
+type Sessions interface {
+	LogoutUser(ctx context.Context, userID string)
+}
+
+// PushTargets drops a user's push registrations at logout (§9); nil when push is unused.
+type PushTargets interface {
+	DeletePushTargets(ctx context.Context, userID, deviceID string) error
+}
+
+// Config holds the API's settings and dependencies.
+type Config struct {
+	APIKey      string            // bearer key; "" disables the API (every path answers 404)
+	ValidUserID func(string) bool // behaviour §1
+	Backend     Backend
+	Sessions    Sessions
+	PushTargets PushTargets // optional
+	Log         *slog.Logger
+}
+
+// maxBody bounds a request body, as protocol.md bounds a client frame.
+const maxBody = protocol.MaxFrameBytes
+
+type api struct{ Config }
+
+// Routes registers the API on mux.
+func Routes(mux *http.ServeMux, cfg Config) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{cfg}
+	if cfg.APIKey == "" {
+		mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+		return
+	}
+	for pattern, h := range map[string]func(*http.Request) (any, error){
+		"POST " + Prefix + "calls":                 a.invite,
+		"POST " + Prefix + "calls/{callID}/accept": a.accept,
+		"POST " + Prefix + "calls/{callID}/reject": a.reject,
+		"POST " + Prefix + "calls/{callID}/cancel": a.cancel,
+		"POST " + Prefix + "calls/{callID}/end":    a.end,
+		"GET " + Prefix + "calls/{callID}":         a.queryCall,
+		"GET " + Prefix + "users/{userID}/calls":   a.listCalls,
+		"POST " + Prefix + "users/{userID}/logout": a.logout,
+	} {
+		mux.Handle(pattern, a.handle(h))
+	}
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(r) {
+			writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: protocol.CodeUnknownOp, Message: "no such endpoint"}})
+	})
+}
+
+func (a *api) authorized(r *http.Request) bool {
+	const scheme = "Bearer "
+	h := r.Header.Get("Authorization")
+	return len(h) > len(scheme) && h[:len(scheme)] == scheme &&
+		subtle.ConstantTimeCompare([]byte(h[len(scheme):]), []byte(a.APIKey)) == 1
+}
+
+type errorBody struct {
+	Error protocol.Error `json:"error"`
+}
+
+// handle authenticates, runs h and writes its result (200) or error.
+func (a *api) handle(h func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(r) {
+			writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+			return
+		}
+		res, err := h(r)
+		if err != nil {
+			code, msg := a.errorCode(err)
+			writeError(w, code, msg)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res)
+	})
+}
+
+// Status maps a protocol error code to the HTTP status of its response (docs/api.md).
+func Status(code protocol.Code) int {
+	switch code {
+	case protocol.CodeInvalidParameter, protocol.CodeTooManyUsers, protocol.CodeNoValidInvitee:
+		return http.StatusBadRequest
+	case protocol.CodeAuthFailed:
+		return http.StatusUnauthorized
+	case protocol.CodeNotInviter:
+		return http.StatusForbidden
+	case protocol.CodeCallUnavailable, protocol.CodeUnknownOp:
+		return http.StatusNotFound
+	case protocol.CodeCancelAccepted, protocol.CodeStateForbids, protocol.CodeAlreadyActive,
+		protocol.CodeNotAdvanced, protocol.CodeBusy:
+		return http.StatusConflict
+	case protocol.CodeRateLimited:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, code protocol.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(Status(code))
+	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: code, Message: msg}})
+}
+
+// errorCode maps an error to its code and a message safe to show; internal errors are logged.
+func (a *api) errorCode(err error) (protocol.Code, string) {
+	var ce *call.Error
+	switch {
+	case errors.As(err, &ce):
+		return protocol.Code(ce.Code), ce.Reason
+	case errors.Is(err, switchboard.ErrClosed):
+		return protocol.CodeInternal, "server is shutting down"
+	}
+	a.Log.Error("api request failed", "err", err)
+	return protocol.CodeInternal, "internal error"
+}
+
+func invalid(reason string) error {
+	return &call.Error{Code: call.CodeInvalidParameter, Reason: reason}
+}
+
+// decode reads the JSON object body strictly into v (an empty body is {}).
+func decode(r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return invalid("body too large or unreadable")
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if err := protocol.DecodeData(data, v); err != nil {
+		return invalid("invalid body: " + err.Error())
+	}
+	return nil
+}
+
+// user checks a userID given in a body, path or query.
+func (a *api) user(id string) (string, error) {
+	if !a.ValidUserID(id) {
+		return "", invalid("userID is missing or invalid")
+	}
+	return id, nil
+}
+
+// idemKey returns the Idempotency-Key header (R7.3), 16–64 bytes when present.
+func idemKey(r *http.Request) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k != "" && (len(k) < 16 || len(k) > 64) {
+		return "", invalid("Idempotency-Key must be 16 to 64 bytes")
+	}
+	return k, nil
+}
+
+// queryInt parses an optional non-negative integer query parameter.
+func queryInt(r *http.Request, name string) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, invalid(name + " must be a non-negative integer")
+	}
+	return n, nil
+}

@@ -1,0 +1,33 @@
+package wsapi
+
+import (
+	"context"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Connected reports whether userID has a logged-in session on any device (behaviour §9: pushes
+// go to users with no connected device).
+func (s *Server) Connected(userID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[userID]
+	return u != nil && len(u.devices) > 0
+}
+
+// LogoutUser logs userID out on every connected device (the server REST API's logout): each
+// device is lost at once (R6.1) and its session is kicked with logout.
+func (s *Server) LogoutUser(ctx context.Context, userID string) {
+	s.mu.Lock()
+	var sessions []*session
+	if u := s.users[userID]; u != nil {
+		for _, sess := range u.devices {
+			sessions = append(sessions, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		s.backend.Logout(ctx, userID, sess.deviceID)
+		sess.kick(protocol.KickLogout)
+	}
+}
