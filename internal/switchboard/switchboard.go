@@ -180,9 +180,10 @@ func newCallID(now time.Time) string {
 	return sortableBase64.EncodeToString(b[:])
 }
 
-// sortableBase64 is URL-safe base64 with its alphabet in ASCII order, so encoded IDs sort as
-// their bytes do. It is never modified.
-var sortableBase64 = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
+// sortableBase64 is base64 over URL-unreserved characters (RFC 3986) in ASCII order, so encoded
+// IDs sort as their bytes do; unlike '-', its first character '0' cannot make an ID look like a
+// command-line flag. It is never modified.
+var sortableBase64 = base64.NewEncoding("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~").WithPadding(base64.NoPadding)
 
 func (s *Switchboard) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
