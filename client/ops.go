@@ -90,6 +90,24 @@ func (c *Client) QueryCall(ctx context.Context, callID string) (CallInfo, error)
 	return r.CallInfo, err
 }
 
+// PushTarget is this device's push registration (protocol.md "Extensions: push targets"):
+// Provider is "webhook", "fcm" or "apns"; BundleID is required for apns.
+type PushTarget = protocol.PushRegisterData
+
+// PushRegister registers this device's push target for offline pushes (behaviour §9). The
+// target belongs to the logged-in user until PushUnregister, until another user registers the
+// same token, or until this device logs out. A server without push support refuses it with
+// ErrorCode 6000002.
+func (c *Client) PushRegister(ctx context.Context, t PushTarget) error {
+	return c.call(ctx, protocol.OpPushRegister, t, false, nil)
+}
+
+// PushUnregister removes a push target registered by this user; removing one that is not
+// registered succeeds.
+func (c *Client) PushUnregister(ctx context.Context, provider, token string) error {
+	return c.call(ctx, protocol.OpPushUnregister, protocol.PushUnregisterData{Provider: provider, Token: token}, false, nil)
+}
+
 // roundTrip performs op (see Client.call) and returns its result decoded as R.
 func roundTrip[R any](ctx context.Context, c *Client, op string, data any, idempotent bool) (R, error) {
 	var r R

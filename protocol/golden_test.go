@@ -127,6 +127,13 @@ func goldenCases() []goldenCase {
 		{name: "queryCall.request", kind: "request", op: OpQueryCall, id: 14,
 			value: &CallIDData{CallID: callID}, keys: []string{"callID"}},
 		{name: "queryCall.result", kind: "reply", id: 14, value: &QueryCallResult{CallInfo: sampleCall}, keys: []string{"callInfo"}},
+		{name: "pushRegister.request", kind: "request", op: OpPushRegister, id: 15,
+			value: &PushRegisterData{Provider: PushProviderAPNs, Token: "9f2c4e6a8b", VoIP: true, BundleID: "com.example.app", AppID: "app-1"},
+			keys:  []string{"provider", "token", "voip", "bundleID", "appID"}},
+		{name: "pushRegister.result", kind: "reply", id: 15, value: &struct{}{}, keys: []string{}},
+		{name: "pushUnregister.request", kind: "request", op: OpPushUnregister, id: 16,
+			value: &PushUnregisterData{Provider: PushProviderAPNs, Token: "9f2c4e6a8b"}, keys: []string{"provider", "token"}},
+		{name: "pushUnregister.result", kind: "reply", id: 16, value: &struct{}{}, keys: []string{}},
 
 		{name: "error.reply", kind: "error", id: 6, value: &Error{Code: CodeStateForbids, Message: "the user's state does not allow this operation"}},
 		{name: "error.badFrame", kind: "error", value: &Error{Code: CodeInvalidParameter, Message: "bad frame: id must be a positive integer"}},
@@ -383,7 +390,8 @@ func TestGoldenEveryMessage(t *testing.T) {
 		have[g.name] = true
 	}
 	ops := []string{OpLogin, OpLogout, OpHeartbeat, OpCallInvite, OpCallCancel, OpCallAccept, OpCallReject,
-		OpCallingInvite, OpCallJoin, OpCallQuit, OpCallEnd, OpCallReceived, OpQueryCallInvitationList, OpQueryCall}
+		OpCallingInvite, OpCallJoin, OpCallQuit, OpCallEnd, OpCallReceived, OpQueryCallInvitationList, OpQueryCall,
+		OpPushRegister, OpPushUnregister}
 	for _, op := range ops {
 		for _, suffix := range []string{".request", ".result"} {
 			if !have[op+suffix] {

@@ -16,7 +16,39 @@ const (
 	OpCallReceived            = "callReceived"
 	OpQueryCallInvitationList = "queryCallInvitationList"
 	OpQueryCall               = "queryCall"
+
+	// Extensions (protocol.md "Extensions: push targets"): optional; a server without push
+	// support answers them like any unknown op.
+	OpPushRegister   = "pushRegister"
+	OpPushUnregister = "pushUnregister"
 )
+
+// Push providers of PushRegisterData.Provider.
+const (
+	PushProviderWebhook = "webhook" // the application's own push service (docs/push.md)
+	PushProviderFCM     = "fcm"     // Firebase Cloud Messaging HTTP v1
+	PushProviderAPNs    = "apns"    // Apple Push Notification service
+)
+
+// MaxPushTokenBytes bounds PushRegisterData.Token.
+const MaxPushTokenBytes = 4096
+
+// PushRegisterData is the data of pushRegister: this device's push target (behaviour §9). The
+// target belongs to the logged-in user until it is unregistered, registered by another user, or
+// this device logs out. BundleID is the APNs topic (required for apns); AppID is optional.
+type PushRegisterData struct {
+	Provider string `json:"provider"`
+	Token    string `json:"token"`
+	VoIP     bool   `json:"voip,omitempty"`
+	BundleID string `json:"bundleID,omitempty"`
+	AppID    string `json:"appID,omitempty"`
+}
+
+// PushUnregisterData is the data of pushUnregister.
+type PushUnregisterData struct {
+	Provider string `json:"provider"`
+	Token    string `json:"token"`
+}
 
 // LoginData is the data of login. LastSeq is the last seq this device processed; nil when the
 // device has never logged in.

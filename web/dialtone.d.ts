@@ -164,6 +164,20 @@ export class Dialtone {
   callReceived(callID: string, timeoutMs?: number): Promise<void>;
   queryCallInvitationList(count?: number, nextFlag?: number): Promise<CallInvitationListResult>;
   queryCall(callID: string): Promise<CallInfo>;
+  pushRegister(target: PushTarget): Promise<void>;
+  pushUnregister(provider: PushProvider, token: string): Promise<void>;
+}
+
+/** A push provider of protocol.md "Extensions: push targets". */
+export type PushProvider = 'webhook' | 'fcm' | 'apns';
+
+/** This device's push registration; bundleID is required for apns. */
+export interface PushTarget {
+  provider: PushProvider;
+  token: string;
+  voip?: boolean;
+  bundleID?: string;
+  appID?: string;
 }
 
 export function stateName(state: number): string;

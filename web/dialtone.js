@@ -331,6 +331,19 @@ export class Dialtone {
     return (await this.#request('queryCall', { callID }, false)).callInfo;
   }
 
+  /**
+   * Registers this device's push target for offline pushes (protocol.md "Extensions: push
+   * targets"): {provider: 'webhook'|'fcm'|'apns', token, voip, bundleID (required for apns), appID}.
+   */
+  async pushRegister(target) {
+    await this.#request('pushRegister', target, false);
+  }
+
+  /** Removes a push target registered by this user. */
+  async pushUnregister(provider, token) {
+    await this.#request('pushUnregister', { provider, token }, false);
+  }
+
   // ---- requests ----
 
   // request queues op until a logged-in connection carries it, and resolves with its result.

@@ -87,6 +87,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxUnauthenticatedPerIP: cfg.MaxUnauthenticatedPerIP,
 		ValidDeviceID:           auth.ValidDeviceID,
 		Observer:                m,
+		PushTargets:             store,
 	}, board, bus, verifier, time.Now, log)
 	registerGauges(reg, ws, board, store)
 	deliver.start()

@@ -57,7 +57,7 @@ func callOp(data json.RawMessage, v any, callID *string) error {
 }
 
 func (srv *Server) opHandlers() map[string]opFunc {
-	return map[string]opFunc{
+	ops := map[string]opFunc{
 		protocol.OpHeartbeat: func(ctx context.Context, s *session, req protocol.Request) (any, error) {
 			return protocol.HeartbeatResult{ServerTime: srv.now().UnixMilli()}, nil
 		},
@@ -81,10 +81,16 @@ func (srv *Server) opHandlers() map[string]opFunc {
 		protocol.OpQueryCallInvitationList: srv.queryList,
 		protocol.OpQueryCall:               srv.queryCall,
 	}
+	if srv.cfg.PushTargets != nil {
+		ops[protocol.OpPushRegister] = srv.pushRegister
+		ops[protocol.OpPushUnregister] = srv.pushUnregister
+	}
+	return ops
 }
 
 func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request) (any, error) {
 	srv.backend.Logout(ctx, s.userID, s.deviceID)
+	srv.dropPushTargets(ctx, s.userID, s.deviceID)
 	s.reply(req.ID, struct{}{})
 	s.kick(protocol.KickLogout)
 	return nil, nil

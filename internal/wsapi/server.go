@@ -56,6 +56,7 @@ type Config struct {
 	SendQueue               int               // frames queued per connection before slowConsumer (default 512)
 	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
 	Observer                Observer          // metrics (default: none)
+	PushTargets             PushTargets       // push registration ops (push.go); nil: none
 }
 
 // Observer is told about answered ops and delivered events (for metrics).

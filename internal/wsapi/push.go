@@ -1,0 +1,80 @@
+package wsapi
+
+import (
+	"context"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// PushTargets keeps the devices' push registrations (behaviour §9, protocol.md "Extensions:
+// push targets"); the store implements it. When Config.PushTargets is nil the push ops are
+// unknown ops.
+type PushTargets interface {
+	// PutPushTarget stores t, replacing any registration of the same (Provider, Token).
+	PutPushTarget(ctx context.Context, t switchboard.PushTarget) error
+	// DeletePushTarget removes (provider, token) if it belongs to userID.
+	DeletePushTarget(ctx context.Context, userID, provider, token string) error
+	// DeletePushTargets removes userID's registrations made from deviceID.
+	DeletePushTargets(ctx context.Context, userID, deviceID string) error
+}
+
+// validPushTarget checks what pushRegister and pushUnregister share (6000001 otherwise).
+func validPushTarget(provider, token string) error {
+	switch provider {
+	case protocol.PushProviderWebhook, protocol.PushProviderFCM, protocol.PushProviderAPNs:
+	default:
+		return invalid("provider must be webhook, fcm or apns")
+	}
+	if token == "" || len(token) > protocol.MaxPushTokenBytes {
+		return invalid("token must be 1 to 4096 bytes")
+	}
+	return nil
+}
+
+func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.PushRegisterData
+	if err := decode(req.Data, &d); err != nil {
+		return nil, err
+	}
+	if err := validPushTarget(d.Provider, d.Token); err != nil {
+		return nil, err
+	}
+	if d.Provider == protocol.PushProviderAPNs && d.BundleID == "" {
+		return nil, invalid("bundleID is required for apns")
+	}
+	bundle := d.BundleID
+	if bundle == "" {
+		bundle = d.AppID
+	}
+	err := srv.cfg.PushTargets.PutPushTarget(ctx, switchboard.PushTarget{UserID: s.userID, DeviceID: s.deviceID,
+		Provider: d.Provider, Token: d.Token, VoIP: d.VoIP, BundleID: bundle})
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (srv *Server) pushUnregister(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	var d protocol.PushUnregisterData
+	if err := decode(req.Data, &d); err != nil {
+		return nil, err
+	}
+	if err := validPushTarget(d.Provider, d.Token); err != nil {
+		return nil, err
+	}
+	if err := srv.cfg.PushTargets.DeletePushTarget(ctx, s.userID, d.Provider, d.Token); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+// dropPushTargets removes the push targets registered from a device that logs out (§9).
+func (srv *Server) dropPushTargets(ctx context.Context, userID, deviceID string) {
+	if srv.cfg.PushTargets == nil {
+		return
+	}
+	if err := srv.cfg.PushTargets.DeletePushTargets(ctx, userID, deviceID); err != nil {
+		srv.log.Error("logout: drop push targets", "user", userID, "device", deviceID, "err", err)
+	}
+}
