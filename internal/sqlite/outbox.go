@@ -80,6 +80,26 @@ func (s *Store) DeletePushTargets(ctx context.Context, userID, deviceID string) 
 	return s.maintain(ctx, "delete push targets", `DELETE FROM push_targets WHERE user_id = ? AND device_id = ?`, userID, deviceID)
 }
 
+// MarkInvitationPushed records that userID was sent an invitation push for callID.
+func (s *Store) MarkInvitationPushed(ctx context.Context, callID, userID string, at int64) error {
+	return s.maintain(ctx, "mark invitation pushed", `INSERT INTO push_marks (call_id, user_id, created_at)
+		VALUES (?, ?, ?) ON CONFLICT (call_id, user_id) DO UPDATE SET created_at = excluded.created_at`, callID, userID, at)
+}
+
+// TakeInvitationPushed reports whether userID has the mark of callID and removes it.
+func (s *Store) TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error) {
+	var n int64
+	_, err := s.submit(ctx, &request{apply: func(w *writer) ([]int64, error) {
+		res, err := w.conn.ExecContext(context.Background(), `DELETE FROM push_marks WHERE call_id = ? AND user_id = ?`, callID, userID)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: take invitation push mark: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return nil, err
+	}})
+	return n > 0, err
+}
+
 // maintain runs one statement on the writer, in the batch transaction like a change.
 func (s *Store) maintain(ctx context.Context, what, query string, args ...any) error {
 	_, err := s.submit(ctx, &request{apply: func(w *writer) ([]int64, error) {

@@ -275,6 +275,7 @@ func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore in
 			{`DELETE FROM log WHERE created_at < ?`, logBefore},
 			{`DELETE FROM idem WHERE created_at < ?`, idemBefore},
 			{`DELETE FROM members WHERE call_id IN (SELECT id FROM calls WHERE state = 2 AND ended_at < ?)`, endedBefore},
+			{`DELETE FROM push_marks WHERE call_id IN (SELECT id FROM calls WHERE state = 2 AND ended_at < ?)`, endedBefore},
 			{`DELETE FROM calls WHERE state = 2 AND ended_at < ?`, endedBefore},
 		} {
 			if _, err := w.conn.ExecContext(bg, q.sql, q.arg); err != nil {

@@ -132,3 +132,37 @@ func testPushTargets(t *testing.T, e *env) {
 		t.Errorf("after deleting all of alice's: %v", ts)
 	}
 }
+
+// testPushMarks: a mark is taken once, per (call, user); marking again after the take works.
+func testPushMarks(t *testing.T, e *env) {
+	take := func(callID, userID string) bool {
+		t.Helper()
+		ok, err := e.s.TakeInvitationPushed(ctx, callID, userID)
+		if err != nil {
+			t.Fatalf("TakeInvitationPushed(%s, %s): %v", callID, userID, err)
+		}
+		return ok
+	}
+	mark := func(callID, userID string) {
+		t.Helper()
+		if err := e.s.MarkInvitationPushed(ctx, callID, userID, 1000); err != nil {
+			t.Fatalf("MarkInvitationPushed(%s, %s): %v", callID, userID, err)
+		}
+	}
+	if take("c1", "bob") {
+		t.Error("take before any mark = true")
+	}
+	mark("c1", "bob")
+	mark("c1", "bob")
+	mark("c2", "carol")
+	if take("c1", "carol") || take("c2", "bob") {
+		t.Error("a mark of another (call, user) was taken")
+	}
+	if !take("c1", "bob") || take("c1", "bob") {
+		t.Error("mark of (c1, bob) not taken exactly once")
+	}
+	mark("c1", "bob")
+	if !take("c1", "bob") || !take("c2", "carol") {
+		t.Error("marks not taken after re-marking")
+	}
+}

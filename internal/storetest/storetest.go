@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentVersion", testConcurrentVersion},
 		{"Outbox", testOutbox},
 		{"PushTargets", testPushTargets},
+		{"PushMarks", testPushMarks},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {

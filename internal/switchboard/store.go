@@ -194,4 +194,12 @@ type OutboxStore interface {
 
 	// PushTargets returns userID's registrations.
 	PushTargets(ctx context.Context, userID string) ([]PushTarget, error)
+
+	// MarkInvitationPushed records that userID was sent an invitation push for callID (§9:
+	// only such users get a withdrawal push). Marking again replaces the mark.
+	MarkInvitationPushed(ctx context.Context, callID, userID string, at int64) error
+
+	// TakeInvitationPushed reports whether userID has callID's mark and removes it. Prune
+	// removes the marks of the calls it deletes.
+	TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error)
 }
