@@ -70,6 +70,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	boardCfg.ObserveCommit = m.Commit
 	deliver := &delivery{}
 	boardCfg.Webhooks = deliver.addWebhooks(cfg, store, m, log)
+	var ws *wsapi.Server // set below, before the delivery workers start
+	boardCfg.Pushes, err = deliver.addPushes(cfg, func(user string) bool { return ws.Connected(user) }, store, m, log)
+	if err != nil {
+		return err
+	}
 	boardCfg.OutboxWritten = deliver.notify
 	board := switchboard.New(boardCfg, store, time.Now, log)
 	if err := board.Start(ctx); err != nil {
@@ -77,7 +82,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer board.Close()
 
-	ws := wsapi.New(wsapi.Config{
+	ws = wsapi.New(wsapi.Config{
 		HeartbeatInterval:       cfg.HeartbeatInterval,
 		HeartbeatTimeout:        cfg.HeartbeatTimeout,
 		LoginTimeout:            cfg.LoginTimeout,

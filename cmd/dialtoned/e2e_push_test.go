@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/push"
+)
+
+// pushService is the application's own push service behind --push-webhook-url: it records
+// the pushes the server sends.
+type pushService struct {
+	t    *testing.T
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []push.WebhookBody
+	poke chan struct{}
+}
+
+func newPushService(t *testing.T) *pushService {
+	p := &pushService{t: t, poke: make(chan struct{}, 1)}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var b push.WebhookBody
+		if err := json.Unmarshal(raw, &b); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("push body %s: %v", raw, err)
+		}
+		p.mu.Lock()
+		p.got = append(p.got, b)
+		p.mu.Unlock()
+		select {
+		case p.poke <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// wait returns the n-th push (from 1), waiting up to 15 s for it.
+func (p *pushService) wait(n int) push.WebhookBody {
+	p.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		p.mu.Lock()
+		if len(p.got) >= n {
+			defer p.mu.Unlock()
+			return p.got[n-1]
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.poke:
+		case <-deadline:
+			p.t.Fatalf("push %d did not arrive; got %v", n, p.all())
+		}
+	}
+}
+
+func (p *pushService) all() []push.WebhookBody {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]push.WebhookBody(nil), p.got...)
+}
+
+// metric returns the /metrics line starting with prefix ("" when absent).
+func metric(t *testing.T, ts *testServer, prefix string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + ts.Addr + "/metrics")
+	must(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
+}
+
+// waitMetric polls /metrics until the line starting with prefix is want (the server's own
+// view of sessions and outbox progress; nothing else tells a client these).
+func waitMetric(t *testing.T, ts *testServer, prefix, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for metric(t, ts, prefix) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("metric %q = %q, want %q", prefix, metric(t, ts, prefix), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var ring = &client.PushConfig{Title: "Alice", Content: "is calling", Payload: `{"room":"r1"}`}
+
+// An offline user's registered target gets the invitation push (callID, caller, serverTime,
+// absolute deadline); logging in shows the invitation with the time left; the caller's cancel
+// sends the withdrawal push with the same callID (§9).
+func TestE2EPushOfflineInvitationAndWithdrawal(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	bobPhone := ts.login(t, "bob", "b-phone")
+	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"}))
+	bobPhone.Close()
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	before := time.Now().UnixMilli()
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	var deadline int64
+	for _, u := range res.CallInfo.CallUserList {
+		if u.UserID == "bob" {
+			deadline = u.Deadline
+		}
+	}
+	inv := pushes.wait(1)
+	want := push.WebhookBody{
+		Target: push.WebhookTarget{Provider: "webhook", Token: "bob-phone-token"},
+		Message: push.Message{Kind: "invitation", CallID: res.CallID, Caller: "alice", ServerTime: inv.Message.ServerTime,
+			Deadline: deadline, Title: "Alice", Content: "is calling", Payload: `{"room":"r1"}`},
+	}
+	if inv != want || deadline == 0 || inv.Message.ServerTime < before || inv.Message.ServerTime > time.Now().UnixMilli() {
+		t.Fatalf("invitation push = %+v, want %+v (deadline %d)", inv, want, deadline)
+	}
+
+	bob := ts.login(t, "bob", "b-phone")
+	ev := bob.wait(res.CallID, "received from alice (synthetic)").(client.CallInvitationReceived)
+	if ev.Deadline != deadline || ev.Timeout < 1 || ev.Timeout > 30 {
+		t.Errorf("synthetic invitation deadline %d timeout %d, want deadline %d and 1..30 s left", ev.Deadline, ev.Timeout, deadline)
+	}
+	_, err = alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{})
+	must(t, err)
+	wd := pushes.wait(2)
+	if wd.Message.Kind != "withdrawal" || wd.Message.CallID != res.CallID || wd.Message.Caller != "alice" ||
+		wd.Target.Token != "bob-phone-token" || wd.Message.Title != "Alice" {
+		t.Errorf("withdrawal push = %+v", wd)
+	}
+}
+
+// A user with a connected device gets no invitation push, hence no withdrawal either; after
+// the device's logout its target is gone.
+func TestE2EPushOnlineUserGetsNone(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	bob := ts.login(t, "bob", "b-phone")
+	must(t, bob.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"}))
+	alice := ts.login(t, "alice", "a")
+
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+	_, err = alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{PushConfig: ring})
+	must(t, err)
+	// The invitation and withdrawal records are handled (and sent nothing).
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="delivered"} 2`)
+
+	must(t, bob.Logout(ctx))
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	_, err = alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="delivered"} 3`)
+	if got := pushes.all(); len(got) != 0 {
+		t.Fatalf("pushes sent to an online or logged-out user: %+v", got)
+	}
+}

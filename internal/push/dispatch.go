@@ -1,0 +1,199 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
+)
+
+// Targets reads and prunes the users' registrations; the store implements it.
+type Targets interface {
+	// PushTargets returns userID's registrations.
+	PushTargets(ctx context.Context, userID string) ([]switchboard.PushTarget, error)
+	// DeletePushTarget removes (provider, token) if it belongs to userID.
+	DeletePushTarget(ctx context.Context, userID, provider, token string) error
+}
+
+// Marks durably remembers which users were sent an invitation push for a call, so that a
+// withdrawal goes only to them (§9), across restarts; the store implements it.
+type Marks interface {
+	// MarkInvitationPushed records that userID was (about to be) sent an invitation push.
+	MarkInvitationPushed(ctx context.Context, callID, userID string, at int64) error
+	// TakeInvitationPushed reports whether the mark exists and removes it.
+	TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error)
+}
+
+// ErrMalformed wraps a push record that cannot be decoded: retrying cannot help.
+var ErrMalformed = errors.New("push: malformed record")
+
+// DispatcherConfig configures a Dispatcher. Providers holds only the configured providers, by
+// name (webhook, fcm, apns); a target of another provider is skipped.
+type DispatcherConfig struct {
+	Providers map[string]Provider
+	Targets   Targets
+	Marks     Marks
+	Connected func(userID string) bool // whether the user has a logged-in device
+	Log       *slog.Logger
+}
+
+// Dispatcher delivers push outbox records (switchboard.OutboxPush): Deliver is an
+// outbox.Deliver, called in order per call and retried by the worker while it fails.
+type Dispatcher struct {
+	cfg DispatcherConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	done    map[int64]map[Target]bool // record ID → targets already sent on an earlier attempt
+	unwired map[string]bool           // providers found unconfigured (logged once)
+}
+
+// NewDispatcher returns a dispatcher.
+func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]bool{}, unwired: map[string]bool{}}
+}
+
+// Deliver handles one push record (behaviour §9, call.PushKind):
+//
+//   - invitation: skipped when the user has a connected device, unless Always (R5.2);
+//     otherwise the user is marked as sent an invitation push for the call, then pushed;
+//   - withdrawal: only when the user carries that mark (which it consumes);
+//   - quit, end: only when the user has no connected device.
+//
+// It sends to every registered target of a configured provider. A target whose token is
+// invalid is removed. When a send may succeed later, Deliver fails and the worker retries the
+// record; targets already sent are not sent again by this process. A record that cannot be
+// decoded fails with ErrMalformed.
+func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
+	var p wire.PushMessage
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		return fmt.Errorf("%w %d: %v", ErrMalformed, rec.ID, err)
+	}
+	connected := d.cfg.Connected != nil && d.cfg.Connected(p.UserID)
+	switch p.Kind {
+	case KindInvitation:
+		if connected && !p.Always {
+			return nil
+		}
+	case KindWithdrawal:
+		if !d.attempted(rec.ID) {
+			sent, err := d.cfg.Marks.TakeInvitationPushed(ctx, p.CallID, p.UserID)
+			if err != nil || !sent {
+				return err
+			}
+			d.begin(rec.ID)
+		}
+	case KindQuit, KindEnd:
+		if connected {
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w %d: unknown kind %q", ErrMalformed, rec.ID, p.Kind)
+	}
+	targets, err := d.targets(ctx, p.UserID)
+	if err != nil || len(targets) == 0 {
+		return err
+	}
+	if p.Kind == KindInvitation && !d.attempted(rec.ID) {
+		if err := d.cfg.Marks.MarkInvitationPushed(ctx, p.CallID, p.UserID, p.ServerTime); err != nil {
+			return err
+		}
+		d.begin(rec.ID)
+	}
+	m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
+		Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID}
+	return d.send(ctx, rec.ID, p.UserID, targets, m)
+}
+
+// targets returns userID's targets whose provider is configured.
+func (d *Dispatcher) targets(ctx context.Context, userID string) ([]switchboard.PushTarget, error) {
+	all, err := d.cfg.Targets.PushTargets(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("push: targets of %s: %w", userID, err)
+	}
+	var out []switchboard.PushTarget
+	for _, t := range all {
+		if d.cfg.Providers[t.Provider] != nil {
+			out = append(out, t)
+			continue
+		}
+		d.mu.Lock()
+		first := !d.unwired[t.Provider]
+		d.unwired[t.Provider] = true
+		d.mu.Unlock()
+		if first {
+			d.log.Warn("push: targets of an unconfigured provider are skipped", "provider", t.Provider)
+		}
+	}
+	return out, nil
+}
+
+// attempted reports whether record id failed an earlier attempt in this process (so its
+// mark was already taken or set).
+func (d *Dispatcher) attempted(id int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.done[id]
+	return ok
+}
+
+// begin starts the bookkeeping of record id, once its mark is set or taken.
+func (d *Dispatcher) begin(id int64) {
+	d.mu.Lock()
+	if d.done[id] == nil {
+		d.done[id] = map[Target]bool{}
+	}
+	d.mu.Unlock()
+}
+
+// send pushes m to every target not sent on an earlier attempt of record id. The bookkeeping
+// of a record lives until it is sent; one the worker gives up keeps its small entry until the
+// process ends.
+func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) error {
+	d.begin(id)
+	d.mu.Lock()
+	done := d.done[id]
+	d.mu.Unlock()
+	var retry error
+	for _, st := range targets {
+		t := Target{Provider: st.Provider, Token: st.Token, VoIP: st.VoIP, BundleID: st.BundleID}
+		d.mu.Lock()
+		skip := done[t]
+		d.mu.Unlock()
+		if skip {
+			continue
+		}
+		err := d.cfg.Providers[t.Provider].Send(ctx, t, m)
+		switch {
+		case errors.Is(err, ErrTokenInvalid):
+			d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
+			if derr := d.cfg.Targets.DeletePushTarget(ctx, userID, t.Provider, t.Token); derr != nil {
+				retry = derr
+				continue
+			}
+		case errors.Is(err, ErrRejected):
+			d.log.Warn("push: rejected", "user", userID, "callID", m.CallID, "kind", m.Kind, "err", err)
+		case err != nil:
+			retry = err
+			continue
+		}
+		d.mu.Lock()
+		done[t] = true
+		d.mu.Unlock()
+	}
+	if retry == nil {
+		d.mu.Lock()
+		delete(d.done, id)
+		d.mu.Unlock()
+	}
+	return retry
+}

@@ -1,0 +1,66 @@
+// Package push sends the offline pushes of behaviour §9 (docs/push.md). Providers (the
+// application's own push service, FCM HTTP v1, APNs over HTTP/2) share one small interface;
+// the Dispatcher turns each push outbox record into sends to the user's registered targets,
+// deciding who gets what (no connected device; withdrawals only after an invitation push).
+// Ordering, retries and expiry are internal/outbox's.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Message kinds, as queued by the switchboard (wire.PushMessage.Kind).
+const (
+	KindInvitation = "invitation"
+	KindWithdrawal = "withdrawal"
+	KindQuit       = "quit"
+	KindEnd        = "end"
+)
+
+// Target is one registered device token.
+type Target struct {
+	Provider string // webhook, fcm or apns
+	Token    string
+	VoIP     bool   // an APNs PushKit token: accepts only VoIP pushes
+	BundleID string // the APNs topic (the app's bundle ID)
+}
+
+// Message is one push. CallID is also the collapse key: a later push of the same call
+// replaces an earlier one on the device.
+type Message struct {
+	Kind        string `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
+	CallID      string `json:"callID"`
+	Caller      string `json:"caller"`
+	ServerTime  int64  `json:"serverTime"`         // when the change committed, Unix ms
+	Deadline    int64  `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
+	Title       string `json:"title,omitempty"`
+	Content     string `json:"content,omitempty"`
+	Payload     string `json:"payload,omitempty"`
+	ResourcesID string `json:"resourcesID,omitempty"`
+}
+
+// Provider sends one message to one target. It returns nil when the provider took the
+// message (or, by a documented rule, the message is not for this target), an error wrapping
+// ErrTokenInvalid when the provider says the token is no longer valid (the target is then
+// removed), an error wrapping ErrRejected when retrying cannot help, and any other error when
+// a later attempt may succeed (network, 429, 5xx). It must be safe for concurrent use.
+type Provider interface {
+	Send(ctx context.Context, t Target, m Message) error
+}
+
+// ErrTokenInvalid means the provider no longer accepts the target's token.
+var ErrTokenInvalid = errors.New("push: token invalid")
+
+// ErrRejected means the provider refused the message for a reason retrying will not fix.
+var ErrRejected = errors.New("push: rejected")
+
+// httpError classifies a provider's HTTP answer: 429 and 5xx may succeed later; any other
+// failure status is a rejection unless the caller already found the token invalid.
+func httpError(provider string, status int, detail string) error {
+	if status == 429 || status >= 500 {
+		return fmt.Errorf("push %s: status %d %s", provider, status, detail)
+	}
+	return fmt.Errorf("push %s: status %d %s: %w", provider, status, detail, ErrRejected)
+}

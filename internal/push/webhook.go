@@ -1,0 +1,68 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
+// application's own push service (--push-webhook-url), which talks to the platforms itself.
+// 2xx: taken; 404 or 410: the token is invalid; 429, 5xx: retried; any other status: rejected.
+type Webhook struct {
+	url    string
+	client *http.Client
+}
+
+// NewWebhook returns the provider for url; client nil means a client with a 10 s timeout.
+func NewWebhook(url string, client *http.Client) *Webhook {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Webhook{url: url, client: client}
+}
+
+// WebhookTarget is the target as the push service receives it.
+type WebhookTarget struct {
+	Provider string `json:"provider"`
+	Token    string `json:"token"`
+	VoIP     bool   `json:"voip"`
+	BundleID string `json:"bundleID,omitempty"`
+}
+
+// WebhookBody is the JSON body of one push sent to the push service.
+type WebhookBody struct {
+	Target  WebhookTarget `json:"target"`
+	Message Message       `json:"message"`
+}
+
+// Send implements Provider.
+func (w *Webhook) Send(ctx context.Context, t Target, m Message) error {
+	body, err := json.Marshal(WebhookBody{Target: WebhookTarget(t), Message: m})
+	if err != nil {
+		return fmt.Errorf("push webhook: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("push webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "dialtone-push/1")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("push webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		return nil
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return fmt.Errorf("push webhook: status %d: %w", resp.StatusCode, ErrTokenInvalid)
+	}
+	return httpError("webhook", resp.StatusCode, "")
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/dialtone/dialtone/internal/config"
+	"github.com/dialtone/dialtone/internal/metrics"
+	"github.com/dialtone/dialtone/internal/outbox"
+	"github.com/dialtone/dialtone/internal/push"
+	"github.com/dialtone/dialtone/internal/sqlite"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// pushProviders builds the push providers configured by the flags (docs/push.md); none when
+// no push flag is set.
+func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
+	providers := map[string]push.Provider{}
+	if cfg.PushWebhookURL != "" {
+		providers["webhook"] = push.NewWebhook(cfg.PushWebhookURL, nil)
+	}
+	if cfg.FCMCredentials != "" {
+		fcm, err := push.LoadFCM(cfg.FCMCredentials, push.FCMConfig{TokenURL: cfg.FCMTokenURL, Endpoint: cfg.FCMEndpoint})
+		if err != nil {
+			return nil, errors.New("--fcm-credentials: " + err.Error())
+		}
+		providers["fcm"] = fcm
+	}
+	if cfg.APNsKeyFile != "" {
+		apns, err := push.LoadAPNs(cfg.APNsKeyFile, push.APNsConfig{KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
+			Endpoint: cfg.APNsEndpoint})
+		if err != nil {
+			return nil, errors.New("--apns-key-file: " + err.Error())
+		}
+		providers["apns"] = apns
+	}
+	return providers, nil
+}
+
+// addPushes adds the push worker when a provider is configured, and reports whether it did.
+// connected tells whether a user has a logged-in device; it is called only once the workers
+// run.
+func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, store *sqlite.Store, m *metrics.Metrics,
+	log *slog.Logger) (bool, error) {
+	providers, err := pushProviders(cfg)
+	if err != nil || len(providers) == 0 {
+		return false, err
+	}
+	names := make([]string, 0, len(providers))
+	for name := range providers {
+		names = append(names, name)
+	}
+	log.Info("push providers", "providers", names)
+	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Targets: store, Marks: store,
+		Connected: connected, Log: log})
+	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
+		err := dispatcher.Deliver(ctx, rec)
+		if errors.Is(err, push.ErrMalformed) {
+			return outbox.Permanent(err)
+		}
+		return err
+	}, store, m, log)
+	return true, nil
+}
