@@ -1,0 +1,201 @@
+package push
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// apnsRequest is what the fake APNs saw.
+type apnsRequest struct {
+	proto, path string
+	header      http.Header
+	body        APNsPayload
+}
+
+// fakeAPNs is an HTTP/2 TLS server answering like APNs: the device token picks the answer.
+type fakeAPNs struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []apnsRequest
+}
+
+func newFakeAPNs(t *testing.T) *fakeAPNs {
+	f := &fakeAPNs{}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body APNsPayload
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("APNs body %s: %v", raw, err)
+		}
+		f.mu.Lock()
+		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body})
+		f.mu.Unlock()
+		switch strings.TrimPrefix(r.URL.Path, "/3/device/") {
+		case "gone":
+			w.WriteHeader(http.StatusGone)
+			_, _ = w.Write([]byte(`{"reason":"Unregistered"}`))
+		case "bad":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"reason":"BadDeviceToken"}`))
+		case "big":
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"reason":"PayloadTooLarge"}`))
+		case "busy":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"reason":"ServiceUnavailable"}`))
+		}
+	}))
+	f.srv.EnableHTTP2 = true
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPNs) requests() []apnsRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]apnsRequest(nil), f.got...)
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time           { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration)  { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *fakeClock                    { return &fakeClock{t: time.UnixMilli(1_700_000_000_000)} }
+func (c *fakeClock) ms(d time.Duration) int64 { return c.now().Add(d).UnixMilli() }
+
+func newAPNs(t *testing.T, f *fakeAPNs, clock *fakeClock) (*APNs, *ecdsa.PublicKey) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	a, err := NewAPNs(APNsConfig{Key: p8, KeyID: "KEY123", TeamID: "TEAM456", Endpoint: f.srv.URL + "/",
+		Client: f.srv.Client(), Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, &key.PublicKey
+}
+
+// verifyAPNsJWT checks the bearer token's ES256 signature, kid, iss and iat, and returns it.
+func verifyAPNsJWT(t *testing.T, pub *ecdsa.PublicKey, header string, iat time.Time) string {
+	t.Helper()
+	raw, ok := strings.CutPrefix(header, "bearer ")
+	if !ok {
+		t.Fatalf("authorization = %q, want bearer <jwt>", header)
+	}
+	tok, err := jwt.Parse(raw, func(tok *jwt.Token) (any, error) { return pub, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
+	if err != nil {
+		t.Fatalf("APNs JWT: %v", err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	if tok.Header["kid"] != "KEY123" || claims["iss"] != "TEAM456" || claims["iat"] != float64(iat.Unix()) {
+		t.Errorf("APNs JWT header %v claims %v", tok.Header, claims)
+	}
+	return raw
+}
+
+func TestAPNsRequests(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, pub := newAPNs(t, f, clock)
+	ctx := t.Context()
+	inv := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0),
+		Deadline: clock.ms(30 * time.Second), Title: "Alice", Content: "is calling", Payload: `{"k":1}`}
+	alert := Target{Provider: "apns", Token: "tok-alert", BundleID: "com.example.app"}
+	voip := Target{Provider: "apns", Token: "tok-voip", VoIP: true, BundleID: "com.example.app"}
+	wd := inv
+	wd.Kind, wd.Deadline = KindWithdrawal, 0
+
+	for _, s := range []struct {
+		t Target
+		m Message
+	}{{alert, inv}, {voip, inv}, {voip, wd}, {alert, wd}} {
+		if err := a.Send(ctx, s.t, s.m); err != nil {
+			t.Fatalf("Send(%s, %s): %v", s.t.Token, s.m.Kind, err)
+		}
+	}
+	got := f.requests()
+	if len(got) != 3 {
+		t.Fatalf("APNs got %d requests, want 3 (no VoIP withdrawal)", len(got))
+	}
+	wantHeaders := []map[string]string{
+		{"apns-topic": "com.example.app", "apns-push-type": "alert", "apns-expiration": "1700000030"},
+		{"apns-topic": "com.example.app.voip", "apns-push-type": "voip", "apns-expiration": "1700000030"},
+		{"apns-topic": "com.example.app", "apns-push-type": "alert", "apns-expiration": ""},
+	}
+	wantPaths := []string{"/3/device/tok-alert", "/3/device/tok-voip", "/3/device/tok-alert"}
+	var jwts []string
+	for i, r := range got {
+		if r.proto != "HTTP/2.0" || r.path != wantPaths[i] {
+			t.Errorf("request %d: %s %s, want HTTP/2.0 %s", i, r.proto, r.path, wantPaths[i])
+		}
+		for k, v := range wantHeaders[i] {
+			if r.header.Get(k) != v {
+				t.Errorf("request %d: %s = %q, want %q", i, k, r.header.Get(k), v)
+			}
+		}
+		if r.header.Get("apns-collapse-id") != "call-1" || r.header.Get("apns-priority") != "10" {
+			t.Errorf("request %d: collapse id %q priority %q", i, r.header.Get("apns-collapse-id"), r.header.Get("apns-priority"))
+		}
+		jwts = append(jwts, verifyAPNsJWT(t, pub, r.header.Get("authorization"), clock.now()))
+	}
+	want := APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: "Alice", Body: "is calling"}, Sound: "default"},
+		CallID: "call-1", Caller: "alice", Kind: KindInvitation, Deadline: inv.Deadline, ServerTime: inv.ServerTime, Payload: `{"k":1}`}
+	if got[0].body != want {
+		t.Errorf("invitation body = %+v, want %+v", got[0].body, want)
+	}
+	if got[2].body.Kind != KindWithdrawal || got[2].body.Deadline != 0 {
+		t.Errorf("withdrawal body = %+v", got[2].body)
+	}
+	if jwts[0] != jwts[1] || jwts[1] != jwts[2] {
+		t.Error("provider token not reused within 50 minutes")
+	}
+
+	clock.advance(51 * time.Minute)
+	if err := a.Send(ctx, alert, inv); err != nil {
+		t.Fatal(err)
+	}
+	got = f.requests()
+	if fresh := verifyAPNsJWT(t, pub, got[3].header.Get("authorization"), clock.now()); fresh == jwts[0] {
+		t.Error("provider token not refreshed after 50 minutes")
+	}
+}
+
+func TestAPNsErrors(t *testing.T) {
+	f := newFakeAPNs(t)
+	a, _ := newAPNs(t, f, newClock())
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice", Deadline: 1}
+	for token, want := range map[string]struct{ invalid, rejected bool }{
+		"gone": {invalid: true}, "bad": {invalid: true}, "big": {rejected: true}, "busy": {},
+	} {
+		err := a.Send(t.Context(), Target{Provider: "apns", Token: token, BundleID: "b"}, m)
+		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
+			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
+)
+
+// fakeProvider records sends; fail maps a token to the errors of its next sends.
+type fakeProvider struct {
+	mu   sync.Mutex
+	sent []string // "token kind"
+	fail map[string][]error
+}
+
+func (p *fakeProvider) Send(_ context.Context, t Target, m Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if errs := p.fail[t.Token]; len(errs) > 0 {
+		p.fail[t.Token] = errs[1:]
+		return errs[0]
+	}
+	p.sent = append(p.sent, t.Token+" "+m.Kind)
+	return nil
+}
+
+func (p *fakeProvider) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sent
+	p.sent = nil
+	return s
+}
+
+// memStore is the dispatcher's view of the store, in memory.
+type memStore struct {
+	mu      sync.Mutex
+	targets []switchboard.PushTarget
+	marks   map[string]bool
+}
+
+func (s *memStore) PushTargets(_ context.Context, userID string) ([]switchboard.PushTarget, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []switchboard.PushTarget
+	for _, t := range s.targets {
+		if t.UserID == userID {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) DeletePushTarget(_ context.Context, userID, provider, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets = slices.DeleteFunc(s.targets, func(t switchboard.PushTarget) bool {
+		return t.UserID == userID && t.Provider == provider && t.Token == token
+	})
+	return nil
+}
+
+func (s *memStore) MarkInvitationPushed(_ context.Context, callID, userID string, _ int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.marks[callID+"/"+userID] = true
+	return nil
+}
+
+func (s *memStore) TakeInvitationPushed(_ context.Context, callID, userID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := callID + "/" + userID
+	ok := s.marks[k]
+	delete(s.marks, k)
+	return ok, nil
+}
+
+type dispatchEnv struct {
+	t      *testing.T
+	d      *Dispatcher
+	fcm    *fakeProvider
+	store  *memStore
+	online map[string]bool
+	id     int64
+}
+
+func newDispatchEnv(t *testing.T) *dispatchEnv {
+	e := &dispatchEnv{t: t, fcm: &fakeProvider{fail: map[string][]error{}}, online: map[string]bool{},
+		store: &memStore{marks: map[string]bool{}, targets: []switchboard.PushTarget{
+			{UserID: "bob", DeviceID: "p", Provider: "fcm", Token: "bob-1"},
+			{UserID: "bob", DeviceID: "t", Provider: "fcm", Token: "bob-2"},
+			{UserID: "bob", DeviceID: "i", Provider: "apns", Token: "bob-apns", BundleID: "b"}, // not configured
+			{UserID: "carol", DeviceID: "p", Provider: "fcm", Token: "carol-1"},
+		}}}
+	e.d = NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"fcm": e.fcm}, Targets: e.store, Marks: e.store,
+		Connected: func(u string) bool { return e.online[u] }}) // Deliver is called synchronously here
+	return e
+}
+
+// record returns an outbox record of a push of kind to user in call c1.
+func (e *dispatchEnv) record(kind, user string, always bool) switchboard.OutboxRecord {
+	e.id++
+	body, _ := json.Marshal(wire.PushMessage{Kind: kind, UserID: user, CallID: "c1", Caller: "alice", ServerTime: 1000,
+		Deadline: 31000, Always: always})
+	return switchboard.OutboxRecord{ID: e.id, Kind: switchboard.OutboxPush, CallID: "c1", Body: body}
+}
+
+func (e *dispatchEnv) deliver(rec switchboard.OutboxRecord, want ...string) {
+	e.t.Helper()
+	if err := e.d.Deliver(e.t.Context(), rec); err != nil {
+		e.t.Fatalf("Deliver: %v", err)
+	}
+	if got := e.fcm.take(); !slices.Equal(got, want) {
+		e.t.Fatalf("sent %q, want %q", got, want)
+	}
+}
+
+func TestDispatchWhoGetsWhat(t *testing.T) {
+	e := newDispatchEnv(t)
+	// Online: no invitation push, hence no withdrawal.
+	e.online["bob"] = true
+	e.deliver(e.record(KindInvitation, "bob", false))
+	e.deliver(e.record(KindWithdrawal, "bob", false))
+	// R5.2: the not-received re-push goes out even to a connected user.
+	e.deliver(e.record(KindInvitation, "bob", true), "bob-1 invitation", "bob-2 invitation")
+	e.deliver(e.record(KindWithdrawal, "bob", false), "bob-1 withdrawal", "bob-2 withdrawal")
+	e.deliver(e.record(KindWithdrawal, "bob", false)) // the mark was taken
+
+	// Offline: invitation (only configured providers), withdrawal once, quit and end.
+	e.online["bob"] = false
+	e.deliver(e.record(KindInvitation, "bob", false), "bob-1 invitation", "bob-2 invitation")
+	e.online["bob"] = true // a withdrawal follows the invitation push whatever the presence
+	e.deliver(e.record(KindWithdrawal, "bob", false), "bob-1 withdrawal", "bob-2 withdrawal")
+	e.deliver(e.record(KindQuit, "bob", false))
+	e.deliver(e.record(KindEnd, "bob", false))
+	e.online["bob"] = false
+	e.deliver(e.record(KindQuit, "bob", false), "bob-1 quit", "bob-2 quit")
+	e.deliver(e.record(KindEnd, "carol", false), "carol-1 end")
+	e.deliver(e.record(KindEnd, "dave", false)) // no targets
+
+	err := e.d.Deliver(t.Context(), switchboard.OutboxRecord{ID: 99, CallID: "c1", Body: []byte("{")})
+	if !errors.Is(err, ErrMalformed) {
+		t.Errorf("malformed record: %v, want ErrMalformed", err)
+	}
+}
+
+func TestDispatchInvalidTokenAndRetry(t *testing.T) {
+	e := newDispatchEnv(t)
+	e.fcm.fail["bob-1"] = []error{fmt.Errorf("gone: %w", ErrTokenInvalid)}
+	e.fcm.fail["bob-2"] = []error{errors.New("503"), errors.New("503")}
+	rec := e.record(KindInvitation, "bob", false)
+	for range 2 {
+		if err := e.d.Deliver(t.Context(), rec); err == nil {
+			t.Fatal("Deliver with a failing target succeeded")
+		}
+	}
+	e.deliver(rec, "bob-2 invitation") // only the target that failed is sent again
+	targets, _ := e.store.PushTargets(t.Context(), "bob")
+	for _, tg := range targets {
+		if tg.Token == "bob-1" {
+			t.Error("invalid token not removed")
+		}
+	}
+	// The withdrawal of a retried invitation still finds the mark, once.
+	e.fcm.fail["bob-2"] = []error{errors.New("timeout")}
+	wd := e.record(KindWithdrawal, "bob", false)
+	if err := e.d.Deliver(t.Context(), wd); err == nil {
+		t.Fatal("withdrawal with a failing target succeeded")
+	}
+	e.deliver(wd, "bob-2 withdrawal")
+	// A rejected message is not retried.
+	e.fcm.fail["carol-1"] = []error{fmt.Errorf("400: %w", ErrRejected)}
+	e.deliver(e.record(KindEnd, "carol", false))
+}
+
+func TestWebhookProvider(t *testing.T) {
+	var mu sync.Mutex
+	var got []WebhookBody
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var b WebhookBody
+		if err := json.Unmarshal(raw, &b); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("body %s: %v", raw, err)
+		}
+		mu.Lock()
+		got = append(got, b)
+		mu.Unlock()
+		switch b.Target.Token {
+		case "gone":
+			w.WriteHeader(http.StatusGone)
+		case "down":
+			w.WriteHeader(http.StatusBadGateway)
+		case "bad":
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+	p := NewWebhook(srv.URL, nil)
+	m := Message{Kind: KindInvitation, CallID: "c1", Caller: "alice", ServerTime: 1000, Deadline: 31000, Title: "T"}
+	if err := p.Send(t.Context(), Target{Provider: "webhook", Token: "ok", VoIP: true, BundleID: "app"}, m); err != nil {
+		t.Fatal(err)
+	}
+	want := WebhookBody{Target: WebhookTarget{Provider: "webhook", Token: "ok", VoIP: true, BundleID: "app"}, Message: m}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("push service got %+v, want %+v", got, want)
+	}
+	for token, want := range map[string]struct{ invalid, rejected bool }{
+		"gone": {invalid: true}, "down": {}, "bad": {rejected: true},
+	} {
+		err := p.Send(t.Context(), Target{Provider: "webhook", Token: token}, m)
+		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
+			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
+		}
+	}
+}

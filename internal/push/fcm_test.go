@@ -1,0 +1,188 @@
+package push
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// fakeFCM is Google's token endpoint and FCM's messages:send in one server. It verifies every
+// assertion with the service account's public key; the device token picks the send answer.
+type fakeFCM struct {
+	t         *testing.T
+	srv       *httptest.Server
+	pub       *rsa.PublicKey
+	clock     *fakeClock
+	mu        sync.Mutex
+	exchanges int
+	sends     []fcmSend
+}
+
+type fcmSend struct {
+	path, auth string
+	body       FCMRequest
+}
+
+func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
+	f := &fakeFCM{t: t, pub: pub, clock: clock}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			t.Errorf("grant_type = %q", r.FormValue("grant_type"))
+		}
+		tok, err := jwt.Parse(r.FormValue("assertion"), func(*jwt.Token) (any, error) { return f.pub, nil },
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
+		if err != nil {
+			t.Errorf("assertion: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		c := tok.Claims.(jwt.MapClaims)
+		now := f.clock.now().Unix()
+		if c["iss"] != "push@proj-1.iam.example" || c["scope"] != FCMScope || c["aud"] != f.srv.URL+"/token" ||
+			c["iat"] != float64(now) || c["exp"] != float64(now+3600) {
+			t.Errorf("assertion claims %v", c)
+		}
+		f.mu.Lock()
+		f.exchanges++
+		n := f.exchanges
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + string(rune('0'+n)), "expires_in": 3600,
+			"token_type": "Bearer"})
+	})
+	mux.HandleFunc("POST /v1/projects/{project}/messages:send", func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body FCMRequest
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("FCM body %s: %v", raw, err)
+		}
+		f.mu.Lock()
+		f.sends = append(f.sends, fcmSend{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body})
+		f.mu.Unlock()
+		answer := map[string]struct {
+			status int
+			body   string
+		}{
+			"gone":    {404, `{"error":{"code":404,"status":"NOT_FOUND","details":[{"errorCode":"UNREGISTERED"}]}}`},
+			"invalid": {400, `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"bad token"}}`},
+			"quota":   {429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`},
+			"down":    {503, `{"error":{"code":503,"status":"UNAVAILABLE"}}`},
+			"authz":   {401, `{"error":{"code":401,"status":"UNAUTHENTICATED"}}`},
+			"denied":  {403, `{"error":{"code":403,"status":"PERMISSION_DENIED","details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}`},
+		}[body.Message.Token]
+		if answer.status != 0 {
+			w.WriteHeader(answer.status)
+			_, _ = w.Write([]byte(answer.body))
+			return
+		}
+		_, _ = w.Write([]byte(`{"name":"projects/proj-1/messages/1"}`))
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func newFCM(t *testing.T) (*FCM, *fakeFCM, *fakeClock) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newClock()
+	f := newFakeFCM(t, &key.PublicKey, clock)
+	creds, _ := json.Marshal(map[string]string{"type": "service_account", "project_id": "proj-1",
+		"client_email": "push@proj-1.iam.example", "token_uri": f.srv.URL + "/token",
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))})
+	p, err := NewFCM(FCMConfig{Credentials: creds, TokenURL: f.srv.URL + "/token",
+		Endpoint: f.srv.URL + "/v1/projects/{project}/messages:send", Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, f, clock
+}
+
+func TestFCMRequestAndTokenCache(t *testing.T) {
+	p, f, clock := newFCM(t)
+	ctx := t.Context()
+	inv := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0),
+		Deadline: clock.ms(29500 * time.Millisecond), Title: "Alice", Content: "is calling", Payload: `{"k":1}`, ResourcesID: "ring"}
+	target := Target{Provider: "fcm", Token: "dev-1"}
+	if err := p.Send(ctx, target, inv); err != nil {
+		t.Fatal(err)
+	}
+	wd := Message{Kind: KindWithdrawal, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(time.Second)}
+	if err := p.Send(ctx, target, wd); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	sends, exchanges := append([]fcmSend(nil), f.sends...), f.exchanges
+	f.mu.Unlock()
+	if exchanges != 1 || len(sends) != 2 {
+		t.Fatalf("%d token exchanges and %d sends, want 1 and 2 (token cached)", exchanges, len(sends))
+	}
+	want := FCMRequest{Message: FCMMessage{Token: "dev-1",
+		Data: map[string]string{"callID": "call-1", "caller": "alice", "kind": "invitation", "serverTime": "1700000000000",
+			"deadline": "1700000029500", "title": "Alice", "content": "is calling", "payload": `{"k":1}`, "resourcesID": "ring"},
+		Android: FCMAndroid{CollapseKey: "call-1", Priority: "high", TTL: "30s"}}}
+	if s := sends[0]; s.path != "/v1/projects/proj-1/messages:send" || s.auth != "Bearer at-1" || !equalFCM(s.body, want) {
+		t.Errorf("invitation send = %s %s %+v, want %+v", s.path, s.auth, s.body, want)
+	}
+	if a := sends[1].body.Message.Android; a.TTL != "" || a.CollapseKey != "call-1" || sends[1].body.Message.Data["kind"] != "withdrawal" {
+		t.Errorf("withdrawal send = %+v", sends[1].body)
+	}
+
+	clock.advance(time.Hour) // the cached token expires (less a minute of margin)
+	if err := p.Send(ctx, target, wd); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exchanges != 2 || f.sends[2].auth != "Bearer at-2" {
+		t.Errorf("after expiry: %d exchanges, auth %q; want 2 and a new token", f.exchanges, f.sends[2].auth)
+	}
+}
+
+func equalFCM(a, b FCMRequest) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func TestFCMErrors(t *testing.T) {
+	p, f, _ := newFCM(t)
+	m := Message{Kind: KindQuit, CallID: "c", Caller: "alice"}
+	for token, want := range map[string]struct{ invalid, rejected bool }{
+		"gone": {invalid: true}, "invalid": {invalid: true}, "quota": {}, "down": {}, "authz": {}, "denied": {rejected: true},
+	} {
+		err := p.Send(t.Context(), Target{Provider: "fcm", Token: token}, m)
+		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
+			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
+		}
+	}
+	if err := p.Send(t.Context(), Target{Provider: "fcm", Token: "ok"}, m); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exchanges != 2 { // the 401 dropped the cached access token
+		t.Errorf("%d token exchanges, want 2 (a new token after the 401)", f.exchanges)
+	}
+	if !strings.HasPrefix(f.sends[0].auth, "Bearer at-") {
+		t.Errorf("auth = %q", f.sends[0].auth)
+	}
+}
