@@ -148,11 +148,20 @@ function render() {
 }
 
 function renderIncoming() {
-  const cards = [...calls.values()].filter(ringing).map((c) => {
+  const ringingNow = [...calls.values()].filter(ringing).map((c) => {
     const mine = c.users.get(me);
-    const from = mine.inviter || c.caller;
-    const others = [...c.users.keys()].filter((u) => u !== me && u !== c.caller);
-    return h('article', { class: 'card incoming', dataset: { call: c.callID },
+    return { c, mine, from: mine.inviter || c.caller,
+      others: [...c.users.keys()].filter((u) => u !== me && u !== c.caller) };
+  });
+  // Cards are rebuilt only when what they show changes, so a click is never lost on a button
+  // replaced under the pointer by an unrelated update.
+  const signature = JSON.stringify(ringingNow.map(({ c, mine, from, others }) =>
+    [c.callID, c.mode, from, others, mine.deadline]));
+  const container = $('#incoming');
+  if (container.dataset.signature === signature) return;
+  container.dataset.signature = signature;
+  const cards = ringingNow.map(({ c, mine, from, others }) =>
+    h('article', { class: 'card incoming', dataset: { call: c.callID },
       'aria-labelledby': `in-${c.callID}` },
     h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
     h('p', { class: 'meta' }, `${modeName(c.mode)} call`,
@@ -164,9 +173,8 @@ function renderIncoming() {
       h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
         onclick: () => act('Accept', () => client.callAccept(c.callID)) }, 'Accept'),
       h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
-        onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject')));
-  });
-  rerender($('#incoming'), cards);
+        onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject'))));
+  rerender(container, cards);
   $('#no-incoming').hidden = cards.length > 0;
   document.title = cards.length ? `(${cards.length}) Incoming call — Dialtone demo` : 'Dialtone demo';
 }
