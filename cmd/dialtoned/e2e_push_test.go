@@ -1,10 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +18,7 @@ import (
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/push"
+	"github.com/dialtone/dialtone/internal/sqlite"
 )
 
 // pushService is the application's own push service behind --push-webhook-url: it records
@@ -21,6 +28,7 @@ type pushService struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	got  []push.WebhookBody
+	fail int // answer 503 to this many requests first
 	poke chan struct{}
 }
 
@@ -33,6 +41,12 @@ func newPushService(t *testing.T) *pushService {
 			t.Errorf("push body %s: %v", raw, err)
 		}
 		p.mu.Lock()
+		if p.fail > 0 {
+			p.fail--
+			p.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		p.got = append(p.got, b)
 		p.mu.Unlock()
 		select {
@@ -173,4 +187,63 @@ func TestE2EPushOnlineUserGetsNone(t *testing.T) {
 	if got := pushes.all(); len(got) != 0 {
 		t.Fatalf("pushes sent to an online or logged-out user: %+v", got)
 	}
+}
+
+// A push the push service refuses with 503 is retried with backoff; an FCM token the provider
+// reports unregistered is removed (providers configured from the flags).
+func TestE2EPushRetryAndInvalidTokenRemoval(t *testing.T) {
+	pushes := newPushService(t)
+	pushes.fail = 1
+	fcm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			_, _ = w.Write([]byte(`{"access_token":"at","expires_in":3600}`))
+			return
+		}
+		if r.URL.Path != "/v1/projects/proj-1/messages:send" || r.Header.Get("Authorization") != "Bearer at" {
+			t.Errorf("FCM request %s with %q", r.URL.Path, r.Header.Get("Authorization"))
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":{"code":404,"status":"NOT_FOUND","details":[{"errorCode":"UNREGISTERED"}]}}`))
+	}))
+	defer fcm.Close()
+	creds := filepath.Join(t.TempDir(), "sa.json")
+	must(t, os.WriteFile(creds, serviceAccount(t), 0o600))
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--fcm-credentials", creds,
+		"--fcm-token-url", fcm.URL+"/token", "--fcm-endpoint", fcm.URL+"/v1/projects/{project}/messages:send")
+	ctx := t.Context()
+	bobPhone := ts.login(t, "bob", "b-phone")
+	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-hook"}))
+	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "fcm", Token: "bob-fcm-stale"}))
+	bobPhone.Close()
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	if inv := pushes.wait(1); inv.Message.CallID != res.CallID || inv.Message.Kind != "invitation" {
+		t.Fatalf("retried invitation push = %+v", inv)
+	}
+	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="failed"}`); m == "" {
+		t.Error("the refused attempt was not counted as failed")
+	}
+	ts.Stop()
+	store, err := sqlite.Open(ctx, filepath.Join(ts.Data, "dialtone.db"), sqlite.Options{})
+	must(t, err)
+	defer store.Close()
+	targets, err := store.PushTargets(ctx, "bob")
+	must(t, err)
+	if len(targets) != 1 || targets[0].Token != "bob-hook" {
+		t.Errorf("bob's targets = %+v, want only bob-hook (the unregistered FCM token removed)", targets)
+	}
+}
+
+// serviceAccount returns an FCM service-account JSON with a fresh RSA key.
+func serviceAccount(t *testing.T) []byte {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(t, err)
+	b, err := json.Marshal(map[string]string{"type": "service_account", "project_id": "proj-1",
+		"client_email": "push@proj-1.iam.example", "private_key": string(pem.EncodeToMemory(
+			&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))})
+	must(t, err)
+	return b
 }
