@@ -67,7 +67,7 @@ func TestBrowserDemo(t *testing.T) {
 	t.Run("Timeout", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
-		alice.ring(General, 2, "bob")
+		alice.ring(General, 4, "bob") // long enough to see the card even on a loaded machine
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
 		alice.waitUserState("bob", "Timeout")
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
