@@ -18,7 +18,6 @@ import (
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/push"
-	"github.com/dialtone/dialtone/internal/sqlite"
 )
 
 // pushService is the application's own push service behind --push-webhook-url: it records
@@ -226,13 +225,7 @@ func TestE2EPushRetryAndInvalidTokenRemoval(t *testing.T) {
 	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="failed"}`); m == "" {
 		t.Error("the refused attempt was not counted as failed")
 	}
-	ts.Stop()
-	store, err := sqlite.Open(ctx, filepath.Join(ts.Data, "dialtone.db"), sqlite.Options{})
-	must(t, err)
-	defer store.Close()
-	targets, err := store.PushTargets(ctx, "bob")
-	must(t, err)
-	if len(targets) != 1 || targets[0].Token != "bob-hook" {
+	if targets := storedPushTargets(t, ts, "bob"); len(targets) != 1 || targets[0].Token != "bob-hook" {
 		t.Errorf("bob's targets = %+v, want only bob-hook (the unregistered FCM token removed)", targets)
 	}
 }

@@ -39,15 +39,22 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 	must(t, phone.PushUnregister(ctx, "webhook", "never-registered"))
 	must(t, tablet.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: strings.Repeat("y", 4096)}))
 	must(t, phone.Logout(ctx))
-	ts.Stop()
 
-	store, err := sqlite.Open(ctx, filepath.Join(ts.Data, "dialtone.db"), sqlite.Options{})
-	must(t, err)
-	defer store.Close()
-	targets, err := store.PushTargets(ctx, "bob")
-	must(t, err)
+	targets := storedPushTargets(t, ts, "bob")
 	want := switchboard.PushTarget{UserID: "bob", DeviceID: "b-tablet", Provider: "webhook", Token: strings.Repeat("y", 4096)}
 	if len(targets) != 1 || targets[0] != want {
 		t.Fatalf("bob's targets after the phone's logout = %+v, want only the tablet's", targets)
 	}
+}
+
+// storedPushTargets stops the server and returns user's push targets as stored.
+func storedPushTargets(t *testing.T, ts *testServer, user string) []switchboard.PushTarget {
+	t.Helper()
+	ts.Stop()
+	store, err := sqlite.Open(t.Context(), filepath.Join(ts.Data, "dialtone.db"), sqlite.Options{})
+	must(t, err)
+	defer store.Close()
+	targets, err := store.PushTargets(t.Context(), user)
+	must(t, err)
+	return targets
 }

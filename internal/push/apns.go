@@ -1,17 +1,13 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -38,22 +34,9 @@ type APNsConfig struct {
 // (behaviour §9): a withdrawal to a VoIP target is skipped; the app ends the call UI itself
 // when the call's events (or queryCall) say the invitation is over.
 type APNs struct {
-	cfg APNsConfig
-	key *ecdsa.PrivateKey
-
-	mu     sync.Mutex
-	token  string
-	issued time.Time
-}
-
-// LoadAPNs reads the .p8 key at path and returns the provider.
-func LoadAPNs(path string, cfg APNsConfig) (*APNs, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("push apns: %w", err)
-	}
-	cfg.Key = b
-	return NewAPNs(cfg)
+	cfg    APNsConfig
+	key    *ecdsa.PrivateKey
+	tokens tokenCache
 }
 
 // NewAPNs returns the provider for cfg.Key.
@@ -77,29 +60,16 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 
 // providerToken returns the current JWT, signing a new one when it is 50 minutes old.
 func (a *APNs) providerToken() (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	now := a.cfg.Now()
-	if a.token != "" && now.Sub(a.issued) < apnsTokenLifetime {
-		return a.token, nil
-	}
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": a.cfg.TeamID, "iat": now.Unix()})
-	t.Header["kid"] = a.cfg.KeyID
-	s, err := t.SignedString(a.key)
-	if err != nil {
-		return "", fmt.Errorf("push apns: sign token: %w", err)
-	}
-	a.token, a.issued = s, now
-	return s, nil
-}
-
-// dropToken forgets a token APNs refused, so the next attempt signs a new one.
-func (a *APNs) dropToken(token string) {
-	a.mu.Lock()
-	if a.token == token {
-		a.token = ""
-	}
-	a.mu.Unlock()
+	return a.tokens.get(now, func() (string, time.Time, error) {
+		t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": a.cfg.TeamID, "iat": now.Unix()})
+		t.Header["kid"] = a.cfg.KeyID
+		s, err := t.SignedString(a.key)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("push apns: sign token: %w", err)
+		}
+		return s, now.Add(apnsTokenLifetime), nil
+	})
 }
 
 // APNsPayload is the JSON body of an APNs request.
@@ -141,30 +111,19 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.Endpoint+"/3/device/"+t.Token, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("push apns: %w", err)
-	}
-	topic, pushType := t.BundleID, "alert"
+	header := map[string]string{"authorization": "bearer " + token, "apns-topic": t.BundleID, "apns-push-type": "alert",
+		"apns-collapse-id": m.CallID, "apns-priority": "10", "content-type": "application/json"}
 	if t.VoIP {
-		topic, pushType = t.BundleID+".voip", "voip"
+		header["apns-topic"], header["apns-push-type"] = t.BundleID+".voip", "voip"
 	}
-	req.Header.Set("authorization", "bearer "+token)
-	req.Header.Set("apns-topic", topic)
-	req.Header.Set("apns-push-type", pushType)
-	req.Header.Set("apns-collapse-id", m.CallID)
-	req.Header.Set("apns-priority", "10")
 	if m.Kind == KindInvitation && m.Deadline != 0 {
-		req.Header.Set("apns-expiration", strconv.FormatInt(m.Deadline/1000, 10))
+		header["apns-expiration"] = strconv.FormatInt(m.Deadline/1000, 10)
 	}
-	req.Header.Set("content-type", "application/json")
-	resp, err := a.cfg.Client.Do(req)
+	status, raw, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+t.Token, header, body)
 	if err != nil {
 		return fmt.Errorf("push apns: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode == http.StatusOK {
+	if status == http.StatusOK {
 		return nil
 	}
 	var e struct {
@@ -172,12 +131,12 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	}
 	_ = json.Unmarshal(raw, &e)
 	switch {
-	case resp.StatusCode == http.StatusGone ||
-		resp.StatusCode == http.StatusBadRequest && containsAny([]string{e.Reason}, "BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
-		return fmt.Errorf("push apns: status %d %s: %w", resp.StatusCode, e.Reason, ErrTokenInvalid)
-	case resp.StatusCode == http.StatusForbidden && (e.Reason == "ExpiredProviderToken" || e.Reason == "InvalidProviderToken"):
-		a.dropToken(token)
+	case status == http.StatusGone ||
+		status == http.StatusBadRequest && containsAny([]string{e.Reason}, "BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
+		return fmt.Errorf("push apns: status %d %s: %w", status, e.Reason, ErrTokenInvalid)
+	case status == http.StatusForbidden && (e.Reason == "ExpiredProviderToken" || e.Reason == "InvalidProviderToken"):
+		a.tokens.drop(token)
 		return fmt.Errorf("push apns: provider token refused: %s", e.Reason)
 	}
-	return httpError("apns", resp.StatusCode, e.Reason)
+	return httpError("apns", status, e.Reason)
 }

@@ -1,17 +1,13 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,23 +30,9 @@ type FCMConfig struct {
 type FCM struct {
 	cfg      FCMConfig
 	email    string
-	project  string
 	key      any // *rsa.PrivateKey
 	endpoint string
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
-}
-
-// LoadFCM reads the service-account file at path and returns the provider.
-func LoadFCM(path string, cfg FCMConfig) (*FCM, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("push fcm: %w", err)
-	}
-	cfg.Credentials = b
-	return NewFCM(cfg)
+	tokens   tokenCache
 }
 
 // NewFCM returns the provider for cfg.Credentials.
@@ -76,58 +58,40 @@ func NewFCM(cfg FCMConfig) (*FCM, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &FCM{cfg: cfg, email: sa.ClientEmail, project: sa.ProjectID, key: key,
+	return &FCM{cfg: cfg, email: sa.ClientEmail, key: key,
 		endpoint: strings.ReplaceAll(cfg.Endpoint, "{project}", sa.ProjectID)}, nil
 }
 
-// accessToken returns a cached access token or exchanges a new assertion for one.
+// accessToken returns a cached access token or exchanges a new assertion for one; it is kept
+// until a minute before it expires.
 func (f *FCM) accessToken(ctx context.Context) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	now := f.cfg.Now()
-	if f.token != "" && now.Before(f.expires) {
-		return f.token, nil
-	}
-	assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"iss": f.email, "scope": FCMScope, "aud": f.cfg.TokenURL,
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-	}).SignedString(f.key)
-	if err != nil {
-		return "", fmt.Errorf("push fcm: sign assertion: %w", err)
-	}
-	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {assertion}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.cfg.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", fmt.Errorf("push fcm: token: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := f.cfg.Client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("push fcm: token: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("push fcm: token endpoint answered %d: %s", resp.StatusCode, body) // retried
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
-	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
-		return "", fmt.Errorf("push fcm: token endpoint answered no access_token: %s", body)
-	}
-	f.token, f.expires = tok.AccessToken, now.Add(time.Duration(tok.ExpiresIn)*time.Second-time.Minute)
-	return f.token, nil
-}
-
-// dropToken forgets a token the endpoint refused (401), so the next attempt gets a new one.
-func (f *FCM) dropToken(token string) {
-	f.mu.Lock()
-	if f.token == token {
-		f.token = ""
-	}
-	f.mu.Unlock()
+	return f.tokens.get(now, func() (string, time.Time, error) {
+		assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"iss": f.email, "scope": FCMScope, "aud": f.cfg.TokenURL,
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		}).SignedString(f.key)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("push fcm: sign assertion: %w", err)
+		}
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {assertion}}
+		status, body, err := post(ctx, f.cfg.Client, f.cfg.TokenURL,
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte(form.Encode()))
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("push fcm: token: %w", err)
+		}
+		if status != http.StatusOK {
+			return "", time.Time{}, fmt.Errorf("push fcm: token endpoint answered %d: %s", status, body) // retried
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			ExpiresIn   int64  `json:"expires_in"`
+		}
+		if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
+			return "", time.Time{}, fmt.Errorf("push fcm: token endpoint answered no access_token: %s", body)
+		}
+		return tok.AccessToken, now.Add(time.Duration(tok.ExpiresIn)*time.Second - time.Minute), nil
+	})
 }
 
 // FCMRequest is the body of messages:send.
@@ -184,19 +148,12 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.endpoint, bytes.NewReader(body))
+	status, raw, err := post(ctx, f.cfg.Client, f.endpoint,
+		map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + token}, body)
 	if err != nil {
 		return fmt.Errorf("push fcm: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := f.cfg.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("push fcm: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode == http.StatusOK {
+	if status == http.StatusOK {
 		return nil
 	}
 	var e struct {
@@ -215,13 +172,13 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	}
 	detail := strings.Join(codes, "/") + " " + e.Error.Message
 	switch {
-	case resp.StatusCode == http.StatusNotFound || containsAny(codes, "UNREGISTERED", "INVALID_ARGUMENT"):
-		return fmt.Errorf("push fcm: status %d %s: %w", resp.StatusCode, detail, ErrTokenInvalid)
-	case resp.StatusCode == http.StatusUnauthorized:
-		f.dropToken(token)
+	case status == http.StatusNotFound || containsAny(codes, "UNREGISTERED", "INVALID_ARGUMENT"):
+		return fmt.Errorf("push fcm: status %d %s: %w", status, detail, ErrTokenInvalid)
+	case status == http.StatusUnauthorized:
+		f.tokens.drop(token)
 		return fmt.Errorf("push fcm: access token refused: %s", detail)
 	}
-	return httpError("fcm", resp.StatusCode, detail)
+	return httpError("fcm", status, detail)
 }
 
 func containsAny(have []string, want ...string) bool {

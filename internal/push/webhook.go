@@ -1,11 +1,9 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 )
@@ -46,23 +44,16 @@ func (w *Webhook) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return fmt.Errorf("push webhook: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	status, _, err := post(ctx, w.client, w.url,
+		map[string]string{"Content-Type": "application/json", "User-Agent": "dialtone-push/1"}, body)
 	if err != nil {
 		return fmt.Errorf("push webhook: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "dialtone-push/1")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("push webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+	case status >= 200 && status <= 299:
 		return nil
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return fmt.Errorf("push webhook: status %d: %w", resp.StatusCode, ErrTokenInvalid)
+	case status == http.StatusNotFound || status == http.StatusGone:
+		return fmt.Errorf("push webhook: status %d: %w", status, ErrTokenInvalid)
 	}
-	return httpError("webhook", resp.StatusCode, "")
+	return httpError("webhook", status, "")
 }

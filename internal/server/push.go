@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/metrics"
@@ -21,17 +23,25 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 		providers["webhook"] = push.NewWebhook(cfg.PushWebhookURL, nil)
 	}
 	if cfg.FCMCredentials != "" {
-		fcm, err := push.LoadFCM(cfg.FCMCredentials, push.FCMConfig{TokenURL: cfg.FCMTokenURL, Endpoint: cfg.FCMEndpoint})
+		creds, err := os.ReadFile(cfg.FCMCredentials)
 		if err != nil {
-			return nil, errors.New("--fcm-credentials: " + err.Error())
+			return nil, fmt.Errorf("--fcm-credentials: %w", err)
+		}
+		fcm, err := push.NewFCM(push.FCMConfig{Credentials: creds, TokenURL: cfg.FCMTokenURL, Endpoint: cfg.FCMEndpoint})
+		if err != nil {
+			return nil, fmt.Errorf("--fcm-credentials: %w", err)
 		}
 		providers["fcm"] = fcm
 	}
 	if cfg.APNsKeyFile != "" {
-		apns, err := push.LoadAPNs(cfg.APNsKeyFile, push.APNsConfig{KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
+		key, err := os.ReadFile(cfg.APNsKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--apns-key-file: %w", err)
+		}
+		apns, err := push.NewAPNs(push.APNsConfig{Key: key, KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
 			Endpoint: cfg.APNsEndpoint})
 		if err != nil {
-			return nil, errors.New("--apns-key-file: " + err.Error())
+			return nil, fmt.Errorf("--apns-key-file: %w", err)
 		}
 		providers["apns"] = apns
 	}

@@ -1,0 +1,61 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// post sends body to url with the headers and returns the answer's status and (first 64 KiB
+// of) body. An error means no answer.
+func post(ctx context.Context, client *http.Client, url string, header map[string]string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, raw, nil
+}
+
+// tokenCache holds one bearer token until a time; safe for concurrent use.
+type tokenCache struct {
+	mu    sync.Mutex
+	token string
+	until time.Time
+}
+
+// get returns the cached token, or the one mint returns (with its end of use) when there is
+// none or it is past its time.
+func (c *tokenCache) get(now time.Time, mint func() (string, time.Time, error)) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && now.Before(c.until) {
+		return c.token, nil
+	}
+	token, until, err := mint()
+	if err != nil {
+		return "", err
+	}
+	c.token, c.until = token, until
+	return token, nil
+}
+
+// drop forgets token if it is the cached one (the server refused it).
+func (c *tokenCache) drop(token string) {
+	c.mu.Lock()
+	if c.token == token {
+		c.token = ""
+	}
+	c.mu.Unlock()
+}
