@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
 	"testing"
 	"time"
 
@@ -151,5 +153,38 @@ func TestE2EQueryPagination(t *testing.T) {
 	}
 	if _, err := ts.login(t, "mallory", "m").QueryCall(t.Context(), ids[0]); code(err) != client.CodeCallUnavailable {
 		t.Errorf("queryCall by a stranger: got %v, want 6000276", err)
+	}
+}
+
+// R3.3: two devices of one user accepting two different calls at the same moment cannot both
+// win: the busy record is unique per user and written in the accept's commit.
+func TestE2EConcurrentAcceptsOfTwoCalls(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1000")
+	phone, laptop := ts.login(t, "bob", "phone"), ts.login(t, "bob", "laptop")
+	for round := range 15 {
+		alice := ts.login(t, fmt.Sprintf("alice%d", round), "a")
+		carol := ts.login(t, fmt.Sprintf("carol%d", round), "c")
+		one, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
+		must(t, err)
+		two, err := carol.CallInvite(t.Context(), []string{"bob"}, advanced)
+		must(t, err)
+		phone.wait(two.CallID, "received from "+carol.user)
+		errs := make(chan error, 2)
+		go func() { errs <- second(phone.CallAccept(t.Context(), one.CallID, client.OpConfig{})) }()
+		go func() { errs <- second(laptop.CallAccept(t.Context(), two.CallID, client.OpConfig{})) }()
+		a, b := <-errs, <-errs
+		if (a == nil) == (b == nil) {
+			t.Fatalf("round %d: accepts returned %v and %v; exactly one must win", round, a, b)
+		}
+		if lost := cmp.Or(a, b); code(lost) != client.CodeBusy {
+			t.Fatalf("round %d: the losing accept got %v, want 6000290", round, lost)
+		}
+		// Free bob for the next round: both callers end their calls.
+		for _, c := range []struct {
+			d  *device
+			id string
+		}{{alice, one.CallID}, {carol, two.CallID}} {
+			must(t, second(c.d.CallEnd(t.Context(), c.id, client.OpConfig{})))
+		}
 	}
 }
