@@ -257,3 +257,24 @@ func mustMint(t *testing.T, secret, user string, ttl time.Duration, now time.Tim
 	}
 	return tok
 }
+
+// R6.2: of two connections of one device, the one opened later wins whatever the order of the
+// logins: a login that arrives late on a connection the client already gave up must not kick
+// the client's new connection.
+func TestE2EStaleLoginDoesNotReplaceNewerConnection(t *testing.T) {
+	ts := startServer(t)
+	stale := ts.raw(t) // opened first, logs in last
+	fresh := ts.raw(t)
+	fresh.login("alice")
+	stale.send(`{"id":1,"op":"login","data":{"token":"` + token(t, "alice") + `","deviceID":"raw"}}`)
+	if f := stale.reply(1); f.Error == nil {
+		t.Fatalf("stale login accepted: %+v", f)
+	}
+	if c := stale.closed(); c != 4001 {
+		t.Errorf("stale connection closed with %d, want 4001 (replaced)", c)
+	}
+	fresh.send(`{"id":2,"op":"heartbeat"}`)
+	if f := fresh.reply(2); f.Error != nil {
+		t.Errorf("the newer connection was disturbed: %v", f.Error)
+	}
+}

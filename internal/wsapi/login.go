@@ -89,10 +89,15 @@ func (s *session) login(ctx context.Context, req protocol.Request) {
 		s.kick(protocol.KickAuthFailed)
 		return
 	}
-	replaced, ok := s.srv.register(s, userID, data.DeviceID)
-	if !ok {
+	replaced, outcome := s.srv.register(s, userID, data.DeviceID)
+	switch outcome {
+	case tooManyDevices:
 		s.sendError(req.ID, protocol.CodeTooManyDevices, "too many devices logged in")
 		s.kick(protocol.KickTooManyDevices)
+		return
+	case newerConnection:
+		s.sendError(req.ID, protocol.CodeInvalidParameter, "a newer connection of this device is logged in")
+		s.kick(protocol.KickReplaced)
 		return
 	}
 	s.srv.backend.DeviceConnected(userID, data.DeviceID)
@@ -217,9 +222,20 @@ func (s *session) synthesize(ctx context.Context, userID string, head int64) (ma
 	return sent, nil
 }
 
-// register makes s the session of (userID, deviceID). It returns the session it replaces, or
-// ok false when the user already has MaxDevicesPerUser other devices connected (R6.2).
-func (srv *Server) register(s *session, userID, deviceID string) (replaced *session, ok bool) {
+// registration is what register decided.
+type registration int
+
+const (
+	registered      registration = iota
+	tooManyDevices               // the user already has MaxDevicesPerUser other devices (R6.2)
+	newerConnection              // the device is logged in on a connection accepted after s
+)
+
+// register makes s the session of (userID, deviceID) and returns the session it replaces
+// (R6.2). Of two connections of one device, the one accepted later wins whatever the order of
+// their logins: a login read late from a connection the client already dropped must not kick
+// the client's new connection.
+func (srv *Server) register(s *session, userID, deviceID string) (replaced *session, outcome registration) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	us := srv.users[userID]
@@ -229,8 +245,11 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 		srv.users[userID] = us
 	}
 	replaced = us.devices[deviceID]
-	if replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser {
-		return nil, false
+	switch {
+	case replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser:
+		return nil, tooManyDevices
+	case replaced != nil && replaced.accepted > s.accepted:
+		return nil, newerConnection
 	}
 	us.devices[deviceID] = s
 	if s.holdsUnauth {
@@ -243,7 +262,7 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 	s.holdsUnauth = false
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
 	s.mu.Unlock()
-	return replaced, true
+	return replaced, registered
 }
 
 // unregister removes s from the registry if it is still the session of its device.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -113,7 +114,8 @@ type Server struct {
 	draining bool
 	wg       sync.WaitGroup
 	handlers map[string]opFunc
-	seen     seenUsers // users.go
+	accepts  atomic.Uint64 // connections accepted so far
+	seen     seenUsers     // users.go
 }
 
 type userSessions struct {

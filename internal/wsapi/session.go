@@ -29,9 +29,10 @@ const (
 // session is one WebSocket connection. The reader goroutine (run) decodes frames and starts
 // ops; the send queue writes frames; bus deliveries and op replies only queue.
 type session struct {
-	srv  *Server
-	conn *websocket.Conn
-	ip   string
+	srv      *Server
+	conn     *websocket.Conn
+	ip       string
+	accepted uint64 // the connection's place in the order the server accepted connections
 
 	out  *sendQueue    // frames to write, bounded: a full queue sheds the consumer
 	ops  chan struct{} // op slots
@@ -61,7 +62,7 @@ func newSession(srv *Server, conn *websocket.Conn, ip string) *session {
 			srv.cfg.Observer.EventsDelivered(1)
 		}
 	})
-	return &session{srv: srv, conn: conn, ip: ip, holdsUnauth: true, out: out,
+	return &session{srv: srv, conn: conn, ip: ip, accepted: srv.accepts.Add(1), holdsUnauth: true, out: out,
 		ops:  make(chan struct{}, maxConcurrentOps),
 		reqs: newBucket(srv.cfg.MaxRequestsPerSecond, time.Second, srv.now())}
 }
