@@ -19,10 +19,11 @@ type Metrics struct {
 	events        prometheus.Counter
 	commitSeconds prometheus.Histogram
 	outbox        *prometheus.CounterVec
+	deadlineLate  prometheus.Histogram
 }
 
 // latencyBuckets spans 50 µs to about 1.6 s: a durable operation takes about a disk flush.
-var latencyBuckets = prometheus.ExponentialBuckets(50e-6, 2, 16)
+func latencyBuckets() []float64 { return prometheus.ExponentialBuckets(50e-6, 2, 16) }
 
 // New registers the metrics on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -32,21 +33,25 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"op", "code"}),
 		opSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dialtone_operation_seconds", Help: "Time from a request's arrival to its reply, by op.",
-			Buckets: latencyBuckets,
+			Buckets: latencyBuckets(),
 		}, []string{"op"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dialtone_events_delivered_total", Help: "Events written to client connections (live and replayed).",
 		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dialtone_commit_seconds", Help: "Time a decision waits for its durable commit (group commit included).",
-			Buckets: latencyBuckets,
+			Buckets: latencyBuckets(),
 		}),
 		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dialtone_outbox_attempts_total",
 			Help: "Webhook and push deliveries by kind and result: delivered, failed (will retry), dropped (expired or refused).",
 		}, []string{"kind", "result"}),
 	}
-	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.outbox)
+	m.deadlineLate = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "dialtone_deadline_lateness_seconds", Help: "From a ring deadline or not-received check to its change being durable.",
+		Buckets: latencyBuckets(),
+	})
+	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.deadlineLate, m.outbox)
 	return m
 }
 
@@ -58,6 +63,9 @@ func (m *Metrics) Op(op string, code int, d time.Duration) {
 
 // EventsDelivered counts n events written to connections.
 func (m *Metrics) EventsDelivered(n int) { m.events.Add(float64(n)) }
+
+// Deadline records how late a fired deadline's change was committed.
+func (m *Metrics) Deadline(d time.Duration) { m.deadlineLate.Observe(d.Seconds()) }
 
 // Commit records how long one commit took.
 func (m *Metrics) Commit(d time.Duration) { m.commitSeconds.Observe(d.Seconds()) }

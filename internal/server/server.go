@@ -68,6 +68,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New(reg)
 	boardCfg := switchboardConfig(cfg)
 	boardCfg.ObserveCommit = m.Commit
+	boardCfg.ObserveDeadline = m.Deadline
 	deliver := &delivery{}
 	boardCfg.Webhooks = deliver.addWebhooks(cfg, store, m, log)
 	var ws *wsapi.Server // set below, before the delivery workers start

@@ -148,7 +148,12 @@ func (s *Switchboard) tick(callID string) {
 		}
 		d := newDecision(now)
 		d.add(c, expired)
-		return s.commit(ctx, d, callID, expired, nil)
+		res, err := s.commit(ctx, d, callID, expired, nil)
+		if err == nil {
+			// From the earliest deadline applied to its change being durable and published.
+			s.cfg.ObserveDeadline(time.Duration(s.nowMs()-c.NextDue()) * time.Millisecond)
+		}
+		return res, err
 	})
 	if err != nil {
 		s.log.Error("deadline failed", "callID", callID, "err", err)

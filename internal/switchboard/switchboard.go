@@ -23,6 +23,7 @@ type Config struct {
 	PruneEvery        time.Duration       // how often retention runs (default LogRetention/4, at most 1m)
 	TickWorkers       int                 // concurrent deadline applications (default 32)
 	ObserveCommit     func(time.Duration) // told how long each commit took (metrics; optional)
+	ObserveDeadline   func(time.Duration) // told how late each fired deadline was committed (metrics; optional)
 
 	// Webhooks and Pushes ask for outbox records (§10, §9) in every commit; OutboxWritten, when
 	// set, is called after a commit that wrote some, to wake the delivery workers. It must not
@@ -46,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ObserveCommit == nil {
 		c.ObserveCommit = func(time.Duration) {}
+	}
+	if c.ObserveDeadline == nil {
+		c.ObserveDeadline = func(time.Duration) {}
 	}
 	if c.OutboxWritten == nil {
 		c.OutboxWritten = func() {}
