@@ -19,7 +19,8 @@ import (
 	"github.com/dialtone/dialtone/internal/servertest"
 )
 
-// crashCycles is how often TestE2ECrashSafety kills the server; DIALTONE_SOAK=1 multiplies it.
+// crashCycles is how often TestE2ECrashSafety kills the server (ten times more with
+// DIALTONE_SOAK set).
 const crashCycles = 20
 
 // R7.1: the real server binary is killed with SIGKILL at random moments under steady load and
@@ -27,10 +28,7 @@ const crashCycles = 20
 // call is half applied, and ring deadlines that passed while the server was down fire at
 // start-up (R3.5).
 func TestE2ECrashSafety(t *testing.T) {
-	cycles := crashCycles
-	if os.Getenv("DIALTONE_SOAK") != "" {
-		cycles *= 10
-	}
+	cycles := soak(crashCycles)
 	bin := filepath.Join(t.TempDir(), "dialtoned")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build dialtoned: %v\n%s", err, out)
@@ -62,6 +60,7 @@ func TestE2ECrashSafety(t *testing.T) {
 	proc := startProcess(t, bin, addr, data)
 	defer func() { _ = proc.Process.Signal(syscall.SIGTERM); _ = proc.Wait() }()
 	verifyAcked(t, url, acked)
+	t.Logf("%d acknowledged operations verified after %d kills", len(acked), cycles)
 }
 
 // ackedOp is an operation that got a success reply, and what it promised.
@@ -165,7 +164,6 @@ func verifyAcked(t *testing.T, url string, acked []ackedOp) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	t.Logf("%d acknowledged operations verified after %d kills", len(acked), crashCycles)
 }
 
 func startProcess(t *testing.T, bin, addr, data string) *exec.Cmd {

@@ -10,7 +10,8 @@ import (
 	"github.com/dialtone/dialtone/client"
 )
 
-// cutPoints is how many times TestE2ECatchUpAfterCuts cuts a connection.
+// cutPoints is how many times TestE2ECatchUpAfterCuts cuts a connection (ten times more with
+// DIALTONE_SOAK set).
 const cutPoints = 200
 
 // R7.2: devices whose connections are cut at random points during busy multi-user calls end
@@ -39,7 +40,7 @@ func TestE2ECatchUpAfterCuts(t *testing.T) {
 	for g := range groups {
 		wg.Go(func() { runCalls(ctx, members[g][0].actor, members[g][1].actor, members[g][2].actor) })
 	}
-	for proxy.cuts.Load() < cutPoints {
+	for cuts := int64(soak(cutPoints)); proxy.cuts.Load() < cuts; {
 		time.Sleep(time.Duration(5+proxy.cuts.Load()%20) * time.Millisecond) // cut points spread over the workload
 		proxy.cutRandom()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"sync"
 	"testing"
 
@@ -28,3 +29,11 @@ func startServerOn(t *testing.T, dataDir string, extra ...string) *testServer {
 }
 
 func token(t *testing.T, user string) string { return servertest.Token(t, user) }
+
+// soak returns n, or ten times n when DIALTONE_SOAK is set: the heavy tests' longer runs.
+func soak(n int) int {
+	if os.Getenv("DIALTONE_SOAK") != "" {
+		return 10 * n
+	}
+	return n
+}
