@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // call performs op with data and decodes its result into out (nil to discard it).
@@ -89,9 +90,18 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// newIdemKey returns a fresh idempotency key: 128 random bits, 22 characters of base64url.
+// newIdemKey returns a fresh idempotency key of 24 URL-safe characters: the time in
+// milliseconds (48 bits) then 96 random bits, in an alphabet ordered like ASCII so keys sort
+// by creation. The server then stores its idempotency records in append order.
 func newIdemKey() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var b [18]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails
+	return sortableBase64.EncodeToString(b[:])
 }
+
+// sortableBase64 is base64 over URL-unreserved characters in ASCII order. It is never modified.
+var sortableBase64 = base64.NewEncoding("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~").WithPadding(base64.NoPadding)

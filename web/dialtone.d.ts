@@ -183,6 +183,7 @@ export interface PushTarget {
 export function stateName(state: number): string;
 export function remainingRingTime(deadlineMs: number, offsetMs: number, nowMs?: number): number;
 export function backoff(minMs: number, maxMs: number, attempt: number, random?: () => number): number;
-export function newIdempotencyKey(): string;
+/** A new idempotency key: the time (ms) then 96 random bits, 24 URL-safe characters that sort by time. */
+export function newIdempotencyKey(nowMs?: number): string;
 export function tokenSubject(token: string): string;
 export function wsURL(url?: string): string;

@@ -108,11 +108,24 @@ export function backoff(minMs, maxMs, attempt, random = Math.random) {
   return b / 2 + random() * (b / 2);
 }
 
-/** Returns a new idempotency key: 128 random bits, base64url (22 bytes; R7.3). */
-export function newIdempotencyKey() {
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+// URL-unreserved characters in ASCII order: keys encoded with them sort by their bytes.
+const SORTABLE = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~';
+
+/**
+ * Returns a new idempotency key (R7.3) of 24 URL-safe characters: the time in milliseconds
+ * (48 bits) then 96 random bits, so keys sort by creation and the server appends its
+ * idempotency records instead of scattering them.
+ */
+export function newIdempotencyKey(now = Date.now()) {
+  const bytes = new Uint8Array(18);
+  globalThis.crypto.getRandomValues(bytes.subarray(6));
+  for (let i = 5, t = now; i >= 0; i--, t = Math.floor(t / 256)) bytes[i] = t % 256;
+  let out = '';
+  for (let i = 0; i < 18; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += SORTABLE[n >> 18] + SORTABLE[(n >> 12) & 63] + SORTABLE[(n >> 6) & 63] + SORTABLE[n & 63];
+  }
+  return out;
 }
 
 /**

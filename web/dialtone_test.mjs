@@ -80,8 +80,9 @@ test('helpers', () => {
     assert.ok(b >= Math.min(30000, 250 * 2 ** n) / 2 && b <= 30000, `backoff ${n} = ${b}`);
   }
   const key = newIdempotencyKey();
-  assert.match(key, /^[A-Za-z0-9_-]{22}$/);
+  assert.match(key, /^[0-9A-Z_a-z~]{24}$/);
   assert.notEqual(key, newIdempotencyKey());
+  assert.ok(newIdempotencyKey(1795000000000) < newIdempotencyKey(1795000000001), 'keys sort by time');
   assert.equal(tokenSubject(token), 'bob');
   assert.equal(tokenSubject('garbage'), '');
   assert.equal(wsURL('https://h:1'), 'wss://h:1/v1/ws');

@@ -27,8 +27,9 @@
 //	    the last sequence number of each user's log; kept when the log is pruned.
 //	log(user_id, seq, target, device_id, event, data, created_at, PK(user_id, seq)) WITHOUT ROWID,
 //	    index (created_at)
-//	idem(user_id, key, fingerprint, reply, created_at, PK(user_id, key)) WITHOUT ROWID,
-//	    index (created_at)
+//	idem(user_id, key, fingerprint, reply, created_at, PK(key, user_id)) WITHOUT ROWID,
+//	    index (created_at); keyed by key first so that time-ordered keys (the SDKs') append
+//	    records instead of dirtying a random page per request
 //
 // # Group commit
 //
