@@ -25,8 +25,9 @@
 //	    at most one record per user: the schema makes the busy rule's check-and-set atomic.
 //	users(user_id PK, head_seq)                                    WITHOUT ROWID
 //	    the last sequence number of each user's log; kept when the log is pruned.
-//	log(user_id, seq, target, device_id, event, data, created_at, PK(user_id, seq)) WITHOUT ROWID,
-//	    index (created_at)
+//	log(id INTEGER PK, user_id, seq, target, device_id, event, data, created_at),
+//	    unique index (user_id, seq), index (created_at); rows in commit order, so a commit
+//	    appends its events and dirties only one small index page per recipient user
 //	idem(user_id, key, fingerprint, reply, created_at, PK(key, user_id)) WITHOUT ROWID,
 //	    index (created_at); keyed by key first so that time-ordered keys (the SDKs') append
 //	    records instead of dirtying a random page per request
