@@ -24,7 +24,8 @@
 //	busy(user_id PK, call_id)                                      WITHOUT ROWID
 //	    at most one record per user: the schema makes the busy rule's check-and-set atomic.
 //	users(user_id PK, head_seq)                                    WITHOUT ROWID
-//	    the last sequence number of each user's log; kept when the log is pruned.
+//	    a user's head sequence once Prune deleted the log rows that held it; otherwise the
+//	    head is the log's greatest seq (the writer caches heads, so appending costs no read)
 //	log(id INTEGER PK, user_id, seq, target, device_id, event, data, created_at),
 //	    unique index (user_id, seq), index (created_at); rows in commit order, so a commit
 //	    appends its events and dirties only one small index page per recipient user

@@ -28,7 +28,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
 		{&r.readLog, `SELECT seq, target, device_id, event, data, created_at FROM log
 			WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
-		{&r.head, `SELECT head_seq FROM users WHERE user_id = ?`},
+		{&r.head, headQuery},
 		{&r.oldest, `SELECT MIN(seq) FROM log WHERE user_id = ?`},
 		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
@@ -272,6 +272,9 @@ func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore in
 			sql string
 			arg int64
 		}{
+			// The head of a user whose newest entries go is kept in users (see headQuery).
+			{`INSERT INTO users (user_id, head_seq) SELECT user_id, MAX(seq) FROM log WHERE created_at < ?
+				GROUP BY user_id ON CONFLICT (user_id) DO UPDATE SET head_seq = MAX(head_seq, excluded.head_seq)`, logBefore},
 			{`DELETE FROM log WHERE created_at < ?`, logBefore},
 			{`DELETE FROM idem WHERE created_at < ?`, idemBefore},
 			{`DELETE FROM members WHERE call_id IN (SELECT id FROM calls WHERE state = 2 AND ended_at < ?)`, endedBefore},

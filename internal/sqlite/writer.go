@@ -82,6 +82,9 @@ func (s *Store) commitBatch(batch []*request) {
 			close(r.done)
 		}
 	}()
+	if len(w.heads) > maxCachedHeads {
+		w.forgetHeads() // bounded memory; the heads are read again as users come back
+	}
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
 		for _, r := range batch {
@@ -111,11 +114,13 @@ func (s *Store) commitBatch(batch []*request) {
 				broken = fmt.Errorf("sqlite: release savepoint: %w", err)
 				r.err = broken
 			} else {
+				w.keepHeads()
 				applied++
 			}
 			continue
 		}
 		r.seqs = nil
+		w.revertHeads()
 		if err := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); err != nil {
 			broken = fmt.Errorf("sqlite: roll back savepoint: %w", err)
 		}
@@ -124,7 +129,11 @@ func (s *Store) commitBatch(batch []*request) {
 	if applied == 0 || broken != nil {
 		end = w.rollback
 	}
+	if end == w.rollback {
+		w.forgetHeads()
+	}
 	if err := w.exec(end); err != nil || broken != nil {
+		w.forgetHeads()
 		if err == nil {
 			err = broken
 		} else if end == w.commit {
@@ -164,16 +173,73 @@ func (s *Store) commitBatch(batch []*request) {
 type writer struct {
 	conn *sql.Conn
 
+	// heads caches each user's last sequence number, as given in this process: the log's
+	// greatest seq, or users.head_seq once the log was pruned (see headQuery). undo holds the
+	// values the current change replaced, so a rolled-back change gives its numbers back.
+	heads map[string]int64
+	undo  []headUndo
+
 	begin, commit, rollback, savepoint, release, rollbackTo *sql.Stmt
 
 	insertCall, updateCall, insertMember *sql.Stmt
 	setBusy, busyOf, clearBusy           *sql.Stmt
-	nextSeq, insertLog, putIdem          *sql.Stmt
+	headOf, insertLog, putIdem           *sql.Stmt
 	insertOutbox                         *sql.Stmt
 }
 
+// maxCachedHeads bounds the writer's cache of head sequence numbers.
+const maxCachedHeads = 100_000
+
+// headUndo is a user's cached head before the current change moved it (known false: none).
+type headUndo struct {
+	userID string
+	head   int64
+	known  bool
+}
+
+// headQuery reads a user's head sequence: the greatest seq in its log, or the one recorded in
+// users when Prune deleted the log rows that held it.
+const headQuery = `SELECT MAX(
+	COALESCE((SELECT head_seq FROM users WHERE user_id = ?1), 0),
+	COALESCE((SELECT MAX(seq) FROM log WHERE user_id = ?1), 0))`
+
+// nextSeq returns userID's next sequence number and remembers how to undo it.
+func (w *writer) nextSeq(ctx context.Context, userID string) (int64, error) {
+	head, known := w.heads[userID]
+	if !known {
+		if err := w.headOf.QueryRowContext(ctx, userID).Scan(&head); err != nil {
+			return 0, err
+		}
+	}
+	w.undo = append(w.undo, headUndo{userID, head, known})
+	w.heads[userID] = head + 1
+	return head + 1, nil
+}
+
+// keepHeads forgets the undo list: the change's savepoint was released.
+func (w *writer) keepHeads() { w.undo = w.undo[:0] }
+
+// revertHeads restores the heads the current change moved: its savepoint was rolled back.
+func (w *writer) revertHeads() {
+	for i := len(w.undo) - 1; i >= 0; i-- {
+		u := w.undo[i]
+		if u.known {
+			w.heads[u.userID] = u.head
+		} else {
+			delete(w.heads, u.userID)
+		}
+	}
+	w.undo = w.undo[:0]
+}
+
+// forgetHeads drops the cache: a whole transaction was rolled back or failed.
+func (w *writer) forgetHeads() {
+	clear(w.heads)
+	w.undo = w.undo[:0]
+}
+
 func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
-	w := &writer{conn: conn}
+	w := &writer{conn: conn, heads: map[string]int64{}}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -192,8 +258,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.setBusy, `INSERT INTO busy (user_id, call_id) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`},
 		{&w.busyOf, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&w.clearBusy, `DELETE FROM busy WHERE user_id = ? AND call_id = ?`},
-		{&w.nextSeq, `INSERT INTO users (user_id, head_seq) VALUES (?, 1)
-			ON CONFLICT (user_id) DO UPDATE SET head_seq = head_seq + 1 RETURNING head_seq`},
+		{&w.headOf, headQuery},
 		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
@@ -223,7 +288,7 @@ func (w *writer) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
-		w.nextSeq, w.insertLog, w.putIdem, w.insertOutbox} {
+		w.headOf, w.insertLog, w.putIdem, w.insertOutbox} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -274,7 +339,8 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 	}
 	for i := range ch.Log {
 		e := &ch.Log[i]
-		if err := w.nextSeq.QueryRowContext(ctx, e.UserID).Scan(&seqs[i]); err != nil {
+		var err error
+		if seqs[i], err = w.nextSeq(ctx, e.UserID); err != nil {
 			return nil, fmt.Errorf("sqlite: next sequence of %s: %w", e.UserID, err)
 		}
 		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], int64(e.Target), e.DeviceID, e.Event, blob(e.Data), e.CreatedAt); err != nil {
