@@ -334,3 +334,33 @@ func openHeld(t *testing.T) (s *Store, hold, release chan struct{}) {
 	}})
 	return s, hold, release
 }
+
+// TestHeadSurvivesPruneAndReopen: when Prune deletes every log row of a user, its head
+// sequence is kept, so after a reopen (no cached heads) numbering continues and LogBounds
+// reports nothing retained (R7.2).
+func TestHeadSurvivesPruneAndReopen(t *testing.T) {
+	s, path := openTest(t, Options{})
+	for range 3 {
+		if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "e")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Prune(bg, 2000, 0, 0); err != nil { // every entry was created at 1000
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(bg, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if oldest, head, err := s.LogBounds(bg, "alice"); err != nil || oldest != 4 || head != 3 {
+		t.Fatalf("LogBounds after prune and reopen = %d, %d, %v; want 4, 3", oldest, head, err)
+	}
+	seqs, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "e")}})
+	if err != nil || seqs[0] != 4 {
+		t.Fatalf("seq after prune and reopen = %v, %v; want 4", seqs, err)
+	}
+}
