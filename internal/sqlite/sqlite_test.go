@@ -43,15 +43,7 @@ func TestReopen(t *testing.T) {
 	if _, err := s.Commit(bg, change); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := Open(bg, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	got, err := s.Call(bg, "c1")
 	if err != nil {
 		t.Fatal(err)
@@ -348,14 +340,7 @@ func TestHeadSurvivesPruneAndReopen(t *testing.T) {
 	if err := s.Prune(bg, 2000, 0, 0); err != nil { // every entry was created at 1000
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(bg, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s, path)
 	if oldest, head, err := s.LogBounds(bg, "alice"); err != nil || oldest != 4 || head != 3 {
 		t.Fatalf("LogBounds after prune and reopen = %d, %d, %v; want 4, 3", oldest, head, err)
 	}
