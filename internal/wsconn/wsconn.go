@@ -1,0 +1,255 @@
+// Package wsconn is the server end of a WebSocket connection (RFC 6455) made to cost little
+// while idle: between messages it holds no read or write buffer and needs no goroutine with a
+// deep stack. A connection is read in two steps: Wait parks until bytes arrive, holding nothing
+// but a shallow stack, and Read then takes a pooled buffer, reads and hands over the messages
+// that arrived, and gives the buffer back. Writes go straight to the socket, one system call per
+// frame. Ping, pong and close frames are answered here; the caller sees only messages.
+package wsconn
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Close status codes used by the package (RFC 6455 section 7.4.1).
+const (
+	StatusNormal        = 1000
+	StatusProtocol      = 1002
+	StatusMessageTooBig = 1009
+)
+
+// CloseTimeout bounds the wait for the peer's close frame after this end sent its own.
+const CloseTimeout = 5 * time.Second
+
+// ErrClosed is returned by writes after the close frame was sent, and by Wait and Read once
+// the close handshake is over.
+var ErrClosed = errors.New("wsconn: connection closed")
+
+// Conn is one upgraded connection. Wait and Read belong to one reader at a time; WriteText,
+// Close and CloseNow may be called from any goroutine.
+type Conn struct {
+	nc        net.Conn
+	raw       syscall.RawConn // nil when nc has no file descriptor (TLS): Wait returns at once
+	pending   []byte          // bytes the HTTP server had read past the handshake
+	readLimit int64
+
+	message  []byte // the fragments so far of a message split over frames (reader only)
+	fragment bool   // a fragmented message is open (reader only)
+	binary   bool   // its first frame was binary (reader only)
+
+	wmu       sync.Mutex
+	closeSent bool
+}
+
+// Upgrade answers the WebSocket handshake of r and takes the connection over from the HTTP
+// server. Messages longer than readLimit bytes close the connection with status 1009. On
+// error the HTTP response has been written and nothing is left open.
+func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int64) (*Conn, error) {
+	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, fmt.Errorf("wsconn: upgrade: %w", err)
+	}
+	c := &Conn{nc: nc, readLimit: readLimit}
+	if n := rw.Reader.Buffered(); n > 0 { // a client that did not wait for the handshake's answer
+		c.pending, _ = rw.Reader.Peek(n)
+		c.pending = append([]byte(nil), c.pending...)
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c, nil
+}
+
+// Message is one complete text or binary message.
+type Message struct {
+	Binary bool
+	Data   []byte // owned by the receiver
+}
+
+// readers holds the read buffers, lent to Read for the bytes of one wake-up.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// Read reads the frames that have arrived and gives each complete message to handle, in order
+// (handle runs on the calling goroutine). It blocks only to finish a frame that has begun or,
+// before any byte has arrived, for the first one, and returns nil once the bytes read are used
+// up; call Wait before calling it again. It answers pings and the peer's close frame; after a
+// close frame or a protocol violation it returns an error and the connection is closed or
+// closing. Any error from Read is final.
+func (c *Conn) Read(handle func(Message)) error {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset((*source)(c))
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	for {
+		if err := c.readFrame(br, handle); err != nil {
+			return err
+		}
+		if br.Buffered() == 0 && len(c.pending) == 0 {
+			return nil
+		}
+	}
+}
+
+// source reads the bytes left over from the handshake, then the socket.
+type source Conn
+
+func (s *source) Read(p []byte) (int, error) {
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		if len(s.pending) == 0 {
+			s.pending = nil
+		}
+		return n, nil
+	}
+	return s.nc.Read(p)
+}
+
+func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
+	h, err := ws.ReadHeader(br)
+	if err != nil {
+		return err
+	}
+	state := ws.StateServerSide
+	if c.fragment {
+		state = state.Set(ws.StateFragmented)
+	}
+	if err := ws.CheckHeader(h, state); err != nil {
+		return c.fail(StatusProtocol, err)
+	}
+	if !h.OpCode.IsControl() && int64(len(c.message))+h.Length > c.readLimit {
+		return c.fail(StatusMessageTooBig, fmt.Errorf("wsconn: message over %d bytes", c.readLimit))
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return err
+	}
+	ws.Cipher(payload, h.Mask, 0)
+	switch h.OpCode {
+	case ws.OpPing:
+		return c.writeFrame(ws.OpPong, payload, CloseTimeout)
+	case ws.OpPong:
+		return nil
+	case ws.OpClose:
+		return c.closeReceived(payload)
+	case ws.OpText, ws.OpBinary:
+		c.binary = h.OpCode == ws.OpBinary
+	}
+	if !h.Fin {
+		c.fragment = true
+		c.message = append(c.message, payload...)
+		return nil
+	}
+	if c.fragment {
+		payload = append(c.message, payload...)
+		c.message, c.fragment = nil, false
+	}
+	handle(Message{Binary: c.binary, Data: payload})
+	return nil
+}
+
+// closeReceived answers the peer's close frame with the same status (when this end has not
+// sent one yet) and closes the connection: the close handshake is over.
+func (c *Conn) closeReceived(payload []byte) error {
+	code, reason := ws.ParseCloseFrameData(payload)
+	if err := ws.CheckCloseFrameData(code, reason); err != nil {
+		return c.fail(StatusProtocol, err)
+	}
+	if code.Empty() {
+		code = StatusNormal
+	}
+	c.Close(int(code)) // a no-op when this end closed first
+	c.nc.Close()
+	return ErrClosed
+}
+
+// fail sends a close frame with code and ends reading: err is returned to the reader.
+func (c *Conn) fail(code int, err error) error {
+	c.Close(code)
+	return err
+}
+
+// Wait blocks until the connection has bytes to read, has reached its end, or failed (a
+// closed connection or a passed close deadline returns an error). It holds no buffer while it
+// waits. Without a file descriptor to watch (TLS) it returns at once and Read blocks instead.
+func (c *Conn) Wait() error {
+	if c.raw == nil || len(c.pending) > 0 {
+		return nil
+	}
+	return c.raw.Read(peek)
+}
+
+// WriteText writes p as one text frame; the write fails after timeout.
+func (c *Conn) WriteText(p []byte, timeout time.Duration) error {
+	return c.writeFrame(ws.OpText, p, timeout)
+}
+
+func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return ErrClosed
+	}
+	if op == ws.OpClose {
+		c.closeSent = true
+	}
+	var header [10]byte
+	bufs := net.Buffers{appendHeader(header[:0], op, len(p)), p}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := bufs.WriteTo(c.nc)
+	return err
+}
+
+// appendHeader appends the header of a final, unmasked frame (server to client).
+func appendHeader(b []byte, op ws.OpCode, n int) []byte {
+	b = append(b, 0x80|byte(op))
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
+
+// Close starts the close handshake: it sends a close frame with code (once; later calls do
+// nothing) and gives the peer CloseTimeout to answer, after which Wait and Read fail. The
+// reader closes the socket when the answer comes; CloseNow does it at once.
+func (c *Conn) Close(code int) {
+	if c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout) != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
+}
+
+// CloseNow closes the socket without a handshake.
+func (c *Conn) CloseNow() error { return c.nc.Close() }
+
+// Linger reads and drops whatever arrives until the close handshake ends, the connection
+// fails or CloseTimeout passes, then closes the socket. Call it after Close when nothing else
+// reads the connection.
+func (c *Conn) Linger() {
+	defer c.nc.Close()
+	for c.Wait() == nil && c.Read(func(Message) {}) == nil {
+	}
+}

@@ -1,0 +1,288 @@
+package wsconn_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/internal/wsconn"
+)
+
+const limit = 1024
+
+// serve upgrades one connection and hands it to the test on the returned channel.
+func serve(t *testing.T) (*httptest.Server, <-chan *wsconn.Conn) {
+	t.Helper()
+	conns := make(chan *wsconn.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrade(w, r, limit)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
+func dial(t *testing.T, srv *httptest.Server) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// next waits for the connection to be readable and reads what arrived.
+func next(t *testing.T, c *wsconn.Conn) ([]wsconn.Message, error) {
+	t.Helper()
+	if err := c.Wait(); err != nil {
+		return nil, err
+	}
+	var got []wsconn.Message
+	err := c.Read(func(m wsconn.Message) { got = append(got, m) })
+	return got, err
+}
+
+func TestMessagesBothWays(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	client.SetReadLimit(1 << 20)
+	server := <-conns
+
+	must(t, client.Write(t.Context(), websocket.MessageText, []byte(`{"a":1}`)))
+	must(t, client.Write(t.Context(), websocket.MessageBinary, []byte{1, 2}))
+	var got []wsconn.Message
+	for len(got) < 2 {
+		ms, err := next(t, server)
+		must(t, err)
+		got = append(got, ms...)
+	}
+	if string(got[0].Data) != `{"a":1}` || got[0].Binary || !got[1].Binary || !bytes.Equal(got[1].Data, []byte{1, 2}) {
+		t.Fatalf("got %+v", got)
+	}
+
+	long := bytes.Repeat([]byte("x"), 70_000) // a 64-bit length header
+	for _, p := range [][]byte{[]byte("short"), bytes.Repeat([]byte("y"), 300), long} {
+		must(t, server.WriteText(p, time.Second))
+		typ, b, err := client.Read(t.Context())
+		must(t, err)
+		if typ != websocket.MessageText || !bytes.Equal(b, p) {
+			t.Fatalf("client read %d bytes of type %v, want %d text", len(b), typ, len(p))
+		}
+	}
+}
+
+func TestFragmentsMakeOneMessage(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	server := <-conns
+
+	w, err := client.Writer(t.Context(), websocket.MessageText)
+	must(t, err)
+	for _, part := range []string{`{"op":`, `"heartbeat"`, `}`} {
+		_, err := w.Write([]byte(part))
+		must(t, err)
+	}
+	must(t, w.Close())
+	var got []wsconn.Message
+	for len(got) == 0 {
+		ms, err := next(t, server)
+		must(t, err)
+		got = append(got, ms...)
+	}
+	if len(got) != 1 || string(got[0].Data) != `{"op":"heartbeat"}` {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestWaitParksUntilBytesArrive(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	server := <-conns
+
+	woke := make(chan error, 1)
+	go func() { woke <- server.Wait() }()
+	select {
+	case err := <-woke:
+		t.Fatalf("Wait returned %v before anything was sent", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	must(t, client.Write(t.Context(), websocket.MessageText, []byte("hi")))
+	must(t, <-woke)
+
+	server.CloseNow()
+	if err := server.Wait(); err == nil {
+		t.Fatal("Wait on a closed connection returned nil")
+	}
+}
+
+func TestTooBigClosesWith1009(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	server := <-conns
+
+	go client.Write(context.Background(), websocket.MessageText, bytes.Repeat([]byte("z"), limit+1))
+	if _, err := next(t, server); err == nil {
+		t.Fatal("reading a message over the limit succeeded")
+	}
+	if _, _, err := client.Read(t.Context()); websocket.CloseStatus(err) != wsconn.StatusMessageTooBig {
+		t.Fatalf("client read %v, want close status 1009", err)
+	}
+}
+
+func TestServerCloseHandshake(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	server := <-conns
+
+	must(t, server.WriteText([]byte("bye"), time.Second))
+	server.Close(4005)
+	if err := server.WriteText([]byte("late"), time.Second); !errors.Is(err, wsconn.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := next(t, server); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	_, b, err := client.Read(t.Context())
+	must(t, err)
+	if string(b) != "bye" {
+		t.Fatalf("client read %q", b)
+	}
+	if _, _, err := client.Read(t.Context()); websocket.CloseStatus(err) != 4005 {
+		t.Fatalf("client read %v, want close status 4005", err)
+	}
+	if err := <-readErr; !errors.Is(err, wsconn.ErrClosed) {
+		t.Fatalf("server read ended with %v, want ErrClosed after the peer's answer", err)
+	}
+}
+
+func TestClientCloseAndPing(t *testing.T) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	server := <-conns
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := next(t, server); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	pingCtx := client.CloseRead(t.Context()) // the client reads in the background (pongs)
+	must(t, client.Ping(t.Context()))
+	if pingCtx.Err() != nil {
+		t.Fatal("connection ended after a ping")
+	}
+	must(t, client.Close(websocket.StatusNormalClosure, "done"))
+	if err := <-readErr; !errors.Is(err, wsconn.ErrClosed) {
+		t.Fatalf("server read ended with %v, want ErrClosed", err)
+	}
+}
+
+// rawClient does the handshake by hand and sends first frame in the same write, before the
+// server's answer: the bytes the HTTP server read past the handshake must not be lost.
+func rawClient(t *testing.T, srv *httptest.Server, frame []byte) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	must(t, err)
+	t.Cleanup(func() { nc.Close() })
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_, err = nc.Write(append([]byte(req), frame...))
+	must(t, err)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	must(t, err)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake answered %s", resp.Status)
+	}
+	return nc, br
+}
+
+func TestBytesSentWithTheHandshake(t *testing.T) {
+	srv, conns := serve(t)
+	masked := []byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2}
+	rawClient(t, srv, masked)
+	server := <-conns
+	got, err := next(t, server)
+	must(t, err)
+	if len(got) != 1 || string(got[0].Data) != "hi" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestUnmaskedFrameIsAProtocolError(t *testing.T) {
+	srv, conns := serve(t)
+	_, br := rawClient(t, srv, []byte{0x81, 0x02, 'h', 'i'})
+	server := <-conns
+	if _, err := next(t, server); err == nil {
+		t.Fatal("an unmasked frame was accepted")
+	}
+	head := make([]byte, 4)
+	if _, err := br.Read(head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != wsconn.StatusProtocol {
+		t.Fatalf("server sent % x (%v), want a close frame with status 1002", head, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Over TLS there is no socket to watch: Wait returns at once and Read blocks for the bytes.
+func TestOverTLS(t *testing.T) {
+	conns := make(chan *wsconn.Conn, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrade(w, r, limit)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	client, _, err := websocket.Dial(t.Context(), "wss"+strings.TrimPrefix(srv.URL, "https"),
+		&websocket.DialOptions{HTTPClient: srv.Client()})
+	must(t, err)
+	defer client.CloseNow()
+	server := <-conns
+
+	got := make(chan []wsconn.Message, 1)
+	go func() {
+		ms, err := next(t, server)
+		if err != nil {
+			t.Errorf("read: %v", err)
+		}
+		got <- ms
+	}()
+	must(t, client.Write(t.Context(), websocket.MessageText, []byte("secret")))
+	if ms := <-got; len(ms) != 1 || string(ms[0].Data) != "secret" {
+		t.Fatalf("got %+v", ms)
+	}
+	must(t, server.WriteText([]byte("reply"), time.Second))
+	if _, b, err := client.Read(t.Context()); err != nil || string(b) != "reply" {
+		t.Fatalf("client read %q, %v", b, err)
+	}
+}
