@@ -6,14 +6,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/dialtone/dialtone/internal/wsconn"
 )
 
 // sendQueue holds the frames waiting to be written to one connection. It costs nothing while
 // idle: the frames live in a slice that grows only while frames wait, and the goroutine that
 // writes them runs only while there are some. Frames are written in the order they were queued.
 type sendQueue struct {
-	conn    *websocket.Conn
+	conn    *wsconn.Conn
 	limit   int           // frames queued at most; beyond, push fails (the consumer is shed)
 	timeout time.Duration // a write blocked this long closes the connection
 	written func(frame []byte)
@@ -22,13 +22,13 @@ type sendQueue struct {
 	frames    [][]byte
 	writing   bool // the writer goroutine runs
 	closed    bool // no frame is accepted any more
-	closeCode websocket.StatusCode
+	closeCode int
 	closing   bool          // after the queued frames, close with closeCode
 	room      chan struct{} // signalled when the writer took frames (pushWait waits on it)
 	done      chan struct{} // closed when the queue is closed and the writer has stopped
 }
 
-func newSendQueue(conn *websocket.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
+func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
 	return &sendQueue{conn: conn, limit: limit, timeout: timeout, written: written,
 		room: make(chan struct{}, 1), done: make(chan struct{})}
 }
@@ -73,7 +73,7 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
 // closeWith queues last (the kicked frame) and then a close with code; with discard, the
 // frames still queued are dropped first. Later frames are refused. It returns false when the
 // queue was already closing.
-func (q *sendQueue) closeWith(last []byte, code websocket.StatusCode, discard bool) bool {
+func (q *sendQueue) closeWith(last []byte, code int, discard bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed || q.closing {
@@ -143,7 +143,7 @@ func (q *sendQueue) write() {
 			}
 		}
 		if closing { // the kicked frame was the last one: nothing is queued after it
-			q.conn.Close(code, "")
+			q.conn.Close(code)
 			q.markClosed()
 			return
 		}
@@ -151,9 +151,7 @@ func (q *sendQueue) write() {
 }
 
 func (q *sendQueue) writeOne(frame []byte) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
-	defer cancel()
-	if err := q.conn.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := q.conn.WriteText(frame, q.timeout); err != nil {
 		return false
 	}
 	q.written(frame)

@@ -13,10 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wsconn"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -151,33 +150,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tooMany := s.unauth[ip] > s.cfg.MaxUnauthenticatedPerIP
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
 
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	conn, err := wsconn.Upgrade(w, r, protocol.MaxFrameBytes)
 	if err != nil {
 		s.releaseUnauth(ip)
+		s.wg.Done()
 		return
 	}
-	conn.SetReadLimit(protocol.MaxFrameBytes)
 	if tooMany {
+		defer s.wg.Done()
 		s.releaseUnauth(ip)
 		frame, _ := json.Marshal(protocol.Reply{Error: &protocol.Error{Code: protocol.CodeRateLimited,
 			Message: "too many connections not logged in from this address"}})
-		ctx, cancel := context.WithTimeout(r.Context(), refusalTimeout)
-		defer cancel()
-		_ = conn.Write(ctx, websocket.MessageText, frame)
-		conn.Close(websocket.StatusPolicyViolation, "too many unauthenticated connections")
+		_ = conn.WriteText(frame, refusalTimeout)
+		conn.Close(statusPolicyViolation)
+		conn.Linger()
 		return
 	}
 	sess := newSession(s, conn, ip)
 	s.mu.Lock()
 	s.all[sess] = struct{}{}
 	s.mu.Unlock()
-	sess.run(r.Context())
-	s.mu.Lock()
-	delete(s.all, sess)
-	s.mu.Unlock()
+	// The session runs on a goroutine of its own, so the HTTP server's goroutine, whose stack
+	// grew while it parsed the request, ends here. The request's context ends with it; the
+	// session keeps only its values.
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		defer s.wg.Done()
+		sess.run(ctx)
+		s.mu.Lock()
+		delete(s.all, sess)
+		s.mu.Unlock()
+	}()
 }
+
+// statusPolicyViolation closes a refused connection (RFC 6455 section 7.4.1).
+const statusPolicyViolation = 1008
 
 // Shutdown refuses new connections and kicks every session with shutdown (retry: true), then
 // waits for them to finish or ctx to end.

@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wsconn"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -30,7 +29,7 @@ const (
 // ops; the send queue writes frames; bus deliveries and op replies only queue.
 type session struct {
 	srv      *Server
-	conn     *websocket.Conn
+	conn     *wsconn.Conn
 	ip       string
 	accepted uint64 // the connection's place in the order the server accepted connections
 
@@ -54,7 +53,7 @@ type session struct {
 	unsubscribe func()
 }
 
-func newSession(srv *Server, conn *websocket.Conn, ip string) *session {
+func newSession(srv *Server, conn *wsconn.Conn, ip string) *session {
 	// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a merely
 	// slow one overflows the queue first and is kicked with slowConsumer.
 	out := newSendQueue(conn, srv.cfg.SendQueue, srv.cfg.HeartbeatTimeout, func(frame []byte) {
@@ -77,17 +76,15 @@ func (s *session) run(ctx context.Context) {
 	s.idle = time.AfterFunc(s.srv.cfg.HeartbeatTimeout, func() { s.kick(protocol.KickHeartbeat) })
 	s.mu.Unlock()
 
-	for {
-		typ, frame, err := s.conn.Read(ctx)
-		if err != nil {
+	// This goroutine lives as long as the connection, so it only waits: the frames that arrive
+	// are read and handled on a short-lived goroutine (with a pooled buffer), and the waiting
+	// stack stays small however deep handling goes. Frames are still handled one after another.
+	read := make(chan error, 1)
+	for s.conn.Wait() == nil {
+		go func() { read <- s.conn.Read(func(m wsconn.Message) { s.receive(ctx, m) }) }()
+		if err := <-read; err != nil {
 			break
 		}
-		s.idle.Reset(s.srv.cfg.HeartbeatTimeout)
-		if typ != websocket.MessageText {
-			s.badFrame("binary frames are not allowed")
-			continue
-		}
-		s.handle(ctx, frame)
 	}
 
 	loginTimer.Stop()
@@ -95,6 +92,16 @@ func (s *session) run(ctx context.Context) {
 	s.wg.Wait() // ops in flight finish (their commits are durable) before the session ends
 	s.end()
 	<-s.out.done
+}
+
+// receive handles one message from the client.
+func (s *session) receive(ctx context.Context, m wsconn.Message) {
+	s.idle.Reset(s.srv.cfg.HeartbeatTimeout)
+	if m.Binary {
+		s.badFrame("binary frames are not allowed")
+		return
+	}
+	s.handle(ctx, m.Data)
 }
 
 // end releases everything the session holds. The connection is already closed or closing.
@@ -145,7 +152,7 @@ func (s *session) kick(reason string) {
 	s.mu.Unlock()
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
-	s.out.closeWith(frame, websocket.StatusCode(k.CloseCode), reason == protocol.KickSlowConsumer)
+	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer)
 }
 
 func (s *session) reply(id int64, result any) {
