@@ -349,3 +349,43 @@ func TestHeadSurvivesPruneAndReopen(t *testing.T) {
 		t.Fatalf("seq after prune and reopen = %v, %v; want 4", seqs, err)
 	}
 }
+
+// TestPruneInChunks: retention deletes everything past its cutoffs even when that is several
+// steps of pruneChunk rows, keeps what is newer, and keeps each user's head.
+func TestPruneInChunks(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	const old = 2*pruneChunk + 10
+	for i := range old {
+		c := testCall(fmt.Sprintf("c%05d", i), "alice", fmt.Sprintf("u%d", i%3))
+		c.State, c.EndTime = call.Ended, 1000
+		e := logEntry(fmt.Sprintf("u%d", i%3), "old")
+		idem := &switchboard.IdempotencyRecord{UserID: "alice", Key: fmt.Sprintf("key-%05d", i), CreatedAt: 1000}
+		if _, err := s.Commit(bg, switchboard.Change{Calls: []switchboard.CallWrite{{Call: c}}, Log: []switchboard.LogEntry{e},
+			Members: []switchboard.Member{{UserID: "alice", CallID: c.ID}}, Idem: idem}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recent := logEntry("u0", "recent")
+	recent.CreatedAt = 5000
+	if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{recent}}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	if err := s.Prune(bg, 2000, 2000, 2000); err != nil {
+		t.Fatal(err)
+	}
+	if steps := s.Stats().Changes - before.Changes; steps != 3 {
+		t.Errorf("Prune of %d rows took %d steps, want 3 (steps of %d)", old, steps, pruneChunk)
+	}
+	for u, want := range map[string][2]int64{"u0": {old/3 + 1, old/3 + 1}, "u1": {old/3 + 1, old / 3}, "u2": {old/3 + 1, old / 3}} {
+		if oldest, head, err := s.LogBounds(bg, u); err != nil || oldest != want[0] || head != want[1] {
+			t.Errorf("LogBounds(%s) = %d, %d, %v; want %d, %d", u, oldest, head, err, want[0], want[1])
+		}
+	}
+	if calls, _, err := s.ListCalls(bg, "alice", 0, 10); err != nil || len(calls) != 0 {
+		t.Errorf("ListCalls(alice) after prune = %d calls, %v; want none", len(calls), err)
+	}
+	if _, found, err := s.Idempotency(bg, "alice", "key-00000", 0); err != nil || found {
+		t.Errorf("idempotency record after prune: found %v, %v; want none", found, err)
+	}
+}
