@@ -94,6 +94,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ValidDeviceID:           auth.ValidDeviceID,
 		Observer:                m,
 		PushTargets:             store,
+		RememberUsers:           cfg.Dev, // the demo page's user list
 	}, board, bus, verifier, time.Now, log)
 	registerGauges(reg, ws, board, store)
 	deliver.start()

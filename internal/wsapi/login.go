@@ -101,7 +101,9 @@ func (s *session) login(ctx context.Context, req protocol.Request) {
 		return
 	}
 	s.srv.backend.DeviceConnected(userID, data.DeviceID)
-	s.srv.seen.add(userID)
+	if s.srv.cfg.RememberUsers {
+		s.srv.seen.add(userID)
+	}
 	if replaced != nil {
 		replaced.kick(protocol.KickReplaced)
 	}

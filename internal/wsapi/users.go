@@ -6,7 +6,8 @@ import (
 )
 
 // seenUsers remembers every user that logged in since the server started, for the demo page's
-// "whom to call" list in --dev (httpapi.DevRoutes). It only grows: a demo server's users are few.
+// "whom to call" list in --dev (httpapi.DevRoutes), when Config.RememberUsers is set. It only
+// grows: a demo server's users are few.
 type seenUsers struct {
 	mu    sync.Mutex
 	users map[string]struct{}
@@ -22,7 +23,7 @@ func (u *seenUsers) add(userID string) {
 }
 
 // Users returns, sorted, the users that logged in on this server since it started, whether
-// still connected or not.
+// still connected or not; none unless Config.RememberUsers is set.
 func (s *Server) Users() []string {
 	s.seen.mu.Lock()
 	defer s.seen.mu.Unlock()
