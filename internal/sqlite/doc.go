@@ -14,7 +14,7 @@
 // missing ones.
 //
 //	calls(id PK, version, state, due_at, ended_at, data BLOB)   WITHOUT ROWID
-//	    data is the whole call.Call in the compact binary encoding of codec.go; the other
+//	    data is the whole call.Call in its compact binary encoding (call.Call.AppendBinary); the other
 //	    columns are copies for the version check and the indexes: due_at = call.NextDue()
 //	    (partial index over Started calls with a deadline, for DueCalls) and ended_at = EndTime
 //	    (partial index over Ended calls, for Prune).

@@ -73,8 +73,8 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 	if err != nil {
 		return call.Call{}, fmt.Errorf("sqlite: read call %s: %w", id, err)
 	}
-	c, err := decodeCall(data)
-	if err != nil {
+	var c call.Call
+	if err := c.UnmarshalBinary(data); err != nil {
 		return call.Call{}, fmt.Errorf("sqlite: call %s: %w", id, err)
 	}
 	return c, nil
@@ -175,7 +175,7 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
 		var data []byte
 		if err = rows.Scan(&r.id, &data); err == nil {
-			r.c, err = decodeCall(data)
+			err = r.c.UnmarshalBinary(data)
 		}
 		return r, err
 	}, userID, before, int64(count)+1)
@@ -200,12 +200,12 @@ func (s *Store) PendingCalls(ctx context.Context, userID string) ([]call.Call, e
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	calls, err := queryAll(ctx, s.r.pending, func(rows *sql.Rows) (call.Call, error) {
+	calls, err := queryAll(ctx, s.r.pending, func(rows *sql.Rows) (c call.Call, err error) {
 		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return call.Call{}, err
+		if err = rows.Scan(&data); err == nil {
+			err = c.UnmarshalBinary(data)
 		}
-		return decodeCall(data)
+		return c, err
 	}, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)

@@ -308,7 +308,7 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 		if c.State == call.Started {
 			due = c.NextDue()
 		}
-		buf = encodeCall(buf[:0], c)
+		buf, _ = c.AppendBinary(buf[:0]) // never fails
 		var res sql.Result
 		var err error
 		if cw.PrevVersion == 0 {

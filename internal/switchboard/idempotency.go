@@ -39,13 +39,46 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op
 		if rec.Fingerprint != fp {
 			return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
 		}
-		var res Result
-		if err := json.Unmarshal(rec.Reply, &res); err != nil {
+		res, err := decodeReply(rec.Reply)
+		if err != nil {
 			return Result{}, fmt.Errorf("decode remembered reply: %w", err)
 		}
 		return res, nil
 	}
 	return op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: fp})
+}
+
+// storedReply is how an idempotency record keeps its Result: the call in its compact binary
+// encoding (call.Call.AppendBinary), the rest as short JSON; about a third of the Result's own
+// JSON, and records are a good part of what every op writes.
+type storedReply struct {
+	Call          []byte           `json:"c"`
+	Now           int64            `json:"n"`
+	Timeout       int              `json:"t,omitempty"`
+	ErrorUsers    []call.ErrorUser `json:"e,omitempty"`
+	ErrorInvitees []string         `json:"i,omitempty"`
+}
+
+func encodeReply(res Result) ([]byte, error) {
+	c, _ := res.Call.AppendBinary(nil) // never fails
+	return json.Marshal(storedReply{Call: c, Now: res.Now, Timeout: res.Timeout,
+		ErrorUsers: res.ErrorUsers, ErrorInvitees: res.ErrorInvitees})
+}
+
+// decodeReply decodes what encodeReply wrote, or a record of an earlier version, which kept
+// the Result's own JSON (its keys are the field names, so it has no "c").
+func decodeReply(b []byte) (Result, error) {
+	var r storedReply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Result{}, err
+	}
+	if r.Call == nil {
+		var res Result
+		err := json.Unmarshal(b, &res)
+		return res, err
+	}
+	res := Result{Now: r.Now, Timeout: r.Timeout, ErrorUsers: r.ErrorUsers, ErrorInvitees: r.ErrorInvitees}
+	return res, res.Call.UnmarshalBinary(r.Call)
 }
 
 // fingerprint identifies an op and its parameters: the input's type and JSON encoding, and

@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -186,7 +185,7 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 	}
 	if idem != nil {
 		rec := *idem
-		if rec.Reply, err = json.Marshal(res); err != nil {
+		if rec.Reply, err = encodeReply(res); err != nil {
 			return Result{}, fmt.Errorf("encode reply: %w", err)
 		}
 		rec.CreatedAt = d.now
