@@ -21,9 +21,14 @@ const limit = 1024
 
 // serve upgrades one connection and hands it to the test on the returned channel.
 func serve(t *testing.T) (*httptest.Server, <-chan *wsconn.Conn) {
+	return serveWith(t, httptest.NewServer)
+}
+
+// serveWith is serve on a server made by start (httptest.NewServer or NewTLSServer).
+func serveWith(t *testing.T, start func(http.Handler) *httptest.Server) (*httptest.Server, <-chan *wsconn.Conn) {
 	t.Helper()
 	conns := make(chan *wsconn.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := wsconn.Upgrade(w, r, limit)
 		if err != nil {
 			t.Errorf("upgrade: %v", err)
@@ -33,6 +38,27 @@ func serve(t *testing.T) (*httptest.Server, <-chan *wsconn.Conn) {
 	}))
 	t.Cleanup(srv.Close)
 	return srv, conns
+}
+
+// pair returns both ends of a new connection.
+func pair(t *testing.T) (*websocket.Conn, *wsconn.Conn) {
+	srv, conns := serve(t)
+	client := dial(t, srv)
+	return client, <-conns
+}
+
+// readUntilError reads c until Read or Wait fails, and then sends the error.
+func readUntilError(t *testing.T, c *wsconn.Conn) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := next(t, c); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	return errc
 }
 
 func dial(t *testing.T, srv *httptest.Server) *websocket.Conn {
@@ -57,10 +83,8 @@ func next(t *testing.T, c *wsconn.Conn) ([]wsconn.Message, error) {
 }
 
 func TestMessagesBothWays(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
+	client, server := pair(t)
 	client.SetReadLimit(1 << 20)
-	server := <-conns
 
 	must(t, client.Write(t.Context(), websocket.MessageText, []byte(`{"a":1}`)))
 	must(t, client.Write(t.Context(), websocket.MessageBinary, []byte{1, 2}))
@@ -86,9 +110,7 @@ func TestMessagesBothWays(t *testing.T) {
 }
 
 func TestFragmentsMakeOneMessage(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
-	server := <-conns
+	client, server := pair(t)
 
 	w, err := client.Writer(t.Context(), websocket.MessageText)
 	must(t, err)
@@ -109,9 +131,7 @@ func TestFragmentsMakeOneMessage(t *testing.T) {
 }
 
 func TestWaitParksUntilBytesArrive(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
-	server := <-conns
+	client, server := pair(t)
 
 	woke := make(chan error, 1)
 	go func() { woke <- server.Wait() }()
@@ -130,9 +150,7 @@ func TestWaitParksUntilBytesArrive(t *testing.T) {
 }
 
 func TestTooBigClosesWith1009(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
-	server := <-conns
+	client, server := pair(t)
 
 	go client.Write(context.Background(), websocket.MessageText, bytes.Repeat([]byte("z"), limit+1))
 	if _, err := next(t, server); err == nil {
@@ -144,24 +162,14 @@ func TestTooBigClosesWith1009(t *testing.T) {
 }
 
 func TestServerCloseHandshake(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
-	server := <-conns
+	client, server := pair(t)
 
 	must(t, server.WriteText([]byte("bye"), time.Second))
 	server.Close(4005)
 	if err := server.WriteText([]byte("late"), time.Second); !errors.Is(err, wsconn.ErrClosed) {
 		t.Fatalf("write after close: %v", err)
 	}
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := next(t, server); err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
+	readErr := readUntilError(t, server)
 	_, b, err := client.Read(t.Context())
 	must(t, err)
 	if string(b) != "bye" {
@@ -176,18 +184,8 @@ func TestServerCloseHandshake(t *testing.T) {
 }
 
 func TestClientCloseAndPing(t *testing.T) {
-	srv, conns := serve(t)
-	client := dial(t, srv)
-	server := <-conns
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := next(t, server); err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
+	client, server := pair(t)
+	readErr := readUntilError(t, server)
 	pingCtx := client.CloseRead(t.Context()) // the client reads in the background (pongs)
 	must(t, client.Ping(t.Context()))
 	if pingCtx.Err() != nil {
@@ -253,16 +251,7 @@ func must(t *testing.T, err error) {
 
 // Over TLS there is no socket to watch: Wait returns at once and Read blocks for the bytes.
 func TestOverTLS(t *testing.T) {
-	conns := make(chan *wsconn.Conn, 1)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wsconn.Upgrade(w, r, limit)
-		if err != nil {
-			t.Errorf("upgrade: %v", err)
-			return
-		}
-		conns <- c
-	}))
-	t.Cleanup(srv.Close)
+	srv, conns := serveWith(t, httptest.NewTLSServer)
 	client, _, err := websocket.Dial(t.Context(), "wss"+strings.TrimPrefix(srv.URL, "https"),
 		&websocket.DialOptions{HTTPClient: srv.Client()})
 	must(t, err)
