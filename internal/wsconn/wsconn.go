@@ -144,7 +144,10 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	ws.Cipher(payload, h.Mask, 0)
 	switch h.OpCode {
 	case ws.OpPing:
-		return c.writeFrame(ws.OpPong, payload, CloseTimeout)
+		if err := c.writeFrame(ws.OpPong, payload, CloseTimeout); !errors.Is(err, ErrClosed) {
+			return err // nil, or a failed write; after our close frame no pong is due
+		}
+		return nil
 	case ws.OpPong:
 		return nil
 	case ws.OpClose:
@@ -165,15 +168,17 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	return nil
 }
 
-// closeReceived answers the peer's close frame with the same status (when this end has not
-// sent one yet) and closes the connection: the close handshake is over.
+// closeReceived answers the peer's close frame with the same status (1000 for a frame without
+// one) when this end has not sent one yet, and closes the connection: the close handshake is
+// over.
 func (c *Conn) closeReceived(payload []byte) error {
-	code, reason := ws.ParseCloseFrameData(payload)
-	if err := ws.CheckCloseFrameData(code, reason); err != nil {
-		return c.fail(StatusProtocol, err)
-	}
-	if code.Empty() {
-		code = StatusNormal
+	code := ws.StatusCode(StatusNormal)
+	if len(payload) > 0 {
+		var reason string
+		code, reason = ws.ParseCloseFrameData(payload)
+		if err := ws.CheckCloseFrameData(code, reason); err != nil {
+			return c.fail(StatusProtocol, err)
+		}
 	}
 	c.Close(int(code)) // a no-op when this end closed first
 	c.nc.Close()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -237,8 +238,22 @@ func TestUnmaskedFrameIsAProtocolError(t *testing.T) {
 		t.Fatal("an unmasked frame was accepted")
 	}
 	head := make([]byte, 4)
-	if _, err := br.Read(head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != wsconn.StatusProtocol {
+	if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != wsconn.StatusProtocol {
 		t.Fatalf("server sent % x (%v), want a close frame with status 1002", head, err)
+	}
+}
+
+// A close frame without a status is answered with 1000 (RFC 6455 section 5.5.1).
+func TestCloseWithoutStatus(t *testing.T) {
+	srv, conns := serve(t)
+	_, br := rawClient(t, srv, []byte{0x88, 0x80, 1, 2, 3, 4}) // masked, empty close frame
+	server := <-conns
+	if _, err := next(t, server); !errors.Is(err, wsconn.ErrClosed) {
+		t.Fatalf("read ended with %v, want ErrClosed", err)
+	}
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != wsconn.StatusNormal {
+		t.Fatalf("server sent % x (%v), want a close frame with status 1000", head, err)
 	}
 }
 
