@@ -18,8 +18,8 @@ const (
 	flagInvitePush       = 1 << 0
 )
 
-// ErrCorrupt reports an encoded call that does not decode.
-var ErrCorrupt = errors.New("corrupt call encoding")
+// errCorrupt reports an encoded call that does not decode.
+var errCorrupt = errors.New("corrupt call encoding")
 
 // AppendBinary appends the compact binary encoding of c to dst (encoding.BinaryAppender): a
 // version byte, then every field in declaration order, strings as uvarint length + bytes and
@@ -87,7 +87,7 @@ func (c *Call) UnmarshalBinary(b []byte) error {
 
 func decodeCall(b []byte) (Call, error) {
 	if len(b) == 0 || b[0] != codecVersion {
-		return Call{}, fmt.Errorf("%w: unknown version", ErrCorrupt)
+		return Call{}, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
 	d := decoder{b: b[1:]}
 	var c Call
@@ -104,7 +104,7 @@ func decodeCall(b []byte) (Call, error) {
 	c.Answered = flags&flagAnswered != 0
 	n := d.uvarint()
 	if n > uint64(len(d.b)) { // every user takes at least one byte
-		return Call{}, fmt.Errorf("%w: %d users", ErrCorrupt, n)
+		return Call{}, fmt.Errorf("%w: %d users", errCorrupt, n)
 	}
 	if n > 0 {
 		c.Users = make([]User, n)
@@ -130,7 +130,7 @@ func decodeCall(b []byte) (Call, error) {
 		return Call{}, d.err
 	}
 	if len(d.b) != 0 {
-		return Call{}, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
+		return Call{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
 	}
 	return c, nil
 }
@@ -143,7 +143,7 @@ type decoder struct {
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated %s", ErrCorrupt, what)
+		d.err = fmt.Errorf("%w: truncated %s", errCorrupt, what)
 	}
 	d.b = nil
 }

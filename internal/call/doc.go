@@ -11,4 +11,7 @@
 // goroutine. Rules that span calls or sessions — busy and glare (R3.1, R3.3b), device loss
 // detection (R6.1), delivery (R7.2) and idempotency (R7.3) — belong to the shell, which uses
 // Outcome.MustBeFree, Outcome.Busy and GlareCancel to carry them out.
+//
+// A Call also has one compact binary encoding (codec.go), so that every store and the
+// idempotency records keep calls the same way.
 package call

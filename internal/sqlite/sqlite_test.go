@@ -350,8 +350,9 @@ func TestHeadSurvivesPruneAndReopen(t *testing.T) {
 	}
 }
 
-// TestPruneInChunks: retention deletes everything past its cutoffs even when that is several
-// steps of pruneChunk rows, keeps what is newer, and keeps each user's head.
+// TestPruneInChunks: retention (log R7.2, idempotency records R7.3, ended calls R3.10) deletes
+// everything past its cutoffs even when that is several steps of pruneChunk rows, keeps what
+// is newer, and keeps each user's head.
 func TestPruneInChunks(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	const old = 2*pruneChunk + 10

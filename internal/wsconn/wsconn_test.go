@@ -150,6 +150,7 @@ func TestWaitParksUntilBytesArrive(t *testing.T) {
 	}
 }
 
+// A message over the limit closes the connection with 1009 (protocol.md "Transport").
 func TestTooBigClosesWith1009(t *testing.T) {
 	client, server := pair(t)
 
