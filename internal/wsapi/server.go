@@ -154,6 +154,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	// The number is taken before the handshake is answered: a client that opens another
+	// connection after this one's answer gets a greater number (R6.2, login.go).
+	accepted := s.accepts.Add(1)
 	conn, err := wsconn.Upgrade(w, r, protocol.MaxFrameBytes)
 	if err != nil {
 		s.releaseUnauth(ip)
@@ -170,7 +173,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Linger()
 		return
 	}
-	sess := newSession(s, conn, ip)
+	sess := newSession(s, conn, ip, accepted)
 	s.mu.Lock()
 	s.all[sess] = struct{}{}
 	s.mu.Unlock()

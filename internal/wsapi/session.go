@@ -53,7 +53,7 @@ type session struct {
 	unsubscribe func()
 }
 
-func newSession(srv *Server, conn *wsconn.Conn, ip string) *session {
+func newSession(srv *Server, conn *wsconn.Conn, ip string, accepted uint64) *session {
 	// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a merely
 	// slow one overflows the queue first and is kicked with slowConsumer.
 	out := newSendQueue(conn, srv.cfg.SendQueue, srv.cfg.HeartbeatTimeout, func(frame []byte) {
@@ -61,7 +61,7 @@ func newSession(srv *Server, conn *wsconn.Conn, ip string) *session {
 			srv.cfg.Observer.EventsDelivered(1)
 		}
 	})
-	return &session{srv: srv, conn: conn, ip: ip, accepted: srv.accepts.Add(1), holdsUnauth: true, out: out,
+	return &session{srv: srv, conn: conn, ip: ip, accepted: accepted, holdsUnauth: true, out: out,
 		ops:  make(chan struct{}, maxConcurrentOps),
 		reqs: newBucket(srv.cfg.MaxRequestsPerSecond, time.Second, srv.now())}
 }
