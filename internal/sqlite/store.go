@@ -172,15 +172,22 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-// writerPragmas sets up the writing connection. Measured on BenchmarkCommit (see
-// docs/benchmarks.md): savepoint sub-journals in a temporary file cost a write per touched
-// page, and checkpointing every 1000 pages (the default) rewrote hot pages too often.
+// writerPragmas sets up the writing connection. Measured on BenchmarkCommit and with the load
+// tool (see docs/benchmarks.md): savepoint sub-journals in a temporary file cost a write per
+// touched page, and checkpointing every 1000 pages (the default) rewrote hot pages too often.
+//
+// The page cache is kept small on purpose. When a B-tree page splits, SQLite renumbers the new
+// pages through a temporary page number past the end of the file (the lock-byte page), so the
+// next COMMIT truncates the cache back to the file's size by scanning every cached page. That
+// scan is proportional to the cache: with 32 MiB it took 0.5 ms and, under load, up to 15 ms
+// per commit after a split, which made the worst deadline delays; 4 MiB still holds the pages a
+// commit touches again.
 func writerPragmas(ctx context.Context, conn *sql.Conn) error {
 	for _, p := range []string{
 		"journal_mode = WAL",
 		"synchronous = FULL",            // R7.1: every COMMIT fsyncs the WAL
 		"temp_store = MEMORY",           // savepoint sub-journals stay in memory
-		"cache_size = -32768",           // 32 MiB of page cache for the writer
+		"cache_size = -4096",            // 4 MiB of page cache for the writer (see above)
 		"wal_autocheckpoint = 8000",     // pages (32 MiB of WAL) between checkpoints
 		"journal_size_limit = 67108864", // truncate a WAL that grew past 64 MiB once checkpointed
 	} {
