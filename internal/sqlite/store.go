@@ -179,9 +179,9 @@ func (s *Store) isClosed() bool {
 // The page cache is kept small on purpose. When a B-tree page splits, SQLite renumbers the new
 // pages through a temporary page number past the end of the file (the lock-byte page), so the
 // next COMMIT truncates the cache back to the file's size by scanning every cached page. That
-// scan is proportional to the cache: with 32 MiB it took 0.5 ms and, under load, up to 15 ms
-// per commit after a split, which made the worst deadline delays; 4 MiB still holds the pages a
-// commit touches again.
+// scan is proportional to the cache: with 32 MiB it took about a millisecond and, under load,
+// up to 15 ms, a stall behind which every queued change waits. With 4 MiB both the commit
+// benchmark and the load tool measured faster.
 func writerPragmas(ctx context.Context, conn *sql.Conn) error {
 	for _, p := range []string{
 		"journal_mode = WAL",
