@@ -26,12 +26,7 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 			s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
 			return
 		}
-		// The login reads the store (deep stacks); doing it on a goroutine of its own keeps the
-		// connection's long-lived reader goroutine small. The reader still waits for it, so no
-		// later request is read before the catch-up is sent.
-		done := make(chan struct{})
-		go func() { defer close(done); s.login(ctx, req) }()
-		<-done
+		s.login(ctx, req) // before the next frame is read: no request overtakes the catch-up
 		return
 	case !loggedIn:
 		s.sendError(req.ID, protocol.CodeNotLoggedIn, "log in first")
@@ -55,7 +50,9 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		return
 	}
 	start := time.Now()
-	s.wg.Go(func() {
+	s.wg.Add(1)
+	s.srv.tasks.Go(func() {
+		defer s.wg.Done()
 		defer func() { <-s.ops }()
 		result, err := op(ctx, s, req)
 		code := protocol.Code(0)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/gopool"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wsconn"
 	"github.com/dialtone/dialtone/protocol"
@@ -118,7 +119,12 @@ type Server struct {
 	handlers map[string]opFunc
 	accepts  atomic.Uint64 // connections accepted so far
 	seen     seenUsers     // users.go
+	tasks    *gopool.Pool  // runs the reading and handling of frames (session.go, login.go)
 }
+
+// taskLinger is how long a goroutine of Server.tasks waits for the next frame to handle, with
+// the stack it grew handling the last, before it ends.
+const taskLinger = 2 * time.Second
 
 type userSessions struct {
 	devices map[string]*session
@@ -135,7 +141,8 @@ func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() tim
 		log = slog.New(slog.DiscardHandler)
 	}
 	srv := &Server{cfg: cfg, backend: backend, bus: bus, verifier: verifier, now: now, log: log,
-		users: map[string]*userSessions{}, unauth: map[string]int{}, all: map[*session]struct{}{}}
+		users: map[string]*userSessions{}, unauth: map[string]int{}, all: map[*session]struct{}{},
+		tasks: gopool.New(taskLinger)}
 	srv.handlers = srv.opHandlers()
 	return srv
 }

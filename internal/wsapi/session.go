@@ -77,11 +77,12 @@ func (s *session) run(ctx context.Context) {
 	s.mu.Unlock()
 
 	// This goroutine lives as long as the connection, so it only waits: the frames that arrive
-	// are read and handled on a short-lived goroutine (with a pooled buffer), and the waiting
-	// stack stays small however deep handling goes. Frames are still handled one after another.
+	// are read and handled on a goroutine of the server's pool (with a pooled buffer), and the
+	// waiting stack stays small however deep handling goes. Frames are still handled one after
+	// another.
 	read := make(chan error, 1)
 	for s.conn.Wait() == nil {
-		go func() { read <- s.conn.Read(func(m wsconn.Message) { s.receive(ctx, m) }) }()
+		s.srv.tasks.Go(func() { read <- s.conn.Read(func(m wsconn.Message) { s.receive(ctx, m) }) })
 		if err := <-read; err != nil {
 			break
 		}
