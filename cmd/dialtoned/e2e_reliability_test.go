@@ -57,6 +57,38 @@ func TestE2EIdempotentInvite(t *testing.T) {
 	}
 }
 
+// R7.3: an op on a call repeated with its key (a retry after a lost reply) gets the first reply
+// although the call has moved on, where the same op without a key is refused; the key with
+// other parameters is refused with 6000001.
+func TestE2EIdempotentCallOp(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30})
+	must(t, err)
+	bob := ts.raw(t)
+	bob.login("bob")
+	const key = "k-fedcba9876543210"
+	reject := `{"id":%d,"op":"callReject","data":{"callID":"` + res.CallID + `","config":{"extendedData":%q}},"idem":"` + key + `"}`
+	bob.send(fmt.Sprintf(reject, 2, "busy"))
+	first := bob.reply(2)
+	bob.send(fmt.Sprintf(reject, 3, "busy"))
+	again := bob.reply(3)
+	if first.Error != nil || again.Error != nil {
+		t.Fatalf("replies: %+v / %+v", first.Error, again.Error)
+	}
+	if string(first.Result) != string(again.Result) {
+		t.Errorf("repeat reply differs:\n%s\n%s", first.Result, again.Result)
+	}
+	bob.send(fmt.Sprintf(reject, 4, "later"))
+	if f := bob.reply(4); f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter {
+		t.Errorf("same key, other parameters: %+v, want 6000001", f)
+	}
+	bob.send(`{"id":5,"op":"callReject","data":{"callID":"` + res.CallID + `","config":{"extendedData":"busy"}}}`)
+	if f := bob.reply(5); f.Error == nil {
+		t.Errorf("the same reject without a key succeeded: %s", f.Result)
+	}
+}
+
 // A slow consumer is shed with slowConsumer (retry) instead of growing the server's memory,
 // and resumes without loss (R7.2).
 func TestE2ESlowConsumerResumes(t *testing.T) {

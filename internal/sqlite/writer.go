@@ -262,8 +262,9 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (user_id, key) DO UPDATE SET
-				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at`},
+			ON CONFLICT (key, user_id) DO UPDATE SET
+				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at
+			WHERE idem.created_at < ?`},
 		{&w.insertOutbox, `INSERT INTO outbox (kind, call_id, body, created_at) VALUES (?, ?, ?, ?)`},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
@@ -353,8 +354,12 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 		}
 	}
 	if r := ch.Idem; r != nil {
-		if _, err := w.putIdem.ExecContext(ctx, r.UserID, r.Key, r.Fingerprint, blob(r.Reply), r.CreatedAt); err != nil {
+		res, err := w.putIdem.ExecContext(ctx, r.UserID, r.Key, r.Fingerprint, blob(r.Reply), r.CreatedAt, ch.IdemSince)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: idempotency record: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return nil, fmt.Errorf("user %s, key %s: %w", r.UserID, r.Key, switchboard.ErrKeyTaken)
 		}
 	}
 	return seqs, nil

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,44 @@ func testLogBounds(t *testing.T, e *env) {
 		t.Fatalf("seq after pruning everything = %d, want 4", got[0])
 	}
 	check("u", 4, 4)
+}
+
+// testIdempotencyKeyTaken: a change whose record meets a live record of its key (created at or
+// after IdemSince) fails with ErrKeyTaken and applies nothing (R7.3: a repeat changes
+// nothing); an expired record is replaced.
+func testIdempotencyKeyTaken(t *testing.T, e *env) {
+	first := switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte("first"), CreatedAt: 10}
+	e.commit(switchboard.Change{Idem: &first})
+
+	c := newCall("c1", 1, "zed")
+	repeat := everything(c, 0)
+	repeat.Idem.CreatedAt, repeat.IdemSince = 20, 10
+	if _, err := e.s.Commit(ctx, repeat); !errors.Is(err, switchboard.ErrKeyTaken) {
+		t.Fatalf("Commit with a live record of the key: err = %v, want ErrKeyTaken", err)
+	}
+	if b := e.busy("zed"); b != "" {
+		t.Errorf("busy record of zed = %q after a repeat, want none", b)
+	}
+	if _, head := e.bounds("alice"); head != 0 {
+		t.Errorf("head of alice = %d after a repeat, want 0", head)
+	}
+	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("Call(c1) after a repeat: err = %v, want ErrNotFound", err)
+	}
+	if got, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(got.Reply) != "first" {
+		t.Errorf("record after a repeat: %+v, %v, %v; want the first", got, ok, err)
+	}
+
+	// Once the first record expired (created before IdemSince) the key is free again.
+	repeat.IdemSince = 11
+	e.commit(repeat)
+	got, ok, err := e.s.Idempotency(ctx, "zed", "k", 0)
+	if err != nil || !ok || got.CreatedAt != 20 || string(got.Reply) != "r" {
+		t.Errorf("record after reusing an expired key: %+v, %v, %v; want the new one", got, ok, err)
+	}
+	if b := e.busy("zed"); b != "c1" {
+		t.Errorf("busy record of zed = %q after the change, want c1", b)
+	}
 }
 
 func testIdempotency(t *testing.T, e *env) {

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ReadLog", testReadLog},
 		{"LogBounds", testLogBounds},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyKeyTaken", testIdempotencyKeyTaken},
 		{"ListCallsPaging", testListCallsPaging},
 		{"ListCallsEntryOrder", testListCallsEntryOrder},
 		{"ListCallsEmpty", testListCallsEmpty},

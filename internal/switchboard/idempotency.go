@@ -21,6 +21,11 @@ const (
 // is refused with 6000001; a repeat that arrives while the first is in flight waits for it.
 // Failures are not remembered. op receives the record to commit with its change (nil when
 // key is "").
+//
+// A fresh key is the common case, so op runs first and nothing is read for it: every success
+// of op commits the record, and that commit fails with ErrKeyTaken if the key is taken. Only
+// when op fails (a repeat usually does, the call having moved on) or meets ErrKeyTaken is the
+// remembered success looked up, and then it is the answer.
 func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
 	if key == "" {
 		return op(nil)
@@ -30,22 +35,26 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op
 	}
 	unlock := s.idem.Lock(userID + "\x00" + key)
 	defer unlock()
+	// Taken before op decides, so the lookup below finds every record its commit finds live.
 	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
-	rec, found, err := s.store.Idempotency(ctx, userID, key, since)
-	if err != nil {
-		return Result{}, fmt.Errorf("idempotency record: %w", err)
-	}
-	if found {
-		if rec.Fingerprint != fp {
-			return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
-		}
-		res, err := decodeReply(rec.Reply)
-		if err != nil {
-			return Result{}, fmt.Errorf("decode remembered reply: %w", err)
-		}
+	res, err := op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: fp})
+	if err == nil {
 		return res, nil
 	}
-	return op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: fp})
+	rec, found, rerr := s.store.Idempotency(ctx, userID, key, since)
+	switch {
+	case rerr != nil:
+		return Result{}, fmt.Errorf("idempotency record: %w", rerr)
+	case !found:
+		return Result{}, err
+	case rec.Fingerprint != fp:
+		return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
+	}
+	res, err = decodeReply(rec.Reply)
+	if err != nil {
+		return Result{}, fmt.Errorf("decode remembered reply: %w", err)
+	}
+	return res, nil
 }
 
 // storedReply is how an idempotency record keeps its Result: the call in its compact binary

@@ -189,7 +189,7 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 			return Result{}, fmt.Errorf("encode reply: %w", err)
 		}
 		rec.CreatedAt = d.now
-		change.Idem = &rec
+		change.Idem, change.IdemSince = &rec, d.now-s.cfg.IdempotencyWindow.Milliseconds()
 	}
 	if len(change.Calls) == 0 && change.Idem == nil {
 		return res, nil

@@ -16,6 +16,11 @@ var ErrNotFound = errors.New("not found")
 // decides again.
 var ErrConflict = errors.New("conflict")
 
+// ErrKeyTaken is returned by Store.Commit when the change's idempotency record meets a record
+// of the same user and key created at or after Change.IdemSince: the request was already
+// carried out (R7.3). Nothing of the change was applied.
+var ErrKeyTaken = errors.New("idempotency key taken")
+
 // Publisher receives the log entries of every committed change, with their sequence numbers,
 // in commit order, after the change is durable and before the Commit that wrote it returns,
 // so each user's entries are published in sequence order. A Store takes one when it is
@@ -36,7 +41,7 @@ type Store interface {
 	// Commit applies change atomically and durably (R7.1: on return, it survives a crash) and
 	// returns the sequence numbers it gave the change's log entries, in order. Concurrent
 	// commits may share one transaction and one disk flush (group commit); each change still
-	// applies or fails alone. It returns ErrConflict as documented there. If ctx ends, Commit
+	// applies or fails alone. It returns ErrConflict and ErrKeyTaken as documented there. If ctx ends, Commit
 	// returns ctx.Err() only when the change was not applied; once a change is being applied,
 	// Commit waits for and reports its outcome.
 	Commit(ctx context.Context, change Change) ([]int64, error)
@@ -80,11 +85,15 @@ type Store interface {
 // Change is everything one decision writes, committed atomically.
 type Change struct {
 	Calls   []CallWrite
-	Members []Member    // users new to a call's callUserList (for ListCalls and PendingCalls)
-	Busy    []BusyWrite // applied in order: leave records before entering new ones
-	Log     []LogEntry  // appended; each gets its user's next sequence number
-	Idem    *IdempotencyRecord
+	Members []Member       // users new to a call's callUserList (for ListCalls and PendingCalls)
+	Busy    []BusyWrite    // applied in order: leave records before entering new ones
+	Log     []LogEntry     // appended; each gets its user's next sequence number
 	Outbox  []OutboxRecord // appended; each gets the next outbox ID
+	// Idem, when not nil, is stored with the change. A record of the same user and key
+	// created at or after IdemSince makes the commit fail with ErrKeyTaken; an older one is
+	// replaced, so a key may be reused once its record expired.
+	Idem      *IdempotencyRecord
+	IdemSince int64 // Unix ms
 }
 
 // CallWrite stores a call. PrevVersion is the version the decision read (0 for a new call);
@@ -127,8 +136,7 @@ func (e LogEntry) Includes(deviceID string) bool {
 }
 
 // IdempotencyRecord remembers a successful request (R7.3): what was asked (Fingerprint: op and
-// parameters) and the reply given. Committing a record for an existing (UserID, Key) replaces
-// it, so a key may be reused once its record expired.
+// parameters) and the reply given.
 type IdempotencyRecord struct {
 	UserID      string
 	Key         string
