@@ -43,7 +43,8 @@
 // its savepoint alone and gets its error; the others commit. After the COMMIT returns, the
 // writer hands the log entries of the committed changes to Options.Publish, in commit order,
 // and then wakes every waiter. Reads use a separate small pool of connections, which WAL lets
-// run concurrently with the writer; they see only committed data.
+// run concurrently with the writer; they see only committed data. Call and BusyCall are mostly
+// answered from memory instead: the writer keeps what it committed (memo.go).
 //
 // # Cancellation
 //

@@ -65,6 +65,9 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 	if s.isClosed() {
 		return call.Call{}, ErrClosed
 	}
+	if c, ok, err := s.memo.call(id); ok || err != nil {
+		return c, err
+	}
 	var data []byte
 	err := s.r.call.QueryRowContext(ctx, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -84,6 +87,9 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 func (s *Store) BusyCall(ctx context.Context, userID string) (string, error) {
 	if s.isClosed() {
 		return "", ErrClosed
+	}
+	if id, known := s.memo.busyCall(userID); known {
+		return id, nil
 	}
 	var id string
 	err := s.r.busyCall.QueryRowContext(ctx, userID).Scan(&id)

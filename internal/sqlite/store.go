@@ -49,6 +49,7 @@ type Store struct {
 	w       *writer
 	rdb     *sql.DB // the read pool
 	r       readStmts
+	memo    memo // Call and BusyCall from memory (memo.go)
 	log     *slog.Logger
 	publish switchboard.Publisher
 
@@ -116,8 +117,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		conn.Close()
 		return fail(err)
 	}
-	if s.w, err = newWriter(ctx, conn); err != nil {
+	if s.w, err = newWriter(ctx, conn, &s.memo); err != nil {
 		conn.Close()
+		return fail(err)
+	}
+	s.memo.calls = map[string][]byte{}
+	if err := s.memo.reload(ctx, conn); err != nil {
 		return fail(err)
 	}
 

@@ -82,6 +82,11 @@ func (s *Store) commitBatch(batch []*request) {
 			close(r.done)
 		}
 	}()
+	if !s.memo.busyKnown() {
+		if err := s.memo.reload(context.Background(), w.conn); err != nil {
+			s.log.Error("sqlite: reload busy records", "err", err) // BusyCall reads the database meanwhile
+		}
+	}
 	if len(w.heads) > maxCachedHeads {
 		w.forgetHeads() // bounded memory; the heads are read again as users come back
 	}
@@ -134,6 +139,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if err := w.exec(end); err != nil || broken != nil {
 		w.forgetHeads()
+		s.memo.forget()
 		if err == nil {
 			err = broken
 		} else if end == w.commit {
@@ -152,6 +158,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	s.batches.Add(1)
 	s.changes.Add(int64(applied))
+	s.memo.applied(committed(batch))
 	if s.publish == nil {
 		return
 	}
@@ -168,10 +175,22 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 }
 
+// committed returns the changes of batch that its COMMIT applied.
+func committed(batch []*request) []*switchboard.Change {
+	var out []*switchboard.Change
+	for _, r := range batch {
+		if r.err == nil && r.change != nil {
+			out = append(out, r.change)
+		}
+	}
+	return out
+}
+
 // writer holds the writing connection and its prepared statements. Only the writer goroutine
 // (and Open, before it starts) uses it.
 type writer struct {
 	conn *sql.Conn
+	memo *memo // the Store's, told about stale calls
 
 	// heads caches each user's last sequence number, as given in this process: the log's
 	// greatest seq, or users.head_seq once the log was pruned (see headQuery). undo holds the
@@ -238,8 +257,8 @@ func (w *writer) forgetHeads() {
 	w.undo = w.undo[:0]
 }
 
-func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
-	w := &writer{conn: conn, heads: map[string]int64{}}
+func newWriter(ctx context.Context, conn *sql.Conn, m *memo) (*writer, error) {
+	w := &writer{conn: conn, memo: m, heads: map[string]int64{}}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -321,6 +340,7 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 			return nil, fmt.Errorf("sqlite: write call %s: %w", c.ID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			w.memo.forgetCall(c.ID) // the decision may have read a stale copy
 			return nil, fmt.Errorf("call %s is not at version %d: %w", c.ID, cw.PrevVersion, switchboard.ErrConflict)
 		}
 	}
