@@ -25,7 +25,9 @@ const (
 // A fresh key is the common case, so op runs first and nothing is read for it: every success
 // of op commits the record, and that commit fails with ErrKeyTaken if the key is taken. Only
 // when op fails (a repeat usually does, the call having moved on) or meets ErrKeyTaken is the
-// remembered success looked up, and then it is the answer.
+// remembered success looked up, and then it is the answer. A failing op may still have
+// committed deadlines that were due, as every op does first (R3); that is the clock's change,
+// not the repeat's.
 func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
 	if key == "" {
 		return op(nil)

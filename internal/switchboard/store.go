@@ -41,9 +41,9 @@ type Store interface {
 	// Commit applies change atomically and durably (R7.1: on return, it survives a crash) and
 	// returns the sequence numbers it gave the change's log entries, in order. Concurrent
 	// commits may share one transaction and one disk flush (group commit); each change still
-	// applies or fails alone. It returns ErrConflict and ErrKeyTaken as documented there. If ctx ends, Commit
-	// returns ctx.Err() only when the change was not applied; once a change is being applied,
-	// Commit waits for and reports its outcome.
+	// applies or fails alone. It returns ErrConflict and ErrKeyTaken as documented there. If
+	// ctx ends, Commit returns ctx.Err() only when the change was not applied; once a change
+	// is being applied, Commit waits for and reports its outcome.
 	Commit(ctx context.Context, change Change) ([]int64, error)
 
 	// Idempotency returns the record of userID's key, if one was committed at or after since.
