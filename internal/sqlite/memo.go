@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/dialtone/dialtone/internal/call"
-	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
 // memo answers Call and BusyCall from memory, for the reads every op makes before it decides.
@@ -59,20 +58,22 @@ func (m *memo) busyKnown() bool {
 	return m.busy != nil
 }
 
-// applied records the calls and busy records of committed changes.
-func (m *memo) applied(changes []*switchboard.Change) {
+// applied records the calls and busy records of the changes in batch that its COMMIT applied.
+func (m *memo) applied(batch []*request) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, ch := range changes {
-		for i := range ch.Calls {
-			c := &ch.Calls[i].Call
-			if c.State == call.Started {
-				m.calls[c.ID], _ = c.AppendBinary(nil) // never fails
+	for _, r := range batch {
+		if r.err != nil || r.change == nil {
+			continue
+		}
+		for i, cw := range r.change.Calls {
+			if cw.Call.State == call.Started {
+				m.calls[cw.Call.ID] = r.calls[i]
 			} else {
-				delete(m.calls, c.ID)
+				delete(m.calls, cw.Call.ID)
 			}
 		}
-		for _, b := range ch.Busy {
+		for _, b := range r.change.Busy {
 			switch {
 			case m.busy == nil:
 			case b.InCall:

@@ -67,8 +67,9 @@ func agree(t *testing.T, s *Store, callID string, users ...string) {
 }
 
 // TestMemoFollowsCommits: a Started call committed by the store is answered from memory at
-// its committed version, an ended one from the database; busy records follow every commit,
-// and a change that failed leaves both as they were.
+// its committed version, an ended one from the database; busy records, which the busy rule
+// (R3.1) reads before every invite and accept, follow every commit; and a change that failed
+// leaves both as they were.
 func TestMemoFollowsCommits(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	defer s.Close()

@@ -16,6 +16,7 @@ type request struct {
 	ctx    context.Context
 	apply  func(w *writer) ([]int64, error)
 	change *switchboard.Change // for Publish; nil for maintenance
+	calls  [][]byte            // change.Calls as encoded and written, for the memo
 
 	seqs []int64
 	err  error
@@ -44,10 +45,9 @@ func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
 
 // Commit applies change atomically and durably; see switchboard.Store and the package doc.
 func (s *Store) Commit(ctx context.Context, change switchboard.Change) ([]int64, error) {
-	return s.submit(ctx, &request{
-		change: &change,
-		apply:  func(w *writer) ([]int64, error) { return w.applyChange(&change) },
-	})
+	req := &request{change: &change}
+	req.apply = func(w *writer) ([]int64, error) { return w.applyChange(&change, &req.calls) }
+	return s.submit(ctx, req)
 }
 
 // run is the writer goroutine: it commits batches until the queue is closed and drained.
@@ -158,7 +158,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	s.batches.Add(1)
 	s.changes.Add(int64(applied))
-	s.memo.applied(committed(batch))
+	s.memo.applied(batch)
 	if s.publish == nil {
 		return
 	}
@@ -173,17 +173,6 @@ func (s *Store) commitBatch(batch []*request) {
 		}
 		s.publish(entries)
 	}
-}
-
-// committed returns the changes of batch that its COMMIT applied.
-func committed(batch []*request) []*switchboard.Change {
-	var out []*switchboard.Change
-	for _, r := range batch {
-		if r.err == nil && r.change != nil {
-			out = append(out, r.change)
-		}
-	}
-	return out
 }
 
 // writer holds the writing connection and its prepared statements. Only the writer goroutine
@@ -317,10 +306,10 @@ func (w *writer) close() error {
 }
 
 // applyChange writes one change inside the current savepoint and returns the sequence numbers
-// of its log entries. On error the caller rolls the savepoint back.
-func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
+// of its log entries, and appends the encoding of each of its calls to encoded. On error the
+// caller rolls the savepoint back.
+func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64, error) {
 	ctx := context.Background()
-	var buf []byte
 	for i := range ch.Calls {
 		cw := &ch.Calls[i]
 		c := &cw.Call
@@ -328,7 +317,8 @@ func (w *writer) applyChange(ch *switchboard.Change) ([]int64, error) {
 		if c.State == call.Started {
 			due = c.NextDue()
 		}
-		buf, _ = c.AppendBinary(buf[:0]) // never fails
+		buf, _ := c.AppendBinary(nil) // never fails; the memo keeps it
+		*encoded = append(*encoded, buf)
 		var res sql.Result
 		var err error
 		if cw.PrevVersion == 0 {
