@@ -95,3 +95,32 @@ func report(b *testing.B, s *Store, before Stats, start time.Time) {
 		b.ReportMetric(float64(changes)/float64(batches), "changes/batch")
 	}
 }
+
+// BenchmarkReadLog measures a resume read (ReadLog of one user's newest 10 entries) when
+// DefaultLogIndexRows rows of 200 users wait in the log's tail, so the read scans them all
+// (the most it scans by default), and when they were copied into the index.
+func BenchmarkReadLog(b *testing.B) {
+	for name, opts := range map[string]Options{"tail": neverCopy, "indexed": {LogIndexRows: 1}} {
+		b.Run(name, func(b *testing.B) {
+			s, _ := openTest(b, opts)
+			defer s.Close()
+			data := make([]byte, 200)
+			for i := 0; i < DefaultLogIndexRows; i += 20 {
+				var ch switchboard.Change
+				for j := range 20 {
+					ch.Log = append(ch.Log, switchboard.LogEntry{UserID: fmt.Sprint("user-", (i+j)%200), Event: "callUserStateChanged", Data: data})
+				}
+				if _, err := s.Commit(bg, ch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if got, err := s.ReadLog(bg, "user-7", 0, 10); err != nil || len(got) != 10 {
+					b.Fatalf("ReadLog = %d entries, %v", len(got), err)
+				}
+			}
+		})
+	}
+}

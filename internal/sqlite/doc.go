@@ -27,8 +27,12 @@
 //	    a user's head sequence once Prune deleted the log rows that held it; otherwise the
 //	    head is the log's greatest seq (the writer caches heads, so appending costs no read)
 //	log(id INTEGER PK, user_id, seq, target, device_id, event, data, created_at),
-//	    unique index (user_id, seq), index (created_at); rows in commit order, so a commit
-//	    appends its events and dirties only one small index page per recipient user
+//	    index (created_at); rows in commit order, so a commit appends its events
+//	log_by_user(user_id, seq, log_id, PK(user_id, seq))            WITHOUT ROWID
+//	log_indexed(upto)
+//	    the per-user index of the log rows up to the mark upto, copied from the log in bulk
+//	    a few times a second instead of at every commit; reads scan the rows past the mark
+//	    (logindex.go)
 //	idem(user_id, key, fingerprint, reply, created_at, PK(key, user_id)) WITHOUT ROWID,
 //	    index (created_at); keyed by key first so that time-ordered keys (the SDKs') append
 //	    records instead of dirtying a random page per request

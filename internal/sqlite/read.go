@@ -26,10 +26,9 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.call, `SELECT data FROM calls WHERE id = ?`},
 		{&r.busyCall, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
-		{&r.readLog, `SELECT seq, target, device_id, event, data, created_at FROM log
-			WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{&r.readLog, readLogQuery},
 		{&r.head, headQuery},
-		{&r.oldest, `SELECT MIN(seq) FROM log WHERE user_id = ?`},
+		{&r.oldest, oldestQuery},
 		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
 		{&r.pending, `SELECT c.data FROM members m JOIN calls c ON c.id = m.call_id
@@ -287,6 +286,7 @@ var pruneSteps = []struct {
 	{`INSERT INTO users (user_id, head_seq)
 		SELECT user_id, MAX(seq) FROM (` + oldLog + `) GROUP BY user_id
 		ON CONFLICT (user_id) DO UPDATE SET head_seq = MAX(head_seq, excluded.head_seq)`, 0},
+	{`DELETE FROM log_by_user WHERE (user_id, seq) IN (SELECT user_id, seq FROM (` + oldLog + `))`, 0},
 	{`DELETE FROM log WHERE id IN (SELECT id FROM (` + oldLog + `))`, 0},
 	{`DELETE FROM idem WHERE (key, user_id) IN (SELECT key, user_id FROM idem INDEXED BY idem_created
 		WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)`, 1},
@@ -317,6 +317,9 @@ func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore in
 				if n, _ := res.RowsAffected(); n >= pruneChunk {
 					more = true
 				}
+			}
+			if _, err := w.conn.ExecContext(context.Background(), lowerMarkSQL); err != nil {
+				return nil, fmt.Errorf("sqlite: prune: %w", err)
 			}
 			return nil, nil
 		}})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
 
@@ -37,6 +38,12 @@ type Options struct {
 	MaxBatch int
 	// Readers is the size of the read connection pool (default DefaultReaders).
 	Readers int
+	// LogIndexRows and LogIndexEvery say when the writer copies the newest log rows into the
+	// per-user index (logindex.go): once that many rows wait, or the first of them has waited
+	// that long (defaults DefaultLogIndexRows, DefaultLogIndexEvery). Reads scan the rows not
+	// yet copied, so fewer rows make reads cheaper and commits dearer.
+	LogIndexRows  int
+	LogIndexEvery time.Duration
 	// BusyTimeoutMs is SQLite's busy_timeout for every connection (default
 	// DefaultBusyTimeout). The store itself never contends; it matters only when another
 	// process (a backup, the sqlite3 shell) holds a lock.
@@ -78,6 +85,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = DefaultReaders
 	}
+	if opts.LogIndexRows <= 0 {
+		opts.LogIndexRows = DefaultLogIndexRows
+	}
+	if opts.LogIndexEvery <= 0 {
+		opts.LogIndexEvery = DefaultLogIndexEvery
+	}
 	if opts.BusyTimeoutMs <= 0 {
 		opts.BusyTimeoutMs = DefaultBusyTimeout
 	}
@@ -117,7 +130,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		conn.Close()
 		return fail(err)
 	}
-	if s.w, err = newWriter(ctx, conn, &s.memo); err != nil {
+	if s.w, err = newWriter(ctx, conn, &s.memo, opts); err != nil {
 		conn.Close()
 		return fail(err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -34,9 +35,19 @@ func reopen(t testing.TB, s *Store, path string) *Store {
 	return s
 }
 
+// TestConformance runs the store suite with the log's index copied at the default points, after
+// every batch, and never (every read then scans the whole log past the mark; logindex.go).
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) switchboard.Store {
-		s, _ := openTest(t, Options{})
-		return s
-	})
+	for name, opts := range map[string]Options{
+		"Default":        {},
+		"IndexEachBatch": {LogIndexRows: 1},
+		"IndexNever":     {LogIndexRows: math.MaxInt, LogIndexEvery: math.MaxInt64},
+	} {
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) switchboard.Store {
+				s, _ := openTest(t, opts)
+				return s
+			})
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -87,8 +88,14 @@ func (s *Store) commitBatch(batch []*request) {
 			s.log.Error("sqlite: reload busy records", "err", err) // BusyCall reads the database meanwhile
 		}
 	}
-	if len(w.heads) > maxCachedHeads {
-		w.forgetHeads() // bounded memory; the heads are read again as users come back
+	if !w.headsKnown {
+		if err := w.loadHeads(context.Background()); err != nil {
+			s.log.Error("sqlite: load heads", "err", err)
+			for _, r := range batch {
+				r.err = err
+			}
+			return
+		}
 	}
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
@@ -130,12 +137,18 @@ func (s *Store) commitBatch(batch []*request) {
 			broken = fmt.Errorf("sqlite: roll back savepoint: %w", err)
 		}
 	}
+	copied := false
+	if applied > 0 && broken == nil && w.copyDue() {
+		var failed error
+		broken, failed = w.copyTailToIndex()
+		if failed != nil {
+			s.log.Error("sqlite: log index", "err", failed) // reads still scan the tail
+		}
+		copied = broken == nil && failed == nil
+	}
 	end := w.commit
 	if applied == 0 || broken != nil {
-		end = w.rollback
-	}
-	if end == w.rollback {
-		w.forgetHeads()
+		end = w.rollback // with no change applied, each one's heads were reverted already
 	}
 	if err := w.exec(end); err != nil || broken != nil {
 		w.forgetHeads()
@@ -155,6 +168,9 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if applied == 0 {
 		return
+	}
+	if copied {
+		w.tailCopied()
 	}
 	s.batches.Add(1)
 	s.changes.Add(int64(applied))
@@ -182,20 +198,30 @@ type writer struct {
 	memo *memo // the Store's, told about stale calls
 
 	// heads caches each user's last sequence number, as given in this process: the log's
-	// greatest seq, or users.head_seq once the log was pruned (see headQuery). undo holds the
+	// greatest seq, or users.head_seq once the log was pruned (see indexedHeadQuery). It holds
+	// every user with rows in the log's tail (logindex.go) while headsKnown. undo holds the
 	// values the current change replaced, so a rolled-back change gives its numbers back.
-	heads map[string]int64
-	undo  []headUndo
+	heads      map[string]int64
+	undo       []headUndo
+	headsKnown bool
+
+	// The log's tail: about tailRows rows appended since the last copy into the index, the
+	// first at tailSince; copied at indexRows rows or indexEvery after tailSince.
+	tailRows   int
+	tailSince  time.Time
+	indexRows  int
+	indexEvery time.Duration
 
 	begin, commit, rollback, savepoint, release, rollbackTo *sql.Stmt
 
 	insertCall, updateCall, insertMember *sql.Stmt
 	setBusy, busyOf, clearBusy           *sql.Stmt
 	headOf, insertLog, putIdem           *sql.Stmt
-	insertOutbox                         *sql.Stmt
+	insertOutbox, copyTail, moveMark     *sql.Stmt
 }
 
-// maxCachedHeads bounds the writer's cache of head sequence numbers.
+// maxCachedHeads bounds the writer's cache of head sequence numbers: past it, the cache is
+// emptied after the next copy of the log's tail.
 const maxCachedHeads = 100_000
 
 // headUndo is a user's cached head before the current change moved it (known false: none).
@@ -204,12 +230,6 @@ type headUndo struct {
 	head   int64
 	known  bool
 }
-
-// headQuery reads a user's head sequence: the greatest seq in its log, or the one recorded in
-// users when Prune deleted the log rows that held it.
-const headQuery = `SELECT MAX(
-	COALESCE((SELECT head_seq FROM users WHERE user_id = ?1), 0),
-	COALESCE((SELECT MAX(seq) FROM log WHERE user_id = ?1), 0))`
 
 // nextSeq returns userID's next sequence number and remembers how to undo it.
 func (w *writer) nextSeq(ctx context.Context, userID string) (int64, error) {
@@ -240,14 +260,16 @@ func (w *writer) revertHeads() {
 	w.undo = w.undo[:0]
 }
 
-// forgetHeads drops the cache: a whole transaction was rolled back or failed.
+// forgetHeads drops the cache: a transaction failed, so the log's tail is in doubt. The next
+// batch loads the cache again (loadHeads).
 func (w *writer) forgetHeads() {
 	clear(w.heads)
 	w.undo = w.undo[:0]
+	w.headsKnown = false
 }
 
-func newWriter(ctx context.Context, conn *sql.Conn, m *memo) (*writer, error) {
-	w := &writer{conn: conn, memo: m, heads: map[string]int64{}}
+func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*writer, error) {
+	w := &writer{conn: conn, memo: m, heads: map[string]int64{}, indexRows: opts.LogIndexRows, indexEvery: opts.LogIndexEvery}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -266,7 +288,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo) (*writer, error) {
 		{&w.setBusy, `INSERT INTO busy (user_id, call_id) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`},
 		{&w.busyOf, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&w.clearBusy, `DELETE FROM busy WHERE user_id = ? AND call_id = ?`},
-		{&w.headOf, headQuery},
+		{&w.headOf, indexedHeadQuery},
 		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
@@ -274,6 +296,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo) (*writer, error) {
 				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at
 			WHERE idem.created_at < ?`},
 		{&w.insertOutbox, `INSERT INTO outbox (kind, call_id, body, created_at) VALUES (?, ?, ?, ?)`},
+		{&w.copyTail, copyTailSQL},
+		{&w.moveMark, moveMarkSQL},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -297,7 +321,7 @@ func (w *writer) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
-		w.headOf, w.insertLog, w.putIdem, w.insertOutbox} {
+		w.headOf, w.insertLog, w.putIdem, w.insertOutbox, w.copyTail, w.moveMark} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -358,6 +382,7 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64
 			return nil, fmt.Errorf("sqlite: append log: %w", err)
 		}
 	}
+	w.tailAppended(len(ch.Log))
 	for _, o := range ch.Outbox {
 		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.CallID, blob(o.Body), o.CreatedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: append outbox: %w", err)
