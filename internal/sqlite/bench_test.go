@@ -124,3 +124,39 @@ func BenchmarkReadLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCommitFanOut measures Commit of a group call's change, 16 committers at once: one
+// event of about 1.5 KB (the whole call) to each of 10 users, and the call itself.
+func BenchmarkCommitFanOut(b *testing.B) {
+	s, _ := openTest(b, Options{})
+	defer s.Close()
+	var next atomic.Int64
+	b.SetParallelism(8) // × GOMAXPROCS (2 on the reference machine)
+	b.ReportAllocs()
+	start, before := time.Now(), s.Stats()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprint("g", next.Add(1))
+		users := make([]string, 10)
+		for i := range users {
+			users[i] = fmt.Sprintf("%s-u%d", id, i)
+		}
+		c := testCall(id, users...)
+		data := make([]byte, 1500)
+		if _, err := s.Commit(bg, switchboard.Change{Calls: []switchboard.CallWrite{{Call: c}}}); err != nil {
+			b.Fatal(err)
+		}
+		for pb.Next() {
+			prev := c.Version
+			c.Version++
+			ch := switchboard.Change{Calls: []switchboard.CallWrite{{Call: c, PrevVersion: prev}}}
+			for _, u := range users {
+				ch.Log = append(ch.Log, switchboard.LogEntry{UserID: u, Event: "callUserStateChanged", Data: data, CreatedAt: 1000})
+			}
+			if _, err := s.Commit(bg, ch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	report(b, s, before, start)
+}

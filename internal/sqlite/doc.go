@@ -26,8 +26,12 @@
 //	users(user_id PK, head_seq)                                    WITHOUT ROWID
 //	    a user's head sequence once Prune deleted the log rows that held it; otherwise the
 //	    head is the log's greatest seq (the writer caches heads, so appending costs no read)
-//	log(id INTEGER PK, user_id, seq, target, device_id, event, data, created_at),
-//	    index (created_at); rows in commit order, so a commit appends its events
+//	log(id INTEGER PK, user_id, seq, target, device_id, event, data, data_id, created_at),
+//	    index (created_at), partial index (data_id) WHERE data_id > 0; rows in commit order,
+//	    so a commit appends its events
+//	log_data(id INTEGER PK, data)
+//	    event data that three or more entries of one change share, stored once and named by
+//	    their data_id (their own data is then empty; logdata.go)
 //	log_by_user(user_id, seq, log_id, PK(user_id, seq))            WITHOUT ROWID
 //	log_indexed(upto)
 //	    the per-user index of the log rows up to the mark upto, copied from the log in bulk

@@ -68,11 +68,13 @@ const (
 
 	// readLogQuery reads a user's entries after a seq, from the index and the tail.
 	readLogQuery = `SELECT seq, target, device_id, event, data, created_at FROM (
-		SELECT i.seq, l.target, l.device_id, l.event, l.data, l.created_at
-			FROM log_by_user i JOIN log l ON l.id = i.log_id WHERE i.user_id = ?1 AND i.seq > ?2
+		SELECT i.seq, l.target, l.device_id, l.event, COALESCE(d.data, l.data) AS data, l.created_at
+			FROM log_by_user i JOIN log l ON l.id = i.log_id ` + logData + `
+			WHERE i.user_id = ?1 AND i.seq > ?2
 		UNION ALL
-		SELECT seq, target, device_id, event, data, created_at
-			FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1 AND seq > ?2)
+		SELECT l.seq, l.target, l.device_id, l.event, COALESCE(d.data, l.data), l.created_at
+			FROM log l ` + logData + `
+			WHERE l.id > (SELECT upto FROM log_indexed) AND l.user_id = ?1 AND l.seq > ?2)
 		ORDER BY seq LIMIT ?3`
 )
 

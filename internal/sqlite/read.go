@@ -318,8 +318,10 @@ func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore in
 					more = true
 				}
 			}
-			if _, err := w.conn.ExecContext(context.Background(), lowerMarkSQL); err != nil {
-				return nil, fmt.Errorf("sqlite: prune: %w", err)
+			for _, q := range []string{lowerMarkSQL, dropUnsharedData} {
+				if _, err := w.conn.ExecContext(context.Background(), q); err != nil {
+					return nil, fmt.Errorf("sqlite: prune: %w", err)
+				}
 			}
 			return nil, nil
 		}})

@@ -216,7 +216,8 @@ type writer struct {
 
 	insertCall, updateCall, insertMember *sql.Stmt
 	setBusy, busyOf, clearBusy           *sql.Stmt
-	headOf, insertLog, putIdem           *sql.Stmt
+	headOf, insertLog, insertLogData     *sql.Stmt
+	putIdem                              *sql.Stmt
 	insertOutbox, copyTail, moveMark     *sql.Stmt
 }
 
@@ -289,8 +290,9 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*wri
 		{&w.busyOf, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&w.clearBusy, `DELETE FROM busy WHERE user_id = ? AND call_id = ?`},
 		{&w.headOf, indexedHeadQuery},
-		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, data_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insertLogData, `INSERT INTO log_data (data) VALUES (?)`},
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (key, user_id) DO UPDATE SET
 				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at
@@ -321,7 +323,7 @@ func (w *writer) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
-		w.headOf, w.insertLog, w.putIdem, w.insertOutbox, w.copyTail, w.moveMark} {
+		w.headOf, w.insertLog, w.insertLogData, w.putIdem, w.insertOutbox, w.copyTail, w.moveMark} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -370,19 +372,11 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64
 	}
 	var seqs []int64
 	if len(ch.Log) > 0 {
-		seqs = make([]int64, len(ch.Log))
-	}
-	for i := range ch.Log {
-		e := &ch.Log[i]
 		var err error
-		if seqs[i], err = w.nextSeq(ctx, e.UserID); err != nil {
-			return nil, fmt.Errorf("sqlite: next sequence of %s: %w", e.UserID, err)
-		}
-		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], int64(e.Target), e.DeviceID, e.Event, blob(e.Data), e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("sqlite: append log: %w", err)
+		if seqs, err = w.appendLog(ctx, ch.Log); err != nil {
+			return nil, err
 		}
 	}
-	w.tailAppended(len(ch.Log))
 	for _, o := range ch.Outbox {
 		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.CallID, blob(o.Body), o.CreatedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: append outbox: %w", err)
