@@ -37,7 +37,8 @@ func wantData(t *testing.T, s *Store, user string, seq int64, data []byte) {
 }
 
 // TestLogDataStoredOnce: data that three or more recipients of one change share is stored
-// once and read back whole by each; two recipients, or small data, keep their own copies.
+// once and read back whole by each; two recipients, or small data, keep their own copies
+// (R7.2).
 func TestLogDataStoredOnce(t *testing.T) {
 	for name, opts := range map[string]Options{"IndexEachBatch": {LogIndexRows: 1}, "IndexNever": neverCopy} {
 		t.Run(name, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestLogDataStoredOnce(t *testing.T) {
 }
 
 // TestLogDataPruned: retention deletes shared data once no retained entry names it, and keeps
-// the data of the entries it keeps.
+// the data of the entries it keeps (R7.2).
 func TestLogDataPruned(t *testing.T) {
 	s, _ := openTest(t, Options{})
 	defer s.Close()

@@ -91,7 +91,7 @@ func TestLogIndexCopiesInBulk(t *testing.T) {
 
 // TestLogIndexTailSurvivesReopen: rows left in the tail by a process that stopped before
 // copying them are read after Open, sequences continue after them, and the next copy takes
-// them.
+// them (R7.1, R7.2).
 func TestLogIndexTailSurvivesReopen(t *testing.T) {
 	s, path := openTest(t, neverCopy)
 	appendLog(t, s, "alice", "bob")
@@ -117,7 +117,7 @@ func TestLogIndexTailSurvivesReopen(t *testing.T) {
 }
 
 // TestLogIndexHeadsAfterAFailedTransaction: a failed transaction leaves the head cache in
-// doubt; the next batch loads the heads of the tail again, so numbering continues.
+// doubt; the next batch loads the heads of the tail again, so numbering continues (R7.2).
 func TestLogIndexHeadsAfterAFailedTransaction(t *testing.T) {
 	s, _ := openTest(t, neverCopy)
 	defer s.Close()
@@ -137,7 +137,8 @@ func TestLogIndexHeadsAfterAFailedTransaction(t *testing.T) {
 }
 
 // TestLogIndexPruneOfNewestRows: when retention deletes every row, new rows (which SQLite
-// numbers from the highest id left) are still past the mark, so they are read and copied.
+// numbers from the highest id left) are still past the mark, so they are read and copied
+// (R7.2: retention, then resume).
 func TestLogIndexPruneOfNewestRows(t *testing.T) {
 	for name, opts := range map[string]Options{"IndexEachBatch": {LogIndexRows: 1}, "IndexNever": neverCopy} {
 		t.Run(name, func(t *testing.T) {
@@ -161,7 +162,7 @@ func TestLogIndexPruneOfNewestRows(t *testing.T) {
 	}
 }
 
-// TestLogIndexMigration: migration 0006 indexes the rows of a log written before it.
+// TestLogIndexMigration: migration 0006 indexes the rows of a log written before it (R7.2).
 func TestLogIndexMigration(t *testing.T) {
 	s, path := openTest(t, Options{})
 	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
