@@ -96,10 +96,27 @@ func report(b *testing.B, s *Store, before Stats, start time.Time) {
 	}
 }
 
-// BenchmarkReadLog measures a resume read (ReadLog of one user's newest 10 entries) when
-// DefaultLogIndexRows rows of 200 users wait in the log's tail, so the read scans them all
-// (the most it scans by default), and when they were copied into the index.
-func BenchmarkReadLog(b *testing.B) {
+// BenchmarkLogReads measures what a login reads of its user's log (R7.2): LogBounds, then a
+// resume's ReadLog of the newest 10 entries, when DefaultLogIndexRows rows of 200 users wait
+// in the log's tail, so each read scans them all (the most it scans by default), and when
+// they were copied into the index.
+func BenchmarkLogReads(b *testing.B) {
+	reads := map[string]func(s *Store) error{
+		"ReadLog": func(s *Store) error {
+			got, err := s.ReadLog(bg, "user-7", 0, 10)
+			if err == nil && len(got) != 10 {
+				err = fmt.Errorf("ReadLog = %d entries, want 10", len(got))
+			}
+			return err
+		},
+		"LogBounds": func(s *Store) error {
+			oldest, head, err := s.LogBounds(bg, "user-7")
+			if err == nil && (oldest != 1 || head < 10) {
+				err = fmt.Errorf("LogBounds = %d, %d", oldest, head)
+			}
+			return err
+		},
+	}
 	for name, opts := range map[string]Options{"tail": neverCopy, "indexed": {LogIndexRows: 1}} {
 		b.Run(name, func(b *testing.B) {
 			s, _ := openTest(b, opts)
@@ -114,12 +131,15 @@ func BenchmarkReadLog(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if got, err := s.ReadLog(bg, "user-7", 0, 10); err != nil || len(got) != 10 {
-					b.Fatalf("ReadLog = %d entries, %v", len(got), err)
-				}
+			for op, read := range reads {
+				b.Run(op, func(b *testing.B) {
+					b.ReportAllocs()
+					for range b.N {
+						if err := read(s); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
 			}
 		})
 	}

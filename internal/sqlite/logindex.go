@@ -54,17 +54,16 @@ const (
 		COALESCE((SELECT head_seq FROM users WHERE user_id = ?1), 0),
 		COALESCE((SELECT MAX(seq) FROM log_by_user WHERE user_id = ?1), 0))`
 
-	// headQuery is any user's head, tail included (for readers).
-	headQuery = `SELECT MAX(
-		COALESCE((SELECT head_seq FROM users WHERE user_id = ?1), 0),
-		COALESCE((SELECT MAX(seq) FROM log_by_user WHERE user_id = ?1), 0),
-		COALESCE((SELECT MAX(seq) FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1), 0))`
-
-	// oldestQuery is a user's oldest retained seq, NULL when none is: the index holds a user's
-	// older entries, the tail its newer ones.
-	oldestQuery = `SELECT COALESCE(
+	// boundsQuery reads what a user's oldest retained and head seq are made of, in one
+	// statement (one snapshot) and one scan of the tail: the head recorded in users, the
+	// least and greatest seq in the index (a user's older entries), and in the tail (its
+	// newer ones).
+	boundsQuery = `SELECT
+		(SELECT head_seq FROM users WHERE user_id = ?1),
 		(SELECT MIN(seq) FROM log_by_user WHERE user_id = ?1),
-		(SELECT MIN(seq) FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1))`
+		(SELECT MAX(seq) FROM log_by_user WHERE user_id = ?1),
+		MIN(seq), MAX(seq)
+		FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1`
 
 	// readLogQuery reads a user's entries after a seq, from the index and the tail.
 	readLogQuery = `SELECT seq, target, device_id, event, data, created_at FROM (

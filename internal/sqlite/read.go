@@ -14,8 +14,8 @@ import (
 
 // readStmts are the read queries, prepared once on the read pool.
 type readStmts struct {
-	call, busyCall, idem, readLog, head, oldest, listCalls, pending, due, busy *sql.Stmt
-	outbox, pushTargets                                                        *sql.Stmt
+	call, busyCall, idem, readLog, bounds, listCalls, pending, due, busy *sql.Stmt
+	outbox, pushTargets                                                  *sql.Stmt
 }
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -27,8 +27,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.busyCall, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
 		{&r.readLog, readLogQuery},
-		{&r.head, headQuery},
-		{&r.oldest, oldestQuery},
+		{&r.bounds, boundsQuery},
 		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
 		{&r.pending, `SELECT c.data FROM members m JOIN calls c ON c.id = m.call_id
@@ -50,7 +49,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.head, r.oldest, r.listCalls, r.pending, r.due, r.busy,
+	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.bounds, r.listCalls, r.pending, r.due, r.busy,
 		r.outbox, r.pushTargets} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
@@ -133,32 +132,24 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	return out, nil
 }
 
-// LogBounds returns userID's oldest retained and head sequence numbers. The two reads run in
-// one read transaction, so a concurrent commit or prune cannot make them disagree.
+// LogBounds returns userID's oldest retained and head sequence numbers, from one statement
+// (boundsQuery), so a concurrent commit, copy or prune cannot make them disagree.
 func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
 	if s.isClosed() {
 		return 0, 0, ErrClosed
 	}
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
+	var recorded, indexMin, indexMax, tailMin, tailMax sql.NullInt64
+	if err := s.r.bounds.QueryRowContext(ctx, userID).Scan(&recorded, &indexMin, &indexMax, &tailMin, &tailMax); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
 	}
-	defer tx.Rollback()
-	err = tx.StmtContext(ctx, s.r.head).QueryRowContext(ctx, userID).Scan(&head)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 1, 0, nil
+	head = max(recorded.Int64, indexMax.Int64, tailMax.Int64)
+	switch {
+	case indexMin.Valid: // the index holds a user's older entries, the tail its newer ones
+		return indexMin.Int64, head, nil
+	case tailMin.Valid:
+		return tailMin.Int64, head, nil
 	}
-	var min sql.NullInt64
-	if err == nil {
-		err = tx.StmtContext(ctx, s.r.oldest).QueryRowContext(ctx, userID).Scan(&min)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
-	}
-	if !min.Valid {
-		return head + 1, head, nil
-	}
-	return min.Int64, head, nil
+	return head + 1, head, nil
 }
 
 // ListCalls pages userID's calls newest first; the cursor is the members row id.
@@ -282,7 +273,7 @@ var pruneSteps = []struct {
 	sql string
 	arg int
 }{
-	// The head of a user whose newest entries go is kept in users (see headQuery).
+	// The head of a user whose newest entries go is kept in users (see boundsQuery).
 	{`INSERT INTO users (user_id, head_seq)
 		SELECT user_id, MAX(seq) FROM (` + oldLog + `) GROUP BY user_id
 		ON CONFLICT (user_id) DO UPDATE SET head_seq = MAX(head_seq, excluded.head_seq)`, 0},
