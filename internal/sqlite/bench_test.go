@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,12 +59,12 @@ func BenchmarkCommit(b *testing.B) {
 		defer s.Close()
 		w := newBenchWorker(b, s, "seq")
 		b.ReportAllocs()
-		start, before := time.Now(), s.Stats()
+		start, before, cpu := time.Now(), s.Stats(), cpuTime(b)
 		b.ResetTimer()
 		for range b.N {
 			w.commit(b, s)
 		}
-		report(b, s, before, start)
+		report(b, s, before, start, cpu)
 	})
 	for _, goroutines := range []int{16, 128} {
 		b.Run(fmt.Sprintf("parallel-%d", goroutines), func(b *testing.B) {
@@ -72,7 +73,7 @@ func BenchmarkCommit(b *testing.B) {
 			var next atomic.Int64
 			b.SetParallelism((goroutines + 1) / 2) // × GOMAXPROCS (2 on the reference machine)
 			b.ReportAllocs()
-			start, before := time.Now(), s.Stats()
+			start, before, cpu := time.Now(), s.Stats(), cpuTime(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				w := newBenchWorker(b, s, fmt.Sprint("p", next.Add(1)))
@@ -80,17 +81,19 @@ func BenchmarkCommit(b *testing.B) {
 					w.commit(b, s)
 				}
 			})
-			report(b, s, before, start)
+			report(b, s, before, start, cpu)
 		})
 	}
 }
 
-// report adds changes/s and the average batch size (changes per transaction and fsync).
-func report(b *testing.B, s *Store, before Stats, start time.Time) {
+// report adds changes/s, the average batch size (changes per transaction and fsync) and the
+// process's CPU time per change (cpu-µs/op: what is not waiting for the disk).
+func report(b *testing.B, s *Store, before Stats, start time.Time, cpuBefore time.Duration) {
 	b.StopTimer()
 	after := s.Stats()
 	changes, batches := after.Changes-before.Changes, after.Batches-before.Batches
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
+	b.ReportMetric(float64((cpuTime(b)-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/op")
 	if batches > 0 {
 		b.ReportMetric(float64(changes)/float64(batches), "changes/batch")
 	}
@@ -153,7 +156,7 @@ func BenchmarkCommitFanOut(b *testing.B) {
 	var next atomic.Int64
 	b.SetParallelism(8) // × GOMAXPROCS (2 on the reference machine)
 	b.ReportAllocs()
-	start, before := time.Now(), s.Stats()
+	start, before, cpu := time.Now(), s.Stats(), cpuTime(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		id := fmt.Sprint("g", next.Add(1))
@@ -178,5 +181,14 @@ func BenchmarkCommitFanOut(b *testing.B) {
 			}
 		}
 	})
-	report(b, s, before, start)
+	report(b, s, before, start, cpu)
+}
+
+// cpuTime returns the CPU time (user and system) this process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
