@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -97,23 +96,16 @@ func (w *writer) copyDue() bool {
 // rolled back and the tail stays as it was, where reads still find it; broken reports that
 // the transaction itself can no longer be trusted.
 func (w *writer) copyTailToIndex() (broken, failed error) {
-	if err := w.exec(w.savepoint); err != nil {
-		return fmt.Errorf("sqlite: savepoint: %w", err), nil
-	}
-	err := w.exec(w.copyTail)
-	if err == nil {
-		err = w.exec(w.moveMark)
-	}
-	if err == nil {
-		if err := w.exec(w.release); err != nil {
-			return fmt.Errorf("sqlite: release savepoint: %w", err), nil
+	broken, failed = w.inSavepoint(func() error {
+		if err := w.exec(w.copyTail); err != nil {
+			return err
 		}
-		return nil, nil
+		return w.exec(w.moveMark)
+	})
+	if failed != nil {
+		failed = fmt.Errorf("sqlite: copy the log's tail into its index: %w", failed)
 	}
-	if rerr := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); rerr != nil {
-		return fmt.Errorf("sqlite: roll back savepoint: %w", rerr), nil
-	}
-	return nil, fmt.Errorf("sqlite: copy the log's tail into its index: %w", err)
+	return broken, failed
 }
 
 // tailCopied records a committed copy: the tail is empty, so the head cache may be emptied.

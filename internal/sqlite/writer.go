@@ -115,26 +115,20 @@ func (s *Store) commitBatch(batch []*request) {
 			r.err = err
 			continue
 		}
-		if err := w.exec(w.savepoint); err != nil {
-			broken = fmt.Errorf("sqlite: savepoint: %w", err)
-			r.err = broken
-			continue
-		}
-		r.seqs, r.err = r.apply(w)
-		if r.err == nil {
-			if err := w.exec(w.release); err != nil {
-				broken = fmt.Errorf("sqlite: release savepoint: %w", err)
-				r.err = broken
-			} else {
-				w.keepHeads()
-				applied++
-			}
-			continue
-		}
-		r.seqs = nil
-		w.revertHeads()
-		if err := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); err != nil {
-			broken = fmt.Errorf("sqlite: roll back savepoint: %w", err)
+		var failed error
+		broken, failed = w.inSavepoint(func() (err error) {
+			r.seqs, err = r.apply(w)
+			return err
+		})
+		switch {
+		case failed != nil:
+			r.seqs, r.err = nil, failed
+			w.revertHeads()
+		case broken != nil:
+			r.seqs, r.err = nil, broken
+		default:
+			w.keepHeads()
+			applied++
 		}
 	}
 	copied := false
@@ -309,6 +303,25 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*wri
 		*p.stmt = stmt
 	}
 	return w, nil
+}
+
+// inSavepoint runs fn in a savepoint of the current transaction: released when fn succeeds,
+// rolled back when fn fails (failed is fn's error). broken reports that a savepoint statement
+// itself failed, so the transaction can no longer be trusted.
+func (w *writer) inSavepoint(fn func() error) (broken, failed error) {
+	if err := w.exec(w.savepoint); err != nil {
+		return fmt.Errorf("sqlite: savepoint: %w", err), nil
+	}
+	if failed = fn(); failed == nil {
+		if err := w.exec(w.release); err != nil {
+			return fmt.Errorf("sqlite: release savepoint: %w", err), nil
+		}
+		return nil, nil
+	}
+	if err := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); err != nil {
+		return fmt.Errorf("sqlite: roll back savepoint: %w", err), failed
+	}
+	return nil, failed
 }
 
 // exec runs a statement without arguments. The writer never passes a caller's context to
