@@ -36,8 +36,12 @@ type conn struct {
 // dialConn opens a WebSocket to url and starts its reader.
 func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = newHandshakeClient(o.DialContext)
+	}
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient: o.HTTPClient,
+		HTTPClient: hc,
 		HTTPHeader: o.HTTPHeader,
 	})
 	if err != nil {

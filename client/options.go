@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -17,8 +18,14 @@ type Options struct {
 	Logger *slog.Logger
 
 	// HTTPClient performs the WebSocket handshake; set its Transport's TLSClientConfig for
-	// custom certificates. nil uses http.DefaultClient. Its Timeout must be 0.
+	// custom certificates. Its Timeout must be 0. nil: the client opens a connection of its
+	// own for each handshake (with DialContext; wss is verified against the system's roots),
+	// or goes through http.DefaultTransport when the environment names a proxy for the
+	// server's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
 	HTTPClient *http.Client
+	// DialContext opens the TCP connection of a handshake when HTTPClient is nil, for example
+	// from a chosen local address; nil uses a zero net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HTTPHeader is sent with every handshake (for example a proxy's authorization).
 	HTTPHeader http.Header
 

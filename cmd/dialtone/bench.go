@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,7 +118,7 @@ func newRunID() string {
 type session struct {
 	user, device string
 	handler      client.EventHandler
-	httpClient   *http.Client // nil: the default
+	dial         dialFunc // nil: the SDK's default
 }
 
 // login dials url and logs s in with a token minted with secret.
@@ -128,7 +127,7 @@ func (s session) login(ctx context.Context, url, secret string) (*client.Client,
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(ctx, url, client.Options{EventHandler: s.handler, HTTPClient: s.httpClient})
+	c, err := client.Dial(ctx, url, client.Options{EventHandler: s.handler, DialContext: s.dial})
 	if err != nil {
 		return nil, err
 	}
@@ -271,19 +270,22 @@ func (p percentiles) String() string {
 		p.Count, p.P50Ms, p.P90Ms, p.P99Ms, p.P999Ms, p.MaxMs)
 }
 
-// sourceClients returns one HTTP client per local source address (nil: the default client).
-func sourceClients(sources string) ([]*http.Client, error) {
+// dialFunc opens a connection, as net.Dialer.DialContext does.
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// sourceDialers returns one dial function per local source address (nil: the SDK's default).
+func sourceDialers(sources string) ([]dialFunc, error) {
 	if sources == "" {
-		return []*http.Client{nil}, nil
+		return []dialFunc{nil}, nil
 	}
-	var out []*http.Client
+	var out []dialFunc
 	for _, s := range strings.Split(sources, ",") {
 		ip := net.ParseIP(strings.TrimSpace(s))
 		if ip == nil {
 			return nil, fmt.Errorf("--sources: %q is not an IP address", s)
 		}
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
-		out = append(out, &http.Client{Transport: &http.Transport{DialContext: d.DialContext}})
+		out = append(out, d.DialContext)
 	}
 	return out, nil
 }

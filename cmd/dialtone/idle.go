@@ -86,14 +86,14 @@ type idleReport struct {
 
 // idleRun opens, holds and closes the sessions.
 func idleRun(ctx context.Context, cfg *idleConfig, stderr io.Writer) (idleReport, error) {
-	hcs, err := sourceClients(cfg.sources)
+	dials, err := sourceDialers(cfg.sources)
 	if err != nil {
 		return idleReport{}, err
 	}
 	rep := idleReport{Workload: "idle", URL: cfg.url, Sessions: cfg.sessions, HoldSeconds: cfg.hold.Seconds()}
 	memBefore := readServerMemory(cfg)
 	var errs errorCounts
-	clients, elapsed := openSessions(ctx, cfg, hcs, &errs, stderr)
+	clients, elapsed := openSessions(ctx, cfg, dials, &errs, stderr)
 	defer closeAll(clients)
 	rep.LoggedIn = countLive(clients, false)
 	rep.LoginSeconds = elapsed.Seconds()
@@ -107,9 +107,9 @@ func idleRun(ctx context.Context, cfg *idleConfig, stderr io.Writer) (idleReport
 	return rep, nil
 }
 
-// openSessions logs in cfg.sessions users, spread round robin over the HTTP clients (one
+// openSessions logs in cfg.sessions users, spread round robin over the dial functions (one
 // per source address), with cfg.concurrency logins in flight per source.
-func openSessions(ctx context.Context, cfg *idleConfig, hcs []*http.Client, errs *errorCounts,
+func openSessions(ctx context.Context, cfg *idleConfig, dials []dialFunc, errs *errorCounts,
 	stderr io.Writer) ([]*client.Client, time.Duration) {
 	run := newRunID()
 	clients := make([]*client.Client, cfg.sessions)
@@ -121,13 +121,13 @@ func openSessions(ctx context.Context, cfg *idleConfig, hcs []*http.Client, errs
 	})
 	start := time.Now()
 	var wg sync.WaitGroup
-	for src, hc := range hcs {
+	for src, dial := range dials {
 		wg.Go(func() {
-			// Source src opens sessions src, src+len(hcs), …
-			n := (cfg.sessions - src + len(hcs) - 1) / len(hcs)
+			// Source src opens sessions src, src+len(dials), …
+			n := (cfg.sessions - src + len(dials) - 1) / len(dials)
 			forEach(n, cfg.concurrency, func(k int) {
-				i := src + k*len(hcs)
-				s := session{user: "bench-i-" + run + "-" + strconv.Itoa(i), device: "d", httpClient: hc}
+				i := src + k*len(dials)
+				s := session{user: "bench-i-" + run + "-" + strconv.Itoa(i), device: "d", dial: dial}
 				c, err := s.login(ctx, cfg.url, cfg.secret)
 				if err != nil {
 					errs.add(err, "login")
