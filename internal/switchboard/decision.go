@@ -12,13 +12,16 @@ import (
 // op on one call, plus the cancelled call on glare. Outcomes must be added in order.
 type decision struct {
 	now    int64
-	loaded map[string]call.Call // each call as read, before any outcome
-	order  []string
-	latest map[string]call.Call
+	calls  []decidedCall // in the order first decided; rarely more than two
 	events []call.Event
 	busy   []Busy
 	hooks  []call.Webhook
 	pushes []call.Push
+}
+
+// decidedCall is a call as read, before any outcome, and as the latest outcome left it.
+type decidedCall struct {
+	loaded, latest call.Call
 }
 
 // Busy pairs a call.Busy with its call.
@@ -28,7 +31,7 @@ type Busy struct {
 }
 
 func newDecision(now int64) *decision {
-	return &decision{now: now, loaded: map[string]call.Call{}, latest: map[string]call.Call{}}
+	return &decision{now: now}
 }
 
 // add records out, decided on a call whose stored value was loaded (zero for a new call).
@@ -37,11 +40,12 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 		return
 	}
 	id := out.Call.ID
-	if _, ok := d.latest[id]; !ok {
-		d.loaded[id] = loaded
-		d.order = append(d.order, id)
+	i := slices.IndexFunc(d.calls, func(dc decidedCall) bool { return dc.latest.ID == id })
+	if i < 0 {
+		i = len(d.calls)
+		d.calls = append(d.calls, decidedCall{loaded: loaded})
 	}
-	d.latest[id] = out.Call
+	d.calls[i].latest = out.Call
 	d.events = append(d.events, out.Events...)
 	d.hooks = append(d.hooks, out.Webhooks...)
 	d.pushes = append(d.pushes, out.Pushes...)
@@ -56,8 +60,8 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 // when asked for, the outbox records of the webhooks (§10) and pushes (§9).
 func (d *decision) change(webhooks, pushes bool) (Change, error) {
 	var ch Change
-	for _, id := range d.order {
-		loaded, c := d.loaded[id], d.latest[id]
+	for _, dc := range d.calls {
+		loaded, c, id := dc.loaded, dc.latest, dc.latest.ID
 		ch.Calls = append(ch.Calls, CallWrite{Call: c, PrevVersion: loaded.Version})
 		for _, u := range c.Users {
 			if loaded.User(u.ID) == nil {
