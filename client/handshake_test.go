@@ -52,6 +52,22 @@ func readHandshake(t *testing.T, br *bufio.Reader) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
+// answeringServer reads one handshake, writes response to it, then reports on closed what its
+// next read got within 5 s: io.EOF once the client has closed the connection.
+func answeringServer(t *testing.T, response string) (u string, closed <-chan error) {
+	t.Helper()
+	ch := make(chan error, 1)
+	u = rawServer(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		readHandshake(t, br)
+		nc.Write([]byte(response))
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := br.ReadByte()
+		ch <- err
+	})
+	return u, ch
+}
+
 func TestHandshakeKeepsBytesSentWithItsResponse(t *testing.T) {
 	const text = `{"event":"hello"}`
 	u := rawServer(t, func(nc net.Conn) {
@@ -77,15 +93,7 @@ func TestHandshakeKeepsBytesSentWithItsResponse(t *testing.T) {
 }
 
 func TestHandshakeRefusedClosesItsConnection(t *testing.T) {
-	closed := make(chan error, 1)
-	u := rawServer(t, func(nc net.Conn) {
-		br := bufio.NewReader(nc)
-		readHandshake(t, br)
-		nc.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!"))
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err := br.ReadByte()
-		closed <- err
-	})
+	u, closed := answeringServer(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
@@ -98,14 +106,7 @@ func TestHandshakeRefusedClosesItsConnection(t *testing.T) {
 }
 
 func TestHandshakeEndsWithItsContext(t *testing.T) {
-	closed := make(chan error, 1)
-	u := rawServer(t, func(nc net.Conn) {
-		br := bufio.NewReader(nc)
-		readHandshake(t, br) // and never answer
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err := br.ReadByte()
-		closed <- err
-	})
+	u, closed := answeringServer(t, "") // never answers
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
