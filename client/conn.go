@@ -38,7 +38,7 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = newHandshakeClient(o.DialContext)
+		hc = newHandshakeClient(o.DialContext, o.TLSConfig)
 	}
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient: hc,

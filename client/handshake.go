@@ -24,16 +24,25 @@ type handshakeTransport struct {
 }
 
 // newHandshakeClient returns the handshake's HTTP client for Options.DialContext (nil: a zero
-// net.Dialer). Proxies named by the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are
-// honoured through http.DefaultTransport.
-func newHandshakeClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+// net.Dialer) and Options.TLSConfig. Proxies named by the environment (HTTP_PROXY,
+// HTTPS_PROXY, NO_PROXY) are honoured through http.DefaultTransport, or a copy of it with
+// tlsConfig.
+func newHandshakeClient(dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	tlsConfig *tls.Config) *http.Client {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
+	viaProxy := http.DefaultTransport
+	if tlsConfig != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsConfig
+		viaProxy = tr
+	}
 	return &http.Client{Transport: &handshakeTransport{
 		dial:     dial,
+		tls:      tlsConfig,
 		proxy:    http.ProxyFromEnvironment,
-		viaProxy: http.DefaultTransport,
+		viaProxy: viaProxy,
 	}}
 }
 

@@ -81,7 +81,7 @@ func TestHandshakeKeepsBytesSentWithItsResponse(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
+	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestHandshakeRefusedClosesItsConnection(t *testing.T) {
 	u, closed := answeringServer(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
+	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil, nil)})
 	if err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("Dial = %v; want an error naming the 403", err)
 	}
@@ -109,7 +109,7 @@ func TestHandshakeEndsWithItsContext(t *testing.T) {
 	u, closed := answeringServer(t, "") // never answers
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
+	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil, nil)})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial = %v; want the context's deadline", err)
 	}
@@ -119,22 +119,23 @@ func TestHandshakeEndsWithItsContext(t *testing.T) {
 }
 
 func TestHandshakeOverTLS(t *testing.T) {
+	upgraded := make(chan struct{}, 2)
 	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
 		defer ws.CloseNow()
-		ws.Write(r.Context(), websocket.MessageText, []byte("over tls"))
+		upgraded <- struct{}{}
 		ws.Read(r.Context())
 	}))
 	defer hs.Close()
-	u := "wss" + strings.TrimPrefix(hs.URL, "https") + "/v1/ws"
+	u := "wss" + strings.TrimPrefix(hs.URL, "https")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
 	// The system's roots do not know the test server's certificate: the handshake is refused.
-	_, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: newHandshakeClient(nil)})
+	_, err := Dial(ctx, u, Options{})
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Fatalf("Dial with the system's roots = %v; want x509.UnknownAuthorityError", err)
@@ -142,15 +143,15 @@ func TestHandshakeOverTLS(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(hs.Certificate())
-	hc := newHandshakeClient(nil)
-	hc.Transport.(*handshakeTransport).tls = &tls.Config{RootCAs: roots}
-	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc})
+	c, err := Dial(ctx, u, Options{TLSConfig: &tls.Config{RootCAs: roots}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dial with the server's root = %v", err)
 	}
-	defer ws.CloseNow()
-	if _, data, err := ws.Read(ctx); err != nil || string(data) != "over tls" {
-		t.Fatalf("Read = %q, %v", data, err)
+	defer c.Close()
+	select {
+	case <-upgraded:
+	case <-ctx.Done():
+		t.Fatal("the server saw no WebSocket upgrade")
 	}
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,15 +18,18 @@ type Options struct {
 	// Logger receives the client's diagnostics; nil discards them.
 	Logger *slog.Logger
 
-	// HTTPClient performs the WebSocket handshake; set its Transport's TLSClientConfig for
-	// custom certificates. Its Timeout must be 0. nil: the client opens a connection of its
-	// own for each handshake (with DialContext; wss is verified against the system's roots),
-	// or goes through http.DefaultTransport when the environment names a proxy for the
-	// server's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+	// HTTPClient performs the WebSocket handshake; its Timeout must be 0. nil, the usual
+	// choice: the client opens a connection of its own for each handshake (with DialContext
+	// and TLSConfig), or goes through http.DefaultTransport when the environment names a
+	// proxy for the server's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
 	HTTPClient *http.Client
 	// DialContext opens the TCP connection of a handshake when HTTPClient is nil, for example
 	// from a chosen local address; nil uses a zero net.Dialer.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig configures wss handshakes when HTTPClient is nil, for example with the roots
+	// of a private certificate authority; nil verifies against the system's roots. An empty
+	// ServerName is taken from the URL.
+	TLSConfig *tls.Config
 	// HTTPHeader is sent with every handshake (for example a proxy's authorization).
 	HTTPHeader http.Header
 
