@@ -1,9 +1,6 @@
 package client
 
-import (
-	"context"
-	"sync"
-)
+import "sync"
 
 // ConnectionState is the state of a client's connection, reported to
 // [EventHandler.OnConnectionStateChanged].
@@ -119,7 +116,6 @@ type dispatcher struct {
 	queue   []delivery
 	wake    chan struct{} // capacity 1: a pending wake-up
 	stopped bool          // no more deliveries are accepted; the goroutine drains and exits
-	done    chan struct{} // closed when the goroutine has exited
 }
 
 func newDispatcher(h EventHandler, processed func(int64)) *dispatcher {
@@ -127,7 +123,6 @@ func newDispatcher(h EventHandler, processed func(int64)) *dispatcher {
 		handler:   h,
 		processed: processed,
 		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
 	}
 	go d.run()
 	return d
@@ -165,7 +160,6 @@ func (d *dispatcher) signal() {
 }
 
 func (d *dispatcher) run() {
-	defer close(d.done)
 	for {
 		batch, stopped := d.take()
 		for _, dl := range batch {
@@ -190,14 +184,4 @@ func (d *dispatcher) take() ([]delivery, bool) {
 	batch := d.queue
 	d.queue = nil
 	return batch, d.stopped
-}
-
-// wait blocks until the dispatcher goroutine has exited or ctx is done.
-func (d *dispatcher) wait(ctx context.Context) error {
-	select {
-	case <-d.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

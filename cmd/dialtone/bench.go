@@ -199,14 +199,6 @@ func (e *errorCounts) snapshot() map[string]int64 {
 	return out
 }
 
-func (e *errorCounts) total() int64 {
-	var n int64
-	for _, v := range e.snapshot() {
-		n += v
-	}
-	return n
-}
-
 // format is "none" or "6000292×3, timeout:ring×1".
 func formatErrors(m map[string]int64) string {
 	if len(m) == 0 {

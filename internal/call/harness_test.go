@@ -1,7 +1,6 @@
 package call
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,15 +51,6 @@ func merge(a, b Outcome) Outcome {
 	b.Busy = append(append([]Busy(nil), a.Busy...), b.Busy...)
 	b.Changed = a.Changed || b.Changed
 	return b
-}
-
-// must fails the test on an op error.
-func (h *harness) must() *harness {
-	h.t.Helper()
-	if h.err != nil {
-		h.t.Fatalf("unexpected error %v", h.err)
-	}
-	return h
 }
 
 // code returns the code of the last error, 0 for none.
@@ -122,10 +112,4 @@ func recipients(to []Recipient) string {
 		parts[i] = r.String()
 	}
 	return strings.Join(parts, " ")
-}
-
-// eventLine renders an event as "kind to r1 r2 [users u=State ...] [ended]".
-func eventLine(e Event) string {
-	s := fmt.Sprintf("%v to %s", e.Kind, recipients(e.To))
-	return s
 }

@@ -72,10 +72,10 @@ func codeOf(t *testing.T, err error) Code {
 
 // TestR3_1ErrorUserListAndDefaults: errorUserList reasons, the default timeout and deadlines.
 func TestR3_1ErrorUserListAndDefaults(t *testing.T) {
-	h := story(t, "t=1000 alice@a1 invite bob alice bob b!d carol",
+	story(t, "t=1000 alice@a1 invite bob alice bob b!d carol",
 		"expect errorusers alice=6000001 bob=6000001",
 		"expect state bob=Inviting b!d=Inviting carol=Inviting")
-	h = story(t, "t=1000 alice@a1 invite bob alice bob b!d zo√e",
+	h := story(t, "t=1000 alice@a1 invite bob alice bob b!d zo√e",
 		"expect errorusers alice=6000001 bob=6000001 zo√e=6000001")
 	if u := h.call.User("bob"); u.Deadline != 1000+90_000 || u.InviteTimeout != 90 || h.last.Timeout != 90 || u.Inviter != "alice" {
 		t.Fatalf("R3.1 default timeout: %+v", u)
