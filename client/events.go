@@ -115,17 +115,15 @@ func (c *Client) onEvent(_ *conn, f protocol.Frame) {
 		c.opts.Logger.Debug("dialtone: dropping a replayed event", "event", f.Event, "seq", f.Seq)
 		return
 	}
-	call, err := decodeEvent(f)
+	call, ev, err := decodeEvent(f)
 	if err != nil {
 		c.opts.Logger.Warn("dialtone: undecodable event", "event", f.Event, "seq", f.Seq, "err", err)
 	}
 	if call == nil {
 		call = func(EventHandler) {}
 	}
-	if f.Event == protocol.EventCallInvitationReceived && err == nil {
-		var ev CallInvitationReceived
-		_ = json.Unmarshal(f.Data, &ev) // decoded without error just above
-		c.wg.Go(func() { c.acknowledge(ev) })
+	if inv, ok := ev.(CallInvitationReceived); ok {
+		c.wg.Go(func() { c.acknowledge(inv) })
 	}
 	c.disp.push(delivery{seq: f.Seq, call: call})
 }
@@ -141,9 +139,9 @@ func (c *Client) acknowledge(ev CallInvitationReceived) {
 	}
 }
 
-// decodeEvent turns an event frame into a call of the matching handler method; nil for an
-// unknown event.
-func decodeEvent(f protocol.Frame) (func(EventHandler), error) {
+// decodeEvent turns an event frame into a call of the matching handler method and the decoded
+// event; nil for an unknown event or on error.
+func decodeEvent(f protocol.Frame) (func(EventHandler), any, error) {
 	switch f.Event {
 	case protocol.EventCallInvitationCreated:
 		return bind(f.Data, EventHandler.OnCallInvitationCreated)
@@ -162,16 +160,16 @@ func decodeEvent(f protocol.Frame) (func(EventHandler), error) {
 	case protocol.EventKicked:
 		return bind(f.Data, EventHandler.OnKicked)
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
-// bind decodes data into T and returns a call of method with it.
-func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(EventHandler), error) {
+// bind decodes data into T and returns a call of method with it, and the decoded event.
+func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(EventHandler), any, error) {
 	var ev T
 	if len(data) > 0 {
 		if err := json.Unmarshal(data, &ev); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return func(h EventHandler) { method(h, ev) }, nil
+	return func(h EventHandler) { method(h, ev) }, ev, nil
 }
