@@ -122,8 +122,8 @@ func (c *Client) onEvent(_ *conn, f protocol.Frame) {
 	if call == nil {
 		call = func(EventHandler) {}
 	}
-	if inv, ok := ev.(CallInvitationReceived); ok {
-		c.wg.Go(func() { c.acknowledge(inv) })
+	if inv, ok := ev.(*CallInvitationReceived); ok {
+		c.wg.Go(func() { c.acknowledge(*inv) })
 	}
 	c.disp.push(delivery{seq: f.Seq, call: call})
 }
@@ -139,8 +139,8 @@ func (c *Client) acknowledge(ev CallInvitationReceived) {
 	}
 }
 
-// decodeEvent turns an event frame into a call of the matching handler method and the decoded
-// event; nil for an unknown event or on error.
+// decodeEvent turns an event frame into a call of the matching handler method and a pointer to
+// the decoded event; nil for an unknown event or on error.
 func decodeEvent(f protocol.Frame) (func(EventHandler), any, error) {
 	switch f.Event {
 	case protocol.EventCallInvitationCreated:
@@ -163,13 +163,14 @@ func decodeEvent(f protocol.Frame) (func(EventHandler), any, error) {
 	return nil, nil, nil
 }
 
-// bind decodes data into T and returns a call of method with it, and the decoded event.
+// bind decodes data into a T and returns a call of method with it, and the T's address (a
+// pointer, so returning it allocates nothing more).
 func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(EventHandler), any, error) {
-	var ev T
+	ev := new(T)
 	if len(data) > 0 {
-		if err := json.Unmarshal(data, &ev); err != nil {
+		if err := json.Unmarshal(data, ev); err != nil {
 			return nil, nil, err
 		}
 	}
-	return func(h EventHandler) { method(h, ev) }, ev, nil
+	return func(h EventHandler) { method(h, *ev) }, ev, nil
 }
