@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,37 @@ func TestE2EStaleLoginDoesNotReplaceNewerConnection(t *testing.T) {
 	fresh.send(`{"id":2,"op":"heartbeat"}`)
 	if f := fresh.reply(2); f.Error != nil {
 		t.Errorf("the newer connection was disturbed: %v", f.Error)
+	}
+}
+
+// Behaviour §8: past the invites-per-minute limit, every callInvite and callingInvite is
+// refused with 6000292, which wins over 6000001 however malformed the request is.
+func TestE2EInviteRateLimit(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1")
+	r := ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`)
+	if f := r.reply(2); f.Error != nil {
+		t.Fatalf("first invite: %v", f.Error)
+	}
+	for i, data := range []string{
+		`{"invitees":["carol"]}`,
+		`{"invitees":["carol"],"config":{"mode":7}}`,
+		`{"invitees":"carol"}`,
+		`{"invitees":["carol"],"config":{"extendedData":"` + strings.Repeat("x", 3000) + `"}}`,
+	} {
+		id := int64(10 + i)
+		r.send(`{"id":` + strconv.FormatInt(id, 10) + `,"op":"callInvite","data":` + data + `}`)
+		if f := r.reply(id); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+			t.Errorf("callInvite %s past the limit: %+v, want 6000292", data, f.Error)
+		}
+	}
+	r.send(`{"id":20,"op":"callingInvite","data":{"invitees":["carol"]}}`) // no callID either
+	if f := r.reply(20); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+		t.Errorf("callingInvite past the limit: %+v, want 6000292", f.Error)
+	}
+	r.send(`{"id":21,"op":"queryCallInvitationList","data":{"count":1}}`) // other ops are not limited
+	if f := r.reply(21); f.Error != nil {
+		t.Errorf("query past the invite limit: %v", f.Error)
 	}
 }

@@ -27,10 +27,6 @@ func (s *step) invited(event, inviter string, ids []string, timeout int, extende
 
 // callingInvite applies callingInvite (R3.6).
 func (b *builder) callingInvite(in CallingInvite, now int64) error {
-	timeout, err := checkInvitation(in.Actor, in.Invitees, in.Timeout, in.ExtendedData, in.Push)
-	if err != nil {
-		return err
-	}
 	if _, err := b.advancedMember(in.UserID); err != nil {
 		return err
 	}
@@ -38,6 +34,7 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 	if err := checkRing(len(in.Invitees), len(ring), b.active(), b.cfg.MaxCallUsers); err != nil {
 		return err
 	}
+	timeout := ringTimeout(in.Timeout)
 	s := b.step(now, in.Push)
 	s.ringAll(in.UserID, ring, timeout, in.ExtendedData, in.Push)
 	s.invited("call_invite", in.UserID, ring, timeout, in.ExtendedData)
@@ -48,9 +45,6 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 
 // quitCall applies callQuit (R3.8).
 func (b *builder) quitCall(in QuitCall, now int64) error {
-	if err := checkOp(in.Actor, in.ExtendedData, in.Push); err != nil {
-		return err
-	}
 	i, err := b.advancedMember(in.UserID)
 	if err != nil {
 		return err
@@ -76,9 +70,6 @@ func (b *builder) quit(i int, extendedData string, push *PushConfig, now int64, 
 
 // end applies callEnd (R3.9).
 func (b *builder) end(in End, now int64) error {
-	if err := checkOp(in.Actor, in.ExtendedData, in.Push); err != nil {
-		return err
-	}
 	if _, err := b.advancedMember(in.UserID); err != nil {
 		return err
 	}

@@ -6,13 +6,14 @@ import "slices"
 // Outcome.MustBeFree names the caller: the shell refuses with CodeBusy when it is in a call.
 // Unset (zero) settings of cfg take their defaults.
 func Create(in Invite, cfg Config, now int64) (Outcome, error) {
-	timeout, err := checkInvitation(in.Actor, in.Invitees, in.Timeout, in.ExtendedData, in.Push)
+	err := checkInvitation(in.Actor, in.Invitees, in.Timeout, in.ExtendedData, in.Push)
 	if err == nil && in.Mode != General && in.Mode != Advanced && in.Mode != -1 {
 		err = errInvalid("unknown mode")
 	}
 	if err != nil {
 		return Outcome{}, err
 	}
+	timeout := ringTimeout(in.Timeout)
 	b := newBuilder(Call{}, cfg)
 	ring, errs := sortInvitees(&b.c, in.UserID, in.Invitees)
 	if err := checkRing(len(in.Invitees), len(ring), 1, b.cfg.MaxCallUsers); err != nil {
@@ -57,6 +58,9 @@ func Expire(c Call, cfg Config, now int64) Outcome {
 // first and commits both outcomes together (R3 preamble). On error the call is unchanged and
 // the error is a *Error. Unset (zero) settings of cfg take their defaults.
 func Apply(c Call, in Input, cfg Config, now int64) (Outcome, error) {
+	if err := Check(in); err != nil {
+		return Outcome{}, err
+	}
 	b := newBuilder(c, cfg)
 	var err error
 	switch v := in.(type) {
@@ -80,8 +84,6 @@ func Apply(c Call, in Input, cfg Config, now int64) (Outcome, error) {
 		b.deviceLost(v, now)
 	case GlareCancel:
 		err = b.glareCancel(v, now)
-	default:
-		err = errInvalid("unknown input")
 	}
 	if err != nil {
 		return Outcome{}, err

@@ -60,21 +60,55 @@ func checkOp(a Actor, extendedData string, push *PushConfig) error {
 }
 
 // checkInvitation validates an invitation's parameters (R3.1, R3.6): the op itself, a
-// non-empty invitee list and the ring timeout. It returns the timeout applied (0 → 90).
-func checkInvitation(a Actor, invitees []string, timeout int, extendedData string, push *PushConfig) (int, error) {
+// non-empty invitee list and the ring timeout (0 or 1..600).
+func checkInvitation(a Actor, invitees []string, timeout int, extendedData string, push *PushConfig) error {
 	if err := checkOp(a, extendedData, push); err != nil {
-		return 0, err
-	}
-	if len(invitees) == 0 {
-		return 0, errInvalid("no invitees")
+		return err
 	}
 	switch {
-	case timeout == 0:
-		return defaultTimeout, nil
+	case len(invitees) == 0:
+		return errInvalid("no invitees")
 	case timeout < 0 || timeout > maxTimeout:
-		return 0, errInvalid("timeout out of 1..600")
+		return errInvalid("timeout out of 1..600")
 	}
-	return timeout, nil
+	return nil
+}
+
+// ringTimeout returns the ring timeout applied for a requested one checkInvitation accepted
+// (R3.1: 0 or absent means 90 seconds).
+func ringTimeout(timeout int) int {
+	if timeout == 0 {
+		return defaultTimeout
+	}
+	return timeout
+}
+
+// Check validates what in carries, independently of any call: the 6000001 refusals (§8: they
+// win over every code that depends on the call, such as 6000276, so the shell checks them
+// before it loads the call). Apply checks them too. Inputs the server makes itself (DeviceLost,
+// GlareCancel) have nothing to check.
+func Check(in Input) error {
+	switch v := in.(type) {
+	case Cancel:
+		return checkOp(v.Actor, v.ExtendedData, v.Push)
+	case Accept:
+		return checkOp(v.Actor, v.ExtendedData, nil)
+	case Reject:
+		return checkOp(v.Actor, v.ExtendedData, nil)
+	case Receipt:
+		return checkOp(v.Actor, "", nil)
+	case CallingInvite:
+		return checkInvitation(v.Actor, v.Invitees, v.Timeout, v.ExtendedData, v.Push)
+	case Join:
+		return checkOp(v.Actor, v.ExtendedData, nil)
+	case QuitCall:
+		return checkOp(v.Actor, v.ExtendedData, v.Push)
+	case End:
+		return checkOp(v.Actor, v.ExtendedData, v.Push)
+	case DeviceLost, GlareCancel:
+		return nil
+	}
+	return errInvalid("unknown input")
 }
 
 // sortInvitees splits an invitee list into the users to ring and the errorUserList (R3.1,

@@ -52,9 +52,14 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 }
 
 // Do applies in to the call callID: first every due deadline (R3 preamble), then the input.
-// Deadlines that fired are committed even when the input is refused. Accept and join check the
-// busy rule across calls, cancelling the acting user's own unanswered call on glare (R3.3b).
+// Parameters are checked before the call is read, since an invalid one (6000001) wins over
+// everything the call decides (§8). Deadlines that fired are committed even when the input is
+// refused. Accept and join check the busy rule across calls, cancelling the acting user's own
+// unanswered call on glare (R3.3b).
 func (s *Switchboard) Do(ctx context.Context, callID string, in call.Input, idemKey string) (Result, error) {
+	if err := call.Check(in); err != nil {
+		return Result{}, err
+	}
 	done, err := s.begin()
 	if err != nil {
 		return Result{}, err

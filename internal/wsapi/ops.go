@@ -97,6 +97,9 @@ func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request)
 }
 
 func (srv *Server) callInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	if !srv.takeInvite(s.userID) { // 6000292 wins over 6000001 (§8)
+		return nil, errRateLimited
+	}
 	var d protocol.CallInviteData
 	if err := decode(req.Data, &d); err != nil {
 		return nil, err
@@ -107,9 +110,6 @@ func (srv *Server) callInvite(ctx context.Context, s *session, req protocol.Requ
 	}
 	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
 		return nil, invalid("mode must be 0 or 1")
-	}
-	if !srv.takeInvite(s.userID) {
-		return nil, errRateLimited
 	}
 	res, err := srv.backend.Invite(ctx, call.Invite{
 		Actor: s.actor(), Invitees: d.Invitees, Timeout: d.Config.Timeout, Mode: call.Mode(mode),
@@ -155,12 +155,12 @@ func (srv *Server) simpleOp(input func(call.Actor, protocol.OpConfig) call.Input
 }
 
 func (srv *Server) callingInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	if !srv.takeInvite(s.userID) { // 6000292 wins over 6000001 (§8)
+		return nil, errRateLimited
+	}
 	var d protocol.CallingInviteData
 	if err := callOp(req.Data, &d, &d.CallID); err != nil {
 		return nil, err
-	}
-	if !srv.takeInvite(s.userID) {
-		return nil, errRateLimited
 	}
 	res, err := srv.backend.Do(ctx, d.CallID, call.CallingInvite{Actor: s.actor(), Invitees: d.Invitees,
 		Timeout: d.Config.Timeout, ExtendedData: d.Config.ExtendedData,
