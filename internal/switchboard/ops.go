@@ -42,10 +42,10 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 				return Result{}, err
 			}
 			d := newDecision(now)
-			d.add(call.Call{}, out)
 			if err := s.claim(ctx, d, in.UserID, in.CallID, false); err != nil {
 				return Result{}, err
 			}
+			d.add(call.Call{}, out) // after the deadlines of the caller's other call that claim applied
 			return s.commit(ctx, d, in.CallID, out, idem)
 		})
 	})
@@ -83,7 +83,7 @@ func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, i
 	d.add(c, expired)
 	out, err := call.Apply(expired.Call, in, s.cfg.Call, now)
 	if err == nil && out.MustBeFree != "" {
-		err = s.claim(ctx, d, out.MustBeFree, callID, allowsGlare(in))
+		err = s.claim(ctx, d, out.MustBeFree, callID, allowsGlare(in, expired.Call))
 	}
 	if err != nil {
 		if expired.Changed {
@@ -97,9 +97,11 @@ func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, i
 	return s.commit(ctx, d, callID, out, idem)
 }
 
-// claim enforces that userID is in no call other than callID (R3.1, R3.3, R3.7). With glare
-// allowed, the user's own unanswered outgoing call is cancelled in the same decision (R3.3b).
-// The store re-checks the busy record at commit, so a concurrent claim cannot also win.
+// claim enforces that userID is in no call other than callID (R3.1, R3.3, R3.7). The other
+// call's due deadlines are applied first, in the same decision (R3 preamble), so a user whose
+// call has just timed out is free even before its deadline is committed. With glare allowed,
+// the user's own unanswered outgoing call is cancelled in the same decision (R3.3b). The
+// store re-checks the busy record at commit, so a concurrent claim cannot also win.
 func (s *Switchboard) claim(ctx context.Context, d *decision, userID, callID string, glare bool) error {
 	other, err := s.store.BusyCall(ctx, userID)
 	if err != nil {
@@ -107,10 +109,6 @@ func (s *Switchboard) claim(ctx context.Context, d *decision, userID, callID str
 	}
 	if other == "" || other == callID {
 		return nil
-	}
-	busy := &call.Error{Code: call.CodeBusy, Reason: "user is in another call"}
-	if !glare {
-		return busy
 	}
 	c, err := s.loadCall(ctx, other)
 	if err != nil {
@@ -120,6 +118,10 @@ func (s *Switchboard) claim(ctx context.Context, d *decision, userID, callID str
 	d.add(c, expired)
 	if u := expired.Call.User(userID); expired.Call.State != call.Started || u == nil || u.State != call.Accepted {
 		return nil // the deadlines that just fired ended the other call (its busy record goes with it)
+	}
+	busy := &call.Error{Code: call.CodeBusy, Reason: "user is in another call"}
+	if !glare {
+		return busy
 	}
 	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, d.now)
 	if err != nil {
@@ -234,12 +236,16 @@ func (s *Switchboard) loadCall(ctx context.Context, callID string) (call.Call, e
 	return c, nil
 }
 
-// allowsGlare reports whether in may cancel its user's own unanswered call to proceed (R3.3b):
-// accepting, and a pending user's join, which is an accept in every respect (R3.7).
-func allowsGlare(in call.Input) bool {
+// allowsGlare reports whether in, applied to the call before, may cancel its user's own
+// unanswered call to proceed (R3.3b): accepting, and a pending user's join, which is an accept
+// in every respect (R3.7). Any other join of a user in another call is refused (6000290).
+func allowsGlare(in call.Input, before call.Call) bool {
 	switch in.(type) {
-	case call.Accept, call.Join:
+	case call.Accept:
 		return true
+	case call.Join:
+		u := before.User(in.ActingUser())
+		return u != nil && u.State.Pending()
 	}
 	return false
 }

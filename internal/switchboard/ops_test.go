@@ -100,3 +100,46 @@ func TestInvalidParameterBeforeUnknownCall(t *testing.T) {
 	_, err := sb.Do(t.Context(), "noSuchCall", call.Accept{Actor: actor("bob")}, "")
 	wantCode(t, "a valid accept", err, call.CodeCallUnavailable)
 }
+
+// R3.1 and the R3 preamble: a caller whose call's only deadline has passed is no longer in a
+// call, even before the deadline is committed, and the expiry is committed with the new call.
+func TestInviteAppliesTheCallersDueDeadlines(t *testing.T) {
+	sb, clock := newSwitchboard(t)
+	first := invite(t, sb, "alice", call.General, 1, "bob")
+	clock.Advance(999 * time.Millisecond)
+	_, err := sb.Invite(t.Context(), call.Invite{Actor: actor("alice"), Invitees: []string{"carol"}}, "")
+	wantCode(t, "invite while bob still rings", err, call.CodeBusy)
+
+	clock.Advance(time.Millisecond) // the deadline is due (deadline ≤ now), not yet applied
+	invite(t, sb, "alice", call.General, 30, "carol")
+	c, err := sb.QueryCall(t.Context(), "alice", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bob := c.User("bob"); c.State != call.Ended || bob == nil || bob.State != call.Timeout {
+		t.Errorf("first call after the second invite: state %d, bob %+v; want Ended, bob Timeout", c.State, bob)
+	}
+}
+
+// R3.7 and R3.3b: only a pending user's join is an accept that may cancel the user's own
+// unanswered call; a user who quit and rejoins while calling someone else is busy (6000290).
+func TestGlareOnlyForAPendingUsersJoin(t *testing.T) {
+	sb, _ := newSwitchboard(t)
+	group := invite(t, sb, "alice", call.Advanced, 60, "bob", "carol")
+	do(t, sb, group, call.Accept{Actor: actor("bob")})
+	do(t, sb, group, call.QuitCall{Actor: actor("bob")})
+	own := invite(t, sb, "bob", call.General, 60, "dave")
+
+	_, err := sb.Do(t.Context(), group, call.Join{Actor: actor("bob")}, "")
+	wantCode(t, "a Quit user's rejoin while ringing dave", err, call.CodeBusy)
+	if c, err := sb.QueryCall(t.Context(), "bob", own); err != nil || c.State != call.Started {
+		t.Errorf("bob's own call after the refused rejoin: %+v, %v; want Started", c.State, err)
+	}
+
+	ownOfCarol := invite(t, sb, "carol", call.General, 60, "erin")
+	do(t, sb, group, call.Join{Actor: actor("carol")}) // carol is pending in group: her join is an accept
+	if c, err := sb.QueryCall(t.Context(), "carol", ownOfCarol); err != nil || c.State != call.Ended ||
+		c.User("carol").State != call.Cancelled {
+		t.Errorf("carol's own call after her join as a pending user: %+v, %v; want Ended, carol Cancelled", c, err)
+	}
+}
