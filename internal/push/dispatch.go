@@ -25,8 +25,10 @@ type Targets interface {
 type Marks interface {
 	// MarkInvitationPushed records that userID was (about to be) sent an invitation push.
 	MarkInvitationPushed(ctx context.Context, callID, userID string, at int64) error
-	// TakeInvitationPushed reports whether the mark exists and removes it.
-	TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error)
+	// InvitationPushed reports whether the mark exists.
+	InvitationPushed(ctx context.Context, callID, userID string) (bool, error)
+	// ClearInvitationPushed removes the mark, if any.
+	ClearInvitationPushed(ctx context.Context, callID, userID string) error
 }
 
 // ErrMalformed wraps a push record that cannot be decoded: retrying cannot help.
@@ -66,7 +68,8 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 //
 //   - invitation: skipped when the user has a connected device, unless Always (R5.2);
 //     otherwise the user is marked as sent an invitation push for the call, then pushed;
-//   - withdrawal: only when the user carries that mark (which it consumes);
+//   - withdrawal: only when the user carries that mark, which is removed once the withdrawal
+//     is sent to every target (so one that failed is retried, after a restart too);
 //   - quit, end: only when the user has no connected device.
 //
 // It sends to every registered target of a configured provider. A target whose token is
@@ -85,12 +88,9 @@ func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 			return nil
 		}
 	case KindWithdrawal:
-		if !d.attempted(rec.ID) {
-			sent, err := d.cfg.Marks.TakeInvitationPushed(ctx, p.CallID, p.UserID)
-			if err != nil || !sent {
-				return err
-			}
-			d.begin(rec.ID)
+		pushed, err := d.cfg.Marks.InvitationPushed(ctx, p.CallID, p.UserID)
+		if err != nil || !pushed {
+			return err
 		}
 	case KindQuit, KindEnd:
 		if connected {
@@ -100,18 +100,26 @@ func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		return fmt.Errorf("%w %d: unknown kind %q", ErrMalformed, rec.ID, p.Kind)
 	}
 	targets, err := d.targets(ctx, p.UserID)
-	if err != nil || len(targets) == 0 {
+	if err != nil {
 		return err
 	}
-	if p.Kind == KindInvitation && !d.attempted(rec.ID) {
-		if err := d.cfg.Marks.MarkInvitationPushed(ctx, p.CallID, p.UserID, p.ServerTime); err != nil {
+	if len(targets) > 0 {
+		if p.Kind == KindInvitation && !d.attempted(rec.ID) {
+			if err := d.cfg.Marks.MarkInvitationPushed(ctx, p.CallID, p.UserID, p.ServerTime); err != nil {
+				return err
+			}
+			d.begin(rec.ID)
+		}
+		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
+			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID}
+		if err := d.send(ctx, rec.ID, p.UserID, targets, m); err != nil {
 			return err
 		}
-		d.begin(rec.ID)
 	}
-	m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
-		Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID}
-	return d.send(ctx, rec.ID, p.UserID, targets, m)
+	if p.Kind == KindWithdrawal {
+		return d.cfg.Marks.ClearInvitationPushed(ctx, p.CallID, p.UserID)
+	}
+	return nil
 }
 
 // targets returns userID's targets whose provider is configured.
@@ -138,7 +146,7 @@ func (d *Dispatcher) targets(ctx context.Context, userID string) ([]switchboard.
 }
 
 // attempted reports whether record id failed an earlier attempt in this process (so its
-// mark was already taken or set).
+// invitation mark was already set).
 func (d *Dispatcher) attempted(id int64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -146,7 +154,7 @@ func (d *Dispatcher) attempted(id int64) bool {
 	return ok
 }
 
-// begin starts the bookkeeping of record id, once its mark is set or taken.
+// begin starts the bookkeeping of record id, once its invitation mark is set.
 func (d *Dispatcher) begin(id int64) {
 	d.mu.Lock()
 	if d.done[id] == nil {

@@ -77,13 +77,17 @@ func (s *memStore) MarkInvitationPushed(_ context.Context, callID, userID string
 	return nil
 }
 
-func (s *memStore) TakeInvitationPushed(_ context.Context, callID, userID string) (bool, error) {
+func (s *memStore) InvitationPushed(_ context.Context, callID, userID string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := callID + "/" + userID
-	ok := s.marks[k]
-	delete(s.marks, k)
-	return ok, nil
+	return s.marks[callID+"/"+userID], nil
+}
+
+func (s *memStore) ClearInvitationPushed(_ context.Context, callID, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.marks, callID+"/"+userID)
+	return nil
 }
 
 type dispatchEnv struct {
@@ -179,6 +183,7 @@ func TestDispatchInvalidTokenAndRetry(t *testing.T) {
 		t.Fatal("withdrawal with a failing target succeeded")
 	}
 	e.deliver(wd, "bob-2 withdrawal")
+	e.deliver(wd) // the mark went with the withdrawal sent in full
 	// A rejected message is not retried.
 	e.fcm.fail["carol-1"] = []error{fmt.Errorf("400: %w", ErrRejected)}
 	e.deliver(e.record(KindEnd, "carol", false))
@@ -223,4 +228,20 @@ func TestWebhookProvider(t *testing.T) {
 			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
 		}
 	}
+}
+
+// §9: a withdrawal that failed is sent again by the next process (its mark stays until the
+// withdrawal is sent in full), and only once.
+func TestDispatchWithdrawalRetriedAfterRestart(t *testing.T) {
+	e := newDispatchEnv(t)
+	e.deliver(e.record(KindInvitation, "bob", false), "bob-1 invitation", "bob-2 invitation")
+	e.fcm.fail["bob-1"] = []error{errors.New("503")}
+	e.fcm.fail["bob-2"] = []error{errors.New("503")}
+	wd := e.record(KindWithdrawal, "bob", false)
+	if err := e.d.Deliver(t.Context(), wd); err == nil {
+		t.Fatal("withdrawal with failing targets succeeded")
+	}
+	e.d = NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"fcm": e.fcm}, Targets: e.store, Marks: e.store})
+	e.deliver(wd, "bob-1 withdrawal", "bob-2 withdrawal")
+	e.deliver(wd)
 }

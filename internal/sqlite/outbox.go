@@ -86,18 +86,21 @@ func (s *Store) MarkInvitationPushed(ctx context.Context, callID, userID string,
 		VALUES (?, ?, ?) ON CONFLICT (call_id, user_id) DO UPDATE SET created_at = excluded.created_at`, callID, userID, at)
 }
 
-// TakeInvitationPushed reports whether userID has the mark of callID and removes it.
-func (s *Store) TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error) {
-	var n int64
-	_, err := s.submit(ctx, &request{apply: func(w *writer) ([]int64, error) {
-		res, err := w.conn.ExecContext(context.Background(), `DELETE FROM push_marks WHERE call_id = ? AND user_id = ?`, callID, userID)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: take invitation push mark: %w", err)
-		}
-		n, err = res.RowsAffected()
-		return nil, err
-	}})
-	return n > 0, err
+// InvitationPushed reports whether userID has the mark of callID.
+func (s *Store) InvitationPushed(ctx context.Context, callID, userID string) (bool, error) {
+	if s.isClosed() {
+		return false, ErrClosed
+	}
+	var marked bool
+	if err := s.r.pushMark.QueryRowContext(ctx, callID, userID).Scan(&marked); err != nil {
+		return false, fmt.Errorf("sqlite: read invitation push mark: %w", err)
+	}
+	return marked, nil
+}
+
+// ClearInvitationPushed removes userID's mark of callID, if any.
+func (s *Store) ClearInvitationPushed(ctx context.Context, callID, userID string) error {
+	return s.maintain(ctx, "clear invitation push mark", `DELETE FROM push_marks WHERE call_id = ? AND user_id = ?`, callID, userID)
 }
 
 // maintain runs one statement on the writer, in the batch transaction like a change.

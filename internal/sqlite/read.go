@@ -15,7 +15,7 @@ import (
 // readStmts are the read queries, prepared once on the read pool.
 type readStmts struct {
 	call, busyCall, idem, readLog, bounds, listCalls, pending, due, busy *sql.Stmt
-	outbox, pushTargets                                                  *sql.Stmt
+	outbox, pushTargets, pushMark                                        *sql.Stmt
 }
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -37,6 +37,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.outbox, `SELECT id, call_id, body, created_at FROM outbox WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`},
 		{&r.pushTargets, `SELECT device_id, provider, token, voip, bundle_id FROM push_targets
 			WHERE user_id = ? ORDER BY provider, token`},
+		{&r.pushMark, `SELECT EXISTS (SELECT 1 FROM push_marks WHERE call_id = ? AND user_id = ?)`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -50,7 +51,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 func (r *readStmts) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.bounds, r.listCalls, r.pending, r.due, r.busy,
-		r.outbox, r.pushTargets} {
+		r.outbox, r.pushTargets, r.pushMark} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

@@ -133,13 +133,14 @@ func testPushTargets(t *testing.T, e *env) {
 	}
 }
 
-// testPushMarks: a mark is taken once, per (call, user); marking again after the take works.
+// testPushMarks: a mark is per (call, user); reading it leaves it; marking twice is one mark;
+// clearing removes it (clearing a missing one is no error); marking again after a clear works.
 func testPushMarks(t *testing.T, e *env) {
-	take := func(callID, userID string) bool {
+	marked := func(callID, userID string) bool {
 		t.Helper()
-		ok, err := e.s.TakeInvitationPushed(ctx, callID, userID)
+		ok, err := e.s.InvitationPushed(ctx, callID, userID)
 		if err != nil {
-			t.Fatalf("TakeInvitationPushed(%s, %s): %v", callID, userID, err)
+			t.Fatalf("InvitationPushed(%s, %s): %v", callID, userID, err)
 		}
 		return ok
 	}
@@ -149,20 +150,31 @@ func testPushMarks(t *testing.T, e *env) {
 			t.Fatalf("MarkInvitationPushed(%s, %s): %v", callID, userID, err)
 		}
 	}
-	if take("c1", "bob") {
-		t.Error("take before any mark = true")
+	unmark := func(callID, userID string) {
+		t.Helper()
+		if err := e.s.ClearInvitationPushed(ctx, callID, userID); err != nil {
+			t.Fatalf("ClearInvitationPushed(%s, %s): %v", callID, userID, err)
+		}
 	}
+	if marked("c1", "bob") {
+		t.Error("marked before any mark")
+	}
+	unmark("c1", "bob")
 	mark("c1", "bob")
 	mark("c1", "bob")
 	mark("c2", "carol")
-	if take("c1", "carol") || take("c2", "bob") {
-		t.Error("a mark of another (call, user) was taken")
+	if marked("c1", "carol") || marked("c2", "bob") {
+		t.Error("a mark of another (call, user) was found")
 	}
-	if !take("c1", "bob") || take("c1", "bob") {
-		t.Error("mark of (c1, bob) not taken exactly once")
+	if !marked("c1", "bob") || !marked("c1", "bob") {
+		t.Error("mark of (c1, bob) not found, or gone after reading it")
+	}
+	unmark("c1", "bob")
+	if marked("c1", "bob") || !marked("c2", "carol") {
+		t.Error("clearing (c1, bob) did not remove exactly that mark")
 	}
 	mark("c1", "bob")
-	if !take("c1", "bob") || !take("c2", "carol") {
-		t.Error("marks not taken after re-marking")
+	if !marked("c1", "bob") {
+		t.Error("mark not found after re-marking")
 	}
 }

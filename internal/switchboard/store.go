@@ -207,7 +207,10 @@ type OutboxStore interface {
 	// only such users get a withdrawal push). Marking again replaces the mark.
 	MarkInvitationPushed(ctx context.Context, callID, userID string, at int64) error
 
-	// TakeInvitationPushed reports whether userID has callID's mark and removes it. Prune
-	// removes the marks of the calls it deletes.
-	TakeInvitationPushed(ctx context.Context, callID, userID string) (bool, error)
+	// InvitationPushed reports whether userID has callID's mark.
+	InvitationPushed(ctx context.Context, callID, userID string) (bool, error)
+
+	// ClearInvitationPushed removes userID's mark of callID, if any. Prune removes the marks
+	// of the calls it deletes.
+	ClearInvitationPushed(ctx context.Context, callID, userID string) error
 }
