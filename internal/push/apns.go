@@ -23,7 +23,7 @@ type APNsConfig struct {
 	KeyID    string       // the key's ID (the JWT's kid)
 	TeamID   string       // the developer team (the JWT's iss)
 	Endpoint string       // e.g. https://api.push.apple.com
-	Client   *http.Client // nil: a client with HTTP/2 over TLS and a 10 s timeout
+	Client   *http.Client // nil: defaultClient over HTTP/2
 	Now      func() time.Time
 }
 
@@ -49,7 +49,7 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 		return nil, fmt.Errorf("push apns: key ID and team ID are required")
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true}}
+		cfg.Client = defaultClient(&http.Transport{ForceAttemptHTTP2: true})
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

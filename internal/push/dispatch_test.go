@@ -208,6 +208,8 @@ func TestWebhookProvider(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 		case "bad":
 			w.WriteHeader(http.StatusBadRequest)
+		case "moved":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		}
 	}))
 	defer srv.Close()
@@ -221,12 +223,15 @@ func TestWebhookProvider(t *testing.T) {
 		t.Errorf("push service got %+v, want %+v", got, want)
 	}
 	for token, want := range map[string]struct{ invalid, rejected bool }{
-		"gone": {invalid: true}, "down": {}, "bad": {rejected: true},
+		"gone": {invalid: true}, "down": {}, "bad": {rejected: true}, "moved": {},
 	} {
 		err := p.Send(t.Context(), Target{Provider: "webhook", Token: token}, m)
 		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
 			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
 		}
+	}
+	if len(got) != 5 {
+		t.Errorf("push service got %d requests, want 5 (a redirect is not followed)", len(got))
 	}
 }
 

@@ -21,7 +21,7 @@ type FCMConfig struct {
 	Credentials []byte       // the service-account JSON (client_email, private_key, project_id)
 	TokenURL    string       // OAuth 2 token endpoint (the JWT's audience)
 	Endpoint    string       // send URL; {project} is replaced by project_id
-	Client      *http.Client // nil: a client with a 10 s timeout
+	Client      *http.Client // nil: defaultClient
 	Now         func() time.Time
 }
 
@@ -53,7 +53,7 @@ func NewFCM(cfg FCMConfig) (*FCM, error) {
 		return nil, fmt.Errorf("push fcm: private_key: %w", err)
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		cfg.Client = defaultClient(nil)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

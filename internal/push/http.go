@@ -9,6 +9,14 @@ import (
 	"time"
 )
 
+// defaultClient returns the providers' default HTTP client over transport (nil for
+// http.DefaultTransport): a 10 s timeout, and redirects are not followed, so that a 3xx is a
+// failure to retry rather than a body-less GET to elsewhere whose 2xx would count as sent.
+func defaultClient(transport http.RoundTripper) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
 // post sends body to url with the headers and returns the answer's status and (first 64 KiB
 // of) body. An error means no answer.
 func post(ctx context.Context, client *http.Client, url string, header map[string]string, body []byte) (int, []byte, error) {

@@ -56,10 +56,11 @@ var ErrTokenInvalid = errors.New("push: token invalid")
 // ErrRejected means the provider refused the message for a reason retrying will not fix.
 var ErrRejected = errors.New("push: rejected")
 
-// httpError classifies a provider's HTTP answer: 429 and 5xx may succeed later; any other
-// failure status is a rejection unless the caller already found the token invalid.
+// httpError classifies a provider's HTTP answer: 429, 5xx and redirects (3xx, which the
+// providers' clients do not follow) may succeed later; any other failure status is a rejection
+// unless the caller already found the token invalid.
 func httpError(provider string, status int, detail string) error {
-	if status == 429 || status >= 500 {
+	if status == 429 || status >= 500 || status >= 300 && status <= 399 {
 		return fmt.Errorf("push %s: status %d %s", provider, status, detail)
 	}
 	return fmt.Errorf("push %s: status %d %s: %w", provider, status, detail, ErrRejected)

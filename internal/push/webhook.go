@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 )
 
 // Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
@@ -16,10 +15,10 @@ type Webhook struct {
 	client *http.Client
 }
 
-// NewWebhook returns the provider for url; client nil means a client with a 10 s timeout.
+// NewWebhook returns the provider for url; client nil means defaultClient.
 func NewWebhook(url string, client *http.Client) *Webhook {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = defaultClient(nil)
 	}
 	return &Webhook{url: url, client: client}
 }

@@ -30,10 +30,12 @@ type Sender struct {
 }
 
 // New returns a sender to url signing with secret. client nil means a client with a 10 s
-// timeout; now nil means time.Now.
+// timeout that does not follow redirects: a 3xx answer is a failure, retried like any other,
+// since following it would turn the POST into a body-less GET. now nil means time.Now.
 func New(url, secret string, client *http.Client, now func() time.Time) *Sender {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if now == nil {
 		now = time.Now

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,31 @@ func TestSendSignsBody(t *testing.T) {
 		t.Errorf("Send to a failing receiver: %v", err)
 	}
 	<-got
+}
+
+// §10: a redirect is not followed (that would turn the POST into a body-less GET elsewhere) and
+// is not a 2xx, so the callback fails and is retried.
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/hook" {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	s := webhook.New(srv.URL+"/hook", "k", nil, nil)
+	if err := s.Send(context.Background(), []byte(`{"event":"call_create"}`)); err == nil || !strings.Contains(err.Error(), "302") {
+		t.Errorf("Send answered by a redirect: %v, want a failure", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "POST /hook" {
+		t.Errorf("receiver saw %q, want only the POST", seen)
+	}
 }
 
 func TestSignVerify(t *testing.T) {
