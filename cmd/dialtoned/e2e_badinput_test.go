@@ -311,3 +311,23 @@ func TestE2EInviteRateLimit(t *testing.T) {
 		t.Errorf("query past the invite limit: %v", f.Error)
 	}
 }
+
+// Transport limits are per user: logging in again does not give a user new invites this minute.
+func TestE2EInviteLimitSurvivesReconnect(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1")
+	r := ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`)
+	if f := r.reply(2); f.Error != nil {
+		t.Fatalf("first invite: %v", f.Error)
+	}
+	r.conn.CloseNow()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0") // alice has no session left
+
+	r = ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["carol"]}}`)
+	if f := r.reply(2); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+		t.Errorf("invite after logging in again within the minute: %+v, want 6000292", f.Error)
+	}
+}

@@ -18,6 +18,13 @@ func newBucket(burst int, per time.Duration, now time.Time) *bucket {
 	return &bucket{tokens: float64(burst), burst: float64(burst), rate: float64(burst) / per.Seconds(), last: now}
 }
 
+// full reports whether the bucket has refilled to its burst at now.
+func (b *bucket) full(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.burst
+}
+
 // take consumes one token if one is available at now.
 func (b *bucket) take(now time.Time) bool {
 	b.mu.Lock()

@@ -273,15 +273,25 @@ func (srv *Server) unregister(s *session) {
 		return
 	}
 	delete(us.devices, s.deviceID)
-	if len(us.devices) == 0 {
+	now := srv.now()
+	if len(us.devices) == 0 && us.invites.full(now) {
 		delete(srv.users, s.userID)
+	}
+	if now.Sub(srv.swept) >= time.Minute {
+		srv.swept = now
+		for id, us := range srv.users {
+			if len(us.devices) == 0 && us.invites.full(now) {
+				delete(srv.users, id)
+			}
+		}
 	}
 }
 
-// takeInvite consumes one of the user's invites for this minute.
+// takeInvite consumes one of the user's invites for this minute. The user has an entry while
+// one of its sessions makes the request.
 func (srv *Server) takeInvite(userID string) bool {
 	srv.mu.Lock()
 	us := srv.users[userID]
 	srv.mu.Unlock()
-	return us == nil || us.invites.take(srv.now())
+	return us != nil && us.invites.take(srv.now())
 }

@@ -111,7 +111,8 @@ type Server struct {
 	log      *slog.Logger
 
 	mu       sync.Mutex
-	users    map[string]*userSessions // logged-in sessions by user
+	users    map[string]*userSessions // by user: its logged-in sessions, or invites it spent lately
+	swept    time.Time                // when users was last rid of entries with neither
 	unauth   map[string]int           // connections not logged in, by remote IP
 	all      map[*session]struct{}
 	draining bool
@@ -126,6 +127,9 @@ type Server struct {
 // the stack it grew handling the last, before it ends.
 const taskLinger = 2 * time.Second
 
+// userSessions is a user's entry: its logged-in sessions by deviceID, and its invites per
+// minute. The entry outlives the user's last session until its invites are refilled, so that
+// logging in again does not reset the limit.
 type userSessions struct {
 	devices map[string]*session
 	invites *bucket
