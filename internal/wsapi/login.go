@@ -117,12 +117,23 @@ func (s *session) login(ctx context.Context, req protocol.Request) {
 
 // catchUp sends the login reply, then the missed events or the synthesized invitations, then
 // the live events that arrived meanwhile, in order and without duplicates.
+//
+// The first page of missed events is read before the reply: retention may have deleted some
+// of them since the bounds were read, and then lastSeq is no longer usable (R7.2).
 func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) error {
 	oldest, head, err := s.srv.backend.LogBounds(ctx, userID)
 	if err != nil {
 		return err
 	}
 	caughtUp := data.LastSeq != nil && oldest-1 <= *data.LastSeq && *data.LastSeq <= head
+	var missed []switchboard.LogEntry
+	if caughtUp {
+		lastSeq := *data.LastSeq
+		if missed, err = s.srv.backend.ReadLog(ctx, userID, lastSeq, catchUpPage); err != nil {
+			return err
+		}
+		caughtUp = len(missed) > 0 && missed[0].Seq == lastSeq+1 || len(missed) == 0 && lastSeq == head
+	}
 	now := s.srv.now()
 	s.reply(id, protocol.LoginResult{
 		UserID: userID, DeviceID: data.DeviceID, HeadSeq: head, CaughtUp: caughtUp,
@@ -132,7 +143,7 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 	})
 	var synthesized map[string]int64
 	if caughtUp {
-		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq)
+		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, missed)
 	} else {
 		synthesized, err = s.synthesize(ctx, userID, head)
 	}
@@ -171,14 +182,20 @@ func withoutSynthesized(entries []switchboard.LogEntry, synthesized map[string]i
 	return kept
 }
 
-// replay sends the device's events of the log after lastSeq (R7.2).
-func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq int64) error {
+// errLogPruned ends a catch-up whose events retention deleted while they were being sent:
+// the session is kicked, and the device's next login finds its lastSeq unusable (R7.2).
+var errLogPruned = errors.New("missed events deleted by retention during catch-up")
+
+// replay sends the device's events of the log after lastSeq (R7.2), starting with first, the
+// first page already read. A user's sequence numbers are consecutive, so a gap means
+// retention deleted events before they could be sent: errLogPruned.
+func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq int64, first []switchboard.LogEntry) error {
+	entries := first
 	for {
-		entries, err := s.srv.backend.ReadLog(ctx, userID, lastSeq, catchUpPage)
-		if err != nil {
-			return err
-		}
 		for _, e := range entries {
+			if e.Seq != lastSeq+1 {
+				return errLogPruned
+			}
 			lastSeq = e.Seq
 			if e.Includes(deviceID) && !s.sendWait(ctx, eventFrame(e)) {
 				return errSessionEnded
@@ -189,6 +206,10 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq i
 		s.mu.Unlock()
 		if len(entries) < catchUpPage {
 			return nil
+		}
+		var err error
+		if entries, err = s.srv.backend.ReadLog(ctx, userID, lastSeq, catchUpPage); err != nil {
+			return err
 		}
 	}
 }
