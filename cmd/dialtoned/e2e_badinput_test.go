@@ -203,18 +203,22 @@ func TestE2EBadInput(t *testing.T) {
 		r := ts.raw(t)
 		r.login("carol")
 		for frame, want := range map[string]protocol.Code{
-			`{"id":2,"op":"noSuchOp"}`:                                                                  protocol.CodeUnknownOp,
-			`{"id":3,"op":"callInvite","data":{"invitees":"bob"}}`:                                      protocol.CodeInvalidParameter,
-			`{"id":4,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":1.5}}}`:           protocol.CodeInvalidParameter,
-			`{"id":5,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":601}}}`:           protocol.CodeInvalidParameter,
-			`{"id":6,"op":"callInvite","data":{"invitees":[]}}`:                                         protocol.CodeInvalidParameter,
-			`{"id":7,"op":"callAccept","data":{"callID":"nope"}}`:                                       protocol.CodeCallUnavailable,
-			`{"id":8,"op":"callAccept","data":[]}`:                                                      protocol.CodeInvalidParameter,
-			`{"id":9,"op":"callInvite","data":{"invitees":["bob"]},"idem":"short"}`:                     protocol.CodeInvalidParameter,
-			`{"id":10,"op":"queryCallInvitationList","data":{"config":{"count":-1}}}`:                   protocol.CodeInvalidParameter,
-			`{"id":11,"op":"callInvite","data":{"invitees":["carol"]}}`:                                 protocol.CodeNoValidInvitee,
-			`{"id":12,"op":"login","data":{"token":"x","deviceID":"d"}}`:                                protocol.CodeInvalidParameter,
-			`{"id":13,"op":"callInvite","data":{"invitees":["a","b","c","d","e","f","g","h","i","j"]}}`: protocol.CodeTooManyUsers,
+			`{"id":2,"op":"noSuchOp"}`:                                                                                           protocol.CodeUnknownOp,
+			`{"id":3,"op":"callInvite","data":{"invitees":"bob"}}`:                                                               protocol.CodeInvalidParameter,
+			`{"id":4,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":1.5}}}`:                                    protocol.CodeInvalidParameter,
+			`{"id":5,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":601}}}`:                                    protocol.CodeInvalidParameter,
+			`{"id":6,"op":"callInvite","data":{"invitees":[]}}`:                                                                  protocol.CodeInvalidParameter,
+			`{"id":7,"op":"callAccept","data":{"callID":"nope"}}`:                                                                protocol.CodeCallUnavailable,
+			`{"id":8,"op":"callAccept","data":[]}`:                                                                               protocol.CodeInvalidParameter,
+			`{"id":9,"op":"callInvite","data":{"invitees":["bob"]},"idem":"short"}`:                                              protocol.CodeInvalidParameter,
+			`{"id":10,"op":"queryCallInvitationList","data":{"config":{"count":-1}}}`:                                            protocol.CodeInvalidParameter,
+			`{"id":11,"op":"callInvite","data":{"invitees":["carol"]}}`:                                                          protocol.CodeNoValidInvitee,
+			`{"id":12,"op":"login","data":{"token":"x","deviceID":"d"}}`:                                                         protocol.CodeInvalidParameter,
+			`{"id":13,"op":"callInvite","data":{"invitees":["a","b","c","d","e","f","g","h","i","j"]}}`:                          protocol.CodeTooManyUsers,
+			`{"id":14,"op":"heartbeat","data":"not an object"}`:                                                                  protocol.CodeInvalidParameter,
+			`{"id":15,"op":"logout","data":[]}`:                                                                                  protocol.CodeInvalidParameter,
+			`{"id":16,"op":"callReceived","data":{"callID":"nope"},"idem":"short"}`:                                              protocol.CodeInvalidParameter,
+			`{"id":17,"op":"callAccept","data":{"callID":"nope","config":{"extendedData":"` + strings.Repeat("x", 2049) + `"}}}`: protocol.CodeInvalidParameter,
 		} {
 			r.send(frame)
 			if c := r.errorCode(); c != want {

@@ -59,6 +59,9 @@ func callOp(data json.RawMessage, v any, callID *string) error {
 func (srv *Server) opHandlers() map[string]opFunc {
 	ops := map[string]opFunc{
 		protocol.OpHeartbeat: func(ctx context.Context, s *session, req protocol.Request) (any, error) {
+			if err := decode(req.Data, &struct{}{}); err != nil {
+				return nil, err
+			}
 			return protocol.HeartbeatResult{ServerTime: srv.now().UnixMilli()}, nil
 		},
 		protocol.OpLogin: func(ctx context.Context, s *session, req protocol.Request) (any, error) {
@@ -89,6 +92,9 @@ func (srv *Server) opHandlers() map[string]opFunc {
 }
 
 func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request) (any, error) {
+	if err := decode(req.Data, &struct{}{}); err != nil {
+		return nil, err
+	}
 	srv.backend.Logout(ctx, s.userID, s.deviceID)
 	srv.dropPushTargets(ctx, s.userID, s.deviceID)
 	s.reply(req.ID, struct{}{})
@@ -217,7 +223,7 @@ func (srv *Server) callReceived(ctx context.Context, s *session, req protocol.Re
 	if err := callOp(req.Data, &d, &d.CallID); err != nil {
 		return nil, err
 	}
-	if _, err := srv.backend.Do(ctx, d.CallID, call.Receipt{Actor: s.actor()}, ""); err != nil {
+	if _, err := srv.backend.Do(ctx, d.CallID, call.Receipt{Actor: s.actor()}, req.Idem); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
