@@ -18,6 +18,7 @@ import (
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/push"
+	"github.com/dialtone/dialtone/internal/server"
 )
 
 // pushService is the application's own push service behind --push-webhook-url: it records
@@ -239,4 +240,34 @@ func serviceAccount(t *testing.T) []byte {
 			&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))})
 	must(t, err)
 	return b
+}
+
+// §9: a pushConfig's resourcesID names a profile of --push-profiles, which the push carries; a
+// profiles file with an error stops the server at start-up.
+func TestE2EPushProfiles(t *testing.T) {
+	pushes := newPushService(t)
+	profiles := filepath.Join(t.TempDir(), "profiles.json")
+	must(t, os.WriteFile(profiles, []byte(`{"ring": {"sound": "ring.caf", "apnsCategory": "CALL"}}`), 0o600))
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--push-profiles", profiles)
+	ctx := t.Context()
+	bob := ts.login(t, "bob", "b-phone")
+	must(t, bob.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"}))
+	bob.Close()
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	_, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30,
+		PushConfig: &client.PushConfig{Title: "Alice", ResourcesID: "ring"}})
+	must(t, err)
+	if got := pushes.wait(1).Message; got.ResourcesID != "ring" || got.Profile != (push.Profile{Sound: "ring.caf", APNsCategory: "CALL"}) {
+		t.Errorf("invitation push %+v, want the ring profile", got)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	must(t, os.WriteFile(bad, []byte(`{"ring": {"sond": "ring.caf"}}`), 0o600))
+	err = server.Run(ctx, []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--push-webhook-url", pushes.srv.URL, "--push-profiles", bad},
+		func(string) string { return "" }, io.Discard, io.Discard, func(string) { t.Error("started with a bad profiles file") })
+	if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), "sond") {
+		t.Errorf("start with a misspelt profile field: %v", err)
+	}
 }

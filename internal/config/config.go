@@ -67,6 +67,7 @@ type Config struct {
 
 	PushWebhookURL string        // §9 generic push provider endpoint; "" disables it
 	PushExpiry     time.Duration // a push is retried until delivered or this old
+	PushProfiles   string        // JSON file of the push profiles resourcesID names (§9); "" none
 	FCMCredentials string        // service-account JSON file; "" disables FCM
 	FCMTokenURL    string        // OAuth token endpoint
 	FCMEndpoint    string        // messages:send URL, {project} replaced by the project ID

@@ -71,6 +71,8 @@ func settings() []setting {
 			func(c *Config) any { return &c.PushWebhookURL }},
 		{"push-expiry", "a push is retried with backoff until delivered or this old, then dropped",
 			func(c *Config) any { return &c.PushExpiry }},
+		{"push-profiles", "JSON file of the push profiles a pushConfig's resourcesID names (docs/push.md); none: defaults only",
+			func(c *Config) any { return &c.PushProfiles }},
 		{"fcm-credentials", "FCM service-account JSON file; none: provider \"fcm\" disabled",
 			func(c *Config) any { return &c.FCMCredentials }},
 		{"fcm-token-url", "OAuth 2 token endpoint for FCM",

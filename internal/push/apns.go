@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
@@ -85,8 +86,9 @@ type APNsPayload struct {
 
 // APNsAPS is the aps dictionary.
 type APNsAPS struct {
-	Alert APNsAlert `json:"alert"`
-	Sound string    `json:"sound"`
+	Alert    APNsAlert `json:"alert"`
+	Sound    string    `json:"sound"`
+	Category string    `json:"category,omitempty"`
 }
 
 // APNsAlert is the visible alert.
@@ -102,7 +104,9 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if t.VoIP && m.Kind == KindWithdrawal {
 		return nil // never a VoIP push; a PushKit token takes nothing else
 	}
-	body, err := json.Marshal(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content}, Sound: "default"},
+	sound := cmp.Or(m.Profile.Sound, "default")
+	body, err := json.Marshal(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content}, Sound: sound,
+		Category: m.Profile.APNsCategory},
 		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime, Payload: m.Payload})
 	if err != nil {
 		return fmt.Errorf("push apns: %w", err)

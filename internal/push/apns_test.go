@@ -130,6 +130,7 @@ func TestAPNsRequests(t *testing.T) {
 	voip := Target{Provider: "apns", Token: "tok-voip", VoIP: true, BundleID: "com.example.app"}
 	wd := inv
 	wd.Kind, wd.Deadline = KindWithdrawal, 0
+	wd.Profile = Profile{Sound: "hangup.caf", APNsCategory: "MISSED", AndroidChannelID: "ignored"}
 
 	for _, s := range []struct {
 		t Target
@@ -169,8 +170,8 @@ func TestAPNsRequests(t *testing.T) {
 	if got[0].body != want {
 		t.Errorf("invitation body = %+v, want %+v", got[0].body, want)
 	}
-	if got[2].body.Kind != KindWithdrawal || got[2].body.Deadline != 0 {
-		t.Errorf("withdrawal body = %+v", got[2].body)
+	if b := got[2].body; b.Kind != KindWithdrawal || b.Deadline != 0 || b.APS.Sound != "hangup.caf" || b.APS.Category != "MISSED" {
+		t.Errorf("withdrawal body = %+v, want its profile's sound and category", b)
 	}
 	if jwts[0] != jwts[1] || jwts[1] != jwts[2] {
 		t.Error("provider token not reused within 50 minutes")

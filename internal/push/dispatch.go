@@ -35,9 +35,11 @@ type Marks interface {
 var ErrMalformed = errors.New("push: malformed record")
 
 // DispatcherConfig configures a Dispatcher. Providers holds only the configured providers, by
-// name (webhook, fcm, apns); a target of another provider is skipped.
+// name (webhook, fcm, apns); a target of another provider is skipped. Profiles are the push
+// profiles by name (resourcesID); a push whose resourcesID names none has the zero Profile.
 type DispatcherConfig struct {
 	Providers map[string]Provider
+	Profiles  map[string]Profile
 	Targets   Targets
 	Marks     Marks
 	Connected func(userID string) bool // whether the user has a logged-in device
@@ -50,9 +52,9 @@ type Dispatcher struct {
 	cfg DispatcherConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	done    map[int64]map[Target]bool // record ID → targets already sent on an earlier attempt
-	unwired map[string]bool           // providers found unconfigured (logged once)
+	mu     sync.Mutex
+	done   map[int64]map[Target]bool // record ID → targets already sent on an earlier attempt
+	warned map[string]bool           // unconfigured providers and unknown profiles, logged once
 }
 
 // NewDispatcher returns a dispatcher.
@@ -61,7 +63,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]bool{}, unwired: map[string]bool{}}
+	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]bool{}, warned: map[string]bool{}}
 }
 
 // Deliver handles one push record (behaviour §9, call.PushKind):
@@ -111,7 +113,8 @@ func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 			d.begin(rec.ID)
 		}
 		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
-			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID}
+			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID,
+			Profile: d.profile(p.ResourcesID)}
 		if err := d.send(ctx, rec.ID, p.UserID, targets, m); err != nil {
 			return err
 		}
@@ -134,15 +137,29 @@ func (d *Dispatcher) targets(ctx context.Context, userID string) ([]switchboard.
 			out = append(out, t)
 			continue
 		}
-		d.mu.Lock()
-		first := !d.unwired[t.Provider]
-		d.unwired[t.Provider] = true
-		d.mu.Unlock()
-		if first {
-			d.log.Warn("push: targets of an unconfigured provider are skipped", "provider", t.Provider)
-		}
+		d.warnOnce("push: targets of an unconfigured provider are skipped", "provider", t.Provider)
 	}
 	return out, nil
+}
+
+// profile returns the profile named resourcesID: the zero Profile for "" or an unknown name.
+func (d *Dispatcher) profile(resourcesID string) Profile {
+	p, ok := d.cfg.Profiles[resourcesID]
+	if !ok && resourcesID != "" {
+		d.warnOnce("push: unknown resourcesID, the providers' defaults apply", "resourcesID", resourcesID)
+	}
+	return p
+}
+
+// warnOnce logs msg with the attribute key=value the first time this process sees the pair.
+func (d *Dispatcher) warnOnce(msg, key, value string) {
+	d.mu.Lock()
+	first := !d.warned[key+"\x00"+value]
+	d.warned[key+"\x00"+value] = true
+	d.mu.Unlock()
+	if first {
+		d.log.Warn(msg, key, value)
+	}
 }
 
 // attempted reports whether record id failed an earlier attempt in this process (so its

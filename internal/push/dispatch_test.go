@@ -250,3 +250,27 @@ func TestDispatchWithdrawalRetriedAfterRestart(t *testing.T) {
 	e.deliver(wd, "bob-1 withdrawal", "bob-2 withdrawal")
 	e.deliver(wd)
 }
+
+// §9: a push carries the profile its resourcesID names; an unknown or empty one, none.
+func TestDispatchProfiles(t *testing.T) {
+	ring := Profile{Sound: "ring.caf", APNsCategory: "CALL", AndroidChannelID: "calls"}
+	var got []Message
+	rec := providerFunc(func(_ context.Context, _ Target, m Message) error { got = append(got, m); return nil })
+	store := &memStore{marks: map[string]bool{}, targets: []switchboard.PushTarget{{UserID: "bob", Provider: "fcm", Token: "t"}}}
+	d := NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"fcm": rec}, Profiles: map[string]Profile{"ring": ring},
+		Targets: store, Marks: store})
+	for i, id := range []string{"ring", "nosuch", ""} {
+		body, _ := json.Marshal(wire.PushMessage{Kind: KindEnd, UserID: "bob", CallID: "c1", ResourcesID: id})
+		if err := d.Deliver(t.Context(), switchboard.OutboxRecord{ID: int64(i + 1), CallID: "c1", Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3 || got[0].Profile != ring || got[1].Profile != (Profile{}) || got[2].Profile != (Profile{}) ||
+		got[1].ResourcesID != "nosuch" {
+		t.Errorf("messages %+v; want the ring profile, then none twice", got)
+	}
+}
+
+type providerFunc func(context.Context, Target, Message) error
+
+func (f providerFunc) Send(ctx context.Context, t Target, m Message) error { return f(ctx, t, m) }

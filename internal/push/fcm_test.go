@@ -120,7 +120,8 @@ func TestFCMRequestAndTokenCache(t *testing.T) {
 	p, f, clock := newFCM(t)
 	ctx := t.Context()
 	inv := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0),
-		Deadline: clock.ms(29500 * time.Millisecond), Title: "Alice", Content: "is calling", Payload: `{"k":1}`, ResourcesID: "ring"}
+		Deadline: clock.ms(29500 * time.Millisecond), Title: "Alice", Content: "is calling", Payload: `{"k":1}`, ResourcesID: "ring",
+		Profile: Profile{Sound: "ring.ogg", APNsCategory: "CALL", AndroidChannelID: "calls"}}
 	target := Target{Provider: "fcm", Token: "dev-1"}
 	if err := p.Send(ctx, target, inv); err != nil {
 		t.Fatal(err)
@@ -137,7 +138,8 @@ func TestFCMRequestAndTokenCache(t *testing.T) {
 	}
 	want := FCMRequest{Message: FCMMessage{Token: "dev-1",
 		Data: map[string]string{"callID": "call-1", "caller": "alice", "kind": "invitation", "serverTime": "1700000000000",
-			"deadline": "1700000029500", "title": "Alice", "content": "is calling", "payload": `{"k":1}`, "resourcesID": "ring"},
+			"deadline": "1700000029500", "title": "Alice", "content": "is calling", "payload": `{"k":1}`, "resourcesID": "ring",
+			"sound": "ring.ogg", "androidChannelID": "calls"},
 		Android: FCMAndroid{CollapseKey: "call-1", Priority: "high", TTL: "30s"}}}
 	if s := sends[0]; s.path != "/v1/projects/proj-1/messages:send" || s.auth != "Bearer at-1" || !equalFCM(s.body, want) {
 		t.Errorf("invitation send = %s %s %+v, want %+v", s.path, s.auth, s.body, want)

@@ -30,15 +30,16 @@ type Target struct {
 // Message is one push. CallID is also the collapse key: a later push of the same call
 // replaces an earlier one on the device.
 type Message struct {
-	Kind        string `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
-	CallID      string `json:"callID"`
-	Caller      string `json:"caller"`
-	ServerTime  int64  `json:"serverTime"`         // when the change committed, Unix ms
-	Deadline    int64  `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
-	Title       string `json:"title,omitempty"`
-	Content     string `json:"content,omitempty"`
-	Payload     string `json:"payload,omitempty"`
-	ResourcesID string `json:"resourcesID,omitempty"`
+	Kind        string  `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
+	CallID      string  `json:"callID"`
+	Caller      string  `json:"caller"`
+	ServerTime  int64   `json:"serverTime"`         // when the change committed, Unix ms
+	Deadline    int64   `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
+	Title       string  `json:"title,omitempty"`
+	Content     string  `json:"content,omitempty"`
+	Payload     string  `json:"payload,omitempty"`
+	ResourcesID string  `json:"resourcesID,omitempty"`
+	Profile     Profile `json:"profile,omitzero"` // the profile ResourcesID names; zero when none
 }
 
 // Provider sends one message to one target. It returns nil when the provider took the

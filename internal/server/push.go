@@ -57,13 +57,23 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 	if err != nil || len(providers) == 0 {
 		return false, err
 	}
+	var profiles map[string]push.Profile
+	if cfg.PushProfiles != "" {
+		data, err := os.ReadFile(cfg.PushProfiles)
+		if err == nil {
+			profiles, err = push.ParseProfiles(data)
+		}
+		if err != nil {
+			return false, fmt.Errorf("--push-profiles: %w", err)
+		}
+	}
 	names := make([]string, 0, len(providers))
 	for name := range providers {
 		names = append(names, name)
 	}
 	log.Info("push providers", "providers", names)
-	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Targets: store, Marks: store,
-		Connected: connected, Log: log})
+	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Profiles: profiles, Targets: store,
+		Marks: store, Connected: connected, Log: log})
 	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		err := dispatcher.Deliver(ctx, rec)
 		if errors.Is(err, push.ErrMalformed) {

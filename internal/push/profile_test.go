@@ -1,0 +1,31 @@
+package push
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseProfiles(t *testing.T) {
+	got, err := ParseProfiles([]byte(`{"ring": {"sound": "ring.caf", "apnsCategory": "CALL", "androidChannelID": "calls"},
+		"silent": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["ring"] != (Profile{Sound: "ring.caf", APNsCategory: "CALL", AndroidChannelID: "calls"}) ||
+		got["silent"] != (Profile{}) {
+		t.Errorf("profiles = %+v", got)
+	}
+	for _, bad := range []string{
+		`{"ring": {"sond": "x"}}`, // misspelt field
+		`{"": {}}`,
+		`{"` + strings.Repeat("r", 33) + `": {}}`,
+		`["ring"]`,
+		`{"ring": {}} {}`,
+		`{"ring": {"sound": 1}}`,
+		``,
+	} {
+		if _, err := ParseProfiles([]byte(bad)); err == nil {
+			t.Errorf("ParseProfiles(%q) accepted", bad)
+		}
+	}
+}
