@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -110,7 +111,8 @@ func badFrame(reason string) error { return frameError{reason} }
 // decodes as {}), integers must be integers (no fraction or exponent, within the field's range)
 // and every known field must have its type. Unknown fields are ignored, and a null field leaves
 // its value unset. Field names are matched as encoding/json matches them, which also accepts a
-// name that differs only in case.
+// name that differs only in case. An error names the field by its JSON path and the value it
+// could not take, in terms of the wire, not of v's Go types.
 func DecodeData(data json.RawMessage, v any) error {
 	if len(data) == 0 {
 		return nil
@@ -119,5 +121,15 @@ func DecodeData(data json.RawMessage, v any) error {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("data must be a JSON object")
 	}
-	return json.Unmarshal(trimmed, v)
+	err := json.Unmarshal(trimmed, v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Errorf("%s: a JSON %s is not a valid value", typeErr.Field, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("a JSON %s is not a valid value", typeErr.Value)
+	}
+	return errors.New("data is not valid JSON")
 }

@@ -154,6 +154,9 @@ func TestDecodeData(t *testing.T) {
 				if err == nil {
 					t.Fatalf("DecodeData succeeded: %+v", got)
 				}
+				if msg := err.Error(); strings.Contains(msg, "Go ") || strings.Contains(msg, "protocol.") {
+					t.Errorf("error %q speaks of Go types, not of the wire", msg)
+				}
 				return
 			}
 			if err != nil {
