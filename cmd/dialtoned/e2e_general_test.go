@@ -159,22 +159,32 @@ func TestE2EMultiDeviceAccept(t *testing.T) {
 	laptop.wait(res.CallID, "changed dave=Rejected (call ended)")
 }
 
-// The health, readiness and metrics endpoints answer on the server's listener.
+// The health, readiness and metrics endpoints answer on the server's listener; every request
+// answered counts in dialtone_operations_total, logins and refusals included.
 func TestE2EHTTPEndpoints(t *testing.T) {
 	ts := startServer(t)
 	alice := ts.login(t, "alice", "a")
 	must(t, second(alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})))
-	for path, want := range map[string]string{
-		"/healthz": "ok",
-		"/readyz":  "ready",
-		"/metrics": `dialtone_operations_total{code="0",op="callInvite"} 1`,
+	r := ts.raw(t)
+	r.send(`{"id":1,"op":"heartbeat"}`) // before login
+	r.errorCode()
+	r.login("bob")
+	r.send(`{"id":2,"op":"noSuchOp"}`)
+	r.errorCode()
+	for path, want := range map[string][]string{
+		"/healthz": {"ok"},
+		"/readyz":  {"ready"},
+		"/metrics": {`dialtone_operations_total{code="0",op="callInvite"} 1`, `dialtone_operations_total{code="0",op="login"} 2`,
+			`dialtone_operations_total{code="6000121",op="heartbeat"} 1`, `dialtone_operations_total{code="6000002",op="unknown"} 1`},
 	} {
 		resp, err := http.Get("http://" + ts.Addr + path)
 		must(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s: %d, body lacks %q:\n%.2000s", path, resp.StatusCode, want, body)
+		for _, w := range want {
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), w) {
+				t.Errorf("GET %s: %d, body lacks %q:\n%.3000s", path, resp.StatusCode, w, body)
+			}
 		}
 	}
 }

@@ -29,10 +29,10 @@ func latencyBuckets() []float64 { return prometheus.ExponentialBuckets(50e-6, 2,
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dialtone_operations_total", Help: "Operations answered, by op and result code (0 = success).",
+			Name: "dialtone_operations_total", Help: "WebSocket requests answered, by op (\"unknown\" for ops the server does not know) and result code (0 = success).",
 		}, []string{"op", "code"}),
 		opSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "dialtone_operation_seconds", Help: "Time from a request's arrival to its reply, by op.",
+			Name: "dialtone_operation_seconds", Help: "Time from a WebSocket request's arrival to its reply, by op (a login's includes its catch-up).",
 			Buckets: latencyBuckets(),
 		}, []string{"op"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{

@@ -19,29 +19,29 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		s.badFrame(err.Error())
 		return
 	}
+	start := time.Now()
 	loggedIn := s.isLoggedIn()
+	op, known := s.srv.handlers[req.Op]
 	switch {
 	case req.Op == protocol.OpLogin && !loggedIn:
 		if err != nil {
-			s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
+			s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
 			return
 		}
-		s.login(ctx, req) // before the next frame is read: no request overtakes the catch-up
+		code := s.login(ctx, req) // before the next frame is read: no request overtakes the catch-up
+		s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
 		return
 	case !loggedIn:
-		s.sendError(req.ID, protocol.CodeNotLoggedIn, "log in first")
+		s.refuse(req, protocol.CodeNotLoggedIn, "log in first", start)
 		return
 	case !s.reqs.take(s.srv.now()):
-		s.sendError(req.ID, protocol.CodeRateLimited, "too many requests")
+		s.refuse(req, protocol.CodeRateLimited, "too many requests", start)
 		return
-	}
-	op, known := s.srv.handlers[req.Op]
-	switch {
 	case !known:
-		s.sendError(req.ID, protocol.CodeUnknownOp, "unknown op "+req.Op)
+		s.refuse(req, protocol.CodeUnknownOp, "unknown op "+req.Op, start)
 		return
 	case err != nil: // a non-string idem
-		s.sendError(req.ID, protocol.CodeInvalidParameter, err.Error())
+		s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
 		return
 	}
 	select {
@@ -49,7 +49,6 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case <-ctx.Done():
 		return
 	}
-	start := time.Now()
 	s.wg.Add(1)
 	s.srv.tasks.Go(func() {
 		defer s.wg.Done()
@@ -67,35 +66,45 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	})
 }
 
+// refuse answers req with an error before any handler runs, and counts it under its op (under
+// "unknown" when the op is not one the server knows, so that clients cannot add metric labels).
+func (s *session) refuse(req protocol.Request, code protocol.Code, message string, start time.Time) {
+	s.sendError(req.ID, code, message)
+	op := req.Op
+	if _, known := s.srv.handlers[op]; !known {
+		op = "unknown"
+	}
+	s.srv.cfg.Observer.Op(op, int(code), time.Since(start))
+}
+
 // login authenticates the connection (protocol.md "Login"), registers the device (R6.2),
 // then replies and sends the missed events (R7.2) or the synthesized invitations (R5.3)
 // before any live event.
-func (s *session) login(ctx context.Context, req protocol.Request) {
+func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code {
+	refuse := func(code protocol.Code, message, kick string) protocol.Code {
+		s.sendError(req.ID, code, message)
+		if kick != "" {
+			s.kick(kick)
+		}
+		return code
+	}
 	var data protocol.LoginData
 	if err := protocol.DecodeData(req.Data, &data); err != nil || data.Token == "" {
-		s.sendError(req.ID, protocol.CodeInvalidParameter, "login needs a token and a deviceID")
-		return
+		return refuse(protocol.CodeInvalidParameter, "login needs a token and a deviceID", "")
 	}
 	if !s.srv.cfg.ValidDeviceID(data.DeviceID) || (data.LastSeq != nil && *data.LastSeq < 0) {
-		s.sendError(req.ID, protocol.CodeInvalidParameter, "invalid deviceID or lastSeq")
-		return
+		return refuse(protocol.CodeInvalidParameter, "invalid deviceID or lastSeq", "")
 	}
 	userID, err := s.srv.verifier.Verify(data.Token, s.srv.now())
 	if err != nil {
-		s.sendError(req.ID, protocol.CodeAuthFailed, "authentication failed")
-		s.kick(protocol.KickAuthFailed)
-		return
+		return refuse(protocol.CodeAuthFailed, "authentication failed", protocol.KickAuthFailed)
 	}
 	replaced, outcome := s.srv.register(s, userID, data.DeviceID)
 	switch outcome {
 	case tooManyDevices:
-		s.sendError(req.ID, protocol.CodeTooManyDevices, "too many devices logged in")
-		s.kick(protocol.KickTooManyDevices)
-		return
+		return refuse(protocol.CodeTooManyDevices, "too many devices logged in", protocol.KickTooManyDevices)
 	case newerConnection:
-		s.sendError(req.ID, protocol.CodeInvalidParameter, "a newer connection of this device is logged in")
-		s.kick(protocol.KickReplaced)
-		return
+		return refuse(protocol.CodeInvalidParameter, "a newer connection of this device is logged in", protocol.KickReplaced)
 	}
 	s.srv.backend.DeviceConnected(userID, data.DeviceID)
 	if s.srv.cfg.RememberUsers {
@@ -113,6 +122,7 @@ func (s *session) login(ctx context.Context, req protocol.Request) {
 		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
 		s.kick(protocol.KickShutdown)
 	}
+	return 0 // replied with success; a catch-up that failed after the reply ends the session instead
 }
 
 // catchUp sends the login reply, then the missed events or the synthesized invitations, then
