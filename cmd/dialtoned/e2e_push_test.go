@@ -264,10 +264,12 @@ func TestE2EPushProfiles(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	must(t, os.WriteFile(bad, []byte(`{"ring": {"sond": "ring.caf"}}`), 0o600))
-	err = server.Run(ctx, []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0",
-		"--push-webhook-url", pushes.srv.URL, "--push-profiles", bad},
-		func(string) string { return "" }, io.Discard, io.Discard, func(string) { t.Error("started with a bad profiles file") })
-	if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), "sond") {
-		t.Errorf("start with a misspelt profile field: %v", err)
+	for _, providers := range [][]string{{"--push-webhook-url", pushes.srv.URL}, nil} {
+		args := append([]string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--push-profiles", bad}, providers...)
+		err = server.Run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard,
+			func(string) { t.Error("started with a bad profiles file") })
+		if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), "sond") {
+			t.Errorf("start with a misspelt profile field and providers %q: %v", providers, err)
+		}
 	}
 }

@@ -11,7 +11,8 @@
 //   - the command-line flags.
 //
 // Whether dev is on is itself decided by the same layers. Every refused value is reported with
-// the flag's name (and where the value came from, when not a flag), so an operator can fix it.
+// the flag's name (and, for a value that does not parse, where it came from when not a flag),
+// so an operator can fix it.
 // The package reads the environment only through the getenv it is given and holds no state.
 package config
 
@@ -269,8 +270,11 @@ func (c Config) Validate() error {
 	if err := validListen(c.Listen, c.Dev); err != nil {
 		fail("%w", err)
 	}
-	if c.DataDir == "" {
+	switch {
+	case c.DataDir == "":
 		fail("--data must not be empty")
+	case strings.ContainsRune(c.DataDir, '?'):
+		fail("--data must not contain '?', which SQLite would read as the start of URI parameters")
 	}
 	switch {
 	case c.Secret == "" && !c.Dev:
@@ -288,8 +292,8 @@ func (c Config) Validate() error {
 		{"push-expiry", c.PushExpiry},
 	}
 	for _, p := range positive {
-		if p.d <= 0 {
-			fail("--%s must be positive", p.name)
+		if p.d < time.Millisecond { // the wire's unit: a shorter one would reach clients as 0
+			fail("--%s must be at least 1ms", p.name)
 		}
 	}
 	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && 3*c.HeartbeatInterval > c.HeartbeatTimeout {

@@ -53,12 +53,8 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 // run.
 func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, store *sqlite.Store, m *metrics.Metrics,
 	log *slog.Logger) (bool, error) {
-	providers, err := pushProviders(cfg)
-	if err != nil || len(providers) == 0 {
-		return false, err
-	}
 	var profiles map[string]push.Profile
-	if cfg.PushProfiles != "" {
+	if cfg.PushProfiles != "" { // read even with no provider, so a bad file is found at once
 		data, err := os.ReadFile(cfg.PushProfiles)
 		if err == nil {
 			profiles, err = push.ParseProfiles(data)
@@ -66,6 +62,10 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 		if err != nil {
 			return false, fmt.Errorf("--push-profiles: %w", err)
 		}
+	}
+	providers, err := pushProviders(cfg)
+	if err != nil || len(providers) == 0 {
+		return false, err
 	}
 	names := make([]string, 0, len(providers))
 	for name := range providers {

@@ -41,7 +41,7 @@ func (c *Config) setDefaults() {
 	defaultDuration(&c.LogRetention, 15*time.Minute)
 	defaultDuration(&c.CallRetention, 30*24*time.Hour)
 	// Retention runs a few times per log retention, so an expired log is gone soon after.
-	defaultDuration(&c.PruneEvery, min(time.Minute, c.LogRetention/4))
+	defaultDuration(&c.PruneEvery, max(time.Millisecond, min(time.Minute, c.LogRetention/4)))
 	if c.TickWorkers <= 0 {
 		c.TickWorkers = 32
 	}
