@@ -51,9 +51,9 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // benchFlags are the flags every workload has.
 type benchFlags struct {
-	url, secret string
-	json        bool
-	concurrency int
+	url, secret, sources string
+	json                 bool
+	concurrency          int
 }
 
 func (bf *benchFlags) register(fs *flag.FlagSet) {
@@ -62,6 +62,7 @@ func (bf *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&bf.json, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&bf.concurrency, "login-concurrency", 50,
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
+	fs.StringVar(&bf.sources, "sources", "", "comma-separated local addresses to connect from, round robin (e.g. 127.0.0.1,127.0.0.2)")
 }
 
 // benchReport is a workload's result: --json prints it as JSON, otherwise print prints it.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -30,19 +32,55 @@ func checkOrdered(t *testing.T, name string, p percentiles) {
 	}
 }
 
+// commitChanges reads the server's count of committed changes from its /metrics.
+func commitChanges(t *testing.T, srv *servertest.Server) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "dialtone_commit_changes_total "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int64(n)
+		}
+	}
+	t.Fatal("no dialtone_commit_changes_total in /metrics")
+	return 0
+}
+
 func TestBenchLifecycle(t *testing.T) {
 	srv := servertest.Start(t, highLimits...)
 	for _, extra := range [][]string{nil, {"--rate", "40", "--devices", "2"}} {
 		args := append([]string{"bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret,
 			"--pairs", "4", "--duration", "1s", "--warmup", "200ms", "--json"}, extra...)
+		changesBefore := commitChanges(t, srv)
 		stdout, stderr, err := runOnce(t, args...)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, stderr)
 		}
 		var rep lifecycleReport
 		decodeReport(t, stdout, &rep)
-		if rep.Lifecycles == 0 || len(rep.Errors) != 0 || rep.LifecyclesPerSecond <= 0 {
+		if rep.Lifecycles == 0 || len(rep.Errors) != 0 || rep.LifecyclesPerSecond != float64(rep.Lifecycles)/rep.DurationSeconds ||
+			rep.CompletedTotal < rep.Lifecycles {
 			t.Errorf("report %+v", rep)
+		}
+		// Every lifecycle is four durable changes: invite, receipt, accept, end.
+		if changes := commitChanges(t, srv) - changesBefore; changes != 4*rep.CompletedTotal {
+			t.Errorf("the server committed %d changes for %d lifecycles, want 4 each", changes, rep.CompletedTotal)
+		}
+		if extra == nil && rep.Mode != "closed" {
+			t.Errorf("mode %q without --rate", rep.Mode)
+		}
+		// Open loop: each of the 40 starts intended in the measured second completed (there
+		// were no errors) or was missed.
+		if started := rep.Lifecycles + rep.MissedStarts; extra != nil && (rep.Mode != "open" || started < 39 || started > 41) {
+			t.Errorf("open loop at 40/s for 1s: mode %q, %d lifecycles + %d missed starts", rep.Mode, rep.Lifecycles, rep.MissedStarts)
 		}
 		for name, p := range map[string]percentiles{"inviteToRing": rep.InviteToRing,
 			"acceptToCaller": rep.AcceptToCaller, "lifecycle": rep.Lifecycle} {
@@ -84,7 +122,9 @@ func TestBenchIdle(t *testing.T) {
 	var rep idleReport
 	decodeReport(t, stdout, &rep)
 	if rep.Sessions != 30 || rep.LoggedIn != 30 || rep.ConnectedAtEnd != 30 || len(rep.Errors) != 0 ||
-		rep.LoginsPerSecond <= 0 || rep.RSSBeforeBytes <= 0 || rep.RSSAfterBytes <= 0 {
+		rep.LoginsPerSecond <= 0 || rep.LoginsPerSecond != float64(rep.LoggedIn)/rep.LoginSeconds ||
+		rep.RSSBeforeBytes <= 0 || rep.RSSAfterBytes <= 0 ||
+		rep.BytesPerSession != float64(rep.RSSAfterBytes-rep.RSSBeforeBytes)/float64(rep.ConnectedAtEnd) {
 		t.Errorf("report %+v", rep)
 	}
 }
@@ -118,7 +158,7 @@ func TestTimersPlanSpreadsDeadlines(t *testing.T) {
 	for i := range r.calls {
 		start, timeout := r.plan(i)
 		deadline := start.Milliseconds() + int64(timeout)*1000
-		if start < 0 || start >= 6*time.Second || timeout < 1 || deadline <= prev || deadline <= 5000 {
+		if start < 0 || start >= 5*time.Second || timeout < 1 || deadline <= prev || deadline <= 5000 {
 			t.Errorf("call %d: start %v timeout %ds", i, start, timeout)
 		}
 		prev = deadline

@@ -41,7 +41,6 @@ type idleConfig struct {
 	benchFlags
 	sessions  int
 	hold      time.Duration
-	sources   string
 	serverPID int
 }
 
@@ -52,7 +51,6 @@ func runIdle(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		define: func(fs *flag.FlagSet) {
 			fs.IntVar(&cfg.sessions, "sessions", 1000, "sessions to open")
 			fs.DurationVar(&cfg.hold, "hold", 10*time.Second, "how long to hold the sessions once all are open")
-			fs.StringVar(&cfg.sources, "sources", "", "comma-separated local addresses to connect from, round robin")
 			fs.IntVar(&cfg.serverPID, "server-pid", 0, "PID of the server process, to read its memory")
 		},
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
@@ -99,7 +97,13 @@ func idleRun(ctx context.Context, cfg *idleConfig, stderr io.Writer) (idleReport
 	rep.LoginSeconds = elapsed.Seconds()
 	rep.LoginsPerSecond = float64(rep.LoggedIn) / elapsed.Seconds()
 	fmt.Fprintf(stderr, "idle: %d sessions logged in in %.1fs; holding for %s\n", rep.LoggedIn, elapsed.Seconds(), cfg.hold)
+	stop := make(chan struct{})
+	waitProgress := everySecond(stop, func(el time.Duration) {
+		fmt.Fprintf(stderr, "idle %3.0fs holding, %d connected\n", el.Seconds(), countLive(clients, true))
+	})
 	sleepUntil(ctx, time.Now().Add(cfg.hold))
+	close(stop)
+	waitProgress()
 	rep.ConnectedAtEnd = countLive(clients, true)
 	memAfter := readServerMemory(cfg)
 	rep.Errors = errs.snapshot()
@@ -168,8 +172,10 @@ func readServerMemory(cfg *idleConfig) serverMemory {
 	return m
 }
 
+// setMemory sets the memory fields: the growth from before to after per session still
+// connected at the end.
 func (rep *idleReport) setMemory(before, after serverMemory) {
-	n := float64(max(rep.LoggedIn, 1))
+	n := float64(max(rep.ConnectedAtEnd, 1))
 	rep.RSSBeforeBytes, rep.RSSAfterBytes = before.rss, after.rss
 	if before.rss > 0 && after.rss > 0 {
 		rep.BytesPerSession = float64(after.rss-before.rss) / n

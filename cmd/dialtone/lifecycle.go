@@ -21,16 +21,18 @@ Usage: dialtone bench lifecycle --url URL --secret S [--pairs 100] [--duration 1
 Runs call lifecycles between caller/callee pairs, each pair a logged-in caller device and
 --devices logged-in devices of its callee. One lifecycle: the caller sends callInvite
 (advanced mode); a callee device receives callInvitationReceived (its SDK acknowledges it);
-that device sends callAccept; the caller sees the callee Accepted (callUserStateChanged); the
-caller sends callEnd; the caller and the accepting device both receive callInvitationEnded.
+once the caller sees the callee Received (the acknowledgement is committed, as it is long
+before anyone answers a real call), that device sends callAccept; the caller sees the callee
+Accepted (callUserStateChanged); the caller sends callEnd; the caller and the accepting device
+both receive callInvitationEnded. Four durable changes: invite, receipt, accept, end.
 
 Closed loop by default: each pair runs lifecycles back to back. With --rate, open loop: R
-lifecycles per second are offered, spread evenly over the pairs; a lifecycle's latency is
-measured from its intended start, so a start delayed because its pair is still busy counts
-its wait (no coordinated omission). Starts that could not begin before the end are reported
-as missedStarts.
+lifecycles per second are offered, spread evenly over the pairs; the whole lifecycle's latency
+is measured from its intended start, so a start delayed because its pair is still busy counts
+its wait (no coordinated omission). Starts still waiting at the end are reported as
+missedStarts, and counted in the lifecycle latency with the wait they had then (a lower bound).
 
-Reported, for the lifecycles completed during --duration (after --warmup): lifecycles per
+Reported, for the lifecycles that started during --duration (after --warmup): lifecycles per
 second, errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
 inviteToRing (callInvite sent → callee device has callInvitationReceived), acceptToCaller
 (callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
@@ -92,7 +94,11 @@ type callerHandler struct {
 
 func (h *callerHandler) OnCallUserStateChanged(ev client.CallUserStateChanged) {
 	for _, u := range ev.CallUserList {
-		if u.UserID == h.callee && u.State == client.StateAccepted {
+		switch {
+		case u.UserID != h.callee:
+		case u.State == client.StateReceived:
+			h.mb.post(mailKey{mailReceived, ev.CallID, 0}, arrival{at: time.Now()})
+		case u.State == client.StateAccepted:
 			h.mb.post(mailKey{mailAccepted, ev.CallID, 0}, arrival{at: time.Now()})
 		}
 	}
@@ -117,14 +123,19 @@ func (h *calleeHandler) OnCallInvitationEnded(ev client.CallInvitationEnded) {
 	h.mb.post(mailKey{mailCalleeEnded, ev.CallID, h.device}, arrival{at: time.Now(), device: h.device})
 }
 
-// loginPairs logs in every pair's caller and callee devices.
+// loginPairs logs in every pair's caller and callee devices, pair i from source i (round
+// robin over --sources).
 func loginPairs(ctx context.Context, cfg *lifecycleConfig) ([]*lcPair, error) {
+	dials, err := sourceDialers(cfg.sources)
+	if err != nil {
+		return nil, err
+	}
 	run := newRunID()
 	pairs := make([]*lcPair, cfg.pairs)
 	var mu sync.Mutex
 	var firstErr error
 	forEach(cfg.pairs, cfg.concurrency, func(i int) {
-		p, err := loginPair(ctx, cfg, run, i)
+		p, err := loginPair(ctx, cfg, run, i, dials[i%len(dials)])
 		mu.Lock()
 		defer mu.Unlock()
 		pairs[i] = p
@@ -139,17 +150,17 @@ func loginPairs(ctx context.Context, cfg *lifecycleConfig) ([]*lcPair, error) {
 	return pairs, nil
 }
 
-func loginPair(ctx context.Context, cfg *lifecycleConfig, run string, i int) (*lcPair, error) {
+func loginPair(ctx context.Context, cfg *lifecycleConfig, run string, i int, dial dialFunc) (*lcPair, error) {
 	n := strconv.Itoa(i)
 	p := &lcPair{callee: "bench-e-" + run + "-" + n, mb: newMailbox()}
 	caller := session{user: "bench-c-" + run + "-" + n, device: "c",
-		handler: &callerHandler{mb: p.mb, callee: p.callee}}
+		handler: &callerHandler{mb: p.mb, callee: p.callee}, dial: dial}
 	var err error
 	if p.caller, err = caller.login(ctx, cfg.url, cfg.secret); err != nil {
 		return p, fmt.Errorf("login %s: %w", caller.user, describe(err))
 	}
 	for d := range cfg.devices {
-		s := session{user: p.callee, device: "d" + strconv.Itoa(d), handler: &calleeHandler{mb: p.mb, device: d}}
+		s := session{user: p.callee, device: "d" + strconv.Itoa(d), handler: &calleeHandler{mb: p.mb, device: d}, dial: dial}
 		c, err := s.login(ctx, cfg.url, cfg.secret)
 		if err != nil {
 			return p, fmt.Errorf("login %s/%s: %w", s.user, s.device, describe(err))
@@ -195,6 +206,9 @@ func (p *lcPair) answerAndEnd(ctx context.Context, id string, t0 time.Time, time
 		return 0, 0, "ring", err
 	}
 	ring = rang.at.Sub(t0)
+	if _, err := p.mb.wait(ctx, mailKey{mailReceived, id, 0}, timeout); err != nil {
+		return ring, 0, "received", err
+	}
 	t1 := time.Now()
 	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallIDResult, error) {
 		return p.callees[rang.device].CallAccept(ctx, id, client.OpConfig{})
@@ -282,11 +296,29 @@ func (r *lifecycleRun) pairLoop(ctx context.Context, p *lcPair, i int) {
 	next := r.start.Add(time.Duration(float64(i) / r.cfg.rate * float64(time.Second)))
 	for ; next.Before(r.measureEnd); next = next.Add(interval) {
 		if !sleepUntil(ctx, next) || !time.Now().Before(r.measureEnd) {
-			r.missed.Add(int64((r.measureEnd.Sub(next)-1)/interval) + 1)
+			r.missStarts(next, interval)
 			return
 		}
 		r.one(ctx, p, next)
 	}
+}
+
+// missStarts records the starts from next on, every interval, that the end of the run found
+// still waiting for their pair: those intended in the measured time count as missed, and in
+// the lifecycle latency with the wait they had then, a lower bound of their latency.
+func (r *lifecycleRun) missStarts(next time.Time, interval time.Duration) {
+	now := time.Now()
+	for ; next.Before(r.measureEnd); next = next.Add(interval) {
+		if r.inWindow(next) {
+			r.missed.Add(1)
+			r.whole.record(now.Sub(next))
+		}
+	}
+}
+
+// inWindow reports whether a lifecycle intended to start at t is measured.
+func (r *lifecycleRun) inWindow(t time.Time) bool {
+	return !t.Before(r.measureStart) && t.Before(r.measureEnd)
 }
 
 // sleepUntil waits for t; false when ctx ended first.
@@ -305,15 +337,17 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// one runs a lifecycle intended to start at intended and records it.
+// one runs a lifecycle intended to start at intended and records it: a lifecycle intended to
+// start in the measured time is measured, successes and errors alike, whenever it ends.
 func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 	ring, accept, step, err := p.lifecycle(ctx, r.cfg.stepTimeout)
 	now := time.Now()
+	measured := r.inWindow(intended)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the run is over; not the server's failure
 		}
-		if !now.Before(r.measureStart) {
+		if measured {
 			r.errs.add(err, step)
 		}
 		if r.cfg.rate == 0 {
@@ -322,7 +356,7 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		return
 	}
 	r.completed.Add(1)
-	if now.Before(r.measureStart) || now.After(r.measureEnd) {
+	if !measured {
 		return
 	}
 	r.measured.Add(1)
@@ -360,6 +394,7 @@ type lifecycleReport struct {
 	DurationSeconds     float64          `json:"durationSeconds"`
 	Lifecycles          int64            `json:"lifecycles"`
 	LifecyclesPerSecond float64          `json:"lifecyclesPerSecond"`
+	CompletedTotal      int64            `json:"completedTotal"` // warmup and drain included
 	MissedStarts        int64            `json:"missedStarts"`
 	Errors              map[string]int64 `json:"errors"`
 	InviteToRing        percentiles      `json:"inviteToRing"`
@@ -376,7 +411,7 @@ func (r *lifecycleRun) report() lifecycleReport {
 	return lifecycleReport{
 		Workload: "lifecycle", URL: r.cfg.url, Mode: mode, Pairs: r.cfg.pairs, Devices: r.cfg.devices,
 		OfferedRate: r.cfg.rate, WarmupSeconds: r.cfg.warmup.Seconds(), DurationSeconds: r.cfg.duration.Seconds(),
-		Lifecycles: n, LifecyclesPerSecond: float64(n) / r.cfg.duration.Seconds(),
+		Lifecycles: n, LifecyclesPerSecond: float64(n) / r.cfg.duration.Seconds(), CompletedTotal: r.completed.Load(),
 		MissedStarts: r.missed.Load(), Errors: r.errs.snapshot(),
 		InviteToRing: r.ring.summary(), AcceptToCaller: r.accept.summary(), Lifecycle: r.whole.summary(),
 	}

@@ -12,13 +12,14 @@ type mailKind int
 
 const (
 	mailRing        mailKind = iota // a callee device received the invitation
+	mailReceived                    // the caller saw the callee Received: its receipt is committed
 	mailAccepted                    // the caller saw the callee Accepted
 	mailCallerEnded                 // the caller received callInvitationEnded
 	mailCalleeEnded                 // a callee device received callInvitationEnded
 )
 
 func (k mailKind) String() string {
-	return [...]string{"ring", "accepted", "callerEnded", "calleeEnded"}[k]
+	return [...]string{"ring", "received", "accepted", "callerEnded", "calleeEnded"}[k]
 }
 
 // mailKey names an arrival: its kind, its call and, for callee-side events, the device.

@@ -122,14 +122,18 @@ func (r *timersRun) observe(callID string, u client.CallUserInfo, arrived time.T
 	r.observed.Add(1)
 }
 
-// login logs in one caller per call.
+// login logs in one caller per call, caller i from source i (round robin over --sources).
 func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
+	dials, err := sourceDialers(r.cfg.sources)
+	if err != nil {
+		return nil, err
+	}
 	callers := make([]*client.Client, r.calls)
 	var mu sync.Mutex
 	var firstErr error
 	forEach(r.calls, r.cfg.concurrency, func(i int) {
 		h := &timersCaller{r: r}
-		s := session{user: "bench-t-" + r.run + "-" + strconv.Itoa(i), device: "c", handler: h}
+		s := session{user: "bench-t-" + r.run + "-" + strconv.Itoa(i), device: "c", handler: h, dial: dials[i%len(dials)]}
 		c, err := s.login(ctx, r.cfg.url, r.cfg.secret)
 		mu.Lock()
 		defer mu.Unlock()
@@ -146,13 +150,13 @@ func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
 }
 
 // plan returns call i's start (after the run's start) and timeout. The calls' deadlines are
-// spread evenly over (lead, lead+window]; their starts over [0, lead), each a little after
-// its even slot so that the timeout is whole seconds (at least 1 s, as both lead and window
-// are).
+// spread evenly over (lead, lead+window]; their starts over [0, lead), each less than a
+// second after its even slot of [0, lead−1s) so that the timeout is whole seconds (at least
+// 1 s, as both lead and window are).
 func (r *timersRun) plan(i int) (start time.Duration, timeoutS int) {
 	n := int64(r.calls)
 	deadline := r.cfg.lead + time.Duration(int64(r.cfg.window)*int64(i+1)/n)
-	slot := time.Duration(int64(r.cfg.lead) * int64(i) / n)
+	slot := time.Duration(int64(r.cfg.lead-time.Second) * int64(i) / n)
 	timeoutS = min(max(int((deadline-slot)/time.Second), 1), 600)
 	return deadline - time.Duration(timeoutS)*time.Second, timeoutS
 }
