@@ -22,7 +22,7 @@ func TestClientRingsAcceptsAndLists(t *testing.T) {
 	m := alice.waitFor(`call (\S+) \((\S+)\) ringing bob for 60s`)
 	short, full := m[1], m[2]
 	ring := bob.waitFor(`☎ alice is calling you \(call (\S+), advanced, \d+s left\) — accept (\S+) / reject`)
-	if ring[1] != short || !strings.HasPrefix(full, ring[2]) {
+	if ring[1] != short || !strings.HasSuffix(full, ring[2]) {
 		t.Fatalf("bob rang for call %q (accept %q), alice created %q", ring[1], ring[2], full)
 	}
 	bob.send("accept " + ring[2])
@@ -30,7 +30,7 @@ func TestClientRingsAcceptsAndLists(t *testing.T) {
 
 	alice.send("list")
 	alice.waitFor(short + `  ` + full + `  Started .* bob:Accepted`)
-	alice.send("show " + short[:4])
+	alice.send("show " + full[:len(full)-3]) // a beginning works as well as an end
 	alice.waitFor(`(?m)^  bob +Accepted`)
 
 	alice.send("frobnicate")
@@ -66,12 +66,28 @@ func TestCallBookResolvesPrefixes(t *testing.T) {
 	b.remember("abcdef123", nil)
 	b.remember("abcxyz456", nil)
 	for ref, want := range map[string]string{"abcd": "abcdef123", "abcx": "abcxyz456",
-		"abcdef123": "abcdef123", "zzz": "zzz"} {
+		"abcdef123": "abcdef123", "zzz": "zzz", "123": "abcdef123", "z456": "abcxyz456"} {
 		if got, err := b.resolve(ref); err != nil || got != want {
 			t.Errorf("resolve(%q) = %q, %v; want %q", ref, got, err, want)
 		}
 	}
 	if _, err := b.resolve("abc"); err == nil {
 		t.Error("an ambiguous prefix resolved")
+	}
+}
+
+// The short name the client prints for a call stays usable when calls are created within the
+// same seconds (call IDs begin with their creation time).
+func TestClientShortNamesOfCallsMadeTogether(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	for _, callee := range []string{"bob", "carol", "dave"} {
+		alice.send("invite " + callee)
+		m := alice.waitFor(`call (\S+) \((\S+)\) ringing ` + callee + ` for 30s — cancel (\S+)`)
+		alice.send("cancel " + m[3])
+		if r := alice.waitFor(`call ` + m[1] + `: cancelled|error: cancel: (.*)`); r[1] != "" {
+			t.Errorf("cancel %s by its printed name: %s", m[2], r[0])
+		}
 	}
 }

@@ -70,7 +70,7 @@ func (con *console) exec(ctx context.Context, line string) bool {
 }
 
 func cmdHelp(_ context.Context, con *console, _ []string) error {
-	con.out.line("commands (CALL is a call ID or an unambiguous prefix of one):")
+	con.out.line("commands (CALL is a call ID, or an unambiguous beginning or end of one):")
 	for _, cmd := range commandTable() {
 		con.out.line("  %-8s %-55s %s", cmd.name, cmd.args, cmd.help)
 	}

@@ -19,8 +19,9 @@ Usage: dialtone client --url URL --user USER [--device D] (--token T | --secret 
 
 An interactive terminal client: it logs in as one device of USER, prints the user's events as
 they arrive, and reads commands, one per line, from stdin (a terminal or a pipe). Type "help"
-for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. Call IDs may be
-shortened to any unambiguous prefix of a call this client has seen.
+for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. A call may be named by
+any unambiguous beginning or end of the ID of a call this client has seen; the client prints
+the last six characters.
 `
 
 // runClient implements "dialtone client".
@@ -124,14 +125,15 @@ func newCallBook() *callBook {
 	return &callBook{states: make(map[string]map[string]client.CallUserState)}
 }
 
-// shortIDLen is how much of a call ID the client prints.
+// shortIDLen is how much of a call ID the client prints: its end, which is random (a call ID
+// begins with its creation time, shared by calls created within seconds of each other).
 const shortIDLen = 6
 
 func short(id string) string {
 	if len(id) <= shortIDLen {
 		return id
 	}
-	return id[:shortIDLen]
+	return id[len(id)-shortIDLen:]
 }
 
 // remember records a call and the states of users.
@@ -161,7 +163,7 @@ func (b *callBook) transitions(callID string, users []client.CallUserInfo) []str
 	return out
 }
 
-// resolve returns the known call ID that ref is a prefix of; an unknown ref is returned as is
+// resolve returns the known call ID that ref begins or ends; an unknown ref is returned as is
 // (the server decides), an ambiguous one is an error.
 func (b *callBook) resolve(ref string) (string, error) {
 	b.mu.Lock()
@@ -171,7 +173,7 @@ func (b *callBook) resolve(ref string) (string, error) {
 	}
 	var found []string
 	for id := range b.states {
-		if strings.HasPrefix(id, ref) {
+		if strings.HasPrefix(id, ref) || strings.HasSuffix(id, ref) {
 			found = append(found, id)
 		}
 	}
