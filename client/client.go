@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dialtone/dialtone/protocol"
@@ -28,12 +27,12 @@ type Client struct {
 	life   context.Context // cancelled when the client is finished
 	finish context.CancelCauseFunc
 
-	offset atomic.Int64 // server clock − local clock, in nanoseconds
+	clock clockEstimate // server clock − local clock
 
 	loginMu sync.Mutex // serialises Login
 
 	mu         sync.Mutex
-	pre        *conn         // the connection dialed by Dial, until Login uses it
+	pre        *conn         // the connection a first Login uses (dialed by Dial or Login), until it succeeds
 	cur        *conn         // the logged-in connection; nil while reconnecting
 	ready      chan struct{} // closed when cur is set; replaced when cur dies
 	loggedIn   bool
@@ -91,7 +90,6 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 	defer c.loginMu.Unlock()
 	c.mu.Lock()
 	cn, loggedIn := c.pre, c.loggedIn
-	c.pre = nil
 	c.mu.Unlock()
 	if err := c.Err(); err != nil {
 		return LoginResult{}, err
@@ -104,6 +102,15 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 		if cn, err = c.dial(ctx); err != nil {
 			return LoginResult{}, err
 		}
+		// In c.pre, Close closes it, and with it the login waiting on it.
+		c.mu.Lock()
+		c.pre = cn
+		closed := c.life.Err() != nil
+		c.mu.Unlock()
+		if closed {
+			cn.close(ErrClosed)
+			return LoginResult{}, c.Err()
+		}
 	}
 	c.seqs.load(ctx, SeqKey{UserID: tokenSubject(token), DeviceID: deviceID})
 	c.setLoggingIn(true)
@@ -111,10 +118,14 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 	if err != nil {
 		c.setLoggingIn(false)
 		c.keepForRetry(cn, err)
+		if cerr := c.Err(); cerr != nil {
+			return LoginResult{}, cerr // closed meanwhile, which cut the login short
+		}
 		return LoginResult{}, err
 	}
 	c.mu.Lock()
 	c.loggedIn, c.loggingIn, c.token, c.deviceID = true, false, token, deviceID
+	c.pre = nil
 	c.mu.Unlock()
 	if !c.install(cn, lr) {
 		if err := c.Err(); err != nil {
@@ -140,16 +151,18 @@ func (c *Client) setLoggingIn(on bool) {
 }
 
 // keepForRetry keeps a connection whose login was refused for another Login, as the server
-// does for a malformed login; otherwise it closes it.
+// does for a malformed login, while the client runs; otherwise it closes it.
 func (c *Client) keepForRetry(cn *conn, err error) {
 	var pe *protocol.Error
-	if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidParameter && !cn.isDead() {
-		c.mu.Lock()
-		c.pre = cn
-		c.mu.Unlock()
-		return
+	keep := errors.As(err, &pe) && pe.Code == protocol.CodeInvalidParameter && !cn.isDead()
+	c.mu.Lock()
+	if !keep || c.life.Err() != nil {
+		c.pre, keep = nil, false
 	}
-	cn.close(err)
+	c.mu.Unlock()
+	if !keep {
+		cn.close(err)
+	}
 }
 
 // login sends the login op on cn with the device's last processed seq. The seq bookkeeping for
@@ -172,7 +185,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 	if f.Error != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
 	}
-	c.recordServerTime(lr.ServerTime, sent, time.Now())
+	c.clock.record(lr.ServerTime, sent, time.Now(), true)
 	return lr, nil
 }
 
@@ -266,14 +279,15 @@ func (c *Client) shutdown(reason error) {
 		return
 	}
 	c.finish(reason)
-	conns := []*conn{c.pre, c.cur}
+	pre, cur := c.pre, c.cur
 	c.state = Disconnected
 	c.disp.stop(func(h EventHandler) { h.OnConnectionStateChanged(Disconnected, reason) })
 	c.mu.Unlock()
-	for _, cn := range conns {
-		if cn != nil {
-			cn.closeGracefully(reason)
-		}
+	if pre != nil {
+		pre.close(reason) // not logged in: nothing to say goodbye to, and its peer may not be reading
+	}
+	if cur != nil {
+		cur.closeGracefully(reason)
 	}
 }
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -209,5 +210,54 @@ func TestLoginRefused(t *testing.T) {
 	}
 	if _, err := c.Login(ctx, "good", "dev1"); !errors.Is(err, ErrAlreadyLoggedIn) {
 		t.Fatalf("third Login: %v, want ErrAlreadyLoggedIn", err)
+	}
+}
+
+// Close during a first Login that is waiting for its reply returns at once, and so does the
+// Login, with ErrClosed.
+func TestCloseDuringLogin(t *testing.T) {
+	fs := newFakeServer(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
+	fs.mu.Lock()
+	fs.loginErr = func(protocol.LoginData) *protocol.Error { <-release; return nil } // never answers
+	fs.mu.Unlock()
+	c, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(context.Background(), "token", "dev1")
+		loginErr <- err
+	}()
+	recv(t, fs.logins, "login")
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	recv(t, closed, "Close to return")
+	if err := recv(t, loginErr, "Login to return"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Login: %v, want ErrClosed", err)
+	}
+}
+
+// A request too big for one frame (protocol: 64 KiB) is refused by the client with 6000001,
+// without sending it: the server would close the connection, and every resend would again.
+func TestOversizeRequestRefused(t *testing.T) {
+	fs := newFakeServer(t)
+	c, _ := connect(t, fs, Options{})
+	_, err := c.CallInvite(testCtx(t), []string{"bob"}, InviteConfig{ExtendedData: strings.Repeat("x", protocol.MaxFrameBytes)})
+	if Code(err) != CodeInvalidParameter {
+		t.Fatalf("CallInvite of a frame over 64 KiB: %v, want code %d", err, CodeInvalidParameter)
+	}
+	if s := c.State(); s != Connected {
+		t.Errorf("state after the refusal: %v, want Connected", s)
+	}
+	select {
+	case req := <-fs.requests:
+		t.Errorf("the server got %s", req.Op)
+	default:
 	}
 }

@@ -183,6 +183,11 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	if err != nil {
 		return 0, fmt.Errorf("dialtone: encode %s: %w", op, err)
 	}
+	if len(frame) > protocol.MaxFrameBytes {
+		// The server would close the connection (1009), and a resend would do it again.
+		return 0, &protocol.Error{Code: protocol.CodeInvalidParameter,
+			Message: fmt.Sprintf("request of %d bytes; a frame is at most %d", len(frame), protocol.MaxFrameBytes)}
+	}
 	cn.mu.Lock()
 	if cn.pending == nil {
 		cn.mu.Unlock()

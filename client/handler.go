@@ -45,8 +45,9 @@ type EventHandler interface {
 	// OnCallInvitationCreated: a call this user created (on any of its devices) started.
 	OnCallInvitationCreated(ev CallInvitationCreated)
 	// OnCallInvitationReceived: this user is invited; ring until ev.Deadline (see
-	// Client.RemainingRingTime). The client has already acknowledged it (callReceived). A
-	// synthetic invitation (ev.Synthetic) may repeat one delivered before a reconnect.
+	// Client.RemainingRingTime). The client acknowledges it by itself (callReceived), at the
+	// same time as it calls this method, not before. A synthetic invitation (ev.Synthetic) may
+	// repeat one delivered before a reconnect.
 	OnCallInvitationReceived(ev CallInvitationReceived)
 	// OnCallInvitationCancelled: invitations were withdrawn.
 	OnCallInvitationCancelled(ev CallInvitationCancelled)

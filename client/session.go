@@ -190,7 +190,7 @@ func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
 	_, err := cn.send(ctx, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
 		var hb protocol.HeartbeatResult
 		if f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
-			c.recordServerTime(hb.ServerTime, sent, time.Now())
+			c.clock.record(hb.ServerTime, sent, time.Now(), false)
 		}
 	})
 	if err != nil && !errors.Is(err, errConnLost) {

@@ -446,3 +446,33 @@ func TestSeqTrackerStartsOverWhenServerLogIsBehind(t *testing.T) {
 		t.Fatalf("saved %d, want 11", seq)
 	}
 }
+
+// The clock estimate keeps the sample with the shortest round trip, until it is a minute old or
+// a new session starts.
+func TestClockEstimateKeepsTheShortestRoundTrip(t *testing.T) {
+	t0 := time.UnixMilli(1_700_000_000_000)
+	var e clockEstimate
+	sample := func(at time.Duration, rtt time.Duration, serverAhead time.Duration, fresh bool) {
+		sent := t0.Add(at)
+		recv := sent.Add(rtt)
+		server := sent.Add(rtt / 2).Add(serverAhead)
+		e.record(server.UnixMilli(), sent, recv, fresh)
+	}
+	offset := func() time.Duration { return time.Duration(e.offset.Load()) }
+	near := func(what string, want time.Duration) {
+		t.Helper()
+		if d := offset() - want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("%s: offset %v, want %v ± 1ms", what, offset(), want)
+		}
+	}
+	sample(0, 20*time.Millisecond, 40*time.Millisecond, true)
+	near("first sample", 40*time.Millisecond)
+	sample(time.Second, time.Millisecond, 10*time.Millisecond, false)
+	near("a shorter round trip", 10*time.Millisecond)
+	sample(2*time.Second, 8*time.Millisecond, 30*time.Millisecond, false)
+	near("a longer round trip within the minute", 10*time.Millisecond)
+	sample(62*time.Second, 8*time.Millisecond, 30*time.Millisecond, false)
+	near("a longer round trip once the best is a minute old", 30*time.Millisecond)
+	sample(63*time.Second, 50*time.Millisecond, -5*time.Second, true)
+	near("a new session", -5*time.Second)
+}
