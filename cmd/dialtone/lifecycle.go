@@ -16,7 +16,7 @@ import (
 
 const lifecycleUsage = `
 Usage: dialtone bench lifecycle --url URL --secret S [--pairs 100] [--duration 10s]
-       [--warmup 2s] [--rate R] [--devices 1] [--json]
+       [--warmup 2s] [--rate R] [--devices 1] [--sources A,B,…] [--json]
 
 Runs call lifecycles between caller/callee pairs, each pair a logged-in caller device and
 --devices logged-in devices of its callee. One lifecycle: the caller sends callInvite
