@@ -284,9 +284,10 @@ func TestE2EStaleLoginDoesNotReplaceNewerConnection(t *testing.T) {
 	}
 }
 
-// Behaviour §8: past the invites-per-minute limit, every callInvite and callingInvite is
-// refused with 6000292, which wins over 6000001 however malformed the request is.
-func TestE2EInviteRateLimit(t *testing.T) {
+// spentInviteLimit starts a server allowing one invite per user and minute and returns alice's
+// connection after she made hers.
+func spentInviteLimit(t *testing.T) (*testServer, *rawConn) {
+	t.Helper()
 	ts := startServer(t, "--max-invites-per-minute", "1")
 	r := ts.raw(t)
 	r.login("alice")
@@ -294,6 +295,22 @@ func TestE2EInviteRateLimit(t *testing.T) {
 	if f := r.reply(2); f.Error != nil {
 		t.Fatalf("first invite: %v", f.Error)
 	}
+	return ts, r
+}
+
+// wantRateLimited sends frame, whose id is id, and checks it is refused with 6000292.
+func (r *rawConn) wantRateLimited(id int64, frame string) {
+	r.t.Helper()
+	r.send(frame)
+	if f := r.reply(id); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+		r.t.Errorf("%s past the invite limit: %+v, want 6000292", frame, f.Error)
+	}
+}
+
+// Behaviour §8: past the invites-per-minute limit, every callInvite and callingInvite is
+// refused with 6000292, which wins over 6000001 however malformed the request is.
+func TestE2EInviteRateLimit(t *testing.T) {
+	_, r := spentInviteLimit(t)
 	for i, data := range []string{
 		`{"invitees":["carol"]}`,
 		`{"invitees":["carol"],"config":{"mode":7}}`,
@@ -301,16 +318,10 @@ func TestE2EInviteRateLimit(t *testing.T) {
 		`{"invitees":["carol"],"config":{"extendedData":"` + strings.Repeat("x", 3000) + `"}}`,
 	} {
 		id := int64(10 + i)
-		r.send(`{"id":` + strconv.FormatInt(id, 10) + `,"op":"callInvite","data":` + data + `}`)
-		if f := r.reply(id); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
-			t.Errorf("callInvite %s past the limit: %+v, want 6000292", data, f.Error)
-		}
+		r.wantRateLimited(id, `{"id":`+strconv.FormatInt(id, 10)+`,"op":"callInvite","data":`+data+`}`)
 	}
-	r.send(`{"id":20,"op":"callingInvite","data":{"invitees":["carol"]}}`) // no callID either
-	if f := r.reply(20); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
-		t.Errorf("callingInvite past the limit: %+v, want 6000292", f.Error)
-	}
-	r.send(`{"id":21,"op":"queryCallInvitationList","data":{"count":1}}`) // other ops are not limited
+	r.wantRateLimited(20, `{"id":20,"op":"callingInvite","data":{"invitees":["carol"]}}`) // no callID either
+	r.send(`{"id":21,"op":"queryCallInvitationList","data":{"count":1}}`)                 // other ops are not limited
 	if f := r.reply(21); f.Error != nil {
 		t.Errorf("query past the invite limit: %v", f.Error)
 	}
@@ -318,20 +329,10 @@ func TestE2EInviteRateLimit(t *testing.T) {
 
 // Transport limits are per user: logging in again does not give a user new invites this minute.
 func TestE2EInviteLimitSurvivesReconnect(t *testing.T) {
-	ts := startServer(t, "--max-invites-per-minute", "1")
-	r := ts.raw(t)
-	r.login("alice")
-	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`)
-	if f := r.reply(2); f.Error != nil {
-		t.Fatalf("first invite: %v", f.Error)
-	}
+	ts, r := spentInviteLimit(t)
 	r.conn.CloseNow()
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0") // alice has no session left
-
 	r = ts.raw(t)
 	r.login("alice")
-	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["carol"]}}`)
-	if f := r.reply(2); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
-		t.Errorf("invite after logging in again within the minute: %+v, want 6000292", f.Error)
-	}
+	r.wantRateLimited(2, `{"id":2,"op":"callInvite","data":{"invitees":["carol"]}}`)
 }

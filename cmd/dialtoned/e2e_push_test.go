@@ -111,6 +111,20 @@ func waitMetric(t *testing.T, ts *testServer, prefix, want string) {
 	}
 }
 
+// offlineWithTargets logs bob in on his phone, registers its push targets, and logs the phone
+// off again, then returns alice logged in once the server counts only her session.
+func offlineWithTargets(t *testing.T, ts *testServer, targets ...client.PushTarget) (alice *device) {
+	t.Helper()
+	bobPhone := ts.login(t, "bob", "b-phone")
+	for _, target := range targets {
+		must(t, bobPhone.PushRegister(t.Context(), target))
+	}
+	bobPhone.Close()
+	alice = ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	return alice
+}
+
 var ring = &client.PushConfig{Title: "Alice", Content: "is calling", Payload: `{"room":"r1"}`}
 
 // An offline user's registered target gets the invitation push (callID, caller, serverTime,
@@ -120,11 +134,7 @@ func TestE2EPushOfflineInvitationAndWithdrawal(t *testing.T) {
 	pushes := newPushService(t)
 	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
 	ctx := t.Context()
-	bobPhone := ts.login(t, "bob", "b-phone")
-	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"}))
-	bobPhone.Close()
-	alice := ts.login(t, "alice", "a")
-	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"})
 
 	before := time.Now().UnixMilli()
 	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
@@ -211,12 +221,8 @@ func TestE2EPushRetryAndInvalidTokenRemoval(t *testing.T) {
 	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--fcm-credentials", creds,
 		"--fcm-token-url", fcm.URL+"/token", "--fcm-endpoint", fcm.URL+"/v1/projects/{project}/messages:send")
 	ctx := t.Context()
-	bobPhone := ts.login(t, "bob", "b-phone")
-	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-hook"}))
-	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "fcm", Token: "bob-fcm-stale"}))
-	bobPhone.Close()
-	alice := ts.login(t, "alice", "a")
-	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-hook"},
+		client.PushTarget{Provider: "fcm", Token: "bob-fcm-stale"})
 
 	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
 	must(t, err)
@@ -250,11 +256,7 @@ func TestE2EPushProfiles(t *testing.T) {
 	must(t, os.WriteFile(profiles, []byte(`{"ring": {"sound": "ring.caf", "apnsCategory": "CALL"}}`), 0o600))
 	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--push-profiles", profiles)
 	ctx := t.Context()
-	bob := ts.login(t, "bob", "b-phone")
-	must(t, bob.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"}))
-	bob.Close()
-	alice := ts.login(t, "alice", "a")
-	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"})
 	_, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30,
 		PushConfig: &client.PushConfig{Title: "Alice", ResourcesID: "ring"}})
 	must(t, err)
