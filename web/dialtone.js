@@ -188,6 +188,7 @@ export class Dialtone {
   #finished = null; // the DialtoneError that ended the client
   #lastSeq = null; // last processed seq; null before the device's first login
   #offset = 0;
+  #offsetSample = null; // { rtt, at } of the reply the offset comes from
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
@@ -450,7 +451,7 @@ export class Dialtone {
     const sent = Date.now();
     return this.#raw(conn, 'login', data, (lr) => {
       this.#userID = lr.userID;
-      this.#recordServerTime(lr.serverTime, sent);
+      this.#recordServerTime(lr.serverTime, sent, true);
       // A device without a position, or one ahead of the server's log (the log was reset), or
       // one whose position was too old to replay (caughtUp false), starts from headSeq.
       if (this.#lastSeq === null || !lr.caughtUp || this.#lastSeq > lr.headSeq) {
@@ -591,7 +592,7 @@ export class Dialtone {
     const { every, timeout } = this.#hb;
     this.#heartbeat = setInterval(() => {
       const sent = Date.now();
-      this.#raw(conn, 'heartbeat', undefined, (r) => this.#recordServerTime(r.serverTime, sent))
+      this.#raw(conn, 'heartbeat', undefined, (r) => this.#recordServerTime(r.serverTime, sent, false))
         .catch(() => {});
     }, every);
     this.#watchdog = setInterval(() => {
@@ -607,11 +608,17 @@ export class Dialtone {
     this.#heartbeat = this.#watchdog = null;
   }
 
-  #recordServerTime(serverTime, sent) {
-    if (serverTime > 0) {
-      const recv = Date.now();
-      this.#offset = serverTime - (sent + (recv - sent) / 2);
-    }
+  // recordServerTime takes a reply's serverTime (truncated ms) to a request sent at sent: the
+  // server read its clock, on average, halfway through the round trip. The reply with the
+  // shortest round trip wins, for a minute; a login's (fresh) always does. As the Go SDK does.
+  #recordServerTime(serverTime, sent, fresh) {
+    if (!(serverTime > 0)) return;
+    const recv = Date.now();
+    const rtt = recv - sent;
+    const best = this.#offsetSample;
+    if (!fresh && best && rtt > best.rtt && recv - best.at < 60000) return;
+    this.#offsetSample = { rtt, at: recv };
+    this.#offset = serverTime + 0.5 - (sent + rtt / 2);
   }
 
   #finish(err) {

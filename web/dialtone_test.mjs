@@ -174,3 +174,17 @@ test('a refused login rejects with the code and may be retried', async () => {
   assert.equal(c.state, 'Disconnected');
   await assert.rejects(c.callEnd('c1'), (err) => err.reason === 'notLoggedIn');
 });
+
+test('clock offset: a reply slower than the best one does not move it', async () => {
+  const { c, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20 } });
+  try {
+    const before = c.serverTimeOffset;
+    let hb;
+    do { hb = await ws.next(); } while (hb.op !== 'heartbeat');
+    await new Promise((r) => setTimeout(r, 150)); // a round trip far longer than the login's
+    ws.reply(hb.id, { serverTime: Date.now() + 60000 });
+    assert.ok(Math.abs(c.serverTimeOffset - before) < 1, `offset ${before} → ${c.serverTimeOffset}`);
+  } finally {
+    c.close(); // its heartbeat timer would keep the test runner alive
+  }
+});
