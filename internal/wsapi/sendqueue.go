@@ -26,6 +26,7 @@ type sendQueue struct {
 	closing   bool          // after the queued frames, close with closeCode
 	room      chan struct{} // signalled when the writer took frames (pushWait waits on it)
 	done      chan struct{} // closed when the queue is closed and the writer has stopped
+	doneOnce  sync.Once     // the writer and stop may both find the queue finished
 }
 
 func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
@@ -100,12 +101,9 @@ func (q *sendQueue) stop() {
 	}
 }
 
+// finish closes done, once.
 func (q *sendQueue) finish() {
-	select {
-	case <-q.done:
-	default:
-		close(q.done)
-	}
+	q.doneOnce.Do(func() { close(q.done) })
 }
 
 func (q *sendQueue) startLocked() {
