@@ -17,15 +17,17 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
 
 // Close status codes used by the package (RFC 6455 section 7.4.1).
 const (
-	StatusNormal        = 1000
-	StatusProtocol      = 1002
-	StatusMessageTooBig = 1009
+	StatusNormal         = 1000
+	StatusProtocol       = 1002
+	StatusInvalidPayload = 1007 // a text message that is not UTF-8 (RFC 6455 section 8.1)
+	StatusMessageTooBig  = 1009
 )
 
 // CloseTimeout bounds the wait for the peer's close frame after this end sent its own.
@@ -124,6 +126,9 @@ func (s *source) Read(p []byte) (int, error) {
 
 func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	h, err := ws.ReadHeader(br)
+	if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
+		return c.fail(StatusProtocol, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -163,6 +168,9 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	if c.fragment {
 		payload = append(c.message, payload...)
 		c.message, c.fragment = nil, false
+	}
+	if !c.binary && !utf8.Valid(payload) {
+		return c.fail(StatusInvalidPayload, errors.New("wsconn: text message is not UTF-8"))
 	}
 	handle(Message{Binary: c.binary, Data: payload})
 	return nil

@@ -291,3 +291,46 @@ func TestOverTLS(t *testing.T) {
 		t.Fatalf("client read %q, %v", b, err)
 	}
 }
+
+// RFC 6455 sections 5.2 and 8.1: a 64-bit length with its top bit set is a protocol error
+// (1002), and a text message that is not UTF-8, whole or in fragments, fails with 1007; both
+// with a close frame.
+func TestMalformedFramesCloseWithTheirStatus(t *testing.T) {
+	masked := func(fin bool, op byte, payload string) []byte {
+		b0 := op
+		if fin {
+			b0 |= 0x80
+		}
+		return append([]byte{b0, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...) // zero mask
+	}
+	for name, tt := range map[string]struct {
+		frames []byte
+		status int
+	}{
+		"length MSB":           {[]byte{0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 5, 1, 2, 3, 4, 'a', 'b', 'c', 'd', 'e'}, wsconn.StatusProtocol},
+		"invalid UTF-8":        {masked(true, 1, "{\"op\":\"heart\xffbeat\"}"), wsconn.StatusInvalidPayload},
+		"split UTF-8 invalid":  {append(masked(false, 1, "{\"op\":\"\xc3"), masked(true, 0, "\xa9\x80\"}")...), wsconn.StatusInvalidPayload},
+		"split UTF-8 is valid": {append(masked(false, 1, "{\"op\":\"\xc3"), masked(true, 0, "\xa9\"}")...), 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, conns := serve(t)
+			nc, br := rawClient(t, srv, tt.frames)
+			must(t, nc.SetReadDeadline(time.Now().Add(5*time.Second))) // a missing close frame fails, not hangs
+			server := <-conns
+			got, err := next(t, server)
+			if tt.status == 0 {
+				if err != nil || len(got) != 1 || string(got[0].Data) != "{\"op\":\"é\"}" {
+					t.Fatalf("got %+v, %v; want the message whole", got, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("the frames were accepted: %+v", got)
+			}
+			head := make([]byte, 4)
+			if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != tt.status {
+				t.Fatalf("server sent % x (%v), want a close frame with status %d", head, err, tt.status)
+			}
+		})
+	}
+}
