@@ -44,8 +44,13 @@ const (
 	// it; every row left is then below it, and indexed.
 	lowerMarkSQL = `UPDATE log_indexed SET upto = MIN(upto, COALESCE((SELECT MAX(id) FROM log), 0))`
 
-	// tailHeadsSQL lists each user with rows in the tail, its greatest seq there, and how many.
-	tailHeadsSQL = `SELECT user_id, MAX(seq), COUNT(*) FROM log WHERE id > (SELECT upto FROM log_indexed) GROUP BY user_id`
+	// tailHeadsSQL lists each user with rows in the tail, its head, and how many rows. The head
+	// is its greatest seq there, or the one recorded in users when Prune deleted the rows that
+	// held it: log rows are pruned by creation time, which concurrent decisions may commit
+	// out of seq order, so a user's newest seq may go while older ones stay.
+	tailHeadsSQL = `SELECT user_id,
+		MAX(MAX(seq), COALESCE((SELECT head_seq FROM users u WHERE u.user_id = log.user_id), 0)), COUNT(*)
+		FROM log WHERE id > (SELECT upto FROM log_indexed) GROUP BY user_id`
 
 	// indexedHeadQuery is the head of a user with no rows in the tail: the greatest seq in
 	// log_by_user, or the one recorded in users when Prune deleted the rows that held it.

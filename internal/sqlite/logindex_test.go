@@ -194,3 +194,28 @@ func TestLogIndexMigration(t *testing.T) {
 		t.Fatalf("sequences after migration = %v, want [3 2]", seqs)
 	}
 }
+
+// R7.2: a head deleted by Prune while an older entry of the same user stays in the tail (rows
+// are pruned by creation time, which may disagree with seq order) is not given out again after
+// the head cache is reloaded (at Open, or after a failed transaction).
+func TestHeadSurvivesPruneOfTheNewestEntry(t *testing.T) {
+	s, path := openTest(t, Options{})
+	for _, at := range []int64{2000, 1000} { // seq 1 created at 2000, seq 2 at 1000
+		e := logEntry("u", "e")
+		e.CreatedAt = at
+		if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Prune(bg, 1500, 0, 0); err != nil { // deletes seq 2, keeps seq 1
+		t.Fatal(err)
+	}
+	s = reopen(t, s, path)
+	seqs, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "new")}})
+	if err != nil || len(seqs) != 1 || seqs[0] != 3 {
+		t.Fatalf("seq after the prune and a reopen = %v, %v; want [3]", seqs, err)
+	}
+	if _, head, err := s.LogBounds(bg, "u"); err != nil || head != 3 {
+		t.Errorf("head = %d, %v; want 3", head, err)
+	}
+}

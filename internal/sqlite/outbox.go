@@ -44,6 +44,9 @@ func (s *Store) PushTargets(ctx context.Context, userID string) ([]switchboard.P
 
 // DeleteOutbox deletes outbox records; like Prune it runs on the writer.
 func (s *Store) DeleteOutbox(ctx context.Context, ids []int64) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
 	if len(ids) == 0 {
 		return nil
 	}

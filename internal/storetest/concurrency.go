@@ -215,4 +215,22 @@ func testClose(t *testing.T, e *env) {
 	if err := e.s.Prune(ctx, 0, 0, 0); err == nil {
 		t.Error("Prune after Close succeeded")
 	}
+	for name, err := range map[string]error{
+		"PendingOutbox":         second(e.s.PendingOutbox(ctx, switchboard.OutboxWebhook, 0, 10)),
+		"DeleteOutbox(nothing)": e.s.DeleteOutbox(ctx, nil),
+		"PutPushTarget":         e.s.PutPushTarget(ctx, switchboard.PushTarget{UserID: "alice", Provider: "fcm", Token: "t"}),
+		"DeletePushTarget":      e.s.DeletePushTarget(ctx, "alice", "fcm", "t"),
+		"DeletePushTargets":     e.s.DeletePushTargets(ctx, "alice", ""),
+		"PushTargets":           second(e.s.PushTargets(ctx, "alice")),
+		"MarkInvitationPushed":  e.s.MarkInvitationPushed(ctx, "c0", "alice", 1),
+		"InvitationPushed":      second(e.s.InvitationPushed(ctx, "c0", "alice")),
+		"ClearInvitationPushed": e.s.ClearInvitationPushed(ctx, "c0", "alice"),
+	} {
+		if err == nil {
+			t.Errorf("%s after Close succeeded", name)
+		}
+	}
 }
+
+// second returns the error of a two-value result.
+func second[T any](_ T, err error) error { return err }
