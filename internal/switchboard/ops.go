@@ -35,6 +35,8 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 	in.CallID = ""
 	return s.idempotent(ctx, in.UserID, idemKey, fingerprint("", in), func(idem *IdempotencyRecord) (Result, error) {
 		in.CallID = newCallID(s.now())
+		unlock := s.calls.Lock(in.CallID) // no one knows the ID yet, but its deadline is scheduled under it
+		defer unlock()
 		return s.retry(func() (Result, error) {
 			now := s.nowMs()
 			out, err := call.Create(in, s.cfg.Call, now)
@@ -161,10 +163,17 @@ func (s *Switchboard) tick(callID string) {
 		}
 		return res, err
 	})
-	if err != nil {
-		s.log.Error("deadline failed", "callID", callID, "err", err)
+	var ce *call.Error
+	if err != nil && !errors.As(err, &ce) { // a call.Error: the call is gone, nothing to retry
+		s.log.Error("deadline failed; tried again shortly", "callID", callID, "err", err)
+		s.timers.Schedule(callID, s.nowMs()+tickRetry.Milliseconds())
 	}
 }
+
+// tickRetry is how soon a deadline whose application failed (a failed commit, a read error, or
+// conflicts past maxAttempts) is applied again: the deadline stays in the store, and the next
+// tick applies whatever is due then.
+const tickRetry = time.Second
 
 // loseDevice applies R4.3 / R6.4 to the call in which the device's user is busy, if any.
 func (s *Switchboard) loseDevice(userID, deviceID string) {
@@ -183,7 +192,8 @@ func (s *Switchboard) loseDevice(userID, deviceID string) {
 }
 
 // commit writes the decision and schedules the calls' next deadlines. out is the outcome of
-// the op on callID, whose details make the result.
+// the op on callID, whose details make the result. The caller holds callID's lock, and no
+// other call's: their deadlines are only ever brought forward (scheduler.ScheduleEarlier).
 func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *IdempotencyRecord) (Result, error) {
 	res := Result{Call: out.Call, Now: d.now, Timeout: out.Timeout, ErrorUsers: out.ErrorUsers, ErrorInvitees: out.ErrorInvitees}
 	change, err := d.change(s.cfg.Webhooks, s.cfg.Pushes)
@@ -208,7 +218,11 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 		return Result{}, fmt.Errorf("commit call %s: %w", callID, err)
 	}
 	for _, w := range change.Calls {
-		s.timers.Schedule(w.Call.ID, w.Call.NextDue())
+		if w.Call.ID == callID {
+			s.timers.Schedule(w.Call.ID, w.Call.NextDue())
+		} else {
+			s.timers.ScheduleEarlier(w.Call.ID, w.Call.NextDue())
+		}
 	}
 	if len(change.Outbox) > 0 {
 		s.cfg.OutboxWritten()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -142,4 +143,56 @@ func TestGlareOnlyForAPendingUsersJoin(t *testing.T) {
 		c.User("carol").State != call.Cancelled {
 		t.Errorf("carol's own call after her join as a pending user: %+v, %v; want Ended, carol Cancelled", c, err)
 	}
+}
+
+// faultStore fails the next Commit with failNext, once.
+type faultStore struct {
+	switchboard.Store
+	mu       sync.Mutex
+	failNext error
+}
+
+func (f *faultStore) Commit(ctx context.Context, ch switchboard.Change) ([]int64, error) {
+	f.mu.Lock()
+	err := f.failNext
+	f.failNext = nil
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return f.Store.Commit(ctx, ch)
+}
+
+// R3.5: a deadline whose application failed (a commit error that is not a conflict) is applied
+// again shortly; it does not drop out of the scheduler and leave the user ringing.
+func TestDeadlineAppliedAgainAfterAFailedCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		faults := &faultStore{Store: store}
+		sb := switchboard.New(switchboard.Config{}, faults, time.Now, nil)
+		if err := sb.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		defer sb.Close()
+		id := invite(t, sb, "alice", call.General, 10, "bob")
+		faults.mu.Lock()
+		faults.failNext = errors.New("disk I/O error")
+		faults.mu.Unlock()
+
+		time.Sleep(10 * time.Second) // the deadline: its commit fails
+		synctest.Wait()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		c, err := sb.QueryCall(t.Context(), "alice", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bob := c.User("bob"); bob == nil || bob.State != call.Timeout {
+			t.Errorf("bob 2 s after his deadline's failed commit: %+v, want Timeout", bob)
+		}
+	})
 }

@@ -25,7 +25,8 @@ func newScheduler(fire func(string), workers int, now Clock) *scheduler {
 }
 
 // Schedule sets callID's next deadline to at (Unix ms); 0 removes it. Heap entries made stale
-// by a later Schedule are skipped when they come up.
+// by a later Schedule are skipped when they come up. Only the holder of the call's lock may
+// call it: a schedule made without the lock may come after a newer one (see ScheduleEarlier).
 func (s *scheduler) Schedule(callID string, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -33,6 +34,24 @@ func (s *scheduler) Schedule(callID string, at int64) {
 		delete(s.at, callID)
 		return
 	}
+	s.setLocked(callID, at)
+}
+
+// ScheduleEarlier makes callID's next deadline at (Unix ms) if that is earlier than the one
+// scheduled, or there is none; it never removes or postpones one. It is for a commit made
+// without the call's lock, whose schedule may arrive after a newer commit's: a deadline too
+// early costs a tick that finds nothing due and schedules from the stored call, while one
+// too late or removed would leave a user ringing.
+func (s *scheduler) ScheduleEarlier(callID string, at int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.at[callID]; at == 0 || ok && cur <= at {
+		return
+	}
+	s.setLocked(callID, at)
+}
+
+func (s *scheduler) setLocked(callID string, at int64) {
 	if cur, ok := s.at[callID]; ok && cur == at {
 		return
 	}
