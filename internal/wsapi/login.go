@@ -305,13 +305,13 @@ func (srv *Server) unregister(s *session) {
 	}
 	delete(us.devices, s.deviceID)
 	now := srv.now()
-	if len(us.devices) == 0 && us.invites.full(now) {
+	if us.unused(now) {
 		delete(srv.users, s.userID)
 	}
 	if now.Sub(srv.swept) >= time.Minute {
 		srv.swept = now
 		for id, us := range srv.users {
-			if len(us.devices) == 0 && us.invites.full(now) {
+			if us.unused(now) {
 				delete(srv.users, id)
 			}
 		}

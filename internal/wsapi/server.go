@@ -135,6 +135,12 @@ type userSessions struct {
 	invites *bucket
 }
 
+// unused reports whether the entry holds nothing any more at now: no session, and the invites
+// refilled.
+func (us *userSessions) unused(now time.Time) bool {
+	return len(us.devices) == 0 && us.invites.full(now)
+}
+
 // New returns the endpoint. now is the server clock (time.Now when nil).
 func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() time.Time, log *slog.Logger) *Server {
 	cfg.setDefaults()
