@@ -10,7 +10,9 @@
 //   - "nbf", when present, has been reached;
 //   - "iat", when present, is not in the future;
 //   - "aud" contains the verifier's audience, when the verifier has one (a token's "aud" is
-//     ignored by a verifier without one).
+//     ignored by a verifier without one);
+//   - every time claim present is a time from 1970 to 9999: the JWT library turns seconds out
+//     of int64's range into dates long past, which would pass the nbf and iat checks.
 //
 // Every time comparison allows Leeway of clock skew between the token issuer and the server.
 // Time is an argument: nothing in this package reads the clock.
@@ -27,6 +29,9 @@ import (
 // Leeway is the clock skew tolerated in every time claim: a token is still accepted Leeway
 // after its exp, Leeway before its nbf, and with an iat up to Leeway in the future.
 const Leeway = 30 * time.Second
+
+// lastClaimUnix is the latest time a time claim may name: 9999-12-31T23:59:59Z.
+const lastClaimUnix = 253402300799
 
 // ErrInvalidToken is wrapped by every error Verify returns; the reason follows it in the message.
 var ErrInvalidToken = errors.New("auth: invalid token")
@@ -69,6 +74,11 @@ func (v *Verifier) Verify(token string, now time.Time) (userID string, err error
 	}, opts...)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	for name, d := range map[string]*jwt.NumericDate{"exp": claims.ExpiresAt, "nbf": claims.NotBefore, "iat": claims.IssuedAt} {
+		if d != nil && (d.Before(time.Unix(0, 0)) || d.After(time.Unix(lastClaimUnix, 0))) {
+			return "", fmt.Errorf("%w: %s is out of range", ErrInvalidToken, name)
+		}
 	}
 	if claims.Subject == "" {
 		return "", fmt.Errorf("%w: sub is required", ErrInvalidToken)
