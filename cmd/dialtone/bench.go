@@ -51,14 +51,15 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 // benchFlags are the flags every workload has.
 type benchFlags struct {
-	url, secret, sources string
-	json                 bool
-	concurrency          int
+	url, secret, audience, sources string
+	json                           bool
+	concurrency                    int
 }
 
 func (bf *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&bf.url, "url", envOr("DIALTONE_URL", defaultURL), "server WebSocket URL (env DIALTONE_URL)")
 	fs.StringVar(&bf.secret, "secret", envOr("DIALTONE_SECRET", ""), "the server's token secret (env DIALTONE_SECRET)")
+	fs.StringVar(&bf.audience, "audience", "", "aud claim of the minted tokens, for a server started with --audience")
 	fs.BoolVar(&bf.json, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&bf.concurrency, "login-concurrency", 50,
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
@@ -122,13 +123,13 @@ type session struct {
 	dial         dialFunc // nil: the SDK's default
 }
 
-// login dials url and logs s in with a token minted with secret.
-func (s session) login(ctx context.Context, url, secret string) (*client.Client, error) {
-	tok, err := mintToken(secret, s.user, 24*time.Hour, "")
+// login dials bf.url and logs s in with a token minted with bf.secret and bf.audience.
+func (s session) login(ctx context.Context, bf *benchFlags) (*client.Client, error) {
+	tok, err := mintToken(bf.secret, s.user, 24*time.Hour, bf.audience)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(ctx, url, client.Options{EventHandler: s.handler, DialContext: s.dial})
+	c, err := client.Dial(ctx, bf.url, client.Options{EventHandler: s.handler, DialContext: s.dial})
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func openSessions(ctx context.Context, cfg *idleConfig, dials []dialFunc, errs *
 			forEach(n, cfg.concurrency, func(k int) {
 				i := src + k*len(dials)
 				s := session{user: "bench-i-" + run + "-" + strconv.Itoa(i), device: "d", dial: dial}
-				c, err := s.login(ctx, cfg.url, cfg.secret)
+				c, err := s.login(ctx, &cfg.benchFlags)
 				if err != nil {
 					errs.add(err, "login")
 					return

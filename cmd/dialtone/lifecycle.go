@@ -156,12 +156,12 @@ func loginPair(ctx context.Context, cfg *lifecycleConfig, run string, i int, dia
 	caller := session{user: "bench-c-" + run + "-" + n, device: "c",
 		handler: &callerHandler{mb: p.mb, callee: p.callee}, dial: dial}
 	var err error
-	if p.caller, err = caller.login(ctx, cfg.url, cfg.secret); err != nil {
+	if p.caller, err = caller.login(ctx, &cfg.benchFlags); err != nil {
 		return p, fmt.Errorf("login %s: %w", caller.user, describe(err))
 	}
 	for d := range cfg.devices {
 		s := session{user: p.callee, device: "d" + strconv.Itoa(d), handler: &calleeHandler{mb: p.mb, device: d}, dial: dial}
-		c, err := s.login(ctx, cfg.url, cfg.secret)
+		c, err := s.login(ctx, &cfg.benchFlags)
 		if err != nil {
 			return p, fmt.Errorf("login %s/%s: %w", s.user, s.device, describe(err))
 		}

@@ -137,7 +137,7 @@ func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
 	forEach(r.calls, r.cfg.concurrency, func(i int) {
 		h := &timersCaller{r: r}
 		s := session{user: "bench-t-" + r.run + "-" + strconv.Itoa(i), device: "c", handler: h, dial: dials[i%len(dials)]}
-		c, err := s.login(ctx, r.cfg.url, r.cfg.secret)
+		c, err := s.login(ctx, &r.cfg.benchFlags)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {

@@ -281,6 +281,8 @@ func (c Config) Validate() error {
 		fail("--secret is required (or %s), unless --dev", EnvVar("secret"))
 	case len(c.Secret) < minSecretBytes:
 		fail("--secret must be at least %d bytes", minSecretBytes)
+	case c.Secret == DevSecret && !c.Dev:
+		fail("--secret must not be the public development secret outside --dev: anyone could mint tokens")
 	}
 	positive := []struct {
 		name string

@@ -201,6 +201,7 @@ func TestRefused(t *testing.T) {
 		{"no secret", nil, nil, []string{"--secret is required", "DIALTONE_SECRET"}},
 		{"short secret", []string{"--secret", "short"}, nil, []string{"--secret must be at least 16 bytes"}},
 		{"short secret in dev", []string{"--dev", "--secret", "short"}, nil, []string{"--secret must be at least 16 bytes"}},
+		{"public dev secret outside dev", []string{"--secret", DevSecret}, nil, []string{"--secret must not be the public development secret"}},
 		{"dev on all interfaces", []string{"--dev", "--listen", ":3425"}, nil, []string{"--listen must be a loopback"}},
 		{"dev on a public address", []string{"--dev", "--listen", "0.0.0.0:3425"}, nil, []string{"--listen must be a loopback"}},
 		{"dev on a host name", []string{"--dev", "--listen", "example.com:3425"}, nil, []string{"--listen must be a loopback"}},

@@ -208,6 +208,10 @@ func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 		fmt.Fprintf(w, "  %-6s %s\n", user, token)
 	}
 	fmt.Fprintf(w, "\nIn a browser: open %s://%s/ in two tabs, one per user.\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
-	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice --secret %s\n", url, cfg.Secret)
-	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob --secret %s\n\n", url, cfg.Secret)
+	credentials := "--secret " + cfg.Secret
+	if cfg.Audience != "" {
+		credentials += " --audience " + cfg.Audience
+	}
+	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice %s\n", url, credentials)
+	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob %s\n\n", url, credentials)
 }
