@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // R6.4: an Accepted member of an advanced call whose app dies is Quit for everyone else after
@@ -87,10 +90,16 @@ func TestE2ERestartedAppCatchesUp(t *testing.T) {
 	again.Close()
 
 	// Past retention: the log no longer reaches back, so the still-ringing call is synthesized.
-	second, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	// dave, invited with bob and never connected, shows when retention has pruned the call's
+	// invitations: from lastSeq 0 he can no longer resume.
+	second, err := alice.CallInvite(t.Context(), []string{"bob", "dave"}, client.InviteConfig{Timeout: 60})
 	must(t, err)
 	alice.wait(second.CallID, "created")
-	time.Sleep(4500 * time.Millisecond) // retention (3s) and a pruning pass go by
+	for deadline := time.Now().Add(waitFor); ts.canResume(t, "dave", 0); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("retention (3s) never pruned the invitation")
+		}
+	}
 	retention := ts.dial(t, "bob", "b", client.Options{SeqStore: store})
 	login, err = retention.Login(t.Context(), token(t, "bob"), "b")
 	must(t, err)
@@ -121,4 +130,19 @@ func (m *memorySeqs) Save(_ context.Context, k client.SeqKey, v int64) error {
 	}
 	m.seqs[k] = v
 	return nil
+}
+
+// canResume reports whether a login of user from lastSeq is answered caughtUp (R7.2), from a
+// connection of its own that leaves nothing behind.
+func (ts *testServer) canResume(t *testing.T, user string, lastSeq int64) bool {
+	t.Helper()
+	r := ts.raw(t)
+	defer r.conn.CloseNow()
+	r.send(`{"id":1,"op":"login","data":{"token":"` + token(t, user) + `","deviceID":"probe","lastSeq":` +
+		strconv.FormatInt(lastSeq, 10) + `}}`)
+	var lr protocol.LoginResult
+	if f := r.reply(1); f.Error != nil || json.Unmarshal(f.Result, &lr) != nil {
+		t.Fatalf("probe login of %s: %+v", user, f)
+	}
+	return lr.CaughtUp
 }

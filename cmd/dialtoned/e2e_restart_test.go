@@ -36,3 +36,32 @@ func TestE2ERestartKeepsCallsAndFiresDeadlines(t *testing.T) {
 		t.Errorf("pending deadline not kept: %+v", after.CallUserList)
 	}
 }
+
+// R6.1 across a restart: a busy user's main device gets the whole heartbeatTimeout (3 s here)
+// from start-up to come back. A caller whose app reconnects keeps its call; one whose app does
+// not is lost, and its unanswered call cancelled (R4.3), once that grace has passed.
+func TestE2ERestartGivesMainDevicesTheirGrace(t *testing.T) {
+	first := startServer(t)
+	alice := first.login(t, "alice", "a")
+	carol := first.login(t, "carol", "c")
+	toBob, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	toDave, err := carol.CallInvite(t.Context(), []string{"dave"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+
+	first.Stop()
+	carol.Close() // carol's app is gone; alice's SDK reconnects by itself
+	second := startServerOn(t, first.Data, "--listen", first.Addr)
+	restarted := time.Now()
+	dave := second.login(t, "dave", "d")
+	dave.wait(toDave.CallID, "received from carol (synthetic)")
+	dave.wait(toDave.CallID, "cancelled dave=BeCancelled")
+	if lost := time.Since(restarted); lost < 2900*time.Millisecond {
+		t.Errorf("carol lost %v after the restart, before her grace of 3 s", lost)
+	}
+	info, err := alice.QueryCall(t.Context(), toBob.CallID)
+	must(t, err)
+	if info.State != client.CallStarted || info.CallUserList[0].State != client.StateAccepted {
+		t.Errorf("alice's call after she came back within her grace: %+v", info)
+	}
+}

@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite of switchboard.Store: every implementation runs
-// Run against a real database, so the SQLite and PostgreSQL stores keep one contract.
+// Run against a real database: the contract every Store implementation passes (SQLite is the
+// only one so far).
 package storetest
 
 import (
