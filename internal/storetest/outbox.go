@@ -166,8 +166,10 @@ func testPushMarks(t *testing.T, e *env) {
 	if marked("c1", "carol") || marked("c2", "bob") {
 		t.Error("a mark of another (call, user) was found")
 	}
-	if !marked("c1", "bob") || !marked("c1", "bob") {
-		t.Error("mark of (c1, bob) not found, or gone after reading it")
+	for range 2 { // reading a mark leaves it
+		if !marked("c1", "bob") {
+			t.Error("mark of (c1, bob) not found")
+		}
 	}
 	unmark("c1", "bob")
 	if marked("c1", "bob") || !marked("c2", "carol") {
