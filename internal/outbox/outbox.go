@@ -17,8 +17,9 @@ import (
 
 // Store is what the worker reads and deletes; the switchboard's Store implements it.
 type Store interface {
-	// PendingOutbox returns up to limit records of kind with ID > afterID, oldest first.
-	PendingOutbox(ctx context.Context, kind string, afterID int64, limit int) ([]switchboard.OutboxRecord, error)
+	// OutboxHeads returns the oldest record of kind of each call, for the calls whose oldest
+	// record has an ID above afterID: up to limit records, oldest first.
+	OutboxHeads(ctx context.Context, kind string, afterID int64, limit int) ([]switchboard.OutboxRecord, error)
 	// DeleteOutbox deletes delivered or abandoned records.
 	DeleteOutbox(ctx context.Context, ids []int64) error
 }
@@ -56,7 +57,7 @@ type Config struct {
 	MaxBackoff time.Duration // longest retry delay (default 5m)
 	Parallel   int           // calls delivered at once (default 16)
 	Poll       time.Duration // longest wait between scans of the store (default 2s)
-	Batch      int           // records read per scan (default 1000)
+	Batch      int           // records read per page of a scan (default 1000)
 	Timeout    time.Duration // bound of one attempt (default 30s)
 	Observer   Observer
 }
@@ -155,50 +156,70 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // scan starts the deliveries that may start now: the oldest record of each call not in
-// flight, unless it waits for a retry. It returns the earliest retry time (zero for none).
+// flight, unless it waits for a retry, oldest first, paging through every call's head until
+// the parallel slots are taken; a head already expired is given up without an attempt. It
+// returns when to scan again: the earliest retry time, now after a give-up (the call's next
+// record may go), or zero for no hurry.
 func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) time.Time {
-	if len(inflight) >= w.cfg.Parallel || ctx.Err() != nil {
-		return time.Time{}
-	}
-	recs, err := w.store.PendingOutbox(ctx, w.cfg.Kind, 0, w.cfg.Batch)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error("outbox: read", "err", err)
-		}
-		return w.now().Add(w.cfg.MinBackoff)
-	}
 	var next time.Time
-	seen := map[string]bool{}
-	now := w.now()
-	for _, rec := range recs {
-		if seen[rec.CallID] || inflight[rec.CallID] {
-			seen[rec.CallID] = true
-			continue
+	earliest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
 		}
-		seen[rec.CallID] = true
-		if st := retries[rec.ID]; st != nil && st.nextAt.After(now) {
-			if next.IsZero() || st.nextAt.Before(next) {
-				next = st.nextAt
+	}
+	for after := int64(0); len(inflight) < w.cfg.Parallel && ctx.Err() == nil; {
+		heads, err := w.store.OutboxHeads(ctx, w.cfg.Kind, after, w.cfg.Batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("outbox: read", "err", err)
 			}
-			continue
+			return w.now().Add(w.cfg.MinBackoff)
 		}
-		if len(inflight) >= w.cfg.Parallel {
+		now := w.now()
+		for _, rec := range heads {
+			after = rec.ID
+			switch st := retries[rec.ID]; {
+			case inflight[rec.CallID]:
+			case !now.Before(w.expiresAt(rec)):
+				if w.drop(ctx, rec, st, errExpired, retries) {
+					earliest(now)
+				}
+			case st != nil && st.nextAt.After(now):
+				earliest(st.nextAt)
+			case len(inflight) < w.cfg.Parallel:
+				inflight[rec.CallID] = true
+				w.start(ctx, rec, results)
+			}
+		}
+		if len(heads) < w.cfg.Batch {
 			break
 		}
-		inflight[rec.CallID] = true
-		go func() {
-			actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-			defer cancel()
-			err := w.cfg.Deliver(actx, rec)
-			if err == nil {
-				if derr := w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
-					w.log.Error("outbox: delete delivered record", "id", rec.ID, "err", derr)
-				}
-			}
-			results <- result{rec: rec, err: err}
-		}()
 	}
 	return next
+}
+
+// errExpired is why a record found past its expiry is given up without an attempt.
+var errExpired = errors.New("expired before it could be delivered")
+
+// expiresAt is when rec is given up: Expiry after its commit.
+func (w *Worker) expiresAt(rec switchboard.OutboxRecord) time.Time {
+	return time.UnixMilli(rec.CreatedAt).Add(w.cfg.Expiry)
+}
+
+// start delivers rec on a goroutine of its own, which deletes it once delivered and then
+// reports on results.
+func (w *Worker) start(ctx context.Context, rec switchboard.OutboxRecord, results chan<- result) {
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		defer cancel()
+		err := w.cfg.Deliver(actx, rec)
+		if err == nil {
+			if derr := w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
+				w.log.Error("outbox: delete delivered record", "id", rec.ID, "err", derr)
+			}
+		}
+		results <- result{rec: rec, err: err}
+	}()
 }
 
 // settle records the outcome of one attempt: a failure is retried with backoff until the
@@ -219,16 +240,9 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 	}
 	st.attempts++
 	now := w.now()
-	age := now.Sub(time.UnixMilli(r.rec.CreatedAt))
 	var perm permanent
-	if errors.As(r.err, &perm) || age >= w.cfg.Expiry {
-		delete(retries, r.rec.ID)
-		w.cfg.Observer.OutboxDropped(w.cfg.Kind)
-		w.log.Warn("outbox: record dropped", "id", r.rec.ID, "callID", r.rec.CallID, "attempts", st.attempts,
-			"age", age.Round(time.Millisecond), "err", r.err)
-		if err := w.store.DeleteOutbox(ctx, []int64{r.rec.ID}); err != nil {
-			w.log.Error("outbox: delete dropped record", "id", r.rec.ID, "err", err)
-		}
+	if errors.As(r.err, &perm) || !now.Before(w.expiresAt(r.rec)) {
+		_ = w.drop(ctx, r.rec, st, r.err, retries) // the scan that follows every result reads the call's next record
 		return
 	}
 	backoff := w.cfg.MinBackoff << min(st.attempts-1, 30)
@@ -236,7 +250,29 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		backoff = w.cfg.MaxBackoff
 	}
 	st.nextAt = now.Add(backoff)
+	if exp := w.expiresAt(r.rec); exp.Before(st.nextAt) {
+		st.nextAt = exp // then the scan gives it up, without another attempt
+	}
 	w.cfg.Observer.OutboxFailed(w.cfg.Kind)
 	w.log.Info("outbox: delivery failed, will retry", "id", r.rec.ID, "callID", r.rec.CallID,
 		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
+}
+
+// drop gives rec up (st is its retry state, nil before any attempt) because of err: it is
+// counted, logged and deleted, and its call's next record may go. It reports whether the
+// record was deleted.
+func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *retryState, err error, retries map[int64]*retryState) bool {
+	attempts := 0
+	if st != nil {
+		attempts = st.attempts
+	}
+	delete(retries, rec.ID)
+	w.cfg.Observer.OutboxDropped(w.cfg.Kind)
+	w.log.Warn("outbox: record dropped", "id", rec.ID, "callID", rec.CallID, "attempts", attempts,
+		"age", w.now().Sub(time.UnixMilli(rec.CreatedAt)).Round(time.Millisecond), "err", err)
+	derr := w.store.DeleteOutbox(ctx, []int64{rec.ID})
+	if derr != nil && ctx.Err() == nil {
+		w.log.Error("outbox: delete dropped record", "id", rec.ID, "err", derr)
+	}
+	return derr == nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/outbox"
@@ -139,8 +140,8 @@ func TestCallsInParallel(t *testing.T) {
 	once.Do(func() { close(release) })
 }
 
-// TestExpiryAndPermanent: an expired record and a permanently refused one are dropped
-// after one attempt and deleted; the next record of the call then goes.
+// TestExpiryAndPermanent: a record already expired is dropped without an attempt, and a
+// permanently refused one after its attempt; both are deleted, and the call's next record goes.
 func TestExpiryAndPermanent(t *testing.T) {
 	s := openStore(t)
 	put(t, s, time.Now().Add(-2*time.Hour), [2]string{"c", "old"})
@@ -151,6 +152,7 @@ func TestExpiryAndPermanent(t *testing.T) {
 		Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
 			switch string(rec.Body) {
 			case "old":
+				t.Error("an expired record was attempted")
 				return errors.New("down")
 			case "refused":
 				return outbox.Permanent(errors.New("bad token"))
@@ -179,7 +181,7 @@ func waitEmpty(t *testing.T, s *sqlite.Store) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		recs, err := s.PendingOutbox(context.Background(), switchboard.OutboxWebhook, 0, 100)
+		recs, err := s.OutboxHeads(context.Background(), switchboard.OutboxWebhook, 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,4 +193,77 @@ func waitEmpty(t *testing.T, s *sqlite.Store) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestFailingCallsDoNotHideOthers (§10: in order per call, calls in parallel): records of
+// calls that keep failing, more than a page of them, do not hold up a later call's.
+func TestFailingCallsDoNotHideOthers(t *testing.T) {
+	s := openStore(t)
+	for i := range 10 {
+		put(t, s, time.Now(), [2]string{fmt.Sprint("stuck", i), "x"}, [2]string{fmt.Sprint("stuck", i), "y"})
+	}
+	put(t, s, time.Now(), [2]string{"fresh", "f"})
+	delivered := make(chan string, 1)
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Batch: 4, Parallel: 2,
+		Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+			if rec.CallID != "fresh" {
+				return errors.New("refused")
+			}
+			delivered <- rec.CallID
+			return nil
+		}}, s, nil, nil)
+	run(t, w)
+	select {
+	case <-delivered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fresh call waited behind the failing ones")
+	}
+}
+
+// TestRetriesEndAtExpiry (§10: retried until 2xx or the expiry): no attempt is made past a
+// record's expiry; it is dropped at its expiry, and its call's next record goes then.
+func TestRetriesEndAtExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := openStore(t)
+		created := time.Now()
+		put(t, s, created, [2]string{"c", "x"})
+		put(t, s, created.Add(20*time.Second), [2]string{"c", "y"}) // a later change: it expires later
+		var mu sync.Mutex
+		var attempts []time.Duration
+		var yAt time.Duration
+		obs := &counter{}
+		w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Expiry: 30 * time.Second, Observer: obs,
+			Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if string(rec.Body) == "y" {
+					yAt = time.Since(created)
+					return nil
+				}
+				attempts = append(attempts, time.Since(created))
+				return errors.New("down")
+			}}, s, nil, nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range attempts {
+			if a >= 30*time.Second {
+				t.Errorf("attempt at %v, past the expiry (attempts %v)", a, attempts)
+			}
+		}
+		if yAt < 30*time.Second || yAt > 31*time.Second {
+			t.Errorf("the call's next record went at %v, want at the first's expiry, 30 s (attempts %v)", yAt, attempts)
+		}
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		if obs.dropped != 1 || obs.delivered != 1 {
+			t.Errorf("dropped %d delivered %d, want 1 and 1", obs.dropped, obs.delivered)
+		}
+	})
 }

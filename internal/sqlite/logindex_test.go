@@ -166,9 +166,10 @@ func TestLogIndexPruneOfNewestRows(t *testing.T) {
 func TestLogIndexMigration(t *testing.T) {
 	s, path := openTest(t, Options{})
 	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
-	// Migration 0007 runs again too.
+	// Migrations 0007 and 0008 run again too.
 	_, err := s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
 		for _, q := range []string{
+			`DROP INDEX outbox_call`,
 			`DROP INDEX log_data_ref`, `ALTER TABLE log DROP COLUMN data_id`, `DROP TABLE log_data`,
 			`DROP TABLE log_by_user`, `DROP TABLE log_indexed`,
 			`CREATE UNIQUE INDEX log_user_seq ON log (user_id, seq)`,

@@ -9,8 +9,9 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
-// PendingOutbox returns up to limit outbox records of kind after afterID, oldest first.
-func (s *Store) PendingOutbox(ctx context.Context, kind string, afterID int64, limit int) ([]switchboard.OutboxRecord, error) {
+// OutboxHeads returns the oldest outbox record of kind of each call, for the calls whose oldest
+// record has an ID above afterID: up to limit records, oldest first.
+func (s *Store) OutboxHeads(ctx context.Context, kind string, afterID int64, limit int) ([]switchboard.OutboxRecord, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}

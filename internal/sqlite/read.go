@@ -34,7 +34,9 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 			WHERE m.user_id = ? AND c.state = 1 ORDER BY m.id`},
 		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
 		{&r.busy, `SELECT user_id, call_id FROM busy ORDER BY user_id`},
-		{&r.outbox, `SELECT id, call_id, body, created_at FROM outbox WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`},
+		{&r.outbox, `SELECT id, call_id, body, created_at FROM outbox o WHERE kind = ?1 AND id > ?2
+			AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.kind = ?1 AND p.call_id = o.call_id AND p.id < o.id)
+			ORDER BY id LIMIT ?3`},
 		{&r.pushTargets, `SELECT device_id, provider, token, voip, bundle_id FROM push_targets
 			WHERE user_id = ? ORDER BY provider, token`},
 		{&r.pushMark, `SELECT EXISTS (SELECT 1 FROM push_marks WHERE call_id = ? AND user_id = ?)`},

@@ -95,7 +95,7 @@ func checkNothingOf(t *testing.T, e *env, zedBusy string) {
 	if calls, _ := e.list("zed", 0, 10); len(calls) != 0 {
 		t.Errorf("ListCalls(zed) = %v after a failed change", ids(calls))
 	}
-	if recs := e.outbox(switchboard.OutboxWebhook, 0, 10); len(recs) != 0 {
+	if recs := e.outboxHeads(switchboard.OutboxWebhook, 0, 10); len(recs) != 0 {
 		t.Errorf("outbox = %v after a failed change", recs)
 	}
 }

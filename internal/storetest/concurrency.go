@@ -216,7 +216,7 @@ func testClose(t *testing.T, e *env) {
 		t.Error("Prune after Close succeeded")
 	}
 	for name, err := range map[string]error{
-		"PendingOutbox":         second(e.s.PendingOutbox(ctx, switchboard.OutboxWebhook, 0, 10)),
+		"OutboxHeads":           second(e.s.OutboxHeads(ctx, switchboard.OutboxWebhook, 0, 10)),
 		"DeleteOutbox(nothing)": e.s.DeleteOutbox(ctx, nil),
 		"PutPushTarget":         e.s.PutPushTarget(ctx, switchboard.PushTarget{UserID: "alice", Provider: "fcm", Token: "t"}),
 		"DeletePushTarget":      e.s.DeletePushTarget(ctx, "alice", "fcm", "t"),

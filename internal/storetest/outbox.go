@@ -8,11 +8,11 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
-func (e *env) outbox(kind string, after int64, limit int) []switchboard.OutboxRecord {
+func (e *env) outboxHeads(kind string, after int64, limit int) []switchboard.OutboxRecord {
 	e.t.Helper()
-	recs, err := e.s.PendingOutbox(ctx, kind, after, limit)
+	recs, err := e.s.OutboxHeads(ctx, kind, after, limit)
 	if err != nil {
-		e.t.Fatalf("PendingOutbox(%s): %v", kind, err)
+		e.t.Fatalf("OutboxHeads(%s): %v", kind, err)
 	}
 	return recs
 }
@@ -21,8 +21,9 @@ func outboxRec(kind, callID, body string, ms int64) switchboard.OutboxRecord {
 	return switchboard.OutboxRecord{Kind: kind, CallID: callID, Body: []byte(body), CreatedAt: ms}
 }
 
-// testOutbox: records are written with their change, read back per kind in commit order with
-// increasing IDs, paged by afterID, and deleted by ID.
+// testOutbox: records are written with their change, with increasing IDs in commit order, and
+// deleted by ID; OutboxHeads reads, per kind, the oldest record of each call, oldest first,
+// paged by afterID, and a call's next record once its head is deleted.
 func testOutbox(t *testing.T, e *env) {
 	wh, push := switchboard.OutboxWebhook, switchboard.OutboxPush
 	ch := create(newCall("c1", 1000, "alice", "bob"))
@@ -30,43 +31,43 @@ func testOutbox(t *testing.T, e *env) {
 		outboxRec(wh, "c1", `{"a":2}`, 1000)}
 	e.commit(ch)
 	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c2", `{"b":1}`, 2000)}})
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c3", `{"c":1}`, 3000)}})
 
-	got := e.outbox(wh, 0, 10)
-	if len(got) != 3 {
-		t.Fatalf("PendingOutbox(webhook) = %d records, want 3", len(got))
+	heads := e.outboxHeads(wh, 0, 10)
+	want := []switchboard.OutboxRecord{outboxRec(wh, "c1", `{"a":1}`, 1000), outboxRec(wh, "c2", `{"b":1}`, 2000),
+		outboxRec(wh, "c3", `{"c":1}`, 3000)}
+	if len(heads) != len(want) {
+		t.Fatalf("OutboxHeads(webhook) = %v, want one head for each of c1, c2, c3", heads)
 	}
-	for i := 1; i < len(got); i++ {
-		if got[i].ID <= got[i-1].ID {
-			t.Fatalf("IDs not increasing: %d then %d", got[i-1].ID, got[i].ID)
+	for i := range want {
+		want[i].ID = heads[i].ID
+		if i > 0 && heads[i].ID <= heads[i-1].ID {
+			t.Fatalf("IDs not increasing: %d then %d", heads[i-1].ID, heads[i].ID)
 		}
 	}
-	want := []switchboard.OutboxRecord{outboxRec(wh, "c1", `{"a":1}`, 1000), outboxRec(wh, "c1", `{"a":2}`, 1000),
-		outboxRec(wh, "c2", `{"b":1}`, 2000)}
-	for i := range want {
-		want[i].ID = got[i].ID
+	if diff := cmp.Diff(want, heads, cmpOpts...); diff != "" {
+		t.Errorf("OutboxHeads(webhook) (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
-		t.Errorf("PendingOutbox(webhook) (-want +got):\n%s", diff)
+	if p := e.outboxHeads(push, 0, 10); len(p) != 1 || string(p[0].Body) != `{"p":1}` {
+		t.Errorf("OutboxHeads(push) = %v", p)
 	}
-	if p := e.outbox(push, 0, 10); len(p) != 1 || string(p[0].Body) != `{"p":1}` {
-		t.Errorf("PendingOutbox(push) = %v", p)
+	if page := e.outboxHeads(wh, heads[0].ID, 1); len(page) != 1 || page[0].ID != heads[1].ID {
+		t.Errorf("OutboxHeads after %d limit 1 = %v, want ID %d", heads[0].ID, page, heads[1].ID)
 	}
-	if page := e.outbox(wh, got[0].ID, 1); len(page) != 1 || page[0].ID != got[1].ID {
-		t.Errorf("PendingOutbox after %d limit 1 = %v, want ID %d", got[0].ID, page, got[1].ID)
-	}
-	if err := e.s.DeleteOutbox(ctx, []int64{got[0].ID, got[2].ID, 1 << 40}); err != nil {
+	if err := e.s.DeleteOutbox(ctx, []int64{heads[0].ID, heads[1].ID, 1 << 40}); err != nil {
 		t.Fatalf("DeleteOutbox: %v", err)
 	}
-	if left := e.outbox(wh, 0, 10); len(left) != 1 || left[0].ID != got[1].ID {
-		t.Errorf("after DeleteOutbox: %v, want only ID %d", left, got[1].ID)
+	left := e.outboxHeads(wh, 0, 10)
+	if len(left) != 2 || string(left[0].Body) != `{"a":2}` || left[1].ID != heads[2].ID {
+		t.Errorf("after deleting the heads of c1 and c2: %v, want c1's second record, then c3's", left)
 	}
 	if err := e.s.DeleteOutbox(ctx, nil); err != nil {
 		t.Errorf("DeleteOutbox(nil): %v", err)
 	}
 	// IDs keep growing after deletes.
-	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c3", `{}`, 3000)}})
-	if left := e.outbox(wh, 0, 10); len(left) != 2 || left[1].ID <= got[2].ID {
-		t.Errorf("new record after deletes: %v", left)
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c4", `{}`, 4000)}})
+	if after := e.outboxHeads(wh, 0, 10); len(after) != 3 || after[2].ID <= heads[2].ID {
+		t.Errorf("new record after deletes: %v", after)
 	}
 }
 

@@ -151,7 +151,7 @@ type Due struct {
 	At     int64 // Unix ms
 }
 
-// Outbox kinds: what a delivery worker reads back with PendingOutbox.
+// Outbox kinds: what a delivery worker reads back with OutboxHeads.
 const (
 	OutboxWebhook = "webhook" // a behaviour §10 callback body
 	OutboxPush    = "push"    // a behaviour §9 push, encoded by wire.EncodePush
@@ -182,8 +182,10 @@ type PushTarget struct {
 // OutboxStore is the part of a Store that delivery workers and push registration use. Every
 // Store implements it; the conformance suite checks it.
 type OutboxStore interface {
-	// PendingOutbox returns up to limit records of kind with ID > afterID, oldest first.
-	PendingOutbox(ctx context.Context, kind string, afterID int64, limit int) ([]OutboxRecord, error)
+	// OutboxHeads returns the oldest record of kind of each call, for the calls whose oldest
+	// record has an ID above afterID: up to limit records, oldest first. A call's later
+	// records wait for its head to be delivered or given up (behaviour §10).
+	OutboxHeads(ctx context.Context, kind string, afterID int64, limit int) ([]OutboxRecord, error)
 
 	// DeleteOutbox deletes the records with these IDs (delivered or given up); unknown IDs are
 	// ignored.
