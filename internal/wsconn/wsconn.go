@@ -247,12 +247,18 @@ func appendHeader(b []byte, op ws.OpCode, n int) []byte {
 
 // Close starts the close handshake: it sends a close frame with code (once; later calls do
 // nothing) and gives the peer CloseTimeout to answer, after which Wait and Read fail. The
-// reader closes the socket when the answer comes; CloseNow does it at once.
+// reader closes the socket when the answer comes; CloseNow does it at once. When the close
+// frame cannot be written (a peer that reads nothing fills the buffers), the socket is closed
+// at once: no answer can come.
 func (c *Conn) Close(code int) {
-	if c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout) != nil {
-		return
+	err := c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout)
+	switch {
+	case errors.Is(err, ErrClosed): // sent before
+	case err != nil:
+		c.nc.Close()
+	default:
+		c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 	}
-	c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 }
 
 // CloseNow closes the socket without a handshake.

@@ -334,3 +334,24 @@ func TestMalformedFramesCloseWithTheirStatus(t *testing.T) {
 		})
 	}
 }
+
+// A close frame that cannot be written, because the peer reads nothing and the buffers are
+// full, closes the socket at once: the reader does not wait for an answer that cannot come.
+func TestCloseThatCannotBeSentClosesTheSocket(t *testing.T) {
+	_, server := pair(t) // the client never reads
+	for _, size := range []int{60000, 1} { // until not even a byte fits
+		for server.WriteText(bytes.Repeat([]byte("x"), size), 100*time.Millisecond) == nil {
+		}
+	}
+	server.Close(wsconn.StatusNormal) // its write times out too, after CloseTimeout
+	waited := make(chan error, 1)
+	go func() { waited <- server.Wait() }()
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Error("Wait found bytes to read on a connection whose peer sent nothing")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Wait still blocked after a close frame that could not be sent")
+	}
+}
