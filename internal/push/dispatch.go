@@ -79,6 +79,16 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 // record; targets already sent are not sent again by this process. A record that cannot be
 // decoded fails with ErrMalformed.
 func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
+	err := d.deliver(ctx, rec)
+	if err == nil { // done with it, whichever way: its bookkeeping goes
+		d.mu.Lock()
+		delete(d.done, rec.ID)
+		d.mu.Unlock()
+	}
+	return err
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
 	var p wire.PushMessage
 	if err := json.Unmarshal(rec.Body, &p); err != nil {
 		return fmt.Errorf("%w %d: %v", ErrMalformed, rec.ID, err)
@@ -171,18 +181,25 @@ func (d *Dispatcher) attempted(id int64) bool {
 	return ok
 }
 
+// maxTracked bounds the records with bookkeeping: those the worker gave up (expired) keep
+// theirs, so past the bound it is all dropped; a record still retried may then be sent again
+// to a target that had it (delivery is at least once anyway).
+const maxTracked = 4096
+
 // begin starts the bookkeeping of record id, once its invitation mark is set.
 func (d *Dispatcher) begin(id int64) {
 	d.mu.Lock()
 	if d.done[id] == nil {
+		if len(d.done) >= maxTracked {
+			clear(d.done)
+		}
 		d.done[id] = map[Target]bool{}
 	}
 	d.mu.Unlock()
 }
 
 // send pushes m to every target not sent on an earlier attempt of record id. The bookkeeping
-// of a record lives until it is sent; one the worker gives up keeps its small entry until the
-// process ends.
+// of a record lives until Deliver is done with it, or is dropped past maxTracked records.
 func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) error {
 	d.begin(id)
 	d.mu.Lock()
@@ -213,11 +230,6 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		}
 		d.mu.Lock()
 		done[t] = true
-		d.mu.Unlock()
-	}
-	if retry == nil {
-		d.mu.Lock()
-		delete(d.done, id)
 		d.mu.Unlock()
 	}
 	return retry

@@ -274,3 +274,24 @@ func TestDispatchProfiles(t *testing.T) {
 type providerFunc func(context.Context, Target, Message) error
 
 func (f providerFunc) Send(ctx context.Context, t Target, m Message) error { return f(ctx, t, m) }
+
+// A record whose retry needs no send (the user came online) leaves no bookkeeping behind.
+func TestDispatchForgetsDeliveredRecords(t *testing.T) {
+	e := newDispatchEnv(t)
+	for i := range 50 {
+		e.online["bob"] = false
+		e.fcm.fail["bob-1"] = []error{errors.New("unavailable")}
+		rec := e.record([]string{KindInvitation, KindQuit, KindEnd}[i%3], "bob", false)
+		if err := e.d.Deliver(t.Context(), rec); err == nil {
+			t.Fatal("the first attempt succeeded")
+		}
+		e.fcm.take() // bob-2 had it
+		e.online["bob"] = true
+		e.deliver(rec)
+	}
+	e.d.mu.Lock()
+	defer e.d.mu.Unlock()
+	if n := len(e.d.done); n != 0 {
+		t.Errorf("%d records still have bookkeeping", n)
+	}
+}
