@@ -339,7 +339,8 @@ func TestMalformedFramesCloseWithTheirStatus(t *testing.T) {
 // full, closes the socket at once: the reader does not wait for an answer that cannot come.
 func TestCloseThatCannotBeSentClosesTheSocket(t *testing.T) {
 	_, server := pair(t) // the client never reads
-	for _, size := range []int{60000, 1} { // until not even a byte fits
+	// Fill the buffers until not even a byte fits.
+	for _, size := range []int{60000, 1} {
 		for server.WriteText(bytes.Repeat([]byte("x"), size), 100*time.Millisecond) == nil {
 		}
 	}
