@@ -36,7 +36,10 @@ export const KickReasons: Readonly<Record<KickReason, { closeCode: number; retry
 
 export const CallEvents: readonly CallEventName[];
 
-/** Why an operation or the client failed; code is the wire code for server refusals, else 0. */
+/**
+ * Why an operation or the client failed; code is the wire code for server refusals (and for a
+ * request over the 64 KiB frame limit, refused by the client: InvalidParameter), else 0.
+ */
 export class DialtoneError extends Error {
   readonly name: 'DialtoneError';
   readonly code: number;

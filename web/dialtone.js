@@ -64,6 +64,10 @@ export const CallEvents = Object.freeze([
 ]);
 
 const MUTATING = true;
+// MAX_FRAME_BYTES is the protocol's limit of a client frame; the server closes the connection on
+// a longer one (1009), and would again after every resend.
+const MAX_FRAME_BYTES = 65536;
+
 const DEFAULTS = Object.freeze({
   minBackoffMs: 250, maxBackoffMs: 30000, requestTimeoutMs: 15000,
   heartbeatIntervalMs: 10000, heartbeatTimeoutMs: 35000,
@@ -71,8 +75,10 @@ const DEFAULTS = Object.freeze({
 
 /**
  * An error of the SDK. For a refusal by the server, code is the wire code (ErrorCode) and
- * reason is 'server'; for a failure on the client side, code is 0 and reason is one of
- * 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn', 'kicked', 'network'.
+ * reason is 'server' (also for a request the client refuses as the server would: one over the
+ * protocol's 64 KiB frame limit, InvalidParameter); for a failure on the client side, code is 0
+ * and reason is one of 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
+ * 'kicked', 'network'.
  */
 export class DialtoneError extends Error {
   constructor(code, message, reason = code ? 'server' : 'network', kick = undefined) {
@@ -210,7 +216,9 @@ export class Dialtone {
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
   constructor(options = {}) {
-    this.#opts = { ...DEFAULTS, logger: console, ...options };
+    // An option given as undefined keeps its default.
+    this.#opts = { ...DEFAULTS, logger: console };
+    for (const [name, value] of Object.entries(options)) if (value !== undefined) this.#opts[name] = value;
     this.#url = wsURL(options.url);
     this.#WebSocket = options.WebSocket || globalThis.WebSocket;
     this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;
@@ -367,8 +375,14 @@ export class Dialtone {
     if (!this.#loggedIn && !this.#loggingIn) {
       return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
     }
+    const idem = mutating ? newIdempotencyKey() : undefined;
+    const size = new TextEncoder().encode(JSON.stringify({ id: Number.MAX_SAFE_INTEGER, op, data, idem })).length;
+    if (size > MAX_FRAME_BYTES) {
+      return Promise.reject(new DialtoneError(ErrorCode.InvalidParameter,
+        `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`));
+    }
     return new Promise((resolve, reject) => {
-      const req = { op, data, idem: mutating ? newIdempotencyKey() : undefined, resolve, reject };
+      const req = { op, data, idem, resolve, reject };
       req.timer = setTimeout(() => {
         this.#forget(req);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
@@ -430,6 +444,11 @@ export class Dialtone {
       let opened = false;
       ws.onopen = () => {
         opened = true;
+        if (this.#finished) { // closed while the socket opened: the client stays finished
+          this.#drop(conn, this.#finished);
+          reject(this.#finished);
+          return;
+        }
         this.#conn = conn;
         resolve(conn);
       };

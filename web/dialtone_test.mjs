@@ -188,3 +188,45 @@ test('clock offset: a reply slower than the best one does not move it', async ()
     c.close(); // its heartbeat timer would keep the test runner alive
   }
 });
+
+test('close() while the first socket opens keeps the client finished', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: quiet });
+  const login = c.login(token, 'd1');
+  c.close(); // before the socket's open event
+  await assert.rejects(login, (e) => e.reason === 'closed');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.state, 'Disconnected');
+  assert.ok(srv.sockets[0].closed, 'the socket was closed');
+  assert.equal(srv.sockets[0].sent.length, 0, 'nothing was sent on it');
+});
+
+test('a request over 64 KiB is refused without being sent', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const sent = ws.sent.length;
+    await assert.rejects(c.callInvite(['alice'], { extendedData: 'x'.repeat(70000) }),
+      (e) => e.code === ErrorCode.InvalidParameter && e.reason === 'server');
+    assert.equal(ws.sent.length, sent, 'nothing was sent');
+    assert.equal(c.state, 'Connected');
+  } finally {
+    c.close();
+  }
+});
+
+test('an option given as undefined keeps its default', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: undefined,
+    requestTimeoutMs: undefined, minBackoffMs: undefined });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    const f = await ws.next();
+    await new Promise((r) => setTimeout(r, 20)); // an undefined timeout would have fired by now
+    ws.reply(f.id, loginResult());
+    await done;
+    assert.equal(c.state, 'Connected');
+  } finally {
+    c.close();
+  }
+});
