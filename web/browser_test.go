@@ -74,6 +74,21 @@ func TestBrowserDemo(t *testing.T) {
 		bob.waitUserState("bob", "Timeout")
 	})
 
+	t.Run("QuitThenEnded", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(Advanced, 30, "bob")
+		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		alice.waitUserState("bob", "Accepted")
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Going on without you"]`)))
+		bob.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="end-"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		// alice, who quit, is told nothing of the end (§5); trying to join again, she learns it.
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="join-"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+	})
+
 	t.Run("AdvancedJoinFromHistory", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		carol := openTab(t, browser, base, "carol")

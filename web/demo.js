@@ -348,22 +348,37 @@ function renderHistory() {
   $('#history-older').disabled = !pager.next;
 }
 
-// restoreCalls adds the calls still going on for this user from a history page: after a
-// reload the SDK resumes the event stream where it stopped, but the page's memory is new.
+// restoreCalls adds the calls still going on for this user from a history page (after a
+// reload the SDK resumes the event stream where it stopped, but the page's memory is new), and
+// brings the calls the page shows up to date: a user who quit is not told when the call ends.
 function restoreCalls(list) {
   let changed = false;
   for (const ci of list) {
     const mine = ci.callUserList.find((u) => u.userID === me);
-    if (ci.state !== CallState.Started || !mine || !(PENDING.has(mine.state) || mine.state === S.Accepted)) continue;
-    upsert(ci.callID, ci);
+    const live = ci.state === CallState.Started && mine && (PENDING.has(mine.state) || mine.state === S.Accepted);
+    if (!live && !calls.has(ci.callID)) continue;
+    upsert(ci.callID, ci); // an older snapshot than the page's is ignored
     changed = true;
   }
   if (changed) render();
 }
 
+// refreshCall reads a call the page shows again, after an op on it failed: it may have
+// changed without this user being told (one who quit is not told of the end).
+async function refreshCall(callID) {
+  if (!calls.has(callID)) return;
+  try {
+    upsert(callID, await client.queryCall(callID));
+    render();
+  } catch { /* the op's error is on show */ }
+}
+
 async function join(ci) {
   const r = await act('Join', () => client.callJoin(ci.callID));
-  if (!r) return;
+  if (!r) {
+    refreshCall(ci.callID);
+    return;
+  }
   upsert(ci.callID, { ...ci, callUserList: r.callUserList, state: CallState.Started });
   calls.get(ci.callID).seen = Date.now();
   render();
