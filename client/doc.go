@@ -16,7 +16,8 @@
 //
 // Events reach the application through an EventHandler, one at a time and in order; embed
 // BaseHandler to implement only what you need. Operations return the server's refusals as
-// errors whose wire code Code extracts.
+// errors whose wire code Code extracts; a request over the protocol's 64 KiB frame is refused
+// the same way (CodeInvalidParameter) by the client, without sending it.
 //
 // Usage:
 //
