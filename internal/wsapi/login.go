@@ -163,13 +163,15 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buffered := withoutSynthesized(s.buffered, synthesized)
-	s.buffered, s.catchingUp = nil, false
+	s.buffered, s.catchingUp, s.synthesized = nil, false, synthesized
 	s.forwardLocked(buffered)
 	return nil
 }
 
-// withoutSynthesized drops from the live events that arrived during catch-up the invitations
-// already sent as synthesized ones: those of a call at a version the synthesized one covers.
+// withoutSynthesized drops from live events the invitations already sent as synthesized ones:
+// those of a call at a version the synthesized one covers. They arrive during the catch-up,
+// or after it: the store publishes a commit a little after the commit is visible to the read
+// of the ringing calls.
 func withoutSynthesized(entries []switchboard.LogEntry, synthesized map[string]int64) []switchboard.LogEntry {
 	if len(synthesized) == 0 {
 		return entries
@@ -226,7 +228,8 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq i
 
 // synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3)
 // and returns the version of each call it sent. The calls are read after head, so none is
-// missed; one that rang meanwhile may also be among the live events, which catchUp drops.
+// missed; one that rang meanwhile may also be among the live events, which are dropped
+// (withoutSynthesized), during the catch-up and after it.
 func (s *session) synthesize(ctx context.Context, userID string, head int64) (map[string]int64, error) {
 	s.mu.Lock()
 	s.lastSeq = head

@@ -165,3 +165,80 @@ func (b *gapAfterFirstPage) ReadLog(ctx context.Context, userID string, after in
 	}
 	return b.prunedLog.ReadLog(ctx, userID, after, limit)
 }
+
+// ringing is a Backend for a user with an empty log and one call ringing for it, whose bus
+// hands the test the session's delivery function.
+type ringing struct {
+	prunedLog
+	call    call.Call
+	deliver chan func([]switchboard.LogEntry)
+}
+
+func (b *ringing) PendingCalls(context.Context, string) ([]call.Call, error) {
+	return []call.Call{b.call}, nil
+}
+
+func (b *ringing) Subscribe(_ string, deliver func([]switchboard.LogEntry)) func() {
+	b.deliver <- deliver
+	return func() {}
+}
+
+// R5.3 and R7.2: an invitation committed while the login read the ringing calls, and so
+// synthesized, is not sent again when its commit is published after the catch-up; the call's
+// later events are.
+func TestSynthesizedInvitationNotSentAgainLive(t *testing.T) {
+	deadline := time.Now().Add(time.Minute).UnixMilli()
+	b := &ringing{prunedLog: prunedLog{oldest: 1, head: 0, kept: 1}, deliver: make(chan func([]switchboard.LogEntry), 1),
+		call: call.Call{ID: "X", Caller: "bob", State: call.Started, Version: 1, Users: []call.User{
+			{ID: "bob", State: call.Accepted}, {ID: "alice", State: call.Inviting, Inviter: "bob", Deadline: deadline}}}}
+	srv := New(Config{}, b, b, tokenIsUser{}, nil, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// frames sends frame and returns what the server sends up to the heartbeat that follows it.
+	frames := func(frame string) []protocol.Frame {
+		t.Helper()
+		for _, f := range []string{frame, `{"id":99,"op":"heartbeat"}`} {
+			if f == "" {
+				continue
+			}
+			if err := conn.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []protocol.Frame
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f protocol.Frame
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Fatal(err)
+			}
+			if f.ID == 99 {
+				return got
+			}
+			got = append(got, f)
+		}
+	}
+	login := frames(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	if len(login) != 2 || login[1].Event != protocol.EventCallInvitationReceived || login[1].Seq != 0 {
+		t.Fatalf("login: %+v, want the reply and the synthesized invitation", login)
+	}
+	deliver := <-b.deliver
+	deliver([]switchboard.LogEntry{
+		{UserID: "alice", Seq: 1, Event: protocol.EventCallInvitationReceived, Data: []byte(`{"callID":"X","version":1}`)},
+		{UserID: "alice", Seq: 2, Event: protocol.EventCallInvitationCancelled, Data: []byte(`{"callID":"X","version":2}`)},
+	})
+	got, _ := seqs(frames(""))
+	if len(got) != 1 || got[0] != 2 {
+		t.Errorf("live events after the synthesized invitation: seqs %v, want only 2", got)
+	}
+}

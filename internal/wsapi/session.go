@@ -47,7 +47,8 @@ type session struct {
 	kicked      bool
 	catchingUp  bool
 	buffered    []switchboard.LogEntry
-	lastSeq     int64 // highest seq of the user's log handled by this session
+	synthesized map[string]int64 // callID → version of the invitations synthesized at login (R5.3)
+	lastSeq     int64            // highest seq of the user's log handled by this session
 	badFrames   []time.Time
 	idle        *time.Timer
 	unsubscribe func()
@@ -211,7 +212,9 @@ func (s *session) deliver(entries []switchboard.LogEntry) {
 		}
 		return
 	}
-	s.forwardLocked(entries)
+	// An invitation committed while the login read the ringing calls may be published after
+	// the catch-up: it was synthesized already.
+	s.forwardLocked(withoutSynthesized(entries, s.synthesized))
 }
 
 // forwardLocked queues the entries after lastSeq that target this device. s.mu is held.
