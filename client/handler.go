@@ -141,14 +141,24 @@ func (d *dispatcher) push(dl delivery) bool {
 	return true
 }
 
-// stop queues a last delivery, then lets the goroutine drain the queue and exit.
+// stop drops the logged events still queued, queues a last delivery, and lets the goroutine
+// make the others (kicks, state changes) and exit. The events dropped were not processed, so
+// a later client of the device gets them again, from the last seq processed
+// (Options.SeqStore): each reaches the application once.
 func (d *dispatcher) stop(last func(EventHandler)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopped {
 		return
 	}
-	d.queue = append(d.queue, delivery{call: last})
+	kept := d.queue[:0]
+	for _, dl := range d.queue {
+		if dl.seq == 0 {
+			kept = append(kept, dl)
+		}
+	}
+	clear(d.queue[len(kept):])
+	d.queue = append(kept, delivery{call: last})
 	d.stopped = true
 	d.signal()
 }
@@ -162,27 +172,35 @@ func (d *dispatcher) signal() {
 
 func (d *dispatcher) run() {
 	for {
-		batch, stopped := d.take()
-		for _, dl := range batch {
-			dl.call(d.handler)
-			if dl.seq > 0 {
-				d.processed(dl.seq)
-			}
-		}
-		if stopped && len(batch) == 0 {
+		dl, ok := d.next()
+		if !ok {
 			return
 		}
-		if len(batch) == 0 {
-			<-d.wake
+		dl.call(d.handler)
+		if dl.seq > 0 {
+			d.processed(dl.seq)
 		}
 	}
 }
 
-// take removes and returns everything queued.
-func (d *dispatcher) take() ([]delivery, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	batch := d.queue
-	d.queue = nil
-	return batch, d.stopped
+// next waits for the next delivery; it reports false once the dispatcher has stopped and made
+// its last delivery. Deliveries are taken one at a time, so that stop drops all those not
+// begun.
+func (d *dispatcher) next() (delivery, bool) {
+	for {
+		d.mu.Lock()
+		if len(d.queue) > 0 {
+			dl := d.queue[0]
+			d.queue[0] = delivery{}
+			d.queue = d.queue[1:]
+			d.mu.Unlock()
+			return dl, true
+		}
+		stopped := d.stopped
+		d.mu.Unlock()
+		if stopped {
+			return delivery{}, false
+		}
+		<-d.wake
+	}
 }

@@ -476,3 +476,44 @@ func TestClockEstimateKeepsTheShortestRoundTrip(t *testing.T) {
 	sample(63*time.Second, 50*time.Millisecond, -5*time.Second, true)
 	near("a new session", -5*time.Second)
 }
+
+// R7.2 across clients: the logged events a closed client had received but not yet handed to
+// the handler are dropped, not delivered after Close, so the seq saved is the last one handled
+// and a new client of the device gets the rest, each once.
+func TestCloseDropsEventsNotYetHandled(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &MemorySeqStore{}
+	rec := newRecorder()
+	release := make(chan struct{})
+	rec.onReceived = func(CallInvitationReceived) { <-release } // the handler is busy with the first
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec, SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, jwtWithSub("alice"), "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	fc := recv(t, fs.conns, "connection")
+	first := fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c2"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c3"))
+	for range 3 { // each invitation is acknowledged once queued for the handler
+		nextOp(t, fs, protocol.OpCallReceived)
+	}
+	c.Close()
+	close(release)
+	if got := recv(t, rec.events, "the first event"); got != "received:c1" {
+		t.Fatalf("handled %q first", got)
+	}
+	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
+	}
+	select {
+	case got := <-rec.events:
+		t.Errorf("after Close the handler got %q", got)
+	default:
+	}
+	if seq, ok, _ := store.Load(ctx, SeqKey{UserID: "alice", DeviceID: "dev1"}); !ok || seq != first {
+		t.Errorf("saved seq %d (%v), want %d, the last one handled", seq, ok, first)
+	}
+}
