@@ -49,47 +49,56 @@ type tokenIsUser struct{}
 
 func (tokenIsUser) Verify(token string, _ time.Time) (string, error) { return token, nil }
 
-// loginFrames logs in with lastSeq against backend, then sends a heartbeat, and returns the
-// frames the server sends up to the heartbeat's reply (the login is handled before the next
-// frame is read, so that reply follows the whole catch-up) or until it closes the connection.
-func loginFrames(t *testing.T, backend Backend, lastSeq int64) []protocol.Frame {
+// dialServer serves backend and bus on a test listener and returns a connection to it.
+func dialServer(t *testing.T, backend Backend, bus Bus) *websocket.Conn {
 	t.Helper()
-	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	hs := httptest.NewServer(New(Config{}, backend, bus, tokenIsUser{}, nil, nil))
+	t.Cleanup(hs.Close)
 	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.CloseNow()
-	for _, frame := range []string{
-		`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":` + strconv.FormatInt(lastSeq, 10) + `}}`,
-		`{"id":2,"op":"heartbeat"}`,
-	} {
-		if err := conn.Write(t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+	t.Cleanup(func() { conn.CloseNow() })
+	return conn
+}
+
+// exchange sends frames, then a heartbeat, and returns the frames the server sends up to the
+// heartbeat's reply or until it closes the connection. A login is handled before the next
+// frame is read, so the reply follows the whole catch-up.
+func exchange(t *testing.T, conn *websocket.Conn, frames ...string) []protocol.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for _, frame := range append(frames, `{"id":99,"op":"heartbeat"}`) {
+		if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var frames []protocol.Frame
+	var got []protocol.Frame
 	for {
 		_, data, err := conn.Read(ctx)
 		if ctx.Err() != nil {
 			t.Fatal("no heartbeat reply and no close")
 		}
 		if err != nil {
-			return frames
+			return got
 		}
 		var f protocol.Frame
 		if err := json.Unmarshal(data, &f); err != nil {
 			t.Fatalf("frame %q: %v", data, err)
 		}
-		if f.ID == 2 {
-			return frames
+		if f.ID == 99 {
+			return got
 		}
-		frames = append(frames, f)
+		got = append(got, f)
 	}
+}
+
+// loginFrames logs in with lastSeq against backend and returns what the server sends (exchange).
+func loginFrames(t *testing.T, backend Backend, lastSeq int64) []protocol.Frame {
+	t.Helper()
+	return exchange(t, dialServer(t, backend, noBus{}),
+		`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":`+strconv.FormatInt(lastSeq, 10)+`}}`)
 }
 
 // seqs returns the seqs of the events among frames, and the kicked reason if any.
@@ -191,44 +200,8 @@ func TestSynthesizedInvitationNotSentAgainLive(t *testing.T) {
 	b := &ringing{prunedLog: prunedLog{oldest: 1, head: 0, kept: 1}, deliver: make(chan func([]switchboard.LogEntry), 1),
 		call: call.Call{ID: "X", Caller: "bob", State: call.Started, Version: 1, Users: []call.User{
 			{ID: "bob", State: call.Accepted}, {ID: "alice", State: call.Inviting, Inviter: "bob", Deadline: deadline}}}}
-	srv := New(Config{}, b, b, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	// frames sends frame and returns what the server sends up to the heartbeat that follows it.
-	frames := func(frame string) []protocol.Frame {
-		t.Helper()
-		for _, f := range []string{frame, `{"id":99,"op":"heartbeat"}`} {
-			if f == "" {
-				continue
-			}
-			if err := conn.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var got []protocol.Frame
-		for {
-			_, data, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var f protocol.Frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				t.Fatal(err)
-			}
-			if f.ID == 99 {
-				return got
-			}
-			got = append(got, f)
-		}
-	}
-	login := frames(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	conn := dialServer(t, b, b)
+	login := exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
 	if len(login) != 2 || login[1].Event != protocol.EventCallInvitationReceived || login[1].Seq != 0 {
 		t.Fatalf("login: %+v, want the reply and the synthesized invitation", login)
 	}
@@ -237,7 +210,7 @@ func TestSynthesizedInvitationNotSentAgainLive(t *testing.T) {
 		{UserID: "alice", Seq: 1, Event: protocol.EventCallInvitationReceived, Data: []byte(`{"callID":"X","version":1}`)},
 		{UserID: "alice", Seq: 2, Event: protocol.EventCallInvitationCancelled, Data: []byte(`{"callID":"X","version":2}`)},
 	})
-	got, _ := seqs(frames(""))
+	got, _ := seqs(exchange(t, conn))
 	if len(got) != 1 || got[0] != 2 {
 		t.Errorf("live events after the synthesized invitation: seqs %v, want only 2", got)
 	}
