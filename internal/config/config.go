@@ -298,7 +298,9 @@ func (c Config) Validate() error {
 			fail("--%s must be at least 1ms", p.name)
 		}
 	}
-	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && 3*c.HeartbeatInterval > c.HeartbeatTimeout {
+	// Compared as interval > timeout/3 (the same bound for whole nanoseconds), since three
+	// times a long interval overflows a Duration.
+	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatInterval > c.HeartbeatTimeout/3 {
 		fail("--heartbeat-interval must be at most a third of --heartbeat-timeout")
 	}
 	if c.LogRetention > 0 && c.LogRetention < c.HeartbeatTimeout {

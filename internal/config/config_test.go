@@ -214,6 +214,8 @@ func TestRefused(t *testing.T) {
 			[]string{"--heartbeat-interval must be at most a third of --heartbeat-timeout"}},
 		{"timeout under three intervals", append(dev, "--heartbeat-timeout", "29s"), nil,
 			[]string{"--heartbeat-interval must be at most a third of --heartbeat-timeout"}},
+		{"interval whose triple overflows", append(dev, "--heartbeat-interval", "1000000h"), nil, // R6.1
+			[]string{"--heartbeat-interval must be at most a third of --heartbeat-timeout"}},
 		{"zero interval", append(dev, "--heartbeat-interval", "0s"), nil, []string{"--heartbeat-interval must be at least 1ms"}},
 		{"negative timeout", append(dev, "--heartbeat-timeout", "-1s"), nil, []string{"--heartbeat-timeout must be at least 1ms"}},
 		{"nanosecond heartbeats", append(dev, "--heartbeat-interval", "1ns", "--heartbeat-timeout", "3ns", "--log-retention", "3ns"), nil,
