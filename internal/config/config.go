@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -339,7 +340,7 @@ func (c Config) Validate() error {
 	}
 	for _, u := range []struct{ name, url string }{{"webhook-url", c.WebhookURL}, {"push-webhook-url", c.PushWebhookURL},
 		{"fcm-token-url", c.FCMTokenURL}, {"fcm-endpoint", c.FCMEndpoint}, {"apns-endpoint", c.APNsEndpoint}} {
-		if u.url != "" && !strings.HasPrefix(u.url, "https://") && !strings.HasPrefix(u.url, "http://") {
+		if u.url != "" && !validURL(u.url) {
 			fail("--%s must be an http:// or https:// URL", u.name)
 		}
 	}
@@ -358,6 +359,13 @@ func (c Config) Validate() error {
 		fail("--log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// validURL reports whether s parses as an absolute http or https URL with a host, so that a
+// URL the server could never send to is refused at start-up rather than retried until expiry.
+func validURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != ""
 }
 
 // validListen checks a host:port and, in dev mode, that the host is loopback.
