@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // maxProfileName is the longest resourcesID (behaviour §9), and so the longest profile name.
@@ -23,23 +24,31 @@ type Profile struct {
 	AndroidChannelID string `json:"androidChannelID,omitempty"`
 }
 
-// ParseProfiles reads a profiles file: one JSON object whose keys are resourcesIDs (1 to 32
-// bytes) and whose values are Profiles. Unknown fields are errors, so a misspelt one is not
-// silently ignored.
+// ParseProfiles reads a profiles file: one JSON object, and nothing after it, whose keys are
+// resourcesIDs (1 to 32 bytes) and whose values are Profile objects. Unknown fields are
+// errors, so a misspelt one is not silently ignored; so is null, for the file or a profile.
 func ParseProfiles(data []byte) (map[string]Profile, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var profiles map[string]Profile
-	if err := dec.Decode(&profiles); err != nil {
+	var raw map[string]*Profile
+	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("push profiles: %w", err)
 	}
-	if dec.More() {
+	if raw == nil {
+		return nil, fmt.Errorf("push profiles: not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("push profiles: more than one JSON value")
 	}
-	for name := range profiles {
-		if name == "" || len(name) > maxProfileName {
+	profiles := make(map[string]Profile, len(raw))
+	for name, p := range raw {
+		switch {
+		case name == "" || len(name) > maxProfileName:
 			return nil, fmt.Errorf("push profiles: name %q is not 1 to %d bytes (a resourcesID)", name, maxProfileName)
+		case p == nil:
+			return nil, fmt.Errorf("push profiles: profile %q is not a JSON object", name)
 		}
+		profiles[name] = *p
 	}
 	return profiles, nil
 }

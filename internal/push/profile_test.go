@@ -23,6 +23,9 @@ func TestParseProfiles(t *testing.T) {
 		`{"ring": {}} {}`,
 		`{"ring": {"sound": 1}}`,
 		``,
+		`null`,           // not an object (docs/push.md)
+		`{"ring": {}}}`,  // a stray character after the object
+		`{"ring": null}`, // a profile that is not an object
 	} {
 		if _, err := ParseProfiles([]byte(bad)); err == nil {
 			t.Errorf("ParseProfiles(%q) accepted", bad)
