@@ -235,7 +235,10 @@ func readFile(path string) (map[string]value, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%s is not a JSON object: %w", path, err)
 	}
-	if dec.More() {
+	if raw == nil { // null
+		return nil, fmt.Errorf("%s is not a JSON object", path)
+	}
+	if _, err := dec.Token(); err != io.EOF { // another value, or a stray character
 		return nil, fmt.Errorf("%s holds more than one JSON value", path)
 	}
 	known := map[string]bool{}

@@ -191,6 +191,8 @@ func TestRefused(t *testing.T) {
 	nested := writeFile(t, `{"listen": {"host": "a"}}`)
 	twoValues := writeFile(t, `{} {}`)
 	badFileValue := writeFile(t, `{"max-call-users": "many"}`)
+	nullFile := writeFile(t, `null`)
+	strayBrace := writeFile(t, `{"listen": "127.0.0.1:1"}}`)
 	dev := []string{"--dev"}
 	tests := []struct {
 		name string
@@ -266,6 +268,8 @@ func TestRefused(t *testing.T) {
 		{"config unknown key", []string{"--config", unknownKey}, nil, []string{"--config", `unknown setting "listne"`}},
 		{"config nested value", []string{"--config", nested}, nil, []string{"--config", `"listen" must be a string, number or boolean`}},
 		{"config two values", []string{"--config", twoValues}, nil, []string{"--config", "more than one JSON value"}},
+		{"config null", []string{"--config", nullFile}, nil, []string{"--config", "not a JSON object"}},
+		{"config stray brace", []string{"--config", strayBrace}, nil, []string{"--config", "more than one JSON value"}},
 		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
 		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"unknown flag", []string{"--nope"}, nil, []string{"flag provided but not defined: -nope"}},
