@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,11 +41,16 @@ type APNs struct {
 	tokens tokenCache
 }
 
-// NewAPNs returns the provider for cfg.Key.
+// NewAPNs returns the provider for cfg.Key. It refuses a key that is not an EC key on P-256,
+// which could not sign the ES256 provider tokens, so a wrong key stops the server at start-up
+// rather than failing every push.
 func NewAPNs(cfg APNsConfig) (*APNs, error) {
 	key, err := jwt.ParseECPrivateKeyFromPEM(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("push apns: key: %w", err)
+	}
+	if key.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("push apns: key: an ES256 key must be on P-256, not %s", key.Curve.Params().Name)
 	}
 	if cfg.KeyID == "" || cfg.TeamID == "" {
 		return nil, fmt.Errorf("push apns: key ID and team ID are required")

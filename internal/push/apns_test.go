@@ -200,3 +200,20 @@ func TestAPNsErrors(t *testing.T) {
 		}
 	}
 }
+
+// A key that is not on P-256 cannot sign ES256 provider tokens: NewAPNs refuses it, so the
+// server stops at start-up instead of failing every push until it expires.
+func TestAPNsRefusesKeyNotOnP256(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if _, err := NewAPNs(APNsConfig{Key: p8, KeyID: "KEY123", TeamID: "TEAM456", Endpoint: "https://apns.example"}); err == nil {
+		t.Error("NewAPNs accepted a P-384 key")
+	}
+}
