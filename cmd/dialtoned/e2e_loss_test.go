@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -145,4 +147,52 @@ func (ts *testServer) canResume(t *testing.T, user string, lastSeq int64) bool {
 		t.Fatalf("probe login of %s: %+v", user, f)
 	}
 	return lr.CaughtUp
+}
+
+// R6.1, R4.3: a caller whose network vanishes (nothing arrives any more, not even a close) is
+// silent, so its connection is closed heartbeatTimeout (3s here) after its last frame, and its
+// device is lost heartbeatTimeout later: the call is cancelled about 6s after that frame, not
+// later because the server waited for a close answer the silent peer cannot send.
+func TestE2EVanishedCallerLostAfterTwiceTheTimeout(t *testing.T) {
+	ts := startServer(t)
+	proxy := newCutProxy(t, ts.Addr)
+	bob := ts.login(t, "bob", "b")
+	conn, _, err := websocket.Dial(t.Context(), proxy.URL(), nil)
+	must(t, err)
+	alice := &rawConn{t: t, conn: conn}
+	alice.login("alice")
+	lastFrame := time.Now()
+	alice.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":60}}}`)
+	var res protocol.CallInviteResult
+	must(t, json.Unmarshal(alice.reply(2).Result, &res))
+	proxy.freeze.Store(true) // alice's network vanishes: no heartbeat, no close answer
+	const want = 2 * 3 * time.Second
+	for {
+		info, err := bob.QueryCall(t.Context(), res.CallID)
+		must(t, err)
+		if info.State == client.CallEnded {
+			break
+		}
+		if waited := time.Since(lastFrame); waited > want+2*time.Second {
+			t.Fatalf("caller still not lost %v after her last frame, want about %v", waited.Round(time.Millisecond), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bob.wait(res.CallID, "cancelled bob=BeCancelled")
+}
+
+// protocol.md "Events": a connection silent for heartbeatTimeout still gets its kicked event
+// (heartbeatTimeout, retry) and close code 4009 when it can carry them.
+func TestE2ESilentConnectionKicked(t *testing.T) {
+	ts := startServer(t)
+	r := ts.raw(t)
+	r.login("alice")
+	f := r.next()
+	var k protocol.Kicked
+	if f.Event != protocol.EventKicked || json.Unmarshal(f.Data, &k) != nil || k.Reason != protocol.KickHeartbeat || !k.Retry {
+		t.Errorf("silent connection got %+v, want kicked heartbeatTimeout (retry)", f)
+	}
+	if c := r.closed(); c != 4009 {
+		t.Errorf("silent connection closed with %d, want 4009", c)
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -15,6 +14,7 @@ type cutProxy struct {
 	ln      net.Listener
 	target  string
 	discard atomic.Bool // while set, server-to-client bytes are dropped (replies "lost")
+	freeze  atomic.Bool // while set, bytes are dropped both ways: the network vanished
 	mu      sync.Mutex
 	conns   map[net.Conn]net.Conn // client side → server side
 	cuts    atomic.Int64
@@ -53,7 +53,7 @@ func (p *cutProxy) serve() {
 		p.conns[c] = s
 		p.mu.Unlock()
 		go func() {
-			io.Copy(s, c)
+			p.copyUp(s, c)
 			p.drop(c)
 		}()
 		go func() {
@@ -63,12 +63,28 @@ func (p *cutProxy) serve() {
 	}
 }
 
-// copyDown copies server → client, dropping what arrives while discard is set.
+// copyUp copies client → server, dropping what arrives while freeze is set.
+func (p *cutProxy) copyUp(s, c net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 && !p.freeze.Load() {
+			if _, werr := s.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// copyDown copies server → client, dropping what arrives while discard or freeze is set.
 func (p *cutProxy) copyDown(c, s net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := s.Read(buf)
-		if n > 0 && !p.discard.Load() {
+		if n > 0 && !p.discard.Load() && !p.freeze.Load() {
 			if _, werr := c.Write(buf[:n]); werr != nil {
 				return
 			}

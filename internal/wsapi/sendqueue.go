@@ -24,6 +24,7 @@ type sendQueue struct {
 	closed    bool // no frame is accepted any more
 	closeCode int
 	closing   bool          // after the queued frames, close with closeCode
+	hangUp    bool          // and close the socket at once, without waiting for the peer's answer
 	room      chan struct{} // signalled when the writer took frames (pushWait waits on it)
 	done      chan struct{} // closed when the queue is closed and the writer has stopped
 	doneOnce  sync.Once     // the writer and stop may both find the queue finished
@@ -72,9 +73,10 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
 }
 
 // closeWith queues last (the kicked frame) and then a close with code; with discard, the
-// frames still queued are dropped first. Later frames are refused. It returns false when the
-// queue was already closing.
-func (q *sendQueue) closeWith(last []byte, code int, discard bool) bool {
+// frames still queued are dropped first; with hangUp, the socket is closed as soon as the close
+// frame is written, instead of giving the peer wsconn.CloseTimeout to answer. Later frames are
+// refused. It returns false when the queue was already closing.
+func (q *sendQueue) closeWith(last []byte, code int, discard, hangUp bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed || q.closing {
@@ -84,7 +86,7 @@ func (q *sendQueue) closeWith(last []byte, code int, discard bool) bool {
 		q.frames = nil
 	}
 	q.frames = append(q.frames, last)
-	q.closing, q.closeCode = true, code
+	q.closing, q.closeCode, q.hangUp = true, code, hangUp
 	q.startLocked()
 	return true
 }
@@ -118,7 +120,7 @@ func (q *sendQueue) startLocked() {
 func (q *sendQueue) write() {
 	for {
 		q.mu.Lock()
-		frames, closing, code, closed := q.frames, q.closing, q.closeCode, q.closed
+		frames, closing, code, hangUp, closed := q.frames, q.closing, q.closeCode, q.hangUp, q.closed
 		q.frames = nil
 		if len(frames) == 0 {
 			q.writing = false
@@ -142,6 +144,9 @@ func (q *sendQueue) write() {
 		}
 		if closing { // the kicked frame was the last one: nothing is queued after it
 			q.conn.Close(code)
+			if hangUp {
+				q.conn.CloseNow()
+			}
 			q.markClosed()
 			return
 		}

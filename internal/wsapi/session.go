@@ -142,7 +142,10 @@ func (s *session) sendWait(ctx context.Context, frame []byte) bool {
 }
 
 // kick sends the kicked event, then closes with the reason's code. For slowConsumer the frames
-// still queued are dropped first: the client resumes from its lastSeq and loses nothing.
+// still queued are dropped first: the client resumes from its lastSeq and loses nothing. For
+// heartbeatTimeout the socket is closed right after the close frame: a peer silent that long is
+// gone and will not answer it, and waiting would keep its device connected past the moment
+// the connection was closed, delaying the device's loss (R6.1).
 func (s *session) kick(reason string) {
 	k, _ := protocol.KickFor(reason)
 	s.mu.Lock()
@@ -154,7 +157,7 @@ func (s *session) kick(reason string) {
 	s.mu.Unlock()
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
-	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer)
+	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer, reason == protocol.KickHeartbeat)
 }
 
 func (s *session) reply(id int64, result any) {
