@@ -150,3 +150,48 @@ func tinyReceiveBuffer() *http.Client {
 	}}
 	return &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
 }
+
+// R7.3, §8: past the invites-per-minute limit, a callInvite or callingInvite that repeats with
+// its key one already carried out (the SDK's retry after a lost reply) still gets the first
+// reply; any other is refused with 6000292, even one reusing a key with other parameters.
+func TestE2EIdempotentInviteRepeatPastTheLimit(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "2")
+	r := ts.raw(t)
+	r.login("alice")
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"mode":1,"timeout":%d}},"idem":"k-invite-0123456789"}`
+	r.send(fmt.Sprintf(invite, 2, 30))
+	first := r.reply(2)
+	var res protocol.CallInviteResult
+	if first.Error != nil || json.Unmarshal(first.Result, &res) != nil {
+		t.Fatalf("invite: %+v", first)
+	}
+	more := `{"id":%d,"op":"callingInvite","data":{"callID":"` + res.CallID + `","invitees":["%s"]},"idem":"k-calling-0123456789"}`
+	r.send(fmt.Sprintf(more, 3, "carol"))
+	firstMore := r.reply(3)
+	if firstMore.Error != nil {
+		t.Fatalf("callingInvite: %v", firstMore.Error)
+	}
+	// Both invites of this minute are spent.
+	for _, c := range []struct {
+		frame string
+		want  protocol.Frame
+	}{
+		{fmt.Sprintf(invite, 4, 30), first},
+		{fmt.Sprintf(more, 5, "carol"), firstMore},
+	} {
+		r.send(c.frame)
+		if got := r.reply(c.want.ID + 2); got.Error != nil || string(got.Result) != string(c.want.Result) {
+			t.Errorf("repeat past the limit: %s %v, want the first reply %s", got.Result, got.Error, c.want.Result)
+		}
+	}
+	for id, frame := range map[int64]string{
+		6: fmt.Sprintf(invite, 6, 31),   // the key with other parameters
+		7: fmt.Sprintf(more, 7, "dave"), // the key with other parameters
+		8: strings.Replace(fmt.Sprintf(invite, 8, 30), "k-invite", "k-fresh", 1),
+	} {
+		r.send(frame)
+		if f := r.reply(id); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+			t.Errorf("%s past the limit: %+v, want 6000292", frame, f)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -43,20 +44,52 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op
 	if err == nil {
 		return res, nil
 	}
-	rec, found, rerr := s.store.Idempotency(ctx, userID, key, since)
+	first, found, rerr := s.remembered(ctx, userID, key, fp, since)
 	switch {
 	case rerr != nil:
-		return Result{}, fmt.Errorf("idempotency record: %w", rerr)
+		return Result{}, rerr
 	case !found:
 		return Result{}, err
+	}
+	return first, nil
+}
+
+// Repeat returns the first reply of the request in (on callID; "" for a callInvite) if userID
+// carried it out with key within the window (R7.3), waiting for a duplicate in flight; found
+// is false otherwise, also when the key was used for another request. It changes nothing: it
+// lets a request refused before it is carried out (past the invite limit) still get its first
+// reply when it is a repeat.
+func (s *Switchboard) Repeat(ctx context.Context, userID, callID string, in any, key string) (res Result, found bool, err error) {
+	if len(key) < minIdemKey || len(key) > maxIdemKey {
+		return Result{}, false, nil // never accepted, so never remembered
+	}
+	unlock := s.idem.Lock(userID + "\x00" + key)
+	defer unlock()
+	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
+	res, found, err = s.remembered(ctx, userID, key, fingerprint(callID, in), since)
+	var ce *call.Error
+	if errors.As(err, &ce) {
+		return Result{}, false, nil
+	}
+	return res, found, err
+}
+
+// remembered returns the reply of userID's success with key committed at or after since, and
+// found false when there is none; a success of another request (fingerprint) is 6000001.
+func (s *Switchboard) remembered(ctx context.Context, userID, key, fp string, since int64) (res Result, found bool, err error) {
+	rec, found, err := s.store.Idempotency(ctx, userID, key, since)
+	switch {
+	case err != nil:
+		return Result{}, false, fmt.Errorf("idempotency record: %w", err)
+	case !found:
+		return Result{}, false, nil
 	case rec.Fingerprint != fp:
-		return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
+		return Result{}, false, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
 	}
-	res, err = decodeReply(rec.Reply)
-	if err != nil {
-		return Result{}, fmt.Errorf("decode remembered reply: %w", err)
+	if res, err = decodeReply(rec.Reply); err != nil {
+		return Result{}, false, fmt.Errorf("decode remembered reply: %w", err)
 	}
-	return res, nil
+	return res, true, nil
 }
 
 // storedReply is how an idempotency record keeps its Result: the call in its compact binary

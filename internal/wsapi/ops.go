@@ -103,30 +103,52 @@ func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request)
 }
 
 func (srv *Server) callInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
-	if !srv.takeInvite(s.userID) { // 6000292 wins over 6000001 (§8)
-		return nil, errRateLimited
+	limited := !srv.takeInvite(s.userID)
+	in, err := inviteInput(s.actor(), req.Data)
+	var res switchboard.Result
+	if limited {
+		res, err = srv.overInviteLimit(ctx, s.userID, "", in, err, req.Idem)
+	} else if err == nil {
+		res, err = srv.backend.Invite(ctx, in, req.Idem)
 	}
-	var d protocol.CallInviteData
-	if err := decode(req.Data, &d); err != nil {
+	if err != nil {
 		return nil, err
+	}
+	return protocol.CallInviteResult{CallID: res.Call.ID, Timeout: res.Timeout,
+		ErrorUserList: wire.ErrorUsers(res.ErrorUsers), CallInfo: wire.CallInfo(res.Call)}, nil
+}
+
+// inviteInput decodes callInvite's data for actor; a failure is 6000001.
+func inviteInput(actor call.Actor, data json.RawMessage) (call.Invite, error) {
+	var d protocol.CallInviteData
+	if err := decode(data, &d); err != nil {
+		return call.Invite{}, err
 	}
 	mode := d.Config.Mode
 	if mode == -1 {
 		mode = protocol.ModeGeneral
 	}
 	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
-		return nil, invalid("mode must be 0 or 1")
+		return call.Invite{}, invalid("mode must be 0 or 1")
 	}
-	res, err := srv.backend.Invite(ctx, call.Invite{
-		Actor: s.actor(), Invitees: d.Invitees, Timeout: d.Config.Timeout, Mode: call.Mode(mode),
+	return call.Invite{
+		Actor: actor, Invitees: d.Invitees, Timeout: d.Config.Timeout, Mode: call.Mode(mode),
 		ExtendedData: d.Config.ExtendedData, Push: wire.PushConfig(d.Config.PushConfig),
 		EnableNotReceivedCheck: d.Config.EnableNotReceivedCheck,
-	}, req.Idem)
-	if err != nil {
-		return nil, err
+	}, nil
+}
+
+// overInviteLimit answers an invite (a callInvite, or a callingInvite on callID) past the
+// user's invites per minute: 6000292, which wins over every other refusal, a malformed
+// request (decodeErr) included (§8). Only a request that repeats with its idempotency key one
+// already carried out gets its first reply instead (R7.3): it rings nobody again.
+func (srv *Server) overInviteLimit(ctx context.Context, userID, callID string, in any, decodeErr error, key string) (switchboard.Result, error) {
+	if decodeErr == nil && key != "" {
+		if res, found, err := srv.backend.Repeat(ctx, userID, callID, in, key); err != nil || found {
+			return res, err
+		}
 	}
-	return protocol.CallInviteResult{CallID: res.Call.ID, Timeout: res.Timeout,
-		ErrorUserList: wire.ErrorUsers(res.ErrorUsers), CallInfo: wire.CallInfo(res.Call)}, nil
+	return switchboard.Result{}, errRateLimited
 }
 
 func (srv *Server) callCancel(ctx context.Context, s *session, req protocol.Request) (any, error) {
@@ -161,16 +183,17 @@ func (srv *Server) simpleOp(input func(call.Actor, protocol.OpConfig) call.Input
 }
 
 func (srv *Server) callingInvite(ctx context.Context, s *session, req protocol.Request) (any, error) {
-	if !srv.takeInvite(s.userID) { // 6000292 wins over 6000001 (§8)
-		return nil, errRateLimited
-	}
+	limited := !srv.takeInvite(s.userID)
 	var d protocol.CallingInviteData
-	if err := callOp(req.Data, &d, &d.CallID); err != nil {
-		return nil, err
+	err := callOp(req.Data, &d, &d.CallID)
+	in := call.CallingInvite{Actor: s.actor(), Invitees: d.Invitees, Timeout: d.Config.Timeout,
+		ExtendedData: d.Config.ExtendedData, Push: wire.PushConfig(d.Config.PushConfig)}
+	var res switchboard.Result
+	if limited {
+		res, err = srv.overInviteLimit(ctx, s.userID, d.CallID, in, err, req.Idem)
+	} else if err == nil {
+		res, err = srv.backend.Do(ctx, d.CallID, in, req.Idem)
 	}
-	res, err := srv.backend.Do(ctx, d.CallID, call.CallingInvite{Actor: s.actor(), Invitees: d.Invitees,
-		Timeout: d.Config.Timeout, ExtendedData: d.Config.ExtendedData,
-		Push: wire.PushConfig(d.Config.PushConfig)}, req.Idem)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 type Backend interface {
 	Invite(ctx context.Context, in call.Invite, idemKey string) (switchboard.Result, error)
 	Do(ctx context.Context, callID string, in call.Input, idemKey string) (switchboard.Result, error)
+	Repeat(ctx context.Context, userID, callID string, in any, idemKey string) (res switchboard.Result, found bool, err error)
 	QueryCall(ctx context.Context, userID, callID string) (call.Call, error)
 	ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error)
 	PendingCalls(ctx context.Context, userID string) ([]call.Call, error)
