@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,5 +67,55 @@ func TestE2ERestartGivesMainDevicesTheirGrace(t *testing.T) {
 	must(t, err)
 	if info.State != client.CallStarted || info.CallUserList[0].State != client.StateAccepted {
 		t.Errorf("alice's call after she came back within her grace: %+v", info)
+	}
+}
+
+// A restart while requests are in flight (R7.1, R7.3): each request is either answered before
+// its connection is kicked with shutdown or sent again by the SDK once it has reconnected, with
+// its idempotency key, so none fails because the server was stopping (6000270).
+func TestE2ERestartWhileRequestsInFlight(t *testing.T) {
+	first := startServer(t)
+	const callers = 8
+	var done atomic.Int64
+	var stop atomic.Bool
+	failures := make(chan error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		caller := first.login(t, fmt.Sprintf("caller%d", i), "phone")
+		wg.Go(func() {
+			for n := 0; !stop.Load(); n++ {
+				ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+				res, err := caller.CallInvite(ctx, []string{fmt.Sprintf("callee%d-%d", i, n)},
+					client.InviteConfig{Mode: client.ModeAdvanced})
+				if err == nil {
+					_, err = caller.CallEnd(ctx, res.CallID, client.OpConfig{})
+				}
+				cancel()
+				if err != nil {
+					failures <- fmt.Errorf("caller%d, call %d: %w", i, n, err)
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	waitUntil := func(what string, n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(waitFor); done.Load() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) || len(failures) > 0 {
+				t.Errorf("%s: %d calls made and ended", what, done.Load())
+				return
+			}
+		}
+	}
+	waitUntil("before the restart", 40)
+	first.Stop()
+	startServerOn(t, first.Data, "--listen", first.Addr)
+	waitUntil("after the restart", done.Load()+40)
+	stop.Store(true)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
 	}
 }

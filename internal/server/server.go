@@ -153,8 +153,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	_ = srv.Shutdown(drainCtx) // stop accepting; WebSocket sessions are hijacked and drained below
-	board.Close()              // refuse new ops, finish the commits in flight, stop the timers
-	ws.Shutdown(drainCtx)      // kick every session with shutdown
+	// Kick every session with shutdown while the switchboard still takes ops, so that a request
+	// in flight is carried out (its reply is lost with the connection, and the SDK repeats it
+	// with its idempotency key after reconnecting) rather than refused with 6000270.
+	ws.Shutdown(drainCtx)
+	board.Close() // refuse new ops, finish the commits in flight, stop the timers
 	deliver.stop()             // undelivered webhooks and pushes stay in the outbox
 	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("close store: %w", err)
