@@ -55,6 +55,11 @@ func TestE2ERestAPI(t *testing.T) {
 			t.Errorf("key %q: %d %v", key, st, m)
 		}
 	}
+	// The scheme's name is case-insensitive (RFC 9110 section 11.1): past authentication, the
+	// empty body is refused as bad input.
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls", "", `{}`, "Authorization", "bearer "+apiKey); st != 400 {
+		t.Errorf("lower-case bearer scheme: %d %v", st, m)
+	}
 	// Bad input.
 	for _, body := range []string{`{"invitees":["bob"]}`, `{"userID":"alice"}`, `[1]`,
 		`{"userID":"alice","invitees":["bob"],"config":{"mode":7}}`} {

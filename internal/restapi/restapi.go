@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -90,10 +91,12 @@ func Routes(mux *http.ServeMux, cfg Config) {
 	})
 }
 
+// authorized reports whether r carries the API key as a bearer token (the scheme's name in any
+// case, RFC 9110 section 11.1).
 func (a *api) authorized(r *http.Request) bool {
 	const scheme = "Bearer "
 	h := r.Header.Get("Authorization")
-	return len(h) > len(scheme) && h[:len(scheme)] == scheme &&
+	return len(h) > len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) &&
 		subtle.ConstantTimeCompare([]byte(h[len(scheme):]), []byte(a.APIKey)) == 1
 }
 
