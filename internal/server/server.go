@@ -157,8 +157,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// in flight is carried out (its reply is lost with the connection, and the SDK repeats it
 	// with its idempotency key after reconnecting) rather than refused with 6000270.
 	ws.Shutdown(drainCtx)
-	board.Close() // refuse new ops, finish the commits in flight, stop the timers
-	deliver.stop()             // undelivered webhooks and pushes stay in the outbox
+	board.Close()  // refuse new ops, finish the commits in flight, stop the timers
+	deliver.stop() // undelivered webhooks and pushes stay in the outbox
 	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("close store: %w", err)
 	}
