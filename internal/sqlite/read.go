@@ -141,8 +141,13 @@ func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int6
 	if s.isClosed() {
 		return 0, 0, ErrClosed
 	}
+	return logBounds(s.r.bounds.QueryRowContext(ctx, userID), userID)
+}
+
+// logBounds scans the row of boundsQuery for userID.
+func logBounds(row *sql.Row, userID string) (oldest, head int64, err error) {
 	var recorded, indexMin, indexMax, tailMin, tailMax sql.NullInt64
-	if err := s.r.bounds.QueryRowContext(ctx, userID).Scan(&recorded, &indexMin, &indexMax, &tailMin, &tailMax); err != nil {
+	if err := row.Scan(&recorded, &indexMin, &indexMax, &tailMin, &tailMax); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
 	}
 	head = max(recorded.Int64, indexMax.Int64, tailMax.Int64)
@@ -193,13 +198,21 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	return calls, next, nil
 }
 
-// PendingCalls returns the Started calls in which userID is pending, in the order the user
-// entered them.
-func (s *Store) PendingCalls(ctx context.Context, userID string) ([]call.Call, error) {
+// RingingCalls returns the Started calls in which userID is pending, in the order the user
+// entered them, and the head of userID's log, from one read transaction.
+func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.Call, head int64, err error) {
 	if s.isClosed() {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
-	calls, err := queryAll(ctx, s.r.pending, func(rows *sql.Rows) (c call.Call, err error) {
+	tx, err := s.rdb.BeginTx(ctx, nil) // a read transaction: its statements share one snapshot
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
+	}
+	defer tx.Rollback()
+	if _, head, err = logBounds(tx.StmtContext(ctx, s.r.bounds).QueryRowContext(ctx, userID), userID); err != nil {
+		return nil, 0, err
+	}
+	calls, err = queryAll(ctx, tx.StmtContext(ctx, s.r.pending), func(rows *sql.Rows) (c call.Call, err error) {
 		var data []byte
 		if err = rows.Scan(&data); err == nil {
 			err = c.UnmarshalBinary(data)
@@ -207,12 +220,12 @@ func (s *Store) PendingCalls(ctx context.Context, userID string) ([]call.Call, e
 		return c, err
 	}, userID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: pending calls of %s: %w", userID, err)
+		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
 	}
 	return slices.DeleteFunc(calls, func(c call.Call) bool {
 		u := c.User(userID)
 		return u == nil || !u.State.Pending()
-	}), nil
+	}), head, nil
 }
 
 // DueCalls returns every Started call with a deadline, earliest first.

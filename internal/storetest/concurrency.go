@@ -203,8 +203,8 @@ func testClose(t *testing.T, e *env) {
 	if _, _, err := e.s.ListCalls(ctx, "alice", 0, 10); err == nil {
 		t.Error("ListCalls after Close succeeded")
 	}
-	if _, err := e.s.PendingCalls(ctx, "alice"); err == nil {
-		t.Error("PendingCalls after Close succeeded")
+	if _, _, err := e.s.RingingCalls(ctx, "alice"); err == nil {
+		t.Error("RingingCalls after Close succeeded")
 	}
 	if _, err := e.s.DueCalls(ctx); err == nil {
 		t.Error("DueCalls after Close succeeded")

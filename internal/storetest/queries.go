@@ -98,7 +98,7 @@ func testListCallsEmpty(t *testing.T, e *env) {
 	}
 }
 
-func testPendingCalls(t *testing.T, e *env) {
+func testRingingCalls(t *testing.T, e *env) {
 	withState := func(id string, callState call.State, s call.UserState) call.Call {
 		c := newCall(id, 1000, "alice", "u")
 		c.State = callState
@@ -117,22 +117,27 @@ func testPendingCalls(t *testing.T, e *env) {
 		withState("rejected", call.Started, call.Rejected),
 		newCall("other", 1000, "alice", "bob"),
 	} {
-		e.commit(create(c))
+		ch := create(c)
+		ch.Log = []switchboard.LogEntry{entry("u", "callInvitationReceived", 1000)}
+		e.commit(ch)
 	}
-	got, err := e.s.PendingCalls(ctx, "u")
+	got, head, err := e.s.RingingCalls(ctx, "u")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := diff([]string{"inviting", "notyet", "received"}, sorted(ids(got))); d != "" {
-		t.Fatalf("PendingCalls (-want +got):\n%s", d)
+		t.Fatalf("RingingCalls (-want +got):\n%s", d)
+	}
+	if head != 7 {
+		t.Fatalf("RingingCalls head = %d, want 7 (one event per call committed)", head)
 	}
 	for _, c := range got {
 		if d := diff(withState(c.ID, call.Started, c.Users[1].State), c); d != "" {
 			t.Fatalf("pending call (-want +got):\n%s", d)
 		}
 	}
-	if got, err := e.s.PendingCalls(ctx, "alice"); err != nil || len(got) != 0 {
-		t.Fatalf("PendingCalls(alice) = %v, %v; the caller is Accepted", ids(got), err)
+	if got, _, err := e.s.RingingCalls(ctx, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("RingingCalls(alice) = %v, %v; the caller is Accepted", ids(got), err)
 	}
 }
 

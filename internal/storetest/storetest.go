@@ -40,7 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ListCallsPaging", testListCallsPaging},
 		{"ListCallsEntryOrder", testListCallsEntryOrder},
 		{"ListCallsEmpty", testListCallsEmpty},
-		{"PendingCalls", testPendingCalls},
+		{"RingingCalls", testRingingCalls},
 		{"DueCalls", testDueCalls},
 		{"PruneCalls", testPruneCalls},
 		{"ConcurrentCommits", testConcurrentCommits},

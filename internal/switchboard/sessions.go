@@ -49,9 +49,10 @@ func (s *Switchboard) ListCalls(ctx context.Context, userID string, count int, n
 	return s.store.ListCalls(ctx, userID, next, count)
 }
 
-// PendingCalls returns the Started calls in which the user is pending (R5.3).
-func (s *Switchboard) PendingCalls(ctx context.Context, userID string) ([]call.Call, error) {
-	return s.store.PendingCalls(ctx, userID)
+// RingingCalls returns the Started calls in which the user is pending (R5.3), and the head of
+// the user's log they reflect (see Store.RingingCalls).
+func (s *Switchboard) RingingCalls(ctx context.Context, userID string) ([]call.Call, int64, error) {
+	return s.store.RingingCalls(ctx, userID)
 }
 
 // ReadLog returns up to limit entries of the user's log after afterSeq (R7.2).

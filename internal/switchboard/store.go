@@ -62,8 +62,10 @@ type Store interface {
 	// nothing older exists. Pages never repeat or skip a call.
 	ListCalls(ctx context.Context, userID string, before int64, count int) (calls []call.Call, next int64, err error)
 
-	// PendingCalls returns the Started calls in which userID is pending (R5.3).
-	PendingCalls(ctx context.Context, userID string) ([]call.Call, error)
+	// RingingCalls returns the Started calls in which userID is pending (R5.3) and the head of
+	// userID's log, both read from one snapshot: the calls are as userID's events up to head
+	// left them, and no later.
+	RingingCalls(ctx context.Context, userID string) (calls []call.Call, head int64, err error)
 
 	// DueCalls returns every Started call that has a deadline, with its call.NextDue.
 	DueCalls(ctx context.Context) ([]Due, error)
@@ -85,7 +87,7 @@ type Store interface {
 // Change is everything one decision writes, committed atomically.
 type Change struct {
 	Calls   []CallWrite
-	Members []Member       // users new to a call's callUserList (for ListCalls and PendingCalls)
+	Members []Member       // users new to a call's callUserList (for ListCalls and RingingCalls)
 	Busy    []BusyWrite    // applied in order: leave records before entering new ones
 	Log     []LogEntry     // appended; each gets its user's next sequence number
 	Outbox  []OutboxRecord // appended; each gets the next outbox ID

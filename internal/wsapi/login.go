@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wire"
 	"github.com/dialtone/dialtone/protocol"
@@ -129,7 +130,11 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 // the live events that arrived meanwhile, in order and without duplicates.
 //
 // The first page of missed events is read before the reply: retention may have deleted some
-// of them since the bounds were read, and then lastSeq is no longer usable (R7.2).
+// of them since the bounds were read, and then lastSeq is no longer usable (R7.2). Without a
+// usable lastSeq the ringing calls are read before the reply too, with the head of the log
+// they reflect, which the reply gives as headSeq: the device starts after every event the
+// synthesized invitations cover, so neither this connection nor a later one resumed from that
+// position sends one of them again.
 func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) error {
 	oldest, head, err := s.srv.backend.LogBounds(ctx, userID)
 	if err != nil {
@@ -144,6 +149,12 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		}
 		caughtUp = len(missed) > 0 && missed[0].Seq == lastSeq+1 || len(missed) == 0 && lastSeq == head
 	}
+	var ringing []call.Call
+	if !caughtUp {
+		if ringing, head, err = s.srv.backend.RingingCalls(ctx, userID); err != nil {
+			return err
+		}
+	}
 	now := s.srv.now()
 	s.reply(id, protocol.LoginResult{
 		UserID: userID, DeviceID: data.DeviceID, HeadSeq: head, CaughtUp: caughtUp,
@@ -151,47 +162,20 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		HeartbeatTimeoutMs:  s.srv.cfg.HeartbeatTimeout.Milliseconds(),
 		ServerTime:          now.UnixMilli(),
 	})
-	var synthesized map[string]int64
 	if caughtUp {
 		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, missed)
 	} else {
-		synthesized, err = s.synthesize(ctx, userID, head)
+		err = s.synthesize(ctx, userID, ringing, head)
 	}
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	buffered := withoutSynthesized(s.buffered, synthesized)
-	s.buffered, s.catchingUp, s.synthesized = nil, false, synthesized
+	buffered := s.buffered
+	s.buffered, s.catchingUp = nil, false
 	s.forwardLocked(buffered)
 	return nil
-}
-
-// withoutSynthesized drops from live events the invitations already sent as synthesized ones:
-// those of a call at a version the synthesized one covers. They arrive during the catch-up,
-// or after it: the store publishes a commit a little after the commit is visible to the read
-// of the ringing calls.
-func withoutSynthesized(entries []switchboard.LogEntry, synthesized map[string]int64) []switchboard.LogEntry {
-	if len(synthesized) == 0 {
-		return entries
-	}
-	kept := entries[:0:0]
-	for _, e := range entries {
-		if e.Event == protocol.EventCallInvitationReceived {
-			var ev struct {
-				CallID  string `json:"callID"`
-				Version int64  `json:"version"`
-			}
-			if json.Unmarshal(e.Data, &ev) == nil {
-				if v, ok := synthesized[ev.CallID]; ok && ev.Version <= v {
-					continue
-				}
-			}
-		}
-		kept = append(kept, e)
-	}
-	return kept
 }
 
 // errLogPruned ends a catch-up whose events retention deleted while they were being sent:
@@ -226,20 +210,13 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq i
 	}
 }
 
-// synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3)
-// and returns the version of each call it sent. The calls are read after head, so none is
-// missed; one that rang meanwhile may also be among the live events, which are dropped
-// (withoutSynthesized), during the catch-up and after it.
-func (s *session) synthesize(ctx context.Context, userID string, head int64) (map[string]int64, error) {
+// synthesize sends a callInvitationReceived for every call still ringing for the user (R5.3),
+// calls as the user's events up to head left them; the live events after head follow.
+func (s *session) synthesize(ctx context.Context, userID string, calls []call.Call, head int64) error {
 	s.mu.Lock()
 	s.lastSeq = head
 	s.mu.Unlock()
-	calls, err := s.srv.backend.PendingCalls(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
 	now := s.srv.now().UnixMilli()
-	sent := make(map[string]int64, len(calls))
 	for _, c := range calls {
 		ev, ok := wire.Invitation(c, userID, now)
 		if !ok {
@@ -248,11 +225,10 @@ func (s *session) synthesize(ctx context.Context, userID string, head int64) (ma
 		data, _ := json.Marshal(ev)
 		frame, _ := json.Marshal(protocol.Event{Event: protocol.EventCallInvitationReceived, Data: data})
 		if !s.sendWait(ctx, frame) {
-			return nil, errSessionEnded
+			return errSessionEnded
 		}
-		sent[c.ID] = c.Version
 	}
-	return sent, nil
+	return nil
 }
 
 // registration is what register decided.

@@ -37,9 +37,11 @@ func (b *prunedLog) ReadLog(_ context.Context, userID string, after int64, limit
 	return out, nil
 }
 
-func (b *prunedLog) PendingCalls(context.Context, string) ([]call.Call, error) { return nil, nil }
-func (b *prunedLog) DeviceConnected(string, string)                            {}
-func (b *prunedLog) DeviceDisconnected(string, string)                         {}
+func (b *prunedLog) RingingCalls(context.Context, string) ([]call.Call, int64, error) {
+	return nil, b.head, nil
+}
+func (b *prunedLog) DeviceConnected(string, string)    {}
+func (b *prunedLog) DeviceDisconnected(string, string) {}
 
 type noBus struct{}
 
@@ -175,16 +177,18 @@ func (b *gapAfterFirstPage) ReadLog(ctx context.Context, userID string, after in
 	return b.prunedLog.ReadLog(ctx, userID, after, limit)
 }
 
-// ringing is a Backend for a user with an empty log and one call ringing for it, whose bus
-// hands the test the session's delivery function.
+// ringing is a Backend for a user with one call ringing for it, whose bus hands the test the
+// session's delivery function. Its log's head is 0 when LogBounds reads it and ringingHead
+// when RingingCalls reads it: the invitation was committed between the two reads.
 type ringing struct {
 	prunedLog
-	call    call.Call
-	deliver chan func([]switchboard.LogEntry)
+	call        call.Call
+	ringingHead int64
+	deliver     chan func([]switchboard.LogEntry)
 }
 
-func (b *ringing) PendingCalls(context.Context, string) ([]call.Call, error) {
-	return []call.Call{b.call}, nil
+func (b *ringing) RingingCalls(context.Context, string) ([]call.Call, int64, error) {
+	return []call.Call{b.call}, b.ringingHead, nil
 }
 
 func (b *ringing) Subscribe(_ string, deliver func([]switchboard.LogEntry)) func() {
@@ -192,18 +196,24 @@ func (b *ringing) Subscribe(_ string, deliver func([]switchboard.LogEntry)) func
 	return func() {}
 }
 
-// R5.3 and R7.2: an invitation committed while the login read the ringing calls, and so
-// synthesized, is not sent again when its commit is published after the catch-up; the call's
-// later events are.
-func TestSynthesizedInvitationNotSentAgainLive(t *testing.T) {
+// R5.3 and R7.2: an invitation committed while the login read its bounds, and so synthesized,
+// is not sent again when its commit is published after the catch-up; the call's later events
+// are. The reply's headSeq is the head the synthesized invitations reflect, so a device that
+// resumes from it later is not sent that invitation again either.
+func TestSynthesizedInvitationNotSentAgain(t *testing.T) {
 	deadline := time.Now().Add(time.Minute).UnixMilli()
-	b := &ringing{prunedLog: prunedLog{oldest: 1, head: 0, kept: 1}, deliver: make(chan func([]switchboard.LogEntry), 1),
+	b := &ringing{prunedLog: prunedLog{oldest: 1, head: 0, kept: 1}, ringingHead: 1,
+		deliver: make(chan func([]switchboard.LogEntry), 1),
 		call: call.Call{ID: "X", Caller: "bob", State: call.Started, Version: 1, Users: []call.User{
 			{ID: "bob", State: call.Accepted}, {ID: "alice", State: call.Inviting, Inviter: "bob", Deadline: deadline}}}}
 	conn := dialServer(t, b, b)
 	login := exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
 	if len(login) != 2 || login[1].Event != protocol.EventCallInvitationReceived || login[1].Seq != 0 {
 		t.Fatalf("login: %+v, want the reply and the synthesized invitation", login)
+	}
+	if lr := loginResult(t, login); lr.CaughtUp || lr.HeadSeq != 1 {
+		t.Errorf("login reply: caughtUp %v, headSeq %d; want false, 1 (the head the ringing calls reflect)",
+			lr.CaughtUp, lr.HeadSeq)
 	}
 	deliver := <-b.deliver
 	deliver([]switchboard.LogEntry{

@@ -28,7 +28,7 @@ type Backend interface {
 	Repeat(ctx context.Context, userID, callID string, in any, idemKey string) (res switchboard.Result, found bool, err error)
 	QueryCall(ctx context.Context, userID, callID string) (call.Call, error)
 	ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error)
-	PendingCalls(ctx context.Context, userID string) ([]call.Call, error)
+	RingingCalls(ctx context.Context, userID string) (calls []call.Call, head int64, err error)
 	ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]switchboard.LogEntry, error)
 	LogBounds(ctx context.Context, userID string) (oldest, head int64, err error)
 	DeviceConnected(userID, deviceID string)

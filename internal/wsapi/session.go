@@ -47,8 +47,7 @@ type session struct {
 	kicked      bool
 	catchingUp  bool
 	buffered    []switchboard.LogEntry
-	synthesized map[string]int64 // callID → version of the invitations synthesized at login (R5.3)
-	lastSeq     int64            // highest seq of the user's log handled by this session
+	lastSeq     int64 // highest seq of the user's log handled by this session
 	badFrames   []time.Time
 	idle        *time.Timer
 	unsubscribe func()
@@ -215,9 +214,7 @@ func (s *session) deliver(entries []switchboard.LogEntry) {
 		}
 		return
 	}
-	// An invitation committed while the login read the ringing calls may be published after
-	// the catch-up: it was synthesized already.
-	s.forwardLocked(withoutSynthesized(entries, s.synthesized))
+	s.forwardLocked(entries)
 }
 
 // forwardLocked queues the entries after lastSeq that target this device. s.mu is held.
