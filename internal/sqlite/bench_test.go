@@ -100,7 +100,7 @@ func report(b *testing.B, s *Store, before Stats, start time.Time, cpuBefore tim
 }
 
 // BenchmarkLogReads measures what a login reads of its user's log (R7.2): LogBounds, then a
-// resume's ReadLog of the newest 10 entries, when DefaultLogIndexRows rows of 200 users wait
+// resume's ReadLog of the newest 10 entries or, without a usable lastSeq, RingingCalls, when DefaultLogIndexRows rows of 200 users wait
 // in the log's tail, so each read scans them all (the most it scans by default), and when
 // they were copied into the index.
 func BenchmarkLogReads(b *testing.B) {
@@ -116,6 +116,13 @@ func BenchmarkLogReads(b *testing.B) {
 			oldest, head, err := s.LogBounds(bg, "user-7")
 			if err == nil && (oldest != 1 || head < 10) {
 				err = fmt.Errorf("LogBounds = %d, %d", oldest, head)
+			}
+			return err
+		},
+		"RingingCalls": func(s *Store) error {
+			calls, head, err := s.RingingCalls(bg, "user-7")
+			if err == nil && (len(calls) != 0 || head < 10) {
+				err = fmt.Errorf("RingingCalls = %d calls, head %d", len(calls), head)
 			}
 			return err
 		},

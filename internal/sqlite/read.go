@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,9 +13,17 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
+// ringingQuery reads a user's Started calls (some of which ring for the user) in the order the
+// user entered them, each row with the user's log bounds (boundsQuery's columns), in one
+// statement: the calls are as the user's events up to that head left them. Without calls, one
+// row carries the bounds and a NULL call.
+const ringingQuery = `WITH b AS (` + boundsQuery + `)
+	SELECT b.*, p.data FROM b LEFT JOIN (SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
+		WHERE m.user_id = ?1 AND c.state = 1) p ORDER BY p.id`
+
 // readStmts are the read queries, prepared once on the read pool.
 type readStmts struct {
-	call, busyCall, idem, readLog, bounds, listCalls, pending, due, busy *sql.Stmt
+	call, busyCall, idem, readLog, bounds, listCalls, ringing, due, busy *sql.Stmt
 	outbox, pushTargets, pushMark                                        *sql.Stmt
 }
 
@@ -30,8 +39,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.bounds, boundsQuery},
 		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
-		{&r.pending, `SELECT c.data FROM members m JOIN calls c ON c.id = m.call_id
-			WHERE m.user_id = ? AND c.state = 1 ORDER BY m.id`},
+		{&r.ringing, ringingQuery},
 		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
 		{&r.busy, `SELECT user_id, call_id FROM busy ORDER BY user_id`},
 		{&r.outbox, `SELECT id, call_id, body, created_at FROM outbox o WHERE kind = ?1 AND id > ?2
@@ -52,7 +60,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.bounds, r.listCalls, r.pending, r.due, r.busy,
+	for _, stmt := range []*sql.Stmt{r.call, r.busyCall, r.idem, r.readLog, r.bounds, r.listCalls, r.ringing, r.due, r.busy,
 		r.outbox, r.pushTargets, r.pushMark} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
@@ -141,23 +149,31 @@ func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int6
 	if s.isClosed() {
 		return 0, 0, ErrClosed
 	}
-	return logBounds(s.r.bounds.QueryRowContext(ctx, userID), userID)
-}
-
-// logBounds scans the row of boundsQuery for userID.
-func logBounds(row *sql.Row, userID string) (oldest, head int64, err error) {
-	var recorded, indexMin, indexMax, tailMin, tailMax sql.NullInt64
-	if err := row.Scan(&recorded, &indexMin, &indexMax, &tailMin, &tailMax); err != nil {
+	var b bounds
+	if err := s.r.bounds.QueryRowContext(ctx, userID).Scan(b.columns()...); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
 	}
-	head = max(recorded.Int64, indexMax.Int64, tailMax.Int64)
+	oldest, head = b.values()
+	return oldest, head, nil
+}
+
+// bounds is a row of boundsQuery.
+type bounds struct{ recorded, indexMin, indexMax, tailMin, tailMax sql.NullInt64 }
+
+func (b *bounds) columns() []any {
+	return []any{&b.recorded, &b.indexMin, &b.indexMax, &b.tailMin, &b.tailMax}
+}
+
+// values returns the oldest retained and the head sequence numbers the row makes.
+func (b *bounds) values() (oldest, head int64) {
+	head = max(b.recorded.Int64, b.indexMax.Int64, b.tailMax.Int64)
 	switch {
-	case indexMin.Valid: // the index holds a user's older entries, the tail its newer ones
-		return indexMin.Int64, head, nil
-	case tailMin.Valid:
-		return tailMin.Int64, head, nil
+	case b.indexMin.Valid: // the index holds a user's older entries, the tail its newer ones
+		return b.indexMin.Int64, head
+	case b.tailMin.Valid:
+		return b.tailMin.Int64, head
 	}
-	return head + 1, head, nil
+	return head + 1, head
 }
 
 // ListCalls pages userID's calls newest first; the cursor is the members row id.
@@ -199,27 +215,34 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 }
 
 // RingingCalls returns the Started calls in which userID is pending, in the order the user
-// entered them, and the head of userID's log, from one read transaction.
+// entered them, and the head of userID's log, from one statement (ringingQuery) and so one
+// snapshot.
 func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.Call, head int64, err error) {
 	if s.isClosed() {
 		return nil, 0, ErrClosed
 	}
-	tx, err := s.rdb.BeginTx(ctx, nil) // a read transaction: its statements share one snapshot
+	rows, err := s.r.ringing.QueryContext(ctx, userID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
 	}
-	defer tx.Rollback()
-	if _, head, err = logBounds(tx.StmtContext(ctx, s.r.bounds).QueryRowContext(ctx, userID), userID); err != nil {
-		return nil, 0, err
-	}
-	calls, err = queryAll(ctx, tx.StmtContext(ctx, s.r.pending), func(rows *sql.Rows) (c call.Call, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		var b bounds
 		var data []byte
-		if err = rows.Scan(&data); err == nil {
-			err = c.UnmarshalBinary(data)
+		if err = rows.Scan(append(b.columns(), &data)...); err != nil {
+			break
 		}
-		return c, err
-	}, userID)
-	if err != nil {
+		_, head = b.values()
+		if data == nil { // no call: the row only carries the bounds
+			continue
+		}
+		var c call.Call
+		if err = c.UnmarshalBinary(data); err != nil {
+			break
+		}
+		calls = append(calls, c)
+	}
+	if err = cmp.Or(err, rows.Err()); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
 	}
 	return slices.DeleteFunc(calls, func(c call.Call) bool {
