@@ -82,8 +82,9 @@ func (c *fakeClock) advance(d time.Duration)  { c.mu.Lock(); c.t = c.t.Add(d); c
 func newClock() *fakeClock                    { return &fakeClock{t: time.UnixMilli(1_700_000_000_000)} }
 func (c *fakeClock) ms(d time.Duration) int64 { return c.now().Add(d).UnixMilli() }
 
-func newAPNs(t *testing.T, f *fakeAPNs, clock *fakeClock) (*APNs, *ecdsa.PublicKey) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// p8Key returns a new EC key on curve and its .p8 file (PEM, PKCS #8), as Apple issues them.
+func p8Key(t *testing.T, curve elliptic.Curve) (*ecdsa.PrivateKey, []byte) {
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,11 @@ func newAPNs(t *testing.T, f *fakeAPNs, clock *fakeClock) (*APNs, *ecdsa.PublicK
 	if err != nil {
 		t.Fatal(err)
 	}
-	p8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+func newAPNs(t *testing.T, f *fakeAPNs, clock *fakeClock) (*APNs, *ecdsa.PublicKey) {
+	key, p8 := p8Key(t, elliptic.P256())
 	a, err := NewAPNs(APNsConfig{Key: p8, KeyID: "KEY123", TeamID: "TEAM456", Endpoint: f.srv.URL + "/",
 		Client: f.srv.Client(), Now: clock.now})
 	if err != nil {
@@ -204,15 +209,7 @@ func TestAPNsErrors(t *testing.T) {
 // A key that is not on P-256 cannot sign ES256 provider tokens: NewAPNs refuses it, so the
 // server stops at start-up instead of failing every push until it expires.
 func TestAPNsRefusesKeyNotOnP256(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	_, p8 := p8Key(t, elliptic.P384())
 	if _, err := NewAPNs(APNsConfig{Key: p8, KeyID: "KEY123", TeamID: "TEAM456", Endpoint: "https://apns.example"}); err == nil {
 		t.Error("NewAPNs accepted a P-384 key")
 	}
