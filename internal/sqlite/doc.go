@@ -24,8 +24,10 @@
 //	busy(user_id PK, call_id)                                      WITHOUT ROWID
 //	    at most one record per user: the schema makes the busy rule's check-and-set atomic.
 //	users(user_id PK, head_seq)                                    WITHOUT ROWID
-//	    a user's head sequence once Prune deleted the log rows that held it; otherwise the
-//	    head is the log's greatest seq (the writer caches heads, so appending costs no read)
+//	    the greatest seq Prune deleted of a user: its head once Prune deleted the log rows
+//	    that held it (otherwise the head is the log's greatest seq; the writer caches heads, so
+//	    appending costs no read), and the seq after which its entries count as retained
+//	    (LogBounds).
 //	log(id INTEGER PK, user_id, seq, target, device_id, event, data, data_id, created_at),
 //	    index (created_at), partial index (data_id) WHERE data_id > 0; rows in commit order,
 //	    so a commit appends its events

@@ -166,7 +166,7 @@ func TestLogIndexPruneOfNewestRows(t *testing.T) {
 func TestLogIndexMigration(t *testing.T) {
 	s, path := openTest(t, Options{})
 	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
-	// Migrations 0007 and 0008 run again too.
+	// Migrations 0007 to 0009 run again too.
 	_, err := s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
 		for _, q := range []string{
 			`DROP INDEX outbox_call`,
@@ -218,5 +218,51 @@ func TestHeadSurvivesPruneOfTheNewestEntry(t *testing.T) {
 	}
 	if _, head, err := s.LogBounds(bg, "u"); err != nil || head != 3 {
 		t.Errorf("head = %d, %v; want 3", head, err)
+	}
+}
+
+// TestMigrationOfHeadsWrittenAtEveryCommit: a database from before Prune alone wrote users
+// holds each user's head there, for entries that are still in the log. After migration 0009
+// those entries count as retained again (R7.2: oldest is the oldest retained sequence), and
+// a head that Prune recorded stays.
+func TestMigrationOfHeadsWrittenAtEveryCommit(t *testing.T) {
+	for name, opts := range map[string]Options{"IndexEachBatch": {LogIndexRows: 1}, "IndexNever": neverCopy} {
+		t.Run(name, func(t *testing.T) {
+			s, path := openTest(t, opts)
+			appendLog(t, s, "alice", "bob", "dave")
+			appendLog(t, s, "alice", "carol")
+			e := logEntry("carol", "new")
+			e.CreatedAt = 5000
+			if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{e}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Prune(bg, 2000, 0, 0); err != nil { // leaves carol's seq 2 only
+				t.Fatal(err)
+			}
+			appendLog(t, s, "alice", "bob")
+			_, err := s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
+				for _, q := range []string{
+					// What commits wrote there before: each recipient's head.
+					`INSERT OR REPLACE INTO users (user_id, head_seq) VALUES ('alice', 3), ('bob', 2), ('carol', 2)`,
+					`PRAGMA user_version = 8`,
+				} {
+					if _, err := w.conn.ExecContext(context.Background(), q); err != nil {
+						return nil, err
+					}
+				}
+				return nil, nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = reopen(t, s, path)
+			wantBounds(t, s, "alice", 3, 3)
+			wantBounds(t, s, "bob", 2, 2)
+			wantBounds(t, s, "carol", 2, 2)
+			wantBounds(t, s, "dave", 2, 1) // recorded by Prune
+			if seqs := appendLog(t, s, "alice", "bob", "carol"); seqs[0] != 4 || seqs[1] != 3 || seqs[2] != 3 {
+				t.Fatalf("sequences after migration = %v, want [4 3 3]", seqs)
+			}
+		})
 	}
 }

@@ -145,6 +145,11 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 
 // LogBounds returns userID's oldest retained and head sequence numbers, from one statement
 // (boundsQuery), so a concurrent commit, copy or prune cannot make them disagree.
+//
+// Every entry from oldest to head can be read (R7.2). Prune deletes entries by creation time,
+// which concurrent decisions may commit out of seq order, so an older entry may outlive a
+// newer one; the seq recorded in users is the greatest Prune deleted, and only the entries
+// past it count as retained.
 func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
 	if s.isClosed() {
 		return 0, 0, ErrClosed
@@ -169,11 +174,13 @@ func (b *bounds) values() (oldest, head int64) {
 	head = max(b.recorded.Int64, b.indexMax.Int64, b.tailMax.Int64)
 	switch {
 	case b.indexMin.Valid: // the index holds a user's older entries, the tail its newer ones
-		return b.indexMin.Int64, head
+		oldest = b.indexMin.Int64
 	case b.tailMin.Valid:
-		return b.tailMin.Int64, head
+		oldest = b.tailMin.Int64
+	default:
+		oldest = head + 1
 	}
-	return head + 1, head
+	return max(oldest, b.recorded.Int64+1), head
 }
 
 // ListCalls pages userID's calls newest first; the cursor is the members row id.
@@ -312,7 +319,8 @@ var pruneSteps = []struct {
 	sql string
 	arg int
 }{
-	// The head of a user whose newest entries go is kept in users (see boundsQuery).
+	// The greatest seq deleted of each user is kept in users: its head once its newest
+	// entries go, and the end of what LogBounds counts as retained.
 	{`INSERT INTO users (user_id, head_seq)
 		SELECT user_id, MAX(seq) FROM (` + oldLog + `) GROUP BY user_id
 		ON CONFLICT (user_id) DO UPDATE SET head_seq = MAX(head_seq, excluded.head_seq)`, 0},

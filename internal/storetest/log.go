@@ -112,6 +112,26 @@ func testLogBounds(t *testing.T, e *env) {
 	check("u", 4, 4)
 }
 
+// testLogBoundsAfterPruneOutOfSeqOrder: entries are pruned by creation time, which concurrent
+// decisions may commit out of seq order, so retention may delete a user's newer entry and keep
+// an older one. LogBounds must still describe what a resume can read (R7.2): for every lastSeq
+// from oldest - 1 to head, ReadLog returns exactly lastSeq+1 … head, with no gap.
+func testLogBoundsAfterPruneOutOfSeqOrder(t *testing.T, e *env) {
+	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "1", 2000)}})
+	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "2", 1000)}}) // decided earlier, committed later
+	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "3", 3000)}})
+	e.prune(1500, 0, 0) // deletes seq 2
+	oldest, head := e.bounds("u")
+	if head != 3 {
+		t.Fatalf("head = %d, want 3", head)
+	}
+	for last := oldest - 1; last <= head; last++ {
+		if d := diff(span(last+1, head), seqsOf(e.readLog("u", last, 10))); d != "" {
+			t.Errorf("LogBounds = (%d, %d); ReadLog after %d (-want +got):\n%s", oldest, head, last, d)
+		}
+	}
+}
+
 // testIdempotencyKeyTaken: a change whose record meets a live record of its key (created at or
 // after IdemSince) fails with ErrKeyTaken and applies nothing (R7.3: a repeat changes
 // nothing); an expired record is replaced.

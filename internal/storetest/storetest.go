@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"Sequences", testSequences},
 		{"ReadLog", testReadLog},
 		{"LogBounds", testLogBounds},
+		{"LogBoundsAfterPruneOutOfSeqOrder", testLogBoundsAfterPruneOutOfSeqOrder},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyKeyTaken", testIdempotencyKeyTaken},
 		{"ListCallsPaging", testListCallsPaging},
