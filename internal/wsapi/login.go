@@ -163,7 +163,7 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		ServerTime:          now.UnixMilli(),
 	})
 	if caughtUp {
-		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, missed)
+		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, head, missed)
 	} else {
 		err = s.synthesize(ctx, userID, ringing, head)
 	}
@@ -182,10 +182,11 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 // the session is kicked, and the device's next login finds its lastSeq unusable (R7.2).
 var errLogPruned = errors.New("missed events deleted by retention during catch-up")
 
-// replay sends the device's events of the log after lastSeq (R7.2), starting with first, the
-// first page already read. A user's sequence numbers are consecutive, so a gap means
-// retention deleted events before they could be sent: errLogPruned.
-func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq int64, first []switchboard.LogEntry) error {
+// replay sends the device's events of the log after lastSeq up to head at least (R7.2),
+// starting with first, the first page already read. A user's sequence numbers are
+// consecutive, so a gap, or a log that ends before head, means retention deleted events before
+// they could be sent: errLogPruned.
+func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq, head int64, first []switchboard.LogEntry) error {
 	entries := first
 	for {
 		for _, e := range entries {
@@ -201,6 +202,9 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq i
 		s.lastSeq = lastSeq
 		s.mu.Unlock()
 		if len(entries) < catchUpPage {
+			if lastSeq < head {
+				return errLogPruned
+			}
 			return nil
 		}
 		var err error

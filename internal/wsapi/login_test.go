@@ -161,6 +161,15 @@ func TestLoginCatchUpMeetsRetention(t *testing.T) {
 				lr.CaughtUp, len(got), got[len(got)-1:], kicked, catchUpPage)
 		}
 	})
+	t.Run("rest pruned during the replay", func(t *testing.T) {
+		// The first page (1..256) is read whole; then every entry up to the head is gone.
+		b := &gapAfterFirstPage{prunedLog: &prunedLog{oldest: 1, head: 400, kept: 1}, gapTo: 401}
+		frames := loginFrames(t, b, 0)
+		got, kicked := seqs(frames)
+		if len(got) != catchUpPage || kicked != protocol.KickShutdown {
+			t.Errorf("%d events, kicked %q; want 1..%d, then kicked shutdown", len(got), kicked, catchUpPage)
+		}
+	})
 }
 
 // gapAfterFirstPage deletes the entries up to gapTo once the first page has been read.
