@@ -74,6 +74,21 @@ func TestBrowserDemo(t *testing.T) {
 		bob.waitUserState("bob", "Timeout")
 	})
 
+	t.Run("Cancel", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(General, 30, "bob")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		// Once the page's history has caught up with bob's receipt, nothing refreshes it any more.
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"][data-state="Received"]`)),
+			chromedp.Sleep(500*time.Millisecond))
+		// The cancelling device gets no event, only its reply (behaviour §5): the call is over.
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="cancel-"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		alice.waitUserState("bob", "BeCancelled")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+	})
+
 	t.Run("QuitThenEnded", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")

@@ -197,7 +197,13 @@ function callCard(c) {
   const actions = [];
   if (started && c.caller === me && !answered && mine === S.Accepted) {
     actions.push(h('button', { type: 'button', dataset: key('cancel'),
-      onclick: () => act('Cancel', () => client.callCancel(c.callID, [])) }, 'Cancel call'));
+      onclick: () => act('Cancel', async () => {
+        await client.callCancel(c.callID, []);
+        // The device that cancels gets its reply and no event (behaviour §5): read the call.
+        upsert(c.callID, await client.queryCall(c.callID));
+        render();
+        refreshHistorySoon();
+      }) }, 'Cancel call'));
   }
   if (started && c.mode === CallMode.Advanced && mine === S.Accepted) {
     const input = h('input', { id: `more-${c.callID}`, class: 'more', autocomplete: 'off', placeholder: 'names, comma-separated',
