@@ -104,6 +104,22 @@ func TestBrowserDemo(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 	})
 
+	t.Run("CallerInvitedAgain", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(Advanced, 30, "bob")
+		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		alice.waitUserState("bob", "Accepted")
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)))
+		bob.waitUserState("alice", "Quit")
+		// The caller who quit is invited again (R3.6, §10b): her invitation rings like any other.
+		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
+			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
+		alice.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.waitUserState("alice", "Accepted")
+		alice.waitUserState("alice", "Accepted")
+	})
+
 	t.Run("AdvancedJoinFromHistory", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		carol := openTab(t, browser, base, "carol")

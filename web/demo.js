@@ -101,7 +101,8 @@ function setMine(c, state) {
 }
 
 const myState = (c) => c.users.get(me)?.state ?? S.Unknown;
-const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c)) && c.caller !== me;
+// The caller too rings when invited again into its own call (R3.6).
+const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c));
 
 function onCallEvent(name, d) {
   const c = upsert(d.callID, d);
