@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -120,6 +122,26 @@ func TestBrowserDemo(t *testing.T) {
 		alice.waitUserState("alice", "Accepted")
 	})
 
+	t.Run("QuitReplyAfterEvents", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		// A reply may come after events that follow its request (protocol "Envelopes"): alice's
+		// page gets the reply to her callQuit only after bob has invited her again.
+		alice.do(onEveryPage(delayQuitReplies), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="alice"] #conn[data-state=Connected]`)))
+		alice.ring(Advanced, 30, "bob")
+		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		alice.waitUserState("bob", "Accepted")
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)))
+		bob.waitUserState("alice", "Quit")
+		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
+			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
+		alice.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+			chromedp.Sleep(2*time.Second), // the quit's late reply has come
+			chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.waitUserState("alice", "Accepted")
+	})
+
 	t.Run("AdvancedJoinFromHistory", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		carol := openTab(t, browser, base, "carol")
@@ -149,6 +171,30 @@ func TestBrowserDemo(t *testing.T) {
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		carol.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 	})
+}
+
+// delayQuitReplies makes the page's WebSockets hand replies to callQuit (those with a quitTime)
+// to the page a second and a half late, after the frames that follow them.
+const delayQuitReplies = `{
+	const Native = WebSocket;
+	window.WebSocket = class extends Native {
+		set onmessage(fn) {
+			super.onmessage = fn && ((ev) => {
+				if (/"quitTime":/.test(ev.data)) setTimeout(() => fn(ev), 1500);
+				else fn(ev);
+			});
+		}
+		get onmessage() { return super.onmessage; }
+	};
+}`
+
+// onEveryPage runs script in every document the tab loads from now on, before the page's own.
+func onEveryPage(script string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument,
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return chromedp.Void{}, err
+	}
 }
 
 // Call modes of the ring form.

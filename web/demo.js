@@ -216,7 +216,9 @@ function callCard(c) {
     } }, h('label', { for: input.id }, 'Invite more'), input,
     h('button', { type: 'submit', dataset: key('invite') }, 'Invite')));
     actions.push(h('button', { type: 'button', dataset: key('quit'),
-      onclick: () => act('Quit', async () => { await client.callQuit(c.callID); setMine(c, S.Quit); render(); }) }, 'Quit'));
+      // The quit's callUserStateChanged, to all this user's devices (behaviour §5), shows it; its
+      // reply may come after later events, such as an invitation into the call again.
+      onclick: () => act('Quit', () => client.callQuit(c.callID)) }, 'Quit'));
     actions.push(h('button', { type: 'button', class: 'reject', dataset: key('end'),
       onclick: () => act('End', async () => {
         const r = await client.callEnd(c.callID);
