@@ -91,6 +91,23 @@ func TestBrowserDemo(t *testing.T) {
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
 	})
 
+	t.Run("CancelSeenOnAnotherDevice", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alicePhone := openTab(t, browser, base, "alice")
+		alice.ring(General, 30, "bob")
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		alicePhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ringing…"]`)),
+			chromedp.Evaluate[chromedp.Void](recordCallStates))
+		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="cancel-"]`)))
+		// Her other device gets callInvitationCancelled (behaviour §5): a general call is over.
+		alicePhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		shown, err := chromedp.Run(alicePhone.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
+		if err != nil || strings.Join(shown, ",") != "Ringing…,Ended" {
+			t.Errorf("alice's other device showed %q (%v); want Ringing…, then Ended", shown, err)
+		}
+	})
+
 	t.Run("QuitThenEnded", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
@@ -172,6 +189,17 @@ func TestBrowserDemo(t *testing.T) {
 		carol.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 	})
 }
+
+// recordCallStates makes the page record, in window.callStates, the status its call card shows
+// and each status it shows from now on.
+const recordCallStates = `{
+	window.callStates = [document.querySelector('#calls [data-call]').dataset.state];
+	new MutationObserver(() => {
+		for (const el of document.querySelectorAll('#calls [data-call]')) {
+			if (window.callStates.at(-1) !== el.dataset.state) window.callStates.push(el.dataset.state);
+		}
+	}).observe(document.querySelector('#calls'), { childList: true, subtree: true });
+}`
 
 // delayQuitReplies makes the page's WebSockets hand replies to callQuit (those with a quitTime)
 // to the page a second and a half late, after the frames that follow them.

@@ -124,6 +124,13 @@ function onCallEvent(name, d) {
       if ((d.callUserList || []).some((u) => u.userID === me)) {
         c.note = `${d.inviter || c.caller} cancelled the call`;
         if (c.mode === CallMode.General) c.state = CallState.Ended;
+      } else if (c.mode === CallMode.General) {
+        // This user cancelled it, from another device or by answering another call (R3.2,
+        // R3.3b, R4.3): a general call is cancelled whole, the caller Cancelled.
+        c.state = CallState.Ended;
+        if (c.caller === me) setMine(c, S.Cancelled);
+      } else {
+        refreshCall(c.callID); // whole call or some invitees: the event does not say
       }
       break;
     case 'callInvitationTimeout':
