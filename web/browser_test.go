@@ -70,10 +70,17 @@ func TestBrowserDemo(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(General, 4, "bob") // long enough to see the card even on a loaded machine
-		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+			chromedp.Evaluate[chromedp.Void](recordCallStates))
 		alice.waitUserState("bob", "Timeout")
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
 		bob.waitUserState("bob", "Timeout")
+		// The timeout of the last invitee ends a general call (R4.1); bob's event tells him.
+		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		shown, err := chromedp.Run(bob.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
+		if err != nil || strings.Join(shown, ",") != "Ended" {
+			t.Errorf("bob's call card showed %q (%v); want Ended", shown, err)
+		}
 	})
 
 	t.Run("Cancel", func(t *testing.T) {
@@ -193,12 +200,14 @@ func TestBrowserDemo(t *testing.T) {
 // recordCallStates makes the page record, in window.callStates, the status its call card shows
 // and each status it shows from now on.
 const recordCallStates = `{
-	window.callStates = [document.querySelector('#calls [data-call]').dataset.state];
-	new MutationObserver(() => {
+	window.callStates = [];
+	const record = () => {
 		for (const el of document.querySelectorAll('#calls [data-call]')) {
 			if (window.callStates.at(-1) !== el.dataset.state) window.callStates.push(el.dataset.state);
 		}
-	}).observe(document.querySelector('#calls'), { childList: true, subtree: true });
+	};
+	record();
+	new MutationObserver(record).observe(document.querySelector('#calls'), { childList: true, subtree: true });
 }`
 
 // delayQuitReplies makes the page's WebSockets hand replies to callQuit (those with a quitTime)

@@ -136,6 +136,12 @@ function onCallEvent(name, d) {
     case 'callInvitationTimeout':
       setMine(c, S.Timeout);
       c.note = 'You did not answer in time';
+      if (c.mode === CallMode.General) {
+        // A general call ends once nobody is pending (R4.1). Invitees who timed out together
+        // get only their own event, so a call that seems to go on is read again.
+        if ([...c.users.values()].some((u) => PENDING.has(u.state))) refreshCall(c.callID);
+        else c.state = CallState.Ended;
+      }
       break;
     case 'callInvitationEnded':
       c.state = CallState.Ended;
