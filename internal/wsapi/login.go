@@ -136,18 +136,9 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 // synthesized invitations cover, so neither this connection nor a later one resumed from that
 // position sends one of them again.
 func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) error {
-	oldest, head, err := s.srv.backend.LogBounds(ctx, userID)
+	head, missed, caughtUp, err := s.missedEvents(ctx, userID, data.LastSeq)
 	if err != nil {
 		return err
-	}
-	caughtUp := data.LastSeq != nil && oldest-1 <= *data.LastSeq && *data.LastSeq <= head
-	var missed []switchboard.LogEntry
-	if caughtUp {
-		lastSeq := *data.LastSeq
-		if missed, err = s.srv.backend.ReadLog(ctx, userID, lastSeq, catchUpPage); err != nil {
-			return err
-		}
-		caughtUp = len(missed) > 0 && missed[0].Seq == lastSeq+1 || len(missed) == 0 && lastSeq == head
 	}
 	var ringing []call.Call
 	if !caughtUp {
@@ -176,6 +167,24 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 	s.buffered, s.catchingUp = nil, false
 	s.forwardLocked(buffered)
 	return nil
+}
+
+// missedEvents reads the bounds of userID's log and, when lastSeq is usable (R7.2), the first
+// page of the events after it; caughtUp reports that it is, and then head is the log's head.
+// A device that never logged in (lastSeq nil) has nothing to catch up.
+func (s *session) missedEvents(ctx context.Context, userID string, lastSeq *int64) (head int64, first []switchboard.LogEntry, caughtUp bool, err error) {
+	if lastSeq == nil {
+		return 0, nil, false, nil
+	}
+	oldest, head, err := s.srv.backend.LogBounds(ctx, userID)
+	if err != nil || *lastSeq < oldest-1 || *lastSeq > head {
+		return head, nil, false, err
+	}
+	if first, err = s.srv.backend.ReadLog(ctx, userID, *lastSeq, catchUpPage); err != nil {
+		return 0, nil, false, err
+	}
+	caughtUp = len(first) > 0 && first[0].Seq == *lastSeq+1 || len(first) == 0 && *lastSeq == head
+	return head, first, caughtUp, nil
 }
 
 // errLogPruned ends a catch-up whose events retention deleted while they were being sent:
