@@ -139,7 +139,9 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	if err := ws.CheckHeader(h, state); err != nil {
 		return c.fail(StatusProtocol, err)
 	}
-	if !h.OpCode.IsControl() && int64(len(c.message))+h.Length > c.readLimit {
+	// Compared as the room left, not as a sum: a 63-bit length added to the fragments read so
+	// far could wrap around.
+	if !h.OpCode.IsControl() && h.Length > c.readLimit-int64(len(c.message)) {
 		return c.fail(StatusMessageTooBig, fmt.Errorf("wsconn: message over %d bytes", c.readLimit))
 	}
 	payload := make([]byte, h.Length)

@@ -356,3 +356,22 @@ func TestCloseThatCannotBeSentClosesTheSocket(t *testing.T) {
 		t.Fatal("Wait still blocked after a close frame that could not be sent")
 	}
 }
+
+// RFC 6455 section 5.2 allows 63-bit lengths: a continuation frame whose length, added to the
+// fragments read so far, passes 2^63 is over the limit like any other (1009), not a length
+// that wraps around.
+func TestFragmentLengthNearTheMaximumClosesWith1009(t *testing.T) {
+	srv, conns := serve(t)
+	first := []byte{0x01, 0x81, 0, 0, 0, 0, 'x'}                                           // text, not final, 1 byte
+	cont := []byte{0x80, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0} // final continuation, 2^63-1 bytes
+	nc, br := rawClient(t, srv, append(first, cont...))
+	must(t, nc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	server := <-conns
+	if got, err := next(t, server); err == nil {
+		t.Fatalf("the frames were accepted: %+v", got)
+	}
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x88 || int(head[2])<<8|int(head[3]) != wsconn.StatusMessageTooBig {
+		t.Fatalf("server sent % x (%v), want a close frame with status 1009", head, err)
+	}
+}
