@@ -12,6 +12,10 @@ package protocol
 // Path is the HTTP path of the WebSocket endpoint.
 const Path = "/v1/ws"
 
+// MaxInteger is the largest integer on the wire: integers fit in 53 bits, so that every
+// client, JavaScript included, reads them exactly (protocol.md "Shapes").
+const MaxInteger = 1<<53 - 1
+
 // MaxFrameBytes is the largest frame the server accepts from a client; a larger frame closes
 // the connection with WebSocket status 1009.
 const MaxFrameBytes = 64 << 10

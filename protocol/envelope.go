@@ -57,13 +57,14 @@ type Frame struct {
 }
 
 // ErrBadFrame is returned by DecodeRequest for a frame that is not a request: not a JSON object,
-// or without a positive integer id or a string op. Such a frame counts as a bad frame.
+// or without a positive integer id (at most MaxInteger) or a string op. Such a frame counts as
+// a bad frame.
 var ErrBadFrame = errors.New("protocol: bad frame")
 
 // DecodeRequest parses one client frame. It returns ErrBadFrame (wrapped with the reason) when
-// the frame is not a JSON object or lacks a positive integer "id" or a string "op"; envelope
-// field names are matched exactly and unknown ones are ignored. "data" and "idem" that are null
-// count as absent. The data is not interpreted: a known op with invalid data is the op's own
+// the frame is not a JSON object or lacks a positive integer "id" of at most 53 bits or a
+// string "op"; envelope field names are matched exactly and unknown ones are ignored. "data"
+// and "idem" that are null count as absent. The data is not interpreted: a known op with invalid data is the op's own
 // error, not a bad frame.
 func DecodeRequest(frame []byte) (Request, error) {
 	trimmed := bytes.TrimSpace(frame)
@@ -77,8 +78,8 @@ func DecodeRequest(frame []byte) (Request, error) {
 		return Request{}, badFrame("frame is not a JSON object")
 	}
 	var req Request
-	if id := raw["id"]; len(id) == 0 || json.Unmarshal(id, &req.ID) != nil || req.ID <= 0 {
-		return Request{}, badFrame("id must be a positive integer")
+	if id := raw["id"]; len(id) == 0 || json.Unmarshal(id, &req.ID) != nil || req.ID <= 0 || req.ID > MaxInteger {
+		return Request{}, badFrame("id must be a positive integer of at most 53 bits")
 	}
 	if op := raw["op"]; len(op) == 0 || op[0] != '"' || json.Unmarshal(op, &req.Op) != nil {
 		return Request{}, badFrame("op must be a string")
