@@ -22,6 +22,7 @@ type sendQueue struct {
 	frames    [][]byte
 	writing   bool // the writer goroutine runs
 	closed    bool // no frame is accepted any more
+	shed      bool // a frame was refused for want of room: push refuses every later one
 	closeCode int
 	closing   bool          // after the queued frames, close with closeCode
 	hangUp    bool          // and close the socket at once, without waiting for the peer's answer
@@ -35,11 +36,17 @@ func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written f
 		room: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues frame; it returns false when the queue is full or closed.
+// push queues frame; it returns false when the queue is full or closed. A frame refused for
+// want of room sheds the consumer: push refuses every later frame too, even once the writer
+// has made room, so that nothing reaches the client after a frame it never got (it resumes
+// after the last event it received, and would skip the refused one).
 func (q *sendQueue) push(frame []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.closing || len(q.frames) >= q.limit {
+	if len(q.frames) >= q.limit {
+		q.shed = true
+	}
+	if q.closed || q.closing || q.shed {
 		return false
 	}
 	q.frames = append(q.frames, frame)
@@ -47,7 +54,15 @@ func (q *sendQueue) push(frame []byte) bool {
 	return true
 }
 
+// shedConsumer makes push refuse every frame from now on, as after a frame it had no room for.
+func (q *sendQueue) shedConsumer() {
+	q.mu.Lock()
+	q.shed = true
+	q.mu.Unlock()
+}
+
 // pushWait queues frame, waiting for room; it returns false when the queue closes or ctx ends.
+// It is for the catch-up, whose frames come before every frame push may have refused.
 func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
 	for {
 		q.mu.Lock()

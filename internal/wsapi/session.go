@@ -127,8 +127,9 @@ func (s *session) end() {
 	s.conn.CloseNow()
 }
 
-// send queues a frame without blocking; a full queue kicks the session (slowConsumer): the
-// client resumes from its lastSeq and loses nothing (R7.2).
+// send queues a frame without blocking; a full queue kicks the session (slowConsumer) and
+// takes no frame after the one it refused: the client resumes from its lastSeq and loses
+// nothing (R7.2).
 func (s *session) send(frame []byte) {
 	if !s.out.push(frame) {
 		go s.kick(protocol.KickSlowConsumer) // a no-op when the queue is closing anyway
@@ -210,6 +211,7 @@ func (s *session) deliver(entries []switchboard.LogEntry) {
 		s.buffered = append(s.buffered, entries...)
 		if len(s.buffered) > s.srv.cfg.SendQueue {
 			s.buffered = nil
+			s.out.shedConsumer() // what the catch-up buffers from now on is not sent either
 			go s.kick(protocol.KickSlowConsumer)
 		}
 		return
