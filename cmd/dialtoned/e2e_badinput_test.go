@@ -336,3 +336,24 @@ func TestE2EInviteLimitSurvivesReconnect(t *testing.T) {
 	r.login("alice")
 	r.wantRateLimited(2, `{"id":2,"op":"callInvite","data":{"invitees":["carol"]}}`)
 }
+
+// protocol.md "Transport": the requests per second are a limit per connection, logins before
+// the connection is logged in included; past it a login is refused with 6000292, which wins
+// over 6000001 (behaviour §8), and the connection stays open for a later login.
+func TestE2ERequestLimitCountsLoginsBeforeLogin(t *testing.T) {
+	ts := startServer(t, "--max-requests-per-second", "2")
+	r := ts.raw(t)
+	const n = 6
+	for i := 1; i <= n; i++ {
+		r.send(`{"id":` + strconv.Itoa(i) + `,"op":"login","data":{"deviceID":"d"}}`) // no token: 6000001
+	}
+	codes := map[protocol.Code]int{}
+	for range n {
+		codes[r.errorCode()]++
+	}
+	if codes[protocol.CodeRateLimited] == 0 || codes[protocol.CodeInvalidParameter]+codes[protocol.CodeRateLimited] != n {
+		t.Errorf("%d malformed logins at once with 2 requests/s allowed: codes %v, want 6000001 then 6000292", n, codes)
+	}
+	time.Sleep(time.Second) // the limit refills
+	r.login("alice")
+}

@@ -13,7 +13,8 @@ import (
 )
 
 // handle decodes one text frame and answers it (protocol.md "Transport"; precedence of §8:
-// 6000121, 6000292, 6000002, 6000001).
+// 6000121, 6000292, 6000002, 6000001). Every request that is not refused for want of a login
+// counts against the connection's requests per second, a login included.
 func (s *session) handle(ctx context.Context, frame []byte) {
 	req, err := protocol.DecodeRequest(frame)
 	if errors.Is(err, protocol.ErrBadFrame) {
@@ -24,6 +25,12 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	loggedIn := s.isLoggedIn()
 	op, known := s.srv.handlers[req.Op]
 	switch {
+	case !loggedIn && req.Op != protocol.OpLogin:
+		s.refuse(req, protocol.CodeNotLoggedIn, "log in first", start)
+		return
+	case !s.reqs.take(s.srv.now()):
+		s.refuse(req, protocol.CodeRateLimited, "too many requests", start)
+		return
 	case req.Op == protocol.OpLogin && !loggedIn:
 		if err != nil {
 			s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
@@ -31,12 +38,6 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		}
 		code := s.login(ctx, req) // before the next frame is read: no request overtakes the catch-up
 		s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
-		return
-	case !loggedIn:
-		s.refuse(req, protocol.CodeNotLoggedIn, "log in first", start)
-		return
-	case !s.reqs.take(s.srv.now()):
-		s.refuse(req, protocol.CodeRateLimited, "too many requests", start)
 		return
 	case !known:
 		s.refuse(req, protocol.CodeUnknownOp, "unknown op "+req.Op, start)
