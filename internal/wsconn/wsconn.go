@@ -8,6 +8,7 @@ package wsconn
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,6 +58,10 @@ type Conn struct {
 // server. Messages longer than readLimit bytes close the connection with status 1009. On
 // error the HTTP response has been written and nothing is left open.
 func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int64) (*Conn, error) {
+	if key := r.Header.Get("Sec-WebSocket-Key"); key != "" && !validKey(key) {
+		http.Error(w, "bad Sec-WebSocket-Key", http.StatusBadRequest)
+		return nil, errors.New("wsconn: upgrade: Sec-WebSocket-Key is not base64 of 16 bytes")
+	}
 	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
 	if err != nil {
 		if nc != nil {
@@ -75,6 +80,13 @@ func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int64) (*Conn, er
 		}
 	}
 	return c, nil
+}
+
+// validKey reports whether key is a Sec-WebSocket-Key: 16 bytes in base64 (RFC 6455 section
+// 4.2.1). The library checks only its length.
+func validKey(key string) bool {
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16
 }
 
 // Message is one complete text or binary message.

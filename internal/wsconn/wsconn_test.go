@@ -375,3 +375,32 @@ func TestFragmentLengthNearTheMaximumClosesWith1009(t *testing.T) {
 		t.Fatalf("server sent % x (%v), want a close frame with status 1009", head, err)
 	}
 }
+
+// RFC 6455 section 4.2.1: the Sec-WebSocket-Key is base64 of 16 bytes; a handshake with any
+// other key is refused with 400 Bad Request, not upgraded.
+func TestHandshakeWithAMalformedKeyIsRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := wsconn.Upgrade(w, r, limit); err == nil {
+			c.CloseNow()
+			t.Errorf("upgraded with key %q", r.Header.Get("Sec-WebSocket-Key"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, key := range []string{
+		"AAAAAAAAAAAAAAAAAAAAAAAA", // 24 characters, 18 bytes
+		"!!!!!!!!!!!!!!!!!!!!!!==", // 24 characters, not base64
+	} {
+		req, err := http.NewRequest("GET", srv.URL, nil)
+		must(t, err)
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("key %q: handshake answered %s, want 400", key, resp.Status)
+		}
+	}
+}
