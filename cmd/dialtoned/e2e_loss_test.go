@@ -63,6 +63,37 @@ func TestE2ELogoutCancelsAtOnce(t *testing.T) {
 	bob.wait(res.CallID, "cancelled bob=BeCancelled") // within waitFor, long before 60 s
 }
 
+// R6.1, R4.3: requests pipelined around a logout. An invite sent before it is carried out
+// first, then cancelled by the device's loss; one sent after it is not carried out. A call
+// never outlives the device that made it.
+func TestE2ELogoutAfterPipelinedInvite(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	bob := ts.login(t, "bob", "b")
+	r := ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":60}}}`)
+	r.send(`{"id":3,"op":"logout"}`)
+	r.send(`{"id":4,"op":"callInvite","data":{"invitees":["carol"],"config":{"timeout":60}}}`)
+	if code := r.closed(); code != 4002 {
+		t.Errorf("close code %d, want 4002 (logout)", code)
+	}
+	var callID string
+	bob.until("alice's invitation", func() bool {
+		for _, e := range bob.events {
+			if e.summary == "received from alice" {
+				callID = e.callID
+				return true
+			}
+		}
+		return false
+	})
+	bob.wait(callID, "cancelled bob=BeCancelled") // within waitFor, long before 60 s
+	carol := ts.login(t, "carol", "c")
+	if calls, err := carol.QueryCallInvitationList(t.Context(), 10, 0); err != nil || len(calls.CallList) != 0 {
+		t.Errorf("carol's calls after alice's logout: %+v, %v; want none", calls, err)
+	}
+}
+
 // R7.2: an app that persists its last seq (Options.SeqStore) and restarts catches up on what it
 // missed while it was closed; beyond the log's retention it gets the invitations still ringing
 // instead (R5.3).

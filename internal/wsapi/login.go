@@ -14,8 +14,13 @@ import (
 
 // handle decodes one text frame and answers it (protocol.md "Transport"; precedence of §8:
 // 6000121, 6000292, 6000002, 6000001). Every request that is not refused for want of a login
-// counts against the connection's requests per second, a login included.
+// counts against the connection's requests per second, a login included. Nothing that arrives
+// after the connection was kicked is carried out: it is closing, and a client repeats what
+// it still needs once it has reconnected.
 func (s *session) handle(ctx context.Context, frame []byte) {
+	if s.isKicked() {
+		return
+	}
 	req, err := protocol.DecodeRequest(frame)
 	if errors.Is(err, protocol.ErrBadFrame) {
 		s.badFrame(err.Error())
@@ -45,6 +50,12 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case err != nil: // a non-string idem
 		s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
 		return
+	case req.Op == protocol.OpLogout:
+		// Before the next frame is read, and after the requests before it: none of them
+		// commits after the device's loss, so no call outlives the device (R6.1, R4.3).
+		s.wg.Wait()
+		s.carryOut(ctx, op, req, start)
+		return
 	}
 	select {
 	case s.ops <- struct{}{}:
@@ -55,17 +66,22 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	s.srv.tasks.Go(func() {
 		defer s.wg.Done()
 		defer func() { <-s.ops }()
-		result, err := op(ctx, s, req)
-		code := protocol.Code(0)
-		if err != nil {
-			var message string
-			code, message = s.srv.errorCode(err)
-			s.sendError(req.ID, code, message)
-		} else if result != nil {
-			s.reply(req.ID, result)
-		}
-		s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
+		s.carryOut(ctx, op, req, start)
 	})
+}
+
+// carryOut carries out req with op and answers it.
+func (s *session) carryOut(ctx context.Context, op opFunc, req protocol.Request, start time.Time) {
+	result, err := op(ctx, s, req)
+	code := protocol.Code(0)
+	if err != nil {
+		var message string
+		code, message = s.srv.errorCode(err)
+		s.sendError(req.ID, code, message)
+	} else if result != nil {
+		s.reply(req.ID, result)
+	}
+	s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
 }
 
 // refuse answers req with an error before any handler runs, and counts it under its op (under

@@ -194,6 +194,12 @@ func (s *session) badFrame(message string) {
 	}
 }
 
+func (s *session) isKicked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kicked
+}
+
 func (s *session) isLoggedIn() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
