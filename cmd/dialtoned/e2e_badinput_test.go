@@ -178,6 +178,10 @@ func TestE2EBadInput(t *testing.T) {
 		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
 			t.Errorf("bad deviceID: code %d", c)
 		}
+		r.send(`{"id":3,"op":"login","data":{"token":"x","deviceID":"d","lastSeq":9007199254740992}}`)
+		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
+			t.Errorf("lastSeq beyond 53 bits: code %d", c)
+		}
 		r.login("alice")
 	})
 	for name, tok := range map[string]string{

@@ -110,7 +110,7 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 	if err := protocol.DecodeData(req.Data, &data); err != nil || data.Token == "" {
 		return refuse(protocol.CodeInvalidParameter, "login needs a token and a deviceID", "")
 	}
-	if !s.srv.cfg.ValidDeviceID(data.DeviceID) || (data.LastSeq != nil && *data.LastSeq < 0) {
+	if !s.srv.cfg.ValidDeviceID(data.DeviceID) || (data.LastSeq != nil && (*data.LastSeq < 0 || *data.LastSeq > protocol.MaxInteger)) {
 		return refuse(protocol.CodeInvalidParameter, "invalid deviceID or lastSeq", "")
 	}
 	userID, err := s.srv.verifier.Verify(data.Token, s.srv.now())
