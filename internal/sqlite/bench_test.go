@@ -99,10 +99,11 @@ func report(b *testing.B, s *Store, before Stats, start time.Time, cpuBefore tim
 	}
 }
 
-// BenchmarkLogReads measures what a login reads of its user's log (R7.2): LogBounds, then a
-// resume's ReadLog of the newest 10 entries or, without a usable lastSeq, RingingCalls, when DefaultLogIndexRows rows of 200 users wait
-// in the log's tail, so each read scans them all (the most it scans by default), and when
-// they were copied into the index.
+// BenchmarkLogReads measures what a login reads of its user's log (R7.2): with a lastSeq,
+// LogBounds, then a resume's ReadLog of the newest 10 entries; without a usable lastSeq,
+// RingingCalls. It reads them while DefaultLogIndexRows rows of 200 users wait in the log's
+// tail, so each read scans them all (the most it scans by default), and when they were copied
+// into the index.
 func BenchmarkLogReads(b *testing.B) {
 	reads := map[string]func(s *Store) error{
 		"ReadLog": func(s *Store) error {
