@@ -42,6 +42,15 @@
 //	idem(user_id, key, fingerprint, reply, created_at, PK(key, user_id)) WITHOUT ROWID,
 //	    index (created_at); keyed by key first so that time-ordered keys (the SDKs') append
 //	    records instead of dirtying a random page per request
+//	outbox(id INTEGER PK AUTOINCREMENT, kind, call_id, body, created_at), indexes (kind, id)
+//	    and (kind, call_id, id)
+//	    webhooks and pushes to deliver after their change committed (internal/outbox), in
+//	    commit order; a worker reads only each call's oldest record
+//	push_targets(provider, token, user_id, device_id, voip, bundle_id, PK(provider, token))
+//	    WITHOUT ROWID, index (user_id); one owner per (provider, token)
+//	push_marks(call_id, user_id, created_at, PK(call_id, user_id))  WITHOUT ROWID
+//	    the users sent an invitation push for a call, so only they get the withdrawal;
+//	    deleted with their call by Prune
 //
 // # Group commit
 //
