@@ -165,8 +165,10 @@ func (c *Client) keepForRetry(cn *conn, err error) {
 	}
 }
 
-// login sends the login op on cn with the device's last processed seq. The seq bookkeeping for
-// the result is done on cn's reader goroutine, before any event that follows the reply.
+// login sends the login op on cn with the device's last processed seq. The seq bookkeeping and
+// the server clock offset of the result are set on cn's reader goroutine, before any event that
+// follows the reply, so that a handler ringing a replayed or synthesized invitation already
+// corrects its deadline by the new session's offset.
 func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (LoginResult, error) {
 	data, err := json.Marshal(protocol.LoginData{Token: token, DeviceID: deviceID, LastSeq: c.seqs.resumeFrom()})
 	if err != nil {
@@ -176,6 +178,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 	sent := time.Now()
 	f, err := cn.roundTrip(ctx, protocol.OpLogin, data, "", func(f protocol.Frame) {
 		if f.Error == nil && json.Unmarshal(f.Result, &lr) == nil {
+			c.clock.record(lr.ServerTime, sent, time.Now(), true)
 			c.seqs.loggedIn(lr.HeadSeq)
 		}
 	})
@@ -185,7 +188,6 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 	if f.Error != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
 	}
-	c.clock.record(lr.ServerTime, sent, time.Now(), true)
 	return lr, nil
 }
 

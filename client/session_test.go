@@ -517,3 +517,32 @@ func TestCloseDropsEventsNotYetHandled(t *testing.T) {
 		t.Errorf("saved seq %d (%v), want %d, the last one handled", seq, ok, first)
 	}
 }
+
+// Protocol "Ring time": an invitation that follows the login reply rings for the time left on
+// the server's clock, measured by that login, even when the handler gets it at once. The fake
+// server's clock is an hour ahead.
+func TestInvitationAfterLoginRingsByTheServerClock(t *testing.T) {
+	for i := range 20 {
+		fs := newFakeServer(t)
+		deadline := time.Now().Add(time.Hour + 30*time.Second).UnixMilli()
+		fs.afterLogin = []protocol.Event{{Event: protocol.EventCallInvitationReceived,
+			Data: mustJSON(map[string]any{"callID": "c1", "version": 1, "deadline": deadline, "synthetic": true})}}
+		rec := newRecorder()
+		var c atomic.Pointer[Client]
+		left := make(chan time.Duration, 1)
+		rec.onReceived = func(ev CallInvitationReceived) { left <- c.Load().RemainingRingTime(ev.Deadline) }
+		ctx := testCtx(t)
+		cl, err := Dial(ctx, fs.url(), Options{EventHandler: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Store(cl)
+		if _, err := cl.Login(ctx, "token", "dev1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := recv(t, left, "the invitation"); got > 30*time.Second || got < 25*time.Second {
+			t.Fatalf("login %d: the invitation rings for %v, want about 30s", i, got)
+		}
+		cl.Close()
+	}
+}
