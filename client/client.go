@@ -165,22 +165,29 @@ func (c *Client) keepForRetry(cn *conn, err error) {
 	}
 }
 
-// login sends the login op on cn with the device's last processed seq. The seq bookkeeping and
-// the server clock offset of the result are set on cn's reader goroutine, before any event that
-// follows the reply, so that a handler ringing a replayed or synthesized invitation already
-// corrects its deadline by the new session's offset.
+// login sends the login op on cn with the device's last processed seq. A successful reply
+// takes effect on cn's reader goroutine, before any event that follows it: the seq bookkeeping,
+// the server clock offset (so that a handler ringing a replayed or synthesized invitation
+// already corrects its deadline by the new session's offset) and the Connected state, which
+// the handler thus gets before those events.
 func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (LoginResult, error) {
 	data, err := json.Marshal(protocol.LoginData{Token: token, DeviceID: deviceID, LastSeq: c.seqs.resumeFrom()})
 	if err != nil {
 		return LoginResult{}, err
 	}
 	var lr LoginResult
+	var decodeErr error
 	sent := time.Now()
 	f, err := cn.roundTrip(ctx, protocol.OpLogin, data, "", func(f protocol.Frame) {
-		if f.Error == nil && json.Unmarshal(f.Result, &lr) == nil {
-			c.clock.record(lr.ServerTime, sent, time.Now(), true)
-			c.seqs.loggedIn(lr.HeadSeq)
+		if f.Error != nil {
+			return
 		}
+		if decodeErr = json.Unmarshal(f.Result, &lr); decodeErr != nil {
+			return
+		}
+		c.clock.record(lr.ServerTime, sent, time.Now(), true)
+		c.seqs.loggedIn(lr.HeadSeq)
+		c.setState(Connected, nil)
 	})
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", err)
@@ -188,20 +195,23 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 	if f.Error != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
 	}
+	if decodeErr != nil {
+		return LoginResult{}, fmt.Errorf("dialtone: login: bad result: %w", decodeErr)
+	}
 	return lr, nil
 }
 
 // install makes cn, just logged in, the current connection and starts its heartbeat. It
-// reports false when cn died meanwhile.
+// reports false, and closes cn, when cn died or the client finished meanwhile.
 func (c *Client) install(cn *conn, lr LoginResult) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cn.isDead() || c.life.Err() != nil {
+		cn.close(errConnLost)
 		return false
 	}
 	c.cur = cn
 	close(c.ready)
-	c.setStateLocked(Connected, nil)
 	every, timeout := heartbeatSettings(lr)
 	c.wg.Go(func() { c.heartbeat(cn, every, timeout) })
 	return true

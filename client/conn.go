@@ -211,14 +211,20 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	return id, nil
 }
 
-func (cn *conn) forget(id int64) {
+// forget drops the callback of request id, and reports false when there was none: the reader
+// has taken it to run with the reply, or the connection died.
+func (cn *conn) forget(id int64) bool {
 	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	_, ok := cn.pending[id]
 	delete(cn.pending, id)
-	cn.mu.Unlock()
+	return ok
 }
 
 // roundTrip sends a request and waits for its reply. hook, when not nil, runs on the reader
-// goroutine with the reply before any later frame is handled.
+// goroutine with the reply before any later frame is handled. A reply taken by the reader
+// before ctx ended is returned even when ctx ends meanwhile, so that a hook's effect is never
+// followed by a failure.
 func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, idem string,
 	hook func(protocol.Frame)) (protocol.Frame, error) {
 	ch := make(chan protocol.Frame, 1)
@@ -242,8 +248,22 @@ func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, 
 			return protocol.Frame{}, errConnLost
 		}
 	case <-ctx.Done():
-		cn.forget(id)
-		return protocol.Frame{}, ctx.Err()
+		if cn.forget(id) {
+			return protocol.Frame{}, ctx.Err()
+		}
+		// The reader took the reply before ctx ended, and has run or is running hook with it:
+		// the reply is the answer. The reader closes done only after the callback returned.
+		select {
+		case f := <-ch:
+			return f, nil
+		case <-cn.done:
+			select {
+			case f := <-ch:
+				return f, nil
+			default:
+				return protocol.Frame{}, ctx.Err()
+			}
+		}
 	}
 }
 

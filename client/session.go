@@ -87,9 +87,6 @@ func (c *Client) relogin() (*conn, error) {
 	deviceID := c.deviceID
 	c.mu.Unlock()
 	lr, err := c.login(ctx, cn, token, deviceID)
-	if err == nil && !c.install(cn, lr) {
-		err = errConnLost
-	}
 	if err != nil {
 		cn.close(err)
 		if reason := cn.reason(); final(reason) {
@@ -97,6 +94,9 @@ func (c *Client) relogin() (*conn, error) {
 		}
 		return nil, err
 	}
+	// Connected was reported with the reply: when cn died right after it, the supervisor
+	// reports Reconnecting and reconnects.
+	c.install(cn, lr)
 	return cn, nil
 }
 

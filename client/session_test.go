@@ -546,3 +546,41 @@ func TestInvitationAfterLoginRingsByTheServerClock(t *testing.T) {
 		cl.Close()
 	}
 }
+
+// orderHandler reports invitations and connection states on one channel, in handler order.
+type orderHandler struct {
+	BaseHandler
+	seen chan string
+}
+
+func (h *orderHandler) OnCallInvitationReceived(ev CallInvitationReceived) {
+	h.seen <- "received:" + ev.CallID
+}
+
+func (h *orderHandler) OnConnectionStateChanged(s ConnectionState, _ error) {
+	h.seen <- s.String()
+}
+
+// The handler gets events in the order they arrived, state changes included: a connection is
+// Connected from its login reply on, so the events that follow the reply come after Connected,
+// at the first login as after a reconnection.
+func TestConnectedComesBeforeTheEventsAfterTheLogin(t *testing.T) {
+	want := func(h *orderHandler, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if got := recv(t, h.seen, n); got != n {
+				t.Fatalf("the handler got %q, want %q", got, n)
+			}
+		}
+	}
+	for range 10 {
+		fs := newFakeServer(t)
+		fs.afterLogin = []protocol.Event{{Event: protocol.EventCallInvitationReceived,
+			Data: mustJSON(map[string]any{"callID": "s1", "version": 1, "synthetic": true})}}
+		h := &orderHandler{seen: make(chan string, 16)}
+		_, fc := connect(t, fs, Options{EventHandler: h, MinBackoff: time.Millisecond})
+		want(h, "Connecting", "Connected", "received:s1")
+		fc.drop()
+		want(h, "Reconnecting", "Connected", "received:s1")
+	}
+}
