@@ -231,11 +231,12 @@ func (c *Client) onDead(cn *conn) {
 // Close ends the session without logging out: the device stays known to the server until its
 // heartbeat timeout (behaviour R6.1), so a new client for the same device soon after resumes
 // without being seen as lost. Pending operations fail with ErrClosed and the handler receives
-// a last OnConnectionStateChanged(Disconnected, ErrClosed). Logged events received but not yet
-// handed to the handler are dropped: the last seq processed (Options.SeqStore) stays the last
-// one handled, so a new client of the device gets them, each once. Close waits for the
-// client's goroutines, except the handler's, so it may be called from inside a handler. It
-// always returns nil.
+// a last OnConnectionStateChanged(Disconnected, ErrClosed). Events received but not yet handed
+// to the handler, synthesized invitations included, are dropped: the last seq processed
+// (Options.SeqStore) stays the last one handled, so a new client of the device gets the logged
+// ones, each once, and the invitations that still ring. Close waits for the client's
+// goroutines, except the handler's, so it may be called from inside a handler. It always
+// returns nil.
 func (c *Client) Close() error {
 	c.shutdown(ErrClosed)
 	c.wg.Wait()

@@ -125,7 +125,7 @@ func (c *Client) onEvent(_ *conn, f protocol.Frame) {
 	if inv, ok := ev.(*CallInvitationReceived); ok {
 		c.wg.Go(func() { c.acknowledge(*inv) })
 	}
-	c.disp.push(delivery{seq: f.Seq, call: call})
+	c.disp.push(delivery{seq: f.Seq, event: f.Event != protocol.EventKicked, call: call})
 }
 
 // acknowledge sends callReceived for an invitation, retrying across reconnections until the

@@ -101,10 +101,12 @@ func (BaseHandler) OnKicked(Kicked) {}
 func (BaseHandler) OnConnectionStateChanged(ConnectionState, error) {}
 
 // delivery is one queued call of the handler. seq > 0 marks a logged event: once delivered it
-// becomes the last processed seq.
+// becomes the last processed seq. event marks a call event, logged or synthesized (R5.3), as
+// opposed to a kick or a state change: stop drops those not yet begun.
 type delivery struct {
-	seq  int64
-	call func(EventHandler)
+	seq   int64
+	event bool
+	call  func(EventHandler)
 }
 
 // dispatcher runs handler calls in order on one goroutine, from an unbounded queue.
@@ -141,10 +143,11 @@ func (d *dispatcher) push(dl delivery) bool {
 	return true
 }
 
-// stop drops the logged events still queued, queues a last delivery, and lets the goroutine
+// stop drops the call events still queued, queues a last delivery, and lets the goroutine
 // make the others (kicks, state changes) and exit. The events dropped were not processed, so
 // a later client of the device gets them again, from the last seq processed
-// (Options.SeqStore): each reaches the application once.
+// (Options.SeqStore): each logged one reaches the application once, and a synthesized
+// invitation is synthesized again if it still rings, since no later event was processed.
 func (d *dispatcher) stop(last func(EventHandler)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -153,7 +156,7 @@ func (d *dispatcher) stop(last func(EventHandler)) {
 	}
 	kept := d.queue[:0]
 	for _, dl := range d.queue {
-		if dl.seq == 0 {
+		if !dl.event {
 			kept = append(kept, dl)
 		}
 	}

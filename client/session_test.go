@@ -584,3 +584,33 @@ func TestConnectedComesBeforeTheEventsAfterTheLogin(t *testing.T) {
 		want(h, "Reconnecting", "Connected", "received:s1")
 	}
 }
+
+// Close drops the synthesized invitations not yet handed to the handler as it drops logged
+// events: after Close the handler gets no invitation it could no longer answer, and a new
+// client of the device, which resumes from the same last processed seq, gets them again.
+func TestCloseDropsSynthesizedInvitationsNotYetHandled(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.afterLogin = []protocol.Event{
+		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "s1", "version": 1, "synthetic": true})},
+		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "s2", "version": 1, "synthetic": true})},
+	}
+	rec := newRecorder()
+	release := make(chan struct{})
+	rec.onReceived = func(CallInvitationReceived) { <-release } // the handler is busy with the first
+	c, _ := connect(t, fs, Options{EventHandler: rec})
+	for range 2 { // each invitation is acknowledged once queued for the handler
+		nextOp(t, fs, protocol.OpCallReceived)
+	}
+	c.Close()
+	close(release)
+	if got := recv(t, rec.events, "the first event"); got != "received:s1" {
+		t.Fatalf("handled %q first", got)
+	}
+	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
+	}
+	select {
+	case got := <-rec.events:
+		t.Errorf("after Close the handler got %q", got)
+	default:
+	}
+}
