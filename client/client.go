@@ -186,7 +186,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 			return
 		}
 		c.clock.record(lr.ServerTime, sent, time.Now(), true)
-		c.seqs.loggedIn(lr.HeadSeq)
+		c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp)
 		c.setState(Connected, nil)
 	})
 	if err != nil {

@@ -61,15 +61,17 @@ func (t *seqTracker) resumeFrom() *int64 {
 }
 
 // loggedIn adjusts the position to a login's headSeq. It runs before any event that follows the
-// login reply. A device without a position starts from headSeq; a position beyond headSeq
-// means the server's log was reset, so the device starts again from headSeq.
-func (t *seqTracker) loggedIn(headSeq int64) {
+// login reply. A device without a position starts from headSeq, and so does one that could not
+// catch up (caughtUp false: the synthesized invitations that follow reflect the events up to
+// headSeq, R5.3); a position beyond headSeq means the server's log was reset, so the device
+// starts again from headSeq.
+func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.known && t.queued <= headSeq {
+	if t.known && t.queued <= headSeq && caughtUp {
 		return
 	}
-	if t.known {
+	if t.known && t.queued > headSeq {
 		t.log.Warn("dialtone: the server's event log is behind this device; starting over",
 			"headSeq", headSeq, "lastSeq", t.queued)
 	}

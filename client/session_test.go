@@ -434,7 +434,7 @@ func TestSeqTrackerStartsOverWhenServerLogIsBehind(t *testing.T) {
 	if tr.admit(50) {
 		t.Fatal("seq 50 admitted again")
 	}
-	tr.loggedIn(10) // the server's log restarted
+	tr.loggedIn(10, true) // the server's log restarted
 	if !tr.admit(11) {
 		t.Fatal("seq 11 after a log reset must be new")
 	}
@@ -444,6 +444,22 @@ func TestSeqTrackerStartsOverWhenServerLogIsBehind(t *testing.T) {
 	}
 	if seq, _, _ := store.Load(context.Background(), key); seq != 11 {
 		t.Fatalf("saved %d, want 11", seq)
+	}
+}
+
+// R7.2, R5.3: a login that could not catch up (caughtUp false) moves the device to the reply's
+// headSeq, past the events the synthesized invitations that follow reflect, so that the next
+// login resumes from there instead of receiving those invitations again.
+func TestSeqTrackerMovesToHeadWhenNotCaughtUp(t *testing.T) {
+	tr := seqTracker{log: slog.New(slog.DiscardHandler)}
+	tr.load(context.Background(), SeqKey{UserID: "u", DeviceID: "d"})
+	tr.loggedIn(5, true)
+	tr.loggedIn(40, false) // away for longer than the server keeps events
+	if p := tr.resumeFrom(); p == nil || *p != 40 {
+		t.Fatalf("resumeFrom = %v, want 40", p)
+	}
+	if tr.admit(40) || !tr.admit(41) {
+		t.Fatal("want seq 40 old and 41 new")
 	}
 }
 
