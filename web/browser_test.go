@@ -146,6 +146,23 @@ func TestBrowserDemo(t *testing.T) {
 		alice.waitUserState("alice", "Accepted")
 	})
 
+	t.Run("TypedNamesSurviveRedraws", func(t *testing.T) {
+		frank := openTab(t, browser, base, "frank")
+		grace := openTab(t, browser, base, "grace")
+		erin := openTab(t, browser, base, "erin")
+		erin.ring(Advanced, 30, "frank", "grace")
+		frank.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		erin.waitUserState("frank", "Accepted")
+		// A name being typed to invite more is kept when an event redraws the call's card.
+		erin.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "heidi"))
+		grace.do(chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+		erin.waitUserState("grace", "Rejected")
+		typed, err := chromedp.Run(erin.statusCtx(), chromedp.Value(chromedp.CSS(`#calls input.more`)))
+		if err != nil || typed != "heidi" {
+			t.Errorf("the invite-more field holds %q (%v) after the card was redrawn, want %q", typed, err, "heidi")
+		}
+	})
+
 	t.Run("QuitReplyAfterEvents", func(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")

@@ -34,10 +34,17 @@ function h(tag, attrs = {}, ...children) {
 }
 
 // rerender replaces container's children, keeping the keyboard focus on the element with the
-// same data-key, so live updates do not throw a keyboard user out of a card.
+// same data-key and what was typed in its text fields (matched by data-key too), so live
+// updates neither throw a keyboard user out of a card nor wipe a name being typed.
 function rerender(container, children) {
   const key = document.activeElement?.dataset?.key;
+  const typed = [...container.querySelectorAll('input[data-key]:not([type=checkbox])')]
+    .filter((el) => el.value).map((el) => [el.dataset.key, el.value]);
   container.replaceChildren(...children);
+  for (const [k, value] of typed) {
+    const el = container.querySelector(`input[data-key="${CSS.escape(k)}"]`);
+    if (el) el.value = value;
+  }
   if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }
 
@@ -225,6 +232,7 @@ function callCard(c) {
     actions.push(h('form', { class: 'invite-more', onsubmit: (e) => {
       e.preventDefault();
       const names = splitNames(input.value);
+      input.value = ''; // sent: redraws no longer keep it
       if (names.length) act('Invite', () => invite(c, names));
     } }, h('label', { for: input.id }, 'Invite more'), input,
     h('button', { type: 'submit', dataset: key('invite') }, 'Invite')));
