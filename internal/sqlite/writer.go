@@ -383,6 +383,11 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64
 			return nil, err
 		}
 	}
+	for _, c := range ch.Claims {
+		if err := w.checkBusy(ctx, c.UserID, c.CallID); err != nil {
+			return nil, err
+		}
+	}
 	var seqs []int64
 	if len(ch.Log) > 0 {
 		var err error
@@ -422,12 +427,20 @@ func (w *writer) writeBusy(ctx context.Context, b switchboard.BusyWrite) error {
 	if n, err := res.RowsAffected(); err == nil && n == 1 {
 		return nil
 	}
+	return w.checkBusy(ctx, b.UserID, b.CallID)
+}
+
+// checkBusy returns ErrConflict when userID has a busy record for a call other than callID.
+func (w *writer) checkBusy(ctx context.Context, userID, callID string) error {
 	var have string
-	if err := w.busyOf.QueryRowContext(ctx, b.UserID).Scan(&have); err != nil {
+	err := w.busyOf.QueryRowContext(ctx, userID).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
 		return fmt.Errorf("sqlite: read busy: %w", err)
-	}
-	if have != b.CallID {
-		return fmt.Errorf("user %s is in call %s: %w", b.UserID, have, switchboard.ErrConflict)
+	case have != callID:
+		return fmt.Errorf("user %s is in call %s: %w", userID, have, switchboard.ErrConflict)
 	}
 	return nil
 }

@@ -179,6 +179,26 @@ func testBusy(t *testing.T, e *env) {
 	}
 }
 
+// testClaims checks that a change decided on a user being free of other calls conflicts when
+// the user has a record for another call once the change's busy writes are applied.
+func testClaims(t *testing.T, e *env) {
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("alice", "c1")}})
+	e.commit(switchboard.Change{Claims: []switchboard.Claim{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c2"}}})
+	ch := everything(newCall("c2", 1000, "alice", "bob"), 0)
+	ch.Claims = []switchboard.Claim{{UserID: "alice", CallID: "c2"}}
+	e.conflict(ch)
+	if _, err := e.s.Call(ctx, "c2"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Fatalf("Call after a claim conflict: err = %v, want ErrNotFound", err)
+	}
+	checkNothingOf(t, e, "")
+	// Glare (R3.3b): the change leaves c1 before its claim is checked.
+	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{clearBusy("alice", "c1")},
+		Claims: []switchboard.Claim{{UserID: "alice", CallID: "c2"}}})
+	if b := e.busy("alice"); b != "" {
+		t.Fatalf("busy of alice after a claim = %q, want none (a claim writes nothing)", b)
+	}
+}
+
 func testBusyConflictAppliesNothing(t *testing.T, e *env) {
 	e.commit(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("zed", "other")}})
 	e.conflict(everything(newCall("c1", 1000, "alice", "bob"), 0))

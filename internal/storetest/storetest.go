@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"CancelledContext", testCancelledContext},
 		{"Busy", testBusy},
 		{"BusyConflictAppliesNothing", testBusyConflictAppliesNothing},
+		{"Claims", testClaims},
 		{"BusyRecords", testBusyRecords},
 		{"Sequences", testSequences},
 		{"ReadLog", testReadLog},

@@ -15,6 +15,7 @@ type decision struct {
 	calls  []decidedCall // in the order first decided; rarely more than two
 	events []call.Event
 	busy   []Busy
+	claims []Claim // users found free of other calls (switchboard.claim)
 	hooks  []call.Webhook
 	pushes []call.Push
 }
@@ -56,8 +57,8 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 
 // change returns the store change of the decision: every call once with the version it was
 // read at, the users new to each call, busy records with leaves before entries (so a glare
-// cancel frees the user before the accept claims it), one log entry per event recipient and,
-// when asked for, the outbox records of the webhooks (§10) and pushes (§9).
+// cancel frees the user before the accept claims it), the claims, one log entry per event
+// recipient and, when asked for, the outbox records of the webhooks (§10) and pushes (§9).
 func (d *decision) change(webhooks, pushes bool) (Change, error) {
 	var ch Change
 	for _, dc := range d.calls {
@@ -81,6 +82,7 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 		}
 		return 1
 	})
+	ch.Claims = d.claims
 	for _, e := range d.events {
 		name, data, err := wire.EncodeEvent(e)
 		if err != nil {

@@ -102,9 +102,21 @@ func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, i
 // claim enforces that userID is in no call other than callID (R3.1, R3.3, R3.7). The other
 // call's due deadlines are applied first, in the same decision (R3 preamble), so a user whose
 // call has just timed out is free even before its deadline is committed. With glare allowed,
-// the user's own unanswered outgoing call is cancelled in the same decision (R3.3b). The
-// store re-checks the busy record at commit, so a concurrent claim cannot also win.
+// the user's own unanswered outgoing call is cancelled in the same decision (R3.3b). When the
+// user is free, the decision carries a Claim that the store re-checks at commit, so a change
+// that made the user busy meanwhile makes this one conflict and be decided again, even when
+// its outcome does not put the user in a call (an accept that ends a general call).
 func (s *Switchboard) claim(ctx context.Context, d *decision, userID, callID string, glare bool) error {
+	if err := s.busyElsewhere(ctx, d, userID, callID, glare); err != nil {
+		return err
+	}
+	d.claims = append(d.claims, Claim{UserID: userID, CallID: callID})
+	return nil
+}
+
+// busyElsewhere is claim's decision: nil when userID is free of calls other than callID, once
+// the other call's due deadlines and, with glare, its cancel are added to d.
+func (s *Switchboard) busyElsewhere(ctx context.Context, d *decision, userID, callID string, glare bool) error {
 	other, err := s.store.BusyCall(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("busy record of %s: %w", userID, err)

@@ -11,8 +11,8 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ErrConflict is returned by Store.Commit when the change was decided on stale data: a call's
-// stored version is not CallWrite.PrevVersion, or a BusyWrite puts a user "in a call" while it
-// has a record for another call. Nothing of the change was applied; the caller reloads and
+// stored version is not CallWrite.PrevVersion, or a BusyWrite or a Claim meets a busy record
+// of its user for another call. Nothing of the change was applied; the caller reloads and
 // decides again.
 var ErrConflict = errors.New("conflict")
 
@@ -89,6 +89,7 @@ type Change struct {
 	Calls   []CallWrite
 	Members []Member       // users new to a call's callUserList (for ListCalls and RingingCalls)
 	Busy    []BusyWrite    // applied in order: leave records before entering new ones
+	Claims  []Claim        // checked after Busy is applied
 	Log     []LogEntry     // appended; each gets its user's next sequence number
 	Outbox  []OutboxRecord // appended; each gets the next outbox ID
 	// Idem, when not nil, is stored with the change. A record of the same user and key
@@ -118,6 +119,15 @@ type BusyWrite struct {
 	UserID string
 	CallID string
 	InCall bool
+}
+
+// Claim says that the change was decided on UserID being in no call but CallID (R3.1, R3.3,
+// R3.7): once the change's Busy writes are applied, a busy record of UserID for another call
+// makes the commit fail with ErrConflict. It guards the changes that do not put the user in a
+// call themselves (an accept that ends a general call, R4.1), which no BusyWrite would check.
+type Claim struct {
+	UserID string
+	CallID string
 }
 
 // LogEntry is one event in a user's log (R7.2): the wire event name, its encoded data and the
