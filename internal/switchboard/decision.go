@@ -57,8 +57,9 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 
 // change returns the store change of the decision: every call once with the version it was
 // read at, the users new to each call, busy records with leaves before entries (so a glare
-// cancel frees the user before the accept claims it), the claims, one log entry per event
-// recipient and, when asked for, the outbox records of the webhooks (§10) and pushes (§9).
+// cancel frees the user before the accept claims it), the claims that no busy record checks
+// already, one log entry per event recipient and, when asked for, the outbox records of the
+// webhooks (§10) and pushes (§9).
 func (d *decision) change(webhooks, pushes bool) (Change, error) {
 	var ch Change
 	for _, dc := range d.calls {
@@ -82,7 +83,12 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 		}
 		return 1
 	})
-	ch.Claims = d.claims
+	for _, c := range d.claims {
+		// A busy write that puts the user in this call checks the same at commit.
+		if !slices.Contains(ch.Busy, BusyWrite{UserID: c.UserID, CallID: c.CallID, InCall: true}) {
+			ch.Claims = append(ch.Claims, c)
+		}
+	}
 	for _, e := range d.events {
 		name, data, err := wire.EncodeEvent(e)
 		if err != nil {
