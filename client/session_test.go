@@ -422,6 +422,24 @@ func TestCloseFromHandler(t *testing.T) {
 	}
 }
 
+// closeWhileHandling closes c while its handler is held in the first event, then releases the
+// handler and checks that it handles first and nothing more, and ends Disconnected.
+func closeWhileHandling(t *testing.T, c *Client, rec *recorder, release chan struct{}, first string) {
+	t.Helper()
+	c.Close()
+	close(release)
+	if got := recv(t, rec.events, "the first event"); got != first {
+		t.Fatalf("handled %q first", got)
+	}
+	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
+	}
+	select {
+	case got := <-rec.events:
+		t.Errorf("after Close the handler got %q", got)
+	default:
+	}
+}
+
 func TestSeqTrackerStartsOverWhenServerLogIsBehind(t *testing.T) {
 	store := &MemorySeqStore{}
 	key := SeqKey{UserID: "u", DeviceID: "d"}
@@ -517,18 +535,7 @@ func TestCloseDropsEventsNotYetHandled(t *testing.T) {
 	for range 3 { // each invitation is acknowledged once queued for the handler
 		nextOp(t, fs, protocol.OpCallReceived)
 	}
-	c.Close()
-	close(release)
-	if got := recv(t, rec.events, "the first event"); got != "received:c1" {
-		t.Fatalf("handled %q first", got)
-	}
-	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
-	}
-	select {
-	case got := <-rec.events:
-		t.Errorf("after Close the handler got %q", got)
-	default:
-	}
+	closeWhileHandling(t, c, rec, release, "received:c1")
 	if seq, ok, _ := store.Load(ctx, SeqKey{UserID: "alice", DeviceID: "dev1"}); !ok || seq != first {
 		t.Errorf("saved seq %d (%v), want %d, the last one handled", seq, ok, first)
 	}
@@ -617,16 +624,5 @@ func TestCloseDropsSynthesizedInvitationsNotYetHandled(t *testing.T) {
 	for range 2 { // each invitation is acknowledged once queued for the handler
 		nextOp(t, fs, protocol.OpCallReceived)
 	}
-	c.Close()
-	close(release)
-	if got := recv(t, rec.events, "the first event"); got != "received:s1" {
-		t.Fatalf("handled %q first", got)
-	}
-	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
-	}
-	select {
-	case got := <-rec.events:
-		t.Errorf("after Close the handler got %q", got)
-	default:
-	}
+	closeWhileHandling(t, c, rec, release, "received:s1")
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,10 +78,7 @@ func TestBrowserDemo(t *testing.T) {
 		bob.waitUserState("bob", "Timeout")
 		// The timeout of the last invitee ends a general call (R4.1); bob's event tells him.
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
-		shown, err := chromedp.Run(bob.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
-		if err != nil || strings.Join(shown, ",") != "Ended" {
-			t.Errorf("bob's call card showed %q (%v); want Ended", shown, err)
-		}
+		bob.wantCallStates("Ended")
 	})
 
 	t.Run("Cancel", func(t *testing.T) {
@@ -109,10 +107,7 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="cancel-"]`)))
 		// Her other device gets callInvitationCancelled (behaviour §5): a general call is over.
 		alicePhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
-		shown, err := chromedp.Run(alicePhone.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
-		if err != nil || strings.Join(shown, ",") != "Ringing…,Ended" {
-			t.Errorf("alice's other device showed %q (%v); want Ringing…, then Ended", shown, err)
-		}
+		alicePhone.wantCallStates("Ringing…", "Ended")
 	})
 
 	t.Run("QuitThenEnded", func(t *testing.T) {
@@ -338,6 +333,15 @@ func (tb *tab) statusCtx() context.Context {
 	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
 	tb.t.Cleanup(cancel)
 	return ctx
+}
+
+// wantCallStates checks the statuses the call card showed since recordCallStates ran.
+func (tb *tab) wantCallStates(want ...string) {
+	tb.t.Helper()
+	shown, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
+	if err != nil || !slices.Equal(shown, want) {
+		tb.t.Errorf("%s's call card showed %q (%v); want %q", tb.user, shown, err, want)
+	}
 }
 
 // ring calls invitees from the ring form with the given mode and timeout (seconds).

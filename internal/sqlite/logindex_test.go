@@ -162,21 +162,12 @@ func TestLogIndexPruneOfNewestRows(t *testing.T) {
 	}
 }
 
-// TestLogIndexMigration: migration 0006 indexes the rows of a log written before it (R7.2).
-func TestLogIndexMigration(t *testing.T) {
-	s, path := openTest(t, Options{})
-	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
-	// Migrations 0007 to 0009 run again too.
+// execOnWriter runs statements in one transaction of s's writer, to put the file in a state
+// an older build left.
+func execOnWriter(t *testing.T, s *Store, statements ...string) {
+	t.Helper()
 	_, err := s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
-		for _, q := range []string{
-			`DROP INDEX outbox_call`,
-			`DROP INDEX log_data_ref`, `ALTER TABLE log DROP COLUMN data_id`, `DROP TABLE log_data`,
-			`DROP TABLE log_by_user`, `DROP TABLE log_indexed`,
-			`CREATE UNIQUE INDEX log_user_seq ON log (user_id, seq)`,
-			`INSERT INTO log (user_id, seq, target, device_id, event, data, created_at) VALUES
-				('alice', 1, 0, '', 'e', x'', 1000), ('bob', 1, 0, '', 'e', x'', 1000), ('alice', 2, 0, '', 'e', x'', 1000)`,
-			`PRAGMA user_version = 5`,
-		} {
+		for _, q := range statements {
 			if _, err := w.conn.ExecContext(context.Background(), q); err != nil {
 				return nil, err
 			}
@@ -186,6 +177,21 @@ func TestLogIndexMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLogIndexMigration: migration 0006 indexes the rows of a log written before it (R7.2).
+func TestLogIndexMigration(t *testing.T) {
+	s, path := openTest(t, Options{})
+	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
+	// Migrations 0007 to 0009 run again too.
+	execOnWriter(t, s,
+		`DROP INDEX outbox_call`,
+		`DROP INDEX log_data_ref`, `ALTER TABLE log DROP COLUMN data_id`, `DROP TABLE log_data`,
+		`DROP TABLE log_by_user`, `DROP TABLE log_indexed`,
+		`CREATE UNIQUE INDEX log_user_seq ON log (user_id, seq)`,
+		`INSERT INTO log (user_id, seq, target, device_id, event, data, created_at) VALUES
+				('alice', 1, 0, '', 'e', x'', 1000), ('bob', 1, 0, '', 'e', x'', 1000), ('alice', 2, 0, '', 'e', x'', 1000)`,
+		`PRAGMA user_version = 5`)
 	s = reopen(t, s, path)
 	if n, mark := indexState(t, s); n != 3 || mark != 3 {
 		t.Fatalf("after migration: %d index entries, mark %d; want 3, 3", n, mark)
@@ -240,21 +246,9 @@ func TestMigrationOfHeadsWrittenAtEveryCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			appendLog(t, s, "alice", "bob")
-			_, err := s.submit(bg, &request{apply: func(w *writer) ([]int64, error) {
-				for _, q := range []string{
-					// What commits wrote there before: each recipient's head.
-					`INSERT OR REPLACE INTO users (user_id, head_seq) VALUES ('alice', 3), ('bob', 2), ('carol', 2)`,
-					`PRAGMA user_version = 8`,
-				} {
-					if _, err := w.conn.ExecContext(context.Background(), q); err != nil {
-						return nil, err
-					}
-				}
-				return nil, nil
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// What commits wrote there before: each recipient's head.
+			execOnWriter(t, s, `INSERT OR REPLACE INTO users (user_id, head_seq) VALUES ('alice', 3), ('bob', 2), ('carol', 2)`,
+				`PRAGMA user_version = 8`)
 			s = reopen(t, s, path)
 			wantBounds(t, s, "alice", 3, 3)
 			wantBounds(t, s, "bob", 2, 2)
