@@ -172,3 +172,16 @@ func TestTimersPlanSpreadsDeadlines(t *testing.T) {
 		t.Errorf("invitees %d, last deadline %dms", total, prev)
 	}
 }
+
+// TestBenchLifecycleRefusesUnusableRates: a rate whose per-pair interval is not a positive
+// duration (Inf, NaN, or beyond a start per nanosecond and pair) would schedule starts that
+// never advance, and the run would never end.
+func TestBenchLifecycleRefusesUnusableRates(t *testing.T) {
+	for _, rate := range []string{"Inf", "NaN", "1e12"} {
+		_, _, err := runOnce(t, "bench", "lifecycle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s",
+			"--pairs", "1", "--duration", "1s", "--rate", rate)
+		if err == nil || !strings.Contains(err.Error(), "--rate") {
+			t.Errorf("--rate %s: err %v, want a refusal of --rate", rate, err)
+		}
+	}
+}

@@ -51,6 +51,14 @@ type lifecycleConfig struct {
 	stepTimeout      time.Duration
 }
 
+// interval is the time between two intended starts of one pair in open loop: the pairs
+// together offer cfg.rate lifecycles per second. It is 0 or less for a rate no schedule can
+// follow: infinite, above one start per nanosecond and pair, or so low that the interval
+// overflows a time.Duration.
+func (cfg *lifecycleConfig) interval() time.Duration {
+	return time.Duration(float64(cfg.pairs) / cfg.rate * float64(time.Second))
+}
+
 // runLifecycle implements "dialtone bench lifecycle".
 func runLifecycle(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var cfg lifecycleConfig
@@ -64,8 +72,11 @@ func runLifecycle(ctx context.Context, args []string, _ io.Reader, stdout, stder
 			fs.DurationVar(&cfg.stepTimeout, "step-timeout", 10*time.Second, "how long one step may wait for its reply or event")
 		},
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
-			if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || cfg.rate < 0 || cfg.stepTimeout <= 0 {
+			if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || !(cfg.rate >= 0) || cfg.stepTimeout <= 0 {
 				return nil, errors.New("--pairs and --devices must be ≥ 1, --duration and --step-timeout > 0, --warmup and --rate ≥ 0")
+			}
+			if cfg.rate > 0 && cfg.interval() <= 0 {
+				return nil, fmt.Errorf("--rate %g over %d pairs gives no usable interval between a pair's starts", cfg.rate, cfg.pairs)
 			}
 			pairs, err := loginPairs(ctx, &cfg)
 			if err != nil {
@@ -292,7 +303,7 @@ func (r *lifecycleRun) pairLoop(ctx context.Context, p *lcPair, i int) {
 		return
 	}
 	// Pair i starts at i/rate and then every pairs/rate: the pairs together offer rate.
-	interval := time.Duration(float64(r.cfg.pairs) / r.cfg.rate * float64(time.Second))
+	interval := r.cfg.interval()
 	next := r.start.Add(time.Duration(float64(i) / r.cfg.rate * float64(time.Second)))
 	for ; next.Before(r.measureEnd); next = next.Add(interval) {
 		if !sleepUntil(ctx, next) || !time.Now().Before(r.measureEnd) {
