@@ -7,7 +7,9 @@ import (
 
 // presence detects lost devices (R6.1): a device is lost when it has had no connected session
 // for the grace period (heartbeatTimeout). A new session with the same device in time — a
-// reconnect or an app restart — cancels the loss.
+// reconnect or an app restart — cancels the loss; one that comes as the loss fires waits until
+// the loss is applied, so the loss never takes a call the new session made for something the
+// device left behind.
 type presence struct {
 	mu      sync.Mutex
 	grace   time.Duration
@@ -21,17 +23,24 @@ type deviceKey struct{ userID, deviceID string }
 type deviceState struct {
 	sessions int
 	timer    *time.Timer
+	losing   chan struct{} // while the device's loss is being applied; closed once it is
 }
 
 func newPresence(grace time.Duration, lose func(userID, deviceID string)) *presence {
 	return &presence{grace: grace, devices: map[deviceKey]*deviceState{}, lose: lose}
 }
 
-// Connected records a new session of the device.
+// Connected records a new session of the device. If the device's loss is being applied, it
+// returns once the loss is applied: nothing the new session does is lost with it.
 func (p *presence) Connected(userID, deviceID string) {
+	k := deviceKey{userID, deviceID}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := deviceKey{userID, deviceID}
+	for st := p.devices[k]; st != nil && st.losing != nil; st = p.devices[k] {
+		p.mu.Unlock()
+		<-st.losing
+		p.mu.Lock()
+	}
 	st := p.devices[k]
 	if st == nil {
 		st = &deviceState{}
@@ -61,7 +70,7 @@ func (p *presence) Disconnected(userID, deviceID string) {
 	if st.sessions > 0 {
 		st.sessions--
 	}
-	if st.sessions > 0 || st.timer != nil {
+	if st.sessions > 0 || st.timer != nil || st.losing != nil { // connected, or its loss is already on its way
 		return
 	}
 	var t *time.Timer
@@ -71,9 +80,13 @@ func (p *presence) Disconnected(userID, deviceID string) {
 			p.mu.Unlock()
 			return
 		}
-		delete(p.devices, k)
+		st.timer, st.losing = nil, make(chan struct{})
 		p.mu.Unlock()
 		p.lose(userID, deviceID)
+		p.mu.Lock()
+		delete(p.devices, k)
+		close(st.losing)
+		p.mu.Unlock()
 	})
 	st.timer = t
 }
