@@ -62,12 +62,28 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case <-ctx.Done():
 		return
 	}
-	s.wg.Add(1)
+	if !s.startOp() {
+		<-s.ops
+		return
+	}
 	s.srv.tasks.Go(func() {
 		defer s.wg.Done()
 		defer func() { <-s.ops }()
 		s.carryOut(ctx, op, req, start)
 	})
+}
+
+// startOp counts an op in flight (s.wg) unless the session was kicked, and reports whether it
+// did: nothing is carried out after a kick, so once kicked, s.wg.Wait waits for every op the
+// session will ever carry out (Server.LogoutUser).
+func (s *session) startOp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kicked {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // carryOut carries out req with op and answers it.

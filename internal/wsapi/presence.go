@@ -16,7 +16,9 @@ func (s *Server) Connected(userID string) bool {
 }
 
 // LogoutUser logs userID out on every connected device (the server REST API's logout): each
-// device is lost at once (R6.1) and its session is kicked with logout.
+// session is kicked with logout, then its device is lost at once (R6.1) once the requests the
+// session has in flight are carried out, as for a logout from the device: none of them commits
+// after the loss, so no call outlives the logout.
 func (s *Server) LogoutUser(ctx context.Context, userID string) {
 	s.mu.Lock()
 	var sessions []*session
@@ -27,7 +29,8 @@ func (s *Server) LogoutUser(ctx context.Context, userID string) {
 	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
-		s.backend.Logout(ctx, userID, sess.deviceID)
 		sess.kick(protocol.KickLogout)
+		sess.wg.Wait() // see session.startOp
+		s.backend.Logout(ctx, userID, sess.deviceID)
 	}
 }
