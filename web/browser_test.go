@@ -44,7 +44,7 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"][data-state="Received"]`)))
 		bob.screenshot(filepath.Join(shots, "demo-ringing.png"))
 		alice.screenshot(filepath.Join(shots, "demo-calling.png"))
-		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.do(click(`#incoming button.accept`))
 		alice.waitUserState("bob", "Accepted")
 		bob.waitUserState("bob", "Accepted")
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
@@ -61,7 +61,7 @@ func TestBrowserDemo(t *testing.T) {
 		// (localStorage): the invitation rings again.
 		bob.do(chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS(`body[data-user="bob"] #conn[data-state=Connected]`)),
-			chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+			click(`#incoming button.reject`))
 		alice.waitUserState("bob", "Rejected")
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
@@ -90,7 +90,7 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"][data-state="Received"]`)),
 			chromedp.Sleep(500*time.Millisecond))
 		// The cancelling device gets no event, only its reply (behaviour §5): the call is over.
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="cancel-"]`)),
+		alice.do(click(`#calls button[data-key^="cancel-"]`),
 			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		alice.waitUserState("bob", "BeCancelled")
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
@@ -104,7 +104,7 @@ func TestBrowserDemo(t *testing.T) {
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
 		alicePhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ringing…"]`)),
 			chromedp.Evaluate[chromedp.Void](recordCallStates))
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="cancel-"]`)))
+		alice.do(click(`#calls button[data-key^="cancel-"]`))
 		// Her other device gets callInvitationCancelled (behaviour §5): a general call is over.
 		alicePhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		alicePhone.wantCallStates("Ringing…", "Ended")
@@ -114,14 +114,17 @@ func TestBrowserDemo(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(Advanced, 30, "bob")
-		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.do(click(`#incoming button.accept`))
 		alice.waitUserState("bob", "Accepted")
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Going on without you"]`)))
-		bob.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="end-"]`)),
+		alice.do(click(`#calls button[data-key^="quit-"]`),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Going on without you"]`)),
+			// Once the page's history has caught up with her quit, nothing refreshes it any more.
+			chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="alice"][data-state="Quit"]`)),
+			chromedp.Sleep(500*time.Millisecond))
+		bob.do(click(`#calls button[data-key^="end-"]`),
 			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		// alice, who quit, is told nothing of the end (§5); trying to join again, she learns it.
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="join-"]`)),
+		alice.do(click(`#calls button[data-key^="join-"]`),
 			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 	})
 
@@ -129,14 +132,14 @@ func TestBrowserDemo(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(Advanced, 30, "bob")
-		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.do(click(`#incoming button.accept`))
 		alice.waitUserState("bob", "Accepted")
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)))
+		alice.do(click(`#calls button[data-key^="quit-"]`))
 		bob.waitUserState("alice", "Quit")
 		// The caller who quit is invited again (R3.6, §10b): her invitation rings like any other.
 		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
-			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
-		alice.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+			click(`#calls .invite-more button`))
+		alice.do(click(`#incoming button.accept`))
 		bob.waitUserState("alice", "Accepted")
 		alice.waitUserState("alice", "Accepted")
 	})
@@ -146,11 +149,11 @@ func TestBrowserDemo(t *testing.T) {
 		grace := openTab(t, browser, base, "grace")
 		erin := openTab(t, browser, base, "erin")
 		erin.ring(Advanced, 30, "frank", "grace")
-		frank.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		frank.do(click(`#incoming button.accept`))
 		erin.waitUserState("frank", "Accepted")
 		// A name being typed to invite more is kept when an event redraws the call's card.
 		erin.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "heidi"))
-		grace.do(chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+		grace.do(click(`#incoming button.reject`))
 		erin.waitUserState("grace", "Rejected")
 		typed, err := chromedp.Run(erin.statusCtx(), chromedp.Value(chromedp.CSS(`#calls input.more`)))
 		if err != nil || typed != "heidi" {
@@ -166,15 +169,15 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(onEveryPage(delayQuitReplies), chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS(`body[data-user="alice"] #conn[data-state=Connected]`)))
 		alice.ring(Advanced, 30, "bob")
-		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+		bob.do(click(`#incoming button.accept`))
 		alice.waitUserState("bob", "Accepted")
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="quit-"]`)))
+		alice.do(click(`#calls button[data-key^="quit-"]`))
 		bob.waitUserState("alice", "Quit")
 		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
-			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
+			click(`#calls .invite-more button`))
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
 			chromedp.Sleep(2*time.Second), // the quit's late reply has come
-			chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
+			click(`#incoming button.accept`))
 		bob.waitUserState("alice", "Accepted")
 	})
 
@@ -183,14 +186,14 @@ func TestBrowserDemo(t *testing.T) {
 		carol := openTab(t, browser, base, "carol")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(Advanced, 30, "bob", "carol")
-		bob.do(chromedp.Click(chromedp.CSS(`#incoming button.accept`)))
-		carol.do(chromedp.Click(chromedp.CSS(`#incoming button.reject`)))
+		bob.do(click(`#incoming button.accept`))
+		carol.do(click(`#incoming button.reject`))
 		alice.waitUserState("bob", "Accepted")
 		alice.waitUserState("carol", "Rejected")
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="In call"]`)))
 
 		// carol changes her mind: she joins the call from her history.
-		carol.do(chromedp.Click(chromedp.CSS(`#history button.join`)))
+		carol.do(click(`#history button.join`))
 		carol.waitUserState("carol", "Accepted")
 		alice.waitUserState("carol", "Accepted")
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="carol"][data-state="Accepted"]`)))
@@ -198,11 +201,11 @@ func TestBrowserDemo(t *testing.T) {
 
 		// bob invites dave during the call; dave is not signed in, so he stays Inviting.
 		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "dave"),
-			chromedp.Click(chromedp.CSS(`#calls .invite-more button`)))
+			click(`#calls .invite-more button`))
 		bob.waitUserState("dave", "Inviting")
 
 		// alice ends it for everyone.
-		alice.do(chromedp.Click(chromedp.CSS(`#calls button[data-key^="end-"]`)))
+		alice.do(click(`#calls button[data-key^="end-"]`))
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		carol.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
@@ -286,7 +289,7 @@ func openTab(t *testing.T, browser context.Context, base, user string) *tab {
 		chromedp.Navigate(base),
 		chromedp.WaitVisible(chromedp.CSS(`#user`)),
 		chromedp.SendKeys(chromedp.CSS(`#user`), user),
-		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		click(`#signin-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-user=%q] #conn[data-state=Connected]`, user))))
 	return tb
 }
@@ -344,6 +347,20 @@ func (tb *tab) wantCallStates(want ...string) {
 	}
 }
 
+// click clicks the first visible element that the CSS selector sel matches. The demo redraws a
+// card whenever its call changes, so the element found may be replaced just before the click
+// lands: then the click is made again, on the element that replaced it.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			v, err := chromedp.Click(chromedp.CSS(sel))(ctx, t)
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+				return v, err
+			}
+		}
+	}
+}
+
 // ring calls invitees from the ring form with the given mode and timeout (seconds).
 func (tb *tab) ring(mode string, timeout int, invitees ...string) {
 	tb.t.Helper()
@@ -355,7 +372,7 @@ func (tb *tab) ring(mode string, timeout int, invitees ...string) {
 	steps = append(steps,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=mode][value=%q]`, mode))),
 		chromedp.SetValue(chromedp.CSS(`#timeout`), fmt.Sprint(timeout)),
-		chromedp.Click(chromedp.CSS(`#ring-button`)),
+		click(`#ring-button`),
 		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
 	tb.do(steps...)
 }
