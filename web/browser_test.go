@@ -366,11 +366,10 @@ func (tb *tab) ring(mode string, timeout int, invitees ...string) {
 	tb.t.Helper()
 	steps := []chromedp.Action[chromedp.Void]{}
 	for _, u := range invitees {
-		sel := chromedp.CSS(fmt.Sprintf(`#people input[value=%q]`, u))
-		steps = append(steps, chromedp.WaitVisible(sel), chromedp.Click(sel))
+		steps = append(steps, click(fmt.Sprintf(`#people input[value=%q]`, u)))
 	}
 	steps = append(steps,
-		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=mode][value=%q]`, mode))),
+		click(fmt.Sprintf(`input[name=mode][value=%q]`, mode)),
 		chromedp.SetValue(chromedp.CSS(`#timeout`), fmt.Sprint(timeout)),
 		click(`#ring-button`),
 		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
