@@ -44,8 +44,7 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="bob"][data-state="Received"]`)))
 		bob.screenshot(filepath.Join(shots, "demo-ringing.png"))
 		alice.screenshot(filepath.Join(shots, "demo-calling.png"))
-		bob.do(click(`#incoming button.accept`))
-		alice.waitUserState("bob", "Accepted")
+		bob.answer(alice)
 		bob.waitUserState("bob", "Accepted")
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
 		alice.screenshot(filepath.Join(shots, "demo-accepted.png"))
@@ -114,8 +113,7 @@ func TestBrowserDemo(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(Advanced, 30, "bob")
-		bob.do(click(`#incoming button.accept`))
-		alice.waitUserState("bob", "Accepted")
+		bob.answer(alice)
 		alice.do(click(`#calls button[data-key^="quit-"]`),
 			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Going on without you"]`)),
 			// Once the page's history has caught up with her quit, nothing refreshes it any more.
@@ -132,15 +130,12 @@ func TestBrowserDemo(t *testing.T) {
 		bob := openTab(t, browser, base, "bob")
 		alice := openTab(t, browser, base, "alice")
 		alice.ring(Advanced, 30, "bob")
-		bob.do(click(`#incoming button.accept`))
-		alice.waitUserState("bob", "Accepted")
+		bob.answer(alice)
 		alice.do(click(`#calls button[data-key^="quit-"]`))
 		bob.waitUserState("alice", "Quit")
 		// The caller who quit is invited again (R3.6, §10b): her invitation rings like any other.
-		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
-			click(`#calls .invite-more button`))
-		alice.do(click(`#incoming button.accept`))
-		bob.waitUserState("alice", "Accepted")
+		bob.inviteMore("alice")
+		alice.answer(bob)
 		alice.waitUserState("alice", "Accepted")
 	})
 
@@ -149,8 +144,7 @@ func TestBrowserDemo(t *testing.T) {
 		grace := openTab(t, browser, base, "grace")
 		erin := openTab(t, browser, base, "erin")
 		erin.ring(Advanced, 30, "frank", "grace")
-		frank.do(click(`#incoming button.accept`))
-		erin.waitUserState("frank", "Accepted")
+		frank.answer(erin)
 		// A name being typed to invite more is kept when an event redraws the call's card.
 		erin.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "heidi"))
 		grace.do(click(`#incoming button.reject`))
@@ -169,12 +163,10 @@ func TestBrowserDemo(t *testing.T) {
 		alice.do(onEveryPage(delayQuitReplies), chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS(`body[data-user="alice"] #conn[data-state=Connected]`)))
 		alice.ring(Advanced, 30, "bob")
-		bob.do(click(`#incoming button.accept`))
-		alice.waitUserState("bob", "Accepted")
+		bob.answer(alice)
 		alice.do(click(`#calls button[data-key^="quit-"]`))
 		bob.waitUserState("alice", "Quit")
-		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "alice"),
-			click(`#calls .invite-more button`))
+		bob.inviteMore("alice")
 		alice.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
 			chromedp.Sleep(2*time.Second), // the quit's late reply has come
 			click(`#incoming button.accept`))
@@ -200,8 +192,7 @@ func TestBrowserDemo(t *testing.T) {
 		alice.screenshot(filepath.Join(shots, "demo-advanced.png"))
 
 		// bob invites dave during the call; dave is not signed in, so he stays Inviting.
-		bob.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), "dave"),
-			click(`#calls .invite-more button`))
+		bob.inviteMore("dave")
 		bob.waitUserState("dave", "Inviting")
 
 		// alice ends it for everyone.
@@ -374,6 +365,19 @@ func (tb *tab) ring(mode string, timeout int, invitees ...string) {
 		click(`#ring-button`),
 		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
 	tb.do(steps...)
+}
+
+// answer accepts the invitation ringing in the tab and waits until the caller's tab shows it.
+func (tb *tab) answer(caller *tab) {
+	tb.t.Helper()
+	tb.do(click(`#incoming button.accept`))
+	caller.waitUserState(tb.user, "Accepted")
+}
+
+// inviteMore invites names into the call shown in the tab (advanced mode, R3.6).
+func (tb *tab) inviteMore(names string) {
+	tb.t.Helper()
+	tb.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), names), click(`#calls .invite-more button`))
 }
 
 // waitUserState waits until the tab's Calls panel shows user in state (a CallUserState name).
