@@ -374,10 +374,23 @@ func (tb *tab) answer(caller *tab) {
 	caller.waitUserState(tb.user, "Accepted")
 }
 
-// inviteMore invites names into the call shown in the tab (advanced mode, R3.6).
-func (tb *tab) inviteMore(names string) {
+// inviteMore invites user into the call shown in the tab (advanced mode, R3.6) and waits until
+// the card shows the user invited. The card is redrawn on every event of the call, and a redraw
+// that replaces the button between the mouse press and its release loses the click: then the
+// invitation is made again.
+func (tb *tab) inviteMore(user string) {
 	tb.t.Helper()
-	tb.do(chromedp.SendKeys(chromedp.CSS(`#calls input.more`), names), click(`#calls .invite-more button`))
+	invited := chromedp.CSS(fmt.Sprintf(`#calls li[data-user=%q]:is([data-state=Inviting],[data-state=NotYetReceived],[data-state=Received])`, user))
+	for range 3 {
+		tb.do(chromedp.SetValue(chromedp.CSS(`#calls input.more`), user), click(`#calls .invite-more button`))
+		ctx, cancel := context.WithTimeout(tb.ctx, 3*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.WaitVisible(invited))
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	tb.t.Fatalf("%s: %s is not shown invited", tb.user, user)
 }
 
 // waitUserState waits until the tab's Calls panel shows user in state (a CallUserState name).
