@@ -85,19 +85,27 @@ func TestE2EAdvancedFlow(t *testing.T) {
 	}
 }
 
-// R3.8: the last Accepted user quits; pending users keep their state and get the end.
+// R3.8: the last Accepted user quits; pending users keep their state and get the end, with the
+// quit's extendedData (docs §12); the quitter gets its own Quit change, carrying the end, on
+// all its devices, and no callInvitationEnded (§5).
 func TestE2EAdvancedEveryoneLeft(t *testing.T) {
 	ts := startServer(t)
-	alice, bob := ts.login(t, "alice", "a"), ts.login(t, "bob", "b")
+	alice, alice2, bob := ts.login(t, "alice", "a"), ts.login(t, "alice", "a2"), ts.login(t, "bob", "b")
 	res, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
 	if err != nil {
 		t.Fatal(err)
 	}
 	alice.wait(res.CallID, "changed bob=Received")
-	if _, err := alice.CallQuit(t.Context(), res.CallID, client.OpConfig{}); err != nil {
+	q, err := alice.CallQuit(t.Context(), res.CallID, client.OpConfig{ExtendedData: "leaving"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	bob.wait(res.CallID, "ended by alice")
+	ended := bob.wait(res.CallID, "ended by alice").(client.CallInvitationEnded)
+	if ended.ExtendedData != "leaving" || ended.EndTime != q.QuitTime || ended.Caller != "alice" {
+		t.Errorf("callInvitationEnded = %+v, want the quit's extendedData and time", ended)
+	}
+	alice.expect(ts, res.CallID, "created", "changed bob=Received", "changed alice=Quit (call ended)")
+	alice2.expect(ts, res.CallID, "created", "changed alice=Quit (call ended)")
 	info, err := bob.QueryCall(t.Context(), res.CallID)
 	if err != nil || info.State != client.CallEnded {
 		t.Fatalf("queryCall = %+v, %v", info, err)

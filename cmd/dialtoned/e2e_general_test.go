@@ -26,7 +26,7 @@ func TestE2EGeneralInviteAccept(t *testing.T) {
 	if ring.ExtendedData != "video" || ring.Timeout != 30 || ring.Deadline == 0 || ring.Synthetic {
 		t.Errorf("callInvitationReceived = %+v", ring)
 	}
-	alice.wait(res.CallID, "changed bob=Received") // the SDK acknowledged the ring (R5.1)
+	alice.wait(res.CallID, "changed bob=Received") // the SDK acknowledged the ring (R3.11, R5.1)
 	if _, err := bob.CallAccept(t.Context(), res.CallID, client.OpConfig{ExtendedData: "hi"}); err != nil {
 		t.Fatalf("callAccept: %v", err)
 	}

@@ -106,7 +106,8 @@ func TestE2EGlare(t *testing.T) {
 	alice.wait(toBob.CallID, "changed bob=Accepted (call ended)")
 }
 
-// R3.10: paging through 250 calls with no repeat and no gap, newest first.
+// R3.10: paging through 250 calls with no repeat and no gap, newest first; a count above 100
+// gives pages of 100, none gives 20.
 func TestE2EQueryPagination(t *testing.T) {
 	ts := startServer(t, "--max-invites-per-minute", "1000", "--max-requests-per-second", "1000")
 	alice := ts.login(t, "alice", "a")
@@ -145,6 +146,10 @@ func TestE2EQueryPagination(t *testing.T) {
 				t.Fatalf("count %d: position %d is %s, want %s (newest first, no repeat or gap)", count, i, got[i], ids[len(ids)-1-i])
 			}
 		}
+	}
+	if res, err := alice.QueryCallInvitationList(t.Context(), 1000, 0); err != nil || len(res.CallList) != 100 ||
+		res.CallList[0].CallID != ids[len(ids)-1] || res.NextFlag == 0 {
+		t.Errorf("count 1000: %d calls, nextFlag %d, %v; want a page of 100 (larger = 100)", len(res.CallList), res.NextFlag, err)
 	}
 	bob := ts.login(t, "bob", "b")
 	res, err := bob.QueryCallInvitationList(t.Context(), 0, 0)

@@ -570,3 +570,88 @@ func TestE2EGeneralGroupEndsByTimeout(t *testing.T) {
 	// The users are free again.
 	must(t, second(alice.CallInvite(t.Context(), []string{"erin"}, client.InviteConfig{})))
 }
+
+// R3.10, docs/behaviour.md §12: a user's calls are listed newest first by when the user entered
+// each one (a callingInvite into an older call puts it first); pages stay stable while new calls
+// arrive (no repeat, no gap); nextFlag is a positive integer below 2^53, 0 at the end; a
+// negative count or nextFlag is 6000001.
+func TestE2EQueryListEntryOrderAndStablePages(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1000")
+	host, guest, alice := ts.login(t, "host", "h"), ts.login(t, "guest", "g"), ts.login(t, "alice", "a")
+	ctx := t.Context()
+	older, err := host.CallInvite(ctx, []string{"guest"}, advanced)
+	must(t, err)
+	guest.wait(older.CallID, "received from host")
+	must(t, second(guest.CallAccept(ctx, older.CallID, client.OpConfig{})))
+	var ids []string
+	for range 5 {
+		res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
+		must(t, err)
+		must(t, second(alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{})))
+		ids = append(ids, res.CallID)
+	}
+	must(t, second(host.CallingInvite(ctx, older.CallID, []string{"bob"}, client.CallingInviteConfig{})))
+	bob := ts.login(t, "bob", "b")
+	want := []string{older.CallID, ids[4], ids[3], ids[2], ids[1], ids[0]}
+
+	var got []string
+	var next int64
+	for page := 0; ; page++ {
+		res, err := bob.QueryCallInvitationList(ctx, 2, next)
+		must(t, err)
+		for _, c := range res.CallList {
+			got = append(got, c.CallID)
+		}
+		if res.NextFlag < 0 || res.NextFlag >= 1<<53 {
+			t.Fatalf("nextFlag %d out of 0..2^53", res.NextFlag)
+		}
+		if res.NextFlag == 0 {
+			break
+		}
+		if page == 0 { // a new call arrives between two pages
+			newer, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
+			must(t, err)
+			must(t, second(alice.CallCancel(ctx, newer.CallID, nil, client.OpConfig{})))
+		}
+		if page > 10 {
+			t.Fatal("paging does not end")
+		}
+		next = res.NextFlag
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("bob's calls by pages of 2:\n got  %q\n want %q", got, want)
+	}
+	wantCode(t, "negative count", second(bob.QueryCallInvitationList(ctx, -1, 0)), client.CodeInvalidParameter)
+	wantCode(t, "negative nextFlag", second(bob.QueryCallInvitationList(ctx, 5, -1)), client.CodeInvalidParameter)
+	wantCode(t, "queryCall without callID", second(bob.QueryCall(ctx, "")), client.CodeInvalidParameter)
+	wantCode(t, "queryCall of an unknown call", second(bob.QueryCall(ctx, "0000nosuchcall")), client.CodeCallUnavailable)
+}
+
+// R5.3, §10b: the invitation synthesized at login for a re-invited user carries that user's own
+// invitation: the re-inviter as inviter and the callingInvite's extendedData, and the whole
+// seconds left.
+func TestE2ESynthesizedInvitationOfAReinvite(t *testing.T) {
+	ts := startServer(t)
+	alice, carol := ts.login(t, "alice", "a"), ts.login(t, "carol", "c")
+	cfg := advanced
+	cfg.ExtendedData = "the call's"
+	res, err := alice.CallInvite(t.Context(), []string{"bob", "carol"}, cfg)
+	must(t, err)
+	id := res.CallID
+	carol.wait(id, "received from alice")
+	must(t, second(carol.CallAccept(t.Context(), id, client.OpConfig{})))
+	must(t, second(alice.CallCancel(t.Context(), id, []string{"bob"}, client.OpConfig{})))
+	inv, err := carol.CallingInvite(t.Context(), id, []string{"bob"}, client.CallingInviteConfig{Timeout: 40, ExtendedData: "from carol"})
+	must(t, err)
+	if len(inv.ErrorUserList) != 0 {
+		t.Fatalf("re-invite of a cancelled user: %+v", inv)
+	}
+	bob := ts.login(t, "bob", "b")
+	ring := bob.wait(id, "received from carol (synthetic)").(client.CallInvitationReceived)
+	if ring.Caller != "alice" || ring.ExtendedData != "from carol" || ring.Timeout < 1 || ring.Timeout > 40 ||
+		ring.Deadline != userIn(t, ring.CallUserList, "bob").Deadline || ring.Mode != client.ModeAdvanced ||
+		ring.CreateTime != res.CallInfo.CreateTime {
+		t.Errorf("synthesized invitation = %+v", ring)
+	}
+	alice.wait(id, "changed bob=Received")
+}
