@@ -145,11 +145,22 @@ func (s *session) sendWait(ctx context.Context, frame []byte) bool {
 // still queued are dropped first: the client resumes from its lastSeq and loses nothing. For
 // heartbeatTimeout the socket is closed right after the close frame: a peer silent that long is
 // gone and will not answer it, and waiting would keep its device connected past the moment
-// the connection was closed, delaying the device's loss (R6.1).
+// the connection was closed, delaying the device's loss (R6.1). Nor does it wait for the
+// socket to take those frames: a peer that stopped reading before it vanished leaves a write
+// blocked on a full buffer, which would hold the close for up to the write timeout. The socket
+// is closed hangUpGrace after the kick at the latest, which ends such a write, also when the
+// session was kicked before for another reason and is still closing.
 func (s *session) kick(reason string) {
 	k, _ := protocol.KickFor(reason)
 	s.mu.Lock()
-	if s.kicked || s.ended {
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	if reason == protocol.KickHeartbeat {
+		time.AfterFunc(hangUpGrace(s.srv.cfg.HeartbeatTimeout), func() { s.conn.CloseNow() })
+	}
+	if s.kicked {
 		s.mu.Unlock()
 		return
 	}
@@ -158,6 +169,12 @@ func (s *session) kick(reason string) {
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
 	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer, reason == protocol.KickHeartbeat)
+}
+
+// hangUpGrace is how long a heartbeatTimeout kick leaves the socket to take the kicked event
+// and the close frame: a second, or a tenth of the timeout when that is shorter.
+func hangUpGrace(heartbeatTimeout time.Duration) time.Duration {
+	return min(time.Second, heartbeatTimeout/10)
 }
 
 func (s *session) reply(id int64, result any) {

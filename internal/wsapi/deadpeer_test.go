@@ -1,0 +1,201 @@
+package wsapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// presence is a Backend that reports when a device is disconnected; it has no call ringing.
+type presence struct {
+	Backend      // nil: only the methods below are called
+	disconnected chan time.Time
+}
+
+func newPresence() *presence { return &presence{disconnected: make(chan time.Time, 1)} }
+
+func (b *presence) RingingCalls(context.Context, string) ([]call.Call, int64, error) {
+	return nil, 0, nil
+}
+func (b *presence) DeviceConnected(string, string) {}
+func (b *presence) DeviceDisconnected(string, string) {
+	select {
+	case b.disconnected <- time.Now():
+	default:
+	}
+}
+
+// lost waits for the device's disconnection and returns when it came.
+func (b *presence) lost(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case at := <-b.disconnected:
+		return at
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device was not disconnected")
+		return time.Time{}
+	}
+}
+
+// handBus is a Bus that hands each subscriber's deliver function to the test.
+type handBus struct {
+	subscribed chan func([]switchboard.LogEntry)
+}
+
+func newHandBus() *handBus { return &handBus{subscribed: make(chan func([]switchboard.LogEntry), 1)} }
+
+func (b *handBus) Subscribe(_ string, deliver func([]switchboard.LogEntry)) func() {
+	b.subscribed <- deliver
+	return func() {}
+}
+
+func (b *handBus) deliver(t *testing.T) func([]switchboard.LogEntry) {
+	t.Helper()
+	select {
+	case d := <-b.subscribed:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("no login subscribed")
+		return nil
+	}
+}
+
+// serve runs srv on a test listener; the sessions still open are shut down after the test.
+func serve(t *testing.T, srv *Server) string {
+	t.Helper()
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return hs.Listener.Addr().String()
+}
+
+// rawPeer is a WebSocket client on a bare socket with a small receive buffer: it reads only
+// when told to, so a peer that stops reading fills the server's buffers quickly.
+type rawPeer struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawPeer {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_, err = nc.Write([]byte("GET /v1/ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\n" +
+		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc)}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := p.br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 101 ") {
+		t.Fatalf("handshake answered %q, %v", status, err)
+	}
+	for {
+		line, err := p.br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			return p
+		}
+	}
+}
+
+// send writes text as one masked text frame (with a zero mask: the payload goes as is).
+func (p *rawPeer) send(text string) {
+	p.t.Helper()
+	frame := []byte{0x81}
+	switch n := len(text); {
+	case n < 126:
+		frame = append(frame, 0x80|byte(n))
+	default:
+		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
+	}
+	frame = append(frame, 0, 0, 0, 0)
+	frame = append(frame, text...)
+	if _, err := p.nc.Write(frame); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// bigEvents returns n events for every device, each of size bytes.
+func bigEvents(userID string, from int64, n, size int) []switchboard.LogEntry {
+	data := []byte(`"` + string(bytes.Repeat([]byte("x"), size)) + `"`)
+	entries := make([]switchboard.LogEntry, n)
+	for i := range entries {
+		entries[i] = switchboard.LogEntry{UserID: userID, Seq: from + int64(i), Target: call.AllDevices,
+			Event: protocol.EventCallUserStateChanged, Data: data}
+	}
+	return entries
+}
+
+// R6.1: a connection silent for heartbeatTimeout is closed, and its device counts as
+// disconnected from then on. A peer that stopped reading and then vanished without a FIN (a
+// phone losing its network) leaves the server blocked writing to a full socket; the heartbeat
+// kick must not wait for that write to time out, which takes up to one more heartbeatTimeout.
+func TestHeartbeatKickDoesNotWaitForABlockedWrite(t *testing.T) {
+	const timeout = time.Second
+	backend, bus := newPresence(), newHandBus()
+	addr := serve(t, New(Config{HeartbeatTimeout: timeout, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil, nil))
+	peer := dialRaw(t, addr)
+	last := time.Now() // the peer's last frame: it sends and reads nothing after the login
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	deliver := bus.deliver(t)
+	// Shortly before the heartbeat kick, events fill the buffers: the server is blocked
+	// writing when the kick comes.
+	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() { deliver(bigEvents("alice", 1, 200, 64<<10)) })
+	t.Cleanup(func() { burst.Stop() })
+	if waited := backend.lost(t).Sub(last); waited > timeout*3/2 {
+		t.Errorf("device disconnected %v after its last frame, want about %v", waited.Round(time.Millisecond), timeout)
+	}
+}
+
+// R6.1: the same when the events overflow the send queue first. The slowConsumer kick waits
+// behind the blocked write; the heartbeat kick that follows must still close the connection.
+func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
+	const timeout = time.Second
+	backend, bus := newPresence(), newHandBus()
+	addr := serve(t, New(Config{HeartbeatTimeout: timeout, SendQueue: 16}, backend, bus, tokenIsUser{}, nil, nil))
+	peer := dialRaw(t, addr)
+	last := time.Now()
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	deliver := bus.deliver(t)
+	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() {
+		for i := range 200 { // one by one, as the bus delivers commits: the queue overflows
+			deliver(bigEvents("alice", int64(1+i), 1, 64<<10))
+		}
+	})
+	t.Cleanup(func() { burst.Stop() })
+	if waited := backend.lost(t).Sub(last); waited > timeout*3/2 {
+		t.Errorf("device disconnected %v after its last frame, want about %v", waited.Round(time.Millisecond), timeout)
+	}
+}
