@@ -199,3 +199,22 @@ func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
 		t.Errorf("device disconnected %v after its last frame, want about %v", waited.Round(time.Millisecond), timeout)
 	}
 }
+
+// A graceful shutdown waits for the sessions only until its context ends: a peer that stopped
+// reading, whose close waits on a blocked write, must not keep its session running on, past
+// the shutdown, until the write times out (the switchboard is closed after Shutdown returns).
+func TestShutdownClosesTheConnectionsStillOpenWhenItsContextEnds(t *testing.T) {
+	backend, bus := newPresence(), newHandBus()
+	srv := New(Config{HeartbeatTimeout: time.Minute, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil, nil)
+	addr := serve(t, srv)
+	peer := dialRaw(t, addr)
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	bus.deliver(t)(bigEvents("alice", 1, 200, 64<<10)) // more than the buffers hold
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	srv.Shutdown(ctx)
+	ended := time.Now()
+	if waited := backend.lost(t).Sub(ended); waited > time.Second {
+		t.Errorf("session ended %v after Shutdown returned", waited.Round(time.Millisecond))
+	}
+}

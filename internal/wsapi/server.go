@@ -212,7 +212,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 const statusPolicyViolation = 1008
 
 // Shutdown refuses new connections and kicks every session with shutdown (retry: true), then
-// waits for them to finish or ctx to end.
+// waits for them to finish or ctx to end. When ctx ends first, the connections still open are
+// closed at once, without their close handshake: a peer that stopped reading holds its
+// session's close on a blocked write, and the session would otherwise run on past the
+// shutdown until that write timed out.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
@@ -229,6 +232,11 @@ func (s *Server) Shutdown(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		s.mu.Lock()
+		for sess := range s.all {
+			sess.conn.CloseNow()
+		}
+		s.mu.Unlock()
 	}
 }
 
