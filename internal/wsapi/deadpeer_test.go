@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,4 +220,83 @@ func TestShutdownClosesTheConnectionsStillOpenWhenItsContextEnds(t *testing.T) {
 	if waited := backend.lost(t).Sub(ended); waited > time.Second {
 		t.Errorf("session ended %v after Shutdown returned", waited.Round(time.Millisecond))
 	}
+}
+
+// heldHijack is a ResponseWriter whose connection is taken over only once released: it holds
+// a connection between the server's check that it is not shutting down and the session's start.
+type heldHijack struct {
+	http.ResponseWriter
+	conn     net.Conn
+	hijacked chan struct{}
+	release  chan struct{}
+}
+
+func (w *heldHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	close(w.hijacked)
+	<-w.release
+	return w.conn, bufio.NewReadWriter(bufio.NewReader(w.conn), bufio.NewWriter(w.conn)), nil
+}
+
+// A connection accepted as Shutdown begins is kicked with shutdown like the others, rather
+// than missed by it and left running past the shutdown.
+func TestShutdownKicksAConnectionItsUpgradeOverlapped(t *testing.T) {
+	srv := New(Config{}, newPresence(), newHandBus(), tokenIsUser{}, nil, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	w := &heldHijack{ResponseWriter: httptest.NewRecorder(), conn: server,
+		hijacked: make(chan struct{}), release: make(chan struct{})}
+	r := httptest.NewRequest("GET", "/v1/ws", nil)
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	served := make(chan struct{})
+	go func() { defer close(served); srv.ServeHTTP(w, r) }()
+	<-w.hijacked // past the check that the server is not shutting down
+
+	shutDown := make(chan struct{})
+	go func() {
+		defer close(shutDown)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	for draining := false; !draining; runtime.Gosched() { // Shutdown has listed the sessions
+		srv.mu.Lock()
+		draining = srv.draining
+		srv.mu.Unlock()
+	}
+	close(w.release)
+	<-served
+
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(client)
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	var head [2]byte
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		t.Fatalf("no frame from the server: %v", err)
+	}
+	payload := make([]byte, head[1]&0x7f)
+	io.ReadFull(br, payload)
+	if !strings.Contains(string(payload), `"event":"kicked"`) || !strings.Contains(string(payload), protocol.KickShutdown) {
+		t.Errorf("first frame %q, want the kicked event with reason shutdown", payload)
+	}
+	client.Close()
+	<-shutDown
 }

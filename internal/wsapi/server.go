@@ -194,7 +194,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess := newSession(s, conn, ip, accepted)
 	s.mu.Lock()
 	s.all[sess] = struct{}{}
+	// A Shutdown that began during the handshake did not find this session to kick.
+	late := s.draining
 	s.mu.Unlock()
+	if late {
+		sess.kick(protocol.KickShutdown)
+	}
 	// The session runs on a goroutine of its own, so the HTTP server's goroutine, whose stack
 	// grew while it parsed the request, ends here. The request's context ends with it; the
 	// session keeps only its values.
