@@ -73,10 +73,24 @@ func (b *handBus) deliver(t *testing.T) func([]switchboard.LogEntry) {
 	}
 }
 
+// smallSendBuffers gives each accepted connection a small send buffer: a peer that reads
+// nothing blocks the server's writes after a few frames.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
 // serve runs srv on a test listener; the sessions still open are shut down after the test.
 func serve(t *testing.T, srv *Server) string {
 	t.Helper()
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener = smallSendBuffers{hs.Listener}
+	hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -86,8 +100,9 @@ func serve(t *testing.T, srv *Server) string {
 	return hs.Listener.Addr().String()
 }
 
-// rawPeer is a WebSocket client on a bare socket with a small receive buffer: it reads only
-// when told to, so a peer that stops reading fills the server's buffers quickly.
+// rawPeer is a WebSocket client on a bare socket with a small receive buffer, that reads only
+// the handshake's answer: with the server's small send buffer (serve), the server's writes
+// block after a few frames.
 type rawPeer struct {
 	t  *testing.T
 	nc net.Conn
@@ -152,7 +167,7 @@ func (p *rawPeer) send(text string) {
 
 // bigEvents returns n events for every device, each of size bytes.
 func bigEvents(userID string, from int64, n, size int) []switchboard.LogEntry {
-	data := []byte(`"` + string(bytes.Repeat([]byte("x"), size)) + `"`)
+	data := append(append([]byte(`"`), bytes.Repeat([]byte("x"), size)...), '"')
 	entries := make([]switchboard.LogEntry, n)
 	for i := range entries {
 		entries[i] = switchboard.LogEntry{UserID: userID, Seq: from + int64(i), Target: call.AllDevices,
@@ -175,7 +190,7 @@ func TestHeartbeatKickDoesNotWaitForABlockedWrite(t *testing.T) {
 	deliver := bus.deliver(t)
 	// Shortly before the heartbeat kick, events fill the buffers: the server is blocked
 	// writing when the kick comes.
-	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() { deliver(bigEvents("alice", 1, 200, 64<<10)) })
+	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() { deliver(bigEvents("alice", 1, 40, 16<<10)) })
 	t.Cleanup(func() { burst.Stop() })
 	if waited := backend.lost(t).Sub(last); waited > timeout*3/2 {
 		t.Errorf("device disconnected %v after its last frame, want about %v", waited.Round(time.Millisecond), timeout)
@@ -193,8 +208,8 @@ func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
 	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
 	deliver := bus.deliver(t)
 	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() {
-		for i := range 200 { // one by one, as the bus delivers commits: the queue overflows
-			deliver(bigEvents("alice", int64(1+i), 1, 64<<10))
+		for i := range 40 { // one by one, as the bus delivers commits: the queue overflows
+			deliver(bigEvents("alice", int64(1+i), 1, 16<<10))
 		}
 	})
 	t.Cleanup(func() { burst.Stop() })
@@ -212,7 +227,7 @@ func TestShutdownClosesTheConnectionsStillOpenWhenItsContextEnds(t *testing.T) {
 	addr := serve(t, srv)
 	peer := dialRaw(t, addr)
 	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
-	bus.deliver(t)(bigEvents("alice", 1, 200, 64<<10)) // more than the buffers hold
+	bus.deliver(t)(bigEvents("alice", 1, 40, 16<<10)) // more than the buffers hold
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	srv.Shutdown(ctx)
