@@ -186,6 +186,11 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		HeartbeatTimeoutMs:  s.srv.cfg.HeartbeatTimeout.Milliseconds(),
 		ServerTime:          now.UnixMilli(),
 	})
+	// The session reads no frame while it catches up, so a live client's heartbeats wait
+	// unread: the catch-up's time does not count as its silence. A peer that dies meanwhile
+	// stops taking frames, and the send queue's write timeout closes its connection.
+	s.idle.Stop()
+	defer s.idle.Reset(s.srv.cfg.HeartbeatTimeout)
 	if caughtUp {
 		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, head, missed)
 	} else {

@@ -234,3 +234,75 @@ func TestSynthesizedInvitationNotSentAgain(t *testing.T) {
 		t.Errorf("live events after the synthesized invitation: seqs %v, want only 2", got)
 	}
 }
+
+// heldSecondPage is a log whose pages after the first are read only once released: a catch-up
+// that takes as long as the test holds it (a slow disk, or a long backlog on a slow link).
+type heldSecondPage struct {
+	prunedLog
+	reads   int
+	release chan struct{}
+}
+
+func (b *heldSecondPage) ReadLog(ctx context.Context, userID string, after int64, limit int) ([]switchboard.LogEntry, error) {
+	if b.reads++; b.reads == 2 {
+		<-b.release
+	}
+	return b.prunedLog.ReadLog(ctx, userID, after, limit)
+}
+
+// R7.2 and R6.1: a live client whose catch-up lasts longer than heartbeatTimeout is not
+// kicked for silence. The session reads no frame while it catches up, so the client's
+// heartbeats wait unread; the catch-up must not count that time as the client's silence.
+func TestLongCatchUpIsNotAHeartbeatTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	b := &heldSecondPage{prunedLog: prunedLog{oldest: 1, head: 2 * catchUpPage, kept: 1}, release: make(chan struct{})}
+	hs := httptest.NewServer(New(Config{HeartbeatTimeout: timeout}, b, noBus{}, tokenIsUser{}, nil, nil))
+	t.Cleanup(hs.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	send := func(frame string) {
+		if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":0}}`)
+	// The client heartbeats as it should, for three timeouts, while the second page is held.
+	go func() {
+		defer close(b.release)
+		tick := time.NewTicker(timeout / 3)
+		defer tick.Stop()
+		for i := range 9 {
+			<-tick.C
+			if conn.Write(ctx, websocket.MessageText, []byte(`{"id":`+strconv.Itoa(100+i)+`,"op":"heartbeat"}`)) != nil {
+				return // the connection ended: the reads below say why
+			}
+		}
+	}()
+	events, replies := 0, 0
+	for replies < 9 {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d events and %d heartbeat replies: %v", events, replies, err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		switch {
+		case f.Event == protocol.EventKicked:
+			t.Fatalf("kicked after %d events: %s", events, f.Data)
+		case f.Event != "":
+			events++
+		case f.ID >= 100:
+			replies++
+		}
+	}
+	if events != 2*catchUpPage {
+		t.Errorf("%d events before the heartbeats' replies, want the whole catch-up (%d)", events, 2*catchUpPage)
+	}
+}
