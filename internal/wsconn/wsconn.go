@@ -52,6 +52,7 @@ type Conn struct {
 
 	wmu       sync.Mutex
 	closeSent bool
+	writeErr  error // the first write that failed: the stream may end inside a frame
 }
 
 // Upgrade answers the WebSocket handshake of r and takes the connection over from the HTTP
@@ -223,7 +224,9 @@ func (c *Conn) Wait() error {
 	return c.raw.Read(peek)
 }
 
-// WriteText writes p as one text frame; the write fails after timeout.
+// WriteText writes p as one text frame; the write fails after timeout. A write that fails
+// closes the socket, as it may have sent part of the frame, and every later write fails with
+// its error.
 func (c *Conn) WriteText(p []byte, timeout time.Duration) error {
 	return c.writeFrame(ws.OpText, p, timeout)
 }
@@ -231,6 +234,9 @@ func (c *Conn) WriteText(p []byte, timeout time.Duration) error {
 func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.writeErr != nil {
+		return c.writeErr
+	}
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -239,11 +245,16 @@ func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	}
 	var header [10]byte
 	bufs := net.Buffers{appendHeader(header[:0], op, len(p)), p}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return err
+	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if err == nil {
+		_, err = bufs.WriteTo(c.nc)
 	}
-	_, err := bufs.WriteTo(c.nc)
-	return err
+	if err != nil {
+		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
+		c.nc.Close()
+		return c.writeErr
+	}
+	return nil
 }
 
 // appendHeader appends the header of a final, unmasked frame (server to client).
@@ -262,15 +273,10 @@ func appendHeader(b []byte, op ws.OpCode, n int) []byte {
 // Close starts the close handshake: it sends a close frame with code (once; later calls do
 // nothing) and gives the peer CloseTimeout to answer, after which Wait and Read fail. The
 // reader closes the socket when the answer comes; CloseNow does it at once. When the close
-// frame cannot be written (a peer that reads nothing fills the buffers), the socket is closed
-// at once: no answer can come.
+// frame cannot be written (a peer that reads nothing fills the buffers), the write's failure
+// has closed the socket: no answer can come.
 func (c *Conn) Close(code int) {
-	err := c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout)
-	switch {
-	case errors.Is(err, ErrClosed): // sent before
-	case err != nil:
-		c.nc.Close()
-	default:
+	if c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout) == nil {
 		c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 	}
 }
