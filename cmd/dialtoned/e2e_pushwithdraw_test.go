@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/push"
+)
+
+// forCall returns the pushes of callID received so far, in arrival order (one call's pushes
+// are sent in commit order, §9 and docs/push.md).
+func (p *pushService) forCall(callID string) []push.WebhookBody {
+	var out []push.WebhookBody
+	for _, b := range p.all() {
+		if b.Message.CallID == callID {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// pushRecordsHandled waits until the server has handled n push records in all (sent, or
+// decided not to send): every push a change asked for has then been sent.
+func pushRecordsHandled(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`,
+		fmt.Sprintf(`dialtone_outbox_attempts_total{kind="push",result="delivered"} %d`, n))
+}
+
+// wantPushes checks the pushes of one call: want lists "kind title" per push, in order, all to
+// bob's phone target, from caller.
+func (p *pushService) wantPushes(t *testing.T, what, callID, caller string, want ...string) []push.Message {
+	t.Helper()
+	got := p.forCall(callID)
+	var summary []string
+	var msgs []push.Message
+	for _, b := range got {
+		summary = append(summary, b.Message.Kind+" "+b.Message.Title)
+		msgs = append(msgs, b.Message)
+		if b.Target != (push.WebhookTarget{Provider: "webhook", Token: "bob-phone"}) || b.Message.Caller != caller ||
+			b.Message.ServerTime <= 0 || (b.Message.Kind == "invitation") != (b.Message.Deadline != 0) {
+			t.Errorf("%s: push %+v", what, b)
+		}
+	}
+	if strings.Join(summary, "|") != strings.Join(want, "|") {
+		t.Errorf("%s: pushes %q, want %q", what, summary, want)
+	}
+	return msgs
+}
+
+// Behaviour §9 through the real server: bob has no connected device and a registered target;
+// dave is connected and has one too. Each way an invitation stops being pending for bob (ring
+// timeout, subset cancel, callEnd, the last callQuit, an accept from the server API and an
+// accept on another device) sends him one withdrawal push with the invitation's callID, using
+// the causing op's pushConfig if it has one, else the invitation's. dave, who was online when
+// invited, gets no invitation push and so no withdrawal. callQuit and callEnd push the users
+// who get their event and have no connected device; an invitation without pushConfig pushes
+// nothing.
+func TestE2EPushWithdrawalsAndOpPushes(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--api-key", apiKey)
+	ctx := t.Context()
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-phone"})
+	dave := ts.login(t, "dave", "d-phone")
+	must(t, dave.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "dave-phone"}))
+	ring := &client.PushConfig{Title: "Ring", Content: "incoming", Payload: `{"p":1}`}
+	adv := client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: ring}
+	records := 0
+
+	// A ring timeout (R3.5): the withdrawal uses the invitation's pushConfig.
+	before := time.Now().UnixMilli()
+	timeout, err := alice.CallInvite(ctx, []string{"bob", "dave"}, client.InviteConfig{Timeout: 1, PushConfig: ring})
+	must(t, err)
+	deadline := userIn(t, timeout.CallInfo.CallUserList, "bob").Deadline
+	alice.wait(timeout.CallID, "changed bob=Timeout,dave=Timeout (call ended)")
+	records += 2 + 2 // two invitations, two withdrawals (dave's is not sent)
+	pushRecordsHandled(t, ts, records)
+	got := pushes.wantPushes(t, "timeout", timeout.CallID, "alice", "invitation Ring", "withdrawal Ring")
+	if len(got) == 2 {
+		inv, wd := got[0], got[1]
+		if inv.Deadline != deadline || inv.ServerTime < before || inv.ServerTime > deadline ||
+			inv.Content != "incoming" || inv.Payload != `{"p":1}` || wd.Content != "incoming" || wd.ServerTime < deadline {
+			t.Errorf("timeout pushes %+v, want the invitation with deadline %d and its withdrawal at or after it", got, deadline)
+		}
+	}
+
+	// A subset cancel with its own pushConfig (R3.2).
+	cancelled, err := alice.CallInvite(ctx, []string{"bob", "dave"}, adv)
+	must(t, err)
+	dave.wait(cancelled.CallID, "received from alice")
+	must(t, second(alice.CallCancel(ctx, cancelled.CallID, []string{"bob"}, client.OpConfig{PushConfig: &client.PushConfig{Title: "Missed"}})))
+	must(t, second(alice.CallEnd(ctx, cancelled.CallID, client.OpConfig{})))
+	records += 2 + 1 + 1 // invitations, bob's withdrawal, dave's at the end (not sent)
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "subset cancel", cancelled.CallID, "alice", "invitation Ring", "withdrawal Missed")
+
+	// callEnd with a pushConfig while bob still rings (R3.9).
+	carol := ts.login(t, "carol", "c")
+	ended, err := carol.CallInvite(ctx, []string{"bob", "dave"}, adv)
+	must(t, err)
+	dave.wait(ended.CallID, "received from carol")
+	must(t, second(dave.CallAccept(ctx, ended.CallID, client.OpConfig{})))
+	must(t, second(dave.CallEnd(ctx, ended.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Over"}})))
+	records += 2 + 1 + 1 + 2 // invitations, dave's withdrawal, bob's, end pushes to carol and dave (online)
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "callEnd", ended.CallID, "carol", "invitation Ring", "withdrawal Over")
+
+	// The last callQuit ends the call (R3.8).
+	erin := ts.login(t, "erin", "e")
+	quit, err := erin.CallInvite(ctx, []string{"bob", "dave"}, adv)
+	must(t, err)
+	dave.wait(quit.CallID, "received from erin")
+	must(t, second(dave.CallAccept(ctx, quit.CallID, client.OpConfig{})))
+	must(t, second(erin.CallQuit(ctx, quit.CallID, client.OpConfig{})))
+	must(t, second(dave.CallQuit(ctx, quit.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Left"}})))
+	records += 2 + 1 + 1 + 1 // invitations, dave's withdrawal, bob's, dave's own quit push (online)
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "callQuit", quit.CallID, "erin", "invitation Ring", "withdrawal Left")
+
+	// bob accepts through the server API (no device): a withdrawal; then, Accepted with no
+	// connected device, he gets the quit and end pushes of the ops whose events he gets.
+	gina := ts.login(t, "gina", "g")
+	api, err := gina.CallInvite(ctx, []string{"bob", "dave"}, adv)
+	must(t, err)
+	dave.wait(api.CallID, "received from gina")
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls/"+api.CallID+"/accept", apiKey, `{"userID":"bob"}`); st != 200 {
+		t.Fatalf("accept through the API: %d %v", st, m)
+	}
+	must(t, second(dave.CallAccept(ctx, api.CallID, client.OpConfig{})))
+	must(t, second(gina.CallQuit(ctx, api.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Bye"}})))
+	must(t, second(dave.CallEnd(ctx, api.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "End"}})))
+	records += 2 + 1 + 1 + 3 + 2 // invitations, two withdrawals, quit pushes to gina, bob, dave, end pushes to bob, dave
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "quit and end", api.CallID, "gina", "invitation Ring", "withdrawal Ring", "quit Bye", "end End")
+
+	// No pushConfig: nothing is pushed, neither the invitation nor its withdrawal.
+	plain, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	must(t, second(alice.CallCancel(ctx, plain.CallID, nil, client.OpConfig{PushConfig: &client.PushConfig{Title: "x"}})))
+
+	// bob accepts on another device: the withdrawal reaches his phone's target (the invitation's
+	// pushConfig), although he is now connected.
+	other, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	records++
+	pushRecordsHandled(t, ts, records)
+	tablet := ts.login(t, "bob", "b-tablet")
+	tablet.wait(other.CallID, "received from alice (synthetic)")
+	must(t, second(tablet.CallAccept(ctx, other.CallID, client.OpConfig{})))
+	records++
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "accept on another device", other.CallID, "alice", "invitation Ring", "withdrawal Ring")
+	pushes.wantPushes(t, "no pushConfig", plain.CallID, "alice")
+	for _, b := range pushes.all() {
+		if b.Target.Token != "bob-phone" {
+			t.Errorf("push to a user who was connected when invited: %+v", b)
+		}
+	}
+}
+
+// R5.2 for the invitees of a callingInvite (R3.6: the call's enableNotReceivedCheck applies
+// to them): carol, with no connected device, is sent the invitation push at once and, still
+// Inviting after the check delay, becomes NotYetReceived and is pushed again (§9) with the
+// same deadline; dave, connected, acknowledges his invitation and stays Received.
+func TestE2ENotReceivedCheckOnCallingInviteR5_2(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL, "--not-received-check", "3s")
+	ctx := t.Context()
+	carolPhone := ts.login(t, "carol", "c-phone")
+	must(t, carolPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "carol-phone"}))
+	carolPhone.Close()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+	alice, bob, dave := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "dave", "d")
+
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced,
+		EnableNotReceivedCheck: true})
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+	must(t, second(bob.CallAccept(ctx, res.CallID, client.OpConfig{})))
+	invited := time.Now()
+	must(t, second(bob.CallingInvite(ctx, res.CallID, []string{"carol", "dave"}, client.CallingInviteConfig{
+		Timeout: 30, PushConfig: &client.PushConfig{Title: "Bob"}})))
+	first := pushes.wait(1).Message
+	if first.Kind != "invitation" || first.CallID != res.CallID || first.Caller != "alice" || first.Title != "Bob" {
+		t.Errorf("invitation push %+v", first)
+	}
+	dave.wait(res.CallID, "received from bob")
+	bob.wait(res.CallID, "changed dave=Received")
+
+	alice.wait(res.CallID, "changed carol=NotYetReceived")
+	if waited := time.Since(invited); waited < 3*time.Second {
+		t.Errorf("carol became NotYetReceived after %v, before the 3s check", waited)
+	}
+	again := pushes.wait(2).Message
+	if again.Kind != "invitation" || again.CallID != res.CallID || again.Deadline != first.Deadline || again.Title != "Bob" {
+		t.Errorf("R5.2 push %+v, want the invitation again (deadline %d)", again, first.Deadline)
+	}
+	info, err := alice.QueryCall(ctx, res.CallID)
+	must(t, err)
+	if c, d := userIn(t, info.CallUserList, "carol"), userIn(t, info.CallUserList, "dave"); c.State != client.StateNotYetReceived ||
+		c.Inviter != "bob" || d.State != client.StateReceived {
+		t.Errorf("after the check: carol %+v, dave %+v", c, d)
+	}
+	bob.expect(ts, res.CallID, "received from alice", "changed bob=Received", "changed bob=Accepted",
+		"changed carol=Inviting,dave=Inviting", "changed dave=Received", "changed carol=NotYetReceived")
+}
