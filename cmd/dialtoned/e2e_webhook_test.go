@@ -1,10 +1,15 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,18 +29,30 @@ type hookReceiver struct {
 	fail int
 	got  []map[string]any
 	seen map[string]bool // eventIDs accepted
-	poke chan struct{}
+	// tries counts the requests per eventID, refused ones included.
+	tries map[string]int
+	poke  chan struct{}
 }
 
 func newHookReceiver(t *testing.T, fail int) *hookReceiver {
-	h := &hookReceiver{t: t, fail: fail, seen: map[string]bool{}, poke: make(chan struct{}, 1)}
+	h := &hookReceiver{t: t, fail: fail, seen: map[string]bool{}, tries: map[string]int{}, poke: make(chan struct{}, 1)}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.Header), body, time.Now(), time.Minute); err != nil {
 			t.Errorf("webhook signature: %v (%s)", err, body)
 		}
+		if !operatorVerify([]byte(hookSecret), r.Header.Get("Dialtone-Signature"), body, time.Now()) ||
+			r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook request %s %q refused by the receiver of docs/webhooks.md: %s", r.Method, r.Header, body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("webhook body %s: %v", body, err)
+		}
+		id, _ := m["eventID"].(string)
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		h.tries[id]++
 		if h.fail != 0 {
 			if h.fail > 0 {
 				h.fail--
@@ -43,11 +60,6 @@ func newHookReceiver(t *testing.T, fail int) *hookReceiver {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Errorf("webhook body %s: %v", body, err)
-		}
-		id, _ := m["eventID"].(string)
 		if !h.seen[id] { // at least once: a redelivery is acknowledged and ignored
 			h.seen[id] = true
 			h.got = append(h.got, m)
@@ -90,6 +102,28 @@ func (h *hookReceiver) events(n int, callID string) ([]string, []map[string]any)
 			h.t.Fatalf("got %d webhook events, want %d: %v", len(h.got), n, h.got)
 		}
 	}
+}
+
+// operatorVerify is the receiver's check as docs/webhooks.md gives it, word for word.
+func operatorVerify(secret []byte, header string, body []byte, now time.Time) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	return hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil))))
 }
 
 func hookFlags(h *hookReceiver) []string {
