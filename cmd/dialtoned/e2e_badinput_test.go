@@ -361,3 +361,40 @@ func TestE2ERequestLimitCountsLoginsBeforeLogin(t *testing.T) {
 	time.Sleep(time.Second) // the limit refills
 	r.login("alice")
 }
+
+// Behaviour §8 orders 6000292 before 6000002: past the requests-per-second limit an unknown op
+// is refused as rate limited (and, like any unknown op, is not a bad frame); once the limit has
+// refilled it is 6000002 again. Past the invite limit an invite is 6000292 however malformed
+// (TestE2EInviteRateLimit), while an unknown op, which is no invite, stays 6000002.
+func TestE2ERateLimitWinsOverUnknownOp(t *testing.T) {
+	ts, r := spentInviteLimit(t)
+	r.send(`{"id":3,"op":"noSuchOp","data":{"invitees":["carol"]}}`)
+	if f := r.reply(3); f.Error == nil || f.Error.Code != protocol.CodeUnknownOp {
+		t.Errorf("unknown op past the invite limit: %+v, want 6000002", f.Error)
+	}
+	r.wantRateLimited(4, `{"id":4,"op":"callInvite","data":{"invitees":["carol"]}}`)
+
+	ts = startServer(t, "--max-requests-per-second", "1")
+	r = ts.raw(t)
+	r.login("alice") // takes the second's one request
+	const n = 6
+	for i := 2; i < 2+n; i++ {
+		r.send(`{"id":` + strconv.Itoa(i) + `,"op":"noSuchOp"}`)
+	}
+	limited := 0
+	for i := 2; i < 2+n; i++ {
+		f := r.reply(int64(i))
+		if f.Error == nil || f.Error.Code != protocol.CodeRateLimited && f.Error.Code != protocol.CodeUnknownOp {
+			t.Fatalf("unknown op %d: %+v", i, f.Error)
+		}
+		if f.Error.Code == protocol.CodeRateLimited {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Errorf("%d unknown ops at once with 1 request/s allowed: all 6000002, want 6000292 past the limit (§8: before 6000002)", n)
+	}
+	r.send(`{"id":20,"op":"heartbeat"}`) // the connection stays open: none was a bad frame
+	for f := r.next(); f.ID != 20; f = r.next() {
+	}
+}
