@@ -308,3 +308,38 @@ func TestE2ERestAPILogoutLosesDevices(t *testing.T) {
 		t.Errorf("alice's push targets after the API logout: %+v", targets)
 	}
 }
+
+// docs/api.md: every error is a status with a coded body. A path with an empty segment (an
+// empty callID or userID), "." or ".." is no endpoint: after the key check it gets 404 and
+// 6000002, not the redirect to its clean form that Go's router would answer, which has no
+// coded body and comes before the key is checked.
+func TestE2ERestAPIUncleanPaths(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path, key string) (int, float64) {
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://"+ts.Addr+path, strings.NewReader(`{"userID":"bob"}`))
+		must(t, err)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := noRedirects.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, errCode(m)
+	}
+	for _, e := range [][2]string{
+		{"POST", "/v1/api/calls//accept"},
+		{"GET", "/v1/api/users//calls"},
+		{"POST", "/v1/api/calls/x/../y/accept"},
+		{"GET", "/v1/api/./calls/x"},
+	} {
+		if st, code := do(e[0], e[1], apiKey); st != http.StatusNotFound || code != 6000002 {
+			t.Errorf("%s %s: %d %v, want 404 and 6000002", e[0], e[1], st, code)
+		}
+		if st, code := do(e[0], e[1], ""); st != http.StatusUnauthorized || code != 6000291 {
+			t.Errorf("%s %s without the key: %d %v, want 401 and 6000291", e[0], e[1], st, code)
+		}
+	}
+}

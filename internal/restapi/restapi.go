@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -58,15 +59,18 @@ const maxBody = protocol.MaxFrameBytes
 
 type api struct{ Config }
 
-// Routes registers the API on mux.
-func Routes(mux *http.ServeMux, cfg Config) {
+// Routes registers the API on mux and returns the handler to serve in mux's place. Go's router
+// answers a path that is not clean (an empty segment such as calls//accept, "." or "..") with
+// a redirect to its clean form, which has no coded body and comes before the key check; under
+// Prefix the returned handler answers such a path as an unknown endpoint instead (docs/api.md).
+func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{cfg}
 	if cfg.APIKey == "" {
 		mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-		return
+		return mux
 	}
 	for pattern, h := range map[string]func(*http.Request) (any, error){
 		"POST " + Prefix + "calls":                 a.invite,
@@ -80,15 +84,36 @@ func Routes(mux *http.ServeMux, cfg Config) {
 	} {
 		mux.Handle(pattern, a.handle(h))
 	}
-	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		if !a.authorized(r) {
-			writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+	mux.HandleFunc(Prefix, a.unknown)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, Prefix) && !isClean(r.URL.Path) {
+			a.unknown(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: protocol.CodeUnknownOp, Message: "no such endpoint"}})
+		mux.ServeHTTP(w, r)
 	})
+}
+
+// unknown answers a path under Prefix that is no endpoint: 404 and 6000002, once the key is
+// checked.
+func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
+	if !a.authorized(r) {
+		writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: protocol.CodeUnknownOp, Message: "no such endpoint"}})
+}
+
+// isClean reports whether p is a clean path as Go's router sees it: path.Clean of p, with p's
+// trailing slash kept.
+func isClean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // authorized reports whether r carries the API key as a bearer token (the scheme's name in any

@@ -104,7 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	mux.Handle("GET "+protocol.Path, ws)
 	httpapi.Routes(mux, serving.Load)
-	restapi.Routes(mux, restapi.Config{APIKey: cfg.APIKey, ValidUserID: auth.ValidUserID, Backend: board,
+	handler := restapi.Routes(mux, restapi.Config{APIKey: cfg.APIKey, ValidUserID: auth.ValidUserID, Backend: board,
 		Sessions: ws, PushTargets: store, Log: log})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	httpapi.Web(mux, web.Files())
@@ -120,7 +120,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// An idle keep-alive connection is closed after a minute; WebSocket connections are
 	// hijacked before, and keep their own timeouts (heartbeat, login).
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
