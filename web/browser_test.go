@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/servertest"
 )
 
@@ -201,7 +202,230 @@ func TestBrowserDemo(t *testing.T) {
 		bob.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 		carol.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
 	})
+
+	t.Run("ClickWhileEventsRedraw", func(t *testing.T) {
+		oscar := openTab(t, browser, base, "oscar")
+		trent := openTab(t, browser, base, "trent")
+		peggy := openTab(t, browser, base, "peggy")
+		peggy.ring(Advanced, 30, "oscar", "trent")
+		oscar.answer(peggy)
+
+		// trent presses Accept; before he lets go, oscar invites victor, and trent's ringing card
+		// is redrawn to show victor ringing too (oscar, in the call, is not ringing any more).
+		trent.clickAcross(`#incoming button.accept`, func() {
+			oscar.inviteMore("victor")
+			trent.do(chromedp.Poll[chromedp.Void](
+				`document.querySelector('#incoming .meta')?.textContent === 'Advanced call · also ringing victor'`,
+				chromedp.WithPollingInterval(20*time.Millisecond)))
+		})
+		peggy.waitUserState("trent", "Accepted")
+
+		// peggy presses End; before she lets go, trent quits, and her call's card is redrawn.
+		peggy.clickAcross(`#calls button[data-key^="end-"]`, func() {
+			trent.do(click(`#calls button[data-key^="quit-"]`))
+			peggy.waitUserState("trent", "Quit")
+		})
+		peggy.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		oscar.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+	})
+
+	t.Run("ReconnectThatLostEvents", func(t *testing.T) {
+		rupert := openTab(t, browser, base, "rupert")
+		rupertPhone := sdkDevice(t, srv, "rupert")
+		pastCalls(t, rupertPhone, 4)
+		sybil := openTab(t, browser, base, "sybil")
+		walter := openTab(t, browser, base, "walter")
+		rupert.do(onEveryPage(loseEventsOnReconnect), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="rupert"] #conn[data-state=Connected]`)))
+		sybil.ring(Advanced, 30, "rupert")
+		rupert.answer(sybil)
+		walter.ring(General, 30, "rupert") // rupert is busy, but rung (R3.1)
+		// Once the page's history has caught up with rupert's receipt, and shows an older page,
+		// nothing reads the calls again unless the page does so after the reconnection.
+		rupert.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+			chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="rupert"][data-state="Received"]`)),
+			click(`#history-older`),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#history-page').textContent === 'Page 2'`,
+				chromedp.WithPollingInterval(20*time.Millisecond)),
+			chromedp.Sleep(500*time.Millisecond))
+
+		// While rupert's page is cut off, sybil ends her call, walter cancels his, and rupert
+		// calls oliver from his phone. When the page is back, the server cannot replay what it
+		// missed (R7.2): nothing rings (R5.3), nothing tells of these calls. The page reads them.
+		rupert.do(chromedp.Evaluate[chromedp.Void](`window.cutConnection()`),
+			chromedp.WaitVisible(chromedp.CSS(`#conn[data-state=Reconnecting]`)))
+		sybil.do(click(`#calls button[data-key^="end-"]`),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		walter.do(click(`#calls button[data-key^="cancel-"]`),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		if _, err := rupertPhone.CallInvite(ctx, []string{"oliver"}, client.InviteConfig{Timeout: 30, Mode: client.ModeAdvanced}); err != nil {
+			t.Fatal(err)
+		}
+		rupert.do(chromedp.Evaluate[chromedp.Void](`window.reconnect()`),
+			chromedp.WaitVisible(chromedp.CSS(`#conn[data-state=Connected]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]:has(li[data-user="sybil"])`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]:has(li[data-user="walter"][data-state="Cancelled"])`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ringing…"]:has(li[data-user="oliver"])`)),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#log').textContent.includes('missed events lost')`,
+				chromedp.WithPollingInterval(20*time.Millisecond)))
+		rupert.waitUserState("rupert", "BeCancelled")
+	})
+
+	t.Run("CallFollowedOnAnotherDevice", func(t *testing.T) {
+		ursula := openTab(t, browser, base, "ursula")
+		xavier := openTab(t, browser, base, "xavier")
+		xavierPhone := openTab(t, browser, base, "xavier")
+		xavier.ring(Advanced, 30, "ursula")
+		xavierPhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ringing…"]`)))
+		ursula.answer(xavier)
+		// His phone is not the call's main device: nobody tells it that ursula answered (R6.3),
+		// so the page reads the call again.
+		xavierPhone.waitUserState("ursula", "Accepted")
+		xavierPhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="In call"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`#calls button[data-key^="cancel-"]`)))
+		ursula.do(click(`#calls button[data-key^="end-"]`))
+		xavierPhone.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+	})
+
+	t.Run("JoinReplyAfterEvents", func(t *testing.T) {
+		nadia := openTab(t, browser, base, "nadia")
+		olga := openTab(t, browser, base, "olga")
+		mike := openTab(t, browser, base, "mike")
+		olga.do(onEveryPage(holdJoinReplies), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="olga"] #conn[data-state=Connected]`)))
+		mike.ring(Advanced, 30, "nadia", "olga")
+		nadia.answer(mike)
+		olga.do(click(`#incoming button.reject`))
+		olga.waitUserState("olga", "Rejected")
+		// olga joins again; her page gets the reply, with the call's users as they were then,
+		// only after nadia has quit.
+		olga.do(click(`#calls button[data-key^="join-"]`))
+		nadia.waitUserState("olga", "Accepted")
+		nadia.do(click(`#calls button[data-key^="quit-"]`))
+		olga.waitUserState("nadia", "Quit")
+		olga.do(chromedp.Evaluate[chromedp.Void](recordUserStates("nadia")),
+			chromedp.Evaluate[chromedp.Void](`window.releaseJoinReplies()`),
+			chromedp.WaitVisible(chromedp.CSS(`#calls li[data-user="olga"][data-state="Accepted"]`)),
+			chromedp.Sleep(500*time.Millisecond))
+		shown, err := chromedp.Run(olga.statusCtx(), chromedp.Evaluate[[]string](`window.userStates`))
+		if err != nil || !slices.Equal(shown, []string{"Quit"}) {
+			t.Errorf("olga's page showed nadia %q (%v) after the late reply; want %q", shown, err, []string{"Quit"})
+		}
+	})
+
+	t.Run("HistoryPages", func(t *testing.T) {
+		pastCalls(t, sdkDevice(t, srv, "yara"), 6) // more than one page of history
+		zack := openTab(t, browser, base, "zack")
+		yara := openTab(t, browser, base, "yara")
+		yara.do(chromedp.WaitVisible(chromedp.CSS(`#history tbody tr:nth-child(5)`)), click(`#history-older`),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#history-page').textContent === 'Page 2'`,
+				chromedp.WithPollingInterval(20*time.Millisecond)))
+		// While she looks at an older page, zack rings her in advanced mode and cancels: the
+		// event does not say whether the whole call ended (R3.2); her page reads it.
+		zack.ring(Advanced, 30, "yara")
+		yara.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		zack.do(click(`#calls button[data-key^="cancel-"]`))
+		yara.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)))
+		// Someone else signing in on this tab sees the first page of their own history.
+		yara.do(click(`#signout`), chromedp.WaitVisible(chromedp.CSS(`#user`)),
+			chromedp.SetValue(chromedp.CSS(`#user`), "zack"), click(`#signin-form button[type=submit]`),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="zack"] #conn[data-state=Connected]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="yara"]`)),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#history-page').textContent === 'Page 1'`,
+				chromedp.WithPollingInterval(20*time.Millisecond)))
+	})
 }
+
+// sdkDevice logs user in with the Go SDK, as another device than the user's tabs; it is closed
+// when the test ends.
+func sdkDevice(t *testing.T, srv *servertest.Server, user string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.URL, client.Options{})
+	if err != nil {
+		t.Fatalf("%s's SDK device: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(ctx, servertest.Token(t, user), "sdk"); err != nil {
+		t.Fatalf("%s's SDK device: %v", user, err)
+	}
+	return c
+}
+
+// pastCalls makes the user of c, a Go SDK client, the caller of n calls, each cancelled at once.
+func pastCalls(t *testing.T, c *client.Client, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	for range n {
+		r, err := c.CallInvite(ctx, []string{"nobody"}, client.InviteConfig{Timeout: 30})
+		if err == nil {
+			_, err = c.CallCancel(ctx, r.CallID, nil, client.OpConfig{})
+		}
+		if err != nil {
+			t.Fatalf("past calls: %v", err)
+		}
+	}
+}
+
+// holdJoinReplies makes the page's WebSockets keep replies to callJoin (those with a joinTime)
+// from the page until window.releaseJoinReplies is called.
+const holdJoinReplies = `{
+	const Native = WebSocket;
+	const held = [];
+	window.releaseJoinReplies = () => {
+		for (const deliver of held.splice(0)) deliver();
+	};
+	window.WebSocket = class extends Native {
+		set onmessage(fn) {
+			super.onmessage = fn && ((ev) => {
+				if (/"joinTime":/.test(ev.data)) held.push(() => fn(ev));
+				else fn(ev);
+			});
+		}
+		get onmessage() { return super.onmessage; }
+	};
+}`
+
+// loseEventsOnReconnect gives the page window.cutConnection, which closes its WebSockets and
+// holds the login of the reconnection, and window.reconnect, which sends it with a lastSeq the
+// server does not hold, so that it cannot replay what the page missed (caughtUp false, R7.2).
+const loseEventsOnReconnect = `{
+	const Native = WebSocket;
+	const sockets = [];
+	let lose = false; // the next login loses what the page missed
+	let hold = false; // logins wait for window.reconnect
+	let held = null;
+	window.WebSocket = class extends Native {
+		constructor(...args) {
+			super(...args);
+			sockets.push(this);
+		}
+		send(data) {
+			if (lose && /"op":"login"/.test(data)) {
+				lose = false;
+				data = data.replace(/"lastSeq":\d+/, '"lastSeq":999999999');
+				if (hold) {
+					held = () => super.send(data);
+					return;
+				}
+			}
+			super.send(data);
+		}
+	};
+	window.cutConnection = () => {
+		lose = hold = true;
+		for (const ws of sockets.splice(0)) ws.close();
+	};
+	window.reconnect = () => {
+		hold = false;
+		held?.();
+	};
+}`
 
 // recordCallStates makes the page record, in window.callStates, the status its call card shows
 // and each status it shows from now on.
@@ -213,8 +437,24 @@ const recordCallStates = `{
 		}
 	};
 	record();
-	new MutationObserver(record).observe(document.querySelector('#calls'), { childList: true, subtree: true });
+	new MutationObserver(record).observe(document.querySelector('#calls'),
+		{ childList: true, subtree: true, attributes: true, attributeFilter: ['data-state'] });
 }`
+
+// recordUserStates returns a script that makes the page record, in window.userStates, the state
+// its call card shows for user and each state it shows from now on.
+func recordUserStates(user string) string {
+	return fmt.Sprintf(`{
+	window.userStates = [];
+	const record = () => {
+		const state = document.querySelector('#calls li[data-user=%q]')?.dataset.state;
+		if (state && window.userStates.at(-1) !== state) window.userStates.push(state);
+	};
+	record();
+	new MutationObserver(record).observe(document.querySelector('#calls'),
+		{ childList: true, subtree: true, attributes: true, attributeFilter: ['data-state'] });
+}`, user)
+}
 
 // delayQuitReplies makes the page's WebSockets hand replies to callQuit (those with a quitTime)
 // to the page a second and a half late, after the frames that follow them.
@@ -338,18 +578,30 @@ func (tb *tab) wantCallStates(want ...string) {
 	}
 }
 
-// click clicks the first visible element that the CSS selector sel matches. The demo redraws a
-// card whenever its call changes, so the element found may be replaced just before the click
-// lands: then the click is made again, on the element that replaced it.
+// click clicks the first visible element that the CSS selector sel matches. It is made once:
+// the demo keeps a button in place while its card is redrawn, so a click on it is never lost
+// (see ClickWhileEventsRedraw).
 func click(sel string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		for {
-			v, err := chromedp.Click(chromedp.CSS(sel))(ctx, t)
-			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "Could not find node with given id") {
-				return v, err
-			}
-		}
+	return chromedp.Click(chromedp.CSS(sel))
+}
+
+// clickAcross clicks the element sel matches as a user whose click lands as an event arrives:
+// it presses the mouse on it, runs during, which makes the page redraw, then releases it.
+func (tb *tab) clickAcross(sel string, during func()) {
+	tb.t.Helper()
+	tb.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	at, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]float64](fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		el.scrollIntoView({ block: 'center' });
+		const r = el.getBoundingClientRect();
+		return [r.x + r.width / 2, r.y + r.height / 2];
+	})()`, sel)))
+	if err != nil || len(at) != 2 {
+		tb.t.Fatalf("%s: where is %s: %v %v", tb.user, sel, at, err)
 	}
+	tb.do(chromedp.MouseEvent(chromedp.MousePressed, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	during()
+	tb.do(chromedp.MouseEvent(chromedp.MouseReleased, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
 }
 
 // ring calls invitees from the ring form with the given mode and timeout (seconds).
@@ -375,22 +627,12 @@ func (tb *tab) answer(caller *tab) {
 }
 
 // inviteMore invites user into the call shown in the tab (advanced mode, R3.6) and waits until
-// the card shows the user invited. The card is redrawn on every event of the call, and a redraw
-// that replaces the button between the mouse press and its release loses the click: then the
-// invitation is made again.
+// the card shows the user invited.
 func (tb *tab) inviteMore(user string) {
 	tb.t.Helper()
-	invited := chromedp.CSS(fmt.Sprintf(`#calls li[data-user=%q]:is([data-state=Inviting],[data-state=NotYetReceived],[data-state=Received])`, user))
-	for range 3 {
-		tb.do(chromedp.SetValue(chromedp.CSS(`#calls input.more`), user), click(`#calls .invite-more button`))
-		ctx, cancel := context.WithTimeout(tb.ctx, 3*time.Second)
-		_, err := chromedp.Run(ctx, chromedp.WaitVisible(invited))
-		cancel()
-		if err == nil {
-			return
-		}
-	}
-	tb.t.Fatalf("%s: %s is not shown invited", tb.user, user)
+	tb.do(chromedp.SetValue(chromedp.CSS(`#calls input.more`), user), click(`#calls .invite-more button`),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(
+			`#calls li[data-user=%q]:is([data-state=Inviting],[data-state=NotYetReceived],[data-state=Received])`, user))))
 }
 
 // waitUserState waits until the tab's Calls panel shows user in state (a CallUserState name).

@@ -20,12 +20,13 @@ const pager = { flags: [0], page: 0, next: 0, list: [] }; // the history panel's
 
 // ---- DOM helpers ----
 
-// h builds an element: h('button', {class: 'x', onclick: fn}, 'text', child…).
+// h builds an element: h('button', {class: 'x', onclick: fn}, 'text', child…). Handlers are
+// set as properties (el.onclick), which morph carries over to the element it keeps.
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    if (k.startsWith('on')) el[k] = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else el.setAttribute(k, v === true ? '' : v);
   }
@@ -33,19 +34,44 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-// rerender replaces container's children, keeping the keyboard focus on the element with the
-// same data-key and what was typed in its text fields (matched by data-key too), so live
-// updates neither throw a keyboard user out of a card nor wipe a name being typed.
-function rerender(container, children) {
-  const key = document.activeElement?.dataset?.key;
-  const typed = [...container.querySelectorAll('input[data-key]:not([type=checkbox])')]
-    .filter((el) => el.value).map((el) => [el.dataset.key, el.value]);
-  container.replaceChildren(...children);
-  for (const [k, value] of typed) {
-    const el = container.querySelector(`input[data-key="${CSS.escape(k)}"]`);
-    if (el) el.value = value;
+// keyOf names an element among its siblings: its data-key, data-call or data-user.
+const keyOf = (node) => node.dataset && (node.dataset.key ?? node.dataset.call ?? node.dataset.user);
+
+// morph makes container's children look like children (new nodes from h) while keeping the
+// nodes already there: an old child of the same tag and key (or, for a child without a key,
+// the first old one of that tag without a key) stays, and is brought up to date in place;
+// only the others are added or removed. Live updates therefore never replace a button whose
+// card changed elsewhere (a click whose press and release land on two different elements is
+// lost), nor move the keyboard focus, nor wipe what is being typed.
+function morph(container, children) {
+  const old = [...container.childNodes];
+  const nodes = children.map((next) => {
+    const i = old.findIndex((n) => n && n.nodeName === next.nodeName && keyOf(n) === keyOf(next));
+    if (i < 0) return next;
+    const node = old[i];
+    old[i] = null;
+    update(node, next);
+    return node;
+  });
+  for (const n of old) n?.remove();
+  let at = container.firstChild;
+  for (const node of nodes) { // kept nodes are in place unless the order changed
+    if (node === at) at = at.nextSibling;
+    else container.insertBefore(node, at);
   }
-  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+// update makes node, kept by morph, look like next: text, attributes, handlers, children.
+function update(node, next) {
+  if (node.nodeType === Node.TEXT_NODE) {
+    if (node.data !== next.data) node.data = next.data;
+    return;
+  }
+  for (const { name } of [...node.attributes]) if (!next.hasAttribute(name)) node.removeAttribute(name);
+  for (const { name, value } of next.attributes) if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  node.onclick = next.onclick; // the handlers the page gives h
+  node.onsubmit = next.onsubmit;
+  morph(node, [...next.childNodes]);
 }
 
 function say(text, isError = false) {
@@ -87,19 +113,22 @@ function log(text) {
 // ---- the calls this tab knows, updated from results and events ----
 
 // upsert merges what is known about a call: fields of info, and the users of info.callUserList
-// (all of them, or only the changed ones for callUserStateChanged).
+// (all of them, or only the changed ones for callUserStateChanged). A call's here says this tab
+// is its user's main device in it (it created, accepted or joined the call, or was told so by
+// callMainDeviceChanged): another device is told only its user's own changes and the end (R6.3).
 function upsert(callID, info = {}) {
   let c = calls.get(callID);
   if (c && info.version && info.version < c.version) return c; // an older snapshot than what we know
   if (!c) {
     c = { callID, mode: CallMode.General, caller: '', state: CallState.Started, createTime: 0,
-      endTime: 0, version: 0, users: new Map(), note: '', seen: Date.now() };
+      endTime: 0, version: 0, users: new Map(), note: '', seen: Date.now(), here: false };
     calls.set(callID, c);
   }
   for (const k of ['mode', 'caller', 'createTime', 'endTime']) if (info[k] !== undefined) c[k] = info[k];
   if (info.state !== undefined) c.state = info.state;
   if (info.version > c.version) c.version = info.version;
   for (const u of info.callUserList || []) c.users.set(u.userID, { ...c.users.get(u.userID), ...u });
+  if (myState(c) !== S.Accepted) c.here = false; // a main device is one of an Accepted user
   return c;
 }
 
@@ -112,6 +141,11 @@ const myState = (c) => c.users.get(me)?.state ?? S.Unknown;
 const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c));
 
 function onCallEvent(name, d) {
+  if (name === 'callMainDeviceChanged') { // this user's main device in a call moved (R3.7)
+    const known = calls.get(d.callID);
+    if (known) known.here = d.deviceID === client.deviceID;
+    return;
+  }
   const c = upsert(d.callID, d);
   switch (name) {
     case 'callInvitationCreated':
@@ -127,19 +161,19 @@ function onCallEvent(name, d) {
     case 'callUserStateChanged':
       if (d.callState === CallState.Ended) c.state = CallState.Ended;
       break;
-    case 'callInvitationCancelled':
-      if ((d.callUserList || []).some((u) => u.userID === me)) {
-        c.note = `${d.inviter || c.caller} cancelled the call`;
-        if (c.mode === CallMode.General) c.state = CallState.Ended;
-      } else if (c.mode === CallMode.General) {
-        // This user cancelled it, from another device or by answering another call (R3.2,
-        // R3.3b, R4.3): a general call is cancelled whole, the caller Cancelled.
-        c.state = CallState.Ended;
-        if (c.caller === me) setMine(c, S.Cancelled);
+    case 'callInvitationCancelled': {
+      const mine = (d.callUserList || []).some((u) => u.userID === me);
+      if (mine) c.note = `${d.inviter || c.caller} cancelled the call`;
+      if (c.mode === CallMode.Advanced) {
+        refreshCall(c.callID); // the whole call or some invitees (R3.2): the event does not say
       } else {
-        refreshCall(c.callID); // whole call or some invitees: the event does not say
+        // A general call is cancelled whole (R3.2). Without this user among the cancelled, this
+        // user cancelled it, from another device or by answering another call (R3.3b, R4.3).
+        c.state = CallState.Ended;
+        if (!mine && c.caller === me) setMine(c, S.Cancelled);
       }
       break;
+    }
     case 'callInvitationTimeout':
       setMine(c, S.Timeout);
       c.note = 'You did not answer in time';
@@ -169,40 +203,33 @@ function render() {
 }
 
 function renderIncoming() {
-  const ringingNow = [...calls.values()].filter(ringing).map((c) => {
+  const cards = [...calls.values()].filter(ringing).map((c) => {
     const mine = c.users.get(me);
-    return { c, mine, from: mine.inviter || c.caller,
-      others: [...c.users.keys()].filter((u) => u !== me && u !== c.caller) };
+    const from = mine.inviter || c.caller;
+    const others = [...c.users.values()].filter((u) => u.userID !== me && PENDING.has(u.state)).map((u) => u.userID);
+    return h('article', { class: 'card incoming', dataset: { call: c.callID }, 'aria-labelledby': `in-${c.callID}` },
+      h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
+      h('p', { class: 'meta' }, `${modeName(c.mode)} call`, others.length ? ` · also ringing ${others.join(', ')}` : ''),
+      h('div', { class: 'countdown' },
+        h('div', { class: 'bar', 'aria-hidden': 'true' }, h('span', { dataset: { bar: mine.deadline } })),
+        h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
+      h('div', { class: 'actions' },
+        h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
+          onclick: () => act('Accept', async () => {
+            await client.callAccept(c.callID);
+            c.here = true;
+          }) }, 'Accept'),
+        h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
+          onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject')));
   });
-  // Cards are rebuilt only when what they show changes, so a click is never lost on a button
-  // replaced under the pointer by an unrelated update.
-  const signature = JSON.stringify(ringingNow.map(({ c, mine, from, others }) =>
-    [c.callID, c.mode, from, others, mine.deadline]));
-  const container = $('#incoming');
-  if (container.dataset.signature === signature) return;
-  container.dataset.signature = signature;
-  const cards = ringingNow.map(({ c, mine, from, others }) =>
-    h('article', { class: 'card incoming', dataset: { call: c.callID },
-      'aria-labelledby': `in-${c.callID}` },
-    h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
-    h('p', { class: 'meta' }, `${modeName(c.mode)} call`,
-      others.length ? ` · also ringing ${others.join(', ')}` : ''),
-    h('div', { class: 'countdown' },
-      h('div', { class: 'bar', 'aria-hidden': 'true' }, h('span', { dataset: { bar: mine.deadline } })),
-      h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
-    h('div', { class: 'actions' },
-      h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
-        onclick: () => act('Accept', () => client.callAccept(c.callID)) }, 'Accept'),
-      h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
-        onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject'))));
-  rerender(container, cards);
+  morph($('#incoming'), cards);
   $('#no-incoming').hidden = cards.length > 0;
   document.title = cards.length ? `(${cards.length}) Incoming call — Dialtone demo` : 'Dialtone demo';
 }
 
 function renderCalls() {
   const list = [...calls.values()].filter((c) => !ringing(c)).sort((a, b) => b.seen - a.seen).slice(0, 6);
-  rerender($('#calls'), list.map(callCard));
+  morph($('#calls'), list.map(callCard));
   $('#no-calls').hidden = list.length > 0;
 }
 
@@ -231,8 +258,9 @@ function callCard(c) {
       dataset: key('more') });
     actions.push(h('form', { class: 'invite-more', onsubmit: (e) => {
       e.preventDefault();
-      const names = splitNames(input.value);
-      input.value = ''; // sent: redraws no longer keep it
+      const field = e.currentTarget.querySelector('input.more'); // the one on show, which morph kept
+      const names = splitNames(field.value);
+      field.value = '';
       if (names.length) act('Invite', () => invite(c, names));
     } }, h('label', { for: input.id }, 'Invite more'), input,
     h('button', { type: 'submit', dataset: key('invite') }, 'Invite')));
@@ -317,7 +345,7 @@ async function ring(e) {
   const timeout = Number($('#timeout').value);
   const r = await act('Ring', () => client.callInvite(invitees, { mode, timeout }));
   if (!r) return;
-  upsert(r.callID, r.callInfo);
+  upsert(r.callID, r.callInfo).here = true;
   reportErrorUsers(r.errorUserList);
   render();
   refreshHistorySoon();
@@ -332,7 +360,7 @@ async function refreshPeople() {
   if (!box) return;
   const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
   const others = users.filter((u) => u !== me);
-  rerender(box, others.map((u) => h('label', { class: 'person' },
+  morph(box, others.map((u) => h('label', { class: 'person', dataset: { user: u } },
     h('input', { type: 'checkbox', name: 'invitee', value: u, checked: checked.has(u), dataset: { key: `person-${u}` } }),
     ` ${u}`)));
   $('#no-people').hidden = others.length > 0;
@@ -371,7 +399,7 @@ function renderHistory() {
       h('td', {}, canJoin ? h('button', { type: 'button', class: 'join', dataset: { key: `join-${ci.callID}` },
         'aria-label': `Join ${ci.caller}'s call`, onclick: () => join(ci) }, 'Join') : ''));
   });
-  rerender($('#history tbody'), rows);
+  morph($('#history tbody'), rows);
   $('#no-history').hidden = rows.length > 0 || pager.page > 0;
   $('#history-page').textContent = `Page ${pager.page + 1}`;
   $('#history-newer').disabled = pager.page === 0;
@@ -393,8 +421,8 @@ function restoreCalls(list) {
   if (changed) render();
 }
 
-// refreshCall reads a call the page shows again, after an op on it failed: it may have
-// changed without this user being told (one who quit is not told of the end).
+// refreshCall reads a call the page shows again: it may have changed without this user being
+// told (one who quit is not told of the end; events lost across a reconnection).
 async function refreshCall(callID) {
   if (!calls.has(callID)) return;
   try {
@@ -403,16 +431,39 @@ async function refreshCall(callID) {
   } catch { /* the op's error is on show */ }
 }
 
+// rereadCalls brings the page up to date after a reconnection that lost events (R7.2): the
+// invitations still ringing are sent again (R5.3), but nothing tells of the calls that ended or
+// changed meanwhile. It reads again each call on show that was going on, and the newest calls,
+// which restores those this user joined meanwhile (on another device).
+async function rereadCalls() {
+  const live = [...calls.values()].filter((c) => c.state === CallState.Started);
+  await Promise.all(live.map((c) => refreshCall(c.callID)));
+  const newest = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE));
+  if (newest) restoreCalls(newest.callList || []);
+  refreshHistorySoon();
+}
+
+// join joins a call from its card or from the history (ci: its row), then reads it: the
+// reply's callUserList may be older than events already shown, since a reply may come after
+// them (protocol "Envelopes"), and a failed join may have met a call that changed unseen.
 async function join(ci) {
   const r = await act('Join', () => client.callJoin(ci.callID));
-  if (!r) {
-    refreshCall(ci.callID);
-    return;
+  if (r) {
+    const c = upsert(ci.callID, ci); // the history's row, for a call the page does not show yet
+    c.seen = Date.now();
+    c.here = true;
+    render();
   }
-  upsert(ci.callID, { ...ci, callUserList: r.callUserList, state: CallState.Started });
-  calls.get(ci.callID).seen = Date.now();
-  render();
+  await refreshCall(ci.callID);
   refreshHistorySoon();
+}
+
+// refreshCallsElsewhere reads again the calls this user is in on another device: this tab is
+// told only of its user's own changes and of the end (R6.3).
+function refreshCallsElsewhere() {
+  for (const c of calls.values()) {
+    if (c.state === CallState.Started && myState(c) === S.Accepted && !c.here) refreshCall(c.callID);
+  }
 }
 
 // ---- signing in and out ----
@@ -448,10 +499,10 @@ async function signIn(user, pastedToken) {
   for (const name of CallEvents) {
     c.on(name, (d, meta) => {
       log(`${name}${meta.seq ? ` #${meta.seq}` : ''} ${JSON.stringify(d)}`);
-      if (name !== 'callMainDeviceChanged') onCallEvent(name, d);
+      onCallEvent(name, d);
     });
   }
-  c.on('connectionStateChanged', ({ state, reason }) => onConnection(c, state, reason));
+  c.on('connectionStateChanged', ({ state, reason, caughtUp }) => onConnection(c, state, reason, caughtUp));
   c.on('kicked', (k) => log(`kicked: ${k.reason} (retry ${k.retry})`));
   client = c;
   me = user;
@@ -474,12 +525,15 @@ async function signIn(user, pastedToken) {
   loadHistory();
 }
 
-function onConnection(c, state, reason) {
+function onConnection(c, state, reason, caughtUp) {
   if (c !== client) return;
   const badge = $('#conn');
   badge.textContent = state;
   badge.dataset.state = state;
-  log(`connection: ${state}${reason ? ` (${reason.message})` : ''}`);
+  log(`connection: ${state}${reason ? ` (${reason.message})` : ''}${caughtUp === false ? ' (missed events lost)' : ''}`);
+  // A reconnection (the page is signed in) after which the server could not replay what this
+  // device missed (R7.2): the calls on show may have changed without an event saying so.
+  if (state === 'Connected' && caughtUp === false && !$('#app').hidden) rereadCalls();
   if (state !== 'Disconnected' || signingOut || !$('#signin').hidden) return;
   if (reason?.kick?.reason === 'replaced') tabStore.removeItem(KEY.device); // a duplicated tab took this device
   showSignIn(`Disconnected: ${reason ? reason.message : 'closed'}. Sign in again.`);
@@ -488,6 +542,7 @@ function onConnection(c, state, reason) {
 function showSignIn(message = '') {
   client = null;
   calls.clear();
+  Object.assign(pager, { flags: [0], page: 0, next: 0, list: [] }); // the next user's history starts anew
   tabStore.removeItem(KEY.user);
   tabStore.removeItem(KEY.token);
   delete document.body.dataset.user;
@@ -535,7 +590,11 @@ function start() {
     loadHistory();
   });
   setInterval(tick, 250);
-  setInterval(() => { if (client) refreshPeople(); }, 3000);
+  setInterval(() => {
+    if (!client) return;
+    refreshPeople();
+    refreshCallsElsewhere();
+  }, 3000);
 
   const user = tabStore.getItem(KEY.user);
   if (user) {

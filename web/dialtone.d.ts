@@ -104,7 +104,17 @@ export interface CallInvitationEnded extends CallEventBase { mode: CallMode; cal
 export interface CallUserStateChanged extends CallEventBase { callUserList: CallUserInfo[]; callState?: CallState; endTime?: number }
 export interface CallMainDeviceChanged extends CallEventBase { deviceID: string }
 export interface Kicked { reason: KickReason; retry: boolean }
-export interface ConnectionStateChanged { state: ConnectionState; reason: DialtoneError | null }
+export interface ConnectionStateChanged {
+  state: ConnectionState;
+  reason: DialtoneError | null;
+  /**
+   * Connected only: true when the events missed since this device's last processed one follow
+   * (R7.2); false when they cannot (first login of the device, or a position the server no
+   * longer holds): only the invitations still ringing follow (synthesized, R5.3), so calls
+   * known from earlier events must be read again (queryCallInvitationList, queryCall).
+   */
+  caughtUp?: boolean;
+}
 
 /** The second argument of call-event listeners: the event name and its seq (0 when none). */
 export interface EventMeta { event: CallEventName; seq: number }

@@ -241,9 +241,13 @@ export class Dialtone {
 
   /**
    * Registers fn for event: a protocol event name (its data, then {event, seq}),
-   * 'connectionStateChanged' ({state, reason}) or 'kicked' ({reason, retry}). Listeners run
-   * one at a time in arrival order; an exception in one is logged. Returns a function that
-   * removes the listener.
+   * 'connectionStateChanged' ({state, reason}, and for Connected caughtUp) or 'kicked'
+   * ({reason, retry}). caughtUp is true when the events this device missed since its last
+   * processed one follow (a resume, R7.2), false when they cannot (the device's first login, or
+   * a position the server no longer holds): then only invitations still ringing follow,
+   * synthesized (R5.3), and an app that shows calls from earlier events must read them again
+   * (queryCallInvitationList, queryCall). Listeners run one at a time in arrival order; an
+   * exception in one is logged. Returns a function that removes the listener.
    */
   on(event, fn) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
@@ -472,8 +476,11 @@ export class Dialtone {
       this.#userID = lr.userID;
       this.#recordServerTime(lr.serverTime, sent, true);
       // A device without a position, or one ahead of the server's log (the log was reset), or
-      // one whose position was too old to replay (caughtUp false), starts from headSeq.
-      if (this.#lastSeq === null || !lr.caughtUp || this.#lastSeq > lr.headSeq) {
+      // one whose position was too old to replay (caughtUp false), starts from headSeq: the
+      // events it missed are lost, and the app is told so (caughtUp false in the Connected
+      // state change) to read its calls again.
+      const caughtUp = this.#lastSeq !== null && lr.caughtUp && this.#lastSeq <= lr.headSeq;
+      if (!caughtUp) {
         this.#lastSeq = lr.headSeq;
         this.#saveSeq();
       }
@@ -483,7 +490,7 @@ export class Dialtone {
       };
       conn.ready = true;
       this.#startHeartbeat(conn);
-      this.#setState(ConnectionState.Connected);
+      this.#setState(ConnectionState.Connected, null, { caughtUp });
       this.#flush();
     });
   }
@@ -670,10 +677,10 @@ export class Dialtone {
     }
   }
 
-  #setState(state, reason = null) {
+  #setState(state, reason = null, extra = {}) {
     if (this.#state === state && state !== ConnectionState.Reconnecting) return;
     this.#state = state;
-    this.#emit('connectionStateChanged', { state, reason });
+    this.#emit('connectionStateChanged', { state, reason, ...extra });
   }
 
   #emit(event, ...args) {

@@ -230,3 +230,50 @@ test('an option given as undefined keeps its default', async () => {
     c.close();
   }
 });
+
+test('Connected tells whether the missed events follow (caughtUp), so the app knows to read its calls again', async () => {
+  const states = [];
+  const srv = fakeServer();
+  const storage = memoryStorage();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+  c.on('connectionStateChanged', ({ state, caughtUp }) => states.push([state, caughtUp]));
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult({ headSeq: 3, caughtUp: false }));
+    await done;
+    ws.event('callUserStateChanged', { callID: 'c0', version: 2, callUserList: [] }, 4);
+
+    // The server still holds what the device missed: it is replayed.
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const login2 = await ws2.next();
+    assert.equal(login2.data.lastSeq, 4);
+    ws2.reply(login2.id, loginResult({ headSeq: 6, caughtUp: true }));
+    await waitFor(() => c.state === 'Connected');
+
+    // It does not (R7.2): only the invitations still ringing follow, synthesized (R5.3).
+    ws2.drop();
+    const ws3 = await waitFor(() => srv.sockets[2]);
+    const login3 = await ws3.next();
+    assert.equal(login3.data.lastSeq, 4);
+    ws3.reply(login3.id, loginResult({ headSeq: 40, caughtUp: false }));
+    await waitFor(() => c.state === 'Connected');
+    assert.equal(c.lastSeq, 40, 'starts from headSeq');
+
+    // The server's log is behind the device (reset): nothing can be replayed either.
+    ws3.drop();
+    const ws4 = await waitFor(() => srv.sockets[3]);
+    ws4.reply((await ws4.next()).id, loginResult({ headSeq: 2, caughtUp: true }));
+    await waitFor(() => c.state === 'Connected');
+
+    assert.deepEqual(states, [
+      ['Connecting', undefined], ['Connected', false], // a new device has nothing to catch up
+      ['Reconnecting', undefined], ['Connected', true],
+      ['Reconnecting', undefined], ['Connected', false],
+      ['Reconnecting', undefined], ['Connected', false],
+    ]);
+  } finally {
+    c.close();
+  }
+});
