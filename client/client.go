@@ -186,8 +186,11 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 			return
 		}
 		c.clock.record(lr.ServerTime, sent, time.Now(), true)
-		c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp)
-		c.setState(Connected, nil)
+		var lost error
+		if c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp) {
+			lost = ErrEventsLost
+		}
+		c.setState(Connected, lost)
 	})
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", err)

@@ -23,6 +23,12 @@ var (
 	// ErrHeartbeatTimeout is the reason of a Reconnecting state caused by a connection that was
 	// silent for the server's heartbeat timeout.
 	ErrHeartbeatTimeout = errors.New("dialtone: connection silent for the heartbeat timeout")
+	// ErrEventsLost is the reason of a Connected state after a login that resumed from a
+	// position (a reconnection, or Options.SeqStore's) whose missed events the server could no
+	// longer send (behaviour R7.2: retention deleted them, or the server's log was reset). Only
+	// the invitations still ringing follow, synthesized (R5.3); calls known from earlier events
+	// may have changed or ended unseen, so read them again (QueryCall, QueryCallInvitationList).
+	ErrEventsLost = errors.New("dialtone: events missed while disconnected could not be replayed")
 
 	// errConnLost tells a request that its connection died before the reply: it is retried.
 	errConnLost = errors.New("dialtone: connection lost")

@@ -64,18 +64,21 @@ func (t *seqTracker) resumeFrom() *int64 {
 // login reply. A device without a position starts from headSeq, and so does one that could not
 // catch up (caughtUp false: the synthesized invitations that follow reflect the events up to
 // headSeq, R5.3); a position beyond headSeq means the server's log was reset, so the device
-// starts again from headSeq.
-func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) {
+// starts again from headSeq. lost reports that the device had a position whose missed events
+// will not follow.
+func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.known && t.queued <= headSeq && caughtUp {
-		return
+		return false
 	}
 	if t.known && t.queued > headSeq {
 		t.log.Warn("dialtone: the server's event log is behind this device; starting over",
 			"headSeq", headSeq, "lastSeq", t.queued)
 	}
+	lost = t.known
 	t.known, t.queued, t.processed = true, headSeq, headSeq
+	return lost
 }
 
 // admit reports whether an event with seq is new, and records it as queued. Events without seq

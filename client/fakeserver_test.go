@@ -26,6 +26,7 @@ type fakeServer struct {
 	hbInterval int64 // login result heartbeatIntervalMs
 	hbTimeout  int64
 	replayAll  bool             // replay the whole log at resume, duplicates included
+	pruned     bool             // every login is caughtUp false: retention deleted what it missed
 	afterLogin []protocol.Event // sent right after every login reply (e.g. synthesized)
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
@@ -130,7 +131,7 @@ func (fc *fakeConn) acceptLogin(id int64, ld protocol.LoginData) {
 	if n := len(fs.log); n > 0 {
 		head = fs.log[n-1].Seq
 	}
-	caughtUp := ld.LastSeq != nil && *ld.LastSeq <= head
+	caughtUp := ld.LastSeq != nil && *ld.LastSeq <= head && !fs.pruned
 	fc.write(protocol.Reply{ID: id, Result: mustJSON(protocol.LoginResult{
 		UserID: "alice", DeviceID: ld.DeviceID, HeadSeq: head, CaughtUp: caughtUp,
 		HeartbeatIntervalMs: fs.hbInterval, HeartbeatTimeoutMs: fs.hbTimeout,

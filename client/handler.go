@@ -62,10 +62,11 @@ type EventHandler interface {
 	// OnKicked: the server is closing the connection; the state change that follows tells
 	// whether the client reconnects.
 	OnKicked(ev Kicked)
-	// OnConnectionStateChanged: the connection moved to state. reason is nil for Connecting and
-	// Connected; for Reconnecting and Disconnected it tells why (ErrClosed, ErrLoggedOut,
-	// *KickError, ErrHeartbeatTimeout, a *protocol.Error of a refused login, or the network
-	// error).
+	// OnConnectionStateChanged: the connection moved to state. reason is nil for Connecting; for
+	// Connected it is nil, or ErrEventsLost when the events missed since the last handled one
+	// could not be replayed (read the calls the application shows again); for Reconnecting and
+	// Disconnected it tells why (ErrClosed, ErrLoggedOut, *KickError, ErrHeartbeatTimeout, a
+	// *protocol.Error of a refused login, or the network error).
 	OnConnectionStateChanged(state ConnectionState, reason error)
 }
 

@@ -628,3 +628,33 @@ func TestCloseDropsSynthesizedInvitationsNotYetHandled(t *testing.T) {
 	}
 	closeWhileHandling(t, c, rec, release, "received:s1")
 }
+
+// R7.2: a reconnection whose missed events the server could not replay (caughtUp false) is
+// told to the handler, since calls known from earlier events may have changed without an
+// event: Connected carries ErrEventsLost. A first login, with no position to resume from, and
+// a reconnection that caught up carry no reason.
+func TestConnectedTellsOfLostEvents(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	_, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	if sc := rec.waitState(t, Connected); sc.reason != nil {
+		t.Fatalf("first login: Connected with %v, want no reason", sc.reason)
+	}
+	fc.emit(protocol.EventCallInvitationCreated, callEvent("a"))
+	recv(t, rec.events, "a")
+	fc.drop()
+	rec.waitState(t, Reconnecting)
+	fc = recv(t, fs.conns, "caught-up reconnection")
+	if sc := rec.waitState(t, Connected); sc.reason != nil {
+		t.Fatalf("caught-up reconnection: Connected with %v, want no reason", sc.reason)
+	}
+	fs.mu.Lock()
+	fs.pruned = true
+	fs.mu.Unlock()
+	fc.drop()
+	rec.waitState(t, Reconnecting)
+	recv(t, fs.conns, "reconnection that could not catch up")
+	if sc := rec.waitState(t, Connected); !errors.Is(sc.reason, ErrEventsLost) {
+		t.Fatalf("reconnection with caughtUp false: Connected with %v, want ErrEventsLost", sc.reason)
+	}
+}
