@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/server"
 )
 
 // A restart keeps calls, states and pending deadlines; a deadline that passed while the server
@@ -119,5 +122,23 @@ func TestE2ERestartWhileRequestsInFlight(t *testing.T) {
 	close(failures)
 	for err := range failures {
 		t.Error(err)
+	}
+}
+
+// A second server started on the data directory of a running one (a rolling restart that
+// starts the new process first, a copy-pasted unit) would decide on stale copies of the calls
+// and busy records the first keeps in memory (R7.1): it stops at start-up with a message
+// naming --data, and the first one goes on serving.
+func TestE2ESecondServerOnTheSameDataRefused(t *testing.T) {
+	first := startServer(t)
+	args := []string{"--dev", "--data", first.Data, "--listen", "127.0.0.1:0"}
+	err := server.Run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard,
+		func(string) { t.Error("a second server started on a data directory in use") })
+	if err == nil || !strings.Contains(err.Error(), "--data") || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second server on %s: %v, want an error naming --data and saying it is in use", first.Data, err)
+	}
+	alice := first.login(t, "alice", "a")
+	if _, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{}); err != nil {
+		t.Fatalf("the first server after the refused second one: %v", err)
 	}
 }

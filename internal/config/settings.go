@@ -23,7 +23,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.Dev }},
 		{"listen", "address of the HTTP and WebSocket listener, host:port (with --dev a loopback host only)",
 			func(c *Config) any { return &c.Listen }},
-		{"data", "directory holding the SQLite database (created if missing)",
+		{"data", "directory holding the SQLite database (created if missing); one running server per directory",
 			func(c *Config) any { return &c.DataDir }},
 		{"secret", "HS256 secret that signs login tokens, at least 16 bytes (required without --dev)",
 			func(c *Config) any { return &c.Secret }},

@@ -54,6 +54,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	bus := localbus.New()
 	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "dialtone.db"), sqlite.Options{Logger: log, Publish: bus.Publish})
+	if errors.Is(err, sqlite.ErrInUse) {
+		return fmt.Errorf("--data %s is in use by another dialtoned; one server per data directory: %w", cfg.DataDir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

@@ -390,3 +390,28 @@ func TestPruneInChunks(t *testing.T) {
 		t.Errorf("idempotency record after prune: found %v, %v; want none", found, err)
 	}
 }
+
+// A store keeps the calls, the busy table and each user's head sequence in memory (memo.go,
+// writer.go), so a second store on the same file, in this process or another, would decide on
+// stale copies: Open refuses a file that an open store holds, and Close lets it go.
+func TestOpenRefusesAFileInUse(t *testing.T) {
+	s, path := openTest(t, Options{})
+	second, err := Open(bg, path, Options{})
+	if err == nil {
+		second.Close()
+		s.Close()
+		t.Fatal("a second Open of a file in use succeeded")
+	}
+	if !errors.Is(err, ErrInUse) {
+		t.Errorf("second Open: %v, want ErrInUse", err)
+	}
+	appendLog(t, s, "alice") // the first store still commits
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(bg, path, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,11 @@ import (
 
 // ErrClosed is returned by every method of a Store after Close.
 var ErrClosed = errors.New("sqlite: store closed")
+
+// ErrInUse is returned by Open when another open Store, of this process or another, holds the
+// file: a store keeps the calls, the busy table and the users' heads in memory, so two of them
+// on one file would each decide on what the other no longer sees.
+var ErrInUse = errors.New("in use by another store")
 
 // Defaults of Options.
 const (
@@ -50,11 +56,13 @@ type Options struct {
 	BusyTimeoutMs int
 }
 
-// Store is a switchboard.Store on one SQLite database file. Open one per file.
+// Store is a switchboard.Store on one SQLite database file. Open refuses a file that another
+// open Store holds (ErrInUse).
 type Store struct {
 	wdb     *sql.DB // one connection, owned by the writer goroutine
 	w       *writer
-	rdb     *sql.DB // the read pool
+	rdb     *sql.DB  // the read pool
+	lock    *os.File // holds the file's lock (lockFile) until Close; nil where there is none
 	r       readStmts
 	memo    memo // Call and BusyCall from memory (memo.go)
 	log     *slog.Logger
@@ -99,15 +107,22 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeoutMs)
 
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	wdb, err := sql.Open("sqlite", path+"?"+busy)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{wdb: wdb, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch}
+	s := &Store{wdb: wdb, lock: lock, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch}
 	fail := func(err error) (*Store, error) {
 		if s.w != nil {
 			s.w.close()
@@ -116,6 +131,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			s.rdb.Close()
 		}
 		wdb.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	conn, err := wdb.Conn(ctx)
@@ -170,7 +188,11 @@ func (s *Store) Close() error {
 	close(s.queue)
 	s.mu.Unlock()
 	<-s.done
-	return errors.Join(s.r.close(), s.rdb.Close(), s.w.close(), s.wdb.Close())
+	err := errors.Join(s.r.close(), s.rdb.Close(), s.w.close(), s.wdb.Close())
+	if s.lock != nil { // the database is closed: another store may open it
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
 }
 
 // Stats are the store's counters since Open.
