@@ -367,14 +367,14 @@ func TestE2ERequestLimitCountsLoginsBeforeLogin(t *testing.T) {
 // refilled it is 6000002 again. Past the invite limit an invite is 6000292 however malformed
 // (TestE2EInviteRateLimit), while an unknown op, which is no invite, stays 6000002.
 func TestE2ERateLimitWinsOverUnknownOp(t *testing.T) {
-	ts, r := spentInviteLimit(t)
+	_, r := spentInviteLimit(t)
 	r.send(`{"id":3,"op":"noSuchOp","data":{"invitees":["carol"]}}`)
 	if f := r.reply(3); f.Error == nil || f.Error.Code != protocol.CodeUnknownOp {
 		t.Errorf("unknown op past the invite limit: %+v, want 6000002", f.Error)
 	}
 	r.wantRateLimited(4, `{"id":4,"op":"callInvite","data":{"invitees":["carol"]}}`)
 
-	ts = startServer(t, "--max-requests-per-second", "1")
+	ts := startServer(t, "--max-requests-per-second", "1")
 	r = ts.raw(t)
 	r.login("alice") // takes the second's one request
 	const n = 6
