@@ -373,20 +373,23 @@ export class Dialtone {
   // ---- requests ----
 
   // request queues op until a logged-in connection carries it, and resolves with its result.
-  // A request whose connection drops is sent again after the reconnection, with the same key.
+  // A request whose connection drops is sent again after the reconnection, with the same key
+  // and the same parameters: data is encoded now, so that changes the caller makes to it
+  // afterwards reach no send (the server refuses a key repeated with other parameters, R7.3).
   #request(op, data, mutating, timeoutMs = this.#opts.requestTimeoutMs) {
     if (this.#finished) return Promise.reject(this.#finished);
     if (!this.#loggedIn && !this.#loggingIn) {
       return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
     }
     const idem = mutating ? newIdempotencyKey() : undefined;
-    const size = new TextEncoder().encode(JSON.stringify({ id: Number.MAX_SAFE_INTEGER, op, data, idem })).length;
+    const body = encodeBody(op, data, idem);
+    const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
     if (size > MAX_FRAME_BYTES) {
       return Promise.reject(new DialtoneError(ErrorCode.InvalidParameter,
         `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`));
     }
     return new Promise((resolve, reject) => {
-      const req = { op, data, idem, resolve, reject };
+      const req = { op, body, resolve, reject };
       req.timer = setTimeout(() => {
         this.#forget(req);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
@@ -410,7 +413,7 @@ export class Dialtone {
     req.conn = conn;
     conn.pending.set(id, req);
     try {
-      conn.ws.send(JSON.stringify({ id, op: req.op, data: req.data, idem: req.idem }));
+      conn.ws.send(frameText(id, req.body));
     } catch (err) {
       this.#drop(conn, new DialtoneError(0, `dialtone: send: ${err.message}`, 'network'));
     }
@@ -424,7 +427,7 @@ export class Dialtone {
   // raw sends an internal request (login, heartbeat) on conn; it is never re-sent.
   #raw(conn, op, data, onResult) {
     return new Promise((resolve, reject) => {
-      const req = { op, data, internal: true, onResult, resolve, reject };
+      const req = { op, body: encodeBody(op, data), internal: true, onResult, resolve, reject };
       req.timer = setTimeout(() => {
         conn.pending.delete(req.id);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
@@ -722,6 +725,17 @@ function safeLocalStorage() {
   } catch {
     return null;
   }
+}
+
+// encodeBody returns the JSON of a request without its id: {"op":…,"data":…,"idem":…}, with
+// data and idem left out when undefined.
+function encodeBody(op, data, idem) {
+  return JSON.stringify({ op, data, idem });
+}
+
+// frameText returns the request frame of body (from encodeBody) with id, the id first.
+function frameText(id, body) {
+  return `{"id":${id},${body.slice(1)}`;
 }
 
 function toError(err) {

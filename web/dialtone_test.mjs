@@ -277,3 +277,32 @@ test('Connected tells whether the missed events follow (caughtUp), so the app kn
     c.close();
   }
 });
+
+test('a request carries the parameters it was made with, on every send of its key (R7.3)', async () => {
+  const { c, srv, ws } = await loggedIn({ login: { caughtUp: true } });
+  try {
+    const config = { extendedData: 'as asked' };
+    const accepted = c.callAccept('c1', config);
+    const first = await ws.next();
+    config.extendedData = 'changed afterwards'; // the app reuses its object
+    ws.drop();
+    // A request made while reconnecting, changed before a connection carries it.
+    const rejectConfig = { extendedData: 'no thanks' };
+    const rejected = c.callReject('c2', rejectConfig);
+    rejectConfig.extendedData = 'changed afterwards';
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const login = await ws2.next();
+    ws2.reply(login.id, loginResult({ headSeq: 3, caughtUp: true }));
+    const again = await ws2.next();
+    // The server answers a repeat of the key with other parameters with 6000001 (R7.3).
+    assert.deepEqual([again.op, again.idem, again.data], ['callAccept', first.idem, { callID: 'c1', config: { extendedData: 'as asked' } }]);
+    const reject = await ws2.next();
+    assert.deepEqual([reject.op, reject.data], ['callReject', { callID: 'c2', config: { extendedData: 'no thanks' } }]);
+    ws2.reply(again.id, { callID: 'c1' });
+    ws2.reply(reject.id, { callID: 'c2' });
+    assert.deepEqual(await accepted, { callID: 'c1' });
+    assert.deepEqual(await rejected, { callID: 'c2' });
+  } finally {
+    c.close();
+  }
+});
