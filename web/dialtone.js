@@ -539,7 +539,9 @@ export class Dialtone {
   #onEvent(conn, f) {
     const data = f.data ?? {};
     if (f.event === 'kicked') {
-      conn.kick = { reason: data.reason, retry: !!data.retry };
+      // The kick table is the contract for a known reason; the event's flag only echoes it.
+      const known = typeof data.reason === 'string' && Object.hasOwn(KickReasons, data.reason);
+      conn.kick = { reason: data.reason, retry: known ? KickReasons[data.reason].retry : !!data.retry };
       this.#emit('kicked', conn.kick);
       return;
     }

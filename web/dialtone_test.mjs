@@ -306,3 +306,19 @@ test('a request carries the parameters it was made with, on every send of its ke
     c.close();
   }
 });
+
+test('a kick follows the kick table, whatever retry flag the event carries', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const kicks = [];
+    c.on('kicked', (k) => kicks.push(k));
+    ws.event('kicked', { reason: 'replaced', retry: true }); // the table says: do not reconnect
+    ws.drop(4001);
+    assert.equal(c.state, 'Disconnected');
+    assert.deepEqual(kicks, [{ reason: 'replaced', retry: false }]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 1, 'no reconnection: another device took this one over');
+  } finally {
+    c.close();
+  }
+});
