@@ -337,6 +337,38 @@ func TestBrowserDemo(t *testing.T) {
 			chromedp.Poll[chromedp.Void](`document.querySelector('#history-page').textContent === 'Page 1'`,
 				chromedp.WithPollingInterval(20*time.Millisecond)))
 	})
+
+	t.Run("ReplayForACallNotOnTheFirstPage", func(t *testing.T) {
+		// ivan rings judy; then judy makes five calls of her own, so his is not on the first page
+		// of her history.
+		ivanPhone := sdkDevice(t, srv, "ivan")
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		r, err := ivanPhone.CallInvite(ctx, []string{"judy"}, client.InviteConfig{Timeout: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pastCalls(t, sdkDevice(t, srv, "judy"), 5)
+		judy := openTab(t, browser, base, "judy")
+		judy.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		// While her page is closed, ivan gives up. The page she opens again starts with nothing
+		// in memory and is replayed what it missed (R7.2): the cancellation, which does not name
+		// the caller. The page reads the call it does not know.
+		judy.do(chromedp.Navigate("about:blank"))
+		if _, err := ivanPhone.CallCancel(ctx, r.CallID, nil, client.OpConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		judy.do(chromedp.Navigate(base),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="judy"] #conn[data-state=Connected]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"] li[data-user="judy"][data-state="BeCancelled"]`)),
+			chromedp.Poll[chromedp.Void](`(() => {
+				const card = document.querySelector('#calls [data-call][data-state="Ended"]');
+				return card.querySelector('h3').textContent.startsWith('Call from ivan')
+					&& card.querySelector('li[data-user="ivan"][data-state="Cancelled"]') !== null
+					&& !card.querySelector('.meta').textContent.includes('started —');
+			})()`, chromedp.WithPollingInterval(20*time.Millisecond)))
+	})
+
 }
 
 // sdkDevice logs user in with the Go SDK, as another device than the user's tabs; it is closed

@@ -112,6 +112,10 @@ function log(text) {
 
 // ---- the calls this tab knows, updated from results and events ----
 
+// WHOLE are the events that carry a whole call (its caller, mode, creation and users); the
+// others carry only what changed.
+const WHOLE = new Set(['callInvitationCreated', 'callInvitationReceived']);
+
 // upsert merges what is known about a call: fields of info, and the users of info.callUserList
 // (all of them, or only the changed ones for callUserStateChanged). A call's here says this tab
 // is its user's main device in it (it created, accepted or joined the call, or was told so by
@@ -146,6 +150,7 @@ function onCallEvent(name, d) {
     if (known) known.here = d.deviceID === client.deviceID;
     return;
   }
+  const known = calls.has(d.callID);
   const c = upsert(d.callID, d);
   switch (name) {
     case 'callInvitationCreated':
@@ -192,6 +197,10 @@ function onCallEvent(name, d) {
   }
   render();
   refreshHistorySoon();
+  // A call the page did not know, told of by an event that does not carry it whole: one
+  // replayed into a page just reloaded (R7.2) that is not on the first page of the history the
+  // page read. The page reads it, or it would show the call without its caller or mode.
+  if (!known && !WHOLE.has(name)) refreshCall(d.callID);
 }
 
 // ---- rendering ----
