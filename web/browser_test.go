@@ -369,7 +369,59 @@ func TestBrowserDemo(t *testing.T) {
 			})()`, chromedp.WithPollingInterval(20*time.Millisecond)))
 	})
 
+	t.Run("EventOlderThanTheCallRead", func(t *testing.T) {
+		kim := openTab(t, browser, base, "kim")
+		kim.do(onEveryPage(holdEventsFromInvitation), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-user="kim"] #conn[data-state=Connected]`)))
+		kimPhone := sdkDevice(t, srv, "kim")
+		leo := openTab(t, browser, base, "leo")
+		leo.ring(Advanced, 30, "kim")
+		callID, err := chromedp.Run(leo.statusCtx(), chromedp.Evaluate[string](
+			`document.querySelector('#calls [data-call]').dataset.call`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// kim answers on her phone while her page's events are held; the page reads her calls
+		// (the history) and shows her in the call.
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		if _, err := kimPhone.CallAccept(ctx, callID, client.OpConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		leo.waitUserState("kim", "Accepted")
+		kim.do(click(`#history-refresh`),
+			chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="In call"]`)))
+		// The invitation, older than the call the page has read, then arrives: it must not ring.
+		kim.do(chromedp.Evaluate[chromedp.Void](`window.releaseHeldEvent()`),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#log').textContent.includes('callInvitationReceived')`,
+				chromedp.WithPollingInterval(20*time.Millisecond)))
+		shown, err := chromedp.Run(kim.statusCtx(), chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll('#incoming [data-call], #calls [data-call]')].map((el) => el.dataset.state ?? 'ringing')`))
+		if err != nil || !slices.Equal(shown, []string{"In call"}) {
+			t.Errorf("kim's page shows %q (%v) after the out-of-date invitation; want %q", shown, err, []string{"In call"})
+		}
+	})
 }
+
+// holdEventsFromInvitation makes the page's WebSockets hold every event from the first
+// callInvitationReceived on, replies passing; window.releaseHeldEvent hands the oldest held
+// one to the page.
+const holdEventsFromInvitation = `{
+	const Native = WebSocket;
+	const held = [];
+	let holding = false;
+	window.releaseHeldEvent = () => held.shift()?.();
+	window.WebSocket = class extends Native {
+		set onmessage(fn) {
+			super.onmessage = fn && ((ev) => {
+				if (/"event":"callInvitationReceived"/.test(ev.data)) holding = true;
+				if (holding && /"event":/.test(ev.data)) held.push(() => fn(ev));
+				else fn(ev);
+			});
+		}
+		get onmessage() { return super.onmessage; }
+	};
+}`
 
 // sdkDevice logs user in with the Go SDK, as another device than the user's tabs; it is closed
 // when the test ends.

@@ -150,7 +150,12 @@ function onCallEvent(name, d) {
     if (known) known.here = d.deviceID === client.deviceID;
     return;
   }
-  const known = calls.has(d.callID);
+  const known = calls.get(d.callID);
+  // An event older than the call as the page last read it (a reply may come before events of
+  // earlier changes, protocol "Envelopes") is already reflected in what the page shows: handling
+  // it again would bring back what the call has left since, such as the ringing of an
+  // invitation answered meanwhile.
+  if (known && d.version && d.version < known.version) return;
   const c = upsert(d.callID, d);
   switch (name) {
     case 'callInvitationCreated':
