@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
@@ -89,9 +90,10 @@ var codeNames = map[client.ErrorCode]string{
 	client.CodeTooManyDevices:   "too many devices",
 }
 
-// describe adds the meaning of err's wire code, if any (the SDK's message has the number).
+// describe adds the meaning of err's wire code, if any (the SDK's message has the number) and
+// the server's message does not say it already.
 func describe(err error) error {
-	if name, ok := codeNames[client.Code(err)]; ok {
+	if name, ok := codeNames[client.Code(err)]; ok && !strings.Contains(err.Error(), name) {
 		return fmt.Errorf("%w (%s)", err, name)
 	}
 	return err
