@@ -51,7 +51,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.TLSCert }},
 		{"tls-key", "TLS private key file (PEM); give --tls-cert with it",
 			func(c *Config) any { return &c.TLSKey }},
-		{"log-level", "debug, info, warn or error",
+		{"log-level", "debug, info, warn or error (debug also says why each refused login was refused)",
 			func(c *Config) any { return &c.LogLevel }},
 		{"max-requests-per-second", "requests one connection may make per second; beyond, 6000292",
 			func(c *Config) any { return &c.MaxRequestsPerSecond }},

@@ -1,11 +1,15 @@
 package wsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,5 +308,50 @@ func TestLongCatchUpIsNotAHeartbeatTimeout(t *testing.T) {
 	}
 	if events != 2*catchUpPage {
 		t.Errorf("%d events before the heartbeats' replies, want the whole catch-up (%d)", events, 2*catchUpPage)
+	}
+}
+
+// lockedBuffer is a log destination the test may read while the server writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// refusingVerifier refuses every token with err.
+type refusingVerifier struct{ err error }
+
+func (v refusingVerifier) Verify(string, time.Time) (string, error) { return "", v.err }
+
+// A refused login tells the client only 6000291 (behaviour §8: never leak internals), so the
+// server's log says why, at debug level, for an operator chasing a misconfigured token.
+func TestRefusedLoginLogsWhy(t *testing.T) {
+	var logged lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hs := httptest.NewServer(New(Config{}, &prunedLog{}, noBus{}, refusingVerifier{errors.New("token has invalid audience")}, nil, log))
+	t.Cleanup(hs.Close)
+	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	frames := exchange(t, conn, `{"id":1,"op":"login","data":{"token":"x","deviceID":"a1"}}`)
+	if len(frames) == 0 || frames[0].Error == nil || frames[0].Error.Code != protocol.CodeAuthFailed {
+		t.Fatalf("login answered %+v, want 6000291", frames)
+	}
+	// The reason is logged before the refusal is sent.
+	if !strings.Contains(logged.String(), "invalid audience") {
+		t.Errorf("log %q does not say why the login was refused", logged.String())
 	}
 }
