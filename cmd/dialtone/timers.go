@@ -16,7 +16,7 @@ import (
 
 const timersUsage = `
 Usage: dialtone bench timers --url URL --secret S --invitations N [--window 10s] [--lead 5s]
-       [--sources 127.0.0.1,127.0.0.2,…] [--json]
+       [--grace 10s] [--sources 127.0.0.1,127.0.0.2,…] [--json]
 
 Arms N ringing invitations, then lets them time out with deadlines spread evenly over
 --window, and measures how late the server times them out. Each caller holds one
