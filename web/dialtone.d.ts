@@ -43,9 +43,14 @@ export const CallEvents: readonly CallEventName[];
 export class DialtoneError extends Error {
   readonly name: 'DialtoneError';
   readonly code: number;
+  /**
+   * 'heartbeatTimeout': this client heard nothing from the server for the heartbeat timeout and
+   * dropped the connection (a Reconnecting state's reason); the server's own heartbeatTimeout
+   * kick is 'kicked'.
+   */
   readonly reason:
     | 'server' | 'timeout' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
-    | 'kicked' | 'network';
+    | 'kicked' | 'heartbeatTimeout' | 'network';
   /** The kick that ended the connection, when reason is 'kicked'. */
   readonly kick?: Kicked;
 }

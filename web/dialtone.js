@@ -3,7 +3,7 @@
 //
 // Once logged in, a client keeps its session alive by itself until close() or logout():
 //   - it sends a heartbeat every heartbeatIntervalMs and drops a connection that stayed silent
-//     for heartbeatTimeoutMs (behaviour R6.1);
+//     for heartbeatTimeoutMs (behaviour R6.1), reason 'heartbeatTimeout';
 //   - it acknowledges every callInvitationReceived with callReceived (R5.1);
 //   - after a dropped connection, or a kick whose reason allows it (protocol kick table), it
 //     reconnects with exponential backoff and jitter and logs in again with the seq of the last
@@ -78,7 +78,9 @@ const DEFAULTS = Object.freeze({
  * reason is 'server' (also for a request the client refuses as the server would: one over the
  * protocol's 64 KiB frame limit, InvalidParameter); for a failure on the client side, code is 0
  * and reason is one of 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
- * 'kicked', 'network'.
+ * 'kicked', 'heartbeatTimeout' (this client heard nothing from the server for the heartbeat
+ * timeout and dropped the connection; the server's own heartbeatTimeout kick is 'kicked'),
+ * 'network'.
  */
 export class DialtoneError extends Error {
   constructor(code, message, reason = code ? 'server' : 'network', kick = undefined) {
@@ -628,7 +630,7 @@ export class Dialtone {
     }, every);
     this.#watchdog = setInterval(() => {
       if (Date.now() - conn.lastRecv >= timeout) {
-        this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'network'));
+        this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'heartbeatTimeout'));
       }
     }, Math.min(1000, every));
   }

@@ -322,3 +322,15 @@ test('a kick follows the kick table, whatever retry flag the event carries', asy
     c.close();
   }
 });
+
+test('a connection silent for the heartbeat timeout is dropped with reason heartbeatTimeout, then replaced', async () => {
+  const { c, srv } = await loggedIn({ login: { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 } });
+  try {
+    const states = [];
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason]));
+    await waitFor(() => srv.sockets[1]); // the fake server answers no heartbeat
+    assert.deepEqual(states, [['Reconnecting', 'heartbeatTimeout']]);
+  } finally {
+    c.close();
+  }
+});

@@ -1,0 +1,95 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// TestBrowserSDK drives dialtone.js itself, without the demo, in headless Chromium against the
+// real server: each scenario runs a script in a page of the server's and checks what the SDK
+// reported to it.
+func TestBrowserSDK(t *testing.T) {
+	browser := startBrowser(t)
+	srv := servertest.Start(t) // heartbeat every 1s, timeout 3s
+	base := "http://" + srv.Addr + "/"
+
+	t.Run("HeartbeatTimeout", func(t *testing.T) {
+		// Once the page stops hearing the server, though the server still gets the client's
+		// heartbeats and keeps the connection open, the client drops the connection after the
+		// heartbeat timeout and says so, then reconnects.
+		got := sdkPage(t, browser, base).run(fmt.Sprintf(`(async () => {
+			const { Dialtone } = await import('/dialtone.js');
+			const sockets = [];
+			class Deafened extends WebSocket {
+				constructor(...args) {
+					super(...args);
+					this.deaf = false;
+					sockets.push(this);
+				}
+				set onmessage(fn) {
+					super.onmessage = fn && ((ev) => { if (!this.deaf) fn(ev); });
+				}
+				get onmessage() { return super.onmessage; }
+			}
+			const c = new Dialtone({ WebSocket: Deafened, storage: null });
+			const states = [];
+			let reconnected;
+			const back = new Promise((resolve) => { reconnected = resolve; });
+			c.on('connectionStateChanged', ({ state, reason }) => {
+				states.push(reason ? state + ' ' + reason.reason : state);
+				if (state === 'Connected' && states.length > 2) reconnected();
+			});
+			await c.login(%q, 'laptop');
+			for (const ws of sockets) ws.deaf = true;
+			await back;
+			c.close();
+			return states;
+		})()`, servertest.Token(t, "hana")))
+		want := []string{"Connecting", "Connected", "Reconnecting heartbeatTimeout", "Connected", "Disconnected closed"}
+		if !slices.Equal(got, want) {
+			t.Errorf("connection states %q, want %q", got, want)
+		}
+	})
+}
+
+// sdkPage opens a page of the server in a new browser context (own storage), without signing
+// in. It fails the test at its end if the page logged an error or threw.
+func sdkPage(t *testing.T, browser context.Context, base string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	tb := &tab{t: t, ctx: ctx, user: "page"}
+	if err := chromedp.Do(ctx); err != nil { // creates the tab; no timeout on this first call
+		t.Fatalf("open tab: %v", err)
+	}
+	if err := chromedp.Listen(ctx, tb.onEvent); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.errors {
+			t.Errorf("page: %s", e)
+		}
+		cancel()
+	})
+	tb.do(chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(`#user`)))
+	return tb
+}
+
+// run evaluates script, an expression whose value is a promise of strings, and returns them.
+func (tb *tab) run(script string) []string {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("script: %v", err)
+	}
+	return got
+}
