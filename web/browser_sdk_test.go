@@ -56,6 +56,31 @@ func TestBrowserSDK(t *testing.T) {
 			t.Errorf("connection states %q, want %q", got, want)
 		}
 	})
+
+	t.Run("LoginWhileLoginInFlight", func(t *testing.T) {
+		// A login called while another is in flight waits for it, as the Go SDK's Login does:
+		// after a refused one it makes its own attempt; after a successful one it is refused,
+		// a client logging in once.
+		got := sdkPage(t, browser, base).run(fmt.Sprintf(`(async () => {
+			const { Dialtone } = await import('/dialtone.js');
+			const token = %q;
+			const outcomes = [];
+			const outcome = (name, p) => p.then((r) => outcomes.push(name + ' ' + r.userID),
+				(e) => outcomes.push(name + ' ' + (e.code || e.reason)));
+			const a = new Dialtone({ storage: null });
+			await Promise.all([outcome('refused', a.login('not-a-token', 'laptop')),
+				outcome('next', a.login(token, 'laptop'))]);
+			a.close();
+			const b = new Dialtone({ storage: null });
+			await Promise.all([outcome('first', b.login(token, 'phone')), outcome('second', b.login(token, 'phone'))]);
+			b.close();
+			return outcomes;
+		})()`, servertest.Token(t, "ines")))
+		want := []string{"refused 6000291", "next ines", "first ines", "second alreadyLoggedIn"}
+		if !slices.Equal(got, want) {
+			t.Errorf("login outcomes in order %q, want %q", got, want)
+		}
+	})
 }
 
 // sdkPage opens a page of the server in a new browser context (own storage), without signing

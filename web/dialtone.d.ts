@@ -167,6 +167,11 @@ export class Dialtone {
   on(event: 'kicked', fn: (ev: Kicked) => void): () => void;
   off(event: string, fn: (...args: any[]) => void): void;
 
+  /**
+   * Succeeds once per client; a refused login may be retried. Called while another login is in
+   * flight, it waits for it: then it rejects with 'alreadyLoggedIn' if that one succeeded, and
+   * otherwise makes its own attempt.
+   */
   login(token: string, deviceID: string): Promise<LoginResult>;
   logout(): Promise<void>;
   close(): void;

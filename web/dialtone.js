@@ -191,6 +191,7 @@ export class Dialtone {
   #userID = '';
   #deviceID = '';
   #loggingIn = false;
+  #loginDone = null; // while a login is in flight, a promise resolved when it ends
   #loggedIn = false;
   #loggingOut = false;
   #finished = null; // the DialtoneError that ended the client
@@ -266,13 +267,18 @@ export class Dialtone {
    * Authenticates the device with token (a JWT for the user) and deviceID (stable across page
    * loads of this device), resuming from the device's saved seq. Resolves with the login
    * result; rejects with a DialtoneError (code AuthFailed, TooManyDevices, …). A refused login
-   * may be retried; a client logs in successfully once.
+   * may be retried; a client logs in successfully once. A login called while another is in
+   * flight waits for it, as the Go SDK's Login does: then it rejects with 'alreadyLoggedIn' if
+   * that one succeeded, and otherwise makes its own attempt, with its own token and deviceID.
    */
   async login(token, deviceID) {
+    while (this.#loginDone) await this.#loginDone;
     if (this.#finished) throw this.#finished;
-    if (this.#loggedIn || this.#loggingIn) {
+    if (this.#loggedIn) {
       throw new DialtoneError(0, 'dialtone: already logged in', 'alreadyLoggedIn');
     }
+    let ended;
+    this.#loginDone = new Promise((resolve) => { ended = resolve; });
     this.#loggingIn = true;
     this.#token = token;
     this.#deviceID = deviceID;
@@ -293,6 +299,8 @@ export class Dialtone {
       throw e;
     } finally {
       this.#loggingIn = false;
+      this.#loginDone = null;
+      ended();
     }
   }
 

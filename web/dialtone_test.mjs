@@ -334,3 +334,52 @@ test('a connection silent for the heartbeat timeout is dropped with reason heart
     c.close();
   }
 });
+
+test('a login while another is in flight waits for it, as the Go SDK does', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const d = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  try {
+    const settled = [];
+    const first = c.login('bad', 'd1');
+    const second = c.login(token, 'd1');
+    second.then(() => settled.push('second'), () => settled.push('second'));
+    const ws = await waitFor(() => srv.sockets[0]);
+    const f = await ws.next();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(settled, [], 'the second login waits for the first');
+    assert.equal(srv.sockets.length, 1, 'and sends nothing meanwhile');
+    ws.fail(f.id, ErrorCode.AuthFailed);
+    await assert.rejects(first, (e) => e.code === ErrorCode.AuthFailed);
+    // The first was refused: the second makes its own attempt, with its own token.
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const f2 = await ws2.next();
+    assert.equal(f2.data.token, token);
+    ws2.reply(f2.id, loginResult());
+    assert.equal((await second).userID, 'bob');
+
+    // Once a login succeeded, one that waited for it is refused: a client logs in once.
+    const third = d.login(token, 'd2');
+    const fourth = d.login(token, 'd2');
+    const ws3 = await waitFor(() => srv.sockets[2]);
+    ws3.reply((await ws3.next()).id, loginResult());
+    await third;
+    await assert.rejects(fourth, (e) => e.reason === 'alreadyLoggedIn');
+  } finally {
+    c.close();
+    d.close();
+  }
+});
+
+test('close() while a login waits for another makes both fail with closed', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const first = c.login(token, 'd1');
+  const second = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  await ws.next();
+  c.close();
+  await assert.rejects(first, (e) => e.reason === 'closed');
+  await assert.rejects(second, (e) => e.reason === 'closed');
+  assert.equal(srv.sockets.length, 1, 'the waiting login opened no socket');
+});
