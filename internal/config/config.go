@@ -350,6 +350,9 @@ func (c Config) Validate() error {
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		fail("--webhook-secret is required with --webhook-url")
 	}
+	if c.WebhookSecret != "" && c.WebhookURL == "" {
+		fail("--webhook-secret needs --webhook-url: without it no webhook is sent")
+	}
 	if c.APIKey != "" && len(c.APIKey) < minSecretBytes {
 		fail("--api-key must be at least %d bytes", minSecretBytes)
 	}

@@ -239,6 +239,8 @@ func TestRefused(t *testing.T) {
 		{"key without cert", append(dev, "--tls-key", "k.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
 		{"webhook url without secret", append(dev, "--webhook-url", "https://h.example"), nil,
 			[]string{"--webhook-secret is required with --webhook-url"}},
+		{"webhook secret without url", append(dev, "--webhook-secret", "s"), nil,
+			[]string{"--webhook-secret needs --webhook-url: without it no webhook is sent"}},
 		{"webhook url scheme", append(dev, "--webhook-url", "ftp://h", "--webhook-secret", "s"), nil,
 			[]string{"--webhook-url must be an http:// or https:// URL"}},
 		{"webhook url without host", append(dev, "--webhook-url", "http://", "--webhook-secret", "s"), nil,

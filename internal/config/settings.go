@@ -61,7 +61,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.MaxUnauthenticatedPerIP }},
 		{"webhook-url", "URL that receives the signed server callbacks (behaviour §10, docs/webhooks.md); none: no webhooks",
 			func(c *Config) any { return &c.WebhookURL }},
-		{"webhook-secret", "HMAC-SHA256 key of the Dialtone-Signature header (required with --webhook-url)",
+		{"webhook-secret", "HMAC-SHA256 key of the Dialtone-Signature header (required with --webhook-url, refused without it)",
 			func(c *Config) any { return &c.WebhookSecret }},
 		{"webhook-expiry", "a callback is retried with backoff until delivered or this old, then dropped",
 			func(c *Config) any { return &c.WebhookExpiry }},
