@@ -292,6 +292,29 @@ func TestOverTLS(t *testing.T) {
 	}
 }
 
+// Over TLS too, a write that fails for a peer that reads nothing ends the connection at once:
+// closing it does not wait for room in the full buffers to send TLS's own goodbye
+// (close_notify), which crypto/tls would give up to five seconds.
+func TestOverTLSAFailedWriteClosesAtOnce(t *testing.T) {
+	srv, conns := serveWith(t, httptest.NewTLSServer)
+	client, _, err := websocket.Dial(t.Context(), "wss"+strings.TrimPrefix(srv.URL, "https"),
+		&websocket.DialOptions{HTTPClient: srv.Client()})
+	must(t, err)
+	defer client.CloseNow() // the client never reads
+	server := <-conns
+	for {
+		start := time.Now()
+		err := server.WriteText(bytes.Repeat([]byte("x"), 60000), 100*time.Millisecond)
+		if err == nil {
+			continue
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("the write that failed returned after %v: the socket's close waited for the peer", took)
+		}
+		break
+	}
+}
+
 // RFC 6455 sections 5.2 and 8.1: a 64-bit length with its top bit set is a protocol error
 // (1002), and a text message that is not UTF-8, whole or in fragments, fails with 1007; both
 // with a close frame.
