@@ -202,10 +202,10 @@ func TestE2EMetricsSessionsGoBackDown(t *testing.T) {
 
 // dialtone_deadlines_pending counts the calls with a deadline scheduled, and comes back down
 // as soon as a call's last deadline is gone: an accept that ends the call, a cancel, a
-// timeout.
+// timeout, and a glare accept that cancels the accepting user's own unanswered call (R3.3b).
 func TestE2EMetricsDeadlinesPendingGoBackDown(t *testing.T) {
 	ts := startServer(t)
-	alice, bob := ts.login(t, "alice", "a"), ts.login(t, "bob", "b")
+	alice, bob, carol := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c")
 	pending := func(want string) {
 		t.Helper()
 		if got := gauge(t, ts, "dialtone_deadlines_pending"); got != want {
@@ -228,6 +228,16 @@ func TestE2EMetricsDeadlinesPendingGoBackDown(t *testing.T) {
 	timedOut, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 1})
 	must(t, err)
 	alice.wait(timedOut.CallID, "changed bob=Timeout (call ended)")
+	pending("0")
+
+	// bob rings carol, then accepts alice's call: his own call is cancelled in that commit.
+	own, err := bob.CallInvite(t.Context(), []string{"carol"}, client.InviteConfig{Timeout: 600})
+	must(t, err)
+	toBob, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 600})
+	must(t, err)
+	pending("2")
+	must(t, second(bob.CallAccept(t.Context(), toBob.CallID, client.OpConfig{})))
+	carol.wait(own.CallID, "cancelled carol=BeCancelled")
 	pending("0")
 }
 

@@ -205,7 +205,8 @@ func (s *Switchboard) loseDevice(userID, deviceID string) {
 
 // commit writes the decision and schedules the calls' next deadlines. out is the outcome of
 // the op on callID, whose details make the result. The caller holds callID's lock, and no
-// other call's: their deadlines are only ever brought forward (scheduler.ScheduleEarlier).
+// other call's: their deadlines are only ever brought forward (scheduler.ScheduleEarlier), or
+// removed once they ended.
 func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *IdempotencyRecord) (Result, error) {
 	res := Result{Call: out.Call, Now: d.now, Timeout: out.Timeout, ErrorUsers: out.ErrorUsers, ErrorInvitees: out.ErrorInvitees}
 	change, err := d.change(s.cfg.Webhooks, s.cfg.Pushes)
@@ -230,9 +231,14 @@ func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, ou
 		return Result{}, fmt.Errorf("commit call %s: %w", callID, err)
 	}
 	for _, w := range change.Calls {
-		if w.Call.ID == callID {
+		switch {
+		case w.Call.ID == callID:
 			s.timers.Schedule(w.Call.ID, w.Call.NextDue())
-		} else {
+		case w.Call.State == call.Ended:
+			// An ended call never gets a deadline again (R4.4), so no newer commit has scheduled
+			// one: its deadline goes now (a glare cancel, R3.3b), not when it would have fired.
+			s.timers.Schedule(w.Call.ID, 0)
+		default:
 			s.timers.ScheduleEarlier(w.Call.ID, w.Call.NextDue())
 		}
 	}
