@@ -219,9 +219,12 @@ func formatErrors(m map[string]int64) string {
 }
 
 // latency is an HDR histogram of durations, recorded in microseconds, safe for concurrent use.
+// It tracks up to an hour; a longer duration counts as an hour in the percentiles, and max is
+// the longest recorded.
 type latency struct {
-	mu sync.Mutex
-	h  *hdrhistogram.Histogram
+	mu  sync.Mutex
+	h   *hdrhistogram.Histogram
+	max int64 // µs
 }
 
 func newLatency() *latency {
@@ -232,7 +235,9 @@ func newLatency() *latency {
 func (l *latency) record(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_ = l.h.RecordValue(max(d.Microseconds(), 0))
+	us := max(d.Microseconds(), 0)
+	l.max = max(l.max, us)
+	_ = l.h.RecordValue(min(us, l.h.HighestTrackableValue()))
 }
 
 // percentiles is a latency summary in milliseconds.
@@ -255,7 +260,7 @@ func (l *latency) summary() percentiles {
 		P90Ms:  ms(l.h.ValueAtQuantile(90)),
 		P99Ms:  ms(l.h.ValueAtQuantile(99)),
 		P999Ms: ms(l.h.ValueAtQuantile(99.9)),
-		MaxMs:  ms(l.h.Max()),
+		MaxMs:  ms(max(l.h.Max(), l.max)),
 	}
 }
 

@@ -185,3 +185,15 @@ func TestBenchLifecycleRefusesUnusableRates(t *testing.T) {
 		}
 	}
 }
+
+// TestLatencyCountsValuesBeyondRange: a duration beyond what the histogram tracks (an hour)
+// is still a sample, and the maximum is the true one.
+func TestLatencyCountsValuesBeyondRange(t *testing.T) {
+	l := newLatency()
+	l.record(10 * time.Millisecond)
+	l.record(3 * time.Hour)
+	p := l.summary()
+	if p.Count != 2 || p.MaxMs != float64(3*time.Hour/time.Millisecond) || p.P999Ms < float64(time.Hour/time.Millisecond) {
+		t.Errorf("summary %+v, want 2 samples, max 3h, p99.9 at least 1h", p)
+	}
+}
