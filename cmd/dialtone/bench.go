@@ -240,6 +240,36 @@ func (l *latency) record(d time.Duration) {
 	_ = l.h.RecordValue(min(us, l.h.HighestTrackableValue()))
 }
 
+// recordSeries adds n durations: first, first−step, first−2·step, … (negative ones count as 0).
+// It records the durations that fall in one bucket of the histogram at once, so its cost
+// grows with the buckets the series spans, not with n.
+func (l *latency) recordSeries(first, step time.Duration, n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n > 0 {
+		us := max(first.Microseconds(), 0)
+		if us == 0 {
+			_ = l.h.RecordValues(0, n) // and all that follow, smaller still
+			return
+		}
+		l.max = max(l.max, us)
+		v := min(us, l.h.HighestTrackableValue())
+		// The smallest value of v's bucket: the durations down to it are recorded as v.
+		lo, hi := int64(0), v
+		for lo < hi {
+			if mid := lo + (hi-lo)/2; l.h.ValuesAreEquivalent(mid, v) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		k := min(int64((first-time.Duration(lo)*time.Microsecond)/step)+1, n)
+		_ = l.h.RecordValues(v, k)
+		first -= time.Duration(k) * step
+		n -= k
+	}
+}
+
 // percentiles is a latency summary in milliseconds.
 type percentiles struct {
 	Count  int64   `json:"count"`

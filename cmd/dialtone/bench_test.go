@@ -197,3 +197,47 @@ func TestLatencyCountsValuesBeyondRange(t *testing.T) {
 		t.Errorf("summary %+v, want 2 samples, max 3h, p99.9 at least 1h", p)
 	}
 }
+
+// TestMissStartsCountsEveryStart: a pair far behind a high rate leaves billions of starts
+// waiting at the end; each counts as missed and in the lifecycle latency with the wait it had,
+// and the run still ends.
+func TestMissStartsCountsEveryStart(t *testing.T) {
+	r := newLifecycleRun(&lifecycleConfig{pairs: 1, rate: 1e9, duration: 10 * time.Second, warmup: 5 * time.Second})
+	r.start = time.Now().Add(-15 * time.Second)
+	r.measureStart = r.start.Add(r.cfg.warmup)
+	r.measureEnd = r.measureStart.Add(r.cfg.duration)
+	r.missStarts(r.start.Add(3*time.Second), time.Nanosecond) // 2 s of warmup starts, then 10 s measured
+	const want = int64(10 * time.Second / time.Nanosecond)
+	p := r.whole.summary()
+	if r.missed.Load() != want || p.Count != want {
+		t.Fatalf("missed %d, lifecycle samples %d, want %d each", r.missed.Load(), p.Count, want)
+	}
+	// The waits run evenly from 10 s (the first measured start) down to about 0 (the last):
+	// at least these, as the end came a little after measureEnd.
+	if p.P50Ms < 4990 || p.MaxMs < 9990 || p.P999Ms > p.MaxMs {
+		t.Errorf("lifecycle %+v, want p50 about 5 s and max about 10 s", p)
+	}
+}
+
+// TestRecordSeriesMatchesOneByOne: a series recorded at once gives the histogram that
+// recording its durations one by one gives.
+func TestRecordSeriesMatchesOneByOne(t *testing.T) {
+	for _, s := range []struct {
+		first, step time.Duration
+		n           int64
+	}{
+		{3 * time.Second, 997 * time.Microsecond, 3000},   // some below 0
+		{20 * time.Millisecond, 3 * time.Nanosecond, 1e6}, // many per bucket
+		{2 * time.Hour, 13 * time.Second, 1000},           // beyond the hour the histogram tracks
+		{-time.Second, time.Millisecond, 5},
+	} {
+		series, single := newLatency(), newLatency()
+		series.recordSeries(s.first, s.step, s.n)
+		for k := range s.n {
+			single.record(s.first - time.Duration(k)*s.step)
+		}
+		if !series.h.Equals(single.h) || series.max != single.max {
+			t.Errorf("%+v: recorded at once %+v, one by one %+v", s, series.summary(), single.summary())
+		}
+	}
+}

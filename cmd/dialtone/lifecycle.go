@@ -319,12 +319,19 @@ func (r *lifecycleRun) pairLoop(ctx context.Context, p *lcPair, i int) {
 // the lifecycle latency with the wait they had then, a lower bound of their latency.
 func (r *lifecycleRun) missStarts(next time.Time, interval time.Duration) {
 	now := time.Now()
-	for ; next.Before(r.measureEnd); next = next.Add(interval) {
-		if r.inWindow(next) {
-			r.missed.Add(1)
-			r.whole.record(now.Sub(next))
+	if early := r.measureStart.Sub(next); early > 0 {
+		k := early / interval // then the first measured start
+		if early%interval != 0 {
+			k++
 		}
+		next = next.Add(k * interval)
 	}
+	if !next.Before(r.measureEnd) {
+		return
+	}
+	n := int64((r.measureEnd.Sub(next)-1)/interval) + 1
+	r.missed.Add(n)
+	r.whole.recordSeries(now.Sub(next), interval, n)
 }
 
 // inWindow reports whether a lifecycle intended to start at t is measured.
