@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,5 +241,31 @@ func TestRecordSeriesMatchesOneByOne(t *testing.T) {
 		if !series.h.Equals(single.h) || series.max != single.max {
 			t.Errorf("%+v: recorded at once %+v, one by one %+v", s, series.summary(), single.summary())
 		}
+	}
+}
+
+// TestLifecycleInFlightAtTheEndIsCounted: a lifecycle started in the measured time is
+// reported when it ends, as a lifecycle or an error, however long after the end of --duration
+// its steps (each within --step-timeout) bring it.
+func TestLifecycleInFlightAtTheEndIsCounted(t *testing.T) {
+	cfg := &lifecycleConfig{pairs: 2, devices: 1, duration: 100 * time.Millisecond, stepTimeout: 20 * time.Millisecond}
+	r := newLifecycleRun(cfg)
+	var calls atomic.Int64
+	r.cycle = func(_ *lcPair, ctx context.Context, timeout time.Duration) (lcResult, string, error) {
+		calls.Add(1)
+		// Eight steps, each just within its timeout, from just before the end.
+		if !sleepUntil(ctx, r.measureEnd.Add(-time.Millisecond)) || !sleepUntil(ctx, time.Now().Add(8*timeout*9/10)) {
+			return lcResult{}, "calleeEnded", ctx.Err()
+		}
+		return lcResult{ring: []time.Duration{time.Millisecond}, accept: time.Millisecond}, "", nil
+	}
+	rep := r.execute(context.Background(), make([]*lcPair, cfg.pairs), io.Discard)
+	var errs int64
+	for _, n := range rep.Errors {
+		errs += n
+	}
+	if rep.Lifecycles+errs != calls.Load() || rep.Lifecycles != rep.Lifecycle.Count {
+		t.Errorf("%d lifecycles started in the measured time; reported %d lifecycles (%d latency samples) and %d errors",
+			calls.Load(), rep.Lifecycles, rep.Lifecycle.Count, errs)
 	}
 }

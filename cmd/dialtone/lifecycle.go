@@ -32,8 +32,9 @@ is measured from its intended start, so a start delayed because its pair is stil
 its wait (no coordinated omission). Starts still waiting at the end are reported as
 missedStarts, and counted in the lifecycle latency with the wait they had then (a lower bound).
 
-Reported, for the lifecycles that started during --duration (after --warmup): lifecycles per
-second, errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
+Reported, for the lifecycles that started during --duration (after --warmup), those still
+running at its end waited for (each step for at most --step-timeout): lifecycles per second,
+errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
 inviteToRing (callInvite sent → callee device has callInvitationReceived), acceptToCaller
 (callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
 stderr every second.
@@ -191,23 +192,29 @@ func closePairs(pairs []*lcPair) {
 	closeAll(cs)
 }
 
-// lifecycle runs one lifecycle. It returns the two step latencies, or the failed step and
-// its error; a call left open by a failure is ended or cancelled.
-func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (ring, accept time.Duration, step string, err error) {
+// lcResult is what one lifecycle measured.
+type lcResult struct {
+	ring   []time.Duration // callInvite sent → the callee device has callInvitationReceived
+	accept time.Duration   // callAccept sent → the caller saw the callee Accepted
+}
+
+// lifecycle runs one lifecycle. It returns its step latencies, or the failed step and its
+// error; a call left open by a failure is ended or cancelled.
+func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (res lcResult, step string, err error) {
 	p.mb.reset()
 	t0 := time.Now()
-	res, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallInviteResult, error) {
+	inv, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallInviteResult, error) {
 		return p.caller.CallInvite(ctx, []string{p.callee}, client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced})
 	})
 	if err != nil {
-		return 0, 0, "invite", err
+		return res, "invite", err
 	}
-	id := res.CallID
-	ring, accept, step, err = p.answerAndEnd(ctx, id, t0, timeout)
+	ring, accept, step, err := p.answerAndEnd(ctx, inv.CallID, t0, timeout)
 	if err != nil {
-		p.cleanup(ctx, id)
+		p.cleanup(ctx, inv.CallID)
+		return res, step, err
 	}
-	return ring, accept, step, err
+	return lcResult{ring: []time.Duration{ring}, accept: accept}, "", nil
 }
 
 // answerAndEnd is the part of a lifecycle after the invite.
@@ -264,6 +271,7 @@ func withTimeout[T any](ctx context.Context, timeout time.Duration, fn func(cont
 // lifecycleRun is one run's schedule and measurements.
 type lifecycleRun struct {
 	cfg                             *lifecycleConfig
+	cycle                           func(p *lcPair, ctx context.Context, timeout time.Duration) (lcResult, string, error) // (*lcPair).lifecycle
 	start, measureStart, measureEnd time.Time
 	ring, accept, whole             *latency
 	errs                            errorCounts
@@ -271,7 +279,7 @@ type lifecycleRun struct {
 }
 
 func newLifecycleRun(cfg *lifecycleConfig) *lifecycleRun {
-	return &lifecycleRun{cfg: cfg, ring: newLatency(), accept: newLatency(), whole: newLatency()}
+	return &lifecycleRun{cfg: cfg, cycle: (*lcPair).lifecycle, ring: newLatency(), accept: newLatency(), whole: newLatency()}
 }
 
 // execute runs every pair until the end of the measured time and reports.
@@ -279,9 +287,8 @@ func (r *lifecycleRun) execute(ctx context.Context, pairs []*lcPair, stderr io.W
 	r.start = time.Now()
 	r.measureStart = r.start.Add(r.cfg.warmup)
 	r.measureEnd = r.measureStart.Add(r.cfg.duration)
-	// In-flight lifecycles finish after measureEnd, each step bounded by stepTimeout.
-	ctx, cancel := context.WithDeadline(ctx, r.measureEnd.Add(6*r.cfg.stepTimeout))
-	defer cancel()
+	// The lifecycles in flight at measureEnd run to their end, which their steps' timeouts
+	// bound: cutting them short would drop them from both the lifecycles and the errors.
 	stop := make(chan struct{})
 	waitProgress := everySecond(stop, r.progress(stderr))
 	var wg sync.WaitGroup
@@ -358,12 +365,12 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // one runs a lifecycle intended to start at intended and records it: a lifecycle intended to
 // start in the measured time is measured, successes and errors alike, whenever it ends.
 func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
-	ring, accept, step, err := p.lifecycle(ctx, r.cfg.stepTimeout)
+	res, step, err := r.cycle(p, ctx, r.cfg.stepTimeout)
 	now := time.Now()
 	measured := r.inWindow(intended)
 	if err != nil {
 		if ctx.Err() != nil {
-			return // the run is over; not the server's failure
+			return // the run was interrupted; not the server's failure
 		}
 		if measured {
 			r.errs.add(err, step)
@@ -378,8 +385,10 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		return
 	}
 	r.measured.Add(1)
-	r.ring.record(ring)
-	r.accept.record(accept)
+	for _, d := range res.ring {
+		r.ring.record(d)
+	}
+	r.accept.record(res.accept)
 	r.whole.record(now.Sub(intended))
 }
 
