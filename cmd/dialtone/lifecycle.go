@@ -20,11 +20,11 @@ Usage: dialtone bench lifecycle --url URL --secret S [--pairs 100] [--duration 1
 
 Runs call lifecycles between caller/callee pairs, each pair a logged-in caller device and
 --devices logged-in devices of its callee. One lifecycle: the caller sends callInvite
-(advanced mode); a callee device receives callInvitationReceived (its SDK acknowledges it);
-once the caller sees the callee Received (the acknowledgement is committed, as it is long
-before anyone answers a real call), that device sends callAccept; the caller sees the callee
-Accepted (callUserStateChanged); the caller sends callEnd; the caller and the accepting device
-both receive callInvitationEnded. Four durable changes: invite, receipt, accept, end.
+(advanced mode); every callee device receives callInvitationReceived (its SDK acknowledges
+it); once the caller sees the callee Received (the acknowledgement is committed, as it is long
+before anyone answers a real call), the first device to ring sends callAccept; the caller sees
+the callee Accepted (callUserStateChanged); the caller sends callEnd; the caller and every
+callee device receive callInvitationEnded. Four durable changes: invite, receipt, accept, end.
 
 Closed loop by default: each pair runs lifecycles back to back. With --rate, open loop: R
 lifecycles per second are offered, spread evenly over the pairs; the whole lifecycle's latency
@@ -35,7 +35,8 @@ missedStarts, and counted in the lifecycle latency with the wait they had then (
 Reported, for the lifecycles that started during --duration (after --warmup), those still
 running at its end waited for (each step for at most --step-timeout): lifecycles per second,
 errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
-inviteToRing (callInvite sent → callee device has callInvitationReceived), acceptToCaller
+inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
+device, --devices per lifecycle), acceptToCaller
 (callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
 stderr every second.
 
@@ -66,7 +67,7 @@ func runLifecycle(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	return workload{name: "lifecycle", usage: lifecycleUsage, common: &cfg.benchFlags,
 		define: func(fs *flag.FlagSet) {
 			fs.IntVar(&cfg.pairs, "pairs", 100, "caller/callee pairs")
-			fs.IntVar(&cfg.devices, "devices", 1, "logged-in devices per callee; all ring, the first to ring accepts")
+			fs.IntVar(&cfg.devices, "devices", 1, "logged-in devices per callee; all must ring, the first to ring accepts")
 			fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time, after the warmup")
 			fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured time first")
 			fs.Float64Var(&cfg.rate, "rate", 0, "offered lifecycles per second over all pairs (open loop); 0 = closed loop")
@@ -128,7 +129,9 @@ type calleeHandler struct {
 }
 
 func (h *calleeHandler) OnCallInvitationReceived(ev client.CallInvitationReceived) {
-	h.mb.post(mailKey{mailRing, ev.CallID, -1}, arrival{at: time.Now(), device: h.device})
+	a := arrival{at: time.Now(), device: h.device}
+	h.mb.post(mailKey{mailRing, ev.CallID, h.device}, a)
+	h.mb.post(mailKey{mailRing, ev.CallID, -1}, a) // the first device to ring
 }
 
 func (h *calleeHandler) OnCallInvitationEnded(ev client.CallInvitationEnded) {
@@ -194,7 +197,7 @@ func closePairs(pairs []*lcPair) {
 
 // lcResult is what one lifecycle measured.
 type lcResult struct {
-	ring   []time.Duration // callInvite sent → the callee device has callInvitationReceived
+	ring   []time.Duration // callInvite sent → each callee device has callInvitationReceived
 	accept time.Duration   // callAccept sent → the caller saw the callee Accepted
 }
 
@@ -209,47 +212,69 @@ func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (res lcRe
 	if err != nil {
 		return res, "invite", err
 	}
-	ring, accept, step, err := p.answerAndEnd(ctx, inv.CallID, t0, timeout)
+	res, step, err = p.answerAndEnd(ctx, inv.CallID, t0, timeout)
 	if err != nil {
 		p.cleanup(ctx, inv.CallID)
-		return res, step, err
 	}
-	return lcResult{ring: []time.Duration{ring}, accept: accept}, "", nil
+	return res, step, err
 }
 
-// answerAndEnd is the part of a lifecycle after the invite.
-func (p *lcPair) answerAndEnd(ctx context.Context, id string, t0 time.Time, timeout time.Duration) (ring, accept time.Duration, step string, err error) {
-	rang, err := p.mb.wait(ctx, mailKey{mailRing, id, -1}, timeout)
+// answerAndEnd is the part of a lifecycle after the invite. The first callee device to ring
+// answers; every device must have rung and received callInvitationEnded by the end (behaviour
+// §5), each ring a sample of inviteToRing.
+func (p *lcPair) answerAndEnd(ctx context.Context, id string, t0 time.Time, timeout time.Duration) (res lcResult, step string, err error) {
+	first, err := p.mb.wait(ctx, mailKey{mailRing, id, -1}, timeout)
 	if err != nil {
-		return 0, 0, "ring", err
+		return res, "ring", err
 	}
-	ring = rang.at.Sub(t0)
 	if _, err := p.mb.wait(ctx, mailKey{mailReceived, id, 0}, timeout); err != nil {
-		return ring, 0, "received", err
+		return res, "received", err
 	}
 	t1 := time.Now()
 	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallIDResult, error) {
-		return p.callees[rang.device].CallAccept(ctx, id, client.OpConfig{})
+		return p.callees[first.device].CallAccept(ctx, id, client.OpConfig{})
 	}); err != nil {
-		return ring, 0, "accept", err
+		return res, "accept", err
 	}
 	acc, err := p.mb.wait(ctx, mailKey{mailAccepted, id, 0}, timeout)
 	if err != nil {
-		return ring, 0, "accepted", err
+		return res, "accepted", err
 	}
-	accept = acc.at.Sub(t1)
+	res.accept = acc.at.Sub(t1)
 	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallEndResult, error) {
 		return p.caller.CallEnd(ctx, id, client.OpConfig{})
 	}); err != nil {
-		return ring, accept, "end", err
+		return res, "end", err
 	}
 	if _, err := p.mb.wait(ctx, mailKey{mailCallerEnded, id, 0}, timeout); err != nil {
-		return ring, accept, "callerEnded", err
+		return res, "callerEnded", err
 	}
-	if _, err := p.mb.wait(ctx, mailKey{mailCalleeEnded, id, rang.device}, timeout); err != nil {
-		return ring, accept, "calleeEnded", err
+	if _, err := p.waitDevices(ctx, mailCalleeEnded, id, timeout); err != nil {
+		return res, "calleeEnded", err
 	}
-	return ring, accept, "", nil
+	rings, err := p.waitDevices(ctx, mailRing, id, timeout)
+	if err != nil {
+		return res, "ring", err
+	}
+	for _, a := range rings {
+		res.ring = append(res.ring, a.at.Sub(t0))
+	}
+	return res, "", nil
+}
+
+// waitDevices waits, up to timeout in all, for the arrival of kind for call id on every callee
+// device.
+func (p *lcPair) waitDevices(ctx context.Context, kind mailKind, id string, timeout time.Duration) ([]arrival, error) {
+	deadline := time.Now().Add(timeout)
+	out := make([]arrival, len(p.callees))
+	for d := range p.callees {
+		a, err := p.mb.wait(ctx, mailKey{kind, id, d}, max(time.Until(deadline), 0))
+		if err != nil {
+			return nil, fmt.Errorf("callee device %d: %w", d, err)
+		}
+		out[d] = a
+	}
+	return out, nil
 }
 
 // cleanup ends or cancels a call a failed lifecycle left, so that the caller is not busy.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/servertest"
+)
+
+// silentDevice is a callee device whose events reach no lifecycle: those that ringDeaf or
+// endDeaf name are dropped, the others posted as a bench callee device posts them.
+type silentDevice struct {
+	calleeHandler
+	ringDeaf, endDeaf bool
+}
+
+func (h *silentDevice) OnCallInvitationReceived(ev client.CallInvitationReceived) {
+	if !h.ringDeaf {
+		h.calleeHandler.OnCallInvitationReceived(ev)
+	}
+}
+
+func (h *silentDevice) OnCallInvitationEnded(ev client.CallInvitationEnded) {
+	if !h.endDeaf {
+		h.calleeHandler.OnCallInvitationEnded(ev)
+	}
+}
+
+// testPair logs in a lifecycle pair whose callee has len(devices) devices with these
+// handlers (nil: a bench callee device).
+func testPair(t *testing.T, srv *servertest.Server, name string, devices ...*silentDevice) *lcPair {
+	t.Helper()
+	bf := &benchFlags{url: srv.URL, secret: servertest.Secret}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := &lcPair{callee: name + "-callee", mb: newMailbox()}
+	t.Cleanup(func() { closePairs([]*lcPair{p}) })
+	var err error
+	caller := session{user: name + "-caller", device: "c", handler: &callerHandler{mb: p.mb, callee: p.callee}}
+	if p.caller, err = caller.login(ctx, bf); err != nil {
+		t.Fatal(err)
+	}
+	for d, h := range devices {
+		if h == nil {
+			h = &silentDevice{}
+		}
+		h.calleeHandler = calleeHandler{mb: p.mb, device: d}
+		c, err := session{user: p.callee, device: "d" + strconv.Itoa(d), handler: h}.login(ctx, bf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.callees = append(p.callees, c)
+	}
+	return p
+}
+
+// TestLifecycleWaitsForEveryCalleeDevice: with several callee devices, each must ring and
+// each must receive callInvitationEnded (behaviour §5: all devices of the invitee, of every
+// user active before the end); a device that misses either fails the lifecycle at that step.
+func TestLifecycleWaitsForEveryCalleeDevice(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	ok := testPair(t, srv, "all", nil, nil, nil)
+	res, step, err := ok.lifecycle(context.Background(), 5*time.Second)
+	if err != nil || len(res.ring) != 3 {
+		t.Fatalf("three devices that ring and end: step %q, err %v, %d ring latencies, want 3", step, err, len(res.ring))
+	}
+	for _, c := range []struct {
+		name string
+		h    *silentDevice
+		step string
+	}{
+		{"noring", &silentDevice{ringDeaf: true}, "ring"},
+		{"noend", &silentDevice{endDeaf: true}, "calleeEnded"},
+	} {
+		p := testPair(t, srv, c.name, nil, c.h)
+		_, step, err := p.lifecycle(context.Background(), 300*time.Millisecond)
+		if step != c.step || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: the lifecycle failed at step %q with %v, want a timeout at %q", c.name, step, err, c.step)
+		}
+	}
+}
