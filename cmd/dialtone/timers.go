@@ -78,7 +78,8 @@ type timersRun struct {
 	calls int
 
 	mu        sync.Mutex
-	deadlines map[string]map[string]int64 // callID → invitee → deadline (server Unix ms)
+	deadlines map[string]map[string]int64 // callID → invitee not yet timed out → deadline (server Unix ms)
+	early     map[string][]earlyTimeout   // callID → timeouts that came before the invite's reply
 	minLate   time.Duration
 
 	armed                    time.Duration // when the last invite was answered
@@ -89,7 +90,14 @@ type timersRun struct {
 
 func newTimersRun(cfg *timersConfig) *timersRun {
 	return &timersRun{cfg: cfg, run: newRunID(), calls: (cfg.invitations + maxInvitees - 1) / maxInvitees,
-		deadlines: make(map[string]map[string]int64), lateness: newLatency(), minLate: time.Hour}
+		deadlines: make(map[string]map[string]int64), early: make(map[string][]earlyTimeout),
+		lateness: newLatency(), minLate: time.Hour}
+}
+
+// earlyTimeout is a timeout observed before the reply that gives its deadline.
+type earlyTimeout struct {
+	user    string
+	arrived time.Time
 }
 
 // timersCaller is the handler of one caller: it measures its invitees' timeouts.
@@ -111,16 +119,28 @@ func (h *timersCaller) OnCallUserStateChanged(ev client.CallUserStateChanged) {
 	}
 }
 
-// observe records the lateness of one timeout that arrived at server time arrived.
+// observe records the lateness of one timeout that arrived at server time arrived, against
+// the deadline of the invite's reply (the event's is 0: a user who timed out has none, §10b).
+// A timeout that comes before that reply waits for it.
 func (r *timersRun) observe(callID string, u client.CallUserInfo, arrived time.Time) {
 	r.mu.Lock()
-	deadline, ok := r.deadlines[callID][u.UserID]
-	if !ok {
-		deadline = u.Deadline // the invite's reply is not processed yet
+	defer r.mu.Unlock()
+	if _, ok := r.deadlines[callID]; !ok {
+		r.early[callID] = append(r.early[callID], earlyTimeout{u.UserID, arrived})
+		return
 	}
+	r.measure(callID, u.UserID, arrived)
+}
+
+// measure records the lateness of user's timeout in call callID, once; r.mu is held.
+func (r *timersRun) measure(callID, user string, arrived time.Time) {
+	deadline, ok := r.deadlines[callID][user]
+	if !ok {
+		return // not one of ours, or already observed
+	}
+	delete(r.deadlines[callID], user)
 	late := arrived.Sub(time.UnixMilli(deadline))
 	r.minLate = min(r.minLate, late)
-	r.mu.Unlock()
 	r.lateness.record(late)
 	r.observed.Add(1)
 }
@@ -208,16 +228,25 @@ func (r *timersRun) invite(ctx context.Context, c *client.Client, i int, start t
 		r.errs.add(err, "invite")
 		return
 	}
-	dl := make(map[string]int64, len(users))
+	r.armedCall(res, len(users))
+}
+
+// armedCall records the deadlines of a call's invitees from its invite's result.
+func (r *timersRun) armedCall(res client.CallInviteResult, invitees int) {
+	dl := make(map[string]int64, invitees)
 	for _, u := range res.CallInfo.CallUserList {
 		if u.State != client.StateAccepted {
 			dl[u.UserID] = u.Deadline
 		}
 	}
+	r.invited.Add(int64(invitees - len(res.ErrorUserList)))
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.deadlines[res.CallID] = dl
-	r.mu.Unlock()
-	r.invited.Add(int64(len(users) - len(res.ErrorUserList)))
+	for _, e := range r.early[res.CallID] {
+		r.measure(res.CallID, e.user, e.arrived)
+	}
+	delete(r.early, res.CallID)
 }
 
 // latenessSummary is the lateness distribution, with its minimum (negative when a timeout

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// inviteResult is the result of a callInvite by caller of invitees, ringing until deadline.
+func inviteResult(callID, caller string, deadline int64, invitees ...string) client.CallInviteResult {
+	res := client.CallInviteResult{CallID: callID}
+	res.CallInfo.CallUserList = []client.CallUserInfo{{UserID: caller, State: client.StateAccepted}}
+	for _, u := range invitees {
+		res.CallInfo.CallUserList = append(res.CallInfo.CallUserList,
+			client.CallUserInfo{UserID: u, State: client.StateInviting, Deadline: deadline})
+	}
+	return res
+}
+
+// TestTimersLatenessWhenTheTimeoutComesBeforeTheReply: a reply may come after the events its
+// request caused. A timeout observed before its invite's reply is measured against the
+// deadline that reply gives; the event's own deadline is 0 for a user who timed out
+// (behaviour §10b).
+func TestTimersLatenessWhenTheTimeoutComesBeforeTheReply(t *testing.T) {
+	r := newTimersRun(&timersConfig{invitations: 2, window: time.Second, lead: time.Second})
+	deadline := time.Now().UnixMilli()
+	arrived := time.UnixMilli(deadline).Add(7 * time.Millisecond)
+	for _, u := range []string{"u1", "u2"} {
+		r.observe("call", client.CallUserInfo{UserID: u, State: client.StateTimeout, UpdateTime: deadline}, arrived)
+	}
+	r.armedCall(inviteResult("call", "caller", deadline, "u1", "u2"), 2)
+	rep := r.report()
+	near7 := func(ms float64) bool { return ms >= 7 && ms < 7.01 } // the histogram's precision
+	if l := rep.LatenessMs; l.Count != 2 || !near7(l.P50Ms) || !near7(l.MaxMs) || l.MinMs != 7 ||
+		rep.Observed != 2 || len(rep.Errors) != 0 {
+		t.Errorf("report %+v, want both timeouts observed 7 ms late", rep)
+	}
+}
