@@ -182,6 +182,13 @@ func (e *errorCounts) add(err error, step string) {
 	} else if errors.Is(err, context.DeadlineExceeded) {
 		key = "timeout:" + step
 	}
+	e.addKey(key)
+}
+
+// addCode counts a refusal with a wire code, such as an invitee's reason in errorUserList.
+func (e *errorCounts) addCode(code client.ErrorCode) { e.addKey(strconv.Itoa(int(code))) }
+
+func (e *errorCounts) addKey(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {

@@ -28,8 +28,9 @@ call's timeout (whole seconds, 1..600) and start time are chosen so that its dea
 on its slot of the window. The caller's device observes the timeouts
 (callUserStateChanged listing the invitees Timeout); lateness = arrival, on the server's
 clock as the SDK estimates it (ServerTimeOffset), − the deadline of the invite result's
-callInfo. Reported: p50, p99 and max lateness, and timeouts never observed (within the window
-plus --grace) as errors "timeout:unobserved".
+callInfo. Reported: p50, p99 and max lateness, timeouts never observed (within the window
+plus --grace) as errors "timeout:unobserved", and invitees that an invite's errorUserList
+refused as errors under their reason's code.
 
 100,000 invitations take 11,112 connections in this one process: raise ulimit -n, and spread
 them over local addresses with --sources if the ports of one address run short.
@@ -231,8 +232,12 @@ func (r *timersRun) invite(ctx context.Context, c *client.Client, i int, start t
 	r.armedCall(res, len(users))
 }
 
-// armedCall records the deadlines of a call's invitees from its invite's result.
+// armedCall records the deadlines of a call's invitees from its invite's result, and counts
+// the invitees it refused as errors under their reasons.
 func (r *timersRun) armedCall(res client.CallInviteResult, invitees int) {
+	for _, e := range res.ErrorUserList {
+		r.errs.addCode(e.Reason)
+	}
 	dl := make(map[string]int64, invitees)
 	for _, u := range res.CallInfo.CallUserList {
 		if u.State != client.StateAccepted {

@@ -37,3 +37,15 @@ func TestTimersLatenessWhenTheTimeoutComesBeforeTheReply(t *testing.T) {
 		t.Errorf("report %+v, want both timeouts observed 7 ms late", rep)
 	}
 }
+
+// TestTimersCountsRefusedInvitees: an invitee the server refused (in the invite's
+// errorUserList) is never armed: it is an error under its reason's code.
+func TestTimersCountsRefusedInvitees(t *testing.T) {
+	r := newTimersRun(&timersConfig{invitations: 3, window: time.Second, lead: time.Second})
+	res := inviteResult("call", "caller", time.Now().UnixMilli()+1000, "u1", "u2")
+	res.ErrorUserList = []client.ErrorUserInfo{{UserID: "u3", Reason: 6000001}}
+	r.armedCall(res, 3)
+	if rep := r.report(); rep.Invited != 2 || rep.Errors["6000001"] != 1 {
+		t.Errorf("report %+v, want 2 invited and 1 error 6000001", rep)
+	}
+}
