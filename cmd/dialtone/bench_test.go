@@ -273,3 +273,15 @@ func TestLifecycleInFlightAtTheEndIsCounted(t *testing.T) {
 			calls.Load(), rep.Lifecycles, rep.Lifecycle.Count, errs)
 	}
 }
+
+// TestBenchIdleRefusesAnUnreadableServerPID: a --server-pid whose memory cannot be read would
+// report no memory at all (bytesPerSession 0); it is refused before any login.
+func TestBenchIdleRefusesAnUnreadableServerPID(t *testing.T) {
+	for _, pid := range []string{"4194305", "-5"} { // above any Linux pid_max; negative
+		_, _, err := runOnce(t, "bench", "idle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s",
+			"--sessions", "2", "--hold", "0s", "--server-pid", pid)
+		if err == nil || !strings.Contains(err.Error(), "--server-pid") {
+			t.Errorf("--server-pid %s: err %v, want a refusal of --server-pid", pid, err)
+		}
+	}
+}
