@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -29,7 +30,8 @@ Load-tests a Dialtone server through the public SDK. Workloads:
   timers     many ringing invitations timing out across a window: timeout lateness
 
 Run "dialtone bench WORKLOAD --help" for its flags. Every workload is bounded in time and
-connects only to --url. Users are named bench-<letter>-<run>-<n>, with a run-unique <run>, so
+connects only to --url; one that needs more connections than the process may open files
+(ulimit -n) is refused. Users are named bench-<letter>-<run>-<n>, with a run-unique <run>, so
 repeated runs against one server do not collide.
 
 The server's default limits (--max-invites-per-minute 60 per user, --max-requests-per-second
@@ -103,6 +105,24 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	rep.print(stdout)
 	return nil
+}
+
+// checkConnections refuses a run that needs more connections than this process may open
+// (what is the flags that ask for them): it could only fail part-way, or die allocating for
+// them.
+func checkConnections(what string, conns int64) error {
+	if limit := maxOpenFiles(); conns > limit {
+		return fmt.Errorf("%s needs %d connections, more than this process may open (ulimit -n %d)", what, conns, limit)
+	}
+	return nil
+}
+
+// times is a·b, or math.MaxInt64 when that does not fit; a, b ≥ 0.
+func times(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
 }
 
 // newRunID returns a short random run identifier for user names.

@@ -285,3 +285,24 @@ func TestBenchIdleRefusesAnUnreadableServerPID(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchRefusesMoreConnectionsThanFiles: a run needing more connections than the process
+// may open files is refused with the flag to lower, before anything is allocated for it (a
+// trillion pairs made the tool die out of memory).
+func TestBenchRefusesMoreConnectionsThanFiles(t *testing.T) {
+	const u = "ws://127.0.0.1:1/v1/ws"
+	for _, c := range []struct {
+		flag string
+		args []string
+	}{
+		{"--pairs", []string{"lifecycle", "--pairs", "1000000000000", "--duration", "1s"}},
+		{"--pairs", []string{"lifecycle", "--pairs", "2", "--devices", "9223372036854775807", "--duration", "1s"}},
+		{"--sessions", []string{"idle", "--sessions", "1000000000000"}},
+		{"--invitations", []string{"timers", "--invitations", "9000000000000"}},
+	} {
+		_, _, err := runOnce(t, append([]string{"bench"}, append(c.args, "--url", u, "--secret", "s")...)...)
+		if err == nil || !strings.Contains(err.Error(), c.flag) || !strings.Contains(err.Error(), "ulimit -n") {
+			t.Errorf("%v: err %v, want a refusal naming %s and ulimit -n", c.args, err, c.flag)
+		}
+	}
+}

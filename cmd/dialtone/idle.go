@@ -57,6 +57,9 @@ func runIdle(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 			if cfg.sessions < 1 || cfg.hold < 0 {
 				return nil, errors.New("--sessions must be ≥ 1 and --hold ≥ 0")
 			}
+			if err := checkConnections(fmt.Sprintf("--sessions %d", cfg.sessions), int64(cfg.sessions)); err != nil {
+				return nil, err
+			}
 			if cfg.serverPID < 0 || cfg.serverPID > 0 && readRSS(cfg.serverPID) == 0 {
 				return nil, fmt.Errorf("--server-pid %d: no memory to read in /proc/%[1]d/status (no such process on this machine?)", cfg.serverPID)
 			}

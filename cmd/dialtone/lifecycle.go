@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,10 @@ func runLifecycle(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
 			if cfg.pairs < 1 || cfg.devices < 1 || cfg.duration <= 0 || cfg.warmup < 0 || !(cfg.rate >= 0) || cfg.stepTimeout <= 0 {
 				return nil, errors.New("--pairs and --devices must be ≥ 1, --duration and --step-timeout > 0, --warmup and --rate ≥ 0")
+			}
+			conns := times(int64(cfg.pairs), min(int64(cfg.devices), math.MaxInt64-1)+1)
+			if err := checkConnections(fmt.Sprintf("--pairs %d with --devices %d", cfg.pairs, cfg.devices), conns); err != nil {
+				return nil, err
 			}
 			if cfg.rate > 0 && cfg.interval() <= 0 {
 				return nil, fmt.Errorf("--rate %g over %d pairs gives no usable interval between a pair's starts", cfg.rate, cfg.pairs)

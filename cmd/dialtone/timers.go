@@ -61,6 +61,10 @@ func runTimers(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 				cfg.lead+cfg.window > 600*time.Second || cfg.grace < 0 {
 				return nil, errors.New("--invitations must be ≥ 1, --window and --lead ≥ 1s, --lead + --window ≤ 600s")
 			}
+			calls := int64(cfg.invitations-1)/maxInvitees + 1
+			if err := checkConnections(fmt.Sprintf("--invitations %d (one caller per %d)", cfg.invitations, maxInvitees), calls); err != nil {
+				return nil, err
+			}
 			r := newTimersRun(&cfg)
 			callers, err := r.login(ctx)
 			defer closeAll(callers)
