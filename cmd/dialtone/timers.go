@@ -59,7 +59,7 @@ func runTimers(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
 			if cfg.invitations < 1 || cfg.window < time.Second || cfg.lead < time.Second ||
 				cfg.lead+cfg.window > 600*time.Second || cfg.grace < 0 {
-				return nil, errors.New("--invitations must be ≥ 1, --window and --lead ≥ 1s, --lead + --window ≤ 600s")
+				return nil, errors.New("--invitations must be ≥ 1, --window and --lead ≥ 1s, --lead + --window ≤ 600s, --grace ≥ 0")
 			}
 			calls := int64(cfg.invitations-1)/maxInvitees + 1
 			if err := checkConnections(fmt.Sprintf("--invitations %d (one caller per %d)", cfg.invitations, maxInvitees), calls); err != nil {

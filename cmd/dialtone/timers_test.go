@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +48,13 @@ func TestTimersCountsRefusedInvitees(t *testing.T) {
 	r.armedCall(res, 3)
 	if rep := r.report(); rep.Invited != 2 || rep.Errors["6000001"] != 1 {
 		t.Errorf("report %+v, want 2 invited and 1 error 6000001", rep)
+	}
+}
+
+// TestBenchTimersRefusesANegativeGrace: the refusal names the flag that is wrong.
+func TestBenchTimersRefusesANegativeGrace(t *testing.T) {
+	_, _, err := runOnce(t, "bench", "timers", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s", "--grace", "-1s")
+	if err == nil || !strings.Contains(err.Error(), "--grace") {
+		t.Errorf("err %v, want a refusal naming --grace", err)
 	}
 }
