@@ -56,6 +56,7 @@ type benchFlags struct {
 	url, secret, audience, sources string
 	json                           bool
 	concurrency                    int
+	loginTimeout                   time.Duration
 }
 
 func (bf *benchFlags) register(fs *flag.FlagSet) {
@@ -66,6 +67,7 @@ func (bf *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&bf.concurrency, "login-concurrency", 50,
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
 	fs.StringVar(&bf.sources, "sources", "", "comma-separated local addresses to connect from, round robin (e.g. 127.0.0.1,127.0.0.2)")
+	fs.DurationVar(&bf.loginTimeout, "login-timeout", 30*time.Second, "how long one session's connect and login may take")
 }
 
 // benchReport is a workload's result: --json prints it as JSON, otherwise print prints it.
@@ -95,6 +97,8 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("bench %s: --secret is required", wl.name)
 	case wl.common.concurrency < 1:
 		return fmt.Errorf("bench %s: --login-concurrency must be at least 1", wl.name)
+	case wl.common.loginTimeout <= 0:
+		return fmt.Errorf("bench %s: --login-timeout must be positive", wl.name)
 	}
 	rep, err := wl.execute(ctx, stderr)
 	if err != nil {
@@ -143,18 +147,26 @@ type session struct {
 	dial         dialFunc // nil: the SDK's default
 }
 
-// login dials bf.url and logs s in with a token minted with bf.secret and bf.audience.
+// login dials bf.url and logs s in with a token minted with bf.secret and bf.audience, within
+// bf.loginTimeout.
 func (s session) login(ctx context.Context, bf *benchFlags) (*client.Client, error) {
 	tok, err := mintToken(bf.secret, s.user, 24*time.Hour, bf.audience)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, bf.loginTimeout,
+		fmt.Errorf("no login within --login-timeout %s: %w", bf.loginTimeout, context.DeadlineExceeded))
+	defer cancel()
 	c, err := client.Dial(ctx, bf.url, client.Options{EventHandler: s.handler, DialContext: s.dial})
-	if err != nil {
-		return nil, err
+	if err == nil {
+		if _, err = c.Login(ctx, tok, s.device); err != nil {
+			c.Close()
+		}
 	}
-	if _, err := c.Login(ctx, tok, s.device); err != nil {
-		c.Close()
+	if err != nil && ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

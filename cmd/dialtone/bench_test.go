@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -304,5 +306,45 @@ func TestBenchRefusesMoreConnectionsThanFiles(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.flag) || !strings.Contains(err.Error(), "ulimit -n") {
 			t.Errorf("%v: err %v, want a refusal naming %s and ulimit -n", c.args, err, c.flag)
 		}
+	}
+}
+
+// TestBenchLoginsAreBounded: a --url whose server accepts connections and never answers
+// (another service, a stopped process) fails the logins after --login-timeout instead of
+// holding the run forever.
+func TestBenchLoginsAreBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	u := "ws://" + ln.Addr().String() + "/v1/ws"
+	for _, w := range [][]string{
+		{"lifecycle", "--pairs", "1", "--duration", "1s"},
+		{"timers", "--invitations", "1"},
+	} {
+		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s", "--login-timeout", "300ms")...)...)
+		if err == nil || !strings.Contains(err.Error(), "login") || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: err %v, want a login timeout", w[0], err)
+		}
+	}
+	stdout, stderr, err := runOnce(t, "bench", "idle", "--url", u, "--secret", "s", "--login-timeout", "300ms",
+		"--sessions", "2", "--hold", "0s", "--json")
+	if err != nil {
+		t.Fatalf("idle: %v\n%s", err, stderr)
+	}
+	var rep idleReport
+	decodeReport(t, stdout, &rep)
+	if rep.LoggedIn != 0 || rep.Errors["timeout:login"] != 2 {
+		t.Errorf("idle report %+v, want the 2 logins counted as timeout:login", rep)
 	}
 }

@@ -34,7 +34,7 @@ func (h *silentDevice) OnCallInvitationEnded(ev client.CallInvitationEnded) {
 // handlers (nil: a bench callee device).
 func testPair(t *testing.T, srv *servertest.Server, name string, devices ...*silentDevice) *lcPair {
 	t.Helper()
-	bf := &benchFlags{url: srv.URL, secret: servertest.Secret}
+	bf := &benchFlags{url: srv.URL, secret: servertest.Secret, loginTimeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p := &lcPair{callee: name + "-callee", mb: newMailbox()}
