@@ -46,7 +46,7 @@ func commitChanges(t *testing.T, srv *servertest.Server) int64 {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "dialtone_commit_changes_total "); ok {
+		if v, ok := strings.CutPrefix(line, "dialtone_commit_batch_changes_sum "); ok {
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -54,7 +54,7 @@ func commitChanges(t *testing.T, srv *servertest.Server) int64 {
 			return int64(n)
 		}
 	}
-	t.Fatal("no dialtone_commit_changes_total in /metrics")
+	t.Fatal("no dialtone_commit_batch_changes_sum in /metrics")
 	return 0
 }
 

@@ -1,7 +1,7 @@
 // Package metrics exposes Dialtone's Prometheus metrics on an injected registry: operations by
-// type and result, operation latency, events delivered, commit latency, webhook and push deliveries, plus gauges and
-// counters read from the components (sessions, deadlines pending, commit batches). The other
-// packages do not import Prometheus: they call the small observer interfaces they declare, which
+// type and result, operation latency, events delivered, commit latency and batch sizes, webhook
+// and push deliveries, plus gauges read from the components (sessions, deadlines pending). The
+// other packages do not import Prometheus: they call the small observer interfaces they declare, which
 // *Metrics implements.
 package metrics
 
@@ -18,6 +18,7 @@ type Metrics struct {
 	opSeconds     *prometheus.HistogramVec
 	events        prometheus.Counter
 	commitSeconds prometheus.Histogram
+	commitBatch   prometheus.Histogram
 	outbox        *prometheus.CounterVec
 	deadlineLate  prometheus.Histogram
 }
@@ -42,6 +43,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "dialtone_commit_seconds", Help: "Time a decision waits for its durable commit (group commit included).",
 			Buckets: latencyBuckets(),
 		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dialtone_commit_batch_changes",
+			Help:    "Changes per transaction the store committed (group commit, one fsync each; at most 256): the count is the transactions, the sum the changes.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}),
 		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dialtone_outbox_attempts_total",
 			Help: "Webhook and push deliveries by kind and result: delivered, failed (will retry), dropped (expired or refused).",
@@ -51,7 +57,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "dialtone_deadline_lateness_seconds", Help: "From a ring deadline or not-received check to its change being durable.",
 		Buckets: latencyBuckets(),
 	})
-	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.deadlineLate, m.outbox)
+	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.commitBatch, m.deadlineLate, m.outbox)
 	return m
 }
 
@@ -70,6 +76,9 @@ func (m *Metrics) Deadline(d time.Duration) { m.deadlineLate.Observe(d.Seconds()
 // Commit records how long one commit took.
 func (m *Metrics) Commit(d time.Duration) { m.commitSeconds.Observe(d.Seconds()) }
 
+// CommitBatch records the number of changes of one committed transaction.
+func (m *Metrics) CommitBatch(changes int) { m.commitBatch.Observe(float64(changes)) }
+
 // OutboxDelivered counts a delivered webhook or push.
 func (m *Metrics) OutboxDelivered(kind string) { m.outbox.WithLabelValues(kind, "delivered").Inc() }
 
@@ -82,9 +91,4 @@ func (m *Metrics) OutboxDropped(kind string) { m.outbox.WithLabelValues(kind, "d
 // Gauge registers a gauge whose value is read from f at each scrape.
 func Gauge(reg prometheus.Registerer, name, help string, f func() float64) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-}
-
-// Counter registers a counter whose value is read from f at each scrape.
-func Counter(reg prometheus.Registerer, name, help string, f func() float64) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }

@@ -52,8 +52,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
 	bus := localbus.New()
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "dialtone.db"), sqlite.Options{Logger: log, Publish: bus.Publish})
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "dialtone.db"),
+		sqlite.Options{Logger: log, Publish: bus.Publish, ObserveBatch: m.CommitBatch})
 	if errors.Is(err, sqlite.ErrInUse) {
 		return fmt.Errorf("--data %s is in use by another dialtoned; one server per data directory: %w", cfg.DataDir, err)
 	}
@@ -66,9 +70,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("--secret: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
 	boardCfg := switchboardConfig(cfg)
 	boardCfg.ObserveCommit = m.Commit
 	boardCfg.ObserveDeadline = m.Deadline
@@ -99,7 +100,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PushTargets:             store,
 		RememberUsers:           cfg.Dev, // the demo page's user list
 	}, board, bus, verifier, time.Now, log)
-	registerGauges(reg, ws, board, store)
+	registerGauges(reg, ws, board)
 	deliver.start()
 	defer deliver.stop()
 
@@ -170,14 +171,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // registerGauges exposes the components' own counts as metrics.
-func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchboard.Switchboard, store *sqlite.Store) {
+func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchboard.Switchboard) {
 	metrics.Gauge(reg, "dialtone_sessions", "Open WebSocket connections.", func() float64 { return float64(ws.Sessions()) })
 	metrics.Gauge(reg, "dialtone_deadlines_pending", "Calls with a ring deadline or not-received check scheduled.",
 		func() float64 { return float64(board.PendingDeadlines()) })
-	metrics.Counter(reg, "dialtone_commit_batches_total", "Transactions committed by the store (group commits).",
-		func() float64 { return float64(store.Stats().Batches) })
-	metrics.Counter(reg, "dialtone_commit_changes_total", "Changes committed by the store; divided by batches, the mean batch size.",
-		func() float64 { return float64(store.Stats().Changes) })
 }
 
 func switchboardConfig(cfg config.Config) switchboard.Config {

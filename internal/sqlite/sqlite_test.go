@@ -275,6 +275,8 @@ func TestBatchIsolation(t *testing.T) {
 	go s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "hold")}})
 	<-hold
 	before := s.Stats()
+	var observed []int // ObserveBatch's calls; the writer is held until release
+	s.observe = func(n int) { observed = append(observed, n) }
 	results := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range 3 {
@@ -299,6 +301,9 @@ func TestBatchIsolation(t *testing.T) {
 	}
 	if st := s.Stats(); st.Batches-before.Batches != 1 || st.Changes-before.Changes != 2 {
 		t.Fatalf("stats went from %+v to %+v, want 2 changes in one more batch", before, st)
+	}
+	if !slices.Equal(observed, []int{2}) {
+		t.Fatalf("ObserveBatch was told %v, want [2]", observed)
 	}
 	if _, err := s.Call(bg, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Fatalf("conflicting change's call: err = %v, want ErrNotFound", err)

@@ -40,6 +40,9 @@ type Options struct {
 	// switchboard.Publisher): on the writer goroutine, after the COMMIT, before the Commit
 	// returns. It must not block.
 	Publish switchboard.Publisher
+	// ObserveBatch, when not nil, is told how many changes each committed transaction held
+	// (metrics): on the writer goroutine, after the COMMIT. It must not block.
+	ObserveBatch func(changes int)
 	// MaxBatch caps the changes committed in one transaction (default DefaultMaxBatch).
 	MaxBatch int
 	// Readers is the size of the read connection pool (default DefaultReaders).
@@ -67,6 +70,7 @@ type Store struct {
 	memo    memo // Call and BusyCall from memory (memo.go)
 	log     *slog.Logger
 	publish switchboard.Publisher
+	observe func(changes int)
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -123,6 +127,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	s := &Store{wdb: wdb, lock: lock, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch}
+	if s.observe = opts.ObserveBatch; s.observe == nil {
+		s.observe = func(int) {}
+	}
 	fail := func(err error) (*Store, error) {
 		if s.w != nil {
 			s.w.close()

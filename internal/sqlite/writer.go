@@ -168,6 +168,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	s.batches.Add(1)
 	s.changes.Add(int64(applied))
+	s.observe(applied)
 	s.memo.applied(batch)
 	if s.publish == nil {
 		return
