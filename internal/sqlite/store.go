@@ -208,7 +208,7 @@ type Stats struct {
 	Changes int64 // changes committed; Changes/Batches is the average batch size
 }
 
-// Stats returns the commit counters, for metrics and benchmarks.
+// Stats returns the commit counters, for benchmarks (metrics use Options.ObserveBatch).
 func (s *Store) Stats() Stats {
 	return Stats{Batches: s.batches.Load(), Changes: s.changes.Load()}
 }
