@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -346,5 +347,24 @@ func TestBenchLoginsAreBounded(t *testing.T) {
 	decodeReport(t, stdout, &rep)
 	if rep.LoggedIn != 0 || rep.Errors["timeout:login"] != 2 {
 		t.Errorf("idle report %+v, want the 2 logins counted as timeout:login", rep)
+	}
+}
+
+// The idle workload reads the server's Go heap from /metrics whatever the scheme of --url
+// (ws, wss, or the http and https the SDK also accepts).
+func TestReadHeapMetricForEveryScheme(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes 1.2345e+06\n")
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, u := range []string{"ws://" + host + "/v1/ws", "http://" + host + "/v1/ws"} {
+		if got := readHeapMetric(u); got != 1234500 {
+			t.Errorf("readHeapMetric(%q) = %d, want 1234500", u, got)
+		}
 	}
 }

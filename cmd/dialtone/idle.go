@@ -216,7 +216,7 @@ func readHeapMetric(wsURL string) int64 {
 	if err != nil {
 		return 0
 	}
-	u.Scheme = map[string]string{"ws": "http", "wss": "https"}[u.Scheme]
+	u.Scheme = map[string]string{"ws": "http", "wss": "https", "http": "http", "https": "https"}[u.Scheme]
 	u.Path, u.RawQuery = "/metrics", ""
 	hc := &http.Client{Timeout: 5 * time.Second}
 	resp, err := hc.Get(u.String())
