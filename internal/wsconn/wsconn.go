@@ -8,6 +8,7 @@ package wsconn
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -204,7 +205,7 @@ func (c *Conn) closeReceived(payload []byte) error {
 		}
 	}
 	c.Close(int(code)) // a no-op when this end closed first
-	c.nc.Close()
+	c.closeSocket()
 	return ErrClosed
 }
 
@@ -251,7 +252,7 @@ func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	}
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
-		c.nc.Close()
+		c.closeSocket()
 		return c.writeErr
 	}
 	return nil
@@ -282,13 +283,23 @@ func (c *Conn) Close(code int) {
 }
 
 // CloseNow closes the socket without a handshake.
-func (c *Conn) CloseNow() error { return c.nc.Close() }
+func (c *Conn) CloseNow() error { return c.closeSocket() }
+
+// closeSocket closes the connection's socket at once. Over TLS it skips TLS's own goodbye
+// (close_notify), which would wait up to five seconds for room in buffers that a peer that
+// stopped reading keeps full; the WebSocket close frame, when there is one, has said the end.
+func (c *Conn) closeSocket() error {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return c.nc.Close()
+}
 
 // Linger reads and drops whatever arrives until the close handshake ends, the connection
 // fails or CloseTimeout passes, then closes the socket. Call it after Close when nothing else
 // reads the connection.
 func (c *Conn) Linger() {
-	defer c.nc.Close()
+	defer c.closeSocket()
 	for c.Wait() == nil && c.Read(func(Message) {}) == nil {
 	}
 }

@@ -294,9 +294,15 @@ func TestOverTLS(t *testing.T) {
 
 // Over TLS too, a write that fails for a peer that reads nothing ends the connection at once:
 // closing it does not wait for room in the full buffers to send TLS's own goodbye
-// (close_notify), which crypto/tls would give up to five seconds.
+// (close_notify), which crypto/tls would give up to five seconds. The server's socket gets a
+// small fixed send buffer, so that the buffers stay full once the write failed.
 func TestOverTLSAFailedWriteClosesAtOnce(t *testing.T) {
-	srv, conns := serveWith(t, httptest.NewTLSServer)
+	srv, conns := serveWith(t, func(h http.Handler) *httptest.Server {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Listener = smallSendBuffers{srv.Listener}
+		srv.StartTLS()
+		return srv
+	})
 	client, _, err := websocket.Dial(t.Context(), "wss"+strings.TrimPrefix(srv.URL, "https"),
 		&websocket.DialOptions{HTTPClient: srv.Client()})
 	must(t, err)
@@ -313,6 +319,17 @@ func TestOverTLSAFailedWriteClosesAtOnce(t *testing.T) {
 		}
 		break
 	}
+}
+
+// smallSendBuffers gives each accepted TCP connection a small send buffer that does not grow.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
 
 // RFC 6455 sections 5.2 and 8.1: a 64-bit length with its top bit set is a protocol error
