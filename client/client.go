@@ -238,8 +238,9 @@ func (c *Client) onDead(cn *conn) {
 // to the handler, synthesized invitations included, are dropped: the last seq processed
 // (Options.SeqStore) stays the last one handled, so a new client of the device gets the logged
 // ones, each once, and the invitations that still ring. Close waits for the client's
-// goroutines, except the handler's, so it may be called from inside a handler. It always
-// returns nil.
+// goroutines, except the handler's, so it may be called from inside a handler, and for the
+// server's answer to the close at most a second (a server that stopped reading, or a network
+// gone without a word, does not hold it longer). It always returns nil.
 func (c *Client) Close() error {
 	c.shutdown(ErrClosed)
 	c.wg.Wait()

@@ -26,12 +26,23 @@ type conn struct {
 	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
 
-	mu      sync.Mutex
-	pending map[int64]func(protocol.Frame)
-	kick    *protocol.Kicked // the kicked event received, if any
-	cause   error            // why the connection died; set once
-	done    chan struct{}
+	// readCtx bounds the reader's reads; cancelling it closes the connection at once, even
+	// during a close handshake.
+	readCtx  context.Context
+	stopRead context.CancelFunc
+
+	mu        sync.Mutex
+	pending   map[int64]func(protocol.Frame)
+	kick      *protocol.Kicked // the kicked event received, if any
+	cause     error            // why the connection died; set once
+	done      chan struct{}
+	abandoned chan struct{} // closed when the client gives the connection up: no reply is awaited
+	abandon   sync.Once
 }
+
+// closeGrace bounds the close handshake of a graceful close: a server that does not answer
+// within it (busy, or a network gone without a close) has its connection closed at once.
+const closeGrace = time.Second
 
 // dialConn opens a WebSocket to url and starts its reader.
 func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
@@ -49,13 +60,15 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	}
 	ws.SetReadLimit(protocol.MaxServerFrameBytes)
 	cn := &conn{
-		ws:      ws,
-		log:     o.Logger,
-		onEvent: onEvent,
-		onDead:  onDead,
-		pending: make(map[int64]func(protocol.Frame)),
-		done:    make(chan struct{}),
+		ws:        ws,
+		log:       o.Logger,
+		onEvent:   onEvent,
+		onDead:    onDead,
+		pending:   make(map[int64]func(protocol.Frame)),
+		done:      make(chan struct{}),
+		abandoned: make(chan struct{}),
 	}
+	cn.readCtx, cn.stopRead = context.WithCancel(context.Background())
 	cn.lastRecv.Store(time.Now().UnixNano())
 	wg.Go(cn.readLoop)
 	return cn, nil
@@ -63,7 +76,7 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 
 func (cn *conn) readLoop() {
 	for {
-		typ, data, err := cn.ws.Read(context.Background())
+		typ, data, err := cn.ws.Read(cn.readCtx)
 		if err != nil {
 			cn.die(err)
 			return
@@ -120,6 +133,7 @@ func (cn *conn) die(err error) {
 	cn.pending = nil
 	cn.mu.Unlock()
 	cn.ws.CloseNow()
+	cn.stopRead()
 	close(cn.done)
 	cn.onDead(cn)
 }
@@ -131,10 +145,14 @@ func (cn *conn) close(cause error) {
 	cn.ws.CloseNow()
 }
 
-// closeGracefully ends the connection with a normal closure handshake, which may wait for the
-// peer for a few seconds.
+// closeGracefully ends the connection with a normal closure handshake, which waits for the
+// peer at most closeGrace. The requests waiting for a reply give up at once: the client no
+// longer wants one.
 func (cn *conn) closeGracefully(cause error) {
 	cn.setCause(cause)
+	cn.abandon.Do(func() { close(cn.abandoned) })
+	t := time.AfterFunc(closeGrace, cn.stopRead)
+	defer t.Stop()
 	cn.ws.Close(websocket.StatusNormalClosure, "")
 }
 
@@ -224,7 +242,8 @@ func (cn *conn) forget(id int64) bool {
 // roundTrip sends a request and waits for its reply. hook, when not nil, runs on the reader
 // goroutine with the reply before any later frame is handled. A reply taken by the reader
 // before ctx ended is returned even when ctx ends meanwhile, so that a hook's effect is never
-// followed by a failure.
+// followed by a failure. It returns errConnLost when the connection dies, or is abandoned by a
+// graceful close, before the reply.
 func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, idem string,
 	hook func(protocol.Frame)) (protocol.Frame, error) {
 	ch := make(chan protocol.Frame, 1)
@@ -237,6 +256,7 @@ func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, 
 	if err != nil {
 		return protocol.Frame{}, err
 	}
+	var giveUp error
 	select {
 	case f := <-ch:
 		return f, nil
@@ -247,22 +267,25 @@ func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, 
 		default:
 			return protocol.Frame{}, errConnLost
 		}
+	case <-cn.abandoned:
+		giveUp = errConnLost
 	case <-ctx.Done():
-		if cn.forget(id) {
-			return protocol.Frame{}, ctx.Err()
-		}
-		// The reader took the reply before ctx ended, and has run or is running hook with it:
-		// the reply is the answer. The reader closes done only after the callback returned.
+		giveUp = ctx.Err()
+	}
+	if cn.forget(id) {
+		return protocol.Frame{}, giveUp
+	}
+	// The reader took the reply before, and has run or is running hook with it: the reply is
+	// the answer. The reader closes done only after the callback returned.
+	select {
+	case f := <-ch:
+		return f, nil
+	case <-cn.done:
 		select {
 		case f := <-ch:
 			return f, nil
-		case <-cn.done:
-			select {
-			case f := <-ch:
-				return f, nil
-			default:
-				return protocol.Frame{}, ctx.Err()
-			}
+		default:
+			return protocol.Frame{}, giveUp
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -193,5 +194,51 @@ func TestE2EIdempotentInviteRepeatPastTheLimit(t *testing.T) {
 		if f := r.reply(id); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
 			t.Errorf("%s past the limit: %+v, want 6000292", frame, f)
 		}
+	}
+}
+
+// A client closed while its network is gone (nothing arrives, not even the answer to the close)
+// returns from Close within about a second, and the operation it was waiting on fails with
+// ErrClosed at once.
+func TestE2ECloseWithTheNetworkGone(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	proxy := newCutProxy(t, ts.Addr)
+	alice := dialAt(t, proxy.URL(), "alice", "a", client.Options{})
+	must(t, second(alice.Login(t.Context(), token(t, "alice"), "a")))
+	must(t, second(alice.QueryCallInvitationList(t.Context(), 1, 0)))
+
+	proxy.freeze.Store(true)
+	opErr := make(chan error, 1)
+	go func() {
+		_, err := alice.QueryCallInvitationList(t.Context(), 1, 0)
+		opErr <- err
+	}()
+	for proxy.lostUp.Load() == 0 { // the request went out, into the void
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		alice.Close()
+		close(closed)
+	}()
+	select {
+	case err := <-opErr:
+		if !errors.Is(err, client.ErrClosed) {
+			t.Errorf("the request in flight failed with %v, want ErrClosed", err)
+		}
+		if el := time.Since(start); el > 500*time.Millisecond {
+			t.Errorf("the request in flight failed %v after Close, want at once", el)
+		}
+	case <-time.After(3 * time.Second):
+		t.Errorf("the request in flight still waits 3s after Close")
+	}
+	select {
+	case <-closed:
+		if el := time.Since(start); el > 2500*time.Millisecond {
+			t.Errorf("Close took %v, want about a second at most", el)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close still waits 3s later")
 	}
 }

@@ -13,8 +13,9 @@ import (
 type cutProxy struct {
 	ln      net.Listener
 	target  string
-	discard atomic.Bool // while set, server-to-client bytes are dropped (replies "lost")
-	freeze  atomic.Bool // while set, bytes are dropped both ways: the network vanished
+	discard atomic.Bool  // while set, server-to-client bytes are dropped (replies "lost")
+	freeze  atomic.Bool  // while set, bytes are dropped both ways: the network vanished
+	lostUp  atomic.Int64 // client-to-server bytes dropped while freeze was set
 	mu      sync.Mutex
 	conns   map[net.Conn]net.Conn // client side → server side
 	cuts    atomic.Int64
@@ -68,7 +69,9 @@ func (p *cutProxy) copyUp(s, c net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)
-		if n > 0 && !p.freeze.Load() {
+		if n > 0 && p.freeze.Load() {
+			p.lostUp.Add(int64(n))
+		} else if n > 0 {
 			if _, werr := s.Write(buf[:n]); werr != nil {
 				return
 			}

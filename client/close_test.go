@@ -1,0 +1,107 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// sdkGoroutines returns the stacks of the goroutines a client runs: connection readers,
+// heartbeats, the supervisor, acknowledgements and the handler's dispatcher.
+func sdkGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range []string{"client.(*conn).readLoop", "client.(*Client).heartbeat",
+			"client.(*Client).supervise", "client.(*Client).acknowledge", "client.(*dispatcher).run"} {
+			if strings.Contains(g, fn) {
+				found = append(found, g)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// waitNoSDKGoroutines fails the test when goroutines of a client are still running a second
+// after every client of the test was closed.
+func waitNoSDKGoroutines(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		left := sdkGoroutines()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the client still run after Close:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Close with a server that no longer reads (busy, or a network that vanished without a close)
+// and so never answers the close handshake: Close returns soon, an operation waiting for its
+// reply fails with ErrClosed at once rather than when the handshake gives up, and no goroutine
+// of the client is left.
+func TestCloseDoesNotWaitForAServerThatDoesNotAnswer(t *testing.T) {
+	fs := newFakeServer(t)
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) }) // runs before the fake server's own cleanup
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpQueryCall {
+			<-stuck // the server reads nothing more from this connection
+			return nil, nil, false
+		}
+		return defaultRespond(fc, req)
+	})
+	c, _ := connect(t, fs, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opErr := make(chan error, 1)
+	go func() {
+		_, err := c.QueryCall(ctx, "c1")
+		opErr <- err
+	}()
+	nextOp(t, fs, protocol.OpQueryCall)
+
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case err := <-opErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("the operation in flight failed with %v, want ErrClosed", err)
+		}
+		if el := time.Since(start); el > 500*time.Millisecond {
+			t.Errorf("the operation in flight failed %v after Close, want at once", el)
+		}
+	case <-time.After(3 * time.Second):
+		t.Errorf("the operation in flight still waits 3s after Close")
+	}
+	select {
+	case <-closed:
+		if el := time.Since(start); el > 2500*time.Millisecond {
+			t.Errorf("Close took %v, want at most about a second", el)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("Close still waits 3s later")
+	}
+	waitNoSDKGoroutines(t)
+}
