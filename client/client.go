@@ -249,29 +249,44 @@ func (c *Client) Close() error {
 
 // Logout logs the device out (behaviour R6.1: the device is lost at once, so its calls are
 // left as R4.3 and R6.4 say) and closes the client for good. It waits for a connection when the
-// client is reconnecting. Whatever it returns, the client is closed afterwards, with reason
+// client is reconnecting, and, like every operation, is sent again after a reconnection when
+// its connection drops before the reply (a reply lost after the server's logout kick needs no
+// second logout). Whatever it returns, the client is closed afterwards, with reason
 // ErrLoggedOut.
 func (c *Client) Logout(ctx context.Context) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	defer c.wg.Wait()
-	cn, err := c.connection(ctx)
-	if err != nil {
-		c.shutdown(ErrLoggedOut)
-		return err
+	defer c.shutdown(ErrLoggedOut)
+	for {
+		cn, err := c.connection(ctx)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.loggingOut = true
+		c.mu.Unlock()
+		f, err := cn.roundTrip(ctx, protocol.OpLogout, nil, "", nil)
+		if errors.Is(err, errConnLost) {
+			if isLogoutKick(cn.reason()) {
+				return nil // carried out; its reply was lost with the connection
+			}
+			continue // connection() waits for the reconnection
+		}
+		if err != nil {
+			return fmt.Errorf("dialtone: logout: %w", err)
+		}
+		if f.Error != nil {
+			return fmt.Errorf("dialtone: logout: %w", f.Error)
+		}
+		return nil
 	}
-	c.mu.Lock()
-	c.loggingOut = true
-	c.mu.Unlock()
-	f, err := cn.roundTrip(ctx, protocol.OpLogout, nil, "", nil)
-	c.shutdown(ErrLoggedOut)
-	if err != nil {
-		return fmt.Errorf("dialtone: logout: %w", err)
-	}
-	if f.Error != nil {
-		return fmt.Errorf("dialtone: logout: %w", f.Error)
-	}
-	return nil
+}
+
+// isLogoutKick reports whether err is the server's logout kick: the device was logged out.
+func isLogoutKick(err error) bool {
+	var kick *KickError
+	return errors.As(err, &kick) && kick.Reason == protocol.KickLogout
 }
 
 // Done returns a channel closed when the client is finished: after Close, Logout, or a kick or

@@ -32,7 +32,9 @@ func (c *Client) supervise(cn *conn) {
 }
 
 // mayReconnect decides, for a connection that died with reason, whether to reconnect; when not,
-// it finishes the client.
+// it finishes the client. A connection that drops while Logout waits for its reply is
+// replaced, so that Logout can send it again, unless the server's logout kick says it was
+// carried out.
 func (c *Client) mayReconnect(reason error) bool {
 	c.mu.Lock()
 	loggingOut := c.loggingOut
@@ -41,7 +43,7 @@ func (c *Client) mayReconnect(reason error) bool {
 	switch {
 	case c.life.Err() != nil:
 		return false
-	case loggingOut:
+	case loggingOut && isLogoutKick(reason):
 		c.shutdown(ErrLoggedOut)
 		return false
 	case errors.As(reason, &kick) && !kick.Retry:

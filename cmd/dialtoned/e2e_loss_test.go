@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -61,6 +62,41 @@ func TestE2ELogoutCancelsAtOnce(t *testing.T) {
 	bob.wait(res.CallID, "received from alice")
 	must(t, alice.Logout(t.Context()))
 	bob.wait(res.CallID, "cancelled bob=BeCancelled") // within waitFor, long before 60 s
+}
+
+// R6.1, R4.3: a logout lost with its connection (the network dropped it, then the connection)
+// is sent again once the SDK has reconnected, so the device is still lost at once: Logout
+// succeeds and the call it was making is cancelled long before heartbeatTimeout.
+func TestE2ELogoutLostWithTheConnectionIsSentAgain(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	proxy := newCutProxy(t, ts.Addr)
+	bob := ts.login(t, "bob", "b")
+	alice := dialAt(t, proxy.URL(), "alice", "a", client.Options{})
+	must(t, second(alice.Login(t.Context(), token(t, "alice"), "a")))
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+
+	proxy.freeze.Store(true)
+	loggedOut := make(chan error, 1)
+	go func() { loggedOut <- alice.Logout(t.Context()) }()
+	for proxy.lostUp.Load() == 0 { // the logout went out, into the void
+		time.Sleep(5 * time.Millisecond)
+	}
+	proxy.freeze.Store(false)
+	proxy.cutAll()
+	select {
+	case err := <-loggedOut:
+		if err != nil {
+			t.Errorf("Logout: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Logout did not return")
+	}
+	bob.wait(res.CallID, "cancelled bob=BeCancelled") // within waitFor, long before 60 s
+	if !errors.Is(alice.Err(), client.ErrLoggedOut) {
+		t.Errorf("alice's client ended with %v, want ErrLoggedOut", alice.Err())
+	}
 }
 
 // R6.1, R4.3: requests pipelined around a logout. An invite sent before it is carried out

@@ -1,0 +1,67 @@
+package client
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// A logout whose connection drops before it reaches the server is sent again after the
+// reconnection, as every operation is: the device is logged out (R6.1), Logout returns nil and
+// the client ends with ErrLoggedOut.
+func TestLogoutSentAgainAfterADroppedConnection(t *testing.T) {
+	fs := newFakeServer(t)
+	var dropped atomic.Bool
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpLogout && dropped.CompareAndSwap(false, true) {
+			fc.drop() // lost with the connection, never carried out
+			return nil, nil, false
+		}
+		return defaultRespond(fc, req)
+	})
+	rec := newRecorder()
+	c, _ := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	recv(t, fs.logins, "the login of the reconnection")
+	nextOp(t, fs, protocol.OpLogout)
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrLoggedOut) {
+		t.Fatalf("Disconnected reason %v, want ErrLoggedOut", sc.reason)
+	}
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
+	assertNoReconnection(t, fs, c)
+}
+
+// A logout carried out whose reply is lost, the server's logout kick telling it was done:
+// Logout returns nil and the client does not reconnect.
+func TestLogoutDoneWithoutItsReply(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpLogout {
+			fc.kick(protocol.KickLogout) // no reply, only the kick and the close (4002)
+			return nil, nil, false
+		}
+		return defaultRespond(fc, req)
+	})
+	rec := newRecorder()
+	c, _ := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrLoggedOut) {
+		t.Fatalf("Disconnected reason %v, want ErrLoggedOut", sc.reason)
+	}
+	assertNoReconnection(t, fs, c)
+	if n := len(fs.requests); n != 1 {
+		t.Errorf("the server got %d requests, want the one logout", n)
+	}
+}
