@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -102,6 +103,54 @@ func TestCloseDoesNotWaitForAServerThatDoesNotAnswer(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatalf("Close still waits 3s later")
+	}
+	waitNoSDKGoroutines(t)
+}
+
+// Close while a Login dials a new connection (its first attempt was refused and closed) to a
+// server that does not answer the handshake: the Login returns ErrClosed at once, not when its
+// own ctx ends, and no goroutine of the client is left.
+func TestCloseDuringTheDialOfALogin(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+		if ld.Token == "expired" {
+			return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"}
+		}
+		return nil
+	}
+	c, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(testCtx(t), "expired", "dev1"); Code(err) != CodeAuthFailed {
+		t.Fatalf("first Login: %v, want code %d", err, CodeAuthFailed)
+	}
+	handshakes := make(chan struct{}, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
+	fs.mu.Lock()
+	fs.handshake = func(r *http.Request) {
+		handshakes <- struct{}{}
+		select { // not answered while the test runs
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}
+	fs.mu.Unlock()
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(context.Background(), "token", "dev1")
+		loginErr <- err
+	}()
+	recv(t, handshakes, "the handshake of the second Login")
+	c.Close()
+	select {
+	case err := <-loginErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Login: %v, want ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Login still dials 2s after Close")
 	}
 	waitNoSDKGoroutines(t)
 }

@@ -31,6 +31,7 @@ type fakeServer struct {
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
+	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
 
 	logins     chan protocol.LoginData // every login received
 	conns      chan *fakeConn          // every logged-in connection
@@ -65,6 +66,12 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != protocol.Path {
 		http.NotFound(w, r)
 		return
+	}
+	fs.mu.Lock()
+	handshake := fs.handshake
+	fs.mu.Unlock()
+	if handshake != nil {
+		handshake(r)
 	}
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
