@@ -520,8 +520,11 @@ func TestCloseDropsEventsNotYetHandled(t *testing.T) {
 	fs := newFakeServer(t)
 	store := &MemorySeqStore{}
 	rec := newRecorder()
-	release := make(chan struct{})
-	rec.onReceived = func(CallInvitationReceived) { <-release } // the handler is busy with the first
+	release, entered := make(chan struct{}), make(chan struct{}, 8)
+	rec.onReceived = func(CallInvitationReceived) { // the handler is busy with the first
+		entered <- struct{}{}
+		<-release
+	}
 	ctx := testCtx(t)
 	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec, SeqStore: store})
 	if err != nil {
@@ -537,6 +540,7 @@ func TestCloseDropsEventsNotYetHandled(t *testing.T) {
 	for range 3 { // each invitation is acknowledged once queued for the handler
 		nextOp(t, fs, protocol.OpCallReceived)
 	}
+	recv(t, entered, "the handler to begin the first event")
 	closeWhileHandling(t, c, rec, release, "received:c1")
 	if seq, ok, _ := store.Load(ctx, SeqKey{UserID: "alice", DeviceID: "dev1"}); !ok || seq != first {
 		t.Errorf("saved seq %d (%v), want %d, the last one handled", seq, ok, first)
@@ -620,12 +624,16 @@ func TestCloseDropsSynthesizedInvitationsNotYetHandled(t *testing.T) {
 		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "s2", "version": 1, "synthetic": true})},
 	}
 	rec := newRecorder()
-	release := make(chan struct{})
-	rec.onReceived = func(CallInvitationReceived) { <-release } // the handler is busy with the first
+	release, entered := make(chan struct{}), make(chan struct{}, 8)
+	rec.onReceived = func(CallInvitationReceived) { // the handler is busy with the first
+		entered <- struct{}{}
+		<-release
+	}
 	c, _ := connect(t, fs, Options{EventHandler: rec})
 	for range 2 { // each invitation is acknowledged once queued for the handler
 		nextOp(t, fs, protocol.OpCallReceived)
 	}
+	recv(t, entered, "the handler to begin the first event")
 	closeWhileHandling(t, c, rec, release, "received:s1")
 }
 
