@@ -85,7 +85,9 @@ func TestE2EStateOperationTable(t *testing.T) {
 				x := ts.login(t, "x-"+st.name+"-"+name, "d")
 				res, err := caller.CallInvite(t.Context(), []string{x.user}, client.InviteConfig{Mode: client.ModeAdvanced, Timeout: st.timeout})
 				must(t, err)
-				caller.wait(res.CallID, "changed "+x.user+"=Received")
+				if st.name != "Timeout" { // a 1 s ring may end before the receipt on a busy machine: Timeout either way
+					caller.wait(res.CallID, "changed "+x.user+"=Received")
+				}
 				st.setup(t, caller, x, res.CallID)
 				if got := code(op(t.Context(), x, res.CallID)); got != st.want[name] {
 					t.Errorf("§5: %s in state %s: code %d, want %d", name, st.name, got, st.want[name])
