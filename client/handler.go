@@ -59,8 +59,10 @@ type EventHandler interface {
 	OnCallUserStateChanged(ev CallUserStateChanged)
 	// OnCallMainDeviceChanged: this user's main device in a call changed.
 	OnCallMainDeviceChanged(ev CallMainDeviceChanged)
-	// OnKicked: the server is closing the connection; the state change that follows tells
-	// whether the client reconnects.
+	// OnKicked: the server is closing the connection. Once logged in, the state change that
+	// follows tells whether the client reconnects; a connection kicked before its login
+	// succeeded (authFailed, loginTimeout) makes no state change: the Login that opened it
+	// returns the error.
 	OnKicked(ev Kicked)
 	// OnConnectionStateChanged: the connection moved to state. reason is nil for Connecting; for
 	// Connected it is nil, or ErrEventsLost when the events missed since the last handled one
