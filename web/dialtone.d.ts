@@ -173,6 +173,11 @@ export class Dialtone {
    * otherwise makes its own attempt.
    */
   login(token: string, deviceID: string): Promise<LoginResult>;
+  /**
+   * Logs the device out and finishes the client ('loggedOut'). Sent again after the
+   * reconnection when its connection drops before the reply; resolves when the server's logout
+   * kick arrives without the reply (the logout was carried out).
+   */
   logout(): Promise<void>;
   close(): void;
 

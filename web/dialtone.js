@@ -10,7 +10,8 @@
 //     event it processed (kept in localStorage per user and device), so missed events are
 //     replayed (R7.2); replayed events already processed are dropped;
 //   - an operation whose connection dropped before the reply is sent again after the
-//     reconnection, with the same idempotency key when it changes state (R7.3).
+//     reconnection, with the same idempotency key when it changes state (R7.3); logout too,
+//     unless the server's logout kick says it was carried out.
 
 /** The protocol's WebSocket path. */
 export const PATH = '/v1/ws';
@@ -304,7 +305,13 @@ export class Dialtone {
     }
   }
 
-  /** Logs the device out (its session ends at once, R6.1) and finishes the client. */
+  /**
+   * Logs the device out (its session ends at once, R6.1) and finishes the client. Like every
+   * operation, it waits for the reconnection when the client is reconnecting, and is sent again
+   * after it when its connection drops before the reply; the server's logout kick without the
+   * reply tells it was carried out, and logout() resolves. Whatever it settles with, the client
+   * is finished afterwards ('loggedOut').
+   */
   async logout() {
     this.#loggingOut = true;
     try {
@@ -591,7 +598,16 @@ export class Dialtone {
     this.#queue = resend.concat(this.#queue);
     if (this.#conn === conn) this.#conn = null;
     if (this.#finished || !conn.ready) return; // a first login failing is reported by login()
-    if (this.#loggingOut) {
+    if (this.#loggingOut && reason.kick?.reason === 'logout') {
+      // The server carried the logout out; its reply, if any, was lost with the connection.
+      // Otherwise the logout is sent again after the reconnection, as every operation is.
+      for (const req of this.#queue) {
+        if (req.op === 'logout') {
+          clearTimeout(req.timer);
+          req.resolve({});
+        }
+      }
+      this.#queue = this.#queue.filter((req) => req.op !== 'logout');
       this.#finish(new DialtoneError(0, 'dialtone: logged out', 'loggedOut'));
       return;
     }

@@ -383,3 +383,44 @@ test('close() while a login waits for another makes both fail with closed', asyn
   await assert.rejects(second, (e) => e.reason === 'closed');
   assert.equal(srv.sockets.length, 1, 'the waiting login opened no socket');
 });
+
+test('a logout lost with its connection is sent again after the reconnection, as every operation is', async () => {
+  const { c, srv, ws } = await loggedIn({ login: { caughtUp: true } });
+  const states = [];
+  c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason]));
+  const out = c.logout();
+  const first = await ws.next();
+  assert.equal(first.op, 'logout');
+  ws.drop(); // lost with the connection, never carried out
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  const login = await ws2.next();
+  assert.equal(login.op, 'login');
+  ws2.reply(login.id, loginResult({ headSeq: 3, caughtUp: true }));
+  const again = await ws2.next();
+  assert.equal(again.op, 'logout');
+  ws2.reply(again.id, {});
+  ws2.event('kicked', { reason: 'logout', retry: false });
+  ws2.drop(4002);
+  await out;
+  assert.equal(c.state, 'Disconnected');
+  assert.deepEqual(states, [['Reconnecting', 'network'], ['Connected', undefined], ['Disconnected', 'loggedOut']]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 2, 'no reconnection after the logout');
+});
+
+test('a logout whose reply is lost, the logout kick telling it was carried out, resolves', async () => {
+  for (const withEvent of [true, false]) {
+    const { c, srv, ws } = await loggedIn();
+    const states = [];
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason]));
+    const out = c.logout();
+    assert.equal((await ws.next()).op, 'logout');
+    if (withEvent) ws.event('kicked', { reason: 'logout', retry: false });
+    ws.drop(4002); // no reply: only the kick and the close
+    await out;
+    assert.deepEqual(states, [['Disconnected', 'loggedOut']]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 1, 'no reconnection, no second logout');
+    assert.equal(ws.sent.filter((f) => f.op === 'logout').length, 1);
+  }
+});
