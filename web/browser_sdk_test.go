@@ -81,6 +81,54 @@ func TestBrowserSDK(t *testing.T) {
 			t.Errorf("login outcomes in order %q, want %q", got, want)
 		}
 	})
+
+	t.Run("LogoutLostWithTheConnection", func(t *testing.T) {
+		// R6.1, R4.3: a logout lost with its connection is sent again once the client has
+		// reconnected, so the device is still lost at once: logout() resolves and the call it
+		// was making is cancelled, long before the server's heartbeatTimeout (60 s here).
+		srv := servertest.Start(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+		got := sdkPage(t, browser, "http://"+srv.Addr+"/").run(fmt.Sprintf(`(async () => {
+			const { Dialtone } = await import('/dialtone.js');
+			let lost = false;
+			class LosesTheFirstLogout extends WebSocket {
+				send(data) {
+					if (!lost && /"op":"logout"/.test(data)) {
+						lost = true; // never reaches the server; the connection drops
+						this.close();
+						return;
+					}
+					super.send(data);
+				}
+			}
+			const bob = new Dialtone({ storage: null });
+			let cancelled;
+			const bobCancelled = new Promise((resolve) => { cancelled = resolve; });
+			bob.on('callInvitationCancelled', (ev) => cancelled(ev.callID));
+			let received;
+			const bobRung = new Promise((resolve) => { received = resolve; });
+			bob.on('callInvitationReceived', (ev) => received(ev.callID));
+			await bob.login(%q, 'phone');
+			const alice = new Dialtone({ WebSocket: LosesTheFirstLogout, storage: null, minBackoffMs: 10 });
+			const states = [];
+			alice.on('connectionStateChanged', ({ state, reason }) => {
+				states.push(reason ? state + ' ' + reason.reason : state);
+			});
+			await alice.login(%q, 'laptop');
+			const { callID } = await alice.callInvite(['bob'], { timeout: 60 });
+			const rung = await bobRung;
+			const outcome = await alice.logout().then(() => 'logout resolved', (e) => 'logout ' + e.reason);
+			const late = new Promise((resolve) => setTimeout(() => resolve('not cancelled'), 8000));
+			const bobGot = await Promise.race([bobCancelled, late]);
+			bob.close();
+			return [outcome, rung === callID ? 'rung' : 'rung ' + rung,
+				bobGot === callID ? 'cancelled' : bobGot, ...states];
+		})()`, servertest.Token(t, "bob"), servertest.Token(t, "alice")))
+		want := []string{"logout resolved", "rung", "cancelled",
+			"Connecting", "Connected", "Reconnecting network", "Connected", "Disconnected loggedOut"}
+		if !slices.Equal(got, want) {
+			t.Errorf("outcomes %q, want %q", got, want)
+		}
+	})
 }
 
 // sdkPage opens a page of the server in a new browser context (own storage), without signing
