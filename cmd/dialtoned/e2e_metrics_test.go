@@ -60,7 +60,7 @@ func readmeMetrics(t *testing.T) map[string]string {
 	}
 	table, _, _ = strings.Cut(table, "\n\n")
 	want := map[string]string{}
-	row := regexp.MustCompile("^\\| (.*?) \\| (\\w+) \\|")
+	row := regexp.MustCompile(`^\| (.*?) \| (\w+) \|`)
 	name := regexp.MustCompile("`(\\w+)(?:\\{[\\w,]*\\})?`")
 	for line := range strings.SplitSeq(table, "\n") {
 		m := row.FindStringSubmatch(line)
