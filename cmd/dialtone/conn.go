@@ -17,6 +17,7 @@ type connFlags struct {
 	token, secret     string
 	audience          string
 	ttl               time.Duration
+	loginTimeout      time.Duration
 }
 
 // register adds the connection flags to fs; device is the default deviceID.
@@ -29,12 +30,30 @@ func (cf *connFlags) register(fs *flag.FlagSet, device string) {
 		"the server's token secret: the client mints its own token (env DIALTONE_SECRET)")
 	fs.StringVar(&cf.audience, "audience", "", "aud claim of the minted token (with --secret)")
 	fs.DurationVar(&cf.ttl, "ttl", 24*time.Hour, "lifetime of the minted token (with --secret)")
+	fs.DurationVar(&cf.loginTimeout, "login-timeout", 30*time.Second, "how long the connect and login may take")
+}
+
+// loginContext returns ctx bounded by --login-timeout, for the first connect and login.
+func (cf *connFlags) loginContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, cf.loginTimeout,
+		fmt.Errorf("no login within --login-timeout %s: %w", cf.loginTimeout, context.DeadlineExceeded))
+}
+
+// timedOut adds to err the cause of ctx's end when it is --login-timeout.
+func timedOut(ctx context.Context, err error) error {
+	if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+		return fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	}
+	return err
 }
 
 // loginToken returns --token, or a token minted with --secret.
 func (cf *connFlags) loginToken() (string, error) {
 	if cf.user == "" {
 		return "", errors.New("--user is required")
+	}
+	if cf.loginTimeout <= 0 {
+		return "", errors.New("--login-timeout must be positive")
 	}
 	if cf.token != "" {
 		return cf.token, nil
@@ -45,19 +64,20 @@ func (cf *connFlags) loginToken() (string, error) {
 	return mintToken(cf.secret, cf.user, cf.ttl, cf.audience)
 }
 
-// dial checks the login flags and connects with opts; the caller closes the client.
+// dial checks the login flags and connects with opts; the caller closes the client. ctx
+// should come from loginContext.
 func (cf *connFlags) dial(ctx context.Context, opts client.Options) (*client.Client, error) {
 	if _, err := cf.loginToken(); err != nil {
 		return nil, err
 	}
 	c, err := client.Dial(ctx, cf.url, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", cf.url, err)
+		return nil, fmt.Errorf("connect to %s: %w", cf.url, timedOut(ctx, err))
 	}
 	return c, nil
 }
 
-// login logs c in as --user on --device.
+// login logs c in as --user on --device; ctx should come from loginContext.
 func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginResult, error) {
 	tok, err := cf.loginToken()
 	if err != nil {
@@ -65,7 +85,7 @@ func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginR
 	}
 	res, err := c.Login(ctx, tok, cf.device)
 	if err != nil {
-		return res, fmt.Errorf("login as %s: %w", cf.user, describe(err))
+		return res, fmt.Errorf("login as %s: %w", cf.user, timedOut(ctx, describe(err)))
 	}
 	return res, nil
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/dialtone/dialtone/protocol"
@@ -18,6 +22,33 @@ func TestDescribeAddsTheCodesMeaningOnce(t *testing.T) {
 		err := fmt.Errorf("login: %w", &protocol.Error{Code: protocol.CodeAuthFailed, Message: tt.message})
 		if got := describe(err).Error(); got != tt.want {
 			t.Errorf("describe(%q) = %q, want %q", err, got, tt.want)
+		}
+	}
+}
+
+// A --url whose server accepts connections and never answers (another service, a stopped
+// process) fails the client's and the watch's connect and login after --login-timeout
+// instead of holding them forever.
+func TestClientAndWatchLoginsAreBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	u := "ws://" + ln.Addr().String() + "/v1/ws"
+	for _, cmd := range []string{"client", "watch"} {
+		_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "300ms")
+		if err == nil || !strings.Contains(err.Error(), "--login-timeout") || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: err %v, want a refusal naming --login-timeout", cmd, err)
 		}
 	}
 }

@@ -38,16 +38,19 @@ func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	con := &console{out: &printer{w: stdout}, book: newCallBook()}
 	h := &eventPrinter{con: con}
-	c, err := cf.dial(ctx, client.Options{EventHandler: h})
+	lctx, cancel := cf.loginContext(ctx)
+	defer cancel()
+	c, err := cf.dial(lctx, client.Options{EventHandler: h})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	defer c.Close()
 	con.c.Store(c)
-	res, err := cf.login(ctx, c)
+	res, err := cf.login(lctx, c)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
+	cancel()
 	con.out.event("logged in as %s on device %s (server %s); type help for commands",
 		res.UserID, res.DeviceID, cf.url)
 	return con.loop(ctx, stdin)

@@ -57,8 +57,8 @@ func TestTokenRefusesBadInput(t *testing.T) {
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	cases := map[string][]string{
 		"token":           {"secret", "ttl", "audience"},
-		"client":          {"url", "user", "device", "token", "secret", "audience", "ttl"},
-		"watch":           {"url", "user", "device", "token", "secret"},
+		"client":          {"url", "user", "device", "token", "secret", "audience", "ttl", "login-timeout"},
+		"watch":           {"url", "user", "device", "token", "secret", "audience", "ttl", "login-timeout"},
 		"bench lifecycle": {"url", "secret", "pairs", "duration", "warmup", "rate", "devices", "json", "step-timeout", "login-concurrency"},
 		"bench idle":      {"url", "secret", "sessions", "hold", "sources", "server-pid", "json"},
 		"bench timers":    {"url", "secret", "invitations", "window", "grace", "json"},

@@ -38,14 +38,17 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("watch: unexpected argument %q", pos[0])
 	}
 	w := &jsonWatcher{enc: json.NewEncoder(stdout)}
-	c, err := cf.dial(ctx, client.Options{EventHandler: w, SeqStore: w})
+	lctx, cancel := cf.loginContext(ctx)
+	defer cancel()
+	c, err := cf.dial(lctx, client.Options{EventHandler: w, SeqStore: w})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer c.Close()
-	if _, err := cf.login(ctx, c); err != nil {
+	if _, err := cf.login(lctx, c); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
+	cancel()
 	select {
 	case <-ctx.Done():
 		return nil
