@@ -3,8 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/internal/servertest"
 )
 
@@ -90,4 +92,37 @@ func TestClientShortNamesOfCallsMadeTogether(t *testing.T) {
 			t.Errorf("cancel %s by its printed name: %s", m[2], r[0])
 		}
 	}
+}
+
+// With --secret, the client and the watch mint a fresh token for each reconnection: a server
+// restarted after the first token expired lets them back in instead of ending their session.
+func TestReconnectionAfterTheTokenExpired(t *testing.T) {
+	srv := servertest.Start(t)
+	c := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret, "--ttl", "1s")
+	c.waitFor(`logged in as alice`)
+	w := startCLI(t, "watch", "--url", srv.URL, "--user", "bob", "--secret", servertest.Secret, "--ttl", "1s")
+	w.waitFor(`"state":"Connected"`)
+
+	// A token minted now expires no sooner than theirs: wait until the server would refuse it.
+	later, err := auth.Mint([]byte(servertest.Secret), "alice", time.Second, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier([]byte(servertest.Secret), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := v.Verify(later, time.Now()); err != nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+
+	srv.Stop()
+	servertest.StartOn(t, srv.Data, "--listen", srv.Addr)
+	c.waitFor(`connection Connected`)
+	w.waitFor(`(?s)"state":"Reconnecting".*"state":"Connected"`)
+	c.send("list")
+	c.waitFor(`no calls`)
 }

@@ -29,7 +29,7 @@ func (cf *connFlags) register(fs *flag.FlagSet, device string) {
 	fs.StringVar(&cf.secret, "secret", envOr("DIALTONE_SECRET", ""),
 		"the server's token secret: the client mints its own token (env DIALTONE_SECRET)")
 	fs.StringVar(&cf.audience, "audience", "", "aud claim of the minted token (with --secret)")
-	fs.DurationVar(&cf.ttl, "ttl", 24*time.Hour, "lifetime of the minted token (with --secret)")
+	fs.DurationVar(&cf.ttl, "ttl", 24*time.Hour, "lifetime of each minted token (with --secret; a new one is minted for each reconnection)")
 	fs.DurationVar(&cf.loginTimeout, "login-timeout", 30*time.Second, "how long the connect and login may take")
 }
 
@@ -69,6 +69,12 @@ func (cf *connFlags) loginToken() (string, error) {
 func (cf *connFlags) dial(ctx context.Context, opts client.Options) (*client.Client, error) {
 	if _, err := cf.loginToken(); err != nil {
 		return nil, err
+	}
+	if cf.token == "" {
+		// Each reconnection logs in with a token minted then: a session outlives --ttl.
+		opts.TokenSource = func(context.Context) (string, error) {
+			return mintToken(cf.secret, cf.user, cf.ttl, cf.audience)
+		}
 	}
 	c, err := client.Dial(ctx, cf.url, opts)
 	if err != nil {
