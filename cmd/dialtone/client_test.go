@@ -126,3 +126,35 @@ func TestReconnectionAfterTheTokenExpired(t *testing.T) {
 	c.send("list")
 	c.waitFor(`no calls`)
 }
+
+// A command's arguments may be quoted as in a shell, so that --data can hold spaces (JSON,
+// for example); an unterminated quote is refused without sending anything.
+func TestClientQuotedArguments(t *testing.T) {
+	srv := servertest.Start(t)
+	bob := startCLI(t, "client", "--url", srv.URL, "--user", "bob", "--secret", servertest.Secret)
+	bob.waitFor(`logged in as bob`)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+
+	alice.send(`invite bob --data "hello world`)
+	alice.waitFor(`error: unterminated " quote`)
+	alice.send(`invite bob --data '{"room": "r1"}'`)
+	m := alice.waitFor(`call (\S+) \(\S+\) ringing (.*) for 30s`)
+	if m[2] != "bob" {
+		t.Errorf("invite rang %q, want bob", m[2])
+	}
+	bob.waitFor(`☎ alice is calling you \(call ` + m[1])
+	bob.waitFor(`(?m)^  data: "\{\\"room\\": \\"r1\\"\}"$`)
+	alice.send(`cancel ` + m[1])
+	alice.waitFor(`call ` + m[1] + `: cancelled`)
+
+	alice.send(`invite bob --data "say \"hi\" to\\ all" --timeout 20`)
+	m = alice.waitFor(`call (\S+) \(\S+\) ringing (.*) for 20s`)
+	if m[2] != "bob" {
+		t.Errorf("invite rang %q, want bob", m[2])
+	}
+	bob.waitFor(`(?m)^  data: "say \\"hi\\" to\\\\ all"$`)
+	if strings.Contains(alice.out.String(), "not invited") {
+		t.Errorf("some words were taken for invitees:\n%s", alice.out.String())
+	}
+}

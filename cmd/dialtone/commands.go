@@ -44,8 +44,12 @@ var errUsage = errors.New("wrong arguments")
 
 // exec runs one line; it returns true when the client should exit.
 func (con *console) exec(ctx context.Context, line string) bool {
-	fields := strings.Fields(line)
-	if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+	if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+		return false
+	}
+	fields, err := splitLine(line)
+	if err != nil {
+		con.out.line("error: %v", err)
 		return false
 	}
 	name := strings.ToLower(fields[0])
@@ -69,8 +73,70 @@ func (con *console) exec(ctx context.Context, line string) bool {
 	return false
 }
 
+// splitLine splits a command line into words as a shell does: words are separated by blanks;
+// 'single quotes' keep everything up to the next ' as is; "double quotes" keep blanks, with
+// \" and \\ standing for " and \; outside quotes, a backslash keeps the next character.
+func splitLine(line string) ([]string, error) {
+	var words []string
+	var word strings.Builder
+	inWord := false
+	rs := []rune(line)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		switch {
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+			continue
+		case r == '\\':
+			if i+1 < len(rs) {
+				i++
+				word.WriteRune(rs[i])
+			}
+		case r == '\'':
+			closed := false
+			for i++; i < len(rs); i++ {
+				if rs[i] == '\'' {
+					closed = true
+					break
+				}
+				word.WriteRune(rs[i])
+			}
+			if !closed {
+				return nil, errors.New("unterminated ' quote")
+			}
+		case r == '"':
+			closed := false
+			for i++; i < len(rs); i++ {
+				if rs[i] == '"' {
+					closed = true
+					break
+				}
+				if rs[i] == '\\' && i+1 < len(rs) && (rs[i+1] == '"' || rs[i+1] == '\\') {
+					i++
+				}
+				word.WriteRune(rs[i])
+			}
+			if !closed {
+				return nil, errors.New(`unterminated " quote`)
+			}
+		default:
+			word.WriteRune(r)
+		}
+		inWord = true
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words, nil
+}
+
 func cmdHelp(_ context.Context, con *console, _ []string) error {
-	con.out.line("commands (CALL is a call ID, or an unambiguous beginning or end of one):")
+	con.out.line("commands (CALL is a call ID, or an unambiguous beginning or end of one; quote an")
+	con.out.line("argument that holds blanks: --data '{\"room\": \"r1\"}'):")
 	for _, cmd := range commandTable() {
 		con.out.line("  %-8s %-55s %s", cmd.name, cmd.args, cmd.help)
 	}

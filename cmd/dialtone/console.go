@@ -21,7 +21,8 @@ An interactive terminal client: it logs in as one device of USER, prints the use
 they arrive, and reads commands, one per line, from stdin (a terminal or a pipe). Type "help"
 for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. A call may be named by
 any unambiguous beginning or end of the ID of a call this client has seen; the client prints
-the last six characters.
+the last six characters. Arguments are quoted as in a shell to hold blanks:
+invite bob --data '{"room": "r1"}'.
 `
 
 // runClient implements "dialtone client".
