@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,16 @@ func TestClientQuotedArguments(t *testing.T) {
 	if strings.Contains(alice.out.String(), "not invited") {
 		t.Errorf("some words were taken for invitees:\n%s", alice.out.String())
 	}
+}
+
+// A line too long to be a command is refused, and the client reads on; it used to end the
+// client as if stdin had ended.
+func TestClientRefusesAnOverlongLine(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	// Typed by another goroutine: a client that stopped reading would block the typing.
+	go fmt.Fprint(alice.in, "invite bob --data "+strings.Repeat("x", 100_000)+"\nlist\n")
+	alice.waitFor(`error: line longer than \d+ bytes ignored`)
+	alice.waitFor(`no calls`)
 }

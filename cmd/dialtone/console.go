@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -75,29 +76,74 @@ func (con *console) loop(ctx context.Context, stdin io.Reader) error {
 			return nil
 		case <-con.client().Done():
 			return fmt.Errorf("client: session ended: %w", con.client().Err())
-		case line, ok := <-lines:
-			if !ok {
+		case in, ok := <-lines:
+			switch {
+			case !ok:
 				return nil
-			}
-			if con.exec(ctx, line) {
+			case in.err != nil:
+				return fmt.Errorf("client: read stdin: %w", in.err)
+			case in.tooLong:
+				con.out.line("error: line longer than %d bytes ignored", maxLineLen)
+			case con.exec(ctx, in.line):
 				return nil
 			}
 		}
 	}
 }
 
-// readLines sends stdin's lines on the returned channel, closed at the end of stdin. The
-// goroutine ends with stdin.
-func readLines(r io.Reader) <-chan string {
-	ch := make(chan string)
+// maxLineLen bounds a command line; no command needs that much (an extendedData is at most
+// 2,048 bytes).
+const maxLineLen = 64 << 10
+
+// input is one line of stdin, or the error that ended it.
+type input struct {
+	line    string
+	tooLong bool // the line was longer than maxLineLen: line is empty
+	err     error
+}
+
+// readLines sends stdin's lines on the returned channel, closed at the end of stdin (after an
+// error, if reading failed). The goroutine ends with stdin.
+func readLines(r io.Reader) <-chan input {
+	ch := make(chan input)
 	go func() {
 		defer close(ch)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			ch <- sc.Text()
+		br := bufio.NewReader(r)
+		for {
+			in := readLine(br)
+			if errors.Is(in.err, io.EOF) {
+				return
+			}
+			ch <- in
+			if in.err != nil {
+				return
+			}
 		}
 	}()
 	return ch
+}
+
+// readLine reads one line without its line ending; a line longer than maxLineLen is read to
+// its end and reported tooLong.
+func readLine(br *bufio.Reader) input {
+	var buf []byte
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		n += len(chunk)
+		if n <= maxLineLen {
+			buf = append(buf, chunk...)
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && (n == 0 || !errors.Is(err, io.EOF)):
+			return input{err: err}
+		case n > maxLineLen:
+			return input{tooLong: true}
+		}
+		return input{line: strings.TrimRight(string(buf), "\r\n")}
+	}
 }
 
 // printer serialises output lines from the command loop and the event handler.
