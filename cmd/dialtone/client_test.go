@@ -171,3 +171,15 @@ func TestClientRefusesAnOverlongLine(t *testing.T) {
 	alice.waitFor(`error: line longer than \d+ bytes ignored`)
 	alice.waitFor(`no calls`)
 }
+
+// A --token minted for another user than --user is refused before connecting; the client
+// and the watch logged in as the token's user.
+func TestTokenOfAnotherUserIsRefused(t *testing.T) {
+	srv := servertest.Start(t)
+	for _, cmd := range []string{"client", "watch"} {
+		stdout, _, err := runOnce(t, cmd, "--url", srv.URL, "--user", "alice", "--token", servertest.Token(t, "bob"))
+		if err == nil || !strings.Contains(err.Error(), `--user "alice"`) || !strings.Contains(err.Error(), `"bob"`) {
+			t.Errorf("%s: err %v, want a refusal naming alice and bob; output:\n%s", cmd, err, stdout)
+		}
+	}
+}

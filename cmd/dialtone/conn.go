@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // connFlags are the flags that log one device of one user in: client and watch share them.
@@ -23,7 +24,7 @@ type connFlags struct {
 // register adds the connection flags to fs; device is the default deviceID.
 func (cf *connFlags) register(fs *flag.FlagSet, device string) {
 	fs.StringVar(&cf.url, "url", envOr("DIALTONE_URL", defaultURL), "server WebSocket URL (env DIALTONE_URL)")
-	fs.StringVar(&cf.user, "user", "", "userID to log in as (required)")
+	fs.StringVar(&cf.user, "user", "", "userID to log in as (required; a --token must be for this user)")
 	fs.StringVar(&cf.device, "device", device, "deviceID of this client")
 	fs.StringVar(&cf.token, "token", envOr("DIALTONE_TOKEN", ""), "login token (env DIALTONE_TOKEN); or give --secret")
 	fs.StringVar(&cf.secret, "secret", envOr("DIALTONE_SECRET", ""),
@@ -56,6 +57,13 @@ func (cf *connFlags) loginToken() (string, error) {
 		return "", errors.New("--login-timeout must be positive")
 	}
 	if cf.token != "" {
+		// The server verifies the token; this only catches a token minted for someone else,
+		// which would log in as them.
+		var claims jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(cf.token, &claims); err == nil &&
+			claims.Subject != "" && claims.Subject != cf.user {
+			return "", fmt.Errorf("the --token is for user %q, not --user %q", claims.Subject, cf.user)
+		}
 		return cf.token, nil
 	}
 	if cf.secret == "" {
