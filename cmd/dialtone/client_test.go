@@ -183,3 +183,19 @@ func TestTokenOfAnotherUserIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A refused --token that has expired is said to have expired: the server's refusal says only
+// "authentication failed", as it does for a wrong secret.
+func TestExpiredTokenIsNamed(t *testing.T) {
+	srv := servertest.Start(t)
+	old, err := auth.Mint([]byte(servertest.Secret), "alice", time.Hour, time.Now().Add(-2*time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"client", "watch"} {
+		_, _, err := runOnce(t, cmd, "--url", srv.URL, "--user", "alice", "--token", old)
+		if client.Code(err) != client.CodeAuthFailed || !strings.Contains(err.Error(), "the --token expired at ") {
+			t.Errorf("%s: err %v, want code %d and the token's expiry", cmd, err, client.CodeAuthFailed)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/protocol"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -99,9 +100,26 @@ func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginR
 	}
 	res, err := c.Login(ctx, tok, cf.device)
 	if err != nil {
-		return res, fmt.Errorf("login as %s: %w", cf.user, timedOut(ctx, describe(err)))
+		return res, fmt.Errorf("login as %s: %w", cf.user, timedOut(ctx, cf.explain(describe(err))))
 	}
 	return res, nil
+}
+
+// explain adds to err, a refused login or the end of a session, that --token has expired,
+// when it has: the server's refusal says only "authentication failed".
+func (cf *connFlags) explain(err error) error {
+	var kick *client.KickError
+	refused := client.Code(err) == client.CodeAuthFailed ||
+		errors.As(err, &kick) && kick.Reason == protocol.KickAuthFailed
+	if !refused || cf.token == "" {
+		return err
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, perr := jwt.NewParser().ParseUnverified(cf.token, &claims); perr != nil ||
+		claims.ExpiresAt == nil || claims.ExpiresAt.After(time.Now()) {
+		return err
+	}
+	return fmt.Errorf("%w (the --token expired at %s)", err, claims.ExpiresAt.Local().Format(time.DateTime))
 }
 
 // codeNames names the wire error codes for people.

@@ -38,7 +38,7 @@ func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if len(pos) > 0 {
 		return fmt.Errorf("client: unexpected argument %q", pos[0])
 	}
-	con := &console{out: &printer{w: stdout}, book: newCallBook()}
+	con := &console{out: &printer{w: stdout}, book: newCallBook(), explain: cf.explain}
 	h := &eventPrinter{con: con}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
@@ -63,6 +63,8 @@ type console struct {
 	c    atomic.Pointer[client.Client] // set before login, read by the event handler
 	out  *printer
 	book *callBook
+	// explain adds what the client knows of why its session ended (connFlags.explain).
+	explain func(error) error
 }
 
 func (con *console) client() *client.Client { return con.c.Load() }
@@ -75,7 +77,7 @@ func (con *console) loop(ctx context.Context, stdin io.Reader) error {
 		case <-ctx.Done():
 			return nil
 		case <-con.client().Done():
-			return fmt.Errorf("client: session ended: %w", con.client().Err())
+			return fmt.Errorf("client: session ended: %w", con.explain(con.client().Err()))
 		case in, ok := <-lines:
 			switch {
 			case !ok:

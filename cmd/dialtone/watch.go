@@ -53,7 +53,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case <-ctx.Done():
 		return nil
 	case <-c.Done():
-		return fmt.Errorf("watch: session ended: %w", c.Err())
+		return fmt.Errorf("watch: session ended: %w", cf.explain(c.Err()))
 	}
 }
 
