@@ -199,3 +199,27 @@ func TestExpiredTokenIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The line that confirms an invitation names only the users who ring, not those refused.
+func TestClientNamesOnlyTheUsersWhoRing(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	alice.send(`invite bob 'no one' --advanced`)
+	m := alice.waitFor(`call (\S+) \(\S+\) ringing (.*) for 30s`)
+	if m[2] != "bob" {
+		t.Errorf("invite: ringing %q, want bob", m[2])
+	}
+	alice.waitFor(`not invited: no one \[6000001`)
+	alice.send(`more ` + m[1] + ` carol 'no one'`)
+	if r := alice.waitFor(`call ` + m[1] + `: also ringing (.*)`); r[1] != "carol" {
+		t.Errorf("more: also ringing %q, want carol", r[1])
+	}
+
+	alice.send(`end ` + m[1])
+	alice.waitFor(`call ` + m[1] + `: end done`)
+	alice.send(`invite bob bob --timeout 20`) // the repeat is refused, bob rings
+	if r := alice.waitFor(`call \S+ \(\S+\) ringing (.*) for 20s`); r[1] != "bob" {
+		t.Errorf("invite bob bob: ringing %q, want bob", r[1])
+	}
+}

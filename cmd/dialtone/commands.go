@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,9 +177,21 @@ func cmdInvite(ctx context.Context, con *console, args []string) error {
 	}
 	con.book.remember(res.CallID, res.CallInfo.CallUserList)
 	con.out.event("call %s (%s) ringing %s for %ds — cancel %s", short(res.CallID), res.CallID,
-		strings.Join(users, ", "), res.Timeout, short(res.CallID))
+		strings.Join(invited(users, res.ErrorUserList), ", "), res.Timeout, short(res.CallID))
 	con.printErrorUsers(res.ErrorUserList)
 	return nil
+}
+
+// invited returns the users asked for less those refused, each refusal taking away one entry
+// (a user named twice is refused once, as a repeat).
+func invited(users []string, refused []client.ErrorUserInfo) []string {
+	out := slices.Clone(users)
+	for _, e := range refused {
+		if i := slices.Index(out, e.UserID); i >= 0 {
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	return out
 }
 
 func (con *console) printErrorUsers(list []client.ErrorUserInfo) {
@@ -267,7 +280,11 @@ func cmdMore(ctx context.Context, con *console, args []string) error {
 	if err != nil {
 		return err
 	}
-	con.out.event("call %s: also ringing %s", short(id), strings.Join(pos[1:], ", "))
+	if ringing := invited(pos[1:], res.ErrorUserList); len(ringing) > 0 {
+		con.out.event("call %s: also ringing %s", short(id), strings.Join(ringing, ", "))
+	} else {
+		con.out.event("call %s: nobody more invited", short(id))
+	}
 	con.printErrorUsers(res.ErrorUserList)
 	return nil
 }
