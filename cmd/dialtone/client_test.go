@@ -223,3 +223,14 @@ func TestClientNamesOnlyTheUsersWhoRing(t *testing.T) {
 		t.Errorf("invite bob bob: ringing %q, want bob", r[1])
 	}
 }
+
+// A --secret on the command line wins over a DIALTONE_TOKEN in the environment, as flags win
+// over the environment; the environment's token was used.
+func TestSecretFlagWinsOverTokenInTheEnvironment(t *testing.T) {
+	srv := servertest.Start(t)
+	t.Setenv("DIALTONE_TOKEN", servertest.Token(t, "bob"))
+	stdout, _, err := runOnce(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	if err != nil || !strings.Contains(stdout, "logged in as alice") {
+		t.Fatalf("err %v, output:\n%s", err, stdout)
+	}
+}

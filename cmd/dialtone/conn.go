@@ -49,6 +49,17 @@ func timedOut(ctx context.Context, err error) error {
 	return err
 }
 
+// settle applies to --token and --secret the rule that flags win over the environment: a
+// --secret given on the command line without --token is used even when DIALTONE_TOKEN is set.
+// It runs once fs is parsed.
+func (cf *connFlags) settle(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["secret"] && !set["token"] {
+		cf.token = ""
+	}
+}
+
 // loginToken returns --token, or a token minted with --secret.
 func (cf *connFlags) loginToken() (string, error) {
 	if cf.user == "" {
@@ -63,7 +74,7 @@ func (cf *connFlags) loginToken() (string, error) {
 		var claims jwt.RegisteredClaims
 		if _, _, err := jwt.NewParser().ParseUnverified(cf.token, &claims); err == nil &&
 			claims.Subject != "" && claims.Subject != cf.user {
-			return "", fmt.Errorf("the --token is for user %q, not --user %q", claims.Subject, cf.user)
+			return "", fmt.Errorf("the token (--token or DIALTONE_TOKEN) is for user %q, not --user %q", claims.Subject, cf.user)
 		}
 		return cf.token, nil
 	}

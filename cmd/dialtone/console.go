@@ -35,6 +35,7 @@ func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if help || err != nil {
 		return err
 	}
+	cf.settle(fs)
 	if len(pos) > 0 {
 		return fmt.Errorf("client: unexpected argument %q", pos[0])
 	}

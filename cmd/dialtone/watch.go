@@ -34,6 +34,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if help || err != nil {
 		return err
 	}
+	cf.settle(fs)
 	if len(pos) > 0 {
 		return fmt.Errorf("watch: unexpected argument %q", pos[0])
 	}
