@@ -1,6 +1,6 @@
 // Command dialtone is the command-line tool of Dialtone, the self-hosted call-invitation
-// signalling server. It mints login tokens, runs an interactive terminal client, prints a
-// user's events as JSON lines, and load-tests a server:
+// signalling server. It mints login tokens, runs an interactive terminal client, prints one
+// device's events as JSON lines, and load-tests a server:
 //
 //	dialtone token --secret S alice
 //	dialtone client --url ws://127.0.0.1:3425/v1/ws --user alice --secret S
@@ -42,7 +42,7 @@ const mainUsage = `dialtone — command-line tool of the Dialtone call-invitatio
 Usage:
   dialtone token  [flags] USER     mint a login token for USER
   dialtone client [flags]          interactive terminal client (commands on stdin)
-  dialtone watch  [flags]          print every event of a user as JSON lines
+  dialtone watch  [flags]          print the events one device of a user receives, as JSON lines
   dialtone bench  WORKLOAD [flags] load-test a server: lifecycle, idle or timers
   dialtone help                    this text
 
@@ -52,6 +52,10 @@ tokens with the secret "dialtone-dev-secret".
 
 Environment: DIALTONE_URL (default of --url), DIALTONE_SECRET (default of --secret),
 DIALTONE_TOKEN (default of --token).
+
+Exit status: 0 on success, and when client or watch is stopped (exit, the end of stdin,
+Ctrl-C); 1 on an error, such as a bad flag or argument, a refused login or a session the
+server ended.
 `
 
 // subcommand is one command of the program: it parses args (what follows its name) and runs.

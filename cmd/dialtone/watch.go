@@ -22,7 +22,10 @@ line, until Ctrl-C or the end of the session:
 "seq" is the event's position in the user's log; it is null for synthesized invitations and
 for "kicked". Connection changes are printed as {"event":"connection","seq":null,
 "data":{"state":"Reconnecting","reason":"…"}}. The device acknowledges invitations (rings)
-as every SDK client does, but never answers them.
+as every SDK client does, but never answers them. Like any device, it receives only part of
+the events of the calls of USER that another device created, accepted or joined (its main
+device, docs/behaviour.md §5). When the connection drops (a server restart, for example) it
+reconnects by itself and prints the events it missed.
 `
 
 // runWatch implements "dialtone watch".
