@@ -234,3 +234,17 @@ func TestSecretFlagWinsOverTokenInTheEnvironment(t *testing.T) {
 		t.Fatalf("err %v, output:\n%s", err, stdout)
 	}
 }
+
+// A client replaced by another login on the same device says how to run both: the kick's
+// reason alone ("replaced") does not tell.
+func TestReplacedClientNamesTheDevice(t *testing.T) {
+	srv := servertest.Start(t)
+	first := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	first.waitFor(`logged in as alice`)
+	second := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	second.waitFor(`logged in as alice`)
+	err := first.wait()
+	if err == nil || !strings.Contains(err.Error(), "replaced") || !strings.Contains(err.Error(), `same --device "dialtone-cli"`) {
+		t.Fatalf("err %v, want the replacement and the device", err)
+	}
+}

@@ -116,10 +116,15 @@ func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginR
 	return res, nil
 }
 
-// explain adds to err, a refused login or the end of a session, that --token has expired,
-// when it has: the server's refusal says only "authentication failed".
+// explain adds to err, a refused login or the end of a session, what the kick's reason or the
+// server's refusal does not say: that another client took over the device, or that --token
+// has expired (the refusal says only "authentication failed").
 func (cf *connFlags) explain(err error) error {
 	var kick *client.KickError
+	if errors.As(err, &kick) && kick.Reason == protocol.KickReplaced {
+		return fmt.Errorf("%w: another client logged in as %s on the same --device %q; give each client its own --device",
+			err, cf.user, cf.device)
+	}
 	refused := client.Code(err) == client.CodeAuthFailed ||
 		errors.As(err, &kick) && kick.Reason == protocol.KickAuthFailed
 	if !refused || cf.token == "" {
