@@ -248,3 +248,14 @@ func TestReplacedClientNamesTheDevice(t *testing.T) {
 		t.Fatalf("err %v, want the replacement and the device", err)
 	}
 }
+
+// A wrong flag in a command says what is wrong with it before the command's synopsis.
+func TestClientNamesTheWrongFlag(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	alice.send("invite bob --timeout abc")
+	alice.waitFor(`error: invite: invalid value "abc" for flag -timeout.*\nusage: invite USER…`)
+	alice.send("more x bob --bogus")
+	alice.waitFor(`error: more: flag provided but not defined: -bogus\nusage: more CALL USER…`)
+}

@@ -43,6 +43,12 @@ func commandTable() []command {
 // errUsage asks exec to print the command's synopsis.
 var errUsage = errors.New("wrong arguments")
 
+// badFlag is errUsage with the flag error that caused it, which exec prints first.
+type badFlag struct{ err error }
+
+func (e badFlag) Error() string        { return e.err.Error() }
+func (e badFlag) Is(target error) bool { return target == errUsage }
+
 // exec runs one line; it returns true when the client should exit.
 func (con *console) exec(ctx context.Context, line string) bool {
 	if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
@@ -64,6 +70,10 @@ func (con *console) exec(ctx context.Context, line string) bool {
 		err := cmd.run(ctx, con, fields[1:])
 		switch {
 		case errors.Is(err, errUsage):
+			var bad badFlag
+			if errors.As(err, &bad) {
+				con.out.line("error: %s: %v", cmd.name, bad.err)
+			}
 			con.out.line("usage: %s %s", cmd.name, cmd.args)
 		case err != nil:
 			con.out.line("error: %s: %v", cmd.name, describe(err))
@@ -150,7 +160,11 @@ func lineFlags(args []string, define func(fs *flag.FlagSet)) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	define(fs)
 	pos, help, err := parseArgs(fs, args)
-	if help || err != nil {
+	var fe flagError
+	switch {
+	case errors.As(err, &fe):
+		return nil, badFlag{fe.err}
+	case help || err != nil:
 		return nil, errUsage
 	}
 	return pos, nil
@@ -165,7 +179,10 @@ func cmdInvite(ctx context.Context, con *console, args []string) error {
 		fs.StringVar(&cfg.ExtendedData, "data", "", "")
 		fs.BoolVar(&cfg.EnableNotReceivedCheck, "check", false, "")
 	})
-	if err != nil || len(users) == 0 {
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 {
 		return errUsage
 	}
 	if advanced {
@@ -269,7 +286,10 @@ func cmdMore(ctx context.Context, con *console, args []string) error {
 		fs.IntVar(&cfg.Timeout, "timeout", 30, "")
 		fs.StringVar(&cfg.ExtendedData, "data", "", "")
 	})
-	if err != nil || len(pos) < 2 {
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
 		return errUsage
 	}
 	id, err := con.book.resolve(pos[0])

@@ -25,14 +25,14 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 // parseArgs parses args with flags and positional arguments interleaved ("token alice
 // --secret S" as well as "token --secret S alice"); "--" ends the flags. help is true when
 // --help was asked for (the usage is then printed). A flag error is printed with the usage
-// and returned as errReported.
+// and returned as a flagError, which is errReported.
 func parseArgs(fs *flag.FlagSet, args []string) (positional []string, help bool, err error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, true, nil
 			}
-			return nil, false, errReported
+			return nil, false, flagError{err}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -45,6 +45,13 @@ func parseArgs(fs *flag.FlagSet, args []string) (positional []string, help bool,
 		args = rest[1:]
 	}
 }
+
+// flagError is an error of the flag package, which the flag set printed with its usage: it is
+// errReported.
+type flagError struct{ err error }
+
+func (e flagError) Error() string        { return e.err.Error() }
+func (e flagError) Is(target error) bool { return target == errReported }
 
 // envOr returns the environment variable key, or def when it is unset or empty.
 func envOr(key, def string) string {
