@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -314,21 +313,7 @@ func TestBenchRefusesMoreConnectionsThanFiles(t *testing.T) {
 // (another service, a stopped process) fails the logins after --login-timeout instead of
 // holding the run forever.
 func TestBenchLoginsAreBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	u := "ws://" + ln.Addr().String() + "/v1/ws"
+	u := silentServer(t)
 	for _, w := range [][]string{
 		{"lifecycle", "--pairs", "1", "--duration", "1s"},
 		{"timers", "--invitations", "1"},

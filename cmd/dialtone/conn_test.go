@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -30,21 +29,7 @@ func TestDescribeAddsTheCodesMeaningOnce(t *testing.T) {
 // process) fails the client's and the watch's connect and login after --login-timeout
 // instead of holding them forever.
 func TestClientAndWatchLoginsAreBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	u := "ws://" + ln.Addr().String() + "/v1/ws"
+	u := silentServer(t)
 	for _, cmd := range []string{"client", "watch"} {
 		_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "300ms")
 		if err == nil || !strings.Contains(err.Error(), "--login-timeout") || !errors.Is(err, context.DeadlineExceeded) {

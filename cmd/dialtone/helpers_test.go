@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -115,4 +116,25 @@ func runOnce(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	defer cancel()
 	err = run(ctx, args, strings.NewReader(""), out, errOut)
 	return out.String(), errOut.String(), err
+}
+
+// silentServer returns the WebSocket URL of a listener that accepts connections and never
+// answers (another service, a stopped process); it closes with the test.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/v1/ws"
 }
