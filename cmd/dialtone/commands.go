@@ -163,7 +163,7 @@ func lineFlags(args []string, define func(fs *flag.FlagSet)) ([]string, error) {
 	var fe flagError
 	switch {
 	case errors.As(err, &fe):
-		return nil, badFlag{fe.err}
+		return nil, badFlag(fe)
 	case help || err != nil:
 		return nil, errUsage
 	}
