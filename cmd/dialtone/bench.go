@@ -154,8 +154,7 @@ func (s session) login(ctx context.Context, bf *benchFlags) (*client.Client, err
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, bf.loginTimeout,
-		fmt.Errorf("no login within --login-timeout %s: %w", bf.loginTimeout, context.DeadlineExceeded))
+	ctx, cancel := withLoginTimeout(ctx, bf.loginTimeout)
 	defer cancel()
 	c, err := client.Dial(ctx, bf.url, client.Options{EventHandler: s.handler, DialContext: s.dial})
 	if err == nil {
@@ -163,11 +162,8 @@ func (s session) login(ctx context.Context, bf *benchFlags) (*client.Client, err
 			c.Close()
 		}
 	}
-	if err != nil && ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
-		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
-	}
 	if err != nil {
-		return nil, err
+		return nil, timedOut(ctx, err)
 	}
 	return c, nil
 }

@@ -37,8 +37,14 @@ func (cf *connFlags) register(fs *flag.FlagSet, device string) {
 
 // loginContext returns ctx bounded by --login-timeout, for the first connect and login.
 func (cf *connFlags) loginContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, cf.loginTimeout,
-		fmt.Errorf("no login within --login-timeout %s: %w", cf.loginTimeout, context.DeadlineExceeded))
+	return withLoginTimeout(ctx, cf.loginTimeout)
+}
+
+// withLoginTimeout returns ctx bounded by d, the --login-timeout of a connect and login; its
+// cause names the flag (see timedOut).
+func withLoginTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d,
+		fmt.Errorf("no login within --login-timeout %s: %w", d, context.DeadlineExceeded))
 }
 
 // timedOut adds to err the cause of ctx's end when it is --login-timeout.
