@@ -35,7 +35,10 @@ type Options struct {
 
 	// MinBackoff and MaxBackoff bound the exponential, jittered wait between reconnection
 	// attempts; defaults 250 ms and 30 s. The first attempt after a drop waits up to
-	// MinBackoff; each failed attempt doubles the bound up to MaxBackoff.
+	// MinBackoff; each further attempt doubles the bound up to MaxBackoff. A session that
+	// ends within MaxBackoff of its login counts as an attempt too, so a server that drops
+	// every session right after login is retried less and less often; one that lasted
+	// MaxBackoff or longer starts the count again.
 	MinBackoff, MaxBackoff time.Duration
 
 	// SeqStore persists the last processed event seq per device so a restarted application

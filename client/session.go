@@ -11,8 +11,11 @@ import (
 )
 
 // supervise watches the logged-in connection and replaces it when it dies, until the client is
-// finished. It is the only goroutine that reconnects.
+// finished. It is the only goroutine that reconnects. The backoff's attempt count carries over
+// from one reconnection to the next unless the session between them lasted MaxBackoff.
 func (c *Client) supervise(cn *conn) {
+	attempt := 0
+	loggedIn := time.Now()
 	for {
 		select {
 		case <-cn.done:
@@ -25,9 +28,13 @@ func (c *Client) supervise(cn *conn) {
 		}
 		c.setState(Reconnecting, reason)
 		c.opts.Logger.Info("dialtone: connection lost; reconnecting", "reason", reason)
-		if cn = c.reconnect(); cn == nil {
+		if time.Since(loggedIn) >= c.opts.MaxBackoff {
+			attempt = 0
+		}
+		if cn, attempt = c.reconnect(attempt); cn == nil {
 			return
 		}
+		loggedIn = time.Now()
 	}
 }
 
@@ -53,21 +60,22 @@ func (c *Client) mayReconnect(reason error) bool {
 	return true
 }
 
-// reconnect dials and logs in again, with backoff, until it succeeds (returning the new
-// connection) or the client is finished (returning nil). A login refusal that cannot succeed
-// by retrying (authentication failed, too many devices) finishes the client.
-func (c *Client) reconnect() *conn {
-	for attempt := 0; ; attempt++ {
+// reconnect dials and logs in again, with backoff from attempt on, until it succeeds
+// (returning the new connection and the next attempt's number) or the client is finished
+// (returning nil). A login refusal that cannot succeed by retrying (authentication failed,
+// too many devices) finishes the client.
+func (c *Client) reconnect(attempt int) (*conn, int) {
+	for ; ; attempt++ {
 		if !c.sleep(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)) {
-			return nil
+			return nil, attempt
 		}
 		cn, err := c.relogin()
 		if err == nil {
-			return cn
+			return cn, attempt + 1
 		}
 		if final(err) {
 			c.shutdown(err)
-			return nil
+			return nil, attempt
 		}
 		c.opts.Logger.Info("dialtone: reconnection failed", "attempt", attempt+1, "err", err)
 	}

@@ -666,3 +666,48 @@ func TestConnectedTellsOfLostEvents(t *testing.T) {
 		t.Fatalf("reconnection with caughtUp false: Connected with %v, want ErrEventsLost", sc.reason)
 	}
 }
+
+// A server that drops every session right after its login is retried less and less often:
+// the reconnection backoff keeps growing across such short sessions (doc of MinBackoff).
+func TestBackoffGrowsAcrossSessionsDroppedAfterLogin(t *testing.T) {
+	fs := newFakeServer(t)
+	_, fc := connect(t, fs, Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 10 * time.Second})
+	recv(t, fs.logins, "login")
+	fc.drop()
+	logins := 0
+	window := time.After(1200 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case <-fs.logins:
+			logins++
+		case fc := <-fs.conns:
+			fc.drop()
+		case <-window:
+			done = true
+		}
+	}
+	// Growing from 40 ms the waits are at least 20, 40, 80, 160, 320, 640 ms: at most six
+	// logins fit in 1.2 s. Starting again from 40 ms after each login would give 30 or more.
+	if logins > 6 || logins == 0 {
+		t.Fatalf("%d logins in 1.2 s against a server that drops each session; want 1 to 6", logins)
+	}
+}
+
+// A session that lasted MaxBackoff or longer starts the backoff again from MinBackoff.
+func TestBackoffStartsAgainAfterALastingSession(t *testing.T) {
+	fs := newFakeServer(t)
+	_, fc := connect(t, fs, Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	recv(t, fs.logins, "login")
+	for range 5 { // the bound grows to 400 ms: the next wait would be at least 200 ms
+		fc.drop()
+		recv(t, fs.logins, "relogin")
+		fc = recv(t, fs.conns, "connection")
+	}
+	time.Sleep(450 * time.Millisecond) // the session lasts past MaxBackoff
+	dropped := time.Now()
+	fc.drop()
+	recv(t, fs.logins, "relogin after a lasting session")
+	if waited := time.Since(dropped); waited >= 200*time.Millisecond {
+		t.Fatalf("reconnected %v after a session of 450 ms; want within about MinBackoff (20 ms)", waited)
+	}
+}

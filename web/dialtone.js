@@ -202,6 +202,7 @@ export class Dialtone {
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
+  #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
 
   /**
@@ -211,7 +212,9 @@ export class Dialtone {
    * @param {Storage|null} [options.storage] where the last processed seq is kept per device;
    *   default localStorage, null keeps it in memory only.
    * @param {number} [options.minBackoffMs] first reconnection wait bound (250).
-   * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000).
+   * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000). Each
+   *   failed attempt doubles the bound; a session that ends within maxBackoffMs of its login
+   *   counts as one, and a longer one starts again from minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
    *   retries across reconnections included (15000).
    * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
@@ -509,6 +512,7 @@ export class Dialtone {
         timeout: lr.heartbeatTimeoutMs > 0 ? lr.heartbeatTimeoutMs : DEFAULTS.heartbeatTimeoutMs,
       };
       conn.ready = true;
+      conn.readyAt = Date.now();
       this.#startHeartbeat(conn);
       this.#setState(ConnectionState.Connected, null, { caughtUp });
       this.#flush();
@@ -616,10 +620,14 @@ export class Dialtone {
       return;
     }
     this.#setState(ConnectionState.Reconnecting, reason);
-    this.#reconnect(0);
+    // A session shorter than the largest wait counts as a failed attempt, so a server that
+    // drops every session right after its login is retried less and less often.
+    if (Date.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;
+    this.#reconnect(this.#attempt);
   }
 
   #reconnect(attempt) {
+    this.#attempt = attempt + 1;
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
     this.#retryTimer = setTimeout(async () => {
       this.#retryTimer = null;

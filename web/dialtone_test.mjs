@@ -424,3 +424,53 @@ test('a logout whose reply is lost, the logout kick telling it was carried out, 
     assert.equal(ws.sent.filter((f) => f.op === 'logout').length, 1);
   }
 });
+
+test('a server that drops every session right after its login is retried less and less often', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 20, maxBackoffMs: 10000, logger: quiet });
+  let answered = 0;
+  let stop = false;
+  const serve = (async () => {
+    while (!stop) {
+      const ws = srv.sockets[answered];
+      if (!ws) {
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      answered++;
+      const f = await ws.next();
+      ws.reply(f.id, loginResult());
+      setTimeout(() => ws.drop(), 0);
+    }
+  })();
+  await c.login(token, 'd1');
+  await new Promise((r) => setTimeout(r, 600));
+  stop = true;
+  await serve;
+  c.close();
+  // Growing from 20 ms the waits are at least 10, 20, 40, 80, 160, 320 ms: at most six
+  // reconnections fit in 600 ms. Starting again from 20 ms after each login gives 25 or more.
+  assert.ok(srv.sockets.length >= 2 && srv.sockets.length <= 7, `${srv.sockets.length} connections in 600 ms`);
+});
+
+test('a session that lasted maxBackoffMs starts the reconnection backoff again', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 10, maxBackoffMs: 300, logger: quiet });
+  const p = c.login(token, 'd1');
+  for (let i = 0; ; i++) {
+    const ws = await waitFor(() => srv.sockets[i]);
+    const f = await ws.next();
+    ws.reply(f.id, loginResult());
+    await waitFor(() => c.state === 'Connected');
+    if (i === 5) break; // the bound has grown to 300 ms: the next wait would be at least 150 ms
+    ws.drop();
+  }
+  await p;
+  await new Promise((r) => setTimeout(r, 350)); // the session lasts past maxBackoffMs
+  const dropped = Date.now();
+  srv.sockets[5].drop();
+  await waitFor(() => srv.sockets[6]);
+  const waited = Date.now() - dropped;
+  c.close();
+  assert.ok(waited < 150, `reconnected ${waited} ms after a lasting session; want about minBackoffMs`);
+});
