@@ -57,8 +57,15 @@ func waitNoSDKGoroutines(t *testing.T) {
 // Close with a server that no longer reads (busy, or a network that vanished without a close)
 // and so never answers the close handshake: Close returns soon, an operation waiting for its
 // reply fails with ErrClosed at once rather than when the handshake gives up, and no goroutine
-// of the client is left.
+// of the client is left. The same holds with an HTTPClient of the application's.
 func TestCloseDoesNotWaitForAServerThatDoesNotAnswer(t *testing.T) {
+	t.Run("SDK's handshake", func(t *testing.T) { closeWithAServerThatDoesNotAnswer(t, Options{}) })
+	t.Run("application's HTTPClient", func(t *testing.T) {
+		closeWithAServerThatDoesNotAnswer(t, Options{HTTPClient: &http.Client{}})
+	})
+}
+
+func closeWithAServerThatDoesNotAnswer(t *testing.T, opts Options) {
 	fs := newFakeServer(t)
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) }) // runs before the fake server's own cleanup
@@ -69,7 +76,7 @@ func TestCloseDoesNotWaitForAServerThatDoesNotAnswer(t *testing.T) {
 		}
 		return defaultRespond(fc, req)
 	})
-	c, _ := connect(t, fs, Options{})
+	c, _ := connect(t, fs, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opErr := make(chan error, 1)

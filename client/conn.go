@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,10 +27,9 @@ type conn struct {
 	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
 
-	// readCtx bounds the reader's reads; cancelling it closes the connection at once, even
-	// during a close handshake.
-	readCtx  context.Context
-	stopRead context.CancelFunc
+	// raw is the upgraded connection under ws: closing it ends the connection at once, even
+	// while the WebSocket library waits in a close handshake.
+	raw io.Closer
 
 	mu        sync.Mutex
 	pending   map[int64]func(protocol.Frame)
@@ -51,8 +51,11 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	if hc == nil {
 		hc = newHandshakeClient(o.DialContext, o.TLSConfig)
 	}
+	upgrade := &upgradeRecorder{next: hc.Transport}
+	recording := *hc
+	recording.Transport = upgrade
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient: hc,
+		HTTPClient: &recording,
 		HTTPHeader: o.HTTPHeader,
 	})
 	if err != nil {
@@ -61,6 +64,7 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	ws.SetReadLimit(protocol.MaxServerFrameBytes)
 	cn := &conn{
 		ws:        ws,
+		raw:       upgrade.conn,
 		log:       o.Logger,
 		onEvent:   onEvent,
 		onDead:    onDead,
@@ -68,7 +72,6 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 		done:      make(chan struct{}),
 		abandoned: make(chan struct{}),
 	}
-	cn.readCtx, cn.stopRead = context.WithCancel(context.Background())
 	cn.lastRecv.Store(time.Now().UnixNano())
 	wg.Go(cn.readLoop)
 	return cn, nil
@@ -76,7 +79,7 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 
 func (cn *conn) readLoop() {
 	for {
-		typ, data, err := cn.ws.Read(cn.readCtx)
+		typ, data, err := cn.ws.Read(context.Background()) // a context with no Done costs nothing per read
 		if err != nil {
 			cn.die(err)
 			return
@@ -133,7 +136,6 @@ func (cn *conn) die(err error) {
 	cn.pending = nil
 	cn.mu.Unlock()
 	cn.ws.CloseNow()
-	cn.stopRead()
 	close(cn.done)
 	cn.onDead(cn)
 }
@@ -151,7 +153,7 @@ func (cn *conn) close(cause error) {
 func (cn *conn) closeGracefully(cause error) {
 	cn.setCause(cause)
 	cn.abandon.Do(func() { close(cn.abandoned) })
-	t := time.AfterFunc(closeGrace, cn.stopRead)
+	t := time.AfterFunc(closeGrace, func() { cn.raw.Close() })
 	defer t.Stop()
 	cn.ws.Close(websocket.StatusNormalClosure, "")
 }

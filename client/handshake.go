@@ -107,6 +107,26 @@ func (t *handshakeTransport) exchange(ctx context.Context, nc net.Conn, req *htt
 	return resp, nil
 }
 
+// upgradeRecorder is the RoundTripper of one handshake: it passes the request to next (nil:
+// http.DefaultTransport) and records the connection a 101 response hands over, which the
+// WebSocket library reads and writes from then on.
+type upgradeRecorder struct {
+	next http.RoundTripper
+	conn io.Closer // nil until a 101 response
+}
+
+func (r *upgradeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := r.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		r.conn = resp.Body
+	}
+	return resp, err
+}
+
 // upgradedConn is a connection whose first bytes may already sit in the reader that parsed
 // the response's head.
 type upgradedConn struct {
