@@ -199,8 +199,13 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		}
 		c.clock.record(lr.ServerTime, sent, time.Now(), true)
 		var lost error
-		if c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp) {
+		discarded, moved := c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp)
+		if discarded {
 			lost = ErrEventsLost
+		}
+		if moved {
+			head := lr.HeadSeq
+			c.disp.push(delivery{call: func(EventHandler) { c.seqs.save(head) }})
 		}
 		c.setState(Connected, lost)
 	})

@@ -65,12 +65,13 @@ func (t *seqTracker) resumeFrom() *int64 {
 // catch up (caughtUp false: the synthesized invitations that follow reflect the events up to
 // headSeq, R5.3); a position beyond headSeq means the server's log was reset, so the device
 // starts again from headSeq. lost reports that the device had a position whose missed events
-// will not follow.
-func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost bool) {
+// will not follow; moved, that the position is now headSeq, which the SeqStore must record
+// (save) even if no event follows: a restarted app then resumes from there.
+func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost, moved bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.known && t.queued <= headSeq && caughtUp {
-		return false
+		return false, false
 	}
 	if t.known && t.queued > headSeq {
 		t.log.Warn("dialtone: the server's event log is behind this device; starting over",
@@ -78,7 +79,7 @@ func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost bool) {
 	}
 	lost = t.known
 	t.known, t.queued, t.processed = true, headSeq, headSeq
-	return lost
+	return lost, true
 }
 
 // admit reports whether an event with seq is new, and records it as queued. Events without seq
@@ -100,6 +101,14 @@ func (t *seqTracker) admit(seq int64) bool {
 func (t *seqTracker) handled(seq int64) {
 	t.mu.Lock()
 	t.processed = max(t.processed, seq)
+	t.mu.Unlock()
+	t.save(seq)
+}
+
+// save records seq in the SeqStore as the device's position. It runs on the dispatcher
+// goroutine, so positions are saved in the order they were reached.
+func (t *seqTracker) save(seq int64) {
+	t.mu.Lock()
 	key := t.key
 	t.mu.Unlock()
 	if t.store == nil {

@@ -20,7 +20,9 @@ type SeqKey struct {
 // of receiving only the synthesized invitations of R5.3.
 //
 // The client calls Load once at Login and Save on the handler goroutine after every handled
-// event that carries a seq (so a slow Save slows event delivery, not replies). A Save error is
+// event that carries a seq (so a slow Save slows event delivery, not replies), and after a login
+// that set the device's position to the login's headSeq (a device without a saved position, or
+// one that could not catch up), before the handler hears of the connection. A Save error is
 // logged and otherwise ignored: the worst outcome is a replay of events the handler already saw
 // after a restart. Implementations must be safe for use by one client at a time; they need not
 // be safe for concurrent use by several clients sharing a key.

@@ -108,7 +108,8 @@ func (w *jsonWatcher) Load(context.Context, client.SeqKey) (int64, bool, error) 
 	return 0, false, nil
 }
 
-// Save implements client.SeqStore: it prints the held event with its seq.
+// Save implements client.SeqStore: it prints the held event with its seq. A Save with no
+// event held (the position a login set) prints nothing.
 func (w *jsonWatcher) Save(_ context.Context, _ client.SeqKey, seq int64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

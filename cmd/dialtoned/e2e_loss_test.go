@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -262,4 +263,39 @@ func TestE2ESilentConnectionKicked(t *testing.T) {
 	if c := r.closed(); c != 4009 {
 		t.Errorf("silent connection closed with %d, want 4009", c)
 	}
+}
+
+// R7.2, R5.3, §5: an app that logged in on a device and handled no event yet has a position
+// all the same, the login's headSeq. Closed while a call rang its user, and restarted, it
+// resumes from that position: it catches up on the invitation and its user's own changes,
+// which target all devices, and not on the changes only the main device gets (R6.3), rather
+// than starting over without the missed events.
+func TestE2ERestartedAppCatchesUpWithoutAnEventBefore(t *testing.T) {
+	ts := startServer(t)
+	store := &memorySeqs{}
+	alice, carol := ts.login(t, "alice", "a"), ts.login(t, "carol", "c")
+	phone := ts.login(t, "bob", "phone")
+	laptop := ts.dial(t, "bob", "laptop", client.Options{SeqStore: store})
+	must(t, second(laptop.Login(t.Context(), token(t, "bob"), "laptop")))
+	// The SDK records the position before it tells the handler it is connected.
+	laptop.until("connected", func() bool { return slices.Contains(laptop.states, client.Connected) })
+	laptop.Close()
+
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
+	must(t, err)
+	id := res.CallID
+	alice.wait(id, "changed bob=Received")
+	must(t, second(phone.CallAccept(t.Context(), id, client.OpConfig{})))
+	must(t, second(alice.CallingInvite(t.Context(), id, []string{"carol"}, client.CallingInviteConfig{Timeout: 60})))
+	carol.wait(id, "received from alice")
+	must(t, second(carol.CallReject(t.Context(), id, client.OpConfig{})))
+	phone.wait(id, "changed carol=Rejected")
+
+	again := ts.dial(t, "bob", "laptop", client.Options{SeqStore: store})
+	login, err := again.Login(t.Context(), token(t, "bob"), "laptop")
+	must(t, err)
+	if !login.CaughtUp {
+		t.Errorf("restarted app's login: caughtUp false, want the events missed since its first login")
+	}
+	again.expect(ts, id, "received from alice", "changed bob=Received", "changed bob=Accepted")
 }
