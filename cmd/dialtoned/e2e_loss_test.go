@@ -299,3 +299,57 @@ func TestE2ERestartedAppCatchesUpWithoutAnEventBefore(t *testing.T) {
 	}
 	again.expect(ts, id, "received from alice", "changed bob=Received", "changed bob=Accepted")
 }
+
+// R4.3, §5: the caller's main device logs out of an unanswered call; the caller's other
+// devices, which made no request, are told of the cancel like the callee (all of them, not all
+// but the acting one).
+func TestE2ECallerMainDeviceLostTellsItsOtherDevices(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	phone, laptop := ts.login(t, "alice", "phone"), ts.login(t, "alice", "laptop")
+	bob := ts.login(t, "bob", "b")
+	res, err := phone.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	phone.wait(res.CallID, "changed bob=Received")
+	must(t, laptop.Logout(t.Context())) // not the main device: changes nothing
+	tablet := ts.login(t, "alice", "tablet")
+	bob.expect(ts, res.CallID, "received from alice", "changed bob=Received")
+
+	must(t, phone.Logout(t.Context()))
+	bob.wait(res.CallID, "cancelled bob=BeCancelled")
+	tablet.expect(ts, res.CallID, "cancelled bob=BeCancelled")
+	info, err := bob.QueryCall(t.Context(), res.CallID)
+	must(t, err)
+	if info.State != client.CallEnded || info.CallUserList[0].State != client.StateCancelled {
+		t.Errorf("after the caller's main device logged out: %+v", info)
+	}
+}
+
+// R6.4, R6.3, R3.7: in an advanced call only the loss of an Accepted user's main device quits
+// it: its other devices' logouts change nothing, also the old main device's after a device
+// switch. The user's devices still connected then get its own Quit; the call goes on for the
+// others.
+func TestE2EOnlyTheMainDeviceLossQuits(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	alice := ts.login(t, "alice", "a")
+	phone, laptop, tablet := ts.login(t, "bob", "phone"), ts.login(t, "bob", "laptop"), ts.login(t, "bob", "tablet")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
+	must(t, err)
+	id := res.CallID
+	alice.wait(id, "changed bob=Received")
+	must(t, second(phone.CallAccept(t.Context(), id, client.OpConfig{})))
+	must(t, laptop.Logout(t.Context()))
+	must(t, second(tablet.CallJoin(t.Context(), id, client.OpConfig{}))) // the tablet becomes the main device
+	phone.wait(id, "main device tablet")
+	must(t, phone.Logout(t.Context())) // the main device no more
+	watcher := ts.login(t, "bob", "watch")
+	alice.expectNone(ts, id, "changed bob=Quit")
+
+	must(t, tablet.Logout(t.Context()))
+	alice.wait(id, "changed bob=Quit")
+	watcher.expect(ts, id, "changed bob=Quit")
+	info, err := alice.QueryCall(t.Context(), id)
+	must(t, err)
+	if b := userIn(t, info.CallUserList, "bob"); info.State != client.CallStarted || b.State != client.StateQuit {
+		t.Errorf("after the main device's logout: %+v", info)
+	}
+}
