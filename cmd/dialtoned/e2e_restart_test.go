@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/server"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // A restart keeps calls, states and pending deadlines; a deadline that passed while the server
@@ -72,6 +76,66 @@ func TestE2ERestartGivesMainDevicesTheirGrace(t *testing.T) {
 	must(t, err)
 	if info.State != client.CallStarted || info.CallUserList[0].State != client.StateAccepted {
 		t.Errorf("alice's call after she came back within her grace: %+v", info)
+	}
+}
+
+// R6.1, R4.3: a graceful shutdown is not a loss, however long its drain takes. A peer that
+// keeps sending heartbeats but does not answer the shutdown kick's close holds the drain for
+// longer than heartbeatTimeout (1s here); the caller whose SDK closed at once keeps its
+// unanswered call, and finds it ringing when it reconnects after the restart.
+func TestE2EShutdownLongerThanTheGraceIsNotALoss(t *testing.T) {
+	flags := []string{"--heartbeat-interval", "300ms", "--heartbeat-timeout", "1s"}
+	first := startServer(t, flags...)
+	alice := first.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	slow := first.raw(t)
+	slow.login("carol")
+	stopBeating := make(chan struct{})
+	var beating sync.WaitGroup
+	beating.Go(func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for id := 2; ; id++ {
+			frame := fmt.Sprintf(`{"id":%d,"op":"heartbeat"}`, id)
+			if slow.conn.Write(t.Context(), websocket.MessageText, []byte(frame)) != nil {
+				return
+			}
+			select {
+			case <-stopBeating:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); first.Stop() }()
+	for {
+		f := slow.next() // the kicked event comes before the close frame, which stays unread
+		if f.Event != protocol.EventKicked {
+			continue
+		}
+		var k protocol.Kicked
+		if err := json.Unmarshal(f.Data, &k); err != nil || k.Reason != protocol.KickShutdown || !k.Retry {
+			t.Errorf("kicked %s, want reason shutdown with retry (protocol.md)", f.Data)
+		}
+		break
+	}
+	time.Sleep(2 * time.Second) // the drain goes on for twice heartbeatTimeout
+	close(stopBeating)
+	beating.Wait()
+	if code := slow.closed(); code != 4003 {
+		t.Errorf("close code %d after the shutdown kick, want 4003", code)
+	}
+	<-stopped
+
+	startServerOn(t, first.Data, append([]string{"--listen", first.Addr}, flags...)...)
+	info, err := alice.QueryCall(t.Context(), res.CallID) // once alice's SDK has reconnected
+	must(t, err)
+	if info.State != client.CallStarted || userIn(t, info.CallUserList, "alice").State != client.StateAccepted ||
+		userIn(t, info.CallUserList, "bob").State != client.StateInviting {
+		t.Errorf("call after a graceful shutdown: %+v, want still ringing", info)
 	}
 }
 

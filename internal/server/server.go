@@ -154,6 +154,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("draining")
 	serving.Store(false)
+	board.Drain() // the sessions the drain ends are not lost devices (R6.1)
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	_ = srv.Shutdown(drainCtx) // stop accepting; WebSocket sessions are hijacked and drained below

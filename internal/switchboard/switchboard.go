@@ -140,6 +140,14 @@ func (s *Switchboard) Start(ctx context.Context) error {
 	return nil
 }
 
+// Drain begins a graceful shutdown: from now on no device is lost for having no session, so
+// the sessions the shutdown ends, however long it takes, are not losses (R6.1); every main
+// device gets its full grace at the next start-up. Operations, deadlines and logouts go on
+// until Close.
+func (s *Switchboard) Drain() {
+	s.presence.Close()
+}
+
 // Close stops accepting operations, waits for those in flight, and stops the timers. It does
 // not close the store.
 func (s *Switchboard) Close() {
