@@ -79,6 +79,47 @@ func TestE2ERestartGivesMainDevicesTheirGrace(t *testing.T) {
 	}
 }
 
+// R3.5, R6.4 across a restart: a ring deadline still ahead when the server comes back fires at
+// its time, as the change of that instant, and an Accepted member whose app never comes back
+// quits once its grace (3s from start-up) has passed; the caller, back in time, stays.
+func TestE2ERestartFiresFutureDeadlinesAndLosesMembersAfterTheirGrace(t *testing.T) {
+	first := startServer(t)
+	carol := first.login(t, "carol", "c")
+	dave := first.login(t, "dave", "d")
+	erin := first.login(t, "erin", "e")
+	res, err := carol.CallInvite(t.Context(), []string{"dave", "erin"},
+		client.InviteConfig{Timeout: 3, Mode: client.ModeAdvanced})
+	must(t, err)
+	must(t, second(erin.CallAccept(t.Context(), res.CallID, client.OpConfig{})))
+	dave.wait(res.CallID, "changed erin=Accepted")
+	deadline := userIn(t, res.CallInfo.CallUserList, "dave").Deadline
+
+	first.Stop()
+	erin.Close() // erin's app is gone; carol's and dave's SDKs reconnect by themselves
+	restarted := time.Now()
+	startServerOn(t, first.Data, "--listen", first.Addr)
+	if restarted.UnixMilli() >= deadline {
+		t.Fatalf("the restart took until %d, past dave's deadline %d", restarted.UnixMilli(), deadline)
+	}
+	dave.wait(res.CallID, "timeout")
+	if now := time.Now().UnixMilli(); now < deadline {
+		t.Errorf("dave timed out at %d, before his deadline %d", now, deadline)
+	}
+	timedOut := carol.wait(res.CallID, "changed dave=Timeout").(client.CallUserStateChanged)
+	if got := timedOut.CallUserList[0].UpdateTime; got != deadline {
+		t.Errorf("dave's Timeout at %d, want his deadline %d", got, deadline)
+	}
+	carol.wait(res.CallID, "changed erin=Quit")
+	if lost := time.Since(restarted); lost < 3*time.Second {
+		t.Errorf("erin lost %v after the restart began, before her grace of 3 s", lost)
+	}
+	info, err := carol.QueryCall(t.Context(), res.CallID)
+	must(t, err)
+	if info.State != client.CallStarted || userIn(t, info.CallUserList, "carol").State != client.StateAccepted {
+		t.Errorf("call after erin's loss: %+v, want carol still in it", info)
+	}
+}
+
 // R6.1, R4.3: a graceful shutdown is not a loss, however long its drain takes. A peer that
 // keeps sending heartbeats but does not answer the shutdown kick's close holds the drain for
 // longer than heartbeatTimeout (1s here); the caller whose SDK closed at once keeps its
