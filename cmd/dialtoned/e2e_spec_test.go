@@ -655,3 +655,46 @@ func TestE2ESynthesizedInvitationOfAReinvite(t *testing.T) {
 	}
 	alice.wait(id, "changed bob=Received")
 }
+
+// §8 order across the call's rules and the busy rule: a callJoin refused for the user's state
+// (6000274) or the call's size (6000272) gets that code even when the user is also in another
+// call (6000290), which comes after both; callingInvite's 6000274 comes before its 6000272 and
+// callCancel's 6000273 before its 6000271. Nothing is changed by any of them.
+func TestE2ERefusalOrderOfJoinCallingInviteAndCancel(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1000", "--max-call-users", "3")
+	ctx := t.Context()
+	alice, bob, carol, dave := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c"), ts.login(t, "dave", "d")
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol"}, advanced)
+	must(t, err)
+	id := res.CallID
+	carol.wait(id, "received from alice")
+	must(t, second(bob.CallAccept(ctx, id, client.OpConfig{})))
+	must(t, second(carol.CallReject(ctx, id, client.OpConfig{})))
+	must(t, second(alice.CallingInvite(ctx, id, []string{"dave"}, client.CallingInviteConfig{})))
+	dave.wait(id, "received from alice")
+	must(t, second(alice.CallCancel(ctx, id, []string{"dave"}, client.OpConfig{})))
+	must(t, second(alice.CallingInvite(ctx, id, []string{"erin"}, client.CallingInviteConfig{}))) // 3 active: full
+	// carol (Rejected) and dave (BeCancelled) are each in another call.
+	for _, d := range []*device{carol, dave} {
+		host := ts.login(t, d.user+"-host", "h")
+		other, err := host.CallInvite(ctx, []string{d.user}, advanced)
+		must(t, err)
+		d.wait(other.CallID, "received from "+host.user)
+		must(t, second(d.CallAccept(ctx, other.CallID, client.OpConfig{})))
+	}
+	before, err := alice.QueryCall(ctx, id)
+	must(t, err)
+
+	ten := []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9"}
+	wantCode(t, "a Rejected user's join of a full call while busy", second(carol.CallJoin(ctx, id, client.OpConfig{})), client.CodeTooManyUsers)
+	wantCode(t, "a BeCancelled user's join of a full call while busy", second(dave.CallJoin(ctx, id, client.OpConfig{})), client.CodeStateForbids)
+	wantCode(t, "callingInvite of 10 by a Rejected user", second(carol.CallingInvite(ctx, id, ten, client.CallingInviteConfig{})), client.CodeStateForbids)
+	wantCode(t, "a Rejected user's cancel of an Accepted user", second(carol.CallCancel(ctx, id, []string{"bob"}, client.OpConfig{})), client.CodeNotInviter)
+	if after, err := alice.QueryCall(ctx, id); err != nil || !slices.Equal(after.CallUserList, before.CallUserList) || after.Version != before.Version {
+		t.Errorf("refusals changed the call:\n before %+v\n after  %+v (%v)", before, after, err)
+	}
+
+	must(t, second(alice.CallCancel(ctx, id, []string{"erin"}, client.OpConfig{}))) // room for one more
+	wantCode(t, "a Rejected user's join while busy", second(carol.CallJoin(ctx, id, client.OpConfig{})), client.CodeBusy)
+	wantCode(t, "a BeCancelled user's join while busy", second(dave.CallJoin(ctx, id, client.OpConfig{})), client.CodeStateForbids)
+}
