@@ -698,3 +698,126 @@ func TestE2ERefusalOrderOfJoinCallingInviteAndCancel(t *testing.T) {
 	wantCode(t, "a Rejected user's join while busy", second(carol.CallJoin(ctx, id, client.OpConfig{})), client.CodeBusy)
 	wantCode(t, "a BeCancelled user's join while busy", second(dave.CallJoin(ctx, id, client.OpConfig{})), client.CodeStateForbids)
 }
+
+// R3.10, §10b, R5.3: a user re-invited into a call gets the re-inviter as inviter (the caller
+// too), an empty extendedData, acceptTime 0 and a new deadline, alike in the callingInvite's
+// events, queryCall, the list and a login's synthesized invitation; the end keeps every state,
+// sets every deadline to 0 and carries the callEnd's extendedData. Meanwhile the user pages
+// through its calls: calls that end, a quit and a re-invite between pages neither repeat nor
+// skip a call, and the call it was re-invited into stays where it first entered.
+func TestE2EReinviteFieldsAndStableList(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "1000")
+	ctx := t.Context()
+	alice, bob, carol, dave := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c"), ts.login(t, "dave", "d")
+	cfg := advanced
+	cfg.ExtendedData = "room"
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol"}, cfg)
+	must(t, err)
+	id := res.CallID
+	carol.wait(id, "received from alice")
+	must(t, second(bob.CallAccept(ctx, id, client.OpConfig{ExtendedData: "hi"})))
+	must(t, second(carol.CallReject(ctx, id, client.OpConfig{ExtendedData: "no"})))
+	var newer []string
+	for range 2 {
+		r, err := dave.CallInvite(ctx, []string{"carol"}, client.InviteConfig{Timeout: 60})
+		must(t, err)
+		carol.wait(r.CallID, "received from dave")
+		newer = append(newer, r.CallID)
+		if len(newer) == 1 {
+			must(t, second(dave.CallCancel(ctx, r.CallID, nil, client.OpConfig{})))
+		}
+	}
+	want := []string{newer[1], newer[0], id}
+
+	page, err := carol.QueryCallInvitationList(ctx, 1, 0)
+	must(t, err)
+	got := []string{page.CallList[0].CallID}
+	next := page.NextFlag
+
+	// Between pages: the caller quits, bob re-invites carol and the caller, dave's ringing call ends.
+	q, err := alice.CallQuit(ctx, id, client.OpConfig{})
+	must(t, err)
+	inv, err := bob.CallingInvite(ctx, id, []string{"carol", "alice"}, client.CallingInviteConfig{Timeout: 40, ExtendedData: "again"})
+	must(t, err)
+	if len(inv.ErrorUserList) != 0 {
+		t.Fatalf("re-invite of a Rejected and a Quit user: errorUserList %+v", inv.ErrorUserList)
+	}
+	must(t, second(dave.CallCancel(ctx, newer[1], nil, client.OpConfig{})))
+
+	ring := carol.wait(id, "received from bob").(client.CallInvitationReceived)
+	checkReinvited := func(where string, list []client.CallUserInfo) {
+		t.Helper()
+		for _, u := range []string{"carol", "alice"} {
+			if e := userIn(t, list, u); !pending(e.State) || e.Inviter != "bob" || e.ExtendedData != "" ||
+				e.AcceptTime != 0 || e.Deadline != ring.Deadline {
+				t.Errorf("%s: re-invited %s = %+v, want pending, inviter bob, no extendedData, acceptTime 0, deadline %d",
+					where, u, e, ring.Deadline)
+			}
+		}
+	}
+	if ring.Inviter != "bob" || ring.ExtendedData != "again" || ring.Timeout != 40 || ring.Caller != "alice" {
+		t.Errorf("carol's re-invitation = %+v", ring)
+	}
+	checkReinvited("carol's callInvitationReceived", ring.CallUserList)
+	fresh := ts.login(t, "alice", "a-new") // never logged in: no lastSeq, so R5.3
+	synth := fresh.wait(id, "received from bob (synthetic)").(client.CallInvitationReceived)
+	if synth.ExtendedData != "again" || synth.Deadline != ring.Deadline || synth.Timeout < 1 || synth.Timeout > 40 {
+		t.Errorf("alice's synthesized re-invitation = %+v", synth)
+	}
+	checkReinvited("alice's synthesized invitation", synth.CallUserList)
+	info, err := carol.QueryCall(ctx, id)
+	must(t, err)
+	checkReinvited("queryCall", info.CallUserList)
+	if b := userIn(t, info.CallUserList, "bob"); b.State != client.StateAccepted || b.ExtendedData != "hi" || b.AcceptTime == 0 {
+		t.Errorf("bob after re-inviting = %+v", b)
+	}
+
+	for next != 0 {
+		page, err := carol.QueryCallInvitationList(ctx, 1, next)
+		must(t, err)
+		for _, c := range page.CallList {
+			got = append(got, c.CallID)
+			if c.CallID == id {
+				checkReinvited("queryCallInvitationList", c.CallUserList)
+			}
+		}
+		if len(got) > len(want) {
+			break
+		}
+		next = page.NextFlag
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("carol's calls by pages of 1:\n got  %q\n want %q", got, want)
+	}
+
+	e, err := bob.CallEnd(ctx, id, client.OpConfig{ExtendedData: "done"})
+	must(t, err)
+	for _, d := range []*device{carol, alice, fresh} {
+		if ev := d.wait(id, "ended by bob").(client.CallInvitationEnded); ev.ExtendedData != "done" || ev.EndTime != e.EndTime {
+			t.Errorf("%s@%s: callInvitationEnded = %+v", d.user, d.id, ev)
+		}
+	}
+	list, err := carol.QueryCallInvitationList(ctx, 0, 0)
+	must(t, err)
+	if len(list.CallList) != 3 || list.NextFlag != 0 || list.CallList[2].CallID != id {
+		t.Fatalf("carol's calls after the end: %+v", list)
+	}
+	ended := list.CallList[2]
+	if ended.State != client.CallEnded || ended.EndTime != e.EndTime {
+		t.Errorf("ended call as listed = %+v", ended)
+	}
+	wantAccept := map[string]int64{"alice": 0, "bob": userIn(t, info.CallUserList, "bob").AcceptTime, "carol": 0}
+	for _, u := range ended.CallUserList {
+		if u.Deadline != 0 || u.AcceptTime != wantAccept[u.UserID] || (u.UserID != "bob") != pending(u.State) {
+			t.Errorf("%s after the end = %+v: want its state kept, deadline 0, acceptTime %d", u.UserID, u, wantAccept[u.UserID])
+		}
+	}
+	if q.AcceptTime != res.CallInfo.CreateTime {
+		t.Errorf("the caller's quit: acceptTime %d, want createTime %d", q.AcceptTime, res.CallInfo.CreateTime)
+	}
+}
+
+// pending reports whether s is Inviting, NotYetReceived or Received (behaviour §1).
+func pending(s client.CallUserState) bool {
+	return s == client.StateInviting || s == client.StateNotYetReceived || s == client.StateReceived
+}
