@@ -30,8 +30,11 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 	if _, err := b.advancedMember(in.UserID); err != nil {
 		return err
 	}
-	ring, errs := sortInvitees(&b.c, in.UserID, in.Invitees)
-	if err := checkRing(len(in.Invitees), len(ring), b.active(), b.cfg.MaxCallUsers); err != nil {
+	ring, errs, err := sortInvitees(&b.c, in.UserID, in.Invitees)
+	if err == nil {
+		err = checkRing(len(ring), b.active(), b.cfg.MaxCallUsers)
+	}
+	if err != nil {
 		return err
 	}
 	timeout := ringTimeout(in.Timeout)

@@ -15,8 +15,11 @@ func Create(in Invite, cfg Config, now int64) (Outcome, error) {
 	}
 	timeout := ringTimeout(in.Timeout)
 	b := newBuilder(Call{}, cfg)
-	ring, errs := sortInvitees(&b.c, in.UserID, in.Invitees)
-	if err := checkRing(len(in.Invitees), len(ring), 1, b.cfg.MaxCallUsers); err != nil {
+	ring, errs, err := sortInvitees(&b.c, in.UserID, in.Invitees)
+	if err == nil {
+		err = checkRing(len(ring), 1, b.cfg.MaxCallUsers)
+	}
+	if err != nil {
 		return Outcome{}, err
 	}
 	mode := in.Mode

@@ -53,11 +53,17 @@ func (b *builder) checkCancel(in Cancel, me int, whole bool) error {
 }
 
 // notCancelled returns errorInvitees: the distinct targets that are not pending, because they
-// are in a terminal state or not in the call (R3.2).
+// are in a terminal state or not in the call (R3.2). The list has no length limit, so repeats
+// are found with a set, in time linear in its length.
 func (b *builder) notCancelled(invitees []string) []string {
 	var out []string
-	for i, id := range invitees {
-		if u := b.c.User(id); (u == nil || !u.State.Pending()) && !slices.Contains(invitees[:i], id) {
+	seen := make(map[string]bool, len(invitees))
+	for _, id := range invitees {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if u := b.c.User(id); u == nil || !u.State.Pending() {
 			out = append(out, id)
 		}
 	}

@@ -113,8 +113,12 @@ func Check(in Input) error {
 
 // sortInvitees splits an invitee list into the users to ring and the errorUserList (R3.1,
 // R3.6): an invalid userID, the inviting user itself or a repeat → 6000001; a user already
-// active in c → 6000283. Users in a terminal state are rung again.
-func sortInvitees(c *Call, self string, invitees []string) (ring []string, errs []ErrorUser) {
+// active in c → 6000283. Users in a terminal state are rung again. A list of more than 9 is
+// refused whole (6000272, the first of checkRing's refusals) before it is sorted.
+func sortInvitees(c *Call, self string, invitees []string) (ring []string, errs []ErrorUser, err error) {
+	if len(invitees) > maxInvitees {
+		return nil, nil, fail(CodeTooManyUsers, "more than 9 invitees")
+	}
 	for i, id := range invitees {
 		switch u := c.User(id); {
 		case !validUserID(id) || id == self || slices.Contains(invitees[:i], id):
@@ -125,16 +129,14 @@ func sortInvitees(c *Call, self string, invitees []string) (ring []string, errs 
 			ring = append(ring, id)
 		}
 	}
-	return ring, errs
+	return ring, errs, nil
 }
 
-// checkRing applies the count rules of an invitation (§8 order: 6000272 before 6000281):
-// more than 9 invitees or more than max active users afterwards → 6000272 (all or nothing);
-// nobody left to ring → 6000281.
-func checkRing(invitees, ring int, activeBefore, max int) error {
+// checkRing applies the other count rules of an invitation (§8 order: 6000272 before
+// 6000281): more than max active users afterwards → 6000272 (all or nothing); nobody left to
+// ring → 6000281.
+func checkRing(ring, activeBefore, max int) error {
 	switch {
-	case invitees > maxInvitees:
-		return fail(CodeTooManyUsers, "more than 9 invitees")
 	case activeBefore+ring > max:
 		return fail(CodeTooManyUsers, "too many call users")
 	case ring == 0:
