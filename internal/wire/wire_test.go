@@ -42,3 +42,41 @@ func BenchmarkEncodeEvent(b *testing.B) {
 		}
 	}
 }
+
+// R5.3: the invitation synthesized at login carries the user's own invitation (inviter,
+// extendedData, deadline) and the whole seconds left rounded up; there is none with less than
+// a second left, nor for a user who is not pending or a call that ended.
+func TestInvitationR5_3(t *testing.T) {
+	const deadline = 1700000060000
+	c := call.Call{ID: "X", Mode: call.Advanced, Caller: "alice", ExtendedData: "the call's", CreateTime: 1700000000000,
+		State: call.Started, Version: 7, Users: []call.User{
+			{ID: "alice", State: call.Accepted, AcceptTime: 1700000000000},
+			{ID: "bob", State: call.Received, Inviter: "carol", InviteData: "from carol", Deadline: deadline},
+			{ID: "carol", State: call.Accepted, Inviter: "alice"},
+			{ID: "dave", State: call.Timeout, Inviter: "alice"}}}
+	for _, tc := range []struct {
+		left    int64
+		ok      bool
+		timeout int
+	}{{60000, true, 60}, {1001, true, 2}, {1000, true, 1}, {999, false, 0}, {0, false, 0}, {-5000, false, 0}} {
+		ev, ok := Invitation(c, "bob", deadline-tc.left)
+		if ok != tc.ok || ok && ev.Timeout != tc.timeout {
+			t.Errorf("%d ms left: ok %v, timeout %d; want ok %v, timeout %d", tc.left, ok, ev.Timeout, tc.ok, tc.timeout)
+		}
+		if ok && (ev.CallID != "X" || ev.Version != 7 || ev.Mode != protocol.ModeAdvanced || ev.Caller != "alice" ||
+			ev.Inviter != "carol" || ev.ExtendedData != "from carol" || ev.Deadline != deadline ||
+			ev.CreateTime != c.CreateTime || !ev.Synthetic || len(ev.CallUserList) != 4) {
+			t.Errorf("%d ms left: synthesized invitation %+v", tc.left, ev)
+		}
+	}
+	for _, user := range []string{"alice", "carol", "dave", "zoe"} {
+		if ev, ok := Invitation(c, user, deadline-30000); ok {
+			t.Errorf("%s is not pending, yet synthesized %+v", user, ev)
+		}
+	}
+	ended := c.Clone()
+	ended.State, ended.EndTime = call.Ended, deadline-40000
+	if ev, ok := Invitation(ended, "bob", deadline-30000); ok {
+		t.Errorf("ended call synthesized %+v", ev)
+	}
+}
