@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -820,4 +821,96 @@ func TestE2EReinviteFieldsAndStableList(t *testing.T) {
 // pending reports whether s is Inviting, NotYetReceived or Received (behaviour §1).
 func pending(s client.CallUserState) bool {
 	return s == client.StateInviting || s == client.StateNotYetReceived || s == client.StateReceived
+}
+
+// R3.11, R5.1: in a Started call, callReceived from a user who is Rejected, BeCancelled, Quit
+// or Timeout succeeds and changes nothing: no state moves back to Received and nobody gets an
+// event.
+func TestE2ECallReceivedInTerminalStates(t *testing.T) {
+	ts := startServer(t)
+	ctx := t.Context()
+	alice := ts.login(t, "alice", "a")
+	users := map[string]*device{}
+	for _, u := range []string{"bob", "carol", "dave", "erin"} {
+		users[u] = ts.login(t, u, u[:1])
+	}
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol", "dave"}, advanced)
+	must(t, err)
+	id := res.CallID
+	for _, u := range []string{"bob", "carol", "dave"} {
+		alice.wait(id, "changed "+u+"=Received")
+	}
+	must(t, second(users["bob"].CallReject(ctx, id, client.OpConfig{})))
+	must(t, second(alice.CallCancel(ctx, id, []string{"carol"}, client.OpConfig{})))
+	must(t, second(users["dave"].CallAccept(ctx, id, client.OpConfig{})))
+	must(t, second(users["dave"].CallQuit(ctx, id, client.OpConfig{})))
+	must(t, second(alice.CallingInvite(ctx, id, []string{"erin"}, client.CallingInviteConfig{Timeout: 1})))
+	users["erin"].wait(id, "timeout")
+	alice.wait(id, "changed erin=Timeout")
+
+	users["alice"] = alice
+	seen := map[string]int{}
+	for u, d := range users {
+		ts.barrier(t, d)
+		d.mu.Lock()
+		seen[u] = len(d.summaries(id))
+		d.mu.Unlock()
+	}
+	before, err := alice.QueryCall(ctx, id)
+	must(t, err)
+	for _, u := range []string{"bob", "carol", "dave", "erin"} {
+		wantCode(t, u+"'s receipt", users[u].CallReceived(ctx, id), 0)
+	}
+	after, err := alice.QueryCall(ctx, id)
+	must(t, err)
+	if after.Version != before.Version || !slices.Equal(after.CallUserList, before.CallUserList) {
+		t.Errorf("receipts of users in terminal states changed the call:\n before %+v\n after  %+v", before, after)
+	}
+	for u, d := range users {
+		ts.barrier(t, d)
+		d.mu.Lock()
+		if got := d.summaries(id); len(got) != seen[u] {
+			t.Errorf("%s got events after the receipts: %q", u, got[seen[u]:])
+		}
+		d.mu.Unlock()
+	}
+}
+
+// R5.3 per device: a new device of a user whose other device already acknowledged the ring
+// (Received, still pending) gets the synthesized invitation; a new device of a user who
+// accepted the call on another device gets none, since that user is no longer pending.
+func TestE2ESynthesizedInvitationPerDevice(t *testing.T) {
+	ts := startServer(t)
+	alice, phone := ts.login(t, "alice", "a"), ts.login(t, "bob", "b-phone")
+	res, err := alice.CallInvite(t.Context(), []string{"bob", "carol"}, advanced)
+	must(t, err)
+	id := res.CallID
+	alice.wait(id, "changed bob=Received")
+
+	// Frames after a fresh login up to the reply of a query: the server reads the query only
+	// after the login's synthesized invitations are sent.
+	loginFrames := func(deviceID string) []protocol.Frame {
+		r, _ := ts.rawLogin(t, "bob", deviceID, -1)
+		r.send(`{"id":2,"op":"queryCall","data":{"callID":"` + id + `"}}`)
+		var frames []protocol.Frame
+		for f := r.next(); f.ID != 2; f = r.next() {
+			frames = append(frames, f)
+		}
+		return frames
+	}
+	frames := loginFrames("b-tablet")
+	if len(frames) != 1 || frames[0].Event != protocol.EventCallInvitationReceived || frames[0].Seq != 0 {
+		t.Fatalf("tablet after login: %+v, want one synthesized invitation", frames)
+	}
+	var ring protocol.CallInvitationReceived
+	must(t, json.Unmarshal(frames[0].Data, &ring))
+	if b := ring.CallUserList[slices.IndexFunc(ring.CallUserList, func(u protocol.CallUserInfo) bool { return u.UserID == "bob" })]; !ring.Synthetic ||
+		ring.CallID != id || ring.Inviter != "alice" || b.State != protocol.StateReceived || ring.Deadline != b.Deadline {
+		t.Errorf("tablet's synthesized invitation %+v", ring)
+	}
+
+	must(t, second(phone.CallAccept(t.Context(), id, client.OpConfig{})))
+	if frames := loginFrames("b-laptop"); len(frames) != 0 {
+		t.Errorf("laptop of a user Accepted on another device: %+v, want no synthesized invitation", frames)
+	}
 }
