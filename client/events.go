@@ -44,6 +44,11 @@ func (t *seqTracker) load(ctx context.Context, key SeqKey) {
 		t.log.Warn("dialtone: cannot load the last processed seq", "err", err)
 		return
 	}
+	if ok && (seq < 0 || seq > protocol.MaxInteger) {
+		// No login can carry it (the server refuses it, 6000001): the device has no position.
+		t.log.Warn("dialtone: ignoring a saved seq out of range", "seq", seq)
+		return
+	}
 	if ok {
 		t.known, t.queued, t.processed = true, seq, seq
 	}

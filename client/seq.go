@@ -27,7 +27,8 @@ type SeqKey struct {
 // after a restart. Implementations must be safe for use by one client at a time; they need not
 // be safe for concurrent use by several clients sharing a key.
 type SeqStore interface {
-	// Load returns the last saved seq of key, and ok false when none was saved.
+	// Load returns the last saved seq of key, and ok false when none was saved. A seq no login
+	// can carry (negative, or above 2^53 − 1) is ignored, as if none was saved.
 	Load(ctx context.Context, key SeqKey) (seq int64, ok bool, err error)
 	// Save records seq as the last processed seq of key.
 	Save(ctx context.Context, key SeqKey, seq int64) error

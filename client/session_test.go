@@ -711,3 +711,35 @@ func TestBackoffStartsAgainAfterALastingSession(t *testing.T) {
 		t.Fatalf("reconnected %v after a session of 450 ms; want within about MinBackoff (20 ms)", waited)
 	}
 }
+
+// A SeqStore holding a position no login can carry (negative, or beyond the protocol's 53-bit
+// integers) holds garbage: the device logs in as one without a position, as the browser SDK
+// does with such a value in its storage, rather than being refused (6000001) at every Login.
+func TestSeqStoreGarbageIsNoPosition(t *testing.T) {
+	for _, bad := range []int64{-1, protocol.MaxInteger + 1} {
+		fs := newFakeServer(t)
+		fs.mu.Lock()
+		fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+			if ld.LastSeq != nil && (*ld.LastSeq < 0 || *ld.LastSeq > protocol.MaxInteger) {
+				return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "bad lastSeq"}
+			}
+			return nil
+		}
+		fs.mu.Unlock()
+		store := &MemorySeqStore{}
+		key := SeqKey{UserID: "alice", DeviceID: "dev1"}
+		_ = store.Save(context.Background(), key, bad)
+		ctx := testCtx(t)
+		c, err := Dial(ctx, fs.url(), Options{SeqStore: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Login(ctx, jwtWithSub("alice"), "dev1"); err != nil {
+			t.Fatalf("stored seq %d: Login: %v", bad, err)
+		}
+		if ld := recv(t, fs.logins, "login"); ld.LastSeq != nil {
+			t.Fatalf("stored seq %d: login sent lastSeq %d, want none", bad, *ld.LastSeq)
+		}
+		c.Close()
+	}
+}
