@@ -740,9 +740,10 @@ export class Dialtone {
 
   #loadSeq() {
     try {
+      // Only what saveSeq writes, a whole number in decimal: Number('') would be 0.
       const v = this.#storage?.getItem(this.#seqKey());
-      const n = v == null ? NaN : Number(v);
-      return Number.isSafeInteger(n) && n >= 0 ? n : null;
+      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+      return Number.isSafeInteger(n) ? n : null;
     } catch {
       return null;
     }

@@ -474,3 +474,13 @@ test('a session that lasted maxBackoffMs starts the reconnection backoff again',
   c.close();
   assert.ok(waited < 150, `reconnected ${waited} ms after a lasting session; want about minBackoffMs`);
 });
+
+test('a saved position that is not a whole number in decimal is no position', async () => {
+  for (const garbage of ['', '  ', 'abc', '-1', '1.5']) {
+    const storage = memoryStorage();
+    storage.setItem('dialtone:lastSeq:bob:d1', garbage);
+    const { c, loginFrame } = await loggedIn({ storage });
+    c.close();
+    assert.equal(loginFrame.data.lastSeq, undefined, `stored ${JSON.stringify(garbage)}`);
+  }
+});
