@@ -31,6 +31,7 @@ type fakeServer struct {
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
+	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
 	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
 
 	logins     chan protocol.LoginData // every login received
@@ -116,11 +117,15 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 		}
 		fs.logins <- ld
 		fs.mu.Lock()
-		loginErr := fs.loginErr
+		loginErr, loginKick := fs.loginErr, fs.loginKick
 		fs.mu.Unlock()
 		if loginErr != nil {
 			if perr := loginErr(ld); perr != nil {
 				fc.write(protocol.Reply{ID: req.ID, Error: perr})
+				if loginKick != "" {
+					fc.kick(loginKick)
+					return false
+				}
 				continue
 			}
 		}

@@ -99,6 +99,9 @@ func (c *Client) relogin() (*conn, error) {
 	lr, err := c.login(ctx, cn, token, deviceID)
 	if err != nil {
 		cn.close(err)
+		if final(err) {
+			return nil, err // the server's refusal, which the kick that follows it only echoes
+		}
 		if reason := cn.reason(); final(reason) {
 			return nil, reason // kicked with retry false while logging in
 		}
