@@ -144,7 +144,10 @@ export interface DialtoneOptions {
   maxBackoffMs?: number;
   /** How long an operation waits for its reply, retries across reconnections included (15000). */
   requestTimeoutMs?: number;
-  /** Returns the token for each reconnection's login; default: the token given to login(). */
+  /**
+   * Returns the token for each reconnection's login; default: the token given to login(). One
+   * that fails, or gives no token within requestTimeoutMs, is asked again, with backoff.
+   */
   tokenSource?: () => string | Promise<string>;
   WebSocket?: typeof WebSocket;
   logger?: { warn: (...args: unknown[]) => void };

@@ -218,7 +218,8 @@ export class Dialtone {
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
    *   retries across reconnections included (15000).
    * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
-   *   reconnection's login; default: the token given to login().
+   *   reconnection's login; default: the token given to login(). One that fails, or gives no
+   *   token within requestTimeoutMs, is asked again at the next attempt, with backoff.
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
@@ -634,7 +635,7 @@ export class Dialtone {
       if (this.#finished) return;
       let conn;
       try {
-        const token = this.#opts.tokenSource ? await this.#opts.tokenSource() : this.#token;
+        const token = this.#opts.tokenSource ? await this.#freshToken() : this.#token;
         if (this.#finished) return;
         conn = await this.#open();
         await this.#loginOn(conn, token);
@@ -650,6 +651,18 @@ export class Dialtone {
         this.#reconnect(attempt + 1);
       }
     }, wait);
+  }
+
+  // freshToken asks tokenSource for a token, giving up after requestTimeoutMs, as the Go SDK
+  // does: a token source that never answers is asked again by the next attempt.
+  #freshToken() {
+    const ms = this.#opts.requestTimeoutMs;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
+    });
+    return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource()), timeout])
+      .finally(() => clearTimeout(timer));
   }
 
   #startHeartbeat(conn) {

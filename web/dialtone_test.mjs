@@ -484,3 +484,25 @@ test('a saved position that is not a whole number in decimal is no position', as
     assert.equal(loginFrame.data.lastSeq, undefined, `stored ${JSON.stringify(garbage)}`);
   }
 });
+
+test('a tokenSource that never answers is given up after requestTimeoutMs and asked again, as the Go SDK does', async () => {
+  const srv = fakeServer();
+  let calls = 0;
+  const tokenSource = () => (++calls === 1 ? new Promise(() => {}) : Promise.resolve('fresh'));
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2,
+    requestTimeoutMs: 50, tokenSource, logger: quiet,
+  });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const login = await ws2.next();
+    assert.deepEqual([login.op, login.data.token, calls], ['login', 'fresh', 2]);
+  } finally {
+    c.close();
+  }
+});
