@@ -93,10 +93,13 @@ func (c *Client) dialUntilClosed(ctx context.Context) (*conn, error) {
 //
 // A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed) and
 // may be retried on the same client unless the server closed the connection on it; a client
-// logs in successfully at most once (ErrAlreadyLoggedIn).
+// logs in successfully at most once (ErrAlreadyLoggedIn). A ctx without deadline gets
+// Options.RequestTimeout.
 func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult, error) {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	c.mu.Lock()
 	cn, loggedIn := c.pre, c.loggedIn
 	c.mu.Unlock()

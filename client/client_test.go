@@ -243,6 +243,31 @@ func TestCloseDuringLogin(t *testing.T) {
 	}
 }
 
+// A Login whose context has no deadline is bounded by RequestTimeout, as every operation is
+// (and as the browser SDK's login is by requestTimeoutMs): a server that never answers it does
+// not hold it for good.
+func TestLoginBoundedByRequestTimeout(t *testing.T) {
+	fs := newFakeServer(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
+	fs.mu.Lock()
+	fs.loginErr = func(protocol.LoginData) *protocol.Error { <-release; return nil } // never answers
+	fs.mu.Unlock()
+	c, err := Dial(testCtx(t), fs.url(), Options{RequestTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(context.Background(), "token", "dev1")
+		loginErr <- err
+	}()
+	if err := recv(t, loginErr, "Login to return"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Login: %v, want context.DeadlineExceeded", err)
+	}
+}
+
 // A request too big for one frame (protocol: 64 KiB) is refused by the client with 6000001,
 // without sending it: the server would close the connection, and every resend would again.
 func TestOversizeRequestRefused(t *testing.T) {

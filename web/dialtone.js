@@ -202,6 +202,7 @@ export class Dialtone {
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
+  #tokenTimer = null; // bounds a reconnection's wait for tokenSource
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
 
@@ -657,12 +658,11 @@ export class Dialtone {
   // does: a token source that never answers is asked again by the next attempt.
   #freshToken() {
     const ms = this.#opts.requestTimeoutMs;
-    let timer;
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
+      this.#tokenTimer = setTimeout(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
     });
     return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource()), timeout])
-      .finally(() => clearTimeout(timer));
+      .finally(() => clearTimeout(this.#tokenTimer));
   }
 
   #startHeartbeat(conn) {
@@ -703,6 +703,7 @@ export class Dialtone {
     if (this.#finished) return;
     this.#finished = err;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#tokenTimer);
     this.#stopHeartbeat();
     const conn = this.#conn;
     this.#conn = null;
