@@ -388,6 +388,36 @@ func TestReconnectUsesTokenSource(t *testing.T) {
 	}
 }
 
+// A TokenSource that fails, or that waits for longer than RequestTimeout, is asked again at
+// the next attempt, with backoff (Options.TokenSource): the client stays Reconnecting, then
+// logs in with the token it eventually gets.
+func TestReconnectRetriesAFailingOrSlowTokenSource(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	var calls atomic.Int32
+	src := func(ctx context.Context) (string, error) {
+		switch calls.Add(1) {
+		case 1:
+			return "", errors.New("token service unavailable")
+		case 2:
+			<-ctx.Done() // bounded by RequestTimeout
+			return "", ctx.Err()
+		}
+		return "fresh", nil
+	}
+	c, fc := connect(t, fs, Options{EventHandler: rec, TokenSource: src, MinBackoff: time.Millisecond,
+		RequestTimeout: 100 * time.Millisecond})
+	recv(t, fs.logins, "login")
+	fc.drop()
+	rec.waitState(t, Reconnecting)
+	if ld := recv(t, fs.logins, "relogin"); ld.Token != "fresh" || calls.Load() != 3 {
+		t.Fatalf("relogin with token %q after %d calls of the TokenSource, want fresh after 3", ld.Token, calls.Load())
+	}
+	if sc := rec.waitState(t, Connected); sc.reason != nil || c.Err() != nil {
+		t.Fatalf("Connected with %v, Err %v", sc.reason, c.Err())
+	}
+}
+
 func TestReconnectRefusedAuthDisconnects(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
