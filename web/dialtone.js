@@ -748,8 +748,12 @@ export class Dialtone {
 
   // ---- the device's saved position (R7.2) ----
 
+  // seqKey names the device (user, deviceID) in storage. Both IDs may hold ':' (behaviour §1):
+  // the userID's '%' and ':' are escaped, so its first ':' ends it and no two devices share a
+  // key, while the keys of userIDs without them stay as they always were.
   #seqKey() {
-    return `dialtone:lastSeq:${this.#userID}:${this.#deviceID}`;
+    const user = this.#userID.replace(/[%:]/g, (ch) => (ch === '%' ? '%25' : '%3A'));
+    return `dialtone:lastSeq:${user}:${this.#deviceID}`;
   }
 
   #loadSeq() {

@@ -506,3 +506,25 @@ test('a tokenSource that never answers is given up after requestTimeoutMs and as
     c.close();
   }
 });
+
+test('two devices whose user and device IDs join alike keep their positions apart', async () => {
+  // ':' is allowed in userIDs and deviceIDs (behaviour §1): (a:b, c) and (a, b:c) are two devices.
+  const jwt = (sub) => `x.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.y`;
+  const storage = memoryStorage();
+  const srv = fakeServer();
+  const login = async (user, device, lr) => {
+    const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage, logger: quiet });
+    const n = srv.sockets.length;
+    const done = c.login(jwt(user), device);
+    const ws = await waitFor(() => srv.sockets[n]);
+    const f = await ws.next();
+    ws.reply(f.id, loginResult({ userID: user, deviceID: device, ...lr }));
+    await done;
+    c.close();
+    return f.data;
+  };
+  await login('a:b', 'c', { headSeq: 7 });
+  const other = await login('a', 'b:c', { headSeq: 2 });
+  assert.equal(other.lastSeq, undefined, 'the other device has no position');
+  assert.equal((await login('a:b', 'c', { headSeq: 7, caughtUp: true })).lastSeq, 7);
+});
