@@ -300,7 +300,8 @@ export class Dialtone {
       const e = toError(err);
       this.#conn?.ws.close(1000);
       this.#conn = null;
-      this.#failQueue(e);
+      // Operations made meanwhile were made before a successful login, as the Go SDK's are.
+      this.#failQueue(this.#finished || new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
       if (!this.#finished) this.#setState(ConnectionState.Disconnected, e);
       throw e;
     } finally {

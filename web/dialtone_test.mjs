@@ -528,3 +528,18 @@ test('two devices whose user and device IDs join alike keep their positions apar
   assert.equal(other.lastSeq, undefined, 'the other device has no position');
   assert.equal((await login('a:b', 'c', { headSeq: 7, caughtUp: true })).lastSeq, 7);
 });
+
+test('an operation made while the first login is in flight fails with notLoggedIn when that login is refused, as with the Go SDK', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  try {
+    const login = c.login(token, 'd1');
+    const query = c.queryCall('c1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.fail((await ws.next()).id, ErrorCode.AuthFailed);
+    await assert.rejects(login, (e) => e.code === ErrorCode.AuthFailed);
+    await assert.rejects(query, (e) => e.code === 0 && e.reason === 'notLoggedIn');
+  } finally {
+    c.close();
+  }
+});
