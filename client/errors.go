@@ -25,7 +25,9 @@ var (
 	ErrHeartbeatTimeout = errors.New("dialtone: connection silent for the heartbeat timeout")
 	// ErrEventsLost is the reason of a Connected state after a login that resumed from a
 	// position (a reconnection, or Options.SeqStore's) whose missed events the server could no
-	// longer send (behaviour R7.2: retention deleted them, or the server's log was reset). Only
+	// longer send (behaviour R7.2: retention deleted them, or the server's log was reset), and
+	// after a first login whose SeqStore position could not be used (Load failed, or gave a
+	// seq out of range), since events may have been missed all the same. Only
 	// the invitations still ringing follow, synthesized (R5.3); calls known from earlier events
 	// may have changed or ended unseen, so read them again (QueryCall, QueryCallInvitationList).
 	ErrEventsLost = errors.New("dialtone: events missed while disconnected could not be replayed")

@@ -23,6 +23,7 @@ type seqTracker struct {
 	mu        sync.Mutex
 	key       SeqKey
 	known     bool // a position exists: loaded from the store or set by a login
+	unusable  bool // the store had a position that could not be used (unreadable, out of range)
 	queued    int64
 	processed int64
 }
@@ -35,18 +36,20 @@ func (t *seqTracker) load(ctx context.Context, key SeqKey) {
 	if t.key == key && t.known {
 		return
 	}
-	t.key, t.known, t.queued, t.processed = key, false, 0, 0
+	t.key, t.known, t.unusable, t.queued, t.processed = key, false, false, 0, 0
 	if t.store == nil {
 		return
 	}
 	seq, ok, err := t.store.Load(ctx, key)
 	if err != nil {
 		t.log.Warn("dialtone: cannot load the last processed seq", "err", err)
+		t.unusable = true
 		return
 	}
 	if ok && (seq < 0 || seq > protocol.MaxInteger) {
 		// No login can carry it (the server refuses it, 6000001): the device has no position.
 		t.log.Warn("dialtone: ignoring a saved seq out of range", "seq", seq)
+		t.unusable = true
 		return
 	}
 	if ok {
@@ -70,7 +73,7 @@ func (t *seqTracker) resumeFrom() *int64 {
 // catch up (caughtUp false: the synthesized invitations that follow reflect the events up to
 // headSeq, R5.3); a position beyond headSeq means the server's log was reset, so the device
 // starts again from headSeq. lost reports that the device had a position whose missed events
-// will not follow; moved, that the position is now headSeq, which the SeqStore must record
+// will not follow, or one the store could not give; moved, that the position is now headSeq, which the SeqStore must record
 // (save) even if no event follows: a restarted app then resumes from there.
 func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost, moved bool) {
 	t.mu.Lock()
@@ -82,8 +85,8 @@ func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost, moved bool) {
 		t.log.Warn("dialtone: the server's event log is behind this device; starting over",
 			"headSeq", headSeq, "lastSeq", t.queued)
 	}
-	lost = t.known
-	t.known, t.queued, t.processed = true, headSeq, headSeq
+	lost = t.known || t.unusable
+	t.known, t.unusable, t.queued, t.processed = true, false, headSeq, headSeq
 	return lost, true
 }
 

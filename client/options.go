@@ -46,7 +46,8 @@ type Options struct {
 	SeqStore SeqStore
 
 	// TokenSource returns the token for each reconnection's login; nil reuses the token given
-	// to Login. An error is logged and retried with backoff.
+	// to Login. An error is logged and retried with backoff. It must return when ctx is done
+	// (after RequestTimeout, or when the client is closed): Close waits for it.
 	TokenSource func(ctx context.Context) (string, error)
 
 	// RequestTimeout bounds an operation whose context has no deadline, retries across

@@ -794,3 +794,37 @@ func TestSeqStoreGarbageIsNoPosition(t *testing.T) {
 		c.Close()
 	}
 }
+
+// failingSeqStore holds a position it cannot read.
+type failingSeqStore struct{ MemorySeqStore }
+
+func (*failingSeqStore) Load(context.Context, SeqKey) (int64, bool, error) {
+	return 0, false, errors.New("disk unreadable")
+}
+
+// A saved position that cannot be used (Load fails, or it is out of range) may hide missed
+// events as surely as one the server could not replay: the first Connected says ErrEventsLost.
+func TestUnreadablePositionReportsEventsLost(t *testing.T) {
+	for name, store := range map[string]SeqStore{
+		"load fails":   &failingSeqStore{},
+		"out of range": &MemorySeqStore{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_ = store.Save(context.Background(), SeqKey{UserID: "alice", DeviceID: "dev1"}, -5)
+			fs := newFakeServer(t)
+			rec := newRecorder()
+			ctx := testCtx(t)
+			c, err := Dial(ctx, fs.url(), Options{SeqStore: store, EventHandler: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Login(ctx, jwtWithSub("alice"), "dev1"); err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			if sc := rec.waitState(t, Connected); !errors.Is(sc.reason, ErrEventsLost) {
+				t.Fatalf("Connected with reason %v, want ErrEventsLost", sc.reason)
+			}
+		})
+	}
+}
