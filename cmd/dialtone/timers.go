@@ -52,8 +52,8 @@ func runTimers(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return workload{name: "timers", usage: timersUsage, common: &cfg.benchFlags,
 		define: func(fs *flag.FlagSet) {
 			fs.IntVar(&cfg.invitations, "invitations", 1000, "ringing invitations to arm")
-			fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (1s..600s)")
-			fs.DurationVar(&cfg.lead, "lead", 5*time.Second, "the invitations are sent over this long, before the window (≥ 1s)")
+			fs.DurationVar(&cfg.window, "window", 10*time.Second, "deadlines are spread over this long (≥ 1s; --lead + --window ≤ 600s)")
+			fs.DurationVar(&cfg.lead, "lead", 5*time.Second, "the invitations are sent over this long, before the window (≥ 1s; --lead + --window ≤ 600s)")
 			fs.DurationVar(&cfg.grace, "grace", 10*time.Second, "how long after the window to wait for late timeouts")
 		},
 		execute: func(ctx context.Context, stderr io.Writer) (benchReport, error) {
