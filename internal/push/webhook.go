@@ -9,7 +9,8 @@ import (
 
 // Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
 // application's own push service (--push-webhook-url), which talks to the platforms itself.
-// 2xx: taken; 404 or 410: the token is invalid; 429, 5xx: retried; any other status: rejected.
+// 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried; any other status:
+// rejected.
 type Webhook struct {
 	url    string
 	client *http.Client
