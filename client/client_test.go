@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -279,6 +280,40 @@ func TestOversizeRequestRefused(t *testing.T) {
 	}
 	if s := c.State(); s != Connected {
 		t.Errorf("state after the refusal: %v, want Connected", s)
+	}
+	select {
+	case req := <-fs.requests:
+		t.Errorf("the server got %s", req.Op)
+	default:
+	}
+}
+
+// The refusal of a request too big for one frame does not depend on the connection: it comes
+// at once while the client is reconnecting, and it does not depend on the id a send gives the
+// request, so a request sent once is never refused when it is sent again after a reconnection
+// with a longer id (R7.3), as with the browser SDK.
+func TestOversizeRequestRefusedWhateverTheConnection(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+
+	// Fits with the id this connection gives it (a few digits), not with the longest id.
+	cfg := OpConfig{ExtendedData: "x"}
+	data, _ := json.Marshal(protocol.CallOpData{CallID: "c1", Config: cfg})
+	frame, _ := json.Marshal(protocol.Request{ID: 1, Op: protocol.OpCallAccept, Data: data, Idem: newIdemKey()})
+	cfg.ExtendedData += strings.Repeat("x", protocol.MaxFrameBytes-len(frame)-5) // room for 5 more digits of id
+	_, err := c.CallAccept(ctx, "c1", cfg)
+	if Code(err) != CodeInvalidParameter {
+		t.Fatalf("CallAccept of a frame that fits only with a short id: %v, want code %d", err, CodeInvalidParameter)
+	}
+
+	fc.drop()
+	rec.waitState(t, Reconnecting) // the next attempt waits at least MinBackoff/2: no connection
+	_, err = c.CallInvite(ctx, []string{"bob"}, InviteConfig{ExtendedData: strings.Repeat("x", protocol.MaxFrameBytes)})
+	if Code(err) != CodeInvalidParameter {
+		t.Fatalf("CallInvite of a frame over 64 KiB while reconnecting: %v, want code %d", err, CodeInvalidParameter)
 	}
 	select {
 	case req := <-fs.requests:

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // call performs op with data and decodes its result into out (nil to discard it).
@@ -24,6 +26,12 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 	var idem string
 	if idempotent {
 		idem = newIdemKey()
+	}
+	if err := c.usable(); err != nil {
+		return fmt.Errorf("dialtone: %s: %w", op, err)
+	}
+	if err := checkFrameSize(op, raw, idem); err != nil {
+		return fmt.Errorf("dialtone: %s: %w", op, err)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
@@ -49,6 +57,38 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 		}
 		return nil
 	}
+}
+
+// usable returns why the client cannot carry an operation, without waiting: its end reason
+// once finished, ErrNotLoggedIn before Login; nil while it is logged in, reconnecting, or
+// waiting for its first login's reply.
+func (c *Client) usable() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loggedIn && !c.loggingIn {
+		return ErrNotLoggedIn
+	}
+	return nil
+}
+
+// checkFrameSize refuses, as CodeInvalidParameter, a request whose frame would be over
+// protocol.MaxFrameBytes with the longest id it may be sent with: the server would close the
+// connection (1009), and every resend would again. The answer does not depend on the
+// connection, so a request is refused before its first send or never, not when it is sent
+// again after a reconnection with a longer id.
+func checkFrameSize(op string, data json.RawMessage, idem string) error {
+	frame, err := json.Marshal(protocol.Request{ID: protocol.MaxInteger, Op: op, Data: data, Idem: idem})
+	if err != nil {
+		return err
+	}
+	if len(frame) > protocol.MaxFrameBytes {
+		return &protocol.Error{Code: protocol.CodeInvalidParameter,
+			Message: fmt.Sprintf("request of up to %d bytes; a frame is at most %d", len(frame), protocol.MaxFrameBytes)}
+	}
+	return nil
 }
 
 // connection returns the logged-in connection, waiting for a reconnection while there is none.
