@@ -543,3 +543,54 @@ test('an operation made while the first login is in flight fails with notLoggedI
     c.close();
   }
 });
+
+test('every operation sends the data of the protocol, with a new key exactly when it changes state, as the Go SDK does', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const push = { title: 'Alice' };
+    const info = { callID: 'c1', caller: 'bob', callUserList: [] };
+    const cases = [
+      [() => c.callInvite(['alice', 'carol']), 'callInvite', { invitees: ['alice', 'carol'], config: {} }, true],
+      [() => c.callInvite(['alice'], { timeout: 30, mode: 1, extendedData: 'x', pushConfig: push, enableNotReceivedCheck: true }),
+        'callInvite', { invitees: ['alice'], config: { timeout: 30, mode: 1, extendedData: 'x', pushConfig: push, enableNotReceivedCheck: true } }, true],
+      [() => c.callCancel('c1'), 'callCancel', { callID: 'c1', invitees: [], config: {} }, true],
+      [() => c.callCancel('c1', ['alice'], { extendedData: 'x', pushConfig: push }), 'callCancel',
+        { callID: 'c1', invitees: ['alice'], config: { extendedData: 'x', pushConfig: push } }, true],
+      [() => c.callAccept('c1', { extendedData: 'x' }), 'callAccept', { callID: 'c1', config: { extendedData: 'x' } }, true],
+      [() => c.callAccept('c1', { extendedData: 'x' }), 'callAccept', { callID: 'c1', config: { extendedData: 'x' } }, true],
+      [() => c.callReject('c1'), 'callReject', { callID: 'c1', config: {} }, true],
+      [() => c.callingInvite('c1', ['dave'], { timeout: 20, extendedData: 'x', pushConfig: push }), 'callingInvite',
+        { callID: 'c1', invitees: ['dave'], config: { timeout: 20, extendedData: 'x', pushConfig: push } }, true],
+      [() => c.callJoin('c1'), 'callJoin', { callID: 'c1', config: {} }, true],
+      [() => c.callQuit('c1', { pushConfig: push }), 'callQuit', { callID: 'c1', config: { pushConfig: push } }, true],
+      [() => c.callEnd('c1', { extendedData: 'bye' }), 'callEnd', { callID: 'c1', config: { extendedData: 'bye' } }, true],
+      [() => c.callReceived('c1'), 'callReceived', { callID: 'c1' }, false],
+      [() => c.queryCallInvitationList(), 'queryCallInvitationList', { config: { count: 0, nextFlag: 0 } }, false],
+      [() => c.queryCallInvitationList(50, 7), 'queryCallInvitationList', { config: { count: 50, nextFlag: 7 } }, false],
+      [() => c.queryCall('c1'), 'queryCall', { callID: 'c1' }, false],
+      [() => c.pushRegister({ provider: 'apns', token: 't', voip: true, bundleID: 'b' }), 'pushRegister',
+        { provider: 'apns', token: 't', voip: true, bundleID: 'b' }, false],
+      [() => c.pushUnregister('fcm', 't'), 'pushUnregister', { provider: 'fcm', token: 't' }, false],
+    ];
+    const keys = new Set();
+    for (const [call, op, data, mutating] of cases) {
+      const p = call();
+      const f = await ws.next();
+      assert.deepEqual([f.op, f.data], [op, data]);
+      if (mutating) {
+        assert.ok(typeof f.idem === 'string' && !keys.has(f.idem), `${op}: a new key, got ${f.idem}`);
+        keys.add(f.idem);
+      } else {
+        assert.equal(f.idem, undefined, `${op} changes no state`);
+      }
+      const result = op === 'queryCall' ? { callInfo: info } : { callID: 'c1', errorUserList: [] };
+      ws.reply(f.id, result);
+      const got = await p;
+      if (op === 'queryCall') assert.deepEqual(got, info, 'queryCall resolves with the CallInfo');
+      else if (['callReceived', 'pushRegister', 'pushUnregister'].includes(op)) assert.equal(got, undefined);
+      else assert.deepEqual(got, result, `${op} resolves with the result unchanged`);
+    }
+  } finally {
+    c.close();
+  }
+});
