@@ -187,6 +187,9 @@ func (c *Client) keepForRetry(cn *conn, err error) {
 // the handler thus gets before those events.
 func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (LoginResult, error) {
 	data, err := json.Marshal(protocol.LoginData{Token: token, DeviceID: deviceID, LastSeq: c.seqs.resumeFrom()})
+	if err == nil {
+		err = checkFrameSize(protocol.OpLogin, data, "")
+	}
 	if err != nil {
 		return LoginResult{}, err
 	}

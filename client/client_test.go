@@ -286,6 +286,21 @@ func TestOversizeRequestRefused(t *testing.T) {
 		t.Errorf("the server got %s", req.Op)
 	default:
 	}
+
+	recv(t, fs.logins, "the first client's login")
+	other, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Login(testCtx(t), strings.Repeat("t", protocol.MaxFrameBytes), "dev2"); Code(err) != CodeInvalidParameter {
+		t.Fatalf("Login with a token over 64 KiB: %v, want code %d", err, CodeInvalidParameter)
+	}
+	select {
+	case ld := <-fs.logins:
+		t.Errorf("the server got a login of device %s", ld.DeviceID)
+	default:
+	}
 }
 
 // The refusal of a request too big for one frame does not depend on the connection: it comes

@@ -193,8 +193,8 @@ func (cn *conn) reason() error {
 	return cn.cause
 }
 
-// send writes a request and registers cb to run, on the reader goroutine, with its reply. It
-// returns errConnLost when the connection is (or becomes) dead, and ctx's error when ctx ends
+// send writes a request, whose size checkFrameSize has accepted, and registers cb to run, on
+// the reader goroutine, with its reply. It returns errConnLost when the connection is (or becomes) dead, and ctx's error when ctx ends
 // before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
 	cb func(protocol.Frame)) (int64, error) {
@@ -202,11 +202,6 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	frame, err := json.Marshal(protocol.Request{ID: id, Op: op, Data: data, Idem: idem})
 	if err != nil {
 		return 0, fmt.Errorf("dialtone: encode %s: %w", op, err)
-	}
-	if len(frame) > protocol.MaxFrameBytes {
-		// The server would close the connection (1009), and a resend would do it again.
-		return 0, &protocol.Error{Code: protocol.CodeInvalidParameter,
-			Message: fmt.Sprintf("request of %d bytes; a frame is at most %d", len(frame), protocol.MaxFrameBytes)}
 	}
 	cn.mu.Lock()
 	if cn.pending == nil {

@@ -78,8 +78,12 @@ func (c *Client) usable() error {
 // protocol.MaxFrameBytes with the longest id it may be sent with: the server would close the
 // connection (1009), and every resend would again. The answer does not depend on the
 // connection, so a request is refused before its first send or never, not when it is sent
-// again after a reconnection with a longer id.
+// again after a reconnection with a longer id. data is json.Marshal's output, which the frame
+// carries as it is.
 func checkFrameSize(op string, data json.RawMessage, idem string) error {
+	if len(op)+len(data)+len(idem)+maxEnvelopeBytes <= protocol.MaxFrameBytes {
+		return nil
+	}
 	frame, err := json.Marshal(protocol.Request{ID: protocol.MaxInteger, Op: op, Data: data, Idem: idem})
 	if err != nil {
 		return err
@@ -90,6 +94,10 @@ func checkFrameSize(op string, data json.RawMessage, idem string) error {
 	}
 	return nil
 }
+
+// maxEnvelopeBytes bounds what a request's frame adds to its op, data and idempotency key:
+// {"id":9007199254740991,"op":"","data":,"idem":""} is 49 bytes.
+const maxEnvelopeBytes = 64
 
 // connection returns the logged-in connection, waiting for a reconnection while there is none.
 // It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
