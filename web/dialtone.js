@@ -225,9 +225,13 @@ export class Dialtone {
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
   constructor(options = {}) {
-    // An option given as undefined keeps its default.
+    // An option given as undefined keeps its default, and so does a number of those in
+    // DEFAULTS that is not above 0, as a zero setting does in the Go SDK.
     this.#opts = { ...DEFAULTS, logger: console };
-    for (const [name, value] of Object.entries(options)) if (value !== undefined) this.#opts[name] = value;
+    for (const [name, value] of Object.entries(options)) {
+      if (value === undefined || (name in DEFAULTS && !(value > 0))) continue;
+      this.#opts[name] = value;
+    }
     this.#url = wsURL(options.url);
     this.#WebSocket = options.WebSocket || globalThis.WebSocket;
     this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;
@@ -405,7 +409,12 @@ export class Dialtone {
       return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
     }
     const idem = mutating ? newIdempotencyKey() : undefined;
-    const body = encodeBody(op, data, idem);
+    let body;
+    try {
+      body = encodeBody(op, data, idem);
+    } catch (err) {
+      return Promise.reject(err); // data JSON cannot encode (a BigInt, a cycle): a TypeError
+    }
     const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
     if (size > MAX_FRAME_BYTES) {
       return Promise.reject(new DialtoneError(ErrorCode.InvalidParameter,

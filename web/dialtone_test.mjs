@@ -594,3 +594,29 @@ test('every operation sends the data of the protocol, with a new key exactly whe
     c.close();
   }
 });
+
+test('an operation on data JSON cannot encode rejects, as every operation does, and throws nothing', async () => {
+  const { c } = await loggedIn();
+  try {
+    let p;
+    assert.doesNotThrow(() => { p = c.callInvite(['alice'], { extendedData: 1n }); });
+    await assert.rejects(p, TypeError);
+  } finally {
+    c.close();
+  }
+});
+
+test('numeric options of 0 or less keep their defaults, as in the Go SDK', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet, requestTimeoutMs: 0, minBackoffMs: -1, maxBackoffMs: 0 });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    const f = await ws.next();
+    await new Promise((r) => setTimeout(r, 20));
+    ws.reply(f.id, loginResult()); // a requestTimeoutMs of 0 would have given the login up already
+    await done;
+  } finally {
+    c.close();
+  }
+});
