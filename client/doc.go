@@ -6,7 +6,9 @@
 //   - it sends a heartbeat at the interval the server asked for, and treats a connection silent
 //     for the server's heartbeat timeout as dropped (behaviour R6.1);
 //   - it acknowledges every invitation it receives with callReceived (R5.1), without waiting
-//     for the application;
+//     for the application: the acknowledgement is sent alongside the handler's call, so an
+//     answer the handler sends at once may reach the server first, and the caller then sees
+//     the callee Accepted without Received before;
 //   - after a dropped connection, or a kick that allows it, it reconnects with exponential
 //     backoff and jitter and logs in again with the seq of the last event handled, so missed
 //     events are replayed (R7.2); replays of events already handed over are dropped, so each
@@ -17,7 +19,10 @@
 // Events reach the application through an EventHandler, one at a time and in order; embed
 // BaseHandler to implement only what you need. Operations return the server's refusals as
 // errors whose wire code Code extracts; a request over the protocol's 64 KiB frame is refused
-// the same way (CodeInvalidParameter) by the client, without sending it.
+// the same way (CodeInvalidParameter) by the client, without sending it. An operation's ctx
+// bounds its whole wait, resends included; a ctx that ends while the request's frame is being
+// written (a connection congested for that long) ends the connection, since a frame cut short
+// cannot be finished, and the client reconnects and sends the other requests in flight again.
 //
 // Usage:
 //
