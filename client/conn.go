@@ -181,11 +181,8 @@ func (cn *conn) reason() error {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.kick != nil {
-		retry := cn.kick.Retry
-		if k, ok := protocol.KickFor(cn.kick.Reason); ok {
-			retry = k.Retry // the table is the contract; the flag only echoes it
-		}
-		return &KickError{Reason: cn.kick.Reason, Retry: retry}
+		k := byKickTable(*cn.kick)
+		return &KickError{Reason: k.Reason, Retry: k.Retry}
 	}
 	if k, ok := protocol.KickByCloseCode(int(websocket.CloseStatus(cn.cause))); ok {
 		return &KickError{Reason: k.Reason, Retry: k.Retry}

@@ -180,9 +180,18 @@ func decodeEvent(f protocol.Frame) (func(EventHandler), any, error) {
 	case protocol.EventCallMainDeviceChanged:
 		return bind(f.Data, EventHandler.OnCallMainDeviceChanged)
 	case protocol.EventKicked:
-		return bind(f.Data, EventHandler.OnKicked)
+		return bind(f.Data, func(h EventHandler, k Kicked) { h.OnKicked(byKickTable(k)) })
 	}
 	return nil, nil, nil
+}
+
+// byKickTable returns k with the retry of the protocol's kick table when its reason is known:
+// the table is the contract, the event's flag only echoes it.
+func byKickTable(k Kicked) Kicked {
+	if known, ok := protocol.KickFor(k.Reason); ok {
+		k.Retry = known.Retry
+	}
+	return k
 }
 
 // bind decodes data into a T and returns a call of method with it, and the T's address (a

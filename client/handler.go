@@ -59,7 +59,8 @@ type EventHandler interface {
 	OnCallUserStateChanged(ev CallUserStateChanged)
 	// OnCallMainDeviceChanged: this user's main device in a call changed.
 	OnCallMainDeviceChanged(ev CallMainDeviceChanged)
-	// OnKicked: the server is closing the connection. Once logged in, the state change that
+	// OnKicked: the server is closing the connection. ev.Retry is the protocol's kick table's
+	// for a known reason, whatever the event carried. Once logged in, the state change that
 	// follows tells whether the client reconnects; a connection kicked before its login
 	// succeeded (authFailed, loginTimeout) makes no state change: the Login that opened it
 	// returns the error.

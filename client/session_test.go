@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -209,6 +211,36 @@ func TestKick(t *testing.T) {
 				t.Fatalf("op after the kick: %v, want the kick", err)
 			}
 			assertNoReconnection(t, fs, c)
+		})
+	}
+}
+
+// The handler's Kicked follows the kick table for a known reason, whatever retry flag the event
+// carries, as the state change after it and the browser SDK's kicked listeners do.
+func TestKickedFollowsTheKickTable(t *testing.T) {
+	for _, tt := range []struct {
+		reason string
+		flag   bool
+	}{{KickReplaced, true}, {KickShutdown, false}} {
+		t.Run(tt.reason, func(t *testing.T) {
+			want, _ := protocol.KickFor(tt.reason)
+			fs := newFakeServer(t)
+			rec := newRecorder()
+			_, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			fc.write(protocol.Event{Event: protocol.EventKicked,
+				Data: mustJSON(protocol.Kicked{Reason: tt.reason, Retry: tt.flag})})
+			_ = fc.ws.Close(websocket.StatusCode(want.CloseCode), tt.reason)
+			if k := recv(t, rec.kicks, "kicked"); k.Reason != tt.reason || k.Retry != want.Retry {
+				t.Fatalf("OnKicked(%+v), want retry %t as in the kick table", k, want.Retry)
+			}
+			next := Disconnected
+			if want.Retry {
+				next = Reconnecting
+			}
+			var ke *KickError
+			if sc := rec.waitState(t, next); !errors.As(sc.reason, &ke) || ke.Retry != want.Retry {
+				t.Fatalf("%v reason %v", next, sc.reason)
+			}
 		})
 	}
 }
