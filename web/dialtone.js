@@ -184,6 +184,8 @@ export class Dialtone {
   #storage;
   #WebSocket;
   #listeners = new Map();
+  #emitQueue = []; // emissions made while listeners run, in order
+  #emitting = false;
   #state = ConnectionState.Disconnected;
   #conn = null;
   #nextID = 1;
@@ -746,13 +748,25 @@ export class Dialtone {
     this.#emit('connectionStateChanged', { state, reason, ...extra });
   }
 
+  // emit runs the listeners of event. One made from inside a listener (a state change caused by
+  // close(), say) waits until the listeners running have returned: they run one at a time.
   #emit(event, ...args) {
-    for (const fn of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        this.#opts.logger.warn('dialtone: listener failed', event, err);
+    this.#emitQueue.push([event, args]);
+    if (this.#emitting) return;
+    this.#emitting = true;
+    try {
+      while (this.#emitQueue.length) {
+        const [name, params] = this.#emitQueue.shift();
+        for (const fn of [...(this.#listeners.get(name) ?? [])]) {
+          try {
+            fn(...params);
+          } catch (err) {
+            this.#opts.logger.warn('dialtone: listener failed', name, err);
+          }
+        }
       }
+    } finally {
+      this.#emitting = false;
     }
   }
 

@@ -620,3 +620,22 @@ test('numeric options of 0 or less keep their defaults, as in the Go SDK', async
     c.close();
   }
 });
+
+test('a listener that closes the client finishes before the Disconnected state change runs, as in the Go SDK', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const seen = [];
+    c.on('callInvitationReceived', (d) => {
+      seen.push(`begin ${d.callID}`);
+      c.close();
+      seen.push(`end ${d.callID}`);
+    });
+    c.on('callInvitationReceived', (d) => seen.push(`second listener ${d.callID}`));
+    c.on('connectionStateChanged', ({ state }) => seen.push(state));
+    ws.event('callInvitationReceived', { callID: 'c1', version: 1, deadline: c.serverNow() + 30000 }, 4);
+    assert.deepEqual(seen, ['begin c1', 'end c1', 'second listener c1', 'Disconnected']);
+    assert.equal(c.state, 'Disconnected');
+  } finally {
+    c.close();
+  }
+});
