@@ -639,3 +639,50 @@ test('a listener that closes the client finishes before the Disconnected state c
     c.close();
   }
 });
+
+test('an unknown event is skipped, its seq still processed, and unknown fields reach the listeners, as in the Go SDK', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const seen = [];
+    for (const name of ['callInvitationCreated', 'callUserStateChanged']) {
+      c.on(name, (d, meta) => seen.push([meta.event, d.callID, meta.seq, d.futureField]));
+    }
+    ws.event('callInvitationCreated', { callID: 'a', version: 1, futureField: 'x' }, 4);
+    ws.event('someFutureEvent', { x: 1 }, 6);
+    ws.event('callUserStateChanged', { callID: 'b', version: 2, callUserList: [] }, 8);
+    assert.deepEqual(seen, [['callInvitationCreated', 'a', 4, 'x'], ['callUserStateChanged', 'b', 8, undefined]]);
+    ws.event('someFutureEvent', { x: 2 }, 9);
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    assert.equal((await ws2.next()).data.lastSeq, 9, 'the unknown event counts as processed');
+  } finally {
+    c.close();
+  }
+});
+
+test('after a reconnection, Connected comes before the replayed and synthesized events, which carry their seq or 0', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const seen = [];
+    c.on('connectionStateChanged', ({ state }) => seen.push(state));
+    c.on('callInvitationReceived', (d, meta) => seen.push([d.callID, meta.seq, d.synthetic]));
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const login = await ws2.next();
+    ws2.reply(login.id, loginResult({ headSeq: 5, caughtUp: true }));
+    ws2.event('callInvitationReceived', { callID: 'replayed', version: 1, deadline: c.serverNow() + 30000 }, 5);
+    ws2.drop();
+    const ws3 = await waitFor(() => srv.sockets[2]);
+    const login3 = await ws3.next();
+    assert.equal(login3.data.lastSeq, 5);
+    ws3.reply(login3.id, loginResult({ headSeq: 90, caughtUp: false }));
+    ws3.event('callInvitationReceived', { callID: 'ringing', version: 3, deadline: c.serverNow() + 30000, synthetic: true });
+    assert.deepEqual(seen, [
+      'Reconnecting', 'Connected', ['replayed', 5, undefined],
+      'Reconnecting', 'Connected', ['ringing', 0, true],
+    ]);
+    assert.equal(c.lastSeq, 90, 'a synthesized invitation moves no position');
+  } finally {
+    c.close();
+  }
+});
