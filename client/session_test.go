@@ -860,3 +860,37 @@ func TestUnreadablePositionReportsEventsLost(t *testing.T) {
 		})
 	}
 }
+
+// R7.2 with a slow handler: a reconnection resumes from the last event the handler returned
+// from, so the server sends again the events still queued for it; those are dropped, and each
+// event reaches the handler once, in order.
+func TestReconnectWhileHandlerIsBehindDeliversEachEventOnce(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	release, entered := make(chan struct{}), make(chan struct{}, 8)
+	var held atomic.Bool
+	rec.onReceived = func(CallInvitationReceived) {
+		if held.CompareAndSwap(false, true) {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	_, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "first login")
+	first := fc.emit(protocol.EventCallInvitationReceived, callEvent("c0"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c2"))
+	recv(t, entered, "the handler to begin the first event")
+	fc.drop()
+	if ld := recv(t, fs.logins, "resume login"); ld.LastSeq == nil || *ld.LastSeq >= first {
+		t.Fatalf("resume lastSeq = %v, want one before %d, the first event not handled yet", ld.LastSeq, first)
+	}
+	fc2 := recv(t, fs.conns, "new connection") // it sent c0..c2 again
+	fc2.emit(protocol.EventCallInvitationReceived, callEvent("after"))
+	close(release)
+	for _, want := range []string{"received:c0", "received:c1", "received:c2", "received:after"} {
+		if got := recv(t, rec.events, want); got != want {
+			t.Fatalf("the handler got %q, want %q", got, want)
+		}
+	}
+}
