@@ -894,3 +894,39 @@ func TestReconnectWhileHandlerIsBehindDeliversEachEventOnce(t *testing.T) {
 		}
 	}
 }
+
+// A kick whose kicked event the connection could not carry is told by its close code alone:
+// the state change's reason is the kick of the table, and the client reconnects or not as
+// the table says, without an OnKicked.
+func TestKickByCloseCodeAlone(t *testing.T) {
+	for _, reason := range []string{KickHeartbeat, KickTooManyDevices} {
+		t.Run(reason, func(t *testing.T) {
+			want, _ := protocol.KickFor(reason)
+			fs := newFakeServer(t)
+			rec := newRecorder()
+			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			recv(t, fs.logins, "login")
+			_ = fc.ws.Close(websocket.StatusCode(want.CloseCode), "")
+			next := Disconnected
+			if want.Retry {
+				next = Reconnecting
+			}
+			var ke *KickError
+			if sc := rec.waitState(t, next); !errors.As(sc.reason, &ke) || ke.Reason != reason || ke.Retry != want.Retry {
+				t.Fatalf("%v reason %v, want the kick %s", next, sc.reason, reason)
+			}
+			if want.Retry {
+				recv(t, fs.logins, "login after the kick")
+				rec.waitState(t, Connected)
+			} else {
+				recv(t, c.Done(), "Done")
+				assertNoReconnection(t, fs, c)
+			}
+			select {
+			case k := <-rec.kicks:
+				t.Fatalf("OnKicked(%+v) without a kicked event", k)
+			default:
+			}
+		})
+	}
+}
