@@ -686,3 +686,27 @@ test('after a reconnection, Connected comes before the replayed and synthesized 
     c.close();
   }
 });
+
+test('a kick told by its close code alone follows the kick table, with no kicked listener call, as in the Go SDK', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const kicks = [];
+    const states = [];
+    c.on('kicked', (k) => kicks.push(k));
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason, reason?.kick]));
+    ws.drop(4009);
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.reply((await ws2.next()).id, loginResult({ headSeq: 3, caughtUp: true }));
+    ws2.drop(4008);
+    assert.deepEqual(states, [
+      ['Reconnecting', 'kicked', { reason: 'heartbeatTimeout', retry: true }],
+      ['Connected', undefined, undefined],
+      ['Disconnected', 'kicked', { reason: 'tooManyDevices', retry: false }],
+    ]);
+    assert.deepEqual(kicks, []);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 2, 'no reconnection after tooManyDevices');
+  } finally {
+    c.close();
+  }
+});
