@@ -54,13 +54,13 @@ func TestGoNeverBlocks(t *testing.T) {
 // TestReusesAndEnds: a task handed over while a goroutine waits runs on that goroutine, and
 // idle goroutines end after the linger time.
 func TestReusesAndEnds(t *testing.T) {
-	waitFor(t, func() bool { return waitingWorkers() == 0 }, "the other tests' goroutines to end")
+	waitFor(t, func() bool { return poolGoroutines("") == 0 }, "the other tests' goroutines to end")
 	p := New(300 * time.Millisecond)
 	before := runtime.NumGoroutine()
 	done := make(chan struct{})
 	p.Go(func() { close(done) })
 	<-done
-	waitFor(t, func() bool { return waitingWorkers() == 1 }, "the goroutine to wait for a task")
+	waitFor(t, func() bool { return poolGoroutines("[select") == 1 }, "the goroutine to wait for a task")
 
 	release := make(chan struct{})
 	running := make(chan struct{})
@@ -73,12 +73,13 @@ func TestReusesAndEnds(t *testing.T) {
 	waitFor(t, func() bool { return runtime.NumGoroutine() == before }, "the idle goroutine to end")
 }
 
-// waitingWorkers counts the pool goroutines blocked waiting for a task.
-func waitingWorkers() int {
+// poolGoroutines counts the pool goroutines whose stack header contains state ("[select": those
+// waiting for a task; "": all of them, also those still finishing a task).
+func poolGoroutines(state string) int {
 	buf := make([]byte, 1<<20)
 	n := 0
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "[select") && strings.Contains(g, "gopool.(*Pool).work") {
+		if strings.Contains(g, state) && strings.Contains(g, "gopool.(*Pool).work") {
 			n++
 		}
 	}
