@@ -327,8 +327,9 @@ func (c *Client) Err() error {
 	return context.Cause(c.life)
 }
 
-// shutdown finishes the client with reason: no more reconnection, every connection closed, and
-// a final Disconnected state queued behind the events already received.
+// shutdown finishes the client with reason: no more reconnection, every connection closed, the
+// call events not yet handled dropped (dispatcher.stop) and a final Disconnected state queued
+// behind the kicks and state changes already received.
 func (c *Client) shutdown(reason error) {
 	c.mu.Lock()
 	if c.life.Err() != nil {

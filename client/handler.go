@@ -38,7 +38,8 @@ func (s ConnectionState) String() string {
 // Events are queued without bound between the connection and the handler: a slow handler
 // delays later events but never replies, heartbeats or the automatic receipt acknowledgement.
 // A handler may call any Client method, including blocking ones such as CallAccept; while it
-// blocks, later events wait in the queue.
+// blocks, later events wait in the queue. A method that panics ends the program, as a panic
+// on any goroutine does: recover in the method to survive one.
 //
 // Embed [BaseHandler] to implement only the methods you need.
 type EventHandler interface {

@@ -105,7 +105,8 @@ export function stateName(state) {
  * negative; 0 means it must not ring (protocol "Ring time").
  */
 export function remainingRingTime(deadlineMs, offsetMs, nowMs = Date.now()) {
-  return Math.max(0, deadlineMs - (nowMs + offsetMs));
+  const left = deadlineMs - (nowMs + offsetMs);
+  return left > 0 ? left : 0; // also 0 for a missing deadline (NaN), as in the Go SDK
 }
 
 /**

@@ -75,6 +75,7 @@ async function waitFor(fn) {
 test('helpers', () => {
   assert.equal(remainingRingTime(10000, 500, 9000), 500);
   assert.equal(remainingRingTime(10000, 0, 20000), 0);
+  assert.equal(remainingRingTime(undefined, 0, 20000), 0, "a missing deadline leaves no ring time");
   for (let n = 0; n < 40; n++) {
     const b = backoff(250, 30000, n);
     assert.ok(b >= Math.min(30000, 250 * 2 ** n) / 2 && b <= 30000, `backoff ${n} = ${b}`);
