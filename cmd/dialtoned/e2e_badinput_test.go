@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,6 +235,42 @@ func TestE2EBadInput(t *testing.T) {
 	d := ts.login(t, "dave", "d")
 	if _, err := d.QueryCallInvitationList(t.Context(), 1, 0); err != nil {
 		t.Errorf("server unusable after bad input: %v", err)
+	}
+}
+
+// Behaviour §12: requests in flight together under one id (the client's error) are each
+// carried out and answered under that id, and the connection goes on serving.
+func TestE2EDuplicateRequestIDsAreEachAnswered(t *testing.T) {
+	ts := startServer(t)
+	r := ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`)
+	r.send(`{"id":2,"op":"queryCallInvitationList","data":{}}`)
+	r.send(`{"id":2,"op":"heartbeat"}`)
+	var results []string
+	for len(results) < 3 {
+		f := r.next()
+		if f.Event != "" {
+			continue
+		}
+		if f.ID != 2 || f.Error != nil {
+			t.Fatalf("reply %d %s %v, want a result for id 2", f.ID, f.Result, f.Error)
+		}
+		var m map[string]json.RawMessage
+		must(t, json.Unmarshal(f.Result, &m))
+		for _, field := range []string{"callID", "callList", "serverTime"} {
+			if m[field] != nil {
+				results = append(results, field)
+			}
+		}
+	}
+	slices.Sort(results)
+	if !slices.Equal(results, []string{"callID", "callList", "serverTime"}) {
+		t.Errorf("replies under id 2 hold %v, want one of each request's", results)
+	}
+	r.send(`{"id":3,"op":"heartbeat"}`)
+	if f := r.reply(3); f.Error != nil {
+		t.Errorf("heartbeat after the duplicates: %v", f.Error)
 	}
 }
 

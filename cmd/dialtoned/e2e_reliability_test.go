@@ -90,6 +90,70 @@ func TestE2EIdempotentCallOp(t *testing.T) {
 	}
 }
 
+// R7.3: copies of one callInvite with one key, sent together so that they are in flight at
+// once (a connection's requests are carried out concurrently), create one call, and every
+// copy gets the same reply, errorUserList included.
+func TestE2EIdempotentDuplicatesInFlight(t *testing.T) {
+	ts := startServer(t)
+	r := ts.raw(t)
+	r.login("alice")
+	const copies = 6
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob","alice","not a user id"],"config":{"timeout":30}},"idem":"k-in-flight-0123456789"}`
+	for id := 2; id < 2+copies; id++ {
+		r.send(fmt.Sprintf(invite, id))
+	}
+	replies := map[int64]protocol.Frame{}
+	for len(replies) < copies {
+		if f := r.next(); f.Event == "" {
+			replies[f.ID] = f
+		}
+	}
+	first := replies[2]
+	var res protocol.CallInviteResult
+	if first.Error != nil || json.Unmarshal(first.Result, &res) != nil || len(res.ErrorUserList) != 2 {
+		t.Fatalf("invite: %+v", first)
+	}
+	for id := int64(3); id < 2+copies; id++ {
+		if f := replies[id]; f.Error != nil || string(f.Result) != string(first.Result) {
+			t.Errorf("copy %d: %s %v, want the reply %s", id, f.Result, f.Error, first.Result)
+		}
+	}
+	list, err := ts.login(t, "alice", "a2").QueryCallInvitationList(t.Context(), 100, 0)
+	must(t, err)
+	if len(list.CallList) != 1 || list.CallList[0].CallID != res.CallID {
+		t.Errorf("%d calls after %d copies of an invite, want exactly call %s", len(list.CallList), copies, res.CallID)
+	}
+}
+
+// R7.3, behaviour §12 (idempotency keys and devices): the key of a device's request, sent with
+// the same op and data from another device of the same user, is another request (6000001)
+// and changes nothing; from the first device it is still a repeat.
+func TestE2EIdempotencyKeyFromAnotherDevice(t *testing.T) {
+	ts := startServer(t)
+	phone, _ := ts.rawLogin(t, "alice", "phone", -1)
+	laptop, _ := ts.rawLogin(t, "alice", "laptop", -1)
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":30}},"idem":"k-device-0123456789"}`
+	phone.send(fmt.Sprintf(invite, 2))
+	first := phone.reply(2)
+	var res protocol.CallInviteResult
+	if first.Error != nil || json.Unmarshal(first.Result, &res) != nil {
+		t.Fatalf("invite: %+v", first)
+	}
+	laptop.send(fmt.Sprintf(invite, 2))
+	if f := laptop.reply(2); f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter {
+		t.Errorf("the phone's key and request from the laptop: %s %v, want 6000001", f.Result, f.Error)
+	}
+	phone.send(fmt.Sprintf(invite, 3))
+	if f := phone.reply(3); f.Error != nil || string(f.Result) != string(first.Result) {
+		t.Errorf("repeat from the phone: %s %v, want the first reply %s", f.Result, f.Error, first.Result)
+	}
+	list, err := ts.login(t, "alice", "tablet").QueryCallInvitationList(t.Context(), 100, 0)
+	must(t, err)
+	if len(list.CallList) != 1 || list.CallList[0].CallID != res.CallID {
+		t.Errorf("%d calls, want exactly call %s", len(list.CallList), res.CallID)
+	}
+}
+
 // A slow consumer is shed with slowConsumer (retry) instead of growing the server's memory,
 // and resumes without loss (R7.2).
 func TestE2ESlowConsumerResumes(t *testing.T) {

@@ -141,3 +141,63 @@ func TestE2ERestAPI(t *testing.T) {
 		t.Errorf("unknown endpoint: %d", st)
 	}
 }
+
+// R7.3 through the REST API (docs/api.md): a request repeated with its Idempotency-Key gets
+// the first answer whole, errorUserList and errorInvitees included, also once the call has
+// moved on; the key with other parameters or another op is 400 with 6000001; keys are per
+// acting user.
+func TestE2ERestAPIIdempotencyKey(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	same := func(what string, st int, m map[string]any, wantSt int, want map[string]any) {
+		t.Helper()
+		got, _ := json.Marshal(m)
+		first, _ := json.Marshal(want)
+		if st != wantSt || string(got) != string(first) {
+			t.Errorf("%s: %d %s, want the first answer %d %s", what, st, got, wantSt, first)
+		}
+	}
+	const inviteKey = "rest-invite-0123456789"
+	body := `{"userID":"alice","invitees":["bob","carol","alice"],"config":{"timeout":60}}`
+	st, inv := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, body, "Idempotency-Key", inviteKey)
+	if st != 200 || len(inv["errorUserList"].([]any)) != 1 {
+		t.Fatalf("invite: %d %v", st, inv)
+	}
+	callID := inv["callID"].(string)
+	again, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, body, "Idempotency-Key", inviteKey)
+	same("repeated invite", again, m, st, inv)
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, strings.Replace(body, "60", "61", 1), "Idempotency-Key", inviteKey); st != 400 || errCode(m) != 6000001 {
+		t.Errorf("the invite's key with another timeout: %d %v, want 400 6000001", st, m)
+	}
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"userID":"dave","invitees":["erin"]}`, "Idempotency-Key", inviteKey); st != 200 || m["callID"] == callID {
+		t.Errorf("alice's key used by dave: %d %v, want a call of dave's", st, m)
+	}
+
+	const rejectKey = "rest-reject-0123456789"
+	st, rej := apiCall(t, ts, "POST", "/v1/api/calls/"+callID+"/reject", apiKey, `{"userID":"bob"}`, "Idempotency-Key", rejectKey)
+	if st != 200 {
+		t.Fatalf("reject: %d %v", st, rej)
+	}
+	const cancelKey = "rest-cancel-0123456789"
+	cancel := `{"userID":"alice","invitees":["bob","zed"]}`
+	st, cnl := apiCall(t, ts, "POST", "/v1/api/calls/"+callID+"/cancel", apiKey, cancel, "Idempotency-Key", cancelKey)
+	if st != 200 || len(cnl["errorInvitees"].([]any)) != 2 {
+		t.Fatalf("cancel: %d %v", st, cnl)
+	}
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls/"+callID+"/end", apiKey, `{"userID":"alice"}`, "Idempotency-Key", cancelKey); st != 400 || errCode(m) != 6000001 {
+		t.Errorf("the cancel's key on an end: %d %v, want 400 6000001", st, m)
+	}
+	// The cancel ended the call: without their keys, the same requests are refused.
+	for _, c := range []struct {
+		path, body, key string
+		want            map[string]any
+	}{
+		{"/cancel", cancel, cancelKey, cnl},
+		{"/reject", `{"userID":"bob"}`, rejectKey, rej},
+	} {
+		if st, m := apiCall(t, ts, "POST", "/v1/api/calls/"+callID+c.path, apiKey, c.body); st == 200 {
+			t.Errorf("%s without its key after the call ended: %d %v", c.path, st, m)
+		}
+		st, m := apiCall(t, ts, "POST", "/v1/api/calls/"+callID+c.path, apiKey, c.body, "Idempotency-Key", c.key)
+		same("repeated "+c.path, st, m, 200, c.want)
+	}
+}

@@ -230,6 +230,39 @@ func TestE2ERestartWhileRequestsInFlight(t *testing.T) {
 	}
 }
 
+// R7.1, R7.3: idempotency records are durable. After a restart, a request repeated with its
+// key gets the first reply and creates nothing, and the key with other parameters is still
+// refused with 6000001.
+func TestE2EIdempotentRepeatAfterRestart(t *testing.T) {
+	first := startServer(t)
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob","alice"],"config":{"timeout":%d}},"idem":"k-restart-0123456789"}`
+	r, _ := first.rawLogin(t, "alice", "a", -1)
+	r.send(fmt.Sprintf(invite, 2, 60))
+	reply := r.reply(2)
+	var res protocol.CallInviteResult
+	if reply.Error != nil || json.Unmarshal(reply.Result, &res) != nil {
+		t.Fatalf("invite: %+v", reply)
+	}
+	r.conn.CloseNow()
+	first.Stop()
+
+	ts := startServerOn(t, first.Data)
+	r, _ = ts.rawLogin(t, "alice", "a", -1)
+	r.send(fmt.Sprintf(invite, 2, 60))
+	if f := r.reply(2); f.Error != nil || string(f.Result) != string(reply.Result) {
+		t.Errorf("repeat after the restart: %s %v, want the first reply %s", f.Result, f.Error, reply.Result)
+	}
+	r.send(fmt.Sprintf(invite, 3, 59))
+	if f := r.reply(3); f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter {
+		t.Errorf("the key with other parameters after the restart: %s %v, want 6000001", f.Result, f.Error)
+	}
+	list, err := ts.login(t, "alice", "a2").QueryCallInvitationList(t.Context(), 100, 0)
+	must(t, err)
+	if len(list.CallList) != 1 || list.CallList[0].CallID != res.CallID {
+		t.Errorf("%d calls after the repeat, want exactly call %s", len(list.CallList), res.CallID)
+	}
+}
+
 // A second server started on the data directory of a running one (a rolling restart that
 // starts the new process first, a copy-pasted unit) would decide on stale copies of the calls
 // and busy records the first keeps in memory (R7.1): it stops at start-up with a message
