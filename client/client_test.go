@@ -218,11 +218,7 @@ func TestLoginRefused(t *testing.T) {
 // Login, with ErrClosed.
 func TestCloseDuringLogin(t *testing.T) {
 	fs := newFakeServer(t)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
-	fs.mu.Lock()
-	fs.loginErr = func(protocol.LoginData) *protocol.Error { <-release; return nil } // never answers
-	fs.mu.Unlock()
+	fs.neverAnswerLogins(t)
 	c, err := Dial(testCtx(t), fs.url(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -249,11 +245,7 @@ func TestCloseDuringLogin(t *testing.T) {
 // not hold it for good.
 func TestLoginBoundedByRequestTimeout(t *testing.T) {
 	fs := newFakeServer(t)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
-	fs.mu.Lock()
-	fs.loginErr = func(protocol.LoginData) *protocol.Error { <-release; return nil } // never answers
-	fs.mu.Unlock()
+	fs.neverAnswerLogins(t)
 	c, err := Dial(testCtx(t), fs.url(), Options{RequestTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -239,6 +239,20 @@ func (fc *fakeConn) kick(reason string) {
 	_ = fc.ws.Close(websocket.StatusCode(k.CloseCode), reason)
 }
 
+// setLoginErr makes f decide every login from now on (nil: accepted).
+func (fs *fakeServer) setLoginErr(f func(protocol.LoginData) *protocol.Error) {
+	fs.mu.Lock()
+	fs.loginErr = f
+	fs.mu.Unlock()
+}
+
+// neverAnswerLogins makes the server receive logins without answering them, until the test ends.
+func (fs *fakeServer) neverAnswerLogins(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake server's own cleanup
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error { <-release; return nil })
+}
+
 func (fs *fakeServer) setRespond(f func(*fakeConn, protocol.Request) (any, *protocol.Error, bool)) {
 	fs.mu.Lock()
 	fs.respond = f

@@ -454,11 +454,9 @@ func TestReconnectRefusedAuthDisconnects(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
 	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
-	fs.mu.Lock()
-	fs.loginErr = func(protocol.LoginData) *protocol.Error {
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "expired"}
-	}
-	fs.mu.Unlock()
+	})
 	fc.drop()
 	sc := rec.waitState(t, Disconnected)
 	if Code(sc.reason) != CodeAuthFailed || Code(c.Err()) != CodeAuthFailed {
@@ -474,10 +472,10 @@ func TestReconnectRefusedAuthThenKickedDisconnectsWithTheRefusal(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
 	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
-	fs.mu.Lock()
-	fs.loginErr = func(protocol.LoginData) *protocol.Error {
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"}
-	}
+	})
+	fs.mu.Lock()
 	fs.loginKick = protocol.KickAuthFailed
 	fs.mu.Unlock()
 	fc.drop()
@@ -801,14 +799,12 @@ func TestBackoffStartsAgainAfterALastingSession(t *testing.T) {
 func TestSeqStoreGarbageIsNoPosition(t *testing.T) {
 	for _, bad := range []int64{-1, protocol.MaxInteger + 1} {
 		fs := newFakeServer(t)
-		fs.mu.Lock()
-		fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+		fs.setLoginErr(func(ld protocol.LoginData) *protocol.Error {
 			if ld.LastSeq != nil && (*ld.LastSeq < 0 || *ld.LastSeq > protocol.MaxInteger) {
 				return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "bad lastSeq"}
 			}
 			return nil
-		}
-		fs.mu.Unlock()
+		})
 		store := &MemorySeqStore{}
 		key := SeqKey{UserID: "alice", DeviceID: "dev1"}
 		_ = store.Save(context.Background(), key, bad)
