@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,34 @@ func (h *hookReceiver) events(n int, callID string) ([]string, []map[string]any)
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.t.Fatalf("got %d webhook events, want %d: %v", len(h.got), n, h.got)
+		}
+	}
+}
+
+// call waits until a webhook named last of callID is accepted and returns the call's webhooks
+// in arrival order. A call's webhooks arrive in commit order, so every earlier one has
+// arrived by then; a call_end is the last a call ever gets (R4.4).
+func (h *hookReceiver) call(callID, last string) ([]string, []map[string]any) {
+	h.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		h.mu.Lock()
+		var names []string
+		var bodies []map[string]any
+		for _, m := range h.got {
+			if m["callID"] == callID {
+				names = append(names, m["event"].(string))
+				bodies = append(bodies, m)
+			}
+		}
+		h.mu.Unlock()
+		if slices.Contains(names, last) {
+			return names, bodies
+		}
+		select {
+		case <-h.poke:
+		case <-deadline:
+			h.t.Fatalf("no %s webhook of call %s; got %v", last, callID, names)
 		}
 	}
 }
