@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -129,7 +130,8 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if m.Kind == KindInvitation && m.Deadline != 0 {
 		header["apns-expiration"] = strconv.FormatInt(m.Deadline/1000, 10)
 	}
-	status, raw, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+t.Token, header, body)
+	// The token is one path segment whatever its bytes, so APNs judges the token itself.
+	status, raw, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+url.PathEscape(t.Token), header, body)
 	if err != nil {
 		return fmt.Errorf("push apns: %w", err)
 	}

@@ -26,12 +26,16 @@ type apnsRequest struct {
 	body        APNsPayload
 }
 
-// fakeAPNs is an HTTP/2 TLS server answering like APNs: the device token picks the answer.
+// fakeAPNs is an HTTP/2 TLS server answering like APNs: the device token picks the answer; a
+// token with a character no device token has gets 400 BadDeviceToken.
 type fakeAPNs struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got []apnsRequest
 }
+
+// apnsTokenChars are the characters of the fake's device tokens (real ones are hex).
+const apnsTokenChars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 
 func newFakeAPNs(t *testing.T) *fakeAPNs {
 	f := &fakeAPNs{}
@@ -44,7 +48,11 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 		f.mu.Lock()
 		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body})
 		f.mu.Unlock()
-		switch strings.TrimPrefix(r.URL.Path, "/3/device/") {
+		token := strings.TrimPrefix(r.URL.Path, "/3/device/")
+		if strings.ContainsFunc(token, func(c rune) bool { return !strings.ContainsRune(apnsTokenChars, c) }) {
+			token = "bad" // not a device token: APNs answers as for any unknown token
+		}
+		switch token {
 		case "gone":
 			w.WriteHeader(http.StatusGone)
 			_, _ = w.Write([]byte(`{"reason":"Unregistered"}`))
@@ -202,6 +210,34 @@ func TestAPNsErrors(t *testing.T) {
 		err := a.Send(t.Context(), Target{Provider: "apns", Token: token, BundleID: "b"}, m)
 		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
 			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
+		}
+	}
+}
+
+// A registered token is any 1 to 4096 bytes (protocol.md "Extensions: push targets"): it is
+// sent as one path segment, so APNs judges the token itself, and one it refuses is removed
+// (docs/push.md) rather than retried, or sent to another path.
+func TestAPNsTokenIsOnePathSegment(t *testing.T) {
+	f := newFakeAPNs(t)
+	a, _ := newAPNs(t, f, newClock())
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice", Deadline: 1}
+	tokens := []string{"a/b?c#d", "a%zz", "a b", "a\nb", "../../3/device/tok"}
+	for _, token := range tokens {
+		err := a.Send(t.Context(), Target{Provider: "apns", Token: token, BundleID: "b"}, m)
+		if !errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("Send to %q: %v, want the token invalid", token, err)
+		}
+	}
+	var paths []string
+	for _, r := range f.requests() {
+		paths = append(paths, r.path)
+	}
+	if len(paths) != len(tokens) {
+		t.Fatalf("APNs got paths %q, want one request per token", paths)
+	}
+	for i, token := range tokens {
+		if paths[i] != "/3/device/"+token {
+			t.Errorf("request %d to %q, want /3/device/%s", i, paths[i], token)
 		}
 	}
 }
