@@ -24,12 +24,13 @@ import (
 // pushService is the application's own push service behind --push-webhook-url: it records
 // the pushes the server sends.
 type pushService struct {
-	t    *testing.T
-	srv  *httptest.Server
-	mu   sync.Mutex
-	got  []push.WebhookBody
-	fail int // answer 503 to this many requests first
-	poke chan struct{}
+	t       *testing.T
+	srv     *httptest.Server
+	mu      sync.Mutex
+	got     []push.WebhookBody
+	fail    int // answer 503 to this many requests first
+	refused int // requests answered 503
+	poke    chan struct{}
 }
 
 func newPushService(t *testing.T) *pushService {
@@ -41,14 +42,17 @@ func newPushService(t *testing.T) *pushService {
 			t.Errorf("push body %s: %v", raw, err)
 		}
 		p.mu.Lock()
-		if p.fail > 0 {
+		refuse := p.fail > 0
+		if refuse {
 			p.fail--
-			p.mu.Unlock()
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+			p.refused++
+		} else {
+			p.got = append(p.got, b)
 		}
-		p.got = append(p.got, b)
 		p.mu.Unlock()
+		if refuse {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 		select {
 		case p.poke <- struct{}{}:
 		default:
@@ -73,6 +77,25 @@ func (p *pushService) wait(n int) push.WebhookBody {
 		case <-p.poke:
 		case <-deadline:
 			p.t.Fatalf("push %d did not arrive; got %v", n, p.all())
+		}
+	}
+}
+
+// waitRefused waits up to 15 s until the service has refused n pushes.
+func (p *pushService) waitRefused(n int) {
+	p.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		p.mu.Lock()
+		refused := p.refused
+		p.mu.Unlock()
+		if refused >= n {
+			return
+		}
+		select {
+		case <-p.poke:
+		case <-deadline:
+			p.t.Fatalf("%d pushes refused, want %d", refused, n)
 		}
 	}
 }

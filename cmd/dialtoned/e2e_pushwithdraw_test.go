@@ -207,3 +207,30 @@ func TestE2ENotReceivedCheckOnCallingInviteR5_2(t *testing.T) {
 	bob.expect(ts, res.CallID, "received from alice", "changed bob=Received", "changed bob=Accepted",
 		"changed carol=Inviting,dave=Inviting", "changed dave=Received", "changed carol=NotYetReceived")
 }
+
+// §9 and docs/push.md across a restart: a withdrawal the push service refused is still in the
+// outbox when the server stops, and the next process sends it, once, because the mark of the
+// invitation push sent by the first process is in the store.
+func TestE2EPushWithdrawalSurvivesRestart(t *testing.T) {
+	pushes := newPushService(t)
+	first := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	alice := offlineWithTargets(t, first, client.PushTarget{Provider: "webhook", Token: "bob-phone"})
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	pushes.wait(1)
+
+	pushes.mu.Lock()
+	pushes.fail = 1 << 30 // refuse every push from now on
+	pushes.mu.Unlock()
+	must(t, second(alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{PushConfig: &client.PushConfig{Title: "Missed"}})))
+	pushes.waitRefused(1)
+	first.Stop()
+
+	pushes.mu.Lock()
+	pushes.fail = 0
+	pushes.mu.Unlock()
+	next := startServerOn(t, first.Data, "--push-webhook-url", pushes.srv.URL)
+	pushRecordsHandled(t, next, 1)
+	pushes.wantPushes(t, "after the restart", res.CallID, "alice", "invitation Alice", "withdrawal Missed")
+}
