@@ -58,3 +58,34 @@ func storedPushTargets(t *testing.T, ts *testServer, user string) []switchboard.
 	must(t, err)
 	return targets
 }
+
+// protocol.md "Extensions: push targets": a (provider, token) pair belongs to the last user
+// who registered it. On one installation bob, then carol, register the same token: pushes for
+// bob no longer go to it, and neither bob's pushUnregister nor his logout removes carol's.
+func TestE2EPushTargetBelongsToLastRegistrant(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	shared := client.PushTarget{Provider: "webhook", Token: "phone-token"}
+	bob := ts.login(t, "bob", "phone")
+	must(t, bob.PushRegister(ctx, shared))
+	carol := ts.login(t, "carol", "phone")
+	must(t, carol.PushRegister(ctx, shared))
+	must(t, bob.PushUnregister(ctx, shared.Provider, shared.Token))
+	must(t, bob.Logout(ctx))
+	carol.Close()
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	pushRecordsHandled(t, ts, 2)
+	got := pushes.all()
+	if len(got) != 1 || got[0].Target.Token != shared.Token || got[0].Message.CallID != res.CallID {
+		t.Fatalf("pushes %+v, want one invitation push to the shared token, for carol", got)
+	}
+	targets := storedPushTargets(t, ts, "carol")
+	if len(targets) != 1 || targets[0] != (switchboard.PushTarget{UserID: "carol", DeviceID: "phone", Provider: "webhook", Token: shared.Token}) {
+		t.Errorf("carol's targets %+v, want the shared token", targets)
+	}
+}
