@@ -1,6 +1,7 @@
 package push
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ecdsa"
@@ -112,12 +113,17 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 		return nil // never a VoIP push; a PushKit token takes nothing else
 	}
 	sound := cmp.Or(m.Profile.Sound, "default")
-	body, err := json.Marshal(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content}, Sound: sound,
+	// APNs takes 4096 bytes (5120 for VoIP): no HTML escapes, which would make each < > & six.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content}, Sound: sound,
 		Category: m.Profile.APNsCategory},
 		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime, Payload: m.Payload})
 	if err != nil {
 		return fmt.Errorf("push apns: %w", err)
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	token, err := a.providerToken()
 	if err != nil {
 		return err

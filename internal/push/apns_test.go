@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,10 +25,12 @@ type apnsRequest struct {
 	proto, path string
 	header      http.Header
 	body        APNsPayload
+	size        int // bytes of the body
 }
 
-// fakeAPNs is an HTTP/2 TLS server answering like APNs: the device token picks the answer; a
-// token with a character no device token has gets 400 BadDeviceToken.
+// fakeAPNs is an HTTP/2 TLS server answering like APNs: a body over 4096 bytes (5120 for VoIP)
+// gets 413 PayloadTooLarge, a token with a character no device token has 400 BadDeviceToken,
+// and the device token picks the other answers.
 type fakeAPNs struct {
 	srv *httptest.Server
 	mu  sync.Mutex
@@ -46,8 +49,13 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 			t.Errorf("APNs body %s: %v", raw, err)
 		}
 		f.mu.Lock()
-		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body})
+		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body, size: len(raw)})
 		f.mu.Unlock()
+		if limit := map[string]int{"voip": 5120}[r.Header.Get("apns-push-type")]; len(raw) > cmp.Or(limit, 4096) {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"reason":"PayloadTooLarge"}`))
+			return
+		}
 		token := strings.TrimPrefix(r.URL.Path, "/3/device/")
 		if strings.ContainsFunc(token, func(c rune) bool { return !strings.ContainsRune(apnsTokenChars, c) }) {
 			token = "bad" // not a device token: APNs answers as for any unknown token
@@ -211,6 +219,25 @@ func TestAPNsErrors(t *testing.T) {
 		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
 			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
 		}
+	}
+}
+
+// §9: a pushConfig at its size limits (title and content 256 bytes, payload 2048) fits in an
+// APNs alert push (4096 bytes) when it is text such as a query string or "Tom & Jerry" that
+// needs no JSON escape, whatever characters HTML gives a meaning to.
+func TestAPNsPushConfigAtItsLimitsFits(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, _ := newAPNs(t, f, clock)
+	m := Message{Kind: KindInvitation, CallID: strings.Repeat("c", 24), Caller: strings.Repeat("u", 32),
+		ServerTime: clock.ms(0), Deadline: clock.ms(time.Minute), Title: strings.Repeat("<Tom & Jerry>", 20)[:256],
+		Content: strings.Repeat("a <b> & c ", 26)[:256], Payload: strings.Repeat("a=1&", 512), ResourcesID: strings.Repeat("r", 32)}
+	if err := a.Send(t.Context(), Target{Provider: "apns", Token: "tok", BundleID: "com.example.app"}, m); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := f.requests()
+	if len(got) != 1 || got[0].body.Payload != m.Payload || got[0].body.APS.Alert.Title != m.Title || got[0].size > 4096 {
+		t.Errorf("APNs got %+v", got)
 	}
 }
 
