@@ -169,6 +169,24 @@ func TestR9EndPushes(t *testing.T) {
 		"expect pushes none")
 }
 
+// TestR9WithdrawalsWithoutAnOpPushConfig: a pending user invited with a pushConfig who stops
+// being pending by an op that carries none (a reject, a join, a glare cancel, R3.3b) gets a
+// withdrawal with the invitation's pushConfig (§9); in a call that goes on, only that user.
+func TestR9WithdrawalsWithoutAnOpPushConfig(t *testing.T) {
+	for _, end := range [][]string{
+		{"t=100 bob@b1 reject", "expect pushes withdrawal:bob"},
+		{"t=100 bob@b1 join", "expect pushes withdrawal:bob"},
+		{"t=100 glare alice", "expect pushes withdrawal:bob withdrawal:carol"},
+	} {
+		h := story(t, append([]string{"t=0 alice@a1 invite bob carol timeout=30 mode=advanced push"}, end...)...)
+		for _, p := range h.last.Pushes {
+			if p.Config.Title != "t" {
+				t.Errorf("%s: push %+v, want the invitation's pushConfig", end[0], p)
+			}
+		}
+	}
+}
+
 // TestNoAliasing: results share no memory with inputs.
 func TestNoAliasing(t *testing.T) {
 	push := &PushConfig{Title: "t"}
