@@ -34,9 +34,10 @@ type APNsConfig struct {
 // APNs sends through the Apple Push Notification service over HTTP/2 with token
 // authentication (an ES256 JWT refreshed every 50 minutes).
 //
-// VoIP targets (PushKit tokens) accept only VoIP pushes, and a withdrawal is never a VoIP push
-// (behaviour §9): a withdrawal to a VoIP target is skipped; the app ends the call UI itself
-// when the call's events (or queryCall) say the invitation is over.
+// VoIP targets (PushKit tokens) accept only VoIP pushes, and iOS ends an app that does not
+// report a new call to CallKit for each one it gets: only invitations are sent to them. A
+// withdrawal is never a VoIP push (behaviour §9), and quit and end pushes bring no new call
+// either; the app ends the call UI itself when the call's events (or queryCall) say so.
 type APNs struct {
 	cfg    APNsConfig
 	key    *ecdsa.PrivateKey
@@ -109,8 +110,8 @@ type APNsAlert struct {
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
 // InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
-	if t.VoIP && m.Kind == KindWithdrawal {
-		return nil // never a VoIP push; a PushKit token takes nothing else
+	if t.VoIP && m.Kind != KindInvitation {
+		return nil // not a new call: never a VoIP push, and a PushKit token takes nothing else
 	}
 	sound := cmp.Or(m.Profile.Sound, "default")
 	// APNs takes 4096 bytes (5120 for VoIP): no HTML escapes, which would make each < > & six.

@@ -277,3 +277,27 @@ func TestAPNsRefusesKeyNotOnP256(t *testing.T) {
 		t.Error("NewAPNs accepted a P-384 key")
 	}
 }
+
+// Only an invitation goes to a VoIP (PushKit) target: iOS ends an app that does not report a
+// new call to CallKit for each VoIP push it gets, and quit and end pushes bring no new call, as
+// withdrawals do not (behaviour §9, docs/push.md "The VoIP rule").
+func TestAPNsVoIPTargetGetsOnlyInvitations(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, _ := newAPNs(t, f, clock)
+	voip := Target{Provider: "apns", Token: "tok-voip", VoIP: true, BundleID: "com.example.app"}
+	for _, kind := range []string{KindWithdrawal, KindQuit, KindEnd, KindInvitation} {
+		m := Message{Kind: kind, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0)}
+		if err := a.Send(t.Context(), voip, m); err != nil {
+			t.Fatalf("Send(%s): %v", kind, err)
+		}
+	}
+	got := f.requests()
+	if len(got) != 1 || got[0].body.Kind != KindInvitation {
+		kinds := []string{}
+		for _, r := range got {
+			kinds = append(kinds, r.body.Kind)
+		}
+		t.Fatalf("the VoIP target got %v, want only the invitation", kinds)
+	}
+}
