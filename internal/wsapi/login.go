@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -233,7 +234,9 @@ func (s *session) missedEvents(ctx context.Context, userID string, lastSeq *int6
 var errLogPruned = errors.New("missed events deleted by retention during catch-up")
 
 // replay sends the device's events of the log after lastSeq up to head at least (R7.2),
-// starting with first, the first page already read. A user's sequence numbers are
+// starting with first, the first page already read. The live entries buffered meanwhile that
+// a page has sent are dropped from the buffer as it goes, so only those still to be sent
+// count against the send queue's limit. A user's sequence numbers are
 // consecutive, so a gap, or a log that ends before head, means retention deleted events before
 // they could be sent: errLogPruned.
 func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq, head int64, first []switchboard.LogEntry) error {
@@ -250,6 +253,7 @@ func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq, 
 		}
 		s.mu.Lock()
 		s.lastSeq = lastSeq
+		s.buffered = slices.DeleteFunc(s.buffered, func(e switchboard.LogEntry) bool { return e.Seq <= lastSeq })
 		s.mu.Unlock()
 		if len(entries) < catchUpPage {
 			if lastSeq < head {

@@ -355,3 +355,49 @@ func TestRefusedLoginLogsWhy(t *testing.T) {
 		t.Errorf("log %q does not say why the login was refused", logged.String())
 	}
 }
+
+// growingLog is a user's log to which other users commit events while a catch-up replays
+// it: before each page after the first is read, perRead more entries are committed and
+// published on the bus, publishes times in all.
+type growingLog struct {
+	prunedLog
+	perRead, publishes int
+	reads              int
+	deliver            func([]switchboard.LogEntry)
+}
+
+func (b *growingLog) Subscribe(_ string, deliver func([]switchboard.LogEntry)) func() {
+	b.deliver = deliver
+	return func() {}
+}
+
+func (b *growingLog) ReadLog(ctx context.Context, userID string, after int64, limit int) ([]switchboard.LogEntry, error) {
+	if b.reads++; b.reads > 1 && b.publishes > 0 {
+		b.publishes--
+		from := b.head + 1
+		b.head += int64(b.perRead)
+		committed, _ := b.prunedLog.ReadLog(ctx, userID, from-1, b.perRead)
+		b.deliver(committed)
+	}
+	return b.prunedLog.ReadLog(ctx, userID, after, limit)
+}
+
+// R7.2, protocol.md (slowConsumer: send queue full): events committed during a long
+// catch-up that the replay reads from the log as it goes are sent once, and a client that
+// takes every frame as it comes is not kicked for them, however many there are in all.
+func TestCatchUpUnderTrafficIsNotASlowConsumer(t *testing.T) {
+	b := &growingLog{prunedLog: prunedLog{oldest: 1, head: 2 * catchUpPage, kept: 1}, perRead: 200, publishes: 5}
+	frames := exchange(t, dialServer(t, b, b), `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":0}}`)
+	got, kicked := seqs(frames)
+	if lr := loginResult(t, frames); !lr.CaughtUp || kicked != "" {
+		t.Fatalf("caughtUp %v, kicked %q after %d events; want true, no kick", lr.CaughtUp, kicked, len(got))
+	}
+	for i, seq := range got {
+		if seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d, want %d", i, seq, i+1)
+		}
+	}
+	if want := 2*catchUpPage + 5*200; len(got) != want {
+		t.Errorf("%d events, want %d", len(got), want)
+	}
+}

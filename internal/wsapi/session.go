@@ -231,7 +231,11 @@ func (s *session) deliver(entries []switchboard.LogEntry) {
 		return
 	}
 	if s.catchingUp {
-		s.buffered = append(s.buffered, entries...)
+		for _, e := range entries {
+			if e.Seq > s.lastSeq { // not sent by the catch-up already
+				s.buffered = append(s.buffered, e)
+			}
+		}
 		if len(s.buffered) > s.srv.cfg.SendQueue {
 			s.buffered = nil
 			s.out.shedConsumer() // what the catch-up buffers from now on is not sent either
