@@ -98,3 +98,77 @@ func TestE2EResumeDuringTrafficHasNoGapNorDuplicate(t *testing.T) {
 		old = r
 	}
 }
+
+// untilHeartbeat sends a heartbeat and returns the frames r receives before its reply: with no
+// traffic, what the login sent after its reply.
+func untilHeartbeat(r *rawConn, id int64) []protocol.Frame {
+	r.t.Helper()
+	r.send(fmt.Sprintf(`{"id":%d,"op":"heartbeat"}`, id))
+	var got []protocol.Frame
+	for {
+		f := r.next()
+		if f.Event == "" && f.ID == id {
+			if f.Error != nil {
+				r.t.Fatalf("heartbeat: %v", f.Error)
+			}
+			return got
+		}
+		got = append(got, f)
+	}
+}
+
+// R7.2, R5.3, R6.1 and protocol.md "Login": the login reply's headSeq, caughtUp and heartbeat
+// parameters at the bounds of lastSeq, with one call still ringing for the user (its
+// invitation is seq 3): from the head nothing follows; from below the head the events after
+// lastSeq follow, the ringing call's as replayed, never synthesized too; past the head, or
+// without lastSeq, only the synthesized invitation follows. A second login on the connection
+// is 6000001 and the connection goes on.
+func TestE2ELoginReplyAtTheBoundsOfLastSeq(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "2s", "--heartbeat-timeout", "7s")
+	alice := ts.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{})))
+	ringing, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+
+	for _, c := range []struct {
+		lastSeq  int64 // none when negative
+		caughtUp bool
+		seqs     []int64 // of the events that follow the reply; 0 for the synthesized invitation
+	}{
+		{-1, false, []int64{0}},
+		{0, true, []int64{1, 2, 3}},
+		{2, true, []int64{3}},
+		{3, true, nil},
+		{4, false, []int64{0}},
+	} {
+		r, lr := ts.rawLogin(t, "bob", "b", c.lastSeq)
+		if lr.HeadSeq != 3 || lr.CaughtUp != c.caughtUp || lr.HeartbeatIntervalMs != 2000 || lr.HeartbeatTimeoutMs != 7000 {
+			t.Errorf("lastSeq %d: %+v; want headSeq 3, caughtUp %v, heartbeat 2000/7000 ms", c.lastSeq, lr, c.caughtUp)
+		}
+		var got []int64
+		for _, f := range untilHeartbeat(r, 2) {
+			got = append(got, f.Seq)
+			var ev struct {
+				CallID    string `json:"callID"`
+				Synthetic bool   `json:"synthetic"`
+			}
+			_ = json.Unmarshal(f.Data, &ev)
+			if f.Seq == 0 && (f.Event != protocol.EventCallInvitationReceived || !ev.Synthetic || ev.CallID != ringing.CallID) {
+				t.Errorf("lastSeq %d: %s %s; want the synthesized invitation of %s", c.lastSeq, f.Event, f.Data, ringing.CallID)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.seqs) {
+			t.Errorf("lastSeq %d: events of seqs %v after the reply, want %v", c.lastSeq, got, c.seqs)
+		}
+		r.send(`{"id":3,"op":"login","data":{"token":"` + token(t, "bob") + `","deviceID":"b","lastSeq":0}}`)
+		if f := r.reply(3); f.Error == nil || f.Error.Code != protocol.CodeInvalidParameter {
+			t.Errorf("lastSeq %d: second login on the connection: %+v, want 6000001", c.lastSeq, f)
+		}
+		if got := untilHeartbeat(r, 4); len(got) != 0 {
+			t.Errorf("lastSeq %d: the second login sent %d frames", c.lastSeq, len(got))
+		}
+		r.conn.CloseNow()
+	}
+}
