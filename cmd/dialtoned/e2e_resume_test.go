@@ -172,3 +172,56 @@ func TestE2ELoginReplyAtTheBoundsOfLastSeq(t *testing.T) {
 		r.conn.CloseNow()
 	}
 }
+
+// R5.3, R7.2: a device that logs in without lastSeq while invitations are committed and
+// cancelled for its user gets each invitation once, synthesized or live, never both, and
+// every live cancel after its invitation; the live events follow the head of the reply.
+func TestE2EFreshLoginDuringTrafficGetsEachInvitationOnce(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "100000", "--max-requests-per-second", "100000")
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	for i := range 4 {
+		c := ts.login(t, fmt.Sprint("caller-", i), "c")
+		wg.Go(func() { ringRepeatedly(ctx, c, "bob", 0) })
+	}
+	for round := range 24 {
+		r, lr := ts.rawLogin(t, "bob", "fresh", -1)
+		if lr.CaughtUp {
+			t.Fatalf("round %d: a login without lastSeq is caughtUp", round)
+		}
+		received := map[string]bool{}
+		next := lr.HeadSeq + 1
+		for live := 0; live < 20; {
+			f := r.next()
+			var ev struct {
+				CallID    string `json:"callID"`
+				Synthetic bool   `json:"synthetic"`
+			}
+			if f.Event == "" || json.Unmarshal(f.Data, &ev) != nil {
+				t.Fatalf("round %d: frame %+v", round, f)
+			}
+			if f.Seq != 0 {
+				if f.Seq != next || ev.Synthetic {
+					t.Fatalf("round %d: %s of seq %d (synthetic %v), want seq %d", round, f.Event, f.Seq, ev.Synthetic, next)
+				}
+				next++
+				live++
+			} else if live > 0 || !ev.Synthetic {
+				t.Fatalf("round %d: %s without seq after %d live events", round, f.Event, live)
+			}
+			switch f.Event {
+			case protocol.EventCallInvitationReceived:
+				if received[ev.CallID] {
+					t.Fatalf("round %d: call %s rang twice (the second synthetic: %v)", round, ev.CallID, ev.Synthetic)
+				}
+				received[ev.CallID] = true
+			case protocol.EventCallInvitationCancelled:
+				if !received[ev.CallID] {
+					t.Fatalf("round %d: call %s cancelled (seq %d) but never rang", round, ev.CallID, f.Seq)
+				}
+			}
+		}
+		r.conn.CloseNow()
+	}
+}
