@@ -82,19 +82,11 @@ func (h *hookReceiver) events(n int, callID string) ([]string, []map[string]any)
 	deadline := time.After(15 * time.Second)
 	for {
 		h.mu.Lock()
-		if len(h.got) >= n {
-			var names []string
-			var bodies []map[string]any
-			for _, m := range h.got {
-				if m["callID"] == callID {
-					names = append(names, m["event"].(string))
-					bodies = append(bodies, m)
-				}
-			}
-			h.mu.Unlock()
-			return names, bodies
-		}
+		enough := len(h.got) >= n
 		h.mu.Unlock()
+		if enough {
+			return h.ofCall(callID)
+		}
 		select {
 		case <-h.poke:
 		case <-deadline:
@@ -112,16 +104,7 @@ func (h *hookReceiver) call(callID, last string) ([]string, []map[string]any) {
 	h.t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
-		h.mu.Lock()
-		var names []string
-		var bodies []map[string]any
-		for _, m := range h.got {
-			if m["callID"] == callID {
-				names = append(names, m["event"].(string))
-				bodies = append(bodies, m)
-			}
-		}
-		h.mu.Unlock()
+		names, bodies := h.ofCall(callID)
 		if slices.Contains(names, last) {
 			return names, bodies
 		}
@@ -131,6 +114,20 @@ func (h *hookReceiver) call(callID, last string) ([]string, []map[string]any) {
 			h.t.Fatalf("no %s webhook of call %s; got %v", last, callID, names)
 		}
 	}
+}
+
+// ofCall returns the names and bodies of the webhooks of callID accepted so far, in arrival
+// order.
+func (h *hookReceiver) ofCall(callID string) (names []string, bodies []map[string]any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.got {
+		if m["callID"] == callID {
+			names = append(names, m["event"].(string))
+			bodies = append(bodies, m)
+		}
+	}
+	return names, bodies
 }
 
 // operatorVerify is the receiver's check as docs/webhooks.md gives it, word for word.
