@@ -450,38 +450,28 @@ func TestReconnectRetriesAFailingOrSlowTokenSource(t *testing.T) {
 	}
 }
 
-func TestReconnectRefusedAuthDisconnects(t *testing.T) {
-	fs := newFakeServer(t)
-	rec := newRecorder()
-	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
-	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
-		return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "expired"}
-	})
-	fc.drop()
-	sc := rec.waitState(t, Disconnected)
-	if Code(sc.reason) != CodeAuthFailed || Code(c.Err()) != CodeAuthFailed {
-		t.Fatalf("Disconnected reason %v, Err %v; want code %d", sc.reason, c.Err(), CodeAuthFailed)
-	}
-}
-
 // A token that expired during the session is refused at the reconnection's login (6000291),
-// and the server kicks the connection (authFailed, close 4006) right after its reply: the
+// and the server may kick the connection (authFailed, close 4006) right after its reply: the
 // client ends with the refused login's error (Err and the Disconnected reason carry
 // CodeAuthFailed), whichever of the reply and the kick the client reads first.
-func TestReconnectRefusedAuthThenKickedDisconnectsWithTheRefusal(t *testing.T) {
-	fs := newFakeServer(t)
-	rec := newRecorder()
-	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
-	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
-		return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"}
-	})
-	fs.mu.Lock()
-	fs.loginKick = protocol.KickAuthFailed
-	fs.mu.Unlock()
-	fc.drop()
-	sc := rec.waitState(t, Disconnected)
-	if Code(sc.reason) != CodeAuthFailed || Code(c.Err()) != CodeAuthFailed {
-		t.Fatalf("Disconnected reason %v, Err %v; want code %d", sc.reason, c.Err(), CodeAuthFailed)
+func TestReconnectRefusedAuthDisconnects(t *testing.T) {
+	for _, kick := range []string{"", protocol.KickAuthFailed} {
+		t.Run("kick "+kick, func(t *testing.T) {
+			fs := newFakeServer(t)
+			rec := newRecorder()
+			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
+				return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"}
+			})
+			fs.mu.Lock()
+			fs.loginKick = kick
+			fs.mu.Unlock()
+			fc.drop()
+			sc := rec.waitState(t, Disconnected)
+			if Code(sc.reason) != CodeAuthFailed || Code(c.Err()) != CodeAuthFailed {
+				t.Fatalf("Disconnected reason %v, Err %v; want code %d", sc.reason, c.Err(), CodeAuthFailed)
+			}
+		})
 	}
 }
 
