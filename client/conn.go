@@ -191,8 +191,8 @@ func (cn *conn) reason() error {
 }
 
 // send writes a request, whose size checkFrameSize has accepted, and registers cb to run, on
-// the reader goroutine, with its reply. It returns errConnLost when the connection is (or becomes) dead, and ctx's error when ctx ends
-// before the frame was written.
+// the reader goroutine, with its reply. It returns errConnLost when the connection is (or
+// becomes) dead, and ctx's error when ctx ends before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
 	cb func(protocol.Frame)) (int64, error) {
 	id := cn.nextID.Add(1)

@@ -73,8 +73,9 @@ func (t *seqTracker) resumeFrom() *int64 {
 // catch up (caughtUp false: the synthesized invitations that follow reflect the events up to
 // headSeq, R5.3); a position beyond headSeq means the server's log was reset, so the device
 // starts again from headSeq. lost reports that the device had a position whose missed events
-// will not follow, or one the store could not give; moved, that the position is now headSeq, which the SeqStore must record
-// (save) even if no event follows: a restarted app then resumes from there.
+// will not follow, or one the store could not give; moved, that the position is now headSeq,
+// which the SeqStore must record (save) even if no event follows: a restarted app then
+// resumes from there.
 func (t *seqTracker) loggedIn(headSeq int64, caughtUp bool) (lost, moved bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

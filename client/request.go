@@ -103,11 +103,11 @@ const maxEnvelopeBytes = 64
 // It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
 func (c *Client) connection(ctx context.Context) (*conn, error) {
 	for {
-		if err := c.Err(); err != nil {
+		if err := c.usable(); err != nil {
 			return nil, err
 		}
 		c.mu.Lock()
-		cn, ready, loggedIn := c.cur, c.ready, c.loggedIn || c.loggingIn
+		cn, ready := c.cur, c.ready
 		if cn != nil && cn.isDead() {
 			// Its reader has not run onDead yet; do it now rather than spin.
 			c.cur, cn = nil, nil
@@ -115,10 +115,7 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 			ready = c.ready
 		}
 		c.mu.Unlock()
-		switch {
-		case !loggedIn:
-			return nil, ErrNotLoggedIn
-		case cn != nil:
+		if cn != nil {
 			return cn, nil
 		}
 		select {
