@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/servertest"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -34,6 +38,41 @@ func TestClientAndWatchLoginsAreBounded(t *testing.T) {
 		_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "300ms")
 		if err == nil || !strings.Contains(err.Error(), "--login-timeout") || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s: err %v, want a refusal naming --login-timeout", cmd, err)
+		}
+	}
+}
+
+// slowTerminal is an output that takes a while to write each line, as a slow terminal or a
+// full pipe does.
+type slowTerminal struct{ *output }
+
+func (s slowTerminal) Write(p []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	return s.output.Write(p)
+}
+
+// A session the server ends prints its kick and its end before the program returns, however
+// slowly the output is written; the program returned, and exited, before they were printed.
+func TestSessionEndIsPrintedBeforeTheProgramReturns(t *testing.T) {
+	srv := servertest.Start(t)
+	slow := func(o *output) io.Writer { return slowTerminal{o} }
+	for cmd, loggedIn := range map[string]string{"client": `logged in as alice`, "watch": `"state":"Connected"`} {
+		c := startCLIWriting(t, slow, cmd, "--url", srv.URL, "--user", "alice", "--device", "d-"+cmd,
+			"--secret", servertest.Secret)
+		c.waitFor(loggedIn)
+		other, err := client.Dial(context.Background(), srv.URL, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if _, err := other.Login(context.Background(), servertest.Token(t, "alice"), "d-"+cmd); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.wait(); err == nil || !strings.Contains(err.Error(), "replaced") {
+			t.Fatalf("%s: err %v, want the replacement", cmd, err)
+		}
+		if text := c.out.String(); !strings.Contains(text, "replaced") || !strings.Contains(text, "Disconnected") {
+			t.Errorf("%s: the kick and the end were not printed when it returned:\n%s", cmd, text)
 		}
 	}
 }

@@ -40,14 +40,17 @@ func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("client: unexpected argument %q", pos[0])
 	}
 	con := &console{out: &printer{w: stdout}, book: newCallBook(), explain: cf.explain}
-	h := &eventPrinter{con: con}
+	h := &eventPrinter{con: con, ended: make(chan struct{})}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
 	c, err := cf.dial(lctx, client.Options{EventHandler: h})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	defer c.Close()
+	defer func() {
+		c.Close()
+		<-h.ended // the kick and the end are printed before the program exits
+	}()
 	con.c.Store(c)
 	res, err := cf.login(lctx, c)
 	if err != nil {

@@ -51,12 +51,19 @@ type cli struct {
 // startCLI runs the program with args until the test ends or its stdin is closed.
 func startCLI(t *testing.T, args ...string) *cli {
 	t.Helper()
+	return startCLIWriting(t, func(o *output) io.Writer { return o }, args...)
+}
+
+// startCLIWriting is startCLI with the program writing to writer(the collected output).
+func startCLIWriting(t *testing.T, writer func(*output) io.Writer, args ...string) *cli {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	c := &cli{t: t, in: pw, out: newOutput(), done: make(chan struct{})}
+	w := writer(c.out)
 	go func() {
 		defer close(c.done)
-		c.err = run(ctx, args, pr, c.out, c.out)
+		c.err = run(ctx, args, pr, w, w)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -41,14 +41,17 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) > 0 {
 		return fmt.Errorf("watch: unexpected argument %q", pos[0])
 	}
-	w := &jsonWatcher{enc: json.NewEncoder(stdout)}
+	w := &jsonWatcher{enc: json.NewEncoder(stdout), ended: make(chan struct{})}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
 	c, err := cf.dial(lctx, client.Options{EventHandler: w, SeqStore: w})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	defer c.Close()
+	defer func() {
+		c.Close()
+		<-w.ended // the kick and the end are printed before the program exits
+	}()
 	if _, err := cf.login(lctx, c); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -77,6 +80,7 @@ type jsonWatcher struct {
 	mu      sync.Mutex
 	enc     *json.Encoder
 	pending *watchLine
+	ended   chan struct{} // closed once the last state, Disconnected, is printed
 }
 
 // hold keeps a logged event until its seq is saved.
@@ -166,4 +170,7 @@ func (w *jsonWatcher) OnConnectionStateChanged(state client.ConnectionState, rea
 		d.Reason = reason.Error()
 	}
 	w.now("connection", d)
+	if state == client.Disconnected {
+		close(w.ended)
+	}
 }
