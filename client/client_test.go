@@ -188,12 +188,12 @@ func TestReplyErrorExposesCode(t *testing.T) {
 
 func TestLoginRefused(t *testing.T) {
 	fs := newFakeServer(t)
-	fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+	fs.setLoginErr(func(ld protocol.LoginData) *protocol.Error {
 		if ld.Token == "bad" {
 			return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "bad"}
 		}
 		return nil
-	}
+	})
 	ctx := testCtx(t)
 	c, err := Dial(ctx, fs.url(), Options{})
 	if err != nil {

@@ -119,12 +119,12 @@ func closeWithAServerThatDoesNotAnswer(t *testing.T, opts Options) {
 // own ctx ends, and no goroutine of the client is left.
 func TestCloseDuringTheDialOfALogin(t *testing.T) {
 	fs := newFakeServer(t)
-	fs.loginErr = func(ld protocol.LoginData) *protocol.Error {
+	fs.setLoginErr(func(ld protocol.LoginData) *protocol.Error {
 		if ld.Token == "expired" {
 			return &protocol.Error{Code: protocol.CodeAuthFailed, Message: "authentication failed"}
 		}
 		return nil
-	}
+	})
 	c, err := Dial(testCtx(t), fs.url(), Options{})
 	if err != nil {
 		t.Fatal(err)
