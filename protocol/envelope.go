@@ -67,7 +67,7 @@ var ErrBadFrame = errors.New("protocol: bad frame")
 // and "idem" that are null count as absent. The data is not interpreted: a known op with invalid data is the op's own
 // error, not a bad frame.
 func DecodeRequest(frame []byte) (Request, error) {
-	trimmed := bytes.TrimSpace(frame)
+	trimmed := trimJSONSpace(frame)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Request{}, badFrame("frame is not a JSON object")
 	}
@@ -101,6 +101,13 @@ func DecodeRequest(frame []byte) (Request, error) {
 // is present but not a string; the server answers it with 6000001.
 var ErrBadIdem = errors.New("protocol: idem must be a string")
 
+// trimJSONSpace returns b without the white space JSON allows around a value: space, tab, CR
+// and LF (RFC 8259 section 2). Other white space, such as a vertical tab or a no-break space,
+// is left, so the text is not JSON.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
+}
+
 type frameError struct{ reason string }
 
 func (e frameError) Error() string { return "protocol: bad frame: " + e.reason }
@@ -118,7 +125,7 @@ func DecodeData(data json.RawMessage, v any) error {
 	if len(data) == 0 {
 		return nil
 	}
-	trimmed := bytes.TrimSpace(data)
+	trimmed := trimJSONSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("data must be a JSON object")
 	}

@@ -81,6 +81,12 @@ var badFrames = []struct{ name, frame string }{
 	{"op array", `{"id":1,"op":["x"]}`},
 	{"op object", `{"id":1,"op":{}}`},
 	{"op wrong case", `{"id":1,"Op":"x"}`},
+	// JSON's white space is space, tab, CR and LF only (RFC 8259 section 2).
+	{"vertical tab before", "\v{\"id\":1,\"op\":\"x\"}"},
+	{"form feed after", "{\"id\":1,\"op\":\"x\"}\f"},
+	{"no-break space before", "\u00a0{\"id\":1,\"op\":\"x\"}"},
+	{"line separator after", "{\"id\":1,\"op\":\"x\"}\u2028"},
+	{"ideographic space only", "\u3000"},
 }
 
 func TestDecodeRequestBadFrames(t *testing.T) {
@@ -148,6 +154,8 @@ func TestDecodeData(t *testing.T) {
 		{"number", `1`, CallInviteData{}, true},
 		{"null", `null`, CallInviteData{}, true},
 		{"not JSON", `{`, CallInviteData{}, true},
+		{"no-break space before", "\u00a0{}", CallInviteData{}, true},
+		{"vertical tab after", "{}\v", CallInviteData{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
