@@ -361,8 +361,10 @@ func TestE2EInviteRateLimit(t *testing.T) {
 		id := int64(10 + i)
 		r.wantRateLimited(id, `{"id":`+strconv.FormatInt(id, 10)+`,"op":"callInvite","data":`+data+`}`)
 	}
-	r.wantRateLimited(20, `{"id":20,"op":"callingInvite","data":{"invitees":["carol"]}}`) // no callID either
-	r.send(`{"id":21,"op":"queryCallInvitationList","data":{"count":1}}`)                 // other ops are not limited
+	r.wantRateLimited(20, `{"id":20,"op":"callingInvite","data":{"invitees":["carol"]}}`)       // no callID either
+	r.wantRateLimited(22, `{"id":22,"op":"callInvite","data":{"invitees":["carol"]},"idem":5}`) // idem not a string
+	r.wantRateLimited(23, `{"id":23,"op":"callingInvite","data":{"invitees":["carol"]},"idem":{}}`)
+	r.send(`{"id":21,"op":"queryCallInvitationList","data":{"count":1}}`) // other ops are not limited
 	if f := r.reply(21); f.Error != nil {
 		t.Errorf("query past the invite limit: %v", f.Error)
 	}

@@ -21,6 +21,12 @@ func invalid(reason string) error {
 
 var errRateLimited = errors.New("too many invitations")
 
+// spendsInvite reports whether op spends one of the user's invites per minute (takeInvite),
+// however malformed the request: callInvite and callingInvite.
+func spendsInvite(op string) bool {
+	return op == protocol.OpCallInvite || op == protocol.OpCallingInvite
+}
+
 // errorCode maps an op's error to its wire code and a message safe to show (one table:
 // domain codes are the wire codes; anything else is internal and logged, never leaked).
 func (srv *Server) errorCode(err error) (protocol.Code, string) {
