@@ -33,6 +33,10 @@ func TestDecodeRequestValid(t *testing.T) {
 			Request{ID: 8, Op: "callAccept", Data: json.RawMessage(`[1]`)}},
 		{"largest safe id", `{"id":9007199254740991,"op":"x"}`, Request{ID: 1<<53 - 1, Op: "x"}},
 		{"escaped op", `{"id":1,"op":"call\u0041ccept"}`, Request{ID: 1, Op: "callAccept"}},
+		// Behaviour §12: a repeated name takes its last value.
+		{"repeated names", `{"id":1,"op":"x","data":{"a":1},"op":"heartbeat","id":9,"data":null}`,
+			Request{ID: 9, Op: "heartbeat"}},
+		{"repeated id, the first not an integer", `{"id":"x","op":"heartbeat","id":2}`, Request{ID: 2, Op: "heartbeat"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +85,7 @@ var badFrames = []struct{ name, frame string }{
 	{"op array", `{"id":1,"op":["x"]}`},
 	{"op object", `{"id":1,"op":{}}`},
 	{"op wrong case", `{"id":1,"Op":"x"}`},
+	{"repeated id, the last not an integer", `{"id":1,"op":"x","id":"1"}`},
 	// JSON's white space is space, tab, CR and LF only (RFC 8259 section 2).
 	{"vertical tab before", "\v{\"id\":1,\"op\":\"x\"}"},
 	{"form feed after", "{\"id\":1,\"op\":\"x\"}\f"},
@@ -138,6 +143,8 @@ func TestDecodeData(t *testing.T) {
 		{"unknown fields ignored", `{"invitees":["bob"],"future":{"x":1},"config":{"newKnob":true}}`,
 			CallInviteData{Invitees: []string{"bob"}}, false},
 		{"negative integer", `{"config":{"mode":-1}}`, CallInviteData{Config: InviteConfig{Mode: -1}}, false},
+		{"repeated name", `{"invitees":["a"],"config":{"timeout":5},"invitees":["bob"]}`,
+			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 5}}, false},
 		{"white space around", " {\"invitees\":[]} ", CallInviteData{Invitees: []string{}}, false},
 		{"integer with fraction", `{"config":{"timeout":1.5}}`, CallInviteData{}, true},
 		{"integer with zero fraction", `{"config":{"timeout":30.0}}`, CallInviteData{}, true},
