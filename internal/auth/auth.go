@@ -3,6 +3,10 @@
 //
 // A login token is a JWT signed with HS256 and the server's shared secret (protocol.md, Login).
 // Verify accepts a token only when all of these hold:
+//   - it is in the JWS compact form (RFC 7515 section 7.1): three base64url parts, each in its
+//     one canonical spelling, with no padding, whitespace or line break;
+//   - its header names no critical extension ("crit", RFC 7515 section 4.1.11): none is
+//     understood;
 //   - its header names alg HS256 (any other algorithm, "none" included, is refused) and its
 //     signature verifies with the secret;
 //   - "sub" is present and a valid userID (ValidUserID);
@@ -21,6 +25,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -55,7 +60,12 @@ func NewVerifier(secret []byte, audience string) (*Verifier, error) {
 // Verify checks token as of now (see the package doc for the rules) and returns its userID.
 // Every failure wraps ErrInvalidToken.
 func (v *Verifier) Verify(token string, now time.Time) (userID string, err error) {
+	// The decoder skips line breaks, so they are refused before it sees them.
+	if i := strings.IndexFunc(token, func(r rune) bool { return !compactByte(r) }); i >= 0 {
+		return "", fmt.Errorf("%w: %w: byte %d is not base64url or '.'", ErrInvalidToken, jwt.ErrTokenMalformed, i)
+	}
 	opts := []jwt.ParserOption{
+		jwt.WithStrictDecoding(),
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
@@ -69,6 +79,9 @@ func (v *Verifier) Verify(token string, now time.Time) (userID string, err error
 	_, err = jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+		}
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit names extensions that are not understood")
 		}
 		return v.secret, nil
 	}, opts...)
@@ -87,6 +100,11 @@ func (v *Verifier) Verify(token string, now time.Time) (userID string, err error
 		return "", fmt.Errorf("%w: sub is not a valid userID", ErrInvalidToken)
 	}
 	return claims.Subject, nil
+}
+
+// compactByte reports whether r may appear in a token of the JWS compact form.
+func compactByte(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.'
 }
 
 // Mint returns an HS256 token for userID signed with secret: sub = userID, iat = now,

@@ -151,6 +151,14 @@ func TestVerifyRejects(t *testing.T) {
 		{"sub too long", "", hs256(t, func(c jwt.MapClaims) { c["sub"] = strings.Repeat("u", 33) }), testNow, "valid userID"},
 		{"wrong audience", "dialtone", hs256(t, func(c jwt.MapClaims) { c["aud"] = "elsewhere" }), testNow, "audience"},
 		{"missing audience", "dialtone", hs256(t, nil), testNow, "aud claim"},
+		// RFC 7515 section 7.1: the compact form is three base64url parts without padding or
+		// line breaks, which Go's decoder would skip; and each part has one encoding only.
+		{"line break in the signature", "", parts[0] + "." + parts[1] + "." + parts[2][:5] + "\n" + parts[2][5:], testNow, "malformed"},
+		{"trailing line break", "", valid + "\r\n", testNow, "malformed"},
+		{"signature with padding bits set", "", parts[0] + "." + parts[1] + "." + setPaddingBits(t, parts[2]), testNow, "malformed"},
+		// RFC 7515 section 4.1.11: a token naming critical extensions is refused, none being
+		// understood.
+		{"crit header", "", withHeader(t, "crit", []string{"exp"}), testNow, "crit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +181,30 @@ func TestVerifyRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setPaddingBits returns sig, a base64url signature whose last character carries unused low
+// bits, with those bits set: a second spelling of the same bytes.
+func setPaddingBits(t *testing.T, sig string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(sig)%4 == 0 {
+		t.Fatalf("signature %q has no padding bits", sig)
+	}
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	return sig[:len(sig)-1] + string(alphabet[last|1])
+}
+
+// withHeader returns a valid HS256 token whose header also holds name: value.
+func withHeader(t *testing.T, name string, value any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(nil))
+	tok.Header[name] = value
+	s, err := tok.SignedString(testSecret)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
 }
 
 // flip changes the first character of a base64url signature.
