@@ -343,3 +343,36 @@ func TestE2ERestAPIUncleanPaths(t *testing.T) {
 		}
 	}
 }
+
+// docs/api.md: a refused API key is 401, and, as every 401 must (RFC 9110 section 15.5.2), the
+// answer names the scheme to use in WWW-Authenticate (RFC 6750 section 3), also for an unknown
+// endpoint.
+func TestE2ERestAPIRefusalNamesTheBearerScheme(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, path := range []string{"/v1/api/users/alice/calls", "/v1/api/nothing"} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+ts.Addr+path, nil)
+		must(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(got, "Bearer") {
+			t.Errorf("GET %s without a key: %d, WWW-Authenticate %q; want 401 and a Bearer challenge", path, resp.StatusCode, got)
+		}
+	}
+}
+
+// docs/api.md: the key is sent as bearer credentials, which RFC 6750 section 2.1 separates from
+// the scheme by one or more spaces.
+func TestE2ERestAPIKeyAfterSeveralSpaces(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, h := range []string{"Bearer  " + apiKey, "bearer   " + apiKey} {
+		if st, m := apiCall(t, ts, "GET", "/v1/api/users/alice/calls", "", "", "Authorization", h); st != http.StatusOK {
+			t.Errorf("Authorization %q: %d %v, want 200", h, st, m)
+		}
+	}
+	for _, h := range []string{"Bearer", "Bearer ", "Bearer" + apiKey, "Bearer\t" + apiKey} {
+		if st, m := apiCall(t, ts, "GET", "/v1/api/users/alice/calls", "", "", "Authorization", h); st != http.StatusUnauthorized || errCode(m) != 6000291 {
+			t.Errorf("Authorization %q: %d %v, want 401 and 6000291", h, st, m)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 // checked.
 func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
 	if !a.authorized(r) {
-		writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+		unauthorized(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -116,13 +116,23 @@ func isClean(p string) bool {
 	return c == p
 }
 
-// authorized reports whether r carries the API key as a bearer token (the scheme's name in any
-// case, RFC 9110 section 11.1).
+// authorized reports whether r carries the API key as a bearer token: the scheme's name in any
+// case (RFC 9110 section 11.1), then one or more spaces and the key (RFC 6750 section 2.1).
 func (a *api) authorized(r *http.Request) bool {
-	const scheme = "Bearer "
+	const scheme = "Bearer"
 	h := r.Header.Get("Authorization")
-	return len(h) > len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) &&
-		subtle.ConstantTimeCompare([]byte(h[len(scheme):]), []byte(a.APIKey)) == 1
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
+		return false
+	}
+	key := strings.TrimLeft(h[len(scheme):], " ")
+	return subtle.ConstantTimeCompare([]byte(key), []byte(a.APIKey)) == 1
+}
+
+// unauthorized refuses a request without the API key: 401 and 6000291, with the challenge every
+// 401 carries (RFC 9110 section 15.5.2, RFC 6750 section 3).
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="dialtone"`)
+	writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
 }
 
 type errorBody struct {
@@ -133,7 +143,7 @@ type errorBody struct {
 func (a *api) handle(h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.authorized(r) {
-			writeError(w, protocol.CodeAuthFailed, "missing or wrong API key")
+			unauthorized(w)
 			return
 		}
 		res, err := h(r)
