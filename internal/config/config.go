@@ -353,8 +353,11 @@ func (c Config) Validate() error {
 	if c.WebhookSecret != "" && c.WebhookURL == "" {
 		fail("--webhook-secret needs --webhook-url: without it no webhook is sent")
 	}
-	if c.APIKey != "" && len(c.APIKey) < minSecretBytes {
+	switch {
+	case c.APIKey != "" && len(c.APIKey) < minSecretBytes:
 		fail("--api-key must be at least %d bytes", minSecretBytes)
+	case !headerValue(c.APIKey):
+		fail("--api-key must not hold a control character nor begin or end with a space: the Authorization header could not carry it")
 	}
 	if c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == "") {
 		fail("--apns-key-id and --apns-team-id are required with --apns-key-file")
@@ -365,6 +368,15 @@ func (c Config) Validate() error {
 		fail("--log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// headerValue reports whether an HTTP header can carry s unchanged: no control character
+// (RFC 9110 section 5.5), and no space or tab at either end, which parsers drop.
+func headerValue(s string) bool {
+	if strings.Trim(s, " \t") != s {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
 }
 
 // validURL reports whether s parses as an absolute http or https URL with a host, so that a

@@ -253,6 +253,12 @@ func TestRefused(t *testing.T) {
 			[]string{"--fcm-endpoint must be an http:// or https:// URL"}},
 		{"zero webhook expiry", append(dev, "--webhook-expiry", "0s"), nil, []string{"--webhook-expiry must be at least 1ms"}},
 		{"short api key", append(dev, "--api-key", "short"), nil, []string{"--api-key must be at least 16 bytes"}},
+		// docs/api.md: the key travels in the Authorization header, which drops spaces at its
+		// ends and cannot carry a control character; such a key would refuse every request.
+		{"api key with a trailing line break", dev, map[string]string{"DIALTONE_API_KEY": "api-key-0123456789abcdef\n"},
+			[]string{"--api-key must not hold a control character"}},
+		{"api key with a space at an end", append(dev, "--api-key", " api-key-0123456789abcdef"), nil,
+			[]string{"--api-key must not hold a control character"}},
 		{"apns key without ids", append(dev, "--apns-key-file", "k.p8"), nil,
 			[]string{"--apns-key-id and --apns-team-id are required with --apns-key-file"}},
 		{"log level", append(dev, "--log-level", "verbose"), nil, []string{"--log-level must be debug, info, warn or error"}},
