@@ -91,10 +91,10 @@ func (c *Client) dialUntilClosed(ctx context.Context) (*conn, error) {
 // of the device found in Options.SeqStore, if any. On success the state becomes Connected and
 // the events that follow the login are delivered to the EventHandler.
 //
-// A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed) and
-// may be retried on the same client unless the server closed the connection on it; a client
-// logs in successfully at most once (ErrAlreadyLoggedIn). A ctx without deadline gets
-// Options.RequestTimeout.
+// A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed, or
+// CodeRateLimited when the server refused the connection itself) and may be retried on the
+// same client unless the server closed the connection on it; a client logs in successfully at
+// most once (ErrAlreadyLoggedIn). A ctx without deadline gets Options.RequestTimeout.
 func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult, error) {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
@@ -215,6 +215,12 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		}
 		c.setState(Connected, lost)
 	})
+	if errors.Is(err, errConnLost) {
+		var refusal *protocol.Error // the server refused the connection (conn.dispatch)
+		if errors.As(cn.reason(), &refusal) {
+			err = refusal
+		}
+	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", err)
 	}

@@ -113,7 +113,12 @@ func (cn *conn) dispatch(f protocol.Frame) {
 		return
 	}
 	if f.ID == 0 {
-		if f.Error != nil {
+		switch {
+		case f.Error != nil && f.Error.Code == protocol.CodeRateLimited:
+			// The server refuses a connection with this frame, then closes it (too many
+			// connections not logged in from this address): it is why the connection dies.
+			cn.setCause(f.Error)
+		case f.Error != nil:
 			cn.log.Warn("dialtone: the server refused a frame", "err", f.Error)
 		}
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -436,4 +437,31 @@ func TestE2ERateLimitWinsOverUnknownOp(t *testing.T) {
 	r.send(`{"id":20,"op":"heartbeat"}`) // the connection stays open: none was a bad frame
 	for f := r.next(); f.ID != 20; f = r.next() {
 	}
+}
+
+// Behaviour §12: an address holding maxUnauthenticatedPerIP connections not yet logged in has
+// its next connection refused with one 6000292 frame and close 1008, which the SDK's Login
+// reports as that code, so an app can back off. A login and a close each free a place.
+func TestE2EUnauthenticatedPerIPLimit(t *testing.T) {
+	ts := startServer(t, "--max-unauthenticated-per-ip", "2")
+	first, second := ts.raw(t), ts.raw(t)
+	refused := ts.raw(t)
+	if c := refused.errorCode(); c != protocol.CodeRateLimited {
+		t.Errorf("third connection not logged in: code %d, want 6000292", c)
+	}
+	if c := refused.closed(); c != 1008 {
+		t.Errorf("third connection closed with %d, want 1008", c)
+	}
+	sdk := ts.dial(t, "alice", "a", client.Options{})
+	if _, err := sdk.Login(t.Context(), token(t, "alice"), "a"); client.Code(err) != protocol.CodeRateLimited {
+		t.Errorf("SDK login past the limit: %v, want code 6000292", err)
+	}
+
+	first.login("alice") // frees its place
+	ts.login(t, "bob", "b")
+	second.conn.CloseNow()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 2") // first and bob's
+	third, fourth := ts.raw(t), ts.raw(t)
+	third.login("carol")
+	fourth.login("dave")
 }
