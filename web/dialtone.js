@@ -175,6 +175,7 @@ class Conn {
     this.ready = false; // logged in
     this.dead = false;
     this.kick = null; // {reason, retry} from a kicked event
+    this.refusal = null; // the DialtoneError of a frame refusing the connection, if any
   }
 }
 
@@ -551,7 +552,13 @@ export class Dialtone {
     }
     const req = typeof f.id === 'number' ? conn.pending.get(f.id) : undefined;
     if (!req) {
-      if (f.error) this.#opts.logger.warn('dialtone: server error', f.error);
+      if (f.error && f.id === undefined && f.error.code === ErrorCode.RateLimited) {
+        // The server refuses a connection with this frame, then closes it (too many
+        // connections not logged in from this address): it is why the connection ends.
+        conn.refusal = new DialtoneError(f.error.code, f.error.message || `error ${f.error.code}`);
+      } else if (f.error) {
+        this.#opts.logger.warn('dialtone: server error', f.error);
+      }
       return;
     }
     conn.pending.delete(f.id);
@@ -823,7 +830,8 @@ function toError(err) {
 }
 
 // closeReason turns a close event into the DialtoneError that ended conn: the kicked event's
-// reason, else the kick table's reason for the close code, else a network error.
+// reason, else the kick table's reason for the close code, else the server's refusal of the
+// connection (6000292), else a network error.
 function closeReason(conn, ev) {
   let kick = conn.kick;
   if (!kick) {
@@ -832,6 +840,7 @@ function closeReason(conn, ev) {
     }
   }
   if (kick) return new DialtoneError(0, `dialtone: kicked by the server: ${kick.reason}`, 'kicked', kick);
+  if (conn.refusal) return conn.refusal;
   return new DialtoneError(0, `dialtone: connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, 'network');
 }
 

@@ -176,6 +176,18 @@ test('a refused login rejects with the code and may be retried', async () => {
   await assert.rejects(c.callEnd('c1'), (err) => err.reason === 'notLoggedIn');
 });
 
+test('a connection the server refuses (too many not logged in from the address) rejects login with 6000292, as with the Go SDK', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const p = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  await ws.next();
+  ws.onmessage?.({ data: JSON.stringify({ error: { code: ErrorCode.RateLimited, message: 'too many' } }) });
+  ws.drop(1008);
+  await assert.rejects(p, (err) => err instanceof DialtoneError && err.code === ErrorCode.RateLimited && err.reason === 'server');
+  assert.equal(c.state, 'Disconnected');
+});
+
 test('clock offset: a reply slower than the best one does not move it', async () => {
   const { c, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20 } });
   try {
