@@ -114,15 +114,19 @@ func (w *Worker) Notify() {
 }
 
 // retryState is the in-memory retry bookkeeping of a record (lost at restart: the expiry
-// counts from the commit, so a restart only resets the backoff).
+// counts from the commit, so a restart only resets the backoff). A settled record was
+// delivered or given up but could not be deleted (a full disk): only its deletion is retried,
+// never another attempt, and its call's next record waits for that deletion.
 type retryState struct {
 	attempts int
 	nextAt   time.Time
+	settled  bool
 }
 
 type result struct {
-	rec switchboard.OutboxRecord
-	err error
+	rec       switchboard.OutboxRecord
+	err       error
+	undeleted bool // delivered, but its deletion failed
 }
 
 // Run delivers until ctx ends, then waits for the attempts in flight.
@@ -157,9 +161,10 @@ func (w *Worker) Run(ctx context.Context) {
 
 // scan starts the deliveries that may start now: the oldest record of each call not in
 // flight, unless it waits for a retry, oldest first, paging through every call's head until
-// the parallel slots are taken; a head already expired is given up without an attempt. It
-// returns when to scan again: the earliest retry time, now after a give-up (the call's next
-// record may go), or zero for no hurry.
+// the parallel slots are taken; a head already expired is given up without an attempt, and a
+// settled head's deletion is retried when due. It returns when to scan again: the earliest
+// retry time, now after a give-up or a deletion (the call's next record may go), or zero for
+// no hurry.
 func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) time.Time {
 	var next time.Time
 	earliest := func(t time.Time) {
@@ -180,6 +185,12 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			after = rec.ID
 			switch st := retries[rec.ID]; {
 			case inflight[rec.CallID]:
+			case st != nil && st.settled: // only its deletion is retried
+				if st.nextAt.After(now) || !w.remove(ctx, rec, retries) {
+					earliest(st.nextAt)
+				} else {
+					earliest(now) // the call's next record may go
+				}
 			case !now.Before(w.expiresAt(rec)):
 				if w.drop(ctx, rec, st, errExpired, retries) {
 					earliest(now)
@@ -213,12 +224,13 @@ func (w *Worker) start(ctx context.Context, rec switchboard.OutboxRecord, result
 		actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 		defer cancel()
 		err := w.cfg.Deliver(actx, rec)
+		var derr error
 		if err == nil {
-			if derr := w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
+			if derr = w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
 				w.log.Error("outbox: delete delivered record", "id", rec.ID, "err", derr)
 			}
 		}
-		results <- result{rec: rec, err: err}
+		results <- result{rec: rec, err: err, undeleted: derr != nil}
 	}()
 }
 
@@ -228,6 +240,9 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 	if r.err == nil {
 		delete(retries, r.rec.ID)
 		w.cfg.Observer.OutboxDelivered(w.cfg.Kind)
+		if r.undeleted {
+			w.settled(r.rec, retries)
+		}
 		return
 	}
 	if ctx.Err() != nil {
@@ -245,10 +260,7 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		_ = w.drop(ctx, r.rec, st, r.err, retries) // the scan that follows every result reads the call's next record
 		return
 	}
-	backoff := w.cfg.MinBackoff << min(st.attempts-1, 30)
-	if backoff <= 0 || backoff > w.cfg.MaxBackoff {
-		backoff = w.cfg.MaxBackoff
-	}
+	backoff := w.backoff(st.attempts)
 	st.nextAt = now.Add(backoff)
 	if exp := w.expiresAt(r.rec); exp.Before(st.nextAt) {
 		st.nextAt = exp // then the scan gives it up, without another attempt
@@ -258,9 +270,19 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
 }
 
+// backoff is the wait after the attempts-th failure: MinBackoff doubled per earlier failure, at
+// most MaxBackoff.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.cfg.MinBackoff << min(attempts-1, 30)
+	if d <= 0 || d > w.cfg.MaxBackoff {
+		d = w.cfg.MaxBackoff
+	}
+	return d
+}
+
 // drop gives rec up (st is its retry state, nil before any attempt) because of err: it is
 // counted, logged and deleted, and its call's next record may go. It reports whether the
-// record was deleted.
+// record was deleted; one that was not is settled, so only its deletion is retried.
 func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *retryState, err error, retries map[int64]*retryState) bool {
 	attempts := 0
 	if st != nil {
@@ -274,5 +296,35 @@ func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *ret
 	if derr != nil && ctx.Err() == nil {
 		w.log.Error("outbox: delete dropped record", "id", rec.ID, "err", derr)
 	}
+	if derr != nil {
+		w.settled(rec, retries)
+	}
 	return derr == nil
+}
+
+// settled records that rec, delivered or given up, is still in the store after a failed
+// deletion: the deletion is retried with backoff, and rec is never attempted again by this
+// worker.
+func (w *Worker) settled(rec switchboard.OutboxRecord, retries map[int64]*retryState) {
+	st := retries[rec.ID]
+	if st == nil {
+		st = &retryState{settled: true}
+		retries[rec.ID] = st
+	}
+	st.attempts++
+	st.nextAt = w.now().Add(w.backoff(st.attempts))
+}
+
+// remove retries the deletion of settled rec, and reports whether it is deleted, so that its
+// call's next record may go.
+func (w *Worker) remove(ctx context.Context, rec switchboard.OutboxRecord, retries map[int64]*retryState) bool {
+	if err := w.store.DeleteOutbox(ctx, []int64{rec.ID}); err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("outbox: delete settled record", "id", rec.ID, "err", err)
+		}
+		w.settled(rec, retries)
+		return false
+	}
+	delete(retries, rec.ID)
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -266,4 +267,63 @@ func TestRetriesEndAtExpiry(t *testing.T) {
 			t.Errorf("dropped %d delivered %d, want 1 and 1", obs.dropped, obs.delivered)
 		}
 	})
+}
+
+// failingDeletes is a store whose deletion of a record fails as often as fails says, as on a
+// full disk, before it succeeds.
+type failingDeletes struct {
+	*sqlite.Store
+	mu    sync.Mutex
+	fails map[int64]int // record ID → deletions still to fail
+}
+
+func (f *failingDeletes) DeleteOutbox(ctx context.Context, ids []int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if f.fails[id] > 0 {
+			f.fails[id]--
+			return errors.New("database or disk is full")
+		}
+	}
+	return f.Store.DeleteOutbox(ctx, ids)
+}
+
+// TestDeletionFailuresDoNotRepeatAttempts (§10, §9): a record delivered or given up whose
+// deletion fails is not attempted again; only its deletion is retried, and its call's next
+// record goes once it is deleted. A record sent again at every scan would flood the receiver
+// (and ring a phone again and again) for as long as the store cannot write.
+func TestDeletionFailuresDoNotRepeatAttempts(t *testing.T) {
+	s := openStore(t)
+	put(t, s, time.Now(), [2]string{"a", "a0"}, [2]string{"a", "a1"}, [2]string{"p", "refused"})
+	heads, err := s.OutboxHeads(context.Background(), switchboard.OutboxWebhook, 0, 10)
+	if err != nil || len(heads) != 2 {
+		t.Fatalf("OutboxHeads = %v, %v", heads, err)
+	}
+	store := &failingDeletes{Store: s, fails: map[int64]int{heads[0].ID: 3, heads[1].ID: 3}}
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	obs := &counter{}
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Observer: obs, Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts[string(rec.Body)]++
+			if string(rec.Body) == "refused" {
+				return outbox.Permanent(errors.New("bad token"))
+			}
+			return nil
+		}}, store, nil, nil)
+	run(t, w)
+	waitEmpty(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int{"a0": 1, "a1": 1, "refused": 1}; !maps.Equal(attempts, want) {
+		t.Errorf("attempts %v, want %v", attempts, want)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.delivered != 2 || obs.dropped != 1 {
+		t.Errorf("delivered %d dropped %d, want 2 and 1", obs.delivered, obs.dropped)
+	}
 }
