@@ -52,7 +52,9 @@ func migrations() ([]migration, error) {
 }
 
 // migrate applies, each in its own transaction, the migrations newer than the database's
-// user_version. A database newer than this binary is refused rather than misread.
+// user_version. A database newer than this binary is refused rather than misread, and one
+// that cannot be written (a read-only file or mount) is refused rather than found out by
+// every commit failing.
 func migrate(ctx context.Context, conn *sql.Conn) error {
 	ms, err := migrations()
 	if err != nil {
@@ -64,6 +66,11 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	}
 	if current > len(ms) {
 		return fmt.Errorf("schema version %d is newer than this binary's %d", current, len(ms))
+	}
+	if current == len(ms) { // nothing to apply writes; this write proves that the file takes them
+		if _, err := conn.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(current)); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
 	}
 	for _, m := range ms[current:] {
 		if err := apply(ctx, conn, m); err != nil {

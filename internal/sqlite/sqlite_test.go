@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -419,4 +421,27 @@ func TestOpenRefusesAFileInUse(t *testing.T) {
 		t.Fatalf("Open after Close: %v", err)
 	}
 	again.Close()
+}
+
+// TestMigrateRefusesAReadOnlyFile: a database this process may only read (a file owned by
+// another user, a read-only mount) is refused when the store opens (migrate runs in Open),
+// not found out by every commit failing while the server accepts connections.
+func TestMigrateRefusesAReadOnlyFile(t *testing.T) {
+	s, path := openTest(t, Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := migrate(bg, conn); err == nil || !strings.Contains(err.Error(), "readonly") {
+		t.Fatalf("migrate of a read-only database = %v, want a read-only error", err)
+	}
 }
