@@ -182,25 +182,35 @@ func (s *Switchboard) tick(callID string) {
 	}
 }
 
-// tickRetry is how soon a deadline whose application failed (a failed commit, a read error, or
-// conflicts past maxAttempts) is applied again: the deadline stays in the store, and the next
-// tick applies whatever is due then.
+// tickRetry is how soon a deadline or a device loss whose application failed (a failed commit,
+// a read error, or conflicts past maxAttempts) is applied again: the deadline stays in the
+// store, and the next tick applies whatever is due then.
 const tickRetry = time.Second
 
-// loseDevice applies R4.3 / R6.4 to the call in which the device's user is busy, if any.
-func (s *Switchboard) loseDevice(userID, deviceID string) {
+// loseDevice applies R4.3 / R6.4 to the call in which the device's user is busy, if any. It
+// reports false when that failed for a reason that may pass (a store error), so that the loss
+// is tried again; true when it was applied, had nothing to do, or the call refused it.
+func (s *Switchboard) loseDevice(userID, deviceID string) bool {
 	ctx := context.Background()
 	callID, err := s.store.BusyCall(ctx, userID)
 	if err != nil {
 		s.log.Error("device loss: busy record", "userID", userID, "err", err)
-		return
+		return false
 	}
 	if callID == "" {
-		return
+		return true
 	}
-	if _, err := s.Do(ctx, callID, call.DeviceLost{UserID: userID, DeviceID: deviceID}, ""); err != nil && !errors.Is(err, ErrClosed) {
+	_, err = s.Do(ctx, callID, call.DeviceLost{UserID: userID, DeviceID: deviceID}, "")
+	var ce *call.Error
+	switch {
+	case err == nil || errors.Is(err, ErrClosed):
+		return true
+	case errors.As(err, &ce):
 		s.log.Error("device loss failed", "userID", userID, "deviceID", deviceID, "callID", callID, "err", err)
+		return true
 	}
+	s.log.Error("device loss failed; tried again shortly", "userID", userID, "deviceID", deviceID, "callID", callID, "err", err)
+	return false
 }
 
 // commit writes the decision and schedules the calls' next deadlines. out is the outcome of

@@ -196,3 +196,51 @@ func TestDeadlineAppliedAgainAfterAFailedCommit(t *testing.T) {
 		}
 	})
 }
+
+// R6.1, R4.3: a device loss whose commit failed (a store error that may pass) is applied again
+// shortly while the device stays away, so a caller whose app was killed does not stay busy
+// with its call ringing; a device back before that is not lost.
+func TestDeviceLossAppliedAgainAfterAFailedCommit(t *testing.T) {
+	for _, back := range []bool{false, true} {
+		t.Run(map[bool]string{false: "StaysAway", true: "ComesBack"}[back], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				faults := &faultStore{Store: store}
+				sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 3 * time.Second}, faults, time.Now, nil)
+				if err := sb.Start(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				defer store.Close()
+				defer sb.Close()
+				sb.DeviceConnected("alice", "alice-phone")
+				id := invite(t, sb, "alice", call.General, 60, "bob")
+				sb.DeviceDisconnected("alice", "alice-phone")
+				faults.mu.Lock()
+				faults.failNext = errors.New("database or disk is full")
+				faults.mu.Unlock()
+
+				time.Sleep(3 * time.Second) // the grace: the loss's commit fails
+				synctest.Wait()
+				if back {
+					sb.DeviceConnected("alice", "alice-phone")
+				}
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
+				c, err := sb.QueryCall(t.Context(), "alice", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := call.Ended
+				if back {
+					want = call.Started
+				}
+				if c.State != want {
+					t.Errorf("call 2 s after the failed loss of its caller's device: %v, want %v", c.State, want)
+				}
+			})
+		})
+	}
+}

@@ -14,7 +14,7 @@ type presence struct {
 	mu      sync.Mutex
 	grace   time.Duration
 	devices map[deviceKey]*deviceState
-	lose    func(userID, deviceID string)
+	lose    func(userID, deviceID string) bool // false: the loss failed and is tried again
 	closed  bool
 }
 
@@ -26,7 +26,7 @@ type deviceState struct {
 	losing   chan struct{} // while the device's loss is being applied; closed once it is
 }
 
-func newPresence(grace time.Duration, lose func(userID, deviceID string)) *presence {
+func newPresence(grace time.Duration, lose func(userID, deviceID string) bool) *presence {
 	return &presence{grace: grace, devices: map[deviceKey]*deviceState{}, lose: lose}
 }
 
@@ -73,8 +73,16 @@ func (p *presence) Disconnected(userID, deviceID string) {
 	if st.sessions > 0 || st.timer != nil || st.losing != nil { // connected, or its loss is already on its way
 		return
 	}
+	st.timer = p.loseAfter(p.grace, k, st)
+}
+
+// loseAfter returns the timer that loses the device k after d unless a session of it comes
+// first (Connected stops the timer). A loss that failed (lose returned false: a store error)
+// is tried again after tickRetry, unless the device is back by then: nothing of it was
+// applied, so the device is as it was before its grace ended.
+func (p *presence) loseAfter(d time.Duration, k deviceKey, st *deviceState) *time.Timer {
 	var t *time.Timer
-	t = time.AfterFunc(p.grace, func() {
+	t = time.AfterFunc(d, func() {
 		p.mu.Lock()
 		if p.closed || p.devices[k] != st || st.timer != t {
 			p.mu.Unlock()
@@ -82,13 +90,18 @@ func (p *presence) Disconnected(userID, deviceID string) {
 		}
 		st.timer, st.losing = nil, make(chan struct{})
 		p.mu.Unlock()
-		p.lose(userID, deviceID)
+		lost := p.lose(k.userID, k.deviceID)
 		p.mu.Lock()
-		delete(p.devices, k)
 		close(st.losing)
+		st.losing = nil
+		if lost || p.closed {
+			delete(p.devices, k)
+		} else { // no session came meanwhile: Connected waits for losing
+			st.timer = p.loseAfter(tickRetry, k, st)
+		}
 		p.mu.Unlock()
 	})
-	st.timer = t
+	return t
 }
 
 // Close stops every pending loss: a graceful shutdown is not a loss (R6.1).
