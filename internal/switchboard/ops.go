@@ -188,29 +188,30 @@ func (s *Switchboard) tick(callID string) {
 const tickRetry = time.Second
 
 // loseDevice applies R4.3 / R6.4 to the call in which the device's user is busy, if any. It
-// reports false when that failed for a reason that may pass (a store error), so that the loss
-// is tried again; true when it was applied, had nothing to do, or the call refused it.
-func (s *Switchboard) loseDevice(userID, deviceID string) bool {
+// returns an error, logged already, when that failed for a reason that may pass (a store
+// error), so that the loss is tried again; nil when it was applied, had nothing to do, or the
+// call refused it.
+func (s *Switchboard) loseDevice(userID, deviceID string) error {
 	ctx := context.Background()
 	callID, err := s.store.BusyCall(ctx, userID)
 	if err != nil {
 		s.log.Error("device loss: busy record", "userID", userID, "err", err)
-		return false
+		return fmt.Errorf("busy record of %s: %w", userID, err)
 	}
 	if callID == "" {
-		return true
+		return nil
 	}
 	_, err = s.Do(ctx, callID, call.DeviceLost{UserID: userID, DeviceID: deviceID}, "")
 	var ce *call.Error
 	switch {
 	case err == nil || errors.Is(err, ErrClosed):
-		return true
+		return nil
 	case errors.As(err, &ce):
 		s.log.Error("device loss failed", "userID", userID, "deviceID", deviceID, "callID", callID, "err", err)
-		return true
+		return nil
 	}
 	s.log.Error("device loss failed; tried again shortly", "userID", userID, "deviceID", deviceID, "callID", callID, "err", err)
-	return false
+	return fmt.Errorf("loss of %s's device %s: %w", userID, deviceID, err)
 }
 
 // commit writes the decision and schedules the calls' next deadlines. out is the outcome of

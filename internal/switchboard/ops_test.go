@@ -244,3 +244,30 @@ func TestDeviceLossAppliedAgainAfterAFailedCommit(t *testing.T) {
 		})
 	}
 }
+
+// R6.1: a logout of a user made without a device (the REST API's) whose loss the store failed
+// to commit fails, so the caller can repeat it, rather than reporting a logout that left the
+// user's call going; the repeat ends the call.
+func TestLogoutUserFailsWithItsCommit(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults := &faultStore{Store: store}
+	sb := switchboard.New(switchboard.Config{}, faults, time.Now, nil)
+	defer store.Close()
+	defer sb.Close()
+	id := invite(t, sb, "alice", call.General, 60, "bob")
+	faults.mu.Lock()
+	faults.failNext = errors.New("database or disk is full")
+	faults.mu.Unlock()
+	if err := sb.LogoutUser(t.Context(), "alice"); err == nil {
+		t.Error("LogoutUser whose commit failed reported success")
+	}
+	if err := sb.LogoutUser(t.Context(), "alice"); err != nil {
+		t.Fatalf("LogoutUser repeated: %v", err)
+	}
+	if c, err := sb.QueryCall(t.Context(), "alice", id); err != nil || c.State != call.Ended {
+		t.Errorf("call after the repeated logout of its caller: %+v, %v; want Ended", c, err)
+	}
+}

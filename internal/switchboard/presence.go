@@ -14,7 +14,7 @@ type presence struct {
 	mu      sync.Mutex
 	grace   time.Duration
 	devices map[deviceKey]*deviceState
-	lose    func(userID, deviceID string) bool // false: the loss failed and is tried again
+	lose    func(userID, deviceID string) error // an error: the loss failed and is tried again
 	closed  bool
 }
 
@@ -26,7 +26,7 @@ type deviceState struct {
 	losing   chan struct{} // while the device's loss is being applied; closed once it is
 }
 
-func newPresence(grace time.Duration, lose func(userID, deviceID string) bool) *presence {
+func newPresence(grace time.Duration, lose func(userID, deviceID string) error) *presence {
 	return &presence{grace: grace, devices: map[deviceKey]*deviceState{}, lose: lose}
 }
 
@@ -77,7 +77,7 @@ func (p *presence) Disconnected(userID, deviceID string) {
 }
 
 // loseAfter returns the timer that loses the device k after d unless a session of it comes
-// first (Connected stops the timer). A loss that failed (lose returned false: a store error)
+// first (Connected stops the timer). A loss that failed (lose returned an error)
 // is tried again after tickRetry, unless the device is back by then: nothing of it was
 // applied, so the device is as it was before its grace ended.
 func (p *presence) loseAfter(d time.Duration, k deviceKey, st *deviceState) *time.Timer {
@@ -90,7 +90,7 @@ func (p *presence) loseAfter(d time.Duration, k deviceKey, st *deviceState) *tim
 		}
 		st.timer, st.losing = nil, make(chan struct{})
 		p.mu.Unlock()
-		lost := p.lose(k.userID, k.deviceID)
+		lost := p.lose(k.userID, k.deviceID) == nil
 		p.mu.Lock()
 		close(st.losing)
 		st.losing = nil

@@ -17,9 +17,10 @@ func (s *Switchboard) DeviceDisconnected(userID, deviceID string) {
 	s.presence.Disconnected(userID, deviceID)
 }
 
-// Logout loses the device at once (R6.1).
+// Logout loses the device at once (R6.1). A loss that fails is applied again once the
+// session's end leaves the device without one for its grace.
 func (s *Switchboard) Logout(ctx context.Context, userID, deviceID string) {
-	s.loseDevice(userID, deviceID)
+	_ = s.loseDevice(userID, deviceID)
 }
 
 // QueryCall returns the call for a user in it (R3.10); anyone else gets 6000276.
@@ -69,7 +70,8 @@ func (s *Switchboard) LogBounds(ctx context.Context, userID string) (oldest, hea
 func (s *Switchboard) PendingDeadlines() int { return s.timers.Pending() }
 
 // LogoutUser loses, at once, the main device of the call in which userID is busy, whether or not
-// it is connected (R6.1, R4.3, R6.4): a logout from every device, made without one.
+// it is connected (R6.1, R4.3, R6.4): a logout from every device, made without one. It fails
+// when the loss could not be committed, so that it may be repeated.
 func (s *Switchboard) LogoutUser(ctx context.Context, userID string) error {
 	callID, err := s.store.BusyCall(ctx, userID)
 	if err != nil || callID == "" {
@@ -80,7 +82,7 @@ func (s *Switchboard) LogoutUser(ctx context.Context, userID string) error {
 		return err
 	}
 	if u := c.User(userID); u != nil && u.MainDevice != "" {
-		s.loseDevice(userID, u.MainDevice)
+		return s.loseDevice(userID, u.MainDevice)
 	}
 	return nil
 }
