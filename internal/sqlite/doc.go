@@ -59,13 +59,15 @@
 // changes; it never waits for more, so an idle store adds no latency), runs them in one
 // BEGIN IMMEDIATE … COMMIT transaction with each change inside its own SAVEPOINT, and pays one
 // fsync for all of them. A change that conflicts (or fails in any other way) is rolled back to
-// its savepoint alone and gets its error; the others commit. A batch may end by copying the
-// newest log rows into the per-user index, in a savepoint of its own (logindex.go). After the
-// COMMIT returns, the writer hands the log entries of the committed changes to
-// Options.Publish, in commit order, and then wakes every waiter. Reads use a separate small
-// pool of connections, which WAL lets run concurrently with the writer; they see only
-// committed data. Call and BusyCall are mostly answered from memory instead: the writer keeps
-// what it committed (memo.go).
+// its savepoint alone and gets its error; the others commit. The exception is an error after
+// which SQLite rolls the whole transaction back (SQLITE_FULL, SQLITE_IOERR): every change of
+// the batch then fails with that error, and nothing of it is applied. A batch may end by
+// copying the newest log rows into the per-user index, in a savepoint of its own
+// (logindex.go). After the COMMIT returns, the writer hands the log entries of the committed
+// changes to Options.Publish, in commit order, and then wakes every waiter. Reads use a
+// separate small pool of connections, which WAL lets run concurrently with the writer; they
+// see only committed data. Call and BusyCall are mostly answered from memory instead: the
+// writer keeps what it committed (memo.go).
 //
 // # Cancellation
 //

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	driver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -444,4 +446,88 @@ func TestMigrateRefusesAReadOnlyFile(t *testing.T) {
 	if err := migrate(bg, conn); err == nil || !strings.Contains(err.Error(), "readonly") {
 		t.Fatalf("migrate of a read-only database = %v, want a read-only error", err)
 	}
+}
+
+// TestBatchBrokenByAFullDatabase: a change that meets a full database (SQLITE_FULL, here from
+// max_page_count) makes SQLite roll back the whole transaction, so the changes batched with it
+// fail too: each is told the cause, nothing of the batch is applied or published, and the
+// memo, the busy records and the sequence numbers go on from what was committed before (R7.1,
+// R7.2).
+func TestBatchBrokenByAFullDatabase(t *testing.T) {
+	var mu sync.Mutex
+	var published []string
+	hold, release := make(chan struct{}), make(chan struct{})
+	s, _ := openTest(t, Options{Publish: func(entries []switchboard.LogEntry) {
+		mu.Lock()
+		for _, e := range entries {
+			published = append(published, fmt.Sprint(e.UserID, e.Seq, e.Event))
+		}
+		mu.Unlock()
+		if entries[0].Event == "hold" {
+			close(hold)
+			<-release
+		}
+	}})
+	defer s.Close()
+	c1 := testCall("c1", "alice", "bob")
+	if _, err := s.Commit(bg, switchboard.Change{Calls: []switchboard.CallWrite{{Call: c1}},
+		Busy: []switchboard.BusyWrite{{UserID: "alice", CallID: "c1", InCall: true}},
+		Log:  []switchboard.LogEntry{logEntry("alice", "a1")}}); err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := s.rdb.QueryRowContext(bg, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	execOnWriter(t, s, fmt.Sprintf("PRAGMA max_page_count = %d", pages+8))
+	go s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "hold")}})
+	<-hold
+
+	ended := c1
+	ended.Version, ended.State = 2, call.Ended
+	changes := []switchboard.Change{
+		{Calls: []switchboard.CallWrite{{Call: ended, PrevVersion: 1}},
+			Busy: []switchboard.BusyWrite{{UserID: "alice", CallID: "c1"}},
+			Log:  []switchboard.LogEntry{logEntry("alice", "a2"), logEntry("bob", "b1")}},
+		{Calls: []switchboard.CallWrite{{Call: testCall("c2", "carol", "dave")}},
+			Busy: []switchboard.BusyWrite{{UserID: "carol", CallID: "c2", InCall: true}},
+			Log:  []switchboard.LogEntry{{UserID: "alice", Event: "big", Data: make([]byte, 1<<20), CreatedAt: 1000}}},
+		{Log: []switchboard.LogEntry{logEntry("alice", "a3")}},
+	}
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i, ch := range changes {
+		wg.Go(func() { _, errs[i] = s.Commit(bg, ch) })
+		for len(s.queue) != i+1 { // queue them in order
+			runtime.Gosched()
+		}
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		var se *driver.Error
+		if !errors.As(err, &se) || se.Code() != sqlite3.SQLITE_FULL {
+			t.Errorf("change %d of the batch: %v, want an error with SQLITE_FULL", i, err)
+		}
+	}
+	mu.Lock()
+	if want := []string{"alice1a1", "u1hold"}; !slices.Equal(published, want) {
+		t.Errorf("published %v, want %v", published, want)
+	}
+	mu.Unlock()
+	agree(t, s, "c1", "alice", "bob", "carol")
+	agree(t, s, "c2", "carol")
+	if got, _ := s.Call(bg, "c1"); got.Version != 1 || got.State != call.Started {
+		t.Errorf("c1 after the failed batch: version %d, state %v; want 1, Started", got.Version, got.State)
+	}
+	if busy, _ := s.BusyCall(bg, "alice"); busy != "c1" {
+		t.Errorf("alice busy in %q after the failed batch, want c1", busy)
+	}
+
+	execOnWriter(t, s, "PRAGMA max_page_count = 1073741823")
+	seqs, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "a2"), logEntry("bob", "b1")}})
+	if err != nil || !slices.Equal(seqs, []int64{2, 1}) {
+		t.Fatalf("commit after the failed batch = %v, %v; want sequences [2 1]", seqs, err)
+	}
+	wantLog(t, s, "alice", 0, 10, 1, 2)
 }

@@ -147,8 +147,8 @@ func (s *Store) commitBatch(batch []*request) {
 	if err := w.exec(end); err != nil || broken != nil {
 		w.forgetHeads()
 		s.memo.forget()
-		if err == nil {
-			err = broken
+		if broken != nil {
+			err = broken // what broke it; SQLite may have ended the transaction, failing the ROLLBACK
 		} else if end == w.commit {
 			w.exec(w.rollback) // a failed COMMIT may leave the transaction open
 		}
@@ -320,7 +320,9 @@ func (w *writer) inSavepoint(fn func() error) (broken, failed error) {
 		return nil, nil
 	}
 	if err := errors.Join(w.exec(w.rollbackTo), w.exec(w.release)); err != nil {
-		return fmt.Errorf("sqlite: roll back savepoint: %w", err), failed
+		// Some errors (SQLITE_FULL, SQLITE_IOERR) make SQLite roll the whole transaction back:
+		// failed is then what broke it.
+		return fmt.Errorf("sqlite: roll back savepoint after %w: %w", failed, err), failed
 	}
 	return nil, failed
 }
