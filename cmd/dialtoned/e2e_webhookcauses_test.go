@@ -145,3 +145,24 @@ func TestE2EWebhooksOfADeadlineThatPassedWhileDown(t *testing.T) {
 	wantHook(t, bodies[2], "call_end", map[string]any{"reason": "timeout", "timestamp": deadline, "endTime": deadline},
 		"reason", "endTime")
 }
+
+// R3.5, R3.2 and §10: an advanced call whose only invitee timed out is still unanswered, and
+// its caller's whole cancel sends call_cancel with an empty users list, before call_end
+// (docs/behaviour.md §12, a whole cancel with nobody pending).
+func TestE2EWebhookOfAWholeCancelAfterEveryoneTimedOut(t *testing.T) {
+	hooks := newHookReceiver(t, 0)
+	ts := startServer(t, hookFlags(hooks)...)
+	alice := ts.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 1, Mode: client.ModeAdvanced})
+	must(t, err)
+	alice.wait(res.CallID, "changed bob=Timeout")
+	must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{})))
+	names, bodies := hooks.call(res.CallID, "call_end")
+	if !equalStrings(names, []string{"call_create", "call_timeout", "call_cancel", "call_end"}) {
+		t.Fatalf("webhooks %v", names)
+	}
+	wantHook(t, bodies[2], "call_cancel", map[string]any{"operatedUserID": "alice", "users": []any{},
+		"reason": "caller_cancel", "extendedData": ""}, "operatedUserID", "users", "reason", "extendedData")
+	wantHook(t, bodies[3], "call_end", map[string]any{"operatedUserID": "alice", "reason": "cancelled"},
+		"operatedUserID", "reason", "endTime")
+}

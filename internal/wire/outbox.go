@@ -17,7 +17,7 @@ type WebhookBody struct {
 	Caller    string `json:"caller"`
 	Mode      int    `json:"mode"`
 
-	Users          []string `json:"users,omitempty"`
+	Users          []string `json:"users,omitzero"` // [], not absent, when an event that carries it has none
 	Timeout        int      `json:"timeout,omitempty"`
 	ExtendedData   *string  `json:"extendedData,omitempty"`
 	Inviter        string   `json:"inviter,omitempty"`
