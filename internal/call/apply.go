@@ -52,7 +52,7 @@ func Expire(c Call, cfg Config, now int64) Outcome {
 		if t == 0 || t > now {
 			break
 		}
-		b.expireAt(t)
+		b.expireAt(t, now)
 	}
 	return b.finish()
 }
@@ -122,8 +122,10 @@ func (b *builder) advancedMember(userID string) (int, error) {
 
 // expireAt applies the deadlines due at instant t as one change: pending users whose ring
 // deadline is due → Timeout (R3.5), then Inviting users whose not-received check is due →
-// NotYetReceived (R5.2); a user due for both times out.
-func (b *builder) expireAt(t int64) {
+// NotYetReceived (R5.2); a user due for both times out. The check's push is not sent when the
+// user's ring deadline is also due at now (a server that was down past both): it would ring a
+// device for an invitation that times out in the same Expire.
+func (b *builder) expireAt(t, now int64) {
 	s := b.step(t, nil)
 	var timedOut []string
 	for i := range s.c.Users {
@@ -136,7 +138,7 @@ func (b *builder) expireAt(t int64) {
 			u.Deadline = 0 // not pending: no deadline (§10b)
 		case u.CheckAt != 0 && u.CheckAt <= t && u.State == Inviting:
 			s.move(u, NotYetReceived)
-			if p := u.InvitePush; p != nil {
+			if p := u.InvitePush; p != nil && u.Deadline > now {
 				s.pushes = append(s.pushes, Push{Kind: PushInvitation, UserID: u.ID, CallID: s.c.ID,
 					Caller: s.c.Caller, Config: *p, Deadline: u.Deadline, Always: true})
 			}

@@ -141,6 +141,18 @@ func TestR5_2CheckAndTimeoutTogether(t *testing.T) {
 		"expect state bob=Timeout", "expect pushes withdrawal:bob", "expect call Ended version=2")
 }
 
+// TestR5_2CheckPassedWithItsRingDeadline: a not-received check and the ring deadline after it
+// both passed while the server was down. They apply in the order of their instants (R3.5), but
+// the check's push (R5.2) would ring a device for an invitation already timed out: none is sent.
+func TestR5_2CheckPassedWithItsRingDeadline(t *testing.T) {
+	story(t, "t=0 alice@a1 invite bob carol timeout=10 check push", "t=60000 tick",
+		"expect state bob=Timeout carol=Timeout", "expect pushes withdrawal:bob withdrawal:carol",
+		"expect call Ended version=3 endtime=10000")
+	// A check whose user still rings at now pushes as ever.
+	story(t, "t=0 alice@a1 invite bob timeout=10 check push", "t=9000 tick",
+		"expect state bob=NotYetReceived", "expect pushes invitation:bob:always")
+}
+
 // TestR10bUserFields: acceptTime, inviter, extendedData, main device across a re-invite.
 func TestR10bUserFields(t *testing.T) {
 	h := story(t, "t=0 alice@a1 invite bob timeout=30 mode=advanced data=inv", "t=100 bob@b1 accept data=hi",
