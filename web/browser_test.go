@@ -140,6 +140,24 @@ func TestBrowserDemo(t *testing.T) {
 		alice.waitUserState("alice", "Accepted")
 	})
 
+	t.Run("RingBarOfAnInvitationIntoAGoingCall", func(t *testing.T) {
+		quinn := openTab(t, browser, base, "quinn")
+		ivan := openTab(t, browser, base, "ivan")
+		heidi := openTab(t, browser, base, "heidi")
+		heidi.ring(Advanced, 8, "ivan")
+		ivan.answer(heidi)
+		time.Sleep(4 * time.Second) // the call has gone on a while when quinn is invited
+		ivan.do(chromedp.SetValue(chromedp.CSS(`#timeout`), "8"))
+		ivan.inviteMore("quinn") // with the ring form's timeout (R3.6)
+		// Her ring bar measures her own 8 s from their start, not the call's age (R3.6, §10b).
+		quinn.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-bar]`)))
+		width, err := chromedp.Run(quinn.statusCtx(), chromedp.Evaluate[float64](
+			`parseFloat(document.querySelector('#incoming [data-bar]').style.width)`))
+		if err != nil || width < 80 {
+			t.Errorf("quinn's ring bar at the start of her ring is %v%% (%v), want about 100%%", width, err)
+		}
+	})
+
 	t.Run("TypedNamesSurviveRedraws", func(t *testing.T) {
 		frank := openTab(t, browser, base, "frank")
 		grace := openTab(t, browser, base, "grace")

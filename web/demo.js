@@ -164,7 +164,10 @@ function onCallEvent(name, d) {
     case 'callInvitationReceived': {
       c.state = CallState.Started;
       const mine = c.users.get(me) || { userID: me, state: S.Inviting };
-      c.users.set(me, { ...mine, deadline: d.deadline, inviter: d.inviter });
+      // The ring started when this user was invited (its entry's updateTime as the event
+      // carries it), later than the call's creation for an invitation into a call going on (R3.6).
+      const ringFrom = (d.callUserList || []).find((u) => u.userID === me)?.updateTime;
+      c.users.set(me, { ...mine, deadline: d.deadline, inviter: d.inviter, ringFrom });
       if (!PENDING.has(mine.state)) setMine(c, S.Inviting);
       break;
     }
@@ -225,7 +228,8 @@ function renderIncoming() {
       h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
       h('p', { class: 'meta' }, `${modeName(c.mode)} call`, others.length ? ` · also ringing ${others.join(', ')}` : ''),
       h('div', { class: 'countdown' },
-        h('div', { class: 'bar', 'aria-hidden': 'true' }, h('span', { dataset: { bar: mine.deadline } })),
+        h('div', { class: 'bar', 'aria-hidden': 'true' },
+          h('span', { dataset: { bar: mine.deadline, from: mine.ringFrom || c.createTime } })),
         h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
       h('div', { class: 'actions' },
         h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
@@ -328,8 +332,7 @@ function tick() {
     el.textContent = left > 0 ? `${Math.ceil(left / 1000)} s left` : 'time is up';
   }
   for (const el of document.querySelectorAll('[data-bar]')) {
-    const c = calls.get(el.closest('[data-call]')?.dataset.call);
-    const total = c ? Math.max(1, Number(el.dataset.bar) - (c.createTime || 0)) : 1;
+    const total = Math.max(1, Number(el.dataset.bar) - Number(el.dataset.from));
     const left = client.remainingRingTime(Number(el.dataset.bar));
     el.style.width = `${Math.max(0, Math.min(100, (100 * left) / total))}%`;
   }
