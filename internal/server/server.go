@@ -38,6 +38,14 @@ import (
 // drainTimeout bounds how long a graceful shutdown waits for sessions to close.
 const drainTimeout = 10 * time.Second
 
+// HTTP requests (docs/api.md): a request is read within readTimeout of its first byte, and its
+// answer written within writeTimeout of its headers, which leaves an answer to a body cut off
+// by readTimeout the time to be written.
+const (
+	readTimeout  = 10 * time.Second
+	writeTimeout = readTimeout + 5*time.Second
+)
+
 // Run starts the server from args (dialtoned's flags) and environment and serves until ctx is
 // cancelled, then drains: it stops accepting, finishes in-flight commits, kicks sessions with
 // shutdown and closes the store. ready, when not nil, receives the listening address once
@@ -122,9 +130,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	// An idle keep-alive connection is closed after a minute; WebSocket connections are
-	// hijacked before, and keep their own timeouts (heartbeat, login).
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+	// A client that sends slowly or reads nothing is cut off by the read and write timeouts, so
+	// it holds no connection for ever; an idle keep-alive connection is closed after a minute.
+	// WebSocket connections are hijacked with their deadlines cleared, and keep their own
+	// timeouts (heartbeat, login).
+	srv := &http.Server{Handler: handler, ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The server's bounds on reading a request and on writing its answer (docs/api.md).
+const (
+	httpReadTimeout  = 10 * time.Second
+	httpWriteTimeout = 15 * time.Second
+)
+
+// closedBy reads nc until the server closes it and fails the test when that takes longer than
+// within; it returns what was read.
+func closedBy(t *testing.T, nc net.Conn, within time.Duration) []byte {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(within))
+	data, err := io.ReadAll(nc)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("connection still open after %v; read %.200q", within, data)
+	}
+	return data
+}
+
+// An HTTP client that sends a request slowly, a body that never ends, or asks for answers it
+// does not read, is cut off once the server's bound passes (docs/api.md): such a client
+// holds no connection, goroutine or answer of the server's for ever. A body that never ends is
+// answered with a coded error when the endpoint was reading it. A WebSocket is not cut off.
+func TestE2EHTTPSlowClientsAreClosed(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	dial := func() net.Conn {
+		nc, err := net.Dial("tcp", ts.Addr)
+		must(t, err)
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
+	within := httpReadTimeout + 5*time.Second
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() { // headers byte by byte (slowloris)
+		nc := dial()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			head := "GET /healthz HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Slow: y\r\n", 1000)
+			for i := range len(head) {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := nc.Write([]byte{head[i]}); err != nil {
+					return
+				}
+			}
+		}()
+		closedBy(t, nc, within)
+	})
+	for _, c := range []struct {
+		name, head string
+		want       string // the answer's status and code, "" when the server answers nothing
+	}{
+		{"a REST body that never ends", "POST /v1/api/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + apiKey +
+			"\r\nContent-Length: 1000\r\n\r\n{", "400 6000001"},
+		{"a chunked REST body that never ends", "POST /v1/api/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + apiKey +
+			"\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n", "400 6000001"},
+		{"a body without the key that never ends", "POST /v1/api/calls HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{", ""},
+		{"a body to /healthz that never ends", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{", ""},
+	} {
+		wg.Go(func() {
+			nc := dial()
+			_, err := nc.Write([]byte(c.head))
+			must(t, err)
+			data := closedBy(t, nc, within)
+			if c.want == "" {
+				return
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(data))), nil)
+			if err != nil {
+				t.Errorf("%s: answer %.200q: %v", c.name, data, err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if got := strings.Fields(resp.Status)[0] + " " + string(body); !strings.Contains(got, "6000001") ||
+				resp.StatusCode != 400 {
+				t.Errorf("%s: answer %s %s, want %s", c.name, resp.Status, body, c.want)
+			}
+		})
+	}
+	wg.Go(func() { // answers asked for and never read
+		nc := dial()
+		go nc.Write([]byte(strings.Repeat("GET /dialtone.js HTTP/1.1\r\nHost: x\r\n\r\n", 3000)))
+		time.Sleep(httpWriteTimeout + time.Second) // the client reads nothing for longer than the bound
+		closedBy(t, nc, within)
+	})
+	// A WebSocket outlives both bounds: its handshake's deadlines are cleared.
+	r := ts.raw(t)
+	r.login("alice")
+	for i := int64(2); time.Since(start) < httpWriteTimeout+time.Second; i++ {
+		time.Sleep(time.Second) // a heartbeat a second, within the test server's 3 s timeout
+		r.send(`{"id":` + strconv.FormatInt(i, 10) + `,"op":"heartbeat"}`)
+		if f := r.reply(i); f.Error != nil {
+			t.Fatalf("heartbeat after %v: %v", time.Since(start), f.Error)
+		}
+	}
+	wg.Wait()
+}
