@@ -161,10 +161,18 @@ func (d *Dispatcher) profile(resourcesID string) Profile {
 	return p
 }
 
-// warnOnce logs msg with the attribute key=value the first time this process sees the pair.
+// maxWarned bounds the pairs warnOnce remembers: a resourcesID is the client's choice, so past
+// the bound they are all forgotten, and a pair may be logged again.
+const maxWarned = 1024
+
+// warnOnce logs msg with the attribute key=value the first time this process sees the pair
+// (again once more than maxWarned pairs have been seen since).
 func (d *Dispatcher) warnOnce(msg, key, value string) {
 	d.mu.Lock()
 	first := !d.warned[key+"\x00"+value]
+	if first && len(d.warned) >= maxWarned {
+		clear(d.warned)
+	}
 	d.warned[key+"\x00"+value] = true
 	d.mu.Unlock()
 	if first {

@@ -295,3 +295,19 @@ func TestDispatchForgetsDeliveredRecords(t *testing.T) {
 		t.Errorf("%d records still have bookkeeping", n)
 	}
 }
+
+// Pushes whose resourcesID names no profile are logged once per name (docs/behaviour.md §12),
+// but a client chooses the names: however many it makes up, the names remembered stay bounded.
+func TestDispatchUnknownProfileNamesHeldBounded(t *testing.T) {
+	e := newDispatchEnv(t)
+	for i := range 3 * maxWarned {
+		body, _ := json.Marshal(wire.PushMessage{Kind: KindEnd, UserID: "carol", CallID: "c1",
+			ResourcesID: fmt.Sprintf("made-up-%d", i)})
+		e.deliver(switchboard.OutboxRecord{ID: int64(i + 1), CallID: "c1", Body: body}, "carol-1 "+KindEnd)
+	}
+	e.d.mu.Lock()
+	defer e.d.mu.Unlock()
+	if n := len(e.d.warned); n > maxWarned {
+		t.Errorf("%d names remembered after %d made-up ones, want at most %d", n, 3*maxWarned, maxWarned)
+	}
+}
