@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/internal/wsconn"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // sendQueue holds the frames waiting to be written to one connection. It costs nothing while
@@ -20,6 +21,7 @@ type sendQueue struct {
 
 	mu        sync.Mutex
 	frames    [][]byte
+	bytes     int  // the size of frames
 	writing   bool // the writer goroutine runs
 	closed    bool // no frame is accepted any more
 	shed      bool // a frame was refused for want of room: push refuses every later one
@@ -31,27 +33,44 @@ type sendQueue struct {
 	doneOnce  sync.Once     // the writer and stop may both find the queue finished
 }
 
+// maxQueuedBytes bounds the bytes of the frames queued on one connection: beyond, push fails as
+// beyond limit frames. Server frames may be as large as a client accepts, and a page of calls
+// can be; a frame that large still queues alone.
+const maxQueuedBytes = protocol.MaxServerFrameBytes
+
 func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
 	return &sendQueue{conn: conn, limit: limit, timeout: timeout, written: written,
 		room: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues frame; it returns false when the queue is full or closed. A frame refused for
-// want of room sheds the consumer: push refuses every later frame too, even once the writer
-// has made room, so that nothing reaches the client after a frame it never got (it resumes
-// after the last event it received, and would skip the refused one).
+// push queues frame; it returns false when the queue is full (limit frames, or maxQueuedBytes
+// with this one) or closed. A frame refused for want of room sheds the consumer: push refuses
+// every later frame too, even once the writer has made room, so that nothing reaches the
+// client after a frame it never got (it resumes after the last event it received, and would
+// skip the refused one).
 func (q *sendQueue) push(frame []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.frames) >= q.limit {
+	if !q.roomLocked(frame) {
 		q.shed = true
 	}
 	if q.closed || q.closing || q.shed {
 		return false
 	}
-	q.frames = append(q.frames, frame)
-	q.startLocked()
+	q.appendLocked(frame)
 	return true
+}
+
+// roomLocked reports whether frame fits in the queue; an empty queue takes any frame.
+func (q *sendQueue) roomLocked(frame []byte) bool {
+	return len(q.frames) == 0 || len(q.frames) < q.limit && q.bytes+len(frame) <= maxQueuedBytes
+}
+
+// appendLocked queues frame and starts the writer.
+func (q *sendQueue) appendLocked(frame []byte) {
+	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
+	q.startLocked()
 }
 
 // shedConsumer makes push refuse every frame from now on, as after a frame it had no room for.
@@ -70,9 +89,8 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
 			q.mu.Unlock()
 			return false
 		}
-		if len(q.frames) < q.limit {
-			q.frames = append(q.frames, frame)
-			q.startLocked()
+		if q.roomLocked(frame) {
+			q.appendLocked(frame)
 			q.mu.Unlock()
 			return true
 		}
@@ -98,11 +116,10 @@ func (q *sendQueue) closeWith(last []byte, code int, discard, hangUp bool) bool 
 		return false
 	}
 	if discard {
-		q.frames = nil
+		q.frames, q.bytes = nil, 0
 	}
-	q.frames = append(q.frames, last)
 	q.closing, q.closeCode, q.hangUp = true, code, hangUp
-	q.startLocked()
+	q.appendLocked(last)
 	return true
 }
 
@@ -110,7 +127,7 @@ func (q *sendQueue) closeWith(last []byte, code int, discard, hangUp bool) bool 
 func (q *sendQueue) stop() {
 	q.mu.Lock()
 	q.closed = true
-	q.frames = nil
+	q.frames, q.bytes = nil, 0
 	running := q.writing
 	q.mu.Unlock()
 	if !running {
@@ -136,7 +153,7 @@ func (q *sendQueue) write() {
 	for {
 		q.mu.Lock()
 		frames, closing, code, hangUp, closed := q.frames, q.closing, q.closeCode, q.hangUp, q.closed
-		q.frames = nil
+		q.frames, q.bytes = nil, 0
 		if len(frames) == 0 {
 			q.writing = false
 			q.mu.Unlock()
@@ -178,7 +195,7 @@ func (q *sendQueue) writeOne(frame []byte) bool {
 
 func (q *sendQueue) markClosed() {
 	q.mu.Lock()
-	q.closed, q.writing, q.frames = true, false, nil
+	q.closed, q.writing, q.frames, q.bytes = true, false, nil, 0
 	q.mu.Unlock()
 	q.finish()
 }

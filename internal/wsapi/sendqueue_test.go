@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // The writer ending after a kick or a failed write (markClosed) and the session ending (stop)
@@ -57,5 +59,29 @@ func TestSendQueueShedConsumer(t *testing.T) {
 	}
 	if !q.pushWait(t.Context(), []byte("replayed")) {
 		t.Error("a catch-up frame refused with room left")
+	}
+}
+
+// Server frames may be large (a page of calls, up to protocol.MaxServerFrameBytes), so the
+// queue is bounded in bytes as well as in frames: a client that asks for large answers and
+// reads none is shed (slowConsumer) once they fill maxQueuedBytes, not after SendQueue of
+// them. A frame as large as a client accepts still queues alone.
+func TestSendQueueBoundedInBytes(t *testing.T) {
+	q := newSendQueue(nil, 512, 0, func([]byte) {})
+	q.writing = true // as while the writer runs
+	if !q.push(make([]byte, protocol.MaxServerFrameBytes)) {
+		t.Fatal("a frame of the largest size refused by an empty queue")
+	}
+	q.mu.Lock()
+	q.frames, q.bytes = nil, 0 // the writer takes what is queued (write)
+	q.mu.Unlock()
+	quarter := make([]byte, maxQueuedBytes/4)
+	for i := range 4 {
+		if !q.push(quarter) {
+			t.Fatalf("frame %d of a quarter of maxQueuedBytes refused", i+1)
+		}
+	}
+	if q.push(quarter) {
+		t.Errorf("a fifth quarter of maxQueuedBytes queued: %d bytes held for a client that reads nothing", 5*len(quarter))
 	}
 }
