@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // The server's bounds on reading a request and on writing its answer (docs/api.md).
@@ -114,4 +120,71 @@ func TestE2EHTTPSlowClientsAreClosed(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// protocol.md "Transport": a connection that does not log in within 10 s is kicked
+// loginTimeout (4007), whatever it sends meanwhile (heartbeats, which are refused, or the
+// start of a frame it never finishes), and gives back its place among the connections of its
+// address not logged in (maxUnauthenticatedPerIP), so that the address is not locked out.
+func TestE2EConnectionsThatNeverLogIn(t *testing.T) {
+	ts := startServer(t, "--max-unauthenticated-per-ip", "3", "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	const loginTimeout = 10 * time.Second
+	idle, chatty := ts.raw(t), ts.raw(t)
+	nc, err := net.Dial("tcp", ts.Addr) // a frame begun and never finished
+	must(t, err)
+	defer nc.Close()
+	_, err = nc.Write([]byte("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\xfe\x10\x00"))
+	must(t, err)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	must(t, err)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake answered %s", resp.Status)
+	}
+	if code := ts.raw(t).closed(); code != 1008 {
+		t.Errorf("a fourth connection not logged in closed with %d, want 1008 after 6000292", code)
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+				_ = chatty.conn.Write(t.Context(), websocket.MessageText, []byte(`{"id":1,"op":"heartbeat"}`))
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for name, r := range map[string]*rawConn{"idle": idle, "sending heartbeats": chatty} {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), loginTimeout+5*time.Second)
+			defer cancel()
+			var kicked protocol.Kicked
+			for {
+				_, data, err := r.conn.Read(ctx)
+				if err != nil {
+					if code := websocket.CloseStatus(err); code != 4007 || kicked.Reason != protocol.KickLoginTimeout {
+						t.Errorf("%s: closed with %d (%v) after kicked %+v, want loginTimeout and 4007", name, code, err, kicked)
+					}
+					return
+				}
+				var f protocol.Frame
+				must(t, json.Unmarshal(data, &f))
+				if f.Event == protocol.EventKicked {
+					must(t, json.Unmarshal(f.Data, &kicked))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second)) // the kick, then the close's 5 s for an answer
+	if _, err := io.ReadAll(br); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("the connection with a frame begun is still open")
+	}
+	for _, user := range []string{"alice", "bob", "carol"} { // the address has its places back
+		ts.raw(t).login(user)
+	}
 }
