@@ -33,6 +33,10 @@ const (
 // MaxPushTokenBytes bounds PushRegisterData.Token.
 const MaxPushTokenBytes = 4096
 
+// MaxPushTargetsPerUser bounds the push targets registered to one user: a pushRegister of
+// another target past it is refused (6000001).
+const MaxPushTargetsPerUser = 64
+
 // PushRegisterData is the data of pushRegister: this device's push target (behaviour §9). The
 // target belongs to the logged-in user until it is unregistered, registered by another user, or
 // this device logs out. BundleID is the APNs topic (required for apns); AppID is optional.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/sqlite"
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // pushRegister validates its data (6000001) and pushUnregister accepts what it registered;
@@ -44,6 +46,33 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 	want := switchboard.PushTarget{UserID: "bob", DeviceID: "b-tablet", Provider: "webhook", Token: strings.Repeat("y", 4096)}
 	if len(targets) != 1 || targets[0] != want {
 		t.Fatalf("bob's targets after the phone's logout = %+v, want only the tablet's", targets)
+	}
+}
+
+// protocol.md "Extensions: push targets": a user has at most MaxPushTargetsPerUser targets,
+// from all its devices; past it, a pushRegister of a new target is refused with 6000001, as
+// every push to the user goes to each of them. Registering one it has again, or a new one once
+// one is unregistered, is accepted.
+func TestE2EPushTargetsPerUserBounded(t *testing.T) {
+	ts := startServer(t, "--max-requests-per-second", "1000")
+	phone := ts.login(t, "bob", "b-phone")
+	tablet := ts.login(t, "bob", "b-tablet")
+	ctx := t.Context()
+	target := func(i int) client.PushTarget {
+		return client.PushTarget{Provider: "webhook", Token: "bob-" + strconv.Itoa(i)}
+	}
+	for i := range protocol.MaxPushTargetsPerUser {
+		must(t, []*device{phone, tablet}[i%2].PushRegister(ctx, target(i)))
+	}
+	extra := target(protocol.MaxPushTargetsPerUser)
+	if err := tablet.PushRegister(ctx, extra); code(err) != 6000001 {
+		t.Errorf("target %d of bob: %v, want 6000001", protocol.MaxPushTargetsPerUser+1, err)
+	}
+	must(t, phone.PushRegister(ctx, target(0)))
+	must(t, phone.PushUnregister(ctx, target(0).Provider, target(0).Token))
+	must(t, tablet.PushRegister(ctx, extra))
+	if n := len(storedPushTargets(t, ts, "bob")); n != protocol.MaxPushTargetsPerUser {
+		t.Errorf("bob has %d targets stored, want %d", n, protocol.MaxPushTargetsPerUser)
 	}
 }
 

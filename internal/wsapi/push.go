@@ -2,6 +2,7 @@ package wsapi
 
 import (
 	"context"
+	"slices"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/protocol"
@@ -11,6 +12,8 @@ import (
 // push targets"); the store implements it. When Config.PushTargets is nil the push ops are
 // unknown ops.
 type PushTargets interface {
+	// PushTargets returns userID's registrations.
+	PushTargets(ctx context.Context, userID string) ([]switchboard.PushTarget, error)
 	// PutPushTarget stores t, replacing any registration of the same (Provider, Token).
 	PutPushTarget(ctx context.Context, t switchboard.PushTarget) error
 	// DeletePushTarget removes (provider, token) if it belongs to userID.
@@ -43,6 +46,9 @@ func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Re
 	if d.Provider == protocol.PushProviderAPNs && d.BundleID == "" {
 		return nil, invalid("bundleID is required for apns")
 	}
+	if err := srv.roomForPushTarget(ctx, s.userID, d.Provider, d.Token); err != nil {
+		return nil, err
+	}
 	bundle := d.BundleID
 	if bundle == "" {
 		bundle = d.AppID
@@ -53,6 +59,23 @@ func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Re
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+// roomForPushTarget refuses (6000001) a target that userID does not have yet when it has
+// protocol.MaxPushTargetsPerUser already: each push to the user goes to every one of them.
+// Registrations of the user made at the same time may pass the bound together, by no more than
+// the requests in flight.
+func (srv *Server) roomForPushTarget(ctx context.Context, userID, provider, token string) error {
+	targets, err := srv.cfg.PushTargets.PushTargets(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if len(targets) < protocol.MaxPushTargetsPerUser || slices.ContainsFunc(targets, func(t switchboard.PushTarget) bool {
+		return t.Provider == provider && t.Token == token
+	}) {
+		return nil
+	}
+	return invalid("too many push targets: unregister one first")
 }
 
 func (srv *Server) pushUnregister(ctx context.Context, s *session, req protocol.Request) (any, error) {
