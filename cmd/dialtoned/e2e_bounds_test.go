@@ -43,6 +43,7 @@ func closedBy(t *testing.T, nc net.Conn, within time.Duration) []byte {
 // holds no connection, goroutine or answer of the server's for ever. A body that never ends is
 // answered with a coded error when the endpoint was reading it. A WebSocket is not cut off.
 func TestE2EHTTPSlowClientsAreClosed(t *testing.T) {
+	t.Parallel() // mostly waits for the server's bounds
 	ts := startServer(t, "--api-key", apiKey)
 	dial := func() net.Conn {
 		nc, err := net.Dial("tcp", ts.Addr)
@@ -127,6 +128,7 @@ func TestE2EHTTPSlowClientsAreClosed(t *testing.T) {
 // start of a frame it never finishes), and gives back its place among the connections of its
 // address not logged in (maxUnauthenticatedPerIP), so that the address is not locked out.
 func TestE2EConnectionsThatNeverLogIn(t *testing.T) {
+	t.Parallel() // mostly waits for the server's bounds
 	ts := startServer(t, "--max-unauthenticated-per-ip", "3", "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
 	const loginTimeout = 10 * time.Second
 	idle, chatty := ts.raw(t), ts.raw(t)
