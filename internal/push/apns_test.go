@@ -222,6 +222,20 @@ func TestAPNsErrors(t *testing.T) {
 	}
 }
 
+// A send that gets no answer fails with an error that leaves out the request's URL, which
+// ends with the device token: the error is logged, and a push token is a credential
+// (docs/architecture.md "Logging").
+func TestAPNsUnansweredErrorHoldsNoToken(t *testing.T) {
+	f := newFakeAPNs(t)
+	a, _ := newAPNs(t, f, newClock())
+	f.srv.Close() // nobody answers
+	const token = "0123456789abcdef0123456789abcdef"
+	err := a.Send(t.Context(), Target{Provider: "apns", Token: token, BundleID: "b"}, Message{Kind: KindInvitation, CallID: "c"})
+	if err == nil || strings.Contains(err.Error(), token) {
+		t.Errorf("Send with nobody answering: %v, want an error without the token", err)
+	}
+}
+
 // §9: a pushConfig at its size limits (title and content 256 bytes, payload 2048) fits in an
 // APNs alert push (4096 bytes) when it is text such as a query string or "Tom & Jerry" that
 // needs no JSON escape, whatever characters HTML gives a meaning to.

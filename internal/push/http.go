@@ -3,8 +3,11 @@ package push
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"sync"
 	"time"
 )
@@ -18,7 +21,8 @@ func defaultClient(transport http.RoundTripper) *http.Client {
 }
 
 // post sends body to url with the headers and returns the answer's status and (first 64 KiB
-// of) body. An error means no answer.
+// of) body. An error means no answer; it leaves url out, since an APNs URL ends with the
+// device token, which must not reach the log.
 func post(ctx context.Context, client *http.Client, url string, header map[string]string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -29,6 +33,10 @@ func post(ctx context.Context, client *http.Client, url string, header map[strin
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
+		}
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
