@@ -573,6 +573,11 @@ const delayQuitReplies = `{
 	};
 }`
 
+// reportPolicyViolations makes the page log what its Content-Security-Policy blocked as a
+// console error, which fails the test (openTab).
+const reportPolicyViolations = `document.addEventListener('securitypolicyviolation', (e) =>
+	console.error('Content-Security-Policy blocked', e.blockedURI, 'by', e.violatedDirective));`
+
 // onEveryPage runs script in every document the tab loads from now on, before the page's own.
 func onEveryPage(script string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
@@ -618,7 +623,7 @@ func openTab(t *testing.T, browser context.Context, base, user string) *tab {
 		}
 		cancel()
 	})
-	tb.do(chromedp.EmulateViewport(1200, 820),
+	tb.do(onEveryPage(reportPolicyViolations), chromedp.EmulateViewport(1200, 820),
 		chromedp.Navigate(base),
 		chromedp.WaitVisible(chromedp.CSS(`#user`)),
 		chromedp.SendKeys(chromedp.CSS(`#user`), user),

@@ -34,6 +34,15 @@ func TestServedFiles(t *testing.T) {
 			t.Errorf("GET %s: empty body", path)
 		}
 	}
+	// The page runs under a Content-Security-Policy that allows only its own origin's
+	// scripts, styles and connections, and no framing (TestBrowserDemo drives it under it).
+	res, _ := get(t, base+"/")
+	for name, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'self'; " +
+		"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"} {
+		if got := res.Header.Get(name); got != want {
+			t.Errorf("GET /: %s %q, want %q", name, got, want)
+		}
+	}
 	if res, _ := get(t, base+"/nope.js"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope.js: %d, want 404", res.StatusCode)
 	}

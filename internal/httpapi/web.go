@@ -21,8 +21,16 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
-// Web serves files (the browser SDK and the demo page) at /, index.html for /. Unknown paths,
-// and methods other than GET and HEAD, are 404 (so /dev/ routes outside --dev are 404 too).
+// contentSecurityPolicy is the policy of the files served at /: the demo page loads its
+// scripts, styles and connections (fetch and the WebSocket) from its own origin only, has no
+// inline script or style, submits no form (its handlers do the work) and may not be framed.
+// So a user-controlled string the page shows could run nothing even were it read as HTML.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " +
+	"form-action 'none'; frame-ancestors 'none'"
+
+// Web serves files (the browser SDK and the demo page) at /, index.html for /, with nosniff
+// and contentSecurityPolicy. Unknown paths, and methods other than GET and HEAD, are 404 (so
+// /dev/ routes outside --dev are 404 too).
 func Web(mux *http.ServeMux, files fs.FS) {
 	fileServer := http.FileServerFS(files)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +46,7 @@ func Web(mux *http.ServeMux, files fs.FS) {
 			w.Header().Set("Content-Type", ct)
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 		w.Header().Set("Cache-Control", "no-cache")
 		fileServer.ServeHTTP(w, r)
 	})
