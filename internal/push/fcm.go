@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -87,8 +88,12 @@ func (f *FCM) accessToken(ctx context.Context) (string, error) {
 			AccessToken string `json:"access_token"`
 			ExpiresIn   int64  `json:"expires_in"`
 		}
-		if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
-			return "", time.Time{}, fmt.Errorf("push fcm: token endpoint answered no access_token: %s", body)
+		// The answer is not quoted: it may hold an access token, and the error is logged.
+		if err := json.Unmarshal(body, &tok); err != nil {
+			return "", time.Time{}, fmt.Errorf("push fcm: token endpoint's answer: %w", err)
+		}
+		if tok.AccessToken == "" {
+			return "", time.Time{}, errors.New("push fcm: token endpoint answered no access_token")
 		}
 		return tok.AccessToken, now.Add(time.Duration(tok.ExpiresIn)*time.Second - time.Minute), nil
 	})

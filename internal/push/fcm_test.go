@@ -188,3 +188,19 @@ func TestFCMErrors(t *testing.T) {
 		t.Errorf("auth = %q", f.sends[0].auth)
 	}
 }
+
+// A token endpoint's answer that cannot be read fails the send without echoing it: it may hold
+// an access token, and the error is logged (docs/architecture.md "Logging").
+func TestFCMUnreadableTokenAnswerIsNotEchoed(t *testing.T) {
+	p, _, _ := newFCM(t)
+	const access = "ya29.access-token-0123456789"
+	odd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"access_token":"` + access + `","expires_in":"3600"}`)) // a string, not a number
+	}))
+	defer odd.Close()
+	p.cfg.TokenURL = odd.URL
+	err := p.Send(t.Context(), Target{Provider: "fcm", Token: "ok"}, Message{Kind: KindQuit, CallID: "c"})
+	if err == nil || strings.Contains(err.Error(), access) {
+		t.Errorf("Send with an unreadable token answer: %v, want an error without the access token", err)
+	}
+}
