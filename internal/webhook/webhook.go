@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,11 @@ func (s *Sender) Send(ctx context.Context, body []byte) error {
 	req.Header.Set(Header, Sign(s.secret, s.now(), body))
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// The URL is left out: it may carry a key in its query, and the error is logged.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()

@@ -66,6 +66,18 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
+// A callback that gets no answer fails with an error that leaves out the --webhook-url, which
+// may carry a key in its query: the error is logged (docs/architecture.md "Logging").
+func TestSendErrorHoldsNoURL(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nobody answers
+	s := webhook.New(srv.URL+"/hook?key=url-key-0123", "hook-secret", nil, nil)
+	err := s.Send(t.Context(), []byte(`{}`))
+	if err == nil || strings.Contains(err.Error(), "url-key-0123") {
+		t.Errorf("Send with nobody answering: %v, want an error without the URL", err)
+	}
+}
+
 func TestSignVerify(t *testing.T) {
 	secret := []byte("k")
 	at := time.Unix(1700000000, 0)
