@@ -19,7 +19,7 @@ import (
 // acknowledgements, and reconnection with resume after a dropped connection, until Close,
 // Logout, or a kick or login refusal that forbids reconnecting. Done tells when that happened.
 type Client struct {
-	url  string
+	url  *url.URL
 	opts Options
 	disp *dispatcher
 	wg   sync.WaitGroup // every goroutine the client started, except the dispatcher
@@ -57,7 +57,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		u.Path = protocol.Path
 	}
 	opts = opts.withDefaults()
-	c := &Client{url: u.String(), opts: opts, ready: make(chan struct{}), state: -1}
+	c := &Client{url: u, opts: opts, ready: make(chan struct{}), state: -1}
 	c.life, c.finish = context.WithCancelCause(context.Background())
 	c.seqs.store = opts.SeqStore
 	c.seqs.log = opts.Logger

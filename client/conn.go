@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,9 @@ type conn struct {
 // within it (busy, or a network gone without a close) has its connection closed at once.
 const closeGrace = time.Second
 
-// dialConn opens a WebSocket to url and starts its reader.
-func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
+// dialConn opens a WebSocket to u and starts its reader. Its error names u without its
+// password, a credential the handshake sends, since apps log the error.
+func dialConn(ctx context.Context, u *url.URL, o *Options, wg *sync.WaitGroup,
 	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
 	hc := o.HTTPClient
 	if hc == nil {
@@ -54,12 +56,12 @@ func dialConn(ctx context.Context, url string, o *Options, wg *sync.WaitGroup,
 	upgrade := &upgradeRecorder{next: hc.Transport}
 	recording := *hc
 	recording.Transport = upgrade
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	ws, _, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient: &recording,
 		HTTPHeader: o.HTTPHeader,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dialtone: dial %s: %w", url, err)
+		return nil, fmt.Errorf("dialtone: dial %s: %w", u.Redacted(), err)
 	}
 	ws.SetReadLimit(protocol.MaxServerFrameBytes)
 	cn := &conn{

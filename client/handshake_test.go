@@ -105,6 +105,19 @@ func TestHandshakeRefusedClosesItsConnection(t *testing.T) {
 	}
 }
 
+// A password in the URL is a credential the handshake sends (Basic authentication, for a proxy
+// in front of the server): a failed Dial names the URL without it, as net/http does, since
+// apps log the error.
+func TestDialErrorHoldsNoPassword(t *testing.T) {
+	u, _ := answeringServer(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope!")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, strings.Replace(u, "://", "://alice:pass-0123456789@", 1), Options{})
+	if err == nil || strings.Contains(err.Error(), "pass-0123456789") {
+		t.Fatalf("Dial = %v; want an error without the password", err)
+	}
+}
+
 func TestHandshakeEndsWithItsContext(t *testing.T) {
 	u, closed := answeringServer(t, "") // never answers
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
