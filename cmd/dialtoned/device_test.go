@@ -206,6 +206,31 @@ func (d *device) wait(callID, summary string) any {
 	return found
 }
 
+// waitCount waits until d has received summary on callID at least n times.
+func (d *device) waitCount(callID, summary string, n int) {
+	d.t.Helper()
+	d.until(fmt.Sprintf("%q %d times on call %s", summary, n, callID), func() bool {
+		got := 0
+		for _, e := range d.events {
+			if e.callID == callID && e.summary == summary {
+				got++
+			}
+		}
+		return got >= n
+	})
+}
+
+// last returns the summary of the last event d received on callID ("" for none).
+func (d *device) last(callID string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	got := d.summaries(callID)
+	if len(got) == 0 {
+		return ""
+	}
+	return got[len(got)-1]
+}
+
 // summaries returns the summaries of the events of callID so far ("" for all calls).
 func (d *device) summaries(callID string) []string {
 	var out []string

@@ -68,7 +68,8 @@ func TestE2ENotReceivedThenLateLogin(t *testing.T) {
 	alice.wait(res.CallID, "changed bob=Received")
 }
 
-// R3.1, R3.3: a user in a call cannot start another or accept one; busy invitees still ring.
+// R3.1, R3.3, R3.4: a user in a call cannot start another or accept one; busy invitees still
+// ring, and a busy invitee's reject carries its extendedData and leaves it in its call.
 func TestE2EBusyRule(t *testing.T) {
 	ts := startServer(t)
 	alice, bob, carol := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c")
@@ -87,6 +88,19 @@ func TestE2EBusyRule(t *testing.T) {
 		t.Errorf("accept while in a call: got %v, want 6000290", err)
 	}
 	must(t, second(bob.CallReject(t.Context(), other.CallID, client.OpConfig{ExtendedData: "in a call"})))
+	// The busy user's reject reaches the caller with its extendedData and leaves bob in his call.
+	rej := carol.wait(other.CallID, "changed bob=Rejected (call ended)").(client.CallUserStateChanged)
+	if rej.CallUserList[0].ExtendedData != "in a call" {
+		t.Errorf("the busy user's reject = %+v", rej)
+	}
+	info, err := alice.QueryCall(t.Context(), first.CallID)
+	must(t, err)
+	if info.State != client.CallStarted || userIn(t, info.CallUserList, "bob").State != client.StateAccepted {
+		t.Errorf("bob's call after he rejected another: %+v", info)
+	}
+	if _, err := bob.CallInvite(t.Context(), []string{"carol"}, advanced); code(err) != client.CodeBusy {
+		t.Errorf("invite after rejecting another call: got %v, want 6000290 (still busy)", err)
+	}
 }
 
 // R3.3b: alice and bob call each other at once; bob accepting alice's call cancels his own.
