@@ -146,6 +146,17 @@ func (c *Call) NextDue() int64 {
 	return due
 }
 
+// LatestTime returns the latest time c records: its createTime, endTime, or a user's updateTime
+// or acceptTime. A change decided at a time before it (a wall clock stepped back) is made at
+// this time instead, so a call's times follow the order of its changes.
+func (c *Call) LatestTime() int64 {
+	t := max(c.CreateTime, c.EndTime)
+	for _, u := range c.Users {
+		t = max(t, u.UpdateTime, u.AcceptTime)
+	}
+	return t
+}
+
 // Clone returns a deep copy of c, so a result never aliases its input.
 func (c Call) Clone() Call {
 	users := make([]User, len(c.Users))

@@ -79,7 +79,7 @@ func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, i
 	if err != nil {
 		return Result{}, err
 	}
-	now := s.nowMs()
+	now := max(s.nowMs(), c.LatestTime())
 	d := newDecision(now)
 	expired := call.Expire(c, s.cfg.Call, now)
 	d.add(c, expired)
@@ -137,7 +137,7 @@ func (s *Switchboard) busyElsewhere(ctx context.Context, d *decision, userID, ca
 	if !glare {
 		return busy
 	}
-	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, d.now)
+	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, max(d.now, c.LatestTime()))
 	if err != nil {
 		return busy
 	}
@@ -160,7 +160,7 @@ func (s *Switchboard) tick(callID string) {
 		if err != nil {
 			return Result{}, err
 		}
-		now := s.nowMs()
+		now := max(s.nowMs(), c.LatestTime())
 		expired := call.Expire(c, s.cfg.Call, now)
 		if !expired.Changed {
 			s.timers.Schedule(callID, c.NextDue())
