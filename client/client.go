@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
-	"time"
 
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -195,7 +194,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 	}
 	var lr LoginResult
 	var decodeErr error
-	sent := time.Now()
+	sent := mono()
 	f, err := cn.roundTrip(ctx, protocol.OpLogin, data, "", func(f protocol.Frame) {
 		if f.Error != nil {
 			return
@@ -203,7 +202,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		if decodeErr = json.Unmarshal(f.Result, &lr); decodeErr != nil {
 			return
 		}
-		c.clock.record(lr.ServerTime, sent, time.Now(), true)
+		c.clock.record(lr.ServerTime, sent, mono(), true)
 		var lost error
 		discarded, moved := c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp)
 		if discarded {

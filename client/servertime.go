@@ -6,46 +6,65 @@ import (
 	"time"
 )
 
-// clockOffset returns the server clock minus the local clock, estimated from a reply carrying
-// serverTime (Unix ms, truncated) to a request sent at sent and answered at recv: the server
-// read its clock, on average, halfway between the two, and half a millisecond after the
-// millisecond it reports.
-func clockOffset(serverTimeMs int64, sent, recv time.Time) time.Duration {
-	mid := sent.Add(recv.Sub(sent) / 2)
-	return time.UnixMilli(serverTimeMs).Add(time.Millisecond / 2).Sub(mid)
-}
+// monoStart is the origin of the local monotonic clock readings (see mono).
+var monoStart = time.Now()
+
+// mono returns the local monotonic clock's reading: the time since monoStart, which a step of
+// the local wall clock (an NTP correction) does not move.
+func mono() time.Duration { return time.Since(monoStart) }
 
 // maxSampleAge is how long the best clock sample stands against newer samples with a longer
-// round trip, so that the estimate follows a clock that drifts or is stepped.
+// round trip, so that the estimate follows a server clock that drifts or is stepped.
 const maxSampleAge = time.Minute
 
-// clockEstimate is the server clock offset estimated from the replies that carry serverTime.
+// clockEstimate is the server clock estimated from the replies that carry serverTime, as the
+// server's time at each reading of the local monotonic clock, so that a step of the local wall
+// clock moves the offset between the two clocks at once and leaves the server time as it was.
 // The sample with the shortest round trip wins, as the server read its clock closest to that
 // sample's midpoint: a reply delayed on a busy network or machine would shift the estimate by
 // half its delay.
 type clockEstimate struct {
-	offset atomic.Int64 // nanoseconds; 0 before the first sample
+	wall func() time.Time // the local wall clock; nil for time.Now
+
+	base atomic.Int64 // the server's Unix ns at monotonic reading 0; 0 before the first sample
 
 	mu  sync.Mutex
 	rtt time.Duration // of the sample in use
-	at  time.Time     // when that sample was taken; zero before the first
+	at  time.Duration // monotonic reading of when that sample was taken; 0 before the first
 }
 
-// record takes the sample of a request sent at sent and answered at recv with serverTimeMs.
-// fresh says it is a new session's first (a login, maybe to another server), which replaces
-// the estimate whatever its round trip.
-func (e *clockEstimate) record(serverTimeMs int64, sent, recv time.Time, fresh bool) {
+// now reads the local wall clock.
+func (e *clockEstimate) now() time.Time {
+	if e.wall != nil {
+		return e.wall()
+	}
+	return time.Now()
+}
+
+// record takes the sample of a request sent at monotonic reading sent and answered at recv
+// with serverTimeMs (Unix ms, truncated): the server read its clock, on average, halfway
+// between the two, and half a millisecond after the millisecond it reports. fresh says it is
+// a new session's first (a login, maybe to another server), which replaces the estimate
+// whatever its round trip.
+func (e *clockEstimate) record(serverTimeMs int64, sent, recv time.Duration, fresh bool) {
 	if serverTimeMs <= 0 {
 		return
 	}
-	rtt := recv.Sub(sent)
+	rtt := recv - sent
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !fresh && !e.at.IsZero() && rtt > e.rtt && recv.Sub(e.at) < maxSampleAge {
+	if !fresh && e.at != 0 && rtt > e.rtt && recv-e.at < maxSampleAge {
 		return
 	}
 	e.rtt, e.at = rtt, recv
-	e.offset.Store(int64(clockOffset(serverTimeMs, sent, recv)))
+	mid := sent + rtt/2
+	e.base.Store(serverTimeMs*int64(time.Millisecond) + int64(time.Millisecond/2) - int64(mid))
+}
+
+// serverNow returns the server's current time as estimated, and false before the first sample.
+func (e *clockEstimate) serverNow() (time.Time, bool) {
+	base := e.base.Load()
+	return time.Unix(0, base+int64(mono())), base != 0
 }
 
 // RemainingRingTime returns how long an invitation whose deadline is deadlineMs (server Unix
@@ -58,19 +77,27 @@ func RemainingRingTime(deadlineMs int64, offset time.Duration, now time.Time) ti
 
 // ServerTimeOffset returns the server clock minus the local clock, measured at each login and
 // refined by the heartbeats (the reply with the shortest round trip of the last minute or so
-// wins); 0 before the first login.
+// wins), and moved at once by a step of the local clock; 0 before the first login.
 func (c *Client) ServerTimeOffset() time.Duration {
-	return time.Duration(c.clock.offset.Load())
+	now := c.clock.now()
+	if server, ok := c.clock.serverNow(); ok {
+		return server.Sub(now)
+	}
+	return 0
 }
 
-// ServerNow returns the current time on the server's clock, estimated with ServerTimeOffset.
+// ServerNow returns the current time on the server's clock, estimated as ServerTimeOffset is;
+// the local time before the first login.
 func (c *Client) ServerNow() time.Time {
-	return time.Now().Add(c.ServerTimeOffset())
+	if server, ok := c.clock.serverNow(); ok {
+		return server
+	}
+	return c.clock.now()
 }
 
 // RemainingRingTime returns how long an invitation with the given deadline (server Unix ms, as
-// in CallInvitationReceived.Deadline) should still ring, corrected by the server clock offset
+// in CallInvitationReceived.Deadline) should still ring, by the server clock estimate
 // (protocol "Ring time"); 0 when it must not ring at all.
 func (c *Client) RemainingRingTime(deadlineMs int64) time.Duration {
-	return RemainingRingTime(deadlineMs, c.ServerTimeOffset(), time.Now())
+	return max(time.UnixMilli(deadlineMs).Sub(c.ServerNow()), 0)
 }

@@ -199,11 +199,11 @@ func (c *Client) heartbeat(cn *conn, every, timeout time.Duration) {
 func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
 	ctx, cancel := context.WithTimeout(c.life, every)
 	defer cancel()
-	sent := time.Now()
+	sent := mono()
 	_, err := cn.send(ctx, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
 		var hb protocol.HeartbeatResult
 		if f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
-			c.clock.record(hb.ServerTime, sent, time.Now(), false)
+			c.clock.record(hb.ServerTime, sent, mono(), false)
 		}
 	})
 	if err != nil && !errors.Is(err, errConnLost) {

@@ -559,13 +559,12 @@ func TestSeqTrackerMovesToHeadWhenNotCaughtUp(t *testing.T) {
 func TestClockEstimateKeepsTheShortestRoundTrip(t *testing.T) {
 	t0 := time.UnixMilli(1_700_000_000_000)
 	var e clockEstimate
+	// The local wall clock reads t0 at monotonic reading 0.
 	sample := func(at time.Duration, rtt time.Duration, serverAhead time.Duration, fresh bool) {
-		sent := t0.Add(at)
-		recv := sent.Add(rtt)
-		server := sent.Add(rtt / 2).Add(serverAhead)
-		e.record(server.UnixMilli(), sent, recv, fresh)
+		server := t0.Add(at + rtt/2 + serverAhead)
+		e.record(server.UnixMilli(), at, at+rtt, fresh)
 	}
-	offset := func() time.Duration { return time.Duration(e.offset.Load()) }
+	offset := func() time.Duration { return time.Duration(e.base.Load() - t0.UnixNano()) }
 	near := func(what string, want time.Duration) {
 		t.Helper()
 		if d := offset() - want; d < -time.Millisecond || d > time.Millisecond {
@@ -644,6 +643,35 @@ func TestInvitationAfterLoginRingsByTheServerClock(t *testing.T) {
 			t.Fatalf("login %d: the invitation rings for %v, want about 30s", i, got)
 		}
 		cl.Close()
+	}
+}
+
+// Protocol "Ring time": the server clock estimate follows the local clock's passing time, not
+// its wall time, so a step of the local wall clock after the login (an NTP correction) moves
+// ServerTimeOffset by the step at once and leaves the ring time of an invitation as it was. The
+// fake server's clock is an hour ahead.
+func TestLocalClockStepKeepsTheRingTime(t *testing.T) {
+	for _, step := range []time.Duration{5 * time.Minute, -5 * time.Minute} {
+		fs := newFakeServer(t)
+		ctx := testCtx(t)
+		c, err := Dial(ctx, fs.url(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stepped atomic.Int64
+		c.clock.wall = func() time.Time { return time.Now().Add(time.Duration(stepped.Load())).Round(0) }
+		if _, err := c.Login(ctx, "token", "dev1"); err != nil {
+			t.Fatal(err)
+		}
+		stepped.Store(int64(step))
+		deadline := time.Now().Add(time.Hour + 30*time.Second).UnixMilli()
+		if got := c.RemainingRingTime(deadline); got > 31*time.Second || got < 29*time.Second {
+			t.Errorf("step %v: the invitation rings for %v, want about 30s", step, got)
+		}
+		if off := c.ServerTimeOffset() - (time.Hour - step); off < -time.Second || off > time.Second {
+			t.Errorf("step %v: ServerTimeOffset %v, want about %v", step, c.ServerTimeOffset(), time.Hour-step)
+		}
+		c.Close()
 	}
 }
 
