@@ -171,7 +171,7 @@ class Conn {
   constructor(ws) {
     this.ws = ws;
     this.pending = new Map(); // id → request
-    this.lastRecv = Date.now();
+    this.lastRecv = performance.now(); // the local monotonic clock, which no wall clock step moves
     this.ready = false; // logged in
     this.dead = false;
     this.kick = null; // {reason, retry} from a kicked event
@@ -201,8 +201,8 @@ export class Dialtone {
   #loggingOut = false;
   #finished = null; // the DialtoneError that ended the client
   #lastSeq = null; // last processed seq; null before the device's first login
-  #offset = 0;
-  #offsetSample = null; // { rtt, at } of the reply the offset comes from
+  #serverBase = null; // the server's Unix ms at performance.now() 0; null before the first login
+  #serverSample = null; // { rtt, at } of the reply serverBase comes from
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
@@ -249,12 +249,15 @@ export class Dialtone {
   get deviceID() { return this.#deviceID; }
   /** The last processed event seq, null before the first login of this device. */
   get lastSeq() { return this.#lastSeq; }
-  /** Server clock − local clock in ms, measured at login and refreshed by heartbeats. */
-  get serverTimeOffset() { return this.#offset; }
-  /** The server's current time (Unix ms), estimated with serverTimeOffset. */
-  serverNow() { return Date.now() + this.#offset; }
+  /**
+   * Server clock − local clock in ms, measured at login and refreshed by heartbeats; a step of
+   * the local clock moves it at once. 0 before the first login.
+   */
+  get serverTimeOffset() { return this.#serverBase === null ? 0 : this.serverNow() - Date.now(); }
+  /** The server's current time (Unix ms), estimated as serverTimeOffset is. */
+  serverNow() { return this.#serverBase === null ? Date.now() : this.#serverBase + performance.now(); }
   /** Milliseconds an invitation with this deadline (server Unix ms) should still ring; 0: none. */
-  remainingRingTime(deadlineMs) { return remainingRingTime(deadlineMs, this.#offset); }
+  remainingRingTime(deadlineMs) { return remainingRingTime(deadlineMs, 0, this.serverNow()); }
 
   /**
    * Registers fn for event: a protocol event name (its data, then {event, seq}),
@@ -510,7 +513,7 @@ export class Dialtone {
   #loginOn(conn, token) {
     const data = { token, deviceID: this.#deviceID };
     if (this.#lastSeq !== null) data.lastSeq = this.#lastSeq;
-    const sent = Date.now();
+    const sent = performance.now();
     return this.#raw(conn, 'login', data, (lr) => {
       this.#userID = lr.userID;
       this.#recordServerTime(lr.serverTime, sent, true);
@@ -528,7 +531,7 @@ export class Dialtone {
         timeout: lr.heartbeatTimeoutMs > 0 ? lr.heartbeatTimeoutMs : DEFAULTS.heartbeatTimeoutMs,
       };
       conn.ready = true;
-      conn.readyAt = Date.now();
+      conn.readyAt = performance.now();
       this.#startHeartbeat(conn);
       this.#setState(ConnectionState.Connected, null, { caughtUp });
       this.#flush();
@@ -537,7 +540,7 @@ export class Dialtone {
 
   #onFrame(conn, text) {
     if (conn.dead) return;
-    conn.lastRecv = Date.now();
+    conn.lastRecv = performance.now();
     let f;
     try {
       f = JSON.parse(text);
@@ -644,7 +647,7 @@ export class Dialtone {
     this.#setState(ConnectionState.Reconnecting, reason);
     // A session shorter than the largest wait counts as a failed attempt, so a server that
     // drops every session right after its login is retried less and less often.
-    if (Date.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;
+    if (performance.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;
     this.#reconnect(this.#attempt);
   }
 
@@ -689,12 +692,12 @@ export class Dialtone {
     this.#stopHeartbeat();
     const { every, timeout } = this.#hb;
     this.#heartbeat = setInterval(() => {
-      const sent = Date.now();
+      const sent = performance.now();
       this.#raw(conn, 'heartbeat', undefined, (r) => this.#recordServerTime(r.serverTime, sent, false))
         .catch(() => {});
     }, every);
     this.#watchdog = setInterval(() => {
-      if (Date.now() - conn.lastRecv >= timeout) {
+      if (performance.now() - conn.lastRecv >= timeout) {
         this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'heartbeatTimeout'));
       }
     }, Math.min(1000, every));
@@ -706,17 +709,19 @@ export class Dialtone {
     this.#heartbeat = this.#watchdog = null;
   }
 
-  // recordServerTime takes a reply's serverTime (truncated ms) to a request sent at sent: the
-  // server read its clock, on average, halfway through the round trip. The reply with the
-  // shortest round trip wins, for a minute; a login's (fresh) always does. As the Go SDK does.
+  // recordServerTime takes a reply's serverTime (truncated ms) to a request sent at sent
+  // (performance.now()): the server read its clock, on average, halfway through the round trip.
+  // The estimate is kept against the monotonic clock, so a step of the local wall clock does
+  // not move the server time. The reply with the shortest round trip wins, for a minute; a
+  // login's (fresh) always does. As the Go SDK does.
   #recordServerTime(serverTime, sent, fresh) {
     if (!(serverTime > 0)) return;
-    const recv = Date.now();
+    const recv = performance.now();
     const rtt = recv - sent;
-    const best = this.#offsetSample;
+    const best = this.#serverSample;
     if (!fresh && best && rtt > best.rtt && recv - best.at < 60000) return;
-    this.#offsetSample = { rtt, at: recv };
-    this.#offset = serverTime + 0.5 - (sent + rtt / 2);
+    this.#serverSample = { rtt, at: recv };
+    this.#serverBase = serverTime + 0.5 - (sent + rtt / 2);
   }
 
   #finish(err) {

@@ -202,6 +202,26 @@ test('clock offset: a reply slower than the best one does not move it', async ()
   }
 });
 
+test('a step of the local wall clock after the login leaves the ring time right and the connection up, as in the Go SDK', async () => {
+  const { c, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20 } });
+  const realNow = Date.now;
+  try {
+    const deadline = realNow() + 5000 + 30000; // the server's clock is 5 s ahead
+    for (const step of [300000, -300000]) {
+      Date.now = () => realNow() + step; // an NTP correction of the local clock
+      const left = c.remainingRingTime(deadline);
+      assert.ok(left > 29000 && left <= 31000, `step ${step}: rings for ${left} ms, want about 30000`);
+      assert.ok(Math.abs(c.serverTimeOffset - (5000 - step)) < 1000, `step ${step}: offset ${c.serverTimeOffset}`);
+    }
+    Date.now = () => realNow() + 300000;
+    for (let n = 0; n < 2;) if ((await ws.next()).op === 'heartbeat') n++; // the watchdog has looked
+    assert.equal(c.state, 'Connected', 'a connection the server answered a moment ago is not silent');
+  } finally {
+    Date.now = realNow;
+    c.close();
+  }
+});
+
 test('close() while the first socket opens keeps the client finished', async () => {
   const srv = fakeServer();
   const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: quiet });
