@@ -22,7 +22,7 @@ const maxSampleAge = time.Minute
 // clock moves the offset between the two clocks at once and leaves the server time as it was.
 // The sample with the shortest round trip wins, as the server read its clock closest to that
 // sample's midpoint: a reply delayed on a busy network or machine would shift the estimate by
-// half its delay.
+// half its delay. A sample the estimate cannot explain wins too (explains).
 type clockEstimate struct {
 	wall func() time.Time // the local wall clock; nil for time.Now
 
@@ -53,12 +53,24 @@ func (e *clockEstimate) record(serverTimeMs int64, sent, recv time.Duration, fre
 	rtt := recv - sent
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !fresh && e.at != 0 && rtt > e.rtt && recv-e.at < maxSampleAge {
+	if !fresh && e.at != 0 && rtt > e.rtt && recv-e.at < maxSampleAge && e.explains(serverTimeMs, sent, recv) {
 		return
 	}
 	e.rtt, e.at = rtt, recv
 	mid := sent + rtt/2
 	e.base.Store(serverTimeMs*int64(time.Millisecond) + int64(time.Millisecond/2) - int64(mid))
+}
+
+// explains reports whether the estimate in use agrees with a sample: the server read its
+// clock, at serverTimeMs or within the millisecond after, at some moment between the monotonic
+// readings sent and recv, as the estimate maps them, give or take the estimate's own error
+// (half its round trip, and the millisecond the server truncates). A sample the estimate does
+// not explain shows that one of the clocks jumped since (the local monotonic clock stops while
+// a machine sleeps), so it replaces the estimate whatever its round trip. Called with mu held.
+func (e *clockEstimate) explains(serverTimeMs int64, sent, recv time.Duration) bool {
+	base, slack := e.base.Load(), int64(e.rtt/2+time.Millisecond)
+	read := serverTimeMs * int64(time.Millisecond)
+	return read+int64(time.Millisecond) > base+int64(sent)-slack && read <= base+int64(recv)+slack
 }
 
 // serverNow returns the server's current time as estimated, and false before the first sample.
@@ -77,7 +89,9 @@ func RemainingRingTime(deadlineMs int64, offset time.Duration, now time.Time) ti
 
 // ServerTimeOffset returns the server clock minus the local clock, measured at each login and
 // refined by the heartbeats (the reply with the shortest round trip of the last minute or so
-// wins), and moved at once by a step of the local clock; 0 before the first login.
+// wins, unless a later reply shows that a clock jumped: the local clock paused while the
+// machine slept, or the server's was stepped), and moved at once by a step of the local clock;
+// 0 before the first login.
 func (c *Client) ServerTimeOffset() time.Duration {
 	now := c.clock.now()
 	if server, ok := c.clock.serverNow(); ok {

@@ -575,11 +575,20 @@ func TestClockEstimateKeepsTheShortestRoundTrip(t *testing.T) {
 	near("first sample", 40*time.Millisecond)
 	sample(time.Second, time.Millisecond, 10*time.Millisecond, false)
 	near("a shorter round trip", 10*time.Millisecond)
-	sample(2*time.Second, 8*time.Millisecond, 30*time.Millisecond, false)
+	// The server read its clock 1 ms into a trip of 8 ms: the sample alone says 7 ms.
+	sample(2*time.Second, 8*time.Millisecond, 7*time.Millisecond, false)
 	near("a longer round trip within the minute", 10*time.Millisecond)
-	sample(62*time.Second, 8*time.Millisecond, 30*time.Millisecond, false)
-	near("a longer round trip once the best is a minute old", 30*time.Millisecond)
-	sample(63*time.Second, 50*time.Millisecond, -5*time.Second, true)
+	sample(62*time.Second, 8*time.Millisecond, 12*time.Millisecond, false)
+	near("a longer round trip once the best is a minute old", 12*time.Millisecond)
+	// The server's reading is 13 ms past the latest the estimate allows: the local monotonic
+	// clock stopped meanwhile (a machine asleep), or the server's clock was stepped.
+	sample(63*time.Second, 20*time.Millisecond, 40*time.Millisecond, false)
+	near("a longer round trip the estimate cannot explain", 40*time.Millisecond)
+	// The latest reading it allows: the reply's arrival (30 ms) at the estimate's 40 ms, plus its
+	// error of 10 ms (half its round trip) and 1 ms; the sample alone would say 81 − 15 = 66 ms.
+	sample(63500*time.Millisecond, 30*time.Millisecond, 66*time.Millisecond, false)
+	near("a longer round trip the estimate explains, just", 40*time.Millisecond)
+	sample(64*time.Second, 50*time.Millisecond, -5*time.Second, true)
 	near("a new session", -5*time.Second)
 }
 

@@ -713,13 +713,20 @@ export class Dialtone {
   // (performance.now()): the server read its clock, on average, halfway through the round trip.
   // The estimate is kept against the monotonic clock, so a step of the local wall clock does
   // not move the server time. The reply with the shortest round trip wins, for a minute; a
-  // login's (fresh) always does. As the Go SDK does.
+  // login's (fresh) always does, and so does one the estimate cannot explain: its serverTime
+  // lies outside the server times the estimate gives the round trip, widened by the estimate's
+  // own error (half its round trip and a millisecond), so a clock jumped since (the monotonic
+  // clock may stop while the machine sleeps). As the Go SDK does.
   #recordServerTime(serverTime, sent, fresh) {
     if (!(serverTime > 0)) return;
     const recv = performance.now();
     const rtt = recv - sent;
     const best = this.#serverSample;
-    if (!fresh && best && rtt > best.rtt && recv - best.at < 60000) return;
+    if (!fresh && best && rtt > best.rtt && recv - best.at < 60000) {
+      const slack = best.rtt / 2 + 1;
+      const explained = serverTime + 1 > this.#serverBase + sent - slack && serverTime <= this.#serverBase + recv + slack;
+      if (explained) return;
+    }
     this.#serverSample = { rtt, at: recv };
     this.#serverBase = serverTime + 0.5 - (sent + rtt / 2);
   }

@@ -195,10 +195,26 @@ test('clock offset: a reply slower than the best one does not move it', async ()
     let hb;
     do { hb = await ws.next(); } while (hb.op !== 'heartbeat');
     await new Promise((r) => setTimeout(r, 150)); // a round trip far longer than the login's
-    ws.reply(hb.id, { serverTime: Date.now() + 60000 });
+    // The server read its clock 100 ms before the reply arrived: alone, the reply says 25 ms less.
+    ws.reply(hb.id, { serverTime: Math.trunc(Date.now() + before - 100) });
     assert.ok(Math.abs(c.serverTimeOffset - before) < 1, `offset ${before} → ${c.serverTimeOffset}`);
   } finally {
     c.close(); // its heartbeat timer would keep the test runner alive
+  }
+});
+
+test('clock offset: a slower reply the estimate cannot explain (a clock jumped) replaces it, as in the Go SDK', async () => {
+  const { c, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20 } });
+  try {
+    const before = c.serverTimeOffset;
+    let hb;
+    do { hb = await ws.next(); } while (hb.op !== 'heartbeat');
+    await new Promise((r) => setTimeout(r, 150));
+    ws.reply(hb.id, { serverTime: Math.trunc(Date.now() + before + 60000) }); // read as it answers
+    const moved = c.serverTimeOffset - before; // 60 s, and the half round trip after the midpoint
+    assert.ok(moved > 60000 && moved < 60300, `offset ${before} → ${c.serverTimeOffset}, want 60 s and about 75 ms more`);
+  } finally {
+    c.close();
   }
 });
 
