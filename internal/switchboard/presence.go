@@ -37,8 +37,9 @@ func (p *presence) Connected(userID, deviceID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for st := p.devices[k]; st != nil && st.losing != nil; st = p.devices[k] {
+		losing := st.losing // the loss sets it to nil once done
 		p.mu.Unlock()
-		<-st.losing
+		<-losing
 		p.mu.Lock()
 	}
 	st := p.devices[k]

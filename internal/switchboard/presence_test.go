@@ -2,9 +2,11 @@ package switchboard_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -20,6 +22,7 @@ type heldBusyStore struct {
 	user    string
 	entered chan struct{}
 	release chan struct{}
+	fail    error // what the held read returns once released; nil: the store's answer
 }
 
 func (h *heldBusyStore) arm(userID string) {
@@ -31,7 +34,7 @@ func (h *heldBusyStore) arm(userID string) {
 func (h *heldBusyStore) BusyCall(ctx context.Context, userID string) (string, error) {
 	h.mu.Lock()
 	hold := userID == h.user
-	entered, release := h.entered, h.release
+	entered, release, fail := h.entered, h.release, h.fail
 	if hold {
 		h.user = ""
 	}
@@ -39,6 +42,9 @@ func (h *heldBusyStore) BusyCall(ctx context.Context, userID string) (string, er
 	if hold {
 		close(entered)
 		<-release
+		if fail != nil {
+			return "", fail
+		}
 	}
 	return h.Store.BusyCall(ctx, userID)
 }
@@ -92,5 +98,84 @@ func TestLossFiringAsTheDeviceReconnects(t *testing.T) {
 	}
 	if c.State != call.Started || c.User("bob").State != call.Inviting {
 		t.Errorf("call placed by alice's reconnected device after its loss fired: state %d, users %+v; want Started, bob ringing", c.State, c.Users)
+	}
+}
+
+// R6.1, R4.3: a device that reconnects while its loss is being applied waits for the loss; when
+// the loss fails (a store error), the reconnection goes on, with the device back and its call
+// going, and the loss is not tried again.
+func TestReconnectWaitingOnAFailedLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := &heldBusyStore{Store: store}
+		sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 3 * time.Second}, held, time.Now, nil)
+		if err := sb.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		defer sb.Close()
+		sb.DeviceConnected("alice", "alice-phone")
+		id := invite(t, sb, "alice", call.General, 60, "bob")
+		held.arm("alice")
+		held.fail = errors.New("disk I/O error")
+		sb.DeviceDisconnected("alice", "alice-phone")
+		<-held.entered // the grace ended: the loss reads what alice is doing
+
+		connected := make(chan struct{})
+		go func() {
+			sb.DeviceConnected("alice", "alice-phone") // the app is back
+			close(connected)
+		}()
+		synctest.Wait() // the reconnection waits for the loss
+		close(held.release)
+		<-connected
+		time.Sleep(5 * time.Second) // past any retry of the failed loss
+		synctest.Wait()
+		c, err := sb.QueryCall(t.Context(), "alice", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != call.Started {
+			t.Errorf("call of a device back while its loss failed: %v, want Started", c.State)
+		}
+	})
+}
+
+// R6.1: a reconnection that waits for its device's loss goes on once the loss ends, whether it
+// was applied or failed, and whenever the loss ends in the wait. Nothing tells when the
+// reconnection has begun its wait, so the loss is released a moment after it started.
+func TestReconnectWaitingOnALossGoesOn(t *testing.T) {
+	for _, fail := range []error{nil, errors.New("disk I/O error")} {
+		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := &heldBusyStore{Store: store}
+		sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 20 * time.Millisecond}, held, time.Now, nil)
+		if err := sb.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		sb.DeviceConnected("alice", "alice-phone")
+		held.arm("alice")
+		held.fail = fail
+		sb.DeviceDisconnected("alice", "alice-phone")
+		<-held.entered
+		connected := make(chan struct{})
+		go func() {
+			sb.DeviceConnected("alice", "alice-phone")
+			close(connected)
+		}()
+		time.Sleep(20 * time.Millisecond) // the reconnection begins its wait for the loss
+		close(held.release)
+		select {
+		case <-connected:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reconnection still waiting 5 s after its device's loss ended (loss error %v)", fail)
+		}
+		sb.Close()
+		store.Close()
 	}
 }
