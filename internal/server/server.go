@@ -38,9 +38,10 @@ import (
 // drainTimeout bounds how long a graceful shutdown waits for sessions to close.
 const drainTimeout = 10 * time.Second
 
-// HTTP requests (docs/api.md): a request is read within readTimeout of its first byte, and its
-// answer written within writeTimeout of its headers, which leaves an answer to a body cut off
-// by readTimeout the time to be written.
+// HTTP requests (docs/api.md): a request is read within readTimeout (of the connection's
+// opening for its first request, of its first byte for a later one on a kept-alive connection),
+// and its answer written within writeTimeout of its headers, which leaves an answer to a body
+// cut off by readTimeout the time to be written.
 const (
 	readTimeout  = 10 * time.Second
 	writeTimeout = readTimeout + 5*time.Second
