@@ -258,10 +258,13 @@ func TestBrowserDemo(t *testing.T) {
 		sybil.ring(Advanced, 30, "rupert")
 		rupert.answer(sybil)
 		walter.ring(General, 30, "rupert") // rupert is busy, but rung (R3.1)
-		// Once the page's history has caught up with rupert's receipt, and shows an older page,
-		// nothing reads the calls again unless the page does so after the reconnection.
+		// Once the page's history has caught up with rupert's receipt of walter's call, and shows
+		// an older page, nothing reads the calls again unless the page does so after the
+		// reconnection. The receipt looked for is the one in walter's row: until the history is
+		// read again, sybil's row may still show rupert Received, from before his accept, and
+		// without walter's call there is no older page, so the click on Older would be lost.
 		rupert.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
-			chromedp.WaitVisible(chromedp.CSS(`#history tbody li[data-user="rupert"][data-state="Received"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#history tbody tr:has(li[data-user="walter"]) li[data-user="rupert"][data-state="Received"]`)),
 			click(`#history-older`),
 			chromedp.Poll[chromedp.Void](`document.querySelector('#history-page').textContent === 'Page 2'`,
 				chromedp.WithPollingInterval(20*time.Millisecond)),
@@ -658,17 +661,25 @@ func (tb *tab) onEvent(ev any) {
 }
 
 // do runs steps in the tab, each group bounded by stepTimeout, and fails the test with the
-// page's status line when they fail.
+// step that failed (from 1) and what the page shows: its status line, incoming invitations,
+// calls, history and log.
 func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		status, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](
-			`document.querySelector('#status').textContent + ' | ' + document.querySelector('#calls').innerText`))
-		tb.t.Fatalf("%s: %v\npage: %s", tb.user, err, status)
+	for i, step := range steps {
+		if err := chromedp.Do(ctx, step); err != nil {
+			page, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](pageDump))
+			tb.t.Fatalf("%s: step %d of %d: %v\npage: %s", tb.user, i+1, len(steps), err, page)
+		}
 	}
 }
+
+// pageDump returns what the demo page shows, for a failure's message.
+const pageDump = `['#status', '#incoming', '#calls', '#history'].map((sel) => document.querySelector(sel).innerText).join(' | ')
+	+ ' | ' + document.querySelector('#history-page').textContent
+	+ (document.querySelector('#history-older').disabled ? ' (no older page)' : '')
+	+ '\nlog:\n' + [...document.querySelectorAll('#log li')].reverse().map((li) => li.textContent).join('\n')`
 
 func (tb *tab) statusCtx() context.Context {
 	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
