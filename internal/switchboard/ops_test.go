@@ -51,6 +51,26 @@ func newSwitchboard(t *testing.T) (*switchboard.Switchboard, *fakeClock) {
 	return sb, clock
 }
 
+// startOver returns a started switchboard with cfg over a real SQLite store seen through wrap
+// (a test double around it), on the real clock; both are closed when the test ends.
+func startOver[S switchboard.Store](t *testing.T, cfg switchboard.Config, wrap func(*sqlite.Store) S) (*switchboard.Switchboard, S) {
+	t.Helper()
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := wrap(store)
+	sb := switchboard.New(cfg, wrapped, time.Now, nil)
+	t.Cleanup(func() {
+		sb.Close()
+		store.Close()
+	})
+	if err := sb.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return sb, wrapped
+}
+
 func wantCode(t *testing.T, what string, err error, want call.Code) {
 	t.Helper()
 	var ce *call.Error
@@ -152,6 +172,8 @@ type faultStore struct {
 	failNext error
 }
 
+func withFaults(s *sqlite.Store) *faultStore { return &faultStore{Store: s} }
+
 func (f *faultStore) Commit(ctx context.Context, ch switchboard.Change) ([]int64, error) {
 	f.mu.Lock()
 	err := f.failNext
@@ -167,17 +189,7 @@ func (f *faultStore) Commit(ctx context.Context, ch switchboard.Change) ([]int64
 // again shortly; it does not drop out of the scheduler and leave the user ringing.
 func TestDeadlineAppliedAgainAfterAFailedCommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		faults := &faultStore{Store: store}
-		sb := switchboard.New(switchboard.Config{}, faults, time.Now, nil)
-		if err := sb.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		defer sb.Close()
+		sb, faults := startOver(t, switchboard.Config{}, withFaults)
 		id := invite(t, sb, "alice", call.General, 10, "bob")
 		faults.mu.Lock()
 		faults.failNext = errors.New("disk I/O error")
@@ -204,17 +216,7 @@ func TestDeviceLossAppliedAgainAfterAFailedCommit(t *testing.T) {
 	for _, back := range []bool{false, true} {
 		t.Run(map[bool]string{false: "StaysAway", true: "ComesBack"}[back], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				faults := &faultStore{Store: store}
-				sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 3 * time.Second}, faults, time.Now, nil)
-				if err := sb.Start(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				defer store.Close()
-				defer sb.Close()
+				sb, faults := startOver(t, switchboard.Config{HeartbeatTimeout: 3 * time.Second}, withFaults)
 				sb.DeviceConnected("alice", "alice-phone")
 				id := invite(t, sb, "alice", call.General, 60, "bob")
 				sb.DeviceDisconnected("alice", "alice-phone")
@@ -249,14 +251,7 @@ func TestDeviceLossAppliedAgainAfterAFailedCommit(t *testing.T) {
 // to commit fails, so the caller can repeat it, rather than reporting a logout that left the
 // user's call going; the repeat ends the call.
 func TestLogoutUserFailsWithItsCommit(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	faults := &faultStore{Store: store}
-	sb := switchboard.New(switchboard.Config{}, faults, time.Now, nil)
-	defer store.Close()
-	defer sb.Close()
+	sb, faults := startOver(t, switchboard.Config{}, withFaults)
 	id := invite(t, sb, "alice", call.General, 60, "bob")
 	faults.mu.Lock()
 	faults.failNext = errors.New("database or disk is full")

@@ -3,7 +3,6 @@ package switchboard_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -24,6 +23,8 @@ type heldBusyStore struct {
 	release chan struct{}
 	fail    error // what the held read returns once released; nil: the store's answer
 }
+
+func withHeldBusy(s *sqlite.Store) *heldBusyStore { return &heldBusyStore{Store: s} }
 
 func (h *heldBusyStore) arm(userID string) {
 	h.mu.Lock()
@@ -53,17 +54,7 @@ func (h *heldBusyStore) BusyCall(ctx context.Context, userID string) (string, er
 // (here nothing), never with a call it places from its new session: the caller of that call
 // is connected, so the call rings on.
 func TestLossFiringAsTheDeviceReconnects(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := &heldBusyStore{Store: store}
-	sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 20 * time.Millisecond}, held, time.Now, nil)
-	if err := sb.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	defer sb.Close()
+	sb, held := startOver(t, switchboard.Config{HeartbeatTimeout: 20 * time.Millisecond}, withHeldBusy)
 
 	sb.DeviceConnected("alice", "alice-phone")
 	held.arm("alice")
@@ -106,17 +97,7 @@ func TestLossFiringAsTheDeviceReconnects(t *testing.T) {
 // going, and the loss is not tried again.
 func TestReconnectWaitingOnAFailedLoss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := &heldBusyStore{Store: store}
-		sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 3 * time.Second}, held, time.Now, nil)
-		if err := sb.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		defer sb.Close()
+		sb, held := startOver(t, switchboard.Config{HeartbeatTimeout: 3 * time.Second}, withHeldBusy)
 		sb.DeviceConnected("alice", "alice-phone")
 		id := invite(t, sb, "alice", call.General, 60, "bob")
 		held.arm("alice")
@@ -149,15 +130,7 @@ func TestReconnectWaitingOnAFailedLoss(t *testing.T) {
 // reconnection has begun its wait, so the loss is released a moment after it started.
 func TestReconnectWaitingOnALossGoesOn(t *testing.T) {
 	for _, fail := range []error{nil, errors.New("disk I/O error")} {
-		store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := &heldBusyStore{Store: store}
-		sb := switchboard.New(switchboard.Config{HeartbeatTimeout: 20 * time.Millisecond}, held, time.Now, nil)
-		if err := sb.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		sb, held := startOver(t, switchboard.Config{HeartbeatTimeout: 20 * time.Millisecond}, withHeldBusy)
 		sb.DeviceConnected("alice", "alice-phone")
 		held.arm("alice")
 		held.fail = fail
@@ -175,7 +148,5 @@ func TestReconnectWaitingOnALossGoesOn(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("reconnection still waiting 5 s after its device's loss ended (loss error %v)", fail)
 		}
-		sb.Close()
-		store.Close()
 	}
 }
