@@ -15,14 +15,16 @@
 //   - "iat", when present, is not in the future;
 //   - "aud" contains the verifier's audience, when the verifier has one (a token's "aud" is
 //     ignored by a verifier without one);
-//   - every time claim present is a time from 1970 to 9999: the JWT library turns seconds out
-//     of int64's range into dates long past, which would pass the nbf and iat checks.
+//   - every time claim present is a JSON number (RFC 7519 section 2: the JWT library would also
+//     read digits in a string) naming a time from 1970 to 9999: the JWT library turns seconds
+//     out of int64's range into dates long past, which would pass the nbf and iat checks.
 //
 // Every time comparison allows Leeway of clock skew between the token issuer and the server.
 // Time is an argument: nothing in this package reads the clock.
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -75,7 +77,7 @@ func (v *Verifier) Verify(token string, now time.Time) (userID string, err error
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience))
 	}
-	var claims jwt.RegisteredClaims
+	var claims numericClaims
 	_, err = jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
@@ -100,6 +102,27 @@ func (v *Verifier) Verify(token string, now time.Time) (userID string, err error
 		return "", fmt.Errorf("%w: sub is not a valid userID", ErrInvalidToken)
 	}
 	return claims.Subject, nil
+}
+
+// numericClaims are the registered claims of a token whose time claims, when present, are
+// JSON numbers.
+type numericClaims struct{ jwt.RegisteredClaims }
+
+// UnmarshalJSON refuses a time claim that is not a JSON number, then decodes the claims.
+func (c *numericClaims) UnmarshalJSON(payload []byte) error {
+	var times struct{ Exp, Nbf, Iat json.RawMessage }
+	if err := json.Unmarshal(payload, &times); err != nil {
+		return err
+	}
+	for _, claim := range []struct {
+		name  string
+		value json.RawMessage
+	}{{"exp", times.Exp}, {"nbf", times.Nbf}, {"iat", times.Iat}} {
+		if len(claim.value) > 0 && claim.value[0] == '"' {
+			return fmt.Errorf("%s is not a JSON number", claim.name)
+		}
+	}
+	return json.Unmarshal(payload, &c.RegisteredClaims)
 }
 
 // compactByte reports whether r may appear in a token of the JWS compact form.

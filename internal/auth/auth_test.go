@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"iat past int64", "", hs256(t, func(c jwt.MapClaims) { c["iat"] = 9.3e18 }), testNow, "iat is out of range"},
 		{"exp before 1970", "", hs256(t, func(c jwt.MapClaims) { c["exp"] = -1e10 }), testNow, "exp"},
 		{"missing exp", "", hs256(t, func(c jwt.MapClaims) { delete(c, "exp") }), testNow, "exp claim is required"},
-		{"exp not a number", "", hs256(t, func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), testNow, "could not parse"},
+		{"exp not a number", "", hs256(t, func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), testNow, "exp is not a JSON number"},
+		// RFC 7519 section 2: a NumericDate is a JSON number, so digits in a string are not
+		// one, although the JWT library would read them as one.
+		{"exp a string of digits", "", hs256(t, func(c jwt.MapClaims) { c["exp"] = "9999999999" }), testNow, "exp is not a JSON number"},
+		{"nbf a string of digits", "", hs256(t, func(c jwt.MapClaims) { c["nbf"] = fmt.Sprint(testNow.Unix()) }), testNow, "nbf is not a JSON number"},
+		{"iat a string of digits", "", hs256(t, func(c jwt.MapClaims) { c["iat"] = fmt.Sprint(testNow.Unix()) }), testNow, "iat is not a JSON number"},
 		{"missing sub", "", hs256(t, func(c jwt.MapClaims) { delete(c, "sub") }), testNow, "sub is required"},
 		{"empty sub", "", hs256(t, func(c jwt.MapClaims) { c["sub"] = "" }), testNow, "sub is required"},
 		{"sub not a string", "", hs256(t, func(c jwt.MapClaims) { c["sub"] = 42 }), testNow, "sub"},
