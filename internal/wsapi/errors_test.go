@@ -51,3 +51,43 @@ func TestInternalErrorIsLoggedNotSent(t *testing.T) {
 		t.Errorf("log %q does not hold the store's error", logged.String())
 	}
 }
+
+// failingLogReads is a Backend whose reads of the user's log and ringing calls fail, as when the
+// store cannot read its file.
+type failingLogReads struct{ prunedLog }
+
+var errLogRead = errors.New("sqlite: log bounds of alice: disk I/O error")
+
+func (failingLogReads) LogBounds(context.Context, string) (int64, int64, error) {
+	return 0, 0, errLogRead
+}
+
+func (failingLogReads) RingingCalls(context.Context, string) ([]call.Call, int64, error) {
+	return nil, 0, errLogRead
+}
+
+// A login whose catch-up fails before its reply, for a resume (lastSeq) as for a first login,
+// is still answered, once: 6000270 "internal error" (§8, protocol.md "Envelopes": exactly one
+// reply per request), before the shutdown kick that ends the session; the store's error is
+// only logged.
+func TestLoginWhoseCatchUpFailsIsAnswered(t *testing.T) {
+	for _, login := range []string{
+		`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":0}}`,
+		`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`,
+	} {
+		frames := exchange(t, dialServer(t, &failingLogReads{}, noBus{}), login)
+		var replies []protocol.Frame
+		for _, f := range frames {
+			if f.Event == "" {
+				replies = append(replies, f)
+			}
+		}
+		if len(replies) != 1 || replies[0].ID != 1 || replies[0].Error == nil ||
+			*replies[0].Error != (protocol.Error{Code: protocol.CodeInternal, Message: "internal error"}) {
+			t.Errorf("%s: replies %+v, want one: 6000270 \"internal error\"", login, replies)
+		}
+		if _, kicked := seqs(frames); kicked != protocol.KickShutdown {
+			t.Errorf("%s: kicked %q, want %q", login, kicked, protocol.KickShutdown)
+		}
+	}
+}

@@ -160,15 +160,18 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 	s.unsubscribe = unsubscribe
 	s.mu.Unlock()
 
-	if err := s.catchUp(ctx, req.ID, userID, data); err != nil {
+	code, err := s.catchUp(ctx, req.ID, userID, data)
+	if err != nil {
 		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
 		s.kick(protocol.KickShutdown)
 	}
-	return 0 // replied with success; a catch-up that failed after the reply ends the session instead
+	return code
 }
 
 // catchUp sends the login reply, then the missed events or the synthesized invitations, then
-// the live events that arrived meanwhile, in order and without duplicates.
+// the live events that arrived meanwhile, in order and without duplicates. It returns the code
+// of the reply it sent: 0, or 6000270 when a read it needs before the reply failed; the caller
+// ends the session on any error, which may also come after a successful reply.
 //
 // The first page of missed events is read before the reply: retention may have deleted some
 // of them since the bounds were read, and then lastSeq is no longer usable (R7.2). Without a
@@ -176,16 +179,15 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 // they reflect, which the reply gives as headSeq: the device starts after every event the
 // synthesized invitations cover, so neither this connection nor a later one resumed from that
 // position sends one of them again.
-func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) error {
+func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) (protocol.Code, error) {
 	head, missed, caughtUp, err := s.missedEvents(ctx, userID, data.LastSeq)
-	if err != nil {
-		return err
-	}
 	var ringing []call.Call
-	if !caughtUp {
-		if ringing, head, err = s.srv.backend.RingingCalls(ctx, userID); err != nil {
-			return err
-		}
+	if err == nil && !caughtUp {
+		ringing, head, err = s.srv.backend.RingingCalls(ctx, userID)
+	}
+	if err != nil {
+		s.sendError(id, protocol.CodeInternal, "internal error")
+		return protocol.CodeInternal, err
 	}
 	now := s.srv.now()
 	s.reply(id, protocol.LoginResult{
@@ -205,14 +207,14 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		err = s.synthesize(ctx, userID, ringing, head)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buffered := s.buffered
 	s.buffered, s.catchingUp = nil, false
 	s.forwardLocked(buffered)
-	return nil
+	return 0, nil
 }
 
 // missedEvents reads the bounds of userID's log and, when lastSeq is usable (R7.2), the first
