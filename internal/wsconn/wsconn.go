@@ -35,8 +35,9 @@ const (
 // CloseTimeout bounds the wait for the peer's close frame after this end sent its own.
 const CloseTimeout = 5 * time.Second
 
-// ErrClosed is returned by writes after the close frame was sent, and by Wait and Read once
-// the close handshake is over.
+// ErrClosed is returned by writes after the close frame was sent, and by the Read that takes
+// the peer's close frame, which ends the close handshake and closes the socket; a Wait or Read
+// after that fails with the closed socket's error.
 var ErrClosed = errors.New("wsconn: connection closed")
 
 // Conn is one upgraded connection. Wait and Read belong to one reader at a time; WriteText,
