@@ -19,7 +19,8 @@ type SeqKey struct {
 // an application restarted on the same device resumes where it stopped (behaviour R7.2) instead
 // of receiving only the synthesized invitations of R5.3.
 //
-// The client calls Load once at Login and Save on the handler goroutine after every handled
+// The client calls Load at Login (again at a Login retried after a refusal, unless the first
+// Load gave a usable position of the same device) and Save on the handler goroutine after every handled
 // event that carries a seq (so a slow Save slows event delivery, not replies), and after a login
 // that set the device's position to the login's headSeq (a device without a saved position, or
 // one that could not catch up), before the handler hears of the connection. A Save error is
@@ -28,7 +29,9 @@ type SeqKey struct {
 // be safe for concurrent use by several clients sharing a key.
 type SeqStore interface {
 	// Load returns the last saved seq of key, and ok false when none was saved. A seq no login
-	// can carry (negative, or above 2^53 − 1) is ignored, as if none was saved.
+	// can carry (negative, or above 2^53 − 1) is not used: the device starts from the login's
+	// headSeq, as one without a position, but, as after a Load that failed, the Connected
+	// state that follows carries ErrEventsLost, since events may have been missed.
 	Load(ctx context.Context, key SeqKey) (seq int64, ok bool, err error)
 	// Save records seq as the last processed seq of key.
 	Save(ctx context.Context, key SeqKey, seq int64) error
