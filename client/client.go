@@ -92,8 +92,10 @@ func (c *Client) dialUntilClosed(ctx context.Context) (*conn, error) {
 //
 // A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed, or
 // CodeRateLimited when the server refused the connection itself) and may be retried on the
-// same client unless the server closed the connection on it; a client logs in successfully at
-// most once (ErrAlreadyLoggedIn). A ctx without deadline gets Options.RequestTimeout.
+// same client: on the same connection after a malformed login (CodeInvalidParameter), which the
+// server leaves open, otherwise on a new connection that Login dials. A client logs in
+// successfully at most once (ErrAlreadyLoggedIn). A ctx without deadline gets
+// Options.RequestTimeout.
 func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult, error) {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
