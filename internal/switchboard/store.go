@@ -52,8 +52,8 @@ type Store interface {
 	// ReadLog returns up to limit entries of userID's log with seq > afterSeq, oldest first.
 	ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error)
 
-	// LogBounds returns userID's head sequence (0 before any event) and its oldest retained
-	// sequence (head + 1 when nothing is retained).
+	// LogBounds returns, in this order, userID's oldest retained sequence (head + 1 when nothing
+	// is retained) and its head sequence (0 before any event).
 	LogBounds(ctx context.Context, userID string) (oldest, head int64, err error)
 
 	// ListCalls returns up to count calls whose callUserList holds userID, newest first (by
