@@ -422,11 +422,8 @@ export class Dialtone {
     } catch (err) {
       return Promise.reject(err); // data JSON cannot encode (a BigInt, a cycle): a TypeError
     }
-    const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
-    if (size > MAX_FRAME_BYTES) {
-      return Promise.reject(new DialtoneError(ErrorCode.InvalidParameter,
-        `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`));
-    }
+    const tooBig = frameSizeError(op, body);
+    if (tooBig) return Promise.reject(tooBig);
     return new Promise((resolve, reject) => {
       const req = { op, body, resolve, reject };
       req.timer = setTimeout(() => {
@@ -463,10 +460,17 @@ export class Dialtone {
     req.conn?.pending.delete(req.id);
   }
 
-  // raw sends an internal request (login, heartbeat) on conn; it is never re-sent.
+  // raw sends an internal request (login, heartbeat) on conn; it is never re-sent. A login too
+  // big for one frame (a long token) is refused without being sent, as #request refuses others.
   #raw(conn, op, data, onResult) {
     return new Promise((resolve, reject) => {
-      const req = { op, body: encodeBody(op, data), internal: true, onResult, resolve, reject };
+      const body = encodeBody(op, data);
+      const tooBig = frameSizeError(op, body);
+      if (tooBig) {
+        reject(tooBig);
+        return;
+      }
+      const req = { op, body, internal: true, onResult, resolve, reject };
       req.timer = setTimeout(() => {
         conn.pending.delete(req.id);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
@@ -835,6 +839,16 @@ function encodeBody(op, data, idem) {
 // frameText returns the request frame of body (from encodeBody) with id, the id first.
 function frameText(id, body) {
   return `{"id":${id},${body.slice(1)}`;
+}
+
+// frameSizeError returns the InvalidParameter refusal of a request whose frame, with the
+// longest id it may be sent with, is over MAX_FRAME_BYTES, or null when it fits: the answer does
+// not depend on the id a send gives it, so a request is refused before its first send or never.
+function frameSizeError(op, body) {
+  const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
+  if (size <= MAX_FRAME_BYTES) return null;
+  return new DialtoneError(ErrorCode.InvalidParameter,
+    `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`);
 }
 
 function toError(err) {

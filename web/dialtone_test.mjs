@@ -263,6 +263,27 @@ test('a request over 64 KiB is refused without being sent', async () => {
   }
 });
 
+test('a login over 64 KiB is refused without being sent, as the Go SDK refuses it', async () => {
+  // protocol.md Transport: the server would close the connection with 1009, without the
+  // InvalidParameter a request too big for one frame gets from the SDKs.
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: quiet });
+  try {
+    const [head, payload, sig] = token.split('.');
+    const big = `${head}.${payload}.${sig}${'t'.repeat(65536)}`;
+    const login = c.login(big, 'd1');
+    const refused = await Promise.race([
+      login.then(() => 'logged in', (e) => e),
+      waitFor(() => srv.sockets[0]?.sent.length).then(() => 'sent'),
+    ]);
+    assert.ok(refused instanceof DialtoneError, `login: ${refused}`);
+    assert.equal(refused.code, ErrorCode.InvalidParameter);
+    assert.equal(srv.sockets[0]?.sent.length ?? 0, 0, 'nothing was sent');
+  } finally {
+    c.close();
+  }
+});
+
 test('an option given as undefined keeps its default', async () => {
   const srv = fakeServer();
   const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: undefined,
