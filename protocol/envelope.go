@@ -64,8 +64,9 @@ var ErrBadFrame = errors.New("protocol: bad frame")
 // DecodeRequest parses one client frame. It returns ErrBadFrame (wrapped with the reason) when
 // the frame is not a JSON object or lacks a positive integer "id" of at most 53 bits or a
 // string "op"; envelope field names are matched exactly and unknown ones are ignored. "data"
-// and "idem" that are null count as absent. The data is not interpreted: a known op with invalid data is the op's own
-// error, not a bad frame.
+// and "idem" that are null count as absent, and so does an empty "idem". The data is not
+// interpreted: a known op with invalid data is the op's own error, not a bad frame, and so is
+// an "idem" that is not a key (ErrBadIdem).
 func DecodeRequest(frame []byte) (Request, error) {
 	trimmed := trimJSONSpace(frame)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -88,18 +89,28 @@ func DecodeRequest(frame []byte) (Request, error) {
 		req.Data = data
 	}
 	if idem := raw["idem"]; len(idem) > 0 && !bytes.Equal(idem, []byte("null")) {
+		// A malformed key is the op's invalid parameter, not a bad frame.
 		if err := json.Unmarshal(idem, &req.Idem); err != nil {
-			// A malformed key is the op's invalid parameter, not a bad frame.
 			req.Idem = string(idem)
+			return req, ErrBadIdem
+		}
+		if req.Idem != "" && (len(req.Idem) < MinIdemBytes || len(req.Idem) > MaxIdemBytes) {
 			return req, ErrBadIdem
 		}
 	}
 	return req, nil
 }
 
+// MinIdemBytes and MaxIdemBytes bound an idempotency key (protocol.md "Envelopes").
+const (
+	MinIdemBytes = 16
+	MaxIdemBytes = 64
+)
+
 // ErrBadIdem is returned by DecodeRequest, with the rest of the request filled in, when "idem"
-// is present but not a string; the server answers it with 6000001.
-var ErrBadIdem = errors.New("protocol: idem must be a string")
+// is present but not a string of MinIdemBytes to MaxIdemBytes bytes (an empty one is absent),
+// whatever the op; the server answers it with 6000001.
+var ErrBadIdem = errors.New("protocol: idem must be a string of 16 to 64 bytes")
 
 // trimJSONSpace returns b without the white space JSON allows around a value: space, tab, CR
 // and LF (RFC 8259 section 2). Other white space, such as a vertical tab or a no-break space,

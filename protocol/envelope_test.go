@@ -112,7 +112,9 @@ func TestDecodeRequestBadFrames(t *testing.T) {
 }
 
 func TestDecodeRequestBadIdem(t *testing.T) {
-	for _, idem := range []string{`7`, `true`, `["k"]`, `{"k":1}`} {
+	// Not a string, or a string of 15 or 65 bytes (counted in bytes: é is two).
+	for _, idem := range []string{`7`, `true`, `["k"]`, `{"k":1}`,
+		`"` + strings.Repeat("k", 13) + `é"`, `"` + strings.Repeat("k", 63) + `é"`} {
 		t.Run(idem, func(t *testing.T) {
 			got, err := DecodeRequest([]byte(`{"id":3,"op":"callAccept","data":{"callID":"c"},"idem":` + idem + `}`))
 			if !errors.Is(err, ErrBadIdem) {
@@ -126,6 +128,16 @@ func TestDecodeRequestBadIdem(t *testing.T) {
 				t.Errorf("request = %+v", got)
 			}
 		})
+	}
+}
+
+// protocol.md "Envelopes": keys of 16 and 64 bytes are taken as they are; an empty one is none.
+func TestDecodeRequestIdemBounds(t *testing.T) {
+	for _, idem := range []string{"", strings.Repeat("k", 14) + "é", strings.Repeat("k", 62) + "é"} {
+		got, err := DecodeRequest([]byte(`{"id":3,"op":"callAccept","idem":"` + idem + `"}`))
+		if err != nil || got.Idem != idem {
+			t.Errorf("idem of %d bytes: %+v, %v", len(idem), got, err)
+		}
 	}
 }
 

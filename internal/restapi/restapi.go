@@ -226,7 +226,7 @@ func (a *api) user(id string) (string, error) {
 // idemKey returns the Idempotency-Key header (R7.3), 16–64 bytes when present.
 func idemKey(r *http.Request) (string, error) {
 	k := r.Header.Get("Idempotency-Key")
-	if k != "" && (len(k) < 16 || len(k) > 64) {
+	if k != "" && (len(k) < protocol.MinIdemBytes || len(k) > protocol.MaxIdemBytes) {
 		return "", invalid("Idempotency-Key must be 16 to 64 bytes")
 	}
 	return k, nil
