@@ -221,7 +221,8 @@ export class Dialtone {
    *   failed attempt doubles the bound; a session that ends within maxBackoffMs of its login
    *   counts as one, and a longer one starts again from minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
-   *   retries across reconnections included (15000).
+   *   retries across reconnections included (15000). Waits are cut to 2^31 − 1 ms (24.8 days),
+   *   the longest a timer keeps, so Infinity is that long.
    * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
    *   reconnection's login; default: the token given to login(). One that fails, or gives no
    *   token within requestTimeoutMs, is asked again at the next attempt, with backoff.
@@ -426,7 +427,7 @@ export class Dialtone {
     if (tooBig) return Promise.reject(tooBig);
     return new Promise((resolve, reject) => {
       const req = { op, body, resolve, reject };
-      req.timer = setTimeout(() => {
+      req.timer = after(() => {
         this.#forget(req);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
       }, timeoutMs);
@@ -471,7 +472,7 @@ export class Dialtone {
         return;
       }
       const req = { op, body, internal: true, onResult, resolve, reject };
-      req.timer = setTimeout(() => {
+      req.timer = after(() => {
         conn.pending.delete(req.id);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
       }, this.#opts.requestTimeoutMs);
@@ -658,7 +659,7 @@ export class Dialtone {
   #reconnect(attempt) {
     this.#attempt = attempt + 1;
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
-    this.#retryTimer = setTimeout(async () => {
+    this.#retryTimer = after(async () => {
       this.#retryTimer = null;
       if (this.#finished) return;
       let conn;
@@ -686,7 +687,7 @@ export class Dialtone {
   #freshToken() {
     const ms = this.#opts.requestTimeoutMs;
     const timeout = new Promise((_, reject) => {
-      this.#tokenTimer = setTimeout(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
+      this.#tokenTimer = after(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
     });
     return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource()), timeout])
       .finally(() => clearTimeout(this.#tokenTimer));
@@ -834,6 +835,16 @@ function safeLocalStorage() {
 // data and idem left out when undefined.
 function encodeBody(op, data, idem) {
   return JSON.stringify({ op, data, idem });
+}
+
+// MAX_TIMER_MS is the longest wait setTimeout keeps: it calls back at once after a longer one
+// (2^31 ms, about 24.8 days, or Infinity).
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+// after is setTimeout with a wait longer than MAX_TIMER_MS cut to it, so that a long request
+// timeout or backoff waits, as it does in the Go SDK, instead of ending at once.
+function after(fn, ms) {
+  return setTimeout(fn, Math.min(ms, MAX_TIMER_MS));
 }
 
 // frameText returns the request frame of body (from encodeBody) with id, the id first.

@@ -284,6 +284,35 @@ test('a login over 64 KiB is refused without being sent, as the Go SDK refuses i
   }
 });
 
+test('a request timeout longer than a timer can wait (2^31 ms, Infinity) waits, as a long one does in the Go SDK', async () => {
+  for (const requestTimeoutMs of [2 ** 31, Infinity]) {
+    const srv = fakeServer();
+    const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: quiet, requestTimeoutMs });
+    try {
+      const done = c.login(token, 'd1');
+      const ws = await waitFor(() => srv.sockets[0]);
+      const f = await ws.next();
+      const outcome = await Promise.race([
+        done.then(() => 'logged in', (e) => `login failed: ${e.message}`),
+        new Promise((r) => setTimeout(() => r('waiting'), 20)), // an overflowing timer fires after 1 ms
+      ]);
+      assert.equal(outcome, 'waiting', `requestTimeoutMs ${requestTimeoutMs}`);
+      ws.reply(f.id, loginResult());
+      await done;
+      const query = c.queryCall('c1');
+      const q = await ws.next();
+      assert.equal(await Promise.race([
+        query.then(() => 'answered', (e) => `failed: ${e.message}`),
+        new Promise((r) => setTimeout(() => r('waiting'), 20)),
+      ]), 'waiting', `requestTimeoutMs ${requestTimeoutMs}`);
+      ws.reply(q.id, { callInfo: { callID: 'c1' } });
+      assert.equal((await query).callID, 'c1');
+    } finally {
+      c.close();
+    }
+  }
+});
+
 test('an option given as undefined keeps its default', async () => {
   const srv = fakeServer();
   const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: undefined,
