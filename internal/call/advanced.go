@@ -34,6 +34,9 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 	if err == nil {
 		err = checkRing(len(ring), b.active(), b.cfg.MaxCallUsers)
 	}
+	if err == nil && len(b.c.Users)+newcomers(&b.c, ring) > MaxListedUsers {
+		err = fail(CodeTooManyUsers, "too many users listed in the call")
+	}
 	if err != nil {
 		return err
 	}
@@ -44,6 +47,17 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 	b.commit(s)
 	b.out.Timeout, b.out.ErrorUsers = timeout, errs
 	return nil
+}
+
+// newcomers counts the users of ids that c does not list yet.
+func newcomers(c *Call, ids []string) int {
+	n := 0
+	for _, id := range ids {
+		if c.User(id) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // quitCall applies callQuit (R3.8).

@@ -258,8 +258,14 @@ func (m *model) apply(in Input, now int64) Code {
 				ring = append(ring, t)
 			}
 		}
+		listed := len(m.users)
+		for _, t := range ring {
+			if m.user(t) == nil {
+				listed++
+			}
+		}
 		switch {
-		case len(v.Invitees) > 9, m.count(UserState.Active)+len(ring) > m.cfg.MaxCallUsers:
+		case len(v.Invitees) > 9, m.count(UserState.Active)+len(ring) > m.cfg.MaxCallUsers, listed > MaxListedUsers:
 			return CodeTooManyUsers
 		case len(ring) == 0:
 			return CodeNoValidInvitee
@@ -281,7 +287,7 @@ func (m *model) apply(in Input, now int64) Code {
 		switch {
 		case st == Cancelled || st == BeCancelled:
 			return CodeStateForbids
-		case !st.Active() && m.count(UserState.Active)+1 > m.cfg.MaxCallUsers:
+		case !st.Active() && m.count(UserState.Active)+1 > m.cfg.MaxCallUsers, u == nil && len(m.users) >= MaxListedUsers:
 			return CodeTooManyUsers
 		case st == Accepted && (v.DeviceID == u.main || v.DeviceID == ""):
 			return CodeAlreadyActive

@@ -183,6 +183,8 @@ func (b *builder) join(in Join, now int64) error {
 		return fail(CodeStateForbids, "a cancelled user may not rejoin unless invited again")
 	case !st.Active() && b.active()+1 > b.cfg.MaxCallUsers:
 		return fail(CodeTooManyUsers, "too many call users")
+	case i < 0 && len(b.c.Users) >= MaxListedUsers:
+		return fail(CodeTooManyUsers, "too many users listed in the call")
 	case st == Accepted && (in.DeviceID == "" || in.DeviceID == b.c.Users[i].MainDevice):
 		return fail(CodeAlreadyActive, "callJoin from the main device")
 	}

@@ -66,6 +66,13 @@ const (
 	JoinAnyone                    // anyone who knows the callID
 )
 
+// MaxListedUsers bounds the users a call lists (callUserList), every user ever invited to or
+// joined into it: users who left stay listed while others are invited, and without a bound one
+// call's list, which every invitation and query carries, could outgrow the largest frame a
+// client takes (protocol.MaxServerFrameBytes; an entry is at most about 13 KB in JSON). A
+// callingInvite or callJoin that would list more is 6000272.
+const MaxListedUsers = 1000
+
 // Config holds the server settings the rules depend on. A zero (or negative) MaxCallUsers or
 // NotReceivedCheckMs takes its default.
 type Config struct {

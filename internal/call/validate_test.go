@@ -1,6 +1,7 @@
 package call
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -101,6 +102,41 @@ func TestR3_6CallingInviteCounts(t *testing.T) {
 	// §8: 6000001 (parameters) comes before 6000276 (not a member) and 6000286.
 	story(t, append(base, "t=200 zoe@z1 callinginvite c0 timeout=601", "expect error 6000001")...)
 	story(t, "t=0 alice@a1 invite bob", "t=0 alice@a1 callinginvite", "expect error 6000001")
+}
+
+// TestCallUserListBounded: a call lists at most MaxListedUsers users, so that every frame that
+// carries its callUserList stays one clients take (docs/behaviour.md §12). A callingInvite or a
+// callJoin that would list more is 6000272; re-inviting users already listed still works.
+func TestCallUserListBounded(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.JoinPolicy, h.cfg.MaxCallUsers = JoinAnyone, 20
+	runLine(t, h, "create", "t=0 alice@a1 invite u0 timeout=30 mode=advanced")
+	alice := Actor{UserID: "alice", DeviceID: "a1"}
+	for n := 1; len(h.call.Users) < MaxListedUsers; n++ { // 9 users at a time, then cancelled
+		var ids []string
+		for len(ids) < min(9, MaxListedUsers-len(h.call.Users)) {
+			ids = append(ids, "u"+strconv.Itoa(len(h.call.Users)-1+len(ids)))
+		}
+		h.do(CallingInvite{Actor: alice, Invitees: ids}, int64(n))
+		if h.err != nil {
+			t.Fatalf("invite of %v with %d users listed: %v", ids, len(h.call.Users), h.err)
+		}
+		h.do(Cancel{Actor: alice, Invitees: ids}, int64(n))
+		if h.err != nil {
+			t.Fatalf("cancel of %v: %v", ids, h.err)
+		}
+	}
+	for i, l := range []string{
+		"t=5000 alice@a1 callinginvite newcomer", "expect error 6000272",
+		"t=5000 newcomer@n1 join", "expect error 6000272",
+		"t=5000 alice@a1 callinginvite u1 u2", "expect ok",
+		"t=5000 u1@d join", "expect ok",
+	} {
+		runLine(t, h, "line "+strconv.Itoa(i+1), l)
+	}
+	if len(h.call.Users) != MaxListedUsers {
+		t.Errorf("the call lists %d users, want %d", len(h.call.Users), MaxListedUsers)
+	}
 }
 
 // TestR3_7JoinPolicy: JoinAnyone lets a stranger join (inviter ""), within maxCallUsers.
