@@ -2,6 +2,8 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -79,4 +81,37 @@ func TestInvitationR5_3(t *testing.T) {
 	if ev, ok := Invitation(ended, "bob", deadline-30000); ok {
 		t.Errorf("ended call synthesized %+v", ev)
 	}
+}
+
+// The largest call (call.MaxListedUsers users, every text field at its size limit, written in
+// characters JSON escapes six-fold) still makes an event, and a reply carrying its CallInfo,
+// that a client takes (protocol.MaxServerFrameBytes).
+func TestLargestCallFitsInAFrame(t *testing.T) {
+	worst := func(n int) string { return strings.Repeat("<", n) } // "\u003c" in JSON
+	users := make([]call.User, call.MaxListedUsers)
+	for i := range users {
+		id := fmt.Sprintf("%032d", i)
+		users[i] = call.User{ID: id, State: call.Rejected, Inviter: worst(32), ExtendedData: strings.Repeat("\x01", 2048),
+			Deadline: protocol.MaxInteger, AcceptTime: protocol.MaxInteger, UpdateTime: protocol.MaxInteger}
+	}
+	c := call.Call{ID: strings.Repeat("c", 32), Mode: call.Advanced, Caller: worst(32), ExtendedData: worst(2048),
+		CreateTime: protocol.MaxInteger, EndTime: protocol.MaxInteger, Version: protocol.MaxInteger, Users: users}
+	_, data, err := EncodeEvent(call.Event{Kind: call.InvitationReceived, CallID: c.ID, Version: c.Version, Mode: c.Mode,
+		Caller: c.Caller, Inviter: worst(32), ExtendedData: worst(2048), Timeout: 600, Deadline: protocol.MaxInteger,
+		CreateTime: c.CreateTime, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := len(`{"event":"callInvitationReceived","seq":9007199254740991,"data":}`) + len(data)
+	if frame > protocol.MaxServerFrameBytes {
+		t.Errorf("callInvitationReceived of the largest call: %d bytes, more than the %d a client takes", frame, protocol.MaxServerFrameBytes)
+	}
+	info, err := json.Marshal(protocol.QueryCallResult{CallInfo: CallInfo(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply := len(`{"id":9007199254740991,"result":}`) + len(info); reply > protocol.MaxServerFrameBytes {
+		t.Errorf("queryCall of the largest call: %d bytes, more than the %d a client takes", reply, protocol.MaxServerFrameBytes)
+	}
+	t.Logf("largest event %d bytes, queryCall reply about %d bytes", frame, len(info))
 }
