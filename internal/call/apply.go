@@ -102,7 +102,7 @@ func (b *builder) member(userID string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, fail(CodeCallUnavailable, "call unknown, ended or not visible")
+	return -1, Unavailable()
 }
 
 // advancedMember is member for the advanced-mode operations (R3.6–R3.9): also 6000286 in a

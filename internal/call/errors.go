@@ -29,3 +29,8 @@ type Error struct {
 func (e *Error) Error() string { return strconv.Itoa(int(e.Code)) + ": " + e.Reason }
 
 func fail(code Code, reason string) error { return &Error{Code: code, Reason: reason} }
+
+// Unavailable refuses an op on a call that is unknown, ended or not visible to the user
+// (6000276). All three get this one reply, code and reason, so that a user not in a call
+// cannot tell from a refusal whether the call exists (§11).
+func Unavailable() error { return fail(CodeCallUnavailable, "call unknown, ended or not visible") }

@@ -153,7 +153,7 @@ func (s *step) userHook(event, userID, extendedData string) *Webhook {
 func (b *builder) receipt(in Receipt, now int64) error {
 	u := b.c.User(in.UserID)
 	if u == nil {
-		return fail(CodeCallUnavailable, "call unknown or not visible")
+		return Unavailable()
 	}
 	if b.c.State != Started || u.State != Inviting && u.State != NotYetReceived {
 		return nil

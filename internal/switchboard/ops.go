@@ -271,7 +271,7 @@ func (s *Switchboard) retry(decide func() (Result, error)) (Result, error) {
 func (s *Switchboard) loadCall(ctx context.Context, callID string) (call.Call, error) {
 	c, err := s.store.Call(ctx, callID)
 	if errors.Is(err, ErrNotFound) {
-		return call.Call{}, &call.Error{Code: call.CodeCallUnavailable, Reason: "no such call"}
+		return call.Call{}, call.Unavailable()
 	}
 	if err != nil {
 		return call.Call{}, fmt.Errorf("load call %s: %w", callID, err)

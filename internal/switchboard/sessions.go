@@ -30,7 +30,7 @@ func (s *Switchboard) QueryCall(ctx context.Context, userID, callID string) (cal
 		return call.Call{}, err
 	}
 	if c.User(userID) == nil {
-		return call.Call{}, &call.Error{Code: call.CodeCallUnavailable, Reason: "no such call"}
+		return call.Call{}, call.Unavailable()
 	}
 	return c, nil
 }
