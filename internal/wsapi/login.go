@@ -128,7 +128,10 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 		return code
 	}
 	var data protocol.LoginData
-	if err := protocol.DecodeData(req.Data, &data); err != nil || data.Token == "" {
+	if err := protocol.DecodeData(req.Data, &data); err != nil {
+		return refuse(protocol.CodeInvalidParameter, "invalid login data: "+err.Error(), "")
+	}
+	if data.Token == "" {
 		return refuse(protocol.CodeInvalidParameter, "login needs a token and a deviceID", "")
 	}
 	if !s.srv.cfg.ValidDeviceID(data.DeviceID) || (data.LastSeq != nil && (*data.LastSeq < 0 || *data.LastSeq > protocol.MaxInteger)) {

@@ -401,3 +401,20 @@ func TestCatchUpUnderTrafficIsNotASlowConsumer(t *testing.T) {
 		t.Errorf("%d events, want %d", len(got), want)
 	}
 }
+
+// A login whose data does not decode is 6000001 with a message that names what is wrong, as
+// every op's invalid data is, so a client developer can tell a lastSeq of 1.0 from a missing
+// token.
+func TestLoginWithInvalidDataSaysWhy(t *testing.T) {
+	for _, tt := range []struct{ data, want string }{
+		{`{"token":"alice","deviceID":"a1","lastSeq":1.0}`, "lastSeq"},
+		{`{"token":7,"deviceID":"a1"}`, "token"},
+		{`{"deviceID":"a1"}`, "token"},
+	} {
+		frames := exchange(t, dialServer(t, &prunedLog{}, noBus{}), `{"id":1,"op":"login","data":`+tt.data+`}`)
+		if len(frames) == 0 || frames[0].Error == nil || frames[0].Error.Code != protocol.CodeInvalidParameter ||
+			!strings.Contains(frames[0].Error.Message, tt.want) {
+			t.Errorf("login %s: %+v, want 6000001 naming %s", tt.data, frames, tt.want)
+		}
+	}
+}
