@@ -151,7 +151,7 @@ func (c *Client) sleep(d time.Duration) bool {
 // [b/2, b] where b = min·2ⁿ capped at max, so clients dropped together spread out.
 func backoff(minD, maxD time.Duration, n int) time.Duration {
 	b := maxD
-	if n < 32 && minD<<n < maxD && minD<<n > 0 {
+	if n < 63 && minD <= maxD>>n { // so min·2ⁿ ≤ max, without overflow
 		b = minD << n
 	}
 	return b/2 + rand.N(b/2+1)

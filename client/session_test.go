@@ -377,12 +377,20 @@ func TestRemainingRingTime(t *testing.T) {
 
 func TestBackoffBounds(t *testing.T) {
 	minD, maxD := 100*time.Millisecond, time.Second
-	for n := range 40 {
+	for n := range 70 {
 		bound := min(maxD, minD<<min(n, 20))
 		for range 20 {
 			if d := backoff(minD, maxD, n); d < bound/2 || d > bound {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, bound/2, bound)
 			}
+		}
+	}
+	// With bounds this far apart, min·2ⁿ passes int64's range before it reaches max: the wait
+	// still never falls below half the minimum.
+	minD, maxD = 13*time.Hour+7*time.Minute+59*time.Second, 1<<62
+	for n := range 70 {
+		if d := backoff(minD, maxD, n); d < minD/2 || d > maxD {
+			t.Fatalf("backoff(%v, %v, %d) = %v, want in [%v, %v]", minD, maxD, n, d, minD/2, maxD)
 		}
 	}
 }

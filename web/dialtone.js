@@ -217,7 +217,8 @@ export class Dialtone {
    * @param {Storage|null} [options.storage] where the last processed seq is kept per device;
    *   default localStorage, null keeps it in memory only.
    * @param {number} [options.minBackoffMs] first reconnection wait bound (250).
-   * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000). Each
+   * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000; raised to
+   *   minBackoffMs when below it). Each
    *   failed attempt doubles the bound; a session that ends within maxBackoffMs of its login
    *   counts as one, and a longer one starts again from minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
@@ -237,6 +238,8 @@ export class Dialtone {
       if (value === undefined || (name in DEFAULTS && !(value > 0))) continue;
       this.#opts[name] = value;
     }
+    // A maxBackoffMs below minBackoffMs is raised to it, as in the Go SDK.
+    this.#opts.maxBackoffMs = Math.max(this.#opts.maxBackoffMs, this.#opts.minBackoffMs);
     this.#url = wsURL(options.url);
     this.#WebSocket = options.WebSocket || globalThis.WebSocket;
     this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;

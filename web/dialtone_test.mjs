@@ -574,6 +574,24 @@ test('a session that lasted maxBackoffMs starts the reconnection backoff again',
   assert.ok(waited < 150, `reconnected ${waited} ms after a lasting session; want about minBackoffMs`);
 });
 
+test('a maxBackoffMs below minBackoffMs is raised to it, as in the Go SDK', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 400, maxBackoffMs: 10, logger: quiet });
+  try {
+    const p = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await p;
+    const dropped = Date.now();
+    ws.drop();
+    await waitFor(() => srv.sockets[1]);
+    const waited = Date.now() - dropped;
+    assert.ok(waited >= 190, `reconnected ${waited} ms after a drop; want at least half of minBackoffMs (200 ms)`);
+  } finally {
+    c.close();
+  }
+});
+
 test('a saved position that is not a whole number in decimal is no position', async () => {
   for (const garbage of ['', '  ', 'abc', '-1', '1.5']) {
     const storage = memoryStorage();
