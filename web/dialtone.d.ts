@@ -142,7 +142,10 @@ export interface DialtoneOptions {
   storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** How long an operation waits for its reply, retries across reconnections included (15000). */
+  /**
+   * How long an operation waits for its reply, retries across reconnections included, and a
+   * connection attempt for its socket to open (15000).
+   */
   requestTimeoutMs?: number;
   /**
    * Returns the token for each reconnection's login; default: the token given to login(). One

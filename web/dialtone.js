@@ -222,8 +222,9 @@ export class Dialtone {
    *   failed attempt doubles the bound; a session that ends within maxBackoffMs of its login
    *   counts as one, and a longer one starts again from minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
-   *   retries across reconnections included (15000). Waits are cut to 2^31 − 1 ms (24.8 days),
-   *   the longest a timer keeps, so Infinity is that long.
+   *   retries across reconnections included, and a connection attempt for its socket to open
+   *   (15000). Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
+   *   is that long.
    * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
    *   reconnection's login; default: the token given to login(). One that fails, or gives no
    *   token within requestTimeoutMs, is asked again at the next attempt, with backoff.
@@ -485,6 +486,9 @@ export class Dialtone {
 
   // ---- connection ----
 
+  // open connects a socket. One that has not opened within requestTimeoutMs is closed and the
+  // attempt fails ('timeout'), as the Go SDK's dial is bounded: a network gone silent may take
+  // the connection and never answer its handshake, nor close it.
   #open() {
     return new Promise((resolve, reject) => {
       let ws;
@@ -496,7 +500,14 @@ export class Dialtone {
       }
       const conn = new Conn(ws);
       let opened = false;
+      const ms = this.#opts.requestTimeoutMs;
+      const timer = setTimeout(() => {
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        try { ws.close(); } catch { /* already closed */ }
+        reject(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout'));
+      }, ms);
       ws.onopen = () => {
+        clearTimeout(timer);
         opened = true;
         if (this.#finished) { // closed while the socket opened: the client stays finished
           this.#drop(conn, this.#finished);
@@ -509,6 +520,7 @@ export class Dialtone {
       ws.onmessage = (ev) => this.#onFrame(conn, ev.data);
       ws.onerror = () => {}; // onclose follows with the code
       ws.onclose = (ev) => {
+        clearTimeout(timer);
         const err = closeReason(conn, ev);
         if (!opened) reject(err);
         else this.#drop(conn, err);

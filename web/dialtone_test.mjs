@@ -7,9 +7,11 @@ import {
   wsURL, stateName,
 } from './dialtone.js';
 
-// FakeSocket is a WebSocket whose server side the test plays.
+// FakeSocket is a WebSocket whose server side the test plays. While srv.silent is set, new
+// sockets never open: the network swallows their handshake without an answer or a close.
 function fakeServer() {
   const sockets = [];
+  const srv = { sockets, silent: false };
   class FakeSocket {
     constructor(url) {
       this.url = url;
@@ -18,7 +20,7 @@ function fakeServer() {
       this.read = 0;
       this.closed = false;
       sockets.push(this);
-      setTimeout(() => this.onopen?.(), 0);
+      if (!srv.silent) setTimeout(() => this.onopen?.(), 0);
     }
     send(text) {
       this.sent.push(JSON.parse(text));
@@ -35,7 +37,8 @@ function fakeServer() {
     event(event, data, seq) { this.onmessage?.({ data: JSON.stringify({ event, data, seq }) }); }
     drop(code = 1006) { this.onclose?.({ code, reason: '' }); }
   }
-  return { sockets, FakeSocket };
+  srv.FakeSocket = FakeSocket;
+  return srv;
 }
 
 function memoryStorage() {
@@ -432,6 +435,37 @@ test('a connection silent for the heartbeat timeout is dropped with reason heart
   } finally {
     c.close();
   }
+});
+
+test('a reconnection whose socket never opens (a network gone silent) is given up after requestTimeoutMs and made again, as the Go SDK does', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2, requestTimeoutMs: 50, logger: quiet });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    srv.silent = true;
+    ws.drop();
+    const stuck = await waitFor(() => srv.sockets[1]);
+    srv.silent = false; // the network is back; the socket opened into the silence never answers
+    const ws3 = await waitFor(() => srv.sockets[2]);
+    assert.ok(stuck.closed, 'the socket that never opened is closed');
+    assert.equal((await ws3.next()).op, 'login');
+  } finally {
+    c.close();
+  }
+});
+
+test('a login whose socket never opens rejects after requestTimeoutMs, as the Go SDK\'s Login does', async () => {
+  const srv = fakeServer();
+  srv.silent = true;
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, requestTimeoutMs: 50, logger: quiet });
+  const start = performance.now();
+  await assert.rejects(c.login(token, 'd1'), (e) => e instanceof DialtoneError && e.reason === 'timeout');
+  assert.ok(performance.now() - start < 1000, 'rejected in time');
+  assert.ok(srv.sockets[0].closed, 'the socket that never opened is closed');
+  assert.equal(c.state, 'Disconnected');
 });
 
 test('a login while another is in flight waits for it, as the Go SDK does', async () => {
