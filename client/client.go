@@ -47,6 +47,8 @@ type Client struct {
 // Dial opens a WebSocket to a Dialtone server. rawURL is ws://host[:port] or wss://… (http and
 // https are accepted too); when it has no path, the protocol's /v1/ws is used. Dial reports the
 // state Connecting; call Login next. The returned client must be closed with Close (or Logout).
+// A ctx without deadline gets Options.RequestTimeout: a network that takes the connection and
+// never answers its handshake fails the Dial then.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -61,6 +63,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	c.seqs.store = opts.SeqStore
 	c.seqs.log = opts.Logger
 	c.disp = newDispatcher(opts.EventHandler, c.seqs.handled)
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	cn, err := c.dial(ctx)
 	if err != nil {
 		c.finish(err)

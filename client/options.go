@@ -51,7 +51,8 @@ type Options struct {
 	TokenSource func(ctx context.Context) (string, error)
 
 	// RequestTimeout bounds an operation whose context has no deadline, retries across
-	// reconnections included; default 15 s.
+	// reconnections included, and so a Dial, a Login and each reconnection attempt; default
+	// 15 s.
 	RequestTimeout time.Duration
 }
 

@@ -327,3 +327,33 @@ func TestE2EShortSilenceKeepsTheConnection(t *testing.T) {
 		t.Errorf("bob's connection was dropped by a silence shorter than the timeout: states %v", bob.states)
 	}
 }
+
+// Client docs: Dial into a silent network (the connection is taken, its handshake never
+// answered) with a context without deadline fails after RequestTimeout, as Login and every
+// operation do; it never hangs.
+func TestE2EDialIntoASilentNetworkFailsInTime(t *testing.T) {
+	ts := startServer(t)
+	proxy := newCutProxy(t, ts.Addr)
+	proxy.hold()
+	const timeout = 500 * time.Millisecond
+	dialed := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		c, err := client.Dial(context.Background(), proxy.URL(), client.Options{RequestTimeout: timeout})
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	select {
+	case err := <-dialed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Dial into a silent network: %v, want context.DeadlineExceeded", err)
+		}
+		if el := time.Since(start); el > timeout+time.Second {
+			t.Errorf("Dial into a silent network returned after %v, want about %v", el.Round(time.Millisecond), timeout)
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("Dial into a silent network still waits after %v (RequestTimeout %v)", waitFor, timeout)
+	}
+}
