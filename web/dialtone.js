@@ -207,6 +207,7 @@ export class Dialtone {
   #watchdog = null;
   #retryTimer = null;
   #tokenTimer = null; // bounds a reconnection's wait for tokenSource
+  #opening = null; // gives up the socket being opened, with an error; null when none is
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
 
@@ -488,7 +489,8 @@ export class Dialtone {
 
   // open connects a socket. One that has not opened within requestTimeoutMs is closed and the
   // attempt fails ('timeout'), as the Go SDK's dial is bounded: a network gone silent may take
-  // the connection and never answer its handshake, nor close it.
+  // the connection and never answer its handshake, nor close it. Closing the client meanwhile
+  // closes the socket and fails the attempt with the client's end reason (see #opening).
   #open() {
     return new Promise((resolve, reject) => {
       let ws;
@@ -500,14 +502,21 @@ export class Dialtone {
       }
       const conn = new Conn(ws);
       let opened = false;
-      const ms = this.#opts.requestTimeoutMs;
-      const timer = setTimeout(() => {
+      const settle = () => {
+        clearTimeout(timer);
+        if (this.#opening === abandon) this.#opening = null;
+      };
+      const abandon = (err) => {
+        settle();
         ws.onopen = ws.onmessage = ws.onclose = null;
         try { ws.close(); } catch { /* already closed */ }
-        reject(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout'));
-      }, ms);
+        reject(err);
+      };
+      const ms = this.#opts.requestTimeoutMs;
+      const timer = setTimeout(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
+      this.#opening = abandon;
       ws.onopen = () => {
-        clearTimeout(timer);
+        settle();
         opened = true;
         if (this.#finished) { // closed while the socket opened: the client stays finished
           this.#drop(conn, this.#finished);
@@ -520,7 +529,7 @@ export class Dialtone {
       ws.onmessage = (ev) => this.#onFrame(conn, ev.data);
       ws.onerror = () => {}; // onclose follows with the code
       ws.onclose = (ev) => {
-        clearTimeout(timer);
+        settle();
         const err = closeReason(conn, ev);
         if (!opened) reject(err);
         else this.#drop(conn, err);
@@ -756,6 +765,7 @@ export class Dialtone {
     this.#finished = err;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#tokenTimer);
+    this.#opening?.(err);
     this.#stopHeartbeat();
     const conn = this.#conn;
     this.#conn = null;

@@ -468,6 +468,19 @@ test('a login whose socket never opens rejects after requestTimeoutMs, as the Go
   assert.equal(c.state, 'Disconnected');
 });
 
+test('close() while the first socket opens into a silent network rejects login with closed at once, as the Go SDK does', async () => {
+  const srv = fakeServer();
+  srv.silent = true;
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, requestTimeoutMs: 60000, logger: quiet });
+  const done = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  c.close();
+  const settled = done.then(() => 'resolved', (e) => e.reason);
+  const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still pending after 1 s'), 1000))]);
+  assert.equal(outcome, 'closed');
+  assert.ok(ws.closed, 'the socket that was opening is closed');
+});
+
 test('a login while another is in flight waits for it, as the Go SDK does', async () => {
   const srv = fakeServer();
   const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
