@@ -26,7 +26,7 @@ type conn struct {
 	onDead  func(*conn)
 
 	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
-	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
+	lastRecv atomic.Int64 // the mono() reading, in nanoseconds, of the last frame received
 
 	// raw is the upgraded connection under ws: closing it ends the connection at once, even
 	// while the WebSocket library waits in a close handshake.
@@ -74,7 +74,7 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, wg *sync.WaitGroup,
 		done:      make(chan struct{}),
 		abandoned: make(chan struct{}),
 	}
-	cn.lastRecv.Store(time.Now().UnixNano())
+	cn.lastRecv.Store(int64(mono()))
 	wg.Go(cn.readLoop)
 	return cn, nil
 }
@@ -86,7 +86,7 @@ func (cn *conn) readLoop() {
 			cn.die(err)
 			return
 		}
-		cn.lastRecv.Store(time.Now().UnixNano())
+		cn.lastRecv.Store(int64(mono()))
 		if typ != websocket.MessageText {
 			cn.log.Warn("dialtone: ignoring a binary frame")
 			continue
@@ -291,7 +291,8 @@ func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, 
 	}
 }
 
-// silentFor returns how long ago the last frame arrived.
-func (cn *conn) silentFor(now time.Time) time.Duration {
-	return now.Sub(time.Unix(0, cn.lastRecv.Load()))
+// silentFor returns how long ago the last frame arrived, on the monotonic clock: a step of the
+// wall clock neither drops a healthy connection nor hides a silent one.
+func (cn *conn) silentFor() time.Duration {
+	return mono() - time.Duration(cn.lastRecv.Load())
 }

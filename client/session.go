@@ -184,8 +184,8 @@ func (c *Client) heartbeat(cn *conn, every, timeout time.Duration) {
 			return
 		case <-tick.C:
 			c.sendHeartbeat(cn, every)
-		case now := <-watchdog.C:
-			silent := cn.silentFor(now)
+		case <-watchdog.C:
+			silent := cn.silentFor()
 			if silent >= timeout {
 				c.opts.Logger.Warn("dialtone: connection silent; dropping it", "silentFor", silent)
 				cn.close(ErrHeartbeatTimeout)
