@@ -513,7 +513,7 @@ export class Dialtone {
         reject(err);
       };
       const ms = this.#opts.requestTimeoutMs;
-      const timer = setTimeout(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
+      const timer = after(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
       this.#opening = abandon;
       ws.onopen = () => {
         settle();
