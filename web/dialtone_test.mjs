@@ -287,6 +287,25 @@ test('a login over 64 KiB is refused without being sent, as the Go SDK refuses i
   }
 });
 
+test('a socket that opens late is waited for with a request timeout longer than a timer can wait', async () => {
+  for (const requestTimeoutMs of [2 ** 31, Infinity]) {
+    const srv = fakeServer();
+    srv.silent = true; // the test opens the socket itself, 30 ms on
+    const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: memoryStorage(), logger: quiet, requestTimeoutMs });
+    try {
+      const done = c.login(token, 'd1');
+      const ws = await waitFor(() => srv.sockets[0]);
+      await new Promise((r) => setTimeout(r, 30)); // an overflowing timer fires after 1 ms
+      ws.onopen?.();
+      ws.reply((await ws.next()).id, loginResult());
+      await done;
+      assert.equal(srv.sockets.length, 1, `requestTimeoutMs ${requestTimeoutMs}: the first socket was given up`);
+    } finally {
+      c.close();
+    }
+  }
+});
+
 test('a request timeout longer than a timer can wait (2^31 ms, Infinity) waits, as a long one does in the Go SDK', async () => {
   for (const requestTimeoutMs of [2 ** 31, Infinity]) {
     const srv = fakeServer();
