@@ -309,7 +309,7 @@ func TestOversizeRequestRefusedWhateverTheConnection(t *testing.T) {
 	// Fits with the id this connection gives it (a few digits), not with the longest id.
 	cfg := OpConfig{ExtendedData: "x"}
 	data, _ := json.Marshal(protocol.CallOpData{CallID: "c1", Config: cfg})
-	frame, _ := json.Marshal(protocol.Request{ID: 1, Op: protocol.OpCallAccept, Data: data, Idem: newIdemKey()})
+	frame, _ := json.Marshal(protocol.Request{ID: 1, Op: protocol.OpCallAccept, Data: data, Idem: NewIdempotencyKey()})
 	cfg.ExtendedData += strings.Repeat("x", protocol.MaxFrameBytes-len(frame)-5) // room for 5 more digits of id
 	_, err := c.CallAccept(ctx, "c1", cfg)
 	if Code(err) != CodeInvalidParameter {

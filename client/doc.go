@@ -14,7 +14,9 @@
 //     events are replayed (R7.2); replays of events already handed over are dropped, so each
 //     logged event reaches the handler exactly once;
 //   - an operation whose connection dropped before the reply is sent again after the
-//     reconnection, with the same idempotency key when it changes state (R7.3).
+//     reconnection, with the same idempotency key when it changes state (R7.3); an application
+//     that tries an operation again after its context ended without a reply passes one key to
+//     every attempt with WithIdempotencyKey.
 //
 // Events reach the application through an EventHandler, one at a time and in order; embed
 // BaseHandler to implement only what you need. Operations return the server's refusals as

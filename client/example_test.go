@@ -123,3 +123,19 @@ func ExampleOptions_tokenSource() {
 		RequestTimeout: 20 * time.Second,
 	}
 }
+
+func ExampleWithIdempotencyKey() {
+	var c *client.Client // from Dial and Login
+	// Every attempt of this one answer carries the same key: an attempt whose reply never came
+	// may still have been carried out, and the next then gets its reply instead of 6000274.
+	ctx := client.WithIdempotencyKey(context.Background(), client.NewIdempotencyKey())
+	for attempt := 1; attempt <= 3; attempt++ {
+		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.CallAccept(attemptCtx, "c9…", client.OpConfig{})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			fmt.Println("answered:", err == nil)
+			return
+		}
+	}
+}

@@ -25,7 +25,10 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 	}
 	var idem string
 	if idempotent {
-		idem = newIdemKey()
+		if idem = idemKeyOf(ctx); len(idem) < protocol.MinIdemBytes || len(idem) > protocol.MaxIdemBytes {
+			return fmt.Errorf("dialtone: %s: %w", op, &protocol.Error{Code: protocol.CodeInvalidParameter,
+				Message: fmt.Sprintf("an idempotency key is %d to %d bytes", protocol.MinIdemBytes, protocol.MaxIdemBytes)})
+		}
 	}
 	if err := c.usable(); err != nil {
 		return fmt.Errorf("dialtone: %s: %w", op, err)
@@ -135,10 +138,38 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// newIdemKey returns a fresh idempotency key of 24 URL-safe characters: the time in
-// milliseconds (48 bits) then 96 random bits, in an alphabet ordered like ASCII so keys sort
-// by creation. The server then stores its idempotency records in append order.
-func newIdemKey() string {
+// idemKeyContext is the context key under which WithIdempotencyKey keeps its key.
+type idemKeyContext struct{}
+
+// WithIdempotencyKey returns a copy of ctx under which an operation that changes a call
+// (CallInvite, CallCancel, CallAccept, CallReject, CallingInvite, CallJoin, CallQuit, CallEnd)
+// carries key as its idempotency key (behaviour R7.3) instead of a fresh one; other operations
+// ignore it. The client itself sends an operation again under one key after a reconnection,
+// until its ctx ends; an operation whose ctx ended before the reply (a network gone silent,
+// say) may still have been carried out, or may be when the network comes back. An application
+// that tries it again under the same key gets the first reply instead of carrying it out twice,
+// or a refusal of the state the first attempt made. The key must be used by the same device for
+// the same operation and parameters (else 6000001), and counts for the server's idempotency
+// window (15 minutes by default). It must be 16 to 64 bytes, at least 96 of them random bits:
+// NewIdempotencyKey makes one; an operation under another key fails with CodeInvalidParameter
+// without being sent.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idemKeyContext{}, key)
+}
+
+// idemKeyOf returns the key of WithIdempotencyKey in ctx, or a fresh one.
+func idemKeyOf(ctx context.Context) string {
+	if key, ok := ctx.Value(idemKeyContext{}).(string); ok {
+		return key
+	}
+	return NewIdempotencyKey()
+}
+
+// NewIdempotencyKey returns a fresh idempotency key (see WithIdempotencyKey) of 24 URL-safe
+// characters: the time in milliseconds (48 bits) then 96 random bits, in an alphabet ordered
+// like ASCII so keys sort by creation. The server then stores its idempotency records in append
+// order.
+func NewIdempotencyKey() string {
 	var b [18]byte
 	ms := uint64(time.Now().UnixMilli())
 	for i := range 6 {

@@ -82,6 +82,8 @@ export interface InviteConfig {
 }
 export interface OpConfig { extendedData?: string; pushConfig?: PushConfig }
 export interface CallingInviteConfig { timeout?: number; extendedData?: string; pushConfig?: PushConfig }
+/** idempotencyKey: 16–64 bytes, at least 96 random bits (newIdempotencyKey()); default a fresh one. */
+export interface CallOptions { idempotencyKey?: string }
 
 export interface CallInviteResult { callID: string; timeout: number; errorUserList: ErrorUserInfo[]; callInfo: CallInfo }
 export interface CallCancelResult { callID: string; errorInvitees: string[] }
@@ -187,14 +189,19 @@ export class Dialtone {
   logout(): Promise<void>;
   close(): void;
 
-  callInvite(invitees: string[], config?: InviteConfig): Promise<CallInviteResult>;
-  callCancel(callID: string, invitees?: string[], config?: OpConfig): Promise<CallCancelResult>;
-  callAccept(callID: string, config?: OpConfig): Promise<CallIDResult>;
-  callReject(callID: string, config?: OpConfig): Promise<CallIDResult>;
-  callingInvite(callID: string, invitees: string[], config?: CallingInviteConfig): Promise<CallingInviteResult>;
-  callJoin(callID: string, config?: OpConfig): Promise<CallJoinResult>;
-  callQuit(callID: string, config?: OpConfig): Promise<CallQuitResult>;
-  callEnd(callID: string, config?: OpConfig): Promise<CallEndResult>;
+  /**
+   * The operations that change a call take, last, CallOptions: an app that tries one again
+   * after it failed without a reply ('timeout', 'network') passes the same idempotencyKey, and
+   * gets the first reply if the first attempt was carried out after all (behaviour R7.3).
+   */
+  callInvite(invitees: string[], config?: InviteConfig, options?: CallOptions): Promise<CallInviteResult>;
+  callCancel(callID: string, invitees?: string[], config?: OpConfig, options?: CallOptions): Promise<CallCancelResult>;
+  callAccept(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallIDResult>;
+  callReject(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallIDResult>;
+  callingInvite(callID: string, invitees: string[], config?: CallingInviteConfig, options?: CallOptions): Promise<CallingInviteResult>;
+  callJoin(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallJoinResult>;
+  callQuit(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallQuitResult>;
+  callEnd(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallEndResult>;
   callReceived(callID: string, timeoutMs?: number): Promise<void>;
   queryCallInvitationList(count?: number, nextFlag?: number): Promise<CallInvitationListResult>;
   queryCall(callID: string): Promise<CallInfo>;

@@ -64,7 +64,9 @@ export const CallEvents = Object.freeze([
   'callInvitationTimeout', 'callInvitationEnded', 'callUserStateChanged', 'callMainDeviceChanged',
 ]);
 
-const MUTATING = true;
+// MIN_IDEM_BYTES and MAX_IDEM_BYTES bound an idempotency key (protocol.md "Envelopes").
+const MIN_IDEM_BYTES = 16;
+const MAX_IDEM_BYTES = 64;
 // MAX_FRAME_BYTES is the protocol's limit of a client frame; the server closes the connection on
 // a longer one (1009), and would again after every resend.
 const MAX_FRAME_BYTES = 65536;
@@ -338,7 +340,7 @@ export class Dialtone {
   async logout() {
     this.#loggingOut = true;
     try {
-      await this.#request('logout', undefined, false);
+      await this.#request('logout', undefined);
     } finally {
       this.#finish(new DialtoneError(0, 'dialtone: logged out', 'loggedOut'));
     }
@@ -349,52 +351,69 @@ export class Dialtone {
     this.#finish(new DialtoneError(0, 'dialtone: client closed', 'closed'));
   }
 
+  // The operations that change a call take, last, options {idempotencyKey}: a key
+  // (newIdempotencyKey(), 16–64 bytes) to carry instead of a fresh one, for an app that tries
+  // an operation again after it failed without a reply ('timeout', 'network'): the first may
+  // still have been carried out, and the same key then gets its reply instead of a refusal of
+  // the state it made (R7.3). The SDK itself sends an operation again under one key after a
+  // reconnection, within requestTimeoutMs.
+
   /** Creates a call and invites invitees (R3.1). config: {timeout, mode, extendedData, pushConfig, enableNotReceivedCheck}. */
-  callInvite(invitees, config = {}) {
-    return this.#request('callInvite', { invitees, config }, MUTATING);
+  callInvite(invitees, config = {}, options = {}) {
+    return this.#request('callInvite', { invitees, config }, keyOf(options));
   }
 
   /** Withdraws invitations (R3.2): the whole call when invitees is empty or in general mode. */
-  callCancel(callID, invitees = [], config = {}) {
-    return this.#request('callCancel', { callID, invitees, config }, MUTATING);
+  callCancel(callID, invitees = [], config = {}, options = {}) {
+    return this.#request('callCancel', { callID, invitees, config }, keyOf(options));
   }
 
   /** Accepts an invitation (R3.3); this device becomes the main device. */
-  callAccept(callID, config = {}) { return this.#request('callAccept', { callID, config }, MUTATING); }
+  callAccept(callID, config = {}, options = {}) {
+    return this.#request('callAccept', { callID, config }, keyOf(options));
+  }
 
   /** Rejects an invitation (R3.4). */
-  callReject(callID, config = {}) { return this.#request('callReject', { callID, config }, MUTATING); }
+  callReject(callID, config = {}, options = {}) {
+    return this.#request('callReject', { callID, config }, keyOf(options));
+  }
 
   /** Invites more users into an advanced-mode call (R3.6). config: {timeout, extendedData, pushConfig}. */
-  callingInvite(callID, invitees, config = {}) {
-    return this.#request('callingInvite', { callID, invitees, config }, MUTATING);
+  callingInvite(callID, invitees, config = {}, options = {}) {
+    return this.#request('callingInvite', { callID, invitees, config }, keyOf(options));
   }
 
   /** Joins an advanced-mode call, or moves the main device here (R3.7). */
-  callJoin(callID, config = {}) { return this.#request('callJoin', { callID, config }, MUTATING); }
+  callJoin(callID, config = {}, options = {}) {
+    return this.#request('callJoin', { callID, config }, keyOf(options));
+  }
 
   /** Leaves an advanced-mode call (R3.8). */
-  callQuit(callID, config = {}) { return this.#request('callQuit', { callID, config }, MUTATING); }
+  callQuit(callID, config = {}, options = {}) {
+    return this.#request('callQuit', { callID, config }, keyOf(options));
+  }
 
   /** Ends an advanced-mode call for everyone (R3.9). */
-  callEnd(callID, config = {}) { return this.#request('callEnd', { callID, config }, MUTATING); }
+  callEnd(callID, config = {}, options = {}) {
+    return this.#request('callEnd', { callID, config }, keyOf(options));
+  }
 
   /**
    * Acknowledges an invitation (R3.11, R5.1). The SDK already sends it for every
    * callInvitationReceived; call it only for invitations learnt otherwise (a push).
    */
   async callReceived(callID, timeoutMs) {
-    await this.#request('callReceived', { callID }, false, timeoutMs);
+    await this.#request('callReceived', { callID }, undefined, timeoutMs);
   }
 
   /** A page of the user's calls, newest first (R3.10): count 1..100 (0 = 20), nextFlag 0 = newest. */
   queryCallInvitationList(count = 0, nextFlag = 0) {
-    return this.#request('queryCallInvitationList', { config: { count, nextFlag } }, false);
+    return this.#request('queryCallInvitationList', { config: { count, nextFlag } });
   }
 
   /** Resolves with the CallInfo of a call the user is in (R3.10). */
   async queryCall(callID) {
-    return (await this.#request('queryCall', { callID }, false)).callInfo;
+    return (await this.#request('queryCall', { callID })).callInfo;
   }
 
   /**
@@ -402,26 +421,28 @@ export class Dialtone {
    * targets"): {provider: 'webhook'|'fcm'|'apns', token, voip, bundleID (required for apns), appID}.
    */
   async pushRegister(target) {
-    await this.#request('pushRegister', target, false);
+    await this.#request('pushRegister', target);
   }
 
   /** Removes a push target registered by this user. */
   async pushUnregister(provider, token) {
-    await this.#request('pushUnregister', { provider, token }, false);
+    await this.#request('pushUnregister', { provider, token });
   }
 
   // ---- requests ----
 
   // request queues op until a logged-in connection carries it, and resolves with its result.
-  // A request whose connection drops is sent again after the reconnection, with the same key
+  // idem is the idempotency key of an op that changes a call, undefined for other ops. A
+  // request whose connection drops is sent again after the reconnection, with the same key
   // and the same parameters: data is encoded now, so that changes the caller makes to it
   // afterwards reach no send (the server refuses a key repeated with other parameters, R7.3).
-  #request(op, data, mutating, timeoutMs = this.#opts.requestTimeoutMs) {
+  #request(op, data, idem, timeoutMs = this.#opts.requestTimeoutMs) {
     if (this.#finished) return Promise.reject(this.#finished);
     if (!this.#loggedIn && !this.#loggingIn) {
       return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
     }
-    const idem = mutating ? newIdempotencyKey() : undefined;
+    const badKey = idem === undefined ? null : idemKeyError(op, idem);
+    if (badKey) return Promise.reject(badKey);
     let body;
     try {
       body = encodeBody(op, data, idem);
@@ -880,6 +901,20 @@ function frameText(id, body) {
 // frameSizeError returns the InvalidParameter refusal of a request whose frame, with the
 // longest id it may be sent with, is over MAX_FRAME_BYTES, or null when it fits: the answer does
 // not depend on the id a send gives it, so a request is refused before its first send or never.
+// keyOf returns the idempotency key of an operation's options, or a fresh one.
+function keyOf(options) {
+  return options?.idempotencyKey ?? newIdempotencyKey();
+}
+
+// idemKeyError returns the error of an idempotency key the server would refuse (6000001), or
+// null for a key of MIN_IDEM_BYTES to MAX_IDEM_BYTES bytes.
+function idemKeyError(op, key) {
+  const size = typeof key === 'string' ? new TextEncoder().encode(key).length : -1;
+  if (size >= MIN_IDEM_BYTES && size <= MAX_IDEM_BYTES) return null;
+  return new DialtoneError(ErrorCode.InvalidParameter,
+    `dialtone: ${op}: an idempotency key is a string of ${MIN_IDEM_BYTES} to ${MAX_IDEM_BYTES} bytes`);
+}
+
 function frameSizeError(op, body) {
   const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
   if (size <= MAX_FRAME_BYTES) return null;

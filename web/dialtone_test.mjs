@@ -778,6 +778,41 @@ test('every operation sends the data of the protocol, with a new key exactly whe
   }
 });
 
+test('an idempotencyKey option is carried by every operation that changes a call, and a bad one is refused unsent', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const key = newIdempotencyKey();
+    const ops = [
+      ['callInvite', (o) => c.callInvite(['alice'], {}, o)],
+      ['callCancel', (o) => c.callCancel('c1', [], {}, o)],
+      ['callAccept', (o) => c.callAccept('c1', {}, o)],
+      ['callReject', (o) => c.callReject('c1', {}, o)],
+      ['callingInvite', (o) => c.callingInvite('c1', ['dave'], {}, o)],
+      ['callJoin', (o) => c.callJoin('c1', {}, o)],
+      ['callQuit', (o) => c.callQuit('c1', {}, o)],
+      ['callEnd', (o) => c.callEnd('c1', {}, o)],
+    ];
+    for (const [op, call] of ops) {
+      const p = call({ idempotencyKey: key });
+      const f = await ws.next();
+      assert.deepEqual([f.op, f.idem], [op, key]);
+      ws.reply(f.id, { callID: 'c1' });
+      await p;
+      for (const bad of ['k'.repeat(15), 'k'.repeat(63) + 'é', 7]) {
+        await assert.rejects(call({ idempotencyKey: bad }),
+          (e) => e.code === ErrorCode.InvalidParameter && e.reason === 'server', `${op} under the key ${bad}`);
+      }
+    }
+    const p = c.queryCall('c1'); // the first frame sent after the refused ones
+    const f = await ws.next();
+    assert.equal(f.op, 'queryCall', 'a request under a refused key was sent');
+    ws.reply(f.id, { callInfo: { callID: 'c1' } });
+    await p;
+  } finally {
+    c.close();
+  }
+});
+
 test('an operation on data JSON cannot encode rejects, as every operation does, and throws nothing', async () => {
   const { c } = await loggedIn();
   try {

@@ -154,6 +154,34 @@ func TestE2EIdempotencyKeyFromAnotherDevice(t *testing.T) {
 	}
 }
 
+// R7.3 for the application: an operation that ended without a reply may have been carried
+// out, so an app that tries it again passes the same key (client.WithIdempotencyKey) and gets
+// the first reply instead of a refusal of the state it made; the key stays bound to its op.
+func TestE2EApplicationIdempotencyKey(t *testing.T) {
+	ts := startServer(t)
+	alice, bob := ts.login(t, "alice", "a1"), ts.login(t, "bob", "b1")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30})
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+	key := client.NewIdempotencyKey()
+	keyed := client.WithIdempotencyKey(t.Context(), key)
+	for attempt := 1; attempt <= 2; attempt++ { // the second as after a reply that never came
+		if _, err := bob.CallAccept(keyed, res.CallID, client.OpConfig{}); err != nil {
+			t.Fatalf("accept, attempt %d under one key: %v, want the first reply", attempt, err)
+		}
+	}
+	if _, err := bob.CallAccept(t.Context(), res.CallID, client.OpConfig{}); client.Code(err) != client.CodeCallUnavailable {
+		t.Errorf("accept again without the key: %v, want 6000276 (the accept ended the call)", err)
+	}
+	if _, err := bob.CallReject(keyed, res.CallID, client.OpConfig{}); client.Code(err) != client.CodeInvalidParameter {
+		t.Errorf("reject under the accept's key: %v, want 6000001", err)
+	}
+	short := client.WithIdempotencyKey(t.Context(), "too-short")
+	if _, err := bob.CallAccept(short, res.CallID, client.OpConfig{}); client.Code(err) != client.CodeInvalidParameter {
+		t.Errorf("accept under a key of 9 bytes: %v, want 6000001", err)
+	}
+}
+
 // A slow consumer is shed with slowConsumer (retry) instead of growing the server's memory,
 // and resumes without loss (R7.2).
 func TestE2ESlowConsumerResumes(t *testing.T) {
