@@ -29,10 +29,7 @@ const crashCycles = 20
 // start-up (R3.5).
 func TestE2ECrashSafety(t *testing.T) {
 	cycles := soak(crashCycles)
-	bin := filepath.Join(t.TempDir(), "dialtoned")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build dialtoned: %v\n%s", err, out)
-	}
+	bin := buildServer(t)
 	data, addr := t.TempDir(), freeAddr(t)
 	url := "ws://" + addr + "/v1/ws"
 	var acked []ackedOp
@@ -164,6 +161,16 @@ func verifyAcked(t *testing.T, url string, acked []ackedOp) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// buildServer builds the dialtoned binary into a temporary directory and returns its path.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dialtoned")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build dialtoned: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func startProcess(t *testing.T, bin, addr, data string) *exec.Cmd {
