@@ -175,8 +175,16 @@ func buildServer(t *testing.T) string {
 
 func startProcess(t *testing.T, bin, addr, data string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "--dev", "--listen", addr, "--data", data, "--secret", servertest.Secret,
+	return startBinary(t, bin, addr, nil, "--dev", "--data", data, "--secret", servertest.Secret,
 		"--heartbeat-interval", "1s", "--heartbeat-timeout", "3s", "--log-level", "error")
+}
+
+// startBinary runs bin listening on addr, with env added to this process's environment, and
+// returns once it is ready; the caller stops it.
+func startBinary(t *testing.T, bin, addr string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--listen", addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	must(t, cmd.Start())
 	deadline := time.Now().Add(waitFor)

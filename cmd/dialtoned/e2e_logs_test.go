@@ -29,13 +29,7 @@ func TestE2ELogsHoldNoCredentialsNorUserData(t *testing.T) {
 	must(t, err)
 	apns := "http://" + l.Addr().String()
 	must(t, l.Close())
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	must(t, err)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	keyFile := filepath.Join(t.TempDir(), "apns.p8")
-	must(t, os.WriteFile(keyFile, keyPEM, 0o600))
+	keyFile, keyPEM := apnsKeyFile(t)
 	ts := startServer(t, append(hookFlags(hooks), "--log-level", "debug", "--api-key", apiKey,
 		"--apns-key-file", keyFile, "--apns-key-id", "KEYID12345", "--apns-team-id", "TEAMID1234", "--apns-endpoint", apns)...)
 	ctx := t.Context()
@@ -70,6 +64,19 @@ func TestE2ELogsHoldNoCredentialsNorUserData(t *testing.T) {
 			t.Errorf("the log holds the %s %q:\n%s", name, secret, logs)
 		}
 	}
+}
+
+// apnsKeyFile writes a fresh APNs token-auth key (.p8) and returns its path and contents.
+func apnsKeyFile(t *testing.T) (path string, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	must(t, err)
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	path = filepath.Join(t.TempDir(), "apns.p8")
+	must(t, os.WriteFile(path, keyPEM, 0o600))
+	return path, keyPEM
 }
 
 // waitLogs waits up to 15 s until the server has logged each of texts.

@@ -27,7 +27,7 @@ type APNsConfig struct {
 	KeyID    string       // the key's ID (the JWT's kid)
 	TeamID   string       // the developer team (the JWT's iss)
 	Endpoint string       // e.g. https://api.push.apple.com
-	Client   *http.Client // nil: defaultClient over HTTP/2
+	Client   *http.Client // nil: defaultClient over HTTP/2 and the environment's proxy
 	Now      func() time.Time
 }
 
@@ -59,7 +59,8 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 		return nil, fmt.Errorf("push apns: key ID and team ID are required")
 	}
 	if cfg.Client == nil {
-		cfg.Client = defaultClient(&http.Transport{ForceAttemptHTTP2: true})
+		// A pool of its own, with http.DefaultTransport's proxy (HTTPS_PROXY), timeouts and HTTP/2.
+		cfg.Client = defaultClient(http.DefaultTransport.(*http.Transport).Clone())
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
