@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -70,6 +72,25 @@ func TestReopen(t *testing.T) {
 	seqs, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "a2")}})
 	if err != nil || seqs[0] != 2 {
 		t.Fatalf("seq after reopen = %v, %v; want 2", seqs, err)
+	}
+}
+
+// The database holds calls, user IDs and push targets: its files are readable by their owner
+// only, also in a data directory the operator made readable by others (a systemd
+// StateDirectory is 0755).
+func TestDatabaseFilesAreTheOwnersOnly(t *testing.T) {
+	s, path := openTest(t, Options{})
+	if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "a1")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %v; want no access for group and others", filepath.Base(f), mode)
+		}
 	}
 }
 

@@ -84,9 +84,22 @@ type Store struct {
 
 var _ switchboard.Store = (*Store)(nil)
 
+// createOwnerOnly creates the file at path, empty and with mode 0600, when it does not exist:
+// SQLite takes an empty file for an empty database, and would create a missing one with the
+// process's default mode (0644 under the usual umask).
+func createOwnerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // Open opens (creating if needed) the database file at path, applies the missing migrations
 // and starts the writer. path is a file name; it must not contain '?'. ctx bounds the opening
-// only.
+// only. A database file Open creates is readable and writable by its owner only, and so are
+// the files SQLite keeps beside it (-wal, -shm), which take its permissions; an existing
+// file keeps its own.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("sqlite: open %q: need a plain file name", path)
@@ -115,7 +128,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	wdb, err := sql.Open("sqlite", path+"?"+busy)
+	err = createOwnerOnly(path)
+	var wdb *sql.DB
+	if err == nil {
+		wdb, err = sql.Open("sqlite", path+"?"+busy)
+	}
 	if err != nil {
 		if lock != nil {
 			lock.Close()
