@@ -91,7 +91,14 @@ type Worker struct {
 	now   func() time.Time
 	log   *slog.Logger
 	wake  chan struct{}
+
+	warned time.Time // when a failed delivery was last logged at Warn (Run's goroutine only)
 }
+
+// failureWarnEvery is how often at most a failed delivery is logged at Warn, the others at
+// Info: an operator who logs warnings only learns that a receiver is down long before its
+// records are dropped, without a line per attempt.
+const failureWarnEvery = time.Minute
 
 // New returns a worker; now is the clock (time.Now when nil).
 func New(cfg Config, store Store, now func() time.Time, log *slog.Logger) *Worker {
@@ -266,7 +273,11 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		st.nextAt = exp // then the scan gives it up, without another attempt
 	}
 	w.cfg.Observer.OutboxFailed(w.cfg.Kind)
-	w.log.Info("outbox: delivery failed, will retry", "id", r.rec.ID, "callID", r.rec.CallID,
+	level := slog.LevelInfo
+	if w.warned.IsZero() || now.Sub(w.warned) >= failureWarnEvery {
+		level, w.warned = slog.LevelWarn, now
+	}
+	w.log.Log(ctx, level, "outbox: delivery failed, will retry", "id", r.rec.ID, "callID", r.rec.CallID,
 		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
 }
 

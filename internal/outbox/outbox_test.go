@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -327,3 +329,47 @@ func TestDeletionFailuresDoNotRepeatAttempts(t *testing.T) {
 		t.Errorf("delivered %d dropped %d, want 2 and 1", obs.delivered, obs.dropped)
 	}
 }
+
+// An operator who logs at Warn learns that deliveries fail long before a record is dropped
+// (after Expiry, a day by default): the first failure is a warning, and then one a minute at
+// most, while every failure is logged at Info.
+func TestFailuresWarnedOnceAMinute(t *testing.T) {
+	s := openStore(t)
+	for i := range 10 {
+		put(t, s, time.Now(), [2]string{fmt.Sprint("c", i), "body"})
+	}
+	var logs lockedLog
+	obs := &counter{}
+	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Observer: obs, Deliver: func(context.Context, switchboard.OutboxRecord) error { return errors.New("receiver down") }},
+		s, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	run(t, w)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		obs.mu.Lock()
+		failed := obs.failed
+		obs.mu.Unlock()
+		if failed >= 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failures in 10 s", failed)
+		}
+	}
+	if got := strings.Count(logs.String(), "level=WARN msg=\"outbox: delivery failed"); got != 1 {
+		t.Errorf("%d warnings of failed deliveries after 30 failures within a minute, want 1; log:\n%s", got, logs.String())
+	}
+}
+
+// lockedLog is a log destination that handlers may write to from several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
