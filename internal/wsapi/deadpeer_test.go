@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -221,9 +222,14 @@ func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
 // A graceful shutdown waits for the sessions only until its context ends: a peer that stopped
 // reading, whose close waits on a blocked write, must not keep its session running on, past
 // the shutdown, until the write times out (the switchboard is closed after Shutdown returns).
+//
+// The operator learns from the log that the drain's time ran out, and how many connections
+// were cut without their close handshake.
 func TestShutdownClosesTheConnectionsStillOpenWhenItsContextEnds(t *testing.T) {
 	backend, bus := newPresence(), newHandBus()
-	srv := New(Config{HeartbeatTimeout: time.Minute, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil, nil)
+	var logs lockedBuffer
+	srv := New(Config{HeartbeatTimeout: time.Minute, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil,
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	addr := serve(t, srv)
 	peer := dialRaw(t, addr)
 	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
@@ -234,6 +240,9 @@ func TestShutdownClosesTheConnectionsStillOpenWhenItsContextEnds(t *testing.T) {
 	ended := time.Now()
 	if waited := backend.lost(t).Sub(ended); waited > time.Second {
 		t.Errorf("session ended %v after Shutdown returned", waited.Round(time.Millisecond))
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "connections=1") {
+		t.Errorf("log %q; want a warning that the drain cut 1 connection", logs.String())
 	}
 }
 

@@ -220,7 +220,7 @@ const statusPolicyViolation = 1008
 // waits for them to finish or ctx to end. When ctx ends first, the connections still open are
 // closed at once, without their close handshake: a peer that stopped reading holds its
 // session's close on a blocked write, and the session would otherwise run on past the
-// shutdown until that write timed out.
+// shutdown until that write timed out; a warning says how many were.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
@@ -241,7 +241,12 @@ func (s *Server) Shutdown(ctx context.Context) {
 		for sess := range s.all {
 			sess.conn.CloseNow()
 		}
+		cut := len(s.all)
 		s.mu.Unlock()
+		if cut > 0 {
+			s.log.Warn("drain time ran out: the connections still open were closed at once; their devices reconnect and resume",
+				"connections", cut)
+		}
 	}
 }
 
