@@ -275,7 +275,9 @@ export class Dialtone {
    * a position the server no longer holds): then only invitations still ringing follow,
    * synthesized (R5.3), and an app that shows calls from earlier events must read them again
    * (queryCallInvitationList, queryCall). Listeners run one at a time in arrival order; an
-   * exception in one is logged. Returns a function that removes the listener.
+   * exception in one is logged. A listener added while an event is dispatched is called from
+   * the next event on; one removed is not called again, for that event either. Returns a
+   * function that removes the listener.
    */
   on(event, fn) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
@@ -820,7 +822,9 @@ export class Dialtone {
   }
 
   // emit runs the listeners of event. One made from inside a listener (a state change caused by
-  // close(), say) waits until the listeners running have returned: they run one at a time.
+  // close(), say) waits until the listeners running have returned: they run one at a time. As
+  // with the DOM's events, the listeners are those registered when the event's turn came, less
+  // any removed meanwhile.
   #emit(event, ...args) {
     this.#emitQueue.push([event, args]);
     if (this.#emitting) return;
@@ -828,7 +832,9 @@ export class Dialtone {
     try {
       while (this.#emitQueue.length) {
         const [name, params] = this.#emitQueue.shift();
-        for (const fn of [...(this.#listeners.get(name) ?? [])]) {
+        const listeners = this.#listeners.get(name) ?? new Set();
+        for (const fn of [...listeners]) {
+          if (!listeners.has(fn)) continue; // removed by a listener before it
           try {
             fn(...params);
           } catch (err) {

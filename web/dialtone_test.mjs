@@ -928,3 +928,22 @@ test('a kick told by its close code alone follows the kick table, with no kicked
     c.close();
   }
 });
+
+test('a listener removed by another during a dispatch is not called from then on, as with the DOM\'s removeEventListener; one added is called from the next event', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const seen = [];
+    let removeSecond;
+    c.on('callInvitationEnded', (d) => {
+      seen.push(`first ${d.callID}`);
+      removeSecond?.();
+      c.on('callInvitationEnded', (e) => seen.push(`added ${e.callID}`));
+    });
+    removeSecond = c.on('callInvitationEnded', (d) => seen.push(`second ${d.callID}`));
+    ws.event('callInvitationEnded', { callID: 'c1', version: 1 }, 4);
+    ws.event('callInvitationEnded', { callID: 'c2', version: 1 }, 5);
+    assert.deepEqual(seen, ['first c1', 'first c2', 'added c2']);
+  } finally {
+    c.close();
+  }
+});
