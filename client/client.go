@@ -80,15 +80,6 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	return dialConn(ctx, c.url, &c.opts, &c.wg, c.onEvent, c.onDead)
 }
 
-// dialUntilClosed is dial, cut short when the client is closed meanwhile.
-func (c *Client) dialUntilClosed(ctx context.Context) (*conn, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.life, cancel)
-	defer stop()
-	return c.dial(ctx)
-}
-
 // Login authenticates the device with token (a JWT minted for the user) and deviceID (stable
 // across restarts of the application on this device). It resumes from the last processed seq
 // of the device found in Options.SeqStore, if any. On success the state becomes Connected and
@@ -105,6 +96,9 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 	defer c.loginMu.Unlock()
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
+	// Close cuts every step short: the dial, the SeqStore's Load, the wait for the reply.
+	stop := context.AfterFunc(c.life, cancel)
+	defer stop()
 	c.mu.Lock()
 	cn, loggedIn := c.pre, c.loggedIn
 	c.mu.Unlock()
@@ -116,7 +110,7 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 	}
 	if cn == nil || cn.isDead() {
 		var err error
-		if cn, err = c.dialUntilClosed(ctx); err != nil {
+		if cn, err = c.dial(ctx); err != nil {
 			if cerr := c.Err(); cerr != nil {
 				return LoginResult{}, cerr // closed meanwhile, which cut the dial short
 			}

@@ -161,3 +161,43 @@ func TestCloseDuringTheDialOfALogin(t *testing.T) {
 	}
 	waitNoSDKGoroutines(t)
 }
+
+// blockingSeqStore is a SeqStore whose Load answers only when its ctx ends.
+type blockingSeqStore struct {
+	MemorySeqStore
+	loading chan struct{}
+}
+
+func (s *blockingSeqStore) Load(ctx context.Context, _ SeqKey) (int64, bool, error) {
+	s.loading <- struct{}{}
+	<-ctx.Done()
+	return 0, false, ctx.Err()
+}
+
+// Close while a Login waits for the SeqStore's Load: the Login fails with ErrClosed at once,
+// as it does when Close comes during its dial or its reply, rather than when its
+// RequestTimeout ends the Load.
+func TestCloseDuringTheSeqStoreLoadOfALogin(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &blockingSeqStore{loading: make(chan struct{}, 1)}
+	c, err := Dial(testCtx(t), fs.url(), Options{SeqStore: store, RequestTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(context.Background(), "token", "dev1")
+		loginErr <- err
+	}()
+	recv(t, store.loading, "the Load of the Login")
+	c.Close()
+	select {
+	case err := <-loginErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Login: %v, want ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Login still waits for the SeqStore 2s after Close")
+	}
+	waitNoSDKGoroutines(t)
+}
