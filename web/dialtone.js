@@ -319,8 +319,8 @@ export class Dialtone {
       return result;
     } catch (err) {
       const e = toError(err);
-      this.#conn?.ws.close(1000);
-      this.#conn = null;
+      // Done with its socket, whose close may come only after a later login succeeded.
+      if (this.#conn) this.#drop(this.#conn, e);
       // Operations made meanwhile were made before a successful login, as the Go SDK's are.
       this.#failQueue(this.#finished || new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
       if (!this.#finished) this.#setState(ConnectionState.Disconnected, e);

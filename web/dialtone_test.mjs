@@ -947,3 +947,28 @@ test('a listener removed by another during a dispatch is not called from then on
     c.close();
   }
 });
+
+test('the socket of a login that timed out, closing only after a login retried on another succeeded, leaves the new connection its heartbeat and watchdog', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, requestTimeoutMs: 50, logger: quiet });
+  try {
+    const first = c.login(token, 'd1');
+    const ws1 = await waitFor(() => srv.sockets[0]);
+    await ws1.next(); // never answered
+    await assert.rejects(first, (e) => e.reason === 'timeout');
+    assert.ok(ws1.closed, 'the client closed the socket of the login given up');
+    const second = c.login(token, 'd1');
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.reply((await ws2.next()).id, loginResult({ heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 }));
+    await second;
+    ws1.drop(1000); // its close handshake ends only now
+    const hb = await Promise.race([ws2.next(), new Promise((r) => setTimeout(() => r({ op: 'none within 500 ms' }), 500))]);
+    assert.equal(hb.op, 'heartbeat');
+    const states = [];
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason]));
+    await waitFor(() => srv.sockets[2]); // the fake server answers no heartbeat: the watchdog drops ws2
+    assert.deepEqual(states, [['Reconnecting', 'heartbeatTimeout']]);
+  } finally {
+    c.close();
+  }
+});
