@@ -28,7 +28,7 @@ type Client struct {
 
 	clock clockEstimate // server clock − local clock
 
-	loginMu sync.Mutex // serialises Login
+	loginSem chan struct{} // holds a token while a Login runs: Logins run one at a time
 
 	mu         sync.Mutex
 	pre        *conn         // the connection a first Login uses (dialed by Dial or Login), until it succeeds
@@ -58,7 +58,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		u.Path = protocol.Path
 	}
 	opts = opts.withDefaults()
-	c := &Client{url: u, opts: opts, ready: make(chan struct{}), state: -1}
+	c := &Client{url: u, opts: opts, loginSem: make(chan struct{}, 1), ready: make(chan struct{}), state: -1}
 	c.life, c.finish = context.WithCancelCause(context.Background())
 	c.seqs.store = opts.SeqStore
 	c.seqs.log = opts.Logger
@@ -89,16 +89,26 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 // CodeRateLimited when the server refused the connection itself) and may be retried on the
 // same client: on the same connection after a malformed login (CodeInvalidParameter), which the
 // server leaves open, otherwise on a new connection that Login dials. A client logs in
-// successfully at most once (ErrAlreadyLoggedIn). A ctx without deadline gets
+// successfully at most once (ErrAlreadyLoggedIn): a Login called while another runs waits for
+// it, then fails with ErrAlreadyLoggedIn if that one succeeded and otherwise makes its own
+// attempt. ctx bounds the whole Login, that wait included; a ctx without deadline gets
 // Options.RequestTimeout.
 func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult, error) {
-	c.loginMu.Lock()
-	defer c.loginMu.Unlock()
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	// Close cuts every step short: the dial, the SeqStore's Load, the wait for the reply.
+	// Close cuts every step short: the wait for another Login, the dial, the SeqStore's Load,
+	// the wait for the reply.
 	stop := context.AfterFunc(c.life, cancel)
 	defer stop()
+	select {
+	case c.loginSem <- struct{}{}:
+		defer func() { <-c.loginSem }()
+	case <-ctx.Done():
+		if err := c.Err(); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ctx.Err()
+	}
 	c.mu.Lock()
 	cn, loggedIn := c.pre, c.loggedIn
 	c.mu.Unlock()

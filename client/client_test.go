@@ -328,3 +328,32 @@ func TestOversizeRequestRefusedWhateverTheConnection(t *testing.T) {
 	default:
 	}
 }
+
+// A Login waiting for another Login in flight ends with its own ctx, as every operation does:
+// its deadline is not stretched to the other's.
+func TestLoginWaitingForAnotherEndsWithItsContext(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.neverAnswerLogins(t)
+	c, err := Dial(testCtx(t), fs.url(), Options{RequestTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() { _, _ = c.Login(context.Background(), "token", "dev1") }() // held by the server
+	recv(t, fs.logins, "the first login")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(ctx, "token", "dev1")
+		loginErr <- err
+	}()
+	select {
+	case err := <-loginErr:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("second Login: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the second Login still waits 2s after its ctx ended")
+	}
+}
