@@ -972,3 +972,37 @@ test('the socket of a login that timed out, closing only after a login retried o
     c.close();
   }
 });
+
+test('a mutating operation timed out after its send may be tried again with the key of the app, which every send of each try carries (R7.3), as with the Go SDK\'s WithIdempotencyKey', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, requestTimeoutMs: 50, logger: quiet });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    const idempotencyKey = newIdempotencyKey();
+    const cases = [
+      ['callInvite', () => c.callInvite(['alice'], {}, { idempotencyKey })],
+      ['callCancel', () => c.callCancel('c1', [], {}, { idempotencyKey })],
+      ['callAccept', () => c.callAccept('c1', {}, { idempotencyKey })],
+      ['callReject', () => c.callReject('c1', {}, { idempotencyKey })],
+      ['callingInvite', () => c.callingInvite('c1', ['dave'], {}, { idempotencyKey })],
+      ['callJoin', () => c.callJoin('c1', {}, { idempotencyKey })],
+      ['callQuit', () => c.callQuit('c1', {}, { idempotencyKey })],
+      ['callEnd', () => c.callEnd('c1', {}, { idempotencyKey })],
+    ];
+    for (const [op, call] of cases) {
+      // The first try is sent, then times out: the server may have carried it out.
+      await assert.rejects(call(), (e) => e.reason === 'timeout');
+      const first = await ws.next();
+      const again = call();
+      const second = await ws.next();
+      assert.deepEqual([first.op, first.idem, second.op, second.idem], [op, idempotencyKey, op, idempotencyKey]);
+      ws.reply(second.id, { callID: 'c1' });
+      await again;
+    }
+  } finally {
+    c.close();
+  }
+});

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -146,4 +147,51 @@ func firstDifference(a, b []string) int {
 // around returns the elements of s near index i.
 func around(s []string, i int) []string {
 	return s[max(0, i-3):min(len(s), i+3)]
+}
+
+// R7.3: a callInvite whose ctx ends after its request was sent may have been carried out; the
+// application that tries it again with the same idempotency key gets the first call's reply
+// and no second call.
+func TestE2EInviteRetriedAfterItsContextEndedCreatesOneCall(t *testing.T) {
+	ts := startServer(t)
+	proxy := newCutProxy(t, ts.Addr)
+	alice := dialAt(t, proxy.URL(), "alice", "a", client.Options{})
+	must(t, second(alice.Login(t.Context(), token(t, "alice"), "a")))
+
+	proxy.discard.Store(true) // the server's reply will not reach alice
+	key := client.NewIdempotencyKey()
+	ctx, cancel := context.WithCancel(client.WithIdempotencyKey(t.Context(), key))
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
+		done <- err
+	}()
+	watcher := ts.login(t, "bob", "b")
+	var callID string
+	watcher.until("the call to ring bob", func() bool {
+		if len(watcher.events) > 0 {
+			callID = watcher.events[0].callID
+			return true
+		}
+		return false
+	})
+	cancel() // the application gives up waiting, after the server carried the invite out
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("callInvite whose ctx ended: %v, want context.Canceled", err)
+	}
+	proxy.cutAll()
+	proxy.discard.Store(false)
+
+	res, err := alice.CallInvite(client.WithIdempotencyKey(t.Context(), key), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	if err != nil {
+		t.Fatalf("callInvite tried again: %v", err)
+	}
+	if res.CallID != callID {
+		t.Errorf("the invite tried again replied call %s, the first attempt created %s", res.CallID, callID)
+	}
+	list, err := alice.QueryCallInvitationList(t.Context(), 10, 0)
+	must(t, err)
+	if len(list.CallList) != 1 {
+		t.Errorf("%d calls after an invite tried again with its key, want 1", len(list.CallList))
+	}
 }
