@@ -47,7 +47,9 @@ type Options struct {
 
 	// TokenSource returns the token for each reconnection's login; nil reuses the token given
 	// to Login. An error is logged and retried with backoff. It must return when ctx is done
-	// (after RequestTimeout, or when the client is closed): Close waits for it.
+	// (after RequestTimeout, or when the client is closed): Close waits for it, and so it must
+	// not call Close or Logout itself, which would wait for ever; one that finds the user signed
+	// out may start them on another goroutine (go c.Close()) and return an error.
 	TokenSource func(ctx context.Context) (string, error)
 
 	// RequestTimeout bounds an operation whose context has no deadline, retries across
