@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -200,7 +201,9 @@ func invalid(reason string) error {
 	return &call.Error{Code: call.CodeInvalidParameter, Reason: reason}
 }
 
-// decode reads the JSON object body strictly into v (an empty body is {}).
+// decode reads the JSON object body strictly into v (an empty body is {}). A body that is not
+// UTF-8 is refused, as the WebSocket refuses such a message (protocol.md), rather than decoded
+// with U+FFFD in place of the bad bytes.
 func decode(r *http.Request, v any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
@@ -208,6 +211,9 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	if !utf8.Valid(data) {
+		return invalid("body is not UTF-8")
 	}
 	if err := protocol.DecodeData(data, v); err != nil {
 		return invalid("invalid body: " + err.Error())
