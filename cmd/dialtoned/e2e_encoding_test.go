@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -24,5 +26,47 @@ func TestE2ENotUTF8IsRefusedOverTheWireAndREST(t *testing.T) {
 	}
 	if st, m := apiCall(t, ts, "GET", "/v1/api/users/bob/calls", apiKey, ""); st != 200 || len(m["callList"].([]any)) != 0 {
 		t.Errorf("bob's calls after both were refused: %d %v, want none", st, m)
+	}
+}
+
+// Behaviour §1 allows every userID "." and "..", and each names a user the server REST API
+// reaches in a path as any other (docs/api.md): with its dots percent-encoded, since a path
+// segment "." or ".." as written is no user's but an unknown endpoint (404, 6000002). Every
+// other character of the charset, percent-encoded where a path or query needs it, reaches its
+// user too.
+func TestE2ERestAPIUserIDsInPaths(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, u := range []string{".", "..", "...", "a?b", "a#b", "a%b", "a%2Eb", "a&b", "a+b", "a;b", "[a]", "a=b"} {
+		t.Run(u, func(t *testing.T) {
+			st, inv := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"userID":"`+u+`","invitees":["bob"]}`)
+			if st != 200 {
+				t.Fatalf("invite by %q: %d %v", u, st, inv)
+			}
+			callID := inv["callID"].(string)
+			seg := strings.ReplaceAll(url.PathEscape(u), ".", "%2E")
+			if u == "..." {
+				seg = u // only a segment of one or two dots needs its dots encoded
+			}
+			st, m := apiCall(t, ts, "GET", "/v1/api/calls/"+callID+"?userID="+url.QueryEscape(u), apiKey, "")
+			if st != 200 || m["callInfo"].(map[string]any)["caller"] != u {
+				t.Errorf("GET the call as %q: %d %v", u, st, m)
+			}
+			st, m = apiCall(t, ts, "GET", "/v1/api/users/"+seg+"/calls", apiKey, "")
+			if list, _ := m["callList"].([]any); st != 200 || len(list) != 1 || list[0].(map[string]any)["callID"] != callID {
+				t.Errorf("GET /v1/api/users/%s/calls: %d %v, want %q's call", seg, st, m, u)
+			}
+			if st, m = apiCall(t, ts, "POST", "/v1/api/users/"+seg+"/logout", apiKey, ""); st != 200 {
+				t.Errorf("POST /v1/api/users/%s/logout: %d %v", seg, st, m)
+			}
+			st, m = apiCall(t, ts, "POST", "/v1/api/calls/"+callID+"/cancel", apiKey, `{"userID":"`+u+`"}`)
+			if st != 200 {
+				t.Errorf("cancel by %q: %d %v", u, st, m)
+			}
+		})
+	}
+	for _, p := range []string{"/v1/api/users/./calls", "/v1/api/users/../calls", "/v1/api/users/../logout"} {
+		if st, m := apiCall(t, ts, "POST", p, apiKey, ""); st != 404 || errCode(m) != 6000002 {
+			t.Errorf("POST %s: %d %v, want 404 6000002", p, st, m)
+		}
 	}
 }

@@ -64,6 +64,8 @@ type api struct{ Config }
 // answers a path that is not clean (an empty segment such as calls//accept, "." or "..") with
 // a redirect to its clean form, which has no coded body and comes before the key check; under
 // Prefix the returned handler answers such a path as an unknown endpoint instead (docs/api.md).
+// Both judge the path as sent: a segment "%2E" or "%2E%2E" is clean, and names the user "." or
+// ".." (behaviour §1).
 func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -87,7 +89,7 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	}
 	mux.HandleFunc(Prefix, a.unknown)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, Prefix) && !isClean(r.URL.Path) {
+		if strings.HasPrefix(r.URL.Path, Prefix) && !isClean(r.URL.EscapedPath()) {
 			a.unknown(w, r)
 			return
 		}
