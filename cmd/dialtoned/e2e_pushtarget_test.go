@@ -14,6 +14,8 @@ import (
 
 // pushRegister validates its data (6000001) and pushUnregister accepts what it registered;
 // a WebSocket logout drops the device's targets and keeps the user's other devices' (§9).
+// An APNs bundleID, sent as the apns-topic header of each push, is a bundle ID's letters,
+// digits, "-" and "." only: one that no header can carry would fail every push to the target.
 func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 	ts := startServer(t)
 	phone := ts.login(t, "bob", "b-phone")
@@ -25,6 +27,10 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 		{Provider: "fcm", Token: ""},
 		{Provider: "fcm", Token: strings.Repeat("x", 4097)},
 		{Provider: "apns", Token: "t"},
+		{Provider: "apns", Token: "t", BundleID: "com.example\r\napns-priority: 5"},
+		{Provider: "apns", Token: "t", BundleID: "com.example\x00"},
+		{Provider: "apns", Token: "t", BundleID: "com.example app"},
+		{Provider: "apns", Token: "t", BundleID: "com.exämple"},
 	}
 	for _, target := range bad {
 		if err := phone.PushRegister(ctx, target); code(err) != 6000001 {
@@ -35,7 +41,7 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 		t.Errorf("PushUnregister(sms) = %v, want 6000001", err)
 	}
 	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "fcm", Token: "phone-fcm"}))
-	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "apns", Token: "phone-voip", VoIP: true, BundleID: "com.example"}))
+	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "apns", Token: "phone-voip", VoIP: true, BundleID: "com.Example-2.app"}))
 	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "phone-gone"}))
 	must(t, phone.PushUnregister(ctx, "webhook", "phone-gone"))
 	must(t, phone.PushUnregister(ctx, "webhook", "never-registered"))
