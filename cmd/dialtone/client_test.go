@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/auth"
@@ -258,4 +262,39 @@ func TestClientNamesTheWrongFlag(t *testing.T) {
 	alice.waitFor(`error: invite: invalid value "abc" for flag -timeout.*\nusage: invite USER…`)
 	alice.send("more x bob --bogus")
 	alice.waitFor(`error: more: flag provided but not defined: -bogus\nusage: more CALL USER…`)
+}
+
+// Strings another user chooses (extendedData) reach the terminal quoted as Go strings, their
+// control characters escaped, so none can move the cursor, retitle the window or clear the
+// screen; "watch" prints them JSON-escaped, C1 controls (U+009B is a CSI to a terminal) and
+// bidirectional overrides included, and they decode to what was sent.
+func TestClientAndWatchPrintNoTerminalEscapes(t *testing.T) {
+	srv := servertest.Start(t)
+	bob := startCLI(t, "client", "--url", srv.URL, "--user", "bob", "--secret", servertest.Secret)
+	bob.waitFor(`logged in as bob`)
+	w := startCLI(t, "watch", "--url", srv.URL, "--user", "bob", "--device", "w", "--secret", servertest.Secret)
+	w.waitFor(`"state":"Connected"`)
+	alice, err := client.Dial(t.Context(), srv.URL, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	if _, err := alice.Login(t.Context(), servertest.Token(t, "alice"), "a"); err != nil {
+		t.Fatal(err)
+	}
+	const data = "\x1b]0;owned\a\x1b[2J\x1b[1;1H\r\x7f\u009b2J\u202ehi\u2028"
+	if _, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30, ExtendedData: data}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(`(?m)^  data: ` + regexp.QuoteMeta(strconv.Quote(data)) + `$`)
+	m := w.waitFor(`"event":"callInvitationReceived","seq":\d+,"data":(.*)}\n`)
+	var ev client.CallInvitationReceived
+	if err := json.Unmarshal([]byte(m[1]), &ev); err != nil || ev.ExtendedData != data {
+		t.Errorf("watch's ring %s: extendedData %q, %v; want %q", m[1], ev.ExtendedData, err, data)
+	}
+	for name, out := range map[string]string{"client": bob.out.String(), "watch": w.out.String()} {
+		if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && !unicode.IsPrint(r) }); i >= 0 {
+			t.Errorf("%s printed %q raw at byte %d of:\n%q", name, []rune(out[i:])[0], i, out)
+		}
+	}
 }

@@ -23,7 +23,8 @@ they arrive, and reads commands, one per line, from stdin (a terminal or a pipe)
 for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. A call may be named by
 any unambiguous beginning or end of the ID of a call this client has seen; the client prints
 the last six characters. Arguments are quoted as in a shell to hold blanks:
-invite bob --data '{"room": "r1"}'.
+invite bob --data '{"room": "r1"}'. What other users send (extendedData) is printed quoted as
+a Go string, its control characters escaped ("\x1b"), so that it cannot act on the terminal.
 `
 
 // runClient implements "dialtone client".

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/protocol"
@@ -26,6 +29,10 @@ as every SDK client does, but never answers them. Like any device, it receives o
 the events of the calls of USER that another device created, accepted or joined (its main
 device, docs/behaviour.md §5). When the connection drops (a server restart, for example) it
 reconnects by itself and prints the events it missed.
+
+Strings are JSON-escaped, and so is every character a terminal could take as a control or that
+would reorder the line (U+0080–U+009F, U+202E and the like, as "\u009b"): what other users
+send (extendedData) is shown, never acted on, and decodes to what they sent.
 `
 
 // runWatch implements "dialtone watch".
@@ -41,7 +48,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) > 0 {
 		return fmt.Errorf("watch: unexpected argument %q", pos[0])
 	}
-	w := &jsonWatcher{enc: json.NewEncoder(stdout), ended: make(chan struct{})}
+	w := &jsonWatcher{enc: json.NewEncoder(printableJSON{stdout}), ended: make(chan struct{})}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
 	c, err := cf.dial(lctx, client.Options{EventHandler: w, SeqStore: w})
@@ -62,6 +69,32 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case <-c.Done():
 		return fmt.Errorf("watch: session ended: %w", cf.explain(c.Err()))
 	}
+}
+
+// printableJSON writes JSON text to w with DEL and each character beyond ASCII that is not
+// printable (unicode.IsPrint: C1 controls, format characters such as bidirectional overrides)
+// as a \u escape, which encoding/json leaves as it is. Such characters can only be inside
+// strings, so the text decodes to the same values. A json.Encoder writes each value in one
+// Write.
+type printableJSON struct{ w io.Writer }
+
+func (p printableJSON) Write(b []byte) (int, error) {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r < utf8.RuneSelf && r != 0x7f || unicode.IsPrint(r) {
+			out = append(out, b[i:i+size]...)
+		} else {
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = fmt.Appendf(out, `\u%04x`, u)
+			}
+		}
+		i += size
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // watchLine is one printed line.
