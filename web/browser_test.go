@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,40 @@ func TestBrowserDemo(t *testing.T) {
 			chromedp.Poll[chromedp.Void](`document.querySelector('#log').textContent.includes('missed events lost')`,
 				chromedp.WithPollingInterval(20*time.Millisecond)))
 		rupert.waitUserState("rupert", "BeCancelled")
+	})
+
+	// userIDs may hold < > & ; = (behaviour §1) and extendedData anything: the page shows them
+	// as text, where they were sent from, and no element is made of them (nor would the page's
+	// Content-Security-Policy run an inline handler, which openTab reports).
+	t.Run("MarkupInNamesAndDataIsText", func(t *testing.T) {
+		const caller, data = `<img>&amp;<b>`, `<img src=x onerror="window.xss=1"><script>window.xss=2</script>&lt;`
+		winnie := openTab(t, browser, base, "winnie")
+		c := sdkDevice(t, srv, caller)
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		if _, err := c.CallInvite(ctx, []string{"winnie", "<i>"}, client.InviteConfig{Timeout: 30, ExtendedData: data}); err != nil {
+			t.Fatal(err)
+		}
+		winnie.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)))
+		type page struct {
+			Heading, Meta string
+			Logged, Made  bool
+			XSS           any
+		}
+		shown, err := chromedp.Run(winnie.statusCtx(), chromedp.Evaluate[page](fmt.Sprintf(`({
+			heading: document.querySelector('#incoming [data-call] h3').textContent,
+			meta: document.querySelector('#incoming [data-call] .meta').textContent,
+			logged: [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(JSON.stringify(%s))),
+			made: document.querySelector('img, script:not([src]), b, i') !== null,
+			xss: window.xss ?? null,
+		})`, strconv.Quote(data))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shown.Heading != caller+" is calling you" || shown.Meta != "General call · also ringing <i>" ||
+			!shown.Logged || shown.Made || shown.XSS != nil {
+			t.Errorf("winnie's page shows %+v; want the names as text, the data in the log, no element made of them", shown)
+		}
 	})
 
 	t.Run("CallFollowedOnAnotherDevice", func(t *testing.T) {
