@@ -92,3 +92,25 @@ func waitLogs(t *testing.T, ts *testServer, texts ...string) {
 		}
 	}
 }
+
+// A value a client chooses that the server logs (a resourcesID that names no push profile,
+// behaviour §12) is one quoted field of one record: line breaks and quotes in it forge no
+// record, and every line of the log is a record of the server's.
+func TestE2ELogsCannotBeForged(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-phone-token"})
+	const forged = "level=ERROR msg=forged" // a resourcesID is at most 32 bytes
+	pc := &client.PushConfig{Title: "t", ResourcesID: "x\r\n" + forged + "\""}
+	_, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: pc})
+	must(t, err)
+	waitLogs(t, ts, "unknown resourcesID")
+	for line := range strings.SplitSeq(strings.TrimSuffix(ts.Logs(), "\n"), "\n") {
+		if !strings.HasPrefix(line, "time=") {
+			t.Errorf("log line %q is not one of the server's records:\n%s", line, ts.Logs())
+		}
+	}
+	if !strings.Contains(ts.Logs(), `resourcesID="x\r\n`+forged+`\""`) {
+		t.Errorf("the resourcesID is not one quoted field:\n%s", ts.Logs())
+	}
+}
