@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/client"
 )
 
 // protocol.md "Transport": strings are UTF-8, and a message that is not is refused, over the
@@ -68,5 +70,36 @@ func TestE2ERestAPIUserIDsInPaths(t *testing.T) {
 		if st, m := apiCall(t, ts, "POST", p, apiKey, ""); st != 404 || errCode(m) != 6000002 {
 			t.Errorf("POST %s: %d %v, want 404 6000002", p, st, m)
 		}
+	}
+}
+
+// Webhook and push bodies are JSON whatever users send: userIDs with < > & ; { } (behaviour
+// §1), and extendedData and pushConfig fields with quotes, backslashes, line and paragraph
+// separators, control characters, markup and characters beyond the BMP decode to exactly what
+// was sent, and each webhook's signature, which the receiver checks, is over the bytes sent
+// (docs/webhooks.md, docs/push.md).
+func TestE2EWebhookAndPushBodiesCarryAnyString(t *testing.T) {
+	hooks := newHookReceiver(t, 0)
+	pushes := newPushService(t)
+	ts := startServer(t, append(hookFlags(hooks), "--push-webhook-url", pushes.srv.URL)...)
+	const callee, caller = "<i>&amp;{x}", "a;b=<c>"
+	phone := ts.login(t, callee, "phone")
+	must(t, phone.PushRegister(t.Context(), client.PushTarget{Provider: "webhook", Token: "tok\"\\\n"}))
+	phone.Close()
+	alice := ts.login(t, caller, "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	const data = "\"quoted\" \\back\\slash\u2028\u2029</script><!-- \x00\x01\x1b\x7f é 😀 \\u0041"
+	pc := &client.PushConfig{Title: data[:40], Content: "\u2028" + data[:20], Payload: data}
+	res, err := alice.CallInvite(t.Context(), []string{callee}, client.InviteConfig{Timeout: 30, ExtendedData: data, PushConfig: pc})
+	must(t, err)
+	_, bodies := hooks.call(res.CallID, "call_create")
+	if b := bodies[0]; b["caller"] != caller || b["extendedData"] != data || b["users"].([]any)[0] != callee {
+		t.Errorf("call_create = %v, want caller %q, users [%q], extendedData %q", b, caller, callee, data)
+	}
+	got := pushes.wait(1)
+	if got.Target.Token != "tok\"\\\n" || got.Message.Caller != caller || got.Message.Title != pc.Title ||
+		got.Message.Content != pc.Content || got.Message.Payload != pc.Payload {
+		t.Errorf("push = %+v, want the token, caller and pushConfig as sent", got)
 	}
 }
