@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -101,5 +102,24 @@ func TestE2EWebhookAndPushBodiesCarryAnyString(t *testing.T) {
 	if got.Target.Token != "tok\"\\\n" || got.Message.Caller != caller || got.Message.Title != pc.Title ||
 		got.Message.Content != pc.Content || got.Message.Payload != pc.Payload {
 		t.Errorf("push = %+v, want the token, caller and pushConfig as sent", got)
+	}
+}
+
+// Behaviour §12: a JSON string escape of a lone UTF-16 surrogate ("\ud800", which
+// JSON.stringify writes for a JavaScript string cut inside a pair) stands for U+FFFD, as a
+// WebSocket or TextEncoder turns such a string into UTF-8; a pair stands for its character.
+func TestE2ELoneSurrogateEscapesAreReplacementCharacters(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	r := ts.raw(t)
+	r.login("carol")
+	r.send(`{"id":2,"op":"callInvite","data":{"invitees":["bob"],"config":{"extendedData":"a\ud800b\udc00c\ud83d\ude00"}}}`)
+	f := r.reply(2)
+	var res struct{ CallInfo struct{ ExtendedData string } }
+	if f.Error != nil || json.Unmarshal(f.Result, &res) != nil || res.CallInfo.ExtendedData != "a\uFFFDb\uFFFDc😀" {
+		t.Errorf("callInvite reply %+v %s: want extendedData %q", f.Error, f.Result, "a\uFFFDb\uFFFDc😀")
+	}
+	st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"userID":"dave","invitees":["erin"],"config":{"extendedData":"\udbff!"}}`)
+	if info, _ := m["callInfo"].(map[string]any); st != 200 || info["extendedData"] != "\uFFFD!" {
+		t.Errorf("REST invite: %d %v, want extendedData %q", st, m, "\uFFFD!")
 	}
 }
