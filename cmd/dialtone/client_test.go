@@ -164,6 +164,22 @@ func TestClientQuotedArguments(t *testing.T) {
 	}
 }
 
+// After "--" every argument is a USER, those that begin with "-" included (behaviour §1
+// allows them), however many follow, in invite as in cancel.
+func TestClientUsersAfterDoubleDash(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	alice.send(`invite --timeout 20 -- -bob --carol -- --timeout`)
+	m := alice.waitFor(`call (\S+) \(\S+\) ringing (.*) for 20s|error: .*`)
+	if m[2] != "-bob, --carol, --, --timeout" {
+		t.Errorf("invite -- rang %q (%s), want -bob, --carol, --, --timeout", m[2], m[0])
+	}
+	alice.send(`cancel ` + m[1] + ` -- -bob -nobody`)
+	alice.waitFor(`call ` + m[1] + `: cancelled`)
+	alice.waitFor(`(?m)^  not cancelled: -nobody$`)
+}
+
 // A line too long to be a command is refused, and the client reads on; it used to end the
 // client as if stdin had ended.
 func TestClientRefusesAnOverlongLine(t *testing.T) {

@@ -147,7 +147,8 @@ func splitLine(line string) ([]string, error) {
 
 func cmdHelp(_ context.Context, con *console, _ []string) error {
 	con.out.line("commands (CALL is a call ID, or an unambiguous beginning or end of one; quote an")
-	con.out.line("argument that holds blanks: --data '{\"room\": \"r1\"}'):")
+	con.out.line("argument that holds blanks: --data '{\"room\": \"r1\"}'; USERs that begin with - go after")
+	con.out.line("--: invite -- -bob):")
 	for _, cmd := range commandTable() {
 		con.out.line("  %-8s %-55s %s", cmd.name, cmd.args, cmd.help)
 	}
@@ -218,6 +219,10 @@ func (con *console) printErrorUsers(list []client.ErrorUserInfo) {
 }
 
 func cmdCancel(ctx context.Context, con *console, args []string) error {
+	args, err := lineFlags(args, func(*flag.FlagSet) {}) // no flags, but "--" as in invite
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		return errUsage
 	}

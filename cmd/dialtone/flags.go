@@ -35,15 +35,37 @@ func parseArgs(fs *flag.FlagSet, args []string) (positional []string, help bool,
 			return nil, false, flagError{err}
 		}
 		rest := fs.Args()
+		if stoppedAtDashes(fs, args[:len(args)-len(rest)]) {
+			return append(positional, rest...), false, nil
+		}
 		if len(rest) == 0 {
 			return positional, false, nil
-		}
-		if rest[0] == "--" {
-			return append(positional, rest[1:]...), false, nil
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// stoppedAtDashes reports whether fs.Parse stopped at a "--", which it drops, rather than at a
+// positional argument, given the arguments it consumed: flags, their values and maybe a last
+// "--" that is no flag's value (--data -- takes "--" as the value of --data).
+func stoppedAtDashes(fs *flag.FlagSet, consumed []string) bool {
+	for i := 0; i < len(consumed); i++ {
+		if consumed[i] == "--" {
+			return true
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(consumed[i], "-"), "=")
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) {
+			i++ // the next argument is the flag's value
+		}
+	}
+	return false
+}
+
+// isBoolFlag reports whether f takes no value argument (--advanced, not --advanced true).
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // flagError is an error of the flag package, which the flag set printed with its usage: it is

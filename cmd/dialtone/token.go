@@ -12,7 +12,8 @@ import (
 const tokenUsage = `
 Usage: dialtone token --secret S [--ttl 24h] [--audience A] USER
 
-Mints an HS256 login token for USER, signed with the server's secret, and prints it.
+Mints an HS256 login token for USER, signed with the server's secret, and prints it. A USER
+that begins with "-" goes after "--": dialtone token --secret S -- -bob.
 `
 
 // runToken implements "dialtone token".

@@ -27,6 +27,26 @@ func TestTokenMintsAVerifiableToken(t *testing.T) {
 	}
 }
 
+// Every userID of behaviour §1 gets its token, one that begins with "-" after "--" (else it
+// reads as a flag, as the usage says).
+func TestTokenForEveryCharacterOfUserIDs(t *testing.T) {
+	const secret = "test-secret-0123456789"
+	v, _ := auth.NewVerifier([]byte(secret), "")
+	for _, id := range []string{"!#$%&()+-:;<=.>?@[]^_{}|~", ".", "..", "-bob", "--", "-h"} {
+		out, _, err := runOnce(t, "token", "--secret", secret, "--", id)
+		if user, verr := v.Verify(strings.TrimSpace(out), time.Now()); err != nil || verr != nil || user != id {
+			t.Errorf("token -- %q: %q, %v, %v", id, user, err, verr)
+		}
+	}
+	if _, _, err := runOnce(t, "token", "--secret", secret, "-bob"); err == nil {
+		t.Error(`token -bob without "--" succeeded`)
+	}
+	stdout, stderr, _ := runOnce(t, "token", "--help")
+	if !strings.Contains(stdout+stderr, "-- -bob") {
+		t.Errorf("token --help does not say how to name a user beginning with -:\n%s%s", stdout, stderr)
+	}
+}
+
 func TestTokenReadsTheSecretFromTheEnvironment(t *testing.T) {
 	t.Setenv("DIALTONE_SECRET", "env-secret-0123456789")
 	out, _, err := runOnce(t, "token", "bob")
