@@ -37,9 +37,26 @@ const MaxPushTokenBytes = 4096
 // another target past it is refused (6000001).
 const MaxPushTargetsPerUser = 64
 
+// ValidBundleID reports whether id is an app's bundle ID as Apple forms them: ASCII letters,
+// digits, "-" and ".", at least one. Each APNs push names it in its apns-topic header, where a
+// byte no header may hold (a line break) would fail every push to the target.
+func ValidBundleID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // PushRegisterData is the data of pushRegister: this device's push target (behaviour §9). The
 // target belongs to the logged-in user until it is unregistered, registered by another user, or
-// this device logs out. BundleID is the APNs topic (required for apns); AppID is optional.
+// this device logs out. BundleID is the APNs topic (required for apns, ValidBundleID); AppID is
+// optional.
 type PushRegisterData struct {
 	Provider string `json:"provider"`
 	Token    string `json:"token"`

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // apnsTokenLifetime is how long a provider token is reused; Apple accepts one for up to an
@@ -109,10 +111,14 @@ type APNsAlert struct {
 
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
-// InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried.
+// InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried. A target
+// whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if t.VoIP && m.Kind != KindInvitation {
 		return nil // not a new call: never a VoIP push, and a PushKit token takes nothing else
+	}
+	if !protocol.ValidBundleID(t.BundleID) { // registered before pushRegister checked it
+		return fmt.Errorf("push apns: bundleID %q is no topic: %w", t.BundleID, ErrRejected)
 	}
 	sound := cmp.Or(m.Profile.Sound, "default")
 	// APNs takes 4096 bytes (5120 for VoIP): no HTML escapes, which would make each < > & six.

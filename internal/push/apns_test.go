@@ -222,6 +222,24 @@ func TestAPNsErrors(t *testing.T) {
 	}
 }
 
+// A target whose bundleID is no bundle ID (one registered before pushRegister checked it, with
+// a line break that no apns-topic header may hold) is rejected, not retried: every attempt
+// would fail the same way, and the retries would hold up the later pushes of its call.
+func TestAPNsBundleIDThatIsNoTopicIsRejected(t *testing.T) {
+	f := newFakeAPNs(t)
+	a, _ := newAPNs(t, f, newClock())
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice", Deadline: 1}
+	for _, bundle := range []string{"com.example\r\napns-priority: 5", "com.example app", ""} {
+		err := a.Send(t.Context(), Target{Provider: "apns", Token: "tok", BundleID: bundle}, m)
+		if !errors.Is(err, ErrRejected) || errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("Send with bundleID %q: %v, want rejected", bundle, err)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests reached APNs, want none", n)
+	}
+}
+
 // A send that gets no answer fails with an error that leaves out the request's URL, which
 // ends with the device token: the error is logged, and a push token is a credential
 // (docs/architecture.md "Logging").

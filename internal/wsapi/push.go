@@ -35,23 +35,6 @@ func validPushTarget(provider, token string) error {
 	return nil
 }
 
-// validBundleID reports whether id is an app's bundle ID as Apple forms them: ASCII letters,
-// digits, "-" and ".", at least one. Each APNs push names it in its apns-topic header: a byte
-// no header may hold (a line break) would fail every push to the target, and each retry of it
-// would hold up the later pushes of its call.
-func validBundleID(id string) bool {
-	if id == "" {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Request) (any, error) {
 	var d protocol.PushRegisterData
 	if err := decode(req.Data, &d); err != nil {
@@ -60,7 +43,7 @@ func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Re
 	if err := validPushTarget(d.Provider, d.Token); err != nil {
 		return nil, err
 	}
-	if d.Provider == protocol.PushProviderAPNs && !validBundleID(d.BundleID) {
+	if d.Provider == protocol.PushProviderAPNs && !protocol.ValidBundleID(d.BundleID) {
 		return nil, invalid("bundleID is required for apns: letters, digits, - and .")
 	}
 	if err := srv.roomForPushTarget(ctx, s.userID, d.Provider, d.Token); err != nil {
