@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -121,5 +124,22 @@ func TestE2ELoneSurrogateEscapesAreReplacementCharacters(t *testing.T) {
 	st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"userID":"dave","invitees":["erin"],"config":{"extendedData":"\udbff!"}}`)
 	if info, _ := m["callInfo"].(map[string]any); st != 200 || info["extendedData"] != "\uFFFD!" {
 		t.Errorf("REST invite: %d %v, want extendedData %q", st, m, "\uFFFD!")
+	}
+}
+
+// docs/api.md "Errors": a path with a malformed percent-encoding is not HTTP; the HTTP server
+// answers it with a plain 400 and closes the connection, before the key check.
+func TestE2ERestAPIMalformedPercentEncoding(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	c, err := net.Dial("tcp", ts.Addr)
+	must(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET /v1/api/users/a%zz/calls HTTP/1.1\r\nHost: x\r\n\r\n"))
+	must(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	must(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !resp.Close {
+		t.Errorf("answer %d %q, close %v; want a plain 400 and the connection closed", resp.StatusCode, resp.Header, resp.Close)
 	}
 }
