@@ -92,7 +92,7 @@ func (c *Client) QueryCall(ctx context.Context, callID string) (CallInfo, error)
 
 // PushTarget is this device's push registration (protocol.md "Extensions: push targets"):
 // Provider is "webhook", "fcm" or "apns"; BundleID is required for apns (letters, digits, "-"
-// and ".", as Apple forms bundle IDs).
+// and ".", as Apple forms bundle IDs); BundleID and AppID are at most 255 bytes.
 type PushTarget = protocol.PushRegisterData
 
 // PushRegister registers this device's push target for offline pushes (behaviour §9). The

@@ -37,11 +37,15 @@ const MaxPushTokenBytes = 4096
 // another target past it is refused (6000001).
 const MaxPushTargetsPerUser = 64
 
+// MaxAppIDBytes bounds a push target's bundleID and appID: the target is stored, and its
+// bundleID named in the header of each APNs push.
+const MaxAppIDBytes = 255
+
 // ValidBundleID reports whether id is an app's bundle ID as Apple forms them: ASCII letters,
-// digits, "-" and ".", at least one. Each APNs push names it in its apns-topic header, where a
-// byte no header may hold (a line break) would fail every push to the target.
+// digits, "-" and ".", one to MaxAppIDBytes. Each APNs push names it in its apns-topic header,
+// where a byte no header may hold (a line break) would fail every push to the target.
 func ValidBundleID(id string) bool {
-	if id == "" {
+	if id == "" || len(id) > MaxAppIDBytes {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -56,7 +60,7 @@ func ValidBundleID(id string) bool {
 // PushRegisterData is the data of pushRegister: this device's push target (behaviour §9). The
 // target belongs to the logged-in user until it is unregistered, registered by another user, or
 // this device logs out. BundleID is the APNs topic (required for apns, ValidBundleID); AppID is
-// optional.
+// optional. Neither is longer than MaxAppIDBytes.
 type PushRegisterData struct {
 	Provider string `json:"provider"`
 	Token    string `json:"token"`

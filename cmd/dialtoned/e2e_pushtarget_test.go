@@ -31,6 +31,9 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 		{Provider: "apns", Token: "t", BundleID: "com.example\x00"},
 		{Provider: "apns", Token: "t", BundleID: "com.example app"},
 		{Provider: "apns", Token: "t", BundleID: "com.exämple"},
+		{Provider: "apns", Token: "t", BundleID: strings.Repeat("a", 256)},
+		{Provider: "webhook", Token: "t", AppID: strings.Repeat("a", 256)},
+		{Provider: "fcm", Token: "t", BundleID: strings.Repeat("a", 256)},
 	}
 	for _, target := range bad {
 		if err := phone.PushRegister(ctx, target); code(err) != 6000001 {
@@ -40,7 +43,7 @@ func TestE2EPushTargetsRegisterValidateLogout(t *testing.T) {
 	if err := phone.PushUnregister(ctx, "sms", "t"); code(err) != 6000001 {
 		t.Errorf("PushUnregister(sms) = %v, want 6000001", err)
 	}
-	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "fcm", Token: "phone-fcm"}))
+	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "fcm", Token: "phone-fcm", AppID: strings.Repeat("a", 255)}))
 	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "apns", Token: "phone-voip", VoIP: true, BundleID: "com.Example-2.app"}))
 	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "phone-gone"}))
 	must(t, phone.PushUnregister(ctx, "webhook", "phone-gone"))

@@ -2,6 +2,7 @@ package wsapi
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -45,6 +46,9 @@ func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Re
 	}
 	if d.Provider == protocol.PushProviderAPNs && !protocol.ValidBundleID(d.BundleID) {
 		return nil, invalid("bundleID is required for apns: letters, digits, - and .")
+	}
+	if len(d.BundleID) > protocol.MaxAppIDBytes || len(d.AppID) > protocol.MaxAppIDBytes {
+		return nil, invalid(fmt.Sprintf("bundleID and appID are at most %d bytes", protocol.MaxAppIDBytes))
 	}
 	if err := srv.roomForPushTarget(ctx, s.userID, d.Provider, d.Token); err != nil {
 		return nil, err
