@@ -280,3 +280,16 @@ func TestE2ESecondServerOnTheSameDataRefused(t *testing.T) {
 		t.Fatalf("the first server after the refused second one: %v", err)
 	}
 }
+
+// A signal during start-up (an operator's Ctrl-C while the database opens) stops the server
+// before it serves, which is no failure: Run returns nil, and dialtoned exits 0, as after a
+// drain, instead of reporting "context canceled".
+func TestE2EStoppedDuringStartUpIsNoFailure(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	args := []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}
+	err := server.Run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	if err != nil {
+		t.Fatalf("Run stopped before it served: %v, want nil", err)
+	}
+}

@@ -50,8 +50,14 @@ const (
 // Run starts the server from args (dialtoned's flags) and environment and serves until ctx is
 // cancelled, then drains: it stops accepting, finishes in-flight commits, kicks sessions with
 // shutdown and closes the store. ready, when not nil, receives the listening address once
-// serving. It returns flag.ErrHelp after printing the usage for --help.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+// serving. It returns flag.ErrHelp after printing the usage for --help, and nil when ctx is
+// cancelled before it serves (a signal during start-up), having closed what it opened.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) (err error) {
+	defer func() {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = nil // stopped before it served: no failure
+		}
+	}()
 	cfg, err := config.Parse(args, getenv, stderr)
 	if err != nil {
 		return err
