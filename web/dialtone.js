@@ -513,9 +513,15 @@ export class Dialtone {
   // open connects a socket. One that has not opened within requestTimeoutMs is closed and the
   // attempt fails ('timeout'), as the Go SDK's dial is bounded: a network gone silent may take
   // the connection and never answer its handshake, nor close it. Closing the client meanwhile
-  // closes the socket and fails the attempt with the client's end reason (see #opening).
+  // closes the socket and fails the attempt with the client's end reason (see #opening), and so
+  // does a client closed before (by a listener of the state change that came before the attempt),
+  // without opening one.
   #open() {
     return new Promise((resolve, reject) => {
+      if (this.#finished) {
+        reject(this.#finished);
+        return;
+      }
       let ws;
       try {
         ws = new this.#WebSocket(this.#url);

@@ -1006,3 +1006,15 @@ test('a mutating operation timed out after its send may be tried again with the 
     c.close();
   }
 });
+
+test('close() from a listener of the Connecting that login() reports rejects the login with closed at once and opens no socket, as close() while the socket opens does', async () => {
+  const srv = fakeServer();
+  srv.silent = true;
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, requestTimeoutMs: 60000, logger: quiet });
+  c.on('connectionStateChanged', ({ state }) => { if (state === 'Connecting') c.close(); });
+  const settled = c.login(token, 'd1').then(() => 'resolved', (e) => e.reason);
+  const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still pending after 1 s'), 1000))]);
+  assert.equal(outcome, 'closed');
+  assert.equal(srv.sockets.length, 0, 'no socket opened after close()');
+  assert.equal(c.state, 'Disconnected');
+});
