@@ -910,9 +910,6 @@ function frameText(id, body) {
   return `{"id":${id},${body.slice(1)}`;
 }
 
-// frameSizeError returns the InvalidParameter refusal of a request whose frame, with the
-// longest id it may be sent with, is over MAX_FRAME_BYTES, or null when it fits: the answer does
-// not depend on the id a send gives it, so a request is refused before its first send or never.
 // keyOf returns the idempotency key of an operation's options, or a fresh one.
 function keyOf(options) {
   return options?.idempotencyKey ?? newIdempotencyKey();
@@ -927,6 +924,9 @@ function idemKeyError(op, key) {
     `dialtone: ${op}: an idempotency key is a string of ${MIN_IDEM_BYTES} to ${MAX_IDEM_BYTES} bytes`);
 }
 
+// frameSizeError returns the InvalidParameter refusal of a request whose frame, with the
+// longest id it may be sent with, is over MAX_FRAME_BYTES, or null when it fits: the answer does
+// not depend on the id a send gives it, so a request is refused before its first send or never.
 function frameSizeError(op, body) {
   const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
   if (size <= MAX_FRAME_BYTES) return null;
