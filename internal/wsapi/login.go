@@ -48,7 +48,7 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case !known:
 		s.refuse(req, protocol.CodeUnknownOp, "unknown op "+req.Op, start)
 		return
-	case err != nil: // a non-string idem; an invite spends one of the user's invites all the same
+	case err != nil: // an idem that is not a key (ErrBadIdem); an invite spends one of the user's invites all the same
 		if spendsInvite(req.Op) && !s.srv.takeInvite(s.userID) {
 			s.refuse(req, protocol.CodeRateLimited, errRateLimited.Error(), start) // wins over 6000001 (§8)
 			return
