@@ -152,15 +152,9 @@ func (a *api) listCalls(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	calls, nextFlag, err := a.Backend.ListCalls(r.Context(), user, int(min(count, 1000)), next)
-	if err != nil {
-		return nil, err
-	}
-	list := make([]protocol.CallInfo, len(calls))
-	for i, c := range calls {
-		list[i] = wire.CallInfo(c)
-	}
-	return protocol.QueryCallInvitationListResult{CallList: list, NextFlag: nextFlag}, nil
+	return wire.CallPage(int(min(count, 1000)), func(count int) ([]call.Call, int64, error) {
+		return a.Backend.ListCalls(r.Context(), user, count, next)
+	})
 }
 
 func (a *api) logout(r *http.Request) (any, error) {

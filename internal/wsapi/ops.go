@@ -258,38 +258,16 @@ func (srv *Server) callReceived(ctx context.Context, s *session, req protocol.Re
 	return struct{}{}, nil
 }
 
-// maxResultBytes bounds the result of a reply so that its frame, with the longest id, is one
-// clients take (protocol.MaxServerFrameBytes).
-const maxResultBytes = protocol.MaxServerFrameBytes - len(`{"id":9007199254740991,"result":}`)
-
-// queryList answers a page of the user's calls (R3.10) that fits in one frame a client takes:
-// a page whose calls would make a larger reply (20 users each, their extendedData escaped by
-// JSON) is read again with half as many, down to one call, and its nextFlag goes on from the
-// calls it holds (docs/behaviour.md §12).
+// queryList answers a page of the user's calls (R3.10) that fits in one frame a client takes
+// (wire.CallPage).
 func (srv *Server) queryList(ctx context.Context, s *session, req protocol.Request) (any, error) {
 	var d protocol.QueryCallInvitationListData
 	if err := decode(req.Data, &d); err != nil {
 		return nil, err
 	}
-	count := d.Config.Count
-	for {
-		calls, next, err := srv.backend.ListCalls(ctx, s.userID, count, d.Config.NextFlag)
-		if err != nil {
-			return nil, err
-		}
-		list := make([]protocol.CallInfo, len(calls))
-		for i, c := range calls {
-			list[i] = wire.CallInfo(c)
-		}
-		res, err := json.Marshal(protocol.QueryCallInvitationListResult{CallList: list, NextFlag: next})
-		if err != nil {
-			return nil, err
-		}
-		if len(res) <= maxResultBytes || len(calls) <= 1 {
-			return json.RawMessage(res), nil
-		}
-		count = len(calls) / 2
-	}
+	return wire.CallPage(d.Config.Count, func(count int) ([]call.Call, int64, error) {
+		return srv.backend.ListCalls(ctx, s.userID, count, d.Config.NextFlag)
+	})
 }
 
 func (srv *Server) queryCall(ctx context.Context, s *session, req protocol.Request) (any, error) {
