@@ -25,7 +25,7 @@ func main() {
 		cancel() // the first signal drains
 		<-signals
 		fmt.Fprintln(os.Stderr, "dialtoned: second signal: stopped at once, before the drain finished; "+
-			"open sessions were cut without the shutdown kick; their devices resume once a server runs again")
+			"the sessions still open were cut, and their devices resume once a server runs again")
 		os.Exit(1) // the second forces
 	}()
 	err := server.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)

@@ -44,11 +44,11 @@ func (srv *Server) pushRegister(ctx context.Context, s *session, req protocol.Re
 	if err := validPushTarget(d.Provider, d.Token); err != nil {
 		return nil, err
 	}
-	if d.Provider == protocol.PushProviderAPNs && !protocol.ValidBundleID(d.BundleID) {
-		return nil, invalid("bundleID is required for apns: letters, digits, - and .")
-	}
 	if len(d.BundleID) > protocol.MaxAppIDBytes || len(d.AppID) > protocol.MaxAppIDBytes {
 		return nil, invalid(fmt.Sprintf("bundleID and appID are at most %d bytes", protocol.MaxAppIDBytes))
+	}
+	if d.Provider == protocol.PushProviderAPNs && !protocol.ValidBundleID(d.BundleID) {
+		return nil, invalid("bundleID is required for apns: letters, digits, - and .")
 	}
 	if err := srv.roomForPushTarget(ctx, s.userID, d.Provider, d.Token); err != nil {
 		return nil, err
