@@ -221,9 +221,9 @@ export class Dialtone {
    *   default localStorage, null keeps it in memory only.
    * @param {number} [options.minBackoffMs] first reconnection wait bound (250).
    * @param {number} [options.maxBackoffMs] largest reconnection wait bound (30000; raised to
-   *   minBackoffMs when below it). Each
-   *   failed attempt doubles the bound; a session that ends within maxBackoffMs of its login
-   *   counts as one, and a longer one starts again from minBackoffMs.
+   *   minBackoffMs when below it). Each failed attempt doubles the bound; a session that ends
+   *   within maxBackoffMs of its login counts as one, and a longer one starts again from
+   *   minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
    *   retries across reconnections included, and a connection attempt for its socket to open
    *   (15000). Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
