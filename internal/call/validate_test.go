@@ -104,9 +104,10 @@ func TestR3_6CallingInviteCounts(t *testing.T) {
 	story(t, "t=0 alice@a1 invite bob", "t=0 alice@a1 callinginvite", "expect error 6000001")
 }
 
-// TestCallUserListBounded: a call lists at most MaxListedUsers users, so that every frame that
-// carries its callUserList stays one clients take (docs/behaviour.md §12). A callingInvite or a
-// callJoin that would list more is 6000272; re-inviting users already listed still works.
+// TestCallUserListBounded (R3.6, R3.7): a call lists at most MaxListedUsers users, so that
+// every frame that carries its callUserList stays one clients take (docs/behaviour.md §12). A
+// callingInvite or a callJoin that would list more is 6000272; re-inviting users already
+// listed still works.
 func TestCallUserListBounded(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.JoinPolicy, h.cfg.MaxCallUsers = JoinAnyone, 20
