@@ -223,11 +223,7 @@ func TestCloseDuringLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loginErr := make(chan error, 1)
-	go func() {
-		_, err := c.Login(context.Background(), "token", "dev1")
-		loginErr <- err
-	}()
+	loginErr := loginAsync(context.Background(), c)
 	recv(t, fs.logins, "login")
 	closed := make(chan struct{})
 	go func() {
@@ -251,11 +247,7 @@ func TestLoginBoundedByRequestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	loginErr := make(chan error, 1)
-	go func() {
-		_, err := c.Login(context.Background(), "token", "dev1")
-		loginErr <- err
-	}()
+	loginErr := loginAsync(context.Background(), c)
 	if err := recv(t, loginErr, "Login to return"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Login: %v, want context.DeadlineExceeded", err)
 	}
@@ -343,11 +335,7 @@ func TestLoginWaitingForAnotherEndsWithItsContext(t *testing.T) {
 	recv(t, fs.logins, "the first login")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	loginErr := make(chan error, 1)
-	go func() {
-		_, err := c.Login(ctx, "token", "dev1")
-		loginErr <- err
-	}()
+	loginErr := loginAsync(ctx, c)
 	select {
 	case err := <-loginErr:
 		if !errors.Is(err, context.DeadlineExceeded) {

@@ -144,12 +144,16 @@ func TestCloseDuringTheDialOfALogin(t *testing.T) {
 		}
 	}
 	fs.mu.Unlock()
-	loginErr := make(chan error, 1)
-	go func() {
-		_, err := c.Login(context.Background(), "token", "dev1")
-		loginErr <- err
-	}()
+	loginErr := loginAsync(context.Background(), c)
 	recv(t, handshakes, "the handshake of the second Login")
+	closeEndsLogin(t, c, loginErr, "dials")
+}
+
+// closeEndsLogin closes c, whose Login (loginErr) waits at some step, and checks that the
+// Login fails with ErrClosed at once and that no goroutine of the client is left; what names
+// the step ("dials") for the failure message.
+func closeEndsLogin(t *testing.T, c *Client, loginErr <-chan error, what string) {
+	t.Helper()
 	c.Close()
 	select {
 	case err := <-loginErr:
@@ -157,7 +161,7 @@ func TestCloseDuringTheDialOfALogin(t *testing.T) {
 			t.Errorf("Login: %v, want ErrClosed", err)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("Login still dials 2s after Close")
+		t.Fatalf("Login still %s 2s after Close", what)
 	}
 	waitNoSDKGoroutines(t)
 }
@@ -184,20 +188,7 @@ func TestCloseDuringTheSeqStoreLoadOfALogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loginErr := make(chan error, 1)
-	go func() {
-		_, err := c.Login(context.Background(), "token", "dev1")
-		loginErr <- err
-	}()
+	loginErr := loginAsync(context.Background(), c)
 	recv(t, store.loading, "the Load of the Login")
-	c.Close()
-	select {
-	case err := <-loginErr:
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("Login: %v, want ErrClosed", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Login still waits for the SeqStore 2s after Close")
-	}
-	waitNoSDKGoroutines(t)
+	closeEndsLogin(t, c, loginErr, "waits for the SeqStore")
 }

@@ -279,6 +279,16 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
+// loginAsync starts c.Login(ctx, "token", "dev1") and returns the channel its error arrives on.
+func loginAsync(ctx context.Context, c *Client) <-chan error {
+	loginErr := make(chan error, 1)
+	go func() {
+		_, err := c.Login(ctx, "token", "dev1")
+		loginErr <- err
+	}()
+	return loginErr
+}
+
 // nextOp returns the next recorded request with op, skipping others.
 func nextOp(t *testing.T, fs *fakeServer, op string) protocol.Request {
 	t.Helper()
