@@ -105,15 +105,7 @@ func TestE2ESDKRetryAfterLostReplyCreatesOneCall(t *testing.T) {
 		res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
 		done <- result{res, err}
 	}()
-	watcher := ts.login(t, "bob", "b")
-	var callID string
-	watcher.until("the call to ring bob", func() bool {
-		if len(watcher.events) > 0 {
-			callID = watcher.events[0].callID
-			return true
-		}
-		return false
-	})
+	callID := firstCallOf(t, ts, "bob")
 	proxy.cutAll()
 	proxy.discard.Store(false)
 	r := <-done
@@ -166,15 +158,7 @@ func TestE2EInviteRetriedAfterItsContextEndedCreatesOneCall(t *testing.T) {
 		_, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
 		done <- err
 	}()
-	watcher := ts.login(t, "bob", "b")
-	var callID string
-	watcher.until("the call to ring bob", func() bool {
-		if len(watcher.events) > 0 {
-			callID = watcher.events[0].callID
-			return true
-		}
-		return false
-	})
+	callID := firstCallOf(t, ts, "bob")
 	cancel() // the application gives up waiting, after the server carried the invite out
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("callInvite whose ctx ended: %v, want context.Canceled", err)
@@ -194,4 +178,20 @@ func TestE2EInviteRetriedAfterItsContextEndedCreatesOneCall(t *testing.T) {
 	if len(list.CallList) != 1 {
 		t.Errorf("%d calls after an invite tried again with its key, want 1", len(list.CallList))
 	}
+}
+
+// firstCallOf logs a device of user in and returns the call of the first event it receives:
+// the call a request in flight made, whose reply is being withheld.
+func firstCallOf(t *testing.T, ts *testServer, user string) string {
+	t.Helper()
+	watcher := ts.login(t, user, "watcher")
+	var callID string
+	watcher.until("a call to reach "+user, func() bool {
+		if len(watcher.events) > 0 {
+			callID = watcher.events[0].callID
+			return true
+		}
+		return false
+	})
+	return callID
 }
