@@ -137,8 +137,9 @@ func (m Message) Data() map[string]string {
 }
 
 // Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
-// INVALID_ARGUMENT: the token is invalid; 401: the access token is dropped and the send
-// retried; 429, 5xx: retried.
+// INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says
+// nothing of the token): a rejection; 401: the access token is dropped and the send retried;
+// 429, 5xx: retried.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	msg := FCMMessage{Token: t.Token, Data: m.Data(), Android: FCMAndroid{CollapseKey: m.CallID, Priority: "high"}}
 	if m.Deadline != 0 {
@@ -177,6 +178,8 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	}
 	detail := strings.Join(codes, "/") + " " + e.Error.Message
 	switch {
+	case status == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Error.Message), "too big"):
+		return fmt.Errorf("push fcm: status %d %s: %w", status, detail, ErrRejected)
 	case status == http.StatusNotFound || containsAny(codes, "UNREGISTERED", "INVALID_ARGUMENT"):
 		return fmt.Errorf("push fcm: status %d %s: %w", status, detail, ErrTokenInvalid)
 	case status == http.StatusUnauthorized:

@@ -33,6 +33,7 @@ type fakeFCM struct {
 type fcmSend struct {
 	path, auth string
 	body       FCMRequest
+	dataSize   int // bytes of the message's data object as sent
 }
 
 func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
@@ -68,9 +69,24 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 		if err := json.Unmarshal(raw, &body); err != nil {
 			t.Errorf("FCM body %s: %v", raw, err)
 		}
+		var data struct {
+			Message struct {
+				Data json.RawMessage `json:"data"`
+			} `json:"message"`
+		}
+		_ = json.Unmarshal(raw, &data)
 		f.mu.Lock()
-		f.sends = append(f.sends, fcmSend{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body})
+		f.sends = append(f.sends, fcmSend{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body,
+			dataSize: len(data.Message.Data)})
 		f.mu.Unlock()
+		// FCM counts only the data, and takes 4096 bytes of it; the token "big" stands for the
+		// answer to a larger message whatever the count.
+		if len(data.Message.Data) > 4096 || body.Message.Token == "big" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"code":400,"message":"Android message is too big","status":"INVALID_ARGUMENT",` +
+				`"details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}`))
+			return
+		}
 		answer := map[string]struct {
 			status int
 			body   string
@@ -170,6 +186,7 @@ func TestFCMErrors(t *testing.T) {
 	m := Message{Kind: KindQuit, CallID: "c", Caller: "alice"}
 	for token, want := range map[string]struct{ invalid, rejected bool }{
 		"gone": {invalid: true}, "invalid": {invalid: true}, "quota": {}, "down": {}, "authz": {}, "denied": {rejected: true},
+		"big": {rejected: true}, // too big says nothing of the token, and retrying cannot help
 	} {
 		err := p.Send(t.Context(), Target{Provider: "fcm", Token: token}, m)
 		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
