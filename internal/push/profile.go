@@ -10,6 +10,10 @@ import (
 // maxProfileName is the longest resourcesID (behaviour §9), and so the longest profile name.
 const maxProfileName = 32
 
+// maxProfileField is the longest value of a profile field: with it, every push fits its
+// provider's limit once shortened (docs/push.md "Size limits").
+const maxProfileField = 256
+
 // Profile is a push profile of the server's configuration, named by the resourcesID of an op's
 // pushConfig (behaviour §9): how the pushes of that op look on the device. Empty fields keep
 // the providers' defaults.
@@ -25,8 +29,9 @@ type Profile struct {
 }
 
 // ParseProfiles reads a profiles file: one JSON object, and nothing after it, whose keys are
-// resourcesIDs (1 to 32 bytes) and whose values are Profile objects. Unknown fields are
-// errors, so a misspelt one is not silently ignored; so is null, for the file or a profile.
+// resourcesIDs (1 to 32 bytes) and whose values are Profile objects, each field at most 256
+// bytes. Unknown fields are errors, so a misspelt one is not silently ignored; so is null, for
+// the file or a profile.
 func ParseProfiles(data []byte) (map[string]Profile, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -47,6 +52,8 @@ func ParseProfiles(data []byte) (map[string]Profile, error) {
 			return nil, fmt.Errorf("push profiles: name %q is not 1 to %d bytes (a resourcesID)", name, maxProfileName)
 		case p == nil:
 			return nil, fmt.Errorf("push profiles: profile %q is not a JSON object", name)
+		case max(len(p.Sound), len(p.APNsCategory), len(p.AndroidChannelID)) > maxProfileField:
+			return nil, fmt.Errorf("push profiles: profile %q has a field longer than %d bytes", name, maxProfileField)
 		}
 		profiles[name] = *p
 	}

@@ -15,6 +15,11 @@ func TestParseProfiles(t *testing.T) {
 		got["silent"] != (Profile{}) {
 		t.Errorf("profiles = %+v", got)
 	}
+	long := strings.Repeat("x", 256)
+	if _, err := ParseProfiles([]byte(`{"ring": {"sound": "` + long + `", "apnsCategory": "` + long +
+		`", "androidChannelID": "` + long + `"}}`)); err != nil {
+		t.Errorf("ParseProfiles with 256-byte fields: %v", err)
+	}
 	for _, bad := range []string{
 		`{"ring": {"sond": "x"}}`, // misspelt field
 		`{"": {}}`,
@@ -26,6 +31,10 @@ func TestParseProfiles(t *testing.T) {
 		`null`,           // not an object (docs/push.md)
 		`{"ring": {}}}`,  // a stray character after the object
 		`{"ring": null}`, // a profile that is not an object
+		// A field over 256 bytes, which a push could not always carry (docs/push.md "Size limits").
+		`{"ring": {"sound": "` + strings.Repeat("s", 257) + `"}}`,
+		`{"ring": {"apnsCategory": "` + strings.Repeat("c", 257) + `"}}`,
+		`{"ring": {"androidChannelID": "` + strings.Repeat("a", 257) + `"}}`,
 	} {
 		if _, err := ParseProfiles([]byte(bad)); err == nil {
 			t.Errorf("ParseProfiles(%q) accepted", bad)
