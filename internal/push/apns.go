@@ -1,7 +1,6 @@
 package push
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/ecdsa"
@@ -94,6 +93,7 @@ type APNsPayload struct {
 	Deadline   int64   `json:"deadline,omitempty"`
 	ServerTime int64   `json:"serverTime"`
 	Payload    string  `json:"payload,omitempty"`
+	Truncated  bool    `json:"truncated,omitempty"` // shortened to fit (docs/push.md "Size limits")
 }
 
 // APNsAPS is the aps dictionary.
@@ -109,10 +109,48 @@ type APNsAlert struct {
 	Body  string `json:"body"`
 }
 
+// APNs' limits on a request body: 4096 bytes, 5120 for a VoIP push.
+const (
+	apnsLimit     = 4096
+	apnsVoIPLimit = 5120
+)
+
+// apnsBody returns the JSON body of m's APNs request, as APNs counts it.
+func apnsBody(m Message) ([]byte, error) {
+	return encodeJSON(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content},
+		Sound: cmp.Or(m.Profile.Sound, "default"), Category: m.Profile.APNsCategory},
+		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime,
+		Payload: m.Payload, Truncated: m.Truncated})
+}
+
+// Fit implements Fitter: m fitted to APNs' limit for t (5120 bytes for a VoIP target, else
+// 4096). A push that is not sent to t (VoIP and no invitation) is returned as it is.
+func (a *APNs) Fit(t Target, m Message) (Message, error) {
+	if t.VoIP && m.Kind != KindInvitation {
+		return m, nil
+	}
+	m, _, err := a.fitBody(t, m)
+	return m, err
+}
+
+// fitBody is Fit, with the body of the fitted message.
+func (a *APNs) fitBody(t Target, m Message) (Message, []byte, error) {
+	limit := apnsLimit
+	if t.VoIP {
+		limit = apnsVoIPLimit
+	}
+	m, body, err := fit(m, limit, apnsBody)
+	if err != nil {
+		return m, nil, fmt.Errorf("push apns: %w", err)
+	}
+	return m, body, nil
+}
+
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
 // InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried. A target
-// whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request.
+// whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request. The
+// body is m fitted to APNs' limit (Fit); one that cannot fit is refused without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if t.VoIP && m.Kind != KindInvitation {
 		return nil // not a new call: never a VoIP push, and a PushKit token takes nothing else
@@ -120,18 +158,10 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if !protocol.ValidBundleID(t.BundleID) { // registered before pushRegister checked it
 		return fmt.Errorf("push apns: bundleID %q is no topic: %w", t.BundleID, ErrRejected)
 	}
-	sound := cmp.Or(m.Profile.Sound, "default")
-	// APNs takes 4096 bytes (5120 for VoIP): no HTML escapes, which would make each < > & six.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content}, Sound: sound,
-		Category: m.Profile.APNsCategory},
-		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime, Payload: m.Payload})
+	m, body, err := a.fitBody(t, m)
 	if err != nil {
-		return fmt.Errorf("push apns: %w", err)
+		return err
 	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	token, err := a.providerToken()
 	if err != nil {
 		return err

@@ -25,7 +25,8 @@ type apnsRequest struct {
 	proto, path string
 	header      http.Header
 	body        APNsPayload
-	size        int // bytes of the body
+	raw         []byte // the body as sent
+	size        int    // bytes of the body
 }
 
 // fakeAPNs is an HTTP/2 TLS server answering like APNs: a body over 4096 bytes (5120 for VoIP)
@@ -49,7 +50,7 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 			t.Errorf("APNs body %s: %v", raw, err)
 		}
 		f.mu.Lock()
-		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body, size: len(raw)})
+		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body, raw: raw, size: len(raw)})
 		f.mu.Unlock()
 		if limit := map[string]int{"voip": 5120}[r.Header.Get("apns-push-type")]; len(raw) > cmp.Or(limit, 4096) {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)

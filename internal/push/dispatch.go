@@ -222,7 +222,7 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		if skip {
 			continue
 		}
-		err := d.cfg.Providers[t.Provider].Send(ctx, t, m)
+		err := d.sendTo(ctx, userID, t, m)
 		switch {
 		case errors.Is(err, ErrTokenInvalid):
 			d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
@@ -241,4 +241,25 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		d.mu.Unlock()
 	}
 	return retry
+}
+
+// sendTo sends m to t through t's provider. A provider with a size limit (a Fitter) gets m
+// fitted to it: a shortened push is logged at WARN, with the sizes and never the pushConfig's
+// text, and one that cannot fit is refused with an error wrapping ErrTooLarge.
+func (d *Dispatcher) sendTo(ctx context.Context, userID string, t Target, m Message) error {
+	p := d.cfg.Providers[t.Provider]
+	if f, ok := p.(Fitter); ok {
+		fitted, err := f.Fit(t, m)
+		if err != nil {
+			return err
+		}
+		if fitted.Truncated && !m.Truncated {
+			d.log.Warn("push: shortened to fit the provider's limit", "user", userID, "provider", t.Provider,
+				"callID", m.CallID, "kind", m.Kind, "payloadDropped", m.Payload != "",
+				"content", fmt.Sprintf("%d/%d bytes", len(fitted.Content), len(m.Content)),
+				"title", fmt.Sprintf("%d/%d bytes", len(fitted.Title), len(m.Title)))
+		}
+		m = fitted
+	}
+	return p.Send(ctx, t, m)
 }

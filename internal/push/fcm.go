@@ -133,20 +133,43 @@ func (m Message) Data() map[string]string {
 	if m.Deadline != 0 {
 		d["deadline"] = strconv.FormatInt(m.Deadline, 10)
 	}
+	if m.Truncated {
+		d["truncated"] = "true"
+	}
 	return d
+}
+
+// fcmDataLimit is FCM's limit on a message's data, the only part of the message it counts.
+const fcmDataLimit = 4096
+
+// fcmData returns the JSON of m's FCM data, the bytes FCM's limit applies to.
+func fcmData(m Message) ([]byte, error) { return encodeJSON(m.Data()) }
+
+// Fit implements Fitter: m fitted so that its data is within FCM's 4096 bytes.
+func (f *FCM) Fit(_ Target, m Message) (Message, error) {
+	m, _, err := fit(m, fcmDataLimit, fcmData)
+	if err != nil {
+		return m, fmt.Errorf("push fcm: %w", err)
+	}
+	return m, nil
 }
 
 // Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
 // INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says
 // nothing of the token): a rejection; 401: the access token is dropped and the send retried;
-// 429, 5xx: retried.
+// 429, 5xx: retried. The message is m fitted to FCM's limit (Fit); one that cannot fit is
+// refused without a request.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
+	m, err := f.Fit(t, m)
+	if err != nil {
+		return err
+	}
 	msg := FCMMessage{Token: t.Token, Data: m.Data(), Android: FCMAndroid{CollapseKey: m.CallID, Priority: "high"}}
 	if m.Deadline != 0 {
 		left := max(time.UnixMilli(m.Deadline).Sub(f.cfg.Now()), 0)
 		msg.Android.TTL = strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10) + "s"
 	}
-	body, err := json.Marshal(FCMRequest{Message: msg})
+	body, err := encodeJSON(FCMRequest{Message: msg})
 	if err != nil {
 		return fmt.Errorf("push fcm: %w", err)
 	}

@@ -40,6 +40,10 @@ type Message struct {
 	Payload     string  `json:"payload,omitempty"`
 	ResourcesID string  `json:"resourcesID,omitempty"`
 	Profile     Profile `json:"profile,omitzero"` // the profile ResourcesID names; zero when none
+	// Truncated marks a push shortened to fit its provider's size limit (docs/push.md "Size
+	// limits"): its payload was dropped, and its content and title may be cut. Only APNs and
+	// FCM have limits, so the webhook provider never sends it.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Provider sends one message to one target. It returns nil when the provider took the
@@ -56,6 +60,10 @@ var ErrTokenInvalid = errors.New("push: token invalid")
 
 // ErrRejected means the provider refused the message for a reason retrying will not fix.
 var ErrRejected = errors.New("push: rejected")
+
+// ErrTooLarge means a message does not fit its provider's size limit even when shortened; it
+// is a rejection, refused before any request.
+var ErrTooLarge = fmt.Errorf("push: too large for the provider even when shortened: %w", ErrRejected)
 
 // httpError classifies a provider's HTTP answer: 429, 5xx and redirects (3xx, which the
 // providers' clients do not follow) may succeed later; any other failure status is a rejection
