@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dialtone/dialtone/internal/clientip"
 )
 
 // Config is the server's configuration. Parse returns it validated; Defaults returns the
@@ -60,6 +62,9 @@ type Config struct {
 	MaxRequestsPerSecond    int // per connection
 	MaxInvitesPerMinute     int // per user, callInvite and callingInvite
 	MaxUnauthenticatedPerIP int // connections not yet logged in, per client IP
+	// TrustedProxies lists the reverse proxies (addresses and CIDR ranges, comma-separated)
+	// whose X-Forwarded-For names the client; "" trusts none. See clientip.Parse.
+	TrustedProxies string
 
 	WebhookURL    string        // behaviour §10; "" disables webhooks
 	WebhookSecret string        // HMAC key of the Dialtone-Signature header
@@ -334,6 +339,9 @@ func (c Config) Validate() error {
 		case r.n < r.min:
 			fail("--%s must be at least %d", r.name, r.min)
 		}
+	}
+	if _, err := clientip.Parse(c.TrustedProxies); err != nil {
+		fail("--trusted-proxies: %w", err)
 	}
 	if c.JoinPolicy != JoinMembers && c.JoinPolicy != JoinAnyone {
 		fail("--join-policy must be %s or %s", JoinMembers, JoinAnyone)

@@ -114,6 +114,7 @@ func TestPrecedence(t *testing.T) {
 	file := writeFile(t, `{"listen": "file:1", "data": "file-data", "heartbeat-timeout": "60s",
 		"max-call-users": 4, "log-level": "debug", "secret": "file-secret-0123456789"}`)
 	other := writeFile(t, `{"listen": "other:1"}`)
+	proxies := writeFile(t, `{"trusted-proxies": "::1, 192.168.0.0/16"}`)
 	tests := []parseCase{
 		{"file only", []string{"--config", file}, nil, func(c *Config) {
 			c.Listen, c.DataDir, c.HeartbeatTimeout, c.MaxCallUsers, c.LogLevel, c.Secret =
@@ -136,6 +137,8 @@ func TestPrecedence(t *testing.T) {
 		{"config flag over config env", []string{"--config", other, "--secret", secret},
 			map[string]string{"DIALTONE_CONFIG": "/does/not/exist.json"},
 			func(c *Config) { c.Listen, c.Secret = "other:1", secret }},
+		{"trusted proxies by file", []string{"--config", proxies, "--secret", secret}, nil,
+			func(c *Config) { c.TrustedProxies, c.Secret = "::1, 192.168.0.0/16", secret }},
 		{"empty env counts as unset", []string{"--secret", secret}, map[string]string{"DIALTONE_LISTEN": ""},
 			func(c *Config) { c.Secret = secret }},
 		{"every setting by env", nil, map[string]string{
@@ -152,6 +155,7 @@ func TestPrecedence(t *testing.T) {
 			"DIALTONE_FCM_CREDENTIALS": "sa.json", "DIALTONE_FCM_TOKEN_URL": "https://tok.example",
 			"DIALTONE_FCM_ENDPOINT": "https://fcm.example/{project}", "DIALTONE_APNS_KEY_FILE": "k.p8",
 			"DIALTONE_APNS_KEY_ID": "KID", "DIALTONE_APNS_TEAM_ID": "TEAM", "DIALTONE_APNS_ENDPOINT": "https://apns.example",
+			"DIALTONE_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
 		}, func(c *Config) {
 			*c = Config{Listen: "h:9", DataDir: "d", Secret: secret, Audience: "aud",
 				HeartbeatInterval: 2 * time.Second, HeartbeatTimeout: 6 * time.Second, NotReceivedCheck: 3 * time.Second,
@@ -159,7 +163,7 @@ func TestPrecedence(t *testing.T) {
 				CallRetention: time.Hour, LogRetention: 6 * time.Second, IdempotencyWindow: time.Minute,
 				TLSCert: "c.pem", TLSKey: "k.pem", LogLevel: "error",
 				MaxRequestsPerSecond: 7, MaxInvitesPerMinute: 8, MaxUnauthenticatedPerIP: 9,
-				WebhookURL: "https://hooks.example/x", WebhookSecret: "ws", WebhookExpiry: 2 * time.Hour,
+				TrustedProxies: "127.0.0.1, 10.0.0.0/8", WebhookURL: "https://hooks.example/x", WebhookSecret: "ws", WebhookExpiry: 2 * time.Hour,
 				APIKey: "api-key-0123456789", PushWebhookURL: "https://push.example/p", PushExpiry: 3 * time.Minute,
 				FCMCredentials: "sa.json", FCMTokenURL: "https://tok.example", FCMEndpoint: "https://fcm.example/{project}",
 				APNsKeyFile: "k.p8", APNsKeyID: "KID", APNsTeamID: "TEAM", APNsEndpoint: "https://apns.example"}
@@ -265,6 +269,10 @@ func TestRefused(t *testing.T) {
 		{"zero requests per second", append(dev, "--max-requests-per-second", "0"), nil, []string{"--max-requests-per-second must be at least 1"}},
 		{"zero invites per minute", append(dev, "--max-invites-per-minute", "0"), nil, []string{"--max-invites-per-minute must be at least 1"}},
 		{"zero unauthenticated per IP", append(dev, "--max-unauthenticated-per-ip", "-3"), nil, []string{"--max-unauthenticated-per-ip must be at least 1"}},
+		{"trusted proxy not an address", append(dev, "--trusted-proxies", "127.0.0.1,10.0.0.300/8"), nil,
+			[]string{"--trusted-proxies", `"10.0.0.300/8"`, "IP address or CIDR range"}},
+		{"trusted proxy by env names its variable", dev, map[string]string{"DIALTONE_TRUSTED_PROXIES": "nginx"},
+			[]string{"--trusted-proxies", `"nginx"`, "IP address or CIDR range"}},
 		{"not a duration", append(dev, "--heartbeat-timeout", "35"), nil, []string{`"35" for --heartbeat-timeout`, "duration"}},
 		{"not an integer", append(dev, "--max-call-users", "ten"), nil, []string{`"ten" for --max-call-users`, "integer"}},
 		{"not a bool by env", nil, map[string]string{"DIALTONE_DEV": "yes"}, []string{`"yes" for --dev (from DIALTONE_DEV)`}},

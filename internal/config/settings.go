@@ -59,6 +59,8 @@ func settings() []setting {
 			func(c *Config) any { return &c.MaxInvitesPerMinute }},
 		{"max-unauthenticated-per-ip", "connections from one IP address that have not logged in yet; beyond, refused",
 			func(c *Config) any { return &c.MaxUnauthenticatedPerIP }},
+		{"trusted-proxies", "IP addresses and CIDR ranges, comma-separated, of the reverse proxies whose X-Forwarded-For names the client (docs/operations.md); none: the TCP peer is the client",
+			func(c *Config) any { return &c.TrustedProxies }},
 		{"webhook-url", "URL that receives the signed server callbacks (behaviour §10, docs/webhooks.md); none: no webhooks",
 			func(c *Config) any { return &c.WebhookURL }},
 		{"webhook-secret", "HMAC-SHA256 key of the Dialtone-Signature header (required with --webhook-url, refused without it)",
