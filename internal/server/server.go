@@ -23,6 +23,7 @@ import (
 
 	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/clientip"
 	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/httpapi"
 	"github.com/dialtone/dialtone/internal/localbus"
@@ -102,6 +103,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer board.Close()
 
+	trusted, err := clientip.Parse(cfg.TrustedProxies)
+	if err != nil { // validated by config
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	ws = wsapi.New(wsapi.Config{
 		HeartbeatInterval:       cfg.HeartbeatInterval,
 		HeartbeatTimeout:        cfg.HeartbeatTimeout,
@@ -110,6 +115,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxRequestsPerSecond:    cfg.MaxRequestsPerSecond,
 		MaxInvitesPerMinute:     cfg.MaxInvitesPerMinute,
 		MaxUnauthenticatedPerIP: cfg.MaxUnauthenticatedPerIP,
+		TrustedProxies:          trusted,
 		ValidDeviceID:           auth.ValidDeviceID,
 		Observer:                m,
 		PushTargets:             store,

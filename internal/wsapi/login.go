@@ -329,10 +329,7 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 	}
 	us.devices[deviceID] = s
 	if s.holdsUnauth {
-		srv.unauth[s.ip]--
-		if srv.unauth[s.ip] <= 0 {
-			delete(srv.unauth, s.ip)
-		}
+		srv.releaseUnauthLocked(s.ip)
 	}
 	s.mu.Lock()
 	s.holdsUnauth = false

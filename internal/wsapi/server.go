@@ -7,13 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/clientip"
 	"github.com/dialtone/dialtone/internal/gopool"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wsconn"
@@ -54,7 +54,8 @@ type Config struct {
 	MaxDevicesPerUser       int               // R6.2 (default 10)
 	MaxRequestsPerSecond    int               // per connection (default 50)
 	MaxInvitesPerMinute     int               // per user, callInvite and callingInvite (default 60)
-	MaxUnauthenticatedPerIP int               // connections not yet logged in (default 100)
+	MaxUnauthenticatedPerIP int               // connections not yet logged in, per client address (default 100)
+	TrustedProxies          clientip.Trusted  // whose X-Forwarded-For names the client (default: none)
 	SendQueue               int               // frames queued per connection before slowConsumer (default 512)
 	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
 	Observer                Observer          // metrics (default: none)
@@ -114,7 +115,7 @@ type Server struct {
 	mu       sync.Mutex
 	users    map[string]*userSessions // by user: its logged-in sessions, or invites it spent lately
 	swept    time.Time                // when users was last rid of entries with neither
-	unauth   map[string]int           // connections not logged in, by remote IP
+	unauth   map[string]int           // connections not logged in, by client address
 	all      map[*session]struct{}
 	draining bool
 	wg       sync.WaitGroup
@@ -158,9 +159,11 @@ func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() tim
 	return srv
 }
 
-// ServeHTTP upgrades the request to a WebSocket and runs the session until it closes.
+// ServeHTTP upgrades the request to a WebSocket and runs the session until it closes. The
+// client's address, which the limit of connections not logged in counts by and the log names,
+// is the TCP peer's or, from a trusted proxy, the one X-Forwarded-For gives (clientip).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ip := remoteIP(r)
+	ip := s.cfg.TrustedProxies.ClientIP(r)
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -257,18 +260,16 @@ func (s *Server) Sessions() int {
 	return len(s.all)
 }
 
+// releaseUnauth gives back a place of ip's connections not logged in.
 func (s *Server) releaseUnauth(ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseUnauthLocked(ip)
+}
+
+// releaseUnauthLocked is releaseUnauth with s.mu held.
+func (s *Server) releaseUnauthLocked(ip string) {
 	if s.unauth[ip]--; s.unauth[ip] <= 0 {
 		delete(s.unauth, ip)
 	}
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

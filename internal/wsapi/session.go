@@ -30,7 +30,7 @@ const (
 type session struct {
 	srv      *Server
 	conn     *wsconn.Conn
-	ip       string
+	ip       string // the client's address (Config.TrustedProxies), which the limit of connections not logged in counts by
 	accepted uint64 // the connection's place in the order the server accepted connections
 
 	out  *sendQueue    // frames to write, bounded: a full queue sheds the consumer
