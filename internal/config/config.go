@@ -7,7 +7,7 @@
 //   - the JSON file named by --config (or DIALTONE_CONFIG), an object whose keys are flag names
 //     and whose values are strings, numbers or booleans,
 //   - the environment variables DIALTONE_<FLAG NAME, upper case, dashes as underscores>
-//     (an empty variable counts as unset),
+//     (an empty variable counts as unset; UnknownEnv tells those that name no setting),
 //   - the command-line flags.
 //
 // Whether dev is on is itself decided by the same layers. Every refused value is reported with

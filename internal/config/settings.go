@@ -95,7 +95,7 @@ func settings() []setting {
 // EnvVar returns the environment variable of a flag: DIALTONE_ and the name upper-cased with
 // underscores for dashes (heartbeat-timeout → DIALTONE_HEARTBEAT_TIMEOUT).
 func EnvVar(flagName string) string {
-	return "DIALTONE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // get renders the field's value as a flag would take it.

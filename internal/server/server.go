@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +54,31 @@ const (
 // shutdown and closes the store. ready, when not nil, receives the listening address once
 // serving. It returns flag.ErrHelp after printing the usage for --help, and nil when ctx is
 // cancelled before it serves (a signal during start-up), having closed what it opened.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) (err error) {
+//
+// Run sees the environment only through getenv, which cannot list it; RunEnviron is Run over a
+// listed environment that also warns of variables it does not know.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+	return run(ctx, args, getenv, nil, stdout, stderr, ready)
+}
+
+// RunEnviron is Run with the environment environ (os.Environ's "NAME=value" form). At start it
+// logs a WARN for each DIALTONE_ variable in it that names no setting (config.UnknownEnv): a
+// misspelt variable leaves its setting at the default, and the server runs on.
+func RunEnviron(ctx context.Context, args, environ []string, stdout, stderr io.Writer, ready func(addr string)) error {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if _, seen := vars[name]; ok && !seen { // the first of duplicates, as os.Getenv
+			vars[name] = value
+		}
+	}
+	getenv := func(name string) string { return vars[name] }
+	return run(ctx, args, getenv, config.UnknownEnv(environ), stdout, stderr, ready)
+}
+
+// run is Run, warning of the unknown variables.
+func run(ctx context.Context, args []string, getenv func(string) string, unknown []config.UnknownVar,
+	stdout, stderr io.Writer, ready func(addr string)) (err error) {
 	defer func() {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // stopped before it served: no failure
@@ -64,6 +89,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stderr)
+	for _, v := range unknown {
+		attrs := []any{"name", v.Name}
+		if v.Closest != "" {
+			attrs = append(attrs, "didYouMean", v.Closest)
+		}
+		log.Warn("environment variable names no setting and is ignored", attrs...)
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
