@@ -272,7 +272,7 @@ func serviceAccount(t *testing.T) []byte {
 }
 
 // §9: a pushConfig's resourcesID names a profile of --push-profiles, which the push carries; a
-// profiles file with an error stops the server at start-up.
+// profiles file with an error, or without a push provider, stops the server at start-up.
 func TestE2EPushProfiles(t *testing.T) {
 	pushes := newPushService(t)
 	profiles := filepath.Join(t.TempDir(), "profiles.json")
@@ -289,12 +289,18 @@ func TestE2EPushProfiles(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	must(t, os.WriteFile(bad, []byte(`{"ring": {"sond": "ring.caf"}}`), 0o600))
-	for _, providers := range [][]string{{"--push-webhook-url", pushes.srv.URL}, nil} {
-		args := append([]string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--push-profiles", bad}, providers...)
+	// Without a provider no profile would ever be used: that too stops it.
+	for _, tt := range []struct {
+		providers []string
+		want      string
+	}{
+		{[]string{"--push-webhook-url", pushes.srv.URL}, "sond"}, {nil, "needs a push provider"}} {
+		args := append([]string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--push-profiles", bad}, tt.providers...)
 		err = server.Run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard,
 			func(string) { t.Error("started with a bad profiles file") })
-		if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), "sond") {
-			t.Errorf("start with a misspelt profile field and providers %q: %v", providers, err)
+		if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("start with a misspelt profile field and providers %q: %v, want an error naming --push-profiles and %q",
+				tt.providers, err, tt.want)
 		}
 	}
 }

@@ -367,8 +367,15 @@ func (c Config) Validate() error {
 	case !headerValue(c.APIKey):
 		fail("--api-key must not hold a control character nor begin or end with a space: the Authorization header could not carry it")
 	}
-	if c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == "") {
+	switch {
+	case c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == ""):
 		fail("--apns-key-id and --apns-team-id are required with --apns-key-file")
+	case c.APNsKeyFile == "" && (c.APNsKeyID != "" || c.APNsTeamID != ""):
+		fail("--apns-key-id and --apns-team-id need --apns-key-file: without it no APNs push is sent")
+	}
+	if c.PushProfiles != "" && c.PushWebhookURL == "" && c.FCMCredentials == "" && c.APNsKeyFile == "" {
+		fail("--push-profiles needs a push provider (--push-webhook-url, --fcm-credentials or --apns-key-file): " +
+			"a profile is used only by a push")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -265,6 +265,13 @@ func TestRefused(t *testing.T) {
 			[]string{"--api-key must not hold a control character"}},
 		{"apns key without ids", append(dev, "--apns-key-file", "k.p8"), nil,
 			[]string{"--apns-key-id and --apns-team-id are required with --apns-key-file"}},
+		// docs/push.md: a profile is used only by a push, and no push is sent without a provider.
+		{"push profiles without a provider", append(dev, "--push-profiles", "profiles.json"), nil,
+			[]string{"--push-profiles needs a push provider (--push-webhook-url, --fcm-credentials or --apns-key-file)"}},
+		{"apns key id without key file", append(dev, "--apns-key-id", "KID", "--apns-team-id", "TEAM"), nil,
+			[]string{"--apns-key-id and --apns-team-id need --apns-key-file"}},
+		{"apns team id alone by env", dev, map[string]string{"DIALTONE_APNS_TEAM_ID": "TEAM"},
+			[]string{"--apns-key-id and --apns-team-id need --apns-key-file"}},
 		{"log level", append(dev, "--log-level", "verbose"), nil, []string{"--log-level must be debug, info, warn or error"}},
 		{"zero requests per second", append(dev, "--max-requests-per-second", "0"), nil, []string{"--max-requests-per-second must be at least 1"}},
 		{"zero invites per minute", append(dev, "--max-invites-per-minute", "0"), nil, []string{"--max-invites-per-minute must be at least 1"}},

@@ -59,3 +59,29 @@ func ParseProfiles(data []byte) (map[string]Profile, error) {
 	}
 	return profiles, nil
 }
+
+// UnusedField is a field of a profile that no configured provider uses.
+type UnusedField struct {
+	Field    string // its JSON name in the profiles file
+	Provider string // the one provider that would use it
+}
+
+// Unused returns the fields of p that none of the configured providers (by name: webhook, fcm,
+// apns) uses, in the order of the profiles table of docs/push.md: apnsCategory is used by apns
+// alone and androidChannelID by fcm alone, and the webhook provider carries every field. Sound
+// is used by every provider.
+func (p Profile) Unused(configured map[string]Provider) []UnusedField {
+	if _, ok := configured["webhook"]; ok {
+		return nil
+	}
+	var out []UnusedField
+	for _, f := range []struct {
+		set             bool
+		field, provider string
+	}{{p.APNsCategory != "", "apnsCategory", "apns"}, {p.AndroidChannelID != "", "androidChannelID", "fcm"}} {
+		if _, ok := configured[f.provider]; f.set && !ok {
+			out = append(out, UnusedField{f.field, f.provider})
+		}
+	}
+	return out
+}

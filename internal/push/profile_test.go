@@ -1,6 +1,7 @@
 package push
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,34 @@ func TestParseProfiles(t *testing.T) {
 	} {
 		if _, err := ParseProfiles([]byte(bad)); err == nil {
 			t.Errorf("ParseProfiles(%q) accepted", bad)
+		}
+	}
+}
+
+// A field that only one provider uses is unused without it, unless the webhook provider, which
+// carries every field, is configured (docs/push.md).
+func TestProfileUnused(t *testing.T) {
+	full := Profile{Sound: "ring.caf", APNsCategory: "CALL", AndroidChannelID: "calls"}
+	var some Provider = NewWebhook("http://127.0.0.1:1/push", nil)
+	tests := []struct {
+		name       string
+		p          Profile
+		configured []string
+		want       []UnusedField
+	}{
+		{"fcm alone", full, []string{"fcm"}, []UnusedField{{"apnsCategory", "apns"}}},
+		{"apns alone", full, []string{"apns"}, []UnusedField{{"androidChannelID", "fcm"}}},
+		{"fcm and apns", full, []string{"fcm", "apns"}, nil},
+		{"webhook alone", full, []string{"webhook"}, nil},
+		{"fcm alone, no apns field", Profile{Sound: "s", AndroidChannelID: "c"}, []string{"fcm"}, nil},
+	}
+	for _, tt := range tests {
+		configured := map[string]Provider{}
+		for _, name := range tt.configured {
+			configured[name] = some
+		}
+		if got := tt.p.Unused(configured); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Unused = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/metrics"
@@ -54,7 +56,7 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, store *sqlite.Store, m *metrics.Metrics,
 	log *slog.Logger) (bool, error) {
 	var profiles map[string]push.Profile
-	if cfg.PushProfiles != "" { // read even with no provider, so a bad file is found at once
+	if cfg.PushProfiles != "" { // config refuses it without a provider
 		data, err := os.ReadFile(cfg.PushProfiles)
 		if err == nil {
 			profiles, err = push.ParseProfiles(data)
@@ -72,6 +74,7 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 		names = append(names, name)
 	}
 	log.Info("push providers", "providers", names)
+	warnUnusedProfileFields(profiles, providers, log)
 	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Profiles: profiles, Targets: store,
 		Marks: store, Connected: connected, Log: log})
 	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
@@ -82,4 +85,17 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 		return err
 	}, store, m, log)
 	return true, nil
+}
+
+// warnUnusedProfileFields logs a WARN for each field of a push profile that no configured
+// provider uses (apnsCategory without APNs, say): a configuration mistake, or a profiles file
+// shared with servers that have other providers, so the server starts all the same.
+func warnUnusedProfileFields(profiles map[string]push.Profile, providers map[string]push.Provider, log *slog.Logger) {
+	names := slices.Sorted(maps.Keys(profiles))
+	for _, name := range names {
+		for _, u := range profiles[name].Unused(providers) {
+			log.Warn("push profile field is for a provider that is not configured, and unused",
+				"profile", name, "field", u.Field, "provider", u.Provider)
+		}
+	}
 }
