@@ -39,7 +39,7 @@ func TestE2EUnknownEnvironmentVariableWarned(t *testing.T) {
 		"DIALTONE_LISTEN=127.0.0.1:0", "PATH=/usr/bin"}
 	args := []string{"--dev", "--data", t.TempDir()}
 	started := false
-	err := server.RunEnviron(ctx, args, environ, &lockedBuilder{}, &logs, func(string) { started = true; cancel() })
+	err := server.Run(ctx, args, environ, &lockedBuilder{}, &logs, func(string) { started = true; cancel() })
 	if err != nil || !started {
 		t.Fatalf("the server did not start and stop: %v\n%s", err, logs.String())
 	}

@@ -296,7 +296,7 @@ func TestE2EPushProfiles(t *testing.T) {
 	}{
 		{[]string{"--push-webhook-url", pushes.srv.URL}, "sond"}, {nil, "needs a push provider"}} {
 		args := append([]string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--push-profiles", bad}, tt.providers...)
-		err = server.Run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard,
+		err = server.Run(ctx, args, nil, io.Discard, io.Discard,
 			func(string) { t.Error("started with a bad profiles file") })
 		if err == nil || !strings.Contains(err.Error(), "--push-profiles") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("start with a misspelt profile field and providers %q: %v, want an error naming --push-profiles and %q",

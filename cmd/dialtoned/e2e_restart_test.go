@@ -270,7 +270,7 @@ func TestE2EIdempotentRepeatAfterRestart(t *testing.T) {
 func TestE2ESecondServerOnTheSameDataRefused(t *testing.T) {
 	first := startServer(t)
 	args := []string{"--dev", "--data", first.Data, "--listen", "127.0.0.1:0"}
-	err := server.Run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard,
+	err := server.Run(t.Context(), args, nil, io.Discard, io.Discard,
 		func(string) { t.Error("a second server started on a data directory in use") })
 	if err == nil || !strings.Contains(err.Error(), "--data") || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second server on %s: %v, want an error naming --data and saying it is in use", first.Data, err)
@@ -288,7 +288,7 @@ func TestE2EStoppedDuringStartUpIsNoFailure(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	args := []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}
-	err := server.Run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	err := server.Run(ctx, args, nil, io.Discard, io.Discard, nil)
 	if err != nil {
 		t.Fatalf("Run stopped before it served: %v, want nil", err)
 	}

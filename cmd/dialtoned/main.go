@@ -28,7 +28,7 @@ func main() {
 			"the sessions still open were cut, and their devices resume once a server runs again")
 		os.Exit(1) // the second forces
 	}()
-	err := server.RunEnviron(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
+	err := server.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, nil)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:

@@ -55,41 +55,21 @@ const (
 // serving. It returns flag.ErrHelp after printing the usage for --help, and nil when ctx is
 // cancelled before it serves (a signal during start-up), having closed what it opened.
 //
-// Run sees the environment only through getenv, which cannot list it; RunEnviron is Run over a
-// listed environment that also warns of variables it does not know.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
-	return run(ctx, args, getenv, nil, stdout, stderr, ready)
-}
-
-// RunEnviron is Run with the environment environ (os.Environ's "NAME=value" form). At start it
-// logs a WARN for each DIALTONE_ variable in it that names no setting (config.UnknownEnv): a
-// misspelt variable leaves its setting at the default, and the server runs on.
-func RunEnviron(ctx context.Context, args, environ []string, stdout, stderr io.Writer, ready func(addr string)) error {
-	vars := map[string]string{}
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if _, seen := vars[name]; ok && !seen { // the first of duplicates, as os.Getenv
-			vars[name] = value
-		}
-	}
-	getenv := func(name string) string { return vars[name] }
-	return run(ctx, args, getenv, config.UnknownEnv(environ), stdout, stderr, ready)
-}
-
-// run is Run, warning of the unknown variables.
-func run(ctx context.Context, args []string, getenv func(string) string, unknown []config.UnknownVar,
-	stdout, stderr io.Writer, ready func(addr string)) (err error) {
+// environ is the environment, in os.Environ's "NAME=value" form. At start Run logs a WARN for
+// each DIALTONE_ variable in it that names no setting (config.UnknownEnv): a misspelt variable
+// leaves its setting at the default, and the server runs on.
+func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, ready func(addr string)) (err error) {
 	defer func() {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // stopped before it served: no failure
 		}
 	}()
-	cfg, err := config.Parse(args, getenv, stderr)
+	cfg, err := config.Parse(args, lookupIn(environ), stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stderr)
-	for _, v := range unknown {
+	for _, v := range config.UnknownEnv(environ) {
 		attrs := []any{"name", v.Name}
 		if v.Closest != "" {
 			attrs = append(attrs, "didYouMean", v.Closest)
@@ -276,4 +256,17 @@ func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 	}
 	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice %s\n", url, credentials)
 	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob %s\n\n", url, credentials)
+}
+
+// lookupIn returns a getenv over environ ("NAME=value" entries): the first of duplicates wins,
+// as in os.Getenv.
+func lookupIn(environ []string) func(string) string {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if _, seen := vars[name]; ok && !seen {
+			vars[name] = value
+		}
+	}
+	return func(name string) string { return vars[name] }
 }

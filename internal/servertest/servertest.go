@@ -46,7 +46,7 @@ func StartOn(t testing.TB, dataDir string, extra ...string) *Server {
 	s := &Server{t: t, Data: dataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	addrs := make(chan string, 1)
 	go func() {
-		s.done <- server.Run(ctx, args, func(string) string { return "" }, &syncBuffer{}, s.logs, func(a string) { addrs <- a })
+		s.done <- server.Run(ctx, args, nil, &syncBuffer{}, s.logs, func(a string) { addrs <- a })
 	}()
 	select {
 	case s.Addr = <-addrs:
