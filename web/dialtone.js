@@ -297,6 +297,8 @@ export class Dialtone {
    * may be retried; a client logs in successfully once. A login called while another is in
    * flight waits for it, as the Go SDK's Login does: then it rejects with 'alreadyLoggedIn' if
    * that one succeeded, and otherwise makes its own attempt, with its own token and deviceID.
+   * close() before it settles, from a listener of the Connecting or Connected state it reports
+   * too, makes it reject with 'closed' (the Go SDK's ErrClosed), never resolve.
    */
   async login(token, deviceID) {
     while (this.#loginDone) await this.#loginDone;
@@ -315,6 +317,9 @@ export class Dialtone {
     try {
       const conn = await this.#open();
       const result = await this.#loginOn(conn, token);
+      // A listener of the Connected state, which the reply reports, may have closed the client:
+      // that cuts the login short, as Close cuts the Go SDK's Login (ErrClosed).
+      if (this.#finished) throw this.#finished;
       this.#loggedIn = true;
       return result;
     } catch (err) {

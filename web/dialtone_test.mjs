@@ -1018,3 +1018,16 @@ test('close() from a listener of the Connecting that login() reports rejects the
   assert.equal(srv.sockets.length, 0, 'no socket opened after close()');
   assert.equal(c.state, 'Disconnected');
 });
+
+test('close() from a listener of the Connected state that login() reports rejects the login with closed, as the Go SDK\'s Login returns ErrClosed', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  c.on('connectionStateChanged', ({ state }) => { if (state === 'Connected') c.close(); });
+  const settled = c.login(token, 'd1').then((r) => `resolved for ${r.userID}`, (e) => e.reason);
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.reply((await ws.next()).id, loginResult());
+  assert.equal(await settled, 'closed');
+  assert.equal(c.state, 'Disconnected');
+  assert.ok(ws.closed, 'the socket is closed');
+  await assert.rejects(c.login(token, 'd1'), (e) => e.reason === 'closed', 'a later login: the client is finished');
+});
