@@ -152,8 +152,11 @@ export interface DialtoneOptions {
   /**
    * Returns the token for each reconnection's login; default: the token given to login(). One
    * that fails, or gives no token within requestTimeoutMs, is asked again, with backoff.
+   * signal is aborted when the client stops waiting: after requestTimeoutMs (reason a
+   * DialtoneError 'timeout'), or when the client finishes (close(), a final kick; reason the
+   * client's end reason). A token given after that is not used.
    */
-  tokenSource?: () => string | Promise<string>;
+  tokenSource?: (signal: AbortSignal) => string | Promise<string>;
   WebSocket?: typeof WebSocket;
   logger?: { warn: (...args: unknown[]) => void };
 }

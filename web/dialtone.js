@@ -208,7 +208,7 @@ export class Dialtone {
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
-  #tokenTimer = null; // bounds a reconnection's wait for tokenSource
+  #tokenWait = null; // the AbortController of a reconnection's wait for tokenSource, if any
   #opening = null; // gives up the socket being opened, with an error; null when none is
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
@@ -228,9 +228,13 @@ export class Dialtone {
    *   retries across reconnections included, and a connection attempt for its socket to open
    *   (15000). Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
    *   is that long.
-   * @param {() => (string|Promise<string>)} [options.tokenSource] returns the token for each
-   *   reconnection's login; default: the token given to login(). One that fails, or gives no
-   *   token within requestTimeoutMs, is asked again at the next attempt, with backoff.
+   * @param {(signal: AbortSignal) => (string|Promise<string>)} [options.tokenSource] returns the
+   *   token for each reconnection's login; default: the token given to login(). One that fails,
+   *   or gives no token within requestTimeoutMs, is asked again at the next attempt, with
+   *   backoff. signal is aborted when the client stops waiting for the token: after
+   *   requestTimeoutMs (reason a DialtoneError 'timeout') or when the client finishes (close(),
+   *   a final kick; reason the client's end reason), so a fetch given it is cancelled; a token
+   *   given after that is not used.
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
@@ -740,15 +744,24 @@ export class Dialtone {
     }, wait);
   }
 
-  // freshToken asks tokenSource for a token, giving up after requestTimeoutMs, as the Go SDK
-  // does: a token source that never answers is asked again by the next attempt.
+  // freshToken asks tokenSource for a token, with an AbortSignal that is aborted when the wait
+  // ends without it, as the Go SDK's TokenSource ctx is: after requestTimeoutMs ('timeout'; a
+  // token source that never answers is asked again by the next attempt) or by close() and
+  // every other end of the client (#finish, with its reason). Either way the wait rejects at
+  // once, whether or not the token source heeds the signal.
   #freshToken() {
     const ms = this.#opts.requestTimeoutMs;
-    const timeout = new Promise((_, reject) => {
-      this.#tokenTimer = after(() => reject(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
+    const ctl = new AbortController();
+    this.#tokenWait = ctl;
+    const timer = after(() => ctl.abort(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
+    const aborted = new Promise((_, reject) => {
+      ctl.signal.addEventListener('abort', () => reject(ctl.signal.reason), { once: true });
     });
-    return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource()), timeout])
-      .finally(() => clearTimeout(this.#tokenTimer));
+    return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource(ctl.signal)), aborted])
+      .finally(() => {
+        clearTimeout(timer);
+        if (this.#tokenWait === ctl) this.#tokenWait = null;
+      });
   }
 
   #startHeartbeat(conn) {
@@ -798,7 +811,7 @@ export class Dialtone {
     if (this.#finished) return;
     this.#finished = err;
     clearTimeout(this.#retryTimer);
-    clearTimeout(this.#tokenTimer);
+    this.#tokenWait?.abort(err);
     this.#opening?.(err);
     this.#stopHeartbeat();
     const conn = this.#conn;

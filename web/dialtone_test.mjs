@@ -1031,3 +1031,59 @@ test('close() from a listener of the Connected state that login() reports reject
   assert.ok(ws.closed, 'the socket is closed');
   await assert.rejects(c.login(token, 'd1'), (e) => e.reason === 'closed', 'a later login: the client is finished');
 });
+
+test('close() while a reconnection waits for tokenSource aborts its signal and ends the wait; the token it gives later opens nothing, as the Go SDK\'s TokenSource ctx ends with Close', async () => {
+  const srv = fakeServer();
+  let signal;
+  let give;
+  const tokenSource = (s) => {
+    signal = s;
+    return new Promise((resolve) => { give = resolve; }); // answers only when the test says
+  };
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2,
+    requestTimeoutMs: 60000, tokenSource, logger: quiet,
+  });
+  const done = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.reply((await ws.next()).id, loginResult());
+  await done;
+  ws.drop();
+  await waitFor(() => give);
+  assert.ok(signal instanceof AbortSignal, `tokenSource is given an AbortSignal, got ${signal}`);
+  assert.equal(signal.aborted, false);
+  c.close();
+  assert.equal(signal.aborted, true, 'close() aborts the wait for the token');
+  assert.equal(signal.reason?.reason, 'closed');
+  give('late');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 1, 'no socket opened after close()');
+  assert.equal(c.state, 'Disconnected');
+});
+
+test('a tokenSource given up after requestTimeoutMs sees its signal aborted with the timeout', async () => {
+  const srv = fakeServer();
+  const signals = [];
+  const tokenSource = (s) => {
+    signals.push(s);
+    return signals.length === 1 ? new Promise(() => {}) : 'fresh';
+  };
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2,
+    requestTimeoutMs: 50, tokenSource, logger: quiet,
+  });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    assert.equal((await ws2.next()).data.token, 'fresh');
+    assert.equal(signals[0]?.aborted, true, 'the first wait was aborted');
+    assert.equal(signals[0].reason?.reason, 'timeout');
+    assert.equal(signals[1].aborted, false, 'the answered one was not');
+  } finally {
+    c.close();
+  }
+});
