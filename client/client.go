@@ -86,8 +86,9 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 // the events that follow the login are delivered to the EventHandler.
 //
 // A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed, or
-// CodeRateLimited when the server refused the connection itself) and may be retried on the
-// same client: on the same connection after a malformed login (CodeInvalidParameter), which the
+// CodeRateLimited when the server refused the connection itself; a *KickError when the server
+// kicked the connection before the reply, as when it shuts down meanwhile) and may be retried
+// on the same client: on the same connection after a malformed login (CodeInvalidParameter), which the
 // server leaves open, otherwise on a new connection that Login dials. A client logs in
 // successfully at most once (ErrAlreadyLoggedIn): a Login called while another runs waits for
 // it, then fails with ErrAlreadyLoggedIn if that one succeeded and otherwise makes its own
@@ -225,9 +226,12 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		c.setState(Connected, lost)
 	})
 	if errors.Is(err, errConnLost) {
-		var refusal *protocol.Error // the server refused the connection (conn.dispatch)
-		if errors.As(cn.reason(), &refusal) {
-			err = refusal
+		// The connection died before the reply: say why when the server told it, by refusing
+		// the connection (conn.dispatch) or by kicking it (the kicked event or its close code).
+		var refusal *protocol.Error
+		var kick *KickError
+		if reason := cn.reason(); errors.As(reason, &refusal) || errors.As(reason, &kick) {
+			err = reason
 		}
 	}
 	if err != nil {

@@ -214,6 +214,44 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
+// A first Login whose connection the server kicks before any reply (protocol kick table: a
+// server shutting down while the login waits) returns the *KickError, which tells why and
+// whether to try again, as the browser SDK's login() rejects with the kick; the client makes no
+// reconnection of its own and runs on, so that a Login may follow.
+func TestLoginKickedBeforeItsReply(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.mu.Lock()
+	fs.kickLogins = protocol.KickShutdown
+	fs.mu.Unlock()
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Login(ctx, "token", "dev1")
+	var kick *KickError
+	if !errors.As(err, &kick) || kick.Reason != protocol.KickShutdown || !kick.Retry {
+		t.Fatalf("Login: %v, want the *KickError of %s", err, protocol.KickShutdown)
+	}
+	recv(t, fs.logins, "login")
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err after the kicked Login: %v, want nil (the client runs)", err)
+	}
+	fs.mu.Lock()
+	fs.kickLogins = ""
+	fs.mu.Unlock()
+	if _, err := c.Login(ctx, "token", "dev1"); err != nil {
+		t.Fatalf("Login after the kicked one: %v", err)
+	}
+	recv(t, fs.logins, "the second login")
+	select {
+	case ld := <-fs.logins:
+		t.Fatalf("a login the client made by itself: %+v", ld)
+	default:
+	}
+}
+
 // Close during a first Login that is waiting for its reply returns at once, and so does the
 // Login, with ErrClosed.
 func TestCloseDuringLogin(t *testing.T) {

@@ -32,6 +32,7 @@ type fakeServer struct {
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
 	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
+	kickLogins string              // kick sent instead of any login reply (a server shutting down meanwhile)
 	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
 
 	logins     chan protocol.LoginData // every login received
@@ -117,8 +118,12 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 		}
 		fs.logins <- ld
 		fs.mu.Lock()
-		loginErr, loginKick := fs.loginErr, fs.loginKick
+		loginErr, loginKick, kickLogins := fs.loginErr, fs.loginKick, fs.kickLogins
 		fs.mu.Unlock()
+		if kickLogins != "" {
+			fc.kick(kickLogins)
+			return false
+		}
 		if loginErr != nil {
 			if perr := loginErr(ld); perr != nil {
 				fc.write(protocol.Reply{ID: req.ID, Error: perr})

@@ -63,8 +63,9 @@ type EventHandler interface {
 	// OnKicked: the server is closing the connection. ev.Retry is the protocol's kick table's
 	// for a known reason, whatever the event carried. Once logged in, the state change that
 	// follows tells whether the client reconnects; a connection kicked before its login
-	// succeeded (authFailed, loginTimeout) makes no state change: the Login that opened it
-	// returns the error.
+	// succeeded (authFailed, loginTimeout) makes no state change, and its OnKicked may not come
+	// (a refused Login closes its connection at once): the Login that opened it returns the
+	// error, the refusal's code, or the *KickError of a kick that came without a reply.
 	OnKicked(ev Kicked)
 	// OnConnectionStateChanged: the connection moved to state. reason is nil for Connecting; for
 	// Connected it is nil, or ErrEventsLost when the events missed since the last handled one

@@ -280,8 +280,11 @@ export class Dialtone {
    * synthesized (R5.3), and an app that shows calls from earlier events must read them again
    * (queryCallInvitationList, queryCall). Listeners run one at a time in arrival order; an
    * exception in one is logged. A listener added while an event is dispatched is called from
-   * the next event on; one removed is not called again, for that event either. Returns a
-   * function that removes the listener.
+   * the next event on; one removed is not called again, for that event either. A connection
+   * kicked before its first login succeeded makes no state change but Disconnected, and its
+   * 'kicked' may not come (a refused login() closes its socket at once): login() rejects with
+   * the refusal's code, or with the kick ('kicked', .kick) when it came without a reply, as the
+   * Go SDK's Login returns them. Returns a function that removes the listener.
    */
   on(event, fn) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());

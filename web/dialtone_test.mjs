@@ -1087,3 +1087,41 @@ test('a tokenSource given up after requestTimeoutMs sees its signal aborted with
     c.close();
   }
 });
+
+test('a first login refused with 6000291, then the authFailed kick and close 4006, rejects with the code and does not reconnect, as the Go SDK\'s Login', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+  const states = [];
+  c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.code ?? reason?.reason]));
+  const p = c.login(token, 'd1');
+  p.catch(() => {}); // rejected before the test reads it, below
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.fail((await ws.next()).id, ErrorCode.AuthFailed);
+  await new Promise((r) => setTimeout(r, 0)); // the kick comes in a frame of its own
+  ws.event('kicked', { reason: 'authFailed', retry: false });
+  ws.drop(4006);
+  await assert.rejects(p, (e) => e instanceof DialtoneError && e.code === ErrorCode.AuthFailed && e.reason === 'server');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 1, 'no reconnection');
+  assert.deepEqual(states, [['Connecting', undefined], ['Disconnected', ErrorCode.AuthFailed]]);
+  // The client is not finished: a login with a good token may follow.
+  const again = c.login(token, 'd1');
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  ws2.reply((await ws2.next()).id, loginResult());
+  assert.equal((await again).userID, 'bob');
+  c.close();
+});
+
+test('a first login whose connection is kicked before any reply rejects with the kick, and does not reconnect', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+  const p = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  await ws.next();
+  ws.event('kicked', { reason: 'loginTimeout', retry: true });
+  ws.drop(4007);
+  await assert.rejects(p, (e) => e.reason === 'kicked' && e.kick.reason === 'loginTimeout' && e.kick.retry === true);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 1, 'no reconnection: login() reports the failure');
+  assert.equal(c.state, 'Disconnected');
+});
