@@ -178,6 +178,7 @@ class Conn {
     this.dead = false;
     this.kick = null; // {reason, retry} from a kicked event
     this.refusal = null; // the DialtoneError of a frame refusing the connection, if any
+    this.refused = false; // a reconnection's login on it was refused (#endAttempt)
   }
 }
 
@@ -696,7 +697,14 @@ export class Dialtone {
     conn.pending.clear();
     this.#queue = resend.concat(this.#queue);
     if (this.#conn === conn) this.#conn = null;
-    if (this.#finished || !conn.ready) return; // a first login failing is reported by login()
+    if (this.#finished) return;
+    if (!conn.ready) {
+      // A reconnection's login refused, then the server's kick without retry (protocol
+      // "Login": replaced, a newer connection of the device logged in) ends the client. A first
+      // login failing is reported by login().
+      if (conn.refused && reason.kick && !reason.kick.retry) this.#finish(reason);
+      return;
+    }
     if (this.#loggingOut && reason.kick?.reason === 'logout') {
       // The server carried the logout out; its reply, if any, was lost with the connection.
       // Otherwise the logout is sent again after the reconnection, as every operation is.
@@ -727,6 +735,7 @@ export class Dialtone {
     this.#retryTimer = after(async () => {
       this.#retryTimer = null;
       if (this.#finished) return;
+      if (this.#conn?.refused) this.#drop(this.#conn, new DialtoneError(0, 'dialtone: login refused', 'network'));
       let conn;
       try {
         const token = this.#opts.tokenSource ? await this.#freshToken() : this.#token;
@@ -735,7 +744,7 @@ export class Dialtone {
         await this.#loginOn(conn, token);
       } catch (err) {
         const e = toError(err);
-        if (conn) this.#drop(conn, e);
+        if (conn) this.#endAttempt(conn, e);
         if (this.#finished) return;
         if (final(e)) {
           this.#finish(e);
@@ -745,6 +754,18 @@ export class Dialtone {
         this.#reconnect(attempt + 1);
       }
     }, wait);
+  }
+
+  // endAttempt ends the connection of a failed reconnection attempt. One whose login the server
+  // refused, for a reason a retry may overcome, stays open until the next attempt, marked
+  // refused: the server kicks after some refusals, and #drop ends the client on a kick without
+  // retry rather than let the next attempt take the device back from a newer connection.
+  #endAttempt(conn, err) {
+    if (err.code && !final(err) && !conn.dead && !this.#finished) {
+      conn.refused = true;
+      return;
+    }
+    this.#drop(conn, err);
   }
 
   // freshToken asks tokenSource for a token, with an AbortSignal that is aborted when the wait

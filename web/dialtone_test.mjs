@@ -1125,3 +1125,25 @@ test('a first login whose connection is kicked before any reply rejects with the
   assert.equal(srv.sockets.length, 1, 'no reconnection: login() reports the failure');
   assert.equal(c.state, 'Disconnected');
 });
+
+test('a reconnection refused with the replaced kick (a newer connection of the device logged in) ends the client, as the kick table says, instead of taking the device back', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 200, maxBackoffMs: 400, logger: quiet });
+  const done = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.reply((await ws.next()).id, loginResult());
+  await done;
+  const kicks = [];
+  c.on('kicked', (k) => kicks.push(k.reason));
+  ws.drop();
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  ws2.fail((await ws2.next()).id, ErrorCode.InvalidParameter);
+  await new Promise((r) => setTimeout(r, 0)); // the kick comes in a frame of its own
+  ws2.event('kicked', { reason: 'replaced', retry: false });
+  ws2.drop(4001);
+  await waitFor(() => c.state === 'Disconnected');
+  await assert.rejects(c.queryCall('c1'), (e) => e.reason === 'kicked' && e.kick.reason === 'replaced');
+  assert.deepEqual(kicks, ['replaced']);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(srv.sockets.length, 2, 'no reconnection after the replaced kick');
+});
