@@ -33,6 +33,7 @@ type fakeServer struct {
 	loginErr   func(protocol.LoginData) *protocol.Error
 	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
 	kickLogins string              // kick sent instead of any login reply (a server shutting down meanwhile)
+	kickGate   chan struct{}       // when set, a loginKick waits for it to close
 	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
 
 	logins     chan protocol.LoginData // every login received
@@ -118,7 +119,7 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 		}
 		fs.logins <- ld
 		fs.mu.Lock()
-		loginErr, loginKick, kickLogins := fs.loginErr, fs.loginKick, fs.kickLogins
+		loginErr, loginKick, kickLogins, kickGate := fs.loginErr, fs.loginKick, fs.kickLogins, fs.kickGate
 		fs.mu.Unlock()
 		if kickLogins != "" {
 			fc.kick(kickLogins)
@@ -128,6 +129,13 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 			if perr := loginErr(ld); perr != nil {
 				fc.write(protocol.Reply{ID: req.ID, Error: perr})
 				if loginKick != "" {
+					if kickGate != nil {
+						select {
+						case <-kickGate:
+						case <-ctx.Done():
+							return false
+						}
+					}
 					fc.kick(loginKick)
 					return false
 				}

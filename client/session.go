@@ -63,16 +63,27 @@ func (c *Client) mayReconnect(reason error) bool {
 // reconnect dials and logs in again, with backoff from attempt on, until it succeeds
 // (returning the new connection and the next attempt's number) or the client is finished
 // (returning nil). A login refusal that cannot succeed by retrying (authentication failed,
-// too many devices) finishes the client.
+// too many devices) finishes the client, and so does a kick without retry that follows a
+// refusal (replaced: a newer connection of the device logged in), heard during the backoff.
 func (c *Client) reconnect(attempt int) (*conn, int) {
+	var refused *conn // the last attempt's connection, kept open to hear its kick
+	defer func() {
+		if refused != nil {
+			refused.close(errConnLost)
+		}
+	}()
 	for ; ; attempt++ {
-		if !c.sleep(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)) {
+		if !c.sleep(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt), refused) {
 			return nil, attempt
+		}
+		if refused != nil {
+			refused.close(errConnLost)
 		}
 		cn, err := c.relogin()
 		if err == nil {
 			return cn, attempt + 1
 		}
+		refused = cn
 		if final(err) {
 			c.shutdown(err)
 			return nil, attempt
@@ -81,7 +92,9 @@ func (c *Client) reconnect(attempt int) (*conn, int) {
 	}
 }
 
-// relogin performs one reconnection attempt.
+// relogin performs one reconnection attempt. On failure, it returns the attempt's connection
+// when the server refused the login on it and left it open: the server kicks after some
+// refusals (protocol "Login"), and the kick may still be on its way; otherwise nil.
 func (c *Client) relogin() (*conn, error) {
 	ctx, cancel := context.WithTimeout(c.life, c.opts.RequestTimeout)
 	defer cancel()
@@ -98,13 +111,18 @@ func (c *Client) relogin() (*conn, error) {
 	c.mu.Unlock()
 	lr, err := c.login(ctx, cn, token, deviceID)
 	if err != nil {
-		cn.close(err)
 		if final(err) {
+			cn.close(err)
 			return nil, err // the server's refusal, which the kick that follows it only echoes
 		}
 		if reason := cn.reason(); final(reason) {
+			cn.close(err)
 			return nil, reason // kicked with retry false while logging in
 		}
+		if refusal := (*protocol.Error)(nil); errors.As(err, &refusal) && !cn.isDead() {
+			return cn, err
+		}
+		cn.close(err)
 		return nil, err
 	}
 	// Connected was reported with the reply: when cn died right after it, the supervisor
@@ -135,15 +153,29 @@ func final(err error) bool {
 	return false
 }
 
-// sleep waits d, and reports false when the client finished first.
-func (c *Client) sleep(d time.Duration) bool {
+// sleep waits d, and reports false when the client finished first. When refused, a
+// connection whose login was refused (nil: none), dies meanwhile kicked with retry false, sleep
+// finishes the client with that kick and reports false.
+func (c *Client) sleep(d time.Duration, refused *conn) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-c.life.Done():
-		return false
+	var dead <-chan struct{}
+	if refused != nil {
+		dead = refused.done
+	}
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-c.life.Done():
+			return false
+		case <-dead:
+			if reason := refused.reason(); final(reason) {
+				c.shutdown(reason)
+				return false
+			}
+			dead = nil
+		}
 	}
 }
 

@@ -483,6 +483,64 @@ func TestReconnectRefusedAuthDisconnects(t *testing.T) {
 	}
 }
 
+// A reconnection's login refused because a newer connection of the device logged in
+// (6000001, then the replaced kick, close 4001) ends the client with the kick, whose retry is
+// false in the protocol's kick table, instead of trying again and taking the device back from
+// the newer connection; as the browser SDK does. The kick comes only once the client has taken
+// the refusal: the client keeps a refused connection open through its backoff to hear it.
+func TestReconnectRefusedAsReplacedDisconnects(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	failed := make(chan struct{}, 16)
+	logger := slog.New(messageSignal{msg: "dialtone: reconnection failed", ch: failed})
+	c, fc := connect(t, fs, Options{EventHandler: rec, Logger: logger,
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	recv(t, fs.logins, "the first login")
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
+		return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "a newer connection of this device is logged in"}
+	})
+	gate := make(chan struct{})
+	fs.mu.Lock()
+	fs.loginKick, fs.kickGate = protocol.KickReplaced, gate
+	fs.mu.Unlock()
+	fc.drop()
+	recv(t, fs.logins, "the refused login")
+	recv(t, failed, "the refusal taken by the client")
+	close(gate)
+	sc := rec.waitState(t, Disconnected)
+	var kick *KickError
+	if !errors.As(sc.reason, &kick) || kick.Reason != protocol.KickReplaced || !errors.As(c.Err(), &kick) {
+		t.Fatalf("Disconnected reason %v, Err %v; want the replaced kick", sc.reason, c.Err())
+	}
+	select {
+	case ld := <-fs.logins:
+		t.Fatalf("a login after the replaced kick: %+v", ld)
+	default:
+	}
+}
+
+// messageSignal is a slog.Handler that sends on ch, without blocking, each record whose
+// message is msg.
+type messageSignal struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h messageSignal) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h messageSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h messageSignal) WithGroup(string) slog.Handler      { return h }
+
 func TestCloseFromHandler(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
