@@ -723,6 +723,7 @@ export class Dialtone {
       return;
     }
     this.#setState(ConnectionState.Reconnecting, reason);
+    if (this.#finished) return; // closed by a listener of the Reconnecting state
     // A session shorter than the largest wait counts as a failed attempt, so a server that
     // drops every session right after its login is retried less and less often.
     if (performance.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;

@@ -1147,3 +1147,23 @@ test('a reconnection refused with the replaced kick (a newer connection of the d
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(srv.sockets.length, 2, 'no reconnection after the replaced kick');
 });
+
+test('close() from a listener of the Reconnecting state schedules no reconnection, as the Go SDK\'s Close stops its supervisor', async () => {
+  const { c, srv, ws } = await loggedIn();
+  c.on('connectionStateChanged', ({ state }) => { if (state === 'Reconnecting') c.close(); });
+  const realSetTimeout = globalThis.setTimeout;
+  const scheduled = [];
+  globalThis.setTimeout = (fn, ms, ...args) => {
+    scheduled.push(ms);
+    return realSetTimeout(fn, ms, ...args);
+  };
+  try {
+    ws.drop();
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  assert.equal(c.state, 'Disconnected');
+  assert.deepEqual(scheduled, [], 'no timer set after close()');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 1);
+});
