@@ -181,7 +181,10 @@ export class Dialtone {
   /**
    * Succeeds once per client; a refused login may be retried. Called while another login is in
    * flight, it waits for it: then it rejects with 'alreadyLoggedIn' if that one succeeded, and
-   * otherwise makes its own attempt.
+   * otherwise makes its own attempt. Rejects with the refusal's code (AuthFailed, …), or with
+   * 'kicked' (.kick) when the server kicked the connection before any reply; it never
+   * reconnects by itself. close() before it settles, from a listener of the Connecting or
+   * Connected state it reports too, makes it reject with 'closed'.
    */
   login(token: string, deviceID: string): Promise<LoginResult>;
   /**
