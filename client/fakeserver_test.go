@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -312,3 +313,25 @@ func nextOp(t *testing.T, fs *fakeServer, op string) protocol.Request {
 		}
 	}
 }
+
+// messageSignal is a slog.Handler that sends on ch, without blocking, each record whose
+// message is msg.
+type messageSignal struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h messageSignal) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h messageSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h messageSignal) WithGroup(string) slog.Handler      { return h }

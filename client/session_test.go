@@ -519,28 +519,6 @@ func TestReconnectRefusedAsReplacedDisconnects(t *testing.T) {
 	}
 }
 
-// messageSignal is a slog.Handler that sends on ch, without blocking, each record whose
-// message is msg.
-type messageSignal struct {
-	msg string
-	ch  chan struct{}
-}
-
-func (h messageSignal) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		select {
-		case h.ch <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-func (h messageSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h messageSignal) WithGroup(string) slog.Handler      { return h }
-
 func TestCloseFromHandler(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
