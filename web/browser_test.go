@@ -548,7 +548,7 @@ const loseEventsOnReconnect = `{
 		send(data) {
 			if (lose && /"op":"login"/.test(data)) {
 				lose = false;
-				data = data.replace(/"lastSeq":\d+/, '"lastSeq":999999999');
+				data = data.replace(/"lastSeq":\d+/, '"lastSeq":9007199254740991');
 				if (hold) {
 					held = () => super.send(data);
 					return;

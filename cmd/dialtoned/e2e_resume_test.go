@@ -53,6 +53,10 @@ func TestE2EResumeDuringTrafficHasNoGapNorDuplicate(t *testing.T) {
 	for i := range callers {
 		ringers = append(ringers, ts.login(t, fmt.Sprint("caller-", i), "c"))
 	}
+	probe, _ := ts.rawLogin(t, "bob", "probe", -1)
+	ringRepeatedly(t.Context(), ringers[0], "bob", 1)
+	first := probe.nextEvent().Seq // bob's seqs go on by one from it (a server start may jump them)
+	probe.conn.CloseNow()
 	var wg sync.WaitGroup
 	for _, c := range ringers { // a log of some pages before the first login
 		wg.Go(func() { ringRepeatedly(t.Context(), c, "bob", 100) })
@@ -66,18 +70,21 @@ func TestE2EResumeDuringTrafficHasNoGapNorDuplicate(t *testing.T) {
 
 	old, lr := ts.rawLogin(t, "bob", "r", -1)
 	last := lr.HeadSeq
-	if last < 700 {
-		t.Fatalf("head %d: the traffic did not run", last)
+	if last-first < 700 {
+		t.Fatalf("head %d, %d events after the first: the traffic did not run", last, last-first)
 	}
 	for round := range 24 {
 		back := int64(round*331) % 1000 // from the head itself to several pages back
-		from := max(0, last-back)
+		from, lastSeq := last-back, last-back
+		if from < first { // from the start of bob's log: lastSeq 0, then seqs from first on
+			from, lastSeq = first-1, 0
+		}
 		if round%2 == 0 {
 			old.conn.CloseNow()
 		}
-		r, lr := ts.rawLogin(t, "bob", "r", from)
+		r, lr := ts.rawLogin(t, "bob", "r", lastSeq)
 		if !lr.CaughtUp || lr.HeadSeq < last {
-			t.Fatalf("round %d: login from %d (last seq read %d): caughtUp %v, headSeq %d", round, from, last, lr.CaughtUp, lr.HeadSeq)
+			t.Fatalf("round %d: login from %d (last seq read %d): caughtUp %v, headSeq %d", round, lastSeq, last, lr.CaughtUp, lr.HeadSeq)
 		}
 		last = readContiguous(t, r, from, lr.HeadSeq+10) // replayed, then live
 		if round%2 == 1 {
@@ -119,9 +126,10 @@ func untilHeartbeat(r *rawConn, id int64) []protocol.Frame {
 
 // R7.2, R5.3, R6.1 and protocol.md "Login": the login reply's headSeq, caughtUp and heartbeat
 // parameters at the bounds of lastSeq, with one call still ringing for the user (its
-// invitation is seq 3): from the head nothing follows; from below the head the events after
-// lastSeq follow, the ringing call's as replayed, never synthesized too; past the head, or
-// without lastSeq, only the synthesized invitation follows. A second login on the connection
+// invitation is the head, the third of the user's seqs): from the head nothing follows; from
+// below the head the events after lastSeq follow, the ringing call's as replayed, never
+// synthesized too; from 0 (a device that had seen none) all three; past the head, from a seq
+// the log never gave, or without lastSeq, only the synthesized invitation follows. A second login on the connection
 // is 6000001 and the connection goes on.
 func TestE2ELoginReplyAtTheBoundsOfLastSeq(t *testing.T) {
 	ts := startServer(t, "--heartbeat-interval", "2s", "--heartbeat-timeout", "7s")
@@ -131,6 +139,8 @@ func TestE2ELoginReplyAtTheBoundsOfLastSeq(t *testing.T) {
 	must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{})))
 	ringing, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
 	must(t, err)
+	_, probe := ts.rawLogin(t, "bob", "probe", -1)
+	head := probe.HeadSeq // bob's seqs are head - 2, head - 1, head
 
 	for _, c := range []struct {
 		lastSeq  int64 // none when negative
@@ -138,14 +148,15 @@ func TestE2ELoginReplyAtTheBoundsOfLastSeq(t *testing.T) {
 		seqs     []int64 // of the events that follow the reply; 0 for the synthesized invitation
 	}{
 		{-1, false, []int64{0}},
-		{0, true, []int64{1, 2, 3}},
-		{2, true, []int64{3}},
-		{3, true, nil},
-		{4, false, []int64{0}},
+		{0, true, []int64{head - 2, head - 1, head}},
+		{head - 1, true, []int64{head}},
+		{head, true, nil},
+		{head + 1, false, []int64{0}},
+		{head - 3, false, []int64{0}}, // not a seq of bob's: before his first, which follows 0
 	} {
 		r, lr := ts.rawLogin(t, "bob", "b", c.lastSeq)
-		if lr.HeadSeq != 3 || lr.CaughtUp != c.caughtUp || lr.HeartbeatIntervalMs != 2000 || lr.HeartbeatTimeoutMs != 7000 {
-			t.Errorf("lastSeq %d: %+v; want headSeq 3, caughtUp %v, heartbeat 2000/7000 ms", c.lastSeq, lr, c.caughtUp)
+		if lr.HeadSeq != head || lr.CaughtUp != c.caughtUp || lr.HeartbeatIntervalMs != 2000 || lr.HeartbeatTimeoutMs != 7000 {
+			t.Errorf("lastSeq %d: %+v; want headSeq %d, caughtUp %v, heartbeat 2000/7000 ms", c.lastSeq, lr, head, c.caughtUp)
 		}
 		var got []int64
 		for _, f := range untilHeartbeat(r, 2) {

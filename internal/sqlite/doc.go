@@ -28,9 +28,10 @@
 //	    that held it (otherwise the head is the log's greatest seq; the writer caches heads, so
 //	    appending costs no read), and the seq after which its entries count as retained
 //	    (LogBounds).
-//	log(id INTEGER PK, user_id, seq, target, device_id, event, data, data_id, created_at),
+//	log(id INTEGER PK, user_id, seq, target, device_id, event, data, data_id, created_at, prev_seq),
 //	    index (created_at), partial index (data_id) WHERE data_id > 0; rows in commit order,
-//	    so a commit appends its events
+//	    so a commit appends its events; prev_seq is the user's seq before this one where the
+//	    seqs jump (see Sequence numbers), NULL where it is seq - 1
 //	log_data(id INTEGER PK, data)
 //	    event data that three or more entries of one change share, stored once and named by
 //	    their data_id (their own data is then empty; logdata.go)
@@ -51,6 +52,17 @@
 //	push_marks(call_id, user_id, created_at, PK(call_id, user_id))  WITHOUT ROWID
 //	    the users sent an invitation push for a call, so only they get the withdrawal;
 //	    deleted with their call by Prune
+//
+// # Sequence numbers
+//
+// Each user's events are numbered in its log, strictly increasing: the next is head + 1, but
+// never less than the store's floor, the time of Open in Unix microseconds (capped below 2^53;
+// writer.go, seqFloor). So a user's first event after a start jumps past every seq an earlier
+// run gave, also one whose data was lost when an older backup was restored, and a device
+// holding such a seq is not taken for one that saw the restored log's events up to it. Each
+// entry records the seq it follows (switchboard.LogEntry.Prev), by which a resume tells a jump
+// from events that retention deleted. A clock that stepped back lowers the floor, and head + 1
+// wins.
 //
 // # Group commit
 //

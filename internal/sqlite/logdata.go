@@ -32,15 +32,15 @@ const (
 )
 
 // appendLog appends entries to the log inside the current savepoint and returns their
-// sequence numbers.
-func (w *writer) appendLog(ctx context.Context, entries []switchboard.LogEntry) ([]int64, error) {
-	seqs := make([]int64, len(entries))
+// sequence numbers and the seq each follows in its user's log. A row records the seq it
+// follows (prev_seq) only where its user's seqs jump (nextSeq); NULL reads as seq - 1.
+func (w *writer) appendLog(ctx context.Context, entries []switchboard.LogEntry) (seqs, prevs []int64, err error) {
+	seqs, prevs = make([]int64, len(entries)), make([]int64, len(entries))
 	var dataID int64 // the log_data row of the current run of equal data; 0: none
 	for i := range entries {
 		e := &entries[i]
-		var err error
-		if seqs[i], err = w.nextSeq(ctx, e.UserID); err != nil {
-			return nil, fmt.Errorf("sqlite: next sequence of %s: %w", e.UserID, err)
+		if seqs[i], prevs[i], err = w.nextSeq(ctx, e.UserID); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: next sequence of %s: %w", e.UserID, err)
 		}
 		if i == 0 || !bytes.Equal(entries[i-1].Data, e.Data) {
 			dataID = 0
@@ -50,7 +50,7 @@ func (w *writer) appendLog(ctx context.Context, entries []switchboard.LogEntry) 
 					dataID, err = res.LastInsertId()
 				}
 				if err != nil {
-					return nil, fmt.Errorf("sqlite: append shared log data: %w", err)
+					return nil, nil, fmt.Errorf("sqlite: append shared log data: %w", err)
 				}
 			}
 		}
@@ -58,12 +58,16 @@ func (w *writer) appendLog(ctx context.Context, entries []switchboard.LogEntry) 
 		if dataID != 0 {
 			data = nil
 		}
-		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], int64(e.Target), e.DeviceID, e.Event, blob(data), dataID, e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("sqlite: append log: %w", err)
+		var prev any // NULL: seqs[i] - 1
+		if prevs[i] != seqs[i]-1 {
+			prev = prevs[i]
+		}
+		if _, err := w.insertLog.ExecContext(ctx, e.UserID, seqs[i], prev, int64(e.Target), e.DeviceID, e.Event, blob(data), dataID, e.CreatedAt); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: append log: %w", err)
 		}
 	}
 	w.tailAppended(len(entries))
-	return seqs, nil
+	return seqs, prevs, nil
 }
 
 // sharedRun reports whether entries begins with minSharedRun entries carrying the same data of

@@ -58,24 +58,24 @@ const (
 		COALESCE((SELECT head_seq FROM users WHERE user_id = ?1), 0),
 		COALESCE((SELECT MAX(seq) FROM log_by_user WHERE user_id = ?1), 0))`
 
-	// boundsQuery reads what a user's oldest retained and head seq are made of, in one
-	// statement (one snapshot) and one scan of the tail: the head recorded in users, the
-	// least and greatest seq in the index (a user's older entries), and in the tail (its
-	// newer ones).
+	// boundsQuery reads what a user's head is made of, in one statement (one snapshot) and one
+	// scan of the tail: the greatest seq recorded in users (the greatest Prune deleted), in the
+	// index (a user's older entries) and in the tail (its newer ones).
 	boundsQuery = `SELECT
 		(SELECT head_seq FROM users WHERE user_id = ?1),
-		(SELECT MIN(seq) FROM log_by_user WHERE user_id = ?1),
 		(SELECT MAX(seq) FROM log_by_user WHERE user_id = ?1),
-		MIN(seq), MAX(seq)
+		MAX(seq)
 		FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1`
 
-	// readLogQuery reads a user's entries after a seq, from the index and the tail.
-	readLogQuery = `SELECT seq, target, device_id, event, data, created_at FROM (
-		SELECT i.seq, l.target, l.device_id, l.event, COALESCE(d.data, l.data) AS data, l.created_at
+	// readLogQuery reads a user's entries after a seq, from the index and the tail, each with
+	// the seq it follows (prev_seq, NULL when that is seq - 1).
+	readLogQuery = `SELECT seq, prev, target, device_id, event, data, created_at FROM (
+		SELECT i.seq, COALESCE(l.prev_seq, i.seq - 1) AS prev, l.target, l.device_id, l.event,
+			COALESCE(d.data, l.data) AS data, l.created_at
 			FROM log_by_user i JOIN log l ON l.id = i.log_id ` + logData + `
 			WHERE i.user_id = ?1 AND i.seq > ?2
 		UNION ALL
-		SELECT l.seq, l.target, l.device_id, l.event, COALESCE(d.data, l.data), l.created_at
+		SELECT l.seq, COALESCE(l.prev_seq, l.seq - 1), l.target, l.device_id, l.event, COALESCE(d.data, l.data), l.created_at
 			FROM log l ` + logData + `
 			WHERE l.id > (SELECT upto FROM log_indexed) AND l.user_id = ?1 AND l.seq > ?2)
 		ORDER BY seq LIMIT ?3`

@@ -99,7 +99,7 @@ func TestLogIndexTailSurvivesReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(bg, path, Options{LogIndexRows: 1})
+	s, err := Open(bg, path, Options{LogIndexRows: 1, Now: atEpoch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +183,9 @@ func execOnWriter(t *testing.T, s *Store, statements ...string) {
 func TestLogIndexMigration(t *testing.T) {
 	s, path := openTest(t, Options{})
 	// Put the file back to version 5: the log with its per-user SQL index, two users' rows.
-	// Migrations 0007 to 0009 run again too.
+	// Migrations 0007 to 0010 run again too.
 	execOnWriter(t, s,
-		`DROP INDEX outbox_call`,
+		`ALTER TABLE log DROP COLUMN prev_seq`, `DROP INDEX outbox_call`,
 		`DROP INDEX log_data_ref`, `ALTER TABLE log DROP COLUMN data_id`, `DROP TABLE log_data`,
 		`DROP TABLE log_by_user`, `DROP TABLE log_indexed`,
 		`CREATE UNIQUE INDEX log_user_seq ON log (user_id, seq)`,
@@ -228,9 +228,9 @@ func TestHeadSurvivesPruneOfTheNewestEntry(t *testing.T) {
 }
 
 // TestMigrationOfHeadsWrittenAtEveryCommit: a database from before Prune alone wrote users
-// holds each user's head there, for entries that are still in the log. After migration 0009
-// those entries count as retained again (R7.2: oldest is the oldest retained sequence), and
-// a head that Prune recorded stays.
+// holds each user's head there, for entries that are still in the log. After migrations 0009
+// and 0010 those entries count as retained again, and what retention deleted before them does
+// not (R7.2: oldest − 1 is the greatest seq deleted), whether Prune recorded it or not.
 func TestMigrationOfHeadsWrittenAtEveryCommit(t *testing.T) {
 	for name, opts := range map[string]Options{"IndexEachBatch": {LogIndexRows: 1}, "IndexNever": neverCopy} {
 		t.Run(name, func(t *testing.T) {
@@ -248,7 +248,7 @@ func TestMigrationOfHeadsWrittenAtEveryCommit(t *testing.T) {
 			appendLog(t, s, "alice", "bob")
 			// What commits wrote there before: each recipient's head.
 			execOnWriter(t, s, `INSERT OR REPLACE INTO users (user_id, head_seq) VALUES ('alice', 3), ('bob', 2), ('carol', 2)`,
-				`PRAGMA user_version = 8`)
+				`ALTER TABLE log DROP COLUMN prev_seq`, `PRAGMA user_version = 8`)
 			s = reopen(t, s, path)
 			wantBounds(t, s, "alice", 3, 3)
 			wantBounds(t, s, "bob", 2, 2)

@@ -134,7 +134,7 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	}
 	out, err := queryAll(ctx, s.r.readLog, func(rows *sql.Rows) (switchboard.LogEntry, error) {
 		e := switchboard.LogEntry{UserID: userID}
-		err := rows.Scan(&e.Seq, &e.Target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
+		err := rows.Scan(&e.Seq, &e.Prev, &e.Target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
 		return e, err
 	}, userID, afterSeq, limit)
 	if err != nil {
@@ -143,13 +143,14 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	return out, nil
 }
 
-// LogBounds returns userID's oldest retained and head sequence numbers, from one statement
+// LogBounds returns userID's oldest and head sequence numbers, from one statement
 // (boundsQuery), so a concurrent commit, copy or prune cannot make them disagree.
 //
-// Every entry from oldest to head can be read (R7.2). Prune deletes entries by creation time,
+// Every entry after oldest − 1 can be read (R7.2). Prune deletes entries by creation time,
 // which concurrent decisions may commit out of seq order, so an older entry may outlive a
 // newer one; the seq recorded in users is the greatest Prune deleted, and only the entries
-// past it count as retained.
+// past it count as retained: oldest is one past it. A user's seqs jump at a start (nextSeq),
+// so oldest need not be the seq of an entry.
 func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
 	if s.isClosed() {
 		return 0, 0, ErrClosed
@@ -163,24 +164,15 @@ func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int6
 }
 
 // bounds is a row of boundsQuery.
-type bounds struct{ recorded, indexMin, indexMax, tailMin, tailMax sql.NullInt64 }
+type bounds struct{ recorded, indexMax, tailMax sql.NullInt64 }
 
 func (b *bounds) columns() []any {
-	return []any{&b.recorded, &b.indexMin, &b.indexMax, &b.tailMin, &b.tailMax}
+	return []any{&b.recorded, &b.indexMax, &b.tailMax}
 }
 
-// values returns the oldest retained and the head sequence numbers the row makes.
+// values returns the oldest and the head sequence numbers the row makes (see LogBounds).
 func (b *bounds) values() (oldest, head int64) {
-	head = max(b.recorded.Int64, b.indexMax.Int64, b.tailMax.Int64)
-	switch {
-	case b.indexMin.Valid: // the index holds a user's older entries, the tail its newer ones
-		oldest = b.indexMin.Int64
-	case b.tailMin.Valid:
-		oldest = b.tailMin.Int64
-	default:
-		oldest = head + 1
-	}
-	return max(oldest, b.recorded.Int64+1), head
+	return b.recorded.Int64 + 1, max(b.recorded.Int64, b.indexMax.Int64, b.tailMax.Int64)
 }
 
 // ListCalls pages userID's calls newest first; the cursor is the members row id.

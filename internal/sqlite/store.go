@@ -57,6 +57,9 @@ type Options struct {
 	// DefaultBusyTimeout). The store itself never contends; it matters only when another
 	// process (a backup, the sqlite3 shell) holds a lock.
 	BusyTimeoutMs int
+	// Now reads the time of Open, which makes the least seq the store gives (seqFloor; nil:
+	// time.Now).
+	Now func() time.Time
 }
 
 // Store is a switchboard.Store on one SQLite database file. Open refuses a file that another
@@ -118,6 +121,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.BusyTimeoutMs <= 0 {
 		opts.BusyTimeoutMs = DefaultBusyTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

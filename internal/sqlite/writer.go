@@ -9,6 +9,7 @@ import (
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // request is one unit of work for the writer: a change (Commit) or maintenance (Prune). apply
@@ -19,9 +20,10 @@ type request struct {
 	change *switchboard.Change // for Publish; nil for maintenance
 	calls  [][]byte            // change.Calls as encoded and written, for the memo
 
-	seqs []int64
-	err  error
-	done chan struct{} // closed once seqs and err are final
+	seqs  []int64
+	prevs []int64 // each log entry's previous seq of its user (LogEntry.Prev)
+	err   error
+	done  chan struct{} // closed once seqs and err are final
 }
 
 // submit queues req and waits for its outcome (see the package doc: Cancellation).
@@ -47,7 +49,7 @@ func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
 // Commit applies change atomically and durably; see switchboard.Store and the package doc.
 func (s *Store) Commit(ctx context.Context, change switchboard.Change) ([]int64, error) {
 	req := &request{change: &change}
-	req.apply = func(w *writer) ([]int64, error) { return w.applyChange(&change, &req.calls) }
+	req.apply = func(w *writer) ([]int64, error) { return w.applyChange(&change, &req.calls, &req.prevs) }
 	return s.submit(ctx, req)
 }
 
@@ -180,7 +182,7 @@ func (s *Store) commitBatch(batch []*request) {
 		entries := make([]switchboard.LogEntry, len(r.change.Log))
 		copy(entries, r.change.Log)
 		for i := range entries {
-			entries[i].Seq = r.seqs[i]
+			entries[i].Seq, entries[i].Prev = r.seqs[i], r.prevs[i]
 		}
 		s.publish(entries)
 	}
@@ -199,6 +201,7 @@ type writer struct {
 	heads      map[string]int64
 	undo       []headUndo
 	headsKnown bool
+	floor      int64 // the least seq this process gives (seqFloor)
 
 	// The log's tail: about tailRows rows appended since the last copy into the index, the
 	// first at tailSince; copied at indexRows rows or indexEvery after tailSince.
@@ -227,17 +230,34 @@ type headUndo struct {
 	known  bool
 }
 
-// nextSeq returns userID's next sequence number and remembers how to undo it.
-func (w *writer) nextSeq(ctx context.Context, userID string) (int64, error) {
+// nextSeq returns userID's next sequence number, max(head + 1, floor), and the head it follows
+// (the user's previous seq: prev), and remembers how to undo it. Seqs therefore only grow, and
+// a user's first seq after a start is past every seq an earlier run gave (see seqFloor).
+func (w *writer) nextSeq(ctx context.Context, userID string) (seq, prev int64, err error) {
 	head, known := w.heads[userID]
 	if !known {
 		if err := w.headOf.QueryRowContext(ctx, userID).Scan(&head); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	w.undo = append(w.undo, headUndo{userID, head, known})
-	w.heads[userID] = head + 1
-	return head + 1, nil
+	seq = max(head+1, w.floor)
+	w.heads[userID] = seq
+	return seq, head, nil
+}
+
+// maxFloor caps seqFloor, so that seqs stay integers of the wire (at most protocol.MaxInteger)
+// with about 10^12 of them to spare even once the clock reads past it (in the year 2255).
+const maxFloor = protocol.MaxInteger - 1<<40
+
+// seqFloor is the least seq a store opened at start gives: start in Unix microseconds, capped at
+// maxFloor (0 before 1970). A later start has a greater floor, so the seqs of a run exceed
+// every seq an earlier run gave, as long as no user got more than one event per microsecond
+// of that run: also those of a run whose data a restored backup lost (docs/operations.md), so
+// a device holding one of them never takes the restored log's new events for ones it has.
+// A clock that stepped back gives a lower floor, and then each user's head + 1 wins.
+func seqFloor(start time.Time) int64 {
+	return min(max(start.UnixMicro(), 0), maxFloor)
 }
 
 // keepHeads forgets the undo list: the change's savepoint was released.
@@ -265,7 +285,8 @@ func (w *writer) forgetHeads() {
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*writer, error) {
-	w := &writer{conn: conn, memo: m, heads: map[string]int64{}, indexRows: opts.LogIndexRows, indexEvery: opts.LogIndexEvery}
+	w := &writer{conn: conn, memo: m, heads: map[string]int64{}, floor: seqFloor(opts.Now()),
+		indexRows: opts.LogIndexRows, indexEvery: opts.LogIndexEvery}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -285,8 +306,8 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*wri
 		{&w.busyOf, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&w.clearBusy, `DELETE FROM busy WHERE user_id = ? AND call_id = ?`},
 		{&w.headOf, indexedHeadQuery},
-		{&w.insertLog, `INSERT INTO log (user_id, seq, target, device_id, event, data, data_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.insertLog, `INSERT INTO log (user_id, seq, prev_seq, target, device_id, event, data, data_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.insertLogData, `INSERT INTO log_data (data) VALUES (?)`},
 		{&w.putIdem, `INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (key, user_id) DO UPDATE SET
@@ -348,9 +369,9 @@ func (w *writer) close() error {
 }
 
 // applyChange writes one change inside the current savepoint and returns the sequence numbers
-// of its log entries, and appends the encoding of each of its calls to encoded. On error the
-// caller rolls the savepoint back.
-func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64, error) {
+// of its log entries, sets *prevs to the seq each entry follows, and appends the encoding of
+// each of its calls to encoded. On error the caller rolls the savepoint back.
+func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte, prevs *[]int64) ([]int64, error) {
 	ctx := context.Background()
 	for i := range ch.Calls {
 		cw := &ch.Calls[i]
@@ -394,7 +415,7 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte) ([]int64
 	var seqs []int64
 	if len(ch.Log) > 0 {
 		var err error
-		if seqs, err = w.appendLog(ctx, ch.Log); err != nil {
+		if seqs, *prevs, err = w.appendLog(ctx, ch.Log); err != nil {
 			return nil, err
 		}
 	}

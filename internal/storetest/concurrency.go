@@ -30,8 +30,8 @@ func testConcurrentCommits(t *testing.T, e *env) {
 					errs <- fmt.Errorf("worker %d commit %d: %w", w, i, err)
 					return
 				}
-				if got[0] != int64(i+1) {
-					errs <- fmt.Errorf("worker %d commit %d: own seq %d, want %d", w, i, got[0], i+1)
+				if want := e.seq(int64(i + 1)); got[0] != want {
+					errs <- fmt.Errorf("worker %d commit %d: own seq %d, want %d", w, i, got[0], want)
 					return
 				}
 				seqs[w] = append(seqs[w], got[1])
@@ -58,20 +58,20 @@ func testConcurrentCommits(t *testing.T, e *env) {
 		}
 	}
 	log := e.readLog("shared", 0, workers*perWorker+1)
-	if d := diff(span(1, workers*perWorker), seqsOf(log)); d != "" {
+	if d := diff(span(e.seq(1), e.seq(workers*perWorker)), seqsOf(log)); d != "" {
 		t.Fatalf("shared log seqs (-want +got):\n%s", d)
 	}
 	// Each entry is the one its commit was told about.
 	for w := range workers {
 		for _, s := range seqs[w] {
-			if ev := log[s-1].Event; ev != fmt.Sprintf("user-%d", w) {
+			if ev := log[s-e.seq(1)].Event; ev != fmt.Sprintf("user-%d", w) {
 				t.Fatalf("shared seq %d holds %s's event, want user-%d's", s, ev, w)
 			}
 		}
 	}
 	for w := range workers {
-		if _, head := e.bounds(fmt.Sprintf("user-%d", w)); head != perWorker {
-			t.Fatalf("head of user-%d = %d, want %d", w, head, perWorker)
+		if _, head := e.bounds(fmt.Sprintf("user-%d", w)); head != e.seq(perWorker) {
+			t.Fatalf("head of user-%d = %d, want %d", w, head, e.seq(perWorker))
 		}
 		if e.call(fmt.Sprintf("call-w%d", w)).Version != perWorker {
 			t.Fatalf("call-w%d not at version %d", w, perWorker)
@@ -108,8 +108,8 @@ func testConcurrentBusy(t *testing.T, e *env) {
 		if ok != 1 {
 			t.Fatalf("round %d: %d of 2 commits succeeded, want exactly 1", round, ok)
 		}
-		if _, head := e.bounds(user); head != 1 {
-			t.Fatalf("round %d: head = %d, want 1 (only the winner's entry)", round, head)
+		if _, head := e.bounds(user); head != e.seq(1) {
+			t.Fatalf("round %d: head = %d, want %d (only the winner's entry)", round, head, e.seq(1))
 		}
 		winner := e.readLog(user, 0, 10)[0].Event
 		if b := e.busy(user); b != winner {
@@ -154,8 +154,8 @@ func testConcurrentVersion(t *testing.T, e *env) {
 	if ok != 1 {
 		t.Fatalf("%d of %d writers of version 1 succeeded, want 1", ok, writers)
 	}
-	if _, head := e.bounds("alice"); head != 1 {
-		t.Fatalf("head = %d, want 1", head)
+	if _, head := e.bounds("alice"); head != e.seq(1) {
+		t.Fatalf("head = %d, want %d", head, e.seq(1))
 	}
 }
 

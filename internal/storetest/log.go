@@ -12,11 +12,11 @@ import (
 
 func testSequences(t *testing.T, e *env) {
 	got := e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("a", "1", 1), entry("a", "2", 1), entry("b", "3", 1)}})
-	if d := diff([]int64{1, 2, 1}, got); d != "" {
+	if d := diff([]int64{e.seq(1), e.seq(2), e.seq(1)}, got); d != "" {
 		t.Fatalf("seqs of the first change (-want +got):\n%s", d)
 	}
 	got = e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("b", "4", 2), entry("a", "5", 2), entry("c", "6", 2), entry("b", "7", 2)}})
-	if d := diff([]int64{2, 3, 1, 3}, got); d != "" {
+	if d := diff([]int64{e.seq(2), e.seq(3), e.seq(1), e.seq(3)}, got); d != "" {
 		t.Fatalf("seqs of the second change (-want +got):\n%s", d)
 	}
 	// A change without log entries returns none, and a failed one uses no sequence number.
@@ -25,12 +25,12 @@ func testSequences(t *testing.T, e *env) {
 	}
 	e.conflict(switchboard.Change{Busy: []switchboard.BusyWrite{setBusy("a", "c2")}, Log: []switchboard.LogEntry{entry("a", "x", 3)}})
 	got = e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("a", "8", 3)}})
-	if d := diff([]int64{4}, got); d != "" {
+	if d := diff([]int64{e.seq(4)}, got); d != "" {
 		t.Fatalf("seq after a failed change (-want +got):\n%s", d)
 	}
 	for user, events := range map[string][]string{"a": {"1", "2", "5", "8"}, "b": {"3", "4", "7"}, "c": {"6"}} {
 		log := e.readLog(user, 0, 100)
-		if d := diff(span(1, int64(len(events))), seqsOf(log)); d != "" {
+		if d := diff(span(e.seq(1), e.seq(int64(len(events)))), seqsOf(log)); d != "" {
 			t.Errorf("seqs of %s's log (-want +got):\n%s", user, d)
 		}
 		var got []string
@@ -53,8 +53,11 @@ func testReadLog(t *testing.T, e *env) {
 	e.commit(switchboard.Change{Log: slices.Clone(want[:2])})
 	e.commit(switchboard.Change{Log: slices.Clone(want[2:])})
 	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("other", "o", 1)}})
-	for i := range want {
-		want[i].Seq = int64(i + 1)
+	for i := range want { // each names the seq it follows; the first follows none (0)
+		want[i].Seq = e.seq(int64(i + 1))
+		if i > 0 {
+			want[i].Prev = want[i-1].Seq
+		}
 	}
 	if d := diff(want, e.readLog("u", 0, 100)); d != "" {
 		t.Fatalf("ReadLog (-want +got):\n%s", d)
@@ -66,11 +69,12 @@ func testReadLog(t *testing.T, e *env) {
 	}{
 		{0, 1, want[:1]},
 		{0, 2, want[:2]},
-		{1, 2, want[1:3]},
-		{2, 10, want[2:]},
-		{3, 1, want[3:]},
-		{4, 10, nil},
-		{99, 10, nil},
+		{e.seq(0), 2, want[:2]},
+		{e.seq(1), 2, want[1:3]},
+		{e.seq(2), 10, want[2:]},
+		{e.seq(3), 1, want[3:]},
+		{e.seq(4), 10, nil},
+		{e.seq(99), 10, nil},
 	} {
 		if d := diff(tc.want, e.readLog("u", tc.after, tc.limit)); d != "" {
 			t.Errorf("ReadLog(after %d, limit %d) (-want +got):\n%s", tc.after, tc.limit, d)
@@ -94,22 +98,22 @@ func testLogBounds(t *testing.T, e *env) {
 	check("u", 1, 0)
 	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "1", 100), entry("u", "2", 200)}})
 	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "3", 300), entry("v", "1", 100)}})
-	check("u", 1, 3)
-	check("v", 1, 1)
+	check("u", 1, e.seq(3)) // nothing deleted: every entry is retained
+	check("v", 1, e.seq(1))
 
 	e.prune(250, 0, 0)
-	check("u", 3, 3)
-	check("v", 2, 1) // nothing retained: oldest = head + 1
-	if d := diff([]int64{3}, seqsOf(e.readLog("u", 0, 10))); d != "" {
+	check("u", e.seq(3), e.seq(3))
+	check("v", e.seq(2), e.seq(1)) // nothing retained: oldest = head + 1
+	if d := diff([]int64{e.seq(3)}, seqsOf(e.readLog("u", 0, 10))); d != "" {
 		t.Fatalf("log after prune (-want +got):\n%s", d)
 	}
 
 	e.prune(1000, 0, 0)
-	check("u", 4, 3) // the head is kept
-	if got := e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "4", 2000)}}); got[0] != 4 {
-		t.Fatalf("seq after pruning everything = %d, want 4", got[0])
+	check("u", e.seq(4), e.seq(3)) // the head is kept
+	if got := e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "4", 2000)}}); got[0] != e.seq(4) {
+		t.Fatalf("seq after pruning everything = %d, want %d", got[0], e.seq(4))
 	}
-	check("u", 4, 4)
+	check("u", e.seq(4), e.seq(4))
 }
 
 // testLogBoundsAfterPruneOutOfSeqOrder: entries are pruned by creation time, which concurrent
@@ -122,8 +126,8 @@ func testLogBoundsAfterPruneOutOfSeqOrder(t *testing.T, e *env) {
 	e.commit(switchboard.Change{Log: []switchboard.LogEntry{entry("u", "3", 3000)}})
 	e.prune(1500, 0, 0) // deletes seq 2
 	oldest, head := e.bounds("u")
-	if head != 3 {
-		t.Fatalf("head = %d, want 3", head)
+	if head != e.seq(3) {
+		t.Fatalf("head = %d, want %d", head, e.seq(3))
 	}
 	for last := oldest - 1; last <= head; last++ {
 		if d := diff(span(last+1, head), seqsOf(e.readLog("u", last, 10))); d != "" {

@@ -128,8 +128,8 @@ func testRingingCalls(t *testing.T, e *env) {
 	if d := diff([]string{"inviting", "notyet", "received"}, sorted(ids(got))); d != "" {
 		t.Fatalf("RingingCalls (-want +got):\n%s", d)
 	}
-	if head != 7 {
-		t.Fatalf("RingingCalls head = %d, want 7 (one event per call committed)", head)
+	if head != e.seq(7) {
+		t.Fatalf("RingingCalls head = %d, want %d (one event per call committed)", head, e.seq(7))
 	}
 	for _, c := range got {
 		if d := diff(withState(c.ID, call.Started, c.Users[1].State), c); d != "" {

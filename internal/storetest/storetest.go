@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 					}
 				}
 			})
+			e.base = e.commit(switchboard.Change{Log: []switchboard.LogEntry{{UserID: "seq-probe", Event: "probe"}}})[0] - 1
 			tc.fn(t, e)
 		})
 	}
@@ -73,7 +74,15 @@ type env struct {
 	t      *testing.T
 	s      switchboard.Store
 	closed bool
+	// base is the seq before a new user's first one. A store may start each user's seqs past
+	// any value (at a start of the store they jump past every seq an earlier start gave), the
+	// same for every new user while it stays open, and numbers the user's later entries on
+	// from there: a new user's nth entry gets base + n. It is learnt from a probe user.
+	base int64
 }
+
+// seq is the seq of a new user's nth entry (see env.base).
+func (e *env) seq(n int64) int64 { return e.base + n }
 
 var ctx = context.Background()
 

@@ -52,8 +52,10 @@ type Store interface {
 	// ReadLog returns up to limit entries of userID's log with seq > afterSeq, oldest first.
 	ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error)
 
-	// LogBounds returns, in this order, userID's oldest retained sequence (head + 1 when nothing
-	// is retained) and its head sequence (0 before any event).
+	// LogBounds returns, in this order, userID's oldest sequence, one past the greatest that
+	// retention deleted (1 when none; head + 1 when nothing is retained), so that every entry
+	// after oldest − 1 is retained, and its head sequence (0 before any event). A user's seqs
+	// may jump, so oldest need not be the seq of an entry.
 	LogBounds(ctx context.Context, userID string) (oldest, head int64, err error)
 
 	// ListCalls returns up to count calls whose callUserList holds userID, newest first (by
@@ -133,8 +135,12 @@ type Claim struct {
 // LogEntry is one event in a user's log (R7.2): the wire event name, its encoded data and the
 // devices it targets. Empty Data may be read back as nil or as an empty slice.
 type LogEntry struct {
-	UserID    string
-	Seq       int64 // assigned by Commit
+	UserID string
+	Seq    int64 // assigned by Commit
+	// Prev is the seq of the user's entry before this one (0: none), assigned by Commit. A
+	// user's seqs strictly increase but may jump (at a start of the store), so a reader
+	// following the log from a seq knows it missed nothing when the next entry's Prev is it.
+	Prev      int64
 	Target    call.TargetKind
 	DeviceID  string
 	Event     string

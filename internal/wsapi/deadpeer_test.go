@@ -171,7 +171,7 @@ func bigEvents(userID string, from int64, n, size int) []switchboard.LogEntry {
 	data := append(append([]byte(`"`), bytes.Repeat([]byte("x"), size)...), '"')
 	entries := make([]switchboard.LogEntry, n)
 	for i := range entries {
-		entries[i] = switchboard.LogEntry{UserID: userID, Seq: from + int64(i), Target: call.AllDevices,
+		entries[i] = switchboard.LogEntry{UserID: userID, Seq: from + int64(i), Prev: from + int64(i) - 1, Target: call.AllDevices,
 			Event: protocol.EventCallUserStateChanged, Data: data}
 	}
 	return entries

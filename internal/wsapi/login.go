@@ -222,7 +222,10 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 
 // missedEvents reads the bounds of userID's log and, when lastSeq is usable (R7.2), the first
 // page of the events after it; caughtUp reports that it is, and then head is the log's head.
-// A device that never logged in (lastSeq nil) has nothing to catch up.
+// A lastSeq between the bounds is usable only when the first entry after it follows it (its
+// Prev) or it is the head: a seq the log never gave, such as one a device got from a run whose
+// data a restored backup lost, is not. A device that never logged in (lastSeq nil) has
+// nothing to catch up.
 func (s *session) missedEvents(ctx context.Context, userID string, lastSeq *int64) (head int64, first []switchboard.LogEntry, caughtUp bool, err error) {
 	if lastSeq == nil {
 		return 0, nil, false, nil
@@ -234,7 +237,7 @@ func (s *session) missedEvents(ctx context.Context, userID string, lastSeq *int6
 	if first, err = s.srv.backend.ReadLog(ctx, userID, *lastSeq, catchUpPage); err != nil {
 		return 0, nil, false, err
 	}
-	caughtUp = len(first) > 0 && first[0].Seq == *lastSeq+1 || len(first) == 0 && *lastSeq == head
+	caughtUp = len(first) > 0 && first[0].Prev == *lastSeq || len(first) == 0 && *lastSeq == head
 	return head, first, caughtUp, nil
 }
 
@@ -245,14 +248,14 @@ var errLogPruned = errors.New("missed events deleted by retention during catch-u
 // replay sends the device's events of the log after lastSeq up to head at least (R7.2),
 // starting with first, the first page already read. The live entries buffered meanwhile that
 // a page has sent are dropped from the buffer as it goes, so only those still to be sent
-// count against the send queue's limit. A user's sequence numbers are
-// consecutive, so a gap, or a log that ends before head, means retention deleted events before
-// they could be sent: errLogPruned.
+// count against the send queue's limit. Each entry names the seq it follows (its Prev), so an
+// entry that does not follow the one before, or a log that ends before head, means retention
+// deleted events before they could be sent: errLogPruned.
 func (s *session) replay(ctx context.Context, userID, deviceID string, lastSeq, head int64, first []switchboard.LogEntry) error {
 	entries := first
 	for {
 		for _, e := range entries {
-			if e.Seq != lastSeq+1 {
+			if e.Prev != lastSeq {
 				return errLogPruned
 			}
 			lastSeq = e.Seq

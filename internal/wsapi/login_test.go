@@ -35,7 +35,7 @@ func (b *prunedLog) LogBounds(context.Context, string) (int64, int64, error) {
 func (b *prunedLog) ReadLog(_ context.Context, userID string, after int64, limit int) ([]switchboard.LogEntry, error) {
 	var out []switchboard.LogEntry
 	for seq := max(after+1, b.kept); seq <= b.head && len(out) < limit; seq++ {
-		out = append(out, switchboard.LogEntry{UserID: userID, Seq: seq, Target: call.AllDevices,
+		out = append(out, switchboard.LogEntry{UserID: userID, Seq: seq, Prev: seq - 1, Target: call.AllDevices,
 			Event: protocol.EventCallUserStateChanged, Data: []byte(`{}`)})
 	}
 	return out, nil
