@@ -3,29 +3,10 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dialtone/dialtone/internal/server"
 )
-
-// lockedBuilder is a strings.Builder safe for the server's goroutines to write to.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A DIALTONE_ variable that names no setting (DIALTONE_HEARTBEAT_TIMOUT) would leave the
 // setting at its default without a word: the server logs a WARN naming it, and the setting it
@@ -34,12 +15,12 @@ func (l *lockedBuilder) String() string {
 func TestE2EUnknownEnvironmentVariableWarned(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs lockedBuilder
+	var logs lockedBuffer
 	environ := []string{"DIALTONE_HEARTBEAT_TIMOUT=60s", "DIALTONE_URL=ws://127.0.0.1:1/v1/ws", "DIALTONE_TOKEN=t",
 		"DIALTONE_LISTEN=127.0.0.1:0", "PATH=/usr/bin"}
 	args := []string{"--dev", "--data", t.TempDir()}
 	started := false
-	err := server.Run(ctx, args, environ, &lockedBuilder{}, &logs, func(string) { started = true; cancel() })
+	err := server.Run(ctx, args, environ, &lockedBuffer{}, &logs, func(string) { started = true; cancel() })
 	if err != nil || !started {
 		t.Fatalf("the server did not start and stop: %v\n%s", err, logs.String())
 	}
