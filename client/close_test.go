@@ -192,3 +192,98 @@ func TestCloseDuringTheSeqStoreLoadOfALogin(t *testing.T) {
 	recv(t, store.loading, "the Load of the Login")
 	closeEndsLogin(t, c, loginErr, "waits for the SeqStore")
 }
+
+func TestCloseFromHandler(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	var c *Client
+	ready := make(chan struct{})
+	closed := make(chan struct{})
+	rec.onReceived = func(CallInvitationReceived) {
+		<-ready
+		c.Close()
+		close(closed)
+	}
+	c, fc := connect(t, fs, Options{EventHandler: rec})
+	close(ready)
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	recv(t, closed, "Close from the handler")
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrClosed) {
+		t.Fatalf("Disconnected reason %v, want ErrClosed", sc.reason)
+	}
+}
+
+// closeWhileHandling closes c while its handler is held in the first event, then releases the
+// handler and checks that it handles first and nothing more, and ends Disconnected.
+func closeWhileHandling(t *testing.T, c *Client, rec *recorder, release chan struct{}, first string) {
+	t.Helper()
+	c.Close()
+	close(release)
+	if got := recv(t, rec.events, "the first event"); got != first {
+		t.Fatalf("handled %q first", got)
+	}
+	for s := recv(t, rec.states, "a state"); s.state != Disconnected; s = recv(t, rec.states, "Disconnected") {
+	}
+	select {
+	case got := <-rec.events:
+		t.Errorf("after Close the handler got %q", got)
+	default:
+	}
+}
+
+// R7.2 across clients: the logged events a closed client had received but not yet handed to
+// the handler are dropped, not delivered after Close, so the seq saved is the last one handled
+// and a new client of the device gets the rest, each once.
+func TestCloseDropsEventsNotYetHandled(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &MemorySeqStore{}
+	rec := newRecorder()
+	release, entered := make(chan struct{}), make(chan struct{}, 8)
+	rec.onReceived = func(CallInvitationReceived) { // the handler is busy with the first
+		entered <- struct{}{}
+		<-release
+	}
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec, SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, jwtWithSub("alice"), "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	fc := recv(t, fs.conns, "connection")
+	first := fc.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c2"))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c3"))
+	for range 3 { // each invitation is acknowledged once queued for the handler
+		nextOp(t, fs, protocol.OpCallReceived)
+	}
+	recv(t, entered, "the handler to begin the first event")
+	closeWhileHandling(t, c, rec, release, "received:c1")
+	if seq, ok, _ := store.Load(ctx, SeqKey{UserID: "alice", DeviceID: "dev1"}); !ok || seq != first {
+		t.Errorf("saved seq %d (%v), want %d, the last one handled", seq, ok, first)
+	}
+}
+
+// Close drops the synthesized invitations not yet handed to the handler as it drops logged
+// events: after Close the handler gets no invitation it could no longer answer, and a new
+// client of the device, which resumes from the same last processed seq, gets them again.
+func TestCloseDropsSynthesizedInvitationsNotYetHandled(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.afterLogin = []protocol.Event{
+		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "s1", "version": 1, "synthetic": true})},
+		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "s2", "version": 1, "synthetic": true})},
+	}
+	rec := newRecorder()
+	release, entered := make(chan struct{}), make(chan struct{}, 8)
+	rec.onReceived = func(CallInvitationReceived) { // the handler is busy with the first
+		entered <- struct{}{}
+		<-release
+	}
+	c, _ := connect(t, fs, Options{EventHandler: rec})
+	for range 2 { // each invitation is acknowledged once queued for the handler
+		nextOp(t, fs, protocol.OpCallReceived)
+	}
+	recv(t, entered, "the handler to begin the first event")
+	closeWhileHandling(t, c, rec, release, "received:s1")
+}

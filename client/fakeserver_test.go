@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -335,3 +336,21 @@ func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
 
 func (h messageSignal) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h messageSignal) WithGroup(string) slog.Handler      { return h }
+
+// assertNoReconnection closes c, which waits for the client's goroutines, so any reconnection
+// would have logged in by then, and checks that none did.
+func assertNoReconnection(t *testing.T, fs *fakeServer, c *Client) {
+	t.Helper()
+	c.Close()
+	select {
+	case ld := <-fs.logins:
+		t.Fatalf("the client reconnected: %+v", ld)
+	default:
+	}
+}
+
+// jwtWithSub returns an unsigned JWT-shaped token with the given subject.
+func jwtWithSub(sub string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"HS256"}`)) + "." + enc([]byte(`{"sub":"`+sub+`"}`)) + ".sig"
+}

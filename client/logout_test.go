@@ -65,3 +65,24 @@ func TestLogoutDoneWithoutItsReply(t *testing.T) {
 		t.Errorf("the server got %d requests, want the one logout", n)
 	}
 }
+
+func TestLogoutStopsTheClient(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	c, _ := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if sc := rec.waitState(t, Disconnected); !errors.Is(sc.reason, ErrLoggedOut) {
+		t.Fatalf("Disconnected reason %v, want ErrLoggedOut", sc.reason)
+	}
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+	if _, err := c.QueryCallInvitationList(testCtx(t), 10, 0); !errors.Is(err, ErrLoggedOut) {
+		t.Fatalf("op after logout: %v", err)
+	}
+	assertNoReconnection(t, fs, c)
+}
