@@ -293,3 +293,23 @@ func (ts *testServer) barrier(t *testing.T, d *device) string {
 
 // code returns the wire code of err (0 for nil).
 func code(err error) client.ErrorCode { return client.Code(err) }
+
+// userIn returns userID's entry in list, failing the test when there is none.
+func userIn(t *testing.T, list []client.CallUserInfo, userID string) client.CallUserInfo {
+	t.Helper()
+	for _, u := range list {
+		if u.UserID == userID {
+			return u
+		}
+	}
+	t.Fatalf("%s not in callUserList %+v", userID, list)
+	return client.CallUserInfo{}
+}
+
+// wantCode checks that err carries the wire code want (0 for success).
+func wantCode(t *testing.T, what string, err error, want client.ErrorCode) {
+	t.Helper()
+	if got := code(err); got != want {
+		t.Errorf("%s: got %v (code %d), want %d", what, err, got, want)
+	}
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// R3.7, R3.8, R3.9, §10b: the results of callJoin, callQuit and callEnd, and the times and
+// extendedData they leave in the callUserList; a device switch notifies only the user's devices.
+func TestE2EJoinQuitEndResults(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, carol, mallory := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c"), ts.login(t, "mallory", "m")
+	cfg := advanced
+	cfg.ExtendedData = "room"
+	res, err := alice.CallInvite(t.Context(), []string{"bob", "carol"}, cfg)
+	must(t, err)
+	id := res.CallID
+	ctx := t.Context()
+	carol.wait(id, "received from alice")
+	must(t, second(bob.CallAccept(ctx, id, client.OpConfig{ExtendedData: "hi"})))
+	must(t, second(carol.CallReject(ctx, id, client.OpConfig{})))
+	wantCode(t, "join by a user never in the call", second(mallory.CallJoin(ctx, id, client.OpConfig{})), client.CodeCallUnavailable)
+
+	j, err := carol.CallJoin(ctx, id, client.OpConfig{ExtendedData: "back"})
+	must(t, err)
+	c := userIn(t, j.CallUserList, "carol")
+	if j.CallID != id || j.CreateTime != res.CallInfo.CreateTime || j.JoinTime < j.CreateTime || j.ExtendedData != "room" ||
+		c.State != client.StateAccepted || c.ExtendedData != "back" || c.AcceptTime != j.JoinTime || c.Inviter != "alice" || len(j.CallUserList) != 3 {
+		t.Errorf("callJoin result = %+v", j)
+	}
+	ev := alice.wait(id, "changed carol=Accepted").(client.CallUserStateChanged)
+	if ev.CallUserList[0].AcceptTime != j.JoinTime || ev.CallUserList[0].ExtendedData != "back" {
+		t.Errorf("carol's join as alice sees it: %+v", ev)
+	}
+
+	laptop := ts.login(t, "carol", "c-laptop")
+	sw, err := laptop.CallJoin(ctx, id, client.OpConfig{})
+	must(t, err)
+	if sw.JoinTime < j.JoinTime || userIn(t, sw.CallUserList, "carol").AcceptTime != j.JoinTime || sw.ExtendedData != "room" {
+		t.Errorf("device switch result = %+v; acceptTime must stay that of the join", sw)
+	}
+	for _, d := range []*device{carol, laptop} {
+		if got := d.wait(id, "main device c-laptop").(client.CallMainDeviceChanged); got.DeviceID != "c-laptop" || got.Version <= ev.Version {
+			t.Errorf("callMainDeviceChanged = %+v", got)
+		}
+	}
+	alice.expectNone(ts, id, "main device c-laptop")
+	bob.expectNone(ts, id, "main device c-laptop")
+
+	q, err := bob.CallQuit(ctx, id, client.OpConfig{ExtendedData: "bye bob"})
+	must(t, err)
+	quit := alice.wait(id, "changed bob=Quit").(client.CallUserStateChanged).CallUserList[0]
+	if q.CallID != id || q.CreateTime != res.CallInfo.CreateTime || q.AcceptTime == 0 || q.QuitTime < q.AcceptTime ||
+		quit.ExtendedData != "bye bob" || quit.UpdateTime != q.QuitTime || quit.AcceptTime != q.AcceptTime {
+		t.Errorf("callQuit result = %+v; bob's entry %+v", q, quit)
+	}
+	laptop.wait(id, "changed bob=Quit") // carol's main device is now the laptop (R6.3)
+	carol.expectNone(ts, id, "changed bob=Quit")
+
+	e, err := laptop.CallEnd(ctx, id, client.OpConfig{})
+	must(t, err)
+	if e.AcceptTime != j.JoinTime || e.CreateTime != res.CallInfo.CreateTime || e.EndTime < q.QuitTime {
+		t.Errorf("callEnd result = %+v, want carol's acceptTime %d", e, j.JoinTime)
+	}
+}
+
+// R3.7 with --join-policy anyone: a user never in the call joins with inviter ""; in general
+// mode the join is still refused with 6000286.
+func TestE2EJoinPolicyAnyone(t *testing.T) {
+	ts := startServer(t, "--join-policy", "anyone")
+	alice, bob, zed := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "zed", "z")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
+	must(t, err)
+	bob.wait(res.CallID, "received from alice")
+	j, err := zed.CallJoin(t.Context(), res.CallID, client.OpConfig{ExtendedData: "hello"})
+	must(t, err)
+	if z := userIn(t, j.CallUserList, "zed"); z.State != client.StateAccepted || z.Inviter != "" || z.ExtendedData != "hello" {
+		t.Errorf("joiner's entry = %+v", z)
+	}
+	alice.wait(res.CallID, "changed zed=Accepted")
+	bob.wait(res.CallID, "changed zed=Accepted")
+
+	general, err := bob.CallInvite(t.Context(), []string{"carol"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	wantCode(t, "join of a general call", second(ts.login(t, "yan", "y").CallJoin(t.Context(), general.CallID, client.OpConfig{})), client.CodeNotAdvanced)
+}
