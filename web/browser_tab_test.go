@@ -1,0 +1,273 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// stepTimeout bounds one step of a scenario (a click and the wait for its effect).
+const stepTimeout = 15 * time.Second
+
+// reportPolicyViolations makes the page log what its Content-Security-Policy blocked as a
+// console error, which fails the test (openTab).
+const reportPolicyViolations = `document.addEventListener('securitypolicyviolation', (e) =>
+	console.error('Content-Security-Policy blocked', e.blockedURI, 'by', e.violatedDirective));`
+
+// onEveryPage runs script in every document the tab loads from now on, before the page's own.
+func onEveryPage(script string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument,
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return chromedp.Void{}, err
+	}
+}
+
+// Call modes of the ring form.
+const (
+	General  = "0"
+	Advanced = "1"
+)
+
+// tab is one user's page in its own browser context.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	user string
+
+	mu     sync.Mutex
+	errors []string // uncaught exceptions and console errors
+}
+
+// openTab opens the demo in a new browser context, signs in as user and waits for the app. It
+// fails the test at its end if the page logged an error or threw.
+func openTab(t *testing.T, browser context.Context, base, user string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	tb := &tab{t: t, ctx: ctx, user: user}
+	if err := chromedp.Do(ctx); err != nil { // creates the tab; no timeout on this first call
+		t.Fatalf("%s: open tab: %v", user, err)
+	}
+	if err := chromedp.Listen(ctx, tb.onEvent); err != nil {
+		t.Fatalf("%s: listen: %v", user, err)
+	}
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.errors {
+			t.Errorf("%s's page: %s", user, e)
+		}
+		cancel()
+	})
+	tb.do(onEveryPage(reportPolicyViolations), chromedp.EmulateViewport(1200, 820),
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`#user`)),
+		chromedp.SendKeys(chromedp.CSS(`#user`), user),
+		click(`#signin-form button[type=submit]`),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-user=%q] #conn[data-state=Connected]`, user))))
+	return tb
+}
+
+func (tb *tab) onEvent(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg = "uncaught: " + e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil {
+			msg += " " + e.ExceptionDetails.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if e.Type != runtime.ConsoleAPICalledTypeError && e.Type != runtime.ConsoleAPICalledTypeWarning {
+			return
+		}
+		var parts []string
+		for _, a := range e.Args {
+			parts = append(parts, string(a.Value)+a.Description)
+		}
+		msg = fmt.Sprintf("console.%s: %s", e.Type, strings.Join(parts, " "))
+	default:
+		return
+	}
+	tb.mu.Lock()
+	tb.errors = append(tb.errors, msg)
+	tb.mu.Unlock()
+}
+
+// do runs steps in the tab, each group bounded by stepTimeout, and fails the test with the
+// step that failed (from 1) and what the page shows: its status line, incoming invitations,
+// calls, history and log.
+func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	for i, step := range steps {
+		if err := chromedp.Do(ctx, step); err != nil {
+			page, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](pageDump))
+			tb.t.Fatalf("%s: step %d of %d: %v\npage: %s", tb.user, i+1, len(steps), err, page)
+		}
+	}
+}
+
+// pageDump returns what the demo page shows, for a failure's message.
+const pageDump = `['#status', '#incoming', '#calls', '#history'].map((sel) => document.querySelector(sel).innerText).join(' | ')
+	+ ' | ' + document.querySelector('#history-page').textContent
+	+ (document.querySelector('#history-older').disabled ? ' (no older page)' : '')
+	+ '\nlog:\n' + [...document.querySelectorAll('#log li')].reverse().map((li) => li.textContent).join('\n')`
+
+func (tb *tab) statusCtx() context.Context {
+	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+	tb.t.Cleanup(cancel)
+	return ctx
+}
+
+// wantCallStates checks the statuses the call card showed since recordCallStates ran.
+func (tb *tab) wantCallStates(want ...string) {
+	tb.t.Helper()
+	shown, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
+	if err != nil || !slices.Equal(shown, want) {
+		tb.t.Errorf("%s's call card showed %q (%v); want %q", tb.user, shown, err, want)
+	}
+}
+
+// click clicks the first visible element that the CSS selector sel matches. It is made once:
+// the demo keeps a button in place while its card is redrawn, so a click on it is never lost
+// (see ClickWhileEventsRedraw).
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS(sel))
+}
+
+// clickAcross clicks the element sel matches as a user whose click lands as an event arrives:
+// it presses the mouse on it, runs during, which makes the page redraw, then releases it.
+func (tb *tab) clickAcross(sel string, during func()) {
+	tb.t.Helper()
+	tb.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	at, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]float64](fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		el.scrollIntoView({ block: 'center' });
+		const r = el.getBoundingClientRect();
+		return [r.x + r.width / 2, r.y + r.height / 2];
+	})()`, sel)))
+	if err != nil || len(at) != 2 {
+		tb.t.Fatalf("%s: where is %s: %v %v", tb.user, sel, at, err)
+	}
+	tb.do(chromedp.MouseEvent(chromedp.MousePressed, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	during()
+	tb.do(chromedp.MouseEvent(chromedp.MouseReleased, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+}
+
+// ring calls invitees from the ring form with the given mode and timeout (seconds).
+func (tb *tab) ring(mode string, timeout int, invitees ...string) {
+	tb.t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{}
+	for _, u := range invitees {
+		steps = append(steps, click(fmt.Sprintf(`#people input[value=%q]`, u)))
+	}
+	steps = append(steps,
+		click(fmt.Sprintf(`input[name=mode][value=%q]`, mode)),
+		chromedp.SetValue(chromedp.CSS(`#timeout`), fmt.Sprint(timeout)),
+		click(`#ring-button`),
+		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
+	tb.do(steps...)
+}
+
+// answer accepts the invitation ringing in the tab and waits until the caller's tab shows it.
+func (tb *tab) answer(caller *tab) {
+	tb.t.Helper()
+	tb.do(click(`#incoming button.accept`))
+	caller.waitUserState(tb.user, "Accepted")
+}
+
+// inviteMore invites user into the call shown in the tab (advanced mode, R3.6) and waits until
+// the card shows the user invited.
+func (tb *tab) inviteMore(user string) {
+	tb.t.Helper()
+	tb.do(chromedp.SetValue(chromedp.CSS(`#calls input.more`), user), click(`#calls .invite-more button`),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(
+			`#calls li[data-user=%q]:is([data-state=Inviting],[data-state=NotYetReceived],[data-state=Received])`, user))))
+}
+
+// waitUserState waits until the tab's Calls panel shows user in state (a CallUserState name).
+func (tb *tab) waitUserState(user, state string) {
+	tb.t.Helper()
+	tb.do(chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#calls li[data-user=%q][data-state=%q]`, user, state))))
+}
+
+func (tb *tab) screenshot(path string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Fatalf("%s: screenshot: %v", tb.user, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// startBrowser starts one headless Chromium for the test, with a fresh profile. Without
+// Chromium the test is skipped, unless CI is set: there it fails.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := findChromium()
+	if path == "" {
+		msg := "Chromium not found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome); " +
+			"install it (apt-get install -y chromium) to run the browser tests"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // tests may run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.WindowSize(1200, 820),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return ctx
+}
+
+func findChromium() string {
+	if p := os.Getenv("DIALTONE_CHROMIUM"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
