@@ -4,13 +4,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestSDKUnit runs the browser SDK's unit tests (dialtone_test.mjs: resume, duplicate events,
+// TestSDKUnit runs the browser SDK's unit tests (every *_test.mjs file: resume, duplicate events,
 // retries with the same idempotency key, kicks, errors) with Node.js's test runner. Where
 // Node.js 18 or later is not installed it is skipped, unless CI is set: there it fails.
 func TestSDKUnit(t *testing.T) {
@@ -33,8 +34,12 @@ func TestSDKUnit(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "dialtone_test.mjs")
+	files, err := filepath.Glob("*_test.mjs")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no *_test.mjs files found (%v)", err)
+	}
+	cmd := exec.CommandContext(ctx, node, append([]string{"--test"}, files...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("node --test dialtone_test.mjs: %v\n%s", err, out)
+		t.Fatalf("node --test %s: %v\n%s", strings.Join(files, " "), err, out)
 	}
 }

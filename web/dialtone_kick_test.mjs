@@ -1,0 +1,90 @@
+// Unit tests of dialtone.js — kicks and the kick table.
+// Run with the others: node --test web/*_test.mjs (TestSDKUnit in sdk_test.go runs them too).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dialtone, ErrorCode } from './dialtone.js';
+import { fakeServer, token, loginResult, quiet, loggedIn, waitFor } from './testkit.mjs';
+
+test('a kick without retry ends the client; with retry it reconnects', async () => {
+  const { c, srv, ws } = await loggedIn();
+  const kicks = [];
+  c.on('kicked', (k) => kicks.push(k.reason));
+  ws.event('kicked', { reason: 'shutdown', retry: true });
+  ws.drop(4003);
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  const login = await ws2.next();
+  ws2.reply(login.id, loginResult({ headSeq: 3, caughtUp: true }));
+  await waitFor(() => c.state === 'Connected');
+
+  const pending = c.queryCall('c1');
+  await ws2.next();
+  ws2.event('kicked', { reason: 'replaced', retry: false });
+  ws2.drop(4001);
+  await assert.rejects(pending, (err) => err.reason === 'kicked' && err.kick.reason === 'replaced');
+  assert.equal(c.state, 'Disconnected');
+  assert.deepEqual(kicks, ['shutdown', 'replaced']);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(srv.sockets.length, 2, 'no reconnection after a final kick');
+});
+
+test('a kick follows the kick table, whatever retry flag the event carries', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const kicks = [];
+    c.on('kicked', (k) => kicks.push(k));
+    ws.event('kicked', { reason: 'replaced', retry: true }); // the table says: do not reconnect
+    ws.drop(4001);
+    assert.equal(c.state, 'Disconnected');
+    assert.deepEqual(kicks, [{ reason: 'replaced', retry: false }]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 1, 'no reconnection: another device took this one over');
+  } finally {
+    c.close();
+  }
+});
+
+test('a kick told by its close code alone follows the kick table, with no kicked listener call, as in the Go SDK', async () => {
+  const { c, srv, ws } = await loggedIn();
+  try {
+    const kicks = [];
+    const states = [];
+    c.on('kicked', (k) => kicks.push(k));
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason, reason?.kick]));
+    ws.drop(4009);
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.reply((await ws2.next()).id, loginResult({ headSeq: 3, caughtUp: true }));
+    ws2.drop(4008);
+    assert.deepEqual(states, [
+      ['Reconnecting', 'kicked', { reason: 'heartbeatTimeout', retry: true }],
+      ['Connected', undefined, undefined],
+      ['Disconnected', 'kicked', { reason: 'tooManyDevices', retry: false }],
+    ]);
+    assert.deepEqual(kicks, []);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 2, 'no reconnection after tooManyDevices');
+  } finally {
+    c.close();
+  }
+});
+
+test('a reconnection refused with the replaced kick (a newer connection of the device logged in) ends the client, as the kick table says, instead of taking the device back', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 200, maxBackoffMs: 400, logger: quiet });
+  const done = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.reply((await ws.next()).id, loginResult());
+  await done;
+  const kicks = [];
+  c.on('kicked', (k) => kicks.push(k.reason));
+  ws.drop();
+  const ws2 = await waitFor(() => srv.sockets[1]);
+  ws2.fail((await ws2.next()).id, ErrorCode.InvalidParameter);
+  await new Promise((r) => setTimeout(r, 0)); // the kick comes in a frame of its own
+  ws2.event('kicked', { reason: 'replaced', retry: false });
+  ws2.drop(4001);
+  await waitFor(() => c.state === 'Disconnected');
+  await assert.rejects(c.queryCall('c1'), (e) => e.reason === 'kicked' && e.kick.reason === 'replaced');
+  assert.deepEqual(kicks, ['replaced']);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(srv.sockets.length, 2, 'no reconnection after the replaced kick');
+});
