@@ -110,18 +110,10 @@ test('a session that lasted maxBackoffMs starts the reconnection backoff again',
 });
 
 test('a tokenSource that never answers is given up after requestTimeoutMs and asked again, as the Go SDK does', async () => {
-  const srv = fakeServer();
   let calls = 0;
   const tokenSource = () => (++calls === 1 ? new Promise(() => {}) : Promise.resolve('fresh'));
-  const c = new Dialtone({
-    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2,
-    requestTimeoutMs: 50, tokenSource, logger: quiet,
-  });
+  const { c, srv, ws } = await loggedIn({ options: { requestTimeoutMs: 50, tokenSource } });
   try {
-    const done = c.login(token, 'd1');
-    const ws = await waitFor(() => srv.sockets[0]);
-    ws.reply((await ws.next()).id, loginResult());
-    await done;
     ws.drop();
     const ws2 = await waitFor(() => srv.sockets[1]);
     const login = await ws2.next();
@@ -132,21 +124,13 @@ test('a tokenSource that never answers is given up after requestTimeoutMs and as
 });
 
 test('a tokenSource given up after requestTimeoutMs sees its signal aborted with the timeout', async () => {
-  const srv = fakeServer();
   const signals = [];
   const tokenSource = (s) => {
     signals.push(s);
     return signals.length === 1 ? new Promise(() => {}) : 'fresh';
   };
-  const c = new Dialtone({
-    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 1, maxBackoffMs: 2,
-    requestTimeoutMs: 50, tokenSource, logger: quiet,
-  });
+  const { c, srv, ws } = await loggedIn({ options: { requestTimeoutMs: 50, tokenSource } });
   try {
-    const done = c.login(token, 'd1');
-    const ws = await waitFor(() => srv.sockets[0]);
-    ws.reply((await ws.next()).id, loginResult());
-    await done;
     ws.drop();
     const ws2 = await waitFor(() => srv.sockets[1]);
     assert.equal((await ws2.next()).data.token, 'fresh');

@@ -49,10 +49,13 @@ export const loginResult = (over = {}) => ({
 });
 export const quiet = { warn() {} };
 
+// loggedIn returns a client logged in on a fake server; opts.options are more Dialtone options.
 export async function loggedIn(opts = {}) {
   const srv = fakeServer();
   const storage = opts.storage ?? memoryStorage();
-  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet, ...opts.options,
+  });
   const done = c.login(token, 'd1');
   const ws = await waitFor(() => srv.sockets[0]);
   const f = await ws.next();
