@@ -36,3 +36,22 @@ func TestE2EUnknownEnvironmentVariableWarned(t *testing.T) {
 			warned, logs.String())
 	}
 }
+
+// A misspelt variable that leaves a required setting unset (DIALTONE_SECRT for
+// DIALTONE_SECRET) stops the server at start: the WARN naming it, and the setting it likely
+// meant, is written all the same, before the refusal, so the operator learns why the setting
+// seems missing.
+func TestE2EUnknownEnvironmentVariableWarnedWhenStartIsRefused(t *testing.T) {
+	var logs lockedBuilder
+	environ := []string{"DIALTONE_SECRT=0123456789abcdef0123", "DIALTONE_LISTEN=127.0.0.1:0"}
+	err := server.Run(t.Context(), []string{"--data", t.TempDir()}, environ, &lockedBuilder{}, &logs, func(string) {
+		t.Error("the server started without a secret")
+	})
+	if err == nil || !strings.Contains(err.Error(), "--secret is required") {
+		t.Fatalf("Run without a secret: %v, want the refusal of the missing --secret", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "name=DIALTONE_SECRT") ||
+		!strings.Contains(out, "didYouMean=DIALTONE_SECRET") {
+		t.Errorf("log of the refused start: %q, want a WARN naming DIALTONE_SECRT and DIALTONE_SECRET", out)
+	}
+}

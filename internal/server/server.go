@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,7 +58,8 @@ const (
 //
 // environ is the environment, in os.Environ's "NAME=value" form. At start Run logs a WARN for
 // each DIALTONE_ variable in it that names no setting (config.UnknownEnv): a misspelt variable
-// leaves its setting at the default, and the server runs on.
+// leaves its setting at the default, and the server runs on. The WARNs come also when the
+// configuration is refused (at the default log level), since a misspelt variable may be why.
 func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, ready func(addr string)) (err error) {
 	defer func() {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -66,16 +68,13 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	}()
 	cfg, err := config.Parse(args, lookupIn(environ), stderr)
 	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			warnUnknownEnv(newLogger(config.Defaults(false).LogLevel, stderr), environ)
+		}
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stderr)
-	for _, v := range config.UnknownEnv(environ) {
-		attrs := []any{"name", v.Name}
-		if v.Closest != "" {
-			attrs = append(attrs, "didYouMean", v.Closest)
-		}
-		log.Warn("environment variable names no setting and is ignored", attrs...)
-	}
+	warnUnknownEnv(log, environ)
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
@@ -256,6 +255,18 @@ func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 	}
 	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice %s\n", url, credentials)
 	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob %s\n\n", url, credentials)
+}
+
+// warnUnknownEnv logs a WARN for each DIALTONE_ variable of environ that names no setting
+// (config.UnknownEnv), with the setting's variable it most likely misspells.
+func warnUnknownEnv(log *slog.Logger, environ []string) {
+	for _, v := range config.UnknownEnv(environ) {
+		attrs := []any{"name", v.Name}
+		if v.Closest != "" {
+			attrs = append(attrs, "didYouMean", v.Closest)
+		}
+		log.Warn("environment variable names no setting and is ignored", attrs...)
+	}
 }
 
 // lookupIn returns a getenv over environ ("NAME=value" entries): the first of duplicates wins,
