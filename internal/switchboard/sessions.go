@@ -61,7 +61,8 @@ func (s *Switchboard) ReadLog(ctx context.Context, userID string, afterSeq int64
 	return s.store.ReadLog(ctx, userID, afterSeq, limit)
 }
 
-// LogBounds returns the oldest retained and the head sequence of the user's log (R7.2).
+// LogBounds returns the oldest and the head sequence of the user's log (R7.2; see
+// Store.LogBounds: oldest is one past the greatest seq retention deleted).
 func (s *Switchboard) LogBounds(ctx context.Context, userID string) (oldest, head int64, err error) {
 	return s.store.LogBounds(ctx, userID)
 }
