@@ -42,9 +42,9 @@ func TestE2EUnknownEnvironmentVariableWarned(t *testing.T) {
 // meant, is written all the same, before the refusal, so the operator learns why the setting
 // seems missing.
 func TestE2EUnknownEnvironmentVariableWarnedWhenStartIsRefused(t *testing.T) {
-	var logs lockedBuilder
+	var logs lockedBuffer
 	environ := []string{"DIALTONE_SECRT=0123456789abcdef0123", "DIALTONE_LISTEN=127.0.0.1:0"}
-	err := server.Run(t.Context(), []string{"--data", t.TempDir()}, environ, &lockedBuilder{}, &logs, func(string) {
+	err := server.Run(t.Context(), []string{"--data", t.TempDir()}, environ, &lockedBuffer{}, &logs, func(string) {
 		t.Error("the server started without a secret")
 	})
 	if err == nil || !strings.Contains(err.Error(), "--secret is required") {
