@@ -269,8 +269,8 @@ func TestE2ERestAPIAuthFailures(t *testing.T) {
 		t.Errorf("an unauthenticated invite created %d calls", n)
 	}
 	for _, e := range [][2]string{{"GET", "/v1/api/calls"}, {"DELETE", "/v1/api/calls/" + id}, {"GET", "/v1/api/calls/" + id + "/accept"}} {
-		if st, m := apiCall(t, ts, e[0], e[1], apiKey, ""); st != http.StatusNotFound || errCode(m) != 6000002 {
-			t.Errorf("%s %s: %d %v, want 404 and 6000002", e[0], e[1], st, m)
+		if st, m := apiCall(t, ts, e[0], e[1], apiKey, ""); st != http.StatusMethodNotAllowed || errCode(m) != 6000002 {
+			t.Errorf("%s %s: %d %v, want 405 and 6000002", e[0], e[1], st, m)
 		}
 	}
 	if _, err := bob.QueryCallInvitationList(t.Context(), 1, 0); err != nil || len(bob.kicks) != 0 {

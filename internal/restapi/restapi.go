@@ -87,7 +87,7 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	} {
 		mux.Handle(pattern, a.handle(h))
 	}
-	mux.HandleFunc(Prefix, a.unknown)
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { a.notAllowed(w, r, mux) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, Prefix) && !isClean(r.URL.EscapedPath()) {
 			a.unknown(w, r)
@@ -104,9 +104,32 @@ func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusNotFound)
-	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: protocol.CodeUnknownOp, Message: "no such endpoint"}})
+	writeError(w, protocol.CodeUnknownOp, "no such endpoint")
+}
+
+// methods are the methods of the endpoint table, in the order Allow lists them.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost}
+
+// notAllowed answers a request that no endpoint took: when the path is an endpoint's with
+// other methods, 405 with Allow and 6000002 (RFC 9110 section 15.5.6), else as unknown; the
+// key is checked first either way. The methods are found by asking mux, so the endpoint table
+// stays the one list.
+func (a *api) notAllowed(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	var allow []string
+	for _, m := range methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != Prefix {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 || !a.authorized(r) {
+		a.unknown(w, r)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeStatus(w, http.StatusMethodNotAllowed, protocol.CodeUnknownOp,
+		r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", "))
 }
 
 // isClean reports whether p is a clean path as Go's router sees it: path.Clean of p, with p's
@@ -180,9 +203,15 @@ func Status(code protocol.Code) int {
 	return http.StatusInternalServerError
 }
 
+// writeError answers with code's status (Status) and the coded error body.
 func writeError(w http.ResponseWriter, code protocol.Code, msg string) {
+	writeStatus(w, Status(code), code, msg)
+}
+
+// writeStatus answers with status and the coded error body of docs/api.md.
+func writeStatus(w http.ResponseWriter, status int, code protocol.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(Status(code))
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: code, Message: msg}})
 }
 

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// apiResponse makes one REST request with the API key and returns the raw response, its body
+// read into m by apiCall's rules.
+func apiResponse(t *testing.T, ts *testServer, method, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+ts.Addr+path, nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// docs/api.md "Errors": a method that is not in the endpoint table for a path that is an
+// endpoint (OPTIONS included) is 405 with the Allow header and 6000002, once the key is
+// checked; a GET endpoint also takes HEAD. A path that is no endpoint stays 404.
+func TestE2ERestAPIMethodNotAllowed(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/v1/api/calls", "POST"},
+		{"GET", "/v1/api/calls", "POST"},
+		{"OPTIONS", "/v1/api/calls", "POST"},
+		{"DELETE", "/v1/api/calls/c1/accept", "POST"},
+		{"GET", "/v1/api/calls/c1/end", "POST"},
+		{"POST", "/v1/api/calls/c1", "GET, HEAD"},
+		{"DELETE", "/v1/api/users/bob/calls", "GET, HEAD"},
+		{"GET", "/v1/api/users/bob/logout", "POST"},
+	} {
+		st, m := apiCall(t, ts, c.method, c.path, apiKey, "")
+		resp := apiResponse(t, ts, c.method, c.path)
+		if st != 405 || errCode(m) != 6000002 || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d %v, Allow %q; want 405 6000002, Allow %q", c.method, c.path, st, m, resp.Header.Get("Allow"), c.allow)
+		}
+	}
+	if st, m := apiCall(t, ts, "PUT", "/v1/api/calls", "", ""); st != 401 || errCode(m) != 6000291 {
+		t.Errorf("PUT without the key: %d %v, want 401 6000291", st, m)
+	}
+	if resp := apiResponse(t, ts, "HEAD", "/v1/api/users/bob/calls"); resp.StatusCode != 200 {
+		t.Errorf("HEAD of a GET endpoint: %d, want 200", resp.StatusCode)
+	}
+	for _, p := range []string{"/v1/api/calls/", "/v1/api/calls/c1/ring", "/v1/api/users/bob"} {
+		if st, m := apiCall(t, ts, "PUT", p, apiKey, ""); st != 404 || errCode(m) != 6000002 {
+			t.Errorf("PUT %s: %d %v, want 404 6000002", p, st, m)
+		}
+	}
+}
+
+var _ = strings.Repeat
