@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 )
 
@@ -53,4 +52,22 @@ func TestE2ERestAPIMethodNotAllowed(t *testing.T) {
 	}
 }
 
-var _ = strings.Repeat
+// docs/api.md: logout takes no body, so an empty one or {} is taken and any other is 400,
+// 6000001 as on every endpoint, before any session is kicked (no half-applied change).
+func TestE2ERestAPILogoutBody(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	bob := ts.login(t, "bob", "b")
+	for _, body := range []string{"garbage", "[1]", "null", `{"userID":"bob"} x`} {
+		if st, m := apiCall(t, ts, "POST", "/v1/api/users/bob/logout", apiKey, body); st != 400 || errCode(m) != 6000001 {
+			t.Errorf("logout with body %q: %d %v, want 400 6000001", body, st, m)
+		}
+	}
+	if _, err := bob.QueryCallInvitationList(t.Context(), 1, 0); err != nil || len(bob.kicks) != 0 {
+		t.Fatalf("bob after refused logouts: %v, kicks %+v", err, bob.kicks)
+	}
+	for _, body := range []string{"", "{}"} {
+		if st, m := apiCall(t, ts, "POST", "/v1/api/users/carol/logout", apiKey, body); st != 200 {
+			t.Errorf("logout with body %q: %d %v, want 200", body, st, m)
+		}
+	}
+}

@@ -157,9 +157,14 @@ func (a *api) listCalls(r *http.Request) (any, error) {
 	})
 }
 
+// logout takes no body: an empty one or an object (whose fields are unknown, so ignored), as
+// every endpoint; anything else is refused before any session is kicked.
 func (a *api) logout(r *http.Request) (any, error) {
 	user, err := a.user(r.PathValue("userID"))
 	if err != nil {
+		return nil, err
+	}
+	if err := decode(r, &struct{}{}); err != nil {
 		return nil, err
 	}
 	a.Sessions.LogoutUser(r.Context(), user)
