@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -68,6 +69,21 @@ func TestE2ERestAPILogoutBody(t *testing.T) {
 	for _, body := range []string{"", "{}"} {
 		if st, m := apiCall(t, ts, "POST", "/v1/api/users/carol/logout", apiKey, body); st != 200 {
 			t.Errorf("logout with body %q: %d %v, want 200", body, st, m)
+		}
+	}
+}
+
+// docs/api.md: a query parameter given more than once is ambiguous and is 400, 6000001, not
+// read as its first value.
+func TestE2ERestAPIRepeatedQueryParameter(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, q := range []string{
+		"/v1/api/users/alice/calls?count=1&count=x",
+		"/v1/api/users/alice/calls?nextFlag=0&nextFlag=0",
+		"/v1/api/calls/c1?userID=alice&userID=bob",
+	} {
+		if st, m := apiCall(t, ts, "GET", q, apiKey, ""); st != 400 || errCode(m) != 6000001 || !strings.Contains(m["error"].(map[string]any)["message"].(string), "more than once") {
+			t.Errorf("GET %s: %d %v, want 400 6000001 naming the repeat", q, st, m)
 		}
 	}
 }

@@ -128,7 +128,11 @@ func (a *api) end(r *http.Request) (any, error) {
 }
 
 func (a *api) queryCall(r *http.Request) (any, error) {
-	user, err := a.user(r.URL.Query().Get("userID"))
+	id, err := queryParam(r, "userID")
+	if err != nil {
+		return nil, err
+	}
+	user, err := a.user(id)
 	if err != nil {
 		return nil, err
 	}

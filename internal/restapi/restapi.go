@@ -269,11 +269,24 @@ func idemKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
+// queryParam returns the query parameter name, "" when absent; one given more than once is
+// ambiguous and refused.
+func queryParam(r *http.Request, name string) (string, error) {
+	v := r.URL.Query()[name]
+	if len(v) > 1 {
+		return "", invalid(name + " is given more than once")
+	}
+	if len(v) == 0 {
+		return "", nil
+	}
+	return v[0], nil
+}
+
 // queryInt parses an optional non-negative integer query parameter.
 func queryInt(r *http.Request, name string) (int64, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return 0, nil
+	s, err := queryParam(r, name)
+	if err != nil || s == "" {
+		return 0, err
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
