@@ -87,3 +87,38 @@ func TestE2ERestAPIRepeatedQueryParameter(t *testing.T) {
 		}
 	}
 }
+
+// docs/api.md: an Idempotency-Key that is not 16–64 bytes is 400, 6000001 on every endpoint,
+// as the WebSocket refuses a bad idem whatever the op (protocol.md "Envelopes"), and so is the
+// header given twice; neither changes anything.
+func TestE2ERestAPIBadIdempotencyKeyOnEveryEndpoint(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	bob := ts.login(t, "bob", "b")
+	for _, e := range [][2]string{
+		{"GET", "/v1/api/users/alice/calls"},
+		{"GET", "/v1/api/calls/c1?userID=alice"},
+		{"POST", "/v1/api/users/bob/logout"},
+	} {
+		if st, m := apiCall(t, ts, e[0], e[1], apiKey, "", "Idempotency-Key", "short"); st != 400 || errCode(m) != 6000001 {
+			t.Errorf("%s %s with a short Idempotency-Key: %d %v, want 400 6000001", e[0], e[1], st, m)
+		}
+	}
+	if _, err := bob.QueryCallInvitationList(t.Context(), 1, 0); err != nil || len(bob.kicks) != 0 {
+		t.Fatalf("bob after a refused logout: %v, kicks %+v", err, bob.kicks)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", "http://"+ts.Addr+"/v1/api/calls",
+		strings.NewReader(`{"userID":"alice","invitees":["bob"]}`))
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Add("Idempotency-Key", "first-key-0123456789")
+	req.Header.Add("Idempotency-Key", "second-key-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("invite with two Idempotency-Keys: %d, want 400", resp.StatusCode)
+	}
+	if n := callCount(t, ts, "alice"); n != 0 {
+		t.Errorf("a refused invite created %d calls", n)
+	}
+}

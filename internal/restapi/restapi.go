@@ -165,14 +165,19 @@ type errorBody struct {
 	Error protocol.Error `json:"error"`
 }
 
-// handle authenticates, runs h and writes its result (200) or error.
+// handle authenticates, checks the Idempotency-Key whatever the endpoint (as the WebSocket
+// checks idem whatever the op), runs h and writes its result (200) or error.
 func (a *api) handle(h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.authorized(r) {
 			unauthorized(w)
 			return
 		}
-		res, err := h(r)
+		_, err := idemKey(r)
+		var res any
+		if err == nil {
+			res, err = h(r)
+		}
 		if err != nil {
 			code, msg := a.errorCode(err)
 			writeError(w, code, msg)
@@ -260,8 +265,13 @@ func (a *api) user(id string) (string, error) {
 	return id, nil
 }
 
-// idemKey returns the Idempotency-Key header (R7.3), 16–64 bytes when present.
+// idemKey returns the Idempotency-Key header (R7.3), 16–64 bytes when present; the header
+// given more than once is ambiguous and refused.
 func idemKey(r *http.Request) (string, error) {
+	v := r.Header.Values("Idempotency-Key")
+	if len(v) > 1 {
+		return "", invalid("Idempotency-Key is given more than once")
+	}
 	k := r.Header.Get("Idempotency-Key")
 	if k != "" && (len(k) < protocol.MinIdemBytes || len(k) > protocol.MaxIdemBytes) {
 		return "", invalid("Idempotency-Key must be 16 to 64 bytes")
