@@ -122,3 +122,21 @@ func TestE2ERestAPIBadIdempotencyKeyOnEveryEndpoint(t *testing.T) {
 		t.Errorf("a refused invite created %d calls", n)
 	}
 }
+
+// docs/api.md "Authentication": the Authorization header given more than once is not one
+// credential, so it is 401, 6000291, whichever of its values is the key.
+func TestE2ERestAPIRepeatedAuthorization(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	for _, pair := range [][2]string{{apiKey, "wrong-key-0123456789"}, {"wrong-key-0123456789", apiKey}, {apiKey, apiKey}} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://"+ts.Addr+"/v1/api/users/alice/calls", nil)
+		must(t, err)
+		req.Header.Add("Authorization", "Bearer "+pair[0])
+		req.Header.Add("Authorization", "Bearer "+pair[1])
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("Authorization %q then %q: %d %q, want 401 with a challenge", pair[0], pair[1], resp.StatusCode, resp.Header)
+		}
+	}
+}

@@ -144,9 +144,14 @@ func isClean(p string) bool {
 
 // authorized reports whether r carries the API key as a bearer token: the scheme's name in any
 // case (RFC 9110 section 11.1), then one or more spaces and the key (RFC 6750 section 2.1).
+// The header given more than once is no single credential and is refused.
 func (a *api) authorized(r *http.Request) bool {
 	const scheme = "Bearer"
-	h := r.Header.Get("Authorization")
+	v := r.Header.Values("Authorization")
+	if len(v) != 1 {
+		return false
+	}
+	h := v[0]
 	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
 		return false
 	}
