@@ -164,7 +164,7 @@ func TestE2ESizeAndRangeLimitsAtTheirEdges(t *testing.T) {
 }
 
 // docs/api.md: the server REST API's limits at their edges, as the protocol's: a body of
-// exactly 64 KiB is read and one byte more is 400 6000001; an Idempotency-Key of 16 and 64
+// exactly 64 KiB is read and one byte more is 6000001 (413: TestE2ERestAPIBodyTooLarge); an Idempotency-Key of 16 and 64
 // bytes passes and 15 or 65 do not; count and nextFlag are paged as queryCallInvitationList.
 func TestE2ERestAPILimitsAtTheirEdges(t *testing.T) {
 	ts := startServer(t, "--api-key", apiKey)

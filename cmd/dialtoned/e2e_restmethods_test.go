@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
-// apiResponse makes one REST request with the API key and returns the raw response, its body
-// read into m by apiCall's rules.
+// apiResponse makes one REST request with the API key and no body and returns the response,
+// whose body is closed when the test ends.
 func apiResponse(t *testing.T, ts *testServer, method, path string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+ts.Addr+path, nil)
@@ -138,5 +140,21 @@ func TestE2ERestAPIRepeatedAuthorization(t *testing.T) {
 		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("Authorization %q then %q: %d %q, want 401 with a challenge", pair[0], pair[1], resp.StatusCode, resp.Header)
 		}
+	}
+}
+
+// docs/api.md: a body is at most 64 KiB, as a client frame (protocol.md); one byte more is 413
+// (RFC 9110 section 15.5.14) with 6000001, on every endpoint that reads a body, and changes
+// nothing. The limit itself is read (TestE2ERestAPILimitsAtTheirEdges).
+func TestE2ERestAPIBodyTooLarge(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	big := `{"userID":"alice","invitees":["bob"],"pad":"` + strings.Repeat("p", protocol.MaxFrameBytes) + `"}`
+	for _, p := range []string{"/v1/api/calls", "/v1/api/calls/c1/accept", "/v1/api/calls/c1/end", "/v1/api/users/alice/logout"} {
+		if st, m := apiCall(t, ts, "POST", p, apiKey, big); st != 413 || errCode(m) != 6000001 {
+			t.Errorf("POST %s with a body of %d bytes: %d %v, want 413 6000001", p, len(big), st, m)
+		}
+	}
+	if n := callCount(t, ts, "alice"); n != 0 {
+		t.Errorf("a refused invite created %d calls", n)
 	}
 }

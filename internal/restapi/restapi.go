@@ -183,6 +183,10 @@ func (a *api) handle(h func(*http.Request) (any, error)) http.Handler {
 		if err == nil {
 			res, err = h(r)
 		}
+		if errors.Is(err, errBodyTooLarge) {
+			writeStatus(w, http.StatusRequestEntityTooLarge, protocol.CodeInvalidParameter, errBodyTooLarge.Reason)
+			return
+		}
 		if err != nil {
 			code, msg := a.errorCode(err)
 			writeError(w, code, msg)
@@ -242,13 +246,21 @@ func invalid(reason string) error {
 	return &call.Error{Code: call.CodeInvalidParameter, Reason: reason}
 }
 
-// decode reads the JSON object body strictly into v (an empty body is {}). A body that is not
+// errBodyTooLarge is decode's error for a body over maxBody: 6000001, answered with 413.
+var errBodyTooLarge = &call.Error{Code: call.CodeInvalidParameter, Reason: "body is larger than 64 KiB"}
+
+// decode reads the JSON object body strictly into v (an empty body is {}); a body over maxBody
+// is errBodyTooLarge. A body that is not
 // UTF-8 is refused, as the WebSocket refuses such a message (protocol.md), rather than decoded
 // with U+FFFD in place of the bad bytes.
 func decode(r *http.Request, v any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge
+	}
 	if err != nil {
-		return invalid("body too large or unreadable")
+		return invalid("body is unreadable")
 	}
 	if len(data) == 0 {
 		return nil
