@@ -334,6 +334,8 @@ func TestE2ERestAPIUncleanPaths(t *testing.T) {
 		{"GET", "/v1/api/users//calls"},
 		{"POST", "/v1/api/calls/x/../y/accept"},
 		{"GET", "/v1/api/./calls/x"},
+		{"POST", "/v1/api"},
+		{"GET", "/v1/api"},
 	} {
 		if st, code := do(e[0], e[1], apiKey); st != http.StatusNotFound || code != 6000002 {
 			t.Errorf("%s %s: %d %v, want 404 and 6000002", e[0], e[1], st, code)

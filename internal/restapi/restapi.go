@@ -65,7 +65,8 @@ type api struct{ Config }
 // a redirect to its clean form, which has no coded body and comes before the key check; under
 // Prefix the returned handler answers such a path as an unknown endpoint instead (docs/api.md).
 // Both judge the path as sent: a segment "%2E" or "%2E%2E" is clean, and names the user "." or
-// ".." (behaviour §1).
+// ".." (behaviour §1). Prefix without its slash, which Go's router would redirect to Prefix, is
+// an unknown endpoint too.
 func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -89,7 +90,7 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	}
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { a.notAllowed(w, r, mux) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, Prefix) && !isClean(r.URL.EscapedPath()) {
+		if p := r.URL.Path; p == strings.TrimSuffix(Prefix, "/") || strings.HasPrefix(p, Prefix) && !isClean(r.URL.EscapedPath()) {
 			a.unknown(w, r)
 			return
 		}
