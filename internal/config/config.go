@@ -246,6 +246,9 @@ func readFile(path string) (map[string]value, error) {
 	if _, err := dec.Token(); err != io.EOF { // another value, or a stray character
 		return nil, fmt.Errorf("%s holds more than one JSON value", path)
 	}
+	if key, ok := repeatedKey(data); ok {
+		return nil, fmt.Errorf("%s: %q is given twice (give each setting once)", path, key)
+	}
 	known := map[string]bool{}
 	for _, s := range settings() {
 		known[s.name] = true
@@ -268,6 +271,32 @@ func readFile(path string) (map[string]value, error) {
 		}
 	}
 	return out, nil
+}
+
+// repeatedKey returns the first key that data, a JSON object known to be valid, holds more
+// than once at its top level (which json.Unmarshal would silently resolve to the last).
+func repeatedKey(data []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the object's '{'
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return "", false
+		}
+		if seen[key] {
+			return key, true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // Validate reports every refused value of c, each naming its flag. Parse calls it; a caller

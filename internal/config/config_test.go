@@ -197,6 +197,7 @@ func TestRefused(t *testing.T) {
 	badFileValue := writeFile(t, `{"max-call-users": "many"}`)
 	nullFile := writeFile(t, `null`)
 	strayBrace := writeFile(t, `{"listen": "127.0.0.1:1"}}`)
+	twiceKey := writeFile(t, `{"log-level": "debug", "listen": "127.0.0.1:1", "log-level": "error"}`)
 	dev := []string{"--dev"}
 	tests := []struct {
 		name string
@@ -293,6 +294,8 @@ func TestRefused(t *testing.T) {
 		{"config two values", []string{"--config", twoValues}, nil, []string{"--config", "more than one JSON value"}},
 		{"config null", []string{"--config", nullFile}, nil, []string{"--config", "not a JSON object"}},
 		{"config stray brace", []string{"--config", strayBrace}, nil, []string{"--config", "more than one JSON value"}},
+		// A key given twice is a mistake whose outcome (the last wins) the operator did not see.
+		{"config key given twice", append(dev, "--config", twiceKey), nil, []string{"--config", `"log-level" is given twice`}},
 		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
 		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"unknown flag", []string{"--nope"}, nil, []string{"flag provided but not defined: -nope"}},
