@@ -28,8 +28,9 @@ type pushService struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	got     []push.WebhookBody
-	fail    int // answer 503 to this many requests first
-	refused int // requests answered 503
+	fail    int             // answer 503 to this many requests first
+	refused int             // requests answered 503 or 400
+	reject  map[string]bool // tokens whose pushes are answered 400, for good
 	poke    chan struct{}
 }
 
@@ -42,16 +43,22 @@ func newPushService(t *testing.T) *pushService {
 			t.Errorf("push body %s: %v", raw, err)
 		}
 		p.mu.Lock()
-		refuse := p.fail > 0
-		if refuse {
+		refuse, reject := p.fail > 0, p.reject[b.Target.Token]
+		switch {
+		case refuse:
 			p.fail--
 			p.refused++
-		} else {
+		case reject:
+			p.refused++
+		default:
 			p.got = append(p.got, b)
 		}
 		p.mu.Unlock()
-		if refuse {
+		switch {
+		case refuse:
 			w.WriteHeader(http.StatusServiceUnavailable)
+		case reject:
+			w.WriteHeader(http.StatusBadRequest)
 		}
 		select {
 		case p.poke <- struct{}{}:
@@ -303,4 +310,43 @@ func TestE2EPushProfiles(t *testing.T) {
 				tt.providers, err, tt.want)
 		}
 	}
+}
+
+// A push record that no target accepted, because the provider refused it for every one (a
+// 4xx: retrying cannot help), is lost: dialtone_outbox_attempts_total counts it as dropped, not
+// delivered. One accepted by at least one target counts as delivered (docs/push.md).
+func TestE2EPushRejectedByEveryTargetCountsAsDropped(t *testing.T) {
+	pushes := newPushService(t)
+	pushes.reject = map[string]bool{"bob-bad-1": true, "bob-bad-2": true}
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-bad-1"},
+		client.PushTarget{Provider: "webhook", Token: "bob-bad-2"})
+
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	pushes.waitRefused(2)
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="dropped"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="dropped"} 1`)
+	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`); m != "" {
+		t.Errorf("a push no target accepted counted as %q", m)
+	}
+	_, err = alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{})
+	must(t, err)
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="dropped"}`, // the withdrawal
+		`dialtone_outbox_attempts_total{kind="push",result="dropped"} 2`)
+
+	bobTablet := ts.login(t, "bob", "b-tablet")
+	must(t, bobTablet.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-good"}))
+	bobTablet.Close()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	_, err = alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	if inv := pushes.wait(1); inv.Target.Token != "bob-good" {
+		t.Fatalf("push = %+v, want one to bob-good", inv)
+	}
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="delivered"} 1`)
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="dropped"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="dropped"} 2`)
 }

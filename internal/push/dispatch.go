@@ -34,6 +34,19 @@ type Marks interface {
 // ErrMalformed wraps a push record that cannot be decoded: retrying cannot help.
 var ErrMalformed = errors.New("push: malformed record")
 
+// ErrNotAccepted is Deliver's error for a record that was sent to at least one target and that
+// no target accepted: each provider rejected it (ErrRejected) or said the token is invalid. It
+// is done with, as after a delivery, but lost: the outbox counts it as dropped.
+var ErrNotAccepted = errors.New("push: accepted by no target (each rejected it or its token is invalid)")
+
+// outcome is what became of the push of one record to one target: accepted, or refused for good.
+type outcome uint8
+
+const (
+	accepted outcome = iota + 1
+	refused
+)
+
 // DispatcherConfig configures a Dispatcher. Providers holds only the configured providers, by
 // name (webhook, fcm, apns); a target of another provider is skipped. Profiles are the push
 // profiles by name (resourcesID); a push whose resourcesID names none has the zero Profile.
@@ -53,8 +66,8 @@ type Dispatcher struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	done   map[int64]map[Target]bool // record ID → targets already sent on an earlier attempt
-	warned map[string]bool           // unconfigured providers and unknown profiles, logged once
+	done   map[int64]map[Target]outcome // record ID → targets already sent on an earlier attempt
+	warned map[string]bool              // unconfigured providers and unknown profiles, logged once
 }
 
 // NewDispatcher returns a dispatcher.
@@ -63,7 +76,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]bool{}, warned: map[string]bool{}}
+	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]outcome{}, warned: map[string]bool{}}
 }
 
 // Deliver handles one push record (behaviour §9, call.PushKind):
@@ -77,10 +90,11 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 // It sends to every registered target of a configured provider. A target whose token is
 // invalid is removed. When a send may succeed later, Deliver fails and the worker retries the
 // record; targets already sent are not sent again by this process. A record that cannot be
-// decoded fails with ErrMalformed.
+// decoded fails with ErrMalformed; one that no target accepted, with ErrNotAccepted once it is
+// done with (a withdrawal's mark removed).
 func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
 	err := d.deliver(ctx, rec)
-	if err == nil { // done with it, whichever way: its bookkeeping goes
+	if err == nil || errors.Is(err, ErrNotAccepted) { // done with it, whichever way: its bookkeeping goes
 		d.mu.Lock()
 		delete(d.done, rec.ID)
 		d.mu.Unlock()
@@ -115,6 +129,7 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 	if err != nil {
 		return err
 	}
+	var notAccepted error
 	if len(targets) > 0 {
 		if p.Kind == KindInvitation && !d.attempted(rec.ID) {
 			if err := d.cfg.Marks.MarkInvitationPushed(ctx, p.CallID, p.UserID, p.ServerTime); err != nil {
@@ -128,11 +143,33 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		if err := d.send(ctx, rec.ID, p.UserID, targets, m); err != nil {
 			return err
 		}
+		if !d.anyAccepted(rec.ID) {
+			notAccepted = ErrNotAccepted
+		}
 	}
 	if p.Kind == KindWithdrawal {
-		return d.cfg.Marks.ClearInvitationPushed(ctx, p.CallID, p.UserID)
+		if err := d.cfg.Marks.ClearInvitationPushed(ctx, p.CallID, p.UserID); err != nil {
+			return err
+		}
 	}
-	return nil
+	return notAccepted
+}
+
+// anyAccepted reports whether a target accepted the push of record id, as far as this process
+// remembers (past maxTracked records it may have forgotten: then true).
+func (d *Dispatcher) anyAccepted(id int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	done, ok := d.done[id]
+	if !ok {
+		return true
+	}
+	for _, o := range done {
+		if o == accepted {
+			return true
+		}
+	}
+	return false
 }
 
 // targets returns userID's targets whose provider is configured.
@@ -201,7 +238,7 @@ func (d *Dispatcher) begin(id int64) {
 		if len(d.done) >= maxTracked {
 			clear(d.done)
 		}
-		d.done[id] = map[Target]bool{}
+		d.done[id] = map[Target]outcome{}
 	}
 	d.mu.Unlock()
 }
@@ -217,12 +254,13 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 	for _, st := range targets {
 		t := Target{Provider: st.Provider, Token: st.Token, VoIP: st.VoIP, BundleID: st.BundleID}
 		d.mu.Lock()
-		skip := done[t]
+		skip := done[t] != 0
 		d.mu.Unlock()
 		if skip {
 			continue
 		}
 		err := d.sendTo(ctx, userID, t, m)
+		result := refused
 		switch {
 		case errors.Is(err, ErrTokenInvalid):
 			d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
@@ -235,9 +273,11 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		case err != nil:
 			retry = err
 			continue
+		default:
+			result = accepted
 		}
 		d.mu.Lock()
-		done[t] = true
+		done[t] = result
 		d.mu.Unlock()
 	}
 	return retry

@@ -184,9 +184,38 @@ func TestDispatchInvalidTokenAndRetry(t *testing.T) {
 	}
 	e.deliver(wd, "bob-2 withdrawal")
 	e.deliver(wd) // the mark went with the withdrawal sent in full
-	// A rejected message is not retried.
+	// A rejected message is not retried: the record is done with, though no target accepted it.
 	e.fcm.fail["carol-1"] = []error{fmt.Errorf("400: %w", ErrRejected)}
-	e.deliver(e.record(KindEnd, "carol", false))
+	end := e.record(KindEnd, "carol", false)
+	if err := e.d.Deliver(t.Context(), end); !errors.Is(err, ErrNotAccepted) {
+		t.Fatalf("Deliver of a push every target rejected = %v, want ErrNotAccepted", err)
+	}
+	e.deliver(end, "carol-1 end") // a new attempt (after a restart) sends it again
+}
+
+// A record is reported accepted by no target (ErrNotAccepted, which the outbox counts as
+// dropped) only when each target rejected it or had an invalid token; one target that took it
+// is enough for nil. The withdrawal's mark goes all the same: retrying cannot help.
+func TestDispatchNotAcceptedByAnyTarget(t *testing.T) {
+	e := newDispatchEnv(t)
+	e.fcm.fail["bob-1"] = []error{fmt.Errorf("400: %w", ErrRejected)}
+	e.deliver(e.record(KindInvitation, "bob", false), "bob-2 invitation")
+
+	e.fcm.fail["bob-1"] = []error{fmt.Errorf("400: %w", ErrRejected)}
+	e.fcm.fail["bob-2"] = []error{errors.New("503"), fmt.Errorf("gone: %w", ErrTokenInvalid)}
+	wd := e.record(KindWithdrawal, "bob", false)
+	if err := e.d.Deliver(t.Context(), wd); err == nil || errors.Is(err, ErrNotAccepted) {
+		t.Fatalf("first attempt, a target to retry = %v, want a retryable error", err)
+	}
+	if err := e.d.Deliver(t.Context(), wd); !errors.Is(err, ErrNotAccepted) {
+		t.Fatalf("second attempt, every target refused = %v, want ErrNotAccepted", err)
+	}
+	if pushed, _ := e.store.InvitationPushed(t.Context(), "c1", "bob"); pushed {
+		t.Error("the withdrawal no target accepted left its mark")
+	}
+	if got := e.fcm.take(); len(got) != 0 {
+		t.Errorf("sent %q, want nothing accepted", got)
+	}
 }
 
 func TestWebhookProvider(t *testing.T) {

@@ -79,7 +79,7 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 		Marks: store, Connected: connected, Log: log})
 	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		err := dispatcher.Deliver(ctx, rec)
-		if errors.Is(err, push.ErrMalformed) {
+		if errors.Is(err, push.ErrMalformed) || errors.Is(err, push.ErrNotAccepted) {
 			return outbox.Permanent(err)
 		}
 		return err
