@@ -350,3 +350,41 @@ func TestE2EPushRejectedByEveryTargetCountsAsDropped(t *testing.T) {
 	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="dropped"}`,
 		`dialtone_outbox_attempts_total{kind="push",result="dropped"} 2`)
 }
+
+// A push that FCM's size limit makes the server shorten is sent, and counted in
+// dialtone_push_shortened_total once per target (docs/push.md "Size limits").
+func TestE2EPushShortenedIsCounted(t *testing.T) {
+	var mu sync.Mutex
+	var sends []string
+	fcm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			_, _ = w.Write([]byte(`{"access_token":"at","expires_in":3600}`))
+			return
+		}
+		raw, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		sends = append(sends, string(raw))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"name":"projects/proj-1/messages/1"}`))
+	}))
+	defer fcm.Close()
+	creds := filepath.Join(t.TempDir(), "sa.json")
+	must(t, os.WriteFile(creds, serviceAccount(t), 0o600))
+	ts := startServer(t, "--fcm-credentials", creds, "--fcm-token-url", fcm.URL+"/token",
+		"--fcm-endpoint", fcm.URL+"/v1/projects/{project}/messages:send")
+	ctx := t.Context()
+	waitMetric(t, ts, "dialtone_push_shortened_total ", "dialtone_push_shortened_total 0")
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "fcm", Token: "bob-fcm"})
+
+	big := &client.PushConfig{Title: "Alice", Content: "is calling", Payload: strings.Repeat("\x01", 2048)}
+	_, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 30, PushConfig: big})
+	must(t, err)
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`,
+		`dialtone_outbox_attempts_total{kind="push",result="delivered"} 1`)
+	waitMetric(t, ts, "dialtone_push_shortened_total ", "dialtone_push_shortened_total 1")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sends) != 1 || !strings.Contains(sends[0], `"truncated":"true"`) {
+		t.Errorf("FCM sends = %q, want one truncated push", sends)
+	}
+}

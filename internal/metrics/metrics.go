@@ -1,6 +1,6 @@
 // Package metrics exposes Dialtone's Prometheus metrics on an injected registry: operations by
 // type and result, operation latency, events delivered, commit latency and batch sizes, webhook
-// and push deliveries, plus gauges read from the components (sessions, deadlines pending). The
+// and push deliveries, pushes shortened to fit, plus gauges read from the components (sessions, deadlines pending). The
 // other packages do not import Prometheus: they call the small observer interfaces they declare, which
 // *Metrics implements.
 package metrics
@@ -21,6 +21,7 @@ type Metrics struct {
 	commitBatch   prometheus.Histogram
 	outbox        *prometheus.CounterVec
 	deadlineLate  prometheus.Histogram
+	pushShortened prometheus.Counter
 }
 
 // latencyBuckets spans 50 µs to about 1.6 s: a durable operation takes about a disk flush.
@@ -57,7 +58,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "dialtone_deadline_lateness_seconds", Help: "From a ring deadline or not-received check to its change being durable.",
 		Buckets: latencyBuckets(),
 	})
-	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.commitBatch, m.deadlineLate, m.outbox)
+	m.pushShortened = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dialtone_push_shortened_total",
+		Help: "Pushes sent shortened (payload dropped, text cut) to fit their provider's size limit, one per target.",
+	})
+	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.commitBatch, m.deadlineLate, m.outbox, m.pushShortened)
 	return m
 }
 
@@ -87,6 +92,9 @@ func (m *Metrics) OutboxFailed(kind string) { m.outbox.WithLabelValues(kind, "fa
 
 // OutboxDropped counts a record given up.
 func (m *Metrics) OutboxDropped(kind string) { m.outbox.WithLabelValues(kind, "dropped").Inc() }
+
+// PushShortened counts a push shortened to fit its provider's size limit.
+func (m *Metrics) PushShortened() { m.pushShortened.Inc() }
 
 // Gauge registers a gauge whose value is read from f at each scrape.
 func Gauge(reg prometheus.Registerer, name, help string, f func() float64) {

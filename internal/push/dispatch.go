@@ -57,7 +57,17 @@ type DispatcherConfig struct {
 	Marks     Marks
 	Connected func(userID string) bool // whether the user has a logged-in device
 	Log       *slog.Logger
+	Observer  Observer // metrics (default: none)
 }
+
+// Observer is told of every push shortened to fit its provider's limit, for metrics.
+type Observer interface {
+	PushShortened()
+}
+
+type noObserver struct{}
+
+func (noObserver) PushShortened() {}
 
 // Dispatcher delivers push outbox records (switchboard.OutboxPush): Deliver is an
 // outbox.Deliver, called in order per call and retried by the worker while it fails.
@@ -75,6 +85,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]outcome{}, warned: map[string]bool{}}
 }
@@ -284,8 +297,8 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 }
 
 // sendTo sends m to t through t's provider. A provider with a size limit (a Fitter) gets m
-// fitted to it: a shortened push is logged at WARN, with the sizes and never the pushConfig's
-// text, and one that cannot fit is refused with an error wrapping ErrTooLarge.
+// fitted to it: a shortened push is counted and logged at WARN, with the sizes and never the
+// pushConfig's text, and one that cannot fit is refused with an error wrapping ErrTooLarge.
 func (d *Dispatcher) sendTo(ctx context.Context, userID string, t Target, m Message) error {
 	p := d.cfg.Providers[t.Provider]
 	if f, ok := p.(Fitter); ok {
@@ -294,6 +307,7 @@ func (d *Dispatcher) sendTo(ctx context.Context, userID string, t Target, m Mess
 			return err
 		}
 		if fitted.Truncated && !m.Truncated {
+			d.cfg.Observer.PushShortened()
 			d.log.Warn("push: shortened to fit the provider's limit", "user", userID, "provider", t.Provider,
 				"callID", m.CallID, "kind", m.Kind, "payloadDropped", m.Payload != "",
 				"content", fmt.Sprintf("%d/%d bytes", len(fitted.Content), len(m.Content)),

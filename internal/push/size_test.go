@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 
@@ -130,15 +131,23 @@ func optionalInt(n int64) string {
 	return string(b)
 }
 
-// A push shortened to fit keeps the user's target and is logged at WARN without the pushConfig
-// (docs/architecture.md "Logging"); an FCM target is not removed for a push that was too big.
+// countShortened is an Observer that counts the pushes shortened.
+type countShortened struct{ n atomic.Int64 }
+
+func (c *countShortened) PushShortened() { c.n.Add(1) }
+
+// A push shortened to fit keeps the user's target, is logged at WARN without the pushConfig
+// (docs/architecture.md "Logging") and counted once per send (dialtone_push_shortened_total);
+// an FCM target is not removed for a push that was too big.
 func TestDispatchOversizePushKeepsTargetAndWarns(t *testing.T) {
+	var shortened countShortened
 	p, f, clock := newFCM(t)
 	var logged bytes.Buffer // Deliver is called synchronously here
 	store := &memStore{marks: map[string]bool{}, targets: []switchboard.PushTarget{
 		{UserID: "bob", DeviceID: "p", Provider: "fcm", Token: "dev-1"}}}
 	d := NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"fcm": p}, Targets: store, Marks: store,
-		Profiles: map[string]Profile{"ring": {Sound: "ring.ogg"}}, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+		Profiles: map[string]Profile{"ring": {Sound: "ring.ogg"}}, Log: slog.New(slog.NewTextHandler(&logged, nil)),
+		Observer: &shortened})
 	m := escapedMessage(KindInvitation, clock.ms(0))
 	m.ResourcesID = "ring"
 	m.Payload = strings.Repeat("\x01", 2040) + "secret!!"
@@ -156,6 +165,9 @@ func TestDispatchOversizePushKeepsTargetAndWarns(t *testing.T) {
 	f.mu.Unlock()
 	if n != 1 {
 		t.Errorf("FCM got %d sends, want 1", n)
+	}
+	if got := shortened.n.Load(); got != 1 {
+		t.Errorf("%d shortened pushes counted, want 1", got)
 	}
 	log := logged.String()
 	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "push: shortened") || !strings.Contains(log, "callID="+m.CallID) {

@@ -76,7 +76,7 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 	log.Info("push providers", "providers", names)
 	warnUnusedProfileFields(profiles, providers, log)
 	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Profiles: profiles, Targets: store,
-		Marks: store, Connected: connected, Log: log})
+		Marks: store, Connected: connected, Log: log, Observer: m})
 	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		err := dispatcher.Deliver(ctx, rec)
 		if errors.Is(err, push.ErrMalformed) || errors.Is(err, push.ErrNotAccepted) {
