@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // family is one metric family of /metrics: its TYPE and HELP lines.
@@ -275,4 +276,37 @@ func TestE2EMetricsDeadlinesPendingAfterRestart(t *testing.T) {
 	if got := gauge(t, restarted, "dialtone_deadlines_pending"); got != "0" {
 		t.Errorf("dialtone_deadlines_pending after the cancel = %s, want 0", got)
 	}
+}
+
+// dialtone_sessions comes back down after a heartbeat kick (R6.1) too, and never counts a
+// connection refused for the limit of connections not logged in; a refused login is counted
+// under op="login" with its code.
+func TestE2EMetricsSessionsAfterHeartbeatKickAndRefusals(t *testing.T) {
+	ts := startServer(t, "--heartbeat-interval", "100ms", "--heartbeat-timeout", "400ms", "--log-retention", "1s",
+		"--max-unauthenticated-per-ip", "1")
+	silent := ts.raw(t)
+	silent.login("alice")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	silent.closed() // kicked: no heartbeat within 400ms
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+
+	pending := ts.raw(t) // takes the one place of a connection not logged in
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	extra := ts.raw(t)
+	if c := extra.errorCode(); c != protocol.CodeRateLimited {
+		t.Errorf("connection past the limit: code %d, want %d", c, protocol.CodeRateLimited)
+	}
+	extra.closed()
+	if got := gauge(t, ts, "dialtone_sessions"); got != "1" {
+		t.Errorf("dialtone_sessions = %s with one connection open, want 1", got)
+	}
+
+	pending.send(`{"id":1,"op":"login","data":{"token":"not-a-token","deviceID":"x"}}`)
+	if c := pending.errorCode(); c != protocol.CodeAuthFailed {
+		t.Errorf("login with a bad token: code %d, want %d", c, protocol.CodeAuthFailed)
+	}
+	pending.closed()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+	waitMetric(t, ts, `dialtone_operations_total{code="6000291",op="login"}`,
+		`dialtone_operations_total{code="6000291",op="login"} 1`)
 }
