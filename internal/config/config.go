@@ -4,8 +4,9 @@
 // Each setting is named by its flag (e.g. heartbeat-timeout). Values are taken, from lowest to
 // highest precedence, from
 //   - the defaults (Defaults; the development defaults when dev is on),
-//   - the JSON file named by --config (or DIALTONE_CONFIG), an object whose keys are flag names
-//     and whose values are strings, numbers or booleans,
+//   - the JSON file named by --config (or DIALTONE_CONFIG), an object whose keys are flag names,
+//     each given once, and whose values are strings (the flag's text), or JSON booleans for the
+//     boolean settings and JSON numbers for the integer ones,
 //   - the environment variables DIALTONE_<FLAG NAME, upper case, dashes as underscores>
 //     (an empty variable counts as unset; UnknownEnv tells those that name no setting),
 //   - the command-line flags.
@@ -249,26 +250,22 @@ func readFile(path string) (map[string]value, error) {
 	if key, ok := repeatedKey(data); ok {
 		return nil, fmt.Errorf("%s: %q is given twice (give each setting once)", path, key)
 	}
-	known := map[string]bool{}
+	known := map[string]setting{}
 	for _, s := range settings() {
-		known[s.name] = true
+		known[s.name] = s
 	}
 	out := make(map[string]value, len(raw))
 	source := " (from " + path + ")"
 	for key, v := range raw {
-		if !known[key] {
+		s, ok := known[key]
+		if !ok {
 			return nil, fmt.Errorf("%s: unknown setting %q (keys are flag names without dashes in front)", path, key)
 		}
-		switch v := v.(type) {
-		case string:
-			out[key] = value{v, source}
-		case json.Number:
-			out[key] = value{v.String(), source}
-		case bool:
-			out[key] = value{strconv.FormatBool(v), source}
-		default:
-			return nil, fmt.Errorf("%s: %q must be a string, number or boolean", path, key)
+		text, err := s.fileText(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q %w", path, key, err)
 		}
+		out[key] = value{text, source}
 	}
 	return out, nil
 }

@@ -139,6 +139,8 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) { c.Listen, c.Secret = "other:1", secret }},
 		{"trusted proxies by file", []string{"--config", proxies, "--secret", secret}, nil,
 			func(c *Config) { c.TrustedProxies, c.Secret = "::1, 192.168.0.0/16", secret }},
+		{"flag given twice: the last wins", []string{"--secret", secret, "--listen", "a:1", "--listen", "b:2"}, nil,
+			func(c *Config) { c.Secret, c.Listen = secret, "b:2" }},
 		{"empty env counts as unset", []string{"--secret", secret}, map[string]string{"DIALTONE_LISTEN": ""},
 			func(c *Config) { c.Secret = secret }},
 		{"every setting by env", nil, map[string]string{
@@ -198,6 +200,10 @@ func TestRefused(t *testing.T) {
 	nullFile := writeFile(t, `null`)
 	strayBrace := writeFile(t, `{"listen": "127.0.0.1:1"}}`)
 	twiceKey := writeFile(t, `{"log-level": "debug", "listen": "127.0.0.1:1", "log-level": "error"}`)
+	boolForString := writeFile(t, `{"data": true}`)
+	numberForString := writeFile(t, `{"audience": 123}`)
+	numberForBool := writeFile(t, `{"dev": 1}`)
+	boolForInt := writeFile(t, `{"max-call-users": true}`)
 	dev := []string{"--dev"}
 	tests := []struct {
 		name string
@@ -290,11 +296,25 @@ func TestRefused(t *testing.T) {
 		{"missing config file", []string{"--config", "/does/not/exist.json"}, nil, []string{"--config", "exist.json"}},
 		{"config not JSON", []string{"--config", badJSON}, nil, []string{"--config", "not a JSON object"}},
 		{"config unknown key", []string{"--config", unknownKey}, nil, []string{"--config", `unknown setting "listne"`}},
-		{"config nested value", []string{"--config", nested}, nil, []string{"--config", `"listen" must be a string, number or boolean`}},
+		{"config nested value", []string{"--config", nested}, nil, []string{"--config", `"listen" must be a JSON string`}},
 		{"config two values", []string{"--config", twoValues}, nil, []string{"--config", "more than one JSON value"}},
 		{"config null", []string{"--config", nullFile}, nil, []string{"--config", "not a JSON object"}},
 		{"config stray brace", []string{"--config", strayBrace}, nil, []string{"--config", "more than one JSON value"}},
 		// A key given twice is a mistake whose outcome (the last wins) the operator did not see.
+		// A file value of another JSON type than the setting's is a mistake: true for --data
+		// would otherwise be a directory named "true", 1 for --dev would be true.
+		{"config boolean for a string", []string{"--config", boolForString}, nil,
+			[]string{boolForString, `"data" must be a JSON string`}},
+		{"config number for a string", append(dev, "--config", numberForString), nil,
+			[]string{`"audience" must be a JSON string`}},
+		{"config number for a boolean", []string{"--config", numberForBool}, nil,
+			[]string{`"dev" must be true or false`}},
+		{"config boolean for an integer", append(dev, "--config", boolForInt), nil,
+			[]string{`"max-call-users" must be a JSON number or string`}},
+		{"integer out of range", append(dev, "--max-requests-per-second", "9223372036854775808"), nil,
+			[]string{`"9223372036854775808" for --max-requests-per-second`, "out of range"}},
+		{"duration out of range", append(dev, "--call-retention", "3000000h"), nil,
+			[]string{`"3000000h" for --call-retention`, "at most 2562047h"}},
 		{"config key given twice", append(dev, "--config", twiceKey), nil, []string{"--config", `"log-level" is given twice`}},
 		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
 		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},

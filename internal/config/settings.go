@@ -1,7 +1,11 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -126,12 +130,18 @@ func (s setting) set(c *Config, text string) error {
 		*p = text
 	case *int:
 		v, err := strconv.Atoi(text)
+		if errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("is out of range for an integer")
+		}
 		if err != nil {
 			return fmt.Errorf("must be an integer")
 		}
 		*p = v
 	case *time.Duration:
 		v, err := time.ParseDuration(text)
+		if err != nil && durationSyntax.MatchString(text) {
+			return fmt.Errorf("is out of range: a duration is at most %s", formatDuration(math.MaxInt64))
+		}
 		if err != nil {
 			return fmt.Errorf("must be a duration such as 10s, 15m or 720h")
 		}
@@ -140,6 +150,38 @@ func (s setting) set(c *Config, text string) error {
 		panic("config: unsupported field type for --" + s.name)
 	}
 	return nil
+}
+
+// durationSyntax matches the text of a Go duration (a sign, then numbers each with a unit), so
+// that a text matching it that time.ParseDuration refuses is out of range.
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// fileText returns the flag text of v, the value a --config file gives this setting (a string,
+// bool or json.Number as decoded). A JSON string is every setting's flag text; a JSON boolean
+// is taken only by a boolean setting and a JSON number only by an integer one, since any other
+// is a mistake (true for --data would name a directory "true"). The error says what is taken.
+func (s setting) fileText(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		if s.isBool() {
+			return strconv.FormatBool(v), nil
+		}
+	case json.Number:
+		if _, isInt := s.field(&Config{}).(*int); isInt {
+			return v.String(), nil
+		}
+	}
+	switch s.field(&Config{}).(type) {
+	case *bool:
+		return "", errors.New("must be true or false")
+	case *int:
+		return "", errors.New("must be a JSON number or string")
+	case *time.Duration:
+		return "", errors.New(`must be a JSON string such as "35s"`)
+	}
+	return "", errors.New("must be a JSON string")
 }
 
 func (s setting) isBool() bool {
