@@ -341,6 +341,10 @@ func (c Config) Validate() error {
 	if c.LogRetention > 0 && c.LogRetention < c.HeartbeatTimeout {
 		fail("--log-retention must be at least --heartbeat-timeout, so a device can resume within its grace period")
 	}
+	if c.pushes() && c.CallRetention > 0 && c.CallRetention < c.PushExpiry {
+		fail("--call-retention must be at least --push-expiry: a withdrawal push retried after its call was deleted " +
+			"would not be sent")
+	}
 	if c.NotReceivedCheck < minNotReceived || c.NotReceivedCheck > maxNotReceived {
 		fail("--not-received-check must be between %v and %v", minNotReceived, maxNotReceived)
 	}
@@ -399,7 +403,7 @@ func (c Config) Validate() error {
 	case c.APNsKeyFile == "" && (c.APNsKeyID != "" || c.APNsTeamID != ""):
 		fail("--apns-key-id and --apns-team-id need --apns-key-file: without it no APNs push is sent")
 	}
-	if c.PushProfiles != "" && c.PushWebhookURL == "" && c.FCMCredentials == "" && c.APNsKeyFile == "" {
+	if c.PushProfiles != "" && !c.pushes() {
 		fail("--push-profiles needs a push provider (--push-webhook-url, --fcm-credentials or --apns-key-file): " +
 			"a profile is used only by a push")
 	}
@@ -409,6 +413,11 @@ func (c Config) Validate() error {
 		fail("--log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// pushes reports whether a push provider is configured.
+func (c Config) pushes() bool {
+	return c.PushWebhookURL != "" || c.FCMCredentials != "" || c.APNsKeyFile != ""
 }
 
 // headerValue reports whether an HTTP header can carry s unchanged: no control character

@@ -139,6 +139,8 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) { c.Listen, c.Secret = "other:1", secret }},
 		{"trusted proxies by file", []string{"--config", proxies, "--secret", secret}, nil,
 			func(c *Config) { c.TrustedProxies, c.Secret = "::1, 192.168.0.0/16", secret }},
+		{"call retention under push expiry without a push provider", []string{"--secret", secret, "--call-retention", "30m"}, nil,
+			func(c *Config) { c.Secret, c.CallRetention = secret, 30*time.Minute }},
 		{"flag given twice: the last wins", []string{"--secret", secret, "--listen", "a:1", "--listen", "b:2"}, nil,
 			func(c *Config) { c.Secret, c.Listen = secret, "b:2" }},
 		{"empty env counts as unset", []string{"--secret", secret}, map[string]string{"DIALTONE_LISTEN": ""},
@@ -245,6 +247,10 @@ func TestRefused(t *testing.T) {
 		{"zero log retention", append(dev, "--log-retention", "0s"), nil, []string{"--log-retention must be at least 1ms"}},
 		{"log retention under heartbeat timeout", append(dev, "--log-retention", "30s"), nil,
 			[]string{"--log-retention must be at least --heartbeat-timeout"}},
+		// A withdrawal push still retried needs its call's record of who was pushed, which goes
+		// with the call (docs/push.md): the call must outlive the push's retries.
+		{"call retention under push expiry", append(dev, "--push-webhook-url", "https://push.example/p",
+			"--call-retention", "30m"), nil, []string{"--call-retention must be at least --push-expiry"}},
 		{"zero idempotency window", append(dev, "--idempotency-window", "0s"), nil, []string{"--idempotency-window must be at least 1ms"}},
 		{"cert without key", append(dev, "--tls-cert", "c.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
 		{"key without cert", append(dev, "--tls-key", "k.pem"), nil, []string{"--tls-cert and --tls-key must be given together"}},
