@@ -52,6 +52,13 @@ func scrape(t *testing.T, ts *testServer) (map[string]family, []string) {
 
 // readmeMetrics returns the metrics the README's table lists, with their type.
 func readmeMetrics(t *testing.T) map[string]string {
+	types, _ := readmeMetricsWithLabels(t)
+	return types
+}
+
+// readmeMetricsWithLabels returns the metrics the README's table lists, with their type, and
+// with their label names as the table writes them ("op,code"; "" for none).
+func readmeMetricsWithLabels(t *testing.T) (types, labels map[string]string) {
 	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	must(t, err)
@@ -60,22 +67,50 @@ func readmeMetrics(t *testing.T) map[string]string {
 		t.Fatal("README has no metrics table")
 	}
 	table, _, _ = strings.Cut(table, "\n\n")
-	want := map[string]string{}
+	types, labels = map[string]string{}, map[string]string{}
 	row := regexp.MustCompile(`^\| (.*?) \| (\w+) \|`)
-	name := regexp.MustCompile("`(\\w+)(?:\\{[\\w,]*\\})?`")
+	name := regexp.MustCompile("`(\\w+)(?:\\{([\\w,]*)\\})?`")
 	for line := range strings.SplitSeq(table, "\n") {
 		m := row.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
 		for _, n := range name.FindAllStringSubmatch(m[1], -1) {
-			want[n[1]] = m[2]
+			types[n[1]], labels[n[1]] = m[2], n[2]
 		}
 	}
-	if len(want) == 0 {
+	if len(types) == 0 {
 		t.Fatal("README's metrics table lists no metric")
 	}
-	return want
+	return types, labels
+}
+
+// sampleLabels returns, for each family of samples (a histogram's _bucket, _sum and _count
+// lines under its own name), its label names as "a,b" in the order /metrics writes them
+// (sorted), without a histogram's le.
+func sampleLabels(samples []string, families map[string]family) map[string]string {
+	out := map[string]string{}
+	sample := regexp.MustCompile(`^(\w+?)(?:_bucket|_sum|_count)?(?:\{(.*)\})? `)
+	label := regexp.MustCompile(`(\w+)="`)
+	for _, s := range samples {
+		m := sample.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		fam := m[1]
+		if _, ok := families[fam]; !ok { // a counter whose name ends in _count, say
+			fam, _, _ = strings.Cut(s, "{")
+			fam, _, _ = strings.Cut(fam, " ")
+		}
+		var names []string
+		for _, l := range label.FindAllStringSubmatch(m[2], -1) {
+			if l[1] != "le" {
+				names = append(names, l[1])
+			}
+		}
+		out[fam] = strings.Join(names, ",")
+	}
+	return out
 }
 
 // The README lists exactly the Dialtone metrics /metrics exports, each with its type; every
@@ -94,8 +129,9 @@ func TestE2EMetricsMatchREADME(t *testing.T) {
 	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="webhook",result="delivered"}`,
 		`dialtone_outbox_attempts_total{kind="webhook",result="delivered"} 3`) // create, timeout, end
 
-	families, _ := scrape(t, ts)
-	want := readmeMetrics(t)
+	families, samples := scrape(t, ts)
+	want, wantLabels := readmeMetricsWithLabels(t)
+	gotLabels := sampleLabels(samples, families)
 	var exported []string
 	for name, f := range families {
 		if f.help == "" {
@@ -110,6 +146,9 @@ func TestE2EMetricsMatchREADME(t *testing.T) {
 			t.Errorf("%s (%s) is exported but not in the README", name, f.typ)
 		case typ != f.typ:
 			t.Errorf("%s is a %s, the README says %s", name, f.typ, typ)
+		}
+		if got, wantL := sortedLabels(gotLabels[name]), sortedLabels(wantLabels[name]); got != wantL {
+			t.Errorf("%s has the labels {%s}, the README says {%s}", name, got, wantL)
 		}
 		switch {
 		case f.typ == "counter" && !strings.HasSuffix(name, "_total"),
@@ -130,6 +169,16 @@ func TestE2EMetricsMatchREADME(t *testing.T) {
 	}
 	slices.Sort(exported)
 	t.Logf("exported: %v", exported)
+}
+
+// sortedLabels returns the comma-separated label names of list sorted, for comparison.
+func sortedLabels(list string) string {
+	if list == "" {
+		return ""
+	}
+	names := strings.Split(list, ",")
+	slices.Sort(names)
+	return strings.Join(names, ",")
 }
 
 // Clients cannot add label values: an op the server does not know, whatever its name, is
