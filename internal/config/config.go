@@ -258,6 +258,10 @@ func readFile(path string) (map[string]value, error) {
 	source := " (from " + path + ")"
 	for key, v := range raw {
 		s, ok := known[key]
+		if key == configSetting.name {
+			return nil, fmt.Errorf("%s: %q cannot be set in the file, only by --config or %s (files do not include others)",
+				path, key, EnvVar(configSetting.name))
+		}
 		if !ok {
 			return nil, fmt.Errorf("%s: unknown setting %q (keys are flag names without dashes in front)", path, key)
 		}

@@ -203,6 +203,7 @@ func TestRefused(t *testing.T) {
 	strayBrace := writeFile(t, `{"listen": "127.0.0.1:1"}}`)
 	twiceKey := writeFile(t, `{"log-level": "debug", "listen": "127.0.0.1:1", "log-level": "error"}`)
 	boolForString := writeFile(t, `{"data": true}`)
+	nestedConfig := writeFile(t, `{"config": "other.json"}`)
 	numberForString := writeFile(t, `{"audience": 123}`)
 	numberForBool := writeFile(t, `{"dev": 1}`)
 	boolForInt := writeFile(t, `{"max-call-users": true}`)
@@ -321,6 +322,8 @@ func TestRefused(t *testing.T) {
 			[]string{`"9223372036854775808" for --max-requests-per-second`, "out of range"}},
 		{"duration out of range", append(dev, "--call-retention", "3000000h"), nil,
 			[]string{`"3000000h" for --call-retention`, "at most 2562047h"}},
+		{"config names another config", []string{"--config", nestedConfig}, nil,
+			[]string{nestedConfig, `"config" cannot be set in the file, only by --config or DIALTONE_CONFIG`}},
 		{"config key given twice", append(dev, "--config", twiceKey), nil, []string{"--config", `"log-level" is given twice`}},
 		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
 		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},
