@@ -251,9 +251,8 @@ func invalid(reason string) error {
 var errBodyTooLarge = &call.Error{Code: call.CodeInvalidParameter, Reason: "body is larger than 64 KiB"}
 
 // decode reads the JSON object body strictly into v (an empty body is {}); a body over maxBody
-// is errBodyTooLarge. A body that is not
-// UTF-8 is refused, as the WebSocket refuses such a message (protocol.md), rather than decoded
-// with U+FFFD in place of the bad bytes.
+// is errBodyTooLarge. A body that is not UTF-8 is refused, as the WebSocket refuses such a
+// message (protocol.md), rather than decoded with U+FFFD in place of the bad bytes.
 func decode(r *http.Request, v any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	var tooLarge *http.MaxBytesError
