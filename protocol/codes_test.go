@@ -1,12 +1,13 @@
 package protocol
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestKicks checks KickFor and KickByCloseCode against the kick table of protocol.md (Events).
+// TestKicks checks KickFor, KickByCloseCode and KickReasons against the kick table of protocol.md (Events).
 func TestKicks(t *testing.T) {
 	table := []Kick{
 		{"replaced", 4001, false},
@@ -33,6 +34,9 @@ func TestKicks(t *testing.T) {
 		if !ok || got != want {
 			t.Errorf("KickByCloseCode(%d) = %+v, %v; want %+v", want.CloseCode, got, ok, want)
 		}
+	}
+	if got := KickReasons(); !slices.Equal(got, constants) {
+		t.Errorf("KickReasons() = %q, want %q", got, constants)
 	}
 	for _, reason := range []string{"", "Replaced", "unknown", "heartbeat"} {
 		if k, ok := KickFor(reason); ok {

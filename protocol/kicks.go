@@ -31,6 +31,15 @@ func KickFor(reason string) (Kick, bool) {
 	return Kick{}, false
 }
 
+// KickReasons returns every kick reason, in the order of the table in protocol.md.
+func KickReasons() []string {
+	var reasons []string
+	for _, k := range kicks() {
+		reasons = append(reasons, k.Reason)
+	}
+	return reasons
+}
+
 // KickByCloseCode returns the kick whose close code is code.
 func KickByCloseCode(code int) (Kick, bool) {
 	for _, k := range kicks() {

@@ -329,7 +329,7 @@ func TestE2EMetricsDeadlinesPendingAfterRestart(t *testing.T) {
 
 // dialtone_sessions comes back down after a heartbeat kick (R6.1) too, and never counts a
 // connection refused for the limit of connections not logged in; a refused login is counted
-// under op="login" with its code.
+// under op="login" with its code, and each kick under its reason.
 func TestE2EMetricsSessionsAfterHeartbeatKickAndRefusals(t *testing.T) {
 	ts := startServer(t, "--heartbeat-interval", "100ms", "--heartbeat-timeout", "400ms", "--log-retention", "1s",
 		"--max-unauthenticated-per-ip", "1")
@@ -338,6 +338,7 @@ func TestE2EMetricsSessionsAfterHeartbeatKickAndRefusals(t *testing.T) {
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
 	silent.closed() // kicked: no heartbeat within 400ms
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+	waitMetric(t, ts, `dialtone_kicks_total{reason="heartbeatTimeout"}`, `dialtone_kicks_total{reason="heartbeatTimeout"} 1`)
 
 	pending := ts.raw(t) // takes the one place of a connection not logged in
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
@@ -358,4 +359,5 @@ func TestE2EMetricsSessionsAfterHeartbeatKickAndRefusals(t *testing.T) {
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
 	waitMetric(t, ts, `dialtone_operations_total{code="6000291",op="login"}`,
 		`dialtone_operations_total{code="6000291",op="login"} 1`)
+	waitMetric(t, ts, `dialtone_kicks_total{reason="authFailed"}`, `dialtone_kicks_total{reason="authFailed"} 1`)
 }

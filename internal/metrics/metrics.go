@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // Metrics records the server's counters and histograms.
@@ -22,6 +24,7 @@ type Metrics struct {
 	outbox        *prometheus.CounterVec
 	deadlineLate  prometheus.Histogram
 	pushShortened prometheus.Counter
+	kicks         *prometheus.CounterVec
 }
 
 // latencyBuckets spans 50 µs to about 1.6 s: a durable operation takes about a disk flush.
@@ -62,7 +65,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "dialtone_push_shortened_total",
 		Help: "Pushes sent shortened (payload dropped, text cut) to fit their provider's size limit, one per target.",
 	})
-	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.commitBatch, m.deadlineLate, m.outbox, m.pushShortened)
+	m.kicks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dialtone_kicks_total",
+		Help: "Connections kicked, by reason (the kicked event's: replaced, logout, shutdown, heartbeatTimeout, …).",
+	}, []string{"reason"})
+	for _, reason := range protocol.KickReasons() {
+		m.kicks.WithLabelValues(reason) // every reason shown from the start, at 0
+	}
+	reg.MustRegister(m.ops, m.opSeconds, m.events, m.commitSeconds, m.commitBatch, m.deadlineLate, m.outbox, m.pushShortened,
+		m.kicks)
 	return m
 }
 
@@ -95,6 +106,9 @@ func (m *Metrics) OutboxDropped(kind string) { m.outbox.WithLabelValues(kind, "d
 
 // PushShortened counts a push shortened to fit its provider's size limit.
 func (m *Metrics) PushShortened() { m.pushShortened.Inc() }
+
+// Kicked counts a connection kicked for reason.
+func (m *Metrics) Kicked(reason string) { m.kicks.WithLabelValues(reason).Inc() }
 
 // Gauge registers a gauge whose value is read from f at each scrape.
 func Gauge(reg prometheus.Registerer, name, help string, f func() float64) {

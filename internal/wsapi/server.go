@@ -65,16 +65,19 @@ type Config struct {
 	RememberUsers bool
 }
 
-// Observer is told about answered ops and delivered events (for metrics).
+// Observer is told about answered ops, delivered events and kicks (for metrics).
 type Observer interface {
 	Op(op string, code int, d time.Duration)
 	EventsDelivered(n int)
+	// Kicked is told of each connection kicked, once, with the kick's reason (protocol's Kick*).
+	Kicked(reason string)
 }
 
 type noObserver struct{}
 
 func (noObserver) Op(string, int, time.Duration) {}
 func (noObserver) EventsDelivered(int)           {}
+func (noObserver) Kicked(string)                 {}
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {

@@ -166,6 +166,7 @@ func (s *session) kick(reason string) {
 	}
 	s.kicked = true
 	s.mu.Unlock()
+	s.srv.cfg.Observer.Kicked(reason)
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
 	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer, reason == protocol.KickHeartbeat)
