@@ -7,6 +7,7 @@ package restapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -156,8 +157,10 @@ func (a *api) authorized(r *http.Request) bool {
 	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
 		return false
 	}
-	key := strings.TrimLeft(h[len(scheme):], " ")
-	return subtle.ConstantTimeCompare([]byte(key), []byte(a.APIKey)) == 1
+	// The digests are compared, not the keys: ConstantTimeCompare returns at once on keys of
+	// different lengths, which would tell the key's length.
+	given, want := sha256.Sum256([]byte(strings.TrimLeft(h[len(scheme):], " "))), sha256.Sum256([]byte(a.APIKey))
+	return subtle.ConstantTimeCompare(given[:], want[:]) == 1
 }
 
 // unauthorized refuses a request without the API key: 401 and 6000291, with the challenge every
