@@ -50,15 +50,9 @@ func scrape(t *testing.T, ts *testServer) (map[string]family, []string) {
 	return families, samples
 }
 
-// readmeMetrics returns the metrics the README's table lists, with their type.
-func readmeMetrics(t *testing.T) map[string]string {
-	types, _ := readmeMetricsWithLabels(t)
-	return types
-}
-
-// readmeMetricsWithLabels returns the metrics the README's table lists, with their type, and
+// readmeMetrics returns the metrics the README's table lists, with their type, and
 // with their label names as the table writes them ("op,code"; "" for none).
-func readmeMetricsWithLabels(t *testing.T) (types, labels map[string]string) {
+func readmeMetrics(t *testing.T) (types, labels map[string]string) {
 	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	must(t, err)
@@ -130,7 +124,7 @@ func TestE2EMetricsMatchREADME(t *testing.T) {
 		`dialtone_outbox_attempts_total{kind="webhook",result="delivered"} 3`) // create, timeout, end
 
 	families, samples := scrape(t, ts)
-	want, wantLabels := readmeMetricsWithLabels(t)
+	want, wantLabels := readmeMetrics(t)
 	gotLabels := sampleLabels(samples, families)
 	var exported []string
 	for name, f := range families {
