@@ -130,6 +130,7 @@ func TestBrowserDemo(t *testing.T) {
 		bob.inviteMore("alice")
 		alice.answer(bob)
 		alice.waitUserState("alice", "Accepted")
+		endCall(bob, alice) // so that neither is busy in the next scenario (R3.1)
 	})
 
 	t.Run("RingBarOfAnInvitationIntoAGoingCall", func(t *testing.T) {
@@ -182,6 +183,7 @@ func TestBrowserDemo(t *testing.T) {
 			chromedp.Sleep(2*time.Second), // the quit's late reply has come
 			click(`#incoming button.accept`))
 		bob.waitUserState("alice", "Accepted")
+		endCall(bob, alice) // so that neither is busy in the next scenario (R3.1)
 	})
 
 	t.Run("AdvancedJoinFromHistory", func(t *testing.T) {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -166,19 +167,71 @@ func (tb *tab) clickAcross(sel string, during func()) {
 	tb.do(chromedp.MouseEvent(chromedp.MouseReleased, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
 }
 
-// ring calls invitees from the ring form with the given mode and timeout (seconds).
+// ring calls invitees from the ring form with the given mode and timeout (seconds), and waits
+// for the new call's card. It fails the test with the status line if the ring was refused: a
+// card of an earlier call is not taken for the new one.
 func (tb *tab) ring(mode string, timeout int, invitees ...string) {
 	tb.t.Helper()
-	steps := []chromedp.Action[chromedp.Void]{}
-	for _, u := range invitees {
-		steps = append(steps, click(fmt.Sprintf(`#people input[value=%q]`, u)))
+	if status := tb.pressRing(mode, timeout, invitees...); strings.HasPrefix(status, "Ring:") {
+		tb.t.Fatalf("%s: ring %q: %q", tb.user, invitees, status)
 	}
-	steps = append(steps,
+}
+
+// pressRing fills in the ring form, presses Ring and waits for either a new call's card or the
+// ring's failure in the status line. It returns the status line.
+func (tb *tab) pressRing(mode string, timeout int, invitees ...string) string {
+	tb.t.Helper()
+	shown, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#calls [data-call]')].map((c) => c.dataset.call)`))
+	if err != nil {
+		tb.t.Fatalf("%s: read the call cards: %v", tb.user, err)
+	}
+	before, _ := json.Marshal(append([]string{}, shown...))
+	picked, _ := json.Marshal(invitees)
+	steps := []chromedp.Action[chromedp.Void]{
+		// Ticks exactly the invitees' boxes: the form keeps those of the last ring.
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {
+			const boxes = [...document.querySelectorAll('#people input')];
+			if (!%[1]s.every((u) => boxes.some((b) => b.value === u))) return false;
+			for (const b of boxes) if (b.checked !== %[1]s.includes(b.value)) b.click();
+			return true;
+		})()`, picked), chromedp.WithPollingInterval(20*time.Millisecond)),
 		click(fmt.Sprintf(`input[name=mode][value=%q]`, mode)),
 		chromedp.SetValue(chromedp.CSS(`#timeout`), fmt.Sprint(timeout)),
 		click(`#ring-button`),
-		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call]`)))
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('#status').textContent.startsWith('Ring:')
+			|| [...document.querySelectorAll('#calls [data-call]')].some((c) => !%s.includes(c.dataset.call))`, before),
+			chromedp.WithPollingInterval(20*time.Millisecond)),
+	}
 	tb.do(steps...)
+	return tb.status()
+}
+
+// status returns the page's status line.
+func (tb *tab) status() string {
+	tb.t.Helper()
+	status, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](`document.querySelector('#status').textContent`))
+	if err != nil {
+		tb.t.Fatalf("%s: read the status line: %v", tb.user, err)
+	}
+	return status
+}
+
+// endCall ends the call whose End button tb shows, and waits until tb and every one of others
+// show that call Ended.
+func endCall(tb *tab, others ...*tab) {
+	tb.t.Helper()
+	key, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](
+		`document.querySelector('#calls button[data-key^="end-"]')?.dataset.key ?? ''`))
+	if err != nil || key == "" {
+		tb.t.Fatalf("%s: no call to end (%v)", tb.user, err)
+	}
+	tb.do(click(fmt.Sprintf(`#calls button[data-key=%q]`, key)))
+	ended := chromedp.WaitVisible(chromedp.CSS(
+		fmt.Sprintf(`#calls [data-call=%q][data-state="Ended"]`, strings.TrimPrefix(key, "end-"))))
+	for _, each := range append([]*tab{tb}, others...) {
+		each.do(ended)
+	}
 }
 
 // answer accepts the invitation ringing in the tab and waits until the caller's tab shows it.
