@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,27 @@ func TestBrowserDemo(t *testing.T) {
 		alice.answer(bob)
 		alice.waitUserState("alice", "Accepted")
 		endCall(bob, alice) // so that neither is busy in the next scenario (R3.1)
+	})
+
+	t.Run("RefusedRingStaysShown", func(t *testing.T) {
+		bob := openTab(t, browser, base, "bob")
+		alice := openTab(t, browser, base, "alice")
+		alice.ring(Advanced, 30, "bob")
+		bob.answer(alice)
+		// alice, in a call, may not ring (R3.1: 6000290). The page's own reads of the history,
+		// which follow the call's events, do not wipe the refusal out before she reads it.
+		bob.do(chromedp.SetValue(chromedp.CSS(`#calls input.more`), "carol"))
+		refused := alice.pressRing(General, 30, "bob")
+		if !strings.HasPrefix(refused, "Ring:") || !strings.Contains(refused, "Busy, 6000290)") {
+			t.Fatalf("alice's status line after a ring while in a call: %q, want the refusal 6000290", refused)
+		}
+		bob.do(click(`#calls .invite-more button`)) // an event for alice: her page reads its history
+		alice.waitUserState("carol", "Inviting")
+		time.Sleep(time.Second)
+		if got := alice.status(); got != refused {
+			t.Errorf("alice's status line a second after the call changed: %q, want %q", got, refused)
+		}
+		endCall(bob, alice)
 	})
 
 	t.Run("RingBarOfAnInvitationIntoAGoingCall", func(t *testing.T) {

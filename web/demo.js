@@ -88,11 +88,13 @@ function errorText(err) {
   return err?.message || String(err);
 }
 
-// act runs an operation for a button, reporting failures in the status line.
-async function act(what, fn) {
+// act runs an operation, reporting its failure in the status line. One the user asked for clears
+// the line when it succeeds; one the page makes by itself (background) does not, so a read that
+// follows an event never wipes out a failure the user has not read yet.
+async function act(what, fn, { background = false } = {}) {
   try {
     const r = await fn();
-    say('');
+    if (!background) say('');
     return r;
   } catch (err) {
     say(`${what}: ${errorText(err)}`, true);
@@ -388,12 +390,14 @@ async function refreshPeople() {
 let historyTimer = null;
 function refreshHistorySoon() {
   clearTimeout(historyTimer);
-  historyTimer = setTimeout(loadHistory, 300);
+  historyTimer = setTimeout(() => loadHistory({ background: true }), 300);
 }
 
-async function loadHistory() {
+// loadHistory reads the page of the history on show; background as for act.
+async function loadHistory({ background = false } = {}) {
   if (!client) return;
-  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, pager.flags[pager.page]));
+  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, pager.flags[pager.page]),
+    { background });
   if (!r) return;
   pager.list = r.callList || [];
   pager.next = r.nextFlag;
@@ -455,7 +459,7 @@ async function refreshCall(callID) {
 async function rereadCalls() {
   const live = [...calls.values()].filter((c) => c.state === CallState.Started);
   await Promise.all(live.map((c) => refreshCall(c.callID)));
-  const newest = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE));
+  const newest = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE), { background: true });
   if (newest) restoreCalls(newest.callList || []);
   refreshHistorySoon();
 }
@@ -596,7 +600,7 @@ function start() {
   });
   $('#ring-form').addEventListener('submit', ring);
   $('#signout').addEventListener('click', signOut);
-  $('#history-refresh').addEventListener('click', loadHistory);
+  $('#history-refresh').addEventListener('click', () => loadHistory());
   $('#history-older').addEventListener('click', () => {
     pager.flags[pager.page + 1] = pager.next;
     pager.page++;
