@@ -66,7 +66,8 @@ func TestE2EJoinQuitEndResults(t *testing.T) {
 }
 
 // R3.7 with --join-policy anyone: a user never in the call joins with inviter ""; in general
-// mode the join is still refused with 6000286.
+// mode a member's join is still refused with 6000286, and a newcomer's as an unknown call's
+// (6000276, §8, §11: the refusal does not tell it that the call exists, nor its mode).
 func TestE2EJoinPolicyAnyone(t *testing.T) {
 	ts := startServer(t, "--join-policy", "anyone")
 	alice, bob, zed := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "zed", "z")
@@ -83,5 +84,7 @@ func TestE2EJoinPolicyAnyone(t *testing.T) {
 
 	general, err := bob.CallInvite(t.Context(), []string{"carol"}, client.InviteConfig{Timeout: 60})
 	must(t, err)
-	wantCode(t, "join of a general call", second(ts.login(t, "yan", "y").CallJoin(t.Context(), general.CallID, client.OpConfig{})), client.CodeNotAdvanced)
+	carol := ts.login(t, "carol", "c")
+	wantCode(t, "a member's join of a general call", second(carol.CallJoin(t.Context(), general.CallID, client.OpConfig{})), client.CodeNotAdvanced)
+	wantCode(t, "a newcomer's join of a general call", second(ts.login(t, "yan", "y").CallJoin(t.Context(), general.CallID, client.OpConfig{})), client.CodeCallUnavailable)
 }

@@ -12,12 +12,23 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// §11, R3.10, R3.11: a user learns nothing about a call it is not in. For every op that takes
-// a callID, over the WebSocket and through the server REST API, the refusal a non-member gets
-// for a call going on, or one that ended, is the one it gets for a call ID that never existed,
-// well-formed or not: the same code and the same message (and, through REST, the same status).
+// §11, R3.10, R3.11, R3.7: a user learns nothing about a call it is not in. For every op that
+// takes a callID, over the WebSocket and through the server REST API, the refusal a non-member
+// gets for a call going on, in either mode, or one that ended, is the one it gets for a call ID
+// that never existed, well-formed or not: the same code and the same message (and, through
+// REST, the same status). With --join-policy anyone too, where the only difference is the join
+// the policy lets a newcomer make, of a Started advanced call (docs/behaviour.md §12): its
+// join of a general-mode call is refused as an unknown call's, not with 6000286.
 func TestE2ENonMembersLearnNothingOfACall(t *testing.T) {
-	ts := startServer(t, "--api-key", apiKey)
+	for _, policy := range []string{"members", "anyone"} {
+		t.Run(policy, func(t *testing.T) { nonMembersLearnNothing(t, policy) })
+	}
+}
+
+// nonMembersLearnNothing is TestE2ENonMembersLearnNothingOfACall under one join policy.
+func nonMembersLearnNothing(t *testing.T, policy string) {
+	ts := startServer(t, "--api-key", apiKey, "--join-policy", policy,
+		"--max-requests-per-second", "1000", "--max-invites-per-minute", "1000") // mallory makes many requests
 	ctx := t.Context()
 	alice, bob, mallory := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "mallory", "m")
 	ringing, err := alice.CallInvite(ctx, []string{"carol"}, advanced)
@@ -29,18 +40,29 @@ func TestE2ENonMembersLearnNothingOfACall(t *testing.T) {
 	ended, err := frank.CallInvite(ctx, []string{"erin"}, client.InviteConfig{})
 	must(t, err)
 	must(t, second(frank.CallCancel(ctx, ended.CallID, nil, client.OpConfig{})))
+	general, err := ts.login(t, "gina", "g").CallInvite(ctx, []string{"hank"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	group, err := ts.login(t, "ivan", "i").CallInvite(ctx, []string{"judy", "kim"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	must(t, second(ts.login(t, "judy", "j").CallAccept(ctx, group.CallID, client.OpConfig{})))
 	// A well-formed ID that names no call: a real one with its last character changed.
 	id, last := ringing.CallID, "0"
 	if strings.HasSuffix(id, last) {
 		last = "1"
 	}
 	unknown := id[:len(id)-1] + last
-	calls := []struct{ what, callID string }{
-		{"a call that never existed", unknown},
-		{"a ringing call", ringing.CallID},
-		{"an answered call", answered.CallID},
-		{"an ended call", ended.CallID},
-		{"a malformed call ID", "not a call ID!"},
+	// joinable: a call mallory's callJoin would join under the policy, so not one to refuse.
+	calls := []struct {
+		what, callID string
+		joinable     bool
+	}{
+		{"a call that never existed", unknown, false},
+		{"a ringing call", ringing.CallID, policy == "anyone"},
+		{"an answered call", answered.CallID, policy == "anyone"},
+		{"an ended call", ended.CallID, false},
+		{"a malformed call ID", "not a call ID!", false},
+		{"a ringing general-mode call", general.CallID, false},
+		{"an answered general-mode group call", group.CallID, false},
 	}
 
 	before, err := alice.QueryCall(ctx, ringing.CallID)
@@ -62,6 +84,9 @@ func TestE2ENonMembersLearnNothingOfACall(t *testing.T) {
 	for op, do := range ops {
 		var first protocol.Error
 		for i, c := range calls {
+			if op == "callJoin" && c.joinable {
+				continue
+			}
 			var pe *protocol.Error
 			if err := do(c.callID); !errors.As(err, &pe) {
 				t.Errorf("%s on %s: %v, want a refusal", op, c.what, err)
@@ -116,7 +141,7 @@ func TestE2ENonMembersLearnNothingOfACall(t *testing.T) {
 	if after, err := alice.QueryCall(ctx, ringing.CallID); err != nil || after.Version != before.Version {
 		t.Errorf("the refusals changed the ringing call: version %d, then %d (%v)", before.Version, after.Version, err)
 	}
-	for _, c := range calls[1:4] {
+	for _, c := range calls {
 		mallory.expect(ts, c.callID)
 	}
 }

@@ -275,7 +275,7 @@ func (m *model) apply(in Input, now int64) Code {
 		}
 	case Join:
 		switch {
-		case m.ended, u == nil && m.cfg.JoinPolicy != JoinAnyone:
+		case m.ended, u == nil && (m.cfg.JoinPolicy != JoinAnyone || m.mode != Advanced): // §11: no 6000286 for a newcomer
 			return CodeCallUnavailable
 		case m.mode != Advanced:
 			return CodeNotAdvanced

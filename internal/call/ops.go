@@ -168,7 +168,7 @@ func (b *builder) receipt(in Receipt, now int64) error {
 // user (or, with JoinAnyone, a newcomer) joins; an Accepted user switches its main device.
 func (b *builder) join(in Join, now int64) error {
 	i, err := b.member(in.UserID)
-	if err != nil && (b.c.State != Started || b.cfg.JoinPolicy != JoinAnyone) {
+	if err != nil && !b.joinableByNewcomers() {
 		return err
 	}
 	if b.c.Mode != Advanced {
@@ -204,6 +204,14 @@ func (b *builder) join(in Join, now int64) error {
 	}
 	b.commit(s)
 	return nil
+}
+
+// joinableByNewcomers reports whether a user never in the call may join it: with JoinAnyone,
+// a Started advanced-mode call (R3.7). Any other call is not visible to such a user, so its
+// join gets the unknown call's 6000276 (§8: it wins over 6000286), never a code that would
+// tell it that the call exists or its mode (§11).
+func (b *builder) joinableByNewcomers() bool {
+	return b.cfg.JoinPolicy == JoinAnyone && b.c.State == Started && b.c.Mode == Advanced
 }
 
 // active returns how many users are active in the working call.
