@@ -26,16 +26,12 @@ type opBody struct {
 // actor is a user acting without a device (behaviour §1).
 func actor(userID string) call.Actor { return call.Actor{UserID: userID} }
 
-func (a *api) invite(r *http.Request) (any, error) {
+func (a *api) invite(r *http.Request, key string) (any, error) {
 	var b inviteBody
 	if err := decode(r, &b); err != nil {
 		return nil, err
 	}
 	user, err := a.user(b.UserID)
-	if err != nil {
-		return nil, err
-	}
-	key, err := idemKey(r)
 	if err != nil {
 		return nil, err
 	}
@@ -58,17 +54,13 @@ func (a *api) invite(r *http.Request) (any, error) {
 		ErrorUserList: wire.ErrorUsers(res.ErrorUsers), CallInfo: wire.CallInfo(res.Call)}, nil
 }
 
-// op decodes an op body and runs the input it makes.
-func (a *api) op(r *http.Request, input func(b opBody) call.Input) (switchboard.Result, error) {
+// op decodes an op body and runs the input it makes, with the request's idempotency key.
+func (a *api) op(r *http.Request, key string, input func(b opBody) call.Input) (switchboard.Result, error) {
 	var b opBody
 	if err := decode(r, &b); err != nil {
 		return switchboard.Result{}, err
 	}
 	if _, err := a.user(b.UserID); err != nil {
-		return switchboard.Result{}, err
-	}
-	key, err := idemKey(r)
-	if err != nil {
 		return switchboard.Result{}, err
 	}
 	if r.PathValue("callID") == "" {
@@ -77,8 +69,8 @@ func (a *api) op(r *http.Request, input func(b opBody) call.Input) (switchboard.
 	return a.Backend.Do(r.Context(), r.PathValue("callID"), input(b), key)
 }
 
-func (a *api) accept(r *http.Request) (any, error) {
-	if _, err := a.op(r, func(b opBody) call.Input {
+func (a *api) accept(r *http.Request, key string) (any, error) {
+	if _, err := a.op(r, key, func(b opBody) call.Input {
 		return call.Accept{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData}
 	}); err != nil {
 		return nil, err
@@ -86,8 +78,8 @@ func (a *api) accept(r *http.Request) (any, error) {
 	return protocol.CallIDResult{CallID: r.PathValue("callID")}, nil
 }
 
-func (a *api) reject(r *http.Request) (any, error) {
-	if _, err := a.op(r, func(b opBody) call.Input {
+func (a *api) reject(r *http.Request, key string) (any, error) {
+	if _, err := a.op(r, key, func(b opBody) call.Input {
 		return call.Reject{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData}
 	}); err != nil {
 		return nil, err
@@ -95,8 +87,8 @@ func (a *api) reject(r *http.Request) (any, error) {
 	return protocol.CallIDResult{CallID: r.PathValue("callID")}, nil
 }
 
-func (a *api) cancel(r *http.Request) (any, error) {
-	res, err := a.op(r, func(b opBody) call.Input {
+func (a *api) cancel(r *http.Request, key string) (any, error) {
+	res, err := a.op(r, key, func(b opBody) call.Input {
 		return call.Cancel{Actor: actor(b.UserID), Invitees: b.Invitees, ExtendedData: b.Config.ExtendedData,
 			Push: wire.PushConfig(b.Config.PushConfig)}
 	})
@@ -110,9 +102,9 @@ func (a *api) cancel(r *http.Request) (any, error) {
 	return protocol.CallCancelResult{CallID: r.PathValue("callID"), ErrorInvitees: errorInvitees}, nil
 }
 
-func (a *api) end(r *http.Request) (any, error) {
+func (a *api) end(r *http.Request, key string) (any, error) {
 	var user string
-	res, err := a.op(r, func(b opBody) call.Input {
+	res, err := a.op(r, key, func(b opBody) call.Input {
 		user = b.UserID
 		return call.End{Actor: actor(b.UserID), ExtendedData: b.Config.ExtendedData, Push: wire.PushConfig(b.Config.PushConfig)}
 	})
@@ -127,7 +119,7 @@ func (a *api) end(r *http.Request) (any, error) {
 	return protocol.CallEndResult{CallID: c.ID, CreateTime: c.CreateTime, AcceptTime: acceptTime, EndTime: c.EndTime}, nil
 }
 
-func (a *api) queryCall(r *http.Request) (any, error) {
+func (a *api) queryCall(r *http.Request, _ string) (any, error) {
 	id, err := queryParam(r, "userID")
 	if err != nil {
 		return nil, err
@@ -143,7 +135,7 @@ func (a *api) queryCall(r *http.Request) (any, error) {
 	return protocol.QueryCallResult{CallInfo: wire.CallInfo(c)}, nil
 }
 
-func (a *api) listCalls(r *http.Request) (any, error) {
+func (a *api) listCalls(r *http.Request, _ string) (any, error) {
 	user, err := a.user(r.PathValue("userID"))
 	if err != nil {
 		return nil, err
@@ -163,7 +155,7 @@ func (a *api) listCalls(r *http.Request) (any, error) {
 
 // logout takes no body: an empty one or an object (whose fields are unknown, so ignored), as
 // every endpoint; anything else is refused before any session is kicked.
-func (a *api) logout(r *http.Request) (any, error) {
+func (a *api) logout(r *http.Request, _ string) (any, error) {
 	user, err := a.user(r.PathValue("userID"))
 	if err != nil {
 		return nil, err

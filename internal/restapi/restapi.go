@@ -77,7 +77,7 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 		mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 		return mux
 	}
-	for pattern, h := range map[string]func(*http.Request) (any, error){
+	for pattern, h := range map[string]endpoint{
 		"POST " + Prefix + "calls":                 a.invite,
 		"POST " + Prefix + "calls/{callID}/accept": a.accept,
 		"POST " + Prefix + "calls/{callID}/reject": a.reject,
@@ -174,18 +174,23 @@ type errorBody struct {
 	Error protocol.Error `json:"error"`
 }
 
-// handle authenticates, checks the Idempotency-Key whatever the endpoint (as the WebSocket
-// checks idem whatever the op), runs h and writes its result (200) or error.
-func (a *api) handle(h func(*http.Request) (any, error)) http.Handler {
+// endpoint carries out one endpoint's request, given the request's Idempotency-Key ("" for
+// none), already checked by handle; it returns the result to write or the error to answer.
+// Endpoints that keep no idempotency record (the GETs, logout) ignore it (docs/api.md).
+type endpoint func(r *http.Request, idemKey string) (any, error)
+
+// handle authenticates, reads and checks the Idempotency-Key whatever the endpoint (as the
+// WebSocket checks idem whatever the op), runs h with it and writes its result (200) or error.
+func (a *api) handle(h endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.authorized(r) {
 			unauthorized(w)
 			return
 		}
-		_, err := idemKey(r)
+		key, err := idemKey(r)
 		var res any
 		if err == nil {
-			res, err = h(r)
+			res, err = h(r, key)
 		}
 		if errors.Is(err, errBodyTooLarge) {
 			writeStatus(w, http.StatusRequestEntityTooLarge, protocol.CodeInvalidParameter, errBodyTooLarge.Reason)
