@@ -31,6 +31,7 @@ type pushService struct {
 	fail    int             // answer 503 to this many requests first
 	refused int             // requests answered 503 or 400
 	reject  map[string]bool // tokens whose pushes are answered 400, for good
+	down    map[string]bool // tokens whose pushes are answered 503, for good
 	poke    chan struct{}
 }
 
@@ -43,10 +44,13 @@ func newPushService(t *testing.T) *pushService {
 			t.Errorf("push body %s: %v", raw, err)
 		}
 		p.mu.Lock()
-		refuse, reject := p.fail > 0, p.reject[b.Target.Token]
+		down := p.down[b.Target.Token]
+		refuse, reject := p.fail > 0 || down, p.reject[b.Target.Token]
 		switch {
 		case refuse:
-			p.fail--
+			if !down {
+				p.fail--
+			}
 			p.refused++
 		case reject:
 			p.refused++

@@ -117,7 +117,8 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 			if err != nil {
 				return Change{}, err
 			}
-			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, CallID: p.CallID, Body: body, CreatedAt: d.now})
+			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, CallID: PushOrderKey(p.CallID, p.UserID), Body: body,
+				CreatedAt: d.now})
 		}
 	}
 	return ch, nil

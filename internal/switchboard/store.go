@@ -181,10 +181,16 @@ const (
 type OutboxRecord struct {
 	ID        int64  // assigned by Commit; ascending in commit order
 	Kind      string // OutboxWebhook or OutboxPush
-	CallID    string // delivery is ordered per call
+	CallID    string // the ordering key: a webhook's call, a push's PushOrderKey; delivery is ordered per key
 	Body      []byte
 	CreatedAt int64 // Unix ms
 }
+
+// PushOrderKey is the ordering key (OutboxRecord.CallID) of a push of callID to userID. Only one
+// user's pushes of a call need an order (an invitation before its withdrawal, §9), so keying them
+// by call and user lets one user's failing push hold up no other user's (docs/push.md). A userID
+// has no space, so the key names one (call, user).
+func PushOrderKey(callID, userID string) string { return callID + " " + userID }
 
 // PushTarget is a device's registration for offline push (§9). A (Provider, Token) pair belongs
 // to one user: registering it again, for any user, replaces the old registration.

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/dialtone/dialtone/client"
+)
+
+// §9, docs/push.md "One failing target delays no other": an invitee whose push service keeps
+// failing (503, retried with backoff) does not hold up the invitation push of another invitee
+// of the same call, whose phone rings at once.
+func TestE2EPushFailingInviteeDelaysNoOtherInvitee(t *testing.T) {
+	pushes := newPushService(t)
+	pushes.down = map[string]bool{"bob-down": true}
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	for _, u := range []struct{ user, token string }{{"bob", "bob-down"}, {"carol", "carol-phone"}} {
+		phone := ts.login(t, u.user, u.user+"-phone")
+		must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: u.token}))
+		phone.Close()
+	}
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol"}, client.InviteConfig{Timeout: 30, PushConfig: ring})
+	must(t, err)
+	pushes.waitRefused(2) // bob's push failed, and was retried, before carol's is looked for
+	if inv := pushes.wait(1); inv.Target.Token != "carol-phone" || inv.Message.CallID != res.CallID ||
+		inv.Message.Kind != "invitation" {
+		t.Fatalf("push = %+v, want carol's invitation", inv)
+	}
+}
