@@ -47,6 +47,58 @@ const (
 	refused
 )
 
+// maxSendsAtOnce bounds the sends of one record in flight at once: a user's targets are sent
+// to side by side, so that one whose provider is slow holds up none of the others.
+const maxSendsAtOnce = 8
+
+// record is this process's bookkeeping of the sends of one push record, across its attempts;
+// safe for concurrent use.
+type record struct {
+	mu        sync.Mutex
+	outcomes  map[Target]outcome // the targets done with: accepted or refused for good
+	shortened map[Target]bool    // the targets whose push was shortened, already logged and counted
+}
+
+func newRecord() *record {
+	return &record{outcomes: map[Target]outcome{}, shortened: map[Target]bool{}}
+}
+
+// doneWith reports whether t accepted or refused the push on an earlier send.
+func (r *record) doneWith(t Target) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.outcomes[t] != 0
+}
+
+// settle records that t is done with, with outcome o.
+func (r *record) settle(t Target, o outcome) {
+	r.mu.Lock()
+	r.outcomes[t] = o
+	r.mu.Unlock()
+}
+
+// firstShortened reports whether this is the first time the push to t was shortened, and
+// remembers that it was, so that a retry neither logs nor counts it again.
+func (r *record) firstShortened(t Target) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := !r.shortened[t]
+	r.shortened[t] = true
+	return first
+}
+
+// anyAccepted reports whether a target accepted the push.
+func (r *record) anyAccepted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.outcomes {
+		if o == accepted {
+			return true
+		}
+	}
+	return false
+}
+
 // DispatcherConfig configures a Dispatcher. Providers holds only the configured providers, by
 // name (webhook, fcm, apns); a target of another provider is skipped. Profiles are the push
 // profiles by name (resourcesID); a push whose resourcesID names none has the zero Profile.
@@ -70,14 +122,15 @@ type noObserver struct{}
 func (noObserver) PushShortened() {}
 
 // Dispatcher delivers push outbox records (switchboard.OutboxPush): Deliver is an
-// outbox.Deliver, called in order per call and retried by the worker while it fails.
+// outbox.Deliver, called in order per call and user (switchboard.PushOrderKey), different
+// records at once, and retried by the worker while it fails.
 type Dispatcher struct {
 	cfg DispatcherConfig
 	log *slog.Logger
 
 	mu     sync.Mutex
-	done   map[int64]map[Target]outcome // record ID → targets already sent on an earlier attempt
-	warned map[string]bool              // unconfigured providers and unknown profiles, logged once
+	done   map[int64]*record // record ID → its sends, across attempts
+	warned map[string]bool   // unconfigured providers and unknown profiles, logged once
 }
 
 // NewDispatcher returns a dispatcher.
@@ -89,7 +142,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	return &Dispatcher{cfg: cfg, log: log, done: map[int64]map[Target]outcome{}, warned: map[string]bool{}}
+	return &Dispatcher{cfg: cfg, log: log, done: map[int64]*record{}, warned: map[string]bool{}}
 }
 
 // Deliver handles one push record (behaviour §9, call.PushKind):
@@ -100,9 +153,10 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 //     is sent to every target (so one that failed is retried, after a restart too);
 //   - quit, end: only when the user has no connected device.
 //
-// It sends to every registered target of a configured provider. A target whose token is
-// invalid is removed. When a send may succeed later, Deliver fails and the worker retries the
-// record; targets already sent are not sent again by this process. A record that cannot be
+// It sends to every registered target of a configured provider, up to maxSendsAtOnce at once,
+// and returns once each answered (or failed). A target whose token is invalid is removed. When
+// a send may succeed later, Deliver fails and the worker retries the record; targets already
+// sent are not sent again by this process. A record that cannot be
 // decoded fails with ErrMalformed; one that no target accepted, with ErrNotAccepted once it is
 // done with (a withdrawal's mark removed).
 func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
@@ -172,17 +226,9 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 // remembers (past maxTracked records it may have forgotten: then true).
 func (d *Dispatcher) anyAccepted(id int64) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	done, ok := d.done[id]
-	if !ok {
-		return true
-	}
-	for _, o := range done {
-		if o == accepted {
-			return true
-		}
-	}
-	return false
+	r, ok := d.done[id]
+	d.mu.Unlock()
+	return !ok || r.anyAccepted()
 }
 
 // targets returns userID's targets whose provider is configured.
@@ -251,62 +297,80 @@ func (d *Dispatcher) begin(id int64) {
 		if len(d.done) >= maxTracked {
 			clear(d.done)
 		}
-		d.done[id] = map[Target]outcome{}
+		d.done[id] = newRecord()
 	}
 	d.mu.Unlock()
 }
 
-// send pushes m to every target not sent on an earlier attempt of record id. The bookkeeping
-// of a record lives until Deliver is done with it, or is dropped past maxTracked records.
+// send pushes m to every target not sent on an earlier attempt of record id, up to
+// maxSendsAtOnce at once, and returns once each answered: nil, or an error when a send may
+// succeed later (the record is then retried). The bookkeeping of a record lives until Deliver is
+// done with it, or is dropped past maxTracked records.
 func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) error {
 	d.begin(id)
 	d.mu.Lock()
-	done := d.done[id]
+	r := d.done[id]
 	d.mu.Unlock()
-	var retry error
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		retry error
+	)
+	slots := make(chan struct{}, maxSendsAtOnce)
 	for _, st := range targets {
 		t := Target{Provider: st.Provider, Token: st.Token, VoIP: st.VoIP, BundleID: st.BundleID}
-		d.mu.Lock()
-		skip := done[t] != 0
-		d.mu.Unlock()
-		if skip {
+		if r.doneWith(t) {
 			continue
 		}
-		err := d.sendTo(ctx, userID, t, m)
-		result := refused
-		switch {
-		case errors.Is(err, ErrTokenInvalid):
-			d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
-			if derr := d.cfg.Targets.DeletePushTarget(ctx, userID, t.Provider, t.Token); derr != nil {
-				retry = derr
-				continue
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := d.sendOne(ctx, r, userID, t, m); err != nil {
+				mu.Lock()
+				retry = err
+				mu.Unlock()
 			}
-		case errors.Is(err, ErrRejected):
-			d.log.Warn("push: rejected", "user", userID, "callID", m.CallID, "kind", m.Kind, "err", err)
-		case err != nil:
-			retry = err
-			continue
-		default:
-			result = accepted
-		}
-		d.mu.Lock()
-		done[t] = result
-		d.mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return retry
+}
+
+// sendOne sends m to t and records the outcome in r: accepted, or refused for good (rejected,
+// or its token invalid, and then the target removed). It returns an error when the send, or the
+// target's removal, may succeed later.
+func (d *Dispatcher) sendOne(ctx context.Context, r *record, userID string, t Target, m Message) error {
+	err := d.sendTo(ctx, r, userID, t, m)
+	result := refused
+	switch {
+	case errors.Is(err, ErrTokenInvalid):
+		d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
+		if derr := d.cfg.Targets.DeletePushTarget(ctx, userID, t.Provider, t.Token); derr != nil {
+			return derr
+		}
+	case errors.Is(err, ErrRejected):
+		d.log.Warn("push: rejected", "user", userID, "callID", m.CallID, "kind", m.Kind, "err", err)
+	case err != nil:
+		return err
+	default:
+		result = accepted
+	}
+	r.settle(t, result)
+	return nil
 }
 
 // sendTo sends m to t through t's provider. A provider with a size limit (a Fitter) gets m
 // fitted to it: a shortened push is counted and logged at WARN, with the sizes and never the
-// pushConfig's text, and one that cannot fit is refused with an error wrapping ErrTooLarge.
-func (d *Dispatcher) sendTo(ctx context.Context, userID string, t Target, m Message) error {
+// pushConfig's text, the first time it is sent to t for record r (not again on a retry); one
+// that cannot fit is refused with an error wrapping ErrTooLarge.
+func (d *Dispatcher) sendTo(ctx context.Context, r *record, userID string, t Target, m Message) error {
 	p := d.cfg.Providers[t.Provider]
 	if f, ok := p.(Fitter); ok {
 		fitted, err := f.Fit(t, m)
 		if err != nil {
 			return err
 		}
-		if fitted.Truncated && !m.Truncated {
+		if fitted.Truncated && !m.Truncated && r.firstShortened(t) {
 			d.cfg.Observer.PushShortened()
 			d.log.Warn("push: shortened to fit the provider's limit", "user", userID, "provider", t.Provider,
 				"callID", m.CallID, "kind", m.Kind, "payloadDropped", m.Payload != "",

@@ -120,12 +120,17 @@ func (e *dispatchEnv) record(kind, user string, always bool) switchboard.OutboxR
 	return switchboard.OutboxRecord{ID: e.id, Kind: switchboard.OutboxPush, CallID: "c1", Body: body}
 }
 
+// deliver delivers rec and checks that it was sent as want says ("token kind"), in any order:
+// a record's targets are sent to side by side.
 func (e *dispatchEnv) deliver(rec switchboard.OutboxRecord, want ...string) {
 	e.t.Helper()
 	if err := e.d.Deliver(e.t.Context(), rec); err != nil {
 		e.t.Fatalf("Deliver: %v", err)
 	}
-	if got := e.fcm.take(); !slices.Equal(got, want) {
+	got := e.fcm.take()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
 		e.t.Fatalf("sent %q, want %q", got, want)
 	}
 }

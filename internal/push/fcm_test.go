@@ -28,6 +28,7 @@ type fakeFCM struct {
 	mu        sync.Mutex
 	exchanges int
 	sends     []fcmSend
+	hold      chan struct{} // a send to the token "slow" is answered once it is closed (or abandoned)
 }
 
 type fcmSend struct {
@@ -37,7 +38,7 @@ type fcmSend struct {
 }
 
 func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
-	f := &fakeFCM{t: t, pub: pub, clock: clock}
+	f := &fakeFCM{t: t, pub: pub, clock: clock, hold: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
@@ -75,6 +76,13 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 			} `json:"message"`
 		}
 		_ = json.Unmarshal(raw, &data)
+		if body.Message.Token == "slow" {
+			select {
+			case <-f.hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		f.mu.Lock()
 		f.sends = append(f.sends, fcmSend{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body,
 			dataSize: len(data.Message.Data)})
@@ -108,6 +116,17 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// sentTo returns the tokens FCM took sends for, in order.
+func (f *fakeFCM) sentTo() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var tokens []string
+	for _, s := range f.sends {
+		tokens = append(tokens, s.body.Message.Token)
+	}
+	return tokens
 }
 
 func newFCM(t *testing.T) (*FCM, *fakeFCM, *fakeClock) {
