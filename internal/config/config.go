@@ -401,12 +401,10 @@ func (c Config) Validate() error {
 	case !headerValue(c.APIKey):
 		fail("--api-key must not hold a control character nor begin or end with a space: the Authorization header could not carry it")
 	}
-	switch {
-	case c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == ""):
+	if c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == "") {
 		fail("--apns-key-id and --apns-team-id are required with --apns-key-file")
-	case c.APNsKeyFile == "" && (c.APNsKeyID != "" || c.APNsTeamID != ""):
-		fail("--apns-key-id and --apns-team-id need --apns-key-file: without it no APNs push is sent")
 	}
+	errs = append(errs, c.providerSettingsUnused()...)
 	if c.PushProfiles != "" && !c.pushes() {
 		fail("--push-profiles needs a push provider (--push-webhook-url, --fcm-credentials or --apns-key-file): " +
 			"a profile is used only by a push")
@@ -417,6 +415,31 @@ func (c Config) Validate() error {
 		fail("--log-level must be debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// providerSettingsUnused returns an error for each provider-specific setting given (set to other
+// than its default) without the setting that turns its provider on, which would leave it
+// silently unused; each names the setting it needs (docs/push.md "Providers").
+func (c Config) providerSettingsUnused() []error {
+	d := Defaults(c.Dev)
+	fcm, apns := c.FCMCredentials != "", c.APNsKeyFile != ""
+	var errs []error
+	for _, s := range []struct {
+		name, value, def string
+		on               bool   // the provider is configured
+		needs, provider  string // the setting that configures it, and its name in the message
+	}{
+		{"fcm-token-url", c.FCMTokenURL, d.FCMTokenURL, fcm, "fcm-credentials", "FCM"},
+		{"fcm-endpoint", c.FCMEndpoint, d.FCMEndpoint, fcm, "fcm-credentials", "FCM"},
+		{"apns-key-id", c.APNsKeyID, d.APNsKeyID, apns, "apns-key-file", "APNs"},
+		{"apns-team-id", c.APNsTeamID, d.APNsTeamID, apns, "apns-key-file", "APNs"},
+		{"apns-endpoint", c.APNsEndpoint, d.APNsEndpoint, apns, "apns-key-file", "APNs"},
+	} {
+		if !s.on && s.value != s.def {
+			errs = append(errs, fmt.Errorf("--%s needs --%s: without it no %s push is sent", s.name, s.needs, s.provider))
+		}
+	}
+	return errs
 }
 
 // pushes reports whether a push provider is configured.
