@@ -29,6 +29,7 @@ type fakeFCM struct {
 	exchanges int
 	sends     []fcmSend
 	hold      chan struct{} // a send to the token "slow" is answered once it is closed (or abandoned)
+	poke      chan struct{} // signalled after each send is recorded
 }
 
 type fcmSend struct {
@@ -38,7 +39,7 @@ type fcmSend struct {
 }
 
 func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
-	f := &fakeFCM{t: t, pub: pub, clock: clock, hold: make(chan struct{})}
+	f := &fakeFCM{t: t, pub: pub, clock: clock, hold: make(chan struct{}), poke: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
@@ -87,6 +88,10 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 		f.sends = append(f.sends, fcmSend{path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body,
 			dataSize: len(data.Message.Data)})
 		f.mu.Unlock()
+		select {
+		case f.poke <- struct{}{}:
+		default:
+		}
 		// FCM counts only the data, and takes 4096 bytes of it; the token "big" stands for the
 		// answer to a larger message whatever the count.
 		if len(data.Message.Data) > 4096 || body.Message.Token == "big" {

@@ -44,14 +44,15 @@ func TestDispatchSlowTargetDelaysNoOtherTarget(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Deliver(t.Context(), pushRecord(1, m)) }()
 
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for !slices.Contains(f.sentTo(), "dev-1") {
-		if time.Now().After(deadline) {
+		select {
+		case <-f.poke:
+		case <-deadline:
 			close(f.hold)
 			<-done
 			t.Fatalf("dev-1 got no push within 10 s while FCM had not answered the send to slow (sent %q)", f.sentTo())
 		}
-		time.Sleep(5 * time.Millisecond) // polls a condition: nothing announces the fake's sends
 	}
 	select {
 	case err := <-done:
