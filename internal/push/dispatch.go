@@ -156,9 +156,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 // It sends to every registered target of a configured provider, up to maxSendsAtOnce at once,
 // and returns once each answered (or failed). A target whose token is invalid is removed. When
 // a send may succeed later, Deliver fails and the worker retries the record; targets already
-// sent are not sent again by this process. A record that cannot be
-// decoded fails with ErrMalformed; one that no target accepted, with ErrNotAccepted once it is
-// done with (a withdrawal's mark removed).
+// sent are not sent again by this process. A record that cannot be decoded fails with
+// ErrMalformed; one that no target accepted, with ErrNotAccepted once it is done with (a
+// withdrawal's mark removed).
 func (d *Dispatcher) Deliver(ctx context.Context, rec switchboard.OutboxRecord) error {
 	err := d.deliver(ctx, rec)
 	if err == nil || errors.Is(err, ErrNotAccepted) { // done with it, whichever way: its bookkeeping goes
