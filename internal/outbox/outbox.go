@@ -154,13 +154,13 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			for len(inflight) > 0 {
 				r := <-results
-				delete(inflight, r.rec.CallID)
+				delete(inflight, r.rec.OrderKey)
 			}
 			return
 		case <-w.wake:
 		case <-timer.C:
 		case r := <-results:
-			delete(inflight, r.rec.CallID)
+			delete(inflight, r.rec.OrderKey)
 			w.settle(ctx, r, retries)
 		}
 	}
@@ -191,7 +191,7 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 		for _, rec := range heads {
 			after = rec.ID
 			switch st := retries[rec.ID]; {
-			case inflight[rec.CallID]:
+			case inflight[rec.OrderKey]:
 			case st != nil && st.settled: // only its deletion is retried
 				if st.nextAt.After(now) || !w.remove(ctx, rec, retries) {
 					earliest(st.nextAt)
@@ -205,7 +205,7 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			case st != nil && st.nextAt.After(now):
 				earliest(st.nextAt)
 			case len(inflight) < w.cfg.Parallel:
-				inflight[rec.CallID] = true
+				inflight[rec.OrderKey] = true
 				w.start(ctx, rec, results)
 			}
 		}
@@ -277,7 +277,7 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 	if w.warned.IsZero() || now.Sub(w.warned) >= failureWarnEvery {
 		level, w.warned = slog.LevelWarn, now
 	}
-	w.log.Log(ctx, level, "outbox: delivery failed, will retry", "id", r.rec.ID, "callID", r.rec.CallID,
+	w.log.Log(ctx, level, "outbox: delivery failed, will retry", "id", r.rec.ID, "orderKey", r.rec.OrderKey,
 		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
 }
 
@@ -301,7 +301,7 @@ func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *ret
 	}
 	delete(retries, rec.ID)
 	w.cfg.Observer.OutboxDropped(w.cfg.Kind)
-	w.log.Warn("outbox: record dropped", "id", rec.ID, "callID", rec.CallID, "attempts", attempts,
+	w.log.Warn("outbox: record dropped", "id", rec.ID, "orderKey", rec.OrderKey, "attempts", attempts,
 		"age", w.now().Sub(time.UnixMilli(rec.CreatedAt)).Round(time.Millisecond), "err", err)
 	derr := w.store.DeleteOutbox(ctx, []int64{rec.ID})
 	if derr != nil && ctx.Err() == nil {

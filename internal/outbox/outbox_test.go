@@ -32,7 +32,7 @@ func put(t *testing.T, s *sqlite.Store, created time.Time, recs ...[2]string) {
 	t.Helper()
 	var ch switchboard.Change
 	for _, r := range recs {
-		ch.Outbox = append(ch.Outbox, switchboard.OutboxRecord{Kind: switchboard.OutboxWebhook, CallID: r[0], Body: []byte(r[1]),
+		ch.Outbox = append(ch.Outbox, switchboard.OutboxRecord{Kind: switchboard.OutboxWebhook, OrderKey: r[0], Body: []byte(r[1]),
 			CreatedAt: created.UnixMilli()})
 	}
 	if _, err := s.Commit(context.Background(), ch); err != nil {
@@ -120,7 +120,7 @@ func TestCallsInParallel(t *testing.T) {
 	fast := make(chan string, 1)
 	var once sync.Once
 	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
-		switch rec.CallID {
+		switch rec.OrderKey {
 		case "slow":
 			if string(rec.Body) == "s1" {
 				t.Error("s1 delivered before s0 finished")
@@ -209,10 +209,10 @@ func TestFailingCallsDoNotHideOthers(t *testing.T) {
 	delivered := make(chan string, 1)
 	w := outbox.New(outbox.Config{Kind: switchboard.OutboxWebhook, Batch: 4, Parallel: 2,
 		Deliver: func(ctx context.Context, rec switchboard.OutboxRecord) error {
-			if rec.CallID != "fresh" {
+			if rec.OrderKey != "fresh" {
 				return errors.New("refused")
 			}
-			delivered <- rec.CallID
+			delivered <- rec.OrderKey
 			return nil
 		}}, s, nil, nil)
 	run(t, w)

@@ -117,7 +117,7 @@ func (e *dispatchEnv) record(kind, user string, always bool) switchboard.OutboxR
 	e.id++
 	body, _ := json.Marshal(wire.PushMessage{Kind: kind, UserID: user, CallID: "c1", Caller: "alice", ServerTime: 1000,
 		Deadline: 31000, Always: always})
-	return switchboard.OutboxRecord{ID: e.id, Kind: switchboard.OutboxPush, CallID: "c1", Body: body}
+	return switchboard.OutboxRecord{ID: e.id, Kind: switchboard.OutboxPush, OrderKey: "c1", Body: body}
 }
 
 // deliver delivers rec and checks that it was sent as want says ("token kind"), in any order:
@@ -158,7 +158,7 @@ func TestDispatchWhoGetsWhat(t *testing.T) {
 	e.deliver(e.record(KindEnd, "carol", false), "carol-1 end")
 	e.deliver(e.record(KindEnd, "dave", false)) // no targets
 
-	err := e.d.Deliver(t.Context(), switchboard.OutboxRecord{ID: 99, CallID: "c1", Body: []byte("{")})
+	err := e.d.Deliver(t.Context(), switchboard.OutboxRecord{ID: 99, OrderKey: "c1", Body: []byte("{")})
 	if !errors.Is(err, ErrMalformed) {
 		t.Errorf("malformed record: %v, want ErrMalformed", err)
 	}
@@ -295,7 +295,7 @@ func TestDispatchProfiles(t *testing.T) {
 		Targets: store, Marks: store})
 	for i, id := range []string{"ring", "nosuch", ""} {
 		body, _ := json.Marshal(wire.PushMessage{Kind: KindEnd, UserID: "bob", CallID: "c1", ResourcesID: id})
-		if err := d.Deliver(t.Context(), switchboard.OutboxRecord{ID: int64(i + 1), CallID: "c1", Body: body}); err != nil {
+		if err := d.Deliver(t.Context(), switchboard.OutboxRecord{ID: int64(i + 1), OrderKey: "c1", Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -337,7 +337,7 @@ func TestDispatchUnknownProfileNamesHeldBounded(t *testing.T) {
 	for i := range 3 * maxWarned {
 		body, _ := json.Marshal(wire.PushMessage{Kind: KindEnd, UserID: "carol", CallID: "c1",
 			ResourcesID: fmt.Sprintf("made-up-%d", i)})
-		e.deliver(switchboard.OutboxRecord{ID: int64(i + 1), CallID: "c1", Body: body}, "carol-1 "+KindEnd)
+		e.deliver(switchboard.OutboxRecord{ID: int64(i + 1), OrderKey: "c1", Body: body}, "carol-1 "+KindEnd)
 	}
 	e.d.mu.Lock()
 	defer e.d.mu.Unlock()

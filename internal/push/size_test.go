@@ -154,7 +154,7 @@ func TestDispatchOversizePushKeepsTargetAndWarns(t *testing.T) {
 	body, _ := json.Marshal(wire.PushMessage{Kind: m.Kind, UserID: "bob", CallID: m.CallID, Caller: m.Caller,
 		ServerTime: m.ServerTime, Deadline: m.Deadline, Title: m.Title, Content: m.Content, Payload: m.Payload,
 		ResourcesID: m.ResourcesID})
-	if err := d.Deliver(t.Context(), switchboard.OutboxRecord{ID: 1, Kind: switchboard.OutboxPush, CallID: m.CallID, Body: body}); err != nil {
+	if err := d.Deliver(t.Context(), switchboard.OutboxRecord{ID: 1, Kind: switchboard.OutboxPush, OrderKey: m.CallID, Body: body}); err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
 	if targets, _ := store.PushTargets(t.Context(), "bob"); len(targets) != 1 {

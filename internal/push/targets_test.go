@@ -32,7 +32,7 @@ func fcmDispatcher(t *testing.T, tokens ...string) (*Dispatcher, *fakeFCM, *byte
 func pushRecord(id int64, m Message) switchboard.OutboxRecord {
 	body, _ := json.Marshal(wire.PushMessage{Kind: m.Kind, UserID: "bob", CallID: m.CallID, Caller: m.Caller,
 		ServerTime: m.ServerTime, Deadline: m.Deadline, Title: m.Title, Content: m.Content, Payload: m.Payload})
-	return switchboard.OutboxRecord{ID: id, Kind: switchboard.OutboxPush, CallID: m.CallID, Body: body}
+	return switchboard.OutboxRecord{ID: id, Kind: switchboard.OutboxPush, OrderKey: m.CallID, Body: body}
 }
 
 // §9, docs/push.md "One failing target delays no other": a target whose provider does not

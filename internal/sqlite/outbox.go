@@ -20,7 +20,7 @@ func (s *Store) OutboxHeads(ctx context.Context, kind string, afterID int64, lim
 	}
 	recs, err := queryAll(ctx, s.r.outbox, func(rows *sql.Rows) (r switchboard.OutboxRecord, err error) {
 		r.Kind = kind
-		return r, rows.Scan(&r.ID, &r.CallID, &r.Body, &r.CreatedAt)
+		return r, rows.Scan(&r.ID, &r.OrderKey, &r.Body, &r.CreatedAt)
 	}, kind, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read outbox: %w", err)

@@ -420,7 +420,7 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte, prevs *[
 		}
 	}
 	for _, o := range ch.Outbox {
-		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.CallID, blob(o.Body), o.CreatedAt); err != nil {
+		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.OrderKey, blob(o.Body), o.CreatedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: append outbox: %w", err)
 		}
 	}

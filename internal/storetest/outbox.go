@@ -18,7 +18,7 @@ func (e *env) outboxHeads(kind string, after int64, limit int) []switchboard.Out
 }
 
 func outboxRec(kind, callID, body string, ms int64) switchboard.OutboxRecord {
-	return switchboard.OutboxRecord{Kind: kind, CallID: callID, Body: []byte(body), CreatedAt: ms}
+	return switchboard.OutboxRecord{Kind: kind, OrderKey: callID, Body: []byte(body), CreatedAt: ms}
 }
 
 // testOutbox: records are written with their change, with increasing IDs in commit order, and

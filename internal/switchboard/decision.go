@@ -108,7 +108,7 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 				return Change{}, err
 			}
 			index[k]++
-			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxWebhook, CallID: w.CallID, Body: body, CreatedAt: d.now})
+			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxWebhook, OrderKey: w.CallID, Body: body, CreatedAt: d.now})
 		}
 	}
 	if pushes {
@@ -117,7 +117,7 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 			if err != nil {
 				return Change{}, err
 			}
-			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, CallID: PushOrderKey(p.CallID, p.UserID), Body: body,
+			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, OrderKey: PushOrderKey(p.CallID, p.UserID), Body: body,
 				CreatedAt: d.now})
 		}
 	}

@@ -181,7 +181,7 @@ const (
 type OutboxRecord struct {
 	ID        int64  // assigned by Commit; ascending in commit order
 	Kind      string // OutboxWebhook or OutboxPush
-	CallID    string // the ordering key: a webhook's call, a push's PushOrderKey; delivery is ordered per key
+	OrderKey  string // the ordering key: a webhook's call, a push's PushOrderKey; delivery is ordered per key
 	Body      []byte
 	CreatedAt int64 // Unix ms
 }
