@@ -81,6 +81,18 @@
 // see only committed data. Call and BusyCall are mostly answered from memory instead: the
 // writer keeps what it committed (memo.go).
 //
+// # Write faults
+//
+// A batch that fails because the database cannot be written whatever the change (SQLITE_FULL,
+// SQLITE_IOERR, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN: a full disk, a failing disk,
+// a file system remounted read-only) leaves a fault that Fault and Writable report, logged at
+// ERROR once when it starts and at INFO once when it ends: when a later batch commits a write
+// (a change, not maintenance such as a Prune with nothing to delete, which commits without
+// writing). With no changes coming, Writable itself tries a one-page write once the last
+// failure is ProbeAfter old, so the fault ends once the disk has room again even when no
+// client sends anything. All the writer adds to a batch for this is one atomic load; the rest
+// runs only when something failed (health.go).
+//
 // # Cancellation
 //
 // A Commit returns ctx.Err() only when its change was not applied: either ctx ended before

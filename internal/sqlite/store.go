@@ -57,8 +57,8 @@ type Options struct {
 	// DefaultBusyTimeout). The store itself never contends; it matters only when another
 	// process (a backup, the sqlite3 shell) holds a lock.
 	BusyTimeoutMs int
-	// Now reads the time of Open, which makes the least seq the store gives (seqFloor; nil:
-	// time.Now).
+	// Now reads the time of Open, which makes the least seq the store gives (seqFloor), and
+	// the times of failed writes, which Writable's probe waits on (nil: time.Now).
 	Now func() time.Time
 }
 
@@ -83,6 +83,12 @@ type Store struct {
 
 	batches atomic.Int64
 	changes atomic.Int64
+
+	// fault is the last write attempt's storage failure, nil after a write (health.go): written
+	// by the writer goroutine only, read by Fault and Writable.
+	fault   atomic.Pointer[WriteFault]
+	probing atomic.Bool      // a Writable probe is under way
+	now     func() time.Time // Options.Now
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -149,7 +155,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{wdb: wdb, lock: lock, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch}
+	s := &Store{wdb: wdb, lock: lock, log: opts.Logger, publish: opts.Publish, max: opts.MaxBatch, now: opts.Now}
 	if s.observe = opts.ObserveBatch; s.observe == nil {
 		s.observe = func(int) {}
 	}

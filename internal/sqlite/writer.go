@@ -18,6 +18,7 @@ type request struct {
 	ctx    context.Context
 	apply  func(w *writer) ([]int64, error)
 	change *switchboard.Change // for Publish; nil for maintenance
+	writes bool                // its commit shows the database takes writes (a change, a probe)
 	calls  [][]byte            // change.Calls as encoded and written, for the memo
 
 	seqs  []int64
@@ -48,7 +49,7 @@ func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
 
 // Commit applies change atomically and durably; see switchboard.Store and the package doc.
 func (s *Store) Commit(ctx context.Context, change switchboard.Change) ([]int64, error) {
-	req := &request{change: &change}
+	req := &request{change: &change, writes: true}
 	req.apply = func(w *writer) ([]int64, error) { return w.applyChange(&change, &req.calls, &req.prevs) }
 	return s.submit(ctx, req)
 }
@@ -93,6 +94,7 @@ func (s *Store) commitBatch(batch []*request) {
 	if !w.headsKnown {
 		if err := w.loadHeads(context.Background()); err != nil {
 			s.log.Error("sqlite: load heads", "err", err)
+			s.failedWrite(err)
 			for _, r := range batch {
 				r.err = err
 			}
@@ -101,6 +103,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
+		s.failedWrite(err)
 		for _, r := range batch {
 			r.err = fmt.Errorf("sqlite: begin: %w", err)
 		}
@@ -108,6 +111,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	applied := 0
 	var broken error // set when the transaction can no longer be trusted
+	faulted := false // a change or the index copy failed because the database cannot be written
 	for _, r := range batch {
 		if broken != nil {
 			r.err = broken
@@ -126,6 +130,7 @@ func (s *Store) commitBatch(batch []*request) {
 		case failed != nil:
 			r.seqs, r.err = nil, failed
 			w.revertHeads()
+			faulted = s.failedWrite(failed) || faulted
 		case broken != nil:
 			r.seqs, r.err = nil, broken
 		default:
@@ -139,6 +144,7 @@ func (s *Store) commitBatch(batch []*request) {
 		broken, failed = w.copyTailToIndex()
 		if failed != nil {
 			s.log.Error("sqlite: log index", "err", failed) // reads still scan the tail
+			faulted = s.failedWrite(failed) || faulted
 		}
 		copied = broken == nil && failed == nil
 	}
@@ -155,6 +161,7 @@ func (s *Store) commitBatch(batch []*request) {
 			w.exec(w.rollback) // a failed COMMIT may leave the transaction open
 		}
 		s.log.Error("sqlite: commit batch", "changes", len(batch), "err", err)
+		s.failedWrite(err)
 		for _, r := range batch {
 			if r.err == nil {
 				r.seqs, r.err = nil, fmt.Errorf("sqlite: commit: %w", err)
@@ -164,6 +171,9 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if applied == 0 {
 		return
+	}
+	if !faulted && s.fault.Load() != nil {
+		s.wroteAgain(batch)
 	}
 	if copied {
 		w.tailCopied()

@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	driver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ProbeAfter is how long after the store's last failed write Writable tries a write of its
+// own, when nothing else wrote meanwhile (see Writable).
+const ProbeAfter = 5 * time.Second
+
+// WriteFault is the error of Fault and Writable: the last write attempt failed for a reason
+// that is no fault of the change (a full disk, an I/O error, a read-only file system), so
+// every change fails until the database can be written again.
+type WriteFault struct {
+	Reason string // "disk full", "I/O error", "read-only", "corrupt", "cannot open a file"
+	Err    error  // the SQLite error of the last failed attempt
+	at     time.Time
+}
+
+// Error names the reason only; Err holds SQLite's detail.
+func (f *WriteFault) Error() string { return "the database cannot be written: " + f.Reason }
+
+// Unwrap returns the SQLite error.
+func (f *WriteFault) Unwrap() error { return f.Err }
+
+// faultReasons are the SQLite primary result codes that say the database cannot be written,
+// whatever the change: the storage's fault, not the change's.
+var faultReasons = map[int]string{
+	sqlite3.SQLITE_FULL:     "disk full",
+	sqlite3.SQLITE_IOERR:    "I/O error",
+	sqlite3.SQLITE_READONLY: "read-only",
+	sqlite3.SQLITE_CORRUPT:  "corrupt",
+	sqlite3.SQLITE_NOTADB:   "corrupt",
+	sqlite3.SQLITE_CANTOPEN: "cannot open a file",
+}
+
+// faultReason returns the reason err says the database cannot be written, or "" when err is
+// not such an error (nil, a conflict, a busy lock).
+func faultReason(err error) string {
+	var se *driver.Error
+	if err == nil || !errors.As(err, &se) {
+		return ""
+	}
+	return faultReasons[se.Code()&0xff]
+}
+
+// Fault returns the *WriteFault of the store's last write attempt, or nil when it wrote, or
+// failed for the change's own reason. It never writes.
+func (s *Store) Fault() error {
+	if f := s.fault.Load(); f != nil {
+		return f
+	}
+	return nil
+}
+
+// Writable returns Fault, after trying a small write of its own (a probe, through the writer
+// like a change) when the last failure is at least ProbeAfter old and no other probe is under
+// way: without it, a server that its load balancer stopped sending requests to, because of
+// this very fault, would never find its database writable again. ctx bounds the probe.
+func (s *Store) Writable(ctx context.Context) error {
+	f := s.fault.Load()
+	if f == nil {
+		return nil
+	}
+	if s.now().Sub(f.at) < ProbeAfter || !s.probing.CompareAndSwap(false, true) {
+		return f
+	}
+	defer s.probing.Store(false)
+	_, _ = s.submit(ctx, &request{writes: true, apply: probeWrite}) // the writer records the outcome
+	return s.Fault()
+}
+
+// probeSQL changes the one row of log_indexed and changes it back: a page is dirtied, so the
+// COMMIT appends a frame to the WAL, and the data stays as it was. (SQLite skips a page write
+// that would leave the page's bytes as they were, so "SET upto = upto" would write nothing.)
+const probeSQL = `UPDATE log_indexed SET upto = -upto - 1; UPDATE log_indexed SET upto = -upto - 1`
+
+// probeWrite is the apply of Writable's probe.
+func probeWrite(w *writer) ([]int64, error) {
+	if _, err := w.conn.ExecContext(context.Background(), probeSQL); err != nil {
+		return nil, fmt.Errorf("sqlite: probe: %w", err)
+	}
+	return nil, nil
+}
+
+// failedWrite records that a write attempt failed with err, when err says the database cannot
+// be written, and reports whether it did; the first such failure after a success is logged at
+// ERROR. Only the writer goroutine calls it.
+func (s *Store) failedWrite(err error) bool {
+	reason := faultReason(err)
+	if reason == "" {
+		return false
+	}
+	if s.fault.Swap(&WriteFault{Reason: reason, Err: err, at: s.now()}) == nil {
+		s.log.Error("sqlite: the database cannot be written; every change fails until it can",
+			"reason", reason, "err", err)
+	}
+	return true
+}
+
+// wroteAgain clears the fault once batch committed a write (a change or a probe: maintenance
+// such as a Prune with nothing to delete commits without writing). Only the writer goroutine
+// calls it, after a COMMIT, and only while there is a fault.
+func (s *Store) wroteAgain(batch []*request) {
+	for _, r := range batch {
+		if r.err == nil && r.writes {
+			s.fault.Store(nil)
+			s.log.Info("sqlite: the database is writable again")
+			return
+		}
+	}
+}
