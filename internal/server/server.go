@@ -132,14 +132,14 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		PushTargets:             store,
 		RememberUsers:           cfg.Dev, // the demo page's user list
 	}, board, bus, verifier, time.Now, log)
-	registerGauges(reg, ws, board)
+	registerGauges(reg, ws, board, store)
 	deliver.start()
 	defer deliver.stop()
 
 	var serving atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("GET "+protocol.Path, ws)
-	httpapi.Routes(mux, serving.Load)
+	httpapi.Routes(mux, readiness(&serving, store))
 	handler := restapi.Routes(mux, restapi.Config{APIKey: cfg.APIKey, ValidUserID: auth.ValidUserID, Backend: board,
 		Sessions: ws, PushTargets: store, Log: log})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -206,10 +206,33 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 }
 
 // registerGauges exposes the components' own counts as metrics.
-func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchboard.Switchboard) {
+func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchboard.Switchboard, store *sqlite.Store) {
 	metrics.Gauge(reg, "dialtone_sessions", "Open WebSocket connections.", func() float64 { return float64(ws.Sessions()) })
 	metrics.Gauge(reg, "dialtone_deadlines_pending", "Calls with a ring deadline or not-received check scheduled.",
 		func() float64 { return float64(board.PendingDeadlines()) })
+	metrics.Gauge(reg, "dialtone_store_writable",
+		"1 while the database takes writes, 0 while its last write failed for lack of space, an I/O error or a read-only file system.",
+		func() float64 {
+			if store.Fault() != nil {
+				return 0
+			}
+			return 1
+		})
+}
+
+// errNotServing is /readyz's reason before the listener opens and while draining.
+var errNotServing = errors.New("not serving (starting or draining)")
+
+// readiness is /readyz's check: the server takes traffic while it serves and its database
+// takes writes (sqlite.Store.Writable, which may probe the disk once a failure is a few
+// seconds old); otherwise every operation would fail with 6000270.
+func readiness(serving *atomic.Bool, store *sqlite.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !serving.Load() {
+			return errNotServing
+		}
+		return store.Writable(ctx)
+	}
 }
 
 func switchboardConfig(cfg config.Config) switchboard.Config {

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestReadyzReportsWhyNotReady: /readyz answers 503 with the check's reason while the server
+// cannot serve (a database it cannot write: every operation would fail), 200 "ready" once the
+// check passes again, and /healthz (liveness) stays 200 meanwhile: restarting the process
+// frees no disk.
+func TestReadyzReportsWhyNotReady(t *testing.T) {
+	var fault error
+	mux := http.NewServeMux()
+	Routes(mux, func(context.Context) error { return fault })
+	get := func(path string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		body, _ := io.ReadAll(rec.Body)
+		return rec.Code, string(body)
+	}
+	for _, tc := range []struct {
+		fault      error
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{nil, "/readyz", 200, "ready\n"},
+		{errors.New("the database cannot be written: disk full"), "/readyz", 503, "not ready: the database cannot be written: disk full\n"},
+		{errors.New("the database cannot be written: disk full"), "/healthz", 200, "ok\n"},
+		{nil, "/readyz", 200, "ready\n"},
+	} {
+		fault = tc.fault
+		if status, body := get(tc.path); status != tc.wantStatus || body != tc.wantBody {
+			t.Errorf("GET %s with fault %v = %d %q, want %d %q", tc.path, tc.fault, status, body, tc.wantStatus, tc.wantBody)
+		}
+	}
+}
