@@ -62,7 +62,9 @@ func (s *Store) Fault() error {
 // Writable returns Fault, after trying a small write of its own (a probe, through the writer
 // like a change) when the last failure is at least ProbeAfter old and no other probe is under
 // way: without it, a server that its load balancer stopped sending requests to, because of
-// this very fault, would never find its database writable again. ctx bounds the probe.
+// this very fault, would never find its database writable again. ctx bounds the wait for the
+// probe's turn; once the writer runs it, Writable waits for its batch (package doc:
+// Cancellation).
 func (s *Store) Writable(ctx context.Context) error {
 	f := s.fault.Load()
 	if f == nil {
