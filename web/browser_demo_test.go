@@ -87,6 +87,11 @@ func (d demo) device(t *testing.T, user string) *client.Client {
 func demoAccept(t *testing.T, d demo) {
 	bob := d.open(t, "bob")
 	alice := d.open(t, "alice")
+	// A first sign-in has nothing to resume: the log does not speak of lost events.
+	logged, err := chromedp.Run(bob.statusCtx(), chromedp.Evaluate[string](`document.querySelector('#log').textContent`))
+	if err != nil || !strings.Contains(logged, "connection: Connected") || strings.Contains(logged, "lost") {
+		t.Errorf("bob's log after signing in: %q (%v), want Connected and no lost events", logged, err)
+	}
 	alice.ring(General, 30, "bob")
 	bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)))
 	bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [role=timer]`)))

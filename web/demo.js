@@ -551,10 +551,12 @@ function onConnection(c, state, reason, caughtUp) {
   const badge = $('#conn');
   badge.textContent = state;
   badge.dataset.state = state;
-  log(`connection: ${state}${reason ? ` (${reason.message})` : ''}${caughtUp === false ? ' (missed events lost)' : ''}`);
   // A reconnection (the page is signed in) after which the server could not replay what this
-  // device missed (R7.2): the calls on show may have changed without an event saying so.
-  if (state === 'Connected' && caughtUp === false && !$('#app').hidden) rereadCalls();
+  // device missed (R7.2): the calls on show may have changed without an event saying so. A
+  // sign-in has nothing on show to resume.
+  const lost = caughtUp === false && !$('#app').hidden;
+  log(`connection: ${state}${reason ? ` (${reason.message})` : ''}${lost ? ' (missed events lost)' : ''}`);
+  if (state === 'Connected' && lost) rereadCalls();
   if (state !== 'Disconnected' || signingOut || !$('#signin').hidden) return;
   if (reason?.kick?.reason === 'replaced') tabStore.removeItem(KEY.device); // a duplicated tab took this device
   showSignIn(`Disconnected: ${reason ? reason.message : 'closed'}. Sign in again.`);
