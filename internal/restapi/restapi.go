@@ -21,6 +21,7 @@ import (
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 	Sessions    Sessions
 	PushTargets PushTargets // optional
 	Log         *slog.Logger
+	// StorageFault reports why the database cannot take writes now (nil while it can; the
+	// field may be nil); while it reports one, a failed request is answered 6000270 with the
+	// message wire.MsgStorageUnavailable rather than wire.MsgInternal.
+	StorageFault func() error
 }
 
 // maxBody bounds a request body, as protocol.md bounds a client frame.
@@ -238,7 +243,8 @@ func writeStatus(w http.ResponseWriter, status int, code protocol.Code, msg stri
 	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: code, Message: msg}})
 }
 
-// errorCode maps an error to its code and a message safe to show; internal errors are logged.
+// errorCode maps an error to its code and a message safe to show; internal errors are logged
+// and told as a storage fault while the database cannot be written (wire.InternalMessage).
 func (a *api) errorCode(err error) (protocol.Code, string) {
 	var ce *call.Error
 	switch {
@@ -248,7 +254,7 @@ func (a *api) errorCode(err error) (protocol.Code, string) {
 		return protocol.CodeInternal, "server is shutting down"
 	}
 	a.Log.Error("api request failed", "err", err)
-	return protocol.CodeInternal, "internal error"
+	return protocol.CodeInternal, wire.InternalMessage(a.StorageFault)
 }
 
 func invalid(reason string) error {

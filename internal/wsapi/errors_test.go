@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -88,6 +92,82 @@ func TestLoginWhoseCatchUpFailsIsAnswered(t *testing.T) {
 		}
 		if _, kicked := seqs(frames); kicked != protocol.KickShutdown {
 			t.Errorf("%s: kicked %q, want %q", login, kicked, protocol.KickShutdown)
+		}
+	}
+}
+
+// failingInvite is a Backend whose invitations fail with the store's error for a full disk.
+type failingInvite struct{ prunedLog }
+
+func (failingInvite) Invite(context.Context, call.Invite, string) (switchboard.Result, error) {
+	return switchboard.Result{}, errors.New("sqlite: commit: database or disk is full (13)")
+}
+
+// An op that fails while the store reports that the database cannot be written (a full disk,
+// an I/O error, a read-only file system) is answered 6000270 (§8, retryable) with a message
+// that says so, "storage unavailable, retry later"; once the store takes writes again, an op
+// that fails inside the server is back to "internal error". Either way the store's error is
+// only logged.
+func TestStorageFaultIsToldToTheClient(t *testing.T) {
+	var fault atomic.Pointer[error]
+	diskFull := errors.New("the database cannot be written: disk full")
+	fault.Store(&diskFull)
+	storageFault := func() error {
+		if f := fault.Load(); f != nil {
+			return *f
+		}
+		return nil
+	}
+	var logged lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	hs := httptest.NewServer(New(Config{StorageFault: storageFault}, &failingInvite{}, noBus{}, tokenIsUser{}, nil, log))
+	t.Cleanup(hs.Close)
+	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	invite := func(id int) string {
+		return fmt.Sprintf(`{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":30}}}`, id)
+	}
+	want := protocol.Error{Code: protocol.CodeInternal, Message: "storage unavailable, retry later"}
+	if got := requestError(t, conn, 2, invite(2)); got != want {
+		t.Errorf("callInvite on a full disk answered %+v, want %+v", got, want)
+	}
+	fault.Store(nil)
+	want.Message = "internal error"
+	if got := requestError(t, conn, 3, invite(3)); got != want {
+		t.Errorf("callInvite once the disk takes writes answered %+v, want %+v", got, want)
+	}
+	if n := strings.Count(logged.String(), "database or disk is full"); n != 2 {
+		t.Errorf("log holds the store's error %d times, want 2: %q", n, logged.String())
+	}
+}
+
+// requestError sends frame and returns the error of the reply to id (zero for a result),
+// skipping the frames before it; it fails the test if the reply does not come within 10 s.
+func requestError(t *testing.T, conn *websocket.Conn, id int64, frame string) protocol.Error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("no reply to %d: %v", id, err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		if f.Event == "" && f.ID == id {
+			if f.Error == nil {
+				return protocol.Error{}
+			}
+			return *f.Error
 		}
 	}
 }

@@ -28,7 +28,8 @@ func spendsInvite(op string) bool {
 }
 
 // errorCode maps an op's error to its wire code and a message safe to show (one table:
-// domain codes are the wire codes; anything else is internal and logged, never leaked).
+// domain codes are the wire codes; anything else is internal and logged, never leaked, and
+// told as a storage fault while the database cannot be written: wire.InternalMessage).
 func (srv *Server) errorCode(err error) (protocol.Code, string) {
 	var ce *call.Error
 	switch {
@@ -40,7 +41,7 @@ func (srv *Server) errorCode(err error) (protocol.Code, string) {
 		return protocol.CodeInternal, "server is shutting down"
 	}
 	srv.log.Error("op failed", "err", err)
-	return protocol.CodeInternal, "internal error"
+	return protocol.CodeInternal, wire.InternalMessage(srv.cfg.StorageFault)
 }
 
 // decode parses an op's data strictly; a failure is 6000001.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
+	"github.com/dialtone/dialtone/internal/wire"
 	"github.com/dialtone/dialtone/internal/wsconn"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -181,7 +182,7 @@ func hangUpGrace(heartbeatTimeout time.Duration) time.Duration {
 func (s *session) reply(id int64, result any) {
 	raw, err := json.Marshal(result)
 	if err != nil {
-		s.sendError(id, protocol.CodeInternal, "internal error")
+		s.sendError(id, protocol.CodeInternal, wire.MsgInternal)
 		return
 	}
 	frame, _ := json.Marshal(protocol.Reply{ID: id, Result: raw})

@@ -1,0 +1,25 @@
+package wire
+
+// Messages of 6000270 (behaviour §8: internal error, retryable), the one code of a failure
+// that is the server's, not the request's. The store's own error is logged, never sent.
+const (
+	// MsgInternal answers an op that failed inside the server for no reason told to clients.
+	MsgInternal = "internal error"
+	// MsgStorageUnavailable answers an op that failed while the database cannot be written (a
+	// full disk, an I/O error, a read-only file system): every change fails until it can, and
+	// the same request, repeated with its idempotency key, succeeds once it can (R7.1, R7.3).
+	MsgStorageUnavailable = "storage unavailable, retry later"
+)
+
+// InternalMessage returns the message of a 6000270 reply to an error that is no domain error:
+// MsgStorageUnavailable while storageFault (which may be nil) reports that the database cannot
+// be written, MsgInternal otherwise. It asks when the reply is made, not when the op failed:
+// a failure that met a full disk just before the store wrote again is told as MsgInternal,
+// and any failure while the database cannot be written is told as MsgStorageUnavailable (a
+// repeat fails too until it can).
+func InternalMessage(storageFault func() error) string {
+	if storageFault != nil && storageFault() != nil {
+		return MsgStorageUnavailable
+	}
+	return MsgInternal
+}
