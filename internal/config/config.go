@@ -405,6 +405,7 @@ func (c Config) Validate() error {
 		fail("--apns-key-id and --apns-team-id are required with --apns-key-file")
 	}
 	errs = append(errs, c.providerSettingsUnused()...)
+	errs = append(errs, c.expiriesUnused()...)
 	if c.PushProfiles != "" && !c.pushes() {
 		fail("--push-profiles needs a push provider (--push-webhook-url, --fcm-credentials or --apns-key-file): " +
 			"a profile is used only by a push")
@@ -438,6 +439,22 @@ func (c Config) providerSettingsUnused() []error {
 		if !s.on && s.value != s.def {
 			errs = append(errs, fmt.Errorf("--%s needs --%s: without it no %s push is sent", s.name, s.needs, s.provider))
 		}
+	}
+	return errs
+}
+
+// expiriesUnused returns an error for --webhook-expiry given (set to other than its default)
+// without --webhook-url, and for --push-expiry without a push provider: with nothing sent,
+// nothing is retried, so the setting would be silently unused (docs/operations.md).
+func (c Config) expiriesUnused() []error {
+	d := Defaults(c.Dev)
+	var errs []error
+	if c.WebhookURL == "" && c.WebhookExpiry != d.WebhookExpiry {
+		errs = append(errs, errors.New("--webhook-expiry needs --webhook-url: without it no webhook is sent"))
+	}
+	if !c.pushes() && c.PushExpiry != d.PushExpiry {
+		errs = append(errs, errors.New("--push-expiry needs a push provider (--push-webhook-url, --fcm-credentials or "+
+			"--apns-key-file): without it no push is sent"))
 	}
 	return errs
 }
