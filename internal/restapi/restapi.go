@@ -251,7 +251,7 @@ func (a *api) errorCode(err error) (protocol.Code, string) {
 	case errors.As(err, &ce):
 		return protocol.Code(ce.Code), ce.Reason
 	case errors.Is(err, switchboard.ErrClosed):
-		return protocol.CodeInternal, "server is shutting down"
+		return protocol.CodeInternal, wire.MsgShuttingDown
 	}
 	a.Log.Error("api request failed", "err", err)
 	return protocol.CodeInternal, wire.InternalMessage(a.StorageFault)

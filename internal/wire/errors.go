@@ -9,6 +9,9 @@ const (
 	// full disk, an I/O error, a read-only file system): every change fails until it can, and
 	// the same request, repeated with its idempotency key, succeeds once it can (R7.1, R7.3).
 	MsgStorageUnavailable = "storage unavailable, retry later"
+	// MsgShuttingDown answers an op refused because the server is draining: repeat it on the
+	// next connection, with its idempotency key.
+	MsgShuttingDown = "server is shutting down"
 )
 
 // InternalMessage returns the message of a 6000270 reply to an error that is no domain error:

@@ -38,7 +38,7 @@ func (srv *Server) errorCode(err error) (protocol.Code, string) {
 	case errors.Is(err, errRateLimited):
 		return protocol.CodeRateLimited, err.Error()
 	case errors.Is(err, switchboard.ErrClosed):
-		return protocol.CodeInternal, "server is shutting down"
+		return protocol.CodeInternal, wire.MsgShuttingDown
 	}
 	srv.log.Error("op failed", "err", err)
 	return protocol.CodeInternal, wire.InternalMessage(srv.cfg.StorageFault)
