@@ -57,6 +57,8 @@ type record struct {
 	mu        sync.Mutex
 	outcomes  map[Target]outcome // the targets done with: accepted or refused for good
 	shortened map[Target]bool    // the targets whose push was shortened, already logged and counted
+
+	sending int // sends under way (guarded by Dispatcher.mu): while > 0 the record is not evicted
 }
 
 func newRecord() *record {
@@ -207,10 +209,11 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
 			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID,
 			Profile: d.profile(p.ResourcesID)}
-		if err := d.send(ctx, rec.ID, p.UserID, targets, m); err != nil {
+		anyAccepted, err := d.send(ctx, rec.ID, p.UserID, targets, m)
+		if err != nil {
 			return err
 		}
-		if !d.anyAccepted(rec.ID) {
+		if !anyAccepted {
 			notAccepted = ErrNotAccepted
 		}
 	}
@@ -220,15 +223,6 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		}
 	}
 	return notAccepted
-}
-
-// anyAccepted reports whether a target accepted the push of record id, as far as this process
-// remembers (past maxTracked records it may have forgotten: then true).
-func (d *Dispatcher) anyAccepted(id int64) bool {
-	d.mu.Lock()
-	r, ok := d.done[id]
-	d.mu.Unlock()
-	return !ok || r.anyAccepted()
 }
 
 // targets returns userID's targets whose provider is configured.
@@ -286,31 +280,61 @@ func (d *Dispatcher) attempted(id int64) bool {
 }
 
 // maxTracked bounds the records with bookkeeping: those the worker gave up (expired) keep
-// theirs, so past the bound it is all dropped; a record still retried may then be sent again
-// to a target that had it (delivery is at least once anyway).
+// theirs, so past the bound the bookkeeping of every record with no send under way is dropped;
+// such a record, if still retried, may then be sent again to a target that had it (delivery is
+// at least once anyway). A record whose sends are under way keeps its own, so its retry never
+// sends again to a target that accepted it.
 const maxTracked = 4096
 
 // begin starts the bookkeeping of record id, once its invitation mark is set.
 func (d *Dispatcher) begin(id int64) {
 	d.mu.Lock()
-	if d.done[id] == nil {
+	d.trackLocked(id)
+	d.mu.Unlock()
+}
+
+// trackLocked returns the bookkeeping of record id, started if it has none (evicting, past
+// maxTracked records, each record with no send under way). d.mu is held.
+func (d *Dispatcher) trackLocked(id int64) *record {
+	r := d.done[id]
+	if r == nil {
 		if len(d.done) >= maxTracked {
-			clear(d.done)
+			for old, o := range d.done {
+				if o.sending == 0 {
+					delete(d.done, old)
+				}
+			}
 		}
-		d.done[id] = newRecord()
+		r = newRecord()
+		d.done[id] = r
 	}
+	return r
+}
+
+// hold returns the bookkeeping of record id, kept from eviction until letGo.
+func (d *Dispatcher) hold(id int64) *record {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.trackLocked(id)
+	r.sending++
+	return r
+}
+
+// letGo ends a hold of r.
+func (d *Dispatcher) letGo(r *record) {
+	d.mu.Lock()
+	r.sending--
 	d.mu.Unlock()
 }
 
 // send pushes m to every target not sent on an earlier attempt of record id, up to
-// maxSendsAtOnce at once, and returns once each answered: nil, or an error when a send may
-// succeed later (the record is then retried). The bookkeeping of a record lives until Deliver is
-// done with it, or is dropped past maxTracked records.
-func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) error {
-	d.begin(id)
-	d.mu.Lock()
-	r := d.done[id]
-	d.mu.Unlock()
+// maxSendsAtOnce at once, and returns once each answered: whether any target accepted the push
+// (on this attempt or an earlier one), and nil or an error when a send may succeed later (the
+// record is then retried). The bookkeeping of a record lives until Deliver is done with it, or
+// is dropped past maxTracked records while no send of it is under way.
+func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) (bool, error) {
+	r := d.hold(id)
+	defer d.letGo(r)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -333,7 +357,7 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		})
 	}
 	wg.Wait()
-	return retry
+	return r.anyAccepted(), retry
 }
 
 // sendOne sends m to t and records the outcome in r: accepted, or refused for good (rejected,
