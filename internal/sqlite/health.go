@@ -62,9 +62,10 @@ func (s *Store) Fault() error {
 // Writable returns Fault, after trying a small write of its own (a probe, through the writer
 // like a change) when the last failure is at least ProbeAfter old and no other probe is under
 // way: without it, a server that its load balancer stopped sending requests to, because of
-// this very fault, would never find its database writable again. ctx bounds the wait for the
-// probe's turn; once the writer runs it, Writable waits for its batch (package doc:
-// Cancellation).
+// this very fault, would never find its database writable again. It waits for the probe's
+// outcome only until ctx ends, and then returns the fault it found: the probe still runs, and
+// ends the fault if it commits, and no other probe starts before it is done, so readiness
+// checks never pile probes up behind a writer that is stuck.
 func (s *Store) Writable(ctx context.Context) error {
 	f := s.fault.Load()
 	if f == nil {
@@ -73,9 +74,18 @@ func (s *Store) Writable(ctx context.Context) error {
 	if s.now().Sub(f.at) < ProbeAfter || !s.probing.CompareAndSwap(false, true) {
 		return f
 	}
-	defer s.probing.Store(false)
-	_, _ = s.submit(ctx, &request{writes: true, apply: probeWrite}) // the writer records the outcome
-	return s.Fault()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.probing.Store(false)
+		_, _ = s.submit(context.Background(), &request{writes: true, apply: probeWrite}) // the writer records the outcome
+	}()
+	select {
+	case <-done:
+		return s.Fault()
+	case <-ctx.Done():
+		return f
+	}
 }
 
 // probeSQL changes the one row of log_indexed and changes it back: a page is dirtied, so the
