@@ -1,7 +1,7 @@
 // Package outbox delivers the records that the store wrote in the same commit as their change
 // (webhooks, behaviour §10; pushes, §9): after the commit, never blocking an operation, in order
-// per call (a record waits until every earlier record of its call is delivered or given up),
-// different calls in parallel, retried with exponential backoff until delivered or expired.
+// per ordering key (a webhook's call, a push's call and user: a record waits until every earlier
+// record of its key is delivered or given up), different keys in parallel, retried with exponential backoff until delivered or expired.
 // It reads the store, so records survive a restart; delivery is at least once (a crash between
 // sending and deleting sends again).
 package outbox
@@ -138,7 +138,7 @@ type result struct {
 
 // Run delivers until ctx ends, then waits for the attempts in flight.
 func (w *Worker) Run(ctx context.Context) {
-	inflight := map[string]bool{} // callID → its head record is being delivered
+	inflight := map[string]bool{} // ordering key → its head record is being delivered
 	retries := map[int64]*retryState{}
 	results := make(chan result)
 	timer := time.NewTimer(0)

@@ -186,7 +186,7 @@ type OutboxRecord struct {
 	CreatedAt int64 // Unix ms
 }
 
-// PushOrderKey is the ordering key (OutboxRecord.CallID) of a push of callID to userID. Only one
+// PushOrderKey is the ordering key (OutboxRecord.OrderKey) of a push of callID to userID. Only one
 // user's pushes of a call need an order (an invitation before its withdrawal, §9), so keying them
 // by call and user lets one user's failing push hold up no other user's (docs/push.md). A userID
 // has no space, so the key names one (call, user).
@@ -206,9 +206,9 @@ type PushTarget struct {
 // OutboxStore is the part of a Store that delivery workers and push registration use. Every
 // Store implements it; the conformance suite checks it.
 type OutboxStore interface {
-	// OutboxHeads returns the oldest record of kind of each call, for the calls whose oldest
-	// record has an ID above afterID: up to limit records, oldest first. A call's later
-	// records wait for its head to be delivered or given up (behaviour §10).
+	// OutboxHeads returns the oldest record of kind of each ordering key (OutboxRecord.OrderKey),
+	// for the keys whose oldest record has an ID above afterID: up to limit records, oldest
+	// first. A key's later records wait for its head to be delivered or given up (behaviour §10).
 	OutboxHeads(ctx context.Context, kind string, afterID int64, limit int) ([]OutboxRecord, error)
 
 	// DeleteOutbox deletes the records with these IDs (delivered or given up); unknown IDs are
