@@ -55,10 +55,6 @@ type Config struct {
 	Sessions    Sessions
 	PushTargets PushTargets // optional
 	Log         *slog.Logger
-	// StorageFault reports why the database cannot take writes now (nil while it can; the
-	// field may be nil); while it reports one, a failed request is answered 6000270 with the
-	// message wire.MsgStorageUnavailable rather than wire.MsgInternal.
-	StorageFault func() error
 }
 
 // maxBody bounds a request body, as protocol.md bounds a client frame.
@@ -243,8 +239,8 @@ func writeStatus(w http.ResponseWriter, status int, code protocol.Code, msg stri
 	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: code, Message: msg}})
 }
 
-// errorCode maps an error to its code and a message safe to show; internal errors are logged
-// and told as a storage fault while the database cannot be written (wire.InternalMessage).
+// errorCode maps an error to its code and a message safe to show; internal errors are logged,
+// and told as wire.MsgStorageUnavailable when the store could not write.
 func (a *api) errorCode(err error) (protocol.Code, string) {
 	var ce *call.Error
 	switch {
@@ -254,7 +250,10 @@ func (a *api) errorCode(err error) (protocol.Code, string) {
 		return protocol.CodeInternal, wire.MsgShuttingDown
 	}
 	a.Log.Error("api request failed", "err", err)
-	return protocol.CodeInternal, wire.InternalMessage(a.StorageFault)
+	if errors.Is(err, switchboard.ErrStorageUnavailable) {
+		return protocol.CodeInternal, wire.MsgStorageUnavailable
+	}
+	return protocol.CodeInternal, wire.MsgInternal
 }
 
 func invalid(reason string) error {

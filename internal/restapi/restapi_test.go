@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,31 +16,30 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// failingInvite is a Backend whose invitations fail with the store's error for a full disk.
+// failingInvite is a Backend whose invitations fail with the store's error for a full disk
+// while full is set, and with another error of the store otherwise.
 type failingInvite struct {
 	Backend // nil: the test calls only Invite
+	full    *atomic.Bool
 }
 
-func (failingInvite) Invite(context.Context, call.Invite, string) (switchboard.Result, error) {
-	return switchboard.Result{}, errors.New("sqlite: commit: database or disk is full (13)")
-}
-
-// A request that fails while the store reports that the database cannot be written (a full
-// disk, an I/O error, a read-only file system) is answered 500 and 6000270 (§8, retryable)
-// with a message that says so, "storage unavailable, retry later"; once the store takes writes
-// again, a request that fails inside the server is back to "internal error" (docs/api.md).
-func TestStorageFaultIsToldToTheCaller(t *testing.T) {
-	var faulty atomic.Bool
-	faulty.Store(true)
-	storageFault := func() error {
-		if faulty.Load() {
-			return errors.New("the database cannot be written: disk full")
-		}
-		return nil
+func (f failingInvite) Invite(context.Context, call.Invite, string) (switchboard.Result, error) {
+	if f.full.Load() {
+		return switchboard.Result{}, fmt.Errorf("%w: sqlite: commit: database or disk is full (13)", switchboard.ErrStorageUnavailable)
 	}
+	return switchboard.Result{}, errors.New("sqlite: commit: interrupted (9)")
+}
+
+// A request that fails because the store cannot write (a full disk, an I/O error, a read-only
+// file system: switchboard.ErrStorageUnavailable) is answered 500 and 6000270 (§8, retryable)
+// with a message that says so, "storage unavailable, retry later"; any other failure inside
+// the server is "internal error" (docs/api.md).
+func TestStorageFaultIsToldToTheCaller(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
 	mux := http.NewServeMux()
 	h := Routes(mux, Config{APIKey: "key", ValidUserID: func(string) bool { return true },
-		Backend: failingInvite{}, StorageFault: storageFault})
+		Backend: failingInvite{full: &full}})
 	invite := func() protocol.Error {
 		req := httptest.NewRequest(http.MethodPost, Prefix+"calls",
 			strings.NewReader(`{"userID":"alice","invitees":["bob"],"config":{"timeout":30}}`))
@@ -56,9 +56,9 @@ func TestStorageFaultIsToldToTheCaller(t *testing.T) {
 	if got := invite(); got != want {
 		t.Errorf("invite on a full disk answered %+v, want %+v", got, want)
 	}
-	faulty.Store(false)
+	full.Store(false)
 	want.Message = "internal error"
 	if got := invite(); got != want {
-		t.Errorf("invite once the disk takes writes answered %+v, want %+v", got, want)
+		t.Errorf("invite failing for another reason answered %+v, want %+v", got, want)
 	}
 }

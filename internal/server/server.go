@@ -130,7 +130,6 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		ValidDeviceID:           auth.ValidDeviceID,
 		Observer:                m,
 		PushTargets:             store,
-		StorageFault:            store.Fault,
 		RememberUsers:           cfg.Dev, // the demo page's user list
 	}, board, bus, verifier, time.Now, log)
 	registerGauges(reg, ws, board, store)
@@ -142,7 +141,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	mux.Handle("GET "+protocol.Path, ws)
 	httpapi.Routes(mux, readiness(&serving, store))
 	handler := restapi.Routes(mux, restapi.Config{APIKey: cfg.APIKey, ValidUserID: auth.ValidUserID, Backend: board,
-		Sessions: ws, PushTargets: store, StorageFault: store.Fault, Log: log})
+		Sessions: ws, PushTargets: store, Log: log})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	httpapi.Web(mux, web.Files())
 	if cfg.Dev { // the demo page's token and user list (httpapi.DevRoutes); never outside --dev

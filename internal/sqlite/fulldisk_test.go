@@ -60,8 +60,8 @@ func TestOperationsOnAFullDisk(t *testing.T) {
 		}
 		failed++
 		var ce *call.Error
-		if errors.As(err, &ce) || errors.Is(err, switchboard.ErrClosed) {
-			t.Errorf("invite %d on a full disk: %v, want an internal error (6000270)", i, err)
+		if errors.As(err, &ce) || errors.Is(err, switchboard.ErrClosed) || !errors.Is(err, switchboard.ErrStorageUnavailable) {
+			t.Errorf("invite %d on a full disk: %v, want switchboard.ErrStorageUnavailable (6000270)", i, err)
 		}
 		wantCode(t, fmt.Sprint("invite ", i), err, sqlite3.SQLITE_FULL)
 		for _, u := range []string{caller, callee} {

@@ -44,6 +44,9 @@ func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
 	}
 	s.mu.RUnlock()
 	<-req.done
+	if faultReason(req.err) != "" {
+		return nil, fmt.Errorf("%w: %w", switchboard.ErrStorageUnavailable, req.err)
+	}
 	return req.seqs, req.err
 }
 

@@ -21,6 +21,11 @@ var ErrConflict = errors.New("conflict")
 // carried out (R7.3). Nothing of the change was applied.
 var ErrKeyTaken = errors.New("idempotency key taken")
 
+// ErrStorageUnavailable is wrapped by a Store's error when its storage cannot take writes (a
+// full disk, an I/O error, a read-only file system): nothing of the change was applied, and the
+// same change may succeed once the storage is back.
+var ErrStorageUnavailable = errors.New("storage unavailable")
+
 // Publisher receives the log entries of every committed change, with their sequence numbers,
 // in commit order, after the change is durable and before the Commit that wrote it returns,
 // so each user's entries are published in sequence order. A Store takes one when it is

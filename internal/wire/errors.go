@@ -13,16 +13,3 @@ const (
 	// next connection, with its idempotency key.
 	MsgShuttingDown = "server is shutting down"
 )
-
-// InternalMessage returns the message of a 6000270 reply to an error that is no domain error:
-// MsgStorageUnavailable while storageFault (which may be nil) reports that the database cannot
-// be written, MsgInternal otherwise. It asks when the reply is made, not when the op failed:
-// a failure that met a full disk just before the store wrote again is told as MsgInternal,
-// and any failure while the database cannot be written is told as MsgStorageUnavailable (a
-// repeat fails too until it can).
-func InternalMessage(storageFault func() error) string {
-	if storageFault != nil && storageFault() != nil {
-		return MsgStorageUnavailable
-	}
-	return MsgInternal
-}

@@ -96,31 +96,30 @@ func TestLoginWhoseCatchUpFailsIsAnswered(t *testing.T) {
 	}
 }
 
-// failingInvite is a Backend whose invitations fail with the store's error for a full disk.
-type failingInvite struct{ prunedLog }
-
-func (failingInvite) Invite(context.Context, call.Invite, string) (switchboard.Result, error) {
-	return switchboard.Result{}, errors.New("sqlite: commit: database or disk is full (13)")
+// failingInvite is a Backend whose invitations fail with the store's error for a full disk
+// while full is set, and with another error of the store otherwise.
+type failingInvite struct {
+	prunedLog
+	full *atomic.Bool
 }
 
-// An op that fails while the store reports that the database cannot be written (a full disk,
-// an I/O error, a read-only file system) is answered 6000270 (§8, retryable) with a message
-// that says so, "storage unavailable, retry later"; once the store takes writes again, an op
-// that fails inside the server is back to "internal error". Either way the store's error is
-// only logged.
-func TestStorageFaultIsToldToTheClient(t *testing.T) {
-	var fault atomic.Pointer[error]
-	diskFull := errors.New("the database cannot be written: disk full")
-	fault.Store(&diskFull)
-	storageFault := func() error {
-		if f := fault.Load(); f != nil {
-			return *f
-		}
-		return nil
+func (f failingInvite) Invite(context.Context, call.Invite, string) (switchboard.Result, error) {
+	if f.full.Load() {
+		return switchboard.Result{}, fmt.Errorf("%w: sqlite: commit: database or disk is full (13)", switchboard.ErrStorageUnavailable)
 	}
+	return switchboard.Result{}, errors.New("sqlite: commit: interrupted (9)")
+}
+
+// An op that fails because the store cannot write (a full disk, an I/O error, a read-only file
+// system: switchboard.ErrStorageUnavailable) is answered 6000270 (§8, retryable) with a message
+// that says so, "storage unavailable, retry later"; any other failure inside the server is
+// "internal error". Either way the store's error is only logged.
+func TestStorageFaultIsToldToTheClient(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
 	var logged lockedBuffer
 	log := slog.New(slog.NewTextHandler(&logged, nil))
-	hs := httptest.NewServer(New(Config{StorageFault: storageFault}, &failingInvite{}, noBus{}, tokenIsUser{}, nil, log))
+	hs := httptest.NewServer(New(Config{}, &failingInvite{full: &full}, noBus{}, tokenIsUser{}, nil, log))
 	t.Cleanup(hs.Close)
 	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
@@ -135,13 +134,15 @@ func TestStorageFaultIsToldToTheClient(t *testing.T) {
 	if got := requestError(t, conn, 2, invite(2)); got != want {
 		t.Errorf("callInvite on a full disk answered %+v, want %+v", got, want)
 	}
-	fault.Store(nil)
+	full.Store(false)
 	want.Message = "internal error"
 	if got := requestError(t, conn, 3, invite(3)); got != want {
-		t.Errorf("callInvite once the disk takes writes answered %+v, want %+v", got, want)
+		t.Errorf("callInvite failing for another reason answered %+v, want %+v", got, want)
 	}
-	if n := strings.Count(logged.String(), "database or disk is full"); n != 2 {
-		t.Errorf("log holds the store's error %d times, want 2: %q", n, logged.String())
+	for _, stored := range []string{"database or disk is full", "interrupted"} {
+		if n := strings.Count(logged.String(), stored); n != 1 {
+			t.Errorf("log holds the store's error %q %d times, want once: %q", stored, n, logged.String())
+		}
 	}
 }
 

@@ -189,7 +189,7 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 		ringing, head, err = s.srv.backend.RingingCalls(ctx, userID)
 	}
 	if err != nil {
-		s.sendError(id, protocol.CodeInternal, wire.InternalMessage(s.srv.cfg.StorageFault))
+		s.sendError(id, protocol.CodeInternal, internalMessage(err))
 		return protocol.CodeInternal, err
 	}
 	now := s.srv.now()

@@ -28,8 +28,8 @@ func spendsInvite(op string) bool {
 }
 
 // errorCode maps an op's error to its wire code and a message safe to show (one table:
-// domain codes are the wire codes; anything else is internal and logged, never leaked, and
-// told as a storage fault while the database cannot be written: wire.InternalMessage).
+// domain codes are the wire codes; anything else is internal and logged, never leaked:
+// internalMessage).
 func (srv *Server) errorCode(err error) (protocol.Code, string) {
 	var ce *call.Error
 	switch {
@@ -41,7 +41,16 @@ func (srv *Server) errorCode(err error) (protocol.Code, string) {
 		return protocol.CodeInternal, wire.MsgShuttingDown
 	}
 	srv.log.Error("op failed", "err", err)
-	return protocol.CodeInternal, wire.InternalMessage(srv.cfg.StorageFault)
+	return protocol.CodeInternal, internalMessage(err)
+}
+
+// internalMessage is the message of a 6000270 reply to err, an error of the server's own:
+// wire.MsgStorageUnavailable when the store could not write, wire.MsgInternal otherwise.
+func internalMessage(err error) string {
+	if errors.Is(err, switchboard.ErrStorageUnavailable) {
+		return wire.MsgStorageUnavailable
+	}
+	return wire.MsgInternal
 }
 
 // decode parses an op's data strictly; a failure is 6000001.

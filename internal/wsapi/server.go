@@ -60,10 +60,6 @@ type Config struct {
 	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
 	Observer                Observer          // metrics (default: none)
 	PushTargets             PushTargets       // push registration ops (push.go); nil: none
-	// StorageFault reports why the database cannot take writes now (nil while it can, or when
-	// StorageFault is nil); while it reports one, a failed op is answered 6000270 with the
-	// message wire.MsgStorageUnavailable rather than wire.MsgInternal.
-	StorageFault func() error
 	// RememberUsers keeps every user who logs in, for Users (the --dev demo page). Off, the
 	// server holds nothing for a user who is gone.
 	RememberUsers bool
