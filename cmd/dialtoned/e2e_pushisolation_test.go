@@ -30,3 +30,37 @@ func TestE2EPushFailingInviteeDelaysNoOtherInvitee(t *testing.T) {
 		t.Fatalf("push = %+v, want carol's invitation", inv)
 	}
 }
+
+// §9, docs/push.md "A withdrawal supersedes": an invitation push that the user's push service
+// refused, and that waits for its retry, is not sent once the invitation is withdrawn (here
+// cancelled) — it would ring a phone for a call that no longer rings — and the withdrawal goes
+// at once, without waiting for the invitation's retries.
+func TestE2EPushInvitationWithdrawnBeforeItsRetryIsNotSent(t *testing.T) {
+	pushes := newPushService(t)
+	pushes.down = map[string]bool{"bob-phone": true}
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	phone := ts.login(t, "bob", "bob-phone")
+	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone"}))
+	phone.Close()
+	alice := ts.login(t, "alice", "a")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+
+	res, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	pushes.waitRefused(1) // the invitation's first attempt failed; it waits for its retry
+	_, err = alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{})
+	must(t, err)
+	pushes.mu.Lock()
+	pushes.down = nil // bob's push service is back
+	pushes.mu.Unlock()
+
+	if got := pushes.wait(1); got.Message.Kind != "withdrawal" || got.Message.CallID != res.CallID {
+		t.Fatalf("first push bob's phone took after the cancel: %+v, want the withdrawal of %s", got, res.CallID)
+	}
+	for _, p := range pushes.all() {
+		if p.Message.Kind == "invitation" {
+			t.Errorf("bob's phone was sent the invitation of a cancelled call: %+v", p)
+		}
+	}
+}

@@ -171,13 +171,18 @@ func (w *Worker) Run(ctx context.Context) {
 // the parallel slots are taken; a head already expired is given up without an attempt, and a
 // settled head's deletion is retried when due. It returns when to scan again: the earliest
 // retry time, now after a give-up or a deletion (the call's next record may go), or zero for
-// no hurry.
+// no hurry. After a pass over every head it forgets the retry state of records that are no
+// longer heads: deleted by a later record that superseded them (OutboxRecord.Supersedes).
 func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) time.Time {
 	var next time.Time
 	earliest := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
 			next = t
 		}
+	}
+	var seen map[int64]bool // the heads seen, while some record has a retry state
+	if len(retries) > 0 {
+		seen = map[int64]bool{}
 	}
 	for after := int64(0); len(inflight) < w.cfg.Parallel && ctx.Err() == nil; {
 		heads, err := w.store.OutboxHeads(ctx, w.cfg.Kind, after, w.cfg.Batch)
@@ -190,6 +195,9 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 		now := w.now()
 		for _, rec := range heads {
 			after = rec.ID
+			if seen != nil {
+				seen[rec.ID] = true
+			}
 			switch st := retries[rec.ID]; {
 			case inflight[rec.OrderKey]:
 			case st != nil && st.settled: // only its deletion is retried
@@ -210,10 +218,22 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			}
 		}
 		if len(heads) < w.cfg.Batch {
+			forgetGone(retries, seen)
 			break
 		}
 	}
 	return next
+}
+
+// forgetGone drops the retry state of the records a whole pass over the heads did not see
+// (seen): they were deleted meanwhile, and IDs are never used again. (One deleted while in
+// flight gets a fresh state if its attempt fails, which the next whole pass drops.)
+func forgetGone(retries map[int64]*retryState, seen map[int64]bool) {
+	for id := range retries {
+		if !seen[id] {
+			delete(retries, id)
+		}
+	}
 }
 
 // errExpired is why a record found past its expiry is given up without an attempt.

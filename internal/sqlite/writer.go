@@ -229,7 +229,8 @@ type writer struct {
 	setBusy, busyOf, clearBusy           *sql.Stmt
 	headOf, insertLog, insertLogData     *sql.Stmt
 	putIdem                              *sql.Stmt
-	insertOutbox, copyTail, moveMark     *sql.Stmt
+	insertOutbox, dropOutbox             *sql.Stmt
+	copyTail, moveMark                   *sql.Stmt
 }
 
 // maxCachedHeads bounds the writer's cache of head sequence numbers: past it, the cache is
@@ -327,6 +328,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, m *memo, opts Options) (*wri
 				fingerprint = excluded.fingerprint, reply = excluded.reply, created_at = excluded.created_at
 			WHERE idem.created_at < ?`},
 		{&w.insertOutbox, `INSERT INTO outbox (kind, call_id, body, created_at) VALUES (?, ?, ?, ?)`},
+		{&w.dropOutbox, `DELETE FROM outbox WHERE kind = ? AND call_id = ?`},
 		{&w.copyTail, copyTailSQL},
 		{&w.moveMark, moveMarkSQL},
 	} {
@@ -373,7 +375,7 @@ func (w *writer) close() error {
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollbackTo,
 		w.insertCall, w.updateCall, w.insertMember, w.setBusy, w.busyOf, w.clearBusy,
-		w.headOf, w.insertLog, w.insertLogData, w.putIdem, w.insertOutbox, w.copyTail, w.moveMark} {
+		w.headOf, w.insertLog, w.insertLogData, w.putIdem, w.insertOutbox, w.dropOutbox, w.copyTail, w.moveMark} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -433,6 +435,11 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte, prevs *[
 		}
 	}
 	for _, o := range ch.Outbox {
+		if o.Supersedes {
+			if _, err := w.dropOutbox.ExecContext(ctx, o.Kind, o.OrderKey); err != nil {
+				return nil, fmt.Errorf("sqlite: drop superseded outbox records: %w", err)
+			}
+		}
 		if _, err := w.insertOutbox.ExecContext(ctx, o.Kind, o.OrderKey, blob(o.Body), o.CreatedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: append outbox: %w", err)
 		}

@@ -71,6 +71,27 @@ func testOutbox(t *testing.T, e *env) {
 	}
 }
 
+// testOutboxSupersedes: a record with Supersedes deletes, in its commit, the records of its kind
+// and key not yet deleted, and no other; it is itself kept.
+func testOutboxSupersedes(t *testing.T, e *env) {
+	wh, push := switchboard.OutboxWebhook, switchboard.OutboxPush
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(push, "c1 bob", "inv1", 1000),
+		outboxRec(push, "c1 bob", "inv2", 1000), outboxRec(push, "c1 carol", "inv", 1000), outboxRec(wh, "c1 bob", "hook", 1000)}})
+	withdrawal := outboxRec(push, "c1 bob", "withdrawal", 2000)
+	withdrawal.Supersedes = true
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{withdrawal}})
+	var got []string
+	for _, kind := range []string{push, wh} {
+		for _, r := range e.outboxHeads(kind, 0, 10) {
+			got = append(got, r.Kind+" "+r.OrderKey+" "+string(r.Body))
+		}
+	}
+	want := []string{"push c1 carol inv", "push c1 bob withdrawal", "webhook c1 bob hook"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("heads after a superseding record (-want +got):\n%s", diff)
+	}
+}
+
 // testPushTargets: a (provider, token) has one owner, the last to register it; deletion by
 // token (optionally checking the owner), by device and by user.
 func testPushTargets(t *testing.T, e *env) {

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentBusy", testConcurrentBusy},
 		{"ConcurrentVersion", testConcurrentVersion},
 		{"Outbox", testOutbox},
+		{"OutboxSupersedes", testOutboxSupersedes},
 		{"PushTargets", testPushTargets},
 		{"PushMarks", testPushMarks},
 		{"Close", testClose},

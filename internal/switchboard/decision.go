@@ -118,7 +118,7 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 				return Change{}, err
 			}
 			ch.Outbox = append(ch.Outbox, OutboxRecord{Kind: OutboxPush, OrderKey: PushOrderKey(p.CallID, p.UserID), Body: body,
-				CreatedAt: d.now})
+				CreatedAt: d.now, Supersedes: p.Kind == call.PushWithdrawal})
 		}
 	}
 	return ch, nil

@@ -189,6 +189,11 @@ type OutboxRecord struct {
 	OrderKey  string // the ordering key: a webhook's call, a push's PushOrderKey; delivery is ordered per key
 	Body      []byte
 	CreatedAt int64 // Unix ms
+	// Supersedes says that the records of the same Kind and OrderKey committed before this one
+	// and not yet delivered are obsolete: Commit deletes them, in the same transaction. A
+	// withdrawal push supersedes its user's invitation push that waits for a retry (§9), which
+	// would otherwise ring a phone for a call that no longer rings it, and hold the withdrawal.
+	Supersedes bool
 }
 
 // PushOrderKey is the ordering key (OutboxRecord.OrderKey) of a push of callID to userID. Only one
