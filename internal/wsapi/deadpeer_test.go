@@ -177,18 +177,34 @@ func bigEvents(userID string, from int64, n, size int) []switchboard.LogEntry {
 	return entries
 }
 
+// kickTimeout is the heartbeat timeout of the heartbeat-kick tests below. A kick that waited
+// for the blocked write would come about 1.8 of it after the peer's last frame (the write
+// starts at 0.8 and times out one timeout later), and the tests allow 1.5: with two seconds
+// the kick has a second of slack on a loaded machine.
+const kickTimeout = 2 * time.Second
+
+// loginSilent logs alice's device in on a rawPeer that then sends and reads nothing, and
+// returns the deliver function of her subscription and the moment the test saw that
+// subscription. The server starts counting the peer's silence at the end of its login, after
+// it subscribed, so the silence is at least as long as measured from that moment; measured
+// from before the login frame was sent, a slow machine would add its delay to it.
+func loginSilent(t *testing.T, addr string, bus *handBus) (func([]switchboard.LogEntry), time.Time) {
+	t.Helper()
+	peer := dialRaw(t, addr)
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	deliver := bus.deliver(t)
+	return deliver, time.Now()
+}
+
 // R6.1: a connection silent for heartbeatTimeout is closed, and its device counts as
 // disconnected from then on. A peer that stopped reading and then vanished without a FIN (a
 // phone losing its network) leaves the server blocked writing to a full socket; the heartbeat
 // kick must not wait for that write to time out, which takes up to one more heartbeatTimeout.
 func TestHeartbeatKickDoesNotWaitForABlockedWrite(t *testing.T) {
-	const timeout = time.Second
+	const timeout = kickTimeout
 	backend, bus := newPresence(), newHandBus()
 	addr := serve(t, New(Config{HeartbeatTimeout: timeout, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil, nil))
-	peer := dialRaw(t, addr)
-	last := time.Now() // the peer's last frame: it sends and reads nothing after the login
-	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
-	deliver := bus.deliver(t)
+	deliver, last := loginSilent(t, addr, bus)
 	// Shortly before the heartbeat kick, events fill the buffers: the server is blocked
 	// writing when the kick comes.
 	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() { deliver(bigEvents("alice", 1, 40, 16<<10)) })
@@ -201,13 +217,10 @@ func TestHeartbeatKickDoesNotWaitForABlockedWrite(t *testing.T) {
 // R6.1: the same when the events overflow the send queue first. The slowConsumer kick waits
 // behind the blocked write; the heartbeat kick that follows must still close the connection.
 func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
-	const timeout = time.Second
+	const timeout = kickTimeout
 	backend, bus := newPresence(), newHandBus()
 	addr := serve(t, New(Config{HeartbeatTimeout: timeout, SendQueue: 16}, backend, bus, tokenIsUser{}, nil, nil))
-	peer := dialRaw(t, addr)
-	last := time.Now()
-	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
-	deliver := bus.deliver(t)
+	deliver, last := loginSilent(t, addr, bus)
 	burst := time.AfterFunc(time.Until(last.Add(timeout*8/10)), func() {
 		for i := range 40 { // one by one, as the bus delivers commits: the queue overflows
 			deliver(bigEvents("alice", int64(1+i), 1, 16<<10))
