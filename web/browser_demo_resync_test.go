@@ -23,8 +23,7 @@ func demoReconnectThatLostEvents(t *testing.T, d demo) {
 	pastCalls(t, rupertPhone, 4)
 	sybil := d.open(t, "sybil")
 	walter := d.open(t, "walter")
-	rupert.do(onEveryPage(loseEventsOnReconnect), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-user="rupert"] #conn[data-state=Connected]`)))
+	rupert.reloadWith(loseEventsOnReconnect)
 	sybil.ring(Advanced, 30, "rupert")
 	rupert.answer(sybil)
 	walter.ring(General, 30, "rupert") // rupert is busy, but rung (R3.1)
@@ -122,8 +121,7 @@ func demoJoinReplyAfterEvents(t *testing.T, d demo) {
 	nadia := d.open(t, "nadia")
 	olga := d.open(t, "olga")
 	mike := d.open(t, "mike")
-	olga.do(onEveryPage(holdJoinReplies), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-user="olga"] #conn[data-state=Connected]`)))
+	olga.reloadWith(holdJoinReplies)
 	mike.ring(Advanced, 30, "nadia", "olga")
 	nadia.answer(mike)
 	olga.do(click(`#incoming button.reject`))
@@ -205,8 +203,7 @@ func demoReplayForACallNotOnTheFirstPage(t *testing.T, d demo) {
 // ring.
 func demoEventOlderThanTheCallRead(t *testing.T, d demo) {
 	kim := d.open(t, "kim")
-	kim.do(onEveryPage(holdEventsFromInvitation), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-user="kim"] #conn[data-state=Connected]`)))
+	kim.reloadWith(holdEventsFromInvitation)
 	kimPhone := d.device(t, "kim")
 	leo := d.open(t, "leo")
 	leo.ring(Advanced, 30, "kim")

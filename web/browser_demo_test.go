@@ -273,8 +273,7 @@ func demoQuitReplyAfterEvents(t *testing.T, d demo) {
 	alice := d.open(t, "alice")
 	// A reply may come after events that follow its request (protocol "Envelopes"): alice's
 	// page gets the reply to her callQuit only after bob has invited her again.
-	alice.do(onEveryPage(delayQuitReplies), chromedp.Reload(),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-user="alice"] #conn[data-state=Connected]`)))
+	alice.reloadWith(delayQuitReplies)
 	alice.ring(Advanced, 30, "bob")
 	bob.answer(alice)
 	alice.do(click(`#calls button[data-key^="quit-"]`))

@@ -217,6 +217,14 @@ func (tb *tab) status() string {
 	return status
 }
 
+// reloadWith reloads the tab with script run in every page it loads from now on (onEveryPage),
+// and waits until the page is signed in again as the tab's user.
+func (tb *tab) reloadWith(script string) {
+	tb.t.Helper()
+	tb.do(onEveryPage(script), chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-user=%q] #conn[data-state=Connected]`, tb.user))))
+}
+
 // endCall ends the call whose End button tb shows, and waits until tb and every one of others
 // show that call Ended.
 func endCall(tb *tab, others ...*tab) {

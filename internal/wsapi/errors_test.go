@@ -26,19 +26,26 @@ func (failingQuery) QueryCall(context.Context, string, string) (call.Call, error
 	return call.Call{}, errors.New("sqlite: read call c1: disk I/O error (/var/lib/dialtone/dialtone.db)")
 }
 
-// An op that fails inside the server is answered 6000270 "internal error" (§8): the store's
-// error, with its file path, is logged and never sent to the client.
-func TestInternalErrorIsLoggedNotSent(t *testing.T) {
-	var logged lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	hs := httptest.NewServer(New(Config{}, &failingQuery{}, noBus{}, tokenIsUser{}, nil, log))
+// aliceLoggedIn starts a server on backend, whose log goes to the returned buffer, and returns
+// a connection logged in as alice; both end with the test.
+func aliceLoggedIn(t *testing.T, backend Backend) (*websocket.Conn, *lockedBuffer) {
+	t.Helper()
+	logged := &lockedBuffer{}
+	hs := httptest.NewServer(New(Config{}, backend, noBus{}, tokenIsUser{}, nil, slog.New(slog.NewTextHandler(logged, nil))))
 	t.Cleanup(hs.Close)
 	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.CloseNow()
+	t.Cleanup(func() { conn.CloseNow() })
 	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	return conn, logged
+}
+
+// An op that fails inside the server is answered 6000270 "internal error" (§8): the store's
+// error, with its file path, is logged and never sent to the client.
+func TestInternalErrorIsLoggedNotSent(t *testing.T) {
+	conn, logged := aliceLoggedIn(t, &failingQuery{})
 	if err := conn.Write(t.Context(), websocket.MessageText, []byte(`{"id":2,"op":"queryCall","data":{"callID":"c1"}}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -117,16 +124,7 @@ func (f failingInvite) Invite(context.Context, call.Invite, string) (switchboard
 func TestStorageFaultIsToldToTheClient(t *testing.T) {
 	var full atomic.Bool
 	full.Store(true)
-	var logged lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	hs := httptest.NewServer(New(Config{}, &failingInvite{full: &full}, noBus{}, tokenIsUser{}, nil, log))
-	t.Cleanup(hs.Close)
-	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	conn, logged := aliceLoggedIn(t, &failingInvite{full: &full})
 	invite := func(id int) string {
 		return fmt.Sprintf(`{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"timeout":30}}}`, id)
 	}
