@@ -230,6 +230,41 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	return id, nil
 }
 
+// sendWithin is send with a write budget: a frame still not written after d means the peer
+// stopped reading (its receive window and this socket's send buffer are full), and the
+// connection is closed with stalled as the reason of its death, which sendWithin then returns.
+// The reason is recorded before the write is cut short, since the websocket library closes the
+// connection under a write whose context ends, and the reader's error on the closed
+// connection must not become the reason. parent ending is not a stall: send's error is
+// returned.
+func (cn *conn) sendWithin(parent context.Context, d time.Duration, stalled error, op string,
+	data json.RawMessage, idem string, cb func(protocol.Frame)) (int64, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	var mu sync.Mutex
+	written, cut := false, false
+	t := time.AfterFunc(d, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !written {
+			cut = true
+			cn.setCause(stalled)
+			cancel()
+		}
+	})
+	id, err := cn.send(ctx, op, data, idem, cb)
+	t.Stop()
+	mu.Lock()
+	written = true
+	mu.Unlock()
+	if cut {
+		// The write took the whole budget, even if it ended just as it was cut short.
+		cn.close(stalled)
+		return 0, stalled
+	}
+	return id, err
+}
+
 // forget drops the callback of request id, and reports false when there was none: the reader
 // has taken it to run with the reply, or the connection died.
 func (cn *conn) forget(id int64) bool {

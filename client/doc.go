@@ -4,7 +4,9 @@
 // client keeps the session alive by itself until Close or Logout:
 //
 //   - it sends a heartbeat at the interval the server asked for, and treats a connection silent
-//     for the server's heartbeat timeout as dropped (behaviour R6.1);
+//     for the server's heartbeat timeout, or one that cannot take a heartbeat for a whole
+//     interval (the server stopped reading), as dropped, with a reason matching
+//     ErrHeartbeatTimeout (behaviour R6.1);
 //   - it acknowledges every invitation it receives with callReceived (R5.1), without waiting
 //     for the application: the acknowledgement is sent alongside the handler's call, so an
 //     answer the handler sends at once may reach the server first, and the caller then sees

@@ -21,7 +21,9 @@ var (
 	// ErrAlreadyLoggedIn is returned by a second Login on the same client.
 	ErrAlreadyLoggedIn = errors.New("dialtone: already logged in")
 	// ErrHeartbeatTimeout is the reason of a Reconnecting state caused by a connection that was
-	// silent for the server's heartbeat timeout.
+	// silent for the server's heartbeat timeout, or, wrapped (match it with errors.Is), by one
+	// that could not even take a heartbeat for a whole heartbeat interval: the server stopped
+	// reading.
 	ErrHeartbeatTimeout = errors.New("dialtone: connection silent for the heartbeat timeout")
 	// ErrEventsLost is the reason of a Connected state after a login that resumed from a
 	// position (a reconnection, or Options.SeqStore's) whose missed events the server could no

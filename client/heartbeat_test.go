@@ -1,7 +1,11 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,5 +47,62 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 	if !errors.Is(sc.reason, ErrHeartbeatTimeout) {
 		t.Fatalf("Reconnecting reason %v, want ErrHeartbeatTimeout", sc.reason)
 	}
+	recv(t, fs.logins, "second login")
+}
+
+// stallingConn is a TCP connection whose writes, once stall is set, block until it is closed:
+// a peer that stopped reading, with the socket's send buffer full.
+type stallingConn struct {
+	net.Conn
+	stall  atomic.Bool
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (sc *stallingConn) Write(p []byte) (int, error) {
+	if sc.stall.Load() {
+		<-sc.closed
+		return 0, net.ErrClosed
+	}
+	return sc.Conn.Write(p)
+}
+
+func (sc *stallingConn) Close() error {
+	sc.once.Do(func() { close(sc.closed) })
+	return sc.Conn.Close()
+}
+
+// stallFirstConn returns a DialContext whose first connection is sent on first, to be made to
+// stall; later connections are plain.
+func stallFirstConn() (dial func(context.Context, string, string) (net.Conn, error), first chan *stallingConn) {
+	first = make(chan *stallingConn, 1)
+	var n atomic.Int32
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil || n.Add(1) > 1 {
+			return nc, err
+		}
+		sc := &stallingConn{Conn: nc, closed: make(chan struct{})}
+		first <- sc
+		return sc, nil
+	}
+	return dial, first
+}
+
+// A heartbeat whose write is stuck for a whole heartbeat interval (R6.1: the server stopped
+// reading) drops the connection, and the app is told why: the heartbeat timed out, not the
+// reader's error on the connection closed under it.
+func TestStalledHeartbeatWriteReportsHeartbeatTimeout(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.hbInterval, fs.hbTimeout = 50, 60_000 // the silence watchdog stays out of the way
+	dial, first := stallFirstConn()
+	rec := newRecorder()
+	_, _ = connect(t, fs, Options{EventHandler: rec, DialContext: dial, MinBackoff: time.Millisecond})
+	recv(t, first, "first connection").stall.Store(true)
+	sc := rec.waitState(t, Reconnecting)
+	if !errors.Is(sc.reason, ErrHeartbeatTimeout) {
+		t.Fatalf("Reconnecting reason %q, want ErrHeartbeatTimeout", sc.reason)
+	}
+	recv(t, fs.logins, "first login")
 	recv(t, fs.logins, "second login")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -228,17 +229,23 @@ func (c *Client) heartbeat(cn *conn, every, timeout time.Duration) {
 	}
 }
 
+// sendHeartbeat sends one heartbeat on cn. A heartbeat that cannot be written within one
+// interval (the server stopped reading) closes cn with a reason wrapping ErrHeartbeatTimeout:
+// the next heartbeat is due, and a connection that takes nothing in is as dead as a silent one.
 func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
-	ctx, cancel := context.WithTimeout(c.life, every)
-	defer cancel()
+	stalled := fmt.Errorf("dialtone: heartbeat not written within its interval (%v), the server is not reading: %w",
+		every, ErrHeartbeatTimeout)
 	sent := mono()
-	_, err := cn.send(ctx, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
+	_, err := cn.sendWithin(c.life, every, stalled, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
 		var hb protocol.HeartbeatResult
 		if f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
 			c.clock.record(hb.ServerTime, sent, mono(), false)
 		}
 	})
-	if err != nil && !errors.Is(err, errConnLost) {
+	switch {
+	case errors.Is(err, ErrHeartbeatTimeout):
+		c.opts.Logger.Warn("dialtone: heartbeat write stalled; dropping the connection", "interval", every)
+	case err != nil && !errors.Is(err, errConnLost):
 		c.opts.Logger.Debug("dialtone: heartbeat not sent", "err", err)
 	}
 }
