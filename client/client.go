@@ -247,13 +247,18 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 }
 
 // install makes cn, just logged in, the current connection and starts its heartbeat. It
-// reports false, and closes cn, when cn died or the client finished meanwhile.
+// reports false, and closes cn, when cn died or the client finished meanwhile. The connection
+// cn replaces may still be current: it is dead (the supervisor reconnects only then), but its
+// reader may not have run onDead yet, and ready, closed while it was current, is renewed.
 func (c *Client) install(cn *conn, lr LoginResult) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cn.isDead() || c.life.Err() != nil {
 		cn.close(errConnLost)
 		return false
+	}
+	if c.cur != nil {
+		c.ready = make(chan struct{})
 	}
 	c.cur = cn
 	close(c.ready)

@@ -294,3 +294,34 @@ func TestReconnectWhileHandlerIsBehindDeliversEachEventOnce(t *testing.T) {
 		}
 	}
 }
+
+// A reconnection may log in before the reader of the connection it replaces has told the
+// client of its death (die closes done, then runs onDead, which waits for the client's lock):
+// the new connection is installed all the same, and operations waiting for a connection get
+// it.
+func TestInstallBeforeTheDeadConnectionsReaderCaughtUp(t *testing.T) {
+	c := &Client{opts: Options{}.withDefaults(), ready: make(chan struct{}), loggedIn: true}
+	c.life, c.finish = context.WithCancelCause(context.Background())
+	defer c.finish(ErrClosed)
+	old := &conn{done: make(chan struct{})}
+	if !c.install(old, LoginResult{}) {
+		t.Fatal("the first connection was not installed")
+	}
+	close(old.done) // died; its reader has not run onDead yet
+	next := &conn{done: make(chan struct{})}
+	defer func() {
+		close(next.done) // ends its heartbeat
+		c.wg.Wait()
+	}()
+	if !c.install(next, LoginResult{}) {
+		t.Fatal("the new connection was not installed")
+	}
+	cn, err := c.connection(testCtx(t))
+	if err != nil || cn != next {
+		t.Fatalf("connection() = %p, %v; want the new connection %p", cn, err, next)
+	}
+	c.onDead(old) // the old reader catches up: it must leave the new connection in place
+	if cn, err := c.connection(testCtx(t)); err != nil || cn != next {
+		t.Fatalf("after the old reader's onDead, connection() = %p, %v; want %p", cn, err, next)
+	}
+}
