@@ -36,6 +36,7 @@ type conn struct {
 	pending   map[int64]func(protocol.Frame)
 	kick      *protocol.Kicked // the kicked event received, if any
 	cause     error            // why the connection died; set once
+	writing   chan struct{}    // holds a token while a request's frame is written
 	done      chan struct{}
 	abandoned chan struct{} // closed when the client gives the connection up: no reply is awaited
 	abandon   sync.Once
@@ -73,6 +74,7 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, wg *sync.WaitGroup,
 		pending:   make(map[int64]func(protocol.Frame)),
 		done:      make(chan struct{}),
 		abandoned: make(chan struct{}),
+		writing:   make(chan struct{}, 1),
 	}
 	cn.lastRecv.Store(int64(mono()))
 	wg.Go(cn.readLoop)
@@ -202,6 +204,15 @@ func (cn *conn) reason() error {
 // becomes) dead, and ctx's error when ctx ends before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
 	cb func(protocol.Frame)) (int64, error) {
+	return cn.sendWithin(ctx, 0, nil, op, data, idem, cb)
+}
+
+// sendWithin is send with a write budget, when d > 0: a frame still not written after d means
+// the peer stopped reading (its receive window and this socket's send buffer are full), and
+// the connection is closed with stalled as the reason of its death, which sendWithin then
+// returns.
+func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, op string,
+	data json.RawMessage, idem string, cb func(protocol.Frame)) (int64, error) {
 	id := cn.nextID.Add(1)
 	frame, err := json.Marshal(protocol.Request{ID: id, Op: op, Data: data, Idem: idem})
 	if err != nil {
@@ -218,51 +229,86 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 		cn.forget(id)
 		return 0, err
 	}
-	if err := cn.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := cn.write(ctx, op, frame, d, stalled); err != nil {
 		cn.forget(id)
-		if ctx.Err() != nil {
-			// The websocket library itself closes a connection whose frame ctx cut short.
-			return 0, ctx.Err()
-		}
-		cn.close(err)
-		return 0, errConnLost
+		return 0, err
 	}
 	return id, nil
 }
 
-// sendWithin is send with a write budget: a frame still not written after d means the peer
-// stopped reading (its receive window and this socket's send buffer are full), and the
-// connection is closed with stalled as the reason of its death, which sendWithin then returns.
-// The reason is recorded before the write is cut short, since the websocket library closes the
-// connection under a write whose context ends, and the reader's error on the closed
-// connection must not become the reason. parent ending is not a stall: send's error is
-// returned.
-func (cn *conn) sendWithin(parent context.Context, d time.Duration, stalled error, op string,
-	data json.RawMessage, idem string, cb func(protocol.Frame)) (int64, error) {
-	ctx, cancel := context.WithCancel(parent)
+// write writes the frame of a request for op, one frame at a time. The write is cut short
+// when ctx ends during it, or once budget (when > 0) has passed, the wait for an earlier frame
+// included; the websocket library then closes the connection under it (a frame cut short
+// cannot be finished), so write records the reason of the connection's death first, lest the
+// reader's error on the closed connection become it: stalled after the budget, else one naming
+// op and wrapping ctx's error. A write that ended just as it was cut short took as long, and
+// closes the connection all the same. write returns nil once the frame is written, stalled or
+// ctx's error when cut short or when ctx ended while an earlier frame was being written (the
+// connection then stays), and errConnLost when the connection failed.
+func (cn *conn) write(ctx context.Context, op string, frame []byte, budget time.Duration, stalled error) error {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	var mu sync.Mutex
-	written, cut := false, false
-	t := time.AfterFunc(d, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !written {
-			cut = true
-			cn.setCause(stalled)
-			cancel()
-		}
-	})
-	id, err := cn.send(ctx, op, data, idem, cb)
-	t.Stop()
-	mu.Lock()
-	written = true
-	mu.Unlock()
-	if cut {
-		// The write took the whole budget, even if it ended just as it was cut short.
-		cn.close(stalled)
-		return 0, stalled
+	w := &writeCut{cn: cn, cancel: cancel}
+	if budget > 0 {
+		t := time.AfterFunc(budget, func() { w.cutShort(stalled, stalled) })
+		defer t.Stop()
 	}
-	return id, err
+	select {
+	case cn.writing <- struct{}{}:
+		defer func() { <-cn.writing }()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wctx.Done():
+		return w.end(nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		w.cutShort(fmt.Errorf("dialtone: %s: the request's context ended while its frame was being written, "+
+			"which ends the connection: %w", op, ctx.Err()), ctx.Err())
+	})
+	defer stop()
+	return w.end(cn.ws.Write(wctx, websocket.MessageText, frame))
+}
+
+// writeCut cuts a write short at most once, and only before it ended.
+type writeCut struct {
+	cn     *conn
+	cancel context.CancelFunc // cancels the write's context
+	mu     sync.Mutex
+	ended  bool
+	cut    error // what the write returns once cut short; nil while it is not
+}
+
+// cutShort records reason as the connection's, then cancels the write, which is to return ret;
+// it does nothing once the write ended or was cut short.
+func (w *writeCut) cutShort(reason, ret error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended && w.cut == nil {
+		w.cut = ret
+		w.cn.setCause(reason)
+		w.cancel()
+	}
+}
+
+// end marks the write ended with err and returns write's result (see conn.write), closing the
+// connection when the write was cut short or failed.
+func (w *writeCut) end(err error) error {
+	w.mu.Lock()
+	w.ended = true
+	cut := w.cut
+	w.mu.Unlock()
+	switch {
+	case cut != nil:
+		w.cn.close(cut) // the reason of its death is already recorded
+		return cut
+	case err != nil:
+		w.cn.close(err)
+		return errConnLost
+	}
+	return nil
 }
 
 // forget drops the callback of request id, and reports false when there was none: the reader

@@ -26,7 +26,8 @@
 // the same way (CodeInvalidParameter) by the client, without sending it. An operation's ctx
 // bounds its whole wait, resends included; a ctx that ends while the request's frame is being
 // written (a connection congested for that long) ends the connection, since a frame cut short
-// cannot be finished, and the client reconnects and sends the other requests in flight again.
+// cannot be finished, and the client reconnects and sends the other requests in flight again;
+// the Reconnecting state's reason then names the operation and wraps its ctx's error.
 //
 // Usage:
 //

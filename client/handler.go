@@ -71,7 +71,8 @@ type EventHandler interface {
 	// Connected it is nil, or ErrEventsLost when the events missed since the last handled one
 	// could not be replayed (read the calls the application shows again); for Reconnecting and
 	// Disconnected it tells why (ErrClosed, ErrLoggedOut, *KickError, ErrHeartbeatTimeout, a
-	// *protocol.Error of a refused login, or the network error).
+	// *protocol.Error of a refused login, the error of an operation's ctx that ended while the
+	// operation's frame was being written, or the network error).
 	OnConnectionStateChanged(state ConnectionState, reason error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,4 +106,25 @@ func TestStalledHeartbeatWriteReportsHeartbeatTimeout(t *testing.T) {
 	}
 	recv(t, fs.logins, "first login")
 	recv(t, fs.logins, "second login")
+}
+
+// An operation whose ctx ends while its frame is being written (the server stopped reading)
+// ends the connection, since a frame cut short cannot be finished (package doc); the
+// Reconnecting state says so, with the ctx's error, rather than with the reader's error on the
+// connection closed under it.
+func TestRequestCutShortInItsWriteReportsWhy(t *testing.T) {
+	fs := newFakeServer(t)
+	dial, first := stallFirstConn()
+	rec := newRecorder()
+	c, _ := connect(t, fs, Options{EventHandler: rec, DialContext: dial, MinBackoff: time.Millisecond})
+	recv(t, first, "first connection").stall.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.QueryCall(ctx, "c1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("QueryCall on a stalled connection: %v, want its ctx's deadline", err)
+	}
+	sc := rec.waitState(t, Reconnecting)
+	if !errors.Is(sc.reason, context.DeadlineExceeded) || !strings.Contains(sc.reason.Error(), protocol.OpQueryCall) {
+		t.Fatalf("Reconnecting reason %q, want the queryCall write cut short by its context", sc.reason)
+	}
 }
