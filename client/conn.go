@@ -207,10 +207,11 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 	return cn.sendWithin(ctx, 0, nil, op, data, idem, cb)
 }
 
-// sendWithin is send with a write budget, when d > 0: a frame still not written after d means
-// the peer stopped reading (its receive window and this socket's send buffer are full), and
-// the connection is closed with stalled as the reason of its death, which sendWithin then
-// returns.
+// sendWithin is send with a write budget, when d > 0: a frame still not written d after its
+// write began means the peer stopped reading (its receive window and this socket's send
+// buffer are full), and the connection is closed with stalled as the reason of its death,
+// which sendWithin then returns; a frame that waited d for an earlier one is not sent
+// (errWriteBusy).
 func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, op string,
 	data json.RawMessage, idem string, cb func(protocol.Frame)) (int64, error) {
 	id := cn.nextID.Add(1)
@@ -236,16 +237,20 @@ func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, 
 	return id, nil
 }
 
-// write writes the frame of a request for op, one frame at a time. The write is cut short
-// when ctx ends during it, or once budget (when > 0) has passed, the wait for an earlier frame
-// included; the websocket library then closes the connection under it (a frame cut short
-// cannot be finished), so write records the reason of the connection's death first, lest the
-// reader's error on the closed connection become it: stalled after the budget, else one naming
-// op and wrapping ctx's error. A write that ended just as it was cut short took as long, and
-// closes the connection all the same. write returns nil once the frame is written, stalled or
-// ctx's error when cut short or when ctx ended while an earlier frame was being written (the
-// connection then stays), and errConnLost when the connection failed.
+// write writes the frame of a request for op, one frame at a time. Waiting for an earlier
+// frame ends with ctx's error when ctx ends, or with errWriteBusy once budget (when > 0) has
+// passed, and the connection stays. The write itself is cut short when ctx ends, or once
+// budget has passed again; the websocket library then closes the connection under it (a frame
+// cut short cannot be finished), so write records the reason of the connection's death first,
+// lest the reader's error on the closed connection become it: stalled after the budget, else
+// one naming op and wrapping ctx's error. A write that ended just as it was cut short took as
+// long, and closes the connection all the same. write returns nil once the frame is written,
+// stalled or ctx's error when cut short, and errConnLost when the connection failed.
 func (cn *conn) write(ctx context.Context, op string, frame []byte, budget time.Duration, stalled error) error {
+	if err := cn.waitTurn(ctx, budget); err != nil {
+		return err
+	}
+	defer func() { <-cn.writing }()
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	w := &writeCut{cn: cn, cancel: cancel}
@@ -253,23 +258,35 @@ func (cn *conn) write(ctx context.Context, op string, frame []byte, budget time.
 		t := time.AfterFunc(budget, func() { w.cutShort(stalled, stalled) })
 		defer t.Stop()
 	}
-	select {
-	case cn.writing <- struct{}{}:
-		defer func() { <-cn.writing }()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-wctx.Done():
-		return w.end(nil)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	stop := context.AfterFunc(ctx, func() {
 		w.cutShort(fmt.Errorf("dialtone: %s: the request's context ended while its frame was being written, "+
 			"which ends the connection: %w", op, ctx.Err()), ctx.Err())
 	})
 	defer stop()
 	return w.end(cn.ws.Write(wctx, websocket.MessageText, frame))
+}
+
+// waitTurn takes the connection's write token, waiting for the frame being written; see write
+// for its errors. The caller gives the token back by receiving from cn.writing.
+func (cn *conn) waitTurn(ctx context.Context, budget time.Duration) error {
+	var expired <-chan time.Time
+	if budget > 0 {
+		t := time.NewTimer(budget)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case cn.writing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-expired:
+		return errWriteBusy
+	}
+	if err := ctx.Err(); err != nil {
+		<-cn.writing
+		return err
+	}
+	return nil
 }
 
 // writeCut cuts a write short at most once, and only before it ended.

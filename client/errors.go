@@ -36,6 +36,9 @@ var (
 
 	// errConnLost tells a request that its connection died before the reply: it is retried.
 	errConnLost = errors.New("dialtone: connection lost")
+	// errWriteBusy tells a request with a write budget that an earlier frame was still being
+	// written when the budget ran out: it was not sent, and the connection stays.
+	errWriteBusy = errors.New("dialtone: an earlier frame is still being written")
 )
 
 // Code returns the wire error code carried by err (a *protocol.Error anywhere in its chain), or

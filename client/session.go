@@ -232,6 +232,9 @@ func (c *Client) heartbeat(cn *conn, every, timeout time.Duration) {
 // sendHeartbeat sends one heartbeat on cn. A heartbeat that cannot be written within one
 // interval (the server stopped reading) closes cn with a reason wrapping ErrHeartbeatTimeout:
 // the next heartbeat is due, and a connection that takes nothing in is as dead as a silent one.
+// One that waited an interval for another request's frame is skipped: that write has a
+// context of its own, and the silence watchdog, which sendHeartbeat thus never holds up for
+// longer than two intervals, drops a connection that answers nothing.
 func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
 	stalled := fmt.Errorf("dialtone: heartbeat not written within its interval (%v), the server is not reading: %w",
 		every, ErrHeartbeatTimeout)
