@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -51,19 +52,23 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 	recv(t, fs.logins, "second login")
 }
 
-// stallingConn is a TCP connection whose writes, once stall is set, block until it is closed:
-// a peer that stopped reading, with the socket's send buffer full.
+// stallingConn is a TCP connection whose writes, once stall is set, block until it is closed
+// or resume is closed: a peer that stopped reading, with the socket's send buffer full.
 type stallingConn struct {
 	net.Conn
 	stall  atomic.Bool
+	resume chan struct{}
 	closed chan struct{}
 	once   sync.Once
 }
 
 func (sc *stallingConn) Write(p []byte) (int, error) {
 	if sc.stall.Load() {
-		<-sc.closed
-		return 0, net.ErrClosed
+		select {
+		case <-sc.closed:
+			return 0, net.ErrClosed
+		case <-sc.resume:
+		}
 	}
 	return sc.Conn.Write(p)
 }
@@ -83,7 +88,7 @@ func stallFirstConn() (dial func(context.Context, string, string) (net.Conn, err
 		if err != nil || n.Add(1) > 1 {
 			return nc, err
 		}
-		sc := &stallingConn{Conn: nc, closed: make(chan struct{})}
+		sc := &stallingConn{Conn: nc, resume: make(chan struct{}), closed: make(chan struct{})}
 		first <- sc
 		return sc, nil
 	}
@@ -126,5 +131,38 @@ func TestRequestCutShortInItsWriteReportsWhy(t *testing.T) {
 	sc := rec.waitState(t, Reconnecting)
 	if !errors.Is(sc.reason, context.DeadlineExceeded) || !strings.Contains(sc.reason.Error(), protocol.OpQueryCall) {
 		t.Fatalf("Reconnecting reason %q, want the queryCall write cut short by its context", sc.reason)
+	}
+}
+
+// A heartbeat that waits a whole interval for another request's frame, itself slow to go out
+// (a large frame on a slow link), is skipped: the connection stays, and the request goes
+// through once the link takes it (R6.1 drops only a connection silent for the timeout).
+func TestHeartbeatBehindASlowWriteKeepsTheConnection(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.hbInterval, fs.hbTimeout = 50, 60_000
+	dial, first := stallFirstConn()
+	rec := newRecorder()
+	skipped := make(chan struct{}, 1)
+	logger := slog.New(messageSignal{msg: "dialtone: heartbeat not sent", ch: skipped})
+	c, _ := connect(t, fs, Options{EventHandler: rec, Logger: logger, DialContext: dial, MinBackoff: time.Millisecond})
+	sc := recv(t, first, "first connection")
+	recv(t, fs.logins, "first login")
+	rec.waitState(t, Connected)
+	sc.stall.Store(true)
+	queried := make(chan error, 1)
+	go func() {
+		_, err := c.QueryCall(testCtx(t), "c1")
+		queried <- err
+	}()
+	recv(t, skipped, "a heartbeat skipped behind the query")
+	close(sc.resume)
+	if err := recv(t, queried, "the query"); err != nil {
+		t.Fatalf("QueryCall on the slow link: %v", err)
+	}
+	assertNoReconnection(t, fs, c)
+	for len(rec.states) > 0 {
+		if s := <-rec.states; s.state == Reconnecting {
+			t.Fatalf("Reconnecting (%v) though the link only was slow", s.reason)
+		}
 	}
 }
