@@ -77,7 +77,21 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (*conn, error) {
-	return dialConn(ctx, c.url, &c.opts, &c.wg, c.onEvent, c.onDead)
+	return dialConn(ctx, c.url, &c.opts, c.start, c.onEvent, c.onDead)
+}
+
+// start runs fn on a goroutine that Close waits for, and reports true; once the client is
+// finished it runs nothing and reports false. sync.WaitGroup needs an Add made while its count
+// is zero to happen before the Wait: start adds under the lock that finishing the client takes,
+// so no goroutine can start after Close began to wait, however a Login races a Close.
+func (c *Client) start(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.life.Err() != nil {
+		return false
+	}
+	c.wg.Go(fn)
+	return true
 }
 
 // Login authenticates the device with token (a JWT minted for the user) and deviceID (stable
@@ -158,7 +172,7 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 		}
 		// The connection dropped right after the reply: the supervisor reconnects.
 	}
-	c.wg.Go(func() { c.supervise(cn) })
+	c.start(func() { c.supervise(cn) }) // a client closed meanwhile needs no reconnections
 	return lr, nil
 }
 

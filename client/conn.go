@@ -46,9 +46,10 @@ type conn struct {
 // within it (busy, or a network gone without a close) has its connection closed at once.
 const closeGrace = time.Second
 
-// dialConn opens a WebSocket to u and starts its reader. Its error names u without its
-// password, a credential the handshake sends, since apps log the error.
-func dialConn(ctx context.Context, u *url.URL, o *Options, wg *sync.WaitGroup,
+// dialConn opens a WebSocket to u and starts its reader with start, which refuses once the
+// client is finished: dialConn then closes the WebSocket and returns ErrClosed. Its other
+// errors name u without its password, a credential the handshake sends, since apps log them.
+func dialConn(ctx context.Context, u *url.URL, o *Options, start func(func()) bool,
 	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
 	hc := o.HTTPClient
 	if hc == nil {
@@ -77,7 +78,10 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, wg *sync.WaitGroup,
 		writing:   make(chan struct{}, 1),
 	}
 	cn.lastRecv.Store(int64(mono()))
-	wg.Go(cn.readLoop)
+	if !start(cn.readLoop) {
+		ws.CloseNow()
+		return nil, ErrClosed
+	}
 	return cn, nil
 }
 
