@@ -279,6 +279,47 @@ func TestStats(t *testing.T) {
 	}
 }
 
+// TestStatsCountOnlyChanges: the store's own writes (an outbox record's deletion, a push
+// mark) commit on the writer like changes, in the same transactions, but are not changes:
+// Stats and ObserveBatch count the transactions they are in, and no change for them.
+func TestStatsCountOnlyChanges(t *testing.T) {
+	s, hold, release := openHeld(t)
+	defer s.Close()
+	go s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "hold")}})
+	<-hold
+	before := s.Stats()
+	var observed []int // ObserveBatch's calls; the writer is held until release
+	s.observe = func(n int) { observed = append(observed, n) }
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.ClearInvitationPushed(bg, "c", "u"); err != nil {
+			t.Error(err)
+		}
+	})
+	for len(s.queue) != 1 {
+		runtime.Gosched()
+	}
+	wg.Go(func() {
+		if _, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("u", "e")}}); err != nil {
+			t.Error(err)
+		}
+	})
+	for len(s.queue) != 2 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if err := s.ClearInvitationPushed(bg, "c", "u"); err != nil { // alone in its transaction
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Batches-before.Batches != 2 || st.Changes-before.Changes != 1 {
+		t.Fatalf("stats went from %+v to %+v, want 1 change in 2 more batches", before, st)
+	}
+	if !slices.Equal(observed, []int{1, 0}) {
+		t.Fatalf("ObserveBatch was told %v, want [1 0]", observed)
+	}
+}
+
 func TestOpenRejectsNonFiles(t *testing.T) {
 	for _, path := range []string{"", ":memory:", "a?mode=memory"} {
 		if s, err := Open(bg, path, Options{}); err == nil {

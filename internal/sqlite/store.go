@@ -41,7 +41,8 @@ type Options struct {
 	// returns. It must not block.
 	Publish switchboard.Publisher
 	// ObserveBatch, when not nil, is told how many changes each committed transaction held
-	// (metrics): on the writer goroutine, after the COMMIT. It must not block.
+	// (metrics), 0 for one of maintenance only: on the writer goroutine, after the COMMIT. It
+	// must not block.
 	ObserveBatch func(changes int)
 	// MaxBatch caps the changes committed in one transaction (default DefaultMaxBatch).
 	MaxBatch int
@@ -234,7 +235,7 @@ func (s *Store) Close() error {
 // Stats are the store's counters since Open.
 type Stats struct {
 	Batches int64 // transactions committed by the writer (each one fsync)
-	Changes int64 // changes committed; Changes/Batches is the average batch size
+	Changes int64 // changes committed, not counting maintenance; Changes/Batches is the average batch size
 }
 
 // Stats returns the commit counters, for benchmarks (metrics use Options.ObserveBatch).

@@ -112,7 +112,7 @@ func (s *Store) commitBatch(batch []*request) {
 		}
 		return
 	}
-	applied := 0
+	applied, changes := 0, 0 // requests applied; of them, changes (the rest is maintenance)
 	var broken error // set when the transaction can no longer be trusted
 	faulted := false // a change or the index copy failed because the database cannot be written
 	for _, r := range batch {
@@ -139,6 +139,9 @@ func (s *Store) commitBatch(batch []*request) {
 		default:
 			w.keepHeads()
 			applied++
+			if r.change != nil {
+				changes++
+			}
 		}
 	}
 	copied := false
@@ -182,8 +185,8 @@ func (s *Store) commitBatch(batch []*request) {
 		w.tailCopied()
 	}
 	s.batches.Add(1)
-	s.changes.Add(int64(applied))
-	s.observe(applied)
+	s.changes.Add(int64(changes))
+	s.observe(changes)
 	s.memo.applied(batch)
 	if s.publish == nil {
 		return
