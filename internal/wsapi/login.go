@@ -331,10 +331,10 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 		return nil, newerConnection
 	}
 	us.devices[deviceID] = s
+	s.mu.Lock()
 	if s.holdsUnauth {
 		srv.releaseUnauthLocked(s.ip)
 	}
-	s.mu.Lock()
 	s.holdsUnauth = false
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
 	s.mu.Unlock()

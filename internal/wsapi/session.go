@@ -43,7 +43,7 @@ type session struct {
 	userID      string
 	deviceID    string
 	loggedIn    bool
-	holdsUnauth bool
+	holdsUnauth bool // counted in Server.unauth; changed with Server.mu and s.mu held (giveBackUnauth)
 	ended       bool
 	kicked      bool
 	catchingUp  bool
@@ -111,21 +111,32 @@ func (s *session) end() {
 	s.mu.Lock()
 	s.ended = true
 	unsub, loggedIn, user, device := s.unsubscribe, s.loggedIn, s.userID, s.deviceID
-	holdsUnauth := s.holdsUnauth
-	s.holdsUnauth = false
 	s.mu.Unlock()
 	if unsub != nil {
 		unsub()
 	}
-	if holdsUnauth {
-		s.srv.releaseUnauth(s.ip)
-	}
+	s.giveBackUnauth()
 	if loggedIn {
 		s.srv.unregister(s)
 		s.srv.backend.DeviceDisconnected(user, device)
 	}
 	s.out.stop()
 	s.conn.CloseNow()
+}
+
+// giveBackUnauth gives back the session's place among its address's connections not logged
+// in, if it still holds one; it may be called any number of times. It takes Server.mu before
+// s.mu, as register does.
+func (s *session) giveBackUnauth() {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	s.mu.Lock()
+	holds := s.holdsUnauth
+	s.holdsUnauth = false
+	s.mu.Unlock()
+	if holds {
+		s.srv.releaseUnauthLocked(s.ip)
+	}
 }
 
 // send queues a frame without blocking; a full queue kicks the session (slowConsumer) and
@@ -167,6 +178,10 @@ func (s *session) kick(reason string) {
 	}
 	s.kicked = true
 	s.mu.Unlock()
+	// A connection kicked before it logged in carries out nothing more: its place among its
+	// address's connections not logged in is free now, not once its close handshake ends, so
+	// the client's next connection is not refused for it.
+	s.giveBackUnauth()
 	s.srv.cfg.Observer.Kicked(reason)
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})

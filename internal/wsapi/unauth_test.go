@@ -1,0 +1,107 @@
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// readUntilKicked reads conn's frames up to the kicked event and returns its reason. It does
+// not read past it: the close frame that follows stays unanswered, as for a client that
+// reconnects as soon as it is told it was refused.
+func readUntilKicked(t *testing.T, conn *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("connection ended before a kicked event: %v", err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		if f.Event == protocol.EventKicked {
+			var k protocol.Kicked
+			if err := json.Unmarshal(f.Data, &k); err != nil {
+				t.Fatalf("kicked %q: %v", f.Data, err)
+			}
+			return k.Reason
+		}
+	}
+}
+
+// A connection the server refuses before it logs in (a token that does not verify, bad
+// frames, the login timeout) gives back its place among its address's connections not logged
+// in (maxUnauthenticatedPerIP, protocol.md "Transport") when it is kicked, not when its close
+// handshake ends: the client's next connection, opened at once, is not refused with 6000292.
+func TestRefusedConnectionGivesItsUnauthenticatedPlaceBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		frames []string
+		reason string
+	}{
+		{"authFailed", []string{`{"id":1,"op":"login","data":{"token":"x","deviceID":"a1"}}`}, protocol.KickAuthFailed},
+		{"badFrames", []string{"1", "2", "3", "4", "5"}, protocol.KickBadFrames},
+		{"loginTimeout", nil, protocol.KickLoginTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := New(Config{MaxUnauthenticatedPerIP: 1, LoginTimeout: 100 * time.Millisecond},
+				&prunedLog{}, noBus{}, refusingVerifier{errors.New("token is expired")}, nil, nil)
+			hs := httptest.NewServer(srv)
+			t.Cleanup(hs.Close)
+			url := "ws" + strings.TrimPrefix(hs.URL, "http")
+			first, _, err := websocket.Dial(t.Context(), url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.CloseNow()
+			for _, frame := range tc.frames {
+				if err := first.Write(t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := readUntilKicked(t, first); got != tc.reason {
+				t.Fatalf("first connection kicked with %q, want %q", got, tc.reason)
+			}
+
+			next, _, err := websocket.Dial(t.Context(), url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer next.CloseNow()
+			f := requestFrame(t, next, `{"id":2,"op":"heartbeat"}`)
+			if f.Error == nil || f.Error.Code != protocol.CodeNotLoggedIn || f.ID != 2 {
+				t.Errorf("next connection, opened right after the refusal, answered %+v (error %+v), want the heartbeat's 6000121", f, f.Error)
+			}
+		})
+	}
+}
+
+// requestFrame sends frame on conn and returns the first frame the server sends back.
+func requestFrame(t *testing.T, conn *websocket.Conn, frame string) protocol.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		t.Fatalf("no answer to %s: %v", frame, err)
+	}
+	var f protocol.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	return f
+}
