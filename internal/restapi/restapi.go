@@ -198,8 +198,7 @@ func (a *api) handle(h endpoint) http.Handler {
 			return
 		}
 		if err != nil {
-			code, msg := a.errorCode(err)
-			writeError(w, code, msg)
+			a.writeFailure(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -237,6 +236,30 @@ func writeStatus(w http.ResponseWriter, status int, code protocol.Code, msg stri
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(errorBody{Error: protocol.Error{Code: code, Message: msg}})
+}
+
+// retryAfter is the Retry-After, in seconds, of a 503: the interval at which /readyz tries a
+// write of its own once the store could not write (docs/operations.md, "When the disk fills").
+const retryAfter = "5"
+
+// writeFailure answers err: a coded error with its code's status, or, when the server could
+// not carry the request out for a temporary reason (the store cannot write, the server is
+// draining), 503 with Retry-After, so an HTTP client's retry logic repeats it (RFC 9110
+// section 15.6.4); the body's code stays 6000270 (§8, retryable) either way.
+func (a *api) writeFailure(w http.ResponseWriter, err error) {
+	code, msg := a.errorCode(err)
+	if code == protocol.CodeInternal && temporary(err) {
+		w.Header().Set("Retry-After", retryAfter)
+		writeStatus(w, http.StatusServiceUnavailable, code, msg)
+		return
+	}
+	writeError(w, code, msg)
+}
+
+// temporary reports whether err is a failure that goes away by itself: the store could not
+// write, or the server is draining.
+func temporary(err error) bool {
+	return errors.Is(err, switchboard.ErrStorageUnavailable) || errors.Is(err, switchboard.ErrClosed)
 }
 
 // errorCode maps an error to its code and a message safe to show; internal errors are logged,
