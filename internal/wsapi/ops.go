@@ -107,12 +107,18 @@ func (srv *Server) opHandlers() map[string]opFunc {
 	return ops
 }
 
+// logout drops the device's push targets (§9), loses the device at once (R6.1), answers {}
+// and kicks the session with logout. When the targets cannot be dropped it changes nothing
+// and fails (6000270), and the session stays logged in for the client to repeat it: a
+// logged-out device must not go on being pushed the user's invitations.
 func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request) (any, error) {
 	if err := decode(req.Data, &struct{}{}); err != nil {
 		return nil, err
 	}
+	if err := srv.dropPushTargets(ctx, s.userID, s.deviceID); err != nil {
+		return nil, err
+	}
 	srv.backend.Logout(ctx, s.userID, s.deviceID)
-	srv.dropPushTargets(ctx, s.userID, s.deviceID)
 	s.reply(req.ID, struct{}{})
 	s.kick(protocol.KickLogout)
 	return nil, nil

@@ -97,11 +97,12 @@ func (srv *Server) pushUnregister(ctx context.Context, s *session, req protocol.
 }
 
 // dropPushTargets removes the push targets registered from a device that logs out (§9).
-func (srv *Server) dropPushTargets(ctx context.Context, userID, deviceID string) {
+func (srv *Server) dropPushTargets(ctx context.Context, userID, deviceID string) error {
 	if srv.cfg.PushTargets == nil {
-		return
+		return nil
 	}
 	if err := srv.cfg.PushTargets.DeletePushTargets(ctx, userID, deviceID); err != nil {
-		srv.log.Error("logout: drop push targets", "user", userID, "device", deviceID, "err", err)
+		return fmt.Errorf("logout: drop push targets of %s's device %s: %w", userID, deviceID, err)
 	}
+	return nil
 }
