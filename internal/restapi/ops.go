@@ -154,7 +154,9 @@ func (a *api) listCalls(r *http.Request, _ string) (any, error) {
 }
 
 // logout takes no body: an empty one or an object (whose fields are unknown, so ignored), as
-// every endpoint; anything else is refused before any session is kicked.
+// every endpoint; anything else is refused before any session is kicked. The user's push
+// targets are dropped first (§9): when they cannot be, nothing is changed and the request
+// fails, so a logged-out user is never left with devices that are pushed its invitations.
 func (a *api) logout(r *http.Request, _ string) (any, error) {
 	user, err := a.user(r.PathValue("userID"))
 	if err != nil {
@@ -163,14 +165,14 @@ func (a *api) logout(r *http.Request, _ string) (any, error) {
 	if err := decode(r, &struct{}{}); err != nil {
 		return nil, err
 	}
-	a.Sessions.LogoutUser(r.Context(), user)
-	if err := a.Backend.LogoutUser(r.Context(), user); err != nil {
-		return nil, err
-	}
 	if a.PushTargets != nil {
 		if err := a.PushTargets.DeletePushTargets(r.Context(), user, ""); err != nil {
 			return nil, err
 		}
+	}
+	a.Sessions.LogoutUser(r.Context(), user)
+	if err := a.Backend.LogoutUser(r.Context(), user); err != nil {
+		return nil, err
 	}
 	return struct{}{}, nil
 }

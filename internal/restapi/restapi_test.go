@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -64,5 +65,50 @@ func TestStorageFaultIsToldToTheCaller(t *testing.T) {
 				t.Errorf("invite answered %+v, want %+v", body.Error, want)
 			}
 		})
+	}
+}
+
+// recordedSessions is a Sessions that counts the users it logs out.
+type recordedSessions struct{ loggedOut atomic.Int32 }
+
+func (s *recordedSessions) LogoutUser(context.Context, string) { s.loggedOut.Add(1) }
+
+// countedLosses is a Backend that counts the users whose devices its LogoutUser loses.
+type countedLosses struct {
+	Backend // nil: the test calls only LogoutUser
+	lost    atomic.Int32
+}
+
+func (b *countedLosses) LogoutUser(context.Context, string) error {
+	b.lost.Add(1)
+	return nil
+}
+
+// unwritablePushTargets cannot drop push targets: the store cannot write.
+type unwritablePushTargets struct{}
+
+func (unwritablePushTargets) DeletePushTargets(context.Context, string, string) error {
+	return fmt.Errorf("%w: sqlite: delete push targets: disk I/O error (10)", switchboard.ErrStorageUnavailable)
+}
+
+// A logout (docs/api.md) whose push targets cannot be dropped (§9) changes nothing: it is
+// answered 503 with 6000270 before any session is kicked or device lost, and repeating it once
+// the store writes again logs the user out.
+func TestLogoutThatCannotDropPushTargetsChangesNothing(t *testing.T) {
+	sessions, backend := &recordedSessions{}, &countedLosses{}
+	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(string) bool { return true },
+		Backend: backend, Sessions: sessions, PushTargets: unwritablePushTargets{}})
+	req := httptest.NewRequest(http.MethodPost, Prefix+"users/alice/logout", nil)
+	req.Header.Set("Authorization", "Bearer key")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("logout answered %d %q, want 503", rec.Code, rec.Body)
+	}
+	if n := sessions.loggedOut.Load(); n != 0 {
+		t.Errorf("the failed logout kicked the user's sessions %d times, want none", n)
+	}
+	if n := backend.lost.Load(); n != 0 {
+		t.Errorf("the failed logout lost the user's devices %d times, want none", n)
 	}
 }
