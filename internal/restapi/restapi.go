@@ -198,7 +198,7 @@ func (a *api) handle(h endpoint) http.Handler {
 			return
 		}
 		if err != nil {
-			a.writeFailure(w, err)
+			a.writeFailure(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -246,8 +246,8 @@ const retryAfter = "5"
 // not carry the request out for a temporary reason (the store cannot write, the server is
 // draining), 503 with Retry-After, so an HTTP client's retry logic repeats it (RFC 9110
 // section 15.6.4); the body's code stays 6000270 (§8, retryable) either way.
-func (a *api) writeFailure(w http.ResponseWriter, err error) {
-	code, msg := a.errorCode(err)
+func (a *api) writeFailure(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := a.errorCode(r.Context(), err)
 	if code == protocol.CodeInternal && temporary(err) {
 		w.Header().Set("Retry-After", retryAfter)
 		writeStatus(w, http.StatusServiceUnavailable, code, msg)
@@ -262,15 +262,20 @@ func temporary(err error) bool {
 	return errors.Is(err, switchboard.ErrStorageUnavailable) || errors.Is(err, switchboard.ErrClosed)
 }
 
-// errorCode maps an error to its code and a message safe to show; internal errors are logged,
-// and told as wire.MsgStorageUnavailable when the store could not write.
-func (a *api) errorCode(err error) (protocol.Code, string) {
+// errorCode maps an error of the request whose context is ctx to its code and a message safe
+// to show; internal errors are logged, and told as wire.MsgStorageUnavailable when the store
+// could not write. A request that failed because its caller hung up (ctx ended) is no fault of
+// the server's and is logged at DEBUG only; nobody reads its answer.
+func (a *api) errorCode(ctx context.Context, err error) (protocol.Code, string) {
 	var ce *call.Error
 	switch {
 	case errors.As(err, &ce):
 		return protocol.Code(ce.Code), ce.Reason
 	case errors.Is(err, switchboard.ErrClosed):
 		return protocol.CodeInternal, wire.MsgShuttingDown
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		a.Log.Debug("api request abandoned by its caller", "err", err)
+		return protocol.CodeInternal, wire.MsgInternal
 	}
 	a.Log.Error("api request failed", "err", err)
 	if errors.Is(err, switchboard.ErrStorageUnavailable) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,5 +111,38 @@ func TestLogoutThatCannotDropPushTargetsChangesNothing(t *testing.T) {
 	}
 	if n := backend.lost.Load(); n != 0 {
 		t.Errorf("the failed logout lost the user's devices %d times, want none", n)
+	}
+}
+
+// waitingInvite is a Backend whose invitations wait for their context to end, as a commit
+// waits its turn, and fail with its error.
+type waitingInvite struct {
+	Backend // nil: the test calls only Invite
+}
+
+func (waitingInvite) Invite(ctx context.Context, _ call.Invite, _ string) (switchboard.Result, error) {
+	<-ctx.Done()
+	return switchboard.Result{}, fmt.Errorf("invite: %w", ctx.Err())
+}
+
+// A request whose caller hung up before it was carried out fails with its context's error,
+// which is no fault of the server's: it is not logged at ERROR, the level that tells an
+// operator the disk or the database fails (docs/operations.md, "The log").
+func TestRequestAbandonedByItsCallerIsNoServerError(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(string) bool { return true },
+		Backend: waitingInvite{}, Log: log})
+	ctx, hangUp := context.WithCancel(t.Context())
+	hangUp()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, Prefix+"calls",
+		strings.NewReader(`{"userID":"alice","invitees":["bob"]}`))
+	req.Header.Set("Authorization", "Bearer key")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("a request its caller abandoned was logged as a server error: %s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "context canceled") {
+		t.Errorf("log %q does not say the request was abandoned", logged.String())
 	}
 }
