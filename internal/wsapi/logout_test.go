@@ -62,3 +62,37 @@ func TestLogoutThatCannotDropPushTargetsChangesNothing(t *testing.T) {
 		t.Errorf("after the failed logout a heartbeat answered %+v (error %v), want the session still logged in", f, f.Error)
 	}
 }
+
+// A device that logged out (R6.1) is no longer connected once it is told so: another device
+// of its user logs in at once, within maxDevicesPerUser (R6.2), without waiting for the logged
+// out connection's close handshake to end, and the user counts as connected no more (§9).
+func TestLoggedOutDeviceFreesItsPlaceAtOnce(t *testing.T) {
+	srv := New(Config{MaxDevicesPerUser: 1}, &countedLogout{}, noBus{}, tokenIsUser{}, nil, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	phone, _, err := websocket.Dial(t.Context(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.CloseNow()
+	exchange(t, phone, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"phone"}}`)
+	if f := requestFrame(t, phone, `{"id":2,"op":"logout"}`); f.ID != 2 || f.Error != nil {
+		t.Fatalf("logout answered %+v (error %v), want {}", f, f.Error)
+	}
+	if got := readUntilKicked(t, phone); got != protocol.KickLogout {
+		t.Fatalf("logged-out connection kicked with %q, want %q", got, protocol.KickLogout)
+	}
+	if srv.Connected("alice") {
+		t.Error("alice counts as connected after her only device logged out")
+	}
+
+	tablet, _, err := websocket.Dial(t.Context(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tablet.CloseNow()
+	if f := requestFrame(t, tablet, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"tablet"}}`); f.ID != 1 || f.Error != nil {
+		t.Errorf("login of another device right after the logout answered %+v (error %v), want a login result", f, f.Error)
+	}
+}

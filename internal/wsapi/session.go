@@ -177,11 +177,16 @@ func (s *session) kick(reason string) {
 		return
 	}
 	s.kicked = true
+	loggedIn := s.loggedIn
 	s.mu.Unlock()
 	// A connection kicked before it logged in carries out nothing more: its place among its
 	// address's connections not logged in is free now, not once its close handshake ends, so
-	// the client's next connection is not refused for it.
+	// the client's next connection is not refused for it. Likewise a device logged out is lost
+	// at once (R6.1): it stops counting among its user's connected devices (R6.2, §9) now.
 	s.giveBackUnauth()
+	if loggedIn && reason == protocol.KickLogout {
+		s.srv.unregister(s)
+	}
 	s.srv.cfg.Observer.Kicked(reason)
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
