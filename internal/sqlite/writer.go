@@ -113,8 +113,8 @@ func (s *Store) commitBatch(batch []*request) {
 		return
 	}
 	applied, changes := 0, 0 // requests applied; of them, changes (the rest is maintenance)
-	var broken error // set when the transaction can no longer be trusted
-	faulted := false // a change or the index copy failed because the database cannot be written
+	var broken error         // set when the transaction can no longer be trusted
+	faulted := false         // a change or the index copy failed because the database cannot be written
 	for _, r := range batch {
 		if broken != nil {
 			r.err = broken
