@@ -122,6 +122,27 @@ func TestInvalidParameterBeforeUnknownCall(t *testing.T) {
 	wantCode(t, "a valid accept", err, call.CodeCallUnavailable)
 }
 
+// R3.10: a bad count or nextFlag is 6000001, with a message that names the one at fault.
+func TestListCallsNamesTheBadParameter(t *testing.T) {
+	sb, _ := newSwitchboard(t)
+	for _, tc := range []struct {
+		count int
+		next  int64
+		want  string
+	}{
+		{-1, 0, "count must not be negative"},
+		{20, -1, "nextFlag must be 0 or one a page returned"},
+		{20, 1 << 53, "nextFlag must be 0 or one a page returned"},
+	} {
+		_, _, err := sb.ListCalls(t.Context(), "bob", tc.count, tc.next)
+		wantCode(t, fmt.Sprint("count ", tc.count, " nextFlag ", tc.next), err, call.CodeInvalidParameter)
+		var ce *call.Error
+		if errors.As(err, &ce) && ce.Reason != tc.want {
+			t.Errorf("count %d nextFlag %d: reason %q, want %q", tc.count, tc.next, ce.Reason, tc.want)
+		}
+	}
+}
+
 // R3.1 and the R3 preamble: a caller whose call's only deadline has passed is no longer in a
 // call, even before the deadline is committed, and the expiry is committed with the new call.
 func TestInviteAppliesTheCallersDueDeadlines(t *testing.T) {

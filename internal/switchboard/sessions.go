@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // DeviceConnected records that a session of the device logged in (R6.1).
@@ -36,10 +37,14 @@ func (s *Switchboard) QueryCall(ctx context.Context, userID, callID string) (cal
 }
 
 // ListCalls pages the calls of a user, newest first (R3.10). count 0 means 20 and counts
-// above 100 mean 100; a negative count or next is invalid (6000001).
+// above 100 mean 100; a negative count, or a next that no page returns (negative, or 2^53 or
+// more), is invalid (6000001).
 func (s *Switchboard) ListCalls(ctx context.Context, userID string, count int, next int64) ([]call.Call, int64, error) {
-	if count < 0 || next < 0 || next >= 1<<53 {
-		return nil, 0, &call.Error{Code: call.CodeInvalidParameter, Reason: "count and nextFlag must be non-negative"}
+	if count < 0 {
+		return nil, 0, &call.Error{Code: call.CodeInvalidParameter, Reason: "count must not be negative"}
+	}
+	if next < 0 || next > protocol.MaxInteger {
+		return nil, 0, &call.Error{Code: call.CodeInvalidParameter, Reason: "nextFlag must be 0 or one a page returned"}
 	}
 	switch {
 	case count == 0:
