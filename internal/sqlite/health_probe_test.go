@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -41,6 +42,9 @@ func TestWritableReturnsWhenItsContextEndsWhileTheWriterIsStuck(t *testing.T) {
 	ctx, cancel := context.WithCancel(bg)
 	got := make(chan error, 1)
 	go func() { got <- s.Writable(ctx) }()
+	for len(s.queue) == 0 { // the probe waits for its turn behind the stuck batch
+		runtime.Gosched()
+	}
 	cancel()
 	select {
 	case err := <-got:
