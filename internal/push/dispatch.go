@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wire"
@@ -130,6 +131,8 @@ type Dispatcher struct {
 	cfg DispatcherConfig
 	log *slog.Logger
 
+	gates map[string]*gate // each configured provider's slots
+
 	mu     sync.Mutex
 	done   map[int64]*record // record ID → its sends, across attempts
 	warned map[string]bool   // unconfigured providers and unknown profiles, logged once
@@ -144,7 +147,19 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
-	return &Dispatcher{cfg: cfg, log: log, done: map[int64]*record{}, warned: map[string]bool{}}
+	gates := make(map[string]*gate, len(cfg.Providers))
+	for name := range cfg.Providers {
+		gates[name] = newGate(SlotsPerProvider)
+	}
+	return &Dispatcher{cfg: cfg, log: log, gates: gates, done: map[int64]*record{}, warned: map[string]bool{}}
+}
+
+// Parallel is how many records the push worker should deliver at once: SlotsPerProvider per
+// configured provider, so that the records waiting for one hung provider, which hold at most its
+// slots, leave the worker room for the others' (docs/push.md "A hung provider delays only its
+// own pushes").
+func (d *Dispatcher) Parallel() int {
+	return SlotsPerProvider * max(len(d.cfg.Providers), 1)
 }
 
 // Deliver handles one push record (behaviour §9, call.PushKind):
@@ -330,8 +345,10 @@ func (d *Dispatcher) letGo(r *record) {
 // send pushes m to every target not sent on an earlier attempt of record id, up to
 // maxSendsAtOnce at once, and returns once each answered: whether any target accepted the push
 // (on this attempt or an earlier one), and nil or an error when a send may succeed later (the
-// record is then retried). The bookkeeping of a record lives until Deliver is done with it, or
-// is dropped past maxTracked records while no send of it is under way.
+// record is then retried). The sends to one provider hold one of its slots (gate) while they
+// wait for its answers; those to a stalled provider fail at once, to be retried. The
+// bookkeeping of a record lives until Deliver is done with it, or is dropped past maxTracked
+// records while no send of it is under way.
 func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) (bool, error) {
 	r := d.hold(id)
 	defer d.letGo(r)
@@ -340,47 +357,76 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		mu    sync.Mutex
 		retry error
 	)
-	slots := make(chan struct{}, maxSendsAtOnce)
-	for _, st := range targets {
-		t := Target{Provider: st.Provider, Token: st.Token, VoIP: st.VoIP, BundleID: st.BundleID}
-		if r.doneWith(t) {
-			continue
-		}
-		slots <- struct{}{}
+	fail := func(err error) {
+		mu.Lock()
+		retry = err
+		mu.Unlock()
+	}
+	sends := make(chan struct{}, maxSendsAtOnce)
+	for provider, ts := range r.pendingByProvider(targets) {
 		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := d.sendOne(ctx, r, userID, t, m); err != nil {
-				mu.Lock()
-				retry = err
-				mu.Unlock()
+			g := d.gates[provider]
+			if err := g.acquire(ctx); err != nil {
+				fail(fmt.Errorf("push %s: %w", provider, err))
+				return
 			}
+			var answered atomic.Bool
+			defer func() { g.release(answered.Load()) }()
+			var group sync.WaitGroup
+			for _, t := range ts {
+				sends <- struct{}{}
+				group.Go(func() {
+					defer func() { <-sends }()
+					ans, err := d.sendOne(ctx, r, userID, t, m)
+					if ans {
+						answered.Store(true)
+					}
+					if err != nil {
+						fail(err)
+					}
+				})
+			}
+			group.Wait()
 		})
 	}
 	wg.Wait()
 	return r.anyAccepted(), retry
 }
 
+// pendingByProvider returns the targets not done with on an earlier send, by provider.
+func (r *record) pendingByProvider(targets []switchboard.PushTarget) map[string][]Target {
+	out := map[string][]Target{}
+	for _, st := range targets {
+		t := Target{Provider: st.Provider, Token: st.Token, VoIP: st.VoIP, BundleID: st.BundleID}
+		if !r.doneWith(t) {
+			out[t.Provider] = append(out[t.Provider], t)
+		}
+	}
+	return out
+}
+
 // sendOne sends m to t and records the outcome in r: accepted, or refused for good (rejected,
 // or its token invalid, and then the target removed). It returns an error when the send, or the
-// target's removal, may succeed later.
-func (d *Dispatcher) sendOne(ctx context.Context, r *record, userID string, t Target, m Message) error {
+// target's removal, may succeed later, and reports whether the provider answered (unanswered).
+func (d *Dispatcher) sendOne(ctx context.Context, r *record, userID string, t Target, m Message) (answered bool, _ error) {
 	err := d.sendTo(ctx, r, userID, t, m)
+	answered = !unanswered(err)
 	result := refused
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		d.log.Info("push: token invalid, target removed", "user", userID, "provider", t.Provider, "err", err)
 		if derr := d.cfg.Targets.DeletePushTarget(ctx, userID, t.Provider, t.Token); derr != nil {
-			return derr
+			return answered, derr
 		}
 	case errors.Is(err, ErrRejected):
 		d.log.Warn("push: rejected", "user", userID, "callID", m.CallID, "kind", m.Kind, "err", err)
 	case err != nil:
-		return err
+		return answered, err
 	default:
 		result = accepted
 	}
 	r.settle(t, result)
-	return nil
+	return answered, nil
 }
 
 // sendTo sends m to t through t's provider. A provider with a size limit (a Fitter) gets m

@@ -28,10 +28,12 @@ func (d *delivery) notify() {
 	}
 }
 
-// add creates a worker of kind over store.
-func (d *delivery) add(kind string, expiry time.Duration, deliver outbox.Deliver, store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) {
-	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Deliver: deliver, Expiry: expiry, Observer: m},
-		store, time.Now, log))
+// add creates a worker of kind over store, delivering parallel records at once (0: the
+// outbox's default).
+func (d *delivery) add(kind string, expiry time.Duration, parallel int, deliver outbox.Deliver, store *sqlite.Store,
+	m *metrics.Metrics, log *slog.Logger) {
+	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Deliver: deliver, Expiry: expiry,
+		Parallel: parallel, Observer: m}, store, time.Now, log))
 }
 
 // addWebhooks adds the webhook worker when --webhook-url is set, and reports whether it did.
@@ -40,7 +42,7 @@ func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metric
 		return false
 	}
 	sender := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, nil, time.Now)
-	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
+	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, 0, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		return sender.Send(ctx, rec.Body)
 	}, store, m, log)
 	return true

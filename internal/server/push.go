@@ -77,7 +77,7 @@ func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, sto
 	warnUnusedProfileFields(profiles, providers, log)
 	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Profiles: profiles, Targets: store,
 		Marks: store, Connected: connected, Log: log, Observer: m})
-	d.add(switchboard.OutboxPush, cfg.PushExpiry, func(ctx context.Context, rec switchboard.OutboxRecord) error {
+	d.add(switchboard.OutboxPush, cfg.PushExpiry, dispatcher.Parallel(), func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		err := dispatcher.Deliver(ctx, rec)
 		if errors.Is(err, push.ErrMalformed) || errors.Is(err, push.ErrNotAccepted) {
 			return outbox.Permanent(err)
