@@ -126,7 +126,7 @@ func apnsBody(m Message) ([]byte, error) {
 // Fit implements Fitter: m fitted to APNs' limit for t (5120 bytes for a VoIP target, else
 // 4096). A push that is not sent to t (VoIP and no invitation) is returned as it is.
 func (a *APNs) Fit(t Target, m Message) (Message, error) {
-	if t.VoIP && m.Kind != KindInvitation {
+	if a.Skips(t, m) {
 		return m, nil
 	}
 	m, _, err := a.fitBody(t, m)
@@ -146,14 +146,18 @@ func (a *APNs) fitBody(t Target, m Message) (Message, []byte, error) {
 	return m, body, nil
 }
 
+// Skips implements Skipper: only invitations are sent to a VoIP target. Any other push is not
+// a new call: never a VoIP push (behaviour §9), and a PushKit token takes nothing else.
+func (a *APNs) Skips(t Target, m Message) bool { return t.VoIP && m.Kind != KindInvitation }
+
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
 // InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried. A target
 // whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request. The
 // body is m fitted to APNs' limit (Fit); one that cannot fit is refused without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
-	if t.VoIP && m.Kind != KindInvitation {
-		return nil // not a new call: never a VoIP push, and a PushKit token takes nothing else
+	if a.Skips(t, m) {
+		return nil
 	}
 	if !protocol.ValidBundleID(t.BundleID) { // registered before pushRegister checked it
 		return fmt.Errorf("push apns: bundleID %q is no topic: %w", t.BundleID, ErrRejected)

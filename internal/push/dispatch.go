@@ -363,34 +363,65 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		mu.Unlock()
 	}
 	sends := make(chan struct{}, maxSendsAtOnce)
+	// sendAll sends to ts, up to maxSendsAtOnce at once with the record's other sends, and
+	// reports whether a provider answered one of them.
+	sendAll := func(ts []Target) bool {
+		var (
+			group    sync.WaitGroup
+			answered atomic.Bool
+		)
+		for _, t := range ts {
+			sends <- struct{}{}
+			group.Go(func() {
+				defer func() { <-sends }()
+				ans, err := d.sendOne(ctx, r, userID, t, m)
+				if ans {
+					answered.Store(true)
+				}
+				if err != nil {
+					fail(err)
+				}
+			})
+		}
+		group.Wait()
+		return answered.Load()
+	}
 	for provider, ts := range r.pendingByProvider(targets) {
+		free, gated := d.needingNoRequest(provider, ts, m)
+		if len(free) > 0 {
+			wg.Go(func() { sendAll(free) })
+		}
+		if len(gated) == 0 {
+			continue
+		}
 		wg.Go(func() {
 			g := d.gates[provider]
 			if err := g.acquire(ctx); err != nil {
 				fail(fmt.Errorf("push %s: %w", provider, err))
 				return
 			}
-			var answered atomic.Bool
-			defer func() { g.release(answered.Load()) }()
-			var group sync.WaitGroup
-			for _, t := range ts {
-				sends <- struct{}{}
-				group.Go(func() {
-					defer func() { <-sends }()
-					ans, err := d.sendOne(ctx, r, userID, t, m)
-					if ans {
-						answered.Store(true)
-					}
-					if err != nil {
-						fail(err)
-					}
-				})
-			}
-			group.Wait()
+			g.release(sendAll(gated))
 		})
 	}
 	wg.Wait()
 	return r.anyAccepted(), retry
+}
+
+// needingNoRequest splits ts, targets of provider, into those the provider takes m for without
+// a request (Skipper), which need none of its slots, and the others.
+func (d *Dispatcher) needingNoRequest(provider string, ts []Target, m Message) (free, gated []Target) {
+	s, ok := d.cfg.Providers[provider].(Skipper)
+	if !ok {
+		return nil, ts
+	}
+	for _, t := range ts {
+		if s.Skips(t, m) {
+			free = append(free, t)
+		} else {
+			gated = append(gated, t)
+		}
+	}
+	return free, gated
 }
 
 // pendingByProvider returns the targets not done with on an earlier send, by provider.

@@ -2,10 +2,12 @@ package push
 
 import (
 	"context"
+	"crypto/elliptic"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -163,6 +165,53 @@ func TestDispatchStalledProviderDelaysOnlyItsTargets(t *testing.T) {
 		}
 		if got := works.take(); len(got) != 0 {
 			t.Errorf("the retry sent %q again to a target that had it", got)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// §9, docs/push.md "The VoIP rule": a withdrawal is never sent to an APNs VoIP target, so it
+// needs no APNs request, and a stalled APNs does not hold it up: it is done at once (the
+// user's mark cleared), rather than retried until APNs answers again.
+func TestDispatchPushNeedingNoRequestIgnoresStalledProvider(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, p8 := p8Key(t, elliptic.P256())
+		hang := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})
+		apns, err := NewAPNs(APNsConfig{Key: p8, KeyID: "KEY123", TeamID: "TEAM456", Endpoint: "https://apns.example",
+			Client: &http.Client{Transport: hang}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := &memStore{marks: map[string]bool{"c1/bob": true}, targets: []switchboard.PushTarget{
+			{UserID: "bob", Provider: "apns", Token: "bob-voip", VoIP: true, BundleID: "app"}}}
+		for i := range SlotsPerProvider {
+			u := fmt.Sprintf("u%d", i)
+			store.targets = append(store.targets, switchboard.PushTarget{UserID: u, Provider: "apns", Token: u, BundleID: "app"})
+		}
+		d := NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"apns": apns}, Targets: store, Marks: store})
+		rec := func(id int64, kind, user string) switchboard.OutboxRecord {
+			body, _ := json.Marshal(wire.PushMessage{Kind: kind, UserID: user, CallID: "c1"})
+			return switchboard.OutboxRecord{ID: id, OrderKey: "c1/" + user, Body: body}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		for i := range SlotsPerProvider {
+			go func() { _ = d.Deliver(ctx, rec(int64(100+i), KindInvitation, fmt.Sprintf("u%d", i))) }()
+		}
+		synctest.Wait()
+		time.Sleep(stallAfter)
+
+		if err := d.Deliver(t.Context(), rec(1, KindWithdrawal, "bob")); err != nil {
+			t.Fatalf("withdrawal to a VoIP target only, with APNs stalled = %v, want nil at once", err)
+		}
+		if pushed, _ := store.InvitationPushed(t.Context(), "c1", "bob"); pushed {
+			t.Error("the withdrawal left bob's mark")
 		}
 	})
 }

@@ -55,6 +55,13 @@ type Provider interface {
 	Send(ctx context.Context, t Target, m Message) error
 }
 
+// Skipper is a Provider with messages it takes without sending them, by a documented rule
+// (APNs: no withdrawal to a VoIP target). Skips reports whether Send would return nil for m and
+// t without a request; the dispatcher then needs none of the provider's slots for it.
+type Skipper interface {
+	Skips(t Target, m Message) bool
+}
+
 // ErrTokenInvalid means the provider no longer accepts the target's token.
 var ErrTokenInvalid = errors.New("push: token invalid")
 
