@@ -71,9 +71,9 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 }
 
 // providerToken returns the current JWT, signing a new one when it is 50 minutes old.
-func (a *APNs) providerToken() (string, error) {
+func (a *APNs) providerToken(ctx context.Context) (string, error) {
 	now := a.cfg.Now()
-	return a.tokens.get(now, func() (string, time.Time, error) {
+	return a.tokens.get(ctx, now, func() (string, time.Time, error) {
 		t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": a.cfg.TeamID, "iat": now.Unix()})
 		t.Header["kid"] = a.cfg.KeyID
 		s, err := t.SignedString(a.key)
@@ -166,7 +166,7 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
-	token, err := a.providerToken()
+	token, err := a.providerToken(ctx)
 	if err != nil {
 		return err
 	}

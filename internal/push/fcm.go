@@ -67,7 +67,7 @@ func NewFCM(cfg FCMConfig) (*FCM, error) {
 // until a minute before it expires.
 func (f *FCM) accessToken(ctx context.Context) (string, error) {
 	now := f.cfg.Now()
-	return f.tokens.get(now, func() (string, time.Time, error) {
+	return f.tokens.get(ctx, now, func() (string, time.Time, error) {
 		assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 			"iss": f.email, "scope": FCMScope, "aud": f.cfg.TokenURL,
 			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),

@@ -44,27 +44,55 @@ func post(ctx context.Context, client *http.Client, url string, header map[strin
 	return resp.StatusCode, raw, nil
 }
 
-// tokenCache holds one bearer token until a time; safe for concurrent use.
+// tokenCache holds one bearer token until a time; safe for concurrent use. A token is minted
+// by one caller at a time: the others share that mint's result rather than each waiting for the
+// one before and minting again, so that a token endpoint that stops answering holds each push
+// up for one request's timeout at most.
 type tokenCache struct {
-	mu    sync.Mutex
+	mu      sync.Mutex
+	token   string
+	until   time.Time
+	minting *mint // the mint under way, if any
+}
+
+// mint is one call of a mint function; token and err are set before done is closed.
+type mint struct {
+	done  chan struct{}
 	token string
-	until time.Time
+	err   error
 }
 
 // get returns the cached token, or the one mint returns (with its end of use) when there is
-// none or it is past its time.
-func (c *tokenCache) get(now time.Time, mint func() (string, time.Time, error)) (string, error) {
+// none or it is past its time. When a mint is already under way it waits for that one's result
+// instead, or until ctx ends.
+func (c *tokenCache) get(ctx context.Context, now time.Time, mintFn func() (string, time.Time, error)) (string, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.token != "" && now.Before(c.until) {
+		defer c.mu.Unlock()
 		return c.token, nil
 	}
-	token, until, err := mint()
-	if err != nil {
-		return "", err
+	if m := c.minting; m != nil {
+		c.mu.Unlock()
+		select {
+		case <-m.done:
+			return m.token, m.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
-	c.token, c.until = token, until
-	return token, nil
+	m := &mint{done: make(chan struct{})}
+	c.minting = m
+	c.mu.Unlock()
+	token, until, err := mintFn()
+	c.mu.Lock()
+	if err == nil {
+		c.token, c.until = token, until
+	}
+	m.token, m.err = token, err
+	c.minting = nil
+	close(m.done)
+	c.mu.Unlock()
+	return token, err
 }
 
 // drop forgets token if it is the cached one (the server refused it).
