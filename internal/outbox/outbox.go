@@ -209,6 +209,8 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			case !now.Before(w.expiresAt(rec)):
 				if w.drop(ctx, rec, st, errExpired, retries) {
 					earliest(now)
+				} else {
+					earliest(retries[rec.ID].nextAt) // its deletion's retry
 				}
 			case st != nil && st.nextAt.After(now):
 				earliest(st.nextAt)
@@ -218,7 +220,9 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			}
 		}
 		if len(heads) < w.cfg.Batch {
-			forgetGone(retries, seen)
+			if seen != nil { // else every retry state is this pass's, of a head it saw
+				forgetGone(retries, seen)
+			}
 			break
 		}
 	}
