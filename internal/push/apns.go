@@ -176,7 +176,8 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 		header["apns-topic"], header["apns-push-type"] = t.BundleID+".voip", "voip"
 	}
 	if m.Kind == KindInvitation && m.Deadline != 0 {
-		header["apns-expiration"] = strconv.FormatInt(m.Deadline/1000, 10)
+		// Rounded up: APNs may discard the push only once the ring is over.
+		header["apns-expiration"] = strconv.FormatInt((m.Deadline+999)/1000, 10)
 	}
 	// The token is one path segment whatever its bytes, so APNs judges the token itself.
 	status, raw, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+url.PathEscape(t.Token), header, body)

@@ -334,3 +334,27 @@ func TestAPNsVoIPTargetGetsOnlyInvitations(t *testing.T) {
 		t.Fatalf("the VoIP target got %v, want only the invitation", kinds)
 	}
 }
+
+// §9: an invitation push rings until its deadline, so APNs may discard it only once the
+// deadline has passed: apns-expiration (whole seconds) is the deadline rounded up, as FCM's
+// ttl is, never down to a second that ends before the ring does.
+func TestAPNsExpirationIsNotBeforeTheDeadline(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, _ := newAPNs(t, f, clock)
+	alert := Target{Provider: "apns", Token: "tok-alert", BundleID: "com.example.app"}
+	for _, deadline := range []time.Duration{30 * time.Second, 30*time.Second + 500*time.Millisecond} {
+		m := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0), Deadline: clock.ms(deadline)}
+		if err := a.Send(t.Context(), alert, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := f.requests()
+	if len(got) != 2 || got[0].header.Get("apns-expiration") != "1700000030" || got[1].header.Get("apns-expiration") != "1700000031" {
+		var exp []string
+		for _, r := range got {
+			exp = append(exp, r.header.Get("apns-expiration"))
+		}
+		t.Fatalf("apns-expiration %q for deadlines 1700000030.000 and 1700000030.500, want 1700000030 and 1700000031", exp)
+	}
+}
