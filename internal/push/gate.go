@@ -31,27 +31,31 @@ type gate struct {
 	slots chan struct{}
 
 	mu       sync.Mutex
-	answered time.Time // when a request to the provider last ended other than for lack of an answer
+	inflight int       // slots taken
+	quiet    time.Time // since when the provider has had requests in flight and answered none
+	silent   bool      // its last request to end went unanswered
 }
 
-// newGate returns a gate with n slots, counting the provider as answering now.
+// newGate returns a gate with n slots.
 func newGate(n int) *gate {
-	return &gate{slots: make(chan struct{}, n), answered: time.Now()}
+	return &gate{slots: make(chan struct{}, n)}
 }
 
 // acquire takes a slot. With every slot taken it waits for one while the provider answers;
-// once the provider has answered nothing for stallAfter it returns errStalled at once (so a
-// push to a hung provider waits for its retry without holding the worker's slot). It returns
-// ctx's error when ctx ends first. A nil return must be followed by one release.
+// once the provider has answered nothing for stallAfter with requests in flight it returns
+// errStalled at once (so a push to a hung provider waits for its retry without holding the
+// worker's slot). It returns ctx's error when ctx ends first. A nil return must be followed
+// by one release.
 func (g *gate) acquire(ctx context.Context) error {
 	select {
 	case g.slots <- struct{}{}:
+		g.taken()
 		return nil
 	default:
 	}
 	for {
 		g.mu.Lock()
-		wait := time.Until(g.answered.Add(stallAfter))
+		wait := time.Until(g.quiet.Add(stallAfter))
 		g.mu.Unlock()
 		if wait <= 0 {
 			return errStalled
@@ -60,6 +64,7 @@ func (g *gate) acquire(ctx context.Context) error {
 		select {
 		case g.slots <- struct{}{}:
 			timer.Stop()
+			g.taken()
 			return nil
 		case <-ctx.Done():
 			timer.Stop()
@@ -69,14 +74,28 @@ func (g *gate) acquire(ctx context.Context) error {
 	}
 }
 
+// taken counts a slot just taken. A provider that had no request in flight starts its quiet
+// time now, unless its last request went unanswered: an idle provider has had no chance to
+// answer, but a silent one is still silent.
+func (g *gate) taken() {
+	g.mu.Lock()
+	if g.inflight == 0 && !g.silent {
+		g.quiet = time.Now()
+	}
+	g.inflight++
+	g.mu.Unlock()
+}
+
 // release gives the slot back; answered reports whether the provider answered (any request
 // that ended other than by timing out or being cancelled).
 func (g *gate) release(answered bool) {
+	g.mu.Lock()
+	g.inflight--
+	g.silent = !answered
 	if answered {
-		g.mu.Lock()
-		g.answered = time.Now()
-		g.mu.Unlock()
+		g.quiet = time.Now()
 	}
+	g.mu.Unlock()
 	<-g.slots
 }
 

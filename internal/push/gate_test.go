@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,30 +22,37 @@ import (
 // for the next slot that frees, however long it takes, as long as answers come within stallAfter.
 func TestGateWaitsForAProviderThatAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := newGate(2)
-		for range 2 {
-			if err := g.acquire(t.Context()); err != nil {
-				t.Fatal(err)
+		g := newGate(1)
+		if err := g.acquire(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		const answerEvery = stallAfter - time.Millisecond
+		const waiters = 3
+		got := make(chan error, waiters)
+		var answering sync.WaitGroup
+		for range waiters { // each answers its request answerEvery after it got its slot
+			answering.Go(func() {
+				err := g.acquire(t.Context())
+				got <- err
+				if err == nil {
+					time.Sleep(answerEvery)
+					g.release(true)
+				}
+			})
+		}
+		start := time.Now()
+		time.Sleep(answerEvery)
+		g.release(true)
+		for range waiters {
+			if err := <-got; err != nil {
+				t.Fatalf("acquire after %v while the provider answered every %v = %v, want a slot",
+					time.Since(start), answerEvery, err)
 			}
 		}
-		got := make(chan error, 1)
-		go func() { got <- g.acquire(t.Context()) }()
-		for range 3 { // three answers, each just before the provider would be deemed stalled
-			time.Sleep(stallAfter - time.Millisecond)
-			g.mu.Lock()
-			g.answered = time.Now()
-			g.mu.Unlock()
+		if want := waiters * answerEvery; time.Since(start) != want {
+			t.Errorf("the last waiter got its slot after %v, want %v", time.Since(start), want)
 		}
-		synctest.Wait()
-		select {
-		case err := <-got:
-			t.Fatalf("acquire returned %v while the provider kept answering, want it waiting", err)
-		default:
-		}
-		g.release(true)
-		if err := <-got; err != nil {
-			t.Fatalf("acquire after a slot freed = %v, want nil", err)
-		}
+		answering.Wait()
 	})
 }
 
@@ -77,6 +85,39 @@ func TestGateStalledProviderFailsAtOnce(t *testing.T) {
 		before = time.Now()
 		if err := g.acquire(t.Context()); !errors.Is(err, errStalled) || time.Since(before) != stallAfter {
 			t.Fatalf("acquire after an answer = %v after %v, want errStalled after %v", err, time.Since(before), stallAfter)
+		}
+	})
+}
+
+// A provider idle for a long time has not stopped answering: a burst of more pushes than its
+// slots, right after, waits for the first answers instead of being taken as stalled at once.
+// One whose last request went unanswered is taken as stalled as soon as its slots fill again.
+func TestGateIdleProviderIsNotStalled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(1)
+		time.Sleep(time.Hour) // no push for an hour
+		if err := g.acquire(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			g.release(true)
+		}()
+		start := time.Now()
+		if err := g.acquire(t.Context()); err != nil || time.Since(start) != 100*time.Millisecond {
+			t.Fatalf("acquire in a burst after an idle hour = %v after %v, want a slot once the provider answers (100ms)",
+				err, time.Since(start))
+		}
+		time.Sleep(10 * time.Second)
+		g.release(false) // that request went unanswered: the provider is silent
+		time.Sleep(time.Minute)
+		if err := g.acquire(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		if err := g.acquire(t.Context()); !errors.Is(err, errStalled) || time.Since(start) != 0 {
+			t.Fatalf("acquire on a provider silent since its last request = %v after %v, want errStalled at once",
+				err, time.Since(start))
 		}
 	})
 }
