@@ -35,18 +35,11 @@ func (a *api) invite(r *http.Request, key string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := b.Config.Mode
-	if mode == -1 {
-		mode = protocol.ModeGeneral
+	in, err := wire.Invite(actor(user), b.Invitees, b.Config)
+	if err != nil {
+		return nil, err
 	}
-	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
-		return nil, invalid("mode must be 0 or 1")
-	}
-	res, err := a.Backend.Invite(r.Context(), call.Invite{
-		Actor: actor(user), Invitees: b.Invitees, Timeout: b.Config.Timeout, Mode: call.Mode(mode),
-		ExtendedData: b.Config.ExtendedData, Push: wire.PushConfig(b.Config.PushConfig),
-		EnableNotReceivedCheck: b.Config.EnableNotReceivedCheck,
-	}, key)
+	res, err := a.Backend.Invite(r.Context(), in, key)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,24 @@ func PushConfig(p *protocol.PushConfig) *call.PushConfig {
 	return &call.PushConfig{Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID}
 }
 
+// Invite returns the callInvite input of actor for invitees and cfg, as the WebSocket and the
+// REST API take it (R3.1): an absent or -1 mode is General; any other mode but 0 and 1 is
+// 6000001. Every other bound is the state machine's to check.
+func Invite(actor call.Actor, invitees []string, cfg protocol.InviteConfig) (call.Invite, error) {
+	mode := cfg.Mode
+	if mode == -1 {
+		mode = protocol.ModeGeneral
+	}
+	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
+		return call.Invite{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "mode must be 0 or 1"}
+	}
+	return call.Invite{
+		Actor: actor, Invitees: invitees, Timeout: cfg.Timeout, Mode: call.Mode(mode),
+		ExtendedData: cfg.ExtendedData, Push: PushConfig(cfg.PushConfig),
+		EnableNotReceivedCheck: cfg.EnableNotReceivedCheck,
+	}, nil
+}
+
 // EventName returns the protocol name of an event kind.
 func EventName(k call.EventKind) string {
 	switch k {

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,4 +116,27 @@ func TestLargestCallFitsInAFrame(t *testing.T) {
 		t.Errorf("queryCall of the largest call: %d bytes, more than the %d a client takes", reply, protocol.MaxServerFrameBytes)
 	}
 	t.Logf("largest event %d bytes, queryCall reply about %d bytes", frame, len(info))
+}
+
+// R3.1: a callInvite's mode is General when absent or -1, and only 0 or 1 otherwise (6000001);
+// the rest of its config is carried as it came.
+func TestInvite(t *testing.T) {
+	actor := call.Actor{UserID: "alice", DeviceID: "phone"}
+	cfg := protocol.InviteConfig{Timeout: 30, ExtendedData: "x", EnableNotReceivedCheck: true,
+		PushConfig: &protocol.PushConfig{Title: "t"}}
+	for mode, want := range map[protocol.CallMode]call.Mode{-1: call.General, 0: call.General, 1: call.Advanced} {
+		cfg.Mode = mode
+		in, err := Invite(actor, []string{"bob"}, cfg)
+		if err != nil || in.Mode != want || in.Actor != actor || !slices.Equal(in.Invitees, []string{"bob"}) ||
+			in.Timeout != 30 || in.ExtendedData != "x" || !in.EnableNotReceivedCheck || in.Push == nil || in.Push.Title != "t" {
+			t.Errorf("mode %d: Invite = %+v, %v; want mode %d and the config carried", mode, in, err, want)
+		}
+	}
+	for _, mode := range []protocol.CallMode{2, -2} {
+		cfg.Mode = mode
+		var ce *call.Error
+		if _, err := Invite(actor, []string{"bob"}, cfg); !errors.As(err, &ce) || ce.Code != call.CodeInvalidParameter {
+			t.Errorf("mode %d: err = %v, want 6000001", mode, err)
+		}
+	}
 }

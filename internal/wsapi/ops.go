@@ -146,18 +146,7 @@ func inviteInput(actor call.Actor, data json.RawMessage) (call.Invite, error) {
 	if err := decode(data, &d); err != nil {
 		return call.Invite{}, err
 	}
-	mode := d.Config.Mode
-	if mode == -1 {
-		mode = protocol.ModeGeneral
-	}
-	if mode != protocol.ModeGeneral && mode != protocol.ModeAdvanced {
-		return call.Invite{}, invalid("mode must be 0 or 1")
-	}
-	return call.Invite{
-		Actor: actor, Invitees: d.Invitees, Timeout: d.Config.Timeout, Mode: call.Mode(mode),
-		ExtendedData: d.Config.ExtendedData, Push: wire.PushConfig(d.Config.PushConfig),
-		EnableNotReceivedCheck: d.Config.EnableNotReceivedCheck,
-	}, nil
+	return wire.Invite(actor, d.Invitees, d.Config)
 }
 
 // overInviteLimit answers an invite (a callInvite, or a callingInvite on callID) past the
