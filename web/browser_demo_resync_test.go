@@ -64,6 +64,33 @@ func demoReconnectThatLostEvents(t *testing.T, d demo) {
 	rupert.waitUserState("rupert", "BeCancelled")
 }
 
+// demoRingEndsAtItsDeadlineWhileCutOff: a page cut off from the server, which cannot hear the
+// invitation's timeout, stops ringing at the invitation's deadline all the same (protocol "Ring
+// time", R3.5): no Incoming card, no Accept button, no count in the title, for a ring that is over.
+func demoRingEndsAtItsDeadlineWhileCutOff(t *testing.T, d demo) {
+	abel := d.open(t, "abel")
+	bea := d.open(t, "bea")
+	abel.reloadWith(cutOffSockets)
+	bea.ring(General, 3, "abel")
+	abel.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+		chromedp.Evaluate[chromedp.Void](`window.cutConnection()`),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state=Reconnecting]`)))
+	bea.waitUserState("abel", "Timeout") // the deadline has passed
+	// A socket that never opens is given up after requestTimeoutMs (15 s), longer than this wait.
+	ctx, cancel := context.WithTimeout(abel.ctx, 5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](
+		`!document.querySelector('#no-incoming').hidden && !document.querySelector('#incoming [data-call]')
+			&& document.title === 'Dialtone demo'`, chromedp.WithPollingInterval(20*time.Millisecond)))
+	state, _ := chromedp.Run(abel.statusCtx(), chromedp.Evaluate[string](`document.querySelector('#conn').dataset.state`))
+	if err != nil || state != "Reconnecting" {
+		t.Fatalf("abel's page 5 s after his ring's deadline, cut off (%s): still ringing (%v)", state, err)
+	}
+	abel.do(chromedp.Evaluate[chromedp.Void](`window.reconnect()`),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state=Connected]`)))
+	abel.waitUserState("abel", "Timeout")
+}
+
 // demoMarkupInNamesAndDataIsText: userIDs may hold < > & ; = (behaviour §1) and extendedData anything: the page shows them
 // as text, where they were sent from, and no element is made of them (nor would the page's
 // Content-Security-Policy run an inline handler, which openTab reports).
@@ -282,6 +309,50 @@ const loseEventsOnReconnect = `{
 	window.reconnect = () => {
 		hold = false;
 		held?.();
+	};
+}`
+
+// cutOffSockets gives the page window.cutConnection, which closes its WebSockets and keeps those
+// it opens from then on from reaching the server, as a network gone silent does, and
+// window.reconnect, which lets them connect.
+const cutOffSockets = `{
+	const Native = WebSocket;
+	const sockets = [];
+	const held = [];
+	let cut = false;
+	// Held is a WebSocket that connects only once window.reconnect is called; the handlers the
+	// page sets on it are read when its native socket's events come.
+	class Held {
+		constructor(url) { this.url = url; }
+		connect() {
+			if (this.closed) return;
+			const ws = this.ws = new Native(this.url);
+			sockets.push(ws);
+			for (const name of ['onopen', 'onmessage', 'onclose', 'onerror']) ws[name] = (ev) => this[name]?.(ev);
+		}
+		send(data) { this.ws.send(data); }
+		close(...args) {
+			this.closed = true;
+			this.ws?.close(...args);
+		}
+	}
+	window.WebSocket = function (url) {
+		if (!cut) {
+			const ws = new Native(url);
+			sockets.push(ws);
+			return ws;
+		}
+		const ws = new Held(url);
+		held.push(ws);
+		return ws;
+	};
+	window.cutConnection = () => {
+		cut = true;
+		for (const ws of sockets.splice(0)) ws.close();
+	};
+	window.reconnect = () => {
+		cut = false;
+		for (const ws of held.splice(0)) ws.connect();
 	};
 }`
 

@@ -141,6 +141,16 @@ func (tb *tab) wantCallStates(want ...string) {
 	}
 }
 
+// wantCallStatesOf checks that the statuses the call card showed since recordCallStates ran are
+// one of wants.
+func (tb *tab) wantCallStatesOf(wants ...[]string) {
+	tb.t.Helper()
+	shown, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[[]string](`window.callStates`))
+	if err != nil || !slices.ContainsFunc(wants, func(want []string) bool { return slices.Equal(shown, want) }) {
+		tb.t.Errorf("%s's call card showed %q (%v); want one of %q", tb.user, shown, err, wants)
+	}
+}
+
 // click clicks the first visible element that the CSS selector sel matches. It is made once:
 // the demo keeps a button in place while its card is redrawn, so a click on it is never lost
 // (see ClickWhileEventsRedraw).

@@ -143,8 +143,16 @@ function setMine(c, state) {
 }
 
 const myState = (c) => c.users.get(me)?.state ?? S.Unknown;
-// The caller too rings when invited again into its own call (R3.6).
-const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c));
+// ringing tells whether the call rings on this page: this user is pending in it (the caller too
+// rings when invited again into its own call, R3.6), until its deadline on the server's clock.
+// An invitation whose timeout the page has not heard (it is cut off, or the event is late)
+// stops ringing at the deadline all the same (protocol "Ring time"); the timeout event, when
+// it comes, sets the state. A pending entry without a deadline (none known yet) rings.
+const ringing = (c) => c.state === CallState.Started && PENDING.has(myState(c)) && !ringIsOver(c);
+const ringIsOver = (c) => {
+  const deadline = c.users.get(me)?.deadline;
+  return deadline > 0 && client !== null && client.remainingRingTime(deadline) === 0;
+};
 
 function onCallEvent(name, d) {
   if (name === 'callMainDeviceChanged') { // this user's main device in a call moved (R3.7)
@@ -259,7 +267,8 @@ function callCard(c) {
   const answered = [...c.users.values()].some((u) => u.userID !== c.caller && u.state === S.Accepted);
   const anyPending = [...c.users.values()].some((u) => PENDING.has(u.state));
   let status = 'Ended';
-  if (started) status = mine === S.Accepted ? (anyPending && !answered ? 'Ringing…' : 'In call') : 'Going on without you';
+  if (started && mine === S.Accepted) status = anyPending && !answered ? 'Ringing…' : 'In call';
+  else if (started) status = PENDING.has(mine) ? 'Missed' : 'Going on without you'; // a ring that is over
   const users = [...c.users.values()].sort((a, b) => (a.userID === c.caller ? -1 : b.userID === c.caller ? 1 : 0));
   const key = (k) => ({ key: `${k}-${c.callID}` });
   const actions = [];
@@ -326,9 +335,14 @@ async function invite(c, names) {
   render();
 }
 
-// tick refreshes every countdown from its deadline, corrected by the server clock offset.
+// tick refreshes every countdown from its deadline, corrected by the server clock offset, and
+// redraws the page when a ring is over (ringing).
 function tick() {
   if (!client) return;
+  if ($('#incoming').children.length !== [...calls.values()].filter(ringing).length) {
+    render(); // which ticks again, with the cards of the calls ringing now
+    return;
+  }
   for (const el of document.querySelectorAll('[data-deadline]')) {
     const left = client.remainingRingTime(Number(el.dataset.deadline));
     el.textContent = left > 0 ? `${Math.ceil(left / 1000)} s left` : 'time is up';
