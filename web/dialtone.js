@@ -4,7 +4,8 @@
 // Once logged in, a client keeps its session alive by itself until close() or logout():
 //   - it sends a heartbeat every heartbeatIntervalMs and drops a connection that stayed silent
 //     for heartbeatTimeoutMs (behaviour R6.1), reason 'heartbeatTimeout';
-//   - it acknowledges every callInvitationReceived with callReceived (R5.1);
+//   - it acknowledges every callInvitationReceived with callReceived (R5.1), once: a synthesized
+//     one (R5.3) whose receipt is still on its way is not acknowledged again;
 //   - after a dropped connection, or a kick whose reason allows it (protocol kick table), it
 //     reconnects with exponential backoff and jitter and logs in again with the seq of the last
 //     event it processed (kept in localStorage per user and device), so missed events are
@@ -213,6 +214,7 @@ export class Dialtone {
   #opening = null; // gives up the socket being opened, with an error; null when none is
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
+  #receipts = new Map(); // callID → its automatic callReceived not yet settled (#acknowledge)
 
   /**
    * @param {object} [options]
@@ -664,17 +666,29 @@ export class Dialtone {
     }
     const seq = typeof f.seq === 'number' ? f.seq : 0;
     if (seq > 0 && this.#lastSeq !== null && seq <= this.#lastSeq) return; // a replay already processed
-    if (f.event === 'callInvitationReceived' && data.callID) {
-      const wait = Math.max(this.#opts.requestTimeoutMs, this.remainingRingTime(data.deadline || 0));
-      this.callReceived(data.callID, wait).catch((err) => {
-        if (!this.#finished) this.#opts.logger.warn('dialtone: cannot acknowledge an invitation', data.callID, err);
-      });
-    }
+    if (f.event === 'callInvitationReceived' && data.callID) this.#acknowledge(data);
     this.#emit(f.event, data, { event: f.event, seq });
     if (seq > 0) {
       this.#lastSeq = seq;
       this.#saveSeq();
     }
+  }
+
+  // acknowledge sends callReceived for the invitation data (R5.1), sent again across
+  // reconnections until the invitation's deadline (at least requestTimeoutMs). A synthesized
+  // invitation (R5.3) of a call whose receipt is still on its way is not acknowledged twice: that
+  // receipt, sent again after the login that the synthesized invitation follows, reaches the
+  // server after it. A logged invitation always is (a re-invitation, R3.6, needs its own).
+  #acknowledge(data) {
+    const callID = data.callID;
+    if (data.synthetic === true && this.#receipts.has(callID)) return;
+    const wait = Math.max(this.#opts.requestTimeoutMs, this.remainingRingTime(data.deadline || 0));
+    const receipt = this.callReceived(callID, wait).catch((err) => {
+      if (!this.#finished) this.#opts.logger.warn('dialtone: cannot acknowledge an invitation', callID, err);
+    }).finally(() => {
+      if (this.#receipts.get(callID) === receipt) this.#receipts.delete(callID);
+    });
+    this.#receipts.set(callID, receipt);
   }
 
   // drop handles the end of conn: reconnect, or finish the client when that is not allowed.

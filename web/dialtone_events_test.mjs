@@ -149,3 +149,27 @@ test('a listener removed by another during a dispatch is not called from then on
     c.close();
   }
 });
+
+test('an invitation synthesized after a reconnection while its receipt is on its way again is acknowledged once (R5.1, R5.3); a later one again', async () => {
+  const { c, srv, ws } = await loggedIn({ login: { caughtUp: true } });
+  try {
+    const deadline = Date.now() + 30000;
+    ws.event('callInvitationReceived', { callID: 'c1', version: 1, deadline }, 4);
+    const ack = await ws.next();
+    assert.deepEqual([ack.op, ack.data], ['callReceived', { callID: 'c1' }]);
+    ws.drop(); // before the receipt's reply: it is sent again after the reconnection
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    const login = await ws2.next();
+    ws2.reply(login.id, loginResult({ headSeq: 9, caughtUp: false }));
+    ws2.event('callInvitationReceived', { callID: 'c1', version: 2, deadline, synthetic: true });
+    const receipts = () => ws2.sent.filter((f) => f.op === 'callReceived');
+    assert.equal(receipts().length, 1, `receipts sent after the reconnection: ${JSON.stringify(receipts())}`);
+    ws2.reply(receipts()[0].id, {});
+    // Once that receipt is answered, an invitation told again (a re-invitation, R3.6) is acknowledged.
+    await new Promise((r) => setImmediate(r));
+    ws2.event('callInvitationReceived', { callID: 'c1', version: 5, deadline }, 10);
+    assert.equal(receipts().length, 2);
+  } finally {
+    c.close();
+  }
+});
