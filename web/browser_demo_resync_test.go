@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,32 @@ func demoRingEndsAtItsDeadlineWhileCutOff(t *testing.T, d demo) {
 	abel.do(chromedp.Evaluate[chromedp.Void](`window.reconnect()`),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state=Connected]`)))
 	abel.waitUserState("abel", "Timeout")
+}
+
+// demoRefusedAnswerEndsAGhostRing: a page that did not hear its invitation's cancel still rings;
+// the accept it sends is refused (6000276, R3.3), and the page, reading the call, stops ringing.
+func demoRefusedAnswerEndsAGhostRing(t *testing.T, d demo) {
+	ned := d.open(t, "ned")
+	mia := d.open(t, "mia")
+	ned.reloadWith(dropEventsOnDemand)
+	mia.ring(General, 30, "ned")
+	ned.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+		chromedp.Evaluate[chromedp.Void](`window.dropEvents()`))
+	mia.do(click(`#calls button[data-key^="cancel-"]`))
+	mia.waitUserState("ned", "BeCancelled")
+	ned.do(click(`#incoming button.accept`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#status').textContent.startsWith('Accept:')`,
+			chromedp.WithPollingInterval(20*time.Millisecond)))
+	ctx, cancel := context.WithTimeout(ned.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"] li[data-user="ned"][data-state="BeCancelled"]`))); err != nil {
+		incoming, _ := chromedp.Run(ned.statusCtx(), chromedp.Evaluate[int](`document.querySelectorAll('#incoming [data-call]').length`))
+		t.Fatalf("ned's page 5 s after its accept was refused (%q): %d invitations ringing, the call not shown cancelled (%v)",
+			ned.status(), incoming, err)
+	}
+	if got := ned.status(); !strings.Contains(got, "6000276") {
+		t.Errorf("ned's status line: %q, want the refusal 6000276", got)
+	}
 }
 
 // demoMarkupInNamesAndDataIsText: userIDs may hold < > & ; = (behaviour §1) and extendedData anything: the page shows them
@@ -353,6 +380,22 @@ const cutOffSockets = `{
 	window.reconnect = () => {
 		cut = false;
 		for (const ws of held.splice(0)) ws.connect();
+	};
+}`
+
+// dropEventsOnDemand gives the page window.dropEvents, after which its WebSockets hand it no
+// event any more (replies pass), as if the events were lost.
+const dropEventsOnDemand = `{
+	const Native = WebSocket;
+	let dropping = false;
+	window.dropEvents = () => { dropping = true; };
+	window.WebSocket = class extends Native {
+		set onmessage(fn) {
+			super.onmessage = fn && ((ev) => {
+				if (!dropping || !/"event":/.test(ev.data)) fn(ev);
+			});
+		}
+		get onmessage() { return super.onmessage; }
 	};
 }`
 

@@ -41,6 +41,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"ClickWhileEventsRedraw", demoClickWhileEventsRedraw},
 		{"ReconnectThatLostEvents", demoReconnectThatLostEvents},
 		{"RingEndsAtItsDeadlineWhileCutOff", demoRingEndsAtItsDeadlineWhileCutOff},
+		{"RefusedAnswerEndsAGhostRing", demoRefusedAnswerEndsAGhostRing},
 		{"MarkupInNamesAndDataIsText", demoMarkupInNamesAndDataIsText},
 		{"CallFollowedOnAnotherDevice", demoCallFollowedOnAnotherDevice},
 		{"JoinReplyAfterEvents", demoJoinReplyAfterEvents},

@@ -243,16 +243,28 @@ function renderIncoming() {
         h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
       h('div', { class: 'actions' },
         h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
-          onclick: () => act('Accept', async () => {
+          onclick: () => answerRing(c, 'Accept', async () => {
             await client.callAccept(c.callID);
             c.here = true;
           }) }, 'Accept'),
         h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
-          onclick: () => act('Reject', () => client.callReject(c.callID)) }, 'Reject')));
+          onclick: () => answerRing(c, 'Reject', () => client.callReject(c.callID)) }, 'Reject')));
   });
   morph($('#incoming'), cards);
   $('#no-incoming').hidden = cards.length > 0;
   document.title = cards.length ? `(${cards.length}) Incoming call — Dialtone demo` : 'Dialtone demo';
+}
+
+// answerRing accepts or rejects the invitation of call c (op) as act does. One that fails may
+// have met a ring that is over without the page being told (answered on another device,
+// cancelled or timed out, the event lost or not come yet: R3.3 refuses it, 6000274 or 6000276):
+// the page reads the call again, so it stops ringing for it.
+async function answerRing(c, what, op) {
+  const done = await act(what, async () => {
+    await op();
+    return true;
+  });
+  if (!done) await refreshCall(c.callID);
 }
 
 function renderCalls() {
