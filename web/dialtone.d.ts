@@ -158,6 +158,11 @@ export interface DialtoneOptions {
    */
   tokenSource?: (signal: AbortSignal) => string | Promise<string>;
   WebSocket?: typeof WebSocket;
+  /**
+   * Where the browser tells the network is back ('online' events), which makes a reconnection
+   * waiting out its backoff at once; default the page's window, null: none.
+   */
+  network?: EventTarget | null;
   logger?: { warn: (...args: unknown[]) => void };
 }
 

@@ -7,7 +7,8 @@
 //   - it acknowledges every callInvitationReceived with callReceived (R5.1), once: a synthesized
 //     one (R5.3) whose receipt is still on its way is not acknowledged again;
 //   - after a dropped connection, or a kick whose reason allows it (protocol kick table), it
-//     reconnects with exponential backoff and jitter and logs in again with the seq of the last
+//     reconnects with exponential backoff and jitter (cut short when the browser tells the
+//     network is back) and logs in again with the seq of the last
 //     event it processed (kept in localStorage per user and device), so missed events are
 //     replayed (R7.2); replayed events already processed are dropped;
 //   - an operation whose connection dropped before the reply is sent again after the
@@ -210,6 +211,8 @@ export class Dialtone {
   #heartbeat = null;
   #watchdog = null;
   #retryTimer = null;
+  #retryNow = null; // the reconnection attempt #retryTimer waits to make, if any
+  #network; // where the browser tells the network is back ('online'), or null
   #tokenWait = null; // the AbortController of a reconnection's wait for tokenSource, if any
   #opening = null; // gives up the socket being opened, with an error; null when none is
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
@@ -239,6 +242,9 @@ export class Dialtone {
    *   a final kick; reason the client's end reason), so a fetch given it is cancelled; a token
    *   given after that is not used.
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
+   * @param {EventTarget|null} [options.network] where the browser tells the network is back
+   *   ('online' events), which makes a reconnection waiting out its backoff at once; default the
+   *   page's window, null: none (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
   constructor(options = {}) {
@@ -253,6 +259,8 @@ export class Dialtone {
     this.#opts.maxBackoffMs = Math.max(this.#opts.maxBackoffMs, this.#opts.minBackoffMs);
     this.#url = wsURL(options.url);
     this.#WebSocket = options.WebSocket || globalThis.WebSocket;
+    this.#network = options.network !== undefined ? options.network
+      : typeof globalThis.addEventListener === 'function' ? globalThis : null;
     this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;
   }
 
@@ -744,11 +752,15 @@ export class Dialtone {
     this.#reconnect(this.#attempt);
   }
 
+  // reconnect makes reconnection attempt number attempt after its backoff, or at once when the
+  // browser tells the network is back meanwhile (an 'online' event of options.network): a
+  // network that was down for long, with waits grown to maxBackoffMs, is used as soon as it
+  // returns rather than up to maxBackoffMs later.
   #reconnect(attempt) {
     this.#attempt = attempt + 1;
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
-    this.#retryTimer = after(async () => {
-      this.#retryTimer = null;
+    const run = async () => {
+      this.#stopWaiting();
       if (this.#finished) return;
       if (this.#conn?.refused) this.#drop(this.#conn, new DialtoneError(0, 'dialtone: login refused', 'network'));
       let conn;
@@ -768,7 +780,19 @@ export class Dialtone {
         this.#opts.logger.warn?.('dialtone: reconnection failed', e.message);
         this.#reconnect(attempt + 1);
       }
-    }, wait);
+    };
+    this.#retryTimer = after(run, wait);
+    this.#retryNow = run;
+    this.#network?.addEventListener('online', run);
+  }
+
+  // stopWaiting ends the wait of a reconnection attempt (#reconnect): its timer and its 'online'
+  // listener.
+  #stopWaiting() {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    if (this.#retryNow) this.#network?.removeEventListener('online', this.#retryNow);
+    this.#retryNow = null;
   }
 
   // endAttempt ends the connection of a failed reconnection attempt. One whose login the server
@@ -849,7 +873,7 @@ export class Dialtone {
   #finish(err) {
     if (this.#finished) return;
     this.#finished = err;
-    clearTimeout(this.#retryTimer);
+    this.#stopWaiting();
     this.#tokenWait?.abort(err);
     this.#opening?.(err);
     this.#stopHeartbeat();

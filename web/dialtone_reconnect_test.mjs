@@ -141,3 +141,21 @@ test('a tokenSource given up after requestTimeoutMs sees its signal aborted with
     c.close();
   }
 });
+
+test('a reconnection waiting out its backoff is made at once when the browser tells the network is back (online)', async () => {
+  const network = new EventTarget();
+  const { c, srv, ws } = await loggedIn({ options: { minBackoffMs: 60000, maxBackoffMs: 60000, network } });
+  try {
+    network.dispatchEvent(new Event('online')); // while connected: nothing to do
+    ws.drop();
+    assert.equal(c.state, 'Reconnecting');
+    network.dispatchEvent(new Event('online'));
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.reply((await ws2.next()).id, loginResult({ caughtUp: true }));
+    await waitFor(() => c.state === 'Connected');
+    network.dispatchEvent(new Event('online'));
+    assert.equal(srv.sockets.length, 2, 'no second connection');
+  } finally {
+    c.close();
+  }
+});
