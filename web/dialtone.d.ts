@@ -160,7 +160,7 @@ export interface DialtoneOptions {
   WebSocket?: typeof WebSocket;
   /**
    * Where the browser tells the network is back ('online' events), which makes a reconnection
-   * waiting out its backoff at once; default the page's window, null: none.
+   * waiting out its backoff within half a second; default the page's window, null: none.
    */
   network?: EventTarget | null;
   logger?: { warn: (...args: unknown[]) => void };

@@ -67,6 +67,8 @@ export const CallEvents = Object.freeze([
 ]);
 
 // MIN_IDEM_BYTES and MAX_IDEM_BYTES bound an idempotency key (protocol.md "Envelopes").
+// ONLINE_SPREAD_MS bounds the random wait of a reconnection made because the network is back.
+const ONLINE_SPREAD_MS = 500;
 const MIN_IDEM_BYTES = 16;
 const MAX_IDEM_BYTES = 64;
 // MAX_FRAME_BYTES is the protocol's limit of a client frame; the server closes the connection on
@@ -243,7 +245,7 @@ export class Dialtone {
    *   given after that is not used.
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
    * @param {EventTarget|null} [options.network] where the browser tells the network is back
-   *   ('online' events), which makes a reconnection waiting out its backoff at once; default the
+   *   ('online' events), which makes a reconnection waiting out its backoff within half a second; default the
    *   page's window, null: none (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
@@ -752,10 +754,10 @@ export class Dialtone {
     this.#reconnect(this.#attempt);
   }
 
-  // reconnect makes reconnection attempt number attempt after its backoff, or at once when the
-  // browser tells the network is back meanwhile (an 'online' event of options.network): a
-  // network that was down for long, with waits grown to maxBackoffMs, is used as soon as it
-  // returns rather than up to maxBackoffMs later.
+  // reconnect makes reconnection attempt number attempt after its backoff, or within
+  // ONLINE_SPREAD_MS when the browser tells the network is back meanwhile (an 'online' event of
+  // options.network): a network that was down for long, with waits grown to maxBackoffMs, is
+  // used as soon as it returns rather than up to maxBackoffMs later.
   #reconnect(attempt) {
     this.#attempt = attempt + 1;
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
@@ -782,8 +784,12 @@ export class Dialtone {
       }
     };
     this.#retryTimer = after(run, wait);
-    this.#retryNow = run;
-    this.#network?.addEventListener('online', run);
+    // Browsers whose network returns together (an office's, a region's) spread their attempts.
+    this.#retryNow = () => {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = after(run, Math.random() * ONLINE_SPREAD_MS);
+    };
+    this.#network?.addEventListener('online', this.#retryNow);
   }
 
   // stopWaiting ends the wait of a reconnection attempt (#reconnect): its timer and its 'online'

@@ -142,7 +142,7 @@ test('a tokenSource given up after requestTimeoutMs sees its signal aborted with
   }
 });
 
-test('a reconnection waiting out its backoff is made at once when the browser tells the network is back (online)', async () => {
+test('a reconnection waiting out its backoff is made within half a second when the browser tells the network is back (online)', async () => {
   const network = new EventTarget();
   const { c, srv, ws } = await loggedIn({ options: { minBackoffMs: 60000, maxBackoffMs: 60000, network } });
   try {
