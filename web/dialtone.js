@@ -245,8 +245,8 @@ export class Dialtone {
    *   given after that is not used.
    * @param {typeof WebSocket} [options.WebSocket] the WebSocket class (for tests).
    * @param {EventTarget|null} [options.network] where the browser tells the network is back
-   *   ('online' events), which makes a reconnection waiting out its backoff within half a second; default the
-   *   page's window, null: none (for tests).
+   *   ('online' events), which makes a reconnection waiting out its backoff within half a
+   *   second; default the page's window, null: none (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
    */
   constructor(options = {}) {
