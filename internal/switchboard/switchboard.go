@@ -32,10 +32,10 @@ type Config struct {
 	OutboxWritten    func()
 }
 
+// setDefaults gives every unset setting its default. The call settings are left to the call
+// package, which defaults each unset one on its own (call.Config), so a setting given is never
+// replaced because another was left unset.
 func (c *Config) setDefaults() {
-	if c.Call.MaxCallUsers == 0 {
-		c.Call = call.DefaultConfig()
-	}
 	defaultDuration(&c.IdempotencyWindow, 15*time.Minute)
 	defaultDuration(&c.HeartbeatTimeout, 35*time.Second)
 	defaultDuration(&c.LogRetention, 15*time.Minute)
