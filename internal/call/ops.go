@@ -3,19 +3,24 @@ package call
 import "slices"
 
 // cancel applies callCancel (R3.2): the whole call (general mode, or advanced with no
-// invitees) or the targeted pending users of an advanced call.
+// invitees) or the targeted pending users of an advanced call. The target list has no length
+// limit, so it is read once into a set: the work is linear in the targets plus the users.
 func (b *builder) cancel(in Cancel, now int64) error {
 	me, err := b.member(in.UserID)
 	if err != nil {
 		return err
 	}
+	named := make(map[string]bool, len(in.Invitees))
+	for _, id := range in.Invitees {
+		named[id] = true
+	}
 	whole := b.c.Mode == General || len(in.Invitees) == 0
-	if err := b.checkCancel(in, me, whole); err != nil {
+	if err := b.checkCancel(in.UserID, me, named, whole); err != nil {
 		return err
 	}
 	var targets []string // the targeted pending users, in the call's order
 	for _, u := range b.c.Users {
-		if slices.Contains(in.Invitees, u.ID) && u.State.Pending() {
+		if named[u.ID] && u.State.Pending() {
 			targets = append(targets, u.ID)
 		}
 	}
@@ -35,14 +40,15 @@ func (b *builder) cancel(in Cancel, now int64) error {
 	return nil
 }
 
-// checkCancel applies R3.2's refusals in §8 order: 6000273 (the canceller is not active, a
-// target in the call was not invited by it, or a non-caller cancels the whole call), then
-// 6000271 (the call is answered, or a target is Accepted).
-func (b *builder) checkCancel(in Cancel, me int, whole bool) error {
-	notInviter := !b.c.Users[me].State.Active() || whole && in.UserID != b.c.Caller ||
-		slices.ContainsFunc(b.c.Users, func(u User) bool { return slices.Contains(in.Invitees, u.ID) && u.Inviter != in.UserID })
+// checkCancel applies R3.2's refusals of canceller (at index me) naming the targets named, in
+// §8 order: 6000273 (the canceller is not active, a target in the call was not invited by it,
+// or a non-caller cancels the whole call), then 6000271 (the call is answered, or a target is
+// Accepted).
+func (b *builder) checkCancel(canceller string, me int, named map[string]bool, whole bool) error {
+	notInviter := !b.c.Users[me].State.Active() || whole && canceller != b.c.Caller ||
+		slices.ContainsFunc(b.c.Users, func(u User) bool { return named[u.ID] && u.Inviter != canceller })
 	accepted := whole && b.c.Answered ||
-		!whole && slices.ContainsFunc(b.c.Users, func(u User) bool { return slices.Contains(in.Invitees, u.ID) && u.State == Accepted })
+		!whole && slices.ContainsFunc(b.c.Users, func(u User) bool { return named[u.ID] && u.State == Accepted })
 	switch {
 	case notInviter:
 		return fail(CodeNotInviter, "the canceller did not invite the targets or is not active")
@@ -53,19 +59,22 @@ func (b *builder) checkCancel(in Cancel, me int, whole bool) error {
 }
 
 // notCancelled returns errorInvitees: the distinct targets that are not pending, because they
-// are in a terminal state or not in the call (R3.2). The list has no length limit, so repeats
-// are found with a set, in time linear in its length.
+// are in a terminal state or not in the call (R3.2), in the order they were named. The call's
+// pending users are read into a set once, so the work is linear in the targets plus the users.
 func (b *builder) notCancelled(invitees []string) []string {
+	pending := map[string]bool{}
+	for _, u := range b.c.Users {
+		if u.State.Pending() {
+			pending[u.ID] = true
+		}
+	}
 	var out []string
 	seen := make(map[string]bool, len(invitees))
 	for _, id := range invitees {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		if u := b.c.User(id); u == nil || !u.State.Pending() {
+		if !seen[id] && !pending[id] {
 			out = append(out, id)
 		}
+		seen[id] = true
 	}
 	return out
 }
