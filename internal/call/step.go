@@ -65,7 +65,7 @@ func (b *builder) finish() Outcome {
 	b.out.Call = b.c
 	for i, u := range b.c.Users {
 		was := false
-		if p := counterpart(&b.in, i, u.ID); p != nil {
+		if p := b.in.UserAt(i, u.ID); p != nil {
 			was = inCall(&b.in, p)
 		}
 		if now := inCall(&b.c, &u); now != was {
@@ -73,18 +73,6 @@ func (b *builder) finish() Outcome {
 		}
 	}
 	return b.out
-}
-
-// counterpart returns the entry of userID, found at index i of another version of c, or nil
-// when c does not list the user. A call's users are only ever appended, never removed or
-// reordered, so a user has the same index in every version that lists it and is found at once;
-// comparing the versions of a call listing many users (MaxListedUsers) user by user takes time
-// linear in its users, where a search for each (Call.User) would take their square.
-func counterpart(c *Call, i int, userID string) *User {
-	if i < len(c.Users) && c.Users[i].ID == userID {
-		return &c.Users[i]
-	}
-	return c.User(userID)
 }
 
 // inCall reports whether u is "in a call" in c (§1).
@@ -205,7 +193,7 @@ func (s *step) stateChanged() {
 	var users []User
 	var to []Recipient
 	for i, u := range s.c.Users {
-		prev := counterpart(&s.before, i, u.ID)
+		prev := s.before.UserAt(i, u.ID)
 		changed := prev == nil || prev.State != u.State
 		if changed {
 			users = append(users, u)
@@ -249,7 +237,7 @@ func listener(u User, prev *User, changed, ended bool) (Recipient, bool) {
 // pending in this change, for any reason, with the causing op's pushConfig if it has one (§9).
 func (s *step) withdrawals() {
 	for i, prev := range s.before.Users {
-		u := counterpart(s.c, i, prev.ID)
+		u := s.c.UserAt(i, prev.ID)
 		if prev.InvitePush == nil || !ringing(&s.before, &prev) || ringing(s.c, u) {
 			continue
 		}

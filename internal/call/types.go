@@ -139,6 +139,18 @@ func (c *Call) User(userID string) *User {
 	return nil
 }
 
+// UserAt returns the entry of userID as User does, looking first at index i: the index the
+// user has in another version of the call. A call's users are only ever appended, never
+// removed or reordered, so a user has the same index in every version that lists it and is
+// found at once; comparing two versions of a call user by user (MaxListedUsers of them) thus
+// takes time linear in its users, where User for each would take their square.
+func (c *Call) UserAt(i int, userID string) *User {
+	if i < len(c.Users) && c.Users[i].ID == userID {
+		return &c.Users[i]
+	}
+	return c.User(userID)
+}
+
 // NextDue returns the earliest deadline or not-received check of the call, or 0 when none is
 // set. The shell schedules a Tick at that time.
 func (c *Call) NextDue() int64 {

@@ -65,8 +65,8 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 	for _, dc := range d.calls {
 		loaded, c, id := dc.loaded, dc.latest, dc.latest.ID
 		ch.Calls = append(ch.Calls, CallWrite{Call: c, PrevVersion: loaded.Version})
-		for _, u := range c.Users {
-			if loaded.User(u.ID) == nil {
+		for i, u := range c.Users {
+			if loaded.UserAt(i, u.ID) == nil {
 				ch.Members = append(ch.Members, Member{UserID: u.ID, CallID: id})
 			}
 		}
