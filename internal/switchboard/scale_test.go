@@ -3,20 +3,19 @@ package switchboard
 import (
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
 )
 
 // listing returns an advanced call of alice listing n users: alice, users u2… who were invited
 // and cancelled, and "last", still ringing.
-func listing(t *testing.T, n int) call.Call {
-	t.Helper()
+func listing(tb testing.TB, n int) call.Call {
+	tb.Helper()
 	cfg := call.Config{MaxCallUsers: 20}
 	out, err := call.Create(call.Invite{Actor: call.Actor{UserID: "alice", DeviceID: "a1"}, CallID: "c",
 		Invitees: []string{"last"}, Timeout: 600, Mode: call.Advanced}, cfg, 0)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	c := out.Call
 	alice := call.Actor{UserID: "alice", DeviceID: "a1"}
@@ -28,7 +27,7 @@ func listing(t *testing.T, n int) call.Call {
 		for _, in := range []call.Input{call.CallingInvite{Actor: alice, Invitees: ids}, call.Cancel{Actor: alice, Invitees: ids}} {
 			out, err := call.Apply(c, in, cfg, 1)
 			if err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 			c = out.Call
 		}
@@ -36,31 +35,25 @@ func listing(t *testing.T, n int) call.Call {
 	return c
 }
 
-// TestChangeTimeLinearInListedUsers (docs/behaviour.md §12 "A call lists at most 1,000
-// users"): the store change of an op on a call takes time linear in the users the call lists,
-// so that a commit on the largest call holds it no longer than its size requires.
-func TestChangeTimeLinearInListedUsers(t *testing.T) {
-	took := func(c call.Call) time.Duration {
+// BenchmarkChangeOnListedUsers (docs/behaviour.md §12 "A call lists at most 1,000 users")
+// measures the store change of a receipt on calls listing 100 and call.MaxListedUsers users:
+// linear in the users listed, so ten times the users cost about ten times as much.
+func BenchmarkChangeOnListedUsers(b *testing.B) {
+	for _, n := range []int{100, call.MaxListedUsers} {
+		c := listing(b, n)
 		out, err := call.Apply(c, call.Receipt{Actor: call.Actor{UserID: "last", DeviceID: "l1"}}, call.Config{}, 2)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
-		best := time.Duration(1 << 62)
-		for range 7 {
-			d := newDecision(2)
-			d.add(c, out)
-			start := time.Now()
-			if _, err := d.change(true, true); err != nil {
-				t.Fatal(err)
+		b.Run("users_"+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d := newDecision(2)
+				d.add(c, out)
+				if _, err := d.change(true, true); err != nil {
+					b.Fatal(err)
+				}
 			}
-			best = min(best, time.Since(start))
-		}
-		return best
-	}
-	s, l := took(listing(t, 100)), took(listing(t, call.MaxListedUsers))
-	// Ten times the users: linear time is about ten times as long, square time a hundred.
-	if l > 30*s {
-		t.Errorf("a receipt's change: %v on a call listing %d users, %v on one listing 100: %.0f times as long",
-			l, call.MaxListedUsers, s, float64(l)/float64(s))
+		})
 	}
 }
