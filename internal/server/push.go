@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/metrics"
@@ -50,41 +51,51 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 	return providers, nil
 }
 
-// addPushes adds the push worker when a provider is configured, and reports whether it did.
-// connected tells whether a user has a logged-in device; it is called only once the workers
-// run.
-func (d *delivery) addPushes(cfg config.Config, connected func(string) bool, store *sqlite.Store, m *metrics.Metrics,
-	log *slog.Logger) (bool, error) {
-	var profiles map[string]push.Profile
+// pushSetup is what the push settings name, read at start-up: the providers (none: no push
+// is sent) and the profiles of --push-profiles.
+type pushSetup struct {
+	providers map[string]push.Provider
+	profiles  map[string]push.Profile
+}
+
+// loadPushes reads the files of the push settings (--push-profiles, --fcm-credentials,
+// --apns-key-file) and builds the providers; the error names the setting whose file is unusable.
+func loadPushes(cfg config.Config) (pushSetup, error) {
+	var p pushSetup
 	if cfg.PushProfiles != "" { // config refuses it without a provider
 		data, err := os.ReadFile(cfg.PushProfiles)
 		if err == nil {
-			profiles, err = push.ParseProfiles(data)
+			p.profiles, err = push.ParseProfiles(data)
 		}
 		if err != nil {
-			return false, fmt.Errorf("--push-profiles: %w", err)
+			return pushSetup{}, fmt.Errorf("--push-profiles: %w", err)
 		}
 	}
-	providers, err := pushProviders(cfg)
-	if err != nil || len(providers) == 0 {
-		return false, err
+	var err error
+	p.providers, err = pushProviders(cfg)
+	return p, err
+}
+
+// addPushes adds the push worker, retrying each push until delivered or expiry old, when a
+// provider is configured, and reports whether it did. connected tells whether a user has a
+// logged-in device; it is called only once the workers run.
+func (d *delivery) addPushes(p pushSetup, expiry time.Duration, connected func(string) bool, store *sqlite.Store,
+	m *metrics.Metrics, log *slog.Logger) bool {
+	if len(p.providers) == 0 {
+		return false
 	}
-	names := make([]string, 0, len(providers))
-	for name := range providers {
-		names = append(names, name)
-	}
-	log.Info("push providers", "providers", names)
-	warnUnusedProfileFields(profiles, providers, log)
-	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: providers, Profiles: profiles, Targets: store,
+	log.Info("push providers", "providers", slices.Sorted(maps.Keys(p.providers)))
+	warnUnusedProfileFields(p.profiles, p.providers, log)
+	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: p.providers, Profiles: p.profiles, Targets: store,
 		Marks: store, Connected: connected, Log: log, Observer: m})
-	d.add(switchboard.OutboxPush, cfg.PushExpiry, dispatcher.Parallel(), func(ctx context.Context, rec switchboard.OutboxRecord) error {
+	d.add(switchboard.OutboxPush, expiry, dispatcher.Parallel(), func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		err := dispatcher.Deliver(ctx, rec)
 		if errors.Is(err, push.ErrMalformed) || errors.Is(err, push.ErrNotAccepted) {
 			return outbox.Permanent(err)
 		}
 		return err
 	}, store, m, log)
-	return true, nil
+	return true
 }
 
 // warnUnusedProfileFields logs a WARN for each field of a push profile that no configured

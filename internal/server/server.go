@@ -76,6 +76,17 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	log := newLogger(cfg.LogLevel, stderr)
 	warnUnknownEnv(log, environ)
 
+	// The files the settings name are read before the data is touched, so that one the server
+	// cannot use stops it before it opens the store and fires the deadlines that passed.
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	pushes, err := loadPushes(cfg)
+	if err != nil {
+		return err
+	}
+
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("--data: %w", err)
 	}
@@ -103,10 +114,8 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	deliver := &delivery{}
 	boardCfg.Webhooks = deliver.addWebhooks(cfg, store, m, log)
 	var ws *wsapi.Server // set below, before the delivery workers start
-	boardCfg.Pushes, err = deliver.addPushes(cfg, func(user string) bool { return ws.Connected(user) }, store, m, log)
-	if err != nil {
-		return err
-	}
+	boardCfg.Pushes = deliver.addPushes(pushes, cfg.PushExpiry, func(user string) bool { return ws.Connected(user) },
+		store, m, log)
 	boardCfg.OutboxWritten = deliver.notify
 	board := switchboard.New(boardCfg, store, time.Now, log)
 	if err := board.Start(ctx); err != nil {
@@ -160,13 +169,8 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	// timeouts (heartbeat, login).
 	srv := &http.Server{Handler: handler, ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -203,6 +207,19 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadTLS reads the certificate and key of --tls-cert and --tls-key (once: a renewal takes a
+// restart); nil without them.
+func loadTLS(cfg config.Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // registerGauges exposes the components' own counts as metrics.

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testSecret = "server-test-secret-0123456789"
+
+// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// running is a server started by start.
+type running struct {
+	addr string
+	logs *syncBuffer
+}
+
+// start runs the server with args (after a secret and a loopback listener on port 0) until the
+// test ends, and waits until it serves.
+func start(t *testing.T, args ...string) running {
+	t.Helper()
+	args = append([]string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--log-level", "warn"}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	addrs, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	})
+	select {
+	case addr := <-addrs:
+		return running{addr: addr, logs: logs}
+	case err := <-done:
+		done <- err
+		t.Fatalf("server did not start: %v\n%s", err, logs)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start in 30s")
+	}
+	return running{}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files and returns their
+// paths and the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
+	return certFile, keyFile, cert
+}
+
+func writePEM(t *testing.T, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With --tls-cert and --tls-key the listener speaks TLS.
+func TestServesTLS(t *testing.T) {
+	certFile, keyFile, cert := selfSigned(t)
+	srv := start(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + srv.addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz over TLS: %s", resp.Status)
+	}
+}
+
+// A file the server cannot use (a TLS certificate or key, push credentials, push profiles)
+// stops it before it touches its data: no data directory created, no database opened, no
+// deadline that passed while it was down fired (docs/operations.md "Start-up, probes and
+// shutdown": a refused setting stops it before anything else).
+func TestUnusableFilesStopTheStartBeforeTheStore(t *testing.T) {
+	certFile, _, _ := selfSigned(t)
+	_, otherKey, _ := selfSigned(t)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.json")
+	push := []string{"--push-webhook-url", "http://127.0.0.1:1/push"}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"missing cert":            {[]string{"--tls-cert", missing, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
+		"key of another":          {[]string{"--tls-cert", certFile, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
+		"key not a key":           {[]string{"--tls-cert", certFile, "--tls-key", certFile}, "--tls-cert/--tls-key"},
+		"cert is a dir":           {[]string{"--tls-cert", dir, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
+		"missing push profiles":   {append(push, "--push-profiles", missing), "--push-profiles"},
+		"push profiles not JSON":  {append(push, "--push-profiles", certFile), "--push-profiles"},
+		"missing fcm credentials": {[]string{"--fcm-credentials", missing}, "--fcm-credentials"},
+		"apns key not a key": {[]string{"--apns-key-file", certFile, "--apns-key-id", "KID", "--apns-team-id", "TEAM"},
+			"--apns-key-file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", data}, tc.args...)
+			err := Run(t.Context(), args, nil, io.Discard, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want an error naming %s", err, tc.want)
+			}
+			if _, serr := os.Stat(data); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("the data directory was created (%v) before the start was refused: %v", serr, err)
+			}
+		})
+	}
+}
