@@ -342,6 +342,10 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval > 0 && c.HeartbeatTimeout > 0 && c.HeartbeatInterval > c.HeartbeatTimeout/3 {
 		fail("--heartbeat-interval must be at most a third of --heartbeat-timeout")
 	}
+	if least := c.minHeartbeatInterval(); c.HeartbeatInterval > 0 && c.HeartbeatInterval < least {
+		fail("--heartbeat-interval must be at least %v with --max-requests-per-second %d: a client's heartbeats count "+
+			"as requests, and may take at most half of them", least, c.MaxRequestsPerSecond)
+	}
 	if c.LogRetention > 0 && c.LogRetention < c.HeartbeatTimeout {
 		fail("--log-retention must be at least --heartbeat-timeout, so a device can resume within its grace period")
 	}
@@ -385,8 +389,10 @@ func (c Config) Validate() error {
 	}
 	for _, u := range []struct{ name, url string }{{"webhook-url", c.WebhookURL}, {"push-webhook-url", c.PushWebhookURL},
 		{"fcm-token-url", c.FCMTokenURL}, {"fcm-endpoint", c.FCMEndpoint}, {"apns-endpoint", c.APNsEndpoint}} {
-		if u.url != "" && !validURL(u.url) {
-			fail("--%s must be an http:// or https:// URL", u.name)
+		if u.url != "" {
+			if problem := urlProblem(u.url); problem != "" {
+				fail("--%s %s", u.name, problem)
+			}
 		}
 	}
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
@@ -473,11 +479,37 @@ func headerValue(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
 }
 
-// validURL reports whether s parses as an absolute http or https URL with a host, so that a
-// URL the server could never send to is refused at start-up rather than retried until expiry.
-func validURL(s string) bool {
+// urlProblem says what is wrong with s as an outgoing URL ("" when nothing is): it must parse as
+// an absolute http or https URL with a host and, when it names a port, one a connection can be
+// made to, so that a URL the server could never send to is refused at start-up rather than
+// retried until expiry.
+func urlProblem(s string) string {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != ""
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return "must be an http:// or https:// URL"
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return "port must be a number from 1 to 65535"
+		}
+	}
+	return ""
+}
+
+// minHeartbeatInterval is the shortest heartbeat interval whose heartbeats take at most half of
+// a connection's --max-requests-per-second, which they count against (R6.1); 0 when that
+// setting is itself refused.
+func (c Config) minHeartbeatInterval() time.Duration {
+	if c.MaxRequestsPerSecond < 1 {
+		return 0
+	}
+	perHeartbeat := 2 * time.Second // the time of two requests' share of the budget
+	rate := time.Duration(c.MaxRequestsPerSecond)
+	least := perHeartbeat / rate
+	if perHeartbeat%rate != 0 { // rounded up, without the overflow of a sum near the maximum rate
+		least++
+	}
+	return least
 }
 
 // validListen checks a host:port and, in dev mode, that the host is loopback.

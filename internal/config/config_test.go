@@ -238,6 +238,12 @@ func TestRefused(t *testing.T) {
 		{"negative timeout", append(dev, "--heartbeat-timeout", "-1s"), nil, []string{"--heartbeat-timeout must be at least 1ms"}},
 		{"nanosecond heartbeats", append(dev, "--heartbeat-interval", "1ns", "--heartbeat-timeout", "3ns", "--log-retention", "3ns"), nil,
 			[]string{"--heartbeat-interval must be at least 1ms", "--heartbeat-timeout must be at least 1ms", "--log-retention must be at least 1ms"}},
+		// R6.1: a client's heartbeats count against its --max-requests-per-second; heartbeats
+		// that took most of them would leave its calls refused with 6000292.
+		{"heartbeats taking the request budget", append(dev, "--heartbeat-interval", "20ms"), nil,
+			[]string{"--heartbeat-interval must be at least 40ms with --max-requests-per-second 50"}},
+		{"request budget too small for the heartbeats", append(dev, "--heartbeat-interval", "1s", "--max-requests-per-second", "1"), nil,
+			[]string{"--heartbeat-interval must be at least 2s with --max-requests-per-second 1"}},
 		{"data dir with ?", append(dev, "--data", "/tmp/a?b"), nil, []string{"--data must not contain '?'"}},
 		{"not-received-check low", append(dev, "--not-received-check", "2999ms"), nil, []string{"--not-received-check must be between 3s and 5s"}},
 		{"not-received-check high", append(dev, "--not-received-check", "6s"), nil, []string{"--not-received-check must be between 3s and 5s"}},
@@ -267,6 +273,13 @@ func TestRefused(t *testing.T) {
 			[]string{"--webhook-url must be an http:// or https:// URL"}},
 		{"webhook url that does not parse", append(dev, "--webhook-url", "http://hooks example.com/", "--webhook-secret", "s"), nil,
 			[]string{"--webhook-url must be an http:// or https:// URL"}},
+		// A port no connection can be made to would fail every attempt until the expiry.
+		{"webhook url port out of range", append(dev, "--webhook-url", "https://hooks.example:70000/x", "--webhook-secret", "s"), nil,
+			[]string{"--webhook-url port must be a number from 1 to 65535"}},
+		{"webhook url port zero", append(dev, "--webhook-url", "http://127.0.0.1:0/x", "--webhook-secret", "s"), nil,
+			[]string{"--webhook-url port must be a number from 1 to 65535"}},
+		{"push webhook url port out of range", append(dev, "--push-webhook-url", "http://push.example:99999/p"), nil,
+			[]string{"--push-webhook-url port must be a number from 1 to 65535"}},
 		{"push webhook url that does not parse", append(dev, "--push-webhook-url", "http://[::1"), nil,
 			[]string{"--push-webhook-url must be an http:// or https:// URL"}},
 		{"fcm endpoint without host", append(dev, "--fcm-endpoint", "https:///v1/projects/{project}/messages:send"), nil,

@@ -33,7 +33,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.Secret }},
 		{"audience", "when set, tokens must carry this aud claim",
 			func(c *Config) any { return &c.Audience }},
-		{"heartbeat-interval", "how often clients send heartbeat; at most a third of --heartbeat-timeout (R6.1)",
+		{"heartbeat-interval", "how often clients send heartbeat; at most a third of --heartbeat-timeout (R6.1), at least 2s divided by --max-requests-per-second",
 			func(c *Config) any { return &c.HeartbeatInterval }},
 		{"heartbeat-timeout", "a silent connection is closed, and a device without a session is lost, after this (R6.1)",
 			func(c *Config) any { return &c.HeartbeatTimeout }},
