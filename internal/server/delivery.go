@@ -42,7 +42,7 @@ func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metric
 		return false
 	}
 	sender := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, nil, time.Now)
-	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, 0, func(ctx context.Context, rec switchboard.OutboxRecord) error {
+	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, webhook.Parallel, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		return sender.Send(ctx, rec.Body)
 	}, store, m, log)
 	return true

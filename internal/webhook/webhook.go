@@ -22,6 +22,10 @@ import (
 // Header is the signature header of every callback.
 const Header = "Dialtone-Signature"
 
+// Parallel is how many callbacks (of different calls) the server sends at once: the outbox
+// worker's parallelism, and the connections a Sender keeps open to the receiver.
+const Parallel = 16
+
 // Sender POSTs callback bodies to one URL.
 type Sender struct {
 	url    string
@@ -32,10 +36,14 @@ type Sender struct {
 
 // New returns a sender to url signing with secret. client nil means a client with a 10 s
 // timeout that does not follow redirects: a 3xx answer is a failure, retried like any other,
-// since following it would turn the POST into a body-less GET. now nil means time.Now.
+// since following it would turn the POST into a body-less GET; it goes through the
+// environment's proxy (HTTPS_PROXY, NO_PROXY) and keeps up to Parallel connections to the
+// receiver open between callbacks. now nil means time.Now.
 func New(url, secret string, client *http.Client, now func() time.Time) *Sender {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second,
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = Parallel
+		client = &http.Client{Timeout: 10 * time.Second, Transport: transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if now == nil {

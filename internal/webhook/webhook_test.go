@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -103,5 +104,61 @@ func TestSignVerify(t *testing.T) {
 	}
 	if err := webhook.Verify(secret, h, body, at, 5*time.Minute); err != nil {
 		t.Errorf("Verify: %v", err)
+	}
+}
+
+// The sender keeps a connection open for each callback it may send at once (Parallel, the
+// outbox worker's parallelism): a receiver that answers slowly has many callbacks in flight,
+// and a connection made again for each of them, a TLS handshake each, would slow it further.
+func TestSendKeepsAConnectionPerParallelCallback(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	arrived := make(chan struct{}, webhook.Parallel)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release // every callback of a round is in flight at once, on a connection of its own
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := webhook.New(srv.URL, "hook-secret", nil, nil)
+	round := func() int {
+		mu.Lock()
+		before := opened
+		mu.Unlock()
+		errs := make(chan error, webhook.Parallel)
+		for range webhook.Parallel {
+			go func() { errs <- s.Send(t.Context(), []byte(`{}`)) }()
+		}
+		for range webhook.Parallel {
+			<-arrived
+		}
+		for range webhook.Parallel {
+			release <- struct{}{}
+		}
+		for range webhook.Parallel {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return opened - before
+	}
+	if n := round(); n != webhook.Parallel {
+		t.Fatalf("first round opened %d connections, want %d", n, webhook.Parallel)
+	}
+	// A connection handed back just as the second round asks for one may be met by a new
+	// dial; most must be reused.
+	if n := round(); n > webhook.Parallel/4 {
+		t.Errorf("second round opened %d new connections of %d: the first round's were not kept", n, webhook.Parallel)
 	}
 }
