@@ -30,7 +30,8 @@ func (cf *connFlags) register(fs *flag.FlagSet, device string) {
 	fs.StringVar(&cf.token, "token", envOr("DIALTONE_TOKEN", ""), "login token (env DIALTONE_TOKEN); or give --secret")
 	fs.StringVar(&cf.secret, "secret", envOr("DIALTONE_SECRET", ""),
 		"the server's token secret: the client mints its own token (env DIALTONE_SECRET)")
-	fs.StringVar(&cf.audience, "audience", "", "aud claim of the minted token (with --secret)")
+	fs.StringVar(&cf.audience, "audience", envOr("DIALTONE_AUDIENCE", ""),
+		"aud claim of the minted token (with --secret; env DIALTONE_AUDIENCE)")
 	fs.DurationVar(&cf.ttl, "ttl", 24*time.Hour, "lifetime of each minted token (with --secret; a new one is minted for each reconnection)")
 	fs.DurationVar(&cf.loginTimeout, "login-timeout", 30*time.Second, "how long the connect and login may take")
 }

@@ -51,7 +51,8 @@ The development server (dialtoned --dev) listens on ws://127.0.0.1:3425/v1/ws an
 tokens with the secret "dialtone-dev-secret".
 
 Environment: DIALTONE_URL (default of --url), DIALTONE_SECRET (default of --secret),
-DIALTONE_TOKEN (default of --token).
+DIALTONE_AUDIENCE (default of --audience), DIALTONE_TOKEN (default of --token). The server's
+DIALTONE_SECRET and DIALTONE_AUDIENCE thus serve both.
 
 Exit status: 0 on success, and when client or watch is stopped (exit, the end of stdin,
 Ctrl-C); 1 on an error, such as a bad flag or argument, a refused login or a session the

@@ -13,7 +13,8 @@ const tokenUsage = `
 Usage: dialtone token --secret S [--ttl 24h] [--audience A] USER
 
 Mints an HS256 login token for USER, signed with the server's secret, and prints it. A USER
-that begins with "-" goes after "--": dialtone token --secret S -- -bob.
+that begins with "-" goes after "--": dialtone token --secret S -- -bob. The server's
+DIALTONE_SECRET and DIALTONE_AUDIENCE are the defaults of --secret and --audience.
 `
 
 // runToken implements "dialtone token".
@@ -21,7 +22,8 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", tokenUsage, stderr)
 	secret := fs.String("secret", envOr("DIALTONE_SECRET", ""), "the server's token secret (env DIALTONE_SECRET)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	audience := fs.String("audience", "", "aud claim, for a server started with --audience")
+	audience := fs.String("audience", envOr("DIALTONE_AUDIENCE", ""),
+		"aud claim, for a server started with --audience (env DIALTONE_AUDIENCE)")
 	pos, help, err := parseArgs(fs, args)
 	if help || err != nil {
 		return err

@@ -104,3 +104,26 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 		t.Error("an unknown command succeeded")
 	}
 }
+
+// The server's DIALTONE_AUDIENCE goes with its DIALTONE_SECRET: where both are set, as for the
+// server, a minted token carries that audience, so the server takes it.
+func TestTokenReadsTheAudienceFromTheEnvironment(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "env-secret-0123456789")
+	t.Setenv("DIALTONE_AUDIENCE", "app")
+	out, _, err := runOnce(t, "token", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := auth.NewVerifier([]byte("env-secret-0123456789"), "app")
+	if user, err := v.Verify(strings.TrimSpace(out), time.Now()); err != nil || user != "bob" {
+		t.Fatalf("Verify with audience app = %q, %v; want bob", user, err)
+	}
+	out, _, err = runOnce(t, "token", "--audience", "other", "bob") // the flag wins
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ = auth.NewVerifier([]byte("env-secret-0123456789"), "other")
+	if user, err := v.Verify(strings.TrimSpace(out), time.Now()); err != nil || user != "bob" {
+		t.Fatalf("Verify with audience other = %q, %v; want bob", user, err)
+	}
+}

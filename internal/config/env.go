@@ -10,9 +10,9 @@ const envPrefix = "DIALTONE_"
 
 // cliEnvVars are the variables of Dialtone that are no server setting, so that a server
 // started where they are set does not warn about them: the dialtone CLI's (cmd/dialtone, the
-// defaults of its --url and --token, its DIALTONE_SECRET being the server's too;
-// TestCLIVariablesAreKnown keeps the list complete) and the switches of the project's own test
-// runs.
+// defaults of its --url and --token, its DIALTONE_SECRET and DIALTONE_AUDIENCE being the
+// server's too; TestCLIVariablesAreKnown keeps the list complete) and the switches of the
+// project's own test runs.
 var cliEnvVars = []string{
 	"DIALTONE_URL", "DIALTONE_TOKEN",
 	"DIALTONE_SOAK", "DIALTONE_UPDATE_SCREENSHOTS", "DIALTONE_CHROMIUM",
