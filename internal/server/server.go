@@ -195,11 +195,20 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	board.Drain() // the sessions the drain ends are not lost devices (R6.1)
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	_ = srv.Shutdown(drainCtx) // stop accepting; WebSocket sessions are hijacked and drained below
+	// Stop accepting and wait for the HTTP requests in flight while the WebSocket sessions,
+	// hijacked and unknown to srv, are drained: a request that holds on (a body that never
+	// comes) must not hold back every session's shutdown kick until the drain time runs out.
+	httpDone := make(chan struct{})
+	go func() {
+		_ = srv.Shutdown(drainCtx)
+		close(httpDone)
+	}()
 	// Kick every session with shutdown while the switchboard still takes ops, so that a request
 	// in flight is carried out (its reply is lost with the connection, and the SDK repeats it
-	// with its idempotency key after reconnecting) rather than refused with 6000270.
+	// with its idempotency key after reconnecting) rather than refused with 6000270. A session
+	// that opens meanwhile is refused by the draining ws.
 	ws.Shutdown(drainCtx)
+	<-httpDone
 	board.Close()  // refuse new ops, finish the commits in flight, stop the timers
 	deliver.stop() // undelivered webhooks and pushes stay in the outbox
 	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {

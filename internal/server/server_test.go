@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -20,6 +21,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 const testSecret = "server-test-secret-0123456789"
@@ -158,5 +163,77 @@ func TestUnusableFilesStopTheStartBeforeTheStore(t *testing.T) {
 				t.Errorf("the data directory was created (%v) before the start was refused: %v", serr, err)
 			}
 		})
+	}
+}
+
+// kickWatcher reports the reason of each kicked event its client receives.
+type kickWatcher struct {
+	client.BaseHandler
+	kicks chan string
+}
+
+func (k kickWatcher) OnKicked(ev client.Kicked) { k.kicks <- ev.Reason }
+
+// A drain kicks every WebSocket session with shutdown at once, whatever HTTP requests are
+// still in flight: a REST request whose body never comes (held until the read timeout cuts it)
+// does not hold the other sessions' kick back until the drain time runs out, when they would
+// be cut without it (docs/operations.md "Start-up, probes and shutdown").
+func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
+	const apiKey = "api-key-0123456789abcdef"
+	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey,
+		"--log-level", "warn"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	addrs, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("server did not start: %v\n%s", err, logs)
+	}
+
+	watcher := kickWatcher{kicks: make(chan string, 4)}
+	c, err := client.Dial(t.Context(), "ws://"+addr+"/v1/ws", client.Options{EventHandler: watcher})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	token, err := auth.Mint([]byte(testSecret), "alice", time.Hour, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(t.Context(), token, "phone"); err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /v1/api/calls HTTP/1.1\r\nHost: dialtone\r\nAuthorization: Bearer " + apiKey +
+		"\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err) // the handler now waits for the body
+	}
+
+	cancel()
+	select {
+	case reason := <-watcher.kicks:
+		if reason != protocol.KickShutdown {
+			t.Errorf("kicked with %q, want %q", reason, protocol.KickShutdown)
+		}
+	case <-time.After(readTimeout / 2): // well before the hung request's read timeout
+		t.Errorf("no shutdown kick within %v of the drain's start", readTimeout/2)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if strings.Contains(logs.String(), "drain time ran out") {
+		t.Errorf("the drain ran out of time:\n%s", logs)
 	}
 }
