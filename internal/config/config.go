@@ -105,6 +105,9 @@ const (
 	maxDevicesPerUser = 100
 	minNotReceived    = 3 * time.Second
 	maxNotReceived    = 5 * time.Second
+	// minWebhookExpiry is the time one callback attempt may take (internal/webhook's client
+	// timeout): a callback found expired before its first attempt is given up unsent.
+	minWebhookExpiry = 10 * time.Second
 )
 
 // Defaults returns the defaults, the development ones when dev is true. They differ only in
@@ -397,6 +400,10 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		fail("--webhook-secret is required with --webhook-url")
+	}
+	if c.WebhookURL != "" && c.WebhookExpiry >= time.Millisecond && c.WebhookExpiry < minWebhookExpiry {
+		fail("--webhook-expiry must be at least %v, the time of one attempt: a callback not sent before it expires is dropped",
+			minWebhookExpiry)
 	}
 	if c.WebhookSecret != "" && c.WebhookURL == "" {
 		fail("--webhook-secret needs --webhook-url: without it no webhook is sent")

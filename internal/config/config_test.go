@@ -284,6 +284,10 @@ func TestRefused(t *testing.T) {
 			[]string{"--push-webhook-url must be an http:// or https:// URL"}},
 		{"fcm endpoint without host", append(dev, "--fcm-endpoint", "https:///v1/projects/{project}/messages:send"), nil,
 			[]string{"--fcm-endpoint must be an http:// or https:// URL"}},
+		// A callback found expired before its first attempt is given up unsent: an expiry
+		// shorter than one attempt would drop most callbacks without trying them.
+		{"webhook expiry under one attempt", append(dev, "--webhook-url", "https://h.example", "--webhook-secret", "s",
+			"--webhook-expiry", "9s"), nil, []string{"--webhook-expiry must be at least 10s"}},
 		{"zero webhook expiry", append(dev, "--webhook-expiry", "0s"), nil, []string{"--webhook-expiry must be at least 1ms"}},
 		{"short api key", append(dev, "--api-key", "short"), nil, []string{"--api-key must be at least 16 bytes"}},
 		// docs/api.md: the key travels in the Authorization header, which drops spaces at its

@@ -69,7 +69,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.WebhookURL }},
 		{"webhook-secret", "HMAC-SHA256 key of the Dialtone-Signature header (required with --webhook-url, refused without it)",
 			func(c *Config) any { return &c.WebhookSecret }},
-		{"webhook-expiry", "a callback is retried with backoff until delivered or this old, then dropped (refused without --webhook-url)",
+		{"webhook-expiry", "a callback is retried with backoff until delivered or this old, then dropped; at least 10s (refused without --webhook-url)",
 			func(c *Config) any { return &c.WebhookExpiry }},
 		{"api-key", "bearer key of the server REST API /v1/api (docs/api.md), at least 16 bytes; none: the API is disabled",
 			func(c *Config) any { return &c.APIKey }},
