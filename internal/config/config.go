@@ -325,6 +325,9 @@ func (c Config) Validate() error {
 		fail("--secret must be at least %d bytes", minSecretBytes)
 	case c.Secret == DevSecret && !c.Dev:
 		fail("--secret must not be the public development secret outside --dev: anyone could mint tokens")
+	case !plainValue(c.Secret):
+		fail("--secret must not hold a control character nor begin or end with a space: " +
+			"most likely a file's line break, which the app's backend would not sign with")
 	}
 	positive := []struct {
 		name string
@@ -405,13 +408,17 @@ func (c Config) Validate() error {
 		fail("--webhook-expiry must be at least %v, the time of one attempt: a callback not sent before it expires is dropped",
 			minWebhookExpiry)
 	}
+	if !plainValue(c.WebhookSecret) {
+		fail("--webhook-secret must not hold a control character nor begin or end with a space: " +
+			"most likely a file's line break, which the receiver would not verify with")
+	}
 	if c.WebhookSecret != "" && c.WebhookURL == "" {
 		fail("--webhook-secret needs --webhook-url: without it no webhook is sent")
 	}
 	switch {
 	case c.APIKey != "" && len(c.APIKey) < minSecretBytes:
 		fail("--api-key must be at least %d bytes", minSecretBytes)
-	case !headerValue(c.APIKey):
+	case !plainValue(c.APIKey):
 		fail("--api-key must not hold a control character nor begin or end with a space: the Authorization header could not carry it")
 	}
 	if c.APNsKeyFile != "" && (c.APNsKeyID == "" || c.APNsTeamID == "") {
@@ -477,9 +484,11 @@ func (c Config) pushes() bool {
 	return c.PushWebhookURL != "" || c.FCMCredentials != "" || c.APNsKeyFile != ""
 }
 
-// headerValue reports whether an HTTP header can carry s unchanged: no control character
-// (RFC 9110 section 5.5), and no space or tab at either end, which parsers drop.
-func headerValue(s string) bool {
+// plainValue reports whether s holds no control character (RFC 9110 section 5.5) and no space
+// or tab at either end: an HTTP header can carry it unchanged (parsers drop spaces at the
+// ends), and a secret that another program also reads is the same there (a line break read
+// with a file is what such programs trim).
+func plainValue(s string) bool {
 	if strings.Trim(s, " \t") != s {
 		return false
 	}

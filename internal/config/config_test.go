@@ -296,6 +296,16 @@ func TestRefused(t *testing.T) {
 			[]string{"--api-key must not hold a control character"}},
 		{"api key with a space at an end", append(dev, "--api-key", " api-key-0123456789abcdef"), nil,
 			[]string{"--api-key must not hold a control character"}},
+		// A secret read from a file often keeps the file's last line break, which the other
+		// side (the app's backend minting tokens, the webhook receiver) trims: every token or
+		// signature would then fail to verify.
+		{"secret with a trailing line break", nil, map[string]string{"DIALTONE_SECRET": "token-secret-0123456789\n"},
+			[]string{"--secret must not hold a control character nor begin or end with a space"}},
+		{"webhook secret with a trailing line break", append(dev, "--webhook-url", "https://h.example"),
+			map[string]string{"DIALTONE_WEBHOOK_SECRET": "hook-secret\r\n"},
+			[]string{"--webhook-secret must not hold a control character nor begin or end with a space"}},
+		{"webhook secret with a space at an end", append(dev, "--webhook-url", "https://h.example", "--webhook-secret", "hook-secret "), nil,
+			[]string{"--webhook-secret must not hold a control character nor begin or end with a space"}},
 		{"apns key without ids", append(dev, "--apns-key-file", "k.p8"), nil,
 			[]string{"--apns-key-id and --apns-team-id are required with --apns-key-file"}},
 		// docs/push.md: a profile is used only by a push, and no push is sent without a provider.
