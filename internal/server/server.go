@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -168,7 +169,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	// WebSocket connections are hijacked with their deadlines cleared, and keep their own
 	// timeouts (heartbeat, login).
 	srv := &http.Server{Handler: handler, ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: stdlog.New(httpErrorLog{log}, "", 0)}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
@@ -216,6 +217,21 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// httpErrorLog writes the lines of Go's HTTP server to the log: at WARN, except a TLS
+// handshake that ended before it began (EOF: a load balancer's TCP health check, a port scan),
+// which is routine and DEBUG, so that it does not bury the handshake errors worth a look.
+type httpErrorLog struct{ log *slog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error from ") && strings.HasSuffix(msg, ": EOF") {
+		level = slog.LevelDebug
+	}
+	h.log.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // loadTLS reads the certificate and key of --tls-cert and --tls-key (once: a renewal takes a

@@ -29,18 +29,45 @@ import (
 
 const testSecret = "server-test-secret-0123456789"
 
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
+// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads, which
+// wait for a line with waitFor.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // poked after each write
 }
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 	return s.b.Write(p)
 }
+
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// waitFor returns the first line holding what, failing the test if none comes within 10 s.
+func (s *syncBuffer) waitFor(t *testing.T, what string) string {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for line := range strings.SplitSeq(s.String(), "\n") {
+			if strings.Contains(line, what) {
+				return line
+			}
+		}
+		select {
+		case <-s.wrote:
+		case <-deadline:
+			t.Fatalf("no %q in the log:\n%s", what, s)
+		}
+	}
+}
 
 // running is a server started by start.
 type running struct {
@@ -55,7 +82,7 @@ func start(t *testing.T, args ...string) running {
 	args = append([]string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(),
 		"--log-level", "warn"}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := newSyncBuffer()
 	addrs, done := make(chan string, 1), make(chan error, 1)
 	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
 	t.Cleanup(func() {
@@ -184,7 +211,7 @@ func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
 		"--log-level", "warn"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := newSyncBuffer()
 	addrs, done := make(chan string, 1), make(chan error, 1)
 	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
 	var addr string
@@ -235,5 +262,23 @@ func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "drain time ran out") {
 		t.Errorf("the drain ran out of time:\n%s", logs)
+	}
+}
+
+// A connection that closes before its TLS handshake begins (a load balancer's TCP health
+// check, a port scan) is routine: its "http: TLS handshake error … EOF" line is DEBUG, not a
+// WARN every few seconds that would bury the handshake errors worth a look (a client that
+// refuses the certificate), which stay WARN (docs/operations.md "The log").
+func TestTCPProbeOfTheTLSPortIsLoggedAtDebug(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t)
+	srv := start(t, "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "debug")
+	conn, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	line := srv.logs.waitFor(t, "TLS handshake error")
+	if !strings.Contains(line, "level=DEBUG") {
+		t.Errorf("a TCP probe of the TLS port is logged as %q, want DEBUG", line)
 	}
 }
