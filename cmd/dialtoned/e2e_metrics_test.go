@@ -355,3 +355,22 @@ func TestE2EMetricsSessionsAfterHeartbeatKickAndRefusals(t *testing.T) {
 		`dialtone_operations_total{code="6000291",op="login"} 1`)
 	waitMetric(t, ts, `dialtone_kicks_total{reason="authFailed"}`, `dialtone_kicks_total{reason="authFailed"} 1`)
 }
+
+// A configured delivery's results are each shown at 0 from the start, as the kicks' reasons
+// are: a counter series that appears only at its first increment hides that increment from
+// increase() and rate(), so an alert on the first dropped webhook or push would not fire.
+// Deliveries not configured show no series.
+func TestE2EMetricsOutboxResultsShownFromTheStart(t *testing.T) {
+	hooks := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(hooks.Close)
+	ts := startServer(t, "--webhook-url", hooks.URL, "--webhook-secret", hookSecret)
+	for _, result := range []string{"delivered", "failed", "dropped"} {
+		series := `dialtone_outbox_attempts_total{kind="webhook",result="` + result + `"}`
+		if got := metric(t, ts, series); got != series+" 0" {
+			t.Errorf("before any delivery: %q, want %q", got, series+" 0")
+		}
+	}
+	if got := metric(t, ts, `dialtone_outbox_attempts_total{kind="push"`); got != "" {
+		t.Errorf("with no push provider: %q, want no push series", got)
+	}
+}

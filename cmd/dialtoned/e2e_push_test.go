@@ -263,7 +263,7 @@ func TestE2EPushRetryAndInvalidTokenRemoval(t *testing.T) {
 	if inv := pushes.wait(1); inv.Message.CallID != res.CallID || inv.Message.Kind != "invitation" {
 		t.Fatalf("retried invitation push = %+v", inv)
 	}
-	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="failed"}`); m == "" {
+	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="failed"}`); m == `dialtone_outbox_attempts_total{kind="push",result="failed"} 0` {
 		t.Error("the refused attempt was not counted as failed")
 	}
 	if targets := storedPushTargets(t, ts, "bob"); len(targets) != 1 || targets[0].Token != "bob-hook" {
@@ -332,7 +332,7 @@ func TestE2EPushRejectedByEveryTargetCountsAsDropped(t *testing.T) {
 	pushes.waitRefused(2)
 	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="dropped"}`,
 		`dialtone_outbox_attempts_total{kind="push",result="dropped"} 1`)
-	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`); m != "" {
+	if m := metric(t, ts, `dialtone_outbox_attempts_total{kind="push",result="delivered"}`); m != `dialtone_outbox_attempts_total{kind="push",result="delivered"} 0` {
 		t.Errorf("a push no target accepted counted as %q", m)
 	}
 	_, err = alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{})

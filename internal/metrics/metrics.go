@@ -95,6 +95,15 @@ func (m *Metrics) Commit(d time.Duration) { m.commitSeconds.Observe(d.Seconds())
 // CommitBatch records the number of changes of one committed transaction.
 func (m *Metrics) CommitBatch(changes int) { m.commitBatch.Observe(float64(changes)) }
 
+// OutboxKind shows each result of the deliveries of kind (webhook, push) at 0 until it is
+// counted: a series that appears only at its first increment hides that increment from
+// increase() and rate(). Call it for each configured kind.
+func (m *Metrics) OutboxKind(kind string) {
+	for _, result := range []string{"delivered", "failed", "dropped"} {
+		m.outbox.WithLabelValues(kind, result)
+	}
+}
+
 // OutboxDelivered counts a delivered webhook or push.
 func (m *Metrics) OutboxDelivered(kind string) { m.outbox.WithLabelValues(kind, "delivered").Inc() }
 

@@ -32,6 +32,7 @@ func (d *delivery) notify() {
 // outbox's default).
 func (d *delivery) add(kind string, expiry time.Duration, parallel int, deliver outbox.Deliver, store *sqlite.Store,
 	m *metrics.Metrics, log *slog.Logger) {
+	m.OutboxKind(kind)
 	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Deliver: deliver, Expiry: expiry,
 		Parallel: parallel, Observer: m}, store, time.Now, log))
 }
