@@ -414,7 +414,7 @@ func TestE2ERateLimitWinsOverUnknownOp(t *testing.T) {
 	}
 	r.wantRateLimited(4, `{"id":4,"op":"callInvite","data":{"invitees":["carol"]}}`)
 
-	ts := startServer(t, "--max-requests-per-second", "1")
+	ts := startServer(t, "--max-requests-per-second", "1", "--heartbeat-interval", "2s", "--heartbeat-timeout", "6s") // heartbeats may take half the budget
 	r = ts.raw(t)
 	r.login("alice") // takes the second's one request
 	const n = 6
