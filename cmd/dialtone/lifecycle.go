@@ -31,7 +31,8 @@ Closed loop by default: each pair runs lifecycles back to back. With --rate, ope
 lifecycles per second are offered, spread evenly over the pairs; the whole lifecycle's latency
 is measured from its intended start, so a start delayed because its pair is still busy counts
 its wait (no coordinated omission). Starts still waiting at the end are reported as
-missedStarts, and counted in the lifecycle latency with the wait they had then (a lower bound).
+missedStarts, and counted in the lifecycle latency with the wait they had then (a lower bound);
+a run interrupted before the end of --duration counts only the starts already due.
 
 Reported, for the lifecycles that started during --duration (after --warmup), those still
 running at its end waited for (each step for at most --step-timeout): lifecycles per second,
@@ -39,7 +40,8 @@ errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentile
 inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
 device, --devices per lifecycle), acceptToCaller
 (callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
-stderr every second.
+stderr every second: the lifecycles completed and the errors so far (warmup and drain
+included), and how many of the completed ones are measured.
 
 Start the server with high limits (--max-invites-per-minute 100000
 --max-requests-per-second 100000), or expect 6000292 (rate limited) errors.
@@ -304,7 +306,8 @@ type lifecycleRun struct {
 	cycle                           func(p *lcPair, ctx context.Context, timeout time.Duration) (lcResult, string, error) // (*lcPair).lifecycle
 	start, measureStart, measureEnd time.Time
 	ring, accept, whole             *latency
-	errs                            errorCounts
+	errs                            errorCounts // of the measured lifecycles
+	allErrs                         errorCounts // of every lifecycle, warmup and drain included: the progress line's
 	measured, completed, missed     atomic.Int64
 }
 
@@ -352,10 +355,16 @@ func (r *lifecycleRun) pairLoop(ctx context.Context, p *lcPair, i int) {
 }
 
 // missStarts records the starts from next on, every interval, that the end of the run found
-// still waiting for their pair: those intended in the measured time count as missed, and in
-// the lifecycle latency with the wait they had then, a lower bound of their latency.
+// still waiting for their pair: those intended in the measured time and due by now count as
+// missed, and in the lifecycle latency with the wait they had then, a lower bound of their
+// latency. Starts after now (a run interrupted before the end of --duration) were never due:
+// they are not counted.
 func (r *lifecycleRun) missStarts(next time.Time, interval time.Duration) {
 	now := time.Now()
+	end := r.measureEnd
+	if now.Before(end) {
+		end = now
+	}
 	if early := r.measureStart.Sub(next); early > 0 {
 		k := early / interval // then the first measured start
 		if early%interval != 0 {
@@ -363,10 +372,10 @@ func (r *lifecycleRun) missStarts(next time.Time, interval time.Duration) {
 		}
 		next = next.Add(k * interval)
 	}
-	if !next.Before(r.measureEnd) {
+	if !next.Before(end) {
 		return
 	}
-	n := int64((r.measureEnd.Sub(next)-1)/interval) + 1
+	n := int64((end.Sub(next)-1)/interval) + 1
 	r.missed.Add(n)
 	r.whole.recordSeries(now.Sub(next), interval, n)
 }
@@ -402,6 +411,7 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		if ctx.Err() != nil {
 			return // the run was interrupted; not the server's failure
 		}
+		r.allErrs.add(err, step)
 		if measured {
 			r.errs.add(err, step)
 		}
@@ -422,7 +432,9 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 	r.whole.record(now.Sub(intended))
 }
 
-// progress returns the once-a-second progress printer.
+// progress returns the once-a-second progress printer. Its completed count and errors are of
+// every lifecycle so far, warmup and drain included; measured is the count of the report's
+// lifecycles so far.
 func (r *lifecycleRun) progress(w io.Writer) func(time.Duration) {
 	var last int64
 	return func(elapsed time.Duration) {
@@ -434,7 +446,7 @@ func (r *lifecycleRun) progress(w io.Writer) func(time.Duration) {
 		}
 		n := r.completed.Load()
 		fmt.Fprintf(w, "lifecycle %3.0fs %-9s completed %d (+%d/s) measured %d errors %s\n",
-			elapsed.Seconds(), phase, n, n-last, r.measured.Load(), formatErrors(r.errs.snapshot()))
+			elapsed.Seconds(), phase, n, n-last, r.measured.Load(), formatErrors(r.allErrs.snapshot()))
 		last = n
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/servertest"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // silentDevice is a callee device whose events reach no lifecycle: those that ringDeaf or
@@ -81,5 +83,43 @@ func TestLifecycleWaitsForEveryCalleeDevice(t *testing.T) {
 		if step != c.step || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s: the lifecycle failed at step %q with %v, want a timeout at %q", c.name, step, err, c.step)
 		}
+	}
+}
+
+// TestMissStartsCountsOnlyDueStarts: a run interrupted before the end of --duration (Ctrl-C)
+// still reports; the starts intended after the interruption were never due, so they are
+// neither missed starts nor lifecycle samples. The starts that were due and still waiting
+// are, with the wait they had.
+func TestMissStartsCountsOnlyDueStarts(t *testing.T) {
+	r := newLifecycleRun(&lifecycleConfig{pairs: 1, rate: 10, duration: time.Hour})
+	r.start = time.Now().Add(-950 * time.Millisecond)
+	r.measureStart = r.start
+	r.measureEnd = r.start.Add(r.cfg.duration)
+	r.missStarts(r.start, 100*time.Millisecond) // 10 starts due in the 0.95 s gone, 36,000 in the hour
+	if p := r.whole.summary(); r.missed.Load() != 10 || p.Count != 10 || p.P50Ms < 450 || p.MaxMs < 950 {
+		t.Errorf("missed %d, lifecycle %+v; want the 10 starts that were due, waiting 0.05 – 0.95 s", r.missed.Load(), p)
+	}
+}
+
+// TestLifecycleProgressCountsEveryError: the progress line's errors count every failed
+// lifecycle so far, as its completed count counts every successful one (warmup included): a
+// server failing every lifecycle of the warmup does not show "errors none".
+func TestLifecycleProgressCountsEveryError(t *testing.T) {
+	r := newLifecycleRun(&lifecycleConfig{pairs: 1, devices: 1, warmup: time.Hour, duration: time.Second,
+		stepTimeout: time.Second})
+	r.start = time.Now()
+	r.measureStart = r.start.Add(r.cfg.warmup)
+	r.measureEnd = r.measureStart.Add(r.cfg.duration)
+	r.cycle = func(*lcPair, context.Context, time.Duration) (lcResult, string, error) {
+		return lcResult{}, "invite", &protocol.Error{Code: protocol.CodeRateLimited}
+	}
+	r.one(context.Background(), nil, r.start)
+	var out strings.Builder
+	r.progress(&out)(time.Second)
+	if !strings.Contains(out.String(), "errors 6000292×1") {
+		t.Errorf("progress line %q, want the warmup's error 6000292×1", out.String())
+	}
+	if rep := r.report(); len(rep.Errors) != 0 {
+		t.Errorf("report errors %v, want none: the warmup is not measured", rep.Errors)
 	}
 }
