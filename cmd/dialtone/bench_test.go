@@ -353,3 +353,14 @@ func TestReadHeapMetricForEveryScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleMemoryPerSessionNeedsSessions: with no session connected at the end there is no
+// memory per session to report (0, not measured); the server's whole growth is not one
+// session's.
+func TestIdleMemoryPerSessionNeedsSessions(t *testing.T) {
+	rep := idleReport{Sessions: 10, LoggedIn: 3, ConnectedAtEnd: 0}
+	rep.setMemory(serverMemory{rss: 10 << 20, heap: 4 << 20}, serverMemory{rss: 12 << 20, heap: 5 << 20})
+	if rep.BytesPerSession != 0 || rep.HeapBytesPerSess != 0 || rep.RSSAfterBytes != 12<<20 {
+		t.Errorf("report %+v, want the RSS readings and 0 bytes per session", rep)
+	}
+}

@@ -26,7 +26,8 @@ Usage: dialtone bench idle --url URL --secret S --sessions N [--hold 10s]
 Opens N logged-in sessions (one device of one user each), holds them for --hold while the SDK
 heartbeats, then closes them. Reports the login rate reached and, with --server-pid (a server
 on this machine), the server's resident memory (VmRSS of /proc/PID/status) before the first
-login and at the end of the hold, and their difference per session. When the server exposes
+login and at the end of the hold, and their difference per session still connected at the
+end (0 when none is). When the server exposes
 Prometheus metrics at /metrics, its Go heap in use is reported too.
 
 Many sessions need many file descriptors on both sides (ulimit -n) and many local ports:
@@ -179,16 +180,19 @@ func readServerMemory(cfg *idleConfig) serverMemory {
 }
 
 // setMemory sets the memory fields: the growth from before to after per session still
-// connected at the end.
+// connected at the end. With no session connected at the end, the per-session figures stay 0
+// (not measured): the growth is no session's.
 func (rep *idleReport) setMemory(before, after serverMemory) {
-	n := float64(max(rep.ConnectedAtEnd, 1))
+	n := float64(rep.ConnectedAtEnd)
 	rep.RSSBeforeBytes, rep.RSSAfterBytes = before.rss, after.rss
-	if before.rss > 0 && after.rss > 0 {
+	if before.rss > 0 && after.rss > 0 && n > 0 {
 		rep.BytesPerSession = float64(after.rss-before.rss) / n
 	}
 	if before.heap > 0 && after.heap > 0 {
 		rep.HeapBeforeBytes, rep.HeapAfterBytes = before.heap, after.heap
-		rep.HeapBytesPerSess = float64(after.heap-before.heap) / n
+		if n > 0 {
+			rep.HeapBytesPerSess = float64(after.heap-before.heap) / n
+		}
 	}
 }
 
