@@ -364,3 +364,20 @@ func TestIdleMemoryPerSessionNeedsSessions(t *testing.T) {
 		t.Errorf("report %+v, want the RSS readings and 0 bytes per session", rep)
 	}
 }
+
+// TestBenchRefusesABadURL: a --url that names no WebSocket endpoint is refused before any
+// connection, naming the flag, rather than reported as every login failing.
+func TestBenchRefusesABadURL(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:3425", "ftp://127.0.0.1/v1/ws", "ws:///v1/ws", "ws://%zz"} {
+		for _, w := range [][]string{
+			{"idle", "--sessions", "2", "--hold", "0s"},
+			{"lifecycle", "--pairs", "1", "--duration", "1s"},
+			{"timers", "--invitations", "1"},
+		} {
+			_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s", "--login-timeout", "1s")...)...)
+			if err == nil || !strings.Contains(err.Error(), "--url") {
+				t.Errorf("%s --url %q: err %v, want a refusal naming --url", w[0], u, err)
+			}
+		}
+	}
+}
