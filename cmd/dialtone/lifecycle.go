@@ -35,7 +35,8 @@ missedStarts, and counted in the lifecycle latency with the wait they had then (
 a run interrupted before the end of --duration counts only the starts already due.
 
 Reported, for the lifecycles that started during --duration (after --warmup), those still
-running at its end waited for (each step for at most --step-timeout): lifecycles per second,
+running at its end waited for (each step for at most --step-timeout, and so the ending or
+cancelling of a call a failed lifecycle left): lifecycles per second,
 errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
 inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
 device, --devices per lifecycle), acceptToCaller
@@ -221,7 +222,7 @@ func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (res lcRe
 	}
 	res, step, err = p.answerAndEnd(ctx, inv.CallID, t0, timeout)
 	if err != nil {
-		p.cleanup(ctx, inv.CallID)
+		p.cleanup(ctx, inv.CallID, timeout)
 	}
 	return res, step, err
 }
@@ -284,12 +285,16 @@ func (p *lcPair) waitDevices(ctx context.Context, kind mailKind, id string, time
 	return out, nil
 }
 
-// cleanup ends or cancels a call a failed lifecycle left, so that the caller is not busy.
-func (p *lcPair) cleanup(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := p.caller.CallEnd(ctx, id, client.OpConfig{}); err != nil {
-		_, _ = p.caller.CallCancel(ctx, id, nil, client.OpConfig{})
+// cleanup ends or cancels a call a failed lifecycle left, so that the caller is not busy: two
+// steps at most, each within timeout (--step-timeout), even when ctx has ended.
+func (p *lcPair) cleanup(ctx context.Context, id string, timeout time.Duration) {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallEndResult, error) {
+		return p.caller.CallEnd(ctx, id, client.OpConfig{})
+	}); err != nil {
+		_, _ = withTimeout(ctx, timeout, func(ctx context.Context) (client.CallCancelResult, error) {
+			return p.caller.CallCancel(ctx, id, nil, client.OpConfig{})
+		})
 	}
 }
 

@@ -123,3 +123,29 @@ func TestLifecycleProgressCountsEveryError(t *testing.T) {
 		t.Errorf("report errors %v, want none: the warmup is not measured", rep.Errors)
 	}
 }
+
+// TestBenchLifecycleEndsWhenTheServerStops: a server that stops during the run fails the
+// lifecycles in flight and those after; the run still ends (each step within --step-timeout)
+// and reports them as errors.
+func TestBenchLifecycleEndsWhenTheServerStops(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	c := startCLI(t, "bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret, "--pairs", "2",
+		"--duration", "2s", "--warmup", "0s", "--step-timeout", "300ms", "--json")
+	c.waitFor(`completed [1-9]`)
+	srv.Stop()
+	stopped := time.Now()
+	if err := c.wait(); err != nil {
+		t.Fatalf("%v\n%s", err, c.out.String())
+	}
+	// At most the rest of the 2 s, then a failed step and the cleanup's two requests, each
+	// within --step-timeout, for the lifecycle in flight and one more: well under 4 s.
+	if took := time.Since(stopped); took > 4*time.Second {
+		t.Errorf("the run ended %v after the server stopped, want under 4s with --step-timeout 300ms", took)
+	}
+	line := c.waitFor(`(?m)^\{.*\}$`)[0]
+	var rep lifecycleReport
+	decodeReport(t, line, &rep)
+	if rep.Lifecycles == 0 || len(rep.Errors) == 0 {
+		t.Errorf("report %+v, want the lifecycles before the stop and errors after it", rep)
+	}
+}
