@@ -233,6 +233,14 @@ func (e *errorCounts) add(err error, step string) {
 	e.addKey(key)
 }
 
+// addUnlessInterrupted counts err as add does, unless ctx, the run's context, has ended: an
+// interrupted run (Ctrl-C) fails what is in flight, which is not the server's failure.
+func (e *errorCounts) addUnlessInterrupted(ctx context.Context, err error, step string) {
+	if ctx.Err() == nil {
+		e.add(err, step)
+	}
+}
+
 // addCode counts a refusal with a wire code, such as an invitee's reason in errorUserList.
 func (e *errorCounts) addCode(code client.ErrorCode) { e.addKey(strconv.Itoa(int(code))) }
 

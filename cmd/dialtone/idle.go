@@ -141,7 +141,7 @@ func openSessions(ctx context.Context, cfg *idleConfig, dials []dialFunc, errs *
 				s := session{user: "bench-i-" + run + "-" + strconv.Itoa(i), device: "d", dial: dial}
 				c, err := s.login(ctx, &cfg.benchFlags)
 				if err != nil {
-					errs.add(err, "login")
+					errs.addUnlessInterrupted(ctx, err, "login")
 					return
 				}
 				clients[i] = c

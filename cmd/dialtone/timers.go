@@ -230,7 +230,7 @@ func (r *timersRun) invite(ctx context.Context, c *client.Client, i int, start t
 	users := r.invitees(i)
 	res, err := c.CallInvite(ctx, users, client.InviteConfig{Timeout: timeout})
 	if err != nil {
-		r.errs.add(err, "invite")
+		r.errs.addUnlessInterrupted(ctx, err, "invite")
 		return
 	}
 	r.armedCall(res, len(users))

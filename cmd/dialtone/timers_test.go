@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/servertest"
 )
 
 // inviteResult is the result of a callInvite by caller of invitees, ringing until deadline.
@@ -56,5 +59,33 @@ func TestBenchTimersRefusesANegativeGrace(t *testing.T) {
 	_, _, err := runOnce(t, "bench", "timers", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s", "--grace", "-1s")
 	if err == nil || !strings.Contains(err.Error(), "--grace") {
 		t.Errorf("err %v, want a refusal naming --grace", err)
+	}
+}
+
+// TestBenchInterruptedRunCountsNoErrors: a run interrupted (Ctrl-C) fails the logins and
+// invites in flight; that is not the server's failure, so they are not errors (as an
+// interrupted lifecycle is not one).
+func TestBenchInterruptedRunCountsNoErrors(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	bf := benchFlags{url: srv.URL, secret: servertest.Secret, concurrency: 4, loginTimeout: 10 * time.Second}
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := idleRun(cancelled, &idleConfig{benchFlags: bf, sessions: 4}, io.Discard)
+	if err != nil || rep.LoggedIn != 0 || len(rep.Errors) != 0 {
+		t.Errorf("idle interrupted before its logins: %+v, %v; want no login and no error", rep, err)
+	}
+
+	r := newTimersRun(&timersConfig{benchFlags: bf, invitations: 2, window: time.Second, lead: time.Second})
+	callers, err := r.login(context.Background())
+	defer closeAll(callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop() // the invites wait for a server that is gone until the run is interrupted
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if trep := r.execute(ctx, callers, io.Discard); trep.Invited != 0 || len(trep.Errors) != 0 {
+		t.Errorf("timers interrupted during its invites: %+v; want nothing invited and no error", trep)
 	}
 }
