@@ -29,8 +29,8 @@ on its slot of the window. The caller's device observes the timeouts
 (callUserStateChanged listing the invitees Timeout); lateness = arrival, on the server's
 clock as the SDK estimates it (ServerTimeOffset), − the deadline of the invite result's
 callInfo. Reported: p50, p99 and max lateness, timeouts never observed (within the window
-plus --grace) as errors "timeout:unobserved", and invitees that an invite's errorUserList
-refused as errors under their reason's code.
+plus --grace; of an interrupted run, those due by then) as errors "timeout:unobserved", and
+invitees that an invite's errorUserList refused as errors under their reason's code.
 
 100,000 invitations take 11,112 connections in this one process: raise ulimit -n, and spread
 them over local addresses with --sources if the ports of one address run short.
@@ -88,6 +88,7 @@ type timersRun struct {
 	minLate   time.Duration
 
 	armed                    time.Duration // when the last invite was answered
+	interrupted              time.Time     // when the run was interrupted, on the server's clock; zero if it was not
 	lateness                 *latency
 	invited, observed, ended atomic.Int64
 	errs                     errorCounts
@@ -216,6 +217,9 @@ func (r *timersRun) execute(ctx context.Context, callers []*client.Client, stder
 	end := start.Add(r.cfg.lead + r.cfg.window + r.cfg.grace)
 	for r.observed.Load() < r.invited.Load() && time.Now().Before(end) && sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
 	}
+	if ctx.Err() != nil {
+		r.interrupted = serverNow(callers)
+	}
 	close(stop)
 	waitProgress()
 	return r.report()
@@ -291,10 +295,39 @@ func (r *timersRun) report() timersReport {
 		rep.LatenessMs.MinMs = float64(r.minLate.Microseconds()) / 1000
 	}
 	r.mu.Unlock()
-	if missing := rep.Invited - rep.Observed; missing > 0 {
+	if missing := r.unobserved(rep.Invited - rep.Observed); missing > 0 {
 		rep.Errors["timeout:unobserved"] = missing
 	}
 	return rep
+}
+
+// unobserved returns the timeouts to report as never observed: all those not observed
+// (missing), or, when the run was interrupted, those of them whose deadline had passed by then.
+func (r *timersRun) unobserved(missing int64) int64 {
+	if r.interrupted.IsZero() {
+		return missing
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, users := range r.deadlines {
+		for _, deadline := range users {
+			if deadline <= r.interrupted.UnixMilli() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// serverNow is the server's time as the first caller estimates it; the local time without one.
+func serverNow(callers []*client.Client) time.Time {
+	for _, c := range callers {
+		if c != nil {
+			return c.ServerNow()
+		}
+	}
+	return time.Now()
 }
 
 func (rep timersReport) print(w io.Writer) {

@@ -89,3 +89,17 @@ func TestBenchInterruptedRunCountsNoErrors(t *testing.T) {
 		t.Errorf("timers interrupted during its invites: %+v; want nothing invited and no error", trep)
 	}
 }
+
+// TestTimersInterruptedCountsOnlyDueTimeouts: a run interrupted before the deadlines it armed
+// reports as unobserved only the timeouts that were due; the others were never to be seen yet.
+func TestTimersInterruptedCountsOnlyDueTimeouts(t *testing.T) {
+	r := newTimersRun(&timersConfig{invitations: 2, window: time.Second, lead: time.Second})
+	now := time.Now().UnixMilli()
+	r.armedCall(inviteResult("due", "caller", now-1000, "u1"), 1)
+	r.armedCall(inviteResult("later", "caller", now+60_000, "u2"), 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if rep := r.execute(ctx, nil, io.Discard); rep.Invited != 2 || rep.Errors["timeout:unobserved"] != 1 {
+		t.Errorf("report %+v, want 2 invited and 1 timeout:unobserved (the one due)", rep)
+	}
+}
