@@ -32,8 +32,10 @@ Load-tests a Dialtone server through the public SDK. Workloads:
 
 Run "dialtone bench WORKLOAD --help" for its flags. Every workload is bounded in time and
 connects only to --url; one that needs more connections than the process may open files
-(ulimit -n) is refused. Users are named bench-<letter>-<run>-<n>, with a run-unique <run>, so
-repeated runs against one server do not collide.
+(ulimit -n) is refused. lifecycle and timers need every session they open: the first login
+that fails (within --login-timeout) ends the run with its error, without the logins left.
+Users are named bench-<letter>-<run>-<n>, with a run-unique <run>, so repeated runs against
+one server do not collide.
 
 The server's default limits (--max-invites-per-minute 60 per user, --max-requests-per-second
 50 per connection) are far below what a benchmark asks for: requests beyond them fail with
@@ -204,6 +206,33 @@ func forEach(n, workers int, fn func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// loginEach runs login(ctx, i) for i in 0..n-1, at most workers at once, and returns the first
+// error (ctx's, when it ended first). It is for a run that needs every session: after the
+// first failure the logins not yet begun are not made, and those in flight are cancelled.
+func loginEach(ctx context.Context, n, workers int, login func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	forEach(n, workers, func(i int) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := login(ctx, i); err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+		}
+	})
+	if firstErr == nil {
+		return ctx.Err() // the parent's: this one is cancelled only after a failure
+	}
+	return firstErr
 }
 
 // closeAll closes clients in parallel.

@@ -381,3 +381,22 @@ func TestBenchRefusesABadURL(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchStopsLoggingInAtTheFirstFailure: lifecycle and timers need every session; once one
+// login failed, the run fails, and the logins not yet made are not made: against a server that
+// never answers, 20 logins one at a time would otherwise take 20 login timeouts (thousands of
+// sessions, hours).
+func TestBenchStopsLoggingInAtTheFirstFailure(t *testing.T) {
+	u := silentServer(t)
+	for _, w := range [][]string{
+		{"lifecycle", "--pairs", "20", "--duration", "1s"},
+		{"timers", "--invitations", "180"}, // 20 callers
+	} {
+		began := time.Now()
+		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s",
+			"--login-timeout", "200ms", "--login-concurrency", "1")...)...)
+		if took := time.Since(began); err == nil || !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+			t.Errorf("%s: err %v after %v, want the first login's timeout, well before 20 × 200ms", w[0], err, took)
+		}
+	}
+}

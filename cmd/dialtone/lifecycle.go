@@ -147,7 +147,7 @@ func (h *calleeHandler) OnCallInvitationEnded(ev client.CallInvitationEnded) {
 }
 
 // loginPairs logs in every pair's caller and callee devices, pair i from source i (round
-// robin over --sources).
+// robin over --sources); at the first failure it stops, closes what it opened and returns it.
 func loginPairs(ctx context.Context, cfg *lifecycleConfig) ([]*lcPair, error) {
 	dials, err := sourceDialers(cfg.sources)
 	if err != nil {
@@ -155,20 +155,14 @@ func loginPairs(ctx context.Context, cfg *lifecycleConfig) ([]*lcPair, error) {
 	}
 	run := newRunID()
 	pairs := make([]*lcPair, cfg.pairs)
-	var mu sync.Mutex
-	var firstErr error
-	forEach(cfg.pairs, cfg.concurrency, func(i int) {
-		p, err := loginPair(ctx, cfg, run, i, dials[i%len(dials)])
-		mu.Lock()
-		defer mu.Unlock()
-		pairs[i] = p
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
+	err = loginEach(ctx, cfg.pairs, cfg.concurrency, func(ctx context.Context, i int) error {
+		var err error
+		pairs[i], err = loginPair(ctx, cfg, run, i, dials[i%len(dials)])
+		return err
 	})
-	if firstErr != nil {
+	if err != nil {
 		closePairs(pairs)
-		return nil, firstErr
+		return nil, err
 	}
 	return pairs, nil
 }

@@ -151,31 +151,26 @@ func (r *timersRun) measure(callID, user string, arrived time.Time) {
 	r.observed.Add(1)
 }
 
-// login logs in one caller per call, caller i from source i (round robin over --sources).
+// login logs in one caller per call, caller i from source i (round robin over --sources); at
+// the first failure it stops and returns it with the callers logged in, to close.
 func (r *timersRun) login(ctx context.Context) ([]*client.Client, error) {
 	dials, err := sourceDialers(r.cfg.sources)
 	if err != nil {
 		return nil, err
 	}
 	callers := make([]*client.Client, r.calls)
-	var mu sync.Mutex
-	var firstErr error
-	forEach(r.calls, r.cfg.concurrency, func(i int) {
+	err = loginEach(ctx, r.calls, r.cfg.concurrency, func(ctx context.Context, i int) error {
 		h := &timersCaller{r: r}
 		s := session{user: "bench-t-" + r.run + "-" + strconv.Itoa(i), device: "c", handler: h, dial: dials[i%len(dials)]}
 		c, err := s.login(ctx, &r.cfg.benchFlags)
-		mu.Lock()
-		defer mu.Unlock()
 		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("login %s: %w", s.user, describe(err))
-			}
-			return
+			return fmt.Errorf("login %s: %w", s.user, describe(err))
 		}
 		h.c.Store(c)
 		callers[i] = c
+		return nil
 	})
-	return callers, firstErr
+	return callers, err
 }
 
 // plan returns call i's start (after the run's start) and timeout. The calls' deadlines are
