@@ -104,5 +104,6 @@
 // # Closing
 //
 // Close stops accepting commits, lets the writer finish every change already queued, then
-// closes the connections. After Close every method returns ErrClosed.
+// closes the connections. After Close every method returns ErrClosed, except Fault and Stats,
+// which report the store's last state.
 package sqlite

@@ -51,7 +51,8 @@ func faultReason(err error) string {
 }
 
 // Fault returns the *WriteFault of the store's last write attempt, or nil when it wrote, or
-// failed for the change's own reason. It never writes.
+// failed for the change's own reason. It never writes. After Close it still reports the last
+// attempt (a metric of it stays readable); Writable reports the closed store.
 func (s *Store) Fault() error {
 	if f := s.fault.Load(); f != nil {
 		return f
@@ -65,8 +66,12 @@ func (s *Store) Fault() error {
 // this very fault, would never find its database writable again. It waits for the probe's
 // outcome only until ctx ends, and then returns the fault it found: the probe still runs, and
 // ends the fault if it commits, and no other probe starts before it is done, so readiness
-// checks never pile probes up behind a writer that is stuck.
+// checks never pile probes up behind a writer that is stuck. After Close it returns ErrClosed:
+// a closed store takes no writes.
 func (s *Store) Writable(ctx context.Context) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
 	f := s.fault.Load()
 	if f == nil {
 		return nil

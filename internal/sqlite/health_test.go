@@ -181,3 +181,25 @@ func TestProbeFindsTheStoreWritableAgain(t *testing.T) {
 	}
 	wantLog(t, s, "alice", 0, 10, 1)
 }
+
+// TestWritableAfterClose: a closed store takes no writes, so Writable says so with ErrClosed,
+// like every other method after Close, whether or not a fault was seen before; readiness
+// checks never take a closed store for a writable one.
+func TestWritableAfterClose(t *testing.T) {
+	var clock fakeClock
+	s, _ := openTest(t, Options{Now: clock.now})
+	s.Close()
+	if err := s.Writable(bg); !errors.Is(err, ErrClosed) {
+		t.Errorf("Writable after Close = %v, want ErrClosed", err)
+	}
+
+	s, _ = openTest(t, Options{Now: clock.now})
+	execIdle(t, s, "PRAGMA query_only = 1")
+	_, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("alice", "a1")}})
+	wantCode(t, "commit on a read-only database", err, sqlite3.SQLITE_READONLY)
+	s.Close()
+	clock.advance(ProbeAfter)
+	if err := s.Writable(bg); !errors.Is(err, ErrClosed) {
+		t.Errorf("Writable after Close of a store with a fault = %v, want ErrClosed", err)
+	}
+}
