@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -213,4 +215,60 @@ func testPruneCalls(t *testing.T, e *env) {
 
 func slicesSortBusy(recs []switchboard.BusyWrite) {
 	slices.SortFunc(recs, func(a, b switchboard.BusyWrite) int { return strings.Compare(a.UserID, b.UserID) })
+}
+
+// testListCallsAcrossPrune (R3.10): pages stay stable when retention deletes calls between
+// them: the next page goes on where the last one ended, with no call twice and none left out
+// but the deleted ones. Calls created at the same instant, also committed at once, are listed
+// in one order, the same on every page size.
+func testListCallsAcrossPrune(t *testing.T, e *env) {
+	const n = 30
+	ended := func(i int) bool { return i%3 == 0 }
+	var wg sync.WaitGroup
+	for i := range n {
+		c := newCall(callID(i), 1000, "caller", "u") // every call created at the same instant
+		if ended(i) {
+			c.State, c.EndTime = call.Ended, 100
+			c.Users[1].State, c.Users[1].Deadline = call.Rejected, 0
+		}
+		if i < n/2 {
+			e.commit(create(c))
+			continue
+		}
+		wg.Go(func() { // committed together, likely in one transaction
+			if _, err := e.s.Commit(ctx, create(c)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	all := e.pages("u", 0, n)
+	var every []string
+	for i := range n {
+		every = append(every, callID(i))
+	}
+	if d := diff(sorted(every), sorted(all)); d != "" {
+		t.Fatalf("calls of u (-want +got):\n%s", d)
+	}
+	for _, count := range []int{1, 4, 7} {
+		if d := diff(all, e.pages("u", 0, count)); d != "" {
+			t.Fatalf("pages of %d differ from one page of all (-all +pages):\n%s", count, d)
+		}
+	}
+	first, next := e.list("u", 0, 10)
+	if d := diff(all[:10], ids(first)); d != "" {
+		t.Fatalf("first page (-want +got):\n%s", d)
+	}
+	e.prune(0, 0, 300) // deletes the ended calls
+	var want []string
+	for _, id := range all[10:] {
+		var i int
+		fmt.Sscanf(id, "call-%d", &i)
+		if !ended(i) {
+			want = append(want, id)
+		}
+	}
+	if d := diff(want, e.pages("u", next, 4)); d != "" {
+		t.Fatalf("pages after the prune (-want +got):\n%s", d)
+	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ListCallsPaging", testListCallsPaging},
 		{"ListCallsEntryOrder", testListCallsEntryOrder},
 		{"ListCallsEmpty", testListCallsEmpty},
+		{"ListCallsAcrossPrune", testListCallsAcrossPrune},
 		{"RingingCalls", testRingingCalls},
 		{"DueCalls", testDueCalls},
 		{"PruneCalls", testPruneCalls},
