@@ -66,8 +66,8 @@ func (s *Store) Fault() error {
 // this very fault, would never find its database writable again. It waits for the probe's
 // outcome only until ctx ends, and then returns the fault it found: the probe still runs, and
 // ends the fault if it commits, and no other probe starts before it is done, so readiness
-// checks never pile probes up behind a writer that is stuck. After Close it returns ErrClosed:
-// a closed store takes no writes.
+// checks never pile probes up behind a writer that is stuck. After Close, also one that
+// happened while the probe waited, it returns ErrClosed: a closed store takes no writes.
 func (s *Store) Writable(ctx context.Context) error {
 	if s.isClosed() {
 		return ErrClosed
@@ -87,6 +87,9 @@ func (s *Store) Writable(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		if s.isClosed() { // closed while the probe waited: it tells nothing of a store in use
+			return ErrClosed
+		}
 		return s.Fault()
 	case <-ctx.Done():
 		return f

@@ -77,3 +77,32 @@ func TestWritableReturnsWhenItsContextEndsWhileTheWriterIsStuck(t *testing.T) {
 		t.Errorf("Fault once the writer is back and the probe ran: %v, want nil", err)
 	}
 }
+
+// TestWritableWhenClosedDuringItsProbe: a store closed while Writable's probe waits for its
+// turn is closed when Writable answers, whatever the probe found: Writable says ErrClosed,
+// not that the store takes writes.
+func TestWritableWhenClosedDuringItsProbe(t *testing.T) {
+	var clock fakeClock
+	s, _ := openTest(t, Options{Now: clock.now})
+	resume := stallWriter(t, s)
+	s.fault.Store(&WriteFault{Reason: "I/O error", Err: errors.New("disk stalled"), at: clock.now()})
+	clock.advance(ProbeAfter)
+
+	got := make(chan error, 1)
+	go func() { got <- s.Writable(bg) }()
+	for len(s.queue) == 0 { // the probe waits for its turn behind the stuck batch
+		runtime.Gosched()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	for !s.isClosed() {
+		runtime.Gosched()
+	}
+	resume() // the probe runs (it was queued before Close) and commits
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Errorf("Writable of a store closed during its probe = %v, want ErrClosed", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
