@@ -128,6 +128,50 @@ func testConcurrentBusy(t *testing.T, e *env) {
 	}
 }
 
+// testConcurrentIdempotencyKey (R7.3): changes that carry the same user's key at once, likely
+// in one transaction: exactly one commits and the others fail with ErrKeyTaken, applying
+// nothing (no call, no log entry, no sequence number used).
+func testConcurrentIdempotencyKey(t *testing.T, e *env) {
+	const writers = 8
+	var wg sync.WaitGroup
+	results := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			c := newCall(fmt.Sprintf("c%d", i), 1, "zed")
+			ch := create(c)
+			ch.Log = []switchboard.LogEntry{entry("zed", c.ID, 1)}
+			ch.Idem = &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte(c.ID), CreatedAt: 10}
+			ch.IdemSince = 5
+			_, results[i] = e.s.Commit(ctx, ch)
+		})
+	}
+	wg.Wait()
+	winner := ""
+	for i, err := range results {
+		switch {
+		case err == nil && winner == "":
+			winner = fmt.Sprintf("c%d", i)
+		case err == nil:
+			t.Fatalf("two changes with one key committed: %s and c%d", winner, i)
+		case !errors.Is(err, switchboard.ErrKeyTaken):
+			t.Fatalf("change c%d: %v, want nil or ErrKeyTaken", i, err)
+		}
+	}
+	if winner == "" {
+		t.Fatal("no change with the key committed")
+	}
+	if d := diff([]string{winner}, e.pages("zed", 0, writers)); d != "" {
+		t.Fatalf("calls of zed (-want +got):\n%s", d)
+	}
+	log := e.readLog("zed", 0, writers)
+	if len(log) != 1 || log[0].Seq != e.seq(1) || log[0].Event != winner {
+		t.Fatalf("log of zed = %+v, want the winner's entry at seq %d", log, e.seq(1))
+	}
+	if rec, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(rec.Reply) != winner {
+		t.Fatalf("record of the key: %+v, %v, %v; want the winner's", rec, ok, err)
+	}
+}
+
 // testConcurrentVersion: many writers of the same version; exactly one succeeds.
 func testConcurrentVersion(t *testing.T, e *env) {
 	c := newCall("c1", 1, "alice", "bob")

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) switchboard.Store) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentBusy", testConcurrentBusy},
 		{"ConcurrentVersion", testConcurrentVersion},
+		{"ConcurrentIdempotencyKey", testConcurrentIdempotencyKey},
 		{"Outbox", testOutbox},
 		{"OutboxSupersedes", testOutboxSupersedes},
 		{"PushTargets", testPushTargets},
