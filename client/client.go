@@ -40,6 +40,7 @@ type Client struct {
 	token      string
 	deviceID   string
 	state      ConnectionState
+	receipts   map[string]int // callID → automatic callReceived on their way (startReceipt)
 
 	seqs seqTracker
 }

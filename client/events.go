@@ -145,10 +145,40 @@ func (c *Client) onEvent(_ *conn, f protocol.Frame) {
 	if call == nil {
 		call = func(EventHandler) {}
 	}
-	if inv, ok := ev.(*CallInvitationReceived); ok {
-		c.wg.Go(func() { c.acknowledge(*inv) })
+	if inv, ok := ev.(*CallInvitationReceived); ok && c.startReceipt(inv) {
+		c.wg.Go(func() {
+			defer c.endReceipt(inv.CallID)
+			c.acknowledge(*inv)
+		})
 	}
 	c.disp.push(delivery{seq: f.Seq, event: f.Event != protocol.EventKicked, call: call})
+}
+
+// startReceipt reports whether inv is to be acknowledged, and counts its receipt as on its way
+// until endReceipt. A synthesized invitation (R5.3) of a call whose receipt is on its way is
+// not: that receipt, sent again after the login that the synthesized invitation follows,
+// reaches the server after it. A logged invitation always is (a re-invitation, R3.6, needs
+// its own).
+func (c *Client) startReceipt(inv *CallInvitationReceived) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if inv.Synthetic && c.receipts[inv.CallID] > 0 {
+		return false
+	}
+	if c.receipts == nil {
+		c.receipts = map[string]int{}
+	}
+	c.receipts[inv.CallID]++
+	return true
+}
+
+// endReceipt counts a receipt of callID as settled (see startReceipt).
+func (c *Client) endReceipt(callID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.receipts[callID]--; c.receipts[callID] <= 0 {
+		delete(c.receipts, callID)
+	}
 }
 
 // acknowledge sends callReceived for an invitation, retrying across reconnections until the

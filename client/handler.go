@@ -47,8 +47,9 @@ type EventHandler interface {
 	OnCallInvitationCreated(ev CallInvitationCreated)
 	// OnCallInvitationReceived: this user is invited; ring until ev.Deadline (see
 	// Client.RemainingRingTime). The client acknowledges it by itself (callReceived), at the
-	// same time as it calls this method, not before. A synthetic invitation (ev.Synthetic) may
-	// repeat one delivered before a reconnect.
+	// same time as it calls this method, not before, once per invitation: a synthetic one
+	// (ev.Synthetic), which may repeat one delivered before a reconnect, is not acknowledged
+	// while that one's receipt is still on its way.
 	OnCallInvitationReceived(ev CallInvitationReceived)
 	// OnCallInvitationCancelled: invitations were withdrawn.
 	OnCallInvitationCancelled(ev CallInvitationCancelled)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,54 @@ func TestConnectedComesBeforeTheEventsAfterTheLogin(t *testing.T) {
 		want(h, "Connecting", "Connected", "received:s1")
 		fc.drop()
 		want(h, "Reconnecting", "Connected", "received:s1")
+	}
+}
+
+// R5.1, R5.3: an invitation whose receipt was cut off by a dropped connection is acknowledged
+// once after the reconnection, although the invitation synthesized after the login names it
+// again (the receipt on its way is sent again after that login, so it reaches the server after
+// the snapshot); a later logged invitation of the call (a re-invitation, R3.6) is acknowledged
+// again.
+func TestReceiptOnItsWayIsNotRepeatedForASynthesizedInvitation(t *testing.T) {
+	fs := newFakeServer(t)
+	_, first := connect(t, fs, Options{MinBackoff: time.Millisecond})
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if fc == first && req.Op == protocol.OpCallReceived {
+			return nil, nil, false // the receipt is cut off with the connection
+		}
+		return defaultRespond(fc, req)
+	})
+	fs.mu.Lock()
+	fs.pruned = true // the reconnection cannot resume: R5.3's snapshot follows its login
+	fs.afterLogin = []protocol.Event{{Event: protocol.EventCallInvitationReceived,
+		Data: mustJSON(map[string]any{"callID": "c1", "version": 1, "synthetic": true})}}
+	fs.mu.Unlock()
+	first.emit(protocol.EventCallInvitationReceived, callEvent("c1"))
+	nextOp(t, fs, protocol.OpCallReceived)
+	first.drop()
+	second := recv(t, fs.conns, "the reconnection")
+	receipt := func() string {
+		var d protocol.CallIDData
+		if err := protocol.DecodeData(nextOp(t, fs, protocol.OpCallReceived).Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d.CallID
+	}
+	if id := receipt(); id != "c1" {
+		t.Fatalf("receipt of %s after the reconnection, want c1's", id)
+	}
+	// Both receipts of c1 the login could cause are sent as it ends, before c2's invitation
+	// comes: c2's receipt marks the end of theirs.
+	second.emit(protocol.EventCallInvitationReceived, callEvent("c2"))
+	var again int
+	for receipt() != "c2" {
+		again++
+	}
+	if again != 0 {
+		t.Fatalf("%d more receipts of c1 after the reconnection, want the one on its way, once", again)
+	}
+	second.emit(protocol.EventCallInvitationReceived, callEvent("c1")) // invited again
+	if req := nextOp(t, fs, protocol.OpCallReceived); !strings.Contains(string(req.Data), `"c1"`) {
+		t.Fatalf("receipt %s, want c1's again", req.Data)
 	}
 }
