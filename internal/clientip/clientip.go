@@ -129,3 +129,24 @@ func parseForwarded(s string) (netip.Addr, bool) {
 	}
 	return a.Unmap().WithZone(""), true
 }
+
+// ipv6LimitBits is the prefix an IPv6 client is counted by: a host is usually given a whole
+// /64 (SLAAC, privacy addresses), and may take a new address of it at will.
+const ipv6LimitBits = 64
+
+// LimitKey returns the key the per-address limits count the client at ip (as ClientIP returns
+// it) by: an IPv4 address is its own key, an IPv6 address its /64 ("2001:db8:1:2::/64"), so
+// that a client rotating its addresses within its /64 does not gain an allowance per address.
+// An IPv4-mapped IPv6 address counts as its IPv4 address, and a zone is dropped. A string that
+// is not an address is its own key.
+func LimitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, ipv6LimitBits).Masked().String()
+}

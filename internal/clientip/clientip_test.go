@@ -120,3 +120,25 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// The per-address limits count an IPv6 client by its /64, which one host usually owns whole
+// (a client rotating its addresses within it stays one client), an IPv4 client by its whole
+// address, and an IPv4-mapped IPv6 address as the IPv4 one (docs/operations.md).
+func TestLimitKey(t *testing.T) {
+	tests := []struct{ ip, want string }{
+		{"198.51.100.7", "198.51.100.7"},
+		{"198.51.100.8", "198.51.100.8"},
+		{"::ffff:198.51.100.7", "198.51.100.7"},
+		{"2001:db8:1:2::7", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::7", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::1", "::/64"},
+		{"pipe", "pipe"}, // a peer that is no address (ClientIP returns it unchanged) is its own key
+	}
+	for _, tt := range tests {
+		if got := LimitKey(tt.ip); got != tt.want {
+			t.Errorf("LimitKey(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+}

@@ -118,7 +118,7 @@ type Server struct {
 	mu       sync.Mutex
 	users    map[string]*userSessions // by user: its logged-in sessions, or invites it spent lately
 	swept    time.Time                // when users was last rid of entries with neither
-	unauth   map[string]int           // connections not logged in, by client address
+	unauth   map[string]int           // connections not logged in, by clientip.LimitKey of the client's address
 	all      map[*session]struct{}
 	draining bool
 	wg       sync.WaitGroup
@@ -163,8 +163,9 @@ func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() tim
 }
 
 // ServeHTTP upgrades the request to a WebSocket and runs the session until it closes. The
-// client's address, which the limit of connections not logged in counts by and the log names,
-// is the TCP peer's or, from a trusted proxy, the one X-Forwarded-For gives (clientip).
+// client's address, which the log names, is the TCP peer's or, from a trusted proxy, the one
+// X-Forwarded-For gives (clientip); the limit of connections not logged in counts it by
+// clientip.LimitKey: an IPv6 client by its /64.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := s.cfg.TrustedProxies.ClientIP(r)
 	s.mu.Lock()
@@ -173,8 +174,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	s.unauth[ip]++
-	tooMany := s.unauth[ip] > s.cfg.MaxUnauthenticatedPerIP
+	key := clientip.LimitKey(ip)
+	s.unauth[key]++
+	tooMany := s.unauth[key] > s.cfg.MaxUnauthenticatedPerIP
 	s.wg.Add(1)
 	s.mu.Unlock()
 
@@ -263,7 +265,8 @@ func (s *Server) Sessions() int {
 	return len(s.all)
 }
 
-// releaseUnauth gives back a place of ip's connections not logged in.
+// releaseUnauth gives back a place of ip's connections not logged in, counted by
+// clientip.LimitKey (an IPv6 client by its /64).
 func (s *Server) releaseUnauth(ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,7 +275,8 @@ func (s *Server) releaseUnauth(ip string) {
 
 // releaseUnauthLocked is releaseUnauth with s.mu held.
 func (s *Server) releaseUnauthLocked(ip string) {
-	if s.unauth[ip]--; s.unauth[ip] <= 0 {
-		delete(s.unauth, ip)
+	key := clientip.LimitKey(ip)
+	if s.unauth[key]--; s.unauth[key] <= 0 {
+		delete(s.unauth, key)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dialtone/dialtone/internal/clientip"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -104,4 +106,44 @@ func requestFrame(t *testing.T, conn *websocket.Conn, frame string) protocol.Fra
 		t.Fatalf("frame %q: %v", data, err)
 	}
 	return f
+}
+
+// An IPv6 client is counted by its /64 among the connections not logged in of an address
+// (maxUnauthenticatedPerIP, docs/operations.md): one host usually owns a whole /64, so a client
+// that rotates its addresses within it is refused like one that does not, while a client of
+// another /64 has an allowance of its own.
+func TestUnauthenticatedLimitCountsIPv6ByPrefix(t *testing.T) {
+	trusted, err := clientip.Parse("127.0.0.1, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{MaxUnauthenticatedPerIP: 1, TrustedProxies: trusted},
+		&prunedLog{}, noBus{}, refusingVerifier{errors.New("token is expired")}, nil, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	// heartbeat opens a connection for the client at addr and returns the error code of the
+	// first frame it gets after a heartbeat: 6000121 (not logged in) when it was let in.
+	heartbeat := func(addr string) protocol.Code {
+		conn, _, err := websocket.Dial(t.Context(), url,
+			&websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {addr}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		f := requestFrame(t, conn, `{"id":1,"op":"heartbeat"}`)
+		if f.Error == nil {
+			t.Fatalf("%s: heartbeat answered %+v, want an error", addr, f)
+		}
+		return f.Error.Code
+	}
+	if c := heartbeat("2001:db8:1:2::1"); c != protocol.CodeNotLoggedIn {
+		t.Fatalf("first client of 2001:db8:1:2::/64: code %d, want 6000121", c)
+	}
+	if c := heartbeat("2001:db8:1:2::2"); c != protocol.CodeRateLimited {
+		t.Errorf("another address of the same /64: code %d, want 6000292 (one client past its limit)", c)
+	}
+	if c := heartbeat("2001:db8:1:3::1"); c != protocol.CodeNotLoggedIn {
+		t.Errorf("a client of another /64: code %d, want 6000121", c)
+	}
 }
