@@ -55,11 +55,14 @@ type Config struct {
 	Expiry     time.Duration // give a record up this long after its commit (default 24h)
 	MinBackoff time.Duration // first retry delay (default 1s), doubled per attempt
 	MaxBackoff time.Duration // longest retry delay (default 5m)
-	Parallel   int           // calls delivered at once (default 16)
-	Poll       time.Duration // longest wait between scans of the store (default 2s)
-	Batch      int           // records read per page of a scan (default 1000)
-	Timeout    time.Duration // bound of one attempt (default 30s)
-	Observer   Observer
+	// MaxRetryAfter is the longest wait a receiver's Retry-After imposes (RetryAfter) before
+	// the next attempt (default 1h).
+	MaxRetryAfter time.Duration
+	Parallel      int           // calls delivered at once (default 16)
+	Poll          time.Duration // longest wait between scans of the store (default 2s)
+	Batch         int           // records read per page of a scan (default 1000)
+	Timeout       time.Duration // bound of one attempt (default 30s)
+	Observer      Observer
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +74,7 @@ func (c *Config) setDefaults() {
 	def(&c.Expiry, 24*time.Hour)
 	def(&c.MinBackoff, time.Second)
 	def(&c.MaxBackoff, 5*time.Minute)
+	def(&c.MaxRetryAfter, time.Hour)
 	def(&c.Poll, 2*time.Second)
 	def(&c.Timeout, 30*time.Second)
 	if c.Parallel <= 0 {
@@ -291,8 +295,7 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		_ = w.drop(ctx, r.rec, st, r.err, retries) // the scan that follows every result reads the call's next record
 		return
 	}
-	backoff := w.backoff(st.attempts)
-	st.nextAt = now.Add(backoff)
+	st.nextAt = now.Add(w.retryWait(st.attempts, r.err))
 	if exp := w.expiresAt(r.rec); exp.Before(st.nextAt) {
 		st.nextAt = exp // then the scan gives it up, without another attempt
 	}
@@ -302,7 +305,13 @@ func (w *Worker) settle(ctx context.Context, r result, retries map[int64]*retryS
 		level, w.warned = slog.LevelWarn, now
 	}
 	w.log.Log(ctx, level, "outbox: delivery failed, will retry", "id", r.rec.ID, "orderKey", r.rec.OrderKey,
-		"attempts", st.attempts, "retryIn", backoff, "err", r.err)
+		"attempts", st.attempts, "retryIn", st.nextAt.Sub(now), "err", r.err)
+}
+
+// retryWait is the wait after the attempts-th failure, err: the backoff, or the receiver's
+// Retry-After (RetryAfter) when longer, which is bounded by MaxRetryAfter.
+func (w *Worker) retryWait(attempts int, err error) time.Duration {
+	return max(w.backoff(attempts), min(RetryAfterOf(err), w.cfg.MaxRetryAfter))
 }
 
 // backoff is the wait after the attempts-th failure: MinBackoff doubled per earlier failure, at

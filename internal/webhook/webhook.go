@@ -1,6 +1,7 @@
 // Package webhook sends the server callbacks of behaviour §10 (docs/webhooks.md): one signed
 // HTTP POST per outbox record. Ordering, retries and expiry are internal/outbox's; this package
-// only signs, sends and says whether the receiver took it (any 2xx).
+// only signs, sends and says whether the receiver took it (any 2xx), and when it asked to be
+// tried again (Retry-After).
 package webhook
 
 import (
@@ -17,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dialtone/dialtone/internal/outbox"
 )
 
 // Header is the signature header of every callback.
@@ -52,7 +55,9 @@ func New(url, secret string, client *http.Client, now func() time.Time) *Sender 
 	return &Sender{url: url, secret: []byte(secret), client: client, now: now}
 }
 
-// Send POSTs body as JSON with its signature; it fails unless the receiver answers 2xx.
+// Send POSTs body as JSON with its signature; it fails unless the receiver answers 2xx. A 429
+// or 503 with a Retry-After fails with the wait it asks for (outbox.HTTPRetryAfter), which the
+// outbox honours before the next attempt.
 func (s *Sender) Send(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
@@ -73,7 +78,8 @@ func (s *Sender) Send(ctx context.Context, body []byte) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook: receiver answered %s", resp.Status)
+		return outbox.HTTPRetryAfter(fmt.Errorf("webhook: receiver answered %s", resp.Status),
+			resp.StatusCode, resp.Header, s.now())
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/outbox"
 	"github.com/dialtone/dialtone/internal/webhook"
 )
 
@@ -160,5 +162,39 @@ func TestSendKeepsAConnectionPerParallelCallback(t *testing.T) {
 	// dial; most must be reused.
 	if n := round(); n > webhook.Parallel/4 {
 		t.Errorf("second round opened %d new connections of %d: the first round's were not kept", n, webhook.Parallel)
+	}
+}
+
+// docs/webhooks.md "Retries": a receiver answering 429 or 503 with a Retry-After, in seconds or
+// as an HTTP date, has its callback's next attempt wait that long (outbox.RetryAfter); other
+// failures, and those without the header, keep the outbox's backoff.
+func TestSendCarriesTheReceiversRetryAfter(t *testing.T) {
+	at := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	tests := []struct {
+		status int
+		value  string
+		want   time.Duration
+	}{
+		{http.StatusTooManyRequests, "120", 2 * time.Minute},
+		{http.StatusServiceUnavailable, "Mon, 07 Dec 2026 06:05:00 GMT", 5 * time.Minute},
+		{http.StatusServiceUnavailable, "", 0},
+		{http.StatusInternalServerError, "120", 0},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tt.value != "" {
+				w.Header().Set("Retry-After", tt.value)
+			}
+			w.WriteHeader(tt.status)
+		}))
+		s := webhook.New(srv.URL, "k", srv.Client(), func() time.Time { return at })
+		err := s.Send(context.Background(), []byte(`{"event":"call_create"}`))
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(tt.status)) {
+			t.Errorf("status %d: Send = %v, want a failure naming the status", tt.status, err)
+		}
+		if got := outbox.RetryAfterOf(err); got != tt.want {
+			t.Errorf("status %d, Retry-After %q: next attempt asked after %v, want %v", tt.status, tt.value, got, tt.want)
+		}
 	}
 }
