@@ -152,7 +152,8 @@ func (a *APNs) Skips(t Target, m Message) bool { return t.VoIP && m.Kind != Kind
 
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
-// InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried. A target
+// InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried (429 and
+// 503 no sooner than their Retry-After asks). A target
 // whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request. The
 // body is m fitted to APNs' limit (Fit); one that cannot fit is refused without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
@@ -180,17 +181,18 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 		header["apns-expiration"] = strconv.FormatInt((m.Deadline+999)/1000, 10)
 	}
 	// The token is one path segment whatever its bytes, so APNs judges the token itself.
-	status, raw, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+url.PathEscape(t.Token), header, body)
+	ans, err := post(ctx, a.cfg.Client, a.cfg.Endpoint+"/3/device/"+url.PathEscape(t.Token), header, body)
 	if err != nil {
 		return fmt.Errorf("push apns: %w", err)
 	}
+	status := ans.status
 	if status == http.StatusOK {
 		return nil
 	}
 	var e struct {
 		Reason string `json:"reason"`
 	}
-	_ = json.Unmarshal(raw, &e)
+	_ = json.Unmarshal(ans.body, &e)
 	switch {
 	case status == http.StatusGone ||
 		status == http.StatusBadRequest && containsAny([]string{e.Reason}, "BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
@@ -199,5 +201,5 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 		a.tokens.drop(token)
 		return fmt.Errorf("push apns: provider token refused: %s", e.Reason)
 	}
-	return httpError("apns", status, e.Reason)
+	return httpError("apns", ans, e.Reason, a.cfg.Now())
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/dialtone/dialtone/internal/outbox"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/internal/wire"
 )
@@ -345,7 +346,7 @@ func (d *Dispatcher) letGo(r *record) {
 // send pushes m to every target not sent on an earlier attempt of record id, up to
 // maxSendsAtOnce at once, and returns once each answered: whether any target accepted the push
 // (on this attempt or an earlier one), and nil or an error when a send may succeed later (the
-// record is then retried). The sends to one provider hold one of its slots (gate) while they
+// record is then retried; of several such errors, one asking for the longest Retry-After). The sends to one provider hold one of its slots (gate) while they
 // wait for its answers; those to a stalled provider fail at once, to be retried. The
 // bookkeeping of a record lives until Deliver is done with it, or is dropped past maxTracked
 // records while no send of it is under way.
@@ -357,9 +358,13 @@ func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets 
 		mu    sync.Mutex
 		retry error
 	)
+	// fail keeps, of the sends that may succeed later, the error that asks for the longest
+	// wait (outbox.RetryAfter): an attempt sooner would be refused again by that provider.
 	fail := func(err error) {
 		mu.Lock()
-		retry = err
+		if retry == nil || outbox.RetryAfterOf(err) > outbox.RetryAfterOf(retry) {
+			retry = err
+		}
 		mu.Unlock()
 	}
 	sends := make(chan struct{}, maxSendsAtOnce)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dialtone/dialtone/internal/outbox"
 )
 
 // FCMScope is the OAuth scope of FCM HTTP v1.
@@ -76,13 +78,15 @@ func (f *FCM) accessToken(ctx context.Context) (string, error) {
 			return "", time.Time{}, fmt.Errorf("push fcm: sign assertion: %w", err)
 		}
 		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {assertion}}
-		status, body, err := post(ctx, f.cfg.Client, f.cfg.TokenURL,
+		ans, err := post(ctx, f.cfg.Client, f.cfg.TokenURL,
 			map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte(form.Encode()))
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("push fcm: token: %w", err)
 		}
-		if status != http.StatusOK {
-			return "", time.Time{}, fmt.Errorf("push fcm: token endpoint answered %d: %s", status, body) // retried
+		body := ans.body
+		if ans.status != http.StatusOK { // retried, no sooner than a Retry-After asks
+			return "", time.Time{}, outbox.HTTPRetryAfter(fmt.Errorf("push fcm: token endpoint answered %d: %s", ans.status, body),
+				ans.status, ans.header, f.cfg.Now())
 		}
 		var tok struct {
 			AccessToken string `json:"access_token"`
@@ -157,7 +161,7 @@ func (f *FCM) Fit(_ Target, m Message) (Message, error) {
 // Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
 // INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says
 // nothing of the token): a rejection; 401: the access token is dropped and the send retried;
-// 429, 5xx: retried. The message is m fitted to FCM's limit (Fit); one that cannot fit is
+// 429, 5xx: retried (429 and 503 no sooner than their Retry-After asks). The message is m fitted to FCM's limit (Fit); one that cannot fit is
 // refused without a request.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	m, err := f.Fit(t, m)
@@ -177,11 +181,12 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
-	status, raw, err := post(ctx, f.cfg.Client, f.endpoint,
+	ans, err := post(ctx, f.cfg.Client, f.endpoint,
 		map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + token}, body)
 	if err != nil {
 		return fmt.Errorf("push fcm: %w", err)
 	}
+	status, raw := ans.status, ans.body
 	if status == http.StatusOK {
 		return nil
 	}
@@ -209,7 +214,7 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 		f.tokens.drop(token)
 		return fmt.Errorf("push fcm: access token refused: %s", detail)
 	}
-	return httpError("fcm", status, detail)
+	return httpError("fcm", ans, detail, f.cfg.Now())
 }
 
 func containsAny(have []string, want ...string) bool {

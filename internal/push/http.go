@@ -20,13 +20,19 @@ func defaultClient(transport http.RoundTripper) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// post sends body to url with the headers and returns the answer's status and (first 64 KiB
-// of) body. An error means no answer; it leaves url out, since an APNs URL ends with the
-// device token, which must not reach the log.
-func post(ctx context.Context, client *http.Client, url string, header map[string]string, body []byte) (int, []byte, error) {
+// answer is a provider's answer to a request.
+type answer struct {
+	status int
+	body   []byte // its first 64 KiB
+	header http.Header
+}
+
+// post sends body to url with the headers and returns the answer. An error means no answer; it
+// leaves url out, since an APNs URL ends with the device token, which must not reach the log.
+func post(ctx context.Context, client *http.Client, url string, header map[string]string, body []byte) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return answer{}, err
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -37,11 +43,11 @@ func post(ctx context.Context, client *http.Client, url string, header map[strin
 		if errors.As(err, &uerr) {
 			err = fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
 		}
-		return 0, nil, err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, raw, nil
+	return answer{status: resp.StatusCode, body: raw, header: resp.Header}, nil
 }
 
 // tokenCache holds one bearer token until a time; safe for concurrent use. A token is minted

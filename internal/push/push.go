@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/outbox"
 )
 
 // Message kinds, as queued by the switchboard (wire.PushMessage.Kind).
@@ -50,7 +53,8 @@ type Message struct {
 // message (or, by a documented rule, the message is not for this target), an error wrapping
 // ErrTokenInvalid when the provider says the token is no longer valid (the target is then
 // removed), an error wrapping ErrRejected when retrying cannot help, and any other error when
-// a later attempt may succeed (network, 429, 5xx). It must be safe for concurrent use.
+// a later attempt may succeed (network, 429, 5xx), marked with the wait the provider asked for
+// when it sent a Retry-After (outbox.RetryAfter). It must be safe for concurrent use.
 type Provider interface {
 	Send(ctx context.Context, t Target, m Message) error
 }
@@ -72,12 +76,13 @@ var ErrRejected = errors.New("push: rejected")
 // is a rejection, refused before any request.
 var ErrTooLarge = fmt.Errorf("push: too large for the provider even when shortened: %w", ErrRejected)
 
-// httpError classifies a provider's HTTP answer: 429, 5xx and redirects (3xx, which the
-// providers' clients do not follow) may succeed later; any other failure status is a rejection
-// unless the caller already found the token invalid.
-func httpError(provider string, status int, detail string) error {
-	if status == 429 || status >= 500 || status >= 300 && status <= 399 {
-		return fmt.Errorf("push %s: status %d %s", provider, status, detail)
+// httpError classifies a provider's HTTP answer a, received at now: 429, 5xx and redirects
+// (3xx, which the providers' clients do not follow) may succeed later, and a 429 or 503 carries
+// the wait its Retry-After asks for (outbox.HTTPRetryAfter); any other failure status is a
+// rejection unless the caller already found the token invalid.
+func httpError(provider string, a answer, detail string, now time.Time) error {
+	if a.status == 429 || a.status >= 500 || a.status >= 300 && a.status <= 399 {
+		return outbox.HTTPRetryAfter(fmt.Errorf("push %s: status %d %s", provider, a.status, detail), a.status, a.header, now)
 	}
-	return fmt.Errorf("push %s: status %d %s: %w", provider, status, detail, ErrRejected)
+	return fmt.Errorf("push %s: status %d %s: %w", provider, a.status, detail, ErrRejected)
 }

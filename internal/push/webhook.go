@@ -5,15 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
 // application's own push service (--push-webhook-url), which talks to the platforms itself.
-// 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried; any other status:
-// rejected.
+// 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried (429 and 503 no sooner
+// than their Retry-After asks); any other status: rejected.
 type Webhook struct {
 	url    string
 	client *http.Client
+	now    func() time.Time // reads a Retry-After date
 }
 
 // NewWebhook returns the provider for url; client nil means defaultClient.
@@ -21,7 +23,7 @@ func NewWebhook(url string, client *http.Client) *Webhook {
 	if client == nil {
 		client = defaultClient(nil)
 	}
-	return &Webhook{url: url, client: client}
+	return &Webhook{url: url, client: client, now: time.Now}
 }
 
 // WebhookTarget is the target as the push service receives it.
@@ -44,16 +46,16 @@ func (w *Webhook) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return fmt.Errorf("push webhook: %w", err)
 	}
-	status, _, err := post(ctx, w.client, w.url,
+	a, err := post(ctx, w.client, w.url,
 		map[string]string{"Content-Type": "application/json", "User-Agent": "dialtone-push/1"}, body)
 	if err != nil {
 		return fmt.Errorf("push webhook: %w", err)
 	}
 	switch {
-	case status >= 200 && status <= 299:
+	case a.status >= 200 && a.status <= 299:
 		return nil
-	case status == http.StatusNotFound || status == http.StatusGone:
-		return fmt.Errorf("push webhook: status %d: %w", status, ErrTokenInvalid)
+	case a.status == http.StatusNotFound || a.status == http.StatusGone:
+		return fmt.Errorf("push webhook: status %d: %w", a.status, ErrTokenInvalid)
 	}
-	return httpError("webhook", status, "")
+	return httpError("webhook", a, "", w.now())
 }
