@@ -74,7 +74,7 @@ type Config struct {
 	APIKey string // server REST API bearer key; "" disables /v1/api
 
 	PushWebhookURL string        // §9 generic push provider endpoint; "" disables it
-	PushExpiry     time.Duration // a push is retried until delivered or this old
+	PushExpiry     time.Duration // a push is retried until delivered or this old; at least 10s
 	PushProfiles   string        // JSON file of the push profiles resourcesID names (§9); "" none
 	FCMCredentials string        // service-account JSON file; "" disables FCM
 	FCMTokenURL    string        // OAuth token endpoint
@@ -105,9 +105,10 @@ const (
 	maxDevicesPerUser = 100
 	minNotReceived    = 3 * time.Second
 	maxNotReceived    = 5 * time.Second
-	// minWebhookExpiry is the time one callback attempt may take (internal/webhook's client
-	// timeout): a callback found expired before its first attempt is given up unsent.
-	minWebhookExpiry = 10 * time.Second
+	// minOutboxExpiry is the least --webhook-expiry and --push-expiry: the time one attempt
+	// may take (the webhook and push providers' client timeout). A callback or push found
+	// expired before its first attempt is given up unsent.
+	minOutboxExpiry = 10 * time.Second
 )
 
 // Defaults returns the defaults, the development ones when dev is true. They differ only in
@@ -404,9 +405,13 @@ func (c Config) Validate() error {
 	if c.WebhookURL != "" && c.WebhookSecret == "" {
 		fail("--webhook-secret is required with --webhook-url")
 	}
-	if c.WebhookURL != "" && c.WebhookExpiry >= time.Millisecond && c.WebhookExpiry < minWebhookExpiry {
+	if c.WebhookURL != "" && c.WebhookExpiry >= time.Millisecond && c.WebhookExpiry < minOutboxExpiry {
 		fail("--webhook-expiry must be at least %v, the time of one attempt: a callback not sent before it expires is dropped",
-			minWebhookExpiry)
+			minOutboxExpiry)
+	}
+	if c.pushes() && c.PushExpiry >= time.Millisecond && c.PushExpiry < minOutboxExpiry {
+		fail("--push-expiry must be at least %v, the time of one attempt: a push not sent before it expires is dropped",
+			minOutboxExpiry)
 	}
 	if !plainValue(c.WebhookSecret) {
 		fail("--webhook-secret must not hold a control character nor begin or end with a space: " +

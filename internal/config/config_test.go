@@ -289,6 +289,14 @@ func TestRefused(t *testing.T) {
 		{"webhook expiry under one attempt", append(dev, "--webhook-url", "https://h.example", "--webhook-secret", "s",
 			"--webhook-expiry", "9s"), nil, []string{"--webhook-expiry must be at least 10s"}},
 		{"zero webhook expiry", append(dev, "--webhook-expiry", "0s"), nil, []string{"--webhook-expiry must be at least 1ms"}},
+		// The same holds for a push: one found expired before its first attempt is dropped unsent.
+		{"push expiry under one attempt", append(dev, "--push-webhook-url", "https://push.example/p",
+			"--push-expiry", "9s"), nil, []string{"--push-expiry must be at least 10s, the time of one attempt: " +
+			"a push not sent before it expires is dropped"}},
+		{"push expiry under one attempt with fcm", append(dev, "--fcm-credentials", "fcm.json",
+			"--push-expiry", "1s"), nil, []string{"--push-expiry must be at least 10s"}},
+		{"zero push expiry", append(dev, "--push-webhook-url", "https://push.example/p", "--push-expiry", "0s"), nil,
+			[]string{"--push-expiry must be at least 1ms"}},
 		{"short api key", append(dev, "--api-key", "short"), nil, []string{"--api-key must be at least 16 bytes"}},
 		// docs/api.md: the key travels in the Authorization header, which drops spaces at its
 		// ends and cannot carry a control character; such a key would refuse every request.
