@@ -252,8 +252,12 @@ func (w *Worker) expiresAt(rec switchboard.OutboxRecord) time.Time {
 	return time.UnixMilli(rec.CreatedAt).Add(w.cfg.Expiry)
 }
 
+// deleteTimeout bounds the deletion of a delivered record once ctx has ended.
+const deleteTimeout = 5 * time.Second
+
 // start delivers rec on a goroutine of its own, which deletes it once delivered and then
-// reports on results.
+// reports on results. A record delivered as ctx ends (the shutdown began while the receiver
+// answered) is still deleted, within deleteTimeout, so the next start does not send it again.
 func (w *Worker) start(ctx context.Context, rec switchboard.OutboxRecord, results chan<- result) {
 	go func() {
 		actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
@@ -261,9 +265,11 @@ func (w *Worker) start(ctx context.Context, rec switchboard.OutboxRecord, result
 		err := w.cfg.Deliver(actx, rec)
 		var derr error
 		if err == nil {
-			if derr = w.store.DeleteOutbox(ctx, []int64{rec.ID}); derr != nil && ctx.Err() == nil {
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+			if derr = w.store.DeleteOutbox(dctx, []int64{rec.ID}); derr != nil {
 				w.log.Error("outbox: delete delivered record", "id", rec.ID, "err", derr)
 			}
+			dcancel()
 		}
 		results <- result{rec: rec, err: err, undeleted: derr != nil}
 	}()
