@@ -134,17 +134,26 @@ func parseForwarded(s string) (netip.Addr, bool) {
 // /64 (SLAAC, privacy addresses), and may take a new address of it at will.
 const ipv6LimitBits = 64
 
+// nat64 is the well-known prefix of IPv4/IPv6 translation (RFC 6052): an address in it is an
+// IPv4 client's, in its last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // LimitKey returns the key the per-address limits count the client at ip (as ClientIP returns
 // it) by: an IPv4 address is its own key, an IPv6 address its /64 ("2001:db8:1:2::/64"), so
 // that a client rotating its addresses within its /64 does not gain an allowance per address.
-// An IPv4-mapped IPv6 address counts as its IPv4 address, and a zone is dropped. A string that
-// is not an address is its own key.
+// An IPv4-mapped IPv6 address, or one of the well-known translation prefix 64:ff9b::/96,
+// counts as its IPv4 address, and a zone is dropped. A string that is not an address is its
+// own key.
 func LimitKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip
 	}
 	a = a.Unmap().WithZone("")
+	if nat64.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte(b[12:]))
+	}
 	if a.Is4() {
 		return a.String()
 	}

@@ -134,6 +134,10 @@ func TestLimitKey(t *testing.T) {
 		{"2001:db8:1:3::7", "2001:db8:1:3::/64"},
 		{"fe80::1%eth0", "fe80::/64"},
 		{"::1", "::/64"},
+		// IPv4 clients that reach an IPv6-only server through a translator with the well-known
+		// prefix (RFC 6052, SIIT-DC) are each their IPv4 address, not one /64 for them all.
+		{"64:ff9b::c633:6407", "198.51.100.7"},
+		{"64:ff9b::c633:6408", "198.51.100.8"},
 		{"pipe", "pipe"}, // a peer that is no address (ClientIP returns it unchanged) is its own key
 	}
 	for _, tt := range tests {
