@@ -63,10 +63,12 @@ const maxDuration = time.Duration(1<<63 - 1)
 
 // HTTPRetryAfter returns err, the failure of an HTTP request answered with status and header
 // at now, marked with the wait its Retry-After asks for (RetryAfter) when the status is 429 (Too
-// Many Requests) or 503 (Service Unavailable), the answers whose Retry-After says when to try
-// again; otherwise, or without a Retry-After that parses, err unchanged.
+// Many Requests) or 5xx (503 Service Unavailable above all; FCM asks for it to be honoured on
+// a 500 too), the answers whose Retry-After says when to try again; otherwise (on a 3xx it is
+// about the redirect, which is not followed), or without a Retry-After that parses, err
+// unchanged.
 func HTTPRetryAfter(err error, status int, header http.Header, now time.Time) error {
-	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
+	if status != http.StatusTooManyRequests && (status < 500 || status > 599) {
 		return err
 	}
 	d, ok := ParseRetryAfter(header.Get("Retry-After"), now)

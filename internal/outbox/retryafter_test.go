@@ -127,8 +127,9 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-// HTTPRetryAfter marks a failure with the wait the answer asked for, only for 429 and 503 with
-// a Retry-After that parses; the error still says what failed.
+// HTTPRetryAfter marks a failure with the wait the answer asked for, only for 429 and 5xx
+// (FCM asks for its Retry-After to be honoured on a 500 too) with a Retry-After that parses;
+// the error still says what failed.
 func TestHTTPRetryAfter(t *testing.T) {
 	now := time.Now()
 	failed := errors.New("receiver answered")
@@ -139,8 +140,9 @@ func TestHTTPRetryAfter(t *testing.T) {
 	}{
 		{429, "30", 30 * time.Second},
 		{503, "30", 30 * time.Second},
-		{500, "30", 0},
+		{500, "30", 30 * time.Second},
 		{302, "30", 0},
+		{400, "30", 0},
 		{429, "", 0},
 		{503, "later", 0},
 	}

@@ -153,7 +153,7 @@ func (a *APNs) Skips(t Target, m Message) bool { return t.VoIP && m.Kind != Kind
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
 // InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried (429 and
-// 503 no sooner than their Retry-After asks). A target
+// 5xx no sooner than their Retry-After asks). A target
 // whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request. The
 // body is m fitted to APNs' limit (Fit); one that cannot fit is refused without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {

@@ -161,7 +161,7 @@ func (f *FCM) Fit(_ Target, m Message) (Message, error) {
 // Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
 // INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says
 // nothing of the token): a rejection; 401: the access token is dropped and the send retried;
-// 429, 5xx: retried (429 and 503 no sooner than their Retry-After asks). The message is m fitted to FCM's limit (Fit); one that cannot fit is
+// 429, 5xx: retried (429 and 5xx no sooner than their Retry-After asks). The message is m fitted to FCM's limit (Fit); one that cannot fit is
 // refused without a request.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	m, err := f.Fit(t, m)

@@ -77,7 +77,7 @@ var ErrRejected = errors.New("push: rejected")
 var ErrTooLarge = fmt.Errorf("push: too large for the provider even when shortened: %w", ErrRejected)
 
 // httpError classifies a provider's HTTP answer a, received at now: 429, 5xx and redirects
-// (3xx, which the providers' clients do not follow) may succeed later, and a 429 or 503 carries
+// (3xx, which the providers' clients do not follow) may succeed later, and a 429 or 5xx carries
 // the wait its Retry-After asks for (outbox.HTTPRetryAfter); any other failure status is a
 // rejection unless the caller already found the token invalid.
 func httpError(provider string, a answer, detail string, now time.Time) error {

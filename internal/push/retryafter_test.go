@@ -33,7 +33,7 @@ func newBusyServer(t *testing.T) *busyServer {
 }
 
 // docs/push.md "Invalid tokens, retries, expiry": FCM and APNs (and an application's push
-// service) that answer 429 or 503 with a Retry-After, in seconds or as an HTTP date, fail the
+// service) that answer 429 or 5xx with a Retry-After, in seconds or as an HTTP date, fail the
 // send with the wait they asked for (outbox.RetryAfter), which the outbox honours before the
 // push's next attempt; other failures keep the backoff.
 func TestProvidersCarryRetryAfter(t *testing.T) {
@@ -60,7 +60,8 @@ func TestProvidersCarryRetryAfter(t *testing.T) {
 		{http.StatusTooManyRequests, "120", 2 * time.Minute},
 		{http.StatusServiceUnavailable, date, 5 * time.Minute},
 		{http.StatusServiceUnavailable, "", 0},
-		{http.StatusInternalServerError, "120", 0},
+		{http.StatusInternalServerError, "120", 2 * time.Minute},
+		{http.StatusFound, "120", 0},
 	}
 	m := Message{Kind: KindInvitation, CallID: "c1", Caller: "alice", ServerTime: 1000}
 	for name, p := range providers {

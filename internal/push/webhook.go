@@ -10,7 +10,7 @@ import (
 
 // Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
 // application's own push service (--push-webhook-url), which talks to the platforms itself.
-// 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried (429 and 503 no sooner
+// 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried (429 and 5xx no sooner
 // than their Retry-After asks); any other status: rejected.
 type Webhook struct {
 	url    string

@@ -56,7 +56,7 @@ func New(url, secret string, client *http.Client, now func() time.Time) *Sender 
 }
 
 // Send POSTs body as JSON with its signature; it fails unless the receiver answers 2xx. A 429
-// or 503 with a Retry-After fails with the wait it asks for (outbox.HTTPRetryAfter), which the
+// or 5xx with a Retry-After fails with the wait it asks for (outbox.HTTPRetryAfter), which the
 // outbox honours before the next attempt.
 func (s *Sender) Send(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))

@@ -165,8 +165,8 @@ func TestSendKeepsAConnectionPerParallelCallback(t *testing.T) {
 	}
 }
 
-// docs/webhooks.md "Retries": a receiver answering 429 or 503 with a Retry-After, in seconds or
-// as an HTTP date, has its callback's next attempt wait that long (outbox.RetryAfter); other
+// docs/webhooks.md: a receiver answering 429 or 5xx with a Retry-After, in seconds or as an
+// HTTP date, has its callback's next attempt wait that long (outbox.RetryAfter); other
 // failures, and those without the header, keep the outbox's backoff.
 func TestSendCarriesTheReceiversRetryAfter(t *testing.T) {
 	at := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
@@ -178,7 +178,8 @@ func TestSendCarriesTheReceiversRetryAfter(t *testing.T) {
 		{http.StatusTooManyRequests, "120", 2 * time.Minute},
 		{http.StatusServiceUnavailable, "Mon, 07 Dec 2026 06:05:00 GMT", 5 * time.Minute},
 		{http.StatusServiceUnavailable, "", 0},
-		{http.StatusInternalServerError, "120", 0},
+		{http.StatusInternalServerError, "120", 2 * time.Minute},
+		{http.StatusFound, "120", 0},
 	}
 	for _, tt := range tests {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
