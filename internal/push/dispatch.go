@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dialtone/dialtone/internal/outbox"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -234,12 +235,19 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		}
 	}
 	if p.Kind == KindWithdrawal {
-		if err := d.cfg.Marks.ClearInvitationPushed(ctx, p.CallID, p.UserID); err != nil {
+		// The sends are done: the mark goes even when ctx ended meanwhile (a shutdown), or the
+		// next start would send the withdrawal again to targets that took it.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+		defer cancel()
+		if err := d.cfg.Marks.ClearInvitationPushed(mctx, p.CallID, p.UserID); err != nil {
 			return err
 		}
 	}
 	return notAccepted
 }
+
+// markTimeout bounds the removal of a withdrawal's mark once its sends are done.
+const markTimeout = 5 * time.Second
 
 // targets returns userID's targets whose provider is configured.
 func (d *Dispatcher) targets(ctx context.Context, userID string) ([]switchboard.PushTarget, error) {
