@@ -1,7 +1,8 @@
 // Package outbox delivers the records that the store wrote in the same commit as their change
 // (webhooks, behaviour §10; pushes, §9): after the commit, never blocking an operation, in order
 // per ordering key (a webhook's call, a push's call and user: a record waits until every earlier
-// record of its key is delivered or given up), different keys in parallel, retried with exponential backoff until delivered or expired.
+// record of its key is delivered or given up), different keys in parallel, retried with exponential backoff until delivered or expired
+// (no sooner than a receiver's Retry-After asks: RetryAfter).
 // It reads the store, so records survive a restart; delivery is at least once (a crash between
 // sending and deleting sends again).
 package outbox
