@@ -37,8 +37,9 @@ func RetryAfterOf(err error) time.Duration {
 }
 
 // ParseRetryAfter reads an HTTP Retry-After value (RFC 9110 section 10.2.3), seen at now:
-// delay-seconds (digits only), or an HTTP date (any of the three forms HTTP allows), whose wait
-// is 0 once it is past. ok is false when value is neither, or too large a number.
+// delay-seconds (digits only; a number of seconds longer than a Duration is the longest
+// Duration), or an HTTP date (any of the three forms HTTP allows), whose wait is 0 once it is
+// past. ok is false when value is neither.
 func ParseRetryAfter(value string, now time.Time) (d time.Duration, ok bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -46,8 +47,8 @@ func ParseRetryAfter(value string, now time.Time) (d time.Duration, ok bool) {
 	}
 	if strings.Trim(value, "0123456789") == "" {
 		secs, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || secs > int64(maxDuration/time.Second) {
-			return 0, false
+		if err != nil || secs > int64(maxDuration/time.Second) { // only digits: err is out of range
+			return maxDuration, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}

@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"sync"
 	"testing"
@@ -108,11 +109,12 @@ func TestParseRetryAfter(t *testing.T) {
 		{"120", 2 * time.Minute, true},
 		{" 5 ", 5 * time.Second, true},
 		{"0", 0, true},
-		{"Mon, 07 Dec 2026 06:01:30 GMT", 90 * time.Second, true},  // IMF-fixdate
-		{"Monday, 07-Dec-26 06:00:10 GMT", 10 * time.Second, true}, // RFC 850
-		{"Mon Dec  7 06:00:20 2026", 20 * time.Second, true},       // asctime
-		{"Mon, 07 Dec 2026 05:00:00 GMT", 0, true},                 // in the past: no wait
-		{"99999999999999999999", 0, false},
+		{"Mon, 07 Dec 2026 06:01:30 GMT", 90 * time.Second, true},    // IMF-fixdate
+		{"Monday, 07-Dec-26 06:00:10 GMT", 10 * time.Second, true},   // RFC 850
+		{"Mon Dec  7 06:00:20 2026", 20 * time.Second, true},         // asctime
+		{"Mon, 07 Dec 2026 05:00:00 GMT", 0, true},                   // in the past: no wait
+		{"99999999999999999999", time.Duration(math.MaxInt64), true}, // longer than a Duration: the longest
+		{"9223372037", time.Duration(math.MaxInt64), true},
 		{"-5", 0, false},
 		{"1.5", 0, false},
 		{"+5", 0, false},
