@@ -9,11 +9,13 @@ import (
 
 // scheduler fires each call's next deadline (R3.5, R5.2) from one timer and a min-heap, with
 // no goroutine per deadline. Deadlines are data in the store; the heap is only an index of
-// them, rebuilt from Store.DueCalls at start-up and fed by every commit.
+// them, rebuilt from Store.DueCalls at start-up and fed by every commit. The heap holds one
+// entry per call with a deadline: a deadline moved moves its entry, and one removed (the call
+// ended, R4.4) removes it, so ended calls leave nothing behind.
 type scheduler struct {
 	mu      sync.Mutex
 	due     dueHeap
-	at      map[string]int64 // call → the deadline its live heap entry stands for
+	at      map[string]int64 // call → its deadline, which its heap entry holds
 	wake    chan struct{}
 	fire    func(callID string)
 	workers int
@@ -21,20 +23,29 @@ type scheduler struct {
 }
 
 func newScheduler(fire func(string), workers int, now Clock) *scheduler {
-	return &scheduler{at: map[string]int64{}, wake: make(chan struct{}, 1), fire: fire, workers: workers, now: now}
+	return &scheduler{due: dueHeap{pos: map[string]int{}}, at: map[string]int64{}, wake: make(chan struct{}, 1),
+		fire: fire, workers: workers, now: now}
 }
 
-// Schedule sets callID's next deadline to at (Unix ms); 0 removes it. Heap entries made stale
-// by a later Schedule are skipped when they come up. Only the holder of the call's lock may
-// call it: a schedule made without the lock may come after a newer one (see ScheduleEarlier).
+// Schedule sets callID's next deadline to at (Unix ms); 0 removes it. Only the holder of the
+// call's lock may call it: a schedule made without the lock may come after a newer one (see
+// ScheduleEarlier).
 func (s *scheduler) Schedule(callID string, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if at == 0 {
-		delete(s.at, callID)
+		s.removeLocked(callID)
 		return
 	}
 	s.setLocked(callID, at)
+}
+
+// removeLocked drops callID's deadline and its heap entry, if it has one. s.mu is held.
+func (s *scheduler) removeLocked(callID string) {
+	delete(s.at, callID)
+	if i, ok := s.due.pos[callID]; ok {
+		heap.Remove(&s.due, i)
+	}
 }
 
 // ScheduleEarlier makes callID's next deadline at (Unix ms) if that is earlier than the one
@@ -56,8 +67,13 @@ func (s *scheduler) setLocked(callID string, at int64) {
 		return
 	}
 	s.at[callID] = at
-	heap.Push(&s.due, dueEntry{callID: callID, at: at})
-	if s.due[0].callID == callID && s.due[0].at == at {
+	if i, ok := s.due.pos[callID]; ok {
+		s.due.entries[i].at = at
+		heap.Fix(&s.due, i)
+	} else {
+		heap.Push(&s.due, dueEntry{callID: callID, at: at})
+	}
+	if s.due.entries[0].callID == callID {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -116,17 +132,12 @@ func (s *scheduler) popDue() (ready []string, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now().UnixMilli()
-	for len(s.due) > 0 && len(ready) < 1024 {
-		top := s.due[0]
-		if s.at[top.callID] != top.at {
-			heap.Pop(&s.due) // stale: rescheduled or removed since
-			continue
-		}
+	for s.due.Len() > 0 && len(ready) < 1024 {
+		top := s.due.entries[0]
 		if top.at > now {
 			return ready, time.Duration(top.at-now) * time.Millisecond
 		}
-		heap.Pop(&s.due)
-		delete(s.at, top.callID)
+		s.removeLocked(top.callID)
 		ready = append(ready, top.callID)
 	}
 	return ready, time.Hour
@@ -137,15 +148,30 @@ type dueEntry struct {
 	at     int64
 }
 
-type dueHeap []dueEntry
+// dueHeap is a min-heap of deadlines (container/heap) that knows where each call's entry is,
+// so that an entry can be moved or removed when its call's deadline changes.
+type dueHeap struct {
+	entries []dueEntry
+	pos     map[string]int // call → index of its entry in entries
+}
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Len() int           { return len(h.entries) }
+func (h *dueHeap) Less(i, j int) bool { return h.entries[i].at < h.entries[j].at }
+func (h *dueHeap) Swap(i, j int) {
+	h.entries[i], h.entries[j] = h.entries[j], h.entries[i]
+	h.pos[h.entries[i].callID] = i
+	h.pos[h.entries[j].callID] = j
+}
+
+func (h *dueHeap) Push(x any) {
+	e := x.(dueEntry)
+	h.pos[e.callID] = len(h.entries)
+	h.entries = append(h.entries, e)
+}
+
 func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
+	e := h.entries[len(h.entries)-1]
+	h.entries = h.entries[:len(h.entries)-1]
+	delete(h.pos, e.callID)
 	return e
 }
