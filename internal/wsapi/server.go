@@ -228,7 +228,10 @@ const statusPolicyViolation = 1008
 // waits for them to finish or ctx to end. When ctx ends first, the connections still open are
 // closed at once, without their close handshake: a peer that stopped reading holds its
 // session's close on a blocked write, and the session would otherwise run on past the
-// shutdown until that write timed out; a warning says how many were.
+// shutdown until that write timed out; a warning says how many were. Shutdown returns once
+// every session has ended, those it cut included (they end as soon as their ops in flight
+// are answered), so that nothing of a session runs on after it: the caller closes the backend
+// next.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
@@ -255,6 +258,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 			s.log.Warn("drain time ran out: the connections still open were closed at once; their devices reconnect and resume",
 				"connections", cut)
 		}
+		<-done
 	}
 }
 
