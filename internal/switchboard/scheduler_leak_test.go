@@ -2,7 +2,9 @@ package switchboard
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -103,4 +105,32 @@ func TestEndedCallsLeaveNothingScheduled(t *testing.T) {
 	other := invite("b5", "a5", 60)
 	do(other, call.Accept{Actor: actor("a5")})
 	ended("glare", own, other)
+}
+
+// A device's presence entry and its loss timer (R6.1) are gone once the device was lost,
+// whether it merely disconnected or logged out, and a device that reconnects keeps one entry.
+func TestPresenceForgetsLostDevices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sb := New(Config{HeartbeatTimeout: time.Second}, newMemStore(), time.Now, nil)
+		defer sb.Close()
+		for i := range 20 {
+			user := "u" + strconv.Itoa(i)
+			sb.DeviceConnected(user, "phone")
+			if i%2 == 0 {
+				sb.Logout(t.Context(), user, "phone")
+			}
+			sb.DeviceDisconnected(user, "phone")
+		}
+		sb.DeviceConnected("back", "phone")
+		sb.DeviceDisconnected("back", "phone")
+		sb.DeviceConnected("back", "phone")
+		time.Sleep(2 * time.Second) // fake time: every grace ends
+		synctest.Wait()
+		sb.presence.mu.Lock()
+		n := len(sb.presence.devices)
+		sb.presence.mu.Unlock()
+		if n != 1 {
+			t.Errorf("%d devices in presence after every grace ended, want 1 (the one connected)", n)
+		}
+	})
 }

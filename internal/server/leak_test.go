@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
+)
+
+// serverGoroutines returns, by their header line, the stacks of the goroutines of the
+// server's code, the SQLite driver and the HTTP server, other than the test's and the SDK's.
+func serverGoroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	found := map[string]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "_test.go") || strings.Contains(g, "dialtone/client.") {
+			continue
+		}
+		if strings.Contains(g, "dialtone/internal/") || strings.Contains(g, "modernc.org/sqlite") ||
+			strings.Contains(g, "net/http.(*conn)") || strings.Contains(g, "net/http.(*Server)") {
+			head, _, _ := strings.Cut(g, " [")
+			found[head] = g
+		}
+	}
+	return found
+}
+
+// startedSince returns the goroutines of now that are not in before; idle ones of a task
+// pool (internal/gopool), which end by themselves once idle for their linger time, apart.
+func startedSince(before, now map[string]string) (left, pooled []string) {
+	for head, g := range now {
+		switch _, old := before[head]; {
+		case old:
+		case strings.Contains(g, "gopool.(*Pool).work"):
+			pooled = append(pooled, g)
+		default:
+			left = append(left, g)
+		}
+	}
+	return left, pooled
+}
+
+// openFiles returns what the process's file descriptors refer to.
+func openFiles(t *testing.T) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("reading /proc/self/fd: %v", err)
+	}
+	var files []string
+	for _, fd := range fds {
+		if link, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
+			files = append(files, link)
+		}
+	}
+	return files
+}
+
+// A server that was used and then shut down has ended every goroutine it started, and closed
+// its listener, every connection and its database, by the time Run returns: a server run
+// again in the same process (as tests and embedders do) starts from nothing. The idle
+// goroutines of its task pool end by themselves within their linger time.
+func TestRunLeavesNothingAfterTheDrain(t *testing.T) {
+	runAndUse(t, t.TempDir()) // what a first run leaves for good (the runtime's, the driver's) is not counted
+	before, files := serverGoroutines(), len(openFiles(t))
+	dir := t.TempDir()
+	runAndUse(t, dir)
+	left, pooled := startedSince(before, serverGoroutines())
+	open := openFiles(t)
+	var dataFiles []string
+	for _, f := range open {
+		if strings.HasPrefix(f, dir) {
+			dataFiles = append(dataFiles, f)
+		}
+	}
+	if len(left) > 0 || len(open) > files || len(dataFiles) > 0 {
+		t.Fatalf("after Run returned: %d goroutines, %d files open (%d before), data files %v:\n%s",
+			len(left), len(open), files, dataFiles, strings.Join(left, "\n\n"))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(pooled) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle goroutines of a task pool still there 10s after Run returned:\n%s",
+				len(pooled), strings.Join(pooled, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+		_, pooled = startedSince(before, serverGoroutines())
+	}
+}
+
+// runAndUse runs the server on dir, has two devices log in, call and hang up, and some
+// connect and disconnect, then shuts it down and closes the clients; it returns once Run has.
+func runAndUse(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", dir, "--log-level", "error"},
+			nil, io.Discard, io.Discard, func(a string) { addrs <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	}
+	login := func(user string) *client.Client {
+		t.Helper()
+		c, err := client.Dial(t.Context(), "ws://"+addr, client.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := auth.Mint([]byte(testSecret), user, time.Hour, time.Now(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Login(t.Context(), token, user+"-phone"); err != nil {
+			t.Fatalf("login of %s: %v", user, err)
+		}
+		return c
+	}
+	alice, bob := login("alice"), login("bob")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30})
+	if err != nil {
+		t.Fatalf("CallInvite: %v", err)
+	}
+	if _, err := bob.CallAccept(t.Context(), res.CallID, client.OpConfig{}); err != nil {
+		t.Fatalf("CallAccept: %v", err)
+	}
+	for range 10 {
+		login("carol").Close()
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after the shutdown began")
+	}
+	alice.Close()
+	bob.Close()
+}
