@@ -5,12 +5,15 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // serverGoroutines returns, by their header line, the stacks of the goroutines of the
@@ -156,4 +159,94 @@ func runAndUse(t *testing.T, dir string) {
 	}
 	alice.Close()
 	bob.Close()
+}
+
+// listenerFD returns the file descriptor of the process's socket listening on port.
+func listenerFD(t *testing.T, port int) int {
+	t.Helper()
+	inodes := map[string]int{}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("reading /proc/self/fd: %v", err)
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink("/proc/self/fd/" + fd.Name())
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			n, _ := strconv.Atoi(fd.Name())
+			inodes[strings.TrimSuffix(inode, "]")] = n
+		}
+	}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, row := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(row)
+			if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			_, local, _ := strings.Cut(f[1], ":")
+			if p, err := strconv.ParseInt(local, 16, 32); err == nil && int(p) == port {
+				if fd, ok := inodes[f[9]]; ok {
+					return fd
+				}
+			}
+		}
+	}
+	t.Fatalf("no socket of the process listens on port %d", port)
+	return -1
+}
+
+// A server whose listener fails returns the error, and first ends what it serves as a drain
+// does: its sessions are kicked with shutdown and closed, and none of them runs on after Run
+// returned, over a switchboard and a store that Run closed.
+func TestRunEndsItsSessionsWhenServingFails(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "error"},
+			nil, io.Discard, io.Discard, func(a string) { addrs <- a })
+	}()
+	addr := <-addrs
+	before := serverGoroutines()
+	kicks := make(chan string, 4)
+	c, err := client.Dial(t.Context(), "ws://"+addr, client.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour,
+		EventHandler: kickWatcher{kicks: kicks}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	token, err := auth.Mint([]byte(testSecret), "alice", time.Hour, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(t.Context(), token, "alice-phone"); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	p, _ := strconv.Atoi(port)
+	if err := syscall.Shutdown(listenerFD(t, p), syscall.SHUT_RDWR); err != nil { // accept fails from now on
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "serve") {
+			t.Fatalf("Run returned %v, want the listener's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after its listener failed")
+	}
+	if left, _ := startedSince(before, serverGoroutines()); len(left) > 0 {
+		t.Fatalf("%d goroutines of the server still run after Run returned:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+	select {
+	case reason := <-kicks:
+		if reason != protocol.KickShutdown {
+			t.Errorf("session kicked with %q, want %q", reason, protocol.KickShutdown)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the session was not kicked")
+	}
 }

@@ -53,9 +53,10 @@ const (
 
 // Run starts the server from args (dialtoned's flags) and environment and serves until ctx is
 // cancelled, then drains: it stops accepting, finishes in-flight commits, kicks sessions with
-// shutdown and closes the store. ready, when not nil, receives the listening address once
-// serving. It returns flag.ErrHelp after printing the usage for --help, and nil when ctx is
-// cancelled before it serves (a signal during start-up), having closed what it opened.
+// shutdown and closes the store. A listener that fails drains too, and Run then returns its
+// error. ready, when not nil, receives the listening address once serving. It returns
+// flag.ErrHelp after printing the usage for --help, and nil when ctx is cancelled before it
+// serves (a signal during start-up), having closed what it opened.
 //
 // environ is the environment, in os.Environ's "NAME=value" form. At start Run logs a WARN for
 // each DIALTONE_ variable in it that names no setting (config.UnknownEnv): a misspelt variable
@@ -186,10 +187,14 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		ready(addr)
 	}
 
+	// A listener that fails ends the server as a signal does, by the drain, so that none of
+	// the sessions it serves runs on over the switchboard and store closed below.
+	var serveErr error
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		serveErr = fmt.Errorf("serve: %w", err)
+		log.Error("serving failed; draining", "err", err)
 	}
 	log.Info("draining")
 	serving.Store(false)
@@ -213,10 +218,10 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	board.Close()  // refuse new ops, finish the commits in flight, stop the timers
 	deliver.stop() // undelivered webhooks and pushes stay in the outbox
 	if err := store.Close(); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("close store: %w", err)
+		return errors.Join(serveErr, fmt.Errorf("close store: %w", err))
 	}
 	log.Info("stopped")
-	return nil
+	return serveErr
 }
 
 // httpErrorLog writes the lines of Go's HTTP server to the log: at WARN, except a TLS
