@@ -54,9 +54,9 @@ func TestEndedCallsLeaveNothingScheduled(t *testing.T) {
 		}
 		return res.Call.ID
 	}
-	do := func(callID string, in call.Input) {
+	do := func(callID string, in call.Input) { // with an idempotency key (R7.3)
 		t.Helper()
-		if _, err := sb.Do(ctx, callID, in, ""); err != nil {
+		if _, err := sb.Do(ctx, callID, in, "key-"+callID); err != nil {
 			t.Fatalf("%T on %s: %v", in, callID, err)
 		}
 	}
@@ -71,11 +71,13 @@ func TestEndedCallsLeaveNothingScheduled(t *testing.T) {
 		if n, p := heapSize(sb.timers), sb.PendingDeadlines(); n != 0 || p != 0 {
 			t.Errorf("%s: the deadline heap holds %d entries (%d pending) of ended calls, want none", cause, n, p)
 		}
-		sb.calls.mu.Lock()
-		locks := len(sb.calls.locks)
-		sb.calls.mu.Unlock()
-		if locks != 0 {
-			t.Errorf("%s: %d call locks left, want none", cause, locks)
+		for name, k := range map[string]*keyedMutex{"call": sb.calls, "idempotency key": sb.idem} {
+			k.mu.Lock()
+			locks := len(k.locks)
+			k.mu.Unlock()
+			if locks != 0 {
+				t.Errorf("%s: %d %s locks left, want none", cause, locks, name)
+			}
 		}
 	}
 
