@@ -240,12 +240,12 @@ func TestManySessionsAndShutdownLeaveNothing(t *testing.T) {
 }
 
 // sessionGoroutines returns the stacks of the goroutines that run sessions: their readers and
-// their send queues' writers (the task pool's idle goroutines are not a session's).
+// their send queues' writers (the task pool's idle goroutines are not a session's, and one
+// that has given back its session, Server.wg, only returns).
 func sessionGoroutines() []string {
 	var found []string
 	for _, g := range endpointGoroutines() {
-		if strings.Contains(g, "wsapi.(*session)") || strings.Contains(g, "wsapi.(*sendQueue)") ||
-			strings.Contains(g, "wsapi.(*Server).ServeHTTP") {
+		if strings.Contains(g, "wsapi.(*session)") || strings.Contains(g, "wsapi.(*sendQueue)") {
 			found = append(found, g)
 		}
 	}
@@ -280,6 +280,9 @@ func TestShutdownReturnsAfterTheSessionsItCut(t *testing.T) {
 	}
 	if n := backend.connected.Load(); n != 0 {
 		t.Errorf("%d devices still connected after Shutdown returned", n)
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("%d sessions after Shutdown returned", n)
 	}
 }
 
