@@ -32,18 +32,27 @@ func newHandshakeClient(dial func(ctx context.Context, network, addr string) (ne
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	viaProxy := http.DefaultTransport
-	if tlsConfig != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tlsConfig
-		viaProxy = tr
-	}
 	return &http.Client{Transport: &handshakeTransport{
 		dial:     dial,
 		tls:      tlsConfig,
 		proxy:    http.ProxyFromEnvironment,
-		viaProxy: viaProxy,
+		viaProxy: proxyTransport(tlsConfig, http.ProxyFromEnvironment),
 	}}
+}
+
+// proxyTransport returns the transport of a handshake through the proxy that proxy names: a
+// copy of http.DefaultTransport with tlsConfig (nil: the system's roots) and without
+// keep-alives. A handshake's connection becomes its WebSocket once the server switches
+// protocols, and a refused handshake's (a draining server's 503, a proxy's 407) is closed,
+// rather than kept idle in a pool that no later handshake of the client would reuse.
+func proxyTransport(tlsConfig *tls.Config, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = proxy
+	tr.DisableKeepAlives = true
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig
+	}
+	return tr
 }
 
 // RoundTrip sends req on a new connection and reads the response's head. A 101 response's

@@ -436,3 +436,45 @@ func TestNoLeakAfterKickOrWhileReconnecting(t *testing.T) {
 		check("after Close", portOf(t, fs.url()))
 	})
 }
+
+// A handshake that goes through a proxy (HTTPS_PROXY, HTTP_PROXY) and is refused, as a
+// draining server's 503 is, leaves no connection to the proxy open: each handshake has a
+// connection of its own, so a refused one is closed, not kept idle for a later request that
+// never comes (reconnection attempts would pile them up).
+func TestRefusedHandshakeThroughAProxyLeavesNoConnection(t *testing.T) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable) // as the server answers while draining
+	}))
+	t.Cleanup(proxy.Close)
+	proxyURL, err := url.Parse(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := func(*http.Request) (*url.URL, error) { return proxyURL, nil }
+	hc := &http.Client{Transport: &handshakeTransport{proxy: via, viaProxy: proxyTransport(nil, via)}}
+	for range 3 {
+		_, _, err := websocket.Dial(testCtx(t), "ws://dialtone.example/v1/ws", &websocket.DialOptions{HTTPClient: hc})
+		if err == nil || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("handshake through the proxy: %v, want the 503", err)
+		}
+	}
+	waitNoClientSockets(t, "after 3 refused handshakes through a proxy", portOf(t, proxy.URL))
+
+	// A handshake the server answers still becomes the WebSocket.
+	upgraded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ws, err := websocket.Accept(w, r, nil); err == nil {
+			defer ws.CloseNow()
+			_, _, _ = ws.Read(r.Context())
+		}
+	}))
+	t.Cleanup(upgraded.Close)
+	if proxyURL, err = url.Parse(upgraded.URL); err != nil { // via names it from now on
+		t.Fatal(err)
+	}
+	ws, _, err := websocket.Dial(testCtx(t), "ws://dialtone.example/v1/ws", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatalf("handshake answered through the proxy: %v", err)
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+	waitNoClientSockets(t, "after a WebSocket through a proxy closed", portOf(t, upgraded.URL))
+}

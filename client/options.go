@@ -20,8 +20,9 @@ type Options struct {
 
 	// HTTPClient performs the WebSocket handshake; its Timeout must be 0. nil, the usual
 	// choice: the client opens a connection of its own for each handshake (with DialContext
-	// and TLSConfig), or goes through http.DefaultTransport when the environment names a
-	// proxy for the server's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+	// and TLSConfig), or, when the environment names a proxy for the server's address
+	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), one through the proxy with a copy of
+	// http.DefaultTransport (and TLSConfig); a refused handshake's connection is closed.
 	HTTPClient *http.Client
 	// DialContext opens the TCP connection of a handshake when HTTPClient is nil, for example
 	// from a chosen local address; nil uses a zero net.Dialer.
