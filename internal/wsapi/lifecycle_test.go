@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dialtone/dialtone/internal/gopool"
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
@@ -112,6 +113,7 @@ func lifecycleServer(t *testing.T, cfg Config) (*Server, string, *trackedBackend
 	t.Helper()
 	backend, bus := &trackedBackend{prunedLog: prunedLog{oldest: 1}}, &countingBus{}
 	srv := New(cfg, backend, bus, tokenIsUser{}, nil, nil)
+	srv.tasks = gopool.New(10 * time.Millisecond) // idle task goroutines end soon: the checks wait less
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return srv, "ws" + strings.TrimPrefix(hs.URL, "http"), backend, bus
@@ -148,6 +150,7 @@ func TestSessionEndsLeaveNothing(t *testing.T) {
 			exchange(t, conn, aliceLogin)
 			requestFrame(t, conn, `{"id":2,"op":"logout"}`)
 			readUntilKicked(t, conn)
+			conn.CloseNow() // kicked: the client hangs up
 		}},
 		{"replaced", Config{}, func(t *testing.T, url string, _ *countingBus) {
 			first := dialWS(t, url)
@@ -155,6 +158,7 @@ func TestSessionEndsLeaveNothing(t *testing.T) {
 			second := dialWS(t, url)
 			exchange(t, second, aliceLogin)
 			readUntilKicked(t, first)
+			first.CloseNow()
 			second.Close(websocket.StatusNormalClosure, "")
 		}},
 		{"heartbeat timeout", Config{HeartbeatTimeout: 300 * time.Millisecond}, func(t *testing.T, url string, _ *countingBus) {
@@ -169,6 +173,7 @@ func TestSessionEndsLeaveNothing(t *testing.T) {
 				_ = conn.Write(t.Context(), websocket.MessageText, []byte("not json"))
 			}
 			readUntilKicked(t, conn)
+			conn.CloseNow()
 		}},
 		{"vanished without a close frame", Config{}, func(t *testing.T, url string, _ *countingBus) {
 			conn := dialWS(t, url)
@@ -192,7 +197,9 @@ func TestSessionEndsLeaveNothing(t *testing.T) {
 			conn.CloseNow()
 		}},
 		{"login timeout", Config{LoginTimeout: 200 * time.Millisecond}, func(t *testing.T, url string, _ *countingBus) {
-			readUntilKicked(t, dialWS(t, url))
+			conn := dialWS(t, url)
+			readUntilKicked(t, conn)
+			conn.CloseNow()
 		}},
 		{"refused before login", Config{MaxUnauthenticatedPerIP: 1}, func(t *testing.T, url string, _ *countingBus) {
 			first := dialWS(t, url)
