@@ -96,3 +96,31 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCloseEndsTheIdleGoroutines: Close ends the goroutines waiting for a task at once, and a
+// goroutine still running a task when Close came, or started by a later Go, ends after its
+// task, whatever the linger time: a closed pool leaves nothing behind its owner.
+func TestCloseEndsTheIdleGoroutines(t *testing.T) {
+	waitFor(t, func() bool { return poolGoroutines("") == 0 }, "the other tests' goroutines to end")
+	p := New(time.Hour)
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	for range 3 {
+		started.Add(1)
+		p.Go(func() { started.Done(); <-release })
+	}
+	started.Wait()
+	busy := make(chan struct{})
+	close(release)
+	waitFor(t, func() bool { return poolGoroutines("[select") == 3 }, "three goroutines to wait for a task")
+	started.Add(1)
+	p.Go(func() { started.Done(); <-busy })
+	started.Wait()
+	p.Close()
+	waitFor(t, func() bool { return poolGoroutines("") == 1 }, "the idle goroutines to end once the pool closed")
+	close(busy)
+	ran := make(chan struct{})
+	p.Go(func() { close(ran) })
+	<-ran
+	waitFor(t, func() bool { return poolGoroutines("") == 0 }, "every goroutine of the closed pool to end after its task")
+}

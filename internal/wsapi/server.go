@@ -231,7 +231,7 @@ const statusPolicyViolation = 1008
 // shutdown until that write timed out; a warning says how many were. Shutdown returns once
 // every session has ended, those it cut included (they end as soon as their ops in flight
 // are answered), so that nothing of a session runs on after it: the caller closes the backend
-// next.
+// next. The goroutines kept for handling frames (gopool) end with it.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
@@ -245,6 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	defer s.tasks.Close() // once the sessions ended: none of their goroutines waits for more
 	select {
 	case <-done:
 	case <-ctx.Done():
