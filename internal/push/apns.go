@@ -28,7 +28,7 @@ type APNsConfig struct {
 	KeyID    string       // the key's ID (the JWT's kid)
 	TeamID   string       // the developer team (the JWT's iss)
 	Endpoint string       // e.g. https://api.push.apple.com
-	Client   *http.Client // nil: defaultClient over HTTP/2 and the environment's proxy
+	Client   *http.Client // nil: defaultClient (over HTTP/2 and the environment's proxy)
 	Now      func() time.Time
 }
 
@@ -60,8 +60,7 @@ func NewAPNs(cfg APNsConfig) (*APNs, error) {
 		return nil, fmt.Errorf("push apns: key ID and team ID are required")
 	}
 	if cfg.Client == nil {
-		// A pool of its own, with http.DefaultTransport's proxy (HTTPS_PROXY), timeouts and HTTP/2.
-		cfg.Client = defaultClient(http.DefaultTransport.(*http.Transport).Clone())
+		cfg.Client = defaultClient()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -149,6 +148,10 @@ func (a *APNs) fitBody(t Target, m Message) (Message, []byte, error) {
 // Skips implements Skipper: only invitations are sent to a VoIP target. Any other push is not
 // a new call: never a VoIP push (behaviour §9), and a PushKit token takes nothing else.
 func (a *APNs) Skips(t Target, m Message) bool { return t.VoIP && m.Kind != KindInvitation }
+
+// CloseIdleConnections closes the connections to APNs kept open between pushes; the server
+// calls it as it stops.
+func (a *APNs) CloseIdleConnections() { a.cfg.Client.CloseIdleConnections() }
 
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
 // DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or

@@ -56,7 +56,7 @@ func NewFCM(cfg FCMConfig) (*FCM, error) {
 		return nil, fmt.Errorf("push fcm: private_key: %w", err)
 	}
 	if cfg.Client == nil {
-		cfg.Client = defaultClient(nil)
+		cfg.Client = defaultClient()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -157,6 +157,10 @@ func (f *FCM) Fit(_ Target, m Message) (Message, error) {
 	}
 	return m, nil
 }
+
+// CloseIdleConnections closes the connections to FCM and its token endpoint kept open between
+// pushes; the server calls it as it stops.
+func (f *FCM) CloseIdleConnections() { f.cfg.Client.CloseIdleConnections() }
 
 // Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
 // INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says

@@ -12,10 +12,14 @@ import (
 	"time"
 )
 
-// defaultClient returns the providers' default HTTP client over transport (nil for
-// http.DefaultTransport): a 10 s timeout, and redirects are not followed, so that a 3xx is a
-// failure to retry rather than a body-less GET to elsewhere whose 2xx would count as sent.
-func defaultClient(transport http.RoundTripper) *http.Client {
+// defaultClient returns a provider's default HTTP client: a 10 s timeout, and redirects are not
+// followed, so that a 3xx is a failure to retry rather than a body-less GET to elsewhere whose
+// 2xx would count as sent. Its transport is the provider's own, with http.DefaultTransport's
+// proxy (HTTPS_PROXY), timeouts and HTTP/2, keeping a connection open between pushes for each
+// of the provider's slots (SlotsPerProvider); CloseIdleConnections closes them.
+func defaultClient() *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = SlotsPerProvider
 	return &http.Client{Timeout: 10 * time.Second, Transport: transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

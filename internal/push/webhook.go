@@ -21,7 +21,7 @@ type Webhook struct {
 // NewWebhook returns the provider for url; client nil means defaultClient.
 func NewWebhook(url string, client *http.Client) *Webhook {
 	if client == nil {
-		client = defaultClient(nil)
+		client = defaultClient()
 	}
 	return &Webhook{url: url, client: client, now: time.Now}
 }
@@ -59,3 +59,7 @@ func (w *Webhook) Send(ctx context.Context, t Target, m Message) error {
 	}
 	return httpError("webhook", a, "", w.now())
 }
+
+// CloseIdleConnections closes the connections to the push service kept open between pushes;
+// the server calls it as it stops.
+func (w *Webhook) CloseIdleConnections() { w.client.CloseIdleConnections() }
