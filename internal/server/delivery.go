@@ -17,8 +17,15 @@ import (
 // delivery runs the outbox workers (webhooks, pushes) after the commits that fill the outbox.
 type delivery struct {
 	workers []*outbox.Worker
+	senders []idleCloser // the clients of the receivers, whose kept connections stop closes
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+}
+
+// idleCloser is a webhook sender or push provider that keeps connections open between
+// requests (http.Client's method).
+type idleCloser interface {
+	CloseIdleConnections()
 }
 
 // notify wakes every worker; the switchboard calls it after a commit that wrote outbox records.
@@ -43,6 +50,7 @@ func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metric
 		return false
 	}
 	sender := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, nil, time.Now)
+	d.senders = append(d.senders, sender)
 	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, webhook.Parallel, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		return sender.Send(ctx, rec.Body)
 	}, store, m, log)
@@ -58,12 +66,15 @@ func (d *delivery) start() {
 	}
 }
 
-// stop ends the workers and waits for the attempts in flight; undelivered records stay in the
-// outbox for the next start.
+// stop ends the workers and waits for the attempts in flight, then closes the connections kept
+// open to the receivers; undelivered records stay in the outbox for the next start.
 func (d *delivery) stop() {
 	if d.cancel != nil {
 		d.cancel()
 		d.wg.Wait()
 		d.cancel = nil
+	}
+	for _, s := range d.senders {
+		s.CloseIdleConnections()
 	}
 }

@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,15 +125,20 @@ func TestRunLeavesNothingAfterTheDrain(t *testing.T) {
 	waitEnded(t, "after Run returned", before)
 }
 
-// runAndUse runs the server on dir, has two devices log in, call and hang up, and some
-// connect and disconnect, then shuts it down and closes the clients; it returns once Run has.
+// runAndUse runs the server on dir, with webhooks and a push service, has two devices log in,
+// call and hang up while a third user is pushed the invitation, and some connect and
+// disconnect, then shuts it down and closes the clients; it returns once Run has, and fails
+// the test if the server left a connection to its receivers open.
 func runAndUse(t *testing.T, dir string) {
 	t.Helper()
+	recv := newReceiver(t)
+	defer recv.srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrs, done := make(chan string, 1), make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", dir, "--log-level", "error"},
+		done <- Run(ctx, []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", dir, "--log-level", "error",
+			"--webhook-url", recv.srv.URL + "/hook", "--webhook-secret", "hook-secret", "--push-webhook-url", recv.srv.URL + "/push"},
 			nil, io.Discard, io.Discard, func(a string) { addrs <- a })
 	}()
 	var addr string
@@ -153,8 +162,15 @@ func runAndUse(t *testing.T, dir string) {
 		}
 		return c
 	}
+	dave := login("dave")
+	if err := dave.PushRegister(t.Context(), client.PushTarget{Provider: "webhook", Token: "dave-token"}); err != nil {
+		t.Fatalf("PushRegister: %v", err)
+	}
+	dave.Close()
+	waitNoSession(t, addr) // dave is offline: he is pushed the invitation
 	alice, bob := login("alice"), login("bob")
-	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30})
+	res, err := alice.CallInvite(t.Context(), []string{"bob", "dave"},
+		client.InviteConfig{Timeout: 30, PushConfig: &client.PushConfig{Title: "alice"}})
 	if err != nil {
 		t.Fatalf("CallInvite: %v", err)
 	}
@@ -164,6 +180,7 @@ func runAndUse(t *testing.T, dir string) {
 	for range 10 {
 		login("carol").Close()
 	}
+	recv.waitFor(t, "/hook", "/push")
 	cancel()
 	select {
 	case err := <-done:
@@ -175,6 +192,101 @@ func runAndUse(t *testing.T, dir string) {
 	}
 	alice.Close()
 	bob.Close()
+	recv.waitClosed(t)
+}
+
+// waitNoSession waits until the server at addr counts no session (its dialtone_sessions metric).
+func waitNoSession(t *testing.T, addr string) {
+	t.Helper()
+	get := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := get.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(strings.Split(string(body), "\n"), "dialtone_sessions 0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server still counts a session 5s after its last device closed")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// receiver is the webhook receiver and push service of runAndUse: it answers every request
+// 200 and counts its open connections.
+type receiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	open int
+	got  map[string]bool // the paths requested
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{got: map[string]bool{}}
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		r.mu.Lock()
+		r.got[req.URL.Path] = true
+		r.mu.Unlock()
+	}))
+	r.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch state {
+		case http.StateNew:
+			r.open++
+		case http.StateClosed, http.StateHijacked:
+			r.open--
+		}
+	}
+	r.srv.Start()
+	return r
+}
+
+// waitFor waits until each of paths was requested.
+func (r *receiver) waitFor(t *testing.T, paths ...string) {
+	t.Helper()
+	r.poll(t, "requests to "+strings.Join(paths, " and "), func() bool {
+		for _, p := range paths {
+			if !r.got[p] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitClosed waits until the server closed every connection it opened to the receiver: the
+// ones it kept open between callbacks and pushes included.
+func (r *receiver) waitClosed(t *testing.T) {
+	t.Helper()
+	r.poll(t, "the server's connections to its receivers to close after Run returned", func() bool { return r.open == 0 })
+}
+
+// poll waits up to 2 s for cond, read with r.mu held.
+func (r *receiver) poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		r.mu.Lock()
+		ok, open := cond(), r.open
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (%d connections open, got %v)", what, open, r.got)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
 }
 
 // listenerFD returns the file descriptor of the process's socket listening on port.

@@ -85,6 +85,11 @@ func (d *delivery) addPushes(p pushSetup, expiry time.Duration, connected func(s
 		return false
 	}
 	log.Info("push providers", "providers", slices.Sorted(maps.Keys(p.providers)))
+	for _, provider := range p.providers {
+		if c, ok := provider.(idleCloser); ok {
+			d.senders = append(d.senders, c)
+		}
+	}
 	warnUnusedProfileFields(p.profiles, p.providers, log)
 	dispatcher := push.NewDispatcher(push.DispatcherConfig{Providers: p.providers, Profiles: p.profiles, Targets: store,
 		Marks: store, Connected: connected, Log: log, Observer: m})

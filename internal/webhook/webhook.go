@@ -55,6 +55,10 @@ func New(url, secret string, client *http.Client, now func() time.Time) *Sender 
 	return &Sender{url: url, secret: []byte(secret), client: client, now: now}
 }
 
+// CloseIdleConnections closes the connections to the receiver kept open between callbacks;
+// the server calls it as it stops.
+func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 // Send POSTs body as JSON with its signature; it fails unless the receiver answers 2xx. A 429
 // or 5xx with a Retry-After fails with the wait it asks for (outbox.HTTPRetryAfter), which the
 // outbox honours before the next attempt.
