@@ -99,8 +99,11 @@ func demoRefusedAnswerEndsAGhostRing(t *testing.T, d demo) {
 	mia := d.open(t, "mia")
 	ned.reloadWith(dropEventsOnDemand)
 	mia.ring(General, 30, "ned")
+	// The page reads its history once after the invitation's events (refreshHistorySoon): the
+	// cancel comes after that read, which would show it, and no event tells it to read again.
 	ned.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
-		chromedp.Evaluate[chromedp.Void](`window.dropEvents()`))
+		chromedp.Evaluate[chromedp.Void](`window.dropEvents()`),
+		chromedp.WaitReady(chromedp.CSS(`#history tbody tr[data-call]`)))
 	mia.do(click(`#calls button[data-key^="cancel-"]`))
 	mia.waitUserState("ned", "BeCancelled")
 	ned.do(click(`#incoming button.accept`),
