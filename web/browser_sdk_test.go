@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dialtone/dialtone/internal/servertest"
@@ -129,6 +132,69 @@ func TestBrowserSDK(t *testing.T) {
 			t.Errorf("outcomes %q, want %q", got, want)
 		}
 	})
+}
+
+// TestBrowserHiddenPage checks that the SDK keeps its session in a page Chrome has hidden for
+// long, whose chained timers it runs once a minute (intensive wake up throttling: a timer set
+// from a timer's callback five deep, or a setInterval's fifth run, waits for a wake up aligned
+// to a minute). Heartbeats timed by such timers would be a minute apart, far past the server's
+// heartbeat timeout. The browser here throttles a page hidden for a second (the feature's grace
+// period, five minutes by default) and the server's timeout is 6 s.
+func TestBrowserHiddenPage(t *testing.T) {
+	browser := startBrowser(t,
+		chromedp.Flag("disable-background-timer-throttling", false),
+		chromedp.Flag("disable-backgrounding-occluded-windows", false),
+		chromedp.Flag("disable-renderer-backgrounding", false),
+		chromedp.Flag("enable-features", "IntensiveWakeUpThrottling:grace_period_seconds/1"))
+	srv := servertest.Start(t, "--heartbeat-interval", "2s", "--heartbeat-timeout", "6s")
+	tb := sdkPage(t, browser, "http://"+srv.Addr+"/")
+	got := tb.run(fmt.Sprintf(`(async () => {
+		const { Dialtone } = await import('/dialtone.js');
+		const c = new Dialtone({ storage: null });
+		window.states = [];
+		c.on('connectionStateChanged', ({ state, reason }) => states.push(reason ? state + ' ' + reason.reason : state));
+		await c.login(%q, 'laptop');
+		// A probe of the throttling: an interval of a second, which Chrome runs once a minute
+		// from its fifth run on once the page is hidden.
+		window.probe = [];
+		setInterval(() => probe.push(performance.now()), 1000);
+		return states;
+	})()`, servertest.Token(t, "hidden")))
+	if want := []string{"Connecting", "Connected"}; !slices.Equal(got, want) {
+		t.Fatalf("connection states after login %q, want %q", got, want)
+	}
+	tb.minimize()
+	time.Sleep(30 * time.Second) // the old interval-timed heartbeats were kicked within 20 s
+	got = tb.run(`(async () => {
+		// Unthrottled, a hidden page runs it every second or two; throttled, its runs wait for the
+		// wake ups of each minute, the first perhaps a few seconds away, then the next.
+		const runs = [...probe, performance.now()];
+		const gaps = runs.slice(1).map((at, i) => at - runs[i]);
+		return [document.visibilityState, String(Math.max(...gaps) >= 10000), ...states];
+	})()`)
+	if len(got) < 2 || got[0] != "hidden" || got[1] != "true" {
+		t.Fatalf("the page was not hidden and throttled (visibility, an interval held for 10 s or more: %q): "+
+			"the test proves nothing", got)
+	}
+	if want := []string{"Connecting", "Connected"}; !slices.Equal(got[2:], want) {
+		t.Errorf("connection states of the hidden page %q, want %q: the session was dropped", got[2:], want)
+	}
+}
+
+// minimize minimizes the tab's window, which hides its page (document.visibilityState).
+func (tb *tab) minimize() {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	id := target.ID(chromedp.FromContext(tb.ctx).Target.TargetID)
+	w, err := chromedp.CallBrowser(ctx, cdpbrowser.GetWindowForTarget, cdpbrowser.GetWindowForTargetParams{TargetID: id})
+	if err == nil {
+		_, err = chromedp.CallBrowser(ctx, cdpbrowser.SetWindowBounds, cdpbrowser.SetWindowBoundsParams{
+			WindowID: w.WindowID, Bounds: &cdpbrowser.Bounds{WindowState: cdpbrowser.WindowStateMinimized}})
+	}
+	if err != nil {
+		tb.t.Fatalf("minimize the window: %v", err)
+	}
 }
 
 // sdkPage opens a page of the server in a new browser context (own storage), without signing

@@ -287,9 +287,10 @@ func (tb *tab) screenshot(path string) {
 	}
 }
 
-// startBrowser starts one headless Chromium for the test, with a fresh profile. Without
+// startBrowser starts one headless Chromium for the test, with a fresh profile, and with the
+// options of extra after its own (a flag given again replaces it; false removes it). Without
 // Chromium the test is skipped, unless CI is set: there it fails.
-func startBrowser(t *testing.T) context.Context {
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := findChromium()
 	if path == "" {
@@ -319,6 +320,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.WindowSize(1200, 820),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

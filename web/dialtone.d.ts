@@ -164,6 +164,11 @@ export interface DialtoneOptions {
    */
   network?: EventTarget | null;
   logger?: { warn: (...args: unknown[]) => void };
+  /**
+   * The monotonic clock and the timers the client runs on (for tests: a virtual clock); default
+   * performance.now() and the page's setTimeout and clearTimeout.
+   */
+  timers?: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(timer: unknown): void };
 }
 
 export class Dialtone {

@@ -1,9 +1,12 @@
 // Dialtone browser SDK: one device of one user, speaking docs/protocol.md over a WebSocket.
-// A dependency-free ES module; see web/README.md for the API and an example.
+// Dependency-free ES modules; this one is what apps import: see web/README.md for the API and an
+// example.
 //
 // Once logged in, a client keeps its session alive by itself until close() or logout():
 //   - it sends a heartbeat every heartbeatIntervalMs and drops a connection that stayed silent
-//     for heartbeatTimeoutMs (behaviour R6.1), reason 'heartbeatTimeout';
+//     for heartbeatTimeoutMs (behaviour R6.1), reason 'heartbeatTimeout', on time also in a page
+//     the browser has hidden for long, whose chained timers Chrome runs once a minute
+//     (dialtone-conn.js Heartbeat);
 //   - it acknowledges every callInvitationReceived with callReceived (R5.1), once: a synthesized
 //     one (R5.3) whose receipt is still on its way is not acknowledged again;
 //   - after a dropped connection, or a kick whose reason allows it (protocol kick table), it
@@ -14,187 +17,40 @@
 //   - an operation whose connection dropped before the reply is sent again after the
 //     reconnection, with the same idempotency key when it changes state (R7.3); logout too,
 //     unless the server's logout kick says it was carried out.
+//
+// This module holds the client, Dialtone, and exports the whole API. The modules it imports,
+// served beside it and not meant for apps to import, each do one job: dialtone-wire.js (the
+// protocol's constants and formats, the errors), dialtone-time.js (timers, the server clock
+// estimate), dialtone-conn.js (a connection and its heartbeat), dialtone-delivery.js
+// (listeners, the saved position), dialtone-receipts.js (invitation receipts) and
+// dialtone-reconnect.js (the backoff and token waits of a reconnection).
 
-/** The protocol's WebSocket path. */
-export const PATH = '/v1/ws';
-
-/** Connection states, reported by the connectionStateChanged event. */
-export const ConnectionState = Object.freeze({
-  Connecting: 'Connecting',
-  Connected: 'Connected',
-  Reconnecting: 'Reconnecting',
-  Disconnected: 'Disconnected',
-});
-
-/** CallUserState wire values (behaviour §2). */
-export const CallUserState = Object.freeze({
-  Unknown: -1, Inviting: 0, Accepted: 1, Rejected: 2, Cancelled: 3, Received: 5, Timeout: 6,
-  Quit: 7, Ended: 8, NotYetReceived: 9, BeCancelled: 10,
-});
-
-/** CallState wire values (behaviour §2). */
-export const CallState = Object.freeze({ Unknown: -1, Started: 1, Ended: 2 });
-
-/** CallInvitationMode wire values (behaviour §2). */
-export const CallMode = Object.freeze({ General: 0, Advanced: 1 });
-
-/** Wire error codes (behaviour §8), the values of DialtoneError.code. */
-export const ErrorCode = Object.freeze({
-  InvalidParameter: 6000001, UnknownOp: 6000002, NotLoggedIn: 6000121, Internal: 6000270,
-  CancelAccepted: 6000271, TooManyUsers: 6000272, NotInviter: 6000273, StateForbids: 6000274,
-  CallUnavailable: 6000276, NoValidInvitee: 6000281, AlreadyActive: 6000283,
-  NotAdvanced: 6000286, Busy: 6000290, AuthFailed: 6000291, RateLimited: 6000292,
-  TooManyDevices: 6000293,
-});
-
-/** The protocol's kick table: close code and whether the client reconnects. */
-export const KickReasons = Object.freeze({
-  replaced: { closeCode: 4001, retry: false },
-  logout: { closeCode: 4002, retry: false },
-  shutdown: { closeCode: 4003, retry: true },
-  slowConsumer: { closeCode: 4004, retry: true },
-  badFrames: { closeCode: 4005, retry: true },
-  authFailed: { closeCode: 4006, retry: false },
-  loginTimeout: { closeCode: 4007, retry: true },
-  tooManyDevices: { closeCode: 4008, retry: false },
-  heartbeatTimeout: { closeCode: 4009, retry: true },
-});
-
-/** The protocol's call events. */
-export const CallEvents = Object.freeze([
-  'callInvitationCreated', 'callInvitationReceived', 'callInvitationCancelled',
-  'callInvitationTimeout', 'callInvitationEnded', 'callUserStateChanged', 'callMainDeviceChanged',
-]);
-
-// MIN_IDEM_BYTES and MAX_IDEM_BYTES bound an idempotency key (protocol.md "Envelopes").
-// ONLINE_SPREAD_MS bounds the random wait of a reconnection made because the network is back.
-const ONLINE_SPREAD_MS = 500;
-const MIN_IDEM_BYTES = 16;
-const MAX_IDEM_BYTES = 64;
-// MAX_FRAME_BYTES is the protocol's limit of a client frame; the server closes the connection on
-// a longer one (1009), and would again after every resend.
-const MAX_FRAME_BYTES = 65536;
+export {
+  PATH, ConnectionState, CallUserState, CallState, CallMode, ErrorCode, KickReasons, CallEvents,
+  DialtoneError, stateName, remainingRingTime, backoff, newIdempotencyKey, tokenSubject, wsURL,
+} from './dialtone-wire.js';
+import {
+  ConnectionState, ErrorCode, KickReasons, DialtoneError, backoff, tokenSubject, wsURL,
+  encodeBody, frameText, keyOf, idemKeyError, frameSizeError, toError, final, remainingRingTime,
+} from './dialtone-wire.js';
+import { Timers, ServerClock } from './dialtone-time.js';
+import { Conn, Heartbeat } from './dialtone-conn.js';
+import { Emitter, SavedPosition } from './dialtone-delivery.js';
+import { Receipts } from './dialtone-receipts.js';
+import { Backoff, TokenWait } from './dialtone-reconnect.js';
 
 const DEFAULTS = Object.freeze({
   minBackoffMs: 250, maxBackoffMs: 30000, requestTimeoutMs: 15000,
   heartbeatIntervalMs: 10000, heartbeatTimeoutMs: 35000,
 });
 
-/**
- * An error of the SDK. For a refusal by the server, code is the wire code (ErrorCode) and
- * reason is 'server' (also for a request the client refuses as the server would: one over the
- * protocol's 64 KiB frame limit, InvalidParameter); for a failure on the client side, code is 0
- * and reason is one of 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
- * 'kicked', 'heartbeatTimeout' (this client heard nothing from the server for the heartbeat
- * timeout and dropped the connection; the server's own heartbeatTimeout kick is 'kicked'),
- * 'network'.
- */
-export class DialtoneError extends Error {
-  constructor(code, message, reason = code ? 'server' : 'network', kick = undefined) {
-    super(message);
-    this.name = 'DialtoneError';
-    this.code = code;
-    this.reason = reason;
-    if (kick) this.kick = kick;
-  }
-}
-
-/** Returns the name of a CallUserState value ("Accepted"), or "State(n)". */
-export function stateName(state) {
-  for (const [name, v] of Object.entries(CallUserState)) if (v === state) return name;
-  return `State(${state})`;
-}
-
-/**
- * Returns how many milliseconds an invitation whose deadline is deadlineMs (server Unix ms)
- * should still ring at local time nowMs, given offsetMs = server clock − local clock. Never
- * negative; 0 means it must not ring (protocol "Ring time").
- */
-export function remainingRingTime(deadlineMs, offsetMs, nowMs = Date.now()) {
-  const left = deadlineMs - (nowMs + offsetMs);
-  return left > 0 ? left : 0; // also 0 for a missing deadline (NaN), as in the Go SDK
-}
-
-/**
- * Returns the wait before reconnection attempt n (from 0): a random duration in [b/2, b] where
- * b = min·2ⁿ capped at max, so clients dropped together spread out.
- */
-export function backoff(minMs, maxMs, attempt, random = Math.random) {
-  const b = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return b / 2 + random() * (b / 2);
-}
-
-// URL-unreserved characters in ASCII order: keys encoded with them sort by their bytes.
-const SORTABLE = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~';
-
-/**
- * Returns a new idempotency key (R7.3) of 24 URL-safe characters: the time in milliseconds
- * (48 bits) then 96 random bits, so keys sort by creation and the server appends its
- * idempotency records instead of scattering them.
- */
-export function newIdempotencyKey(now = Date.now()) {
-  const bytes = new Uint8Array(18);
-  globalThis.crypto.getRandomValues(bytes.subarray(6));
-  for (let i = 5, t = now; i >= 0; i--, t = Math.floor(t / 256)) bytes[i] = t % 256;
-  let out = '';
-  for (let i = 0; i < 18; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += SORTABLE[n >> 18] + SORTABLE[(n >> 12) & 63] + SORTABLE[(n >> 6) & 63] + SORTABLE[n & 63];
-  }
-  return out;
-}
-
-/**
- * Returns the unverified "sub" claim of a JWT, or "" when token is not one. The SDK uses it
- * only to name the device's saved seq before login; the server verifies the token.
- */
-export function tokenSubject(token) {
-  const parts = String(token).split('.');
-  if (parts.length !== 3) return '';
-  try {
-    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
-    const json = decodeURIComponent(Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)),
-      (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''));
-    const sub = JSON.parse(json).sub;
-    return typeof sub === 'string' ? sub : '';
-  } catch {
-    return '';
-  }
-}
-
-/** Returns the WebSocket URL for url: the page's server when empty, /v1/ws when it has no path. */
-export function wsURL(url) {
-  const base = globalThis.location ? globalThis.location.href : 'ws://127.0.0.1:3425/';
-  const u = new URL(url || '/', base);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.pathname === '' || u.pathname === '/') u.pathname = PATH;
-  return u.toString();
-}
-
-// One WebSocket and the requests sent on it.
-class Conn {
-  constructor(ws) {
-    this.ws = ws;
-    this.pending = new Map(); // id → request
-    this.lastRecv = performance.now(); // the local monotonic clock, which no wall clock step moves
-    this.ready = false; // logged in
-    this.dead = false;
-    this.kick = null; // {reason, retry} from a kicked event
-    this.refusal = null; // the DialtoneError of a frame refusing the connection, if any
-    this.refused = false; // a reconnection's login on it was refused (#endAttempt)
-  }
-}
-
 /** A connection to a Dialtone server for one device of one user. */
 export class Dialtone {
   #url;
   #opts;
-  #storage;
+  #position; // the device's saved position (SavedPosition)
   #WebSocket;
-  #listeners = new Map();
-  #emitQueue = []; // emissions made while listeners run, in order
-  #emitting = false;
+  #events; // the listeners (Emitter)
   #state = ConnectionState.Disconnected;
   #conn = null;
   #nextID = 1;
@@ -208,18 +64,22 @@ export class Dialtone {
   #loggingOut = false;
   #finished = null; // the DialtoneError that ended the client
   #lastSeq = null; // last processed seq; null before the device's first login
-  #serverBase = null; // the server's Unix ms at performance.now() 0; null before the first login
-  #serverSample = null; // { rtt, at } of the reply serverBase comes from
-  #heartbeat = null;
-  #watchdog = null;
-  #retryTimer = null;
-  #retryNow = null; // the reconnection attempt #retryTimer waits to make, if any
-  #network; // where the browser tells the network is back ('online'), or null
-  #tokenWait = null; // the AbortController of a reconnection's wait for tokenSource, if any
+  #timers; // the monotonic clock and the timers (Timers)
+  #clock; // the server's clock, measured at each login, refined by the heartbeats (ServerClock)
+  #heartbeat; // the logged-in connection's (Heartbeat)
+  #backoff; // the wait of the next reconnection attempt (Backoff)
+  #tokenWait; // a reconnection's wait for tokenSource (TokenWait)
   #opening = null; // gives up the socket being opened, with an error; null when none is
   #attempt = 0; // the next reconnection's attempt number, kept across short sessions
   #hb = { every: DEFAULTS.heartbeatIntervalMs, timeout: DEFAULTS.heartbeatTimeoutMs };
-  #receipts = new Map(); // callID → its automatic callReceived not yet settled (#acknowledge)
+  // Acknowledges each invitation (R5.1), retrying across reconnections until its deadline (at
+  // least requestTimeoutMs).
+  #receipts = new Receipts((callID, deadline) => {
+    const wait = Math.max(this.#opts.requestTimeoutMs, this.remainingRingTime(deadline || 0));
+    return this.callReceived(callID, wait).catch((err) => {
+      if (!this.#finished) this.#opts.logger.warn('dialtone: cannot acknowledge an invitation', callID, err);
+    });
+  });
 
   /**
    * @param {object} [options]
@@ -248,6 +108,9 @@ export class Dialtone {
    *   ('online' events), which makes a reconnection waiting out its backoff within half a
    *   second; default the page's window, null: none (for tests).
    * @param {{warn: Function, debug?: Function}} [options.logger] diagnostics (console).
+   * @param {{now: () => number, setTimeout: Function, clearTimeout: Function}} [options.timers]
+   *   the monotonic clock and the timers the client runs on (for tests: a virtual clock);
+   *   default performance.now() and the page's setTimeout and clearTimeout.
    */
   constructor(options = {}) {
     // An option given as undefined keeps its default, and so does a number of those in
@@ -261,9 +124,14 @@ export class Dialtone {
     this.#opts.maxBackoffMs = Math.max(this.#opts.maxBackoffMs, this.#opts.minBackoffMs);
     this.#url = wsURL(options.url);
     this.#WebSocket = options.WebSocket || globalThis.WebSocket;
-    this.#network = options.network !== undefined ? options.network
-      : typeof globalThis.addEventListener === 'function' ? globalThis : null;
-    this.#storage = options.storage === undefined ? safeLocalStorage() : options.storage;
+    this.#timers = new Timers(options.timers);
+    this.#clock = new ServerClock(this.#timers);
+    this.#heartbeat = new Heartbeat(this.#timers);
+    this.#tokenWait = new TokenWait(this.#timers);
+    this.#backoff = new Backoff(this.#timers, options.network !== undefined ? options.network
+      : typeof globalThis.addEventListener === 'function' ? globalThis : null);
+    this.#position = new SavedPosition(options.storage);
+    this.#events = new Emitter(this.#opts.logger);
   }
 
   /** The connection state (ConnectionState). */
@@ -278,9 +146,9 @@ export class Dialtone {
    * Server clock − local clock in ms, measured at login and refreshed by heartbeats; a step of
    * the local clock moves it at once. 0 before the first login.
    */
-  get serverTimeOffset() { return this.#serverBase === null ? 0 : this.serverNow() - Date.now(); }
+  get serverTimeOffset() { return this.#clock.offset(); }
   /** The server's current time (Unix ms), estimated as serverTimeOffset is. */
-  serverNow() { return this.#serverBase === null ? Date.now() : this.#serverBase + performance.now(); }
+  serverNow() { return this.#clock.now(); }
   /** Milliseconds an invitation with this deadline (server Unix ms) should still ring; 0: none. */
   remainingRingTime(deadlineMs) { return remainingRingTime(deadlineMs, 0, this.serverNow()); }
 
@@ -300,14 +168,13 @@ export class Dialtone {
    * Go SDK's Login returns them. Returns a function that removes the listener.
    */
   on(event, fn) {
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
+    this.#events.on(event, fn);
     return () => this.off(event, fn);
   }
 
   /** Removes a listener added with on. */
   off(event, fn) {
-    this.#listeners.get(event)?.delete(fn);
+    this.#events.off(event, fn);
   }
 
   /**
@@ -332,7 +199,7 @@ export class Dialtone {
     this.#token = token;
     this.#deviceID = deviceID;
     this.#userID = tokenSubject(token);
-    this.#lastSeq = this.#loadSeq();
+    this.#lastSeq = this.#position.load(this.#userID, this.#deviceID);
     this.#setState(ConnectionState.Connecting);
     try {
       const conn = await this.#open();
@@ -480,7 +347,7 @@ export class Dialtone {
     if (tooBig) return Promise.reject(tooBig);
     return new Promise((resolve, reject) => {
       const req = { op, body, resolve, reject };
-      req.timer = after(() => {
+      req.timer = this.#timers.after(() => {
         this.#forget(req);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
       }, timeoutMs);
@@ -525,7 +392,7 @@ export class Dialtone {
         return;
       }
       const req = { op, body, internal: true, onResult, resolve, reject };
-      req.timer = after(() => {
+      req.timer = this.#timers.after(() => {
         conn.pending.delete(req.id);
         reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
       }, this.#opts.requestTimeoutMs);
@@ -554,10 +421,10 @@ export class Dialtone {
         reject(new DialtoneError(0, `dialtone: connect: ${err.message}`, 'network'));
         return;
       }
-      const conn = new Conn(ws);
+      const conn = new Conn(ws, this.#timers.now());
       let opened = false;
       const settle = () => {
-        clearTimeout(timer);
+        this.#timers.cancel(timer);
         if (this.#opening === abandon) this.#opening = null;
       };
       const abandon = (err) => {
@@ -567,7 +434,7 @@ export class Dialtone {
         reject(err);
       };
       const ms = this.#opts.requestTimeoutMs;
-      const timer = after(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
+      const timer = this.#timers.after(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
       this.#opening = abandon;
       ws.onopen = () => {
         settle();
@@ -584,7 +451,7 @@ export class Dialtone {
       ws.onerror = () => {}; // onclose follows with the code
       ws.onclose = (ev) => {
         settle();
-        const err = closeReason(conn, ev);
+        const err = conn.closeReason(ev);
         if (!opened) reject(err);
         else this.#drop(conn, err);
       };
@@ -596,10 +463,10 @@ export class Dialtone {
   #loginOn(conn, token) {
     const data = { token, deviceID: this.#deviceID };
     if (this.#lastSeq !== null) data.lastSeq = this.#lastSeq;
-    const sent = performance.now();
+    const sent = this.#timers.now();
     return this.#raw(conn, 'login', data, (lr) => {
       this.#userID = lr.userID;
-      this.#recordServerTime(lr.serverTime, sent, true);
+      this.#clock.record(lr.serverTime, sent, true);
       // A device without a position, or one ahead of the server's log (the log was reset), or
       // one whose position was too old to replay (caughtUp false), starts from headSeq: the
       // events it missed are lost, and the app is told so (caughtUp false in the Connected
@@ -607,14 +474,14 @@ export class Dialtone {
       const caughtUp = this.#lastSeq !== null && lr.caughtUp && this.#lastSeq <= lr.headSeq;
       if (!caughtUp) {
         this.#lastSeq = lr.headSeq;
-        this.#saveSeq();
+        this.#savePosition();
       }
       this.#hb = {
         every: lr.heartbeatIntervalMs > 0 ? lr.heartbeatIntervalMs : DEFAULTS.heartbeatIntervalMs,
         timeout: lr.heartbeatTimeoutMs > 0 ? lr.heartbeatTimeoutMs : DEFAULTS.heartbeatTimeoutMs,
       };
       conn.ready = true;
-      conn.readyAt = performance.now();
+      conn.readyAt = this.#timers.now();
       this.#startHeartbeat(conn);
       this.#setState(ConnectionState.Connected, null, { caughtUp });
       this.#flush();
@@ -623,7 +490,8 @@ export class Dialtone {
 
   #onFrame(conn, text) {
     if (conn.dead) return;
-    conn.lastRecv = performance.now();
+    conn.lastRecv = this.#timers.now();
+    this.#heartbeat.heard(conn);
     let f;
     try {
       f = JSON.parse(text);
@@ -648,7 +516,7 @@ export class Dialtone {
       return;
     }
     conn.pending.delete(f.id);
-    clearTimeout(req.timer);
+    this.#timers.cancel(req.timer);
     if (f.error) {
       req.reject(new DialtoneError(f.error.code, f.error.message || `error ${f.error.code}`));
       return;
@@ -671,48 +539,31 @@ export class Dialtone {
       // The kick table is the contract for a known reason; the event's flag only echoes it.
       const known = typeof data.reason === 'string' && Object.hasOwn(KickReasons, data.reason);
       conn.kick = { reason: data.reason, retry: known ? KickReasons[data.reason].retry : !!data.retry };
-      this.#emit('kicked', conn.kick);
+      this.#events.emit('kicked', conn.kick);
       return;
     }
     const seq = typeof f.seq === 'number' ? f.seq : 0;
     if (seq > 0 && this.#lastSeq !== null && seq <= this.#lastSeq) return; // a replay already processed
-    if (f.event === 'callInvitationReceived' && data.callID) this.#acknowledge(data);
-    this.#emit(f.event, data, { event: f.event, seq });
+    if (f.event === 'callInvitationReceived' && data.callID) this.#receipts.acknowledge(data);
+    this.#events.emit(f.event, data, { event: f.event, seq });
     if (seq > 0) {
       this.#lastSeq = seq;
-      this.#saveSeq();
+      this.#savePosition();
     }
   }
 
-  // acknowledge sends callReceived for the invitation data (R5.1), sent again across
-  // reconnections until the invitation's deadline (at least requestTimeoutMs). A synthesized
-  // invitation (R5.3) of a call whose receipt is still on its way is not acknowledged twice: that
-  // receipt, sent again after the login that the synthesized invitation follows, reaches the
-  // server after it. A logged invitation always is (a re-invitation, R3.6, needs its own).
-  #acknowledge(data) {
-    const callID = data.callID;
-    if (data.synthetic === true && this.#receipts.has(callID)) return;
-    const wait = Math.max(this.#opts.requestTimeoutMs, this.remainingRingTime(data.deadline || 0));
-    const receipt = this.callReceived(callID, wait).catch((err) => {
-      if (!this.#finished) this.#opts.logger.warn('dialtone: cannot acknowledge an invitation', callID, err);
-    }).finally(() => {
-      if (this.#receipts.get(callID) === receipt) this.#receipts.delete(callID);
-    });
-    this.#receipts.set(callID, receipt);
-  }
-
-  // drop handles the end of conn: reconnect, or finish the client when that is not allowed.
-  #drop(conn, reason) {
+  // drop handles the end of conn for reason (or the kick conn heard): reconnect, or finish the
+  // client when that is not allowed.
+  #drop(conn, why) {
     if (conn.dead) return;
-    conn.dead = true;
-    conn.ws.onclose = conn.ws.onmessage = conn.ws.onopen = null;
-    try { conn.ws.close(1000); } catch { /* already closed */ }
-    this.#stopHeartbeat();
+    const reason = conn.endReason(why);
+    conn.shut();
+    this.#heartbeat.stop();
     const resend = [];
     for (const req of conn.pending.values()) {
       req.conn = undefined;
       if (req.internal) {
-        clearTimeout(req.timer);
+        this.#timers.cancel(req.timer);
         req.reject(reason);
       } else {
         resend.push(req);
@@ -734,7 +585,7 @@ export class Dialtone {
       // Otherwise the logout is sent again after the reconnection, as every operation is.
       for (const req of this.#queue) {
         if (req.op === 'logout') {
-          clearTimeout(req.timer);
+          this.#timers.cancel(req.timer);
           req.resolve({});
         }
       }
@@ -750,24 +601,29 @@ export class Dialtone {
     if (this.#finished) return; // closed by a listener of the Reconnecting state
     // A session shorter than the largest wait counts as a failed attempt, so a server that
     // drops every session right after its login is retried less and less often.
-    if (performance.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;
+    if (this.#timers.now() - conn.readyAt >= this.#opts.maxBackoffMs) this.#attempt = 0;
     this.#reconnect(this.#attempt);
   }
 
-  // reconnect makes reconnection attempt number attempt after its backoff, or within
-  // ONLINE_SPREAD_MS when the browser tells the network is back meanwhile (an 'online' event of
-  // options.network): a network that was down for long, with waits grown to maxBackoffMs, is
-  // used as soon as it returns rather than up to maxBackoffMs later.
+  // reconnect makes reconnection attempt number attempt after its backoff, which the browser
+  // telling the network is back cuts short (Backoff).
   #reconnect(attempt) {
     this.#attempt = attempt + 1;
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
     const run = async () => {
-      this.#stopWaiting();
+      this.#backoff.stop();
       if (this.#finished) return;
-      if (this.#conn?.refused) this.#drop(this.#conn, new DialtoneError(0, 'dialtone: login refused', 'network'));
+      if (this.#conn?.refused) {
+        // Its kick, when it heard one without its close, may end the client (#drop).
+        this.#drop(this.#conn, new DialtoneError(0, 'dialtone: login refused', 'network'));
+        if (this.#finished) return;
+      }
       let conn;
       try {
-        const token = this.#opts.tokenSource ? await this.#freshToken() : this.#token;
+        // A token source that fails, or gives no token within requestTimeoutMs, is asked again
+        // by the next attempt (TokenWait); close() ends the wait at once.
+        const token = this.#opts.tokenSource
+          ? await this.#tokenWait.ask(this.#opts.tokenSource, this.#opts.requestTimeoutMs) : this.#token;
         if (this.#finished) return;
         conn = await this.#open();
         await this.#loginOn(conn, token);
@@ -783,22 +639,7 @@ export class Dialtone {
         this.#reconnect(attempt + 1);
       }
     };
-    this.#retryTimer = after(run, wait);
-    // Browsers whose network returns together (an office's, a region's) spread their attempts.
-    this.#retryNow = () => {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = after(run, Math.random() * ONLINE_SPREAD_MS);
-    };
-    this.#network?.addEventListener('online', this.#retryNow);
-  }
-
-  // stopWaiting ends the wait of a reconnection attempt (#reconnect): its timer and its 'online'
-  // listener.
-  #stopWaiting() {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-    if (this.#retryNow) this.#network?.removeEventListener('online', this.#retryNow);
-    this.#retryNow = null;
+    this.#backoff.start(run, wait);
   }
 
   // endAttempt ends the connection of a failed reconnection attempt. One whose login the server
@@ -813,84 +654,29 @@ export class Dialtone {
     this.#drop(conn, err);
   }
 
-  // freshToken asks tokenSource for a token, with an AbortSignal that is aborted when the wait
-  // ends without it, as the Go SDK's TokenSource ctx is: after requestTimeoutMs ('timeout'; a
-  // token source that never answers is asked again by the next attempt) or by close() and
-  // every other end of the client (#finish, with its reason). Either way the wait rejects at
-  // once, whether or not the token source heeds the signal.
-  #freshToken() {
-    const ms = this.#opts.requestTimeoutMs;
-    const ctl = new AbortController();
-    this.#tokenWait = ctl;
-    const timer = after(() => ctl.abort(new DialtoneError(0, `dialtone: tokenSource: no token within ${ms} ms`, 'timeout')), ms);
-    const aborted = new Promise((_, reject) => {
-      ctl.signal.addEventListener('abort', () => reject(ctl.signal.reason), { once: true });
-    });
-    return Promise.race([Promise.resolve().then(() => this.#opts.tokenSource(ctl.signal)), aborted])
-      .finally(() => {
-        clearTimeout(timer);
-        if (this.#tokenWait === ctl) this.#tokenWait = null;
-      });
-  }
-
   #startHeartbeat(conn) {
-    this.#stopHeartbeat();
-    const { every, timeout } = this.#hb;
-    this.#heartbeat = setInterval(() => {
-      const sent = performance.now();
-      this.#raw(conn, 'heartbeat', undefined, (r) => this.#recordServerTime(r.serverTime, sent, false))
+    this.#heartbeat.start(conn, this.#hb, () => {
+      const sent = this.#timers.now();
+      this.#raw(conn, 'heartbeat', undefined, (r) => this.#clock.record(r.serverTime, sent, false))
         .catch(() => {});
-    }, every);
-    this.#watchdog = setInterval(() => {
-      if (performance.now() - conn.lastRecv >= timeout) {
-        this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'heartbeatTimeout'));
-      }
-    }, Math.min(1000, every));
-  }
-
-  #stopHeartbeat() {
-    clearInterval(this.#heartbeat);
-    clearInterval(this.#watchdog);
-    this.#heartbeat = this.#watchdog = null;
-  }
-
-  // recordServerTime takes a reply's serverTime (truncated ms) to a request sent at sent
-  // (performance.now()): the server read its clock, on average, halfway through the round trip.
-  // The estimate is kept against the monotonic clock, so a step of the local wall clock does
-  // not move the server time. The reply with the shortest round trip wins, for a minute; a
-  // login's (fresh) always does, and so does one the estimate cannot explain: its serverTime
-  // lies outside the server times the estimate gives the round trip, widened by the estimate's
-  // own error (half its round trip and a millisecond), so a clock jumped since (the monotonic
-  // clock may stop while the machine sleeps). As the Go SDK does.
-  #recordServerTime(serverTime, sent, fresh) {
-    if (!(serverTime > 0)) return;
-    const recv = performance.now();
-    const rtt = recv - sent;
-    const best = this.#serverSample;
-    if (!fresh && best && rtt > best.rtt && recv - best.at < 60000) {
-      const slack = best.rtt / 2 + 1;
-      const explained = serverTime + 1 > this.#serverBase + sent - slack && serverTime <= this.#serverBase + recv + slack;
-      if (explained) return;
-    }
-    this.#serverSample = { rtt, at: recv };
-    this.#serverBase = serverTime + 0.5 - (sent + rtt / 2);
+    }, () => {
+      this.#drop(conn, new DialtoneError(0, 'dialtone: connection silent for the heartbeat timeout', 'heartbeatTimeout'));
+    });
   }
 
   #finish(err) {
     if (this.#finished) return;
     this.#finished = err;
-    this.#stopWaiting();
-    this.#tokenWait?.abort(err);
+    this.#backoff.stop();
+    this.#tokenWait.abort(err);
     this.#opening?.(err);
-    this.#stopHeartbeat();
+    this.#heartbeat.stop();
     const conn = this.#conn;
     this.#conn = null;
     if (conn) {
-      conn.dead = true;
-      conn.ws.onclose = conn.ws.onmessage = conn.ws.onopen = null;
-      try { conn.ws.close(1000); } catch { /* already closed */ }
+      conn.shut();
       for (const req of conn.pending.values()) {
-        clearTimeout(req.timer);
+        this.#timers.cancel(req.timer);
         req.reject(err);
       }
       conn.pending.clear();
@@ -903,7 +689,7 @@ export class Dialtone {
     const queue = this.#queue;
     this.#queue = [];
     for (const req of queue) {
-      clearTimeout(req.timer);
+      this.#timers.cancel(req.timer);
       req.reject(err);
     }
   }
@@ -911,137 +697,12 @@ export class Dialtone {
   #setState(state, reason = null, extra = {}) {
     if (this.#state === state && state !== ConnectionState.Reconnecting) return;
     this.#state = state;
-    this.#emit('connectionStateChanged', { state, reason, ...extra });
-  }
-
-  // emit runs the listeners of event. One made from inside a listener (a state change caused by
-  // close(), say) waits until the listeners running have returned: they run one at a time. As
-  // with the DOM's events, the listeners are those registered when the event's turn came, less
-  // any removed meanwhile.
-  #emit(event, ...args) {
-    this.#emitQueue.push([event, args]);
-    if (this.#emitting) return;
-    this.#emitting = true;
-    try {
-      while (this.#emitQueue.length) {
-        const [name, params] = this.#emitQueue.shift();
-        const listeners = this.#listeners.get(name) ?? new Set();
-        for (const fn of [...listeners]) {
-          if (!listeners.has(fn)) continue; // removed by a listener before it
-          try {
-            fn(...params);
-          } catch (err) {
-            this.#opts.logger.warn('dialtone: listener failed', name, err);
-          }
-        }
-      }
-    } finally {
-      this.#emitting = false;
-    }
+    this.#events.emit('connectionStateChanged', { state, reason, ...extra });
   }
 
   // ---- the device's saved position (R7.2) ----
 
-  // seqKey names the device (user, deviceID) in storage. Both IDs may hold ':' (behaviour §1):
-  // the userID's '%' and ':' are escaped, so its first ':' ends it and no two devices share a
-  // key, while the keys of userIDs without them stay as they always were.
-  #seqKey() {
-    const user = this.#userID.replace(/[%:]/g, (ch) => (ch === '%' ? '%25' : '%3A'));
-    return `dialtone:lastSeq:${user}:${this.#deviceID}`;
+  #savePosition() {
+    this.#position.save(this.#userID, this.#deviceID, this.#lastSeq);
   }
-
-  #loadSeq() {
-    try {
-      // Only what saveSeq writes, a whole number in decimal: Number('') would be 0.
-      const v = this.#storage?.getItem(this.#seqKey());
-      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-      return Number.isSafeInteger(n) ? n : null;
-    } catch {
-      return null;
-    }
-  }
-
-  #saveSeq() {
-    try {
-      this.#storage?.setItem(this.#seqKey(), String(this.#lastSeq));
-    } catch { /* storage full or denied: the worst outcome is a replay after a reload */ }
-  }
-}
-
-function safeLocalStorage() {
-  try {
-    return globalThis.localStorage ?? null;
-  } catch {
-    return null;
-  }
-}
-
-// encodeBody returns the JSON of a request without its id: {"op":…,"data":…,"idem":…}, with
-// data and idem left out when undefined.
-function encodeBody(op, data, idem) {
-  return JSON.stringify({ op, data, idem });
-}
-
-// MAX_TIMER_MS is the longest wait setTimeout keeps: it calls back at once after a longer one
-// (2^31 ms, about 24.8 days, or Infinity).
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-// after is setTimeout with a wait longer than MAX_TIMER_MS cut to it, so that a long request
-// timeout or backoff waits, as it does in the Go SDK, instead of ending at once.
-function after(fn, ms) {
-  return setTimeout(fn, Math.min(ms, MAX_TIMER_MS));
-}
-
-// frameText returns the request frame of body (from encodeBody) with id, the id first.
-function frameText(id, body) {
-  return `{"id":${id},${body.slice(1)}`;
-}
-
-// keyOf returns the idempotency key of an operation's options, or a fresh one.
-function keyOf(options) {
-  return options?.idempotencyKey ?? newIdempotencyKey();
-}
-
-// idemKeyError returns the error of an idempotency key the server would refuse (6000001), or
-// null for a key of MIN_IDEM_BYTES to MAX_IDEM_BYTES bytes.
-function idemKeyError(op, key) {
-  const size = typeof key === 'string' ? new TextEncoder().encode(key).length : -1;
-  if (size >= MIN_IDEM_BYTES && size <= MAX_IDEM_BYTES) return null;
-  return new DialtoneError(ErrorCode.InvalidParameter,
-    `dialtone: ${op}: an idempotency key is a string of ${MIN_IDEM_BYTES} to ${MAX_IDEM_BYTES} bytes`);
-}
-
-// frameSizeError returns the InvalidParameter refusal of a request whose frame, with the
-// longest id it may be sent with, is over MAX_FRAME_BYTES, or null when it fits: the answer does
-// not depend on the id a send gives it, so a request is refused before its first send or never.
-function frameSizeError(op, body) {
-  const size = new TextEncoder().encode(frameText(Number.MAX_SAFE_INTEGER, body)).length;
-  if (size <= MAX_FRAME_BYTES) return null;
-  return new DialtoneError(ErrorCode.InvalidParameter,
-    `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`);
-}
-
-function toError(err) {
-  return err instanceof DialtoneError ? err : new DialtoneError(0, String(err?.message ?? err), 'network');
-}
-
-// closeReason turns a close event into the DialtoneError that ended conn: the kicked event's
-// reason, else the kick table's reason for the close code, else the server's refusal of the
-// connection (6000292), else a network error.
-function closeReason(conn, ev) {
-  let kick = conn.kick;
-  if (!kick) {
-    for (const [reason, k] of Object.entries(KickReasons)) {
-      if (k.closeCode === ev.code) kick = { reason, retry: k.retry };
-    }
-  }
-  if (kick) return new DialtoneError(0, `dialtone: kicked by the server: ${kick.reason}`, 'kicked', kick);
-  if (conn.refusal) return conn.refusal;
-  return new DialtoneError(0, `dialtone: connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, 'network');
-}
-
-// final reports whether a reconnection that failed with err must not be retried.
-function final(err) {
-  if (err.kick) return !err.kick.retry;
-  return err.code === ErrorCode.AuthFailed || err.code === ErrorCode.TooManyDevices;
 }

@@ -2,6 +2,8 @@
 // Run with the others: node --test web/*_test.mjs (TestSDKUnit in sdk_test.go runs them too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as sdk from './dialtone.js';
 import { Dialtone, remainingRingTime, backoff, newIdempotencyKey, tokenSubject, wsURL, stateName } from './dialtone.js';
 import { fakeServer, memoryStorage, token, loginResult, quiet, waitFor } from './testkit.mjs';
 
@@ -21,6 +23,12 @@ test('helpers', () => {
   assert.equal(tokenSubject('garbage'), '');
   assert.equal(wsURL('https://h:1'), 'wss://h:1/v1/ws');
   assert.equal(stateName(5), 'Received');
+});
+
+test('dialtone.js exports exactly the values dialtone.d.ts declares, and none of its modules\' internals', () => {
+  const dts = readFileSync(new URL('./dialtone.d.ts', import.meta.url), 'utf8');
+  const declared = [...dts.matchAll(/^export (?:const|class|function) (\w+)/gm)].map((m) => m[1]);
+  assert.deepEqual(Object.keys(sdk).sort(), [...new Set(declared)].sort());
 });
 
 test('an option given as undefined keeps its default', async () => {

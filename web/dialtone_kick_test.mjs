@@ -88,3 +88,44 @@ test('a reconnection refused with the replaced kick (a newer connection of the d
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(srv.sockets.length, 2, 'no reconnection after the replaced kick');
 });
+
+test('a kick heard on a connection that then goes silent, its close lost, ends the client as the kick says when the watchdog drops it, as in the Go SDK', async () => {
+  // The Go SDK's conn.reason prefers the kicked event to whatever ended the connection.
+  const { c, srv, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 } });
+  try {
+    const states = [];
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.reason, reason?.kick?.reason]));
+    ws.event('kicked', { reason: 'replaced', retry: false }); // a newer connection of the device took it
+    await waitFor(() => c.state === 'Disconnected' || srv.sockets.length > 1); // its close never comes
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(states, [['Disconnected', 'kicked', 'replaced']]);
+    assert.equal(srv.sockets.length, 1, 'no reconnection taking the device back');
+  } finally {
+    c.close();
+  }
+});
+
+test('a refused reconnection whose connection heard the replaced kick, its close lost, ends the client at the next attempt without asking tokenSource for a token', async () => {
+  let asked = 0;
+  const tokenSource = () => { asked++; return token; };
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, minBackoffMs: 40, maxBackoffMs: 80, tokenSource, logger: quiet });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    ws.drop();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.fail((await ws2.next()).id, ErrorCode.InvalidParameter); // a newer connection of the device logged in
+    await new Promise((r) => setTimeout(r, 0));
+    ws2.event('kicked', { reason: 'replaced', retry: false }); // and its close never comes
+    await waitFor(() => c.state === 'Disconnected');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(srv.sockets.length, 2, 'no third connection');
+    assert.equal(asked, 1, 'tokenSource asked for the second connection only');
+    await assert.rejects(c.queryCall('c1'), (e) => e.reason === 'kicked' && e.kick.reason === 'replaced');
+  } finally {
+    c.close();
+  }
+});

@@ -5,6 +5,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,19 +17,26 @@ import (
 	"github.com/dialtone/dialtone/web"
 )
 
-// TestServedFiles checks that the real server serves the embedded page and SDK with the types
-// browsers require, and the --dev endpoints only in --dev.
+// TestServedFiles checks that the real server serves the embedded page and SDK, every module
+// the SDK imports included, with the types browsers require, and the --dev endpoints only in
+// --dev.
 func TestServedFiles(t *testing.T) {
 	dev := servertest.Start(t)
 	base := "http://" + dev.Addr
-	for path, wantType := range map[string]string{
+	want := map[string]string{
 		"/":              "text/html; charset=utf-8",
 		"/index.html":    "text/html; charset=utf-8",
 		"/dialtone.js":   "text/javascript; charset=utf-8",
 		"/demo.js":       "text/javascript; charset=utf-8",
 		"/demo.css":      "text/css; charset=utf-8",
 		"/dialtone.d.ts": "text/plain; charset=utf-8",
-	} {
+	}
+	for _, name := range pageFiles(t) {
+		if path.Ext(name) == ".js" {
+			want["/"+name] = "text/javascript; charset=utf-8" // a module script of another type is refused
+		}
+	}
+	for path, wantType := range want {
 		res, body := get(t, base+path)
 		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != wantType {
 			t.Errorf("GET %s: %d %q, want 200 %q", path, res.StatusCode, res.Header.Get("Content-Type"), wantType)
@@ -91,13 +102,54 @@ func TestServedFiles(t *testing.T) {
 	}
 }
 
-// TestEmbeddedFiles checks that every file the page loads is embedded.
+// TestEmbeddedFiles checks that every file the page loads is embedded, every module the SDK
+// imports included, and nothing else but the SDK's declarations: a module added to the SDK
+// and not to embed.go fails it, as it would fail every page that imports the SDK.
 func TestEmbeddedFiles(t *testing.T) {
-	for _, name := range []string{"index.html", "demo.js", "demo.css", "dialtone.js", "dialtone.d.ts"} {
+	need := pageFiles(t)
+	for _, name := range need {
 		if b, err := fs.ReadFile(web.Files(), name); err != nil || len(b) == 0 {
 			t.Errorf("%s: %v (%d bytes)", name, err, len(b))
 		}
 	}
+	embedded, err := fs.Glob(web.Files(), "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range embedded {
+		if !slices.Contains(need, name) {
+			t.Errorf("%s is embedded, but neither the page nor the SDK loads it", name)
+		}
+	}
+}
+
+// pageFiles returns the files a browser loads from the server, from the sources in this
+// directory: index.html, what it references, and the modules that the scripts among them, and
+// the SDK (dialtone.js), import, recursively; and dialtone.d.ts, served for reading.
+func pageFiles(t *testing.T) []string {
+	t.Helper()
+	refs := regexp.MustCompile(`(?:src|href)="([^":]+)"`)
+	imports := regexp.MustCompile(`(?:\bfrom|\bimport)\s*\(?\s*'\./([^']+)'`)
+	files := []string{"index.html", "dialtone.js", "dialtone.d.ts"}
+	for i := 0; i < len(files); i++ {
+		src, err := os.ReadFile(files[i])
+		if err != nil {
+			t.Fatalf("%s, which the page loads: %v", files[i], err)
+		}
+		var found [][]string
+		switch path.Ext(files[i]) {
+		case ".html":
+			found = refs.FindAllStringSubmatch(string(src), -1)
+		case ".js":
+			found = imports.FindAllStringSubmatch(string(src), -1)
+		}
+		for _, m := range found {
+			if !slices.Contains(files, m[1]) {
+				files = append(files, m[1])
+			}
+		}
+	}
+	return files
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {

@@ -73,3 +73,49 @@ export async function waitFor(fn) {
   }
   throw new Error('timed out waiting');
 }
+
+// hiddenPage is a virtual clock and its timers, throttled as Chrome throttles the timers of a
+// page hidden for more than five minutes (intensive wake up throttling,
+// https://chromestatus.com/feature/4718288976216064): a timer whose nesting level is 5 or more
+// runs on the first wake up aligned to a minute at or after its time, any other on one aligned
+// to a second. A timer set from a timer's callback nests one level deeper than that timer (each
+// run of a setInterval does too); one set from any other task, such as a socket's message, has
+// level 1. timers is a Dialtone timers option; net(ms, fn) runs fn as a task of the network (a
+// socket's event) ms from now; run(ms) runs the tasks due within ms, in order, each followed by
+// its promise reactions, as a browser's event loop does.
+export function hiddenPage() {
+  let now = 0;
+  let level = 0; // the nesting level of the timer running, 0 in other tasks
+  let seq = 0;
+  const tasks = new Map(); // id → {at, fn, level}
+  const timers = {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const nesting = level + 1;
+      const align = nesting >= 5 ? 60000 : 1000;
+      tasks.set(++seq, { at: Math.ceil((now + Math.max(0, ms)) / align) * align, fn, level: nesting });
+      return seq;
+    },
+    clearTimeout(id) { tasks.delete(id); },
+  };
+  const net = (ms, fn) => { tasks.set(++seq, { at: now + ms, fn, level: 0 }); };
+  async function run(ms) {
+    const end = now + ms;
+    for (;;) {
+      let next = null; // the earliest task due by end; of two due together, the first set
+      for (const [id, t] of tasks) if (t.at <= end && (!next || t.at < next.at)) next = { id, ...t };
+      if (!next) break;
+      tasks.delete(next.id);
+      now = Math.max(now, next.at);
+      level = next.level;
+      try {
+        next.fn();
+      } finally {
+        await new Promise((r) => setImmediate(r)); // the task's promise reactions
+        level = 0;
+      }
+    }
+    now = end;
+  }
+  return { timers, net, run, now: () => now };
+}
