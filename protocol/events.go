@@ -26,6 +26,8 @@ type CallInvitationCreated struct {
 
 // CallInvitationReceived rings a device. Timeout is the whole seconds left (rounded up) when it
 // was produced; clients ring until Deadline, corrected by the login's serverTime offset.
+// Synthetic is on the wire in every one, false but for the invitations synthesized at login
+// (R5.3).
 type CallInvitationReceived struct {
 	CallID       string         `json:"callID"`
 	Version      int64          `json:"version"`
@@ -37,7 +39,7 @@ type CallInvitationReceived struct {
 	Deadline     int64          `json:"deadline"`
 	CreateTime   int64          `json:"createTime"`
 	CallUserList []CallUserInfo `json:"callUserList"`
-	Synthetic    bool           `json:"synthetic,omitempty"`
+	Synthetic    bool           `json:"synthetic"`
 }
 
 // CallInvitationCancelled tells cancelled users, and the canceller's other devices, that

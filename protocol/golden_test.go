@@ -145,7 +145,7 @@ func goldenCases() []goldenCase {
 		{name: "callInvitationReceived.event", kind: "event", op: EventCallInvitationReceived, seq: 7,
 			value: receivedSample(false),
 			keys: []string{"callID", "version", "mode", "caller", "inviter", "extendedData", "timeout", "deadline", "createTime",
-				"callUserList"}},
+				"callUserList", "synthetic"}},
 		{name: "callInvitationReceived.synthetic.event", kind: "event", op: EventCallInvitationReceived,
 			value: receivedSample(true),
 			keys: []string{"callID", "version", "mode", "caller", "inviter", "extendedData", "timeout", "deadline", "createTime",
