@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Request is a client-to-server frame: {"id": 7, "op": "callAccept", "data": {…}, "idem": "…"}.
@@ -126,12 +128,15 @@ func (e frameError) Unwrap() error { return ErrBadFrame }
 
 func badFrame(reason string) error { return frameError{reason} }
 
-// DecodeData parses an op's data strictly into v: the data must be a JSON object (absent data
-// decodes as {}), integers must be integers (no fraction or exponent, within the field's range)
-// and every known field must have its type. Unknown fields are ignored, and a null field leaves
-// its value unset. Field names are matched as encoding/json matches them, which also accepts a
-// name that differs only in case. An error names the field by its JSON path and the value it
-// could not take, in terms of the wire, not of v's Go types.
+// DecodeData parses an op's data strictly into v: the data must be a JSON object in UTF-8
+// (absent data decodes as {}), integers must be integers (no fraction or exponent) of at most
+// 53 bits and within the field's range, a list of values that cannot be null (userIDs) must
+// hold no null, and every known field must have its type. Unknown fields are ignored, a name
+// repeated in an object takes its last value, whole (two objects under one name are not
+// merged), and a null field leaves its value unset. Field names are matched as encoding/json
+// matches them, which also accepts a name that differs only in case (docs/behaviour.md §12).
+// An error names the field by its JSON path and the value it could not take, in terms of the
+// wire, not of v's Go types. v is a pointer to a struct of the protocol's data types.
 func DecodeData(data json.RawMessage, v any) error {
 	if len(data) == 0 {
 		return nil
@@ -140,7 +145,17 @@ func DecodeData(data json.RawMessage, v any) error {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return errors.New("data must be a JSON object")
 	}
-	err := json.Unmarshal(trimmed, v)
+	if !json.Valid(trimmed) {
+		return errors.New("data is not valid JSON")
+	}
+	if !utf8.Valid(trimmed) {
+		return errors.New("data is not UTF-8")
+	}
+	last, err := lastValues(trimmed, reflect.TypeOf(v))
+	if err != nil {
+		return err
+	}
+	err = json.Unmarshal(last, v)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:

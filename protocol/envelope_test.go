@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -157,6 +158,22 @@ func TestDecodeData(t *testing.T) {
 		{"negative integer", `{"config":{"mode":-1}}`, CallInviteData{Config: InviteConfig{Mode: -1}}, false},
 		{"repeated name", `{"invitees":["a"],"config":{"timeout":5},"invitees":["bob"]}`,
 			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 5}}, false},
+		{"name in other case is taken", `{"Invitees":["bob"],"CONFIG":{"Timeout":5}}`,
+			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 5}}, false},
+		{"repeated object takes the last whole", `{"config":{"timeout":601},"config":{"mode":1}}`,
+			CallInviteData{Config: InviteConfig{Mode: ModeAdvanced}}, false},
+		{"repeated nested object takes the last whole", `{"config":{"pushConfig":{"title":"a"},"pushConfig":{"content":"b"}}}`,
+			CallInviteData{Config: InviteConfig{PushConfig: &PushConfig{Content: "b"}}}, false},
+		{"repeated name, then one in other case", `{"invitees":["a"],"Invitees":["b"],"invitees":["c"]}`,
+			CallInviteData{Invitees: []string{"c"}}, false},
+		{"lone surrogate escape is U+FFFD", `{"invitees":["a\ud800b\udc00"]}`, CallInviteData{Invitees: []string{"a\uFFFDb\uFFFD"}}, false},
+		{"largest integer", `{"config":{"timeout":-9007199254740991}}`, CallInviteData{Config: InviteConfig{Timeout: -9007199254740991}}, false},
+		{"null in a list of strings", `{"invitees":["bob",null]}`, CallInviteData{}, true},
+		{"null in a list in a repeated name's last value", `{"invitees":["bob"],"invitees":[null]}`, CallInviteData{}, true},
+		{"null in a list in a name repeated before", `{"invitees":[null],"invitees":["bob"]}`, CallInviteData{Invitees: []string{"bob"}}, false},
+		{"not UTF-8", "{\"invitees\":[\"\xff\"]}", CallInviteData{}, true},
+		{"integer past 53 bits", `{"config":{"timeout":9007199254740992}}`, CallInviteData{}, true},
+		{"negative integer past 53 bits", `{"config":{"mode":-9007199254740992}}`, CallInviteData{}, true},
 		{"white space around", " {\"invitees\":[]} ", CallInviteData{Invitees: []string{}}, false},
 		{"integer with fraction", `{"config":{"timeout":1.5}}`, CallInviteData{}, true},
 		{"integer with zero fraction", `{"config":{"timeout":30.0}}`, CallInviteData{}, true},
@@ -304,4 +321,39 @@ func jsonValue(t *testing.T, raw json.RawMessage) any {
 		t.Fatalf("data %s: %v", raw, err)
 	}
 	return v
+}
+
+// FuzzDecodeData checks that DecodeData never panics on any data, that it accepts only a JSON
+// object in UTF-8, and that what it accepts decodes again, once encoded, to the same value.
+// Plain `go test` runs only the seeds.
+func FuzzDecodeData(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"invitees":["bob"],"config":{"timeout":30,"extendedData":"\ud83d\ude00"}}`,
+		`{"invitees":["\ud800"]}`, `{"config":{"extendedData":"\udc00\\"}}`, `{"Invitees":[1]}`,
+		`{"config":{"timeout":9007199254740992}}`, `{"config":{"pushConfig":{"title":"\u00e9"}}}`,
+		`{"config":{"mode":1},"config":{"timeout":3}}`, `{"invitees":[null]}`, `[]`, `null`,
+		"{\"invitees\":[\"\xff\"]}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d CallInviteData
+		if err := DecodeData(data, &d); err != nil || len(data) == 0 {
+			return
+		}
+		if !json.Valid(data) || !utf8.Valid(data) {
+			t.Fatalf("accepted data that is not JSON in UTF-8: %q", data)
+		}
+		encoded, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again CallInviteData
+		if err := DecodeData(encoded, &again); err != nil {
+			t.Fatalf("%s, from %q, is refused: %v", encoded, data, err)
+		}
+		if diff := cmp.Diff(d, again); diff != "" {
+			t.Fatalf("%q decodes differently once encoded (-first +second):\n%s", data, diff)
+		}
+	})
 }

@@ -1,0 +1,253 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// member is one name and value of a JSON object, in the order of the text.
+type member struct {
+	name  string
+	value any
+}
+
+// object is a JSON object as its members, in order; arrays are []any, numbers json.Number.
+type object []member
+
+// lastValues returns the valid JSON object data re-encoded so that encoding/json reads it into
+// a value of type t (a pointer to a struct) as protocol.md and docs/behaviour.md §12 say:
+// a name repeated in an object keeps only its last value, whole, where encoding/json would
+// merge two objects given under one name into one struct. It fails when a number that goes
+// into an integer field has no fraction or exponent but does not fit in 53 bits (protocol.md
+// "Shapes"), and when a list whose entries cannot be null (a list of userIDs) holds a null,
+// which encoding/json would read as "". A value of the wrong type is left as it is, for
+// encoding/json to refuse with its path.
+func lastValues(data []byte, t reflect.Type) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tree, err := readValue(dec)
+	if err != nil {
+		return nil, errors.New("data is not valid JSON")
+	}
+	if err := checkValue(tree, t, ""); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := writeValue(&out, tree); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// readValue reads the next JSON value of dec, objects as object with each name's last value
+// at the place of its last occurrence.
+func readValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		var all object
+		last := map[string]int{} // each name's last place in all
+		for dec.More() {
+			name, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			v, err := readValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			key, _ := name.(string)
+			last[key] = len(all)
+			all = append(all, member{key, v})
+		}
+		obj := make(object, 0, len(last))
+		for i, m := range all {
+			if last[m.name] == i {
+				obj = append(obj, m)
+			}
+		}
+		_, err := dec.Token() // '}'
+		return obj, err
+	case json.Delim('['):
+		list := []any{}
+		for dec.More() {
+			v, err := readValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err := dec.Token() // ']'
+		return list, err
+	}
+	return tok, nil
+}
+
+// writeValue writes v, as readValue makes it, as JSON.
+func writeValue(w io.Writer, v any) error {
+	switch v := v.(type) {
+	case object:
+		io.WriteString(w, "{")
+		for i, m := range v {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			name, _ := json.Marshal(m.name)
+			w.Write(name)
+			io.WriteString(w, ":")
+			if err := writeValue(w, m.value); err != nil {
+				return err
+			}
+		}
+		io.WriteString(w, "}")
+		return nil
+	case []any:
+		io.WriteString(w, "[")
+		for i, e := range v {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			if err := writeValue(w, e); err != nil {
+				return err
+			}
+		}
+		io.WriteString(w, "]")
+		return nil
+	}
+	b, err := json.Marshal(v)
+	w.Write(b)
+	return err
+}
+
+// checkValue checks v, as readValue makes it, that goes into a Go value of type t at the JSON
+// path path (lastValues). Names are matched to fields as encoding/json matches them.
+func checkValue(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(object)
+		if !ok {
+			return nil
+		}
+		fields := jsonFields(t)
+		for _, m := range obj {
+			if ft, known := fieldType(fields, m.name); known {
+				if err := checkValue(m.value, ft, joinPath(path, m.name)); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		list, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for _, e := range list {
+			if e == nil && !nullable(t.Elem()) {
+				return fmt.Errorf("%s: a JSON null is not a valid entry", path)
+			}
+			if err := checkValue(e, t.Elem(), path); err != nil {
+				return err
+			}
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return checkInteger(v, path)
+	}
+	return nil
+}
+
+// fieldType returns the type of the field name goes into: the field of that exact name, else
+// one whose name differs only in case (docs/behaviour.md §12).
+func fieldType(fields map[string]reflect.Type, name string) (reflect.Type, bool) {
+	if t, ok := fields[name]; ok {
+		return t, true
+	}
+	for n, t := range fields {
+		if strings.EqualFold(n, name) {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// nullable reports whether a Go value of type t can hold JSON null as such (a pointer, map,
+// slice or interface), rather than leaving it unset.
+func nullable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+// checkInteger refuses v, a JSON number written as an integer, when it does not fit in 53
+// bits. A number with a fraction or an exponent is left for encoding/json to refuse.
+func checkInteger(v any, path string) error {
+	n, ok := v.(json.Number)
+	if !ok || strings.ContainsAny(string(n), ".eE") {
+		return nil
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || i > MaxInteger || i < -MaxInteger {
+		return fmt.Errorf("%s: %s is not an integer of at most 53 bits", path, n)
+	}
+	return nil
+}
+
+// jsonFields returns the JSON names of struct type t's fields, as encoding/json names them
+// (the tag's name, else the Go name; "-" skipped; embedded structs' fields promoted), with
+// each field's type.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || len(f.Index) > 1 && !promoted(t, f) {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			continue // its fields are promoted
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+// promoted reports whether f, a field of an embedded struct of t, is promoted by
+// encoding/json: every struct it is reached through is embedded without a JSON name.
+func promoted(t reflect.Type, f reflect.StructField) bool {
+	for _, i := range f.Index[:len(f.Index)-1] {
+		e := t.Field(i)
+		if name, _, _ := strings.Cut(e.Tag.Get("json"), ","); name != "" || e.Type.Kind() != reflect.Struct {
+			return false
+		}
+		t = e.Type
+	}
+	return true
+}
+
+// joinPath appends name to the JSON path path.
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
