@@ -350,15 +350,17 @@ func queryParam(r *http.Request, name string) (string, error) {
 	return v[0], nil
 }
 
-// queryInt parses an optional non-negative integer query parameter.
+// queryInt parses an optional non-negative integer query parameter of at most 53 bits, as
+// every integer of the protocol (protocol.md "Shapes"), so that a query's value and the same
+// value in an op's data are refused alike.
 func queryInt(r *http.Request, name string) (int64, error) {
 	s, err := queryParam(r, name)
 	if err != nil || s == "" {
 		return 0, err
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, invalid(name + " must be a non-negative integer")
+	if err != nil || n < 0 || n > protocol.MaxInteger {
+		return 0, invalid(name + " must be a non-negative integer of at most 53 bits")
 	}
 	return n, nil
 }
