@@ -17,7 +17,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -292,8 +291,9 @@ func invalid(reason string) error {
 var errBodyTooLarge = &call.Error{Code: call.CodeInvalidParameter, Reason: "body is larger than 64 KiB"}
 
 // decode reads the JSON object body strictly into v (an empty body is {}); a body over maxBody
-// is errBodyTooLarge. A body that is not UTF-8 is refused, as the WebSocket refuses such a
-// message (protocol.md), rather than decoded with U+FFFD in place of the bad bytes.
+// is errBodyTooLarge. A body that is not UTF-8 is refused (protocol.DecodeData), as the
+// WebSocket refuses such a message (protocol.md), rather than decoded with U+FFFD in place of
+// the bad bytes.
 func decode(r *http.Request, v any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	var tooLarge *http.MaxBytesError
@@ -305,9 +305,6 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(data) == 0 {
 		return nil
-	}
-	if !utf8.Valid(data) {
-		return invalid("body is not UTF-8")
 	}
 	if err := protocol.DecodeData(data, v); err != nil {
 		return invalid("invalid body: " + err.Error())
