@@ -151,11 +151,14 @@ func DecodeData(data json.RawMessage, v any) error {
 	if !utf8.Valid(trimmed) {
 		return errors.New("data is not UTF-8")
 	}
-	last, err := lastValues(trimmed, reflect.TypeOf(v))
-	if err != nil {
-		return err
+	last := trimmed
+	if !plainJSON(trimmed) {
+		var err error
+		if last, err = lastValues(trimmed, reflect.TypeOf(v)); err != nil {
+			return err
+		}
 	}
-	err = json.Unmarshal(last, v)
+	err := json.Unmarshal(last, v)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:

@@ -1,10 +1,12 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -355,5 +357,49 @@ func FuzzDecodeData(f *testing.F) {
 		if diff := cmp.Diff(d, again); diff != "" {
 			t.Fatalf("%q decodes differently once encoded (-first +second):\n%s", data, diff)
 		}
+		if !plainJSON(bytes.TrimSpace(data)) {
+			return
+		}
+		last, err := lastValues(bytes.TrimSpace(data), reflect.TypeOf(&d))
+		if err != nil {
+			t.Fatalf("%q is plain, but lastValues refuses it: %v", data, err)
+		}
+		var slow CallInviteData
+		if err := json.Unmarshal(last, &slow); err != nil {
+			t.Fatalf("%q is plain, but its lastValues reading is refused: %v", data, err)
+		}
+		if diff := cmp.Diff(d, slow); diff != "" {
+			t.Fatalf("%q is plain, but decodes differently through lastValues (-plain +lastValues):\n%s", data, diff)
+		}
 	})
+}
+
+// DecodeData reads data that holds no repeated name, no null in a list and no long integer
+// with encoding/json alone (plainJSON), and everything else through lastValues.
+func TestPlainJSON(t *testing.T) {
+	tests := []struct {
+		data  string
+		plain bool
+	}{
+		{`{}`, true},
+		{`{"callID":"c1","config":{"extendedData":"a \"quoted\" {[null]} 12345678901234567"}}`, true},
+		{`{"invitees":["bob","carol"],"config":{"timeout":30,"mode":1,"pushConfig":{"title":"t"}}}`, true},
+		{`{"a":{"x":1},"b":{"x":2}}`, true}, // one name in two objects
+		{`{"config":{"timeout":9007199254740991.5}}`, true},
+		{`{"config":{"timeout":1e300}}`, true},
+		{`{"config":{"extendedData":null},"invitees":[]}`, true},
+		{`{"config":{"mode":1},"config":{"timeout":3}}`, false},
+		{`{"callID":"a","CallID":"b"}`, false},
+		{`{"call\u0049D":"a"}`, false},
+		{`{"invitees":["bob",null]}`, false},
+		{`{"users":[{"a":1},null]}`, false},
+		{`{"config":{"count":9007199254740993}}`, false},
+		{`{"config":{"count":-1000000000000000}}`, false},
+		{` { "a" : 1 , "a" : 2 } `, false},
+	}
+	for _, tt := range tests {
+		if got := plainJSON([]byte(tt.data)); got != tt.plain {
+			t.Errorf("plainJSON(%s) = %v, want %v", tt.data, got, tt.plain)
+		}
+	}
 }

@@ -251,3 +251,108 @@ func joinPath(path, name string) string {
 	}
 	return path + "." + name
 }
+
+// plainJSON reports whether data, valid JSON, holds none of what lastValues is for: no object
+// with a name twice (compared ignoring case, as encoding/json matches names to fields; a name
+// with an escape counts as repeated), no null in a list, and no integer of 16 digits or more
+// (2^53 has 16). encoding/json then reads data as it reads lastValues' output, and DecodeData
+// skips that slower reading: requests from the SDKs hold none of these.
+func plainJSON(data []byte) bool {
+	type scope struct {
+		object bool
+		names  int // where this object's names begin in names
+	}
+	var scopeBuf [8]scope
+	var nameBuf [16][]byte
+	scopes, names := scopeBuf[:0], nameBuf[:0]
+	for i := 0; i < len(data); {
+		switch c := data[i]; {
+		case c == '{' || c == '[':
+			scopes = append(scopes, scope{object: c == '{', names: len(names)})
+			i++
+		case c == '}' || c == ']':
+			names = names[:scopes[len(scopes)-1].names]
+			scopes = scopes[:len(scopes)-1]
+			i++
+		case c == '"':
+			end := stringEnd(data, i)
+			if len(scopes) > 0 && scopes[len(scopes)-1].object && isName(data, end) {
+				name := data[i+1 : end-1]
+				if bytes.IndexByte(name, '\\') >= 0 {
+					return false
+				}
+				for _, n := range names[scopes[len(scopes)-1].names:] {
+					if bytes.EqualFold(n, name) {
+						return false
+					}
+				}
+				names = append(names, name)
+			}
+			i = end
+		case c == 'n': // null
+			if len(scopes) > 0 && !scopes[len(scopes)-1].object {
+				return false
+			}
+			i += len("null")
+		case c == '-' || c >= '0' && c <= '9':
+			end, digits := numberEnd(data, i)
+			if digits >= 16 {
+				return false
+			}
+			i = end
+		default: // white space, ',', ':', true, false
+			i++
+		}
+	}
+	return true
+}
+
+// stringEnd returns the index just past the JSON string that begins at data[i] ('"').
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(data)
+}
+
+// isName reports whether the string that ends before data[end] is an object's name: a ':'
+// follows it.
+func isName(data []byte, end int) bool {
+	for ; end < len(data); end++ {
+		switch data[end] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return data[end] == ':'
+		}
+	}
+	return false
+}
+
+// numberEnd returns the index just past the JSON number that begins at data[i], and the count
+// of its digits when it is an integer (no fraction or exponent), else 0.
+func numberEnd(data []byte, i int) (end, digits int) {
+	integer := true
+	for end = i; end < len(data); end++ {
+		switch c := data[end]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' || c == 'e' || c == 'E':
+			integer = false
+		case c == '-' || c == '+':
+		default:
+			if !integer {
+				return end, 0
+			}
+			return end, digits
+		}
+	}
+	if !integer {
+		return end, 0
+	}
+	return end, digits
+}
