@@ -34,6 +34,7 @@ type fakeServer struct {
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
 	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
+	kickLost   bool                // the loginKick's close is lost: the connection stays open, silent
 	kickLogins string              // kick sent instead of any login reply (a server shutting down meanwhile)
 	kickGate   chan struct{}       // when set, a loginKick waits for it to close
 	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
@@ -121,7 +122,7 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 		}
 		fs.logins <- ld
 		fs.mu.Lock()
-		loginErr, loginKick, kickLogins, kickGate := fs.loginErr, fs.loginKick, fs.kickLogins, fs.kickGate
+		loginErr, loginKick, kickLogins, kickGate, kickLost := fs.loginErr, fs.loginKick, fs.kickLogins, fs.kickGate, fs.kickLost
 		fs.mu.Unlock()
 		if kickLogins != "" {
 			fc.kick(kickLogins)
@@ -137,6 +138,11 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 						case <-ctx.Done():
 							return false
 						}
+					}
+					if kickLost {
+						fc.kickEvent(loginKick)
+						_, _, _ = fc.ws.Read(ctx) // nothing more is sent; returns once the client closes it
+						return false
 					}
 					fc.kick(loginKick)
 					return false
@@ -249,9 +255,16 @@ func (fc *fakeConn) drop() { fc.ws.CloseNow() }
 
 // kick sends kicked with the reason's retry flag and closes with its close code.
 func (fc *fakeConn) kick(reason string) {
+	fc.kickEvent(reason)
+	k, _ := protocol.KickFor(reason)
+	_ = fc.ws.Close(websocket.StatusCode(k.CloseCode), reason)
+}
+
+// kickEvent sends the kicked event of reason, with its retry flag, without the close that
+// should follow it: a test of a close lost on the network.
+func (fc *fakeConn) kickEvent(reason string) {
 	k, _ := protocol.KickFor(reason)
 	fc.write(protocol.Event{Event: protocol.EventKicked, Data: mustJSON(protocol.Kicked{Reason: reason, Retry: k.Retry})})
-	_ = fc.ws.Close(websocket.StatusCode(k.CloseCode), reason)
 }
 
 // setLoginErr makes f decide every login from now on (nil: accepted).

@@ -207,6 +207,44 @@ func TestReconnectRefusedAsReplacedDisconnects(t *testing.T) {
 	}
 }
 
+// A reconnection's login refused because a newer connection of the device logged in, whose
+// connection then hears the replaced kick but never its close (lost on the network), ends the
+// client with that kick when the backoff ends and the next attempt gives the connection up,
+// without asking the TokenSource for a token or logging in again (docs/behaviour.md §12, "A
+// kick whose close is lost"); as the browser SDK does.
+func TestReconnectRefusedKickHeardWithoutItsCloseDisconnects(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	var asked atomic.Int32
+	src := func(context.Context) (string, error) {
+		asked.Add(1)
+		return "fresh", nil
+	}
+	c, fc := connect(t, fs, Options{EventHandler: rec, TokenSource: src,
+		MinBackoff: 300 * time.Millisecond, MaxBackoff: 600 * time.Millisecond})
+	recv(t, fs.logins, "the first login")
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error {
+		return &protocol.Error{Code: protocol.CodeInvalidParameter, Message: "a newer connection of this device is logged in"}
+	})
+	fs.mu.Lock()
+	fs.loginKick, fs.kickLost = protocol.KickReplaced, true
+	fs.mu.Unlock()
+	fc.drop()
+	recv(t, fs.logins, "the refused login")
+	if k := recv(t, rec.kicks, "the replaced kick"); k.Reason != protocol.KickReplaced {
+		t.Fatalf("OnKicked(%+v), want the replaced kick", k)
+	}
+	sc := rec.waitState(t, Disconnected)
+	var kick *KickError
+	if !errors.As(sc.reason, &kick) || kick.Reason != protocol.KickReplaced || !errors.As(c.Err(), &kick) {
+		t.Fatalf("Disconnected reason %v, Err %v; want the replaced kick", sc.reason, c.Err())
+	}
+	assertNoReconnection(t, fs, c)
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the TokenSource was asked %d times, want once (for the refused login only)", n)
+	}
+}
+
 // A server that drops every session right after its login is retried less and less often:
 // the reconnection backoff keeps growing across such short sessions (doc of MinBackoff).
 func TestBackoffGrowsAcrossSessionsDroppedAfterLogin(t *testing.T) {

@@ -65,7 +65,8 @@ func (c *Client) mayReconnect(reason error) bool {
 // (returning the new connection and the next attempt's number) or the client is finished
 // (returning nil). A login refusal that cannot succeed by retrying (authentication failed,
 // too many devices) finishes the client, and so does a kick without retry that follows a
-// refusal (replaced: a newer connection of the device logged in), heard during the backoff.
+// refusal (replaced: a newer connection of the device logged in), heard during the backoff,
+// with its close or without it (giveUp).
 func (c *Client) reconnect(attempt int) (*conn, int) {
 	var refused *conn // the last attempt's connection, kept open to hear its kick
 	defer func() {
@@ -77,8 +78,8 @@ func (c *Client) reconnect(attempt int) (*conn, int) {
 		if !c.sleep(backoff(c.opts.MinBackoff, c.opts.MaxBackoff, attempt), refused) {
 			return nil, attempt
 		}
-		if refused != nil {
-			refused.close(errConnLost)
+		if refused != nil && !c.giveUp(refused) {
+			return nil, attempt
 		}
 		cn, err := c.relogin()
 		if err == nil {
@@ -130,6 +131,19 @@ func (c *Client) relogin() (*conn, error) {
 	// reports Reconnecting and reconnects.
 	c.install(cn, lr)
 	return cn, nil
+}
+
+// giveUp closes refused, the connection of a refused login kept open through the backoff, as
+// the next attempt begins, and reports whether that attempt may go on. A kick without retry
+// that the connection heard, its close lost (docs/behaviour.md §12, "A kick whose close is
+// lost"), finishes the client with that kick instead: giveUp then reports false.
+func (c *Client) giveUp(refused *conn) bool {
+	refused.close(errConnLost)
+	if reason := refused.reason(); final(reason) {
+		c.shutdown(reason)
+		return false
+	}
+	return true
 }
 
 func (c *Client) freshToken(ctx context.Context) (string, error) {
