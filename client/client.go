@@ -134,6 +134,12 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 	if loggedIn {
 		return LoginResult{}, ErrAlreadyLoggedIn
 	}
+	if cn != nil && cn.kicked() {
+		// Ended by its kick, whose close may be lost (docs/behaviour.md §12): the server no
+		// longer reads it.
+		cn.close(errConnLost)
+		cn = nil
+	}
 	if cn == nil || cn.isDead() {
 		var err error
 		if cn, err = c.dial(ctx); err != nil {

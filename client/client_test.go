@@ -252,6 +252,32 @@ func TestLoginKickedBeforeItsReply(t *testing.T) {
 	}
 }
 
+// A connection that heard a kicked event before any Login (loginTimeout: the app waited too
+// long after Dial), its close lost on the network, is ended by that kick (docs/behaviour.md
+// §12, "A kick whose close is lost"): Login dials a new connection and logs in on it, rather
+// than send its login on the kicked one, which the server no longer reads.
+func TestLoginAfterAKickWhoseCloseIsLostDialsAgain(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.kickFirst = protocol.KickLoginTimeout
+	rec := newRecorder()
+	ctx := testCtx(t)
+	c, err := Dial(ctx, fs.url(), Options{EventHandler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if k := recv(t, rec.kicks, "the kick"); k.Reason != protocol.KickLoginTimeout {
+		t.Fatalf("OnKicked(%+v), want %s", k, protocol.KickLoginTimeout)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.Login(lctx, "token", "dev1"); err != nil {
+		t.Fatalf("Login after the %s kick without its close: %v; want a login on a new connection",
+			protocol.KickLoginTimeout, err)
+	}
+	recv(t, fs.logins, "the login on the new connection")
+}
+
 // Close during a first Login that is waiting for its reply returns at once, and so does the
 // Login, with ErrClosed.
 func TestCloseDuringLogin(t *testing.T) {

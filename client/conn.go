@@ -188,6 +188,14 @@ func (cn *conn) isDead() bool {
 	}
 }
 
+// kicked reports whether the connection heard a kicked event: it is ended for that kick, even
+// while its close has not come (docs/behaviour.md §12, "A kick whose close is lost").
+func (cn *conn) kicked() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.kick != nil
+}
+
 // reason tells, once the connection is dead, why: a *KickError when the server kicked it (by a
 // kicked event or a close code of the kick table), else the recorded cause.
 func (cn *conn) reason() error {

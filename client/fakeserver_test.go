@@ -35,6 +35,7 @@ type fakeServer struct {
 	loginErr   func(protocol.LoginData) *protocol.Error
 	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
 	kickLost   bool                // the loginKick's close is lost: the connection stays open, silent
+	kickFirst  string              // kick sent on the next connection before its login, its close lost
 	kickLogins string              // kick sent instead of any login reply (a server shutting down meanwhile)
 	kickGate   chan struct{}       // when set, a loginKick waits for it to close
 	handshake  func(*http.Request) // runs before the WebSocket handshake is answered
@@ -85,6 +86,18 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ws.CloseNow()
 	fc := &fakeConn{fs: fs, ws: ws}
+	fs.mu.Lock()
+	kickFirst := fs.kickFirst
+	fs.kickFirst = ""
+	fs.mu.Unlock()
+	if kickFirst != "" {
+		fc.kickEvent(kickFirst)
+		for { // a kicked connection carries out nothing more it reads
+			if _, _, err := ws.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}
 	if !fc.handleLogin(r.Context()) {
 		return
 	}
