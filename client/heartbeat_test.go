@@ -52,6 +52,34 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 	recv(t, fs.logins, "second login")
 }
 
+// A connection that heard the replaced kick, then goes silent, its close lost on the network,
+// ends for that kick when the watchdog drops it (docs/behaviour.md §12, "A kick whose close is
+// lost"): the client is Disconnected with the kick, rather than reconnecting with
+// ErrHeartbeatTimeout and taking the device back from the newer connection; as the browser
+// SDK does.
+func TestSilentConnectionAfterAKickEndsForTheKick(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.hbInterval, fs.hbTimeout = 200, 600
+	var kicked atomic.Bool
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if kicked.Load() {
+			return nil, nil, false // a kicked connection carries out nothing more it reads
+		}
+		return defaultRespond(fc, req)
+	})
+	rec := newRecorder()
+	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "first login")
+	kicked.Store(true)
+	fc.kickEvent(protocol.KickReplaced)
+	sc := rec.waitState(t, Disconnected)
+	var kick *KickError
+	if !errors.As(sc.reason, &kick) || kick.Reason != protocol.KickReplaced || !errors.As(c.Err(), &kick) {
+		t.Fatalf("Disconnected reason %v, Err %v; want the replaced kick", sc.reason, c.Err())
+	}
+	assertNoReconnection(t, fs, c)
+}
+
 // stallingConn is a TCP connection whose writes, once stall is set, block until it is closed
 // or resume is closed: a peer that stopped reading, with the socket's send buffer full.
 type stallingConn struct {
