@@ -32,7 +32,10 @@ func (c *Client) CallCancel(ctx context.Context, callID string, invitees []strin
 }
 
 // CallAccept accepts an invitation (behaviour R3.3); this device becomes the user's main device
-// in the call.
+// in the call. A refusal with CodeCallUnavailable or CodeStateForbids tells that the ring may
+// be over without its event having reached the application (cancelled or timed out while the
+// connection was down): read the call (QueryCall) to show its state, as the browser SDK's demo
+// page does. The same holds for CallReject.
 func (c *Client) CallAccept(ctx context.Context, callID string, cfg OpConfig) (CallIDResult, error) {
 	return callOp[CallIDResult](ctx, c, protocol.OpCallAccept, callID, cfg)
 }
