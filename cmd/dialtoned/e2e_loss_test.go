@@ -144,7 +144,7 @@ func TestE2ERestartedAppCatchesUp(t *testing.T) {
 	must(t, err)
 	bob.wait(first.CallID, "received from alice")
 	bob.wait(first.CallID, "changed bob=Received") // its acknowledgement, the last event before closing
-	bob.Close()
+	closeSaved(bob)
 
 	must(t, second(alice.CallCancel(t.Context(), first.CallID, nil, client.OpConfig{}))) // missed while closed
 	again := ts.dial(t, "bob", "b", client.Options{SeqStore: store})
@@ -157,7 +157,7 @@ func TestE2ERestartedAppCatchesUp(t *testing.T) {
 	if got := again.summaries(first.CallID); len(got) != 1 {
 		t.Errorf("replay after the persisted seq: %q, want only the cancellation", got)
 	}
-	again.Close()
+	closeSaved(again)
 
 	// Past retention: the log no longer reaches back, so the still-ringing call is synthesized.
 	// dave, invited with bob and never connected, shows when retention has pruned the call's
