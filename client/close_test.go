@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,17 +14,8 @@ import (
 // sdkGoroutines returns the stacks of the goroutines a client runs: connection readers,
 // heartbeats, the supervisor, acknowledgements and the handler's dispatcher.
 func sdkGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range allStacks() {
 		for _, fn := range []string{"client.(*conn).readLoop", "client.(*Client).heartbeat",
 			"client.(*Client).supervise", "client.(*Client).acknowledge", "client.(*dispatcher).run"} {
 			if strings.Contains(g, fn) {

@@ -23,21 +23,25 @@ import (
 // goroutineStacks returns the stack of every goroutine, by its header line ("goroutine N
 // [state]:"), without the state, which changes while a goroutine runs.
 func goroutineStacks() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	stacks := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range allStacks() {
 		head, _, _ := strings.Cut(g, " [")
 		stacks[head] = g
 	}
 	return stacks
+}
+
+// allStacks returns the stack of every goroutine of the process, each as runtime.Stack writes
+// it: a header line ("goroutine N [state]:") and its frames.
+func allStacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Split(string(buf[:n]), "\n\n")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // serverSide reports whether a goroutine's stack belongs to a test's server (an httptest

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,23 +17,15 @@ import (
 
 	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/protocol"
 )
 
 // serverGoroutines returns, by their header line, the stacks of the goroutines of the
 // server's code, the SQLite driver and the HTTP server, other than the test's and the SDK's.
 func serverGoroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	found := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range goroutines.Stacks() {
 		if strings.Contains(g, "_test.go") || strings.Contains(g, "dialtone/client.") {
 			continue
 		}

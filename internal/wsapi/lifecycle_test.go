@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/dialtone/dialtone/internal/gopool"
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
@@ -66,17 +66,8 @@ func (b *countingBus) publish(entries []switchboard.LogEntry) {
 // endpointGoroutines returns the stacks of the goroutines the endpoint runs: sessions, their
 // send queues, its task pool, the timers' functions.
 func endpointGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range goroutines.Stacks() {
 		if (strings.Contains(g, "dialtone/internal/wsapi.") || strings.Contains(g, "dialtone/internal/wsconn.") ||
 			strings.Contains(g, "dialtone/internal/gopool.")) && !strings.Contains(g, "_test.go") {
 			found = append(found, g)
