@@ -16,7 +16,11 @@ import (
 
 // logLine is one log record the server's code writes: its message and level ("" when the
 // level is chosen at run time, as the outbox's once-a-minute WARN is).
-type logLine struct{ msg, level, at string }
+type logLine struct {
+	msg, level, at string
+	attrs          []string // the literal attribute keys of the call and of its file's loggers' With
+	spread         bool     // the call passes its attributes as a slice (args...): attrs are not all known
+}
 
 // slogLevels maps the slog.Logger methods to the level names the log table uses.
 var slogLevels = map[string]string{"Debug": "DEBUG", "Info": "INFO", "Warn": "WARN", "Error": "ERROR"}
@@ -38,9 +42,12 @@ func codeLogLines(t *testing.T) []logLine {
 			if err != nil {
 				return err
 			}
+			with := withKeys(f)
 			ast.Inspect(f, func(n ast.Node) bool {
 				if l, ok := logCall(n); ok {
 					l.at = fset.Position(n.Pos()).String()
+					l.spread = n.(*ast.CallExpr).Ellipsis.IsValid()
+					l.attrs = append(l.attrs, with...)
 					lines = append(lines, l)
 				}
 				return true
@@ -83,19 +90,50 @@ func logCall(n ast.Node) (logLine, bool) {
 	case *ast.SelectorExpr:
 		receiver = x.Sel.Name
 	}
+	keys := func(from int) []string { // the attribute keys, literal strings at every other place
+		var out []string
+		for i := from; i < len(c.Args); i += 2 {
+			if k, ok := literal(i); ok {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
 	isLogger := receiver == "log" || receiver == "Log"
 	switch level, isLevel := slogLevels[sel.Sel.Name]; {
 	case isLevel && isLogger:
 		msg, ok := literal(0)
-		return logLine{msg: msg, level: level}, ok
+		return logLine{msg: msg, level: level, attrs: keys(1)}, ok
 	case sel.Sel.Name == "Log" && isLogger:
 		msg, ok := literal(2)
-		return logLine{msg: msg}, ok
+		return logLine{msg: msg, attrs: keys(3)}, ok
 	case sel.Sel.Name == "warnOnce":
 		msg, ok := literal(0)
-		return logLine{msg: msg, level: "WARN"}, ok
+		return logLine{msg: msg, level: "WARN", attrs: keys(1)}, ok
 	}
 	return logLine{}, false
+}
+
+// withKeys returns the literal attribute keys that f's code adds to a logger with With.
+func withKeys(f *ast.File) []string {
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		c, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "With" {
+			for i := 0; i < len(c.Args); i += 2 {
+				if lit, ok := c.Args[i].(*ast.BasicLit); ok && lit.Kind == gotoken.STRING {
+					if k, err := strconv.Unquote(lit.Value); err == nil {
+						out = append(out, k)
+					}
+				}
+			}
+		}
+		return true
+	})
+	return out
 }
 
 // tableLine is one log line the operations doc's log table names: its message (a prefix when
@@ -104,6 +142,7 @@ type tableLine struct {
 	msg    string
 	prefix bool
 	levels []string
+	attrs  []string // the attribute keys the table shows ("key=…")
 }
 
 // matches reports whether the code's message msg is this table line's.
@@ -131,6 +170,7 @@ func operationsLogTable(t *testing.T) []tableLine {
 	levelName := regexp.MustCompile(`\b(DEBUG|INFO|WARN|ERROR)\b`)
 	item := regexp.MustCompile("(?:\\b(DEBUG|INFO|WARN|ERROR) )?`([^`]+)`")
 	attr := regexp.MustCompile(` \w+=`)
+	attrKey := regexp.MustCompile(` (\w+)=`)
 	var lines []tableLine
 	for row := range strings.SplitSeq(table, "\n") {
 		cells := strings.Split(row, " | ")
@@ -143,10 +183,14 @@ func operationsLogTable(t *testing.T) []tableLine {
 			if strings.HasPrefix(text, "http: ") {
 				continue
 			}
+			var attrs []string
+			for _, a := range attrKey.FindAllStringSubmatch(text, -1) {
+				attrs = append(attrs, a[1])
+			}
 			if loc := attr.FindStringIndex(text); loc != nil {
 				text = text[:loc[0]]
 			}
-			l := tableLine{msg: strings.TrimSpace(strings.TrimSuffix(text, "…")), levels: rowLevels}
+			l := tableLine{msg: strings.TrimSpace(strings.TrimSuffix(text, "…")), levels: rowLevels, attrs: attrs}
 			l.prefix = l.msg != text
 			if m[1] != "" {
 				l.levels = []string{m[1]}
@@ -173,6 +217,13 @@ func TestOperationsLogTableMatchesTheCode(t *testing.T) {
 		found := slices.ContainsFunc(code, func(c logLine) bool { return l.matches(c.msg) })
 		if !found && (strings.Contains(l.msg, " ") || l.prefix) {
 			t.Errorf("docs/operations.md names the log line %q, which the server never writes", l.msg)
+		}
+		for _, c := range code {
+			for _, a := range l.attrs {
+				if l.matches(c.msg) && !c.spread && !slices.Contains(c.attrs, a) {
+					t.Errorf("%s: docs/operations.md gives %q the attribute %s, which it does not have (%q)", c.at, l.msg, a, c.attrs)
+				}
+			}
 		}
 	}
 	for _, c := range code {
