@@ -1,8 +1,9 @@
 // Package metrics exposes Dialtone's Prometheus metrics on an injected registry: operations by
 // type and result, operation latency, events delivered, commit latency and batch sizes, webhook
-// and push deliveries, pushes shortened to fit, plus gauges read from the components (sessions, deadlines pending). The
-// other packages do not import Prometheus: they call the small observer interfaces they declare, which
-// *Metrics implements.
+// and push deliveries, pushes shortened to fit, kicks by reason, plus gauges read from the components
+// (sessions, deadlines pending, whether the store takes writes). The other packages do not import
+// Prometheus: they call the small observer interfaces they declare, which *Metrics implements. Every
+// metric is listed in the README's table and docs/operations.md "Metrics"; tests hold both to it.
 package metrics
 
 import (
