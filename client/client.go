@@ -135,9 +135,8 @@ func (c *Client) Login(ctx context.Context, token, deviceID string) (LoginResult
 		return LoginResult{}, ErrAlreadyLoggedIn
 	}
 	if cn != nil && cn.kicked() {
-		// Ended by its kick, whose close may be lost (docs/behaviour.md §12): the server no
-		// longer reads it.
-		cn.close(errConnLost)
+		// Ended by its kick (docs/behaviour.md §12, "A kick whose close is lost"): the server no
+		// longer reads it, and its reader is closing it.
 		cn = nil
 	}
 	if cn == nil || cn.isDead() {

@@ -24,6 +24,7 @@ type conn struct {
 	log     *slog.Logger
 	onEvent func(*conn, protocol.Frame)
 	onDead  func(*conn)
+	start   func(func()) bool // runs a goroutine the client waits for; false once it is finished
 
 	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
 	lastRecv atomic.Int64 // the mono() reading, in nanoseconds, of the last frame received
@@ -72,6 +73,7 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, start func(func()) bo
 		log:       o.Logger,
 		onEvent:   onEvent,
 		onDead:    onDead,
+		start:     start,
 		pending:   make(map[int64]func(protocol.Frame)),
 		done:      make(chan struct{}),
 		abandoned: make(chan struct{}),
@@ -102,23 +104,23 @@ func (cn *conn) readLoop() {
 			cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
 			continue
 		}
-		cn.dispatch(f)
+		if !cn.dispatch(f) {
+			return
+		}
 	}
 }
 
-// dispatch routes one frame: an event to onEvent, a reply to its request's callback.
-func (cn *conn) dispatch(f protocol.Frame) {
+// dispatch routes one frame: an event to onEvent, a reply to its request's callback. It
+// reports false when the frame was a kick, which ended the connection (endForKick): the reader
+// stops.
+func (cn *conn) dispatch(f protocol.Frame) bool {
 	if f.Event != "" {
-		if f.Event == protocol.EventKicked {
-			var k protocol.Kicked
-			if json.Unmarshal(f.Data, &k) == nil {
-				cn.mu.Lock()
-				cn.kick = &k
-				cn.mu.Unlock()
-			}
-		}
+		kicked := f.Event == protocol.EventKicked && cn.hearKick(f.Data)
 		cn.onEvent(cn, f)
-		return
+		if kicked {
+			cn.endForKick()
+		}
+		return !kicked
 	}
 	if f.ID == 0 {
 		switch {
@@ -129,7 +131,7 @@ func (cn *conn) dispatch(f protocol.Frame) {
 		case f.Error != nil:
 			cn.log.Warn("dialtone: the server refused a frame", "err", f.Error)
 		}
-		return
+		return true
 	}
 	cn.mu.Lock()
 	cb := cn.pending[f.ID]
@@ -138,26 +140,61 @@ func (cn *conn) dispatch(f protocol.Frame) {
 	if cb != nil {
 		cb(f)
 	}
+	return true
 }
 
-// die records why the connection ended (the first cause wins), closes done and tells onDead.
+// hearKick records the kicked event whose data is data, and reports false when data does not
+// decode. From then on nothing more is sent on the connection: the server no longer reads it.
+func (cn *conn) hearKick(data json.RawMessage) bool {
+	var k protocol.Kicked
+	if json.Unmarshal(data, &k) != nil {
+		return false
+	}
+	cn.mu.Lock()
+	cn.kick = &k
+	cn.mu.Unlock()
+	return true
+}
+
+// endForKick ends, on the reader goroutine, a connection that heard a kicked event, without
+// waiting for the server's close, which a network dying at that moment or a proxy holding it
+// may lose (docs/behaviour.md §12, "A kick whose close is lost"). The connection is dead at
+// once, with the kick as the reason (reason), so the client reconnects or ends as for the
+// server's close; its socket gets a normal close on a goroutine of its own, which waits for
+// the server's answer at most closeGrace.
+func (cn *conn) endForKick() {
+	if !cn.start(func() { cn.closeGracefully(errConnLost) }) {
+		cn.ws.CloseNow() // the client is finished: its goroutines are all started
+	}
+	cn.end(errConnLost)
+}
+
+// die closes the socket and ends the connection with err (see end): its reader failed.
 func (cn *conn) die(err error) {
+	cn.ws.CloseNow()
+	cn.end(err)
+}
+
+// end records why the connection ended (the first cause wins), closes done and tells onDead.
+func (cn *conn) end(err error) {
 	cn.mu.Lock()
 	if cn.cause == nil {
 		cn.cause = err
 	}
 	cn.pending = nil
 	cn.mu.Unlock()
-	cn.ws.CloseNow()
 	close(cn.done)
 	cn.onDead(cn)
 }
 
 // close ends the connection at once with cause as the reason of its death, unless it already
-// had one. It does not wait for the peer: the connection may be dead or silent.
+// had one. It does not wait for the peer: the connection may be dead or silent. A connection
+// that heard a kick is left to the normal close endForKick began.
 func (cn *conn) close(cause error) {
 	cn.setCause(cause)
-	cn.ws.CloseNow()
+	if !cn.kicked() {
+		cn.ws.CloseNow()
+	}
 }
 
 // closeGracefully ends the connection with a normal closure handshake, which waits for the
@@ -213,7 +250,7 @@ func (cn *conn) reason() error {
 
 // send writes a request, whose size checkFrameSize has accepted, and registers cb to run, on
 // the reader goroutine, with its reply. It returns errConnLost when the connection is (or
-// becomes) dead, and ctx's error when ctx ends before the frame was written.
+// becomes) dead or heard a kick, and ctx's error when ctx ends before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
 	cb func(protocol.Frame)) (int64, error) {
 	return cn.sendWithin(ctx, 0, nil, op, data, idem, cb)
@@ -232,7 +269,7 @@ func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, 
 		return 0, fmt.Errorf("dialtone: encode %s: %w", op, err)
 	}
 	cn.mu.Lock()
-	if cn.pending == nil {
+	if cn.pending == nil || cn.kick != nil {
 		cn.mu.Unlock()
 		return 0, errConnLost
 	}

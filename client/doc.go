@@ -11,6 +11,8 @@
 //     for the application: the acknowledgement is sent alongside the handler's call, so an
 //     answer the handler sends at once may reach the server first, and the caller then sees
 //     the callee Accepted without Received before;
+//   - a connection that hears a kick is closed at once, even when the server's close is lost
+//     on the network;
 //   - after a dropped connection, or a kick that allows it, it reconnects with exponential
 //     backoff and jitter and logs in again with the seq of the last event handled, so missed
 //     events are replayed (R7.2); replays of events already handed over are dropped, so each

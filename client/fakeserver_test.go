@@ -44,6 +44,7 @@ type fakeServer struct {
 	conns      chan *fakeConn          // every logged-in connection
 	requests   chan protocol.Request   // every op received after login, except heartbeats
 	heartbeats chan protocol.Request
+	closes     chan websocket.StatusCode // how each logged-in connection's reading ended: its close code, or -1
 }
 
 type fakeConn struct {
@@ -60,6 +61,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 		conns:      make(chan *fakeConn, 16),
 		requests:   make(chan protocol.Request, 256),
 		heartbeats: make(chan protocol.Request, 256),
+		closes:     make(chan websocket.StatusCode, 16),
 	}
 	fs.hs = httptest.NewServer(http.HandlerFunc(fs.serve))
 	t.Cleanup(fs.hs.Close)
@@ -104,6 +106,10 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	for {
 		_, data, err := ws.Read(r.Context())
 		if err != nil {
+			select {
+			case fs.closes <- websocket.CloseStatus(err):
+			default:
+			}
 			return
 		}
 		req, err := protocol.DecodeRequest(data)

@@ -61,8 +61,11 @@ type EventHandler interface {
 	OnCallUserStateChanged(ev CallUserStateChanged)
 	// OnCallMainDeviceChanged: this user's main device in a call changed.
 	OnCallMainDeviceChanged(ev CallMainDeviceChanged)
-	// OnKicked: the server is closing the connection. ev.Retry is the protocol's kick table's
-	// for a known reason, whatever the event carried. Once logged in, the state change that
+	// OnKicked: the server is closing the connection. The client closes it too, at once, so
+	// that a close lost on the network holds up nothing; what was in flight on it is sent
+	// again after a reconnection or fails with the kick, as when the server's close comes.
+	// ev.Retry is the protocol's kick table's for a known reason, whatever the event carried.
+	// Once logged in, the state change that
 	// follows tells whether the client reconnects; a connection kicked before its login
 	// succeeded (authFailed, loginTimeout) makes no state change, and its OnKicked may not come
 	// (a refused Login closes its connection at once): the Login that opened it returns the

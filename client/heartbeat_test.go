@@ -53,10 +53,10 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 }
 
 // A connection that heard the replaced kick, then goes silent, its close lost on the network,
-// ends for that kick when the watchdog drops it (docs/behaviour.md §12, "A kick whose close is
-// lost"): the client is Disconnected with the kick, rather than reconnecting with
-// ErrHeartbeatTimeout and taking the device back from the newer connection; as the browser
-// SDK does.
+// ends for that kick (docs/behaviour.md §12, "A kick whose close is lost"), and before the
+// watchdog could drop it: the client is Disconnected with the kick, rather than reconnecting
+// with ErrHeartbeatTimeout and taking the device back from the newer connection; as the
+// browser SDK does.
 func TestSilentConnectionAfterAKickEndsForTheKick(t *testing.T) {
 	fs := newFakeServer(t)
 	fs.hbInterval, fs.hbTimeout = 200, 600

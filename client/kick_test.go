@@ -1,7 +1,9 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +114,74 @@ func TestKickByCloseCodeAlone(t *testing.T) {
 				t.Fatalf("OnKicked(%+v) without a kicked event", k)
 			default:
 			}
+		})
+	}
+}
+
+// A connection that heard a kicked event, its close lost on the network, is ended by the client
+// at once with a normal close (docs/behaviour.md §12, "A kick whose close is lost"): an op in
+// flight on it and an op sent right after the kick are not left waiting for their timeout on a
+// connection the server no longer reads. After a kick with retry they are sent again on the
+// next connection; after one without, they fail with the kick, which ends the client. The
+// browser SDK does the same.
+func TestKickWhoseCloseIsLostEndsTheConnection(t *testing.T) {
+	for _, reason := range []string{KickShutdown, KickReplaced} {
+		t.Run(reason, func(t *testing.T) {
+			want, _ := protocol.KickFor(reason)
+			fs := newFakeServer(t)
+			var kickedConn atomic.Pointer[fakeConn]
+			fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+				if fc == kickedConn.Load() {
+					return nil, nil, false // a kicked connection carries out nothing more it reads
+				}
+				return defaultRespond(fc, req)
+			})
+			rec := newRecorder()
+			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			recv(t, fs.logins, "login")
+			kickedConn.Store(fc) // from now on fc answers nothing: the kick is on its way
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			inFlight := make(chan error, 1)
+			go func() { _, err := c.CallAccept(ctx, "c1", OpConfig{}); inFlight <- err }()
+			first := nextOp(t, fs, protocol.OpCallAccept)
+			fc.kickEvent(reason)
+			recv(t, rec.kicks, "kicked")
+			after := make(chan error, 1)
+			go func() { _, err := c.QueryCall(ctx, "c1"); after <- err }()
+			for _, res := range []struct {
+				what string
+				ch   <-chan error
+			}{{"the op sent after the kick", after}, {"the op in flight at the kick", inFlight}} {
+				err := recv(t, res.ch, res.what)
+				var ke *KickError
+				switch {
+				case want.Retry && err != nil:
+					t.Errorf("%s: %v, want it carried out on the next connection", res.what, err)
+				case !want.Retry && !(errors.As(err, &ke) && ke.Reason == reason):
+					t.Errorf("%s: %v, want the %s kick", res.what, err, reason)
+				}
+			}
+			if code := recv(t, fs.closes, "the client's close of the kicked connection"); code != websocket.StatusNormalClosure {
+				t.Fatalf("the kicked connection ended with %v, want a normal close by the client", code)
+			}
+			if want.Retry {
+				if again := nextOp(t, fs, protocol.OpCallAccept); again.Idem != first.Idem {
+					t.Fatalf("callAccept sent again with key %q, want %q (R7.3)", again.Idem, first.Idem)
+				}
+				return
+			}
+			sc := rec.waitState(t, Disconnected)
+			var ke *KickError
+			if !errors.As(sc.reason, &ke) || ke.Reason != reason {
+				t.Fatalf("Disconnected reason %v, want the %s kick", sc.reason, reason)
+			}
+			select {
+			case req := <-fs.requests:
+				t.Fatalf("%s sent on a connection kicked without retry", req.Op)
+			default:
+			}
+			assertNoReconnection(t, fs, c)
 		})
 	}
 }

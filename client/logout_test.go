@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -85,4 +86,34 @@ func TestLogoutStopsTheClient(t *testing.T) {
 		t.Fatalf("op after logout: %v", err)
 	}
 	assertNoReconnection(t, fs, c)
+}
+
+// A Logout called right after a kick with retry whose close is lost is not sent on the kicked
+// connection, which the server no longer reads: it waits for the reconnection and is carried
+// out there (docs/behaviour.md §12, "A kick whose close is lost").
+func TestLogoutAfterAKickWhoseCloseIsLost(t *testing.T) {
+	fs := newFakeServer(t)
+	var kickedConn atomic.Pointer[fakeConn]
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if fc == kickedConn.Load() {
+			return nil, nil, false // a kicked connection carries out nothing more it reads
+		}
+		return defaultRespond(fc, req)
+	})
+	rec := newRecorder()
+	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	kickedConn.Store(fc)
+	fc.kickEvent(protocol.KickShutdown) // and its close never comes
+	recv(t, rec.kicks, "kicked")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.Logout(ctx); err != nil {
+		t.Fatalf("Logout after the kick: %v, want it carried out on the next connection", err)
+	}
+	recv(t, fs.logins, "the login of the reconnection")
+	nextOp(t, fs, protocol.OpLogout)
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
 }

@@ -209,9 +209,8 @@ func TestReconnectRefusedAsReplacedDisconnects(t *testing.T) {
 
 // A reconnection's login refused because a newer connection of the device logged in, whose
 // connection then hears the replaced kick but never its close (lost on the network), ends the
-// client with that kick when the backoff ends and the next attempt gives the connection up,
-// without asking the TokenSource for a token or logging in again (docs/behaviour.md §12, "A
-// kick whose close is lost"); as the browser SDK does.
+// client with that kick, without asking the TokenSource for a token or logging in again
+// (docs/behaviour.md §12, "A kick whose close is lost"); as the browser SDK does.
 func TestReconnectRefusedKickHeardWithoutItsCloseDisconnects(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()

@@ -102,8 +102,8 @@ func checkFrameSize(op string, data json.RawMessage, idem string) error {
 // {"id":9007199254740991,"op":"","data":,"idem":""} is 49 bytes.
 const maxEnvelopeBytes = 64
 
-// connection returns the logged-in connection, waiting for a reconnection while there is none.
-// It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
+// connection returns the logged-in connection, waiting for a reconnection while there is none
+// or it heard a kick (it is closing: nothing more is sent on it). It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
 func (c *Client) connection(ctx context.Context) (*conn, error) {
 	for {
 		if err := c.usable(); err != nil {
@@ -111,8 +111,9 @@ func (c *Client) connection(ctx context.Context) (*conn, error) {
 		}
 		c.mu.Lock()
 		cn, ready := c.cur, c.ready
-		if cn != nil && cn.isDead() {
-			// Its reader has not run onDead yet; do it now rather than spin.
+		if cn != nil && (cn.isDead() || cn.kicked()) {
+			// Its reader has not run onDead yet, or is closing it after a kick; do it now rather
+			// than spin.
 			c.cur, cn = nil, nil
 			c.ready = make(chan struct{})
 			ready = c.ready

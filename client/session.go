@@ -65,8 +65,9 @@ func (c *Client) mayReconnect(reason error) bool {
 // (returning the new connection and the next attempt's number) or the client is finished
 // (returning nil). A login refusal that cannot succeed by retrying (authentication failed,
 // too many devices) finishes the client, and so does a kick without retry that follows a
-// refusal (replaced: a newer connection of the device logged in), heard during the backoff,
-// with its close or without it (giveUp).
+// refusal (replaced: a newer connection of the device logged in), heard during the backoff
+// (sleep: the connection ends at its kicked event or its close, whichever comes first) or
+// just as the next attempt begins (giveUp).
 func (c *Client) reconnect(attempt int) (*conn, int) {
 	var refused *conn // the last attempt's connection, kept open to hear its kick
 	defer func() {
@@ -135,8 +136,8 @@ func (c *Client) relogin() (*conn, error) {
 
 // giveUp closes refused, the connection of a refused login kept open through the backoff, as
 // the next attempt begins, and reports whether that attempt may go on. A kick without retry
-// that the connection heard, its close lost (docs/behaviour.md §12, "A kick whose close is
-// lost"), finishes the client with that kick instead: giveUp then reports false.
+// that the connection heard as the backoff ended (docs/behaviour.md §12, "A kick whose close
+// is lost") finishes the client with that kick instead: giveUp then reports false.
 func (c *Client) giveUp(refused *conn) bool {
 	refused.close(errConnLost)
 	if reason := refused.reason(); final(reason) {
