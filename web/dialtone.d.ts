@@ -185,6 +185,12 @@ export class Dialtone {
 
   on<K extends CallEventName>(event: K, fn: (data: EventMap[K], meta: EventMeta) => void): () => void;
   on(event: 'connectionStateChanged', fn: (ev: ConnectionStateChanged) => void): () => void;
+  /**
+   * 'kicked': the server is closing the connection. The client closes it too, at once (a
+   * normal close), so that a close lost on the network holds up nothing: what was in flight
+   * on it is sent again after a reconnection or rejects with the kick, as when the server's
+   * close comes.
+   */
   on(event: 'kicked', fn: (ev: Kicked) => void): () => void;
   off(event: string, fn: (...args: any[]) => void): void;
 

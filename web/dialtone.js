@@ -540,6 +540,10 @@ export class Dialtone {
       const known = typeof data.reason === 'string' && Object.hasOwn(KickReasons, data.reason);
       conn.kick = { reason: data.reason, retry: known ? KickReasons[data.reason].retry : !!data.retry };
       this.#events.emit('kicked', conn.kick);
+      // The server no longer reads the connection, and the close that should follow may be lost
+      // (docs/behaviour.md §12, "A kick whose close is lost"): end it now, with a normal close,
+      // for its kick, as its close would.
+      this.#drop(conn, conn.endReason(null));
       return;
     }
     const seq = typeof f.seq === 'number' ? f.seq : 0;

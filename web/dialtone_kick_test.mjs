@@ -89,7 +89,7 @@ test('a reconnection refused with the replaced kick (a newer connection of the d
   assert.equal(srv.sockets.length, 2, 'no reconnection after the replaced kick');
 });
 
-test('a kick heard on a connection that then goes silent, its close lost, ends the client as the kick says when the watchdog drops it, as in the Go SDK', async () => {
+test('a kick heard on a connection that then goes silent, its close lost, ends the client as the kick says, before the watchdog could drop it, as in the Go SDK', async () => {
   // The Go SDK's conn.reason prefers the kicked event to whatever ended the connection.
   const { c, srv, ws } = await loggedIn({ login: { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 } });
   try {
@@ -105,7 +105,7 @@ test('a kick heard on a connection that then goes silent, its close lost, ends t
   }
 });
 
-test('a refused reconnection whose connection heard the replaced kick, its close lost, ends the client at the next attempt without asking tokenSource for a token', async () => {
+test('a refused reconnection whose connection heard the replaced kick, its close lost, ends the client without asking tokenSource for a token', async () => {
   let asked = 0;
   const tokenSource = () => { asked++; return token; };
   const srv = fakeServer();
@@ -125,6 +125,68 @@ test('a refused reconnection whose connection heard the replaced kick, its close
     assert.equal(srv.sockets.length, 2, 'no third connection');
     assert.equal(asked, 1, 'tokenSource asked for the second connection only');
     await assert.rejects(c.queryCall('c1'), (e) => e.reason === 'kicked' && e.kick.reason === 'replaced');
+  } finally {
+    c.close();
+  }
+});
+
+for (const [reason, retry] of [['shutdown', true], ['replaced', false]]) {
+  test(`a ${reason} kick whose close is lost ends its connection at once with a normal close: the ops in flight and sent after it are ${retry ? 'sent again on the next connection' : 'failed with the kick'}, not left to their timeout, as in the Go SDK`, async () => {
+    const { c, srv, ws } = await loggedIn({ options: { requestTimeoutMs: 300 } });
+    try {
+      const inFlight = c.callAccept('c1');
+      const first = await ws.next();
+      ws.event('kicked', { reason, retry }); // and its close never comes
+      const after = c.queryCall('c1');
+      const sentBefore = ws.sent.length;
+      const resent = [];
+      if (retry) { // the next connection answers what is sent again on it
+        (async () => {
+          const ws2 = await waitFor(() => srv.sockets[1]);
+          ws2.reply((await ws2.next()).id, loginResult({ headSeq: 3, caughtUp: true }));
+          for (;;) {
+            const f = await ws2.next();
+            resent.push(f);
+            ws2.reply(f.id, f.op === 'queryCall' ? { callInfo: { callID: 'c1' } } : { callID: 'c1' });
+          }
+        })().catch(() => {}); // the ops' outcomes tell what went wrong
+      }
+      const outcomes = await Promise.allSettled([after, inFlight]);
+      for (const [what, o] of [['the op sent after the kick', outcomes[0]], ['the op in flight at the kick', outcomes[1]]]) {
+        if (retry) assert.equal(o.status, 'fulfilled', `${what}: ${o.reason?.message}`);
+        else assert.ok(o.status === 'rejected' && o.reason.reason === 'kicked' && o.reason.kick.reason === reason, `${what}: ${o.reason?.message ?? 'fulfilled'}`);
+      }
+      assert.equal(ws.sent.length, sentBefore, 'nothing sent on the kicked connection');
+      assert.deepEqual([ws.closed, ws.closeCode], [true, 1000], 'closed by the client with a normal close');
+      assert.equal(c.state, retry ? 'Connected' : 'Disconnected');
+      if (retry) assert.equal(resent.find((f) => f.op === 'callAccept')?.idem, first.idem, 'sent again under its key (R7.3)');
+      if (!retry) {
+        await new Promise((r) => setTimeout(r, 20));
+        assert.equal(srv.sockets.length, 1, 'no reconnection after a final kick');
+      }
+    } finally {
+      c.close();
+    }
+  });
+}
+
+test('a logout right after a kick with retry whose close is lost is sent on the next connection, not on the kicked one, as in the Go SDK', async () => {
+  const { c, srv, ws } = await loggedIn({ options: { requestTimeoutMs: 300 } });
+  try {
+    ws.event('kicked', { reason: 'shutdown', retry: true }); // and its close never comes
+    const out = c.logout();
+    const settled = out.then(() => null, (err) => err);
+    (async () => {
+      const ws2 = await waitFor(() => srv.sockets[1]);
+      ws2.reply((await ws2.next()).id, loginResult({ headSeq: 3, caughtUp: true }));
+      const f = await ws2.next();
+      assert.equal(f.op, 'logout');
+      ws2.reply(f.id, {});
+    })().catch(() => {}); // the logout's outcome tells what went wrong
+    const err = await settled;
+    assert.equal(err, null, `logout: ${err?.message}`);
+    assert.equal(ws.sent.filter((f) => f.op === 'logout').length, 0, 'no logout on the kicked connection');
+    assert.equal(c.state, 'Disconnected');
   } finally {
     c.close();
   }

@@ -22,7 +22,7 @@ export function fakeServer() {
       this.sent.push(JSON.parse(text));
       if (this.waiters.length) this.waiters.shift()(this.sent[this.read++]);
     }
-    close() { this.closed = true; }
+    close(code) { this.closed = true; this.closeCode = code; }
     // next resolves with the next frame the client sends.
     next() {
       if (this.read < this.sent.length) return Promise.resolve(this.sent[this.read++]);
