@@ -56,9 +56,10 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
 		return
 	case req.Op == protocol.OpLogout:
-		// Before the next frame is read, and after the requests before it: none of them
-		// commits after the device's loss, so no call outlives the device (R6.1, R4.3).
-		s.wg.Wait()
+		// Before the next frame is read, and after the device's requests before it, on this
+		// connection or on one it replaced: none of them commits after the device's loss, so
+		// no call outlives the device (R6.1, R4.3, R6.4).
+		s.waitDeviceOps()
 		s.carryOut(ctx, op, req, start)
 		return
 	}
@@ -80,7 +81,7 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 
 // startOp counts an op in flight (s.wg) unless the session was kicked, and reports whether it
 // did: nothing is carried out after a kick, so once kicked, s.wg.Wait waits for every op the
-// session will ever carry out (Server.LogoutUser).
+// session will ever carry out (waitDeviceOps).
 func (s *session) startOp() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -311,9 +312,10 @@ const (
 )
 
 // register makes s the session of (userID, deviceID) and returns the session it replaces
-// (R6.2). Of two connections of one device, the one accepted later wins whatever the order of
-// their logins: a login read late from a connection the client already dropped must not kick
-// the client's new connection.
+// (R6.2), which s remembers with those it replaced in turn while they run (waitDeviceOps). Of
+// two connections of one device, the one accepted later wins whatever the order of their
+// logins: a login read late from a connection the client already dropped must not kick the
+// client's new connection.
 func (srv *Server) register(s *session, userID, deviceID string) (replaced *session, outcome registration) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -331,12 +333,17 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 		return nil, newerConnection
 	}
 	us.devices[deviceID] = s
+	var earlier []*session
+	if replaced != nil {
+		earlier = replaced.stillRunning()
+	}
 	s.mu.Lock()
 	if s.holdsUnauth {
 		srv.releaseUnauthLocked(s.ip)
 	}
 	s.holdsUnauth = false
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
+	s.replaced = earlier
 	s.mu.Unlock()
 	return replaced, registered
 }

@@ -16,9 +16,10 @@ func (s *Server) Connected(userID string) bool {
 }
 
 // LogoutUser logs userID out on every connected device (the server REST API's logout): each
-// session is kicked with logout, then its device is lost at once (R6.1) once the requests the
-// session has in flight are carried out, as for a logout from the device: none of them commits
-// after the loss, so no call outlives the logout.
+// session is kicked with logout, then its device is lost at once (R6.1) once the device's
+// requests in flight are carried out, those of the connections the session replaced included,
+// as for a logout from the device: none of them commits after the loss, so no call outlives
+// the logout.
 func (s *Server) LogoutUser(ctx context.Context, userID string) {
 	s.mu.Lock()
 	var sessions []*session
@@ -30,7 +31,7 @@ func (s *Server) LogoutUser(ctx context.Context, userID string) {
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		sess.kick(protocol.KickLogout)
-		sess.wg.Wait() // see session.startOp
+		sess.waitDeviceOps()
 		s.backend.Logout(ctx, userID, sess.deviceID)
 	}
 }

@@ -49,6 +49,10 @@ type session struct {
 	catchingUp  bool
 	buffered    []switchboard.LogEntry
 	lastSeq     int64 // highest seq of the user's log handled by this session
+	// replaced holds the earlier connections of the device that this one replaced (R6.2), and
+	// those they had replaced, that had not ended when it logged in: their ops in flight are the
+	// device's too (waitDeviceOps). Set once, by register.
+	replaced    []*session
 	badFrames   []time.Time
 	idle        *time.Timer
 	unsubscribe func()
@@ -231,6 +235,42 @@ func (s *session) badFrame(message string) {
 	if tooMany {
 		s.kick(protocol.KickBadFrames)
 	}
+}
+
+// waitDeviceOps waits until every op in flight of s's device has been carried out, whatever
+// connection of the device it came on: those of s, then those of the earlier connections of
+// the device that s replaced (R6.2). Each of those is kicked first, if it is not already (it
+// is, once s's login has replied): a kicked session starts no op (startOp), so none of the
+// device's ops commits after the wait but those s itself starts afterwards. The caller is s's
+// reader, or s is kicked. A logout loses the device only after it, so no op of the device
+// commits after the device's loss (R6.1, R4.3, R6.4).
+func (s *session) waitDeviceOps() {
+	s.wg.Wait()
+	for _, r := range s.replacedSessions() {
+		r.kick(protocol.KickReplaced)
+		r.wg.Wait()
+	}
+}
+
+// stillRunning returns s and the sessions it replaced that have not ended: those that may
+// still have ops in flight (waitDeviceOps). An ended session has carried out all of its ops.
+func (s *session) stillRunning() []*session {
+	var running []*session
+	for _, r := range append([]*session{s}, s.replacedSessions()...) {
+		r.mu.Lock()
+		if !r.ended {
+			running = append(running, r)
+		}
+		r.mu.Unlock()
+	}
+	return running
+}
+
+// replacedSessions returns the sessions s replaced (register).
+func (s *session) replacedSessions() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replaced
 }
 
 func (s *session) isKicked() bool {
