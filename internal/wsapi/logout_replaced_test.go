@@ -110,12 +110,12 @@ func waitsForDeviceOps() bool {
 }
 
 // logoutAfterReplacedOp sends op on alice's connection of device a1, which the switchboard
-// holds in flight; then a newer connection of a1 logs in, replacing the first (R6.2), and the
-// device logs out: from the newer connection (byClient), or by the server's logout of alice
-// (Server.LogoutUser, the REST API's). The held op goes on once the logout lost the device or
+// holds in flight; then way.logins newer connections of a1 log in one after another, each
+// replacing the one before (R6.2), and the device logs out: from the newest connection
+// (way), or by the server's logout of alice (Server.LogoutUser, the REST API's). The held op goes on once the logout lost the device or
 // waits for the device's ops in flight, whichever comes first. It returns once the logout and
 // the op are both done, with the op's call.
-func logoutAfterReplacedOp(t *testing.T, b *heldBoard, bus *localbus.Bus, op string, byClient bool) (callID string) {
+func logoutAfterReplacedOp(t *testing.T, b *heldBoard, bus *localbus.Bus, op string, way logoutWay) (callID string) {
 	t.Helper()
 	srv := New(Config{}, b, bus, tokenIsUser{}, nil, nil)
 	hs := httptest.NewServer(srv)
@@ -129,14 +129,18 @@ func logoutAfterReplacedOp(t *testing.T, b *heldBoard, bus *localbus.Bus, op str
 		t.Fatal(err)
 	}
 	within(t, b.entered, "the op reaching the switchboard")
-	newer := dialWS(t, url)
-	exchange(t, newer, login)
-	if got := readUntilKicked(t, older); got != protocol.KickReplaced {
-		t.Fatalf("older connection kicked with %q, want %q", got, protocol.KickReplaced)
+	var newer *websocket.Conn
+	for range way.logins {
+		newer = dialWS(t, url)
+		exchange(t, newer, login)
+		if got := readUntilKicked(t, older); got != protocol.KickReplaced {
+			t.Fatalf("older connection kicked with %q, want %q", got, protocol.KickReplaced)
+		}
+		older = newer
 	}
 
 	loggedOut := make(chan struct{})
-	if byClient {
+	if way.byClient {
 		if err := newer.Write(t.Context(), websocket.MessageText, []byte(`{"id":2,"op":"logout"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -182,12 +186,16 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// byClient names the two ways a device logs out: its own logout op (true), the server's
-// logout of its user (false).
-var byClient = []struct {
+// logoutWay is how the device logs out after how many newer logins.
+type logoutWay struct {
 	name     string
-	byClient bool
-}{{"logout", true}, {"LogoutUser", false}}
+	byClient bool // its own logout op, or the server's logout of its user
+	logins   int  // newer logins of the device before the logout
+}
+
+var logoutWays = []logoutWay{
+	{"logout", true, 1}, {"LogoutUser", false, 1}, {"logout after two replacements", true, 2},
+}
 
 // R6.1, R6.4: a callAccept in flight on a connection that a newer login of the same device
 // replaced (R6.2) commits before the device's logout on the newer connection, as one in
@@ -195,7 +203,7 @@ var byClient = []struct {
 // its main device and she quits the advanced call, instead of staying Accepted (and busy) on
 // a logged-out device until the device's loss grace ends.
 func TestLogoutAfterAnAcceptOfTheReplacedConnection(t *testing.T) {
-	for _, way := range byClient {
+	for _, way := range logoutWays {
 		t.Run(way.name, func(t *testing.T) {
 			bus := localbus.New()
 			b := newHeldBoard(t, bus)
@@ -204,7 +212,7 @@ func TestLogoutAfterAnAcceptOfTheReplacedConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logoutAfterReplacedOp(t, b, bus, `{"id":2,"op":"callAccept","data":{"callID":"`+res.Call.ID+`"}}`, way.byClient)
+			logoutAfterReplacedOp(t, b, bus, `{"id":2,"op":"callAccept","data":{"callID":"`+res.Call.ID+`"}}`, way)
 			c, err := b.QueryCall(t.Context(), "bob", res.Call.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -221,11 +229,11 @@ func TestLogoutAfterAnAcceptOfTheReplacedConnection(t *testing.T) {
 // cancels the new call, instead of leaving it ringing with a caller whose main device is
 // logged out.
 func TestLogoutAfterAnInviteOfTheReplacedConnection(t *testing.T) {
-	for _, way := range byClient {
+	for _, way := range logoutWays {
 		t.Run(way.name, func(t *testing.T) {
 			bus := localbus.New()
 			b := newHeldBoard(t, bus)
-			callID := logoutAfterReplacedOp(t, b, bus, `{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`, way.byClient)
+			callID := logoutAfterReplacedOp(t, b, bus, `{"id":2,"op":"callInvite","data":{"invitees":["bob"]}}`, way)
 			c, err := b.QueryCall(t.Context(), "alice", callID)
 			if err != nil {
 				t.Fatal(err)
