@@ -3,6 +3,7 @@ package wsapi
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,13 @@ func (b *slowAccept) note(what string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.order = append(b.order, what)
+}
+
+// noted reports whether what was recorded.
+func (b *slowAccept) noted(what string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Contains(b.order, what)
 }
 
 func (b *slowAccept) RingingCalls(context.Context, string) ([]call.Call, int64, error) {
@@ -70,7 +78,13 @@ func TestLogoutUserAfterTheOpsInFlight(t *testing.T) {
 		srv.LogoutUser(context.Background(), "alice")
 		close(loggedOut)
 	}()
-	time.Sleep(100 * time.Millisecond) // the logout, if it does not wait for the accept
+	deadline := time.Now().Add(10 * time.Second)
+	for !backend.noted("logout a1") && !waitsForDeviceOps() {
+		if time.Now().After(deadline) {
+			t.Fatal("LogoutUser neither lost the device nor waited for its ops within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
 	close(backend.release)
 	select {
 	case <-loggedOut:
