@@ -314,3 +314,17 @@ func TestClientAndWatchPrintNoTerminalEscapes(t *testing.T) {
 		}
 	}
 }
+
+// A session that ends while the client sleeps (sleep 1h in a script) ends the program at
+// once, as it does between commands: the sleep does not outlast the session.
+func TestSleepEndsWithTheSession(t *testing.T) {
+	srv := servertest.Start(t)
+	first := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	first.waitFor(`logged in as alice`)
+	first.send("sleep 1h")
+	second := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	second.waitFor(`logged in as alice`)
+	if err := first.wait(); err == nil || !strings.Contains(err.Error(), "session ended") {
+		t.Fatalf("err %v, want the session's end", err)
+	}
+}

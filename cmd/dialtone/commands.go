@@ -384,7 +384,9 @@ func cmdShow(ctx context.Context, con *console, args []string) error {
 	return nil
 }
 
-func cmdSleep(ctx context.Context, _ *console, args []string) error {
+// cmdSleep waits for the duration, ctx's end or the session's end, whichever comes first:
+// the loop then sees a session that ended and returns its error.
+func cmdSleep(ctx context.Context, con *console, args []string) error {
 	if len(args) != 1 {
 		return errUsage
 	}
@@ -392,9 +394,12 @@ func cmdSleep(ctx context.Context, _ *console, args []string) error {
 	if err != nil {
 		return errUsage
 	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+	case <-con.client().Done():
+	case <-timer.C:
 	}
 	return nil
 }
