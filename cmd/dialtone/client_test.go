@@ -328,3 +328,15 @@ func TestSleepEndsWithTheSession(t *testing.T) {
 		t.Fatalf("err %v, want the session's end", err)
 	}
 }
+
+// A command typed while the server is away says at once that it waits for the server,
+// instead of a silence ending in "context deadline exceeded".
+func TestCommandWhileTheServerIsAwaySaysSo(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	srv.Stop()
+	alice.waitFor(`connection Reconnecting`)
+	alice.send("list")
+	alice.waitFor(`not connected to the server \(Reconnecting\); list waits for it up to 15s`)
+}

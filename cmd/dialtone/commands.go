@@ -67,6 +67,7 @@ func (con *console) exec(ctx context.Context, line string) bool {
 		if cmd.name != name {
 			continue
 		}
+		con.warnIfOffline(cmd.name)
 		err := cmd.run(ctx, con, fields[1:])
 		switch {
 		case errors.Is(err, errUsage):
@@ -76,12 +77,25 @@ func (con *console) exec(ctx context.Context, line string) bool {
 			}
 			con.out.line("usage: %s %s", cmd.name, cmd.args)
 		case err != nil:
-			con.out.line("error: %s: %v", cmd.name, describe(err))
+			con.out.line("error: %s: %v", cmd.name, describeRequest(err))
 		}
 		return false
 	}
 	con.out.line("error: unknown command %q; type help for the list", fields[0])
 	return false
+}
+
+// warnIfOffline tells, before a command that sends a request runs, that the connection is
+// down: the SDK holds the request until the connection is back or client.DefaultRequestTimeout
+// has passed.
+func (con *console) warnIfOffline(name string) {
+	if name == "help" || name == "sleep" {
+		return
+	}
+	if state := con.client().State(); state != client.Connected {
+		con.out.line("not connected to the server (%s); %s waits for it up to %s", state, name,
+			client.DefaultRequestTimeout)
+	}
 }
 
 // splitLine splits a command line into words as a shell does: words are separated by blanks;

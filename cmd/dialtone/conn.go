@@ -174,6 +174,15 @@ func describe(err error) error {
 	return err
 }
 
+// describeRequest is describe for the request of an interactive command, which the SDK bounds
+// with client.DefaultRequestTimeout: one that timed out is said to be unanswered.
+func describeRequest(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (no answer from the server within %s)", err, client.DefaultRequestTimeout)
+	}
+	return describe(err)
+}
+
 // codeText is "6000274: your state in the call does not allow this".
 func codeText(code client.ErrorCode) string {
 	if name, ok := codeNames[code]; ok {

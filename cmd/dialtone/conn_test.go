@@ -76,3 +76,17 @@ func TestSessionEndIsPrintedBeforeTheProgramReturns(t *testing.T) {
 		}
 	}
 }
+
+// A command's request the server did not answer in time is named as such, not only as the
+// context's "deadline exceeded"; a coded error keeps its meaning.
+func TestDescribeRequestNamesAnUnansweredRequest(t *testing.T) {
+	coded := fmt.Errorf("login: %w", &protocol.Error{Code: protocol.CodeAuthFailed, Message: "token expired"})
+	if got, want := describeRequest(coded).Error(), describe(coded).Error(); got != want {
+		t.Errorf("describeRequest(%q) = %q, want %q", coded, got, want)
+	}
+	err := fmt.Errorf("queryCall: %w", context.DeadlineExceeded)
+	got := describeRequest(err)
+	if !errors.Is(got, context.DeadlineExceeded) || !strings.Contains(got.Error(), "no answer from the server within 15s") {
+		t.Errorf("describe(%q) = %q, want the unanswered request named", err, got)
+	}
+}
