@@ -87,7 +87,7 @@ type workload struct {
 
 // run parses args, runs the workload and prints its report on stdout.
 func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(wl.name, wl.usage, stderr)
+	fs := newFlagSet(wl.name, wl.usage, stdout, stderr)
 	wl.common.register(fs)
 	wl.define(fs)
 	pos, help, err := parseArgs(fs, args)

@@ -29,7 +29,7 @@ a Go string, its control characters escaped ("\x1b"), so that it cannot act on t
 
 // runClient implements "dialtone client".
 func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("client", clientUsage, stderr)
+	fs := newFlagSet("client", clientUsage, stdout, stderr)
 	var cf connFlags
 	cf.register(fs, "dialtone-cli")
 	pos, help, err := parseArgs(fs, args)

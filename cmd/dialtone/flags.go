@@ -10,16 +10,37 @@ import (
 )
 
 // newFlagSet returns a flag set whose usage prints usage (a synopsis and a description) and
-// then every flag with its default.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+// then every flag with its default: to stdout when it was asked for (--help, -h), to stderr
+// after the flag error the flag package printed there.
+func newFlagSet(name, usage string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	errOut := &flagErrorOutput{w: stderr}
+	fs.SetOutput(errOut)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), strings.TrimLeft(usage, "\n"))
-		fmt.Fprintln(fs.Output(), "\nFlags:")
+		w := stdout
+		if errOut.wrote {
+			w = stderr
+		}
+		errOut.wrote = false
+		fs.SetOutput(w)
+		defer fs.SetOutput(errOut)
+		fmt.Fprint(w, strings.TrimLeft(usage, "\n"))
+		fmt.Fprintln(w, "\nFlags:")
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// flagErrorOutput is the output of a flag set outside its usage: only the flag package's
+// error messages, which it writes to w. wrote tells the usage that one was printed.
+type flagErrorOutput struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (o *flagErrorOutput) Write(p []byte) (int, error) {
+	o.wrote = true
+	return o.w.Write(p)
 }
 
 // parseArgs parses args with flags and positional arguments interleaved ("token alice

@@ -19,7 +19,7 @@ DIALTONE_SECRET and DIALTONE_AUDIENCE are the defaults of --secret and --audienc
 
 // runToken implements "dialtone token".
 func runToken(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", tokenUsage, stderr)
+	fs := newFlagSet("token", tokenUsage, stdout, stderr)
 	secret := fs.String("secret", envOr("DIALTONE_SECRET", ""), "the server's token secret (env DIALTONE_SECRET)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	audience := fs.String("audience", envOr("DIALTONE_AUDIENCE", ""),

@@ -127,3 +127,20 @@ func TestTokenReadsTheAudienceFromTheEnvironment(t *testing.T) {
 		t.Fatalf("Verify with audience other = %q, %v; want bob", user, err)
 	}
 }
+
+// Help that was asked for goes to stdout for every command, as "dialtone --help" does (so
+// "dialtone client --help | less" shows it); the usage after a flag error goes to stderr.
+func TestAskedForHelpGoesToStdout(t *testing.T) {
+	for _, cmd := range []string{"token", "client", "watch", "bench lifecycle", "bench idle", "bench timers"} {
+		for _, help := range []string{"--help", "-h"} {
+			stdout, stderr, err := runOnce(t, append(strings.Fields(cmd), help)...)
+			if err != nil || !strings.Contains(stdout, "Usage: dialtone "+cmd) || !strings.Contains(stdout, "Flags:") || stderr != "" {
+				t.Errorf("%s %s: err %v, stdout %q, stderr %q; want the usage on stdout only", cmd, help, err, stdout, stderr)
+			}
+		}
+		stdout, stderr, err := runOnce(t, append(strings.Fields(cmd), "--no-such-flag")...)
+		if err == nil || stdout != "" || !strings.Contains(stderr, "no-such-flag") || !strings.Contains(stderr, "Usage: dialtone "+cmd) {
+			t.Errorf("%s --no-such-flag: err %v, stdout %q, stderr %q; want the error and usage on stderr only", cmd, err, stdout, stderr)
+		}
+	}
+}

@@ -37,7 +37,7 @@ send (extendedData) is shown, never acted on, and decodes to what they sent.
 
 // runWatch implements "dialtone watch".
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("watch", watchUsage, stderr)
+	fs := newFlagSet("watch", watchUsage, stdout, stderr)
 	var cf connFlags
 	cf.register(fs, "dialtone-watch")
 	pos, help, err := parseArgs(fs, args)
