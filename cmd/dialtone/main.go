@@ -44,7 +44,7 @@ Usage:
   dialtone client [flags]          interactive terminal client (commands on stdin)
   dialtone watch  [flags]          print the events one device of a user receives, as JSON lines
   dialtone bench  WORKLOAD [flags] load-test a server: lifecycle, idle or timers
-  dialtone help                    this text
+  dialtone help [COMMAND]          this text, or the help of COMMAND
 
 Run "dialtone COMMAND --help" for the flags of a command. Flags take one or two dashes.
 The development server (dialtoned --dev) listens on ws://127.0.0.1:3425/v1/ws and signs
@@ -78,20 +78,36 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}, args, stdin, stdout, stderr)
 }
 
-// dispatch runs the command args[0] of cmds, or prints usage for help or no command.
+// dispatch runs the command args[0] of cmds, or prints usage for help or no command; "help
+// COMMAND" runs "COMMAND --help".
 func dispatch(ctx context.Context, name, usage string, cmds map[string]subcommand, args []string,
 	stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errReported
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	if isHelp(args[0]) {
+		switch {
+		case len(args) == 1 || len(args) == 2 && isHelp(args[1]):
+			fmt.Fprint(stdout, usage)
+			return nil
+		case len(args) == 2:
+			args = []string{args[1], "--help"}
+		default:
+			return fmt.Errorf("help takes one COMMAND at most (run %s --help)", name)
+		}
 	}
 	if cmd, ok := cmds[args[0]]; ok {
 		return cmd(ctx, args[1:], stdin, stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q (run %s --help)", args[0], name)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }

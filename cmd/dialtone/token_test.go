@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,23 @@ func TestAskedForHelpGoesToStdout(t *testing.T) {
 		stdout, stderr, err := runOnce(t, append(strings.Fields(cmd), "--no-such-flag")...)
 		if err == nil || stdout != "" || !strings.Contains(stderr, "no-such-flag") || !strings.Contains(stderr, "Usage: dialtone "+cmd) {
 			t.Errorf("%s --no-such-flag: err %v, stdout %q, stderr %q; want the error and usage on stderr only", cmd, err, stdout, stderr)
+		}
+	}
+}
+
+// "dialtone help COMMAND" prints the command's help, as "dialtone COMMAND --help" does, and
+// an unknown COMMAND is an error, not the general usage with status 0.
+func TestHelpOfACommand(t *testing.T) {
+	for _, args := range [][]string{{"help", "token"}, {"help", "client"}, {"bench", "help", "idle"}} {
+		stdout, _, err := runOnce(t, args...)
+		want := "Usage: dialtone " + strings.Join(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == "help" }), " ")
+		if err != nil || !strings.Contains(stdout, want) {
+			t.Errorf("%q: err %v, stdout %q; want %q", args, err, stdout, want)
+		}
+	}
+	for _, args := range [][]string{{"help", "frobnicate"}, {"bench", "help", "frobnicate"}, {"help", "token", "client"}} {
+		if _, _, err := runOnce(t, args...); err == nil {
+			t.Errorf("%q succeeded", args)
 		}
 	}
 }
