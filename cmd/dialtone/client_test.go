@@ -340,3 +340,17 @@ func TestCommandWhileTheServerIsAwaySaysSo(t *testing.T) {
 	alice.send("list")
 	alice.waitFor(`not connected to the server \(Reconnecting\); list waits for it up to 15s`)
 }
+
+// An argument of the wrong type or out of range says what is wrong with it before the
+// command's synopsis, as a wrong flag does.
+func TestClientNamesTheWrongArgument(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	alice.send("sleep soon")
+	alice.waitFor(`error: sleep: "soon" is not a duration such as 2s\nusage: sleep DURATION`)
+	alice.send("list -1")
+	alice.waitFor(`error: list: "-1" is not a whole number ≥ 0\nusage: list \[COUNT\] \[NEXT\]`)
+	alice.send("list 99999999999999999999")
+	alice.waitFor(`error: list: "99999999999999999999" is not a whole number ≥ 0\nusage: list`)
+}

@@ -43,7 +43,8 @@ func commandTable() []command {
 // errUsage asks exec to print the command's synopsis.
 var errUsage = errors.New("wrong arguments")
 
-// badFlag is errUsage with the flag error that caused it, which exec prints first.
+// badFlag is errUsage with the flag or argument error that caused it, which exec prints
+// first.
 type badFlag struct{ err error }
 
 func (e badFlag) Error() string        { return e.err.Error() }
@@ -336,7 +337,7 @@ func cmdList(ctx context.Context, con *console, args []string) error {
 	for i, a := range args {
 		n, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || n < 0 {
-			return errUsage
+			return badFlag{fmt.Errorf("%q is not a whole number ≥ 0", a)}
 		}
 		nums[i] = n
 	}
@@ -406,7 +407,7 @@ func cmdSleep(ctx context.Context, con *console, args []string) error {
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil {
-		return errUsage
+		return badFlag{fmt.Errorf("%q is not a duration such as 2s", args[0])}
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
