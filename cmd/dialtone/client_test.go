@@ -354,3 +354,20 @@ func TestClientNamesTheWrongArgument(t *testing.T) {
 	alice.send("list 99999999999999999999")
 	alice.waitFor(`error: list: "99999999999999999999" is not a whole number ≥ 0\nusage: list`)
 }
+
+// An empty CALL (two single quotes on the command line) names no call: it is refused, not
+// taken as the beginning of the one call the client knows, which "end" would then end.
+func TestEmptyCallIsRefused(t *testing.T) {
+	srv := servertest.Start(t)
+	alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+	alice.waitFor(`logged in as alice`)
+	alice.send("invite bob")
+	short := alice.waitFor(`call (\S+) \(\S+\) ringing bob`)[1]
+	alice.send("cancel ''")
+	alice.waitFor(`error: cancel: an empty CALL names no call`)
+	alice.send("show " + short)
+	alice.waitFor(`call \S+: Started`)
+	if strings.Contains(alice.out.String(), "cancelled") {
+		t.Fatalf("cancel '' cancelled the call:\n%s", alice.out.String())
+	}
+}

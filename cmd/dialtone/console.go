@@ -221,8 +221,11 @@ func (b *callBook) transitions(callID string, users []client.CallUserInfo) []str
 }
 
 // resolve returns the known call ID that ref begins or ends; an unknown ref is returned as is
-// (the server decides), an ambiguous one is an error.
+// (the server decides), an ambiguous or empty one is an error.
 func (b *callBook) resolve(ref string) (string, error) {
+	if ref == "" {
+		return "", errors.New("an empty CALL names no call")
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.states[ref]; ok {
