@@ -94,6 +94,9 @@ func (cf *connFlags) loginToken() (string, error) {
 // dial checks the login flags and connects with opts; the caller closes the client. ctx
 // should come from loginContext.
 func (cf *connFlags) dial(ctx context.Context, opts client.Options) (*client.Client, error) {
+	if err := checkURL(cf.url); err != nil {
+		return nil, err
+	}
 	if _, err := cf.loginToken(); err != nil {
 		return nil, err
 	}

@@ -90,3 +90,16 @@ func TestDescribeRequestNamesAnUnansweredRequest(t *testing.T) {
 		t.Errorf("describe(%q) = %q, want the unanswered request named", err, got)
 	}
 }
+
+// client and watch refuse a --url that names no server endpoint, naming the flag, as bench
+// does, rather than passing on what the WebSocket library says of it.
+func TestClientAndWatchRefuseABadURL(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:3425", "ftp://127.0.0.1/v1/ws", "ws:///v1/ws", "ws://%zz"} {
+		for _, cmd := range []string{"client", "watch"} {
+			_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "1s")
+			if err == nil || !strings.Contains(err.Error(), "--url") {
+				t.Errorf("%s --url %q: err %v, want a refusal naming --url", cmd, u, err)
+			}
+		}
+	}
+}

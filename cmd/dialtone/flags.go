@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -106,3 +107,20 @@ func envOr(key, def string) string {
 
 // defaultURL is the development server's endpoint.
 const defaultURL = "ws://127.0.0.1:3425/v1/ws"
+
+// checkURL refuses a --url that names no server endpoint the SDK can dial (a scheme ws, wss,
+// http or https, and a host): every connection would fail with what the WebSocket library says
+// of it, and a bench workload that reports failed logins as errors (idle) would report them
+// instead of the mistake.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--url %q: %w", raw, err)
+	case u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("--url %q: the scheme must be ws, wss, http or https", raw)
+	case u.Host == "":
+		return fmt.Errorf("--url %q: no host", raw)
+	}
+	return nil
+}
