@@ -127,8 +127,9 @@ func (cf *connFlags) login(ctx context.Context, c *client.Client) (client.LoginR
 }
 
 // explain adds to err, a refused login or the end of a session, what the kick's reason or the
-// server's refusal does not say: that another client took over the device, or that --token
-// has expired (the refusal says only "authentication failed").
+// server's refusal does not say: that another client took over the device, that --token has
+// expired, or else which flags must match the server (the refusal says only "authentication
+// failed").
 func (cf *connFlags) explain(err error) error {
 	var kick *client.KickError
 	if errors.As(err, &kick) && kick.Reason == protocol.KickReplaced {
@@ -137,13 +138,16 @@ func (cf *connFlags) explain(err error) error {
 	}
 	refused := client.Code(err) == client.CodeAuthFailed ||
 		errors.As(err, &kick) && kick.Reason == protocol.KickAuthFailed
-	if !refused || cf.token == "" {
+	if !refused {
 		return err
+	}
+	if cf.token == "" {
+		return fmt.Errorf("%w (check that --secret is the server's --secret, and --audience its --audience)", err)
 	}
 	var claims jwt.RegisteredClaims
 	if _, _, perr := jwt.NewParser().ParseUnverified(cf.token, &claims); perr != nil ||
 		claims.ExpiresAt == nil || claims.ExpiresAt.After(time.Now()) {
-		return err
+		return fmt.Errorf("%w (check that --token was minted with the server's --secret and --audience)", err)
 	}
 	return fmt.Errorf("%w (the --token expired at %s)", err, claims.ExpiresAt.Local().Format(time.DateTime))
 }

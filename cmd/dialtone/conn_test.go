@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/internal/servertest"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -99,6 +100,24 @@ func TestClientAndWatchRefuseABadURL(t *testing.T) {
 			_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "1s")
 			if err == nil || !strings.Contains(err.Error(), "--url") {
 				t.Errorf("%s --url %q: err %v, want a refusal naming --url", cmd, u, err)
+			}
+		}
+	}
+}
+
+// A login refused for a token of the wrong secret says what to check: the refusal says only
+// "authentication failed" (behaviour §8 keeps the reason from the client).
+func TestWrongSecretIsHinted(t *testing.T) {
+	srv := servertest.Start(t)
+	wrong, err := auth.Mint([]byte("wrong-secret-0123456789"), "alice", time.Hour, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"client", "watch"} {
+		for _, cred := range [][]string{{"--secret", "wrong-secret-0123456789"}, {"--token", wrong}} {
+			_, _, err := runOnce(t, append([]string{cmd, "--url", srv.URL, "--user", "alice"}, cred...)...)
+			if client.Code(err) != client.CodeAuthFailed || !strings.Contains(err.Error(), "the server's --secret") {
+				t.Errorf("%s %s: err %v, want code %d and what to check", cmd, cred[0], err, client.CodeAuthFailed)
 			}
 		}
 	}
