@@ -128,14 +128,7 @@ func TestKickWhoseCloseIsLostEndsTheConnection(t *testing.T) {
 	for _, reason := range []string{KickShutdown, KickReplaced} {
 		t.Run(reason, func(t *testing.T) {
 			want, _ := protocol.KickFor(reason)
-			fs := newFakeServer(t)
-			var kickedConn atomic.Pointer[fakeConn]
-			fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
-				if fc == kickedConn.Load() {
-					return nil, nil, false // a kicked connection carries out nothing more it reads
-				}
-				return defaultRespond(fc, req)
-			})
+			fs, kickedConn := newKickingServer(t)
 			rec := newRecorder()
 			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
 			recv(t, fs.logins, "login")
@@ -184,4 +177,19 @@ func TestKickWhoseCloseIsLostEndsTheConnection(t *testing.T) {
 			assertNoReconnection(t, fs, c)
 		})
 	}
+}
+
+// newKickingServer returns a fake server and the connection it kicked (none until the test
+// stores one), which carries out nothing more it reads, as the server's side of a kicked
+// connection does.
+func newKickingServer(t *testing.T) (*fakeServer, *atomic.Pointer[fakeConn]) {
+	fs := newFakeServer(t)
+	kicked := new(atomic.Pointer[fakeConn])
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if fc == kicked.Load() {
+			return nil, nil, false // a kicked connection carries out nothing more it reads
+		}
+		return defaultRespond(fc, req)
+	})
+	return fs, kicked
 }

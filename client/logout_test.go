@@ -92,14 +92,7 @@ func TestLogoutStopsTheClient(t *testing.T) {
 // connection, which the server no longer reads: it waits for the reconnection and is carried
 // out there (docs/behaviour.md §12, "A kick whose close is lost").
 func TestLogoutAfterAKickWhoseCloseIsLost(t *testing.T) {
-	fs := newFakeServer(t)
-	var kickedConn atomic.Pointer[fakeConn]
-	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
-		if fc == kickedConn.Load() {
-			return nil, nil, false // a kicked connection carries out nothing more it reads
-		}
-		return defaultRespond(fc, req)
-	})
+	fs, kickedConn := newKickingServer(t)
 	rec := newRecorder()
 	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
 	recv(t, fs.logins, "login")
