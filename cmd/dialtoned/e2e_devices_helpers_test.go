@@ -1,0 +1,31 @@
+package main
+
+import (
+	"slices"
+)
+
+// count returns how many times d has received summary on callID so far.
+func (d *device) count(callID, summary string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, s := range d.summaries(callID) {
+		if s == summary {
+			n++
+		}
+	}
+	return n
+}
+
+// expectIgnoring is expect with the summaries in ignore left out of what the device received:
+// events whose order against the others is not the server's to fix (two users' receipts).
+func (d *device) expectIgnoring(ts *testServer, callID string, ignore []string, want ...string) {
+	d.t.Helper()
+	ts.barrier(d.t, d)
+	d.mu.Lock()
+	got := slices.DeleteFunc(d.summaries(callID), func(s string) bool { return slices.Contains(ignore, s) })
+	d.mu.Unlock()
+	if !slices.Equal(got, want) {
+		d.t.Errorf("%s@%s events of call %s (without %q):\n got  %q\n want %q", d.user, d.id, callID, ignore, got, want)
+	}
+}
