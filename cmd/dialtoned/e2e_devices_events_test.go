@@ -65,3 +65,38 @@ func TestE2EDevicesMainDeviceOfCallerAndCallee(t *testing.T) {
 		}
 	}
 }
+
+// R3.6, R3.8, R6.3, §1: an Accepted user's non-main device may callingInvite and callQuit; it
+// does not become the main device by that: the invitee's changes reach the main device only
+// (the acting device has its reply), and the quit reaches every device of the user.
+func TestE2EDevicesOpsFromANonMainDevice(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.login(t, "alice", "a")
+	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
+	carol := ts.login(t, "carol", "c")
+	ctx := t.Context()
+	res, err := alice.CallInvite(ctx, []string{"bob"}, advanced)
+	must(t, err)
+	id := res.CallID
+	alice.wait(id, "changed bob=Received")
+	must(t, second(b1.CallAccept(ctx, id, client.OpConfig{})))
+	alice.wait(id, "changed bob=Accepted")
+
+	must(t, second(b2.CallingInvite(ctx, id, []string{"carol"}, client.CallingInviteConfig{})))
+	carol.wait(id, "received from bob")
+	b1.wait(id, "changed carol=Received")
+	must(t, second(carol.CallAccept(ctx, id, client.OpConfig{})))
+	b1.wait(id, "changed carol=Accepted")
+	must(t, second(b2.CallQuit(ctx, id, client.OpConfig{})))
+	alice.wait(id, "changed bob=Quit")
+	carol.wait(id, "changed bob=Quit")
+
+	b1.expect(ts, id, "received from alice", "changed bob=Received", "changed bob=Accepted",
+		"changed carol=Inviting", "changed carol=Received", "changed carol=Accepted", "changed bob=Quit")
+	b2.expect(ts, id, "received from alice", "changed bob=Received", "changed bob=Accepted", "changed bob=Quit")
+	info, err := alice.QueryCall(ctx, id)
+	must(t, err)
+	if c := userIn(t, info.CallUserList, "carol"); info.State != client.CallStarted || c.Inviter != "bob" {
+		t.Errorf("after bob's quit from his non-main device: %+v", info)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/dialtone/dialtone/client"
@@ -59,5 +60,54 @@ func TestE2EDevicesLimitAtItsEdgeWithReconnects(t *testing.T) {
 	must(t, again.Logout(t.Context()))
 	if err := third(); err != nil {
 		t.Errorf("third device after the laptop logged out: %v", err)
+	}
+}
+
+// R6.2: two new devices log in at the same moment for the one place left: exactly one gets
+// it, the other gets 6000293; two connections of one new device at that moment both log in,
+// the later replacing the earlier, and take one place.
+func TestE2EDevicesLimitRaces(t *testing.T) {
+	ts := startServer(t, "--max-devices-per-user", "2")
+	ts.login(t, "alice", "phone")
+	logins := func(ids ...string) []error {
+		errs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			d := ts.dial(t, "alice", id, client.Options{})
+			wg.Go(func() {
+				_, errs[i] = d.Login(t.Context(), token(t, "alice"), id)
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+	errs := logins("laptop", "tablet")
+	if ok := (errs[0] == nil) != (errs[1] == nil); !ok {
+		t.Fatalf("two new devices for one place: %v", errs)
+	}
+	for _, err := range errs {
+		if err != nil && code(err) != client.CodeTooManyDevices {
+			t.Errorf("the device refused: %v, want 6000293", err)
+		}
+	}
+
+	ts2 := startServer(t, "--max-devices-per-user", "2")
+	ts2.login(t, "alice", "phone")
+	var wg sync.WaitGroup
+	ds := []*device{ts2.dial(t, "alice", "laptop", client.Options{}), ts2.dial(t, "alice", "laptop", client.Options{})}
+	for _, d := range ds {
+		wg.Go(func() { _, _ = d.Login(t.Context(), token(t, "alice"), "laptop") })
+	}
+	wg.Wait()
+	// Whichever won, a device of the same ID is never refused for the limit, and no third place
+	// was taken: a new device is refused.
+	for _, d := range ds {
+		if err := d.Err(); err != nil && code(err) == client.CodeTooManyDevices {
+			t.Errorf("a connection of the laptop was refused for the limit: %v", err)
+		}
+	}
+	extra := ts2.dial(t, "alice", "tablet", client.Options{})
+	if _, err := extra.Login(t.Context(), token(t, "alice"), "tablet"); code(err) != client.CodeTooManyDevices {
+		t.Errorf("tablet after the laptop's two connections: %v, want 6000293", err)
 	}
 }
