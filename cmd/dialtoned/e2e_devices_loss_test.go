@@ -158,3 +158,27 @@ func TestE2EDevicesMainDeviceReconnectIsNoLoss(t *testing.T) {
 		t.Errorf("bob after his main device reconnected: %+v", b)
 	}
 }
+
+// R6.1, R6.4, docs/api.md logout: the server API's logout of a user whose main device has no
+// connection (killed, within its grace) while another device is connected: the connected
+// device is kicked with logout, and the main device is lost at once, without waiting for its
+// grace: the user quits the advanced call.
+func TestE2EDevicesAPILogoutLosesADisconnectedMainDevice(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
+	ctx := t.Context()
+	alice := ts.login(t, "alice", "a")
+	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
+	res, err := alice.CallInvite(ctx, []string{"bob"}, advanced)
+	must(t, err)
+	id := res.CallID
+	alice.wait(id, "changed bob=Received")
+	must(t, second(b1.CallAccept(ctx, id, client.OpConfig{})))
+	alice.wait(id, "changed bob=Accepted")
+	b1.Close() // its loss would take 60s
+
+	if st, m := apiCall(t, ts, "POST", "/v1/api/users/bob/logout", apiKey, ""); st != 200 || len(m) != 0 {
+		t.Fatalf("logout bob: %d %v", st, m)
+	}
+	b2.until("logout kick", func() bool { return len(b2.kicks) > 0 && b2.kicks[0].Reason == client.KickLogout })
+	alice.wait(id, "changed bob=Quit")
+}
