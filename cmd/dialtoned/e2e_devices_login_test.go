@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/dialtone/dialtone/client"
@@ -104,4 +105,28 @@ func TestE2EDevicesTimeoutReachesADeviceThatLoggedInDuringTheRing(t *testing.T) 
 	laptop.wait(id, "timeout")
 	alice.wait(id, "changed bob=Timeout (call ended)")
 	laptop.expect(ts, id, "received from alice (synthetic)", "timeout")
+}
+
+// R5.3, §5 (§12 reading): a device of the caller that logs in while its outgoing call rings
+// gets no invitation synthesized (its user is not pending) and no event until the call's end,
+// which reaches it like every device of the caller.
+func TestE2EDevicesCallerDeviceLoginDuringItsRing(t *testing.T) {
+	ts := startServer(t)
+	phone, bob := ts.login(t, "alice", "phone"), ts.login(t, "bob", "b")
+	ctx := t.Context()
+	res, err := phone.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	id := res.CallID
+	phone.wait(id, "changed bob=Received")
+
+	laptop := ts.login(t, "alice", "laptop")
+	laptop.expect(ts, id)
+	list, err := laptop.QueryCallInvitationList(ctx, 20, 0)
+	must(t, err)
+	if !slices.ContainsFunc(list.CallList, func(c client.CallInfo) bool { return c.CallID == id && c.State == client.CallStarted }) {
+		t.Errorf("the caller's new device does not find the ringing call in its list: %+v", list.CallList)
+	}
+	must(t, second(bob.CallReject(ctx, id, client.OpConfig{})))
+	laptop.wait(id, "changed bob=Rejected (call ended)")
+	laptop.expect(ts, id, "changed bob=Rejected (call ended)")
 }
