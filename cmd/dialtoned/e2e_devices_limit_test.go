@@ -111,3 +111,24 @@ func TestE2EDevicesLimitRaces(t *testing.T) {
 		t.Errorf("tablet after the laptop's two connections: %v, want 6000293", err)
 	}
 }
+
+// R6.1, R6.2, protocol.md logout: a logout loses the device at once, so once its reply is in,
+// the device holds no place any more: with --max-devices-per-user 1, another device logging in
+// right after the reply is not refused with 6000293 (nor kicked tooManyDevices, which forbids
+// it to retry). Repeated, since the refusal depended on which came first, the reply's write or
+// the release of the place.
+func TestE2EDevicesLogoutFreesItsPlaceBeforeItsReply(t *testing.T) {
+	ts := startServer(t, "--max-devices-per-user", "1")
+	devices := [2]string{"phone", "tablet"}
+	for i := range soak(500) {
+		r := ts.raw(t) // dialled once the other device's logout is answered
+		r.send(`{"id":1,"op":"login","data":{"token":"` + token(t, "alice") + `","deviceID":"` + devices[i%2] + `"}}`)
+		if f := r.reply(1); f.Error != nil {
+			t.Fatalf("round %d: login right after the other device's logout reply: %v", i, f.Error)
+		}
+		r.send(`{"id":2,"op":"logout"}`)
+		if f := r.reply(2); f.Error != nil {
+			t.Fatalf("round %d: logout: %v", i, f.Error)
+		}
+	}
+}
