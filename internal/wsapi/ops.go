@@ -119,6 +119,9 @@ func (srv *Server) logout(ctx context.Context, s *session, req protocol.Request)
 		return nil, err
 	}
 	srv.backend.Logout(ctx, s.userID, s.deviceID)
+	// The device is lost (R6.1): it holds no place among its user's devices (R6.2) before its
+	// reply goes out, so another device's login right after the reply is not refused for it.
+	srv.unregister(s)
 	s.reply(req.ID, struct{}{})
 	s.kick(protocol.KickLogout)
 	return nil, nil
