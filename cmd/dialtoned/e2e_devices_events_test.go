@@ -18,11 +18,7 @@ func TestE2EDevicesMainDeviceOfCallerAndCallee(t *testing.T) {
 	c1, c2 := ts.login(t, "carol", "c1"), ts.login(t, "carol", "c2")
 	ctx := t.Context()
 
-	res, err := a2.CallInvite(ctx, []string{"bob", "carol"}, advanced)
-	must(t, err)
-	id := res.CallID
-	a2.wait(id, "changed bob=Received")
-	a2.wait(id, "changed carol=Received")
+	id := a2.ringBobAndCarol(t)
 	must(t, second(b3.CallAccept(ctx, id, client.OpConfig{})))
 	a2.wait(id, "changed bob=Accepted")
 	must(t, second(c2.CallReject(ctx, id, client.OpConfig{})))

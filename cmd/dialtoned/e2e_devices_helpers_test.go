@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"testing"
 )
 
 // count returns how many times d has received summary on callID so far.
@@ -28,4 +29,15 @@ func (d *device) expectIgnoring(ts *testServer, callID string, ignore []string, 
 	if !slices.Equal(got, want) {
 		d.t.Errorf("%s@%s events of call %s (without %q):\n got  %q\n want %q", d.user, d.id, callID, ignore, got, want)
 	}
+}
+
+// ringBobAndCarol has d ring bob and carol in an advanced call and returns its ID once both
+// received the invitation (R5.1).
+func (d *device) ringBobAndCarol(t *testing.T) string {
+	t.Helper()
+	res, err := d.CallInvite(t.Context(), []string{"bob", "carol"}, advanced)
+	must(t, err)
+	d.wait(res.CallID, "changed bob=Received")
+	d.wait(res.CallID, "changed carol=Received")
+	return res.CallID
 }

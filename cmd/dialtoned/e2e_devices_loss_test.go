@@ -93,11 +93,7 @@ func TestE2EDevicesCalleeMainDeviceKilledOtherDeviceStays(t *testing.T) {
 	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
 	c1, c2 := ts.login(t, "carol", "c1"), ts.login(t, "carol", "c2")
 	ctx := t.Context()
-	res, err := alice.CallInvite(ctx, []string{"bob", "carol"}, advanced)
-	must(t, err)
-	id := res.CallID
-	alice.wait(id, "changed bob=Received")
-	alice.wait(id, "changed carol=Received")
+	id := alice.ringBobAndCarol(t)
 	must(t, second(b1.CallAccept(ctx, id, client.OpConfig{})))
 	alice.wait(id, "changed bob=Accepted")
 
