@@ -21,19 +21,7 @@ const apiKey = "conformance-api-key-0123456789"
 // call makes one API request and returns its status and error code (0 for a result).
 func call(t *testing.T, srv *servertest.Server, method, path, body string) (int, protocol.Code) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+srv.Addr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := do(t, srv, method, path, body)
 	var b struct{ Error *protocol.Error }
 	if err := json.Unmarshal(raw, &b); err != nil {
 		t.Fatalf("%s %s: body %q is not JSON", method, path, raw)
@@ -44,9 +32,62 @@ func call(t *testing.T, srv *servertest.Server, method, path, body string) (int,
 	return resp.StatusCode, b.Error.Code
 }
 
+// do makes one API request with the API key and the headers hdr (name, value pairs: the
+// first of a name replaces the header, Authorization included, a later one is added to it)
+// and returns the response and its body.
+func do(t *testing.T, srv *servertest.Server, method, path, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+srv.Addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	given := map[string]bool{}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if given[hdr[i]] {
+			req.Header.Add(hdr[i], hdr[i+1])
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		given[hdr[i]] = true
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp, raw
+}
+
 // wsReply logs user in on a WebSocket of its own, sends op with data and returns the reply's
 // code (0 for a result).
 func wsReply(t *testing.T, srv *servertest.Server, user, op, data string) protocol.Code {
+	t.Helper()
+	code, _ := wsResult(t, srv, user, op, data)
+	return code
+}
+
+// wsResult is wsReply that also returns the reply's result (nil for an error).
+func wsResult(t *testing.T, srv *servertest.Server, user, op, data string) (protocol.Code, json.RawMessage) {
+	t.Helper()
+	conn, code := wsLogin(t, srv, servertest.Token(t, user), "d1")
+	defer conn.CloseNow()
+	if code != 0 {
+		t.Fatalf("login of %s: %d", user, code)
+	}
+	wsSend(t, conn, `{"id":2,"op":"`+op+`","data":`+data+`}`)
+	return wsAwait(t, conn, 2)
+}
+
+// wsLogin opens a WebSocket and logs in with token as deviceID; it returns the connection,
+// which the caller closes, and the login reply's code (0 for a result).
+func wsLogin(t *testing.T, srv *servertest.Server, token, deviceID string) (*websocket.Conn, protocol.Code) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -54,30 +95,43 @@ func wsReply(t *testing.T, srv *servertest.Server, user, op, data string) protoc
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.CloseNow()
 	conn.SetReadLimit(protocol.MaxServerFrameBytes)
-	frames := []string{`{"id":1,"op":"login","data":{"token":"` + servertest.Token(t, user) + `","deviceID":"d1"}}`,
-		`{"id":2,"op":"` + op + `","data":` + data + `}`}
-	for _, frame := range frames {
-		if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-			t.Fatal(err)
-		}
+	wsSend(t, conn, `{"id":1,"op":"login","data":{"token":"`+token+`","deviceID":"`+deviceID+`"}}`)
+	code, _ := wsAwait(t, conn, 1)
+	return conn, code
+}
+
+// wsSend writes one text frame.
+func wsSend(t *testing.T, conn *websocket.Conn, frame string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// wsAwait reads frames, skipping events, until the reply to request id, and returns its code
+// (0 for a result) and result.
+func wsAwait(t *testing.T, conn *websocket.Conn, id int64) (protocol.Code, json.RawMessage) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	for {
 		_, raw, err := conn.Read(ctx)
 		if err != nil {
-			t.Fatalf("no reply to %s: %v", op, err)
+			t.Fatalf("no reply to request %d: %v", id, err)
 		}
 		var f protocol.Frame
-		json.Unmarshal(raw, &f)
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatalf("frame %q: %v", raw, err)
+		}
 		switch {
-		case f.Event != "":
-		case f.ID == 1 && f.Error != nil:
-			t.Fatalf("login of %s: %+v", user, f.Error)
-		case f.ID == 2 && f.Error != nil:
-			return f.Error.Code
-		case f.ID == 2:
-			return 0
+		case f.Event != "" || f.ID != id:
+		case f.Error != nil:
+			return f.Error.Code, nil
+		default:
+			return 0, f.Result
 		}
 	}
 }
