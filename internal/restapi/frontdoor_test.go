@@ -26,6 +26,35 @@ func errorOf(t *testing.T, raw []byte) *protocol.Error {
 	return b.Error
 }
 
+// docs/api.md: a query parameter given more than once is 400, 6000001, and so is a query that
+// does not parse (a malformed percent-encoding, a ";" between parameters): neither is read in
+// part, which would answer a page or a call the client did not ask for.
+func TestRESTMalformedQueryIsRefused(t *testing.T) {
+	srv := servertest.Start(t, "--api-key", apiKey)
+	for _, path := range []string{
+		"/v1/api/users/alice/calls?count=%zz",
+		"/v1/api/users/alice/calls?count=1;nextFlag=5",
+		"/v1/api/users/alice/calls?count=1&nextFlag=%",
+		"/v1/api/users/alice/calls?other=%zz&count=1",
+		"/v1/api/calls/nosuch?userID=bob&userID=%zz",
+		"/v1/api/calls/nosuch?userID=bob;x",
+	} {
+		if status, code := call(t, srv, http.MethodGet, path, ""); status != 400 || code != protocol.CodeInvalidParameter {
+			t.Errorf("GET %s answered %d %d, want 400 6000001", path, status, code)
+		}
+	}
+	// A well-formed query is read as before: an escaped value, an empty one (absent).
+	for path, want := range map[string]int{
+		"/v1/api/users/alice/calls?count=%31":        200,
+		"/v1/api/users/alice/calls?count=&nextFlag=": 200,
+		"/v1/api/calls/nosuch?userID=%62ob":          404,
+	} {
+		if status, _ := call(t, srv, http.MethodGet, path, ""); status != want {
+			t.Errorf("GET %s answered %d, want %d", path, status, want)
+		}
+	}
+}
+
 // docs/api.md "Authentication": the API takes its key only. A user's login token (protocol.md
 // Login) opens no door to it, whether valid, expired or signed with another secret, whatever
 // user it names: 401, 6000291, with the Bearer challenge. Nor is the key a login token: a

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -335,9 +336,14 @@ func idemKey(r *http.Request) (string, error) {
 }
 
 // queryParam returns the query parameter name, "" when absent; one given more than once is
-// ambiguous and refused.
+// ambiguous and refused, and so is a query that does not parse (a malformed percent-encoding,
+// a ";" between parameters), which url.Values would read in part, dropping what it cannot.
 func queryParam(r *http.Request, name string) (string, error) {
-	v := r.URL.Query()[name]
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", invalid("the query is malformed: " + err.Error())
+	}
+	v := q[name]
 	if len(v) > 1 {
 		return "", invalid(name + " is given more than once")
 	}
