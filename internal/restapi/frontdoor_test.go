@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,20 @@ func TestRESTMalformedQueryIsRefused(t *testing.T) {
 	} {
 		if status, _ := call(t, srv, http.MethodGet, path, ""); status != want {
 			t.Errorf("GET %s answered %d, want %d", path, status, want)
+		}
+	}
+}
+
+// docs/api.md: without --api-key the API is off and every /v1/api/ path answers 404, also a
+// path that is not clean, which Go's router would otherwise redirect to its clean form, and
+// /v1/api itself.
+func TestRESTDisabledAnswers404Everywhere(t *testing.T) {
+	h := restapi.Routes(http.NewServeMux(), restapi.Config{})
+	for _, path := range []string{"/v1/api/calls", "/v1/api/calls//accept", "/v1/api/./calls", "/v1/api/calls/x/../y", "/v1/api"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{}`)))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s with the API off answered %d (Location %q), want 404", path, rec.Code, rec.Header().Get("Location"))
 		}
 	}
 }

@@ -68,15 +68,16 @@ type api struct{ Config }
 // Prefix the returned handler answers such a path as an unknown endpoint instead (docs/api.md).
 // Both judge the path as sent: a segment "%2E" or "%2E%2E" is clean, and names the user "." or
 // ".." (behaviour §1). Prefix without its slash, which Go's router would redirect to Prefix, is
-// an unknown endpoint too.
+// an unknown endpoint too. With the API off (no APIKey) every such path is 404, as every other
+// path under Prefix.
 func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{cfg}
 	if cfg.APIKey == "" {
-		mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-		return mux
+		mux.HandleFunc(Prefix, http.NotFound)
+		return unredirected(mux, http.NotFound)
 	}
 	for pattern, h := range map[string]endpoint{
 		"POST " + Prefix + "calls":                 a.invite,
@@ -91,9 +92,15 @@ func Routes(mux *http.ServeMux, cfg Config) http.Handler {
 		mux.Handle(pattern, a.handle(h))
 	}
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) { a.notAllowed(w, r, mux) })
+	return unredirected(mux, a.unknown)
+}
+
+// unredirected returns mux with the requests it would redirect under Prefix (a path that is
+// not clean, or Prefix without its slash) answered by other instead.
+func unredirected(mux *http.ServeMux, other http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == strings.TrimSuffix(Prefix, "/") || strings.HasPrefix(p, Prefix) && !isClean(r.URL.EscapedPath()) {
-			a.unknown(w, r)
+			other(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
