@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/dialtone/dialtone/internal/call"
@@ -150,6 +151,9 @@ func (a *api) listCalls(r *http.Request, _ string) (any, error) {
 // every endpoint; anything else is refused before any session is kicked. The user's push
 // targets are dropped first (§9): when they cannot be, nothing is changed and the request
 // fails, so a logged-out user is never left with devices that are pushed its invitations.
+// They are dropped again once the sessions are logged out: a registration a session had in
+// flight when it was kicked is carried out before Sessions.LogoutUser returns, and must not
+// outlive the logout either.
 func (a *api) logout(r *http.Request, _ string) (any, error) {
 	user, err := a.user(r.PathValue("userID"))
 	if err != nil {
@@ -158,14 +162,23 @@ func (a *api) logout(r *http.Request, _ string) (any, error) {
 	if err := decode(r, &struct{}{}); err != nil {
 		return nil, err
 	}
-	if a.PushTargets != nil {
-		if err := a.PushTargets.DeletePushTargets(r.Context(), user, ""); err != nil {
-			return nil, err
-		}
+	if err := a.dropPushTargets(r.Context(), user); err != nil {
+		return nil, err
 	}
 	a.Sessions.LogoutUser(r.Context(), user)
+	if err := a.dropPushTargets(r.Context(), user); err != nil {
+		return nil, err
+	}
 	if err := a.Backend.LogoutUser(r.Context(), user); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+// dropPushTargets removes every push registration of user (none to remove without PushTargets).
+func (a *api) dropPushTargets(ctx context.Context, user string) error {
+	if a.PushTargets == nil {
+		return nil
+	}
+	return a.PushTargets.DeletePushTargets(ctx, user, "")
 }

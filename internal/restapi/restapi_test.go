@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -144,5 +145,56 @@ func TestRequestAbandonedByItsCallerIsNoServerError(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "context canceled") {
 		t.Errorf("log %q does not say the request was abandoned", logged.String())
+	}
+}
+
+// memoryPushTargets is a PushTargets holding the users with push registrations.
+type memoryPushTargets struct {
+	mu    sync.Mutex
+	users map[string]bool
+}
+
+func (m *memoryPushTargets) put(userID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users[userID] = true
+}
+
+func (m *memoryPushTargets) has(userID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.users[userID]
+}
+
+func (m *memoryPushTargets) DeletePushTargets(_ context.Context, userID, _ string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.users, userID)
+	return nil
+}
+
+// registeringSessions is a Sessions whose logout finds a push registration of the user in
+// flight on a session it kicks: Sessions.LogoutUser waits for the ops in flight, and this one
+// commits meanwhile.
+type registeringSessions struct{ targets *memoryPushTargets }
+
+func (s registeringSessions) LogoutUser(_ context.Context, userID string) { s.targets.put(userID) }
+
+// docs/api.md logout, §9, docs/behaviour.md §12 ("After a kick"): the API's logout drops the
+// user's push targets, also one a device registered by a request still being carried out when
+// its session was kicked, so no logged-out device goes on being pushed the user's invitations.
+func TestLogoutDropsPushTargetsRegisteredMeanwhile(t *testing.T) {
+	targets := &memoryPushTargets{users: map[string]bool{"alice": true}}
+	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(string) bool { return true },
+		Backend: &countedLosses{}, Sessions: registeringSessions{targets}, PushTargets: targets})
+	req := httptest.NewRequest(http.MethodPost, Prefix+"users/alice/logout", nil)
+	req.Header.Set("Authorization", "Bearer key")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("logout answered %d %q, want 200", rec.Code, rec.Body)
+	}
+	if targets.has("alice") {
+		t.Error("alice has a push target after the logout: the one registered while her session was being logged out")
 	}
 }
