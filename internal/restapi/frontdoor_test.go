@@ -3,9 +3,12 @@ package restapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +333,49 @@ func sameJSON(a, b []byte) bool {
 	xs, _ := json.Marshal(x)
 	ys, _ := json.Marshal(y)
 	return string(xs) == string(ys)
+}
+
+// R7.3 over REST: requests with one Idempotency-Key sent at once are one request: the
+// duplicates wait for the first and get its answer, and one call is made.
+func TestRESTDuplicatesInFlightAreOneRequest(t *testing.T) {
+	srv := servertest.Start(t, "--api-key", apiKey)
+	const key = "rest-dup-key-0123456789"
+	answers := make(chan string, 4)
+	var wg sync.WaitGroup
+	for range cap(answers) {
+		wg.Go(func() { // no t.Fatal off the test's goroutine: a failure is an answer that differs
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+srv.Addr+"/v1/api/calls",
+				strings.NewReader(`{"userID":"alice","invitees":["bob"]}`))
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			req.Header.Set("Idempotency-Key", key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			answers <- fmt.Sprint(resp.StatusCode, " ", string(raw), err)
+		})
+	}
+	wg.Wait()
+	close(answers)
+	first := <-answers
+	if !strings.HasPrefix(first, "200 ") || !strings.HasSuffix(first, "<nil>") {
+		t.Fatalf("invite: %s", first)
+	}
+	for a := range answers {
+		if a != first {
+			t.Errorf("a duplicate got %s, want the first answer %s", a, first)
+		}
+	}
+	_, raw := do(t, srv, http.MethodGet, "/v1/api/users/alice/calls", "")
+	var page protocol.QueryCallInvitationListResult
+	if err := json.Unmarshal(raw, &page); err != nil || len(page.CallList) != 1 {
+		t.Errorf("alice's calls: %s (%v), want one", raw, err)
+	}
 }

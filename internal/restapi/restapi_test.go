@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,5 +199,36 @@ func TestLogoutDropsPushTargetsRegisteredMeanwhile(t *testing.T) {
 	}
 	if targets.has("alice") {
 		t.Error("alice has a push target after the logout: the one registered while her session was being logged out")
+	}
+}
+
+// docs/api.md "Errors": each code the table lists is answered with the first status whose row
+// lists it (the later rows, 405, 413 and 503, are the special answers of handle, notAllowed
+// and writeFailure, tested where they are made).
+func TestStatusIsTheDocumentedOne(t *testing.T) {
+	b, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, _ := strings.Cut(string(b), "| status | codes |")
+	errs, _, _ = strings.Cut(errs, "\n\n")
+	row := regexp.MustCompile(`(?m)^\| (\d{3}) \| (.*) \|$`)
+	seen := map[protocol.Code]bool{}
+	for _, m := range row.FindAllStringSubmatch(errs, -1) {
+		status, _ := strconv.Atoi(m[1])
+		for _, c := range regexp.MustCompile(`\b600\d{4}\b`).FindAllString(m[2], -1) {
+			n, _ := strconv.Atoi(c)
+			code := protocol.Code(n)
+			if seen[code] {
+				continue
+			}
+			seen[code] = true
+			if got := Status(code); got != status {
+				t.Errorf("code %d is answered %d, docs/api.md says %d", code, got, status)
+			}
+		}
+	}
+	if len(seen) < 10 {
+		t.Fatalf("read %d codes from docs/api.md's error table, want every code it lists", len(seen))
 	}
 }
