@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,34 @@ func TestReadyzReportsWhyNotReady(t *testing.T) {
 		fault = tc.fault
 		if status, body := get(tc.path); status != tc.wantStatus || body != tc.wantBody {
 			t.Errorf("GET %s with fault %v = %d %q, want %d %q", tc.path, tc.fault, status, body, tc.wantStatus, tc.wantBody)
+		}
+	}
+}
+
+// POST /dev/token reads one JSON object, {"user": "…"} (web/README.md): bytes after it are
+// no such body and are 400, as the server REST API refuses them (docs/api.md), rather than a
+// token for the first object's user.
+func TestDevTokenRefusesBytesAfterTheObject(t *testing.T) {
+	mux := http.NewServeMux()
+	DevRoutes(mux, func(user string) (string, error) { return "token-of-" + user, nil }, func() []string { return nil })
+	for body, want := range map[string]int{
+		`{"user":"alice"}`:                 200,
+		"{\"user\":\"alice\"}\n":           200,
+		`{"user":"alice"} x`:               400,
+		`{"user":"alice"}{"user":"bob"}`:   400,
+		"{\"user\":\"alice\"}\n{}":         400,
+		`{"user":"alice"`:                  400,
+		`["alice"]`:                        400,
+		`{"user":"alice","user":"b b"}`:    400,
+		`{"user":"alice"}` + "\x00":        400,
+		`{"user":"alice","other":"field"}`: 200,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/dev/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("POST /dev/token %q answered %d %q, want %d", body, rec.Code, rec.Body, want)
 		}
 	}
 }

@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"encoding/json"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
 
 	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // contentTypes fixes the type of the files served at /, whatever the host's MIME tables say: a
@@ -58,8 +60,9 @@ const maxDevBody = 4 << 10
 // DevRoutes registers the demo's development-only endpoints; register them only in --dev.
 //
 //   - POST /dev/token {"user": "alice"} → {"token": "…"}: a login token for any valid userID
-//     (behaviour §1), minted by mint; 400 for an invalid user. The request must be JSON
-//     (Content-Type application/json), which keeps other sites' forms from calling it.
+//     (behaviour §1), minted by mint; 400 for an invalid user or a body that is not one JSON
+//     object. The request must be JSON (Content-Type application/json), which keeps other
+//     sites' forms from calling it.
 //   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start.
 func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users func() []string) {
 	mux.HandleFunc("POST /dev/token", func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +73,11 @@ func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users
 		var req struct {
 			User string `json:"user"`
 		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDevBody)).Decode(&req); err != nil {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDevBody))
+		if err == nil { // one JSON object, read as the protocol reads an op's data: nothing after it
+			err = protocol.DecodeData(body, &req)
+		}
+		if err != nil {
 			http.Error(w, "want {\"user\": \"…\"}", http.StatusBadRequest)
 			return
 		}
