@@ -19,7 +19,7 @@ import (
 //	expect ok | error 6000274 | nochange
 //	expect state alice=Accepted bob=Timeout
 //	expect call Started|Ended [version=3] [answered] [endtime=5000]
-//	expect event callUserStateChanged to alice:only=a1 bob:all [users=bob] [ended]
+//	expect event callUserStateChanged to alice:only=a1 bob:all [users=bob] [ended] [version=4]
 //	expect no event callInvitationEnded
 //	expect events callInvitationTimeout callUserStateChanged   (every event kind, in order)
 //	expect webhooks call_timeout call_end:timeout            (every webhook, reason after ':')
@@ -27,6 +27,8 @@ import (
 //	expect pushes invitation:bob withdrawal:carol | expect pushes none
 //	expect errorusers bob=6000001 | expect errorinvitees zoe
 //	expect mustbefree bob
+//	expect user bob state=Inviting inviter=alice deadline=31000 accept=0 update=1000 data= main=
+//	                 (§10b: the user's fields named, in the order named)
 func TestScenarios(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.txt")
 	if len(files) == 0 {
@@ -177,6 +179,8 @@ func expect(h *harness, f []string) string {
 		got = strings.Join(h.last.ErrorInvitees, " ")
 	case "mustbefree":
 		got = h.last.MustBeFree
+	case "user":
+		got, want = userLine(h.call.User(f[1]), f[2:]), strings.Join(f[2:], " ")
 	default:
 		return "unknown expectation"
 	}
@@ -230,6 +234,22 @@ func callLine(c Call, want []string) string {
 	return strings.Join(parts, " ")
 }
 
+// userLine renders the fields of u named by want's words (k=v), in want's order.
+func userLine(u *User, want []string) string {
+	if u == nil {
+		return "not in the call"
+	}
+	parts := make([]string, len(want))
+	for i, w := range want {
+		k, _, _ := strings.Cut(w, "=")
+		v := map[string]string{"state": u.State.String(), "inviter": u.Inviter, "data": u.ExtendedData,
+			"invitedata": u.InviteData, "main": u.MainDevice, "deadline": strconv.FormatInt(u.Deadline, 10),
+			"accept": strconv.FormatInt(u.AcceptTime, 10), "update": strconv.FormatInt(u.UpdateTime, 10)}[k]
+		parts[i] = k + "=" + v
+	}
+	return strings.Join(parts, " ")
+}
+
 // findEvent renders the one event of kind f[0] in the form the expectation is written in.
 func findEvent(events []Event, f []string) string {
 	var found []Event
@@ -257,6 +277,8 @@ func findEvent(events []Event, f []string) string {
 			s += " inviter=" + e.Inviter
 		case strings.HasPrefix(w, "device="):
 			s += " device=" + e.DeviceID
+		case strings.HasPrefix(w, "version="):
+			s += " version=" + strconv.FormatInt(e.Version, 10)
 		}
 	}
 	return s
