@@ -488,7 +488,7 @@ func runModel(t checker, c chooser) {
 			continue
 		}
 		checkEdges(t, what, cur, out.Call)
-		checkOutcome(t, cur, out, in, cfg)
+		checkOutcome(t, cur, out, in, cfg, now)
 		compare(t, what, out.Call, m, now)
 		cur = out.Call
 	}

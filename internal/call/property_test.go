@@ -89,6 +89,7 @@ func drive(t checker, c chooser) {
 		return
 	}
 	checkChange(t, Call{}, out.Call, inv, out, cfg)
+	checkUserFields(t, Call{}, out.Call, inv, now)
 	call := out.Call
 	for steps := c.intn(30, "steps"); steps > 0; steps-- {
 		now += int64(c.intn(9000, "dt"))
@@ -103,7 +104,7 @@ func drive(t checker, c chooser) {
 			checkError(t, err)
 			continue
 		}
-		checkOutcome(t, call, out, in, cfg)
+		checkOutcome(t, call, out, in, cfg, now)
 		call = out.Call
 	}
 }
@@ -120,7 +121,7 @@ func expireChecked(t checker, c Call, cfg Config, now int64) Call {
 		if out.Call.Version != cur.Version+1 {
 			t.Fatalf("one instant must be one change: version %d → %d", cur.Version, out.Call.Version)
 		}
-		checkOutcome(t, cur, out, nil, cfg)
+		checkOutcome(t, cur, out, nil, cfg, due)
 		events = append(events, out.Events...)
 		cur = out.Call
 	}
@@ -138,8 +139,9 @@ func checkError(t checker, err error) {
 	}
 }
 
-// checkOutcome checks an Apply or single-instant Expire outcome against the call before it.
-func checkOutcome(t checker, before Call, out Outcome, in Input, cfg Config) {
+// checkOutcome checks an Apply or single-instant Expire outcome, decided at, against the call
+// before it.
+func checkOutcome(t checker, before Call, out Outcome, in Input, cfg Config, at int64) {
 	t.Helper()
 	if before.State == Ended && (out.Changed || !reflect.DeepEqual(out.Call, before)) {
 		t.Fatalf("R4.4: an ended call changed")
@@ -157,6 +159,7 @@ func checkOutcome(t checker, before Call, out Outcome, in Input, cfg Config) {
 		checkAdvancedEnd(t, out.Call, in)
 	}
 	checkChange(t, before, out.Call, in, out, cfg)
+	checkUserFields(t, before, out.Call, in, at)
 }
 
 // checkAdvancedEnd: an advanced call ends only through §4's causes.
