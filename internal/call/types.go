@@ -139,6 +139,14 @@ func (c *Call) User(userID string) *User {
 	return nil
 }
 
+// AcceptTimeOf returns the acceptTime of userID (§10b), 0 when the user was never in the call.
+func (c *Call) AcceptTimeOf(userID string) int64 {
+	if u := c.User(userID); u != nil {
+		return u.AcceptTime
+	}
+	return 0
+}
+
 // UserAt returns the entry of userID as User does, looking first at index i: the index the
 // user has in another version of the call. A call's users are only ever appended, never
 // removed or reordered, so a user has the same index in every version that lists it and is

@@ -106,11 +106,7 @@ func (a *api) end(r *http.Request, key string) (any, error) {
 		return nil, err
 	}
 	c := res.Call
-	var acceptTime int64
-	if u := c.User(user); u != nil {
-		acceptTime = u.AcceptTime
-	}
-	return protocol.CallEndResult{CallID: c.ID, CreateTime: c.CreateTime, AcceptTime: acceptTime, EndTime: c.EndTime}, nil
+	return protocol.CallEndResult{CallID: c.ID, CreateTime: c.CreateTime, AcceptTime: c.AcceptTimeOf(user), EndTime: c.EndTime}, nil
 }
 
 func (a *api) queryCall(r *http.Request, _ string) (any, error) {

@@ -238,7 +238,7 @@ func (srv *Server) callQuit(ctx context.Context, s *session, req protocol.Reques
 		return nil, err
 	}
 	return protocol.CallQuitResult{CallID: d.CallID, CreateTime: res.Call.CreateTime,
-		AcceptTime: acceptTime(res.Call, s.userID), QuitTime: res.Now}, nil
+		AcceptTime: res.Call.AcceptTimeOf(s.userID), QuitTime: res.Now}, nil
 }
 
 func (srv *Server) callEnd(ctx context.Context, s *session, req protocol.Request) (any, error) {
@@ -252,7 +252,7 @@ func (srv *Server) callEnd(ctx context.Context, s *session, req protocol.Request
 		return nil, err
 	}
 	return protocol.CallEndResult{CallID: d.CallID, CreateTime: res.Call.CreateTime,
-		AcceptTime: acceptTime(res.Call, s.userID), EndTime: res.Call.EndTime}, nil
+		AcceptTime: res.Call.AcceptTimeOf(s.userID), EndTime: res.Call.EndTime}, nil
 }
 
 func (srv *Server) callReceived(ctx context.Context, s *session, req protocol.Request) (any, error) {
@@ -291,10 +291,3 @@ func (srv *Server) queryCall(ctx context.Context, s *session, req protocol.Reque
 }
 
 func (s *session) actor() call.Actor { return call.Actor{UserID: s.userID, DeviceID: s.deviceID} }
-
-func acceptTime(c call.Call, userID string) int64 {
-	if u := c.User(userID); u != nil {
-		return u.AcceptTime
-	}
-	return 0
-}
