@@ -64,6 +64,12 @@ type Config struct {
 	Batch         int           // records read per page of a scan (default 1000)
 	Timeout       time.Duration // bound of one attempt (default 30s)
 	Observer      Observer
+	// Forget, when set, is called with the ID of each record the worker is done with without
+	// delivering it: given up (expired, or a permanent failure), or gone from the store (a
+	// later record superseded it) while it waited for a retry. A deliverer that keeps state
+	// for a record's retries drops it then: the worker never attempts that record again.
+	// It is called on the worker's own goroutine and must not block.
+	Forget func(id int64)
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +92,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
+	}
+	if c.Forget == nil {
+		c.Forget = func(int64) {}
 	}
 }
 
@@ -226,7 +235,7 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 		}
 		if len(heads) < w.cfg.Batch {
 			if seen != nil { // else every retry state is this pass's, of a head it saw
-				forgetGone(retries, seen)
+				w.forgetGone(retries, seen)
 			}
 			break
 		}
@@ -236,11 +245,13 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 
 // forgetGone drops the retry state of the records a whole pass over the heads did not see
 // (seen): they were deleted meanwhile, and IDs are never used again. (One deleted while in
-// flight gets a fresh state if its attempt fails, which the next whole pass drops.)
-func forgetGone(retries map[int64]*retryState, seen map[int64]bool) {
+// flight gets a fresh state if its attempt fails, which the next whole pass drops.) Each is
+// told to Config.Forget.
+func (w *Worker) forgetGone(retries map[int64]*retryState, seen map[int64]bool) {
 	for id := range retries {
 		if !seen[id] {
 			delete(retries, id)
+			w.cfg.Forget(id)
 		}
 	}
 }
@@ -332,7 +343,7 @@ func (w *Worker) backoff(attempts int) time.Duration {
 }
 
 // drop gives rec up (st is its retry state, nil before any attempt) because of err: it is
-// counted, logged and deleted, and its call's next record may go. It reports whether the
+// counted, logged, told to Config.Forget and deleted, and its call's next record may go. It reports whether the
 // record was deleted; one that was not is settled, so only its deletion is retried.
 func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *retryState, err error, retries map[int64]*retryState) bool {
 	attempts := 0
@@ -340,6 +351,7 @@ func (w *Worker) drop(ctx context.Context, rec switchboard.OutboxRecord, st *ret
 		attempts = st.attempts
 	}
 	delete(retries, rec.ID)
+	w.cfg.Forget(rec.ID)
 	w.cfg.Observer.OutboxDropped(w.cfg.Kind)
 	w.log.Warn("outbox: record dropped", "id", rec.ID, "orderKey", rec.OrderKey, "attempts", attempts,
 		"age", w.now().Sub(time.UnixMilli(rec.CreatedAt)).Round(time.Millisecond), "err", err)

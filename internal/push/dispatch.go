@@ -60,8 +60,6 @@ type record struct {
 	mu        sync.Mutex
 	outcomes  map[Target]outcome // the targets done with: accepted or refused for good
 	shortened map[Target]bool    // the targets whose push was shortened, already logged and counted
-
-	sending int // sends under way (guarded by Dispatcher.mu): while > 0 the record is not evicted
 }
 
 func newRecord() *record {
@@ -128,7 +126,8 @@ func (noObserver) PushShortened() {}
 
 // Dispatcher delivers push outbox records (switchboard.OutboxPush): Deliver is an
 // outbox.Deliver, called in order per call and user (switchboard.PushOrderKey), different
-// records at once, and retried by the worker while it fails.
+// records at once, and retried by the worker while it fails; Forget is the worker's
+// outbox.Config.Forget.
 type Dispatcher struct {
 	cfg DispatcherConfig
 	log *slog.Logger
@@ -136,7 +135,7 @@ type Dispatcher struct {
 	gates map[string]*gate // each configured provider's slots
 
 	mu     sync.Mutex
-	done   map[int64]*record // record ID → its sends, across attempts
+	done   map[int64]*record // record ID → its sends, across attempts, until it is done with (track)
 	warned map[string]bool   // unconfigured providers and unknown profiles, logged once
 }
 
@@ -303,51 +302,32 @@ func (d *Dispatcher) attempted(id int64) bool {
 	return ok
 }
 
-// maxTracked bounds the records with bookkeeping: those the worker gave up (expired) keep
-// theirs, so past the bound the bookkeeping of every record with no send under way is dropped;
-// such a record, if still retried, may then be sent again to a target that had it (delivery is
-// at least once anyway). A record whose sends are under way keeps its own, so its retry never
-// sends again to a target that accepted it.
-const maxTracked = 4096
-
 // begin starts the bookkeeping of record id, once its invitation mark is set.
 func (d *Dispatcher) begin(id int64) {
-	d.mu.Lock()
-	d.trackLocked(id)
-	d.mu.Unlock()
+	d.track(id)
 }
 
-// trackLocked returns the bookkeeping of record id, started if it has none (evicting, past
-// maxTracked records, each record with no send under way). d.mu is held.
-func (d *Dispatcher) trackLocked(id int64) *record {
+// track returns the bookkeeping of record id, started if it has none. It lives until the
+// record is done with: delivered or not accepted (Deliver), or given up or gone from the
+// outbox (Forget). So the bookkeeping held is that of the records being delivered or waiting
+// for a retry, as many as the outbox worker keeps retry states for, and none is dropped while
+// its record may still be retried.
+func (d *Dispatcher) track(id int64) *record {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	r := d.done[id]
 	if r == nil {
-		if len(d.done) >= maxTracked {
-			for old, o := range d.done {
-				if o.sending == 0 {
-					delete(d.done, old)
-				}
-			}
-		}
 		r = newRecord()
 		d.done[id] = r
 	}
 	return r
 }
 
-// hold returns the bookkeeping of record id, kept from eviction until letGo.
-func (d *Dispatcher) hold(id int64) *record {
+// Forget drops the bookkeeping of record id, which the outbox worker is done with without a
+// delivery (outbox.Config.Forget): given up (expired, or a permanent failure), or superseded.
+func (d *Dispatcher) Forget(id int64) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	r := d.trackLocked(id)
-	r.sending++
-	return r
-}
-
-// letGo ends a hold of r.
-func (d *Dispatcher) letGo(r *record) {
-	d.mu.Lock()
-	r.sending--
+	delete(d.done, id)
 	d.mu.Unlock()
 }
 
@@ -356,11 +336,9 @@ func (d *Dispatcher) letGo(r *record) {
 // (on this attempt or an earlier one), and nil or an error when a send may succeed later (the
 // record is then retried; of several such errors, one asking for the longest Retry-After). The sends to one provider hold one of its slots (gate) while they
 // wait for its answers; those to a stalled provider fail at once, to be retried. The
-// bookkeeping of a record lives until Deliver is done with it, or is dropped past maxTracked
-// records while no send of it is under way.
+// bookkeeping of a record lives until it is done with (track).
 func (d *Dispatcher) send(ctx context.Context, id int64, userID string, targets []switchboard.PushTarget, m Message) (bool, error) {
-	r := d.hold(id)
-	defer d.letGo(r)
+	r := d.track(id)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

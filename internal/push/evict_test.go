@@ -1,76 +1,70 @@
 package push
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"sync"
+	"slices"
 	"testing"
-	"time"
-
-	"github.com/dialtone/dialtone/internal/switchboard"
-	"github.com/dialtone/dialtone/internal/wire"
 )
 
-// A record whose sends are under way keeps its bookkeeping when other records push it past
-// maxTracked: its retry sends only to the target that failed, never again to one that accepted
-// (docs/push.md "Retries").
-func TestDispatchRecordInFlightSurvivesEviction(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	var (
-		mu    sync.Mutex
-		sends = map[string]int{}
-		held  = true
-	)
-	p := providerFunc(func(ctx context.Context, tg Target, m Message) error {
-		mu.Lock()
-		sends[tg.Token]++
-		hold := tg.Token == "held" && held
-		held = held && !hold
-		mu.Unlock()
-		if hold {
-			close(entered)
-			<-release
-			return errors.New("unavailable")
-		}
-		return nil
-	})
-	store := &memStore{marks: map[string]bool{}, targets: []switchboard.PushTarget{
-		{UserID: "bob", DeviceID: "a", Provider: "fcm", Token: "quick"},
-		{UserID: "bob", DeviceID: "b", Provider: "fcm", Token: "held"},
-		{UserID: "carol", DeviceID: "c", Provider: "fcm", Token: "carol-1"},
-	}}
-	d := NewDispatcher(DispatcherConfig{Providers: map[string]Provider{"fcm": p}, Targets: store, Marks: store})
-	record := func(id int64, user string) switchboard.OutboxRecord {
-		body, _ := json.Marshal(wire.PushMessage{Kind: KindEnd, UserID: user, CallID: "c1"})
-		return switchboard.OutboxRecord{ID: id, Kind: switchboard.OutboxPush, OrderKey: "c1 " + user, Body: body}
+// The bookkeeping of a record lives exactly as long as the record may be retried: a delivered
+// record and one no target accepted leave none, a failed one keeps it for its retry, and the
+// worker's Forget (the record given up or superseded) drops it.
+func TestDispatchKeepsBookkeepingUntilTheRecordIsDoneWith(t *testing.T) {
+	e := newDispatchEnv(t)
+	tracked := func() int {
+		e.d.mu.Lock()
+		defer e.d.mu.Unlock()
+		return len(e.d.done)
 	}
-
-	first := make(chan error, 1)
-	go func() { first <- d.Deliver(t.Context(), record(1, "bob")) }()
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the send to held did not start within 10 s")
-	}
-	d.mu.Lock() // records the worker gave up keep their bookkeeping: as many as the bound
-	for id := range int64(maxTracked) {
-		d.done[100_000+id] = newRecord()
-	}
-	d.mu.Unlock()
-	if err := d.Deliver(t.Context(), record(2, "carol")); err != nil { // past the bound: an eviction
+	if err := e.d.Deliver(t.Context(), e.record(KindEnd, "carol", false)); err != nil {
 		t.Fatalf("Deliver to carol: %v", err)
 	}
-	close(release)
-	if err := <-first; err == nil {
-		t.Fatal("the first attempt succeeded while held failed")
+	e.fcm.fail["carol-1"] = []error{ErrRejected}
+	if err := e.d.Deliver(t.Context(), e.record(KindEnd, "carol", false)); !errors.Is(err, ErrNotAccepted) {
+		t.Fatalf("Deliver of a rejected push: %v; want ErrNotAccepted", err)
 	}
-	if err := d.Deliver(t.Context(), record(1, "bob")); err != nil {
+	if n := tracked(); n != 0 {
+		t.Fatalf("%d records tracked after a delivered and a not accepted one; want 0", n)
+	}
+	e.fcm.fail["bob-2"] = []error{errors.New("unavailable")}
+	failed := e.record(KindEnd, "bob", false)
+	if err := e.d.Deliver(t.Context(), failed); err == nil {
+		t.Fatal("Deliver succeeded while bob-2 failed")
+	}
+	if n := tracked(); n != 1 {
+		t.Fatalf("%d records tracked while one waits for its retry; want 1", n)
+	}
+	e.d.Forget(failed.ID)
+	if n := tracked(); n != 0 {
+		t.Errorf("%d records tracked after the failed one was forgotten; want 0", n)
+	}
+}
+
+// A record being retried keeps its bookkeeping however many other records are being retried
+// at the same time: its retry sends only to the target that failed, never again to one that
+// accepted it (docs/push.md "Invalid tokens, retries, expiry").
+func TestDispatchRetriedRecordKeepsItsBookkeepingAmongManyOthers(t *testing.T) {
+	e := newDispatchEnv(t)
+	e.fcm.fail["bob-2"] = []error{errors.New("unavailable")}
+	first := e.record(KindEnd, "bob", false)
+	if err := e.d.Deliver(t.Context(), first); err == nil {
+		t.Fatal("the first attempt succeeded while bob-2 failed")
+	}
+	const others = 5000 // records of other calls, each failing and so being retried
+	e.fcm.fail["carol-1"] = make([]error, others)
+	for i := range e.fcm.fail["carol-1"] {
+		e.fcm.fail["carol-1"][i] = errors.New("unavailable")
+	}
+	for range others {
+		if err := e.d.Deliver(t.Context(), e.record(KindEnd, "carol", false)); err == nil {
+			t.Fatal("a push to carol succeeded while carol-1 failed")
+		}
+	}
+	e.fcm.take()
+	if err := e.d.Deliver(t.Context(), first); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if sends["quick"] != 1 || sends["held"] != 2 {
-		t.Errorf("sends %v; want quick once (it accepted the first attempt) and held twice", sends)
+	if got := e.fcm.take(); !slices.Equal(got, []string{"bob-2 end"}) {
+		t.Errorf("the retry sent %v; want only bob-2 (bob-1 accepted the first attempt)", got)
 	}
 }

@@ -36,12 +36,12 @@ func (d *delivery) notify() {
 }
 
 // add creates a worker of kind over store, delivering parallel records at once (0: the
-// outbox's default).
-func (d *delivery) add(kind string, expiry time.Duration, parallel int, deliver outbox.Deliver, store *sqlite.Store,
-	m *metrics.Metrics, log *slog.Logger) {
+// outbox's default); forget (nil: none) is its outbox.Config.Forget.
+func (d *delivery) add(kind string, expiry time.Duration, parallel int, deliver outbox.Deliver, forget func(int64),
+	store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) {
 	m.OutboxKind(kind)
 	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Deliver: deliver, Expiry: expiry,
-		Parallel: parallel, Observer: m}, store, time.Now, log))
+		Parallel: parallel, Observer: m, Forget: forget}, store, time.Now, log))
 }
 
 // addWebhooks adds the webhook worker when --webhook-url is set, and reports whether it did.
@@ -53,7 +53,7 @@ func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metric
 	d.senders = append(d.senders, sender)
 	d.add(switchboard.OutboxWebhook, cfg.WebhookExpiry, webhook.Parallel, func(ctx context.Context, rec switchboard.OutboxRecord) error {
 		return sender.Send(ctx, rec.Body)
-	}, store, m, log)
+	}, nil, store, m, log)
 	return true
 }
 

@@ -99,7 +99,7 @@ func (d *delivery) addPushes(p pushSetup, expiry time.Duration, connected func(s
 			return outbox.Permanent(err)
 		}
 		return err
-	}, store, m, log)
+	}, dispatcher.Forget, store, m, log)
 	return true
 }
 
