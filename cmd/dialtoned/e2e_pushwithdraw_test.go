@@ -234,3 +234,25 @@ func TestE2EPushWithdrawalSurvivesRestart(t *testing.T) {
 	pushRecordsHandled(t, next, 1)
 	pushes.wantPushes(t, "after the restart", res.CallID, "alice", "invitation Alice", "withdrawal Missed")
 }
+
+// §9: callEnd's push goes to every user who gets its callInvitationEnded and has no connected
+// device. bob was online when invited, so he was sent no invitation push and his withdrawal
+// is not sent; once his app is gone while he still rings, the end of the call reaches him as
+// the end push (with callEnd's pushConfig), and as nothing else.
+func TestE2EPushEndReachesAPendingUserWhoWasOnlineWhenInvited(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	bobPhone := ts.login(t, "bob", "b-phone")
+	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone"}))
+	alice := ts.login(t, "alice", "a")
+	res, err := alice.CallInvite(ctx, []string{"bob"},
+		client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: &client.PushConfig{Title: "Ring"}})
+	must(t, err)
+	bobPhone.wait(res.CallID, "received from alice")
+	bobPhone.Close()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	must(t, second(alice.CallEnd(ctx, res.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Over"}})))
+	pushRecordsHandled(t, ts, 1+2) // bob's invitation (not sent: online), bob's withdrawal (sent as the end push), alice's end push (online)
+	pushes.wantPushes(t, "callEnd", res.CallID, "alice", "end Over")
+}

@@ -139,6 +139,7 @@ type PushKind int8
 //
 //	PushInvitation: a new invitee with no connected device, or (Always) one just made NotYetReceived
 //	PushWithdrawal: a user who was sent an invitation push for this call and stopped being pending
+//	                (else, when its change is a callQuit or callEnd, that op's push: Else)
 //	PushQuit, PushEnd: a user who gets that op's event and has no connected device
 const (
 	PushInvitation PushKind = iota + 1
@@ -157,4 +158,8 @@ type Push struct {
 	Config   PushConfig
 	Deadline int64 // PushInvitation: the absolute ring deadline
 	Always   bool  // send whether or not the user has a connected device (R5.2)
+	// Else (PushWithdrawal only; 0: none) is the push of the change's callQuit or callEnd to
+	// send instead, by that push's rule, when the user was sent no invitation push: the user
+	// gets that op's event, and the withdrawal stands for the op's push only where it is sent.
+	Else PushKind
 }

@@ -25,6 +25,7 @@ import (
 //	expect webhooks call_timeout call_end:timeout            (every webhook, reason after ':')
 //	expect busy alice=false bob=true | expect busy none
 //	expect pushes invitation:bob withdrawal:carol | expect pushes none
+//	(withdrawal:carol:else-end: a withdrawal whose alternative is the op's end push)
 //	expect errorusers bob=6000001 | expect errorinvitees zoe
 //	expect mustbefree bob
 //	expect user bob state=Inviting inviter=alice deadline=31000 accept=0 update=1000 data= main=
@@ -172,7 +173,9 @@ func expect(h *harness, f []string) string {
 		got = joinMap(h.last.Busy, func(b Busy) string { return b.UserID + "=" + strconv.FormatBool(b.InCall) })
 	case "pushes":
 		names := map[PushKind]string{PushInvitation: "invitation", PushWithdrawal: "withdrawal", PushQuit: "quit", PushEnd: "end"}
-		got = joinMap(h.last.Pushes, func(p Push) string { return names[p.Kind] + ":" + p.UserID + cond(p.Always, ":always") })
+		got = joinMap(h.last.Pushes, func(p Push) string {
+			return names[p.Kind] + ":" + p.UserID + cond(p.Always, ":always") + cond(p.Else != 0, ":else-"+names[p.Else])
+		})
 	case "errorusers":
 		got = joinMap(h.last.ErrorUsers, func(e ErrorUser) string { return e.UserID + "=" + strconv.Itoa(int(e.Reason)) })
 	case "errorinvitees":

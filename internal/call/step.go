@@ -250,7 +250,8 @@ func (s *step) withdrawals() {
 }
 
 // opPushes adds the callQuit / callEnd pushes (§9): to each user who gets this change's
-// callUserStateChanged or callInvitationEnded and no withdrawal push.
+// callUserStateChanged or callInvitationEnded and no withdrawal push; a withdrawal push to such
+// a user gets the op's push as its alternative (Push.Else).
 func (s *step) opPushes() {
 	if s.opPush == 0 || s.push == nil {
 		return
@@ -264,6 +265,9 @@ func (s *step) opPushes() {
 			continue
 		}
 		for _, r := range e.To {
+			if i := slices.IndexFunc(s.pushes, func(p Push) bool { return p.Kind == PushWithdrawal && p.UserID == r.UserID }); i >= 0 {
+				s.pushes[i].Else = s.opPush
+			}
 			if !slices.Contains(done, r.UserID) {
 				done = append(done, r.UserID)
 				s.pushes = append(s.pushes, Push{Kind: s.opPush, UserID: r.UserID, CallID: s.c.ID, Caller: s.c.Caller, Config: *s.push})

@@ -209,13 +209,23 @@ func TestR10bUserFields(t *testing.T) {
 }
 
 // TestR9EndPushes: callEnd's push goes to its event's recipients, a withdrawal instead to a
-// pending user invited with a pushConfig (§9).
+// pending user invited with a pushConfig (§9), with the end push as its alternative, for when
+// the user was sent no invitation push (online when invited).
 func TestR9EndPushes(t *testing.T) {
 	story(t, "t=0 alice@a1 invite bob timeout=30 mode=advanced push", "t=100 bob@b1 accept",
 		"expect pushes withdrawal:bob", "t=200 bob@b1 callinginvite carol dave push", "t=300 alice@a1 end push",
-		"expect pushes withdrawal:carol withdrawal:dave end:alice end:bob")
+		"expect pushes withdrawal:carol:else-end withdrawal:dave:else-end end:alice end:bob")
 	story(t, "t=0 alice@a1 invite bob timeout=30 mode=advanced", "t=100 bob@b1 accept", "t=300 alice@a1 end",
 		"expect pushes none")
+}
+
+// TestR9QuitPushAsAWithdrawalsAlternative: the last callQuit ends the call; bob, still
+// ringing, gets a withdrawal whose alternative is the quit push (§9: he gets callQuit's
+// event); a quit that leaves the call going gives a ringing user the quit push itself.
+func TestR9QuitPushAsAWithdrawalsAlternative(t *testing.T) {
+	story(t, "t=0 alice@a1 invite bob carol timeout=30 mode=advanced push", "t=100 carol@c1 accept",
+		"expect pushes withdrawal:carol", "t=200 carol@c1 quit push", "expect pushes quit:alice quit:bob quit:carol",
+		"t=300 alice@a1 quit push", "expect pushes withdrawal:bob:else-quit quit:alice")
 }
 
 // TestR9WithdrawalsWithoutAnOpPushConfig: a pending user invited with a pushConfig who stops

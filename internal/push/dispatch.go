@@ -168,7 +168,8 @@ func (d *Dispatcher) Parallel() int {
 //   - invitation: skipped when the user has a connected device, unless Always (R5.2);
 //     otherwise the user is marked as sent an invitation push for the call, then pushed;
 //   - withdrawal: only when the user carries that mark, which is removed once the withdrawal
-//     is sent to every target (so one that failed is retried, after a restart too);
+//     is sent to every target (so one that failed is retried, after a restart too); without
+//     the mark, its alternative (wire.PushMessage.Else, a quit or end push) if it has one;
 //   - quit, end: only when the user has no connected device.
 //
 // It sends to every registered target of a configured provider, up to maxSendsAtOnce at once,
@@ -200,8 +201,11 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		}
 	case KindWithdrawal:
 		pushed, err := d.cfg.Marks.InvitationPushed(ctx, p.CallID, p.UserID)
-		if err != nil || !pushed {
+		if err != nil {
 			return err
+		}
+		if !pushed {
+			return d.deliverElse(ctx, rec, p)
 		}
 	case KindQuit, KindEnd:
 		if connected {
@@ -243,6 +247,24 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		}
 	}
 	return notAccepted
+}
+
+// deliverElse delivers withdrawal p of rec, whose user was sent no invitation push, as its
+// alternative p.Else (a quit or end push, under its own rule) when it has one; else nothing.
+func (d *Dispatcher) deliverElse(ctx context.Context, rec switchboard.OutboxRecord, p wire.PushMessage) error {
+	switch p.Else {
+	case "":
+		return nil
+	case KindQuit, KindEnd:
+		p.Kind, p.Else = p.Else, ""
+		body, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("%w %d: %v", ErrMalformed, rec.ID, err)
+		}
+		rec.Body = body
+		return d.deliver(ctx, rec)
+	}
+	return fmt.Errorf("%w %d: a withdrawal's alternative %q is no quit or end push", ErrMalformed, rec.ID, p.Else)
 }
 
 // markTimeout bounds the removal of a withdrawal's mark once its sends are done.

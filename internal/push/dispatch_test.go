@@ -345,3 +345,33 @@ func TestDispatchUnknownProfileNamesHeldBounded(t *testing.T) {
 		t.Errorf("%d names remembered after %d made-up ones, want at most %d", n, 3*maxWarned, maxWarned)
 	}
 }
+
+// §9: a withdrawal written by a callQuit or callEnd carries that op's push as its alternative
+// (wire.PushMessage.Else): a user who was sent the invitation push gets the withdrawal; one
+// who was not (online when invited) gets the op's push instead, when it has no connected
+// device, like any quit or end push.
+func TestDispatchWithdrawalElseTheOpsPush(t *testing.T) {
+	e := newDispatchEnv(t)
+	withdrawal := func(user, elseKind string) switchboard.OutboxRecord {
+		rec := e.record(KindWithdrawal, user, false)
+		var p wire.PushMessage
+		if err := json.Unmarshal(rec.Body, &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Else = elseKind
+		rec.Body, _ = json.Marshal(p)
+		return rec
+	}
+	e.online["carol"] = true
+	e.deliver(withdrawal("carol", KindEnd)) // online: no end push either
+	e.online["carol"] = false
+	e.deliver(withdrawal("carol", KindEnd), "carol-1 end")
+	e.deliver(withdrawal("carol", KindQuit), "carol-1 quit")
+	e.deliver(withdrawal("carol", "")) // a plain withdrawal: nothing without the mark
+	e.deliver(e.record(KindInvitation, "bob", false), "bob-1 invitation", "bob-2 invitation")
+	e.online["bob"] = true
+	e.deliver(withdrawal("bob", KindEnd), "bob-1 withdrawal", "bob-2 withdrawal")
+	if err := e.d.Deliver(t.Context(), withdrawal("carol", KindInvitation)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a withdrawal whose alternative is an invitation: %v, want ErrMalformed", err)
+	}
+}

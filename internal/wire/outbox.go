@@ -82,6 +82,7 @@ type PushMessage struct {
 	ServerTime  int64  `json:"serverTime"`         // when the change committed, Unix ms
 	Deadline    int64  `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
 	Always      bool   `json:"always,omitempty"`   // send even if the user has a connected device (R5.2)
+	Else        string `json:"else,omitempty"`     // withdrawal: PushQuit or PushEnd to send instead when no invitation push was sent (call.Push.Else)
 	Title       string `json:"title,omitempty"`
 	Content     string `json:"content,omitempty"`
 	Payload     string `json:"payload,omitempty"`
@@ -90,12 +91,13 @@ type PushMessage struct {
 
 // EncodePush returns the outbox body of p, decided at now.
 func EncodePush(p call.Push, now int64) ([]byte, error) {
-	kind := map[call.PushKind]string{call.PushInvitation: PushInvitation, call.PushWithdrawal: PushWithdrawal,
-		call.PushQuit: PushQuit, call.PushEnd: PushEnd}[p.Kind]
+	kinds := map[call.PushKind]string{call.PushInvitation: PushInvitation, call.PushWithdrawal: PushWithdrawal,
+		call.PushQuit: PushQuit, call.PushEnd: PushEnd}
+	kind := kinds[p.Kind]
 	if kind == "" {
 		return nil, fmt.Errorf("wire: unknown push kind %d", p.Kind)
 	}
 	return json.Marshal(PushMessage{Kind: kind, UserID: p.UserID, CallID: p.CallID, Caller: p.Caller,
-		ServerTime: now, Deadline: p.Deadline, Always: p.Always, Title: p.Config.Title,
+		ServerTime: now, Deadline: p.Deadline, Always: p.Always, Else: kinds[p.Else], Title: p.Config.Title,
 		Content: p.Config.Content, Payload: p.Config.Payload, ResourcesID: p.Config.ResourcesID})
 }
