@@ -145,9 +145,8 @@ func (a *APNs) fitBody(t Target, m Message) (Message, []byte, error) {
 	return m, body, nil
 }
 
-// Skips implements Skipper: only invitations are sent to a VoIP target. Any other push is not
-// a new call: never a VoIP push (behaviour §9), and a PushKit token takes nothing else.
-func (a *APNs) Skips(t Target, m Message) bool { return t.VoIP && m.Kind != KindInvitation }
+// Skips implements Skipper: only invitations are sent to a VoIP target (voipSkips).
+func (a *APNs) Skips(t Target, m Message) bool { return voipSkips(t, m) }
 
 // CloseIdleConnections closes the connections to APNs kept open between pushes; the server
 // calls it as it stops.

@@ -66,6 +66,11 @@ type Skipper interface {
 	Skips(t Target, m Message) bool
 }
 
+// voipSkips is the VoIP rule of every provider (docs/push.md): only invitations are sent to a
+// VoIP target. Any other push is not a new call: never a VoIP push (behaviour §9), and a
+// PushKit token takes nothing else.
+func voipSkips(t Target, m Message) bool { return t.VoIP && m.Kind != KindInvitation }
+
 // ErrTokenInvalid means the provider no longer accepts the target's token.
 var ErrTokenInvalid = errors.New("push: token invalid")
 

@@ -11,7 +11,7 @@ import (
 // Webhook is the generic provider: it POSTs {"target": …, "message": …} as JSON to the
 // application's own push service (--push-webhook-url), which talks to the platforms itself.
 // 2xx: taken; 404 or 410: the token is invalid; 3xx, 429, 5xx: retried (429 and 5xx no sooner
-// than their Retry-After asks); any other status: rejected.
+// than their Retry-After asks); any other status: rejected. A VoIP target gets invitations only.
 type Webhook struct {
 	url    string
 	client *http.Client
@@ -40,8 +40,15 @@ type WebhookBody struct {
 	Message Message       `json:"message"`
 }
 
-// Send implements Provider.
+// Skips implements Skipper: only invitations are sent to a VoIP target, which the push
+// service forwards as VoIP pushes (voipSkips).
+func (w *Webhook) Skips(t Target, m Message) bool { return voipSkips(t, m) }
+
+// Send implements Provider; a push the VoIP rule skips (Skips) is taken without a request.
 func (w *Webhook) Send(ctx context.Context, t Target, m Message) error {
+	if w.Skips(t, m) {
+		return nil
+	}
 	body, err := json.Marshal(WebhookBody{Target: WebhookTarget(t), Message: m})
 	if err != nil {
 		return fmt.Errorf("push webhook: %w", err)
