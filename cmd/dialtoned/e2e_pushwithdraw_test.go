@@ -256,3 +256,46 @@ func TestE2EPushEndReachesAPendingUserWhoWasOnlineWhenInvited(t *testing.T) {
 	pushRecordsHandled(t, ts, 1+2) // bob's invitation (not sent: online), bob's withdrawal (sent as the end push), alice's end push (online)
 	pushes.wantPushes(t, "callEnd", res.CallID, "alice", "end Over")
 }
+
+// §9 and R3.6 for a re-invited user: bob, offline, is pushed the invitation; a subset cancel
+// withdraws it; alice's callingInvite rings him again, with a new invitation push carrying the
+// new deadline and that callingInvite's pushConfig, and its withdrawal uses that pushConfig.
+// Re-invited while he is online, he is pushed nothing, so his reject withdraws nothing.
+func TestE2EPushReinvitedUser(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	alice := offlineWithTargets(t, ts, client.PushTarget{Provider: "webhook", Token: "bob-phone"})
+	carol := ts.login(t, "carol", "c")
+	res, err := alice.CallInvite(ctx, []string{"bob", "carol"},
+		client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: &client.PushConfig{Title: "Ring"}})
+	must(t, err)
+	first := userIn(t, res.CallInfo.CallUserList, "bob").Deadline
+	carol.wait(res.CallID, "received from alice")
+	must(t, second(carol.CallAccept(ctx, res.CallID, client.OpConfig{})))
+	must(t, second(alice.CallCancel(ctx, res.CallID, []string{"bob"}, client.OpConfig{})))
+	records := 2 + 1 + 1 // invitations (carol's not sent: online), carol's withdrawal (none sent), bob's
+	pushRecordsHandled(t, ts, records)
+
+	before := time.Now().UnixMilli()
+	must(t, second(alice.CallingInvite(ctx, res.CallID, []string{"bob"},
+		client.CallingInviteConfig{Timeout: 90, PushConfig: &client.PushConfig{Title: "Again"}})))
+	must(t, second(alice.CallCancel(ctx, res.CallID, []string{"bob"}, client.OpConfig{})))
+	records += 2
+	pushRecordsHandled(t, ts, records)
+	got := pushes.wantPushes(t, "re-invited", res.CallID, "alice",
+		"invitation Ring", "withdrawal Ring", "invitation Again", "withdrawal Again")
+	if len(got) == 4 && (got[0].Deadline != first || got[2].Deadline < before+90_000 || got[2].Deadline > got[2].ServerTime+90_000) {
+		t.Errorf("invitation deadlines %d then %d; want %d, then 90 s after the callingInvite", got[0].Deadline, got[2].Deadline, first)
+	}
+
+	tablet := ts.login(t, "bob", "b-tablet")
+	must(t, second(alice.CallingInvite(ctx, res.CallID, []string{"bob"},
+		client.CallingInviteConfig{Timeout: 90, PushConfig: &client.PushConfig{Title: "Online"}})))
+	tablet.wait(res.CallID, "received from alice")
+	must(t, second(tablet.CallReject(ctx, res.CallID, client.OpConfig{})))
+	records += 2
+	pushRecordsHandled(t, ts, records)
+	pushes.wantPushes(t, "re-invited online", res.CallID, "alice",
+		"invitation Ring", "withdrawal Ring", "invitation Again", "withdrawal Again")
+}
