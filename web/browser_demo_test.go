@@ -48,6 +48,8 @@ func TestBrowserDemo(t *testing.T) {
 		{"HistoryPages", demoHistoryPages},
 		{"ReplayForACallNotOnTheFirstPage", demoReplayForACallNotOnTheFirstPage},
 		{"EventOlderThanTheCallRead", demoEventOlderThanTheCallRead},
+		{"ButtonsWaitForReplies", demoButtonsWaitForReplies},
+		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 	} {
 		t.Run(scenario.name, func(t *testing.T) { scenario.run(t, d) })
 	}

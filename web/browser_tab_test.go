@@ -197,7 +197,7 @@ func (tb *tab) pressRing(mode string, timeout int, invitees ...string) string {
 		tb.t.Fatalf("%s: read the call cards: %v", tb.user, err)
 	}
 	before, _ := json.Marshal(append([]string{}, shown...))
-	picked, _ := json.Marshal(invitees)
+	picked, _ := json.Marshal(append([]string{}, invitees...))
 	steps := []chromedp.Action[chromedp.Void]{
 		// Ticks exactly the invitees' boxes: the form keeps those of the last ring.
 		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {

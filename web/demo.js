@@ -16,7 +16,10 @@ let client = null;
 let me = '';
 let signingOut = false;
 const calls = new Map(); // callID → call (see upsert)
-const pager = { flags: [0], page: 0, next: 0, list: [] }; // the history panel's pages
+const pager = { flags: [0], page: 0, next: 0, list: [], loading: false }; // the history panel's pages
+// busy holds the calls with an operation of this page on its way (whileBusy): the buttons of
+// their cards and history rows are disabled until it is over.
+const busy = new Set();
 
 // ---- DOM helpers ----
 
@@ -86,6 +89,46 @@ function errorText(err) {
     return `${err.message} (${name}, ${err.code})`;
   }
   return err?.message || String(err);
+}
+
+// pressing runs fn, the work of a press of button, with button disabled until it is over, so a
+// second press sends nothing twice; a press while it is disabled does nothing. The button gets
+// the keyboard focus back if it had it (a button loses it while disabled).
+async function pressing(button, fn) {
+  if (button.disabled) return undefined;
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    button.disabled = false;
+    if (focused && focusLost()) button.focus();
+  }
+}
+
+// focusLost tells whether the keyboard focus is nowhere: on the body, as after the element
+// that had it was disabled or removed.
+const focusLost = () => !document.activeElement || document.activeElement === document.body;
+
+// whileBusy runs fn, an operation on call callID and what follows it, with the call's buttons
+// disabled until it is over (busy); while one is on its way, another does nothing. A focus lost
+// meanwhile goes back to the element that had it or, when that is gone (the card of an answered
+// ring, a Cancel button of a call over), to the call's card: a keyboard user goes on from the call.
+async function whileBusy(callID, fn) {
+  if (busy.has(callID)) return;
+  const pressed = document.activeElement;
+  busy.add(callID);
+  redraw();
+  try {
+    await fn();
+  } finally {
+    busy.delete(callID);
+    redraw();
+    if (focusLost()) {
+      if (pressed?.isConnected && pressed !== document.body) pressed.focus();
+      else document.querySelector(`#calls [data-call="${CSS.escape(callID)}"]`)?.focus();
+    }
+  }
 }
 
 // act runs an operation, reporting its failure in the status line. One the user asked for clears
@@ -229,6 +272,12 @@ function render() {
   tick();
 }
 
+// redraw draws the calls and the history's rows again.
+function redraw() {
+  render();
+  renderHistory();
+}
+
 function renderIncoming() {
   const cards = [...calls.values()].filter(ringing).map((c) => {
     const mine = c.users.get(me);
@@ -242,12 +291,12 @@ function renderIncoming() {
           h('span', { dataset: { bar: mine.deadline, from: mine.ringFrom || c.createTime } })),
         h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
       h('div', { class: 'actions' },
-        h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` },
+        h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` }, disabled: busy.has(c.callID),
           onclick: () => answerRing(c, 'Accept', async () => {
             await client.callAccept(c.callID);
             c.here = true;
           }) }, 'Accept'),
-        h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` },
+        h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` }, disabled: busy.has(c.callID),
           onclick: () => answerRing(c, 'Reject', () => client.callReject(c.callID)) }, 'Reject')));
   });
   morph($('#incoming'), cards);
@@ -258,13 +307,15 @@ function renderIncoming() {
 // answerRing accepts or rejects the invitation of call c (op) as act does. One that fails may
 // have met a ring that is over without the page being told (answered on another device,
 // cancelled or timed out, the event lost or not come yet: R3.3 refuses it, 6000274 or 6000276):
-// the page reads the call again, so it stops ringing for it.
-async function answerRing(c, what, op) {
-  const done = await act(what, async () => {
-    await op();
-    return true;
+// the page reads the call again, so it stops ringing for it. The call's buttons wait for it.
+function answerRing(c, what, op) {
+  return whileBusy(c.callID, async () => {
+    const done = await act(what, async () => {
+      await op();
+      return true;
+    });
+    if (!done) await refreshCall(c.callID);
   });
-  if (!done) await refreshCall(c.callID);
 }
 
 function renderCalls() {
@@ -283,10 +334,12 @@ function callCard(c) {
   else if (started) status = PENDING.has(mine) ? 'Missed' : 'Going on without you'; // a ring that is over
   const users = [...c.users.values()].sort((a, b) => (a.userID === c.caller ? -1 : b.userID === c.caller ? 1 : 0));
   const key = (k) => ({ key: `${k}-${c.callID}` });
+  const disabled = busy.has(c.callID);
+  const op = (what, fn) => () => whileBusy(c.callID, () => act(what, fn)); // a button's onclick
   const actions = [];
   if (started && c.caller === me && !answered && mine === S.Accepted) {
-    actions.push(h('button', { type: 'button', dataset: key('cancel'),
-      onclick: () => act('Cancel', async () => {
+    actions.push(h('button', { type: 'button', dataset: key('cancel'), disabled,
+      onclick: op('Cancel', async () => {
         await client.callCancel(c.callID, []);
         // The device that cancels gets its reply and no event (behaviour §5): read the call.
         upsert(c.callID, await client.queryCall(c.callID));
@@ -302,22 +355,22 @@ function callCard(c) {
       const field = e.currentTarget.querySelector('input.more'); // the one on show, which morph kept
       const names = splitNames(field.value);
       field.value = '';
-      if (names.length) act('Invite', () => invite(c, names));
+      if (names.length) op('Invite', () => invite(c, names))();
     } }, h('label', { for: input.id }, 'Invite more'), input,
-    h('button', { type: 'submit', dataset: key('invite') }, 'Invite')));
-    actions.push(h('button', { type: 'button', dataset: key('quit'),
+    h('button', { type: 'submit', dataset: key('invite'), disabled }, 'Invite')));
+    actions.push(h('button', { type: 'button', dataset: key('quit'), disabled,
       // The quit's callUserStateChanged, to all this user's devices (behaviour §5), shows it; its
       // reply may come after later events, such as an invitation into the call again.
-      onclick: () => act('Quit', () => client.callQuit(c.callID)) }, 'Quit'));
-    actions.push(h('button', { type: 'button', class: 'reject', dataset: key('end'),
-      onclick: () => act('End', async () => {
+      onclick: op('Quit', () => client.callQuit(c.callID)) }, 'Quit'));
+    actions.push(h('button', { type: 'button', class: 'reject', dataset: key('end'), disabled,
+      onclick: op('End', async () => {
         const r = await client.callEnd(c.callID);
         upsert(c.callID, { state: CallState.Ended, endTime: r.endTime });
         render();
       }) }, 'End call'));
   }
   if (started && c.mode === CallMode.Advanced && mine !== S.Accepted && REJOINABLE.has(mine)) {
-    actions.push(h('button', { type: 'button', class: 'join', dataset: key('join'),
+    actions.push(h('button', { type: 'button', class: 'join', dataset: key('join'), disabled,
       onclick: () => join({ callID: c.callID }) }, 'Join again'));
   }
   if (!started) {
@@ -325,7 +378,7 @@ function callCard(c) {
       onclick: () => { calls.delete(c.callID); render(); } }, 'Dismiss'));
   }
   return h('article', { class: `card call ${started ? 'live' : 'over'}`, dataset: { call: c.callID, state: status },
-    'aria-labelledby': `call-${c.callID}` },
+    'aria-labelledby': `call-${c.callID}`, tabindex: '-1' }, // focused when the button pressed is gone (whileBusy)
   h('h3', { id: `call-${c.callID}` }, c.caller === me ? 'Your call' : `Call from ${c.caller}`,
     h('span', { class: 'badge call-status' }, status)),
   h('p', { class: 'meta' }, `${modeName(c.mode)} · started ${time(c.createTime)}`,
@@ -378,17 +431,18 @@ function reportErrorUsers(list) {
   }
 }
 
+// ring submits the ring form; the Ring button waits for the reply (pressing).
 async function ring(e) {
   e.preventDefault();
   const picked = [...document.querySelectorAll('#people input:checked')].map((i) => i.value);
   const invitees = [...new Set([...picked, ...splitNames($('#others').value)])];
+  const mode = Number(document.querySelector('input[name="mode"]:checked').value);
+  const timeout = Number($('#timeout').value);
   if (!invitees.length) {
     say('Pick someone to call first.', true);
     return;
   }
-  const mode = Number(document.querySelector('input[name="mode"]:checked').value);
-  const timeout = Number($('#timeout').value);
-  const r = await act('Ring', () => client.callInvite(invitees, { mode, timeout }));
+  const r = await pressing($('#ring-button'), () => act('Ring', () => client.callInvite(invitees, { mode, timeout })));
   if (!r) return;
   upsert(r.callID, r.callInfo).here = true;
   reportErrorUsers(r.errorUserList);
@@ -419,16 +473,28 @@ function refreshHistorySoon() {
   historyTimer = setTimeout(() => loadHistory({ background: true }), 300);
 }
 
-// loadHistory reads the page of the history on show; background as for act.
+// loadHistory reads the page of the history on show; background as for act. One the user asked
+// for disables the history's buttons until it is over (pager.loading), so that a second press of
+// Older does not turn a page that is not read yet.
 async function loadHistory({ background = false } = {}) {
   if (!client) return;
-  const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, pager.flags[pager.page]),
-    { background });
-  if (!r) return;
-  pager.list = r.callList || [];
-  pager.next = r.nextFlag;
-  if (pager.page === 0) restoreCalls(pager.list);
-  renderHistory();
+  if (!background) setHistoryLoading(true);
+  try {
+    const r = await act('History', () => client.queryCallInvitationList(HISTORY_PAGE, pager.flags[pager.page]),
+      { background });
+    if (!r) return;
+    pager.list = r.callList || [];
+    pager.next = r.nextFlag;
+    if (pager.page === 0) restoreCalls(pager.list);
+    renderHistory();
+  } finally {
+    if (!background) setHistoryLoading(false);
+  }
+}
+
+function setHistoryLoading(loading) {
+  pager.loading = loading;
+  renderPager();
 }
 
 function renderHistory() {
@@ -443,14 +509,20 @@ function renderHistory() {
       h('td', {}, h('ul', { class: 'inline-users' }, ci.callUserList.map((u) => h('li', { dataset: { user: u.userID, state: stateName(u.state) } },
         `${u.userID} `, h('span', { class: `badge ${stateClass(u.state)}` }, stateName(u.state)))))),
       h('td', {}, ci.state === CallState.Started ? 'Going on' : 'Ended'),
-      h('td', {}, canJoin ? h('button', { type: 'button', class: 'join', dataset: { key: `join-${ci.callID}` },
+      h('td', {}, canJoin ? h('button', { type: 'button', class: 'join', dataset: { key: `join-${ci.callID}` }, disabled: busy.has(ci.callID),
         'aria-label': `Join ${ci.caller}'s call`, onclick: () => join(ci) }, 'Join') : ''));
   });
   morph($('#history tbody'), rows);
   $('#no-history').hidden = rows.length > 0 || pager.page > 0;
+  renderPager();
+}
+
+// renderPager shows the page number and enables the history's buttons that can be used now.
+function renderPager() {
   $('#history-page').textContent = `Page ${pager.page + 1}`;
-  $('#history-newer').disabled = pager.page === 0;
-  $('#history-older').disabled = !pager.next;
+  $('#history-refresh').disabled = pager.loading;
+  $('#history-newer').disabled = pager.loading || pager.page === 0;
+  $('#history-older').disabled = pager.loading || !pager.next;
 }
 
 // restoreCalls adds the calls still going on for this user from a history page (after a
@@ -493,16 +565,18 @@ async function rereadCalls() {
 // join joins a call from its card or from the history (ci: its row), then reads it: the
 // reply's callUserList may be older than events already shown, since a reply may come after
 // them (protocol "Envelopes"), and a failed join may have met a call that changed unseen.
-async function join(ci) {
-  const r = await act('Join', () => client.callJoin(ci.callID));
-  if (r) {
-    const c = upsert(ci.callID, ci); // the history's row, for a call the page does not show yet
-    c.seen = Date.now();
-    c.here = true;
-    render();
-  }
-  await refreshCall(ci.callID);
-  refreshHistorySoon();
+function join(ci) {
+  return whileBusy(ci.callID, async () => {
+    const r = await act('Join', () => client.callJoin(ci.callID));
+    if (r) {
+      const c = upsert(ci.callID, ci); // the history's row, for a call the page does not show yet
+      c.seen = Date.now();
+      c.here = true;
+      render();
+    }
+    await refreshCall(ci.callID);
+    refreshHistorySoon();
+  });
 }
 
 // refreshCallsElsewhere reads again the calls this user is in on another device: this tab is
@@ -591,7 +665,8 @@ function onConnection(c, state, reason, caughtUp) {
 function showSignIn(message = '') {
   client = null;
   calls.clear();
-  Object.assign(pager, { flags: [0], page: 0, next: 0, list: [] }); // the next user's history starts anew
+  Object.assign(pager, { flags: [0], page: 0, next: 0, list: [], loading: false }); // the next user's history starts anew
+  busy.clear();
   tabStore.removeItem(KEY.user);
   tabStore.removeItem(KEY.token);
   delete document.body.dataset.user;
@@ -615,16 +690,18 @@ async function signOut() {
 // ---- start ----
 
 function start() {
-  $('#signin-form').addEventListener('submit', async (e) => {
+  $('#signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const user = $('#user').value.trim();
-    say('Signing in…');
-    try {
-      await signIn(user, $('#token').value.trim());
-      say('');
-    } catch (err) {
-      say(`Sign-in failed: ${errorText(err)}`, true);
-    }
+    pressing(e.currentTarget.querySelector('button[type=submit]'), async () => {
+      say('Signing in…');
+      try {
+        await signIn(user, $('#token').value.trim());
+        say('');
+      } catch (err) {
+        say(`Sign-in failed: ${errorText(err)}`, true);
+      }
+    });
   });
   $('#ring-form').addEventListener('submit', ring);
   $('#signout').addEventListener('click', signOut);

@@ -1,0 +1,134 @@
+package web_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The demo's scenarios of what a user presses: buttons pressed while their request is on its way.
+
+// holdReplies makes the page's WebSockets keep from the page every reply whose frame matches
+// window.hold (a RegExp, none at first) until window.releaseReplies is called.
+const holdReplies = `{
+	const Native = WebSocket;
+	const held = [];
+	window.hold = null;
+	window.releaseReplies = () => {
+		window.hold = null;
+		for (const deliver of held.splice(0)) deliver();
+	};
+	window.WebSocket = class extends Native {
+		set onmessage(fn) {
+			super.onmessage = fn && ((ev) => {
+				if (window.hold?.test(ev.data) && /^\{"id":/.test(ev.data)) held.push(() => fn(ev));
+				else fn(ev);
+			});
+		}
+		get onmessage() { return super.onmessage; }
+	};
+}`
+
+// poll waits until the JavaScript expression cond is true in the tab.
+func poll(cond string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(20*time.Millisecond))
+}
+
+// wantTrue fails the test with what when the JavaScript expression cond is not true in the tab now.
+func (tb *tab) wantTrue(cond, what string) {
+	tb.t.Helper()
+	ok, err := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[bool](cond))
+	if err != nil || !ok {
+		tb.t.Errorf("%s: %s: %s is not true (%v); status line %q", tb.user, what, cond, err, tb.status())
+	}
+}
+
+// shownStatus waits, up to 3 s, until the status line shows something other than a sign-in
+// on its way, and returns it ("" if it shows nothing).
+func (tb *tab) shownStatus() string {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 3*time.Second)
+	defer cancel()
+	_, _ = chromedp.Run(ctx, poll(`!['', 'Signing in…'].includes(document.querySelector('#status').textContent)`))
+	return tb.status()
+}
+
+// demoButtonsWaitForReplies: a button whose request is on its way is disabled, so a second press
+// sends nothing twice, and is enabled again, with the focus on it, when a refusal comes.
+func demoButtonsWaitForReplies(t *testing.T, d demo) {
+	// Sign in: the button waits for the login's reply.
+	ctx, cancel := chromedp.NewContext(d.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	kim := &tab{t: t, ctx: ctx, user: "kim"}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	signIn := `#signin-form button[type=submit]`
+	kim.do(onEveryPage(holdReplies), chromedp.Navigate(d.base), chromedp.WaitVisible(chromedp.CSS(`#user`)),
+		chromedp.Evaluate[chromedp.Void](`window.hold = /"headSeq":/`),
+		chromedp.SendKeys(chromedp.CSS(`#user`), "kim"), click(signIn),
+		poll(`window.WebSocket && document.querySelector('#status').textContent === 'Signing in…'`))
+	kim.wantTrue(`document.querySelector('`+signIn+`').disabled`, "Sign in while its login is on its way")
+	kim.do(chromedp.Evaluate[chromedp.Void](`window.releaseReplies()`),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-user="kim"] #conn[data-state=Connected]`)))
+
+	// Ring: a refused ring (the caller itself, R3.1: 6000281) enables the button again.
+	kim.do(chromedp.SetValue(chromedp.CSS(`#others`), "kim"),
+		chromedp.Evaluate[chromedp.Void](`window.hold = /"error":/`), click(`#ring-button`))
+	kim.wantTrue(`document.querySelector('#ring-button').disabled`, "Ring while its request is on its way")
+	kim.do(chromedp.Evaluate[chromedp.Void](`window.releaseReplies()`))
+	if got := kim.shownStatus(); !strings.HasPrefix(got, "Ring:") || !strings.Contains(got, "6000281") {
+		t.Errorf("kim's status line after ringing herself: %q, want the refusal 6000281", got)
+	}
+	kim.wantTrue(`!document.querySelector('#ring-button').disabled && document.activeElement?.id === 'ring-button'`,
+		"Ring after its refusal")
+
+	// History: Refresh, Older and Newer wait for the page being read.
+	kim.do(chromedp.Evaluate[chromedp.Void](`window.hold = /"callList":/`), click(`#history-refresh`))
+	kim.wantTrue(`['#history-refresh', '#history-older', '#history-newer'].every((s) => document.querySelector(s).disabled)`,
+		"the history's buttons while a page of it is read")
+	kim.do(chromedp.Evaluate[chromedp.Void](`window.releaseReplies()`),
+		poll(`!document.querySelector('#history-refresh').disabled`))
+
+	// Accept: both answers wait for the reply; a second press sends nothing (no 6000274).
+	lena := d.open(t, "lena")
+	lena.ring(General, 30, "kim")
+	// The accept's event may come before its reply and end the ring: the second press, and the
+	// look at the buttons, come at once after the first.
+	kim.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+		chromedp.Evaluate[chromedp.Void](`{
+			window.hold = /"result":\{"callID"/;
+			const accept = document.querySelector('#incoming button.accept');
+			accept.click();
+			window.answersDisabled = accept.disabled && document.querySelector('#incoming button.reject').disabled;
+			accept.click();
+		}`))
+	kim.wantTrue(`window.answersDisabled`, "Accept and Reject while an accept is on its way")
+	kim.do(chromedp.Evaluate[chromedp.Void](`window.releaseReplies()`))
+	lena.waitUserState("kim", "Accepted")
+	kim.do(chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"]`)), chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+	if got := kim.status(); got != "" {
+		t.Errorf("kim's status line after pressing Accept twice: %q, want none", got)
+	}
+}
+
+// demoFocusFollowsTheAnsweredCall: a keyboard user who answers, or cancels, is not sent back to
+// the top of the page when the button pressed goes away: the focus moves to the call's card.
+func demoFocusFollowsTheAnsweredCall(t *testing.T, d demo) {
+	uma := d.open(t, "uma")
+	theo := d.open(t, "theo")
+	theo.ring(General, 30, "uma")
+	uma.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)),
+		chromedp.Focus(chromedp.CSS(`#incoming button.accept`)), chromedp.KeyEvent("\r"))
+	theo.waitUserState("uma", "Accepted")
+	uma.do(poll(`!document.querySelector('#incoming [data-call]')`))
+	uma.wantTrue(`document.activeElement.matches('#calls [data-call]')`, "the focus after Enter on Accept")
+
+	theo.ring(General, 30, "uma")
+	theo.do(chromedp.Focus(chromedp.CSS(`#calls button[data-key^="cancel-"]`)), chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"] li[data-user="uma"][data-state="BeCancelled"]`)))
+	theo.wantTrue(`document.activeElement.matches('#calls [data-call][data-state="Ended"]')`, "the focus after Enter on Cancel call")
+}
