@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The demo's scenarios of what a user presses: buttons pressed while their request is on its way.
+// The demo's scenarios of what a user types and presses: bad input in the forms, and buttons
+// pressed while their request is on its way.
 
 // holdReplies makes the page's WebSockets keep from the page every reply whose frame matches
 // window.hold (a RegExp, none at first) until window.releaseReplies is called.
@@ -113,6 +115,72 @@ func demoButtonsWaitForReplies(t *testing.T, d demo) {
 	if got := kim.status(); got != "" {
 		t.Errorf("kim's status line after pressing Accept twice: %q, want none", got)
 	}
+}
+
+// demoBadInputIsACodedError: what the forms refuse shows in the status line with its code
+// (behaviour §8) and keeps what was typed; nothing fails silently.
+func demoBadInputIsACodedError(t *testing.T, d demo) {
+	nora := d.open(t, "nora")
+	mark := d.open(t, "mark")
+
+	// Nobody to ring (R3.1: an empty list is 6000001).
+	mark.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#others').value = ' , ,, '`), click(`#ring-button`))
+	if got := mark.shownStatus(); !strings.HasPrefix(got, "Ring:") || !strings.Contains(got, "(InvalidParameter, 6000001)") {
+		t.Errorf("mark's status line after ringing nobody: %q, want the code 6000001", got)
+	}
+	// The ring time is checked by the form itself, which says why at the field, and sends nothing.
+	mark.do(chromedp.SetValue(chromedp.CSS(`#others`), "nora"), chromedp.SetValue(chromedp.CSS(`#timeout`), "0"),
+		click(`#ring-button`))
+	mark.wantTrue(`document.querySelector('#timeout').validationMessage !== ''`, "a ring for 0 s: the field says why")
+	mark.wantTrue(`!document.querySelector('#calls [data-call]')`, "a ring for 0 s: no call")
+	// A repeated and an invalid name: the invalid one is reported by name and code.
+	mark.do(chromedp.SetValue(chromedp.CSS(`#others`), "b*d, nora nora"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#status').textContent = ''`))
+	mark.ring(Advanced, 30)
+	if got := mark.status(); got != "Not invited: b*d (InvalidParameter, 6000001)" {
+		t.Errorf("mark's status line after ringing %q: %q, want b*d refused with its code", "b*d, nora nora", got)
+	}
+	mark.wantTrue(`document.querySelectorAll('#calls li[data-user="nora"]').length === 1`, "nora rung once")
+	mark.do(chromedp.SetValue(chromedp.CSS(`#others`), " "))
+	nora.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)), click(`#incoming button.accept`))
+	mark.waitUserState("nora", "Accepted")
+
+	// Invite more: nobody, a bad ring time, a huge one.
+	invite := func(names, timeout string) string {
+		mark.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('#timeout').value = %q;
+			document.querySelector('#calls input.more').value = %q;
+			document.querySelector('#status').textContent = ''`, timeout, names)),
+			click(`#calls .invite-more button`))
+		got := mark.shownStatus()
+		if !strings.HasPrefix(got, "Invite:") || !strings.Contains(got, "(InvalidParameter, 6000001)") {
+			t.Errorf("mark's status line after inviting %q for %q s: %q, want the code 6000001", names, timeout, got)
+		}
+		kept, _ := chromedp.Run(mark.statusCtx(), chromedp.Value(chromedp.CSS(`#calls input.more`)))
+		if kept != names {
+			t.Errorf("the invite-more field after inviting %q for %q s was refused: %q, want what was typed", names, timeout, kept)
+		}
+		return got
+	}
+	invite("", "30")
+	invite(" , ", "30")
+	invite("olga", "0")
+	invite("olga", "99999")
+	mark.wantTrue(`!document.querySelector('#calls li[data-user="olga"]')`, "olga invited for a ring time refused")
+	endCall(mark, nora)
+
+	// A name that is not a userID (behaviour §1) at sign-in.
+	ctx, cancel := chromedp.NewContext(d.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	bad := &tab{t: t, ctx: ctx, user: "al ice"}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bad.do(chromedp.Navigate(d.base), chromedp.WaitVisible(chromedp.CSS(`#user`)),
+		chromedp.SendKeys(chromedp.CSS(`#user`), "al ice"), click(`#signin-form button[type=submit]`))
+	if got := bad.shownStatus(); !strings.HasPrefix(got, "Sign-in failed: invalid user name") || !strings.Contains(got, "(HTTP 400)") {
+		t.Errorf("the status line after signing in as %q: %q, want the reason and its code", "al ice", got)
+	}
+	bad.wantTrue(`!document.querySelector('#signin-form button[type=submit]').disabled`, "Sign in after a refusal")
 }
 
 // demoFocusFollowsTheAnsweredCall: a keyboard user who answers, or cancels, is not sent back to

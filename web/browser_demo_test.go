@@ -49,6 +49,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"ReplayForACallNotOnTheFirstPage", demoReplayForACallNotOnTheFirstPage},
 		{"EventOlderThanTheCallRead", demoEventOlderThanTheCallRead},
 		{"ButtonsWaitForReplies", demoButtonsWaitForReplies},
+		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 	} {
 		t.Run(scenario.name, func(t *testing.T) { scenario.run(t, d) })

@@ -83,13 +83,20 @@ function say(text, isError = false) {
   el.classList.toggle('error', isError);
 }
 
+// codeText names an error code of behaviour §8: "InvalidParameter, 6000001".
+function codeText(code) {
+  const name = Object.keys(ErrorCode).find((k) => ErrorCode[k] === code) || 'Error';
+  return `${name}, ${code}`;
+}
+
 function errorText(err) {
-  if (err instanceof DialtoneError && err.code) {
-    const name = Object.keys(ErrorCode).find((k) => ErrorCode[k] === err.code) || 'Error';
-    return `${err.message} (${name}, ${err.code})`;
-  }
+  if (err instanceof DialtoneError && err.code) return `${err.message} (${codeText(err.code)})`;
   return err?.message || String(err);
 }
+
+// invalid is the error of input the page refuses before sending it: the server's code for an
+// invalid parameter (6000001), so it reads as the server's refusals do.
+const invalid = (message) => new DialtoneError(ErrorCode.InvalidParameter, message);
 
 // pressing runs fn, the work of a press of button, with button disabled until it is over, so a
 // second press sends nothing twice; a press while it is disabled does nothing. The button gets
@@ -353,9 +360,7 @@ function callCard(c) {
     actions.push(h('form', { class: 'invite-more', onsubmit: (e) => {
       e.preventDefault();
       const field = e.currentTarget.querySelector('input.more'); // the one on show, which morph kept
-      const names = splitNames(field.value);
-      field.value = '';
-      if (names.length) op('Invite', () => invite(c, names))();
+      op('Invite', () => invite(c, field))();
     } }, h('label', { for: input.id }, 'Invite more'), input,
     h('button', { type: 'submit', dataset: key('invite'), disabled }, 'Invite')));
     actions.push(h('button', { type: 'button', dataset: key('quit'), disabled,
@@ -391,9 +396,16 @@ function callCard(c) {
   actions.length ? h('div', { class: 'actions' }, actions) : null);
 }
 
-async function invite(c, names) {
-  const timeout = Number($('#timeout').value) || 30;
-  const r = await client.callingInvite(c.callID, names, { timeout });
+// invite invites the names typed in field into call c (R3.6) for the ring time of the ring
+// form, and empties field once they are invited. Nobody to invite, or a ring time the ring form
+// would refuse, is refused (6000001) without sending anything; what was typed stays.
+async function invite(c, field) {
+  const names = splitNames(field.value);
+  if (!names.length) throw invalid('type the names of whom to invite');
+  const timeout = $('#timeout');
+  if (!timeout.checkValidity()) throw invalid(`ring for: ${timeout.validationMessage}`);
+  const r = await client.callingInvite(c.callID, names, { timeout: Number(timeout.value) });
+  field.value = '';
   reportErrorUsers(r.errorUserList);
   // The new invitees get no callUserStateChanged (behaviour §5); show them from the call.
   upsert(c.callID, await client.queryCall(c.callID));
@@ -427,7 +439,7 @@ function splitNames(text) {
 
 function reportErrorUsers(list) {
   if (list?.length) {
-    say(`Not invited: ${list.map((e) => `${e.userID} (${e.reason})`).join(', ')}`, true);
+    say(`Not invited: ${list.map((e) => `${e.userID} (${codeText(e.reason)})`).join(', ')}`, true);
   }
 }
 
@@ -438,11 +450,10 @@ async function ring(e) {
   const invitees = [...new Set([...picked, ...splitNames($('#others').value)])];
   const mode = Number(document.querySelector('input[name="mode"]:checked').value);
   const timeout = Number($('#timeout').value);
-  if (!invitees.length) {
-    say('Pick someone to call first.', true);
-    return;
-  }
-  const r = await pressing($('#ring-button'), () => act('Ring', () => client.callInvite(invitees, { mode, timeout })));
+  const r = await pressing($('#ring-button'), () => act('Ring', () => {
+    if (!invitees.length) throw invalid('pick someone to call first'); // R3.1
+    return client.callInvite(invitees, { mode, timeout });
+  }));
   if (!r) return;
   upsert(r.callID, r.callInfo).here = true;
   reportErrorUsers(r.errorUserList);
@@ -602,7 +613,7 @@ async function devToken(user) {
   const res = await fetch('/dev/token', { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ user }) });
   if (res.status === 404) return null; // not --dev: the user pastes a token
-  if (!res.ok) throw new Error((await res.text()).trim());
+  if (!res.ok) throw new Error(`${(await res.text()).trim()} (HTTP ${res.status})`);
   return (await res.json()).token;
 }
 
