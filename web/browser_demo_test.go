@@ -251,6 +251,16 @@ func demoRingBarOfAnInvitationIntoAGoingCall(t *testing.T, d demo) {
 	if err != nil || width < 80 {
 		t.Errorf("quinn's ring bar at the start of her ring is %v%% (%v), want about 100%%", width, err)
 	}
+	// A reload, which reads her invitation from the history (no event brings it again), keeps
+	// the bar measuring her own ring: its width is her time left out of her 8 s.
+	quinn.reloadWith("")
+	quinn.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-bar]`)))
+	bar, err := chromedp.Run(quinn.statusCtx(), chromedp.Evaluate[[]float64](`[
+		parseFloat(document.querySelector('#incoming [data-bar]').style.width),
+		100 * parseInt(document.querySelector('#incoming [role=timer]').textContent) / 8]`))
+	if err != nil || len(bar) != 2 || bar[0] < bar[1]-15 || bar[0] > bar[1]+15 {
+		t.Errorf("quinn's ring bar after a reload and her time left out of 8 s, in %%: %v (%v), want about the same", bar, err)
+	}
 	endCall(ivan, heidi) // ivan calls again in a later scenario
 }
 

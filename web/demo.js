@@ -289,13 +289,16 @@ function renderIncoming() {
   const cards = [...calls.values()].filter(ringing).map((c) => {
     const mine = c.users.get(me);
     const from = mine.inviter || c.caller;
+    // The ring's start: from its invitation's event, or, for one read from the history (after a
+    // reload), the entry's last change, its invitation or the receipt that follows it at once.
+    const ringFrom = mine.ringFrom || mine.updateTime || c.createTime;
     const others = [...c.users.values()].filter((u) => u.userID !== me && PENDING.has(u.state)).map((u) => u.userID);
     return h('article', { class: 'card incoming', dataset: { call: c.callID }, 'aria-labelledby': `in-${c.callID}` },
       h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
       h('p', { class: 'meta' }, `${modeName(c.mode)} call`, others.length ? ` · also ringing ${others.join(', ')}` : ''),
       h('div', { class: 'countdown' },
         h('div', { class: 'bar', 'aria-hidden': 'true' },
-          h('span', { dataset: { bar: mine.deadline, from: mine.ringFrom || c.createTime } })),
+          h('span', { dataset: { bar: mine.deadline, from: ringFrom } })),
         h('span', { role: 'timer', class: 'left', dataset: { deadline: mine.deadline } })),
       h('div', { class: 'actions' },
         h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` }, disabled: busy.has(c.callID),
