@@ -183,8 +183,9 @@ func demoBadInputIsACodedError(t *testing.T, d demo) {
 	bad.wantTrue(`!document.querySelector('#signin-form button[type=submit]').disabled`, "Sign in after a refusal")
 }
 
-// demoFocusFollowsTheAnsweredCall: a keyboard user who answers, or cancels, is not sent back to
-// the top of the page when the button pressed goes away: the focus moves to the call's card.
+// demoFocusFollowsTheAnsweredCall: a keyboard user who answers, cancels or dismisses is not sent
+// back to the top of the page when the button pressed goes away: the focus moves to the call's
+// card, or for a dismissed one to the next card.
 func demoFocusFollowsTheAnsweredCall(t *testing.T, d demo) {
 	uma := d.open(t, "uma")
 	theo := d.open(t, "theo")
@@ -199,4 +200,12 @@ func demoFocusFollowsTheAnsweredCall(t *testing.T, d demo) {
 	theo.do(chromedp.Focus(chromedp.CSS(`#calls button[data-key^="cancel-"]`)), chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(chromedp.CSS(`#calls [data-call][data-state="Ended"] li[data-user="uma"][data-state="BeCancelled"]`)))
 	theo.wantTrue(`document.activeElement.matches('#calls [data-call][data-state="Ended"]')`, "the focus after Enter on Cancel call")
+
+	// Dismiss takes its card away: the focus moves to the next card, then to the panel's heading.
+	theo.do(chromedp.Focus(chromedp.CSS(`#calls [data-call] button[data-key^="dismiss-"]`)), chromedp.KeyEvent("\r"),
+		poll(`document.querySelectorAll('#calls [data-call]').length === 1`))
+	theo.wantTrue(`document.activeElement.matches('#calls [data-call]')`, "the focus after Enter on Dismiss")
+	theo.do(chromedp.Focus(chromedp.CSS(`#calls [data-call] button[data-key^="dismiss-"]`)), chromedp.KeyEvent("\r"),
+		poll(`!document.querySelector('#calls [data-call]')`))
+	theo.wantTrue(`document.activeElement.id === 'calls-h'`, "the focus after Enter on the last Dismiss")
 }

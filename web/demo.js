@@ -383,7 +383,7 @@ function callCard(c) {
   }
   if (!started) {
     actions.push(h('button', { type: 'button', class: 'quiet', dataset: key('dismiss'),
-      onclick: () => { calls.delete(c.callID); render(); } }, 'Dismiss'));
+      onclick: () => dismiss(c.callID) }, 'Dismiss'));
   }
   return h('article', { class: `card call ${started ? 'live' : 'over'}`, dataset: { call: c.callID, state: status },
     'aria-labelledby': `call-${c.callID}`, tabindex: '-1' }, // focused when the button pressed is gone (whileBusy)
@@ -397,6 +397,19 @@ function callCard(c) {
     started && PENDING.has(u.state) && u.deadline
       ? h('span', { class: 'left small', dataset: { deadline: u.deadline } }) : null))),
   actions.length ? h('div', { class: 'actions' }, actions) : null);
+}
+
+// dismiss takes the card of call callID (over) away. The focus, if it was in the card, moves to
+// the card that takes its place, or the one before it, or the panel's heading: a keyboard user
+// goes on from there, not from the top of the page.
+function dismiss(callID) {
+  const card = document.querySelector(`#calls [data-call="${CSS.escape(callID)}"]`);
+  const next = card?.nextElementSibling?.dataset.call ?? card?.previousElementSibling?.dataset.call;
+  calls.delete(callID);
+  render();
+  if (!focusLost()) return;
+  const to = next !== undefined && document.querySelector(`#calls [data-call="${CSS.escape(next)}"]`);
+  (to || $('#calls-h')).focus();
 }
 
 // invite invites the names typed in field into call c (R3.6) for the ring time of the ring
