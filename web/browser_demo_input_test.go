@@ -115,6 +115,14 @@ func demoButtonsWaitForReplies(t *testing.T, d demo) {
 	if got := kim.status(); got != "" {
 		t.Errorf("kim's status line after pressing Accept twice: %q, want none", got)
 	}
+
+	// Sign out waits for its logout (which waits out a reconnection, R6.1).
+	kim.do(chromedp.Evaluate[chromedp.Void](`{
+		const out = document.querySelector('#signout');
+		out.click();
+		window.signOutDisabled = out.disabled;
+	}`), chromedp.WaitVisible(chromedp.CSS(`#signin`)))
+	kim.wantTrue(`window.signOutDisabled`, "Sign out while its logout is on its way")
 }
 
 // demoBadInputIsACodedError: what the forms refuse shows in the status line with its code

@@ -704,14 +704,18 @@ function showSignIn(message = '') {
   refreshPeople();
 }
 
-async function signOut() {
-  signingOut = true;
-  try {
-    await client?.logout();
-  } catch { /* the session ends either way */ }
-  signingOut = false;
-  showSignIn();
-  $('#user').focus();
+// signOut logs out; the Sign out button waits for it (a logout lost with its connection waits
+// for the reconnection, up to the SDK's request timeout).
+function signOut() {
+  return pressing($('#signout'), async () => {
+    signingOut = true;
+    try {
+      await client?.logout();
+    } catch { /* the session ends either way */ }
+    signingOut = false;
+    showSignIn();
+    $('#user').focus();
+  });
 }
 
 // ---- start ----
