@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/dialtone/dialtone/internal/servertest"
 )
 
 // The demo's scenarios of what a user types and presses: bad input in the forms, and buttons
@@ -216,4 +218,23 @@ func demoFocusFollowsTheAnsweredCall(t *testing.T, d demo) {
 	theo.do(chromedp.Focus(chromedp.CSS(`#calls [data-call] button[data-key^="dismiss-"]`)), chromedp.KeyEvent("\r"),
 		poll(`!document.querySelector('#calls [data-call]')`))
 	theo.wantTrue(`document.activeElement.id === 'calls-h'`, "the focus after Enter on the last Dismiss")
+}
+
+// demoSignInWhileTheServerIsDown: a sign-in that cannot reach the server says so, and the
+// button can be pressed again.
+func demoSignInWhileTheServerIsDown(t *testing.T, d demo) {
+	srv := servertest.Start(t)
+	ctx, cancel := chromedp.NewContext(d.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	pat := &tab{t: t, ctx: ctx, user: "pat"}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pat.do(chromedp.Navigate("http://"+srv.Addr+"/"), chromedp.WaitVisible(chromedp.CSS(`#user`)))
+	srv.Stop()
+	pat.do(chromedp.SendKeys(chromedp.CSS(`#user`), "pat"), click(`#signin-form button[type=submit]`))
+	if got := pat.shownStatus(); !strings.HasPrefix(got, "Sign-in failed: the server does not answer") {
+		t.Errorf("pat's status line after signing in with the server down: %q, want that the server does not answer", got)
+	}
+	pat.wantTrue(`!document.querySelector('#signin-form button[type=submit]').disabled`, "Sign in after the server did not answer")
 }

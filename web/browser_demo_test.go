@@ -51,6 +51,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"ButtonsWaitForReplies", demoButtonsWaitForReplies},
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
+		{"SignInWhileTheServerIsDown", demoSignInWhileTheServerIsDown},
 	} {
 		t.Run(scenario.name, func(t *testing.T) { scenario.run(t, d) })
 	}

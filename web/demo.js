@@ -627,7 +627,9 @@ function deviceID() {
 
 async function devToken(user) {
   const res = await fetch('/dev/token', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user }) });
+    body: JSON.stringify({ user }) }).catch((err) => {
+    throw new Error(`the server does not answer (${err.message})`); // the browser's words are vague
+  });
   if (res.status === 404) return null; // not --dev: the user pastes a token
   if (!res.ok) throw new Error(`${(await res.text()).trim()} (HTTP ${res.status})`);
   return (await res.json()).token;
