@@ -48,6 +48,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"HistoryPages", demoHistoryPages},
 		{"ReplayForACallNotOnTheFirstPage", demoReplayForACallNotOnTheFirstPage},
 		{"EventOlderThanTheCallRead", demoEventOlderThanTheCallRead},
+		{"AnswerOnOneTabStopsTheOther", demoAnswerOnOneTabStopsTheOther},
 		{"ButtonsWaitForReplies", demoButtonsWaitForReplies},
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
@@ -403,5 +404,21 @@ func updateDocsScreenshot(t *testing.T, src string) {
 	}
 	if err != nil {
 		t.Errorf("update docs screenshot: %v", err)
+	}
+}
+
+// demoAnswerOnOneTabStopsTheOther: both tabs of a user ring; the answer on one stops the other's
+// ring, its count in the title too (behaviour §5: the user's own change goes to all its devices).
+func demoAnswerOnOneTabStopsTheOther(t *testing.T, d demo) {
+	yara := d.open(t, "yara")
+	yaraPhone := d.open(t, "yara")
+	zane := d.open(t, "zane")
+	for _, answer := range []string{"accept", "reject"} {
+		zane.ring(Advanced, 30, "yara")
+		yaraPhone.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+		yara.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.`+answer)), click(`#incoming button.`+answer))
+		yaraPhone.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)),
+			poll(`document.title === 'Dialtone demo' && !document.querySelector('#incoming [data-call]')`))
+		endCall(zane) // yara is in it after an accept (R3.1)
 	}
 }
