@@ -103,10 +103,7 @@ func TestLogoutThatCannotDropPushTargetsChangesNothing(t *testing.T) {
 	sessions, backend := &recordedSessions{}, &countedLosses{}
 	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(string) bool { return true },
 		Backend: backend, Sessions: sessions, PushTargets: unwritablePushTargets{}})
-	req := httptest.NewRequest(http.MethodPost, Prefix+"users/alice/logout", nil)
-	req.Header.Set("Authorization", "Bearer key")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := logoutAlice(h)
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("logout answered %d %q, want 503", rec.Code, rec.Body)
 	}
@@ -190,10 +187,7 @@ func TestLogoutDropsPushTargetsRegisteredMeanwhile(t *testing.T) {
 	targets := &memoryPushTargets{users: map[string]bool{"alice": true}}
 	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(string) bool { return true },
 		Backend: &countedLosses{}, Sessions: registeringSessions{targets}, PushTargets: targets})
-	req := httptest.NewRequest(http.MethodPost, Prefix+"users/alice/logout", nil)
-	req.Header.Set("Authorization", "Bearer key")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := logoutAlice(h)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("logout answered %d %q, want 200", rec.Code, rec.Body)
 	}
@@ -231,4 +225,13 @@ func TestStatusIsTheDocumentedOne(t *testing.T) {
 	if len(seen) < 10 {
 		t.Fatalf("read %d codes from docs/api.md's error table, want every code it lists", len(seen))
 	}
+}
+
+// logoutAlice sends h the REST logout of alice with the API key "key" and returns the answer.
+func logoutAlice(h http.Handler) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, Prefix+"users/alice/logout", nil)
+	req.Header.Set("Authorization", "Bearer key")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
