@@ -300,18 +300,35 @@ func (c *Client) onDead(cn *conn) {
 
 // Close ends the session without logging out: the device stays known to the server until its
 // heartbeat timeout (behaviour R6.1), so a new client for the same device soon after resumes
-// without being seen as lost. Pending operations fail with ErrClosed and the handler receives
-// a last OnConnectionStateChanged(Disconnected, ErrClosed). Events received but not yet handed
-// to the handler, synthesized invitations included, are dropped: the last seq processed
-// (Options.SeqStore) stays the last one handled, so a new client of the device gets the logged
-// ones, each once, and the invitations that still ring. Close waits for the client's
-// goroutines, except the handler's, so it may be called from inside a handler, and for the
-// server's answer to the close at most a second (a server that stopped reading, or a network
-// gone without a word, does not hold it longer). It always returns nil.
+// without being seen as lost. Pending operations fail with ErrClosed, operations called later
+// fail with it at once, and the handler receives a last OnConnectionStateChanged(Disconnected,
+// ErrClosed). Events received but not yet handed to the handler, synthesized invitations
+// included, are dropped: the last seq processed (Options.SeqStore) stays the last one handled,
+// so a new client of the device gets the logged ones, each once, and the invitations that still
+// ring. Close waits for the server's answer to the close at most a second (a server that
+// stopped reading, or a network gone without a word, does not hold it longer). It always
+// returns nil, and may be called any number of times, from any goroutine.
+//
+// Close returns only once every goroutine of the client has ended, the handler's included:
+// the handler method running when Close is called returns first, and the remaining state
+// changes and the last Disconnected are handled before Close returns. From then on no handler
+// method runs and none is called again, so the application may free what its handler uses. A
+// handler that blocks makes Close wait as long, so it must not wait for anything that waits for
+// Close to return. Called from inside a handler method, Close cannot wait for that method: it
+// returns once the rest of the client has stopped, and after the method returns the handler
+// still gets the state changes queued before Close and the last Disconnected, but no call
+// event. A Close that is called at the same time from another goroutine waits for all of it.
 func (c *Client) Close() error {
-	c.shutdown(ErrClosed)
-	c.wg.Wait()
+	c.closeAndWait(ErrClosed)
 	return nil
+}
+
+// closeAndWait finishes the client with reason (shutdown) and waits for its goroutines and for
+// the handler's dispatcher, except when called from inside the handler (dispatcher.awaitEnd).
+func (c *Client) closeAndWait(reason error) {
+	c.shutdown(reason)
+	c.wg.Wait()
+	c.disp.awaitEnd()
 }
 
 // Logout logs the device out (behaviour R6.1: the device is lost at once, so its calls are
@@ -319,12 +336,12 @@ func (c *Client) Close() error {
 // client is reconnecting, and, like every operation, is sent again after a reconnection when
 // its connection drops before the reply (a reply lost after the server's logout kick needs no
 // second logout). Whatever it returns, the client is closed afterwards, with reason
-// ErrLoggedOut.
+// ErrLoggedOut, and Logout waits for its goroutines and its handler as Close does, with the
+// same exception when called from inside a handler method.
 func (c *Client) Logout(ctx context.Context) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	defer c.wg.Wait()
-	defer c.shutdown(ErrLoggedOut)
+	defer c.closeAndWait(ErrLoggedOut)
 	for {
 		cn, err := c.connection(ctx)
 		if err != nil {

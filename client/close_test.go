@@ -203,12 +203,19 @@ func TestCloseFromHandler(t *testing.T) {
 	}
 }
 
-// closeWhileHandling closes c while its handler is held in the first event, then releases the
-// handler and checks that it handles first and nothing more, and ends Disconnected.
+// closeWhileHandling closes c while its handler is held in the first event, then, the client
+// being finished, releases the handler, which Close waits for, and checks that it handles first
+// and nothing more, and ends Disconnected.
 func closeWhileHandling(t *testing.T, c *Client, rec *recorder, release chan struct{}, first string) {
 	t.Helper()
-	c.Close()
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	recv(t, c.Done(), "the client to finish") // closed under the handler's feet
 	close(release)
+	recv(t, closed, "Close")
 	if got := recv(t, rec.events, "the first event"); got != first {
 		t.Fatalf("handled %q first", got)
 	}

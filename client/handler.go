@@ -1,6 +1,12 @@
 package client
 
-import "sync"
+import (
+	"bytes"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
 
 // ConnectionState is the state of a client's connection, reported to
 // [EventHandler.OnConnectionStateChanged].
@@ -40,6 +46,14 @@ func (s ConnectionState) String() string {
 // A handler may call any Client method, including blocking ones such as CallAccept; while it
 // blocks, later events wait in the queue. A method that panics ends the program, as a panic
 // on any goroutine does: recover in the method to survive one.
+//
+// The calls end with the client. Once Close or Logout has returned, no method runs and none is
+// called again (the last is OnConnectionStateChanged(Disconnected, …)), so the application may
+// free what its handler uses; a method running meanwhile makes them wait until it returns.
+// Called from inside a method, Close and Logout return without waiting for that method (see
+// Client.Close); a method must not wait for another goroutine's Close or Logout to return,
+// which would wait for it in turn. A client that ends by itself (a kick or login refusal that
+// forbids reconnecting) makes its last calls on its own; Close then waits for them.
 //
 // Embed [BaseHandler] to implement only the methods you need.
 type EventHandler interface {
@@ -126,6 +140,9 @@ type dispatcher struct {
 	// processed is called on the dispatcher goroutine after each delivery with a seq.
 	processed func(seq int64)
 
+	goid  atomic.Uint64 // the id of the dispatcher's goroutine (goroutineID), once it runs
+	ended chan struct{} // closed when the goroutine made its last delivery and exits
+
 	mu      sync.Mutex
 	queue   []delivery
 	wake    chan struct{} // capacity 1: a pending wake-up
@@ -137,6 +154,7 @@ func newDispatcher(h EventHandler, processed func(int64)) *dispatcher {
 		handler:   h,
 		processed: processed,
 		wake:      make(chan struct{}, 1),
+		ended:     make(chan struct{}),
 	}
 	go d.run()
 	return d
@@ -185,6 +203,8 @@ func (d *dispatcher) signal() {
 }
 
 func (d *dispatcher) run() {
+	d.goid.Store(goroutineID())
+	defer close(d.ended)
 	for {
 		dl, ok := d.next()
 		if !ok {
@@ -217,4 +237,29 @@ func (d *dispatcher) next() (delivery, bool) {
 		}
 		<-d.wake
 	}
+}
+
+// awaitEnd waits until the dispatcher, stopped, made its last delivery and exited: from then on
+// no handler method runs or is called. Called on the dispatcher's goroutine, that is from inside
+// a handler method (or a SeqStore's Save), it returns at once, since that method cannot be
+// waited for by itself; the deliveries stop kept are then made after the method returns.
+func (d *dispatcher) awaitEnd() {
+	if id := d.goid.Load(); id != 0 && id == goroutineID() {
+		return
+	}
+	<-d.ended
+}
+
+// goroutineID returns the id of the calling goroutine, read from the header runtime.Stack
+// writes ("goroutine 42 [running]:"), or 0 if it cannot be read. Go offers no other way to
+// tell which goroutine runs, which awaitEnd needs to tell a wait made from inside a handler.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := bytes.TrimPrefix(buf[:runtime.Stack(buf[:], false)], []byte("goroutine "))
+	digits, _, _ := bytes.Cut(b, []byte(" "))
+	id, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
 }

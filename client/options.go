@@ -12,7 +12,8 @@ import (
 // Options configure a Client. The zero value is usable: every field has a default.
 type Options struct {
 	// EventHandler receives events and connection state changes; nil ignores them (the client
-	// still acknowledges invitations). See EventHandler for the delivery contract.
+	// still acknowledges invitations). See EventHandler for the delivery contract: one call at
+	// a time, in order, and none running or to come once Close or Logout has returned.
 	EventHandler EventHandler
 
 	// Logger receives the client's diagnostics; nil discards them.
