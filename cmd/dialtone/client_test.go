@@ -52,8 +52,9 @@ func TestClientRingsAcceptsAndLists(t *testing.T) {
 	alice.send("end " + short)
 	bob.waitFor(`call ` + short + ` ended by alice`)
 	alice.send("exit")
-	if err := alice.wait(); err != nil {
-		t.Fatalf("exit: %v", err)
+	// The three commands that failed above make the exit status 1.
+	if err := alice.wait(); err == nil || !strings.Contains(err.Error(), "3 commands failed (the first on line 4:") {
+		t.Fatalf("exit: %v, want the three failed commands", err)
 	}
 }
 
@@ -370,4 +371,40 @@ func TestEmptyCallIsRefused(t *testing.T) {
 	if strings.Contains(alice.out.String(), "cancelled") {
 		t.Fatalf("cancel '' cancelled the call:\n%s", alice.out.String())
 	}
+}
+
+// A script piped into the client goes on after a command that failed, as a shell runs a script,
+// and the client then exits with status 1 (run returns an error naming the failures), so the
+// script's caller learns of it; a script whose commands all succeeded exits with status 0.
+func TestClientScriptWithAFailedCommandExitsNonZero(t *testing.T) {
+	srv := servertest.Start(t)
+	for _, tc := range []struct {
+		name, script, failure string
+	}{
+		{"unknown command", "frobnicate\nlist\n", `1 command failed \(line 1: unknown command "frobnicate"`},
+		{"refused by the server", "accept nosuchcall\nlist\n", `1 command failed \(line 1: accept: .*6000`},
+		{"wrong arguments", "list -1\nlist\nexit\n", `1 command failed \(line 1: list: "-1" is not a whole number`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+			alice.waitFor(`logged in as alice`)
+			go fmt.Fprint(alice.in, tc.script) // typed by another goroutine: the client reads as it goes
+			alice.waitFor(`no calls`)          // the command after the failed one ran
+			alice.in.Close()
+			err := alice.wait()
+			if err == nil || !regexp.MustCompile(tc.failure).MatchString(err.Error()) {
+				t.Fatalf("a script with a failed command ended with %v, want an error matching %q", err, tc.failure)
+			}
+		})
+	}
+	t.Run("all succeeded", func(t *testing.T) {
+		alice := startCLI(t, "client", "--url", srv.URL, "--user", "alice", "--secret", servertest.Secret)
+		alice.waitFor(`logged in as alice`)
+		go fmt.Fprint(alice.in, "# a comment\n\nlist\nhelp\n")
+		alice.waitFor(`(?m)^  exit `)
+		alice.in.Close()
+		if err := alice.wait(); err != nil {
+			t.Fatalf("a script whose commands all succeeded ended with %v", err)
+		}
+	})
 }

@@ -50,40 +50,57 @@ type badFlag struct{ err error }
 func (e badFlag) Error() string        { return e.err.Error() }
 func (e badFlag) Is(target error) bool { return target == errUsage }
 
-// exec runs one line; it returns true when the client should exit.
-func (con *console) exec(ctx context.Context, line string) bool {
+// exec runs one line. exit reports that the client should exit (the line was "exit"); err,
+// already printed, tells why the command failed, for the exit status (see failures). A
+// command cut short by ctx's end (Ctrl-C) did not fail: the client was stopped.
+func (con *console) exec(ctx context.Context, line string) (exit bool, err error) {
 	if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
-		return false
+		return false, nil
 	}
 	fields, err := splitLine(line)
 	if err != nil {
 		con.out.line("error: %v", err)
-		return false
+		return false, err
 	}
 	name := strings.ToLower(fields[0])
 	if name == "exit" {
-		return true
+		return true, nil
 	}
 	for _, cmd := range commandTable() {
-		if cmd.name != name {
-			continue
-		}
-		con.warnIfOffline(cmd.name)
-		err := cmd.run(ctx, con, fields[1:])
-		switch {
-		case errors.Is(err, errUsage):
-			var bad badFlag
-			if errors.As(err, &bad) {
-				con.out.line("error: %s: %v", cmd.name, bad.err)
+		if cmd.name == name {
+			con.warnIfOffline(cmd.name)
+			err := con.report(cmd, cmd.run(ctx, con, fields[1:]))
+			if ctx.Err() != nil {
+				err = nil
 			}
-			con.out.line("usage: %s %s", cmd.name, cmd.args)
-		case err != nil:
-			con.out.line("error: %s: %v", cmd.name, describeRequest(err))
+			return false, err
 		}
-		return false
 	}
-	con.out.line("error: unknown command %q; type help for the list", fields[0])
-	return false
+	err = fmt.Errorf("unknown command %q", fields[0])
+	con.out.line("error: %v; type help for the list", err)
+	return false, err
+}
+
+// report prints why cmd failed with err, if it did, and returns err described for the exit
+// status: a wrong argument also prints the command's synopsis.
+func (con *console) report(cmd command, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errUsage):
+		var bad badFlag
+		if errors.As(err, &bad) {
+			err = fmt.Errorf("%s: %w", cmd.name, bad.err)
+			con.out.line("error: %v", err)
+		} else {
+			err = fmt.Errorf("%s: wrong arguments (usage: %s %s)", cmd.name, cmd.name, cmd.args)
+		}
+		con.out.line("usage: %s %s", cmd.name, cmd.args)
+		return err
+	}
+	err = fmt.Errorf("%s: %w", cmd.name, describeRequest(err))
+	con.out.line("error: %v", err)
+	return err
 }
 
 // warnIfOffline tells, before a command that sends a request runs, that the connection is

@@ -20,7 +20,10 @@ Usage: dialtone client --url URL --user USER [--device D] (--token T | --secret 
 
 An interactive terminal client: it logs in as one device of USER, prints the user's events as
 they arrive, and reads commands, one per line, from stdin (a terminal or a pipe). Type "help"
-for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. A call may be named by
+for the commands. It stops at "exit", at the end of stdin, or on Ctrl-C. A command that fails
+prints its error and the client goes on with the next one, as a shell runs a script; the exit
+status is then 1 (0 when every command succeeded), so a script piped into the client tells its
+caller that a command failed. A call may be named by
 any unambiguous beginning or end of the ID of a call this client has seen; the client prints
 the last six characters. Arguments are quoted as in a shell to hold blanks:
 invite bob --data '{"room": "r1"}'. What other users send (extendedData) is printed quoted as
@@ -75,27 +78,65 @@ type console struct {
 func (con *console) client() *client.Client { return con.c.Load() }
 
 // loop reads and runs commands until exit, the end of stdin, ctx's end or the client's end.
+// A command that fails is reported and the next one runs, as a shell runs a script; loop then
+// returns an error naming the failures (failures.err), so that the exit status is 1.
 func (con *console) loop(ctx context.Context, stdin io.Reader) error {
 	lines := readLines(stdin)
-	for {
+	var failed failures
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
-			return nil
+			return failed.err()
 		case <-con.client().Done():
 			return fmt.Errorf("client: session ended: %w", con.explain(con.client().Err()))
 		case in, ok := <-lines:
 			switch {
 			case !ok:
-				return nil
+				return failed.err()
 			case in.err != nil:
 				return fmt.Errorf("client: read stdin: %w", in.err)
 			case in.tooLong:
-				con.out.line("error: line longer than %d bytes ignored", maxLineLen)
-			case con.exec(ctx, in.line):
-				return nil
+				err := fmt.Errorf("line longer than %d bytes ignored", maxLineLen)
+				con.out.line("error: %v", err)
+				failed.add(n, err)
+			default:
+				exit, err := con.exec(ctx, in.line)
+				failed.add(n, err)
+				if exit {
+					return failed.err()
+				}
 			}
 		}
 	}
+}
+
+// failures counts the commands of a client's input that failed, and keeps the first.
+type failures struct {
+	count int
+	line  int // the line of the first, from 1
+	first error
+}
+
+// add counts err, a failure of the command on line n, unless it is nil.
+func (f *failures) add(n int, err error) {
+	if err == nil {
+		return
+	}
+	if f.count == 0 {
+		f.line, f.first = n, err
+	}
+	f.count++
+}
+
+// err returns nil when no command failed, else an error naming how many did and the first.
+func (f *failures) err() error {
+	switch f.count {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("client: 1 command failed (line %d: %w)", f.line, f.first)
+	}
+	return fmt.Errorf("client: %d commands failed (the first on line %d: %w)", f.count, f.line, f.first)
 }
 
 // maxLineLen bounds a command line; no command needs that much (an extendedData is at most

@@ -56,7 +56,8 @@ DIALTONE_SECRET and DIALTONE_AUDIENCE thus serve both.
 
 Exit status: 0 on success, and when client or watch is stopped (exit, the end of stdin,
 Ctrl-C); 1 on an error, such as a bad flag or argument, a refused login or a session the
-server ended.
+server ended, and when a command of client failed (it goes on with the next, as a shell
+runs a script).
 `
 
 // subcommand is one command of the program: it parses args (what follows its name) and runs.
