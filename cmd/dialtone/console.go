@@ -44,17 +44,14 @@ func runClient(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("client: unexpected argument %q", pos[0])
 	}
 	con := &console{out: &printer{w: stdout}, book: newCallBook(), explain: cf.explain}
-	h := &eventPrinter{con: con, ended: make(chan struct{})}
+	h := &eventPrinter{con: con}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
 	c, err := cf.dial(lctx, client.Options{EventHandler: h})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	defer func() {
-		c.Close()
-		<-h.ended // the kick and the end are printed before the program exits
-	}()
+	defer c.Close() // which returns once the kick and the end are printed
 	con.c.Store(c)
 	res, err := cf.login(lctx, c)
 	if err != nil {

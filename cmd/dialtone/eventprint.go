@@ -11,9 +11,8 @@ import (
 // eventPrinter prints an interactive client's events as readable lines.
 type eventPrinter struct {
 	client.BaseHandler
-	con   *console
-	lost  bool          // the connection dropped: print the next Connected
-	ended chan struct{} // closed once the last state, Disconnected, is handled
+	con  *console
+	lost bool // the connection dropped: print the next Connected
 }
 
 func (h *eventPrinter) OnCallInvitationCreated(ev client.CallInvitationCreated) {
@@ -69,9 +68,6 @@ func (h *eventPrinter) OnKicked(ev client.Kicked) {
 }
 
 func (h *eventPrinter) OnConnectionStateChanged(state client.ConnectionState, reason error) {
-	if state == client.Disconnected {
-		defer close(h.ended)
-	}
 	switch {
 	case state == client.Connecting, state == client.Connected && !h.lost,
 		errors.Is(reason, client.ErrClosed):

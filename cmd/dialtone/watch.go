@@ -48,17 +48,14 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) > 0 {
 		return fmt.Errorf("watch: unexpected argument %q", pos[0])
 	}
-	w := &jsonWatcher{enc: json.NewEncoder(printableJSON{stdout}), ended: make(chan struct{})}
+	w := &jsonWatcher{enc: json.NewEncoder(printableJSON{stdout})}
 	lctx, cancel := cf.loginContext(ctx)
 	defer cancel()
 	c, err := cf.dial(lctx, client.Options{EventHandler: w, SeqStore: w})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	defer func() {
-		c.Close()
-		<-w.ended // the kick and the end are printed before the program exits
-	}()
+	defer c.Close() // which returns once the kick and the end are printed
 	if _, err := cf.login(lctx, c); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -113,7 +110,6 @@ type jsonWatcher struct {
 	mu      sync.Mutex
 	enc     *json.Encoder
 	pending *watchLine
-	ended   chan struct{} // closed once the last state, Disconnected, is printed
 }
 
 // hold keeps a logged event until its seq is saved.
@@ -203,7 +199,4 @@ func (w *jsonWatcher) OnConnectionStateChanged(state client.ConnectionState, rea
 		d.Reason = reason.Error()
 	}
 	w.now("connection", d)
-	if state == client.Disconnected {
-		close(w.ended)
-	}
 }
