@@ -13,7 +13,7 @@ import (
 
 // Close and Logout wait for the handler method that is running: once they return, no handler
 // method runs and none is called again (the last Disconnected included), so the application may
-// free what its handler uses.
+// free what its handler uses (docs/behaviour.md §12, "The end of a Go SDK client").
 func TestCloseWaitsForTheRunningHandler(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

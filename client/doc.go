@@ -26,7 +26,8 @@
 // BaseHandler to implement only what you need. Close and Logout return only once the handler
 // method running has returned and the last Disconnected was handled, so no handler method runs
 // after them and the application may free what its handler uses; called from inside a handler
-// method, they return without waiting for it (see Client.Close). Operations return the server's refusals as
+// method, they return without waiting for it (see Client.Close). A handler method that panics
+// ends the program, as a panic on any goroutine does. Operations return the server's refusals as
 // errors whose wire code Code extracts; a request over the protocol's 64 KiB frame is refused
 // the same way (CodeInvalidParameter) by the client, without sending it. An operation's ctx
 // bounds its whole wait, resends included; a ctx that ends while the request's frame is being

@@ -26,7 +26,9 @@ type SeqKey struct {
 // one that could not catch up), before the handler hears of the connection. A Save error is
 // logged and otherwise ignored: the worst outcome is a replay of events the handler already saw
 // after a restart. Implementations must be safe for use by one client at a time; they need not
-// be safe for concurrent use by several clients sharing a key.
+// be safe for concurrent use by several clients sharing a key. Close and Logout return only once
+// a Save running on the handler goroutine returned (its ctx ends after five seconds), so a
+// client of the device made after them Loads what the closed one saved last.
 type SeqStore interface {
 	// Load returns the last saved seq of key, and ok false when none was saved. A seq no login
 	// can carry (negative, or above 2^53 − 1) is not used: the device starts from the login's

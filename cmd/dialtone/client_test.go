@@ -375,7 +375,8 @@ func TestEmptyCallIsRefused(t *testing.T) {
 
 // A script piped into the client goes on after a command that failed, as a shell runs a script,
 // and the client then exits with status 1 (run returns an error naming the failures), so the
-// script's caller learns of it; a script whose commands all succeeded exits with status 0.
+// script's caller learns of it; a script whose commands all succeeded exits with status 0
+// (docs/behaviour.md §12, "A script piped into dialtone client").
 func TestClientScriptWithAFailedCommandExitsNonZero(t *testing.T) {
 	srv := servertest.Start(t)
 	for _, tc := range []struct {
