@@ -101,3 +101,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// goroutineID tells goroutines apart, as awaitEnd needs to tell a Close made from inside a
+// handler: the same id on one goroutine, another on another, never 0 (unreadable).
+func TestGoroutineIDTellsGoroutinesApart(t *testing.T) {
+	here := goroutineID()
+	other := make(chan uint64)
+	go func() { other <- goroutineID() }()
+	there := <-other
+	if here == 0 || there == 0 || here == there || goroutineID() != here {
+		t.Fatalf("goroutine ids %d, %d then %d, want two distinct non-zero ids", here, there, goroutineID())
+	}
+}
