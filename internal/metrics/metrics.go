@@ -35,14 +35,14 @@ func latencyBuckets() []float64 { return prometheus.ExponentialBuckets(50e-6, 2,
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dialtone_operations_total", Help: "WebSocket requests answered, by op (\"unknown\" for ops the server does not know) and result code (0 = success).",
+			Name: "dialtone_operations_total", Help: "WebSocket requests answered, by op (\"unknown\" for ops the server does not know and frames that are no request) and result code (0 = success).",
 		}, []string{"op", "code"}),
 		opSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dialtone_operation_seconds", Help: "Time from a WebSocket request's arrival to its reply, by op (a login's includes its catch-up).",
 			Buckets: latencyBuckets(),
 		}, []string{"op"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dialtone_events_delivered_total", Help: "Events written to client connections (live and replayed).",
+			Name: "dialtone_events_delivered_total", Help: "Call events written to client connections (live and replayed; not kicked).",
 		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dialtone_commit_seconds", Help: "Time a decision waits for its durable commit (group commit included).",

@@ -106,13 +106,17 @@ func (s *session) carryOut(ctx context.Context, op opFunc, req protocol.Request,
 	s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
 }
 
+// unknownOp is the op under which metrics count a request whose op the server does not know,
+// or a frame that is no request, so that clients cannot add metric labels.
+const unknownOp = "unknown"
+
 // refuse answers req with an error before any handler runs, and counts it under its op (under
-// "unknown" when the op is not one the server knows, so that clients cannot add metric labels).
+// unknownOp when the op is not one the server knows).
 func (s *session) refuse(req protocol.Request, code protocol.Code, message string, start time.Time) {
 	s.sendError(req.ID, code, message)
 	op := req.Op
 	if _, known := s.srv.handlers[op]; !known {
-		op = "unknown"
+		op = unknownOp
 	}
 	s.srv.cfg.Observer.Op(op, int(code), time.Since(start))
 }

@@ -218,9 +218,12 @@ func (s *session) sendError(id int64, code protocol.Code, message string) {
 	s.send(frame)
 }
 
-// badFrame answers a frame that is not a request and counts it (protocol.md "Transport").
+// badFrame answers a frame that is not a request, counts it among the session's bad frames
+// (protocol.md "Transport") and, as a request it has no op of, under unknownOp for metrics.
 func (s *session) badFrame(message string) {
+	start := time.Now()
 	s.sendError(0, protocol.CodeInvalidParameter, message)
+	s.srv.cfg.Observer.Op(unknownOp, int(protocol.CodeInvalidParameter), time.Since(start))
 	now := s.srv.now()
 	s.mu.Lock()
 	kept := s.badFrames[:0]
