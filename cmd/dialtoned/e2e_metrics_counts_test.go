@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -132,4 +133,89 @@ func TestE2EMetricsRefusalsCountedUnderTheirCode(t *testing.T) {
 	} {
 		waitMetric(t, ts, series+" ", series+" "+strconv.FormatFloat(want, 'f', -1, 64))
 	}
+}
+
+// Each commit of a change is timed once in dialtone_commit_seconds and counted once in the sum
+// of dialtone_commit_batch_changes, before its reply; a fired ring deadline is timed once in
+// dialtone_deadline_lateness_seconds. bob is offline, so nothing but alice's invitation and its
+// timeout commits.
+func TestE2EMetricsCommitsAndDeadlinesMove(t *testing.T) {
+	ts := startServer(t)
+	alice := ts.login(t, "alice", "a")
+	commits := func() float64 { return sample(t, ts, "dialtone_commit_seconds_count") }
+	changes := func() float64 { return sample(t, ts, "dialtone_commit_batch_changes_sum") }
+	c0, s0 := commits(), changes()
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 1})
+	must(t, err)
+	if got := commits(); got != c0+1 {
+		t.Errorf("dialtone_commit_seconds_count = %v after one invitation, want %v", got, c0+1)
+	}
+	if got := changes(); got != s0+1 {
+		t.Errorf("dialtone_commit_batch_changes_sum = %v after one invitation, want %v", got, s0+1)
+	}
+	if got := sample(t, ts, "dialtone_deadline_lateness_seconds_count"); got != 0 {
+		t.Errorf("dialtone_deadline_lateness_seconds_count = %v before the deadline, want 0", got)
+	}
+	alice.wait(res.CallID, "changed bob=Timeout (call ended)")
+	waitMetric(t, ts, "dialtone_deadline_lateness_seconds_count ", "dialtone_deadline_lateness_seconds_count 1")
+	if got := changes(); got != s0+2 {
+		t.Errorf("dialtone_commit_batch_changes_sum = %v after the timeout, want %v", got, s0+2)
+	}
+}
+
+// dialtone_sessions comes back down after the kicks of a connection that never logged in
+// (badFrames) and of a device past --max-devices-per-user (tooManyDevices), each counted
+// under its reason.
+func TestE2EMetricsSessionsAfterRefusingKicks(t *testing.T) {
+	ts := startServer(t, "--max-devices-per-user", "1")
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+	garbled := ts.raw(t)
+	for range 5 {
+		garbled.send(`not json`)
+	}
+	garbled.closed()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 0")
+	waitMetric(t, ts, `dialtone_kicks_total{reason="badFrames"}`, `dialtone_kicks_total{reason="badFrames"} 1`)
+
+	ts.rawLogin(t, "alice", "a", -1)
+	second := ts.raw(t)
+	second.send(`{"id":1,"op":"login","data":{"token":"` + token(t, "alice") + `","deviceID":"b"}}`)
+	if c := second.errorCode(); c != protocol.CodeTooManyDevices {
+		t.Fatalf("second device: code %d, want %d", c, protocol.CodeTooManyDevices)
+	}
+	second.closed()
+	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+	waitMetric(t, ts, `dialtone_kicks_total{reason="tooManyDevices"}`, `dialtone_kicks_total{reason="tooManyDevices"} 1`)
+}
+
+// dialtone_deadlines_pending comes back down when a call stops ringing by a reject, by the
+// caller's logout (R6.1, R4.3: the call ends), and, in a call of two invitees, stays up
+// while one still rings after the other accepted.
+func TestE2EMetricsDeadlinesPendingAfterRejectLogoutAndGroup(t *testing.T) {
+	ts := startServer(t)
+	alice, bob, carol := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "carol", "c")
+	pending := func(want string) {
+		t.Helper()
+		waitMetric(t, ts, "dialtone_deadlines_pending ", "dialtone_deadlines_pending "+want)
+	}
+	rejected, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 600})
+	must(t, err)
+	pending("1")
+	must(t, second(bob.CallReject(t.Context(), rejected.CallID, client.OpConfig{})))
+	pending("0")
+
+	group, err := alice.CallInvite(t.Context(), []string{"bob", "carol"}, client.InviteConfig{Timeout: 600})
+	must(t, err)
+	must(t, second(bob.CallAccept(t.Context(), group.CallID, client.OpConfig{})))
+	pending("1") // carol still rings
+	must(t, second(carol.CallReject(t.Context(), group.CallID, client.OpConfig{})))
+	pending("0")
+
+	dave := ts.login(t, "dave", "d")
+	left, err := dave.CallInvite(t.Context(), []string{"carol"}, client.InviteConfig{Timeout: 600})
+	must(t, err)
+	pending("1")
+	must(t, dave.Logout(t.Context()))
+	carol.wait(left.CallID, "cancelled carol=BeCancelled")
+	pending("0")
 }
