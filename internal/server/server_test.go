@@ -282,3 +282,71 @@ func TestTCPProbeOfTheTLSPortIsLoggedAtDebug(t *testing.T) {
 		t.Errorf("a TCP probe of the TLS port is logged as %q, want DEBUG", line)
 	}
 }
+
+// From the drain's start, /readyz and /healthz never answer 200: asked on a new connection or
+// on a keep-alive one opened before, they answer 503 or fail, while a request in flight holds
+// the drain open (docs/operations.md "Start-up, probes and shutdown").
+func TestProbesFailFromTheDrainsStart(t *testing.T) {
+	const apiKey = "api-key-0123456789abcdef"
+	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := newSyncBuffer()
+	addrs, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("server did not start: %v\n%s", err, logs)
+	}
+	keepAlive := &http.Client{Transport: &http.Transport{}}
+	probe := func(c *http.Client, path string) (int, error) {
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	for _, path := range []string{"/readyz", "/healthz"} {
+		if status, err := probe(keepAlive, path); status != http.StatusOK {
+			t.Fatalf("%s before the drain: %d %v", path, status, err)
+		}
+	}
+
+	conn, err := net.Dial("tcp", addr) // a request whose body has not come holds the drain open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /v1/api/calls HTTP/1.1\r\nHost: dialtone\r\nAuthorization: Bearer " + apiKey +
+		"\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+
+	cancel()
+	logs.waitFor(t, `msg=draining`)
+	for _, c := range []*http.Client{keepAlive, {Transport: &http.Transport{DisableKeepAlives: true}}} {
+		for _, path := range []string{"/readyz", "/healthz"} {
+			if status, err := probe(c, path); status == http.StatusOK {
+				t.Errorf("%s during the drain: %d, want 503 or no answer", path, status)
+			} else {
+				t.Logf("%s during the drain: %d %v", path, status, err)
+			}
+		}
+	}
+	if strings.Contains(logs.String(), "msg=stopped") {
+		t.Error("the drain ended before the probes: they tested nothing")
+	}
+	if _, err := conn.Write([]byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
