@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dialtone/dialtone/client"
@@ -218,4 +221,36 @@ func TestE2EMetricsDeadlinesPendingAfterRejectLogoutAndGroup(t *testing.T) {
 	must(t, dave.Logout(t.Context()))
 	carol.wait(left.CallID, "cancelled carol=BeCancelled")
 	pending("0")
+}
+
+// dialtone_outbox_attempts_total counts each webhook attempt once, under its result: an
+// attempt the receiver answered with 500 as failed, the retry it then accepted and every
+// other callback as delivered; nothing is dropped.
+func TestE2EMetricsWebhookAttemptsByResult(t *testing.T) {
+	var requests atomic.Int64
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if requests.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(hooks.Close)
+	ts := startServer(t, "--webhook-url", hooks.URL, "--webhook-secret", hookSecret)
+	alice := ts.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 1})
+	must(t, err)
+	alice.wait(res.CallID, "changed bob=Timeout (call ended)")
+	// create, timeout, end: one failed attempt and three deliveries.
+	waitMetric(t, ts, `dialtone_outbox_attempts_total{kind="webhook",result="delivered"}`,
+		`dialtone_outbox_attempts_total{kind="webhook",result="delivered"} 3`)
+	for series, want := range map[string]float64{
+		`dialtone_outbox_attempts_total{kind="webhook",result="failed"}`:  1,
+		`dialtone_outbox_attempts_total{kind="webhook",result="dropped"}`: 0,
+	} {
+		if got := sample(t, ts, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if got := requests.Load(); got != 4 {
+		t.Errorf("the receiver got %d requests, want 4", got)
+	}
 }
