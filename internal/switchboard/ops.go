@@ -170,8 +170,9 @@ func (s *Switchboard) tick(callID string) {
 		d.add(c, expired)
 		res, err := s.commit(ctx, d, callID, expired, nil)
 		if err == nil {
-			// From the earliest deadline applied to its change being durable and published.
-			s.cfg.ObserveDeadline(time.Duration(s.nowMs()-c.NextDue()) * time.Millisecond)
+			// From the earliest deadline applied to its change being durable and published, to
+			// the clock's precision: a lateness under a millisecond is not rounded down to 0.
+			s.cfg.ObserveDeadline(s.now().Sub(time.UnixMilli(c.NextDue())))
 		}
 		return res, err
 	})
