@@ -293,42 +293,41 @@ func formatErrors(m map[string]int64) string {
 	return strings.Join(parts, ", ")
 }
 
-// latency is an HDR histogram of durations, recorded in microseconds, safe for concurrent use.
-// It tracks up to an hour; a longer duration counts as an hour in the percentiles, and max is
-// the longest recorded.
+// latency is an HDR histogram of durations, recorded in nanoseconds with three significant
+// digits over the whole range of a time.Duration (so no duration is clamped, and 0.01 ms keeps
+// its three digits), safe for concurrent use. max is the longest duration recorded, exactly.
 type latency struct {
 	mu  sync.Mutex
 	h   *hdrhistogram.Histogram
-	max int64 // µs
+	max int64 // ns
 }
 
 func newLatency() *latency {
-	return &latency{h: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)}
+	return &latency{h: hdrhistogram.New(1, math.MaxInt64, 3)}
 }
 
 // record adds one duration; negative ones count as 0.
 func (l *latency) record(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	us := max(d.Microseconds(), 0)
-	l.max = max(l.max, us)
-	_ = l.h.RecordValue(min(us, l.h.HighestTrackableValue()))
+	ns := max(d.Nanoseconds(), 0)
+	l.max = max(l.max, ns)
+	_ = l.h.RecordValue(ns)
 }
 
-// recordSeries adds n durations: first, first−step, first−2·step, … (negative ones count as 0).
-// It records the durations that fall in one bucket of the histogram at once, so its cost
-// grows with the buckets the series spans, not with n.
+// recordSeries adds n durations: first, first−step, first−2·step, … (negative ones count as 0;
+// step > 0). It records the durations that fall in one bucket of the histogram at once, so its
+// cost grows with the buckets the series spans, not with n.
 func (l *latency) recordSeries(first, step time.Duration, n int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for n > 0 {
-		us := max(first.Microseconds(), 0)
-		if us == 0 {
+		v := max(first.Nanoseconds(), 0)
+		if v == 0 {
 			_ = l.h.RecordValues(0, n) // and all that follow, smaller still
 			return
 		}
-		l.max = max(l.max, us)
-		v := min(us, l.h.HighestTrackableValue())
+		l.max = max(l.max, v)
 		// The smallest value of v's bucket: the durations down to it are recorded as v.
 		lo, hi := int64(0), v
 		for lo < hi {
@@ -338,7 +337,7 @@ func (l *latency) recordSeries(first, step time.Duration, n int64) {
 				lo = mid + 1
 			}
 		}
-		k := min(int64((first-time.Duration(lo)*time.Microsecond)/step)+1, n)
+		k := min(int64((first-time.Duration(lo))/step)+1, n)
 		_ = l.h.RecordValues(v, k)
 		first -= time.Duration(k) * step
 		n -= k
@@ -355,17 +354,20 @@ type percentiles struct {
 	MaxMs  float64 `json:"maxMs"`
 }
 
+// summary is the count and percentiles, each at most the exact maximum (a percentile is the
+// highest value of its bucket of the histogram).
 func (l *latency) summary() percentiles {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ms := func(us int64) float64 { return float64(us) / 1000 }
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	at := func(q float64) float64 { return ms(min(l.h.ValueAtQuantile(q), l.max)) }
 	return percentiles{
 		Count:  l.h.TotalCount(),
-		P50Ms:  ms(l.h.ValueAtQuantile(50)),
-		P90Ms:  ms(l.h.ValueAtQuantile(90)),
-		P99Ms:  ms(l.h.ValueAtQuantile(99)),
-		P999Ms: ms(l.h.ValueAtQuantile(99.9)),
-		MaxMs:  ms(max(l.h.Max(), l.max)),
+		P50Ms:  at(50),
+		P90Ms:  at(90),
+		P99Ms:  at(99),
+		P999Ms: at(99.9),
+		MaxMs:  ms(l.max),
 	}
 }
 

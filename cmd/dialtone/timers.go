@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,7 @@ type timersRun struct {
 func newTimersRun(cfg *timersConfig) *timersRun {
 	return &timersRun{cfg: cfg, run: newRunID(), calls: (cfg.invitations + maxInvitees - 1) / maxInvitees,
 		deadlines: make(map[string]map[string]int64), early: make(map[string][]earlyTimeout),
-		lateness: newLatency(), minLate: time.Hour}
+		lateness: newLatency(), minLate: math.MaxInt64}
 }
 
 // earlyTimeout is a timeout observed before the reply that gives its deadline.
@@ -287,7 +288,7 @@ func (r *timersRun) report() timersReport {
 	rep.LatenessMs.percentiles = r.lateness.summary()
 	r.mu.Lock()
 	if rep.Observed > 0 {
-		rep.LatenessMs.MinMs = float64(r.minLate.Microseconds()) / 1000
+		rep.LatenessMs.MinMs = float64(r.minLate) / 1e6
 	}
 	r.mu.Unlock()
 	if missing := r.unobserved(rep.Invited - rep.Observed); missing > 0 {
