@@ -263,7 +263,7 @@ func TestLifecycleInFlightAtTheEndIsCounted(t *testing.T) {
 		if !sleepUntil(ctx, r.measureEnd.Add(-time.Millisecond)) || !sleepUntil(ctx, time.Now().Add(8*timeout*9/10)) {
 			return lcResult{}, "calleeEnded", ctx.Err()
 		}
-		return lcResult{ring: []time.Duration{time.Millisecond}, accept: time.Millisecond}, "", nil
+		return lcResult{ring: []time.Duration{time.Millisecond}, accept: time.Millisecond, accepted: true}, "", nil
 	}
 	rep := r.execute(context.Background(), make([]*lcPair, cfg.pairs), io.Discard)
 	var errs int64

@@ -40,7 +40,8 @@ cancelling of a call a failed lifecycle left): lifecycles per second,
 errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
 inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
 device, --devices per lifecycle), acceptToCaller
-(callAccept sent → caller notified) and the whole lifecycle. A progress line is printed on
+(callAccept sent → caller notified) and the whole lifecycle (a failed lifecycle is an error,
+and no whole-lifecycle sample, but the steps it completed are samples). A progress line is printed on
 stderr every second: the lifecycles completed and the errors so far (warmup and drain
 included), and how many of the completed ones are measured.
 
@@ -197,14 +198,16 @@ func closePairs(pairs []*lcPair) {
 	closeAll(cs)
 }
 
-// lcResult is what one lifecycle measured.
+// lcResult is what one lifecycle measured: of a failed lifecycle, the steps it completed.
 type lcResult struct {
-	ring   []time.Duration // callInvite sent → each callee device has callInvitationReceived
-	accept time.Duration   // callAccept sent → the caller saw the callee Accepted
+	ring     []time.Duration // callInvite sent → each callee device that had callInvitationReceived
+	accept   time.Duration   // callAccept sent → the caller saw the callee Accepted
+	accepted bool            // accept was measured
 }
 
-// lifecycle runs one lifecycle. It returns its step latencies, or the failed step and its
-// error; a call left open by a failure is ended or cancelled.
+// lifecycle runs one lifecycle. It returns its step latencies and, when it failed, the failed
+// step and its error with the latencies of the steps measured before (every device that rang
+// by then); a call left open by a failure is ended or cancelled.
 func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (res lcResult, step string, err error) {
 	p.mb.reset()
 	t0 := time.Now()
@@ -216,6 +219,7 @@ func (p *lcPair) lifecycle(ctx context.Context, timeout time.Duration) (res lcRe
 	}
 	res, step, err = p.answerAndEnd(ctx, inv.CallID, t0, timeout)
 	if err != nil {
+		res.ring = p.rungSoFar(inv.CallID, t0)
 		p.cleanup(ctx, inv.CallID, timeout)
 	}
 	return res, step, err
@@ -242,7 +246,7 @@ func (p *lcPair) answerAndEnd(ctx context.Context, id string, t0 time.Time, time
 	if err != nil {
 		return res, "accepted", err
 	}
-	res.accept = acc.at.Sub(t1)
+	res.accept, res.accepted = acc.at.Sub(t1), true
 	if _, err := withTimeout(ctx, timeout, func(ctx context.Context) (client.CallEndResult, error) {
 		return p.caller.CallEnd(ctx, id, client.OpConfig{})
 	}); err != nil {
@@ -277,6 +281,18 @@ func (p *lcPair) waitDevices(ctx context.Context, kind mailKind, id string, time
 		out[d] = a
 	}
 	return out, nil
+}
+
+// rungSoFar returns, for each callee device that has had callInvitationReceived for call id
+// by now, the time from t0 (callInvite sent) to its ring.
+func (p *lcPair) rungSoFar(id string, t0 time.Time) []time.Duration {
+	var out []time.Duration
+	for d := range p.callees {
+		if a, ok := p.mb.take(mailKey{mailRing, id, d}); ok {
+			out = append(out, a.at.Sub(t0))
+		}
+	}
+	return out
 }
 
 // cleanup ends or cancels a call a failed lifecycle left, so that the caller is not busy: two
@@ -401,7 +417,8 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // one runs a lifecycle intended to start at intended and records it: a lifecycle intended to
-// start in the measured time is measured, successes and errors alike, whenever it ends.
+// start in the measured time is measured, successes and errors alike, whenever it ends; a
+// failed one still gives the samples of the steps it completed.
 func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 	res, step, err := r.cycle(p, ctx, r.cfg.stepTimeout)
 	now := time.Now()
@@ -413,6 +430,7 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		r.allErrs.add(err, step)
 		if measured {
 			r.errs.add(err, step)
+			r.recordSteps(res)
 		}
 		if r.cfg.rate == 0 {
 			sleepUntil(ctx, now.Add(50*time.Millisecond)) // a failing server is not spun on
@@ -424,11 +442,18 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		return
 	}
 	r.measured.Add(1)
+	r.recordSteps(res)
+	r.whole.record(now.Sub(intended))
+}
+
+// recordSteps records the step latencies one measured lifecycle gave.
+func (r *lifecycleRun) recordSteps(res lcResult) {
 	for _, d := range res.ring {
 		r.ring.record(d)
 	}
-	r.accept.record(res.accept)
-	r.whole.record(now.Sub(intended))
+	if res.accepted {
+		r.accept.record(res.accept)
+	}
 }
 
 // progress returns the once-a-second progress printer. Its completed count and errors are of

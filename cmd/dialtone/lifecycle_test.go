@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +149,32 @@ func TestBenchLifecycleEndsWhenTheServerStops(t *testing.T) {
 	decodeReport(t, line, &rep)
 	if rep.Lifecycles == 0 || len(rep.Errors) == 0 {
 		t.Errorf("report %+v, want the lifecycles before the stop and errors after it", rep)
+	}
+}
+
+// TestLifecycleFailureKeepsItsMeasuredSteps: a lifecycle that fails after its devices rang and
+// its caller saw the accept still gives those samples of inviteToRing and acceptToCaller (the
+// steps were measured; only the whole lifecycle was not), and its error.
+func TestLifecycleFailureKeepsItsMeasuredSteps(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	p := testPair(t, srv, "late", nil, &silentDevice{endDeaf: true})
+	res, step, err := p.lifecycle(context.Background(), time.Second)
+	if step != "calleeEnded" || err == nil || len(res.ring) != 2 || !res.accepted {
+		t.Errorf("a device that misses the end: step %q, err %v, %d ring samples (want 2), accept %v",
+			step, err, len(res.ring), res.accept)
+	}
+	cfg := &lifecycleConfig{pairs: 1, devices: 2, duration: time.Hour, stepTimeout: time.Second}
+	r := newLifecycleRun(cfg)
+	r.start = time.Now()
+	r.measureStart, r.measureEnd = r.start, r.start.Add(cfg.duration)
+	r.cycle = func(*lcPair, context.Context, time.Duration) (lcResult, string, error) {
+		return lcResult{ring: []time.Duration{3 * time.Millisecond, 4 * time.Millisecond}, accept: 5 * time.Millisecond, accepted: true},
+			"calleeEnded", fmt.Errorf("no calleeEnded event: %w", context.DeadlineExceeded)
+	}
+	r.one(context.Background(), nil, r.start)
+	rep := r.report()
+	if rep.InviteToRing.Count != 2 || rep.AcceptToCaller.Count != 1 || rep.Lifecycle.Count != 0 || rep.Errors["timeout:calleeEnded"] != 1 {
+		t.Errorf("a measured lifecycle failing at its last step: inviteToRing %d samples (want 2), acceptToCaller %d (want 1), lifecycle %d (want 0), errors %v",
+			rep.InviteToRing.Count, rep.AcceptToCaller.Count, rep.Lifecycle.Count, rep.Errors)
 	}
 }
