@@ -36,7 +36,9 @@ a run interrupted before the end of --duration counts only the starts already du
 
 Reported, for the lifecycles that started during --duration (after --warmup), those still
 running at its end waited for (each step for at most --step-timeout, and so the ending or
-cancelling of a call a failed lifecycle left): lifecycles per second,
+cancelling of a call a failed lifecycle left): lifecycles per second (the completed
+lifecycles' runs inside the measured time, one that straddles its start or end counting for
+the share inside, per second of --duration),
 errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentiles of
 inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
 device, --devices per lifecycle), acceptToCaller
@@ -324,6 +326,9 @@ type lifecycleRun struct {
 	errs                            errorCounts // of the measured lifecycles
 	allErrs                         errorCounts // of every lifecycle, warmup and drain included: the progress line's
 	measured, completed, missed     atomic.Int64
+
+	workMu sync.Mutex
+	work   float64 // the completed lifecycles' shares of their run inside the measured time
 }
 
 func newLifecycleRun(cfg *lifecycleConfig) *lifecycleRun {
@@ -420,6 +425,7 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // start in the measured time is measured, successes and errors alike, whenever it ends; a
 // failed one still gives the samples of the steps it completed.
 func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
+	began := time.Now()
 	res, step, err := r.cycle(p, ctx, r.cfg.stepTimeout)
 	now := time.Now()
 	measured := r.inWindow(intended)
@@ -438,12 +444,48 @@ func (r *lifecycleRun) one(ctx context.Context, p *lcPair, intended time.Time) {
 		return
 	}
 	r.completed.Add(1)
+	r.addWork(began, now)
 	if !measured {
 		return
 	}
 	r.measured.Add(1)
 	r.recordSteps(res)
 	r.whole.record(now.Sub(intended))
+}
+
+// addWork adds the share of a completed lifecycle that ran from began to ended that falls in
+// the measured time: 1 when it ran wholly inside, 0 wholly outside. Their sum, per second of
+// --duration, is the throughput: a lifecycle that straddles an end of the measured time counts
+// for the part of its run inside, which neither counting it whole nor leaving it out does.
+func (r *lifecycleRun) addWork(began, ended time.Time) {
+	from, to := maxTime(began, r.measureStart), minTime(ended, r.measureEnd)
+	share := 0.0
+	switch {
+	case !ended.After(began): // no measurable length: whether it is inside
+		if r.inWindow(began) {
+			share = 1
+		}
+	case to.After(from):
+		share = float64(to.Sub(from)) / float64(ended.Sub(began))
+	}
+	r.workMu.Lock()
+	defer r.workMu.Unlock()
+	r.work += share
+}
+
+// minTime and maxTime are the earlier and the later of two times.
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // recordSteps records the step latencies one measured lifecycle gave.
@@ -485,9 +527,9 @@ type lifecycleReport struct {
 	OfferedRate         float64          `json:"offeredRate"`
 	WarmupSeconds       float64          `json:"warmupSeconds"`
 	DurationSeconds     float64          `json:"durationSeconds"`
-	Lifecycles          int64            `json:"lifecycles"`
-	LifecyclesPerSecond float64          `json:"lifecyclesPerSecond"`
-	CompletedTotal      int64            `json:"completedTotal"` // warmup and drain included
+	Lifecycles          int64            `json:"lifecycles"`          // intended to start in the measured time, completed
+	LifecyclesPerSecond float64          `json:"lifecyclesPerSecond"` // completed work inside the measured time, per second
+	CompletedTotal      int64            `json:"completedTotal"`      // warmup and drain included
 	MissedStarts        int64            `json:"missedStarts"`
 	Errors              map[string]int64 `json:"errors"`
 	InviteToRing        percentiles      `json:"inviteToRing"`
@@ -501,10 +543,13 @@ func (r *lifecycleRun) report() lifecycleReport {
 		mode = "open"
 	}
 	n := r.measured.Load()
+	r.workMu.Lock()
+	work := r.work
+	r.workMu.Unlock()
 	return lifecycleReport{
 		Workload: "lifecycle", URL: r.cfg.url, Mode: mode, Pairs: r.cfg.pairs, Devices: r.cfg.devices,
 		OfferedRate: r.cfg.rate, WarmupSeconds: r.cfg.warmup.Seconds(), DurationSeconds: r.cfg.duration.Seconds(),
-		Lifecycles: n, LifecyclesPerSecond: float64(n) / r.cfg.duration.Seconds(), CompletedTotal: r.completed.Load(),
+		Lifecycles: n, LifecyclesPerSecond: work / r.cfg.duration.Seconds(), CompletedTotal: r.completed.Load(),
 		MissedStarts: r.missed.Load(), Errors: r.errs.snapshot(),
 		InviteToRing: r.ring.summary(), AcceptToCaller: r.accept.summary(), Lifecycle: r.whole.summary(),
 	}

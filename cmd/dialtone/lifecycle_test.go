@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/client"
@@ -177,4 +180,24 @@ func TestLifecycleFailureKeepsItsMeasuredSteps(t *testing.T) {
 		t.Errorf("a measured lifecycle failing at its last step: inviteToRing %d samples (want 2), acceptToCaller %d (want 1), lifecycle %d (want 0), errors %v",
 			rep.InviteToRing.Count, rep.AcceptToCaller.Count, rep.Lifecycle.Count, rep.Errors)
 	}
+}
+
+// TestClosedLoopRateIsTheWorkInTheWindow: pairs that start together at the start of the
+// measured time (no warmup) and run 60 ms lifecycles back to back do 1/0.06 lifecycles a
+// second each; the one still running at the end of 100 ms counts by the share of it done in
+// the measured time, not as a whole lifecycle.
+func TestClosedLoopRateIsTheWorkInTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &lifecycleConfig{pairs: 2, devices: 1, duration: 100 * time.Millisecond, stepTimeout: time.Second}
+		r := newLifecycleRun(cfg)
+		r.cycle = func(_ *lcPair, ctx context.Context, _ time.Duration) (lcResult, string, error) {
+			time.Sleep(60 * time.Millisecond)
+			return lcResult{ring: []time.Duration{time.Millisecond}, accept: time.Millisecond, accepted: true}, "", nil
+		}
+		rep := r.execute(context.Background(), make([]*lcPair, cfg.pairs), io.Discard)
+		if want := 2 / 0.06; math.Abs(rep.LifecyclesPerSecond-want) > 0.01 {
+			t.Errorf("2 pairs of 60 ms lifecycles: %.2f lifecycles/s, want %.2f (%d lifecycles started in the 100 ms)",
+				rep.LifecyclesPerSecond, want, rep.Lifecycles)
+		}
+	})
 }
