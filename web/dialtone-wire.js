@@ -65,7 +65,8 @@ const MAX_FRAME_BYTES = 65536;
  * An error of the SDK. For a refusal by the server, code is the wire code (ErrorCode) and
  * reason is 'server' (also for a request the client refuses as the server would: one over the
  * protocol's 64 KiB frame limit, InvalidParameter); for a failure on the client side, code is 0
- * and reason is one of 'timeout', 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
+ * and reason is one of 'timeout', 'aborted' (the operation's AbortSignal aborted; its reason is
+ * .cause), 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
  * 'kicked', 'heartbeatTimeout' (this client heard nothing from the server for the heartbeat
  * timeout and dropped the connection; the server's own heartbeatTimeout kick is 'kicked'),
  * 'network'.
@@ -186,6 +187,14 @@ export function frameSizeError(op, body) {
   if (size <= MAX_FRAME_BYTES) return null;
   return new DialtoneError(ErrorCode.InvalidParameter,
     `dialtone: ${op}: request of ${size} bytes; a frame is at most ${MAX_FRAME_BYTES}`);
+}
+
+// abortError returns the error of op ended by signal, aborted: reason 'aborted', with the
+// signal's reason as its cause.
+export function abortError(op, signal) {
+  const err = new DialtoneError(0, `dialtone: ${op}: aborted`, 'aborted');
+  err.cause = signal.reason;
+  return err;
 }
 
 export function toError(err) {

@@ -44,12 +44,13 @@ export class DialtoneError extends Error {
   readonly name: 'DialtoneError';
   readonly code: number;
   /**
+   * 'aborted': the operation's AbortSignal aborted (RequestOptions), its reason in cause.
    * 'heartbeatTimeout': this client heard nothing from the server for the heartbeat timeout and
    * dropped the connection (a Reconnecting state's reason); the server's own heartbeatTimeout
    * kick is 'kicked'.
    */
   readonly reason:
-    | 'server' | 'timeout' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
+    | 'server' | 'timeout' | 'aborted' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
     | 'kicked' | 'heartbeatTimeout' | 'network';
   /** The kick that ended the connection, when reason is 'kicked'. */
   readonly kick?: Kicked;
@@ -82,8 +83,15 @@ export interface InviteConfig {
 }
 export interface OpConfig { extendedData?: string; pushConfig?: PushConfig }
 export interface CallingInviteConfig { timeout?: number; extendedData?: string; pushConfig?: PushConfig }
+/**
+ * signal: once aborted, the operation rejects at once with DialtoneError 'aborted' (the signal's
+ * reason as .cause), whether it was waiting to be sent, for a reconnection or for its reply,
+ * which is then dropped; as the Go SDK's operation ends with its ctx. An operation that changes
+ * a call may have been carried out all the same: try it again with the same idempotencyKey.
+ */
+export interface RequestOptions { signal?: AbortSignal }
 /** idempotencyKey: 16–64 bytes, at least 96 random bits (newIdempotencyKey()); default a fresh one. */
-export interface CallOptions { idempotencyKey?: string }
+export interface CallOptions extends RequestOptions { idempotencyKey?: string }
 
 export interface CallInviteResult { callID: string; timeout: number; errorUserList: ErrorUserInfo[]; callInfo: CallInfo }
 export interface CallCancelResult { callID: string; errorInvitees: string[] }
@@ -213,8 +221,10 @@ export class Dialtone {
 
   /**
    * The operations that change a call take, last, CallOptions: an app that tries one again
-   * after it failed without a reply ('timeout', 'network') passes the same idempotencyKey, and
-   * gets the first reply if the first attempt was carried out after all (behaviour R7.3).
+   * after it failed without a reply ('timeout', 'aborted', 'network') passes the same
+   * idempotencyKey, and gets the first reply if the first attempt was carried out after all
+   * (behaviour R7.3). Every operation but login and logout takes an AbortSignal (signal) in its
+   * last argument; login is ended by close(), and logout finishes the client however it ends.
    */
   callInvite(invitees: string[], config?: InviteConfig, options?: CallOptions): Promise<CallInviteResult>;
   callCancel(callID: string, invitees?: string[], config?: OpConfig, options?: CallOptions): Promise<CallCancelResult>;
@@ -224,11 +234,11 @@ export class Dialtone {
   callJoin(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallJoinResult>;
   callQuit(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallQuitResult>;
   callEnd(callID: string, config?: OpConfig, options?: CallOptions): Promise<CallEndResult>;
-  callReceived(callID: string, timeoutMs?: number): Promise<void>;
-  queryCallInvitationList(count?: number, nextFlag?: number): Promise<CallInvitationListResult>;
-  queryCall(callID: string): Promise<CallInfo>;
-  pushRegister(target: PushTarget): Promise<void>;
-  pushUnregister(provider: PushProvider, token: string): Promise<void>;
+  callReceived(callID: string, timeoutMs?: number, options?: RequestOptions): Promise<void>;
+  queryCallInvitationList(count?: number, nextFlag?: number, options?: RequestOptions): Promise<CallInvitationListResult>;
+  queryCall(callID: string, options?: RequestOptions): Promise<CallInfo>;
+  pushRegister(target: PushTarget, options?: RequestOptions): Promise<void>;
+  pushUnregister(provider: PushProvider, token: string, options?: RequestOptions): Promise<void>;
 }
 
 /** A push provider of protocol.md "Extensions: push targets". */

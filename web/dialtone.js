@@ -31,7 +31,7 @@ export {
 } from './dialtone-wire.js';
 import {
   ConnectionState, ErrorCode, KickReasons, DialtoneError, backoff, tokenSubject, wsURL,
-  encodeBody, frameText, keyOf, idemKeyError, frameSizeError, toError, final, remainingRingTime,
+  encodeBody, frameText, keyOf, idemKeyError, frameSizeError, abortError, toError, final, remainingRingTime,
 } from './dialtone-wire.js';
 import { Timers, ServerClock } from './dialtone-time.js';
 import { Conn, Heartbeat } from './dialtone-conn.js';
@@ -245,82 +245,86 @@ export class Dialtone {
     this.#finish(new DialtoneError(0, 'dialtone: client closed', 'closed'));
   }
 
-  // The operations that change a call take, last, options {idempotencyKey}: a key
+  // The operations that change a call take, last, options {idempotencyKey, signal}: a key
   // (newIdempotencyKey(), 16–64 bytes) to carry instead of a fresh one, for an app that tries
-  // an operation again after it failed without a reply ('timeout', 'network'): the first may
-  // still have been carried out, and the same key then gets its reply instead of a refusal of
-  // the state it made (R7.3). The SDK itself sends an operation again under one key after a
-  // reconnection, within requestTimeoutMs.
+  // an operation again after it failed without a reply ('timeout', 'aborted', 'network'): the
+  // first may still have been carried out, and the same key then gets its reply instead of a
+  // refusal of the state it made (R7.3). The SDK itself sends an operation again under one key
+  // after a reconnection, within requestTimeoutMs. Every operation but login and logout takes
+  // options {signal} last: an AbortSignal that, once aborted, makes the operation reject at
+  // once with 'aborted' (the signal's reason as .cause), wherever it is (not sent yet, waiting
+  // for a reconnection, or waiting for its reply, which is then dropped), as the Go SDK's
+  // operation ends with its ctx.
 
   /** Creates a call and invites invitees (R3.1). config: {timeout, mode, extendedData, pushConfig, enableNotReceivedCheck}. */
   callInvite(invitees, config = {}, options = {}) {
-    return this.#request('callInvite', { invitees, config }, keyOf(options));
+    return this.#request('callInvite', { invitees, config }, keyOf(options), options);
   }
 
   /** Withdraws invitations (R3.2): the whole call when invitees is empty or in general mode. */
   callCancel(callID, invitees = [], config = {}, options = {}) {
-    return this.#request('callCancel', { callID, invitees, config }, keyOf(options));
+    return this.#request('callCancel', { callID, invitees, config }, keyOf(options), options);
   }
 
   /** Accepts an invitation (R3.3); this device becomes the main device. */
   callAccept(callID, config = {}, options = {}) {
-    return this.#request('callAccept', { callID, config }, keyOf(options));
+    return this.#request('callAccept', { callID, config }, keyOf(options), options);
   }
 
   /** Rejects an invitation (R3.4). */
   callReject(callID, config = {}, options = {}) {
-    return this.#request('callReject', { callID, config }, keyOf(options));
+    return this.#request('callReject', { callID, config }, keyOf(options), options);
   }
 
   /** Invites more users into an advanced-mode call (R3.6). config: {timeout, extendedData, pushConfig}. */
   callingInvite(callID, invitees, config = {}, options = {}) {
-    return this.#request('callingInvite', { callID, invitees, config }, keyOf(options));
+    return this.#request('callingInvite', { callID, invitees, config }, keyOf(options), options);
   }
 
   /** Joins an advanced-mode call, or moves the main device here (R3.7). */
   callJoin(callID, config = {}, options = {}) {
-    return this.#request('callJoin', { callID, config }, keyOf(options));
+    return this.#request('callJoin', { callID, config }, keyOf(options), options);
   }
 
   /** Leaves an advanced-mode call (R3.8). */
   callQuit(callID, config = {}, options = {}) {
-    return this.#request('callQuit', { callID, config }, keyOf(options));
+    return this.#request('callQuit', { callID, config }, keyOf(options), options);
   }
 
   /** Ends an advanced-mode call for everyone (R3.9). */
   callEnd(callID, config = {}, options = {}) {
-    return this.#request('callEnd', { callID, config }, keyOf(options));
+    return this.#request('callEnd', { callID, config }, keyOf(options), options);
   }
 
   /**
    * Acknowledges an invitation (R3.11, R5.1). The SDK already sends it for every
    * callInvitationReceived; call it only for invitations learnt otherwise (a push).
    */
-  async callReceived(callID, timeoutMs) {
-    await this.#request('callReceived', { callID }, undefined, timeoutMs);
+  async callReceived(callID, timeoutMs, options = {}) {
+    await this.#request('callReceived', { callID }, undefined, { ...options, timeoutMs });
   }
 
   /** A page of the user's calls, newest first (R3.10): count 1..100 (0 = 20), nextFlag 0 = newest. */
-  queryCallInvitationList(count = 0, nextFlag = 0) {
-    return this.#request('queryCallInvitationList', { config: { count, nextFlag } });
+  queryCallInvitationList(count = 0, nextFlag = 0, options = {}) {
+    return this.#request('queryCallInvitationList', { config: { count, nextFlag } }, undefined, options);
   }
 
   /** Resolves with the CallInfo of a call the user is in (R3.10). */
-  async queryCall(callID) {
-    return (await this.#request('queryCall', { callID })).callInfo;
+  async queryCall(callID, options = {}) {
+    return (await this.#request('queryCall', { callID }, undefined, options)).callInfo;
   }
 
   /**
    * Registers this device's push target for offline pushes (protocol.md "Extensions: push
    * targets"): {provider: 'webhook'|'fcm'|'apns', token, voip, bundleID (required for apns), appID}.
    */
-  async pushRegister(target) {
-    await this.#request('pushRegister', target);
+  async pushRegister(target, options = {}) {
+    await this.#request('pushRegister', target, undefined, options);
   }
 
   /** Removes a push target registered by this user. */
-  async pushUnregister(provider, token) {
-    await this.#request('pushUnregister', { provider, token });
+  async pushUnregister(provider, token, options = {}) {
+    await this.#request('pushUnregister', { provider, token }, undefined, options);
   }
 
   // ---- requests ----
@@ -330,8 +334,12 @@ export class Dialtone {
   // request whose connection drops is sent again after the reconnection, with the same key
   // and the same parameters: data is encoded now, so that changes the caller makes to it
   // afterwards reach no send (the server refuses a key repeated with other parameters, R7.3).
-  #request(op, data, idem, timeoutMs = this.#opts.requestTimeoutMs) {
+  // timeoutMs (default requestTimeoutMs) bounds the whole wait; signal, an AbortSignal, ends
+  // it when aborted (see #abortOn). Either way the request is forgotten: its reply, if it
+  // comes, is dropped.
+  #request(op, data, idem, { timeoutMs = this.#opts.requestTimeoutMs, signal } = {}) {
     if (this.#finished) return Promise.reject(this.#finished);
+    if (signal?.aborted) return Promise.reject(abortError(op, signal));
     if (!this.#loggedIn && !this.#loggingIn) {
       return Promise.reject(new DialtoneError(0, 'dialtone: not logged in', 'notLoggedIn'));
     }
@@ -349,11 +357,27 @@ export class Dialtone {
       const req = { op, body, resolve, reject };
       req.timer = this.#timers.after(() => {
         this.#forget(req);
-        reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
+        req.reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${timeoutMs} ms`, 'timeout'));
       }, timeoutMs);
+      if (signal) this.#abortOn(req, signal);
       this.#queue.push(req);
       this.#flush();
     });
+  }
+
+  // abortOn ends req when signal aborts: its timer cancelled, the request forgotten wherever it
+  // is (queued, or in flight, whose reply is then dropped), and rejected with 'aborted'. The
+  // signal's listener is removed when req settles, however it settles.
+  #abortOn(req, signal) {
+    const onAbort = () => {
+      this.#timers.cancel(req.timer);
+      this.#forget(req);
+      req.reject(abortError(req.op, signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const { resolve, reject } = req;
+    req.resolve = (v) => { signal.removeEventListener('abort', onAbort); resolve(v); };
+    req.reject = (e) => { signal.removeEventListener('abort', onAbort); reject(e); };
   }
 
   #flush() {
