@@ -214,9 +214,23 @@ export class Dialtone {
   /**
    * Logs the device out and finishes the client ('loggedOut'). Sent again after the
    * reconnection when its connection drops before the reply; resolves when the server's logout
-   * kick arrives without the reply (the logout was carried out).
+   * kick arrives without the reply (the logout was carried out). Whatever it settles with, the
+   * client is finished as by close() (reason 'loggedOut') before the promise settles; a logout()
+   * called meanwhile, or after, rejects with the end reason, and close() during it makes it
+   * reject with 'closed'.
    */
   logout(): Promise<void>;
+  /**
+   * Closes the connection and finishes the client, at once and for good. Before it returns,
+   * pending operations have rejected with 'closed' and the listeners have had the last
+   * connectionStateChanged, Disconnected with reason 'closed', even when the state was
+   * Disconnected already; from then on no listener is called again, and every method rejects at
+   * once with the client's end reason ('closed', 'loggedOut', or the kick or refusal that ended
+   * it) without sending anything. It may be called any number of times, also with logout().
+   * Called from a listener, it returns at once: the other listeners of the event being
+   * dispatched still get that event, which counts as processed, then the last Disconnected
+   * comes; no later event does. As the Go SDK's Close.
+   */
   close(): void;
 
   /**

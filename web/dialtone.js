@@ -240,7 +240,11 @@ export class Dialtone {
     }
   }
 
-  /** Closes the connection and finishes the client; pending operations reject ('closed'). */
+  /**
+   * Closes the connection and finishes the client; pending operations reject ('closed'), the
+   * last state change (Disconnected, 'closed') is reported, and no listener is called after it
+   * (dialtone.d.ts tells the whole contract).
+   */
   close() {
     this.#finish(new DialtoneError(0, 'dialtone: client closed', 'closed'));
   }
@@ -710,7 +714,10 @@ export class Dialtone {
       conn.pending.clear();
     }
     this.#failQueue(err);
-    this.#setState(ConnectionState.Disconnected, err);
+    // The last state change, with the end reason, also when the state was Disconnected already
+    // (a refused login, or none made), as the Go SDK's Close reports it.
+    this.#state = ConnectionState.Disconnected;
+    this.#events.emit('connectionStateChanged', { state: this.#state, reason: err });
   }
 
   #failQueue(err) {

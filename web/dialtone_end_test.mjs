@@ -180,3 +180,23 @@ test('a reconnection refused with AuthFailed or TooManyDevices ends the client; 
     assert.equal(await settledWithin(pending), ends ? 'server' : 'closed');
   }
 });
+
+test('close() after a refused login, or before any, reports the last Disconnected with its reason, once, as the Go SDK\'s Close does', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const states = [];
+  c.on('connectionStateChanged', ({ state, reason }) => states.push([state, reason?.code || reason?.reason]));
+  const login = c.login(token, 'd1');
+  const ws = await waitFor(() => srv.sockets[0]);
+  ws.fail((await ws.next()).id, 6000291);
+  await assert.rejects(login, (e) => e.code === 6000291);
+  c.close();
+  c.close();
+  assert.deepEqual(states, [['Connecting', undefined], ['Disconnected', 6000291], ['Disconnected', 'closed']]);
+
+  const fresh = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  const last = [];
+  fresh.on('connectionStateChanged', ({ state, reason }) => last.push([state, reason?.reason]));
+  fresh.close();
+  assert.deepEqual(last, [['Disconnected', 'closed']]);
+});
