@@ -200,3 +200,54 @@ test('close() after a refused login, or before any, reports the last Disconnecte
   fresh.close();
   assert.deepEqual(last, [['Disconnected', 'closed']]);
 });
+
+// liveTimers returns a Dialtone timers option on the real clock that counts the timers set and
+// not yet run or cleared (live()).
+function liveTimers() {
+  const live = new Set();
+  return {
+    now: () => performance.now(),
+    setTimeout(fn, ms) {
+      const t = setTimeout(() => { live.delete(t); fn(); }, ms);
+      live.add(t);
+      return t;
+    },
+    clearTimeout(t) { live.delete(t); clearTimeout(t); },
+    live: () => live.size,
+  };
+}
+
+test('close() leaves no timer, socket or online listener of the client, logged in or reconnecting', async () => {
+  // Logged in, with an operation, a receipt and the heartbeat on their way.
+  {
+    const timers = liveTimers();
+    const { c, ws } = await loggedIn({ options: { timers } });
+    c.queryCall('c1').catch(() => {});
+    ws.event('callInvitationReceived', { callID: 'c1', version: 1, deadline: c.serverNow() + 30000 }, 4);
+    assert.ok(timers.live() >= 3, `timers of the heartbeat, the query and the receipt, got ${timers.live()}`);
+    c.close();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(timers.live(), 0, 'timers left after close()');
+    assert.ok(ws.closed, 'the socket is closed');
+  }
+  // Reconnecting: waiting out the backoff, then waiting for the socket to open.
+  for (const opening of [false, true]) {
+    const timers = liveTimers();
+    const network = new EventTarget();
+    let listeners = 0;
+    const add = network.addEventListener.bind(network);
+    const remove = network.removeEventListener.bind(network);
+    network.addEventListener = (...a) => { listeners++; add(...a); };
+    network.removeEventListener = (...a) => { listeners--; remove(...a); };
+    const { c, srv, ws } = await loggedIn({ options: { timers, network, minBackoffMs: opening ? 1 : 60000, maxBackoffMs: opening ? 2 : 60000 } });
+    srv.silent = true;
+    ws.drop();
+    if (opening) await waitFor(() => srv.sockets[1]);
+    assert.ok(timers.live() > 0);
+    c.close();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(timers.live(), 0, `timers left after close() (${opening ? 'opening a socket' : 'in the backoff'})`);
+    assert.equal(listeners, 0, 'online listeners left after close()');
+    if (opening) assert.ok(srv.sockets[1].closed, 'the socket being opened is closed');
+  }
+});
