@@ -132,6 +132,45 @@ func TestBrowserSDK(t *testing.T) {
 			t.Errorf("outcomes %q, want %q", got, want)
 		}
 	})
+
+	t.Run("AbortAndEnd", func(t *testing.T) {
+		// docs/behaviour.md §12, "The end of a browser SDK client": in a page, against the real
+		// server, an operation whose AbortSignal aborts while its reply is on its way rejects at
+		// once, and its reply, when it comes, is not taken for the next request; after logout()
+		// every method rejects at once with loggedOut, and no listener is called again.
+		got := sdkPage(t, browser, base).run(fmt.Sprintf(`(async () => {
+			const { Dialtone } = await import('/dialtone.js');
+			const c = new Dialtone({ storage: null });
+			const out = [];
+			let ended = false;
+			c.on('connectionStateChanged', ({ state, reason }) => {
+				if (ended) out.push('listener called after the end: ' + state);
+				if (state === 'Disconnected') { ended = true; out.push('Disconnected ' + reason.reason); }
+			});
+			await c.login(%q, 'laptop');
+			const ctl = new AbortController();
+			const aborted = c.queryCallInvitationList(5, 0, { signal: ctl.signal });
+			ctl.abort();
+			out.push(await aborted.then(() => 'resolved', (e) => 'first ' + e.reason));
+			const next = await c.queryCall('no-such-call').then(() => 'resolved', (e) => 'next ' + e.code);
+			out.push(next);
+			await c.logout();
+			const calls = [() => c.login(%q, 'laptop'), () => c.logout(), () => c.callInvite(['bob']),
+				() => c.callAccept('x'), () => c.callReceived('x'), () => c.queryCall('x'),
+				() => c.queryCallInvitationList(), () => c.pushUnregister('webhook', 't')];
+			const t0 = performance.now();
+			const reasons = await Promise.all(calls.map((f) => f().then(() => 'resolved', (e) => e.reason)));
+			out.push(reasons.every((r) => r === 'loggedOut') ? 'all loggedOut' : 'got ' + reasons.join(' '));
+			out.push(performance.now() - t0 < 100 ? 'at once' : 'slow');
+			c.close();
+			await new Promise((r) => setTimeout(r, 100));
+			return out;
+		})()`, servertest.Token(t, "jo"), servertest.Token(t, "jo")))
+		want := []string{"first aborted", "next 6000276", "Disconnected loggedOut", "all loggedOut", "at once"}
+		if !slices.Equal(got, want) {
+			t.Errorf("outcomes %q, want %q", got, want)
+		}
+	})
 }
 
 // TestBrowserHiddenPage checks that the SDK keeps its session in a page Chrome has hidden for
