@@ -37,6 +37,19 @@ func newRecorder() *recorder {
 	}
 }
 
+// lastState drains the state changes reported so far and returns the last one (the zero
+// stateChange when none was).
+func (r *recorder) lastState() stateChange {
+	var last stateChange
+	for {
+		select {
+		case last = <-r.states:
+		default:
+			return last
+		}
+	}
+}
+
 func (r *recorder) enter() func() {
 	if r.inside.Add(1) > 1 {
 		r.overlapped.Store(true)

@@ -61,14 +61,7 @@ func TestCloseWaitsForTheRunningHandler(t *testing.T) {
 			if got := recv(t, rec.events, "the invitation"); got != "received:c1" {
 				t.Fatalf("handled %q", got)
 			}
-			var last stateChange
-			for drained := false; !drained; {
-				select {
-				case last = <-rec.states:
-				default:
-					drained = true
-				}
-			}
+			last := rec.lastState()
 			if last.state != Disconnected || !errors.Is(last.reason, tc.reason) {
 				t.Fatalf("after %s returned, the last state handled is %v (%v), want Disconnected (%v)",
 					tc.name, last.state, last.reason, tc.reason)

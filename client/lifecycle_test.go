@@ -208,14 +208,7 @@ func TestCloseRacingAReconnection(t *testing.T) {
 			if el := time.Since(start); el > 2500*time.Millisecond {
 				t.Errorf("Close took %v", el)
 			}
-			var last stateChange
-			for drained := false; !drained; {
-				select {
-				case last = <-rec.states:
-				default:
-					drained = true
-				}
-			}
+			last := rec.lastState()
 			if last.state != Disconnected || !errors.Is(last.reason, ErrClosed) {
 				t.Errorf("the handler's last state is %v (%v), want Disconnected (ErrClosed)", last.state, last.reason)
 			}

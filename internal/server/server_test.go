@@ -79,28 +79,45 @@ type running struct {
 // test ends, and waits until it serves.
 func start(t *testing.T, args ...string) running {
 	t.Helper()
-	args = append([]string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(),
-		"--log-level", "warn"}, args...)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := newSyncBuffer()
-	addrs, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
+	l := launch(t, append([]string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--log-level", "warn"}, args...))
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		l.cancel()
+		if err := <-l.done; err != nil {
 			t.Errorf("server stopped with %v", err)
 		}
 	})
+	return running{addr: l.addr, logs: l.logs}
+}
+
+// launched is a server that Run serves until cancel; done receives Run's error once it returns.
+type launched struct {
+	addr   string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// launch starts Run with args (all of them: no defaults are added) and waits until it serves.
+// The caller cancels it and receives from done; a server that fails to start fails the test.
+func launch(t *testing.T, args []string) launched {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := launched{logs: newSyncBuffer(), cancel: cancel, done: make(chan error, 1)}
+	addrs := make(chan string, 1)
+	go func() { l.done <- Run(ctx, args, nil, io.Discard, l.logs, func(a string) { addrs <- a }) }()
 	select {
-	case addr := <-addrs:
-		return running{addr: addr, logs: logs}
-	case err := <-done:
-		done <- err
-		t.Fatalf("server did not start: %v\n%s", err, logs)
+	case l.addr = <-addrs:
+		return l
+	case err := <-l.done:
+		cancel()
+		t.Fatalf("server did not start: %v\n%s", err, l.logs)
 	case <-time.After(30 * time.Second):
+		cancel()
+		<-l.done
 		t.Fatal("server did not start in 30s")
 	}
-	return running{}
+	return l
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key as PEM files and returns their
@@ -209,17 +226,9 @@ func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
 	const apiKey = "api-key-0123456789abcdef"
 	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey,
 		"--log-level", "warn"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := newSyncBuffer()
-	addrs, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("server did not start: %v\n%s", err, logs)
-	}
+	l := launch(t, args)
+	defer l.cancel()
+	addr, logs, cancel, done := l.addr, l.logs, l.cancel, l.done
 
 	watcher := kickWatcher{kicks: make(chan string, 4)}
 	c, err := client.Dial(t.Context(), "ws://"+addr+"/v1/ws", client.Options{EventHandler: watcher})
@@ -289,17 +298,9 @@ func TestTCPProbeOfTheTLSPortIsLoggedAtDebug(t *testing.T) {
 func TestProbesFailFromTheDrainsStart(t *testing.T) {
 	const apiKey = "api-key-0123456789abcdef"
 	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := newSyncBuffer()
-	addrs, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- Run(ctx, args, nil, io.Discard, logs, func(a string) { addrs <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("server did not start: %v\n%s", err, logs)
-	}
+	l := launch(t, args)
+	defer l.cancel()
+	addr, logs, cancel, done := l.addr, l.logs, l.cancel, l.done
 	keepAlive := &http.Client{Transport: &http.Transport{}}
 	probe := func(c *http.Client, path string) (int, error) {
 		resp, err := c.Get("http://" + addr + path)
