@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -15,7 +16,7 @@ import (
 // heartbeats, the supervisor, acknowledgements and the handler's dispatcher.
 func sdkGoroutines() []string {
 	var found []string
-	for _, g := range allStacks() {
+	for _, g := range goroutines.Stacks() {
 		for _, fn := range []string{"client.(*conn).readLoop", "client.(*Client).heartbeat",
 			"client.(*Client).supervise", "client.(*Client).acknowledge", "client.(*dispatcher).run"} {
 			if strings.Contains(g, fn) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -74,7 +75,7 @@ func TestCloseWaitsForTheRunningHandler(t *testing.T) {
 // waitsForHandler reports whether a goroutine running the client method named method (Close,
 // Logout) waits for the handler's dispatcher to finish.
 func waitsForHandler(method string) bool {
-	for _, g := range allStacks() {
+	for _, g := range goroutines.Stacks() {
 		if strings.Contains(g, "client.(*Client)."+method+"(") && strings.Contains(g, "client.(*dispatcher).awaitEnd(") {
 			return true
 		}

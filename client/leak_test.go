@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -24,24 +25,11 @@ import (
 // [state]:"), without the state, which changes while a goroutine runs.
 func goroutineStacks() map[string]string {
 	stacks := map[string]string{}
-	for _, g := range allStacks() {
+	for _, g := range goroutines.Stacks() {
 		head, _, _ := strings.Cut(g, " [")
 		stacks[head] = g
 	}
 	return stacks
-}
-
-// allStacks returns the stack of every goroutine of the process, each as runtime.Stack writes
-// it: a header line ("goroutine N [state]:") and its frames.
-func allStacks() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Split(string(buf[:n]), "\n\n")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 }
 
 // serverSide reports whether a goroutine's stack belongs to a test's server (an httptest
