@@ -71,12 +71,7 @@ func TestE2EDevicesOpsFromANonMainDevice(t *testing.T) {
 	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
 	carol := ts.login(t, "carol", "c")
 	ctx := t.Context()
-	res, err := alice.CallInvite(ctx, []string{"bob"}, advanced)
-	must(t, err)
-	id := res.CallID
-	alice.wait(id, "changed bob=Received")
-	must(t, second(b1.CallAccept(ctx, id, client.OpConfig{})))
-	alice.wait(id, "changed bob=Accepted")
+	id := alice.callBobAnsweredOn(t, b1)
 
 	must(t, second(b2.CallingInvite(ctx, id, []string{"carol"}, client.CallingInviteConfig{})))
 	carol.wait(id, "received from bob")

@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"testing"
+
+	"github.com/dialtone/dialtone/client"
 )
 
 // count returns how many times d has received summary on callID so far.
@@ -39,5 +41,17 @@ func (d *device) ringBobAndCarol(t *testing.T) string {
 	must(t, err)
 	d.wait(res.CallID, "changed bob=Received")
 	d.wait(res.CallID, "changed carol=Received")
+	return res.CallID
+}
+
+// callBobAnsweredOn has d call bob in an advanced call, answered on bob's device answerer, and
+// returns its ID once d saw bob Received, then Accepted (R5.1, R3.3).
+func (d *device) callBobAnsweredOn(t *testing.T, answerer *device) string {
+	t.Helper()
+	res, err := d.CallInvite(t.Context(), []string{"bob"}, advanced)
+	must(t, err)
+	d.wait(res.CallID, "changed bob=Received")
+	must(t, second(answerer.CallAccept(t.Context(), res.CallID, client.OpConfig{})))
+	d.wait(res.CallID, "changed bob=Accepted")
 	return res.CallID
 }

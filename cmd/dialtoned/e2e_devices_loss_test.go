@@ -56,12 +56,7 @@ func TestE2EDevicesAnsweredCallerMainDeviceLogsOut(t *testing.T) {
 	phone, laptop := ts.login(t, "alice", "phone"), ts.login(t, "alice", "laptop")
 	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
 	ctx := t.Context()
-	res, err := phone.CallInvite(ctx, []string{"bob"}, advanced)
-	must(t, err)
-	id := res.CallID
-	phone.wait(id, "changed bob=Received")
-	must(t, second(b2.CallAccept(ctx, id, client.OpConfig{})))
-	phone.wait(id, "changed bob=Accepted")
+	id := phone.callBobAnsweredOn(t, b2)
 
 	must(t, phone.Logout(ctx))
 	laptop.wait(id, "changed alice=Quit")
@@ -161,15 +156,9 @@ func TestE2EDevicesMainDeviceReconnectIsNoLoss(t *testing.T) {
 // grace: the user quits the advanced call.
 func TestE2EDevicesAPILogoutLosesADisconnectedMainDevice(t *testing.T) {
 	ts := startServer(t, "--api-key", apiKey, "--heartbeat-interval", "10s", "--heartbeat-timeout", "60s")
-	ctx := t.Context()
 	alice := ts.login(t, "alice", "a")
 	b1, b2 := ts.login(t, "bob", "b1"), ts.login(t, "bob", "b2")
-	res, err := alice.CallInvite(ctx, []string{"bob"}, advanced)
-	must(t, err)
-	id := res.CallID
-	alice.wait(id, "changed bob=Received")
-	must(t, second(b1.CallAccept(ctx, id, client.OpConfig{})))
-	alice.wait(id, "changed bob=Accepted")
+	id := alice.callBobAnsweredOn(t, b1)
 	b1.Close() // its loss would take 60s
 
 	if st, m := apiCall(t, ts, "POST", "/v1/api/users/bob/logout", apiKey, ""); st != 200 || len(m) != 0 {

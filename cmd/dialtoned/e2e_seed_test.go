@@ -18,12 +18,7 @@ func TestE2EAdvancedEventsPerDevice(t *testing.T) {
 	c1, c2 := ts.login(t, "carol", "c1"), ts.login(t, "carol", "c2")
 	ctx := t.Context()
 
-	res, err := a1.CallInvite(ctx, []string{"bob"}, advanced)
-	must(t, err)
-	id := res.CallID
-	a1.wait(id, "changed bob=Received")
-	must(t, second(b2.CallAccept(ctx, id, client.OpConfig{})))
-	a1.wait(id, "changed bob=Accepted")
+	id := a1.callBobAnsweredOn(t, b2)
 	must(t, second(b2.CallingInvite(ctx, id, []string{"carol"}, client.CallingInviteConfig{})))
 	a1.wait(id, "changed carol=Received")
 	must(t, second(c1.CallReject(ctx, id, client.OpConfig{})))
