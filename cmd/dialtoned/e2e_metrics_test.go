@@ -374,3 +374,22 @@ func TestE2EMetricsOutboxResultsShownFromTheStart(t *testing.T) {
 		t.Errorf("with no push provider: %q, want no push series", got)
 	}
 }
+
+// TestE2EMetricsOperationsShownFromTheStart: every op the server answers has its success
+// series at 0 before its first request, so increase() and rate() see that request (a series
+// that appears at its first increment hides it).
+func TestE2EMetricsOperationsShownFromTheStart(t *testing.T) {
+	ts := startServer(t)
+	for _, op := range []string{"login", "logout", "heartbeat", "callInvite", "callCancel", "callAccept",
+		"callReject", "callingInvite", "callJoin", "callQuit", "callEnd", "callReceived",
+		"queryCallInvitationList", "queryCall", "pushRegister", "pushUnregister"} {
+		series := `dialtone_operations_total{code="0",op="` + op + `"}`
+		if got := metric(t, ts, series); got != series+" 0" {
+			t.Errorf("before any request: %q, want %q", got, series+" 0")
+		}
+		series = `dialtone_operation_seconds_count{op="` + op + `"}`
+		if got := metric(t, ts, series); got != series+" 0" {
+			t.Errorf("before any request: %q, want %q", got, series+" 0")
+		}
+	}
+}

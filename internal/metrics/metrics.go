@@ -78,6 +78,16 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Serves shows each op's success count and latency at 0 until it is counted: a series that
+// appears only at its first increment hides that increment from increase() and rate().
+// Refusals appear at their first: their codes are too many to show all.
+func (m *Metrics) Serves(ops []string) {
+	for _, op := range ops {
+		m.ops.WithLabelValues(op, "0")
+		m.opSeconds.WithLabelValues(op)
+	}
+}
+
 // Op records one answered operation.
 func (m *Metrics) Op(op string, code int, d time.Duration) {
 	m.ops.WithLabelValues(op, strconv.Itoa(code)).Inc()

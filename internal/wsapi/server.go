@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +69,8 @@ type Config struct {
 
 // Observer is told about answered ops, delivered events and kicks (for metrics).
 type Observer interface {
+	// Serves is told once, by New, of the ops the server answers (before any Op).
+	Serves(ops []string)
 	Op(op string, code int, d time.Duration)
 	EventsDelivered(n int)
 	// Kicked is told of each connection kicked, once, with the kick's reason (protocol's Kick*).
@@ -75,6 +79,7 @@ type Observer interface {
 
 type noObserver struct{}
 
+func (noObserver) Serves([]string)               {}
 func (noObserver) Op(string, int, time.Duration) {}
 func (noObserver) EventsDelivered(int)           {}
 func (noObserver) Kicked(string)                 {}
@@ -159,6 +164,7 @@ func New(cfg Config, backend Backend, bus Bus, verifier Verifier, now func() tim
 		users: map[string]*userSessions{}, unauth: map[string]int{}, all: map[*session]struct{}{},
 		tasks: gopool.New(taskLinger)}
 	srv.handlers = srv.opHandlers()
+	cfg.Observer.Serves(slices.Sorted(maps.Keys(srv.handlers)))
 	return srv
 }
 
