@@ -162,11 +162,11 @@ func (f *FCM) Fit(_ Target, m Message) (Message, error) {
 // pushes; the server calls it as it stops.
 func (f *FCM) CloseIdleConnections() { f.cfg.Client.CloseIdleConnections() }
 
-// Send implements Provider. 404, or an error status or FCM error code UNREGISTERED or
-// INVALID_ARGUMENT: the token is invalid, except for a message FCM calls too big (which says
-// nothing of the token): a rejection; 401: the access token is dropped and the send retried;
-// 429, 5xx: retried (429 and 5xx no sooner than their Retry-After asks). The message is m fitted to FCM's limit (Fit); one that cannot fit is
-// refused without a request.
+// Send implements Provider. A token FCM says is dead (fcmError.tokenInvalid): the token is
+// invalid; any other 400, such as a message FCM calls too big or a bad field of the message
+// (which say nothing of the token): a rejection; 401: the access token is dropped and the send
+// retried; 429, 5xx: retried (429 and 5xx no sooner than their Retry-After asks). The message
+// is m fitted to FCM's limit (Fit); one that cannot fit is refused without a request.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	m, err := f.Fit(t, m)
 	if err != nil {
@@ -190,35 +190,73 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return fmt.Errorf("push fcm: %w", err)
 	}
-	status, raw := ans.status, ans.body
-	if status == http.StatusOK {
+	if ans.status == http.StatusOK {
 		return nil
 	}
-	var e struct {
-		Error struct {
-			Status  string `json:"status"`
-			Message string `json:"message"`
-			Details []struct {
-				ErrorCode string `json:"errorCode"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	codes := []string{e.Error.Status}
-	for _, d := range e.Error.Details {
-		codes = append(codes, d.ErrorCode)
-	}
-	detail := strings.Join(codes, "/") + " " + e.Error.Message
+	var e fcmError
+	_ = json.Unmarshal(ans.body, &e)
+	detail := e.detail()
 	switch {
-	case status == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Error.Message), "too big"):
-		return fmt.Errorf("push fcm: status %d %s: %w", status, detail, ErrRejected)
-	case status == http.StatusNotFound || containsAny(codes, "UNREGISTERED", "INVALID_ARGUMENT"):
-		return fmt.Errorf("push fcm: status %d %s: %w", status, detail, ErrTokenInvalid)
-	case status == http.StatusUnauthorized:
+	case e.tokenInvalid(ans.status):
+		return fmt.Errorf("push fcm: status %d %s: %w", ans.status, detail, ErrTokenInvalid)
+	case ans.status == http.StatusUnauthorized:
 		f.tokens.drop(token)
 		return fmt.Errorf("push fcm: access token refused: %s", detail)
 	}
 	return httpError("fcm", ans, detail, f.cfg.Now())
+}
+
+// fcmError is the body of an FCM HTTP v1 error answer (a google.rpc.Status): its details hold
+// FCM's own error code (FcmError) or the request's faulty fields (BadRequest).
+type fcmError struct {
+	Error struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+		Details []struct {
+			ErrorCode       string `json:"errorCode"`
+			FieldViolations []struct {
+				Field string `json:"field"`
+			} `json:"fieldViolations"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// codes returns the answer's status and FCM error codes.
+func (e fcmError) codes() []string {
+	codes := []string{e.Error.Status}
+	for _, d := range e.Error.Details {
+		codes = append(codes, d.ErrorCode)
+	}
+	return codes
+}
+
+// detail is the answer as logged: its codes and message.
+func (e fcmError) detail() string { return strings.Join(e.codes(), "/") + " " + e.Error.Message }
+
+// tokenInvalid reports whether an answer with HTTP status says the registration token is dead:
+// 404 or UNREGISTERED (the app instance is gone), or INVALID_ARGUMENT that names the token,
+// by its message ("The registration token is not a valid FCM registration token") or a
+// faulty field message.token. FCM answers INVALID_ARGUMENT for faults of the message too (a
+// bad data value, TTL or package name, a message too big), which say nothing of the token.
+func (e fcmError) tokenInvalid(status int) bool {
+	codes := e.codes()
+	if status == http.StatusNotFound || containsAny(codes, "UNREGISTERED") {
+		return true
+	}
+	if !containsAny(codes, "INVALID_ARGUMENT") {
+		return false
+	}
+	if strings.Contains(strings.ToLower(e.Error.Message), "registration token") {
+		return true
+	}
+	for _, d := range e.Error.Details {
+		for _, v := range d.FieldViolations {
+			if v.Field == "message.token" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func containsAny(have []string, want ...string) bool {

@@ -104,12 +104,24 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 			status int
 			body   string
 		}{
-			"gone":    {404, `{"error":{"code":404,"status":"NOT_FOUND","details":[{"errorCode":"UNREGISTERED"}]}}`},
-			"invalid": {400, `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"bad token"}}`},
-			"quota":   {429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`},
-			"down":    {503, `{"error":{"code":503,"status":"UNAVAILABLE"}}`},
-			"authz":   {401, `{"error":{"code":401,"status":"UNAUTHENTICATED"}}`},
-			"denied":  {403, `{"error":{"code":403,"status":"PERMISSION_DENIED","details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}`},
+			// FCM's own answers (firebase.google.com/docs/cloud-messaging/error-codes): a dead
+			// token, a token that is no FCM token, and two INVALID_ARGUMENTs about the message.
+			"gone": {404, `{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND",` +
+				`"details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}`},
+			"invalid": {400, `{"error":{"code":400,"message":"The registration token is not a valid FCM registration token",` +
+				`"status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}`},
+			"field": {400, `{"error":{"code":400,"message":"Invalid value at 'message.data[0].value' (TYPE_STRING), 12",` +
+				`"status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":` +
+				`[{"field":"message.data[0].value","description":"Invalid value at 'message.data[0].value' (TYPE_STRING), 12"}]}]}}`},
+			"argument": {400, `{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT",` +
+				`"details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}`},
+			"empty": {400, `{"error":{"code":400,"message":"Invalid registration token","status":"INVALID_ARGUMENT",` +
+				`"details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":` +
+				`[{"field":"message.token","description":"Invalid registration token"}]}]}}`},
+			"quota":  {429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`},
+			"down":   {503, `{"error":{"code":503,"status":"UNAVAILABLE"}}`},
+			"authz":  {401, `{"error":{"code":401,"status":"UNAUTHENTICATED"}}`},
+			"denied": {403, `{"error":{"code":403,"status":"PERMISSION_DENIED","details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}`},
 		}[body.Message.Token]
 		if answer.status != 0 {
 			w.WriteHeader(answer.status)
@@ -227,6 +239,27 @@ func TestFCMErrors(t *testing.T) {
 	}
 	if !strings.HasPrefix(f.sends[0].auth, "Bearer at-") {
 		t.Errorf("auth = %q", f.sends[0].auth)
+	}
+}
+
+// FCM answers INVALID_ARGUMENT both for a token that is no FCM registration token and for
+// many faults of the message (a bad data value, TTL or package name): only an answer that
+// says the token is at fault removes the target (docs/push.md "fcm"). Removing it for a
+// fault of the message would cost the user every later push to a device that works.
+func TestFCMInvalidArgumentRemovesOnlyABadToken(t *testing.T) {
+	p, _, _ := newFCM(t)
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice"}
+	for token, want := range map[string]struct{ invalid, rejected bool }{
+		"invalid":  {invalid: true},  // "The registration token is not a valid FCM registration token"
+		"empty":    {invalid: true},  // a BadRequest naming the field message.token
+		"gone":     {invalid: true},  // 404 NOT_FOUND, UNREGISTERED
+		"field":    {rejected: true}, // a BadRequest naming a data value
+		"argument": {rejected: true}, // FcmError INVALID_ARGUMENT that names no token
+	} {
+		err := p.Send(t.Context(), Target{Provider: "fcm", Token: token}, m)
+		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
+			t.Errorf("Send to %q: %v, want invalid=%v rejected=%v", token, err, want.invalid, want.rejected)
+		}
 	}
 }
 
