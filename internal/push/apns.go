@@ -92,7 +92,10 @@ type APNsPayload struct {
 	Deadline   int64   `json:"deadline,omitempty"`
 	ServerTime int64   `json:"serverTime"`
 	Payload    string  `json:"payload,omitempty"`
-	Truncated  bool    `json:"truncated,omitempty"` // shortened to fit (docs/push.md "Size limits")
+	// ResourcesID names the push profile (behaviour §9), whose sound and category are in aps;
+	// carried as FCM's data and the push service carry it.
+	ResourcesID string `json:"resourcesID,omitempty"`
+	Truncated   bool   `json:"truncated,omitempty"` // shortened to fit (docs/push.md "Size limits")
 }
 
 // APNsAPS is the aps dictionary.
@@ -119,7 +122,7 @@ func apnsBody(m Message) ([]byte, error) {
 	return encodeJSON(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content},
 		Sound: cmp.Or(m.Profile.Sound, "default"), Category: m.Profile.APNsCategory},
 		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime,
-		Payload: m.Payload, Truncated: m.Truncated})
+		Payload: m.Payload, ResourcesID: m.ResourcesID, Truncated: m.Truncated})
 }
 
 // Fit implements Fitter: m fitted to APNs' limit for t (5120 bytes for a VoIP target, else

@@ -358,3 +358,30 @@ func TestAPNsExpirationIsNotBeforeTheDeadline(t *testing.T) {
 		t.Fatalf("apns-expiration %q for deadlines 1700000030.000 and 1700000030.500, want 1700000030 and 1700000031", exp)
 	}
 }
+
+// docs/push.md "Message fields": every provider carries the same message, resourcesID
+// included (behaviour §9: the pushConfig's profile name), so an app tells the kind of ring
+// it was sent the same way whether its push came through APNs, FCM or a push service. APNs
+// applies the profile's sound and category itself; the name is for the app.
+func TestAPNsBodyCarriesResourcesID(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, _ := newAPNs(t, f, clock)
+	m := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0),
+		Deadline: clock.ms(30 * time.Second), ResourcesID: "ring", Profile: Profile{Sound: "ring.caf"}}
+	for _, target := range []Target{{Provider: "apns", Token: "tok-alert", BundleID: "com.example.app"},
+		{Provider: "apns", Token: "tok-voip", VoIP: true, BundleID: "com.example.app"}} {
+		if err := a.Send(t.Context(), target, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range f.requests() {
+		var body map[string]any
+		if err := json.Unmarshal(r.raw, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body["resourcesID"] != "ring" {
+			t.Errorf("request %d: APNs body %s, want resourcesID \"ring\" as FCM's data and the push service carry it", i, r.raw)
+		}
+	}
+}
