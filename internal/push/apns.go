@@ -156,11 +156,12 @@ func (a *APNs) Skips(t Target, m Message) bool { return voipSkips(t, m) }
 func (a *APNs) CloseIdleConnections() { a.cfg.Client.CloseIdleConnections() }
 
 // Send implements Provider. 410, or 400 with reason BadDeviceToken, Unregistered or
-// DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken or
-// InvalidProviderToken: a new JWT is signed and the send retried; 429, 5xx: retried (429 and
-// 5xx no sooner than their Retry-After asks). A target
-// whose BundleID is no bundle ID (protocol.ValidBundleID) is rejected without a request. The
-// body is m fitted to APNs' limit (Fit); one that cannot fit is refused without a request.
+// DeviceTokenNotForTopic: the token is invalid; 403 ExpiredProviderToken: a new JWT is signed
+// and the request sent again at once (retryCredential); 403 InvalidProviderToken: the JWT is
+// dropped, and the send retried; 429, 5xx: retried (429 and 5xx no sooner than their
+// Retry-After asks). A target whose BundleID is no bundle ID (protocol.ValidBundleID) is
+// rejected without a request. The body is m fitted to APNs' limit (Fit); one that cannot fit
+// is refused without a request.
 func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if a.Skips(t, m) {
 		return nil
@@ -172,6 +173,12 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
+	return retryCredential(func() error { return a.post(ctx, t, m, body) })
+}
+
+// post sends body, m fitted for t, to APNs with the current provider token, and classifies
+// the answer as Send says.
+func (a *APNs) post(ctx context.Context, t Target, m Message, body []byte) error {
 	token, err := a.providerToken(ctx)
 	if err != nil {
 		return err
@@ -202,7 +209,12 @@ func (a *APNs) Send(ctx context.Context, t Target, m Message) error {
 	case status == http.StatusGone ||
 		status == http.StatusBadRequest && containsAny([]string{e.Reason}, "BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
 		return fmt.Errorf("push apns: status %d %s: %w", status, e.Reason, ErrTokenInvalid)
-	case status == http.StatusForbidden && (e.Reason == "ExpiredProviderToken" || e.Reason == "InvalidProviderToken"):
+	case status == http.StatusForbidden && e.Reason == "ExpiredProviderToken":
+		a.tokens.drop(token)
+		return fmt.Errorf("push apns: provider token refused: %s: %w", e.Reason, errCredentialRefused)
+	case status == http.StatusForbidden && e.Reason == "InvalidProviderToken":
+		// Not sent again at once: a token the same key signs is as invalid, and APNs refuses
+		// a new token more often than every 20 minutes.
 		a.tokens.drop(token)
 		return fmt.Errorf("push apns: provider token refused: %s", e.Reason)
 	}

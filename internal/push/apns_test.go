@@ -29,13 +29,72 @@ type apnsRequest struct {
 	size        int    // bytes of the body
 }
 
-// fakeAPNs is an HTTP/2 TLS server answering like APNs: a body over 4096 bytes (5120 for VoIP)
-// gets 413 PayloadTooLarge, a token with a character no device token has 400 BadDeviceToken,
-// and the device token picks the other answers.
+// fakeAPNs is an HTTP/2 TLS server answering like APNs: a request without a topic gets 400
+// MissingTopic, one whose provider token APNs would refuse the answer of providerToken, a
+// body over 4096 bytes (5120 for VoIP) 413 PayloadTooLarge, a token with a character no
+// device token has 400 BadDeviceToken, and the device token picks the other answers.
 type fakeAPNs struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got []apnsRequest
+
+	// The provider token's checks, once newAPNs set pub: the team's key and the clock.
+	pub       *ecdsa.PublicKey
+	clock     *fakeClock
+	current   string          // the provider token in use
+	issued    time.Time       // its iat
+	stale     map[string]bool // tokens APNs has declared expired (expireCurrentToken)
+	refreshes int             // the provider tokens taken after the first
+}
+
+// expireCurrentToken makes APNs refuse the provider token in use as ExpiredProviderToken from
+// now on, as it does for a token it no longer accepts, whatever its age; the next one is taken
+// at once, since APNs asked for it.
+func (f *fakeAPNs) expireCurrentToken() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stale == nil {
+		f.stale = map[string]bool{}
+	}
+	f.stale[f.current] = true
+}
+
+// providerToken checks a request's authorization as APNs does (developer.apple.com,
+// "Establishing a token-based connection to APNs"): an ES256 JWT with the key's kid and the
+// team as iss, else 403 InvalidProviderToken; issued an hour ago or more, or declared expired,
+// 403 ExpiredProviderToken; a new token less than 20 minutes after the one before, 429
+// TooManyProviderTokenUpdates. It returns the status and reason of a refusal, or 0.
+func (f *fakeAPNs) providerToken(header string) (int, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pub == nil {
+		return 0, ""
+	}
+	raw, _ := strings.CutPrefix(header, "bearer ")
+	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return f.pub, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithoutClaimsValidation())
+	if err != nil || tok.Header["kid"] != "KEY123" {
+		return http.StatusForbidden, "InvalidProviderToken"
+	}
+	iss, _ := tok.Claims.GetIssuer()
+	iat, _ := tok.Claims.GetIssuedAt()
+	if iss != "TEAM456" || iat == nil {
+		return http.StatusForbidden, "InvalidProviderToken"
+	}
+	now := f.clock.now()
+	if f.stale[raw] || now.Sub(iat.Time) >= time.Hour {
+		return http.StatusForbidden, "ExpiredProviderToken"
+	}
+	if raw != f.current {
+		if f.current != "" && !f.stale[f.current] && iat.Time.Sub(f.issued) < 20*time.Minute {
+			return http.StatusTooManyRequests, "TooManyProviderTokenUpdates"
+		}
+		if f.current != "" {
+			f.refreshes++
+		}
+		f.current, f.issued = raw, iat.Time
+	}
+	return 0, ""
 }
 
 // apnsTokenChars are the characters of the fake's device tokens (real ones are hex).
@@ -52,6 +111,16 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 		f.mu.Lock()
 		f.got = append(f.got, apnsRequest{proto: r.Proto, path: r.URL.Path, header: r.Header.Clone(), body: body, raw: raw, size: len(raw)})
 		f.mu.Unlock()
+		if r.Header.Get("apns-topic") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"reason":"MissingTopic"}`))
+			return
+		}
+		if status, reason := f.providerToken(r.Header.Get("authorization")); status != 0 {
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"reason":"` + reason + `"}`))
+			return
+		}
 		if limit := map[string]int{"voip": 5120}[r.Header.Get("apns-push-type")]; len(raw) > cmp.Or(limit, 4096) {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			_, _ = w.Write([]byte(`{"reason":"PayloadTooLarge"}`))
@@ -119,6 +188,9 @@ func newAPNs(t *testing.T, f *fakeAPNs, clock *fakeClock) (*APNs, *ecdsa.PublicK
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.mu.Lock()
+	f.pub, f.clock = &key.PublicKey, clock
+	f.mu.Unlock()
 	return a, &key.PublicKey
 }
 
@@ -383,5 +455,60 @@ func TestAPNsBodyCarriesResourcesID(t *testing.T) {
 		if body["resourcesID"] != "ring" {
 			t.Errorf("request %d: APNs body %s, want resourcesID \"ring\" as FCM's data and the push service carry it", i, r.raw)
 		}
+	}
+}
+
+// docs/push.md "apns": the provider token is reused, and renewed before APNs refuses it as
+// older than an hour but never within 20 minutes of the one before, which APNs refuses as
+// TooManyProviderTokenUpdates; so over hours of pushes every one is taken.
+func TestAPNsProviderTokenRenewedAsAPNsAllows(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, _ := newAPNs(t, f, clock)
+	alert := Target{Provider: "apns", Token: "tok-alert", BundleID: "com.example.app"}
+	for step := range 3 * 60 / 5 { // a push every 5 minutes for 3 hours
+		m := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0), Deadline: clock.ms(30 * time.Second)}
+		if err := a.Send(t.Context(), alert, m); err != nil {
+			t.Fatalf("push at minute %d: %v", step*5, err)
+		}
+		clock.advance(5 * time.Minute)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refreshes < 2 || f.refreshes > 9 {
+		t.Errorf("%d provider tokens renewed in 3 hours, want one at least every hour and at most every 20 minutes", f.refreshes)
+	}
+}
+
+// docs/push.md "apns": a push APNs refuses because it no longer takes the provider token
+// (403 ExpiredProviderToken: say, the host slept past the token's hour) is sent again at once
+// with a new token, rather than waiting for its retry (1 s at least) while the phone should
+// ring; the pushes after it use the new token too.
+func TestAPNsExpiredProviderTokenIsRenewedAndTheSendRetriedAtOnce(t *testing.T) {
+	f := newFakeAPNs(t)
+	clock := newClock()
+	a, pub := newAPNs(t, f, clock)
+	alert := Target{Provider: "apns", Token: "tok-alert", BundleID: "com.example.app"}
+	m := Message{Kind: KindInvitation, CallID: "call-1", Caller: "alice", ServerTime: clock.ms(0), Deadline: clock.ms(30 * time.Second)}
+	if err := a.Send(t.Context(), alert, m); err != nil {
+		t.Fatal(err)
+	}
+	f.expireCurrentToken()
+	clock.advance(time.Second)
+	if err := a.Send(t.Context(), alert, m); err != nil {
+		t.Fatalf("Send after APNs expired the provider token: %v, want it sent with a new token", err)
+	}
+	if err := a.Send(t.Context(), alert, m); err != nil {
+		t.Fatal(err)
+	}
+	got := f.requests()
+	if len(got) != 4 {
+		t.Fatalf("APNs got %d requests, want 4 (the refused one sent again)", len(got))
+	}
+	first := verifyAPNsJWT(t, pub, got[0].header.Get("authorization"), clock.now().Add(-time.Second))
+	renewed := verifyAPNsJWT(t, pub, got[2].header.Get("authorization"), clock.now())
+	if got[1].header.Get("authorization") != "bearer "+first || renewed == first ||
+		got[3].header.Get("authorization") != "bearer "+renewed {
+		t.Error("want the refused token, then a new one for the retry and the next push")
 	}
 }

@@ -113,3 +113,19 @@ func (c *tokenCache) drop(token string) {
 	}
 	c.mu.Unlock()
 }
+
+// errCredentialRefused marks a send refused for a bearer token the provider no longer takes
+// (APNs ExpiredProviderToken, FCM 401), which the provider has dropped: sent again, the
+// request carries a new one.
+var errCredentialRefused = errors.New("push: credential refused")
+
+// retryCredential calls send, and once more at once when it fails with errCredentialRefused,
+// so that a push whose provider stopped taking the cached token goes with a new one rather
+// than waiting for its retry. A second refusal is returned: it may be retried later.
+func retryCredential(send func() error) error {
+	err := send()
+	if errors.Is(err, errCredentialRefused) {
+		err = send()
+	}
+	return err
+}
