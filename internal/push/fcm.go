@@ -164,9 +164,11 @@ func (f *FCM) CloseIdleConnections() { f.cfg.Client.CloseIdleConnections() }
 
 // Send implements Provider. A token FCM says is dead (fcmError.tokenInvalid): the token is
 // invalid; any other 400, such as a message FCM calls too big or a bad field of the message
-// (which say nothing of the token): a rejection; 401: the access token is dropped and the send
-// retried; 429, 5xx: retried (429 and 5xx no sooner than their Retry-After asks). The message
-// is m fitted to FCM's limit (Fit); one that cannot fit is refused without a request.
+// (which say nothing of the token): a rejection; 401 for the access token: it is dropped and
+// the request sent again at once (retryCredential); 401 THIRD_PARTY_AUTH_ERROR (the APNs key
+// of the Firebase project), 429, 5xx: retried (429 and 5xx no sooner than their Retry-After
+// asks). The message is m fitted to FCM's limit (Fit); one that cannot fit is refused without
+// a request.
 func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	m, err := f.Fit(t, m)
 	if err != nil {
@@ -181,6 +183,12 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return fmt.Errorf("push fcm: %w", err)
 	}
+	return retryCredential(func() error { return f.post(ctx, body) })
+}
+
+// post sends body to messages:send with the current access token, and classifies the answer
+// as Send says.
+func (f *FCM) post(ctx context.Context, body []byte) error {
 	token, err := f.accessToken(ctx)
 	if err != nil {
 		return err
@@ -199,9 +207,13 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	switch {
 	case e.tokenInvalid(ans.status):
 		return fmt.Errorf("push fcm: status %d %s: %w", ans.status, detail, ErrTokenInvalid)
+	case ans.status == http.StatusUnauthorized && containsAny(e.codes(), "THIRD_PARTY_AUTH_ERROR"):
+		// The project's APNs key or certificate, which its operator may mend in the Firebase
+		// console: the access token is good, and a later attempt may succeed.
+		return fmt.Errorf("push fcm: status %d %s", ans.status, detail)
 	case ans.status == http.StatusUnauthorized:
 		f.tokens.drop(token)
-		return fmt.Errorf("push fcm: access token refused: %s", detail)
+		return fmt.Errorf("push fcm: access token refused: %s: %w", detail, errCredentialRefused)
 	}
 	return httpError("fcm", ans, detail, f.cfg.Now())
 }

@@ -27,6 +27,7 @@ type fakeFCM struct {
 	clock     *fakeClock
 	mu        sync.Mutex
 	exchanges int
+	issued    map[string]time.Time // the access tokens the token endpoint gave, and when each expires
 	sends     []fcmSend
 	hold      chan struct{} // a send to the token "slow" is answered once it is closed (or abandoned)
 	poke      chan struct{} // signalled after each send is recorded
@@ -39,7 +40,7 @@ type fcmSend struct {
 }
 
 func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
-	f := &fakeFCM{t: t, pub: pub, clock: clock, hold: make(chan struct{}), poke: make(chan struct{}, 1)}
+	f := &fakeFCM{t: t, pub: pub, clock: clock, issued: map[string]time.Time{}, hold: make(chan struct{}), poke: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
@@ -61,6 +62,7 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 		f.mu.Lock()
 		f.exchanges++
 		n := f.exchanges
+		f.issued["at-"+string(rune('0'+n))] = f.clock.now().Add(time.Hour)
 		f.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + string(rune('0'+n)), "expires_in": 3600,
 			"token_type": "Bearer"})
@@ -77,6 +79,12 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 			} `json:"message"`
 		}
 		_ = json.Unmarshal(raw, &data)
+		if !f.authorized(r.Header.Get("Authorization")) {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":401,"message":"Request had invalid authentication credentials. ` +
+				`Expected OAuth 2 access token, login cookie or other valid authentication credential.","status":"UNAUTHENTICATED"}}`))
+			return
+		}
 		if body.Message.Token == "slow" {
 			select {
 			case <-f.hold:
@@ -118,9 +126,12 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 			"empty": {400, `{"error":{"code":400,"message":"Invalid registration token","status":"INVALID_ARGUMENT",` +
 				`"details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":` +
 				`[{"field":"message.token","description":"Invalid registration token"}]}]}}`},
-			"quota":  {429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`},
-			"down":   {503, `{"error":{"code":503,"status":"UNAVAILABLE"}}`},
-			"authz":  {401, `{"error":{"code":401,"status":"UNAUTHENTICATED"}}`},
+			"quota": {429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`},
+			"down":  {503, `{"error":{"code":503,"status":"UNAVAILABLE"}}`},
+			// The APNs key or certificate the Firebase project holds for iOS is refused: the
+			// access token is not at fault.
+			"apnsauth": {401, `{"error":{"code":401,"message":"Auth error from APNS or Web Push Service","status":"UNAUTHENTICATED",` +
+				`"details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"THIRD_PARTY_AUTH_ERROR"}]}}`},
 			"denied": {403, `{"error":{"code":403,"status":"PERMISSION_DENIED","details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}`},
 		}[body.Message.Token]
 		if answer.status != 0 {
@@ -133,6 +144,24 @@ func newFakeFCM(t *testing.T, pub *rsa.PublicKey, clock *fakeClock) *fakeFCM {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// authorized reports whether header carries an access token the token endpoint gave that has
+// not expired, as FCM requires (OAuth 2 bearer).
+func (f *fakeFCM) authorized(header string) bool {
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	expires, issued := f.issued[token]
+	return ok && issued && f.clock.now().Before(expires)
+}
+
+// revokeAccessTokens makes FCM refuse every access token given so far (401 UNAUTHENTICATED),
+// as Google does when it revokes them before they expire.
+func (f *fakeFCM) revokeAccessTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.issued)
 }
 
 // sentTo returns the tokens FCM took sends for, in order.
@@ -221,7 +250,7 @@ func TestFCMErrors(t *testing.T) {
 	p, f, _ := newFCM(t)
 	m := Message{Kind: KindQuit, CallID: "c", Caller: "alice"}
 	for token, want := range map[string]struct{ invalid, rejected bool }{
-		"gone": {invalid: true}, "invalid": {invalid: true}, "quota": {}, "down": {}, "authz": {}, "denied": {rejected: true},
+		"gone": {invalid: true}, "invalid": {invalid: true}, "quota": {}, "down": {}, "apnsauth": {}, "denied": {rejected: true},
 		"big": {rejected: true}, // too big says nothing of the token, and retrying cannot help
 	} {
 		err := p.Send(t.Context(), Target{Provider: "fcm", Token: token}, m)
@@ -234,11 +263,32 @@ func TestFCMErrors(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.exchanges != 2 { // the 401 dropped the cached access token
-		t.Errorf("%d token exchanges, want 2 (a new token after the 401)", f.exchanges)
+	if f.exchanges != 1 { // THIRD_PARTY_AUTH_ERROR is about the project's APNs key, not the access token
+		t.Errorf("%d token exchanges, want 1 (the access token kept whatever the answers)", f.exchanges)
 	}
 	if !strings.HasPrefix(f.sends[0].auth, "Bearer at-") {
 		t.Errorf("auth = %q", f.sends[0].auth)
+	}
+}
+
+// docs/push.md "fcm": a push FCM refuses for its access token (401 UNAUTHENTICATED: say, the
+// token was revoked before it expired) is sent again at once with a new one, rather than
+// waiting for its retry (1 s at least) while the phone should ring.
+func TestFCMRefusedAccessTokenIsRenewedAndTheSendRetriedAtOnce(t *testing.T) {
+	p, f, _ := newFCM(t)
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice"}
+	target := Target{Provider: "fcm", Token: "dev-1"}
+	if err := p.Send(t.Context(), target, m); err != nil {
+		t.Fatal(err)
+	}
+	f.revokeAccessTokens()
+	if err := p.Send(t.Context(), target, m); err != nil {
+		t.Fatalf("Send after FCM refused the access token: %v, want it sent with a new one", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exchanges != 2 || len(f.sends) != 2 || f.sends[1].auth != "Bearer at-2" {
+		t.Errorf("%d token exchanges, %d sends taken; want 2 and 2, the second with the new token", f.exchanges, len(f.sends))
 	}
 }
 
