@@ -205,7 +205,7 @@ func (f *FCM) post(ctx context.Context, body []byte) error {
 	_ = json.Unmarshal(ans.body, &e)
 	detail := e.detail()
 	switch {
-	case e.tokenInvalid(ans.status):
+	case e.tokenInvalid():
 		return fmt.Errorf("push fcm: status %d %s: %w", ans.status, detail, ErrTokenInvalid)
 	case ans.status == http.StatusUnauthorized && containsAny(e.codes(), "THIRD_PARTY_AUTH_ERROR"):
 		// The project's APNs key or certificate, which its operator may mend in the Firebase
@@ -245,14 +245,15 @@ func (e fcmError) codes() []string {
 // detail is the answer as logged: its codes and message.
 func (e fcmError) detail() string { return strings.Join(e.codes(), "/") + " " + e.Error.Message }
 
-// tokenInvalid reports whether an answer with HTTP status says the registration token is dead:
-// 404 or UNREGISTERED (the app instance is gone), or INVALID_ARGUMENT that names the token,
-// by its message ("The registration token is not a valid FCM registration token") or a
-// faulty field message.token. FCM answers INVALID_ARGUMENT for faults of the message too (a
-// bad data value, TTL or package name, a message too big), which say nothing of the token.
-func (e fcmError) tokenInvalid(status int) bool {
+// tokenInvalid reports whether an answer says the registration token is dead: FCM's error
+// code UNREGISTERED (its 404 for an app instance that is gone), or INVALID_ARGUMENT that names
+// the token, by its message ("The registration token is not a valid FCM registration token")
+// or a faulty field message.token. FCM answers INVALID_ARGUMENT for faults of the message too
+// (a bad data value, TTL or package name, a message too big), and a 404 without UNREGISTERED
+// is a wrong endpoint or project: neither says anything of the token.
+func (e fcmError) tokenInvalid() bool {
 	codes := e.codes()
-	if status == http.StatusNotFound || containsAny(codes, "UNREGISTERED") {
+	if containsAny(codes, "UNREGISTERED") {
 		return true
 	}
 	if !containsAny(codes, "INVALID_ARGUMENT") {

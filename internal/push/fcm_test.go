@@ -292,6 +292,26 @@ func TestFCMRefusedAccessTokenIsRenewedAndTheSendRetriedAtOnce(t *testing.T) {
 	}
 }
 
+// A 404 that is not FCM's UNREGISTERED says nothing of the token: an --fcm-endpoint with a
+// typo in its path, or a project FCM does not know, is answered 404 for every push, and taking
+// that for a dead token would remove every FCM target of every user at their first push.
+func TestFCMNotFoundWithoutUnregisteredKeepsTheTarget(t *testing.T) {
+	p, f, _ := newFCM(t)
+	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice"}
+	target := Target{Provider: "fcm", Token: "dev-1"}
+	unknown := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}`))
+	}))
+	defer unknown.Close()
+	for _, endpoint := range []string{f.srv.URL + "/v1/projects/proj-1/message:send", unknown.URL} {
+		p.endpoint = endpoint
+		if err := p.Send(t.Context(), target, m); err == nil || errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("Send answered 404 by %s: %v, want a failure that keeps the target", endpoint, err)
+		}
+	}
+}
+
 // FCM answers INVALID_ARGUMENT both for a token that is no FCM registration token and for
 // many faults of the message (a bad data value, TTL or package name): only an answer that
 // says the token is at fault removes the target (docs/push.md "fcm"). Removing it for a
