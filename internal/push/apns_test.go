@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,6 +144,12 @@ func newFakeAPNs(t *testing.T) *fakeAPNs {
 		case "busy":
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"reason":"ServiceUnavailable"}`))
+		default: // the rest of APNs' answers, named by the token: "<status>-<reason>"
+			status, reason, ok := strings.Cut(token, "-")
+			if code, err := strconv.Atoi(status); ok && err == nil {
+				w.WriteHeader(code)
+				_, _ = w.Write([]byte(`{"reason":"` + reason + `"}`))
+			}
 		}
 	}))
 	f.srv.EnableHTTP2 = true
@@ -287,6 +294,10 @@ func TestAPNsErrors(t *testing.T) {
 	m := Message{Kind: KindInvitation, CallID: "c", Caller: "alice", Deadline: 1}
 	for token, want := range map[string]struct{ invalid, rejected bool }{
 		"gone": {invalid: true}, "bad": {invalid: true}, "big": {rejected: true}, "busy": {},
+		// developer.apple.com, "Handling notification responses from APNs"
+		"410-ExpiredToken": {invalid: true}, "400-DeviceTokenNotForTopic": {invalid: true},
+		"400-BadTopic": {rejected: true}, "400-BadCollapseId": {rejected: true}, "403-BadCertificateEnvironment": {rejected: true},
+		"429-TooManyRequests": {}, "429-TooManyProviderTokenUpdates": {}, "500-InternalServerError": {}, "503-Shutdown": {},
 	} {
 		err := a.Send(t.Context(), Target{Provider: "apns", Token: token, BundleID: "b"}, m)
 		if err == nil || errors.Is(err, ErrTokenInvalid) != want.invalid || errors.Is(err, ErrRejected) != want.rejected {
