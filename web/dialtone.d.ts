@@ -153,13 +153,16 @@ export interface DialtoneOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /**
-   * How long an operation waits for its reply, retries across reconnections included, and a
-   * connection attempt for its socket to open (15000).
+   * How long an operation waits for its reply, retries across reconnections included; a login()
+   * for its result, from the call (its wait for another login in flight, its socket's opening
+   * and its reply together); and a reconnection attempt for its token, socket and login
+   * together (15000). As RequestTimeout bounds them in the Go SDK.
    */
   requestTimeoutMs?: number;
   /**
    * Returns the token for each reconnection's login; default: the token given to login(). One
-   * that fails, or gives no token within requestTimeoutMs, is asked again, with backoff.
+   * that fails, or gives no token within requestTimeoutMs (the attempt's time), is asked
+   * again, with backoff.
    * signal is aborted when the client stops waiting: after requestTimeoutMs (reason a
    * DialtoneError 'timeout'), or when the client finishes (close(), a final kick; reason the
    * client's end reason). A token given after that is not used.
@@ -208,7 +211,8 @@ export class Dialtone {
    * otherwise makes its own attempt. Rejects with the refusal's code (AuthFailed, …), or with
    * 'kicked' (.kick) when the server kicked the connection before any reply; it never
    * reconnects by itself. close() before it settles, from a listener of the Connecting or
-   * Connected state it reports too, makes it reject with 'closed'.
+   * Connected state it reports too, makes it reject with 'closed'. requestTimeoutMs bounds it
+   * whole, from the call: past it, it rejects with 'timeout'.
    */
   login(token: string, deviceID: string): Promise<LoginResult>;
   /**

@@ -93,8 +93,10 @@ export class Dialtone {
    *   within maxBackoffMs of its login counts as one, and a longer one starts again from
    *   minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
-   *   retries across reconnections included, and a connection attempt for its socket to open
-   *   (15000). Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
+   *   retries across reconnections included, a login() for its result, from the call (its
+   *   socket's opening, its reply, and its wait for another login in flight included), and a
+   *   reconnection attempt for its token, its socket and its login together (15000), as
+   *   RequestTimeout bounds them in the Go SDK. Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
    *   is that long.
    * @param {(signal: AbortSignal) => (string|Promise<string>)} [options.tokenSource] returns the
    *   token for each reconnection's login; default: the token given to login(). One that fails,
@@ -185,10 +187,16 @@ export class Dialtone {
    * flight waits for it, as the Go SDK's Login does: then it rejects with 'alreadyLoggedIn' if
    * that one succeeded, and otherwise makes its own attempt, with its own token and deviceID.
    * close() before it settles, from a listener of the Connecting or Connected state it reports
-   * too, makes it reject with 'closed' (the Go SDK's ErrClosed), never resolve.
+   * too, makes it reject with 'closed' (the Go SDK's ErrClosed), never resolve. requestTimeoutMs
+   * bounds it whole, from the call: the wait for another login, the socket's opening and the
+   * reply; past it, it rejects with 'timeout', as ctx bounds the Go SDK's Login.
    */
   async login(token, deviceID) {
-    while (this.#loginDone) await this.#loginDone;
+    const deadline = this.#deadline();
+    // Checked here, right before this login marks itself in flight, with nothing awaited
+    // between: of the logins a refused one wakes, one makes its attempt and the others wait
+    // for it.
+    while (this.#loginDone) await this.#loginEnds(deadline);
     if (this.#finished) throw this.#finished;
     if (this.#loggedIn) {
       throw new DialtoneError(0, 'dialtone: already logged in', 'alreadyLoggedIn');
@@ -202,8 +210,8 @@ export class Dialtone {
     this.#lastSeq = this.#position.load(this.#userID, this.#deviceID);
     this.#setState(ConnectionState.Connecting);
     try {
-      const conn = await this.#open();
-      const result = await this.#loginOn(conn, token);
+      const conn = await this.#open(deadline);
+      const result = await this.#loginOn(conn, token, deadline);
       // A listener of the Connected state, which the reply reports, may have closed the client:
       // that cuts the login short, as Close cuts the Go SDK's Login (ErrClosed).
       if (this.#finished) throw this.#finished;
@@ -222,6 +230,36 @@ export class Dialtone {
       this.#loginDone = null;
       ended();
     }
+  }
+
+  // loginEnds waits for the login in flight to end, and rejects with 'timeout' when deadline
+  // passes first.
+  async #loginEnds(deadline) {
+    let timer;
+    const expired = new Promise((_, reject) => {
+      timer = this.#timers.after(() => reject(this.#timeout('login', deadline)), this.#left(deadline));
+    });
+    try {
+      await Promise.race([this.#loginDone, expired]);
+    } finally {
+      this.#timers.cancel(timer);
+    }
+  }
+
+  // deadline returns the deadline of a wait that starts now and lasts requestTimeoutMs: {at, ms}
+  // on the monotonic clock. One deadline bounds a login() or a reconnection attempt whole.
+  #deadline() {
+    return { at: this.#timers.now() + this.#opts.requestTimeoutMs, ms: this.#opts.requestTimeoutMs };
+  }
+
+  // left returns the ms left before deadline, 0 once it has passed.
+  #left(deadline) {
+    return Math.max(0, deadline.at - this.#timers.now());
+  }
+
+  // timeout returns the 'timeout' error of what, given up at deadline.
+  #timeout(what, deadline) {
+    return new DialtoneError(0, `dialtone: ${what}: no answer within ${deadline.ms} ms`, 'timeout');
   }
 
   /**
@@ -409,9 +447,11 @@ export class Dialtone {
     req.conn?.pending.delete(req.id);
   }
 
-  // raw sends an internal request (login, heartbeat) on conn; it is never re-sent. A login too
-  // big for one frame (a long token) is refused without being sent, as #request refuses others.
-  #raw(conn, op, data, onResult) {
+  // raw sends an internal request (login, heartbeat) on conn; it is never re-sent, and rejects
+  // with 'timeout' when its reply has not come by deadline (default: requestTimeoutMs from now).
+  // A login too big for one frame (a long token) is refused without being sent, as #request
+  // refuses others.
+  #raw(conn, op, data, onResult, deadline = this.#deadline()) {
     return new Promise((resolve, reject) => {
       const body = encodeBody(op, data);
       const tooBig = frameSizeError(op, body);
@@ -422,24 +462,29 @@ export class Dialtone {
       const req = { op, body, internal: true, onResult, resolve, reject };
       req.timer = this.#timers.after(() => {
         conn.pending.delete(req.id);
-        reject(new DialtoneError(0, `dialtone: ${op}: no reply within ${this.#opts.requestTimeoutMs} ms`, 'timeout'));
-      }, this.#opts.requestTimeoutMs);
+        reject(this.#timeout(op, deadline));
+      }, this.#left(deadline));
       this.#send(conn, req);
     });
   }
 
   // ---- connection ----
 
-  // open connects a socket. One that has not opened within requestTimeoutMs is closed and the
-  // attempt fails ('timeout'), as the Go SDK's dial is bounded: a network gone silent may take
-  // the connection and never answer its handshake, nor close it. Closing the client meanwhile
+  // open connects a socket. One that has not opened by deadline (the login's or the
+  // reconnection attempt's) is closed and the attempt fails ('timeout'), as the Go SDK's dial is
+  // bounded by its ctx: a network gone silent may take the connection and never answer its
+  // handshake, nor close it. A deadline passed already opens nothing. Closing the client meanwhile
   // closes the socket and fails the attempt with the client's end reason (see #opening), and so
   // does a client closed before (by a listener of the state change that came before the attempt),
   // without opening one.
-  #open() {
+  #open(deadline) {
     return new Promise((resolve, reject) => {
       if (this.#finished) {
         reject(this.#finished);
+        return;
+      }
+      if (this.#left(deadline) <= 0) {
+        reject(this.#timeout('connect', deadline));
         return;
       }
       let ws;
@@ -461,8 +506,7 @@ export class Dialtone {
         try { ws.close(); } catch { /* already closed */ }
         reject(err);
       };
-      const ms = this.#opts.requestTimeoutMs;
-      const timer = this.#timers.after(() => abandon(new DialtoneError(0, `dialtone: connect: no answer within ${ms} ms`, 'timeout')), ms);
+      const timer = this.#timers.after(() => abandon(this.#timeout('connect', deadline)), this.#left(deadline));
       this.#opening = abandon;
       ws.onopen = () => {
         settle();
@@ -486,9 +530,9 @@ export class Dialtone {
     });
   }
 
-  // loginOn logs in on conn. The result is applied synchronously in the reply's frame handler,
-  // before any event that follows it.
-  #loginOn(conn, token) {
+  // loginOn logs in on conn, giving up at deadline. The result is applied synchronously in the
+  // reply's frame handler, before any event that follows it.
+  #loginOn(conn, token, deadline) {
     const data = { token, deviceID: this.#deviceID };
     if (this.#lastSeq !== null) data.lastSeq = this.#lastSeq;
     const sent = this.#timers.now();
@@ -513,7 +557,7 @@ export class Dialtone {
       this.#startHeartbeat(conn);
       this.#setState(ConnectionState.Connected, null, { caughtUp });
       this.#flush();
-    });
+    }, deadline);
   }
 
   #onFrame(conn, text) {
@@ -651,14 +695,16 @@ export class Dialtone {
         if (this.#finished) return;
       }
       let conn;
+      // requestTimeoutMs bounds the attempt whole, as RequestTimeout bounds each of the Go SDK's.
+      const deadline = this.#deadline();
       try {
-        // A token source that fails, or gives no token within requestTimeoutMs, is asked again
-        // by the next attempt (TokenWait); close() ends the wait at once.
+        // A token source that fails, or gives no token in the attempt's time, is asked again by
+        // the next attempt (TokenWait); close() ends the wait at once.
         const token = this.#opts.tokenSource
-          ? await this.#tokenWait.ask(this.#opts.tokenSource, this.#opts.requestTimeoutMs) : this.#token;
+          ? await this.#tokenWait.ask(this.#opts.tokenSource, this.#left(deadline)) : this.#token;
         if (this.#finished) return;
-        conn = await this.#open();
-        await this.#loginOn(conn, token);
+        conn = await this.#open(deadline);
+        await this.#loginOn(conn, token, deadline);
       } catch (err) {
         const e = toError(err);
         if (conn) this.#endAttempt(conn, e);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dialtone, DialtoneError, ErrorCode } from './dialtone.js';
-import { fakeServer, memoryStorage, token, loginResult, quiet, loggedIn, waitFor } from './testkit.mjs';
+import { fakeServer, memoryStorage, token, loginResult, quiet, loggedIn, waitFor, hiddenPage } from './testkit.mjs';
 
 test('login, clock offset, receipt and duplicate events', async () => {
   const { c, ws, storage, loginFrame } = await loggedIn();
@@ -192,4 +192,70 @@ test('a first login whose connection is kicked before any reply rejects with the
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(srv.sockets.length, 1, 'no reconnection: login() reports the failure');
   assert.equal(c.state, 'Disconnected');
+});
+
+// virtualClient returns a client on a virtual clock (hiddenPage: timers set from the network's
+// tasks keep a one-second alignment) whose sockets open when the test says, and the page.
+function virtualClient(options = {}) {
+  const page = hiddenPage();
+  const srv = fakeServer();
+  srv.silent = true; // the test opens each socket: page.net(ms, () => ws.onopen())
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet, network: null,
+    timers: page.timers, ...options,
+  });
+  return { c, srv, page };
+}
+
+test('requestTimeoutMs bounds a whole login, the socket\'s opening and the reply together, as ctx bounds the Go SDK\'s Login', async () => {
+  const { c, srv, page } = virtualClient({ requestTimeoutMs: 10000 });
+  try {
+    let outcome = 'pending';
+    c.login(token, 'd1').then(() => { outcome = 'resolved'; }, (e) => { outcome = [page.now(), e.reason]; });
+    await page.run(0);
+    page.net(9000, () => srv.sockets[0].onopen()); // a slow network: opens just in time
+    await page.run(10000); // the login is sent at 9000 and never answered
+    assert.equal(srv.sockets[0].sent[0]?.op, 'login', 'the login was sent once the socket opened');
+    assert.deepEqual(outcome, [10000, 'timeout'], 'login() settles requestTimeoutMs after it was called');
+  } finally {
+    c.close();
+  }
+});
+
+test('a login waiting for another in flight ends requestTimeoutMs after it was called, as the Go SDK\'s Login waiting for another ends with its ctx', async () => {
+  const { c, srv, page } = virtualClient({ requestTimeoutMs: 10000 });
+  try {
+    c.login(token, 'd1').catch(() => {}); // its socket opens at 6000, its reply never comes
+    await page.run(0);
+    page.net(6000, () => srv.sockets[0].onopen());
+    await page.run(5000);
+    let outcome = 'pending';
+    c.login(token, 'd1').then(() => { outcome = 'resolved'; }, (e) => { outcome = [page.now(), e.reason]; });
+    await page.run(10000);
+    assert.deepEqual(outcome, [15000, 'timeout'], 'the second login settles requestTimeoutMs after it was called');
+  } finally {
+    c.close();
+  }
+});
+
+test('logins waiting for one in flight make their attempts one at a time when it is refused, as the Go SDK\'s Logins do', async () => {
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet });
+  try {
+    const first = c.login(token, 'd1');
+    const second = c.login(token, 'd1');
+    const third = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.fail((await ws.next()).id, ErrorCode.AuthFailed);
+    await assert.rejects(first, (e) => e.code === ErrorCode.AuthFailed);
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    await ws2.next();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.sockets.length, 2, 'the third login waits for the second: one attempt at a time');
+    ws2.reply(ws2.sent[0].id, loginResult());
+    assert.equal((await second).userID, 'bob');
+    await assert.rejects(third, (e) => e.reason === 'alreadyLoggedIn');
+  } finally {
+    c.close();
+  }
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dialtone, backoff } from './dialtone.js';
-import { fakeServer, token, loginResult, quiet, loggedIn, waitFor } from './testkit.mjs';
+import { fakeServer, token, loginResult, quiet, loggedIn, waitFor, hiddenPage } from './testkit.mjs';
 
 test('a request cut by a dropped connection is sent again with the same key, after a resume', async () => {
   const { c, srv, ws } = await loggedIn({ login: { caughtUp: true } });
@@ -155,6 +155,49 @@ test('a reconnection waiting out its backoff is made within half a second when t
     await waitFor(() => c.state === 'Connected');
     network.dispatchEvent(new Event('online'));
     assert.equal(srv.sockets.length, 2, 'no second connection');
+  } finally {
+    c.close();
+  }
+});
+
+test('requestTimeoutMs bounds a whole reconnection attempt, its token, socket and login together, as the Go SDK bounds each attempt by RequestTimeout', async () => {
+  const page = hiddenPage();
+  const srv = fakeServer();
+  srv.silent = true; // each socket opens when the test says
+  let asked = 0;
+  const tokenSource = () => new Promise((resolve) => {
+    asked++;
+    page.net(4000, () => resolve(token)); // a slow token backend
+  });
+  const c = new Dialtone({
+    url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet, network: null, timers: page.timers,
+    minBackoffMs: 1000, maxBackoffMs: 1000, requestTimeoutMs: 10000, tokenSource,
+  });
+  try {
+    const done = c.login(token, 'd1');
+    page.net(10, () => srv.sockets[0].onopen());
+    await page.run(20);
+    srv.sockets[0].reply(srv.sockets[0].sent[0].id, loginResult());
+    await done;
+    const states = [];
+    c.on('connectionStateChanged', ({ state, reason }) => states.push([page.now(), state, reason?.reason]));
+    const start = page.now();
+    page.net(0, () => srv.sockets[0].drop());
+    await page.run(0);
+    // The attempt starts after its backoff (500 to 1000 ms, aligned to the second: 1000), gets
+    // its token 4000 ms later, its socket opens 4000 ms after that, and its login is never
+    // answered: it is given up at 11000, requestTimeoutMs after it began.
+    await page.run(9000);
+    assert.equal(asked, 1);
+    page.net(0, () => srv.sockets[1].onopen());
+    await page.run(1000);
+    assert.equal(srv.sockets[1].sent[0]?.op, 'login');
+    assert.ok(!srv.sockets[1].closed, 'the login waits for its reply until the attempt\'s time is up');
+    await page.run(1000);
+    assert.ok(srv.sockets[1].closed, `the attempt begun at ${start + 980} is given up by ${page.now()}`);
+    assert.deepEqual(states.at(-1)?.[1], 'Reconnecting');
+    await page.run(1000);
+    assert.equal(asked, 2, 'the next attempt asks for a token after its backoff');
   } finally {
     c.close();
   }
