@@ -335,9 +335,17 @@ func (c *Client) closeAndWait(reason error) {
 // left as R4.3 and R6.4 say) and closes the client for good. It waits for a connection when the
 // client is reconnecting, and, like every operation, is sent again after a reconnection when
 // its connection drops before the reply (a reply lost after the server's logout kick needs no
-// second logout). Whatever it returns, the client is closed afterwards, with reason
-// ErrLoggedOut, and Logout waits for its goroutines and its handler as Close does, with the
-// same exception when called from inside a handler method.
+// second logout). It returns nil once the server logged the device out: its reply, or its
+// logout kick when the reply was lost.
+//
+// Close racing Logout: a Close made before the server's answer cuts Logout short, as it does
+// every pending operation, and Logout returns ErrClosed: the logout may or may not have been
+// carried out (a device not logged out is lost at its heartbeat timeout, R6.1). A Logout called
+// after Close returns ErrClosed at once and sends nothing; a Close called after Logout returned
+// changes nothing. Whatever Logout returns, the client is closed afterwards, with the reason of
+// the first of the two to end it (Err, and the last Disconnected): ErrLoggedOut, or ErrClosed
+// when Close came first. Logout waits for its goroutines and its handler as Close does, with
+// the same exception when called from inside a handler method.
 func (c *Client) Logout(ctx context.Context) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

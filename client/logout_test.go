@@ -110,3 +110,81 @@ func TestLogoutAfterAKickWhoseCloseIsLost(t *testing.T) {
 		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
 	}
 }
+
+// Logout and Close racing, in both orders (docs: client.Logout). Logout tells whether the server
+// logged the device out: nil when it did (its reply or its logout kick came), else why not. The
+// client's end reason (Err, the last Disconnected) is that of the first of the two to end it.
+func TestLogoutRacingClose(t *testing.T) {
+	t.Run("CloseFirst", func(t *testing.T) {
+		// A Logout after Close is refused at once, sending nothing: the device stays known until
+		// its heartbeat timeout (R6.1), as after any Close.
+		fs := newFakeServer(t)
+		rec := newRecorder()
+		c, _ := connect(t, fs, Options{EventHandler: rec})
+		c.Close()
+		if err := c.Logout(testCtx(t)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Logout after Close: %v, want ErrClosed", err)
+		}
+		if sc := rec.lastState(); sc.state != Disconnected || !errors.Is(sc.reason, ErrClosed) {
+			t.Errorf("last state %v (%v), want Disconnected (ErrClosed)", sc.state, sc.reason)
+		}
+		select {
+		case req := <-fs.requests:
+			t.Errorf("the server got %s", req.Op)
+		default:
+		}
+	})
+	t.Run("CloseWhileLogoutWaitsForItsReply", func(t *testing.T) {
+		// Close cuts short a Logout the server has not answered: it returns ErrClosed, as every
+		// pending operation does, since the device may not be logged out.
+		fs := newFakeServer(t)
+		held := make(chan struct{})
+		t.Cleanup(func() { close(held) })
+		fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+			if req.Op == protocol.OpLogout {
+				<-held
+				return nil, nil, false
+			}
+			return defaultRespond(fc, req)
+		})
+		rec := newRecorder()
+		c, _ := connect(t, fs, Options{EventHandler: rec})
+		logoutErr := make(chan error, 1)
+		go func() { logoutErr <- c.Logout(context.Background()) }()
+		nextOp(t, fs, protocol.OpLogout)
+		c.Close()
+		if err := recv(t, logoutErr, "Logout"); !errors.Is(err, ErrClosed) {
+			t.Errorf("Logout cut short by Close: %v, want ErrClosed", err)
+		}
+		if !errors.Is(c.Err(), ErrClosed) {
+			t.Errorf("Err() = %v, want ErrClosed", c.Err())
+		}
+		if sc := rec.lastState(); sc.state != Disconnected || !errors.Is(sc.reason, ErrClosed) {
+			t.Errorf("last state %v (%v), want Disconnected (ErrClosed)", sc.state, sc.reason)
+		}
+	})
+	t.Run("LogoutFirst", func(t *testing.T) {
+		// A Close after a Logout that returned changes nothing: the client ended logged out.
+		fs := newFakeServer(t)
+		rec := newRecorder()
+		c, _ := connect(t, fs, Options{EventHandler: rec})
+		if err := c.Logout(testCtx(t)); err != nil {
+			t.Fatalf("Logout: %v", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("Close after Logout: %v", err)
+		}
+		if !errors.Is(c.Err(), ErrLoggedOut) {
+			t.Errorf("Err() = %v, want ErrLoggedOut", c.Err())
+		}
+		var disconnected []stateChange
+		for len(rec.states) > 0 { // Close returned: every state change was handled
+			if sc := <-rec.states; sc.state == Disconnected {
+				disconnected = append(disconnected, sc)
+			}
+		}
+		if len(disconnected) != 1 || !errors.Is(disconnected[0].reason, ErrLoggedOut) {
+			t.Errorf("Disconnected handled %v, want once, with ErrLoggedOut", disconnected)
+		}
+	})
+}
