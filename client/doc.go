@@ -23,7 +23,11 @@
 //     every attempt with WithIdempotencyKey.
 //
 // Events reach the application through an EventHandler, one at a time and in order; embed
-// BaseHandler to implement only what you need. Close and Logout return only once the handler
+// BaseHandler to implement only what you need. The handler runs on a goroutine of its own: an
+// operation returns as its reply arrives, when the events that arrived before the reply (a
+// reply may come before or after the events its request caused) are queued for the handler but
+// may not have been handled yet: code that runs after an operation returns must not assume that
+// the handler has seen them (the call events carry the call's version to order them by). Close and Logout return only once the handler
 // method running has returned and the last Disconnected was handled, so no handler method runs
 // after them and the application may free what its handler uses; called from inside a handler
 // method, they return without waiting for it (see Client.Close). Each event reaches the handler

@@ -173,3 +173,22 @@ test('an invitation synthesized after a reconnection while its receipt is on its
     c.close();
   }
 });
+
+test('an operation settles in the wire\'s order with the events around its reply: the app sees an event sent before the reply before the operation resolves, and one sent after, after', async () => {
+  // protocol.md Envelopes: a reply may come before or after the events its request caused.
+  const { c, ws } = await loggedIn();
+  try {
+    const seen = [];
+    c.on('callUserStateChanged', (d) => seen.push(`event ${d.callID}`));
+    const before = c.callAccept('c1').then(() => seen.push('callAccept resolved'));
+    const f1 = await ws.next();
+    ws.event('callUserStateChanged', { callID: 'c1', version: 2, callUserList: [] }, 4);
+    ws.reply(f1.id, { callID: 'c1' });
+    await new Promise((r) => setTimeout(r, 0)); // the next frame comes in a task of its own
+    ws.event('callUserStateChanged', { callID: 'c1', version: 3, callUserList: [] }, 5);
+    await before;
+    assert.deepEqual(seen, ['event c1', 'callAccept resolved', 'event c1']);
+  } finally {
+    c.close();
+  }
+});
