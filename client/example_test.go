@@ -139,3 +139,21 @@ func ExampleWithIdempotencyKey() {
 		}
 	}
 }
+
+func ExampleClient_Logout() {
+	var c *client.Client // from Dial and Login
+	// A user signing out. The client ends whatever Logout returns; nil tells that the server
+	// logged the device out, so the device gets no more invitations or pushes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch err := c.Logout(ctx); {
+	case err == nil:
+		fmt.Println("signed out")
+	case errors.Is(err, client.ErrClosed):
+		// Close (an application shutting down, say) came first: the logout may not have reached
+		// the server, which forgets the device at its heartbeat timeout.
+		fmt.Println("closed before the server answered")
+	default:
+		log.Print(err) // not answered in time, or refused: the device may still be known
+	}
+}
