@@ -96,8 +96,8 @@ export class Dialtone {
    *   retries across reconnections included, a login() for its result, from the call (its
    *   socket's opening, its reply, and its wait for another login in flight included), and a
    *   reconnection attempt for its token, its socket and its login together (15000), as
-   *   RequestTimeout bounds them in the Go SDK. Waits are cut to 2^31 − 1 ms (24.8 days), the longest a timer keeps, so Infinity
-   *   is that long.
+   *   RequestTimeout bounds them in the Go SDK. Waits are cut to 2^31 − 1 ms (24.8 days), the
+   *   longest a timer keeps, so Infinity is that long.
    * @param {(signal: AbortSignal) => (string|Promise<string>)} [options.tokenSource] returns the
    *   token for each reconnection's login; default: the token given to login(). One that fails,
    *   or gives no token within requestTimeoutMs, is asked again at the next attempt, with
@@ -473,10 +473,10 @@ export class Dialtone {
   // open connects a socket. One that has not opened by deadline (the login's or the
   // reconnection attempt's) is closed and the attempt fails ('timeout'), as the Go SDK's dial is
   // bounded by its ctx: a network gone silent may take the connection and never answer its
-  // handshake, nor close it. A deadline passed already opens nothing. Closing the client meanwhile
-  // closes the socket and fails the attempt with the client's end reason (see #opening), and so
-  // does a client closed before (by a listener of the state change that came before the attempt),
-  // without opening one.
+  // handshake, nor close it. A deadline passed already opens nothing. Closing the client
+  // meanwhile closes the socket and fails the attempt with the client's end reason (see
+  // #opening), and so does a client closed before (by a listener of the state change that came
+  // before the attempt), without opening one.
   #open(deadline) {
     return new Promise((resolve, reject) => {
       if (this.#finished) {
