@@ -106,7 +106,11 @@ func New(cfg Config, store Store, now Clock, log *slog.Logger) *Switchboard {
 }
 
 // Start loads the pending deadlines and the main devices of busy users (each gets the full
-// loss grace period from now, R6.1), then runs the deadline scheduler and retention until Close.
+// loss grace period from now, R6.1), applies every deadline that passed while the server was
+// down (R3.5, R5.2), then runs the deadline scheduler and retention until Close. It returns
+// once those deadlines are applied, so nothing served after it shows an invitation ringing
+// past its deadline: not a login's catch-up (R7.2), nor its ringing calls (R5.3), nor a query.
+// One whose change fails is applied again by the scheduler (tickRetry).
 func (s *Switchboard) Start(ctx context.Context) error {
 	dues, err := s.store.DueCalls(ctx)
 	if err != nil {
@@ -127,8 +131,18 @@ func (s *Switchboard) Start(ctx context.Context) error {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	var passed []string
 	for _, d := range dues {
-		s.timers.Schedule(d.CallID, d.At)
+		if d.At <= s.nowMs() {
+			passed = append(passed, d.CallID)
+		} else {
+			s.timers.Schedule(d.CallID, d.At)
+		}
+	}
+	if len(passed) > 0 {
+		began := time.Now()
+		s.fireAll(passed)
+		s.log.Info("applied the deadlines that passed while the server was down", "calls", len(passed), "took", time.Since(began))
 	}
 	go func() {
 		defer close(s.stopped)
@@ -138,6 +152,25 @@ func (s *Switchboard) Start(ctx context.Context) error {
 		wg.Wait()
 	}()
 	return nil
+}
+
+// fireAll applies the deadlines of callIDs, on at most TickWorkers goroutines, and returns
+// once every one is applied or rescheduled.
+func (s *Switchboard) fireAll(callIDs []string) {
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(s.cfg.TickWorkers, len(callIDs)) {
+		wg.Go(func() {
+			for id := range work {
+				s.tick(id)
+			}
+		})
+	}
+	for _, id := range callIDs {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
 }
 
 // Drain begins a graceful shutdown: from now on no device is lost for having no session, so
