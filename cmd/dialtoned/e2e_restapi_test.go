@@ -15,6 +15,15 @@ const apiKey = "api-key-0123456789abcdef"
 // apiCall makes one REST request and decodes the JSON answer.
 func apiCall(t *testing.T, ts *testServer, method, path, key, body string, hdr ...string) (int, map[string]any) {
 	t.Helper()
+	status, data := apiRaw(t, ts, method, path, key, body, hdr...)
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	return status, m
+}
+
+// apiRaw makes one REST request and returns the answer's status and body as sent.
+func apiRaw(t *testing.T, ts *testServer, method, path, key, body string, hdr ...string) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+ts.Addr+path, strings.NewReader(body))
 	must(t, err)
 	if key != "" {
@@ -27,9 +36,7 @@ func apiCall(t *testing.T, ts *testServer, method, path, key, body string, hdr .
 	must(t, err)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	return resp.StatusCode, m
+	return resp.StatusCode, data
 }
 
 func errCode(m map[string]any) float64 {

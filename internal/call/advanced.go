@@ -40,7 +40,7 @@ func (b *builder) callingInvite(in CallingInvite, now int64) error {
 	if err != nil {
 		return err
 	}
-	timeout := ringTimeout(in.Timeout)
+	timeout := RingTimeout(in.Timeout)
 	s := b.step(now, in.Push)
 	s.ringAll(in.UserID, ring, timeout, in.ExtendedData, in.Push)
 	s.invited("call_invite", in.UserID, ring, timeout, in.ExtendedData)

@@ -13,7 +13,7 @@ func Create(in Invite, cfg Config, now int64) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	timeout := ringTimeout(in.Timeout)
+	timeout := RingTimeout(in.Timeout)
 	b := newBuilder(Call{}, cfg)
 	ring, errs, err := sortInvitees(&b.c, in.UserID, in.Invitees)
 	if err == nil {

@@ -74,9 +74,9 @@ func checkInvitation(a Actor, invitees []string, timeout int, extendedData strin
 	return nil
 }
 
-// ringTimeout returns the ring timeout applied for a requested one checkInvitation accepted
-// (R3.1: 0 or absent means 90 seconds).
-func ringTimeout(timeout int) int {
+// RingTimeout returns the ring timeout applied for a requested one checkInvitation accepted
+// (R3.1: 0 or absent means 90 seconds). Any other value is returned as it is.
+func RingTimeout(timeout int) int {
 	if timeout == 0 {
 		return defaultTimeout
 	}

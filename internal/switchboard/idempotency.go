@@ -17,11 +17,11 @@ const (
 	maxIdemKey = 64
 )
 
-// idempotent runs op at most once per (userID, key) within the window (R7.3). A repeat of a
-// committed success returns its first reply; the same key with another op or other parameters
-// is refused with 6000001; a repeat that arrives while the first is in flight waits for it.
-// Failures are not remembered. op receives the record to commit with its change (nil when
-// key is "").
+// idempotent runs op, which carries out req, at most once per (userID, key) within the window
+// (R7.3). A repeat of a committed success returns its first reply; the same key with another
+// op or other parameters (request.matches) is refused with 6000001; a repeat that arrives
+// while the first is in flight waits for it. Failures are not remembered. op receives the
+// record to commit with its change (nil when key is "").
 //
 // A fresh key is the common case, so op runs first and nothing is read for it: every success
 // of op commits the record, and that commit fails with ErrKeyTaken if the key is taken. Only
@@ -29,7 +29,7 @@ const (
 // remembered success looked up, and then it is the answer. A failing op may still have
 // committed deadlines that were due, as every op does first (R3); that is the clock's change,
 // not the repeat's.
-func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
+func (s *Switchboard) idempotent(ctx context.Context, userID, key string, req request, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
 	if key == "" {
 		return op(nil)
 	}
@@ -40,11 +40,11 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key, fp string, op
 	defer unlock()
 	// Taken before op decides, so the lookup below finds every record its commit finds live.
 	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
-	res, err := op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: fp})
+	res, err := op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: req.fingerprint()})
 	if err == nil {
 		return res, nil
 	}
-	first, found, rerr := s.remembered(ctx, userID, key, fp, since)
+	first, found, rerr := s.remembered(ctx, userID, key, req, since)
 	switch {
 	case rerr != nil:
 		return Result{}, rerr
@@ -66,7 +66,7 @@ func (s *Switchboard) Repeat(ctx context.Context, userID, callID string, in any,
 	unlock := s.idem.Lock(userID + "\x00" + key)
 	defer unlock()
 	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
-	res, found, err = s.remembered(ctx, userID, key, fingerprint(callID, in), since)
+	res, found, err = s.remembered(ctx, userID, key, request{callID: callID, in: in}, since)
 	var ce *call.Error
 	if errors.As(err, &ce) {
 		return Result{}, false, nil
@@ -75,15 +75,15 @@ func (s *Switchboard) Repeat(ctx context.Context, userID, callID string, in any,
 }
 
 // remembered returns the reply of userID's success with key committed at or after since, and
-// found false when there is none; a success of another request (fingerprint) is 6000001.
-func (s *Switchboard) remembered(ctx context.Context, userID, key, fp string, since int64) (res Result, found bool, err error) {
+// found false when there is none; a success of another request than req is 6000001.
+func (s *Switchboard) remembered(ctx context.Context, userID, key string, req request, since int64) (res Result, found bool, err error) {
 	rec, found, err := s.store.Idempotency(ctx, userID, key, since)
 	switch {
 	case err != nil:
 		return Result{}, false, fmt.Errorf("idempotency record: %w", err)
 	case !found:
 		return Result{}, false, nil
-	case rec.Fingerprint != fp:
+	case !req.matches(rec.Fingerprint):
 		return Result{}, false, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
 	}
 	if res, err = decodeReply(rec.Reply); err != nil {
@@ -125,9 +125,52 @@ func decodeReply(b []byte) (Result, error) {
 	return res, res.Call.UnmarshalBinary(r.Call)
 }
 
-// fingerprint identifies an op and its parameters: the input's type and JSON encoding, and
-// the call it targets.
-func fingerprint(callID string, in any) string {
+// request is an op's input and the call it targets ("" for a callInvite), as idempotency
+// records know it (R7.3).
+type request struct {
+	callID string
+	in     any
+}
+
+// fingerprint identifies the request by what it means (docs/behaviour.md §12, "The same
+// parameters"): the input's type, the call it targets and the input with its defaults
+// applied (withDefaults), so that a request that writes a default out and one that leaves it
+// out are one request.
+func (r request) fingerprint() string { return hashInput(r.callID, withDefaults(r.in)) }
+
+// matches reports whether an idempotency record's fingerprint is r's. A record may also hold
+// the fingerprint of the input as written, as records made before defaults were applied do
+// (they live on for one window after an upgrade); that one is r's only when r is spelled as
+// the recorded request was.
+func (r request) matches(fp string) bool {
+	return fp == r.fingerprint() || fp == hashInput(r.callID, r.in)
+}
+
+// withDefaults returns in with the defaults of the spec applied where a field can be left
+// out: an invitation's timeout 0 is 90 seconds (R3.1, R3.6), and a callCancel's empty
+// invitees are none (R3.2). The wire already reads an absent or -1 mode as General, and an
+// absent string, flag or pushConfig as its zero value. Everything else stays as written: the
+// order and repeats of invitees shape the reply, extendedData is the app's own bytes, and an
+// empty pushConfig asks for pushes where none asks for none (§9).
+func withDefaults(in any) any {
+	switch v := in.(type) {
+	case call.Invite:
+		v.Timeout = call.RingTimeout(v.Timeout)
+		return v
+	case call.CallingInvite:
+		v.Timeout = call.RingTimeout(v.Timeout)
+		return v
+	case call.Cancel:
+		if len(v.Invitees) == 0 {
+			v.Invitees = nil
+		}
+		return v
+	}
+	return in
+}
+
+// hashInput hashes an input's type and JSON encoding with the call it targets.
+func hashInput(callID string, in any) string {
 	b, _ := json.Marshal(in) // inputs are plain data: encoding cannot fail
 	h := sha256.New()
 	fmt.Fprintf(h, "%T\x00%s\x00", in, callID)

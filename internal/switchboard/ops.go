@@ -33,7 +33,7 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 	}
 	defer done()
 	in.CallID = ""
-	return s.idempotent(ctx, in.UserID, idemKey, fingerprint("", in), func(idem *IdempotencyRecord) (Result, error) {
+	return s.idempotent(ctx, in.UserID, idemKey, request{in: in}, func(idem *IdempotencyRecord) (Result, error) {
 		in.CallID = newCallID(s.now())
 		unlock := s.calls.Lock(in.CallID) // no one knows the ID yet, but its deadline is scheduled under it
 		defer unlock()
@@ -67,7 +67,7 @@ func (s *Switchboard) Do(ctx context.Context, callID string, in call.Input, idem
 		return Result{}, err
 	}
 	defer done()
-	return s.idempotent(ctx, in.ActingUser(), idemKey, fingerprint(callID, in), func(idem *IdempotencyRecord) (Result, error) {
+	return s.idempotent(ctx, in.ActingUser(), idemKey, request{callID: callID, in: in}, func(idem *IdempotencyRecord) (Result, error) {
 		unlock := s.calls.Lock(callID)
 		defer unlock()
 		return s.retry(func() (Result, error) { return s.apply(ctx, callID, in, idem) })
