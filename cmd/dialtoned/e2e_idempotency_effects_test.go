@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/dialtone/dialtone/protocol"
@@ -94,4 +95,36 @@ func TestE2EIdempotencyFailureIsNotRemembered(t *testing.T) {
 	}
 	st2, again := apiRaw(t, ts, "POST", "/v1/api/calls", apiKey, body, key...)
 	sameAnswer(t, "its REST repeat", st, inv, st2, again)
+}
+
+// R7.3 over the REST API: copies of one invite with one Idempotency-Key, sent at once, make
+// one call, and every copy is answered with the first answer byte for byte (a copy that
+// arrives while the first is carried out waits for it).
+func TestE2ERestAPIIdempotentDuplicatesInFlight(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	const copies = 6
+	body := `{"userID":"alice","invitees":["bob","alice"],"config":{"timeout":60}}`
+	type answer struct {
+		status int
+		body   []byte
+	}
+	answers := make(chan answer, copies)
+	var wg sync.WaitGroup
+	for range copies {
+		wg.Go(func() {
+			st, b := apiRaw(t, ts, "POST", "/v1/api/calls", apiKey, body, "Idempotency-Key", "rest-in-flight-0123456789")
+			answers <- answer{st, b}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	first := <-answers
+	for a := range answers {
+		sameAnswer(t, "a copy in flight", first.status, first.body, a.status, a.body)
+	}
+	st, list := apiCall(t, ts, "GET", "/v1/api/users/alice/calls?count=100", apiKey, "")
+	calls, _ := list["callList"].([]any)
+	if st != 200 || len(calls) != 1 {
+		t.Errorf("alice's calls after %d copies of an invite: %d %v, want exactly one", copies, st, list)
+	}
 }
