@@ -53,6 +53,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 		{"SignInWhileTheServerIsDown", demoSignInWhileTheServerIsDown},
+		{"FocusFollowsARingThatEnds", demoFocusFollowsARingThatEnds},
 	} {
 		t.Run(scenario.name, func(t *testing.T) { scenario.run(t, d) })
 	}

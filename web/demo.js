@@ -218,9 +218,16 @@ function onCallEvent(name, d) {
 
 // ---- rendering ----
 
+// render draws the ringing invitations and the calls. A focus lost because the element that had
+// it went away (a ring's Accept when the caller cancelled, Cancel call when the callee answered)
+// moves to the card of its call, or the Calls heading: a keyboard user goes on from the call.
 function render() {
+  const focused = document.activeElement?.closest('#incoming [data-call], #calls [data-call]')?.dataset.call;
   renderIncoming();
   renderCalls();
+  if (focused !== undefined && focusLost()) {
+    (document.querySelector(`#calls [data-call="${CSS.escape(focused)}"]`) || $('#calls-h')).focus();
+  }
   tick();
 }
 
@@ -350,9 +357,10 @@ function callCard(c) {
 function dismiss(callID) {
   const card = document.querySelector(`#calls [data-call="${CSS.escape(callID)}"]`);
   const next = card?.nextElementSibling?.dataset.call ?? card?.previousElementSibling?.dataset.call;
+  const hadFocus = card?.contains(document.activeElement);
   calls.delete(callID);
   render();
-  if (!focusLost()) return;
+  if (!hadFocus) return;
   const to = next !== undefined && document.querySelector(`#calls [data-call="${CSS.escape(next)}"]`);
   (to || $('#calls-h')).focus();
 }
