@@ -2,12 +2,14 @@ package web_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
 
-// The demo's scenarios of how a ring reaches its user: the focus when a ring ends.
+// The demo's scenarios of how a ring reaches its user: the note sent with an invitation, and
+// the focus when a ring ends.
 
 // ringingCallID returns the callID of the invitation ringing in the tab.
 func (tb *tab) ringingCallID() string {
@@ -18,6 +20,33 @@ func (tb *tab) ringingCallID() string {
 		tb.t.Fatalf("%s: the ringing call: %v", tb.user, err)
 	}
 	return id
+}
+
+// demoInviteNoteShownOnTheRing: the note typed in the ring form goes with the invitation
+// (extendedData) and shows on the ring, even after a reload; one over 2048 bytes (behaviour §3)
+// is refused with its code before anything is sent, and stays typed.
+func demoInviteNoteShownOnTheRing(t *testing.T, d demo) {
+	xena := d.open(t, "xena")
+	yuri := d.open(t, "yuri")
+	tooLong := strings.Repeat("é", 1025) // 2050 bytes
+	yuri.do(chromedp.SetValue(chromedp.CSS(`#others`), "xena"), chromedp.SetValue(chromedp.CSS(`#extended-data`), tooLong),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#status').textContent = ''`), click(`#ring-button`))
+	if got := yuri.shownStatus(); !strings.HasPrefix(got, "Ring:") || !strings.Contains(got, "(InvalidParameter, 6000001)") {
+		t.Errorf("yuri's status line after ringing with a note of 2050 bytes: %q, want the code 6000001", got)
+	}
+	yuri.wantTrue(`!document.querySelector('#calls [data-call]')`, "a ring with a note too long: no call")
+	yuri.wantTrue(fmt.Sprintf(`document.querySelector('#extended-data').value === %q`, tooLong), "the note refused stays")
+
+	note := "<b>lunch?</b> " + strings.Repeat("é", 1017) // 2048 bytes, the most allowed
+	yuri.do(chromedp.SetValue(chromedp.CSS(`#extended-data`), note),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#others').value = ''; document.querySelector('#status').textContent = ''`))
+	yuri.ring(General, 30, "xena")
+	want := fmt.Sprintf(`document.querySelector('#incoming [data-call] .extended')?.textContent === %q`, note)
+	xena.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)))
+	xena.wantTrue(want, "the note on the ring")
+	xena.reloadWith("")
+	xena.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)), poll(want))
+	yuri.do(click(`#calls button[data-key^="cancel-"]`))
 }
 
 // demoFocusFollowsARingThatEnds: a button that goes away because of an event, not a press (a

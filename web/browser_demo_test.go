@@ -53,6 +53,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 		{"SignInWhileTheServerIsDown", demoSignInWhileTheServerIsDown},
+		{"InviteNoteShownOnTheRing", demoInviteNoteShownOnTheRing},
 		{"FocusFollowsARingThatEnds", demoFocusFollowsARingThatEnds},
 	} {
 		t.Run(scenario.name, func(t *testing.T) { scenario.run(t, d) })
@@ -100,7 +101,9 @@ func demoAccept(t *testing.T, d demo) {
 	if err != nil || !strings.Contains(logged, "connection: Connected") || strings.Contains(logged, "lost") {
 		t.Errorf("bob's log after signing in: %q (%v), want Connected and no lost events", logged, err)
 	}
+	alice.do(chromedp.SetValue(chromedp.CSS(`#extended-data`), "Lunch at noon?")) // shown on the ring, and in docs/
 	alice.ring(General, 30, "bob")
+	alice.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#extended-data').value = ''`))
 	bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [data-call] button.accept`)))
 	bob.do(chromedp.WaitVisible(chromedp.CSS(`#incoming [role=timer]`)))
 	alice.waitUserState("bob", "Received")

@@ -10,6 +10,7 @@ const $ = (sel) => document.querySelector(sel);
 const tabStore = window.sessionStorage; // per tab, so two tabs can be two users
 const KEY = { user: 'dialtone-demo:user', token: 'dialtone-demo:token', device: 'dialtone-demo:device' };
 const HISTORY_PAGE = 5;
+const MAX_EXTENDED_DATA = 2048; // bytes of an op's extendedData (behaviour §3: more is 6000001)
 const PENDING = new Set([S.Inviting, S.NotYetReceived, S.Received]);
 const REJOINABLE = new Set([S.Rejected, S.Timeout, S.Quit, ...PENDING]);
 
@@ -122,11 +123,14 @@ function upsert(callID, info = {}) {
   if (c && info.version && info.version < c.version) return c; // an older snapshot than what we know
   if (!c) {
     c = { callID, mode: CallMode.General, caller: '', state: CallState.Started, createTime: 0,
-      endTime: 0, version: 0, users: new Map(), note: '', seen: Date.now(), here: false };
+      endTime: 0, version: 0, extendedData: '', users: new Map(), note: '', seen: Date.now(), here: false };
     calls.set(callID, c);
   }
   for (const k of ['mode', 'caller', 'createTime', 'endTime']) if (info[k] !== undefined) c[k] = info[k];
   if (info.state !== undefined) c.state = info.state;
+  // The call's own extendedData (given at its creation) comes with a whole CallInfo, which has a
+  // state; an event's is the data of the operation it tells of (a cancel's, an end's).
+  if (info.state !== undefined && info.extendedData !== undefined) c.extendedData = info.extendedData;
   if (info.version > c.version) c.version = info.version;
   for (const u of info.callUserList || []) c.users.set(u.userID, { ...c.users.get(u.userID), ...u });
   if (myState(c) !== S.Accepted) c.here = false; // a main device is one of an Accepted user
@@ -172,7 +176,7 @@ function onCallEvent(name, d) {
       // The ring started when this user was invited (its entry's updateTime as the event
       // carries it), later than the call's creation for an invitation into a call going on (R3.6).
       const ringFrom = (d.callUserList || []).find((u) => u.userID === me)?.updateTime;
-      c.users.set(me, { ...mine, deadline: d.deadline, inviter: d.inviter, ringFrom });
+      c.users.set(me, { ...mine, deadline: d.deadline, inviter: d.inviter, invitation: d.extendedData, ringFrom });
       if (!PENDING.has(mine.state)) setMine(c, S.Inviting);
       break;
     }
@@ -237,6 +241,16 @@ function redraw() {
   renderHistory();
 }
 
+// ringNoteOf returns the note (extendedData) of this user's invitation into call c: its event's.
+// A ring read from the history (after a reload) shows the call's own, which is its invitation's
+// in a general call; in an advanced one, an invitation into the call going on (R3.6) has its
+// own, which the history does not hold, so none is shown.
+function ringNoteOf(c) {
+  return c.users.get(me)?.invitation ?? (c.mode === CallMode.General ? c.extendedData : '');
+}
+
+// renderIncoming draws the ringing invitations, each with the note (extendedData) of its
+// invitation.
 function renderIncoming() {
   const cards = [...calls.values()].filter(ringing).map((c) => {
     const mine = c.users.get(me);
@@ -248,6 +262,7 @@ function renderIncoming() {
     return h('article', { class: 'card incoming', dataset: { call: c.callID }, 'aria-labelledby': `in-${c.callID}` },
       h('h3', { id: `in-${c.callID}` }, h('span', { class: 'ring-icon', 'aria-hidden': 'true' }), `${from} is calling you`),
       h('p', { class: 'meta' }, `${modeName(c.mode)} call`, others.length ? ` · also ringing ${others.join(', ')}` : ''),
+      ringNoteOf(c) ? h('p', { class: 'note' }, 'Note: ', h('q', { class: 'extended' }, ringNoteOf(c))) : null,
       h('div', { class: 'countdown' },
         h('div', { class: 'bar', 'aria-hidden': 'true' },
           h('span', { dataset: { bar: mine.deadline, from: ringFrom } })),
@@ -365,15 +380,16 @@ function dismiss(callID) {
   (to || $('#calls-h')).focus();
 }
 
-// invite invites the names typed in field into call c (R3.6) for the ring time of the ring
-// form, and empties field once they are invited. Nobody to invite, or a ring time the ring form
-// would refuse, is refused (6000001) without sending anything; what was typed stays.
+// invite invites the names typed in field into call c (R3.6) for the ring time and with the
+// note of the ring form, and empties field once they are invited. Nobody to invite, or a ring
+// time or note the ring form would refuse, is refused (6000001) without sending anything; what
+// was typed stays.
 async function invite(c, field) {
   const names = splitNames(field.value);
   if (!names.length) throw invalid('type the names of whom to invite');
   const timeout = $('#timeout');
   if (!timeout.checkValidity()) throw invalid(`ring for: ${timeout.validationMessage}`);
-  const r = await client.callingInvite(c.callID, names, { timeout: Number(timeout.value) });
+  const r = await client.callingInvite(c.callID, names, { timeout: Number(timeout.value), extendedData: ringNote() });
   field.value = '';
   reportErrorUsers(r.errorUserList);
   // The new invitees get no callUserStateChanged (behaviour §5); show them from the call.
@@ -402,6 +418,15 @@ function tick() {
 
 // ---- ringing ----
 
+// ringNote returns the note of the ring form, sent as an invitation's extendedData; one longer
+// than the server takes (MAX_EXTENDED_DATA bytes of UTF-8) is refused (6000001).
+function ringNote() {
+  const note = $('#extended-data').value;
+  const size = new TextEncoder().encode(note).length;
+  if (size > MAX_EXTENDED_DATA) throw invalid(`the note is ${size} bytes long, at most ${MAX_EXTENDED_DATA} are sent`);
+  return note;
+}
+
 function splitNames(text) {
   return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 }
@@ -421,7 +446,7 @@ async function ring(e) {
   const timeout = Number($('#timeout').value);
   const r = await pressing($('#ring-button'), () => act('Ring', () => {
     if (!invitees.length) throw invalid('pick someone to call first'); // R3.1
-    return client.callInvite(invitees, { mode, timeout });
+    return client.callInvite(invitees, { mode, timeout, extendedData: ringNote() });
   }));
   if (!r) return;
   upsert(r.callID, r.callInfo).here = true;
