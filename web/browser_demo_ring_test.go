@@ -1,15 +1,32 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/dialtone/dialtone/client"
 )
 
-// The demo's scenarios of how a ring reaches its user: the note sent with an invitation, and
-// the focus when a ring ends.
+// The demo's scenarios of how a ring reaches its user: the ring tone, the system notification
+// of a hidden page, the note sent with an invitation, and the focus when a ring ends.
+
+// waitTone waits, up to stepTimeout, until the page's ring tone is in state (body's
+// data-ring-tone: off, playing, muted or blocked), and fails the test with the state it shows.
+func (tb *tab) waitTone(state, when string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	cond := fmt.Sprintf(`document.body.dataset.ringTone === %q`, state)
+	if _, err := chromedp.Run(ctx, poll(cond)); err != nil {
+		shown, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](`String(document.body.dataset.ringTone)`))
+		tb.t.Fatalf("%s's ring tone %s: %q, want %q", tb.user, when, shown, state)
+	}
+}
 
 // ringingCallID returns the callID of the invitation ringing in the tab.
 func (tb *tab) ringingCallID() string {
@@ -20,6 +37,144 @@ func (tb *tab) ringingCallID() string {
 		tb.t.Fatalf("%s: the ringing call: %v", tb.user, err)
 	}
 	return id
+}
+
+// demoRingToneFollowsTheRing: the page plays its ring tone while an invitation rings, and only
+// then: it stops when the ring is accepted or rejected here, answered on another device of the
+// user (behaviour §5), cancelled (R3.2) or timed out (R3.5), or she signs out. Mute silences it.
+func demoRingToneFollowsTheRing(t *testing.T, d demo) {
+	rosa := d.open(t, "rosa") // signed in with a press: the page may play sound
+	rosaPhone := d.device(t, "rosa")
+	sam := d.open(t, "sam")
+	rosa.waitTone("off", "before any ring")
+	for _, end := range []string{"accept", "reject"} {
+		sam.ring(General, 30, "rosa")
+		rosa.waitTone("playing", "while rung")
+		rosa.do(click(`#incoming button.` + end))
+		rosa.waitTone("off", "after "+end+" here")
+	}
+
+	sam.ring(General, 30, "rosa")
+	rosa.waitTone("playing", "while rung")
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	if _, err := rosaPhone.CallAccept(ctx, rosa.ringingCallID(), client.OpConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	rosa.waitTone("off", "after an accept on her phone")
+
+	sam.ring(General, 30, "rosa")
+	rosa.waitTone("playing", "while rung")
+	sam.do(click(`#calls button[data-key^="cancel-"]`))
+	rosa.waitTone("off", "after the caller cancelled")
+
+	sam.ring(General, 2, "rosa")
+	rosa.waitTone("playing", "while rung for 2 s")
+	rosa.waitTone("off", "after the ring timed out")
+
+	// Mute stops the tone of a ring and of the next ones until it is pressed again.
+	sam.ring(General, 30, "rosa")
+	rosa.waitTone("playing", "while rung")
+	rosa.do(click(`#mute`))
+	rosa.waitTone("muted", "after Mute")
+	rosa.wantTrue(`document.querySelector('#mute').getAttribute('aria-pressed') === 'true'`, "Mute pressed")
+	rosa.do(click(`#mute`))
+	rosa.waitTone("playing", "after Mute again")
+	// Nothing rings for a user who signed out.
+	rosa.do(click(`#signout`), chromedp.WaitVisible(chromedp.CSS(`#signin`)))
+	rosa.waitTone("off", "after signing out")
+	sam.do(click(`#calls button[data-key^="cancel-"]`))
+}
+
+// demoRingToneWaitsForAPress: a page signed in without a press (a reload) may not play sound
+// until the user presses something: a ring says so, and the first press starts the tone, unless
+// it answers the ring.
+func demoRingToneWaitsForAPress(t *testing.T, d demo) {
+	tina := d.open(t, "tina")
+	uli := d.open(t, "uli")
+	tina.reloadWith("")
+	uli.ring(General, 30, "tina")
+	tina.waitTone("blocked", "while rung, after a reload")
+	tina.do(chromedp.WaitVisible(chromedp.CSS(`#sound-note`)))
+	tina.do(click(`#incoming-h`))
+	tina.waitTone("playing", "after a press on the page")
+	tina.wantTrue(`document.querySelector('#sound-note').hidden`, "the note on blocked sound after a press")
+	uli.do(click(`#calls button[data-key^="cancel-"]`))
+	tina.waitTone("off", "after the caller cancelled")
+
+	// A first press that answers the ring does not start its tone for the moment the answer
+	// takes: the ring goes from blocked to off.
+	tina.reloadWith("")
+	uli.ring(General, 30, "tina")
+	tina.waitTone("blocked", "while rung, after a reload")
+	tina.do(chromedp.Evaluate[chromedp.Void](`{
+		window.tones = [];
+		new MutationObserver(() => window.tones.push(document.body.dataset.ringTone))
+			.observe(document.body, { attributes: true, attributeFilter: ['data-ring-tone'] });
+	}`), click(`#incoming button.accept`))
+	tina.waitTone("off", "after Accept")
+	tina.wantTrue(`!window.tones.includes('playing')`, "the tone while Accept was the first press")
+}
+
+// spyNotifications makes the page's Notification record each notification it shows in
+// window.notes, with closed set once the page closes it, and window.focus record its calls.
+const spyNotifications = `{
+	const Native = window.Notification;
+	window.notes = [];
+	window.Notification = class extends Native {
+		constructor(title, options) {
+			super(title, options);
+			this.closed = false;
+			window.notes.push(this);
+		}
+		close() {
+			this.closed = true;
+			super.close();
+		}
+	};
+	const focus = window.focus.bind(window);
+	window.focused = 0;
+	window.focus = () => { window.focused++; focus(); };
+}`
+
+// demoNotificationWhileHidden: an invitation that rings while the page is hidden shows a system
+// notification (the permission asked for by a press on the page), closed when the ring ends;
+// a click on it brings the page forward. A page on show notifies nothing.
+func demoNotificationWhileHidden(t *testing.T, d demo) {
+	vera := d.open(t, "vera")
+	walt := d.open(t, "walt")
+	vera.do(chromedp.WaitVisible(chromedp.CSS(`#notify`)))
+	c := chromedp.FromContext(vera.ctx)
+	ctx, cancel := context.WithTimeout(vera.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+		Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted,
+		Origin: strings.TrimSuffix(d.base, "/"), BrowserContextID: c.BrowserContextID}); err != nil {
+		t.Fatal(err)
+	}
+	vera.do(click(`#notify`), chromedp.WaitNotVisible(chromedp.CSS(`#notify`)))
+	vera.reloadWith(spyNotifications)
+	vera.wantTrue(`document.querySelector('#notify').hidden`, "the button asking to notify once allowed")
+
+	walt.ring(General, 30, "vera")
+	vera.ringingCallID()
+	vera.wantTrue(`window.notes.length === 0`, "a ring on show")
+	walt.do(click(`#calls button[data-key^="cancel-"]`))
+	vera.do(poll(`!document.querySelector('#incoming [data-call]')`))
+
+	vera.minimize()
+	vera.do(poll(`document.visibilityState === 'hidden'`))
+	walt.ring(General, 30, "vera")
+	vera.do(poll(`window.notes.length === 1 && !window.notes[0].closed`))
+	vera.wantTrue(`window.notes[0].title === 'walt is calling you'`, "the notification")
+	walt.do(click(`#calls button[data-key^="cancel-"]`))
+	vera.do(poll(`window.notes[0].closed`))
+
+	walt.ring(General, 30, "vera")
+	vera.do(poll(`window.notes.length === 2 && !window.notes[1].closed`),
+		chromedp.Evaluate[chromedp.Void](`window.notes[1].dispatchEvent(new Event('click'))`),
+		poll(`window.focused === 1 && window.notes[1].closed`))
+	walt.do(click(`#calls button[data-key^="cancel-"]`))
 }
 
 // demoInviteNoteShownOnTheRing: the note typed in the ring form goes with the invitation

@@ -53,6 +53,9 @@ func TestBrowserDemo(t *testing.T) {
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 		{"SignInWhileTheServerIsDown", demoSignInWhileTheServerIsDown},
+		{"RingToneFollowsTheRing", demoRingToneFollowsTheRing},
+		{"RingToneWaitsForAPress", demoRingToneWaitsForAPress},
+		{"NotificationWhileHidden", demoNotificationWhileHidden},
 		{"InviteNoteShownOnTheRing", demoInviteNoteShownOnTheRing},
 		{"FocusFollowsARingThatEnds", demoFocusFollowsARingThatEnds},
 	} {

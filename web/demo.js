@@ -4,6 +4,7 @@
 import {
   Dialtone, DialtoneError, CallUserState as S, CallState, CallMode, CallEvents, ErrorCode, stateName,
 } from './dialtone.js';
+import { alertRings, startAlerts } from './demo-alerts.js';
 import { h, morph } from './demo-dom.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -250,9 +251,11 @@ function ringNoteOf(c) {
 }
 
 // renderIncoming draws the ringing invitations, each with the note (extendedData) of its
-// invitation.
+// invitation, and makes the ring tone and notifications follow them (alertRings), but for one
+// whose answer is on its way: it stops ringing as the user presses Accept or Reject.
 function renderIncoming() {
-  const cards = [...calls.values()].filter(ringing).map((c) => {
+  const rings = [...calls.values()].filter(ringing);
+  const cards = rings.map((c) => {
     const mine = c.users.get(me);
     const from = mine.inviter || c.caller;
     // The ring's start: from its invitation's event, or, for one read from the history (after a
@@ -279,6 +282,11 @@ function renderIncoming() {
   morph($('#incoming'), cards);
   $('#no-incoming').hidden = cards.length > 0;
   document.title = cards.length ? `(${cards.length}) Incoming call — Dialtone demo` : 'Dialtone demo';
+  alertRings(rings.filter((c) => !busy.has(c.callID)).map((c) => { // one being answered is quiet
+    const mine = c.users.get(me);
+    return { callID: c.callID, title: `${mine.inviter || c.caller} is calling you`,
+      body: ringNoteOf(c) || `${modeName(c.mode)} call — Dialtone demo` };
+  }));
 }
 
 // answerRing accepts or rejects the invitation of call c (op) as act does. One that fails may
@@ -674,6 +682,7 @@ function showSignIn(message = '') {
   calls.clear();
   Object.assign(pager, { flags: [0], page: 0, next: 0, list: [], loading: false }); // the next user's history starts anew
   busy.clear();
+  alertRings([]); // nothing rings for a user signed out
   tabStore.removeItem(KEY.user);
   tabStore.removeItem(KEY.token);
   delete document.body.dataset.user;
@@ -716,6 +725,7 @@ function start() {
   });
   $('#ring-form').addEventListener('submit', ring);
   $('#signout').addEventListener('click', signOut);
+  startAlerts();
   $('#history-refresh').addEventListener('click', () => loadHistory());
   $('#history-older').addEventListener('click', () => {
     pager.flags[pager.page + 1] = pager.next;
