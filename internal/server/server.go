@@ -101,8 +101,8 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	if errors.Is(err, sqlite.ErrInUse) {
 		return fmt.Errorf("--data %s is in use by another dialtoned; one server per data directory: %w", cfg.DataDir, err)
 	}
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+	if err != nil { // a directory the server cannot write, or a file that is no database of its own
+		return fmt.Errorf("--data %s: cannot open its database: %w", cfg.DataDir, err)
 	}
 	defer store.Close()
 
