@@ -60,3 +60,25 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A start that fails after it opened the store and started its webhook and push workers (here:
+// its address is taken) ends what it started and closes what it opened before Run returns, as a drain does: an embedder or a test
+// that runs the server again in the same process starts from nothing.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	runAndUse(t, t.TempDir()) // what a first run sets up for good is not counted
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
+	before, files := serverGoroutines(), len(openFiles(t))
+	dir := t.TempDir()
+	err = Run(t.Context(), []string{"--secret", testSecret, "--listen", busy.Addr().String(), "--data", dir,
+		"--log-level", "error", "--webhook-url", "http://127.0.0.1:1/hook", "--webhook-secret", "hook-secret",
+		"--push-webhook-url", "http://127.0.0.1:1/push"}, nil, io.Discard, io.Discard, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "--listen: ") {
+		t.Fatalf("Run = %v, want the --listen error", err)
+	}
+	if open := openFiles(t); len(open) > files {
+		t.Errorf("after the failed start: %d files open (%d before): %v", len(open), files, open)
+	}
+	waitEnded(t, "after the failed start", before)
+}
