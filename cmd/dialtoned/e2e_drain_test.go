@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,4 +111,53 @@ func waitLogged(t *testing.T, log *lockedBuffer, what string) {
 			t.Fatalf("no %q in the log:\n%s", what, log.String())
 		}
 	}
+}
+
+// The exit status of a start that ends by itself (docs/operations.md "Exit status"): 0 for
+// --help, which prints the usage; 1, with a line naming the setting on stderr, for a flag
+// that does not exist, a refused value and a data directory that cannot be used.
+func TestE2EExitStatusOfARefusedStart(t *testing.T) {
+	bin := buildServer(t)
+	file := filepath.Join(t.TempDir(), "file")
+	must(t, os.WriteFile(file, nil, 0o600))
+	noDatabase := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(noDatabase, "dialtone.db"), 0o700)) // a directory where the database goes
+	for _, tc := range []struct {
+		args   []string
+		status int
+		stderr string // a line of it begins so
+	}{
+		{[]string{"--help"}, 0, "Usage: dialtoned"},
+		{[]string{"--heartbeat-timout", "35s"}, 1, "dialtoned: flag provided but not defined: -heartbeat-timout"},
+		{[]string{"--heartbeat-timeout", "-5s"}, 1, "dialtoned: --heartbeat-timeout must be at least 1ms"},
+		{[]string{"--max-devices-per-user", "0"}, 1, "dialtoned: --max-devices-per-user must be between 1 and 100"},
+		{[]string{"--data", filepath.Join(file, "data")}, 1, "dialtoned: --data: "},
+		{[]string{"--data", noDatabase}, 1, "dialtoned: --data " + noDatabase + ": cannot open its database"},
+	} {
+		cmd := exec.Command(bin, append([]string{"--secret", servertest.Secret, "--listen", "127.0.0.1:0"}, tc.args...)...)
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		status := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			status = exit.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if status != tc.status || !hasLineStarting(stderr.String(), tc.stderr) {
+			t.Errorf("dialtoned %v: status %d, stderr:\n%s\nwant status %d and a line beginning %q",
+				tc.args, status, stderr.String(), tc.status, tc.stderr)
+		}
+	}
+}
+
+// hasLineStarting reports whether a line of text begins with prefix.
+func hasLineStarting(text, prefix string) bool {
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
 }
