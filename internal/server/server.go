@@ -210,9 +210,9 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		close(httpDone)
 	}()
 	// Kick every session with shutdown while the switchboard still takes ops, so that a request
-	// in flight is carried out (its reply is lost with the connection, and the SDK repeats it
-	// with its idempotency key after reconnecting) rather than refused with 6000270. A session
-	// that opens meanwhile is refused by the draining ws.
+	// in flight is carried out and answered before its session's kick rather than refused with
+	// 6000270; a request that arrives once the drain began is not taken (the SDK sends it again
+	// once reconnected). A session that opens meanwhile is refused by the draining ws.
 	ws.Shutdown(drainCtx)
 	<-httpDone
 	board.Close()  // refuse new ops, finish the commits in flight, stop the timers

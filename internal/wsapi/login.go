@@ -19,7 +19,7 @@ import (
 // after the connection was kicked is carried out: it is closing, and a client repeats what
 // it still needs once it has reconnected.
 func (s *session) handle(ctx context.Context, frame []byte) {
-	if s.isKicked() {
+	if !s.takesRequests() {
 		return
 	}
 	req, err := protocol.DecodeRequest(frame)
@@ -79,13 +79,13 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	})
 }
 
-// startOp counts an op in flight (s.wg) unless the session was kicked, and reports whether it
-// did: nothing is carried out after a kick, so once kicked, s.wg.Wait waits for every op the
-// session will ever carry out (waitDeviceOps).
+// startOp counts an op in flight (s.wg) unless the session was kicked or stopped taking
+// requests, and reports whether it did: nothing is carried out after either, so once kicked,
+// s.wg.Wait waits for every op the session will ever carry out (waitDeviceOps, shutDown).
 func (s *session) startOp() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.kicked {
+	if s.kicked || s.draining {
 		return false
 	}
 	s.wg.Add(1)

@@ -230,8 +230,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // statusPolicyViolation closes a refused connection (RFC 6455 section 7.4.1).
 const statusPolicyViolation = 1008
 
-// Shutdown refuses new connections and kicks every session with shutdown (retry: true), then
-// waits for them to finish or ctx to end. When ctx ends first, the connections still open are
+// Shutdown refuses new connections, makes every session take no more requests, and kicks
+// each with shutdown (retry: true) once its requests in flight are answered, so that what the
+// server carried out is also answered; then it waits for the sessions to finish or ctx to
+// end. When ctx ends first, the connections still open are
 // closed at once, without their close handshake: a peer that stopped reading holds its
 // session's close on a blocked write, and the session would otherwise run on past the
 // shutdown until that write timed out; a warning says how many were. Shutdown returns once
@@ -247,7 +249,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
-		sess.kick(protocol.KickShutdown)
+		sess.stopTaking()
+	}
+	for _, sess := range sessions {
+		go sess.shutDown(ctx)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

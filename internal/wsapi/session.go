@@ -46,6 +46,7 @@ type session struct {
 	holdsUnauth bool // counted in Server.unauth; changed with Server.mu and s.mu held (giveBackUnauth)
 	ended       bool
 	kicked      bool
+	draining    bool // the server shuts down: the session takes no request any more (shutDown)
 	catchingUp  bool
 	buffered    []switchboard.LogEntry
 	lastSeq     int64 // highest seq of the user's log handled by this session
@@ -276,10 +277,36 @@ func (s *session) replacedSessions() []*session {
 	return s.replaced
 }
 
-func (s *session) isKicked() bool {
+// takesRequests reports whether a frame read now is handled: not once the session was kicked
+// or began to shut down.
+func (s *session) takesRequests() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.kicked
+	return !s.kicked && !s.draining
+}
+
+// stopTaking makes the session take no request from now on (takesRequests, startOp): a frame
+// read afterwards gets no reply, and its client sends it again once reconnected. Once it
+// returns, s.wg counts every op the session will ever carry out.
+func (s *session) stopTaking() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+}
+
+// shutDown kicks s with shutdown once its ops in flight are answered (stopTaking was called),
+// or once ctx ends: a request the server carries out gets its reply before the kick.
+func (s *session) shutDown(ctx context.Context) {
+	answered := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-ctx.Done():
+	}
+	s.kick(protocol.KickShutdown)
 }
 
 func (s *session) isLoggedIn() bool {
