@@ -31,15 +31,19 @@ func (failingQuery) QueryCall(context.Context, string, string) (call.Call, error
 func aliceLoggedIn(t *testing.T, backend Backend) (*websocket.Conn, *lockedBuffer) {
 	t.Helper()
 	logged := &lockedBuffer{}
-	hs := httptest.NewServer(New(Config{}, backend, noBus{}, tokenIsUser{}, nil, slog.New(slog.NewTextHandler(logged, nil))))
+	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, slog.New(slog.NewTextHandler(logged, nil)))
+	return aliceLoggedInTo(t, srv), logged
+}
+
+// aliceLoggedInTo serves srv and returns a connection to it logged in as alice (device a1);
+// both end with the test.
+func aliceLoggedInTo(t *testing.T, srv *Server) *websocket.Conn {
+	t.Helper()
+	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
-	return conn, logged
+	conn := dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http"))
+	exchange(t, conn, aliceLogin)
+	return conn
 }
 
 // An op that fails inside the server is answered 6000270 "internal error" (§8): the store's

@@ -2,7 +2,6 @@ package wsapi
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -60,14 +59,7 @@ func (b *slowAccept) Do(_ context.Context, callID string, in call.Input, _ strin
 func TestLogoutUserAfterTheOpsInFlight(t *testing.T) {
 	backend := &slowAccept{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	conn := aliceLoggedInTo(t, srv)
 	if err := conn.Write(t.Context(), websocket.MessageText, []byte(`{"id":2,"op":"callAccept","data":{"callID":"c1"}}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package wsapi
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +18,7 @@ import (
 func TestShutdownAnswersTheRequestsInFlightBeforeTheKick(t *testing.T) {
 	backend := &slowAccept{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	conn := aliceLoggedInTo(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"id":2,"op":"callAccept","data":{"callID":"c1"}}`)); err != nil {
