@@ -120,8 +120,8 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		store, m, log)
 	boardCfg.OutboxWritten = deliver.notify
 	board := switchboard.New(boardCfg, store, time.Now, log)
-	if err := board.Start(ctx); err != nil {
-		return err
+	if err := board.Start(ctx); err != nil { // its deadlines or busy users could not be read: a damaged database
+		return fmt.Errorf("--data %s: %w", cfg.DataDir, err)
 	}
 	defer board.Close()
 

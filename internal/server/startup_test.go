@@ -1,12 +1,15 @@
 package server
 
 import (
+	"database/sql"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dialtone/dialtone/internal/sqlite"
 )
 
 // A data directory or listen address the server cannot use stops the start with an error
@@ -32,6 +35,18 @@ func TestUnusableDataOrAddressNamesItsSetting(t *testing.T) {
 		"database is not a database": {func(t *testing.T) string {
 			data := t.TempDir()
 			must(t, os.WriteFile(filepath.Join(data, "dialtone.db"), []byte(strings.Repeat("not a database ", 20)), 0o600))
+			return data
+		}, "127.0.0.1:0", "--data DATA: "},
+		"database names a call it lacks": {func(t *testing.T) string {
+			data := t.TempDir()
+			db, err := sql.Open("sqlite", filepath.Join(data, "dialtone.db"))
+			must(t, err)
+			defer db.Close()
+			store, err := sqlite.Open(t.Context(), filepath.Join(data, "dialtone.db"), sqlite.Options{})
+			must(t, err)
+			must(t, store.Close())
+			_, err = db.Exec(`INSERT INTO busy (user_id, call_id) VALUES ('alice', 'no-such-call')`)
+			must(t, err)
 			return data
 		}, "127.0.0.1:0", "--data DATA: "},
 		"data under a file": {func(t *testing.T) string {
