@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strings"
 
 	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/protocol"
@@ -31,8 +32,8 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; object-
 	"form-action 'none'; frame-ancestors 'none'"
 
 // Web serves files (the browser SDK and the demo page) at /, index.html for /, with nosniff
-// and contentSecurityPolicy. Unknown paths, and methods other than GET and HEAD, are 404 (so
-// /dev/ routes outside --dev are 404 too).
+// and contentSecurityPolicy. Unknown paths, directories (which are never listed), and methods
+// other than GET and HEAD, are 404 (so /dev/ routes outside --dev are 404 too).
 func Web(mux *http.ServeMux, files fs.FS) {
 	fileServer := http.FileServerFS(files)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +45,10 @@ func Web(mux *http.ServeMux, files fs.FS) {
 		if name == "/" {
 			name = "/index.html"
 		}
+		if isDir(files, name) {
+			http.NotFound(w, r)
+			return
+		}
 		if ct, ok := contentTypes[path.Ext(name)]; ok {
 			w.Header().Set("Content-Type", ct)
 		}
@@ -52,6 +57,17 @@ func Web(mux *http.ServeMux, files fs.FS) {
 		w.Header().Set("Cache-Control", "no-cache")
 		fileServer.ServeHTTP(w, r)
 	})
+}
+
+// isDir reports whether the URL path name (rooted, not necessarily clean) names a directory
+// of files; a path that names nothing is not one.
+func isDir(files fs.FS, name string) bool {
+	rel := strings.TrimPrefix(path.Clean(name), "/")
+	if rel == "" {
+		rel = "."
+	}
+	info, err := fs.Stat(files, rel)
+	return err == nil && info.IsDir()
 }
 
 // maxDevBody bounds the body of POST /dev/token.
