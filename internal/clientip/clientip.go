@@ -130,6 +130,21 @@ func parseForwarded(s string) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
+// Loopback reports whether host, a host name or IP address without port (an IPv6 address
+// bracketed or not), names this machine's loopback interface: "localhost" in any case, or an
+// address of 127.0.0.0/8 or ::1 (with a zone or not), or an IPv4-mapped form of one. No name
+// is looked up.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
 // ipv6LimitBits is the prefix an IPv6 client is counted by: a host is usually given a whole
 // /64 (SLAAC, privacy addresses), and may take a new address of it at will.
 const ipv6LimitBits = 64

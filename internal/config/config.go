@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -542,16 +541,8 @@ func validListen(listen string, dev bool) error {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("--listen port must be a number from 0 to 65535")
 	}
-	if dev && !loopback(host) {
+	if dev && !clientip.Loopback(host) {
 		return fmt.Errorf("--listen must be a loopback address (127.0.0.1, ::1 or localhost) with --dev, which has a public secret")
 	}
 	return nil
-}
-
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	addr, err := netip.ParseAddr(host)
-	return err == nil && addr.IsLoopback()
 }

@@ -63,6 +63,7 @@ func TestDevTokenRefusesBytesAfterTheObject(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/dev/token", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Host = "127.0.0.1:3425" // the --dev listener (TestDevRoutesAnswerOnlyLoopbackHosts)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		if rec.Code != want {

@@ -5,11 +5,13 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"strings"
 
 	"github.com/dialtone/dialtone/internal/auth"
+	"github.com/dialtone/dialtone/internal/clientip"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -80,8 +82,10 @@ const maxDevBody = 4 << 10
 //     object. The request must be JSON (Content-Type application/json), which keeps other
 //     sites' forms from calling it.
 //   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start.
+//
+// Both answer 403 to a request whose Host is not a loopback name or address (loopbackOnly).
 func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users func() []string) {
-	mux.HandleFunc("POST /dev/token", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /dev/token", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 			http.Error(w, "want Content-Type: application/json", http.StatusUnsupportedMediaType)
 			return
@@ -107,14 +111,33 @@ func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users
 			return
 		}
 		writeJSON(w, map[string]string{"token": token})
-	})
-	mux.HandleFunc("GET /dev/users", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /dev/users", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		list := users()
 		if list == nil {
 			list = []string{}
 		}
 		writeJSON(w, map[string][]string{"users": list})
-	})
+	}))
+}
+
+// loopbackOnly returns h refusing with 403 a request whose Host header names no loopback host
+// (clientip.Loopback; a port is allowed). The --dev listener is on loopback, but a page of
+// another site whose name the attacker re-points to 127.0.0.1 after it loaded (DNS rebinding)
+// reaches it as its own origin and could read a token; such a request carries the site's
+// name as Host.
+func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !clientip.Loopback(host) {
+			http.Error(w, "the --dev endpoints answer only requests to localhost, 127.0.0.1 or [::1]", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

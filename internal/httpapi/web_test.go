@@ -47,3 +47,40 @@ func TestWebListsNoDirectory(t *testing.T) {
 		}
 	}
 }
+
+// The --dev routes answer only requests addressed to a loopback host (localhost, 127.0.0.1,
+// ::1, with or without a port). A page of another site whose name the attacker turns to
+// 127.0.0.1 once it has loaded (DNS rebinding) reaches the loopback listener as its own
+// origin, with its own name as Host: it gets 403, not a token signed with the server's
+// secret (docs/operations.md "What the network can reach").
+func TestDevRoutesAnswerOnlyLoopbackHosts(t *testing.T) {
+	mux := http.NewServeMux()
+	DevRoutes(mux, func(user string) (string, error) { return "token-of-" + user, nil }, func() []string { return []string{"alice"} })
+	for host, want := range map[string]int{
+		"127.0.0.1:3425":      200,
+		"localhost:3425":      200,
+		"LOCALHOST":           200,
+		"[::1]:3425":          200,
+		"127.0.0.2":           200,
+		"attacker.example":    403,
+		"attacker.example:80": 403,
+		"10.0.0.1:3425":       403,
+		"localhost.evil:3425": 403,
+		"":                    403,
+	} {
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			target := "/dev/token"
+			if method == http.MethodGet {
+				target = "/dev/users"
+			}
+			req := httptest.NewRequest(method, target, strings.NewReader(`{"user":"alice"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Host = host
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("%s %s with Host %q = %d %q, want %d", method, target, host, rec.Code, rec.Body, want)
+			}
+		}
+	}
+}
