@@ -75,3 +75,24 @@ func TestE2EUntrustedPeerCannotSpoofItsAddress(t *testing.T) {
 		})
 	}
 }
+
+// From a peer that is not a trusted proxy, X-Forwarded-For does not change the address the
+// log names either: a refused login is logged with the peer's own address, never with the
+// one the client wrote (docs/operations.md "The client's address").
+func TestE2EUntrustedPeerIsLoggedByItsOwnAddress(t *testing.T) {
+	ts := startServer(t, "--trusted-proxies", "192.0.2.1", "--log-level", "debug")
+	r := ts.viaProxy(t, "198.51.100.2")
+	r.send(`{"id":1,"op":"login","data":{"token":"not-a-token","deviceID":"d"}}`)
+	if c := r.errorCode(); c != protocol.CodeAuthFailed {
+		t.Fatalf("login with a bad token: code %d, want 6000291", c)
+	}
+	waitLogs(t, ts, "login refused")
+	for _, line := range strings.Split(ts.Logs(), "\n") {
+		if strings.Contains(line, "login refused") && !strings.Contains(line, "ip=127.0.0.1 ") {
+			t.Errorf("the refused login is not logged with the peer's address 127.0.0.1: %s", line)
+		}
+		if strings.Contains(line, "198.51.100.2") {
+			t.Errorf("the log names the address the client wrote: %s", line)
+		}
+	}
+}
