@@ -19,7 +19,7 @@ import (
 
 // What the server logs names users, devices and calls, never a credential nor what users send
 // (docs/architecture.md "Logging"): driven at --log-level debug through refused logins, a
-// refused API key, and a webhook and an APNs push that fail, its log holds none of the token
+// refused API key, and a webhook and an APNs push that fail, its log, and /metrics, hold none of the token
 // secret, the API key, the webhook secret, the login tokens, the push token, the APNs key, the
 // extendedData or the pushConfig.
 func TestE2ELogsHoldNoCredentialsNorUserData(t *testing.T) {
@@ -55,6 +55,8 @@ func TestE2ELogsHoldNoCredentialsNorUserData(t *testing.T) {
 	waitLogs(t, ts, "push apns", "webhook: receiver answered")
 
 	logs := ts.Logs()
+	_, samples := scrape(t, ts)
+	metrics := strings.Join(samples, "\n")
 	keyBody := strings.Join(strings.Split(string(keyPEM), "\n")[1:3], "")
 	for name, secret := range map[string]string{"token secret": testSecret, "API key": apiKey, "wrong API key": wrongKey,
 		"webhook secret": hookSecret, "login token": "eyJhbGciOi", "foreign token": foreign, "bad token": "not-a-token-at-all",
@@ -62,6 +64,9 @@ func TestE2ELogsHoldNoCredentialsNorUserData(t *testing.T) {
 		"push content": pc.Content, "push payload": pc.Payload} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds the %s %q:\n%s", name, secret, logs)
+		}
+		if strings.Contains(metrics, secret) {
+			t.Errorf("/metrics holds the %s %q:\n%s", name, secret, metrics)
 		}
 	}
 }
