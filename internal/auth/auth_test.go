@@ -165,6 +165,10 @@ func TestVerifyRejects(t *testing.T) {
 		// RFC 7515 section 4.1.11: a token naming critical extensions is refused, none being
 		// understood.
 		{"crit header", "", withHeader(t, "crit", []string{"exp"}), testNow, "crit"},
+		// A token as long as a login frame allows (protocol.md: 64 KiB) is read, and refused for
+		// its signature like any other.
+		{"over-long token", "", parts[0] + "." + base64.RawURLEncoding.EncodeToString(
+			[]byte(`{"sub":"alice","exp":9999999999,"x":"`+strings.Repeat("x", 48<<10)+`"}`)) + "." + parts[2], testNow, "signature is invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +188,12 @@ func TestVerifyRejects(t *testing.T) {
 			}
 			if got != "" {
 				t.Errorf("userID = %q on error", got)
+			}
+			// The error is logged (at DEBUG): it must not carry the token, a credential.
+			for _, part := range strings.Split(tt.token, ".") {
+				if len(part) >= 8 && strings.Contains(err.Error(), part) {
+					t.Errorf("error %q holds a part of the token", err)
+				}
 			}
 		})
 	}
