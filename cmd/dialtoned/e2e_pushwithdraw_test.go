@@ -250,6 +250,9 @@ func TestE2EPushEndReachesAPendingUserWhoWasOnlineWhenInvited(t *testing.T) {
 		client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: &client.PushConfig{Title: "Ring"}})
 	must(t, err)
 	bobPhone.wait(res.CallID, "received from alice")
+	// Whether a user is online is asked when a push record is handled: bob goes offline only
+	// once his invitation's record found him online.
+	pushRecordsHandled(t, ts, 1)
 	bobPhone.Close()
 	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
 	must(t, second(alice.CallEnd(ctx, res.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Over"}})))
