@@ -304,8 +304,8 @@ const pruneChunk = 1000
 
 // pruneSteps are the statements of one Prune step. Each ?1 is a cutoff and ?2 is pruneChunk;
 // the subqueries name the chunk through an index (log_created, idem_created, calls_ended), so
-// a step with nothing to delete reads nothing, and every statement of a step picks the same
-// rows: nothing else writes between them. Their arguments are (logBefore, idemBefore,
+// a step with nothing to delete reads nothing, and the statements of a step pick their rows
+// from the same chunk: nothing else writes between them. Their arguments are (logBefore, idemBefore,
 // endedBefore)[arg].
 var pruneSteps = []struct {
 	sql string
@@ -320,9 +320,17 @@ var pruneSteps = []struct {
 	{`DELETE FROM log WHERE id IN (SELECT id FROM (` + oldLog + `))`, 0},
 	{`DELETE FROM idem WHERE (key, user_id) IN (SELECT key, user_id FROM idem INDEXED BY idem_created
 		WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)`, 1},
-	{`DELETE FROM members WHERE call_id IN (` + oldCalls + `)`, 2},
-	{`DELETE FROM push_marks WHERE call_id IN (` + oldCalls + `)`, 2},
-	{`DELETE FROM calls WHERE id IN (` + oldCalls + `)`, 2},
+	// A call may list up to call.MaxListedUsers users, each with a member row and a push mark:
+	// those go pruneChunk rows at a time, and a call once none is left, so a step deletes at
+	// most pruneChunk rows of each kind however many users the calls list. A call whose member
+	// rows are partly deleted is still read by those who list it (ListCalls joins calls).
+	{`DELETE FROM members WHERE id IN (SELECT m.id FROM (` + oldCalls + `) c
+		JOIN members m ON m.call_id = c.id LIMIT ?2)`, 2},
+	{`DELETE FROM push_marks WHERE (call_id, user_id) IN (SELECT p.call_id, p.user_id FROM (` + oldCalls + `) c
+		JOIN push_marks p ON p.call_id = c.id LIMIT ?2)`, 2},
+	{`DELETE FROM calls WHERE id IN (SELECT id FROM (` + oldCalls + `) c
+		WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.call_id = c.id)
+		AND NOT EXISTS (SELECT 1 FROM push_marks p WHERE p.call_id = c.id))`, 2},
 }
 
 const (
