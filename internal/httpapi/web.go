@@ -81,7 +81,8 @@ const maxDevBody = 4 << 10
 //     (behaviour §1), minted by mint; 400 for an invalid user or a body that is not one JSON
 //     object. The request must be JSON (Content-Type application/json), which keeps other
 //     sites' forms from calling it.
-//   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start.
+//   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start (the 1,000
+//     most recent).
 //
 // Both answer 403 to a request whose Host is not a loopback name or address (loopbackOnly).
 func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users func() []string) {

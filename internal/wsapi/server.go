@@ -62,8 +62,8 @@ type Config struct {
 	ValidDeviceID           func(string) bool // behaviour §1 (default: only 1–64 bytes is checked)
 	Observer                Observer          // metrics (default: none)
 	PushTargets             PushTargets       // push registration ops (push.go); nil: none
-	// RememberUsers keeps every user who logs in, for Users (the --dev demo page). Off, the
-	// server holds nothing for a user who is gone.
+	// RememberUsers keeps the users who log in (the maxSeenUsers most recent), for Users (the
+	// --dev demo page). Off, the server holds nothing for a user who is gone.
 	RememberUsers bool
 }
 
