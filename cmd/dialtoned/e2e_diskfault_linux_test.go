@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"syscall"
@@ -25,17 +24,6 @@ func limitFileSize(t *testing.T, pid int, bytes uint64) {
 		uintptr(unsafe.Pointer(&limit)), 0, 0, 0); errno != 0 {
 		t.Fatalf("prlimit: %v", errno)
 	}
-}
-
-// getStatus returns the status and body of GET url.
-func getStatus(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	must(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	must(t, err)
-	return resp.StatusCode, string(body)
 }
 
 // lineOf returns the line of body that starts with prefix, or "".

@@ -106,13 +106,20 @@ func TestE2EOutgoingRequestsUseTheEnvironmentProxy(t *testing.T) {
 	}
 }
 
-// get returns the body of a GET of url.
-func get(t *testing.T, url string) string {
+// getStatus returns the status and body of GET url.
+func getStatus(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	must(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	must(t, err)
-	return string(body)
+	return resp.StatusCode, string(body)
+}
+
+// get returns the body of a GET of url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	_, body := getStatus(t, url)
+	return body
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -223,8 +224,7 @@ func (k kickWatcher) OnKicked(ev client.Kicked) { k.kicks <- ev.Reason }
 // does not hold the other sessions' kick back until the drain time runs out, when they would
 // be cut without it (docs/operations.md "Start-up, probes and shutdown").
 func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
-	const apiKey = "api-key-0123456789abcdef"
-	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey,
+	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", testAPIKey,
 		"--log-level", "warn"}
 	l := launch(t, args)
 	defer l.cancel()
@@ -244,18 +244,7 @@ func TestDrainKicksSessionsWhileARequestHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("POST /v1/api/calls HTTP/1.1\r\nHost: dialtone\r\nAuthorization: Bearer " + apiKey +
-		"\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
-		t.Fatalf("no 100 Continue: %q %v", line, err) // the handler now waits for the body
-	}
+	awaitingBody(t, addr, 100)
 
 	cancel()
 	select {
@@ -296,8 +285,7 @@ func TestTCPProbeOfTheTLSPortIsLoggedAtDebug(t *testing.T) {
 // on a keep-alive one opened before, they answer 503 or fail, while a request in flight holds
 // the drain open (docs/operations.md "Start-up, probes and shutdown").
 func TestProbesFailFromTheDrainsStart(t *testing.T) {
-	const apiKey = "api-key-0123456789abcdef"
-	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", apiKey}
+	args := []string{"--secret", testSecret, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--api-key", testAPIKey}
 	l := launch(t, args)
 	defer l.cancel()
 	addr, logs, cancel, done := l.addr, l.logs, l.cancel, l.done
@@ -317,18 +305,7 @@ func TestProbesFailFromTheDrainsStart(t *testing.T) {
 		}
 	}
 
-	conn, err := net.Dial("tcp", addr) // a request whose body has not come holds the drain open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("POST /v1/api/calls HTTP/1.1\r\nHost: dialtone\r\nAuthorization: Bearer " + apiKey +
-		"\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
-		t.Fatalf("no 100 Continue: %q %v", line, err)
-	}
+	conn := awaitingBody(t, addr, 2) // a request whose body has not come holds the drain open
 
 	cancel()
 	logs.waitFor(t, `msg=draining`)
@@ -351,3 +328,26 @@ func TestProbesFailFromTheDrainsStart(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// awaitingBody sends the REST API at addr a POST announcing a body of length bytes, and returns
+// its connection, closed when the test ends, once the server answered 100 Continue: the
+// handler then waits for the body, which the caller may send or withhold.
+func awaitingBody(t *testing.T, addr string, length int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "POST /v1/api/calls HTTP/1.1\r\nHost: dialtone\r\nAuthorization: Bearer %s"+
+		"\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", testAPIKey, length); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+	return conn
+}
+
+// testAPIKey is the REST API key of the servers these tests start with one.
+const testAPIKey = "api-key-0123456789abcdef"
