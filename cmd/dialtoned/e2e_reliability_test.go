@@ -290,6 +290,38 @@ func TestE2EIdempotentInviteRepeatPastTheLimit(t *testing.T) {
 	}
 }
 
+// A repeat of an invite carried out gets its first reply and rings nobody (R7.3), so it does
+// not spend one of the user's invites per minute either (§8 6000292): with a limit of 2, an
+// invite, its repeat and its callingInvite's repeat leave one invite for a new request.
+func TestE2EIdempotentRepeatSpendsNoInvite(t *testing.T) {
+	ts := startServer(t, "--max-invites-per-minute", "2")
+	r := ts.raw(t)
+	r.login("alice")
+	invite := `{"id":%d,"op":"callInvite","data":{"invitees":["bob"],"config":{"mode":1}},"idem":"k-invite-0123456789"}`
+	r.send(fmt.Sprintf(invite, 2))
+	var res protocol.CallInviteResult
+	if f := r.reply(2); f.Error != nil || json.Unmarshal(f.Result, &res) != nil {
+		t.Fatalf("invite: %+v", f)
+	}
+	r.send(fmt.Sprintf(invite, 3))
+	if f := r.reply(3); f.Error != nil {
+		t.Fatalf("repeat of the invite: %v, want its first reply", f.Error)
+	}
+	more := `{"id":%d,"op":"callingInvite","data":{"callID":"` + res.CallID + `","invitees":["%s"]},"idem":"%s"}`
+	r.send(fmt.Sprintf(more, 4, "carol", "k-calling-0123456789"))
+	if f := r.reply(4); f.Error != nil {
+		t.Fatalf("callingInvite, the second invite of the minute after a repeat: %v, want it carried out", f.Error)
+	}
+	r.send(fmt.Sprintf(more, 5, "carol", "k-calling-0123456789"))
+	if f := r.reply(5); f.Error != nil {
+		t.Fatalf("repeat of the callingInvite: %v, want its first reply", f.Error)
+	}
+	r.send(fmt.Sprintf(more, 6, "dave", "k-fresh-0123456789"))
+	if f := r.reply(6); f.Error == nil || f.Error.Code != protocol.CodeRateLimited {
+		t.Errorf("a third new invite: %+v, want 6000292", f)
+	}
+}
+
 // A client closed while its network is gone (nothing arrives, not even the answer to the close)
 // returns from Close within about a second, and the operation it was waiting on fails with
 // ErrClosed at once.

@@ -89,6 +89,7 @@ func (s *Switchboard) remembered(ctx context.Context, userID, key string, req re
 	if res, err = decodeReply(rec.Reply); err != nil {
 		return Result{}, false, fmt.Errorf("decode remembered reply: %w", err)
 	}
+	res.Repeated = true
 	return res, true, nil
 }
 

@@ -307,6 +307,7 @@ func (w *world) repeated(what, user, key string, before map[string]call.Call, re
 	if key == "" || !ok {
 		return false
 	}
+	first.reply.Repeated = true // and marked so, that it spends no invite (R7.3)
 	switch {
 	case first.what != what:
 		if code(err) != call.CodeInvalidParameter {
@@ -320,6 +321,9 @@ func (w *world) repeated(what, user, key string, before map[string]call.Call, re
 }
 
 func (w *world) remember(what, user, key string, res Result) {
+	if res.Repeated {
+		w.t.Fatalf("%s with a fresh key: reply marked Repeated", what)
+	}
 	if key != "" {
 		w.keys[user+"\x00"+key] = keyed{what, res}
 	}

@@ -18,6 +18,9 @@ type Result struct {
 	Timeout       int              `json:",omitempty"`
 	ErrorUsers    []call.ErrorUser `json:",omitempty"`
 	ErrorInvitees []string         `json:",omitempty"`
+	// Repeated is true when the result is the first reply of a request its idempotency key
+	// already carried out (R7.3): nothing was changed this time. It is never stored.
+	Repeated bool `json:"-"`
 }
 
 // maxAttempts bounds how often a decision is retried after ErrConflict (a concurrent change to

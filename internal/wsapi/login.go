@@ -378,8 +378,24 @@ func (srv *Server) unregister(s *session) {
 // takeInvite consumes one of the user's invites for this minute. The user has an entry while
 // one of its sessions makes the request.
 func (srv *Server) takeInvite(userID string) bool {
-	srv.mu.Lock()
-	us := srv.users[userID]
-	srv.mu.Unlock()
+	us := srv.userEntry(userID)
 	return us != nil && us.invites.take(srv.now())
+}
+
+// refundRepeat gives back the invite takeInvite consumed for a request that res shows was a
+// repeat (R7.3): it rang nobody, so it spends none of the user's invites.
+func (srv *Server) refundRepeat(userID string, res switchboard.Result) {
+	if !res.Repeated {
+		return
+	}
+	if us := srv.userEntry(userID); us != nil {
+		us.invites.giveBack()
+	}
+}
+
+// userEntry returns the user's entry, nil when it has none.
+func (srv *Server) userEntry(userID string) *userSessions {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.users[userID]
 }

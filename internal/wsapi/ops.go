@@ -135,6 +135,7 @@ func (srv *Server) callInvite(ctx context.Context, s *session, req protocol.Requ
 		res, err = srv.overInviteLimit(ctx, s.userID, "", in, err, req.Idem)
 	} else if err == nil {
 		res, err = srv.backend.Invite(ctx, in, req.Idem)
+		srv.refundRepeat(s.userID, res)
 	}
 	if err != nil {
 		return nil, err
@@ -207,6 +208,7 @@ func (srv *Server) callingInvite(ctx context.Context, s *session, req protocol.R
 		res, err = srv.overInviteLimit(ctx, s.userID, d.CallID, in, err, req.Idem)
 	} else if err == nil {
 		res, err = srv.backend.Do(ctx, d.CallID, in, req.Idem)
+		srv.refundRepeat(s.userID, res)
 	}
 	if err != nil {
 		return nil, err
