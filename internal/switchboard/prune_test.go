@@ -37,11 +37,11 @@ func (p *pruneRecorder) recorded() [][3]int64 {
 	return append([][3]int64(nil), p.cutoffs...)
 }
 
-// The switchboard's retention runs every PruneEvery (by default a quarter of LogRetention, at
-// most a minute)
-// and asks the store to delete exactly what each window lets go at that time: log entries
-// older than LogRetention (R7.2), idempotency records older than IdempotencyWindow (R7.3) and
-// calls that ended longer than CallRetention ago (R3.10); nothing younger.
+// The switchboard's retention runs when it starts and then every PruneEvery (by default a
+// quarter of LogRetention, at most a minute), and asks the store to delete exactly what each
+// window lets go at that time: log entries older than LogRetention (R7.2), idempotency records
+// older than IdempotencyWindow (R7.3) and calls that ended longer than CallRetention ago
+// (R3.10); nothing younger. A server restarted more often than every minute still prunes.
 func TestPruneLoopCutoffs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &pruneRecorder{}
@@ -56,18 +56,22 @@ func TestPruneLoopCutoffs(t *testing.T) {
 			return [3]int64{at.Add(-cfg.LogRetention).UnixMilli(), at.Add(-cfg.IdempotencyWindow).UnixMilli(),
 				at.Add(-cfg.CallRetention).UnixMilli()}
 		}
+		synctest.Wait()
+		if got := store.recorded(); len(got) != 1 || got[0] != want(start) {
+			t.Fatalf("cutoffs of the run at the start = %v, want %v", got, want(start))
+		}
 		time.Sleep(time.Minute - time.Millisecond)
 		synctest.Wait()
-		if got := store.recorded(); len(got) != 0 {
-			t.Fatalf("retention before its first period: %v", got)
+		if got := store.recorded(); len(got) != 1 {
+			t.Fatalf("retention ran again before its period: %v", got)
 		}
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		got := store.recorded()
-		if len(got) != 2 || got[0] != want(start.Add(time.Minute)) || got[1] != want(start.Add(2*time.Minute)) {
-			t.Errorf("cutoffs of the first two runs = %v, want %v and %v",
+		if len(got) != 3 || got[1] != want(start.Add(time.Minute)) || got[2] != want(start.Add(2*time.Minute)) {
+			t.Errorf("cutoffs of the next two runs = %v, want %v and %v",
 				got, want(start.Add(time.Minute)), want(start.Add(2*time.Minute)))
 		}
 	})

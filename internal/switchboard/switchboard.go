@@ -230,15 +230,12 @@ func newCallID(now time.Time) string {
 // command-line flag. It is never modified.
 var sortableBase64 = base64.NewEncoding("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~").WithPadding(base64.NoPadding)
 
+// prune runs retention once at the start and then every PruneEvery until ctx ends, so that a
+// server restarted more often than that still lets go of what its windows no longer keep.
 func (s *Switchboard) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		now := s.now()
 		err := s.store.Prune(ctx,
 			now.Add(-s.cfg.LogRetention).UnixMilli(),
@@ -246,6 +243,11 @@ func (s *Switchboard) prune(ctx context.Context) {
 			now.Add(-s.cfg.CallRetention).UnixMilli())
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("retention failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
