@@ -200,3 +200,35 @@ func TestE2EGeneralCancelNamingInvitees(t *testing.T) {
 		}
 	}
 }
+
+// §4, R3.3b, §1 ("Answered"): an advanced call whose caller is left alone after its only
+// invitee rejected is still unanswered, so the caller's accept of another call cancels it in
+// the same commit (glare): the caller becomes Cancelled, the call Ended, and the caller
+// Accepted in the call it answered.
+func TestE2EGlareOfACallerLeftAlone(t *testing.T) {
+	ts := startServer(t)
+	ctx := t.Context()
+	alice, alice2, bob, erin := ts.login(t, "alice", "a"), ts.login(t, "alice", "a2"), ts.login(t, "bob", "b"), ts.login(t, "erin", "e")
+	own, err := alice.CallInvite(ctx, []string{"bob"}, advanced)
+	must(t, err)
+	bob.wait(own.CallID, "received from alice")
+	must(t, second(bob.CallReject(ctx, own.CallID, client.OpConfig{})))
+	alice.wait(own.CallID, "changed bob=Rejected")
+
+	other, err := erin.CallInvite(ctx, []string{"alice"}, advanced)
+	must(t, err)
+	alice.wait(other.CallID, "received from erin")
+	must(t, second(alice.CallAccept(ctx, other.CallID, client.OpConfig{})))
+	for _, d := range []*device{alice, alice2} {
+		d.wait(own.CallID, "cancelled ") // nobody was pending: the list is empty (§5)
+	}
+	info, err := alice.QueryCall(ctx, own.CallID)
+	must(t, err)
+	if info.State != client.CallEnded || userIn(t, info.CallUserList, "alice").State != client.StateCancelled ||
+		userIn(t, info.CallUserList, "bob").State != client.StateRejected {
+		t.Errorf("alice's own call after her accept of erin's: %+v", info)
+	}
+	if info, err := erin.QueryCall(ctx, other.CallID); err != nil || userIn(t, info.CallUserList, "alice").State != client.StateAccepted {
+		t.Errorf("erin's call after alice's accept: %+v, %v", info, err)
+	}
+}
