@@ -353,3 +353,26 @@ func TestE2EOnlyTheMainDeviceLossQuits(t *testing.T) {
 		t.Errorf("after the main device's logout: %+v", info)
 	}
 }
+
+// R6.1: silence is the absence of any frame from the client, not only of heartbeats. A
+// connection that sends other requests and no heartbeat for longer than heartbeatTimeout (3 s
+// here) stays open; once it sends nothing at all, it is kicked with heartbeatTimeout.
+func TestE2EAnyRequestKeepsAConnectionAlive(t *testing.T) {
+	ts := startServer(t)
+	r := ts.raw(t)
+	r.login("alice")
+	start := time.Now()
+	for id := int64(2); time.Since(start) < 4*time.Second; id++ {
+		time.Sleep(500 * time.Millisecond)
+		r.send(`{"id":` + strconv.FormatInt(id, 10) + `,"op":"queryCallInvitationList","data":{}}`)
+		if f := r.next(); f.ID != id || f.Error != nil {
+			t.Fatalf("%v after the login, without heartbeats but with a request every 500ms: %+v", time.Since(start).Round(time.Millisecond), f)
+		}
+	}
+	if f := r.next(); f.Event != protocol.EventKicked {
+		t.Errorf("a connection silent after its last request got %+v, want the heartbeatTimeout kick", f)
+	}
+	if c := r.closed(); c != 4009 {
+		t.Errorf("closed with %d, want 4009", c)
+	}
+}
