@@ -87,8 +87,8 @@ func callCount(t *testing.T, ts *testServer, user string) int {
 
 // The server REST API (docs/api.md) against the protocol: each op it offers, made through
 // REST on behalf of a user and over the WebSocket by that user, on the same situation, gets the
-// same error code (behaviour §8, with §8's order where several apply), the same result and the
-// same effect on the call; a refused request changes nothing.
+// same error code (behaviour §8, with §8's order where several apply) and message, the same
+// result and the same effect on the call; a refused request changes nothing.
 func TestE2ERestAPIMatchesWebSocket(t *testing.T) {
 	ts := startServer(t, "--api-key", apiKey)
 	long := strings.Repeat("x", 2049)
@@ -124,6 +124,22 @@ func TestE2ERestAPIMatchesWebSocket(t *testing.T) {
 		{"cancel: whole answered call", "cancel", "a", answeredAdvanced, `{}`, protocol.CodeCancelAccepted},
 		{"cancel: an accepted invitee", "cancel", "a", answeredAdvanced, `{"invitees":["$b","$c"]}`, protocol.CodeCancelAccepted},
 		{"cancel: a subset", "cancel", "a", answeredAdvanced, `{"invitees":["$c","$z"]}`, 0},
+		{"cancel: by a user no longer active", "cancel", "b", func(t *testing.T, ts *testServer, p string) string {
+			id := ringingAdvanced(t, ts, p)
+			apiOK(t, ts, "POST", "/v1/api/calls/"+id+"/reject", fmt.Sprintf(`{"userID":"%sb"}`, p))
+			return id
+		}, `{"invitees":["$c"]}`, protocol.CodeNotInviter},
+		{"cancel: whole call by a ringing invitee of an advanced call", "cancel", "c", ringingAdvanced, `{}`, protocol.CodeNotInviter},
+		{"end: by a user who rejected", "end", "c", func(t *testing.T, ts *testServer, p string) string {
+			id := answeredAdvanced(t, ts, p)
+			apiOK(t, ts, "POST", "/v1/api/calls/"+id+"/reject", fmt.Sprintf(`{"userID":"%sc"}`, p))
+			return id
+		}, `{}`, protocol.CodeStateForbids},
+		{"accept: by a user who rejected", "accept", "c", func(t *testing.T, ts *testServer, p string) string {
+			id := answeredAdvanced(t, ts, p)
+			apiOK(t, ts, "POST", "/v1/api/calls/"+id+"/reject", fmt.Sprintf(`{"userID":"%sc"}`, p))
+			return id
+		}, `{}`, protocol.CodeStateForbids},
 		{"cancel: pushConfig title too long", "cancel", "a", ringingGeneral, `{"config":{"pushConfig":{"title":"` + long[:257] + `"}}}`, protocol.CodeInvalidParameter},
 		{"cancel: invitees not a list", "cancel", "a", ringingGeneral, `{"invitees":{"x":1}}`, protocol.CodeInvalidParameter},
 		{"end: general call", "end", "a", ringingGeneral, `{}`, protocol.CodeNotAdvanced},
@@ -137,6 +153,7 @@ func TestE2ERestAPIMatchesWebSocket(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			type outcome struct {
 				code     protocol.Code
+				message  string
 				result   string
 				snapshot string
 				calls    int
@@ -158,6 +175,12 @@ func TestE2ERestAPIMatchesWebSocket(t *testing.T) {
 					}
 					st, m := apiCall(t, ts, "POST", path, apiKey, withField("userID", user, data))
 					o.code = protocol.Code(errCode(m))
+					if e, ok := m["error"].(map[string]any); ok {
+						// the message names the REST request's body where the
+						// WebSocket's names the op's data
+						msg, _ := e["message"].(string)
+						o.message = strings.Replace(msg, "invalid body: ", "invalid data: ", 1)
+					}
 					if o.code == 0 && st != http.StatusOK || o.code != 0 && st != restStatus(o.code) {
 						t.Errorf("REST status %d for %v", st, m)
 					}
@@ -173,7 +196,7 @@ func TestE2ERestAPIMatchesWebSocket(t *testing.T) {
 					r.send(`{"id":2,"op":"` + op + `","data":` + data + `}`)
 					f := r.reply(2)
 					if f.Error != nil {
-						o.code = f.Error.Code
+						o.code, o.message = f.Error.Code, f.Error.Message
 					}
 					raw = f.Result
 				}
