@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/dialtone/dialtone/client"
 )
@@ -35,10 +36,20 @@ func TestE2EJoinQuitEndResults(t *testing.T) {
 	}
 
 	laptop := ts.login(t, "carol", "c-laptop")
-	sw, err := laptop.CallJoin(ctx, id, client.OpConfig{})
+	// the switch comes a few milliseconds after the join, so its joinTime is its own
+	// (docs/behaviour.md §12, "joinTime")
+	time.Sleep(5 * time.Millisecond)
+	key := client.NewIdempotencyKey()
+	sw, err := laptop.CallJoin(client.WithIdempotencyKey(ctx, key), id, client.OpConfig{})
 	must(t, err)
-	if sw.JoinTime < j.JoinTime || userIn(t, sw.CallUserList, "carol").AcceptTime != j.JoinTime || sw.ExtendedData != "room" {
-		t.Errorf("device switch result = %+v; acceptTime must stay that of the join", sw)
+	if sw.JoinTime <= j.JoinTime || userIn(t, sw.CallUserList, "carol").AcceptTime != j.JoinTime || sw.ExtendedData != "room" {
+		t.Errorf("device switch result = %+v; want the switch's own joinTime, after %d, and acceptTime that of the join", sw, j.JoinTime)
+	}
+	time.Sleep(5 * time.Millisecond)
+	again, err := laptop.CallJoin(client.WithIdempotencyKey(ctx, key), id, client.OpConfig{})
+	must(t, err)
+	if again.JoinTime != sw.JoinTime {
+		t.Errorf("repeat of the switch with its key: joinTime %d, want the first reply's %d (R7.3)", again.JoinTime, sw.JoinTime)
 	}
 	for _, d := range []*device{carol, laptop} {
 		if got := d.wait(id, "main device c-laptop").(client.CallMainDeviceChanged); got.DeviceID != "c-laptop" || got.Version <= ev.Version {
