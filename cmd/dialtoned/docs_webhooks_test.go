@@ -142,9 +142,12 @@ func TestWebhooksDocExamplesAreTheServersBytes(t *testing.T) {
 		must(t, err)
 		w := call.Webhook{Event: b.Event, CallID: b.CallID, Version: version, Timestamp: b.Timestamp, Caller: b.Caller,
 			Mode: call.Mode(b.Mode), Users: b.Users, Timeout: b.Timeout, Inviter: b.Inviter, UserID: b.UserID,
-			OperatedUserID: b.OperatedUserID, Reason: b.Reason, EndTime: b.EndTime}
+			Reason: b.Reason, EndTime: b.EndTime}
 		if b.ExtendedData != nil {
 			w.ExtendedData = *b.ExtendedData
+		}
+		if b.OperatedUserID != nil {
+			w.OperatedUserID = *b.OperatedUserID
 		}
 		if b.Lost != nil {
 			w.Lost = *b.Lost

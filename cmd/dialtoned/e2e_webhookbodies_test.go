@@ -132,7 +132,8 @@ func TestE2EWebhookBodiesPerEvent(t *testing.T) {
 	if !equalStrings(names, []string{"call_create", "call_timeout", "call_end"}) {
 		t.Fatalf("webhooks of the call that timed out %v", names)
 	}
-	wantHook(t, bodies[2], "call_end", map[string]any{"caller": "carol", "reason": "timeout"}, "reason", "endTime")
+	wantHook(t, bodies[2], "call_end", map[string]any{"caller": "carol", "operatedUserID": "", "reason": "timeout"},
+		"operatedUserID", "reason", "endTime")
 
 	hooks.mu.Lock()
 	defer hooks.mu.Unlock()

@@ -142,8 +142,8 @@ func TestE2EWebhooksOfADeadlineThatPassedWhileDown(t *testing.T) {
 		t.Fatalf("webhooks %v", names)
 	}
 	wantHook(t, bodies[1], "call_timeout", map[string]any{"users": []any{"bob"}, "timestamp": deadline}, "users")
-	wantHook(t, bodies[2], "call_end", map[string]any{"reason": "timeout", "timestamp": deadline, "endTime": deadline},
-		"reason", "endTime")
+	wantHook(t, bodies[2], "call_end", map[string]any{"operatedUserID": "", "reason": "timeout", "timestamp": deadline,
+		"endTime": deadline}, "operatedUserID", "reason", "endTime")
 }
 
 // R3.5, R3.2 and §10: an advanced call whose only invitee timed out is still unanswered, and

@@ -22,7 +22,7 @@ type WebhookBody struct {
 	ExtendedData   *string  `json:"extendedData,omitempty"`
 	Inviter        string   `json:"inviter,omitempty"`
 	UserID         string   `json:"userID,omitempty"`
-	OperatedUserID string   `json:"operatedUserID,omitempty"`
+	OperatedUserID *string  `json:"operatedUserID,omitempty"` // call_end: "" when a timeout ended the call
 	Reason         string   `json:"reason,omitempty"`
 	Lost           *bool    `json:"lost,omitempty"`
 	EndTime        int64    `json:"endTime,omitempty"`
@@ -35,7 +35,7 @@ func EncodeWebhook(w call.Webhook, index int) ([]byte, error) {
 		EventID: fmt.Sprintf("%s.%d.%d", w.CallID, w.Version, index), Event: w.Event, CallID: w.CallID,
 		Timestamp: w.Timestamp, Caller: w.Caller, Mode: int(w.Mode),
 	}
-	ext := w.ExtendedData
+	ext, op := w.ExtendedData, w.OperatedUserID
 	switch w.Event {
 	case "call_create":
 		b.Users, b.Timeout, b.ExtendedData = nonNil(w.Users), w.Timeout, &ext
@@ -44,14 +44,14 @@ func EncodeWebhook(w call.Webhook, index int) ([]byte, error) {
 	case "call_accept", "call_reject", "call_join":
 		b.UserID, b.ExtendedData = w.UserID, &ext
 	case "call_cancel":
-		b.OperatedUserID, b.Users, b.Reason, b.ExtendedData = w.OperatedUserID, nonNil(w.Users), w.Reason, &ext
+		b.OperatedUserID, b.Users, b.Reason, b.ExtendedData = &op, nonNil(w.Users), w.Reason, &ext
 	case "call_timeout":
 		b.Users = nonNil(w.Users)
 	case "call_quit":
 		lost := w.Lost
 		b.UserID, b.ExtendedData, b.Lost = w.UserID, &ext, &lost
 	case "call_end":
-		b.EndTime, b.OperatedUserID, b.Reason = w.EndTime, w.OperatedUserID, w.Reason
+		b.EndTime, b.OperatedUserID, b.Reason = w.EndTime, &op, w.Reason
 	default:
 		return nil, fmt.Errorf("wire: unknown webhook event %q", w.Event)
 	}
