@@ -199,3 +199,35 @@ func TestSendCarriesTheReceiversRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that answers 2xx with a body of no end has taken the callback: Send reports it
+// delivered after reading a bounded part of the body, and the receiver's writes then fail as
+// the connection closes, long before the body's end. A failure answered so is a failure.
+func TestSendReadsABoundedPartOfAHugeAnswer(t *testing.T) {
+	const huge = 1 << 30
+	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+		written := make(chan int, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			chunk := make([]byte, 64<<10)
+			n := 0
+			for n < huge {
+				m, err := w.Write(chunk)
+				n += m
+				if err != nil {
+					break
+				}
+			}
+			written <- n
+		}))
+		s := webhook.New(srv.URL, "k", nil, nil)
+		err := s.Send(t.Context(), []byte(`{}`))
+		if delivered := err == nil; delivered != (status == http.StatusOK) {
+			t.Errorf("Send answered %d with a huge body: %v", status, err)
+		}
+		if n := <-written; n >= huge {
+			t.Errorf("answer %d: the receiver wrote all its %d bytes: the sender read them all", status, n)
+		}
+		srv.Close()
+	}
+}
