@@ -221,3 +221,32 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// docs/operations.md "Retention": callbacks committed while --webhook-url was set stay in the
+// outbox through a start without it (which neither sends nor drops them, nor writes new ones),
+// and a later start with it sends those still within --webhook-expiry, in order.
+func TestE2EWebhooksKeptThroughAStartWithoutTheURL(t *testing.T) {
+	hooks := newHookReceiver(t, -1) // refuse everything until told otherwise
+	first := startServer(t, hookFlags(hooks)...)
+	alice := first.login(t, "alice", "a")
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 30})
+	must(t, err)
+	first.Stop()
+
+	without := startServerOn(t, first.Data)
+	alice = without.login(t, "alice", "a")
+	must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{})))
+	other, err := alice.CallInvite(t.Context(), []string{"carol"}, client.InviteConfig{Timeout: 30})
+	must(t, err)
+	without.Stop()
+
+	hooks.setFail(0)
+	startServerOn(t, first.Data, hookFlags(hooks)...)
+	names, _ := hooks.events(1, res.CallID)
+	if want := []string{"call_create"}; !equalStrings(names, want) {
+		t.Errorf("callbacks after the start without --webhook-url %v, want %v (none written meanwhile)", names, want)
+	}
+	if names, _ := hooks.ofCall(other.CallID); len(names) != 0 {
+		t.Errorf("callbacks of a call made without --webhook-url: %v", names)
+	}
+}
