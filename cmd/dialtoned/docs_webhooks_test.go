@@ -6,6 +6,8 @@ import (
 	"go/parser"
 	gotoken "go/token"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -193,5 +195,34 @@ func TestWebhooksDocVerifyIsTheTestedOne(t *testing.T) {
 	sig := webhook.Sign([]byte(hookSecret), time.Now(), []byte(`{"a":1}`))
 	if !operatorVerify([]byte(hookSecret), sig, []byte(`{"a":1}`), time.Now()) {
 		t.Errorf("operatorVerify refuses the server's signature %s", sig)
+	}
+}
+
+// docs/webhooks.md "Request" gives every header the server sets on a callback with its value
+// (the signature's as its form), so a receiver or a firewall rule written from it matches
+// what arrives; only those Go's HTTP client adds to every request (Content-Length,
+// Accept-Encoding) are left out.
+func TestWebhooksDocGivesEveryRequestHeader(t *testing.T) {
+	section := docsSection(t, "docs/webhooks.md", "## Request")
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer srv.Close()
+	must(t, webhook.New(srv.URL, hookSecret, nil, nil).Send(t.Context(), []byte(`{}`)))
+	header := <-got
+	for _, name := range slices.Sorted(maps.Keys(header)) {
+		switch name {
+		case "Content-Length", "Accept-Encoding":
+			continue
+		case webhook.Header:
+			if !strings.Contains(section, "\n"+name+": t=<unix seconds>,v1=") {
+				t.Errorf("docs/webhooks.md \"Request\" does not give the header %s", name)
+			}
+			continue
+		}
+		if want := name + ": " + header.Get(name); !strings.Contains(section, want) {
+			t.Errorf("docs/webhooks.md \"Request\" does not give the header %q the server sends", want)
+		}
 	}
 }
