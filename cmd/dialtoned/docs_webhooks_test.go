@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/config"
 	"github.com/dialtone/dialtone/internal/webhook"
 	"github.com/dialtone/dialtone/internal/wire"
 )
@@ -224,5 +226,43 @@ func TestWebhooksDocGivesEveryRequestHeader(t *testing.T) {
 		if want := name + ": " + header.Get(name); !strings.Contains(section, want) {
 			t.Errorf("docs/webhooks.md \"Request\" does not give the header %q the server sends", want)
 		}
+	}
+}
+
+// docs/webhooks.md "Settings" quotes each refusal of a webhook setting at start-up as the
+// server words it, each naming its flag, and says which settings are accepted.
+func TestWebhooksDocGivesTheRefusedSettings(t *testing.T) {
+	section := strings.Join(strings.Fields(docsSection(t, "docs/webhooks.md", "## Settings")), " ")
+	url, secret := []string{"--webhook-url", "https://hooks.example/dialtone"}, []string{"--webhook-secret", hookSecret}
+	cat := func(parts ...[]string) []string { return append([]string{"--dev"}, slices.Concat(parts...)...) }
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string // "" for accepted
+	}{
+		{"url without secret", cat(url), "--webhook-secret is required with --webhook-url"},
+		{"secret without url", cat(secret), "--webhook-secret needs --webhook-url: without it no webhook is sent"},
+		{"expiry without url", cat([]string{"--webhook-expiry", "1h"}), "--webhook-expiry needs --webhook-url: without it no webhook is sent"},
+		{"default expiry without url", cat([]string{"--webhook-expiry", "24h"}), ""},
+		{"scheme", cat(secret, []string{"--webhook-url", "ftp://hooks.example"}), "--webhook-url must be an http:// or https:// URL"},
+		{"no host", cat(secret, []string{"--webhook-url", "https:///hook"}), "--webhook-url must be an http:// or https:// URL"},
+		{"port", cat(secret, []string{"--webhook-url", "https://hooks.example:0/"}), "--webhook-url port must be a number from 1 to 65535"},
+		{"short expiry", cat(url, secret, []string{"--webhook-expiry", "9s"}), "--webhook-expiry must be at least 10s"},
+		{"secret with a line break", cat(url, []string{"--webhook-secret", hookSecret + "\n"}),
+			"--webhook-secret must not hold a control character nor begin or end with a space"},
+		{"all three", cat(url, secret, []string{"--webhook-expiry", "10s"}), ""},
+	} {
+		_, err := config.Parse(tc.args, func(string) string { return "" }, io.Discard)
+		switch {
+		case tc.msg == "" && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.name, err)
+		case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
+		case tc.msg != "" && !strings.Contains(section, "`"+tc.msg):
+			t.Errorf("docs/webhooks.md \"Settings\" does not quote %q (%s)", tc.msg, tc.name)
+		}
+	}
+	if !strings.Contains(section, "equal to its default") {
+		t.Errorf("docs/webhooks.md \"Settings\" does not say that --webhook-expiry equal to its default is accepted without --webhook-url")
 	}
 }
