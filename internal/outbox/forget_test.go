@@ -43,7 +43,7 @@ func TestScanForgetsTheRetryStateOfSupersededRecords(t *testing.T) {
 	w := New(Config{Kind: switchboard.OutboxPush, Deliver: func(context.Context, switchboard.OutboxRecord) error { return nil }},
 		s, nil, nil)
 	results := make(chan result, 10)
-	w.scan(ctx, map[string]bool{}, retries, results)
+	w.scan(ctx, 0, map[string]bool{}, retries, results)
 	if _, kept := retries[heads[0].ID]; kept || retries[heads[1].ID] == nil {
 		t.Errorf("retry states after the scan: %v; want bob's superseded invitation (%d) forgotten, carol's (%d) kept",
 			retries, heads[0].ID, heads[1].ID)
@@ -93,7 +93,7 @@ func TestWorkerTellsForgetOfEveryRecordDoneWithUndelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := make(chan result, 10)
-	w.scan(ctx, map[string]bool{}, retries, results)
+	w.scan(ctx, 0, map[string]bool{}, retries, results)
 	<-results // the withdrawal
 	slices.Sort(forgotten)
 	if want := []int64{heads[0].ID, heads[1].ID, heads[2].ID}; !slices.Equal(forgotten, want) {

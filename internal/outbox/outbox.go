@@ -151,17 +151,51 @@ type result struct {
 }
 
 // Run delivers until ctx ends, then waits for the attempts in flight.
+//
+// A whole pass over every call's head runs at start, every Poll, and when a retry or an
+// expiry is due (at most once per MinBackoff, so that the retries of a large backlog, each due
+// at its own time, share passes). Between them, a pass starts from where the last one stopped:
+// after a failed attempt only where it ran out of slots (every head before was started or
+// waits), after a delivered or dropped record from that record (its call's next one follows
+// it), after a commit from the last head seen (a new record's ID is above every existing
+// one). So a receiver that fails every attempt costs a bounded read per attempt, not a read
+// of every waiting head.
 func (w *Worker) Run(ctx context.Context) {
 	inflight := map[string]bool{} // ordering key → its head record is being delivered
 	retries := map[int64]*retryState{}
 	results := make(chan result)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var (
+		from      int64     // where the next pass starts (heads above it; 0: every head); noPass: none needed
+		lastHead  int64     // the highest head a pass saw on reaching the end
+		next      time.Time // when a whole pass is due: a retry, an expiry, a deletion to retry
+		lastWhole time.Time
+	)
+	gap := min(w.cfg.MinBackoff, w.cfg.Poll)
 	for {
-		next := w.scan(ctx, inflight, retries, results)
+		now := w.now()
+		if !next.IsZero() && !now.Before(later(next, lastWhole.Add(gap))) {
+			from = 0
+		}
+		if from != noPass && len(inflight) < w.cfg.Parallel {
+			p := w.scan(ctx, from, inflight, retries, results)
+			if from == 0 {
+				next, lastWhole = p.next, now
+			} else {
+				next = earlier(next, p.next)
+			}
+			from = p.resume
+			if p.end >= 0 {
+				lastHead = max(lastHead, p.end)
+			}
+			if from != noPass && len(inflight) < w.cfg.Parallel && ctx.Err() == nil {
+				continue // a dropped or deleted record's call may go on at once
+			}
+		}
 		wait := w.cfg.Poll
-		if !next.IsZero() {
-			wait = min(wait, max(next.Sub(w.now()), 0))
+		if !next.IsZero() && len(inflight) < w.cfg.Parallel {
+			wait = min(wait, max(later(next, lastWhole.Add(gap)).Sub(w.now()), 0))
 		}
 		timer.Reset(wait)
 		select {
@@ -172,39 +206,87 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 			return
 		case <-w.wake:
+			if from == noPass {
+				from = lastHead
+			}
 		case <-timer.C:
+			from = 0
 		case r := <-results:
 			delete(inflight, r.rec.OrderKey)
 			w.settle(ctx, r, retries)
+			if st := retries[r.rec.ID]; st != nil {
+				next = earlier(next, st.nextAt)
+			} else { // delivered or dropped: its call's next record may go
+				from = lowest(from, r.rec.ID)
+			}
 		}
 	}
 }
 
-// scan starts the deliveries that may start now: the oldest record of each call not in
-// flight, unless it waits for a retry, oldest first, paging through every call's head until
-// the parallel slots are taken; a head already expired is given up without an attempt, and a
-// settled head's deletion is retried when due. It returns when to scan again: the earliest
-// retry time, now after a give-up or a deletion (the call's next record may go), or zero for
-// no hurry. After a pass over every head it forgets the retry state of records that are no
-// longer heads: deleted by a later record that superseded them (OutboxRecord.Supersedes).
-func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) time.Time {
-	var next time.Time
-	earliest := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
+// noPass is Run's from when no pass is needed until a commit, a result or a due time.
+const noPass = -1
+
+// lowest returns the start of a pass that covers the heads above a and those above b.
+func lowest(a, b int64) int64 {
+	if a == noPass {
+		return b
 	}
-	var seen map[int64]bool // the heads seen, while some record has a retry state
-	if len(retries) > 0 {
+	return min(a, b)
+}
+
+// earlier returns the earlier of two times, zero meaning none.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// pass is what a scan found: next, when a retry, an expiry or a deletion it saw is due (zero
+// for none); resume, where the next pass starts (noPass when it saw every head above its
+// start with a slot to spare, or the head before the first one it had no slot for, or a
+// record's whose call may go on); end, the last head it saw on reaching the end (-1 if it did
+// not).
+type pass struct {
+	next   time.Time
+	resume int64
+	end    int64
+}
+
+// scan starts the deliveries that may start now among the heads above from (0: every head):
+// the oldest record of each call not in flight, unless it waits for a retry, oldest first,
+// paging through the heads until the parallel slots are taken; a head already expired is
+// given up without an attempt, and a settled head's deletion is retried when due. After a
+// whole pass over every head it forgets the retry state of records that are no longer heads:
+// deleted by a later record that superseded them (OutboxRecord.Supersedes).
+func (w *Worker) scan(ctx context.Context, from int64, inflight map[string]bool, retries map[int64]*retryState, results chan<- result) pass {
+	p := pass{resume: noPass, end: -1}
+	blocked := int64(noPass) // the head before the first one that found no slot
+	var seen map[int64]bool  // the heads seen by a whole pass, while some record has a retry state
+	if from == 0 && len(retries) > 0 {
 		seen = map[int64]bool{}
 	}
-	for after := int64(0); len(inflight) < w.cfg.Parallel && ctx.Err() == nil; {
-		heads, err := w.store.OutboxHeads(ctx, w.cfg.Kind, after, w.cfg.Batch)
+	limit := w.cfg.Batch
+	if from > 0 { // a pass from where the last stopped: it needs only a few heads
+		limit = min(limit, 4*w.cfg.Parallel)
+	}
+	after := from
+	for len(inflight) < w.cfg.Parallel && ctx.Err() == nil {
+		heads, err := w.store.OutboxHeads(ctx, w.cfg.Kind, after, limit)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Error("outbox: read", "err", err)
 			}
-			return w.now().Add(w.cfg.MinBackoff)
+			p.next = w.now().Add(w.cfg.MinBackoff)
+			return p
 		}
 		now := w.now()
 		for _, rec := range heads {
@@ -216,31 +298,40 @@ func (w *Worker) scan(ctx context.Context, inflight map[string]bool, retries map
 			case inflight[rec.OrderKey]:
 			case st != nil && st.settled: // only its deletion is retried
 				if st.nextAt.After(now) || !w.remove(ctx, rec, retries) {
-					earliest(st.nextAt)
+					p.next = earlier(p.next, st.nextAt)
 				} else {
-					earliest(now) // the call's next record may go
+					p.resume = lowest(p.resume, rec.ID) // the call's next record may go
 				}
 			case !now.Before(w.expiresAt(rec)):
 				if w.drop(ctx, rec, st, errExpired, retries) {
-					earliest(now)
+					p.resume = lowest(p.resume, rec.ID)
 				} else {
-					earliest(retries[rec.ID].nextAt) // its deletion's retry
+					p.next = earlier(p.next, retries[rec.ID].nextAt) // its deletion's retry
 				}
 			case st != nil && st.nextAt.After(now):
-				earliest(st.nextAt)
+				p.next = earlier(p.next, st.nextAt)
 			case len(inflight) < w.cfg.Parallel:
 				inflight[rec.OrderKey] = true
 				w.start(ctx, rec, results)
+			case blocked == noPass:
+				blocked = rec.ID - 1
 			}
 		}
-		if len(heads) < w.cfg.Batch {
+		if len(heads) < limit {
+			p.end = after
 			if seen != nil { // else every retry state is this pass's, of a head it saw
 				w.forgetGone(retries, seen)
 			}
 			break
 		}
 	}
-	return next
+	switch {
+	case blocked != noPass:
+		p.resume = lowest(p.resume, blocked)
+	case p.end < 0 && ctx.Err() == nil: // stopped for want of slots after a whole page
+		p.resume = lowest(p.resume, after)
+	}
+	return p
 }
 
 // forgetGone drops the retry state of the records a whole pass over the heads did not see
