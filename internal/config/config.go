@@ -321,13 +321,16 @@ func (c Config) Validate() error {
 	switch {
 	case c.Secret == "" && !c.Dev:
 		fail("--secret is required (or %s), unless --dev", EnvVar("secret"))
-	case len(c.Secret) < minSecretBytes:
-		fail("--secret must be at least %d bytes", minSecretBytes)
 	case c.Secret == DevSecret && !c.Dev:
 		fail("--secret must not be the public development secret outside --dev: anyone could mint tokens")
-	case !plainValue(c.Secret):
-		fail("--secret must not hold a control character nor begin or end with a space: " +
-			"most likely a file's line break, which the app's backend would not sign with")
+	default:
+		if err := CheckSecret(c.Secret); err != nil {
+			fail("%w", err)
+		}
+	}
+	if !plainValue(c.Audience) {
+		fail("--audience must not hold a control character nor begin or end with a space: " +
+			"most likely a file's line break; every token's aud claim would differ from it")
 	}
 	positive := []struct {
 		name string
@@ -486,6 +489,20 @@ func (c Config) expiriesUnused() []error {
 // pushes reports whether a push provider is configured.
 func (c Config) pushes() bool {
 	return c.PushWebhookURL != "" || c.FCMCredentials != "" || c.APNsKeyFile != ""
+}
+
+// CheckSecret returns the refusal, naming --secret, of s as the secret that signs login tokens:
+// shorter than 16 bytes, or holding a control character or a space at an end. The server
+// refuses such a --secret, and the CLI one it would mint tokens with, which no server takes.
+func CheckSecret(s string) error {
+	switch {
+	case len(s) < minSecretBytes:
+		return fmt.Errorf("--secret must be at least %d bytes", minSecretBytes)
+	case !plainValue(s):
+		return errors.New("--secret must not hold a control character nor begin or end with a space: " +
+			"most likely a file's line break, which the app's backend would not sign with")
+	}
+	return nil
 }
 
 // plainValue reports whether s holds no control character (RFC 9110 section 5.5) and no space

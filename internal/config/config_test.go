@@ -309,6 +309,12 @@ func TestRefused(t *testing.T) {
 		// signature would then fail to verify.
 		{"secret with a trailing line break", nil, map[string]string{"DIALTONE_SECRET": "token-secret-0123456789\n"},
 			[]string{"--secret must not hold a control character nor begin or end with a space"}},
+		// The audience is compared with each token's aud claim as it is: one read from a file
+		// with its line break would refuse every token the app's backend mints.
+		{"audience with a trailing line break", dev, map[string]string{"DIALTONE_AUDIENCE": "calls.example\n"},
+			[]string{"--audience must not hold a control character nor begin or end with a space"}},
+		{"audience with a space at an end", append(dev, "--audience", "calls.example "), nil,
+			[]string{"--audience must not hold a control character nor begin or end with a space"}},
 		{"webhook secret with a trailing line break", append(dev, "--webhook-url", "https://h.example"),
 			map[string]string{"DIALTONE_WEBHOOK_SECRET": "hook-secret\r\n"},
 			[]string{"--webhook-secret must not hold a control character nor begin or end with a space"}},
