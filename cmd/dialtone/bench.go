@@ -102,6 +102,9 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	case wl.common.loginTimeout <= 0:
 		return fmt.Errorf("bench %s: --login-timeout must be positive", wl.name)
 	}
+	if err := checkMinting(wl.common.secret, benchTokenTTL); err != nil {
+		return fmt.Errorf("bench %s: %w", wl.name, err)
+	}
 	if err := checkURL(wl.common.url); err != nil {
 		return fmt.Errorf("bench %s: %w", wl.name, err)
 	}
@@ -152,10 +155,13 @@ type session struct {
 	dial         dialFunc // nil: the SDK's default
 }
 
+// benchTokenTTL is the lifetime of the tokens a workload mints for its sessions.
+const benchTokenTTL = 24 * time.Hour
+
 // login dials bf.url and logs s in with a token minted with bf.secret and bf.audience, within
 // bf.loginTimeout.
 func (s session) login(ctx context.Context, bf *benchFlags) (*client.Client, error) {
-	tok, err := mintToken(bf.secret, s.user, 24*time.Hour, bf.audience)
+	tok, err := mintToken(bf.secret, s.user, benchTokenTTL, bf.audience)
 	if err != nil {
 		return nil, err
 	}

@@ -188,7 +188,7 @@ func TestTimersPlanSpreadsDeadlines(t *testing.T) {
 // never advance, and the run would never end.
 func TestBenchLifecycleRefusesUnusableRates(t *testing.T) {
 	for _, rate := range []string{"Inf", "NaN", "1e12"} {
-		_, _, err := runOnce(t, "bench", "lifecycle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s",
+		_, _, err := runOnce(t, "bench", "lifecycle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "test-secret-0123456789",
 			"--pairs", "1", "--duration", "1s", "--rate", rate)
 		if err == nil || !strings.Contains(err.Error(), "--rate") {
 			t.Errorf("--rate %s: err %v, want a refusal of --rate", rate, err)
@@ -282,7 +282,7 @@ func TestLifecycleInFlightAtTheEndIsCounted(t *testing.T) {
 // report no memory at all (bytesPerSession 0); it is refused before any login.
 func TestBenchIdleRefusesAnUnreadableServerPID(t *testing.T) {
 	for _, pid := range []string{"4194305", "-5"} { // above any Linux pid_max; negative
-		_, _, err := runOnce(t, "bench", "idle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s",
+		_, _, err := runOnce(t, "bench", "idle", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "test-secret-0123456789",
 			"--sessions", "2", "--hold", "0s", "--server-pid", pid)
 		if err == nil || !strings.Contains(err.Error(), "--server-pid") {
 			t.Errorf("--server-pid %s: err %v, want a refusal of --server-pid", pid, err)
@@ -304,7 +304,7 @@ func TestBenchRefusesMoreConnectionsThanFiles(t *testing.T) {
 		{"--sessions", []string{"idle", "--sessions", "1000000000000"}},
 		{"--invitations", []string{"timers", "--invitations", "9000000000000"}},
 	} {
-		_, _, err := runOnce(t, append([]string{"bench"}, append(c.args, "--url", u, "--secret", "s")...)...)
+		_, _, err := runOnce(t, append([]string{"bench"}, append(c.args, "--url", u, "--secret", "test-secret-0123456789")...)...)
 		if err == nil || !strings.Contains(err.Error(), c.flag) || !strings.Contains(err.Error(), "ulimit -n") {
 			t.Errorf("%v: err %v, want a refusal naming %s and ulimit -n", c.args, err, c.flag)
 		}
@@ -320,12 +320,12 @@ func TestBenchLoginsAreBounded(t *testing.T) {
 		{"lifecycle", "--pairs", "1", "--duration", "1s"},
 		{"timers", "--invitations", "1"},
 	} {
-		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s", "--login-timeout", "300ms")...)...)
+		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "test-secret-0123456789", "--login-timeout", "300ms")...)...)
 		if err == nil || !strings.Contains(err.Error(), "login") || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s: err %v, want a login timeout", w[0], err)
 		}
 	}
-	stdout, stderr, err := runOnce(t, "bench", "idle", "--url", u, "--secret", "s", "--login-timeout", "300ms",
+	stdout, stderr, err := runOnce(t, "bench", "idle", "--url", u, "--secret", "test-secret-0123456789", "--login-timeout", "300ms",
 		"--sessions", "2", "--hold", "0s", "--json")
 	if err != nil {
 		t.Fatalf("idle: %v\n%s", err, stderr)
@@ -376,7 +376,7 @@ func TestBenchRefusesABadURL(t *testing.T) {
 			{"lifecycle", "--pairs", "1", "--duration", "1s"},
 			{"timers", "--invitations", "1"},
 		} {
-			_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s", "--login-timeout", "1s")...)...)
+			_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "test-secret-0123456789", "--login-timeout", "1s")...)...)
 			if err == nil || !strings.Contains(err.Error(), "--url") {
 				t.Errorf("%s --url %q: err %v, want a refusal naming --url", w[0], u, err)
 			}
@@ -395,7 +395,7 @@ func TestBenchStopsLoggingInAtTheFirstFailure(t *testing.T) {
 		{"timers", "--invitations", "180"}, // 20 callers
 	} {
 		began := time.Now()
-		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "s",
+		_, _, err := runOnce(t, append([]string{"bench"}, append(w, "--url", u, "--secret", "test-secret-0123456789",
 			"--login-timeout", "200ms", "--login-concurrency", "1")...)...)
 		if took := time.Since(began); err == nil || !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
 			t.Errorf("%s: err %v after %v, want the first login's timeout, well before 20 × 200ms", w[0], err, took)

@@ -20,6 +20,7 @@ type connFlags struct {
 	audience          string
 	ttl               time.Duration
 	loginTimeout      time.Duration
+	conflict          string // flags that cannot go together, set by settle
 }
 
 // register adds the connection flags to fs; device is the default deviceID.
@@ -59,11 +60,21 @@ func timedOut(ctx context.Context, err error) error {
 // settle applies to --token and --secret the rule that flags win over the environment: a
 // --secret given on the command line without --token is used even when DIALTONE_TOKEN is set.
 // It runs once fs is parsed.
+// A --token given with --secret, --audience or --ttl, which apply to minted tokens only, is a
+// conflict, which loginToken reports: one of them would be silently ignored.
 func (cf *connFlags) settle(fs *flag.FlagSet) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["secret"] && !set["token"] {
 		cf.token = ""
+	}
+	if set["token"] {
+		for _, name := range []string{"secret", "audience", "ttl"} {
+			if set[name] {
+				cf.conflict = "give --token or --" + name + ", not both: --" + name + " applies to the token the client mints, when no --token is given"
+				break
+			}
+		}
 	}
 }
 
@@ -74,6 +85,9 @@ func (cf *connFlags) loginToken() (string, error) {
 	}
 	if cf.loginTimeout <= 0 {
 		return "", errors.New("--login-timeout must be positive")
+	}
+	if cf.conflict != "" {
+		return "", errors.New(cf.conflict)
 	}
 	if cf.token != "" {
 		// The server verifies the token; this only catches a token minted for someone else,
@@ -87,6 +101,9 @@ func (cf *connFlags) loginToken() (string, error) {
 	}
 	if cf.secret == "" {
 		return "", errors.New("give --token, or --secret to mint one")
+	}
+	if err := checkMinting(cf.secret, cf.ttl); err != nil {
+		return "", err
 	}
 	return mintToken(cf.secret, cf.user, cf.ttl, cf.audience)
 }

@@ -36,7 +36,7 @@ func TestDescribeAddsTheCodesMeaningOnce(t *testing.T) {
 func TestClientAndWatchLoginsAreBounded(t *testing.T) {
 	u := silentServer(t)
 	for _, cmd := range []string{"client", "watch"} {
-		_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "300ms")
+		_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "test-secret-0123456789", "--login-timeout", "300ms")
 		if err == nil || !strings.Contains(err.Error(), "--login-timeout") || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s: err %v, want a refusal naming --login-timeout", cmd, err)
 		}
@@ -97,7 +97,7 @@ func TestDescribeRequestNamesAnUnansweredRequest(t *testing.T) {
 func TestClientAndWatchRefuseABadURL(t *testing.T) {
 	for _, u := range []string{"127.0.0.1:3425", "ftp://127.0.0.1/v1/ws", "ws:///v1/ws", "ws://%zz"} {
 		for _, cmd := range []string{"client", "watch"} {
-			_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "s", "--login-timeout", "1s")
+			_, _, err := runOnce(t, cmd, "--url", u, "--user", "alice", "--secret", "test-secret-0123456789", "--login-timeout", "1s")
 			if err == nil || !strings.Contains(err.Error(), "--url") {
 				t.Errorf("%s --url %q: err %v, want a refusal naming --url", cmd, u, err)
 			}

@@ -56,7 +56,7 @@ func TestTimersCountsRefusedInvitees(t *testing.T) {
 
 // TestBenchTimersRefusesANegativeGrace: the refusal names the flag that is wrong.
 func TestBenchTimersRefusesANegativeGrace(t *testing.T) {
-	_, _, err := runOnce(t, "bench", "timers", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "s", "--grace", "-1s")
+	_, _, err := runOnce(t, "bench", "timers", "--url", "ws://127.0.0.1:1/v1/ws", "--secret", "test-secret-0123456789", "--grace", "-1s")
 	if err == nil || !strings.Contains(err.Error(), "--grace") {
 		t.Errorf("err %v, want a refusal naming --grace", err)
 	}

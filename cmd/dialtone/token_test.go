@@ -63,10 +63,10 @@ func TestTokenReadsTheSecretFromTheEnvironment(t *testing.T) {
 func TestTokenRefusesBadInput(t *testing.T) {
 	t.Setenv("DIALTONE_SECRET", "")
 	for _, args := range [][]string{
-		{"token", "alice"},                       // no secret
-		{"token", "--secret", "s"},               // no user
-		{"token", "--secret", "s", "not a user"}, // invalid userID
-		{"token", "--secret", "s", "--ttl", "0s", "alice"},
+		{"token", "alice"}, // no secret
+		{"token", "--secret", "test-secret-0123456789"},               // no user
+		{"token", "--secret", "test-secret-0123456789", "not a user"}, // invalid userID
+		{"token", "--secret", "test-secret-0123456789", "--ttl", "0s", "alice"},
 	} {
 		if _, _, err := runOnce(t, args...); err == nil {
 			t.Errorf("run %q succeeded", args)
@@ -159,6 +159,82 @@ func TestHelpOfACommand(t *testing.T) {
 	for _, args := range [][]string{{"help", "frobnicate"}, {"bench", "help", "frobnicate"}, {"help", "token", "client"}} {
 		if _, _, err := runOnce(t, args...); err == nil {
 			t.Errorf("%q succeeded", args)
+		}
+	}
+}
+
+// A secret the server refuses as its --secret (shorter than 16 bytes, or with a space or
+// control character at an end, such as a file's line break) signs tokens no server takes:
+// token, client, watch and bench refuse it at once, naming --secret, instead of minting a
+// token every login then refuses with 6000291. The README's `dialtone token --secret S alice`
+// with a one-letter S is refused so.
+func TestSecretTheServerRefusesIsRefused(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "")
+	t.Setenv("DIALTONE_TOKEN", "")
+	u := "ws://127.0.0.1:1/v1/ws" // nothing listens: a refusal must come before any dial
+	for _, secret := range []string{"S", "short-secret", "test-secret-0123456789\n", " test-secret-0123456789"} {
+		for _, args := range [][]string{
+			{"token", "--secret", secret, "alice"},
+			{"client", "--url", u, "--user", "alice", "--secret", secret},
+			{"watch", "--url", u, "--user", "alice", "--secret", secret},
+			{"bench", "lifecycle", "--url", u, "--secret", secret, "--pairs", "1", "--duration", "1s"},
+			{"bench", "idle", "--url", u, "--secret", secret, "--sessions", "1", "--hold", "1s"},
+		} {
+			stdout, _, err := runOnce(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "--secret") || strings.Contains(err.Error(), "connect") {
+				t.Errorf("%q: err %v, stdout %q; want a refusal naming --secret", args, err, stdout)
+			}
+		}
+	}
+	// The same secret from the environment is refused alike.
+	t.Setenv("DIALTONE_SECRET", "S")
+	if _, _, err := runOnce(t, "token", "alice"); err == nil || !strings.Contains(err.Error(), "--secret") {
+		t.Errorf("token with DIALTONE_SECRET=S: err %v, want a refusal naming --secret", err)
+	}
+}
+
+// --token and --secret are two ways to log in: given both on the command line, one would be
+// silently ignored, so client and watch refuse them, as they refuse --audience and --ttl with
+// --token (they apply to minted tokens only).
+func TestClientRefusesTokenWithMintingFlags(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "")
+	t.Setenv("DIALTONE_TOKEN", "")
+	u := "ws://127.0.0.1:1/v1/ws"
+	tok, _, err := runOnce(t, "token", "--secret", "test-secret-0123456789", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = strings.TrimSpace(tok)
+	for _, extra := range [][]string{
+		{"--secret", "test-secret-0123456789"}, {"--audience", "app"}, {"--ttl", "1h"},
+	} {
+		for _, cmd := range []string{"client", "watch"} {
+			args := append([]string{cmd, "--url", u, "--user", "alice", "--token", tok}, extra...)
+			_, _, err := runOnce(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "--token") || !strings.Contains(err.Error(), extra[0]) {
+				t.Errorf("%q: err %v; want a refusal naming --token and %s", args, err, extra[0])
+			}
+		}
+	}
+	// A --secret on the command line still wins over DIALTONE_TOKEN, as flags win over the
+	// environment: that is no conflict.
+	t.Setenv("DIALTONE_TOKEN", tok)
+	_, _, err = runOnce(t, "client", "--url", u, "--user", "alice", "--secret", "test-secret-0123456789")
+	if err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("--secret with DIALTONE_TOKEN set: err %v, want the connection's failure", err)
+	}
+}
+
+// A --ttl the token cannot have is refused naming the flag.
+func TestTokenTTLErrorNamesTheFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"token", "--secret", "test-secret-0123456789", "--ttl", "0s", "alice"},
+		{"token", "--secret", "test-secret-0123456789", "--ttl", "-1h", "alice"},
+		{"client", "--url", "ws://127.0.0.1:1/v1/ws", "--user", "alice", "--secret", "test-secret-0123456789", "--ttl", "-1s"},
+	} {
+		_, _, err := runOnce(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "--ttl") {
+			t.Errorf("%q: err %v; want a refusal naming --ttl", args, err)
 		}
 	}
 }
