@@ -179,7 +179,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	serving.Store(true)
 
 	addr := ln.Addr().String()
-	log.Info("dialtoned listening", "addr", addr, "data", cfg.DataDir, "dev", cfg.Dev)
+	log.Info("dialtoned listening", "addr", addr, "data", absPath(cfg.DataDir), "dev", cfg.Dev)
 	if cfg.Dev {
 		printDevHelp(stdout, cfg, addr)
 	}
@@ -303,6 +303,15 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// absPath returns dir as an absolute path, which names the directory without the process's
+// working directory, or dir as it is when that cannot be found.
+func absPath(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
 // printDevHelp prints ready-to-use tokens for demo users and the commands to try.
 func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 	scheme := "ws"
@@ -310,7 +319,7 @@ func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 		scheme = "wss"
 	}
 	url := scheme + "://" + addr + protocol.Path
-	fmt.Fprintf(w, "\nDialtone dev server on %s (data in %s)\n\nDemo tokens (valid 24h):\n", url, cfg.DataDir)
+	fmt.Fprintf(w, "\nDialtone dev server on %s (data in %s)\n\nDemo tokens (valid 24h):\n", url, absPath(cfg.DataDir))
 	for _, user := range []string{"alice", "bob", "carol"} {
 		token, err := auth.Mint([]byte(cfg.Secret), user, 24*time.Hour, time.Now(), cfg.Audience)
 		if err != nil {
