@@ -202,6 +202,7 @@ func TestRefused(t *testing.T) {
 	twoValues := writeFile(t, `{} {}`)
 	badFileValue := writeFile(t, `{"max-call-users": "many"}`)
 	nullFile := writeFile(t, `null`)
+	emptyFile := writeFile(t, ``)
 	strayBrace := writeFile(t, `{"listen": "127.0.0.1:1"}}`)
 	twiceKey := writeFile(t, `{"log-level": "debug", "listen": "127.0.0.1:1", "log-level": "error"}`)
 	boolForString := writeFile(t, `{"data": true}`)
@@ -376,6 +377,8 @@ func TestRefused(t *testing.T) {
 		{"config nested value", []string{"--config", nested}, nil, []string{"--config", `"listen" must be a JSON string`}},
 		{"config two values", []string{"--config", twoValues}, nil, []string{"--config", "more than one JSON value"}},
 		{"config null", []string{"--config", nullFile}, nil, []string{"--config", "not a JSON object"}},
+		// An empty file (a mount not filled in yet) is told as such, not as the parser's "EOF".
+		{"config empty", []string{"--config", emptyFile}, nil, []string{"--config: " + emptyFile + " is empty"}},
 		{"config stray brace", []string{"--config", strayBrace}, nil, []string{"--config", "more than one JSON value"}},
 		// A key given twice is a mistake whose outcome (the last wins) the operator did not see.
 		// A file value of another JSON type than the setting's is a mistake: true for --data

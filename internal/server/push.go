@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"time"
 
@@ -26,9 +25,9 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 		providers["webhook"] = push.NewWebhook(cfg.PushWebhookURL, nil)
 	}
 	if cfg.FCMCredentials != "" {
-		creds, err := os.ReadFile(cfg.FCMCredentials)
+		creds, err := readSettingFile("fcm-credentials", cfg.FCMCredentials)
 		if err != nil {
-			return nil, fmt.Errorf("--fcm-credentials: %w", err)
+			return nil, err
 		}
 		fcm, err := push.NewFCM(push.FCMConfig{Credentials: creds, TokenURL: cfg.FCMTokenURL, Endpoint: cfg.FCMEndpoint})
 		if err != nil {
@@ -37,9 +36,9 @@ func pushProviders(cfg config.Config) (map[string]push.Provider, error) {
 		providers["fcm"] = fcm
 	}
 	if cfg.APNsKeyFile != "" {
-		key, err := os.ReadFile(cfg.APNsKeyFile)
+		key, err := readSettingFile("apns-key-file", cfg.APNsKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--apns-key-file: %w", err)
+			return nil, err
 		}
 		apns, err := push.NewAPNs(push.APNsConfig{Key: key, KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
 			Endpoint: cfg.APNsEndpoint})
@@ -63,11 +62,11 @@ type pushSetup struct {
 func loadPushes(cfg config.Config) (pushSetup, error) {
 	var p pushSetup
 	if cfg.PushProfiles != "" { // config refuses it without a provider
-		data, err := os.ReadFile(cfg.PushProfiles)
-		if err == nil {
-			p.profiles, err = push.ParseProfiles(data)
-		}
+		data, err := readSettingFile("push-profiles", cfg.PushProfiles)
 		if err != nil {
+			return pushSetup{}, err
+		}
+		if p.profiles, err = push.ParseProfiles(data); err != nil {
 			return pushSetup{}, fmt.Errorf("--push-profiles: %w", err)
 		}
 	}

@@ -239,13 +239,35 @@ func (h httpErrorLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// readSettingFile returns the content of path, the file that the setting name (a flag without
+// its dashes) names; the error names the flag, and says so of an empty file (a secret mount not
+// filled in yet, a truncated copy) rather than what a parser says of no input.
+func readSettingFile(name, path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("--%s: %w", name, err)
+	case len(data) == 0:
+		return nil, fmt.Errorf("--%s: %s is empty", name, path)
+	}
+	return data, nil
+}
+
 // loadTLS reads the certificate and key of --tls-cert and --tls-key (once: a renewal takes a
 // restart); nil without them.
 func loadTLS(cfg config.Config) (*tls.Config, error) {
 	if cfg.TLSCert == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	certPEM, err := readSettingFile("tls-cert", cfg.TLSCert)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := readSettingFile("tls-key", cfg.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 	}

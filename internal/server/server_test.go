@@ -182,20 +182,32 @@ func TestUnusableFilesStopTheStartBeforeTheStore(t *testing.T) {
 	_, otherKey, _ := selfSigned(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.json")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	push := []string{"--push-webhook-url", "http://127.0.0.1:1/push"}
 	for name, tc := range map[string]struct {
 		args []string
 		want string
 	}{
-		"missing cert":            {[]string{"--tls-cert", missing, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
+		"missing cert":            {[]string{"--tls-cert", missing, "--tls-key", otherKey}, "--tls-cert: open "},
 		"key of another":          {[]string{"--tls-cert", certFile, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
 		"key not a key":           {[]string{"--tls-cert", certFile, "--tls-key", certFile}, "--tls-cert/--tls-key"},
-		"cert is a dir":           {[]string{"--tls-cert", dir, "--tls-key", otherKey}, "--tls-cert/--tls-key"},
+		"cert is a dir":           {[]string{"--tls-cert", dir, "--tls-key", otherKey}, "--tls-cert: read "},
 		"missing push profiles":   {append(push, "--push-profiles", missing), "--push-profiles"},
 		"push profiles not JSON":  {append(push, "--push-profiles", certFile), "--push-profiles"},
 		"missing fcm credentials": {[]string{"--fcm-credentials", missing}, "--fcm-credentials"},
 		"apns key not a key": {[]string{"--apns-key-file", certFile, "--apns-key-id", "KID", "--apns-team-id", "TEAM"},
 			"--apns-key-file"},
+		// An empty file (a secret mount not filled in yet, a truncated copy) is told as such,
+		// not as what the parser of its format says of no input ("EOF").
+		"empty cert":            {[]string{"--tls-cert", empty, "--tls-key", otherKey}, "--tls-cert: " + empty + " is empty"},
+		"empty key":             {[]string{"--tls-cert", certFile, "--tls-key", empty}, "--tls-key: " + empty + " is empty"},
+		"empty push profiles":   {append(push, "--push-profiles", empty), "--push-profiles: " + empty + " is empty"},
+		"empty fcm credentials": {[]string{"--fcm-credentials", empty}, "--fcm-credentials: " + empty + " is empty"},
+		"empty apns key": {[]string{"--apns-key-file", empty, "--apns-key-id", "KID", "--apns-team-id", "TEAM"},
+			"--apns-key-file: " + empty + " is empty"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
