@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,5 +50,41 @@ func TestDevHelpIsWhatTheREADMESays(t *testing.T) {
 	}
 	if !strings.Contains(printed, "ws://"+addr+"/v1/ws") || !strings.Contains(printed, "http://"+addr+"/") {
 		t.Errorf("dialtoned --dev does not print its URLs:\n%s", printed)
+	}
+}
+
+// The client commands "dialtoned --dev" prints run as printed when pasted into a shell, also
+// with a --secret or --audience that holds blanks or characters a shell reads ($, quotes): the
+// shell hands the client the very secret and audience the server has.
+func TestDevHelpCommandsPasteIntoAShell(t *testing.T) {
+	const secret, audience = `dev secret with $HOME, "quotes" and 'apostrophes'`, "app #1; echo"
+	cfg, err := config.Parse([]string{"--dev", "--secret", secret, "--audience", audience},
+		func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	printDevHelp(&out, cfg, cfg.Listen)
+	lines := regexp.MustCompile(`(?m)^  (go run \./cmd/dialtone client .*)$`).FindAllStringSubmatch(out.String(), -1)
+	if len(lines) == 0 {
+		t.Fatalf("dialtoned --dev prints no client command:\n%s", out.String())
+	}
+	for _, l := range lines {
+		// The shell splits the line into words as it would run it; each word on a line of its own.
+		words, err := exec.Command("sh", "-c", "set -- "+l[1]+"\nprintf '%s\\n' \"$@\"").Output()
+		if err != nil {
+			t.Fatalf("sh cannot read %q: %v", l[1], err)
+		}
+		args := strings.Split(strings.TrimSuffix(string(words), "\n"), "\n")
+		got := map[string]string{}
+		for i := 0; i+1 < len(args); i++ {
+			if strings.HasPrefix(args[i], "--") {
+				got[args[i]] = args[i+1]
+			}
+		}
+		if got["--secret"] != secret || got["--audience"] != audience {
+			t.Errorf("pasted into a shell, %q gives --secret %q and --audience %q; want %q and %q",
+				l[1], got["--secret"], got["--audience"], secret, audience)
+		}
 	}
 }

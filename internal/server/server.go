@@ -350,12 +350,21 @@ func printDevHelp(w io.Writer, cfg config.Config, addr string) {
 		fmt.Fprintf(w, "  %-6s %s\n", user, token)
 	}
 	fmt.Fprintf(w, "\nIn a browser: open %s://%s/ in two tabs, one per user.\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
-	credentials := "--secret " + cfg.Secret
+	credentials := "--secret " + shellQuote(cfg.Secret)
 	if cfg.Audience != "" {
-		credentials += " --audience " + cfg.Audience
+		credentials += " --audience " + shellQuote(cfg.Audience)
 	}
 	fmt.Fprintf(w, "\nTry it:\n  go run ./cmd/dialtone client --url %s --user alice %s\n", url, credentials)
 	fmt.Fprintf(w, "  go run ./cmd/dialtone client --url %s --user bob %s\n\n", url, credentials)
+}
+
+// shellQuote returns s as one word of a POSIX shell: as it is when it holds only characters
+// no shell reads specially, else in single quotes, each quote of it ended, escaped and begun again.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // warnUnknownEnv logs a WARN for each DIALTONE_ variable of environ that names no setting
