@@ -409,3 +409,15 @@ func TestClientScriptWithAFailedCommandExitsNonZero(t *testing.T) {
 		}
 	})
 }
+
+// invite and more ring for the client's own default when --timeout is not given, not the
+// protocol's 90 s (behaviour R3.1): their help says how long, so that a user who leaves it out
+// knows.
+func TestClientHelpNamesTheDefaultRingTime(t *testing.T) {
+	want := fmt.Sprintf("%ds unless --timeout", defaultRingSeconds)
+	for _, c := range commandTable() {
+		if (c.name == "invite" || c.name == "more") && !strings.Contains(c.help, want) {
+			t.Errorf("the help of %s, %q, does not say %q", c.name, c.help, want)
+		}
+	}
+}

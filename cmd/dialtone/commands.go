@@ -20,15 +20,18 @@ type command struct {
 	run              func(ctx context.Context, con *console, args []string) error
 }
 
+// defaultRingSeconds is how long invite and more ring without --timeout.
+const defaultRingSeconds = 30
+
 // commandTable lists the interactive commands in the order help prints them (a function, not
 // a variable, because help refers to it).
 func commandTable() []command {
 	return []command{
-		{"invite", "USER… [--timeout S] [--advanced] [--data X] [--check]", "start a call ringing USERs (callInvite)", cmdInvite},
+		{"invite", "USER… [--timeout S] [--advanced] [--data X] [--check]", fmt.Sprintf("start a call ringing USERs, %ds unless --timeout (callInvite)", defaultRingSeconds), cmdInvite},
 		{"cancel", "CALL [USER…]", "withdraw the call, or some invitations (callCancel)", cmdCancel},
 		{"accept", "CALL", "accept an invitation (callAccept)", callOp("accept")},
 		{"reject", "CALL", "reject an invitation (callReject)", callOp("reject")},
-		{"more", "CALL USER… [--timeout S] [--data X]", "invite more users into an advanced call (callingInvite)", cmdMore},
+		{"more", "CALL USER… [--timeout S] [--data X]", fmt.Sprintf("invite more users into an advanced call, %ds unless --timeout (callingInvite)", defaultRingSeconds), cmdMore},
 		{"join", "CALL", "join an advanced call, or move it to this device (callJoin)", callOp("join")},
 		{"quit", "CALL", "leave an advanced call (callQuit)", callOp("quit")},
 		{"end", "CALL", "end an advanced call for everyone (callEnd)", callOp("end")},
@@ -207,7 +210,7 @@ func cmdInvite(ctx context.Context, con *console, args []string) error {
 	var cfg client.InviteConfig
 	var advanced bool
 	users, err := lineFlags(args, func(fs *flag.FlagSet) {
-		fs.IntVar(&cfg.Timeout, "timeout", 30, "")
+		fs.IntVar(&cfg.Timeout, "timeout", defaultRingSeconds, "")
 		fs.BoolVar(&advanced, "advanced", false, "")
 		fs.StringVar(&cfg.ExtendedData, "data", "", "")
 		fs.BoolVar(&cfg.EnableNotReceivedCheck, "check", false, "")
@@ -320,7 +323,7 @@ func (con *console) doCallOp(ctx context.Context, op, id string) error {
 func cmdMore(ctx context.Context, con *console, args []string) error {
 	var cfg client.CallingInviteConfig
 	pos, err := lineFlags(args, func(fs *flag.FlagSet) {
-		fs.IntVar(&cfg.Timeout, "timeout", 30, "")
+		fs.IntVar(&cfg.Timeout, "timeout", defaultRingSeconds, "")
 		fs.StringVar(&cfg.ExtendedData, "data", "", "")
 	})
 	if err != nil {
