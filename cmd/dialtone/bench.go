@@ -64,7 +64,8 @@ type benchFlags struct {
 func (bf *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&bf.url, "url", envOr("DIALTONE_URL", defaultURL), "server WebSocket URL (env DIALTONE_URL)")
 	fs.StringVar(&bf.secret, "secret", envOr("DIALTONE_SECRET", ""), "the server's token secret (env DIALTONE_SECRET)")
-	fs.StringVar(&bf.audience, "audience", "", "aud claim of the minted tokens, for a server started with --audience")
+	fs.StringVar(&bf.audience, "audience", envOr("DIALTONE_AUDIENCE", ""),
+		"aud claim of the minted tokens, for a server started with --audience (env DIALTONE_AUDIENCE)")
 	fs.BoolVar(&bf.json, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&bf.concurrency, "login-concurrency", 50,
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
@@ -102,7 +103,7 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	case wl.common.loginTimeout <= 0:
 		return fmt.Errorf("bench %s: --login-timeout must be positive", wl.name)
 	}
-	if err := checkMinting(wl.common.secret, benchTokenTTL); err != nil {
+	if err := checkMinting(wl.common.secret, benchTokenTTL, wl.common.audience); err != nil {
 		return fmt.Errorf("bench %s: %w", wl.name, err)
 	}
 	if err := checkURL(wl.common.url); err != nil {

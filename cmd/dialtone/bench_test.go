@@ -425,3 +425,21 @@ func TestLatencyKeepsThreeDigitsAtTenMicroseconds(t *testing.T) {
 		t.Errorf("one sample of 0.01099 ms: p50 %g ms, max %g ms", p.P50Ms, p.MaxMs)
 	}
 }
+
+// bench takes DIALTONE_AUDIENCE as the default of --audience, as token, client and watch do
+// and as "dialtone --help" says: in a shell set up for a server started with --audience, its
+// sessions log in.
+func TestBenchReadsTheAudienceFromTheEnvironment(t *testing.T) {
+	srv := servertest.Start(t, append(highLimits, "--audience", "calls.example")...)
+	t.Setenv("DIALTONE_SECRET", servertest.Secret)
+	t.Setenv("DIALTONE_AUDIENCE", "calls.example")
+	stdout, stderr, err := runOnce(t, "bench", "idle", "--url", srv.URL, "--sessions", "2", "--hold", "100ms", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep idleReport
+	decodeReport(t, stdout, &rep)
+	if rep.LoggedIn != 2 || len(rep.Errors) != 0 {
+		t.Errorf("with DIALTONE_AUDIENCE set, %d of 2 sessions logged in, errors %v", rep.LoggedIn, rep.Errors)
+	}
+}

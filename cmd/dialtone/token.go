@@ -45,17 +45,20 @@ func mintToken(secret, user string, ttl time.Duration, audience string) (string,
 	if secret == "" {
 		return "", errors.New("a secret is needed (--secret or DIALTONE_SECRET)")
 	}
-	if err := checkMinting(secret, ttl); err != nil {
+	if err := checkMinting(secret, ttl, audience); err != nil {
 		return "", err
 	}
 	return auth.Mint([]byte(secret), user, ttl, time.Now(), audience)
 }
 
-// checkMinting refuses a secret the server would refuse as its --secret, with which no token
-// could log in, and a --ttl no token can have.
-func checkMinting(secret string, ttl time.Duration) error {
+// checkMinting refuses a secret or an audience the server would refuse as its --secret or
+// --audience, with which no token could log in, and a --ttl no token can have.
+func checkMinting(secret string, ttl time.Duration, audience string) error {
 	if err := config.CheckSecret(secret); err != nil {
 		return fmt.Errorf("%w (the server refuses such a secret, so no token signed with it logs in)", err)
+	}
+	if err := config.CheckAudience(audience); err != nil {
+		return err
 	}
 	if ttl <= 0 {
 		return errors.New("--ttl must be positive")

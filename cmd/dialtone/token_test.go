@@ -238,3 +238,19 @@ func TestTokenTTLErrorNamesTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// An --audience the server refuses as its own (a control character or a space at an end, such
+// as a file's line break) would put an aud claim in the token that no server's --audience
+// equals: token and client refuse it, naming --audience.
+func TestAudienceTheServerRefusesIsRefused(t *testing.T) {
+	t.Setenv("DIALTONE_AUDIENCE", "")
+	for _, args := range [][]string{
+		{"token", "--secret", "test-secret-0123456789", "--audience", "calls.example\n", "alice"},
+		{"client", "--url", "ws://127.0.0.1:1/v1/ws", "--user", "alice", "--secret", "test-secret-0123456789", "--audience", " calls.example"},
+	} {
+		_, _, err := runOnce(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "--audience") {
+			t.Errorf("%q: err %v; want a refusal naming --audience", args, err)
+		}
+	}
+}

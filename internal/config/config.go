@@ -331,9 +331,8 @@ func (c Config) Validate() error {
 			fail("%w", err)
 		}
 	}
-	if !plainValue(c.Audience) {
-		fail("--audience must not hold a control character nor begin or end with a space: " +
-			"most likely a file's line break; every token's aud claim would differ from it")
+	if err := CheckAudience(c.Audience); err != nil {
+		fail("%w", err)
 	}
 	positive := []struct {
 		name string
@@ -504,6 +503,17 @@ func CheckSecret(s string) error {
 	case !plainValue(s):
 		return errors.New("--secret must not hold a control character nor begin or end with a space: " +
 			"most likely a file's line break, which the app's backend would not sign with")
+	}
+	return nil
+}
+
+// CheckAudience returns the refusal, naming --audience, of s as the aud claim tokens must
+// carry: a control character or a space at an end, most likely a file's line break, which the
+// app's backend would not put in its tokens.
+func CheckAudience(s string) error {
+	if !plainValue(s) {
+		return errors.New("--audience must not hold a control character nor begin or end with a space: " +
+			"most likely a file's line break; every token's aud claim would differ from it")
 	}
 	return nil
 }
