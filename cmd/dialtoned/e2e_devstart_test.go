@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -77,6 +79,29 @@ func TestE2EDevStartAsTheREADMESays(t *testing.T) {
 	for _, want := range []string{"msg=draining", "msg=stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("the log lacks %q after Ctrl-C:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// The README's "Outside --dev the server refuses to start without --secret": a production
+// start with neither --secret nor DIALTONE_SECRET (nor an empty one, which counts as unset)
+// exits 1 with a line naming --secret and its variable, before it creates the data directory.
+func TestE2EProductionStartNeedsASecret(t *testing.T) {
+	bin := buildServer(t)
+	for _, env := range [][]string{{}, {"DIALTONE_SECRET="}} {
+		data := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", data)
+		cmd.Env = env
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+			!hasLineStarting(stderr.String(), "dialtoned: --secret is required (or DIALTONE_SECRET), unless --dev") {
+			t.Errorf("env %q: %v, stderr:\n%s\nwant status 1 and a line naming --secret", env, err, stderr.String())
+		}
+		if _, serr := os.Stat(data); !errors.Is(serr, os.ErrNotExist) {
+			t.Errorf("env %q: the refused start created its data directory (%v)", env, serr)
 		}
 	}
 }
