@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -100,6 +101,9 @@ func dispatch(ctx context.Context, name, usage string, cmds map[string]subcomman
 	}
 	if cmd, ok := cmds[args[0]]; ok {
 		return cmd(ctx, args[1:], stdin, stdout, stderr)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("the command goes before its flags, and %s is a flag (run %s --help)", args[0], name)
 	}
 	return fmt.Errorf("unknown command %q (run %s --help)", args[0], name)
 }

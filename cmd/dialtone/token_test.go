@@ -254,3 +254,17 @@ func TestAudienceTheServerRefusesIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Flags given before the command ("dialtone bench --url U lifecycle", as one writes them for
+// dialtoned) are told as such, not as an unknown command named after the flag.
+func TestFlagsBeforeTheCommandAreToldAsSuch(t *testing.T) {
+	for _, args := range [][]string{
+		{"--url", "ws://127.0.0.1:1/v1/ws", "client"},
+		{"bench", "--url", "ws://127.0.0.1:1/v1/ws", "lifecycle"},
+	} {
+		_, _, err := runOnce(t, args...)
+		if err == nil || strings.Contains(err.Error(), "unknown command") || !strings.Contains(err.Error(), "before its flags") {
+			t.Errorf("%q: err %v; want a refusal saying the command goes before its flags", args, err)
+		}
+	}
+}
