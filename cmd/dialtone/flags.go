@@ -27,9 +27,21 @@ func newFlagSet(name, usage string, stdout, stderr io.Writer) *flag.FlagSet {
 		defer fs.SetOutput(errOut)
 		fmt.Fprint(w, strings.TrimLeft(usage, "\n"))
 		fmt.Fprintln(w, "\nFlags:")
+		hideCredentialDefaults(fs)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// hideCredentialDefaults keeps the usage from printing the defaults of --secret and --token,
+// which DIALTONE_SECRET and DIALTONE_TOKEN set: a usage shown on a terminal, or kept in a
+// script's log after a flag error, must not hold a credential. The flags' values stay.
+func hideCredentialDefaults(fs *flag.FlagSet) {
+	for _, name := range []string{"secret", "token"} {
+		if f := fs.Lookup(name); f != nil {
+			f.DefValue = ""
+		}
+	}
 }
 
 // flagErrorOutput is the output of a flag set outside its usage: only the flag package's

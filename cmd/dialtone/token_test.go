@@ -268,3 +268,23 @@ func TestFlagsBeforeTheCommandAreToldAsSuch(t *testing.T) {
 		}
 	}
 }
+
+// The usage, asked for or printed after a flag error (which a script's log keeps), never shows
+// the secret or token that DIALTONE_SECRET or DIALTONE_TOKEN hold as the defaults of --secret
+// and --token, as the server's own --help never does.
+func TestUsageShowsNoCredentialFromTheEnvironment(t *testing.T) {
+	const secret, tok = "env-secret-never-shown-0123", "env.token.never-shown"
+	t.Setenv("DIALTONE_SECRET", secret)
+	t.Setenv("DIALTONE_TOKEN", tok)
+	for _, cmd := range []string{"token", "client", "watch", "bench lifecycle", "bench idle", "bench timers"} {
+		for _, flag := range []string{"--help", "--no-such-flag"} {
+			stdout, stderr, _ := runOnce(t, append(strings.Fields(cmd), flag)...)
+			if !strings.Contains(stdout+stderr, "Usage: dialtone "+cmd) {
+				t.Fatalf("%s %s printed no usage:\n%s%s", cmd, flag, stdout, stderr)
+			}
+			if strings.Contains(stdout+stderr, secret) || strings.Contains(stdout+stderr, tok) {
+				t.Errorf("%s %s shows a credential of the environment:\n%s%s", cmd, flag, stdout, stderr)
+			}
+		}
+	}
+}
