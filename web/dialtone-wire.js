@@ -53,8 +53,6 @@ export const CallEvents = Object.freeze([
 ]);
 
 // MIN_IDEM_BYTES and MAX_IDEM_BYTES bound an idempotency key (protocol.md "Envelopes").
-
-// MIN_IDEM_BYTES and MAX_IDEM_BYTES bound an idempotency key (protocol.md "Envelopes").
 const MIN_IDEM_BYTES = 16;
 const MAX_IDEM_BYTES = 64;
 // MAX_FRAME_BYTES is the protocol's limit of a client frame; the server closes the connection on
