@@ -41,7 +41,9 @@ type Sender struct {
 // timeout that does not follow redirects: a 3xx answer is a failure, retried like any other,
 // since following it would turn the POST into a body-less GET; it goes through the
 // environment's proxy (HTTPS_PROXY, NO_PROXY) and keeps up to Parallel connections to the
-// receiver open between callbacks. now nil means time.Now.
+// receiver open between callbacks; a callback cut off by the receiver's closing of the
+// kept-open connection it went out on is sent again at once on a new one (Send). now nil
+// means time.Now.
 func New(url, secret string, client *http.Client, now func() time.Time) *Sender {
 	if client == nil {
 		transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -70,6 +72,10 @@ func (s *Sender) Send(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "dialtone-webhook/1")
 	req.Header.Set(Header, Sign(s.secret, s.now(), body))
+	// A callback is safe to send twice (receivers deduplicate on eventID), so the transport
+	// may send it again on a new connection when the receiver closed the kept-open one it
+	// went out on. The nil value marks that without sending the header (net/http.Transport).
+	req.Header["Idempotency-Key"] = nil
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The URL is left out: it may carry a key in its query, and the error is logged.

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -229,5 +230,59 @@ func TestSendReadsABoundedPartOfAHugeAnswer(t *testing.T) {
 			t.Errorf("answer %d: the receiver wrote all its %d bytes: the sender read them all", status, n)
 		}
 		srv.Close()
+	}
+}
+
+// A receiver may close a kept-open connection just as the next callback goes out on it (its
+// idle timeout ran out). That callback is sent again at once on a new connection, as a
+// receiver deduplicates on eventID (docs/webhooks.md), instead of failing and waiting for the
+// outbox's backoff.
+func TestSendRetriesACallbackTheReceiverClosedItsConnectionOn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var seen []string // each request, by the connection it came on
+	go func() {
+		for conn := 0; ; conn++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 0; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					mu.Lock()
+					seen = append(seen, fmt.Sprintf("conn %d request %d", conn, n))
+					mu.Unlock()
+					if conn == 0 && n == 1 {
+						return // closed without an answer: the first connection timed out idle
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+				}
+			}()
+		}
+	}()
+	s := webhook.New("http://"+ln.Addr().String()+"/hook", "hook-secret", nil, nil)
+	defer s.CloseIdleConnections()
+	for i := range 2 {
+		if err := s.Send(t.Context(), []byte(`{"eventID":"c.1.0"}`)); err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("callback %d: %v (requests seen: %q)", i, err, seen)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"conn 0 request 0", "conn 0 request 1", "conn 1 request 0"}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("requests seen %q, want %q", seen, want)
 	}
 }
