@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/protocol"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -80,8 +81,13 @@ func (cf *connFlags) settle(fs *flag.FlagSet) {
 
 // loginToken returns --token, or a token minted with --secret.
 func (cf *connFlags) loginToken() (string, error) {
-	if cf.user == "" {
+	switch {
+	case cf.user == "":
 		return "", errors.New("--user is required")
+	case !auth.ValidUserID(cf.user):
+		return "", fmt.Errorf("--user %q is not a valid userID: 1 to %d ASCII letters, digits and !#$%%&()+-:;<=.>?@[]^_{}|~", cf.user, auth.MaxUserIDBytes)
+	case !auth.ValidDeviceID(cf.device):
+		return "", fmt.Errorf("--device %q is not a valid deviceID: 1 to %d characters of a userID's", cf.device, auth.MaxDeviceIDBytes)
 	}
 	if cf.loginTimeout <= 0 {
 		return "", errors.New("--login-timeout must be positive")

@@ -288,3 +288,23 @@ func TestUsageShowsNoCredentialFromTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// A --user or --device the server would refuse (behaviour §1's charset) is refused before
+// connecting, naming the flag, with a token or a secret alike.
+func TestClientRefusesAnInvalidUserOrDeviceNamingTheFlag(t *testing.T) {
+	t.Setenv("DIALTONE_SECRET", "")
+	t.Setenv("DIALTONE_TOKEN", "")
+	u := "ws://127.0.0.1:1/v1/ws"
+	for _, c := range []struct{ flag, value string }{{"--user", "bad user"}, {"--device", "bad/device"}} {
+		for _, cred := range [][]string{{"--secret", "test-secret-0123456789"}, {"--token", "a.b.c"}} {
+			for _, cmd := range []string{"client", "watch"} {
+				args := append([]string{cmd, "--url", u, "--user", "alice", "--device", "d1"}, cred...)
+				args = append(args, c.flag, c.value)
+				_, _, err := runOnce(t, args...)
+				if err == nil || !strings.Contains(err.Error(), c.flag) {
+					t.Errorf("%q: err %v; want a refusal naming %s", args, err, c.flag)
+				}
+			}
+		}
+	}
+}
