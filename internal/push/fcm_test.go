@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -346,5 +347,32 @@ func TestFCMUnreadableTokenAnswerIsNotEchoed(t *testing.T) {
 	err := p.Send(t.Context(), Target{Provider: "fcm", Token: "ok"}, Message{Kind: KindQuit, CallID: "c"})
 	if err == nil || strings.Contains(err.Error(), access) {
 		t.Errorf("Send with an unreadable token answer: %v, want an error without the access token", err)
+	}
+}
+
+// docs/push.md "The VoIP rule": FCM has no VoIP push, so the `voip` flag of an fcm target
+// (protocol.md: an APNs VoIP token) changes nothing: the target gets every push, the
+// withdrawal that stops its ringing included, as an ordinary one.
+func TestFCMTargetFlaggedVoIPGetsEveryPush(t *testing.T) {
+	p, f, _ := newFCM(t)
+	target := Target{Provider: "fcm", Token: "android-1", VoIP: true}
+	kinds := []string{KindInvitation, KindWithdrawal, KindQuit, KindEnd}
+	for _, kind := range kinds {
+		m := Message{Kind: kind, CallID: "call-1", Caller: "alice"}
+		if s, ok := any(p).(Skipper); ok && s.Skips(target, m) {
+			t.Errorf("FCM skips the %s push to a target flagged voip", kind)
+		}
+		if err := p.Send(t.Context(), target, m); err != nil {
+			t.Fatalf("Send %s: %v", kind, err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var got []string
+	for _, s := range f.sends {
+		got = append(got, s.body.Message.Data["kind"])
+	}
+	if !slices.Equal(got, kinds) {
+		t.Errorf("FCM took %q, want %q", got, kinds)
 	}
 }
