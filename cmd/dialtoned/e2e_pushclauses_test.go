@@ -200,3 +200,26 @@ func TestE2EPushNotRepeatedByAnIdempotentRepeat(t *testing.T) {
 	pushes.wantPushes(t, "repeated requests", callID, "alice", "invitation Alice", "withdrawal Missed")
 	pushes.wantPushes(t, "a later call", later, "alice", "invitation Later")
 }
+
+// §9 and protocol.md "Extensions: push targets": a device's targets are dropped at its logout,
+// not at its loss. bob's phone, in an advanced call, registers a target and is killed: once
+// lost (R6.1) it quits the call (R6.4), and the next invitation is pushed to its target all
+// the same, so an app the system killed is still woken for calls.
+func TestE2EPushTargetOfALostDeviceIsKept(t *testing.T) {
+	pushes := newPushService(t)
+	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	ctx := t.Context()
+	alice, bob := ts.login(t, "alice", "a"), ts.login(t, "bob", "b-phone")
+	must(t, bob.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone"}))
+	first, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Mode: client.ModeAdvanced})
+	must(t, err)
+	must(t, second(bob.CallAccept(ctx, first.CallID, client.OpConfig{})))
+	bob.Close() // killed: no logout
+	alice.wait(first.CallID, "changed bob=Quit")
+	must(t, second(alice.CallEnd(ctx, first.CallID, client.OpConfig{})))
+
+	next, err := alice.CallInvite(ctx, []string{"bob"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	pushRecordsHandled(t, ts, 1)
+	pushes.wantPushes(t, "after the loss", next.CallID, "alice", "invitation Alice")
+}
