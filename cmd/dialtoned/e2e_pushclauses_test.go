@@ -223,3 +223,31 @@ func TestE2EPushTargetOfALostDeviceIsKept(t *testing.T) {
 	pushRecordsHandled(t, ts, 1)
 	pushes.wantPushes(t, "after the loss", next.CallID, "alice", "invitation Alice")
 }
+
+// §9 and docs/push.md across a restart, for an invitation: the push service refuses bob's
+// invitation push until the server stops; the next process sends it once, with the deadline
+// of the invitation, and the cancel's withdrawal after it.
+func TestE2EPushInvitationRefusedBeforeARestartIsSentOnceAfterIt(t *testing.T) {
+	pushes := newPushService(t)
+	pushes.fail = 1 << 30 // refuse every push
+	first := startServer(t, "--push-webhook-url", pushes.srv.URL)
+	alice := offlineWithTargets(t, first, client.PushTarget{Provider: "webhook", Token: "bob-phone"})
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60, PushConfig: ring})
+	must(t, err)
+	deadline := userIn(t, res.CallInfo.CallUserList, "bob").Deadline
+	pushes.waitRefused(1)
+	first.Stop()
+
+	pushes.mu.Lock()
+	pushes.fail = 0
+	pushes.mu.Unlock()
+	next := startServerOn(t, first.Data, "--push-webhook-url", pushes.srv.URL)
+	pushRecordsHandled(t, next, 1)
+	alice = next.login(t, "alice", "a")
+	must(t, second(alice.CallCancel(t.Context(), res.CallID, nil, client.OpConfig{PushConfig: &client.PushConfig{Title: "Missed"}})))
+	pushRecordsHandled(t, next, 2)
+	got := pushes.wantPushes(t, "after the restart", res.CallID, "alice", "invitation Alice", "withdrawal Missed")
+	if len(got) == 2 && got[0].Deadline != deadline {
+		t.Errorf("invitation pushed after the restart with deadline %d, want %d", got[0].Deadline, deadline)
+	}
+}
