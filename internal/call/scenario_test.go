@@ -110,7 +110,7 @@ func parseInput(f []string, now int64, h *harness) (in Input, done bool) {
 	kv, bare := opts(f[2:])
 	var push *PushConfig
 	if slices.Contains(bare, "push") {
-		push = &PushConfig{Title: "t"}
+		push = &PushConfig{Title: "t", ResourcesID: "ring"}
 		bare = slices.DeleteFunc(bare, func(s string) bool { return s == "push" })
 	}
 	timeout, _ := strconv.Atoi(kv["timeout"])

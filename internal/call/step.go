@@ -234,7 +234,9 @@ func listener(u User, prev *User, changed, ended bool) (Recipient, bool) {
 }
 
 // withdrawals adds a withdrawal push for each user invited with a pushConfig who stopped being
-// pending in this change, for any reason, with the causing op's pushConfig if it has one (§9).
+// pending in this change, for any reason, with the causing op's pushConfig if it has one (§9),
+// else the invitation's without its resourcesID: that profile is the ring's (its sound, its
+// answer actions), which a withdrawal must not play again (docs/behaviour.md §12).
 func (s *step) withdrawals() {
 	for i, prev := range s.before.Users {
 		u := s.c.UserAt(i, prev.ID)
@@ -242,6 +244,7 @@ func (s *step) withdrawals() {
 			continue
 		}
 		cfg := *prev.InvitePush
+		cfg.ResourcesID = ""
 		if s.push != nil {
 			cfg = *s.push
 		}

@@ -238,9 +238,12 @@ func TestR9WithdrawalsWithoutAnOpPushConfig(t *testing.T) {
 		{"t=100 glare alice", "expect pushes withdrawal:bob withdrawal:carol"},
 	} {
 		h := story(t, append([]string{"t=0 alice@a1 invite bob carol timeout=30 mode=advanced push"}, end...)...)
+		if inv := h.call.User("bob").InvitePush; inv == nil || inv.ResourcesID != "ring" {
+			t.Fatalf("bob's invitation push %+v, want the profile ring", inv)
+		}
 		for _, p := range h.last.Pushes {
-			if p.Config.Title != "t" {
-				t.Errorf("%s: push %+v, want the invitation's pushConfig", end[0], p)
+			if p.Config.Title != "t" || p.Config.ResourcesID != "" {
+				t.Errorf("%s: push %+v, want the invitation's pushConfig without its profile (docs/behaviour.md §12)", end[0], p)
 			}
 		}
 	}
