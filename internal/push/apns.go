@@ -184,7 +184,7 @@ func (a *APNs) post(ctx context.Context, t Target, m Message, body []byte) error
 		return err
 	}
 	header := map[string]string{"authorization": "bearer " + token, "apns-topic": t.BundleID, "apns-push-type": "alert",
-		"apns-collapse-id": m.CallID, "apns-priority": "10", "content-type": "application/json"}
+		"apns-collapse-id": m.CollapseKey(), "apns-priority": "10", "content-type": "application/json"}
 	if t.VoIP {
 		header["apns-topic"], header["apns-push-type"] = t.BundleID+".voip", "voip"
 	}

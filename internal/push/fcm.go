@@ -174,7 +174,7 @@ func (f *FCM) Send(ctx context.Context, t Target, m Message) error {
 	if err != nil {
 		return err
 	}
-	msg := FCMMessage{Token: t.Token, Data: m.Data(), Android: FCMAndroid{CollapseKey: m.CallID, Priority: "high"}}
+	msg := FCMMessage{Token: t.Token, Data: m.Data(), Android: FCMAndroid{CollapseKey: m.CollapseKey(), Priority: "high"}}
 	if m.Deadline != 0 {
 		left := max(time.UnixMilli(m.Deadline).Sub(f.cfg.Now()), 0)
 		msg.Android.TTL = strconv.FormatInt(int64((left+time.Second-1)/time.Second), 10) + "s"

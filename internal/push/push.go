@@ -30,8 +30,8 @@ type Target struct {
 	BundleID string // the APNs topic (the app's bundle ID)
 }
 
-// Message is one push. CallID is also the collapse key: a later push of the same call
-// replaces an earlier one on the device.
+// Message is one push. Its CollapseKey decides which earlier push of the same call it replaces
+// on the device and in the provider's store.
 type Message struct {
 	Kind        string  `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
 	CallID      string  `json:"callID"`
@@ -47,6 +47,18 @@ type Message struct {
 	// limits"): its payload was dropped, and its content and title may be cut. Only APNs and
 	// FCM have limits, so the webhook provider never sends it.
 	Truncated bool `json:"truncated,omitempty"`
+}
+
+// CollapseKey is the key under which m replaces an earlier push on the device and in the
+// provider's store for an offline device: the callID, so that a withdrawal or an end takes
+// the place of the ring. A quit push has a key of its own (callID + ".quit"): it also goes to
+// users still ringing for the call (listeners, behaviour §5), whose invitation it must not
+// replace.
+func (m Message) CollapseKey() string {
+	if m.Kind == KindQuit {
+		return m.CallID + ".quit"
+	}
+	return m.CallID
 }
 
 // Provider sends one message to one target. It returns nil when the provider took the
