@@ -184,7 +184,7 @@ const (
 // written in the same transaction as the change so that nothing committed is lost and nothing
 // uncommitted is sent. Records of one kind are read back in commit order (ID ascending).
 type OutboxRecord struct {
-	ID        int64  // assigned by Commit; ascending in commit order
+	ID        int64  // assigned by Commit; ascending in commit order, never reused (the outbox resumes its passes by it)
 	Kind      string // OutboxWebhook or OutboxPush
 	OrderKey  string // the ordering key: a webhook's call, a push's PushOrderKey; delivery is ordered per key
 	Body      []byte
