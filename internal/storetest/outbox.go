@@ -66,8 +66,19 @@ func testOutbox(t *testing.T, e *env) {
 	}
 	// IDs keep growing after deletes.
 	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c4", `{}`, 4000)}})
-	if after := e.outboxHeads(wh, 0, 10); len(after) != 3 || after[2].ID <= heads[2].ID {
-		t.Errorf("new record after deletes: %v", after)
+	after := e.outboxHeads(wh, 0, 10)
+	if len(after) != 3 || after[2].ID <= heads[2].ID {
+		t.Fatalf("new record after deletes: %v", after)
+	}
+	// Nor is the ID of the newest record reused once it is deleted: the outbox resumes its
+	// passes above the last head it saw.
+	newest := after[2].ID
+	if err := e.s.DeleteOutbox(ctx, []int64{newest}); err != nil {
+		t.Fatalf("DeleteOutbox: %v", err)
+	}
+	e.commit(switchboard.Change{Outbox: []switchboard.OutboxRecord{outboxRec(wh, "c5", `{}`, 5000)}})
+	if last := e.outboxHeads(wh, newest-1, 10); len(last) != 1 || last[0].ID <= newest {
+		t.Errorf("the record after deleting the newest (ID %d): %v, want a greater ID", newest, last)
 	}
 }
 
