@@ -28,7 +28,7 @@ import (
 const (
 	StatusNormal         = 1000
 	StatusProtocol       = 1002
-	StatusInvalidPayload = 1007 // a text message that is not UTF-8 (RFC 6455 section 8.1)
+	StatusInvalidPayload = 1007 // a text message or close reason that is not UTF-8 (RFC 6455 section 8.1)
 	StatusMessageTooBig  = 1009
 )
 
@@ -195,19 +195,35 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 
 // closeReceived answers the peer's close frame with the same status (1000 for a frame without
 // one) when this end has not sent one yet, and closes the connection: the close handshake is
-// over.
+// over. A close frame that no endpoint may send fails the connection instead (RFC 6455
+// sections 5.5.1, 7.4 and 8.1): a payload of one byte, or a code validCloseCode refuses, with
+// 1002, and a reason that is not UTF-8 with 1007.
 func (c *Conn) closeReceived(payload []byte) error {
-	code := ws.StatusCode(StatusNormal)
-	if len(payload) > 0 {
-		var reason string
-		code, reason = ws.ParseCloseFrameData(payload)
-		if err := ws.CheckCloseFrameData(code, reason); err != nil {
-			return c.fail(StatusProtocol, err)
+	code := StatusNormal
+	switch {
+	case len(payload) == 1:
+		return c.fail(StatusProtocol, errors.New("wsconn: close frame of one byte"))
+	case len(payload) >= 2:
+		code = int(binary.BigEndian.Uint16(payload))
+		if !validCloseCode(code) {
+			return c.fail(StatusProtocol, fmt.Errorf("wsconn: close code %d may not be sent", code))
+		}
+		if !utf8.Valid(payload[2:]) {
+			return c.fail(StatusInvalidPayload, errors.New("wsconn: close reason is not UTF-8"))
 		}
 	}
-	c.Close(int(code)) // a no-op when this end closed first
+	c.Close(code) // a no-op when this end closed first
 	c.closeSocket()
 	return ErrClosed
+}
+
+// validCloseCode reports whether an endpoint may send code in a close frame (RFC 6455 section
+// 7.4): 1000–1003 and 1007–1011 of section 7.4.1, 1012–1014 of the IANA registry section 11.7
+// set up (service restart, try again later, bad gateway), and 3000–4999 of section 7.4.2 for
+// libraries and applications. 1004 is reserved, 1005, 1006 and 1015 are never sent, the other
+// codes up to 2999 are defined by no specification, and none is defined above 4999.
+func validCloseCode(code int) bool {
+	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
 }
 
 // fail sends a close frame with code and ends reading: err is returned to the reader.
