@@ -8,6 +8,7 @@ package wsconn
 
 import (
 	"bufio"
+	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -57,19 +59,41 @@ type Conn struct {
 	writeErr  error // the first write that failed: the stream may end inside a frame
 }
 
-// Upgrade answers the WebSocket handshake of r and takes the connection over from the HTTP
-// server. Messages longer than readLimit bytes close the connection with status 1009. On
-// error the HTTP response has been written and nothing is left open.
+// Upgrade answers the WebSocket handshake of r (RFC 6455 section 4.2) and takes the connection
+// over from the HTTP server. Messages longer than readLimit bytes close the connection with
+// status 1009. No extension or subprotocol is negotiated, whatever the client offers.
+//
+// A request that is not a version 13 handshake is refused with an HTTP error that says why,
+// and the connection stays the HTTP server's: a method other than GET gets 405, a request
+// before HTTP/1.1 505, one that does not ask to upgrade to WebSocket (Upgrade holding the token
+// "websocket" and Connection the token "Upgrade", in any case, in lists and on any number of
+// lines) 426 naming the upgrade, a Sec-WebSocket-Version other than one 13 (or none) 426 with
+// Sec-WebSocket-Version: 13, and a Sec-WebSocket-Key that is not one, base64 of 16 bytes, 400.
+// On error the HTTP response has been written and nothing is left open.
 func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int64) (*Conn, error) {
-	if key := r.Header.Get("Sec-WebSocket-Key"); key != "" && !validKey(key) {
-		http.Error(w, "bad Sec-WebSocket-Key", http.StatusBadRequest)
-		return nil, errors.New("wsconn: upgrade: Sec-WebSocket-Key is not base64 of 16 bytes")
+	if err := checkHandshake(w, r); err != nil {
+		return nil, fmt.Errorf("wsconn: upgrade: %w", err)
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		if nc != nil {
-			nc.Close()
-		}
+		http.Error(w, "the connection cannot be taken over", http.StatusInternalServerError)
+		return nil, fmt.Errorf("wsconn: upgrade: %w", err)
+	}
+	// The HTTP server's deadlines are the handshake's: the connection keeps its own.
+	answer := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + acceptKey(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n"
+	err = nc.SetDeadline(time.Time{})
+	if err == nil {
+		err = nc.SetWriteDeadline(time.Now().Add(CloseTimeout))
+	}
+	if err == nil {
+		_, err = io.WriteString(nc, answer)
+	}
+	if err == nil {
+		err = nc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("wsconn: upgrade: %w", err)
 	}
 	c := &Conn{nc: nc, readLimit: readLimit}
@@ -85,11 +109,62 @@ func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int64) (*Conn, er
 	return c, nil
 }
 
+// checkHandshake checks that r is a WebSocket handshake this end takes (RFC 6455 section
+// 4.2.1) and, when it is not, answers it with the error Upgrade's comment gives and returns
+// why.
+func checkHandshake(w http.ResponseWriter, r *http.Request) error {
+	refuse := func(status int, why string) error {
+		http.Error(w, why, status)
+		return errors.New(why)
+	}
+	h := w.Header()
+	switch {
+	case r.Method != http.MethodGet:
+		h.Set("Allow", http.MethodGet)
+		return refuse(http.StatusMethodNotAllowed, "a WebSocket handshake is a GET request")
+	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
+		return refuse(http.StatusHTTPVersionNotSupported, "a WebSocket handshake is an HTTP/1.1 request")
+	case !hasToken(r.Header["Upgrade"], "websocket") || !hasToken(r.Header["Connection"], "upgrade"):
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+		h.Set("Sec-WebSocket-Version", "13")
+		return refuse(http.StatusUpgradeRequired,
+			"this is a WebSocket endpoint: the request must ask to upgrade (Upgrade: websocket, Connection: Upgrade)")
+	}
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		h.Set("Sec-WebSocket-Version", "13")
+		return refuse(http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
+	}
+	if k := r.Header["Sec-Websocket-Key"]; len(k) != 1 || !validKey(k[0]) {
+		return refuse(http.StatusBadRequest, "Sec-WebSocket-Key must be given once, base64 of 16 bytes")
+	}
+	return nil
+}
+
+// hasToken reports whether the comma-separated lists of values hold token, in any case
+// (RFC 9110 section 5.6.1; a header on several lines is one list).
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.Trim(t, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // validKey reports whether key is a Sec-WebSocket-Key: 16 bytes in base64 (RFC 6455 section
-// 4.2.1). The library checks only its length.
+// 4.2.1).
 func validKey(key string) bool {
-	b, err := base64.StdEncoding.DecodeString(key)
+	b, err := base64.StdEncoding.Strict().DecodeString(key)
 	return err == nil && len(b) == 16
+}
+
+// acceptKey is the Sec-WebSocket-Accept answering key (RFC 6455 section 4.2.2).
+func acceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // Message is one complete text or binary message.
