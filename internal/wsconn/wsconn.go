@@ -4,6 +4,15 @@
 // but a shallow stack, and Read then takes a pooled buffer, reads and hands over the messages
 // that arrived, and gives the buffer back. Writes go straight to the socket, one system call per
 // frame. Ping, pong and close frames are answered here; the caller sees only messages.
+//
+// It is a strict server of RFC 6455, version 13, without extensions or subprotocols. A
+// client frame that breaks the RFC fails the connection with a close frame: unmasked, with a
+// reserved bit or opcode, a control frame over 125 bytes or fragmented, a continuation with no
+// message begun or a new message inside a fragmented one, a 64-bit length with its top bit
+// set, or a close frame of one byte or with a code no endpoint may send, with 1002; a text
+// message or close reason that is not UTF-8 with 1007; a message over the read limit with
+// 1009, before its payload is read. Pings between the fragments of a message are answered at
+// once, with their payload; pongs are dropped.
 package wsconn
 
 import (
@@ -179,9 +188,10 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) 
 // Read reads the frames that have arrived and gives each complete message to handle, in order
 // (handle runs on the calling goroutine). It blocks only to finish a frame that has begun or,
 // before any byte has arrived, for the first one, and returns nil once the bytes read are used
-// up; call Wait before calling it again. It answers pings and the peer's close frame; after a
-// close frame or a protocol violation it returns an error and the connection is closed or
-// closing. Any error from Read is final.
+// up; call Wait before calling it again. It answers pings and the peer's close frame (echoing
+// its code, then closing the socket: ErrClosed). After a protocol violation (the package
+// comment) it returns an error having sent its close frame; the caller closes the socket
+// (CloseNow) or waits for the answer (Linger). Any error from Read is final.
 func (c *Conn) Read(handle func(Message)) error {
 	br := readers.Get().(*bufio.Reader)
 	br.Reset((*source)(c))
