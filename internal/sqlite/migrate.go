@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -49,6 +50,61 @@ func migrations() ([]migration, error) {
 		}
 	}
 	return ms, nil
+}
+
+// initTables are tables the first migration creates: a database with a schema version and
+// without one of them is no database of this program.
+var initTables = []string{"calls", "members", "busy", "users", "log"}
+
+// checkFile reads the database before anything writes to it (even the switch to WAL mode
+// writes its header), and refuses one that is not this program's, is newer than this
+// binary, or is damaged: a start on it would otherwise write its tables into another
+// program's file, or serve from a file that fails some reads and writes, and change it. The
+// structure check (PRAGMA quick_check) reads every page, which takes a moment per 100 MB.
+func checkFile(ctx context.Context, conn *sql.Conn) error {
+	corrupt := func(err error) error {
+		if faultReason(err) == "corrupt" {
+			return fmt.Errorf("the file is corrupt or not a database: %w", err)
+		}
+		return err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var version, objects int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return corrupt(fmt.Errorf("read schema version: %w", err))
+	}
+	if version > len(ms) {
+		return fmt.Errorf("schema version %d is newer than this binary's %d", version, len(ms))
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return corrupt(fmt.Errorf("read schema: %w", err))
+	}
+	if version == 0 && objects > 0 {
+		return errors.New("not a dialtone database: it holds tables of another program")
+	}
+	if version > 0 {
+		for _, table := range initTables {
+			var n int
+			if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?",
+				table).Scan(&n); err != nil {
+				return corrupt(fmt.Errorf("read schema: %w", err))
+			}
+			if n == 0 {
+				return fmt.Errorf("not a dialtone database: schema version %d and no table %s", version, table)
+			}
+		}
+	}
+	var result string
+	if err := conn.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&result); err != nil {
+		return corrupt(fmt.Errorf("PRAGMA quick_check: %w", err))
+	}
+	if result != "ok" {
+		return fmt.Errorf("the file is corrupt (PRAGMA quick_check: %s)", result)
+	}
+	return nil
 }
 
 // migrate applies, each in its own transaction, the migrations newer than the database's

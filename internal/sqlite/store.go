@@ -177,6 +177,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := checkFile(ctx, conn); err != nil { // before anything writes to the file
+		conn.Close()
+		return fail(err)
+	}
 	if err := writerPragmas(ctx, conn); err != nil {
 		conn.Close()
 		return fail(err)
