@@ -85,7 +85,8 @@
 //
 // A batch that fails because the database cannot be written whatever the change (SQLITE_FULL,
 // SQLITE_IOERR, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN: a full disk, a failing disk,
-// a file system remounted read-only) leaves a fault that Fault and Writable report, logged at
+// a file system remounted read-only), or because the database file is no longer at its path
+// (errRemoved: its directory removed while in use), leaves a fault that Fault and Writable report, logged at
 // ERROR once when it starts and at INFO once when it ends: when a later batch commits a write
 // (a change, not maintenance such as a Prune with nothing to delete, which commits without
 // writing). With no changes coming, Writable itself tries a one-page write once the last

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	driver "modernc.org/sqlite"
@@ -18,7 +19,7 @@ const ProbeAfter = 5 * time.Second
 // that is no fault of the change (a full disk, an I/O error, a read-only file system), so
 // every change fails until the database can be written again.
 type WriteFault struct {
-	Reason string // "disk full", "I/O error", "read-only", "corrupt", "cannot open a file"
+	Reason string // "disk full", "I/O error", "read-only", "corrupt", "cannot open a file", "removed"
 	Err    error  // the SQLite error of the last failed attempt
 	at     time.Time
 }
@@ -44,10 +45,32 @@ var faultReasons = map[int]string{
 // not such an error (nil, a conflict, a busy lock).
 func faultReason(err error) string {
 	var se *driver.Error
+	if errors.Is(err, errRemoved) {
+		return "removed"
+	}
 	if err == nil || !errors.As(err, &se) {
 		return ""
 	}
 	return faultReasons[se.Code()&0xff]
+}
+
+// errRemoved says the database file is no longer at its path: removed (its directory with
+// it) or moved away while open. SQLite would go on committing to the open file, in WAL mode
+// without a word, and what it committed would be lost with the process although each reply
+// said it was stored (R7.1).
+var errRemoved = errors.New("sqlite: the database file was removed or moved while in use")
+
+// stillThere returns an error wrapping errRemoved when the file at the store's path is not
+// the one Open opened: checked before every transaction of the writer, a stat.
+func (s *Store) stillThere() error {
+	fi, err := os.Stat(s.path)
+	if err == nil && os.SameFile(fi, s.file) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("another file is at its path")
+	}
+	return fmt.Errorf("%w: %s: %w", errRemoved, s.path, err)
 }
 
 // Fault returns the *WriteFault of the store's last write attempt, or nil when it wrote, or

@@ -89,6 +89,8 @@ type Store struct {
 	// by the writer goroutine only, read by Fault and Writable.
 	fault   atomic.Pointer[WriteFault]
 	probing atomic.Bool      // a Writable probe is under way
+	path    string           // the database file
+	file    os.FileInfo      // the file Open opened at path (health.go: stillThere)
 	now     func() time.Time // Options.Now
 }
 
@@ -210,6 +212,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(err)
 	}
 
+	if s.file, err = os.Stat(path); err != nil {
+		return fail(err)
+	}
+	s.path = path
 	s.queue = make(chan *request, opts.MaxBatch)
 	s.done = make(chan struct{})
 	go s.run()

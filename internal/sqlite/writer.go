@@ -104,6 +104,14 @@ func (s *Store) commitBatch(batch []*request) {
 			return
 		}
 	}
+	if err := s.stillThere(); err != nil {
+		s.log.Error("sqlite: begin batch", "err", err)
+		s.failedWrite(err)
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
 		s.failedWrite(err)
