@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/switchboard"
+)
+
+// Pages of the database damaged on disk while the store serves (a failing disk, another
+// program writing into the file): a change that meets them fails with
+// switchboard.ErrStorageUnavailable (6000270), never with a domain error, a panic or a hang;
+// Fault says "corrupt" (/readyz 503), and the ERROR log names it (docs/operations.md
+// "Start-up, probes and shutdown": readiness).
+func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
+	var logs bytes.Buffer
+	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer s.Close()
+	sb := switchboard.New(switchboard.Config{}, s, time.Now, nil)
+	defer sb.Close()
+	if err := sb.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	actor := func(user string) call.Actor { return call.Actor{UserID: user, DeviceID: user + "-phone"} }
+	ext := strings.Repeat("x", 1024)
+	for i := range 300 {
+		if _, err := sb.Invite(bg, call.Invite{Actor: actor(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
+			Timeout: 600, ExtendedData: ext}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(2 * 4096); off < info.Size(); off += 4 * 4096 { // one page in four, past the schema
+		if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5}, 4096), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A commit of another connection makes the store's connections drop the pages they
+	// cached: from now on they read the damaged ones.
+	if _, err := raw.Exec(`PRAGMA user_version = ` + fmt.Sprint(len(mustMigrations(t)))); err != nil {
+		t.Fatal(err)
+	}
+
+	failed := 0
+	for i := range 50 {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		_, err := sb.Invite(ctx, call.Invite{Actor: actor(fmt.Sprint("c", i)), Invitees: []string{fmt.Sprint("d", i)},
+			Timeout: 600, ExtendedData: ext}, "")
+		cancel()
+		if err == nil {
+			continue
+		}
+		failed++
+		var ce *call.Error
+		if errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, switchboard.ErrStorageUnavailable) {
+			t.Fatalf("invite %d on damaged pages: %v, want switchboard.ErrStorageUnavailable (6000270)", i, err)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no invite met a damaged page: the test damages too little")
+	}
+	t.Logf("%d of 50 invites met damaged pages", failed)
+	var wf *WriteFault
+	if !errors.As(s.Fault(), &wf) || wf.Reason != "corrupt" {
+		t.Errorf("Fault after the damaged pages: %v, want the reason corrupt", s.Fault())
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "reason=corrupt") {
+		t.Errorf("log after the damaged pages, want an ERROR with reason=corrupt:\n%s", logs.String())
+	}
+}
+
+func mustMigrations(t *testing.T) []migration {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
