@@ -68,8 +68,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	defer cancel()
 	cn, err := c.dial(ctx)
 	if err != nil {
-		c.finish(err)
-		c.disp.stop(func(EventHandler) {})
+		c.disp.stop(func(EventHandler) {}, func() { c.finish(err) })
 		return nil, err
 	}
 	c.pre = cn
@@ -405,10 +404,13 @@ func (c *Client) shutdown(reason error) {
 		c.mu.Unlock()
 		return
 	}
-	c.finish(reason)
+	// The events not yet handed to the handler are dropped before Done is closed, so a handler
+	// method that returns once Done is closed is followed by no call event; the client is
+	// finished before the handler's next call, so the last Disconnected sees Err set.
+	c.disp.stop(func(h EventHandler) { h.OnConnectionStateChanged(Disconnected, reason) },
+		func() { c.finish(reason) })
 	pre, cur := c.pre, c.cur
 	c.state = Disconnected
-	c.disp.stop(func(h EventHandler) { h.OnConnectionStateChanged(Disconnected, reason) })
 	c.mu.Unlock()
 	if pre != nil {
 		pre.close(reason) // not logged in: nothing to say goodbye to, and its peer may not be reading

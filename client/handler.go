@@ -177,9 +177,13 @@ func (d *dispatcher) push(dl delivery) bool {
 // a later client of the device gets them again, from the last seq processed
 // (Options.SeqStore): each logged one reaches the application once, and a synthesized
 // invitation is synthesized again if it still rings, since no later event was processed.
-func (d *dispatcher) stop(last func(EventHandler)) {
+// finished runs once the queue is cut, before the goroutine takes its next delivery: what it
+// does is seen by every handler call that follows, and whoever sees it done knows the call
+// events were dropped.
+func (d *dispatcher) stop(last func(EventHandler), finished func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer finished()
 	if d.stopped {
 		return
 	}
