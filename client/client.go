@@ -240,7 +240,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		}
 		if moved {
 			head := lr.HeadSeq
-			c.disp.push(delivery{call: func(EventHandler) { c.seqs.save(head) }})
+			c.disp.push(delivery{call: func(EventHandler) { c.seqs.save(head) }}, nil)
 		}
 		c.setState(Connected, lost)
 	})
@@ -431,7 +431,7 @@ func (c *Client) setStateLocked(s ConnectionState, reason error) {
 		return
 	}
 	c.state = s
-	c.disp.push(delivery{call: func(h EventHandler) { h.OnConnectionStateChanged(s, reason) }})
+	c.disp.push(delivery{call: func(h EventHandler) { h.OnConnectionStateChanged(s, reason) }}, nil)
 }
 
 // State returns the current connection state.

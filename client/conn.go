@@ -22,7 +22,7 @@ import (
 type conn struct {
 	ws      *websocket.Conn
 	log     *slog.Logger
-	onEvent func(*conn, protocol.Frame)
+	onEvent func(cn *conn, f protocol.Frame, queued func()) // queued: nil, or run as f is queued
 	onDead  func(*conn)
 	start   func(func()) bool // runs a goroutine the client waits for; false once it is finished
 
@@ -51,7 +51,7 @@ const closeGrace = time.Second
 // client is finished: dialConn then closes the WebSocket and returns ErrClosed. Its other
 // errors name u without its password, a credential the handshake sends, since apps log them.
 func dialConn(ctx context.Context, u *url.URL, o *Options, start func(func()) bool,
-	onEvent func(*conn, protocol.Frame), onDead func(*conn)) (*conn, error) {
+	onEvent func(*conn, protocol.Frame, func()), onDead func(*conn)) (*conn, error) {
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = newHandshakeClient(o.DialContext, o.TLSConfig)
@@ -115,8 +115,16 @@ func (cn *conn) readLoop() {
 // stops.
 func (cn *conn) dispatch(f protocol.Frame) bool {
 	if f.Event != "" {
-		kicked := f.Event == protocol.EventKicked && cn.hearKick(f.Data)
-		cn.onEvent(cn, f)
+		var kick protocol.Kicked
+		kicked := f.Event == protocol.EventKicked && json.Unmarshal(f.Data, &kick) == nil
+		var heard func()
+		if kicked {
+			// Recorded as the kick is queued for the handler, at once for both: whoever acts on
+			// the kick (reason), and may finish the client, does so once OnKicked is queued, and
+			// the handler's OnKicked sees the connection ended for it (kicked).
+			heard = func() { cn.hearKick(kick) }
+		}
+		cn.onEvent(cn, f, heard)
 		if kicked {
 			cn.endForKick()
 		}
@@ -143,17 +151,12 @@ func (cn *conn) dispatch(f protocol.Frame) bool {
 	return true
 }
 
-// hearKick records the kicked event whose data is data, and reports false when data does not
-// decode. From then on nothing more is sent on the connection: the server no longer reads it.
-func (cn *conn) hearKick(data json.RawMessage) bool {
-	var k protocol.Kicked
-	if json.Unmarshal(data, &k) != nil {
-		return false
-	}
+// hearKick records the kicked event k. From then on nothing more is sent on the connection:
+// the server no longer reads it.
+func (cn *conn) hearKick(k protocol.Kicked) {
 	cn.mu.Lock()
 	cn.kick = &k
 	cn.mu.Unlock()
-	return true
 }
 
 // endForKick ends, on the reader goroutine, a connection that heard a kicked event, without

@@ -132,10 +132,14 @@ func (t *seqTracker) save(seq int64) {
 
 // onEvent runs on a connection's reader goroutine for every event frame. It drops duplicates,
 // acknowledges invitations (R5.1) without waiting for the reply, and queues the handler call.
-// Unknown events are ignored, but their seq still counts as processed.
-func (c *Client) onEvent(_ *conn, f protocol.Frame) {
+// Unknown events are ignored, but their seq still counts as processed. queued, if not nil,
+// runs as the handler call is queued (dispatcher.push), or at once when none is.
+func (c *Client) onEvent(_ *conn, f protocol.Frame, queued func()) {
 	if !c.seqs.admit(f.Seq) {
 		c.opts.Logger.Debug("dialtone: dropping a replayed event", "event", f.Event, "seq", f.Seq)
+		if queued != nil {
+			queued()
+		}
 		return
 	}
 	call, ev, err := decodeEvent(f)
@@ -151,7 +155,7 @@ func (c *Client) onEvent(_ *conn, f protocol.Frame) {
 			c.acknowledge(*inv)
 		})
 	}
-	c.disp.push(delivery{seq: f.Seq, event: f.Event != protocol.EventKicked, call: call})
+	c.disp.push(delivery{seq: f.Seq, event: f.Event != protocol.EventKicked, call: call}, queued)
 }
 
 // startReceipt reports whether inv is to be acknowledged, and counts its receipt as on its way

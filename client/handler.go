@@ -160,10 +160,15 @@ func newDispatcher(h EventHandler, processed func(int64)) *dispatcher {
 	return d
 }
 
-// push queues a delivery; it never blocks. It reports false after stop.
-func (d *dispatcher) push(dl delivery) bool {
+// push queues a delivery; it never blocks. It reports false after stop. queued, if not nil,
+// runs under the queue's lock once the delivery is queued (or refused): no stop comes between
+// the two, and the delivery is made after it.
+func (d *dispatcher) push(dl delivery, queued func()) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if queued != nil {
+		defer queued()
+	}
 	if d.stopped {
 		return false
 	}
