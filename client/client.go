@@ -381,7 +381,9 @@ func isLogoutKick(err error) bool {
 }
 
 // Done returns a channel closed when the client is finished: after Close, Logout, or a kick or
-// login refusal that forbids reconnecting. Err then tells why.
+// login refusal that forbids reconnecting. Err then tells why. Once it is closed, the handler
+// is called for no further call event: only for the kicks and state changes queued before,
+// and the last Disconnected.
 func (c *Client) Done() <-chan struct{} {
 	return c.life.Done()
 }
