@@ -38,9 +38,7 @@ func TestE2EPersistOutboxAcrossAKill(t *testing.T) {
 	hooks.until(res.CallID, 1)
 
 	ts.kill()
-	pushes.mu.Lock()
-	pushes.fail = 0
-	pushes.mu.Unlock()
+	pushes.setFail(0)
 	hooks.setFail(0)
 	ts.restart()
 

@@ -74,6 +74,9 @@ func newPushService(t *testing.T) *pushService {
 }
 
 // wait returns the n-th push (from 1), waiting up to 15 s for it.
+// setFail makes the service answer 503 to the next n requests (0: none).
+func (p *pushService) setFail(n int) { p.mu.Lock(); p.fail = n; p.mu.Unlock() }
+
 func (p *pushService) wait(n int) push.WebhookBody {
 	p.t.Helper()
 	deadline := time.After(15 * time.Second)

@@ -238,9 +238,7 @@ func TestE2EPushInvitationRefusedBeforeARestartIsSentOnceAfterIt(t *testing.T) {
 	pushes.waitRefused(1)
 	first.Stop()
 
-	pushes.mu.Lock()
-	pushes.fail = 0
-	pushes.mu.Unlock()
+	pushes.setFail(0)
 	next := startServerOn(t, first.Data, "--push-webhook-url", pushes.srv.URL)
 	pushRecordsHandled(t, next, 1)
 	alice = next.login(t, "alice", "a")

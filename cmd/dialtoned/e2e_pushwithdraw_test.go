@@ -220,16 +220,12 @@ func TestE2EPushWithdrawalSurvivesRestart(t *testing.T) {
 	must(t, err)
 	pushes.wait(1)
 
-	pushes.mu.Lock()
-	pushes.fail = 1 << 30 // refuse every push from now on
-	pushes.mu.Unlock()
+	pushes.setFail(1 << 30) // refuse every push from now on
 	must(t, second(alice.CallCancel(ctx, res.CallID, nil, client.OpConfig{PushConfig: &client.PushConfig{Title: "Missed"}})))
 	pushes.waitRefused(1)
 	first.Stop()
 
-	pushes.mu.Lock()
-	pushes.fail = 0
-	pushes.mu.Unlock()
+	pushes.setFail(0)
 	next := startServerOn(t, first.Data, "--push-webhook-url", pushes.srv.URL)
 	pushRecordsHandled(t, next, 1)
 	pushes.wantPushes(t, "after the restart", res.CallID, "alice", "invitation Alice", "withdrawal Missed")
