@@ -24,16 +24,10 @@ import (
 func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 	var logs bytes.Buffer
 	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	defer s.Close()
-	sb := switchboard.New(switchboard.Config{}, s, time.Now, nil)
-	defer sb.Close()
-	if err := sb.Start(bg); err != nil {
-		t.Fatal(err)
-	}
-	actor := func(user string) call.Actor { return call.Actor{UserID: user, DeviceID: user + "-phone"} }
+	sb := startedSwitchboard(t, s)
 	ext := strings.Repeat("x", 1024)
 	for i := range 300 {
-		if _, err := sb.Invite(bg, call.Invite{Actor: actor(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
+		if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
 			Timeout: 600, ExtendedData: ext}, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +66,7 @@ func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 	failed := 0
 	for i := range 50 {
 		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-		_, err := sb.Invite(ctx, call.Invite{Actor: actor(fmt.Sprint("c", i)), Invitees: []string{fmt.Sprint("d", i)},
+		_, err := sb.Invite(ctx, call.Invite{Actor: phoneOf(fmt.Sprint("c", i)), Invitees: []string{fmt.Sprint("d", i)},
 			Timeout: 600, ExtendedData: ext}, "")
 		cancel()
 		if err == nil {

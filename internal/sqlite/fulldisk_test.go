@@ -23,14 +23,8 @@ import (
 // filled goes on.
 func TestOperationsOnAFullDisk(t *testing.T) {
 	s, _ := openTest(t, Options{Now: time.Now})
-	defer s.Close()
-	sb := switchboard.New(switchboard.Config{}, s, time.Now, nil)
-	defer sb.Close()
-	if err := sb.Start(bg); err != nil {
-		t.Fatal(err)
-	}
-	actor := func(user string) call.Actor { return call.Actor{UserID: user, DeviceID: user + "-phone"} }
-	before, err := sb.Invite(bg, call.Invite{Actor: actor("alice"), Invitees: []string{"bob"}, Timeout: 600}, "")
+	sb := startedSwitchboard(t, s)
+	before, err := sb.Invite(bg, call.Invite{Actor: phoneOf("alice"), Invitees: []string{"bob"}, Timeout: 600}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +34,7 @@ func TestOperationsOnAFullDisk(t *testing.T) {
 	ext := strings.Repeat("x", 2048) // each invite needs new pages: 2 KiB in its call, its events
 	key := func(i int) string { return fmt.Sprintf("key-of-caller-%04d", i) }
 	invite := func(i int) call.Invite {
-		return call.Invite{Actor: actor(fmt.Sprint("caller", i)), Invitees: []string{fmt.Sprint("callee", i)},
+		return call.Invite{Actor: phoneOf(fmt.Sprint("caller", i)), Invitees: []string{fmt.Sprint("callee", i)},
 			Timeout: 600, ExtendedData: ext}
 	}
 	results := make([]switchboard.Result, n)
@@ -95,7 +89,7 @@ func TestOperationsOnAFullDisk(t *testing.T) {
 		}
 		agree(t, s, res.Call.ID, fmt.Sprint("caller", i), fmt.Sprint("callee", i))
 	}
-	if _, err := sb.Do(bg, before.Call.ID, call.Accept{Actor: actor("bob")}, ""); err != nil {
+	if _, err := sb.Do(bg, before.Call.ID, call.Accept{Actor: phoneOf("bob")}, ""); err != nil {
 		t.Fatalf("bob accepts the call made before the disk filled: %v", err)
 	}
 	if err := s.Fault(); err != nil {
@@ -103,3 +97,19 @@ func TestOperationsOnAFullDisk(t *testing.T) {
 	}
 	t.Logf("%d of %d invites failed on the full disk", failed, n)
 }
+
+// startedSwitchboard returns a switchboard started on s with the default settings. At the
+// test's end it closes the switchboard, then s.
+func startedSwitchboard(t *testing.T, s *Store) *switchboard.Switchboard {
+	t.Helper()
+	t.Cleanup(func() { s.Close() })
+	sb := switchboard.New(switchboard.Config{}, s, time.Now, nil)
+	t.Cleanup(sb.Close)
+	if err := sb.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// phoneOf is user acting from its device user-phone.
+func phoneOf(user string) call.Actor { return call.Actor{UserID: user, DeviceID: user + "-phone"} }

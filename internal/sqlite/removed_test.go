@@ -26,20 +26,14 @@ func TestChangesRefusedOnceTheDataDirectoryIsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	sb := switchboard.New(switchboard.Config{}, s, time.Now, nil)
-	defer sb.Close()
-	if err := sb.Start(bg); err != nil {
-		t.Fatal(err)
-	}
-	actor := func(user string) call.Actor { return call.Actor{UserID: user, DeviceID: user + "-phone"} }
-	if _, err := sb.Invite(bg, call.Invite{Actor: actor("alice"), Invitees: []string{"bob"}, Timeout: 600}, ""); err != nil {
+	sb := startedSwitchboard(t, s)
+	if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf("alice"), Invitees: []string{"bob"}, Timeout: 600}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	_, err = sb.Invite(bg, call.Invite{Actor: actor("carol"), Invitees: []string{"dave"}, Timeout: 600}, "")
+	_, err = sb.Invite(bg, call.Invite{Actor: phoneOf("carol"), Invitees: []string{"dave"}, Timeout: 600}, "")
 	var ce *call.Error
 	if err == nil || errors.As(err, &ce) || !errors.Is(err, switchboard.ErrStorageUnavailable) {
 		t.Fatalf("invite once the data directory is removed: %v, want switchboard.ErrStorageUnavailable (6000270)", err)
