@@ -100,8 +100,6 @@ func (h *rawHooks) ofCall(callID, last string) []string {
 	}
 }
 
-var eventIDPattern = regexp.MustCompile(`^"eventID":"([^"]+)\.([0-9]+)\.([0-9]+)"$`)
-
 // wantBodies compares the bodies of callID, in order, each with the whole literal of want: in
 // a literal, ID stands for the callID, V1, V2, ... for the version of a change (the same
 // name, the same version; a later name, a greater version), and T for a time that must be
