@@ -105,7 +105,7 @@ func TestE2ERetentionKeepsTheHeadAcrossRestart(t *testing.T) {
 // R3.10 at the least --call-retention: an ended call is deleted, while a call still ringing
 // and an advanced call still going on, both older, are kept however old.
 func TestE2ERetentionOfCalls(t *testing.T) {
-	ts := startServer(t, "--call-retention", "1ms", "--log-retention", "3s")
+	ts := startServer(t, "--call-retention", "3s", "--log-retention", "3s")
 	alice, bob := ts.login(t, "alice", "a"), ts.login(t, "bob", "b")
 	carol, dave := ts.login(t, "carol", "c"), ts.login(t, "dave", "d")
 	erin := ts.login(t, "erin", "e")
@@ -166,7 +166,7 @@ func TestE2ERetentionOfIdempotencyRecords(t *testing.T) {
 	const key = "0000000001-retention-key"
 
 	t.Run("inside the window", func(t *testing.T) {
-		ts := startServer(t, "--log-retention", "3s", "--call-retention", "1ms", "--idempotency-window", "1h")
+		ts := startServer(t, "--log-retention", "3s", "--call-retention", "3s", "--idempotency-window", "1h")
 		alice, _ := ts.rawLogin(t, "alice", "a", -1)
 		first := invite(alice, 2, key)
 		cancel(alice, 3, first)

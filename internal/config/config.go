@@ -360,6 +360,10 @@ func (c Config) Validate() error {
 	if c.LogRetention > 0 && c.LogRetention < c.HeartbeatTimeout {
 		fail("--log-retention must be at least --heartbeat-timeout, so a device can resume within its grace period")
 	}
+	if c.CallRetention > 0 && c.CallRetention < c.LogRetention {
+		fail("--call-retention must be at least --log-retention: a device resuming within the log window " +
+			"replays the events of calls that queryCall would no longer find")
+	}
 	if c.pushes() && c.CallRetention > 0 && c.CallRetention < c.PushExpiry {
 		fail("--call-retention must be at least --push-expiry: a withdrawal push retried after its call was deleted " +
 			"would not be sent")

@@ -257,6 +257,10 @@ func TestRefused(t *testing.T) {
 		{"zero log retention", append(dev, "--log-retention", "0s"), nil, []string{"--log-retention must be at least 1ms"}},
 		{"log retention under heartbeat timeout", append(dev, "--log-retention", "30s"), nil,
 			[]string{"--log-retention must be at least --heartbeat-timeout"}},
+		// A device resuming within the log window replays the events of the calls it missed, and
+		// reads each one with queryCall: the call must outlive its events.
+		{"call retention under log retention", append(dev, "--call-retention", "10m"), nil,
+			[]string{"--call-retention must be at least --log-retention"}},
 		// A withdrawal push still retried needs its call's record of who was pushed, which goes
 		// with the call (docs/push.md): the call must outlive the push's retries.
 		{"call retention under push expiry", append(dev, "--push-webhook-url", "https://push.example/p",

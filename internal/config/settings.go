@@ -45,7 +45,7 @@ func settings() []setting {
 			func(c *Config) any { return &c.MaxDevicesPerUser }},
 		{"join-policy", "who may callJoin a call: members (users who were in it) or anyone (R3.7)",
 			func(c *Config) any { return &c.JoinPolicy }},
-		{"call-retention", "ended calls older than this may be deleted (R3.10); with a push provider at least --push-expiry",
+		{"call-retention", "ended calls older than this may be deleted (R3.10); at least --log-retention, and with a push provider at least --push-expiry",
 			func(c *Config) any { return &c.CallRetention }},
 		{"log-retention", "how long each user's event log is kept for resume, at least --heartbeat-timeout (R7.2)",
 			func(c *Config) any { return &c.LogRetention }},
