@@ -432,7 +432,7 @@ func modelInput(c chooser) Input {
 	case 9:
 		return End{Actor: a}
 	case 10:
-		return DeviceLost{UserID: a.UserID, DeviceID: a.DeviceID}
+		return DeviceLost(a)
 	}
 	return GlareCancel{UserID: a.UserID}
 }

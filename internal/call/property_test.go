@@ -69,7 +69,7 @@ func randomInput(c chooser) Input {
 	case 8:
 		return End{Actor: a, ExtendedData: data, Push: pickPush(c)}
 	case 9:
-		return DeviceLost{UserID: a.UserID, DeviceID: a.DeviceID}
+		return DeviceLost(a)
 	}
 	return GlareCancel{UserID: a.UserID}
 }

@@ -102,7 +102,7 @@ func parseInput(f []string, now int64, h *harness) (in Input, done bool) {
 		return nil, true
 	case "lost":
 		a := actor(f[1])
-		return DeviceLost{UserID: a.UserID, DeviceID: a.DeviceID}, false
+		return DeviceLost(a), false
 	case "glare":
 		return GlareCancel{UserID: f[1]}, false
 	}
