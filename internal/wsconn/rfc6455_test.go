@@ -20,15 +20,28 @@ import (
 // masked returns a client frame (masked, as RFC 6455 section 5.3 requires) with the given
 // FIN bit, opcode and payload, its length in the shortest form.
 func masked(fin bool, op byte, payload []byte) []byte {
+	form := 7
+	switch n := len(payload); {
+	case n > 0xffff:
+		form = 64
+	case n >= 126:
+		form = 16
+	}
+	return maskedLengthIn(form, fin, op, payload)
+}
+
+// maskedLengthIn is masked with the payload length written in form: 7, 16 or 64 bits (RFC
+// 6455 section 5.2), whether or not that is the shortest form for it.
+func maskedLengthIn(form int, fin bool, op byte, payload []byte) []byte {
 	b0 := op
 	if fin {
 		b0 |= 0x80
 	}
 	var b []byte
-	switch n := len(payload); {
-	case n < 126:
+	switch n := len(payload); form {
+	case 7:
 		b = []byte{b0, 0x80 | byte(n)}
-	case n <= 0xffff:
+	case 16:
 		b = binary.BigEndian.AppendUint16([]byte{b0, 0x80 | 126}, uint16(n))
 	default:
 		b = binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, uint64(n))
@@ -202,6 +215,33 @@ func TestProtocolViolationsCloseWith1002(t *testing.T) {
 				if name != "continuation after a last" || m != "false a" {
 					t.Errorf("handed over %q", m)
 				}
+			}
+		})
+	}
+}
+
+// RFC 6455 section 5.2: "the minimal number of bytes MUST be used to encode the length". A
+// data or control frame whose length is written in the 16-bit form but fits 7 bits, or in the
+// 64-bit form but fits 16, fails the connection with 1002, and no message is handed over.
+func TestLengthNotInItsShortestFormClosesWith1002(t *testing.T) {
+	text := []byte(strings.Repeat("t", 200))
+	cases := map[string][]byte{
+		"text of 0 bytes in 16 bits":   maskedLengthIn(16, true, 1, nil),
+		"text of 125 bytes in 16 bits": maskedLengthIn(16, true, 1, text[:125]),
+		"text of 0 bytes in 64 bits":   maskedLengthIn(64, true, 1, nil),
+		"text of 125 bytes in 64 bits": maskedLengthIn(64, true, 1, text[:125]),
+		"text of 200 bytes in 64 bits": maskedLengthIn(64, true, 1, text),
+		"ping in 16 bits":              maskedLengthIn(16, true, 9, []byte("p")),
+		"close in 64 bits":             maskedLengthIn(64, true, 8, closeBody(1000, "")),
+		"continuation in 16 bits": append(masked(false, 1, []byte("a")),
+			maskedLengthIn(16, true, 0, []byte("b"))...),
+	}
+	for name, frames := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, br, msgs := opened(t, frames)
+			expectClose(t, br, wsconn.StatusProtocol)
+			for m := range msgs {
+				t.Errorf("handed over %q", m)
 			}
 		})
 	}

@@ -8,11 +8,11 @@
 // It is a strict server of RFC 6455, version 13, without extensions or subprotocols. A
 // client frame that breaks the RFC fails the connection with a close frame: unmasked, with a
 // reserved bit or opcode, a control frame over 125 bytes or fragmented, a continuation with no
-// message begun or a new message inside a fragmented one, a 64-bit length with its top bit
-// set, or a close frame of one byte or with a code no endpoint may send, with 1002; a text
-// message or close reason that is not UTF-8 with 1007; a message over the read limit with
-// 1009, before its payload is read. Pings between the fragments of a message are answered at
-// once, with their payload; pongs are dropped.
+// message begun or a new message inside a fragmented one, a length not in its shortest form
+// or a 64-bit length with its top bit set, or a close frame of one byte or with a code no
+// endpoint may send, with 1002; a text message or close reason that is not UTF-8 with 1007; a
+// message over the read limit with 1009, before its payload is read. Pings between the
+// fragments of a message are answered at once, with their payload; pongs are dropped.
 package wsconn
 
 import (
@@ -225,8 +225,9 @@ func (s *source) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
-	h, err := ws.ReadHeader(br)
-	if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) {
+	h, err := readHeader(br)
+	if errors.Is(err, ws.ErrHeaderLengthMSB) || errors.Is(err, ws.ErrHeaderLengthUnexpected) ||
+		errors.Is(err, errLengthNotShortest) {
 		return c.fail(StatusProtocol, err)
 	}
 	if err != nil {
@@ -276,6 +277,25 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	}
 	handle(Message{Binary: c.binary, Data: payload})
 	return nil
+}
+
+// errLengthNotShortest is readHeader's refusal of a length in a longer form than it needs.
+var errLengthNotShortest = errors.New("wsconn: frame length not in its shortest form")
+
+// readHeader reads a frame header as ws.ReadHeader does, and refuses with
+// errLengthNotShortest a length written in the 16-bit form that fits 7 bits or in the 64-bit
+// form that fits 16: RFC 6455 section 5.2 says "the minimal number of bytes MUST be used to
+// encode the length".
+func readHeader(br *bufio.Reader) (ws.Header, error) {
+	var lengthForm byte
+	if head, err := br.Peek(2); err == nil {
+		lengthForm = head[1] & 0x7f
+	} // else ReadHeader meets the same end of the stream
+	h, err := ws.ReadHeader(br)
+	if err == nil && (lengthForm == 126 && h.Length < 126 || lengthForm == 127 && h.Length <= 0xffff) {
+		return h, errLengthNotShortest
+	}
+	return h, err
 }
 
 // closeReceived answers the peer's close frame with the same status (1000 for a frame without
