@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -400,6 +401,33 @@ func TestPlainJSON(t *testing.T) {
 	for _, tt := range tests {
 		if got := plainJSON([]byte(tt.data)); got != tt.plain {
 			t.Errorf("plainJSON(%s) = %v, want %v", tt.data, got, tt.plain)
+		}
+	}
+}
+
+// plainJSON compares each name of an object with the names before it, which for the ten
+// thousand names a 64 KiB frame holds would take fifty million comparisons: an object of more
+// than maxPlainNames (16) names, more than any op's data has, is left to lastValues, whose map
+// finds a repeated name at once.
+func TestPlainJSONLeavesObjectsOfManyNamesToLastValues(t *testing.T) {
+	object := func(names int) string {
+		members := make([]string, names)
+		for i := range members {
+			members[i] = fmt.Sprintf(`"n%d":%d`, i, i)
+		}
+		return "{" + strings.Join(members, ",") + "}"
+	}
+	for _, tt := range []struct {
+		data  string
+		plain bool
+	}{
+		{object(16), true},
+		{`{"a":` + object(16) + `,"b":` + object(16) + `}`, true}, // the bound is per object
+		{object(17), false},
+		{`{"config":` + object(10000) + `}`, false},
+	} {
+		if got := plainJSON([]byte(tt.data)); got != tt.plain {
+			t.Errorf("plainJSON of %d bytes beginning %.40s = %v, want %v", len(tt.data), tt.data, got, tt.plain)
 		}
 	}
 }

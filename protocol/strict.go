@@ -252,11 +252,17 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
+// maxPlainNames bounds the names of one object that plainJSON compares with each other, in
+// quadratic time; no op's data has an object of that many.
+const maxPlainNames = 16
+
 // plainJSON reports whether data, valid JSON, holds none of what lastValues is for: no object
 // with a name twice (compared ignoring case, as encoding/json matches names to fields; a name
 // with an escape counts as repeated), no null in a list, and no integer of 16 digits or more
 // (2^53 has 16). encoding/json then reads data as it reads lastValues' output, and DecodeData
-// skips that slower reading: requests from the SDKs hold none of these.
+// skips that slower reading: requests from the SDKs hold none of these. An object of more than
+// maxPlainNames names is not plain either: lastValues, whose map finds a repeated name at once,
+// reads it in linear time.
 func plainJSON(data []byte) bool {
 	type scope struct {
 		object bool
@@ -281,7 +287,11 @@ func plainJSON(data []byte) bool {
 				if bytes.IndexByte(name, '\\') >= 0 {
 					return false
 				}
-				for _, n := range names[scopes[len(scopes)-1].names:] {
+				before := names[scopes[len(scopes)-1].names:]
+				if len(before) == maxPlainNames {
+					return false
+				}
+				for _, n := range before {
 					if bytes.EqualFold(n, name) {
 						return false
 					}
