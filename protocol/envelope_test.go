@@ -274,6 +274,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"id":3,"op":"callAccept","data":{"callID":"c"},"idem":"0123456789abcdef"}`,
 		`{"id":4,"op":"x","data":{ "a" : [1, 2.5, "<&>"] }}`, `{"id":5,"op":"x","idem":5}`,
 		`{"id":6,"op":"x","data":"\u00e9\ud83d\ude00"}`, `{"id":7,"op":"a","op":"b","id":8}`,
+		`{"id":9007199254740992,"op":"x"}`, `{"id":1e0,"op":"x"}`, "{\"id\":1,\"op\":\"\xff\"}",
+		`{"id":1,"op":"x","data":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -326,53 +328,137 @@ func jsonValue(t *testing.T, raw json.RawMessage) any {
 	return v
 }
 
-// FuzzDecodeData checks that DecodeData never panics on any data, that it accepts only a JSON
-// object in UTF-8, and that what it accepts decodes again, once encoded, to the same value.
-// Plain `go test` runs only the seeds.
+// opData makes, for each op with data fields, a new value of the type its data decodes into;
+// any other op (heartbeat, logout) takes an empty object.
+var opData = map[string]func() any{
+	OpLogin:                   func() any { return new(LoginData) },
+	OpCallInvite:              func() any { return new(CallInviteData) },
+	OpCallCancel:              func() any { return new(CallCancelData) },
+	OpCallAccept:              func() any { return new(CallOpData) },
+	OpCallReject:              func() any { return new(CallOpData) },
+	OpCallingInvite:           func() any { return new(CallingInviteData) },
+	OpCallJoin:                func() any { return new(CallOpData) },
+	OpCallQuit:                func() any { return new(CallOpData) },
+	OpCallEnd:                 func() any { return new(CallOpData) },
+	OpCallReceived:            func() any { return new(CallIDData) },
+	OpQueryCallInvitationList: func() any { return new(QueryCallInvitationListData) },
+	OpQueryCall:               func() any { return new(CallIDData) },
+	OpPushRegister:            func() any { return new(PushRegisterData) },
+	OpPushUnregister:          func() any { return new(PushUnregisterData) },
+}
+
+// newOpData returns a new value for op's data (opData).
+func newOpData(op string) any {
+	if newData, ok := opData[op]; ok {
+		return newData()
+	}
+	return new(struct{})
+}
+
+// FuzzDecodeData checks, for the data of every op, that DecodeData never panics on any data,
+// that it accepts only a JSON object in UTF-8 whose integers fit in 53 bits, that what it
+// accepts decodes again, once encoded, to the same value, and that data plainJSON lets through
+// decodes as lastValues reads it. Plain `go test` runs only the seeds: the golden requests'
+// data, and data that repeats names, holds numbers out of range, is not UTF-8 or is nested
+// past what encoding/json reads.
 func FuzzDecodeData(f *testing.F) {
+	golden, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.request.json"))
+	for _, path := range golden {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		req, err := DecodeRequest(b)
+		if err != nil {
+			f.Fatalf("%s: %v", path, err)
+		}
+		f.Add(req.Op, []byte(req.Data))
+	}
 	for _, s := range []string{
 		`{}`, `{"invitees":["bob"],"config":{"timeout":30,"extendedData":"\ud83d\ude00"}}`,
 		`{"invitees":["\ud800"]}`, `{"config":{"extendedData":"\udc00\\"}}`, `{"Invitees":[1]}`,
 		`{"config":{"timeout":9007199254740992}}`, `{"config":{"pushConfig":{"title":"\u00e9"}}}`,
 		`{"config":{"mode":1},"config":{"timeout":3}}`, `{"invitees":[null]}`, `[]`, `null`,
 		"{\"invitees\":[\"\xff\"]}",
+		`{"config":{"timeout":-9007199254740992}}`, `{"config":{"timeout":1e2}}`,
 	} {
-		f.Add([]byte(s))
+		f.Add(OpCallInvite, []byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var d CallInviteData
-		if err := DecodeData(data, &d); err != nil || len(data) == 0 {
+	deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001) // past encoding/json's 10000
+	for _, seed := range []struct{ op, data string }{
+		{OpLogin, `{"token":"t","deviceID":"d","lastSeq":9007199254740992}`},
+		{OpLogin, `{"token":"t","lastSeq":1,"LastSeq":-1,"lastseq":null}`},
+		{OpLogin, "{\"token\":\"t\xc3\"}"},
+		{OpQueryCallInvitationList, `{"config":{"count":-1,"nextFlag":99999999999999999999}}`},
+		{OpQueryCallInvitationList, `{"config":{"nextFlag":1.0},"config":{"count":5}}`},
+		{OpCallCancel, `{"callID":"c","invitees":["a",null],"config":{"pushConfig":null}}`},
+		{OpCallingInvite, `{"callID":"c","config":{"timeout":600,"timeout":601}}`},
+		{OpPushRegister, `{"provider":"apns","token":"t","voip":1,"bundleID":"a.b"}`},
+		{OpCallAccept, `{"callID":"c","config":` + deep + `}`},
+		// nested within encoding/json's limit, a name repeated at the bottom: read by lastValues
+		{OpHeartbeat, strings.Repeat(`{"a":`, 2000) + `{"x":1,"x":2}` + strings.Repeat("}", 2000)},
+	} {
+		f.Add(seed.op, []byte(seed.data))
+	}
+	f.Fuzz(func(t *testing.T, op string, data []byte) {
+		decoded := newOpData(op)
+		if err := DecodeData(data, decoded); err != nil || len(data) == 0 {
 			return
 		}
 		if !json.Valid(data) || !utf8.Valid(data) {
 			t.Fatalf("accepted data that is not JSON in UTF-8: %q", data)
 		}
-		encoded, err := json.Marshal(d)
+		checkIntegers(t, reflect.ValueOf(decoded), op)
+		encoded, err := json.Marshal(decoded)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var again CallInviteData
-		if err := DecodeData(encoded, &again); err != nil {
+		again := newOpData(op)
+		if err := DecodeData(encoded, again); err != nil {
 			t.Fatalf("%s, from %q, is refused: %v", encoded, data, err)
 		}
-		if diff := cmp.Diff(d, again); diff != "" {
+		if diff := cmp.Diff(decoded, again); diff != "" {
 			t.Fatalf("%q decodes differently once encoded (-first +second):\n%s", data, diff)
 		}
 		if !plainJSON(bytes.TrimSpace(data)) {
 			return
 		}
-		last, err := lastValues(bytes.TrimSpace(data), reflect.TypeOf(&d))
+		last, err := lastValues(bytes.TrimSpace(data), reflect.TypeOf(decoded))
 		if err != nil {
 			t.Fatalf("%q is plain, but lastValues refuses it: %v", data, err)
 		}
-		var slow CallInviteData
-		if err := json.Unmarshal(last, &slow); err != nil {
+		slow := newOpData(op)
+		if err := json.Unmarshal(last, slow); err != nil {
 			t.Fatalf("%q is plain, but its lastValues reading is refused: %v", data, err)
 		}
-		if diff := cmp.Diff(d, slow); diff != "" {
+		if diff := cmp.Diff(decoded, slow); diff != "" {
 			t.Fatalf("%q is plain, but decodes differently through lastValues (-plain +lastValues):\n%s", data, diff)
 		}
 	})
+}
+
+// checkIntegers checks that every integer held by v, decoded data, fits in 53 bits
+// (protocol.md "Shapes"); path names v in the failure.
+func checkIntegers(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			checkIntegers(t, v.Elem(), path)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			checkIntegers(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			checkIntegers(t, v.Index(i), path)
+		}
+	case reflect.Int, reflect.Int64:
+		if n := v.Int(); n > MaxInteger || n < -MaxInteger {
+			t.Fatalf("%s: accepted %d, past 53 bits", path, n)
+		}
+	}
 }
 
 // DecodeData reads data that holds no repeated name, no null in a list and no long integer
