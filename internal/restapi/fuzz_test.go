@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,4 +114,55 @@ func FuzzRequestBody(f *testing.F) {
 func emptyOrObject(body []byte) bool {
 	trimmed := bytes.Trim(body, " \t\r\n")
 	return len(body) == 0 || len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) && utf8.Valid(trimmed)
+}
+
+// FuzzQuery sends arbitrary queries to the endpoints that read one and checks that the API
+// never panics, and that a query is either taken, when it parses and gives each parameter the
+// endpoint reads at most once, or refused with 400 and 6000001 before the backend is asked
+// (docs/api.md).
+func FuzzQuery(f *testing.F) {
+	for _, q := range []string{
+		"userID=bob", "count=5&nextFlag=9007199254740991", "count=-1", "count=1.5", "count=9007199254740992",
+		"userID=a&userID=b", "userID=%zz", "userID=a;count=1", "count=%2B5", "count=0x10", "",
+	} {
+		f.Add(q)
+	}
+	backend := &carryingBackend{}
+	h := Routes(http.NewServeMux(), Config{APIKey: "key", ValidUserID: func(id string) bool { return id != "" },
+		Backend: backend, Sessions: &recordedSessions{}})
+	f.Fuzz(func(t *testing.T, query string) {
+		for path, params := range map[string][]string{
+			Prefix + "calls/c1":          {"userID"},
+			Prefix + "users/alice/calls": {"count", "nextFlag"},
+		} {
+			backend.requests = 0
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.URL.RawQuery = query
+			req.Header.Set("Authorization", "Bearer key")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code == http.StatusOK {
+				if values, err := url.ParseQuery(query); err != nil || repeatsAParameter(values, params) {
+					t.Fatalf("GET %s?%s answered 200, want a refusal", path, query)
+				}
+				continue
+			}
+			var answer errorBody
+			err := json.Unmarshal(rec.Body.Bytes(), &answer)
+			if err != nil || rec.Code != http.StatusBadRequest || answer.Error.Code != protocol.CodeInvalidParameter || backend.requests > 0 {
+				t.Fatalf("GET %s?%s answered %d %q (%v) having asked the backend %d times, want 400 and 6000001 before asking it",
+					path, query, rec.Code, rec.Body, err, backend.requests)
+			}
+		}
+	})
+}
+
+// repeatsAParameter reports whether one of the parameters params is given more than once.
+func repeatsAParameter(values url.Values, params []string) bool {
+	for _, name := range params {
+		if len(values[name]) > 1 {
+			return true
+		}
+	}
+	return false
 }
