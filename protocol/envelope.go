@@ -129,7 +129,7 @@ func (e frameError) Unwrap() error { return ErrBadFrame }
 func badFrame(reason string) error { return frameError{reason} }
 
 // DecodeData parses an op's data strictly into v: the data must be a JSON object in UTF-8
-// (absent data decodes as {}), integers must be integers (no fraction or exponent) of at most
+// (absent data decodes as {}) of at most MaxDataItems names and values, integers must be integers (no fraction or exponent) of at most
 // 53 bits and within the field's range, a list of values that cannot be null (userIDs) must
 // hold no null, and every known field must have its type. Unknown fields are ignored, a name
 // repeated in an object takes its last value, whole (two objects under one name are not
@@ -151,8 +151,12 @@ func DecodeData(data json.RawMessage, v any) error {
 	if !utf8.Valid(trimmed) {
 		return errors.New("data is not UTF-8")
 	}
+	plain, items := scanData(trimmed)
+	if items > MaxDataItems {
+		return fmt.Errorf("data holds more than %d names and values", MaxDataItems)
+	}
 	last := trimmed
-	if !plainJSON(trimmed) {
+	if !plain {
 		var err error
 		if last, err = lastValues(trimmed, reflect.TypeOf(v)); err != nil {
 			return err

@@ -219,6 +219,37 @@ func TestDecodeData(t *testing.T) {
 	}
 }
 
+// protocol.md "Shapes": data of more than MaxDataItems names and values is refused before it is
+// read into fields, however plain, whatever its size: a request cannot make the server read
+// thousands of values it has no field for.
+func TestDecodeDataRefusesMoreItemsThanTheBound(t *testing.T) {
+	future := func(numbers int) string { // the object, the name, the list and the numbers
+		return `{"future":[` + strings.TrimSuffix(strings.Repeat("1,", numbers), ",") + `]}`
+	}
+	for _, tt := range []struct {
+		name    string
+		data    string
+		wantErr bool
+	}{
+		{"at the bound", future(MaxDataItems - 3), false},
+		{"one past the bound", future(MaxDataItems - 2), true},
+		{"nulls past the bound", `{"future":[` + strings.TrimSuffix(strings.Repeat("null,", MaxDataItems), ",") + `]}`, true},
+		{"names past the bound", `{` + strings.TrimSuffix(strings.Repeat(`"a":true,`, MaxDataItems/2+1), ",") + `}`, true},
+	} {
+		var got CallInviteData
+		err := DecodeData(json.RawMessage(tt.data), &got)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: DecodeData = %v, want an error: %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+// isPlain reports whether scanData finds data plain.
+func isPlain(data []byte) bool {
+	plain, _ := scanData(data)
+	return plain
+}
+
 func TestDecodeDataLastSeq(t *testing.T) {
 	var d LoginData
 	if err := DecodeData(json.RawMessage(`{"token":"t","deviceID":"d"}`), &d); err != nil || d.LastSeq != nil {
@@ -357,7 +388,7 @@ func newOpData(op string) any {
 
 // FuzzDecodeData checks, for the data of every op, that DecodeData never panics on any data,
 // that it accepts only a JSON object in UTF-8 whose integers fit in 53 bits, that what it
-// accepts decodes again, once encoded, to the same value, and that data plainJSON lets through
+// accepts decodes again, once encoded, to the same value, and that data scanData finds plain
 // decodes as lastValues reads it. Plain `go test` runs only the seeds: the golden requests'
 // data, and data that repeats names, holds numbers out of range, is not UTF-8 or is nested
 // past what encoding/json reads.
@@ -420,7 +451,7 @@ func FuzzDecodeData(f *testing.F) {
 		if diff := cmp.Diff(decoded, again); diff != "" {
 			t.Fatalf("%q decodes differently once encoded (-first +second):\n%s", data, diff)
 		}
-		if !plainJSON(bytes.TrimSpace(data)) {
+		if !isPlain(bytes.TrimSpace(data)) {
 			return
 		}
 		last, err := lastValues(bytes.TrimSpace(data), reflect.TypeOf(decoded))
@@ -462,7 +493,7 @@ func checkIntegers(t *testing.T, v reflect.Value, path string) {
 }
 
 // DecodeData reads data that holds no repeated name, no null in a list and no long integer
-// with encoding/json alone (plainJSON), and everything else through lastValues.
+// with encoding/json alone (scanData), and everything else through lastValues.
 func TestPlainJSON(t *testing.T) {
 	tests := []struct {
 		data  string
@@ -485,13 +516,13 @@ func TestPlainJSON(t *testing.T) {
 		{` { "a" : 1 , "a" : 2 } `, false},
 	}
 	for _, tt := range tests {
-		if got := plainJSON([]byte(tt.data)); got != tt.plain {
-			t.Errorf("plainJSON(%s) = %v, want %v", tt.data, got, tt.plain)
+		if got := isPlain([]byte(tt.data)); got != tt.plain {
+			t.Errorf("scanData(%s) = %v, want %v", tt.data, got, tt.plain)
 		}
 	}
 }
 
-// plainJSON compares each name of an object with the names before it, which for the ten
+// scanData compares each name of an object with the names before it, which for the ten
 // thousand names a 64 KiB frame holds would take fifty million comparisons: an object of more
 // than maxPlainNames (16) names, more than any op's data has, is left to lastValues, whose map
 // finds a repeated name at once.
@@ -512,8 +543,8 @@ func TestPlainJSONLeavesObjectsOfManyNamesToLastValues(t *testing.T) {
 		{object(17), false},
 		{`{"config":` + object(10000) + `}`, false},
 	} {
-		if got := plainJSON([]byte(tt.data)); got != tt.plain {
-			t.Errorf("plainJSON of %d bytes beginning %.40s = %v, want %v", len(tt.data), tt.data, got, tt.plain)
+		if got := isPlain([]byte(tt.data)); got != tt.plain {
+			t.Errorf("scanData of %d bytes beginning %.40s = %v, want %v", len(tt.data), tt.data, got, tt.plain)
 		}
 	}
 }

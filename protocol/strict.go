@@ -252,18 +252,24 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
-// maxPlainNames bounds the names of one object that plainJSON compares with each other, in
+// MaxDataItems bounds the names and values (each object, list, string, number, true, false and
+// null) of one request's data; no op's data needs more than a few dozen.
+const MaxDataItems = 1024
+
+// maxPlainNames bounds the names of one object that scanData compares with each other, in
 // quadratic time; no op's data has an object of that many.
 const maxPlainNames = 16
 
-// plainJSON reports whether data, valid JSON, holds none of what lastValues is for: no object
-// with a name twice (compared ignoring case, as encoding/json matches names to fields; a name
-// with an escape counts as repeated), no null in a list, and no integer of 16 digits or more
-// (2^53 has 16). encoding/json then reads data as it reads lastValues' output, and DecodeData
-// skips that slower reading: requests from the SDKs hold none of these. An object of more than
-// maxPlainNames names is not plain either: lastValues, whose map finds a repeated name at once,
-// reads it in linear time.
-func plainJSON(data []byte) bool {
+// scanData reads data, valid JSON, once, and counts its items: its names and values (each
+// object, list, string, number, true, false and null), stopping once there are more than
+// MaxDataItems, when plain tells only of what it read. It also reports whether data is plain: whether it holds none of what
+// lastValues is for, no object with a name twice (compared ignoring case, as encoding/json
+// matches names to fields; a name with an escape counts as repeated), no null in a list, and
+// no integer of 16 digits or more (2^53 has 16). encoding/json then reads plain data as it reads
+// lastValues' output, and DecodeData skips that slower reading: requests from the SDKs are
+// plain. An object of more than maxPlainNames names is not plain either: lastValues, whose map
+// finds a repeated name at once, reads it in linear time.
+func scanData(data []byte) (plain bool, items int) {
 	type scope struct {
 		object bool
 		names  int // where this object's names begin in names
@@ -271,9 +277,11 @@ func plainJSON(data []byte) bool {
 	var scopeBuf [8]scope
 	var nameBuf [16][]byte
 	scopes, names := scopeBuf[:0], nameBuf[:0]
-	for i := 0; i < len(data); {
+	plain = true
+	for i := 0; i < len(data) && items <= MaxDataItems; {
 		switch c := data[i]; {
 		case c == '{' || c == '[':
+			items++
 			scopes = append(scopes, scope{object: c == '{', names: len(names)})
 			i++
 		case c == '}' || c == ']':
@@ -281,37 +289,46 @@ func plainJSON(data []byte) bool {
 			scopes = scopes[:len(scopes)-1]
 			i++
 		case c == '"':
+			items++
 			end := stringEnd(data, i)
-			if len(scopes) > 0 && scopes[len(scopes)-1].object && isName(data, end) {
+			if plain && len(scopes) > 0 && scopes[len(scopes)-1].object && isName(data, end) {
 				name := data[i+1 : end-1]
-				if bytes.IndexByte(name, '\\') >= 0 {
-					return false
-				}
-				before := names[scopes[len(scopes)-1].names:]
-				if len(before) == maxPlainNames {
-					return false
-				}
-				for _, n := range before {
-					if bytes.EqualFold(n, name) {
-						return false
-					}
-				}
+				plain = newPlainName(names[scopes[len(scopes)-1].names:], name)
 				names = append(names, name)
 			}
 			i = end
 		case c == 'n': // null
+			items++
 			if len(scopes) > 0 && !scopes[len(scopes)-1].object {
-				return false
+				plain = false
 			}
 			i += len("null")
+		case c == 't' || c == 'f':
+			items++
+			i += len("true") // and the rest of false is skipped as white space is
 		case c == '-' || c >= '0' && c <= '9':
+			items++
 			end, digits := numberEnd(data, i)
 			if digits >= 16 {
-				return false
+				plain = false
 			}
 			i = end
-		default: // white space, ',', ':', true, false
+		default: // white space, ',', ':'
 			i++
+		}
+	}
+	return plain, items
+}
+
+// newPlainName reports whether name, the next name of an object whose names so far are before,
+// leaves the object plain (scanData).
+func newPlainName(before [][]byte, name []byte) bool {
+	if bytes.IndexByte(name, '\\') >= 0 || len(before) == maxPlainNames {
+		return false
+	}
+	for _, n := range before {
+		if bytes.EqualFold(n, name) {
+			return false
 		}
 	}
 	return true

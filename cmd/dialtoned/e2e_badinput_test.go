@@ -184,6 +184,11 @@ func TestE2EBadInput(t *testing.T) {
 		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
 			t.Errorf("lastSeq beyond 53 bits: code %d", c)
 		}
+		r.send(`{"id":4,"op":"login","data":{"token":"x","deviceID":"d","future":[` +
+			strings.Repeat("null,", protocol.MaxDataItems) + `null]}}`)
+		if c := r.errorCode(); c != protocol.CodeInvalidParameter {
+			t.Errorf("more than %d names and values (protocol.md \"Shapes\"): code %d", protocol.MaxDataItems, c)
+		}
 		r.login("alice")
 	})
 	for name, tok := range map[string]string{
