@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -25,9 +26,9 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 	}
 	var idem string
 	if idempotent {
-		if idem = idemKeyOf(ctx); len(idem) < protocol.MinIdemBytes || len(idem) > protocol.MaxIdemBytes {
+		if idem = idemKeyOf(ctx); !validIdemKey(idem) {
 			return fmt.Errorf("dialtone: %s: %w", op, &protocol.Error{Code: protocol.CodeInvalidParameter,
-				Message: fmt.Sprintf("an idempotency key is %d to %d bytes", protocol.MinIdemBytes, protocol.MaxIdemBytes)})
+				Message: fmt.Sprintf("an idempotency key is %d to %d bytes of UTF-8", protocol.MinIdemBytes, protocol.MaxIdemBytes)})
 		}
 	}
 	if err := c.usable(); err != nil {
@@ -151,11 +152,17 @@ type idemKeyContext struct{}
 // that tries it again under the same key gets the first reply instead of carrying it out twice,
 // or a refusal of the state the first attempt made. The key must be used by the same device for
 // the same operation and parameters (else 6000001), and counts for the server's idempotency
-// window (15 minutes by default). It must be 16 to 64 bytes, at least 96 of them random bits:
-// NewIdempotencyKey makes one; an operation under another key fails with CodeInvalidParameter
-// without being sent.
+// window (15 minutes by default). It must be 16 to 64 bytes of UTF-8, with at least 96 random
+// bits: NewIdempotencyKey makes one; an operation under another key fails with
+// CodeInvalidParameter without being sent.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idemKeyContext{}, key)
+}
+
+// validIdemKey reports whether key may be sent as an idempotency key: 16 to 64 bytes (R7.3),
+// of UTF-8, since JSON would carry each invalid byte as U+FFFD and so make distinct keys one.
+func validIdemKey(key string) bool {
+	return len(key) >= protocol.MinIdemBytes && len(key) <= protocol.MaxIdemBytes && utf8.ValidString(key)
 }
 
 // idemKeyOf returns the key of WithIdempotencyKey in ctx, or a fresh one.
