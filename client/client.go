@@ -97,7 +97,9 @@ func (c *Client) start(fn func()) bool {
 // Login authenticates the device with token (a JWT minted for the user) and deviceID (stable
 // across restarts of the application on this device). It resumes from the last processed seq
 // of the device found in Options.SeqStore, if any. On success the state becomes Connected and
-// the events that follow the login are delivered to the EventHandler.
+// the events that follow the login are delivered to the EventHandler; a Login that fails
+// delivers none, not even those that follow a reply come as its ctx ended: the next Login gets
+// them again (R7.2).
 //
 // A refused login returns the server's error (Code(err) is, for example, CodeAuthFailed, or
 // CodeRateLimited when the server refused the connection itself; a *KickError when the server
@@ -210,7 +212,9 @@ func (c *Client) keepForRetry(cn *conn, err error) {
 }
 
 // login sends the login op on cn with the device's last processed seq. A successful reply
-// takes effect on cn's reader goroutine, before any event that follows it: the seq bookkeeping,
+// takes effect on cn's reader goroutine, before any event that follows it: the connection's
+// events reach the handler from then on (onEvent), and not when the reply comes after ctx
+// ended (login fails then, though the server logged the device in); the seq bookkeeping,
 // the server clock offset (so that a handler ringing a replayed or synthesized invitation
 // already corrects its deadline by the new session's offset) and the Connected state, which
 // the handler thus gets before those events.
@@ -232,6 +236,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		if decodeErr = json.Unmarshal(f.Result, &lr); decodeErr != nil {
 			return
 		}
+		cn.loggedIn.Store(true)
 		c.clock.record(lr.ServerTime, sent, mono(), true)
 		var lost error
 		discarded, moved := c.seqs.loggedIn(lr.HeadSeq, lr.CaughtUp)

@@ -422,3 +422,38 @@ func TestLoginWaitingForAnotherEndsWithItsContext(t *testing.T) {
 		t.Fatal("the second Login still waits 2s after its ctx ended")
 	}
 }
+
+// The events of a connection reach the handler only once its login succeeded (Client.Login):
+// a Login whose ctx ends as its reply arrives fails, and the invitations that follow the reply
+// on its connection, already read before the connection is closed, must not ring a client the
+// application takes for not logged in, nor be acknowledged, nor count as processed (R7.2). The
+// server here sends them before any answer, so that they come, deterministically, on a
+// connection whose login does not succeed.
+func TestNoEventOfAConnectionWhoseLoginFailed(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.onLogin = []protocol.Event{
+		{Event: protocol.EventCallInvitationReceived, Seq: 1, Data: mustJSON(callEvent("logged"))},
+		{Event: protocol.EventCallInvitationReceived, Data: mustJSON(map[string]any{"callID": "synth", "version": 1, "synthetic": true})},
+	}
+	fs.neverAnswerLogins(t)
+	rec := newRecorder()
+	store := &MemorySeqStore{}
+	c, err := Dial(testCtx(t), fs.url(), Options{EventHandler: rec, SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.Login(ctx, "token", "dev1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Login: %v, want context.DeadlineExceeded", err)
+	}
+	c.Close() // waits for the handler: every event queued was handled
+	select {
+	case got := <-rec.events:
+		t.Errorf("the handler got %q from a connection whose login failed", got)
+	default:
+	}
+	if seq, ok, _ := store.Load(testCtx(t), SeqKey{DeviceID: "dev1"}); ok {
+		t.Errorf("the SeqStore holds %d after a failed login, want no position", seq)
+	}
+}

@@ -28,6 +28,9 @@ type conn struct {
 
 	nextID   atomic.Int64 // the last request id used; ids are positive and increasing
 	lastRecv atomic.Int64 // the mono() reading, in nanoseconds, of the last frame received
+	// loggedIn is set by the reply of a successful login, on the reader goroutine: the call
+	// events that follow it are the session's, those before it are dropped (Client.onEvent).
+	loggedIn atomic.Bool
 
 	// raw is the upgraded connection under ws: closing it ends the connection at once, even
 	// while the WebSocket library waits in a close handshake.

@@ -130,11 +130,17 @@ func (t *seqTracker) save(seq int64) {
 	}
 }
 
-// onEvent runs on a connection's reader goroutine for every event frame. It drops duplicates,
-// acknowledges invitations (R5.1) without waiting for the reply, and queues the handler call.
-// Unknown events are ignored, but their seq still counts as processed. queued, if not nil,
-// runs as the handler call is queued (dispatcher.push), or at once when none is.
-func (c *Client) onEvent(_ *conn, f protocol.Frame, queued func()) {
+// onEvent runs on a connection's reader goroutine for every event frame. It drops duplicates
+// and the call events of a connection whose login has not succeeded (conn.loggedIn: a Login
+// that failed does not deliver them), acknowledges invitations (R5.1) without waiting for the
+// reply, and queues the handler call. Unknown events are ignored, but their seq still counts as
+// processed. queued, if not nil, runs as the handler call is queued (dispatcher.push), or at
+// once when none is.
+func (c *Client) onEvent(cn *conn, f protocol.Frame, queued func()) {
+	if f.Event != protocol.EventKicked && !cn.loggedIn.Load() {
+		c.opts.Logger.Debug("dialtone: dropping an event of a connection not logged in", "event", f.Event, "seq", f.Seq)
+		return // queued is set for kicks only
+	}
 	if !c.seqs.admit(f.Seq) {
 		c.opts.Logger.Debug("dialtone: dropping a replayed event", "event", f.Event, "seq", f.Seq)
 		if queued != nil {

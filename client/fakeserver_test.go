@@ -30,6 +30,7 @@ type fakeServer struct {
 	replayAll  bool             // replay the whole log at resume, duplicates included
 	pruned     bool             // every login is caughtUp false: retention deleted what it missed
 	afterLogin []protocol.Event // sent right after every login reply (e.g. synthesized)
+	onLogin    []protocol.Event // sent as every login is read, before its answer (out of protocol)
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
@@ -139,6 +140,11 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 			fs.t.Errorf("fake server: bad login data: %v", err)
 			return false
 		}
+		fs.mu.Lock()
+		for _, ev := range fs.onLogin {
+			fc.write(ev)
+		}
+		fs.mu.Unlock()
 		fs.logins <- ld
 		fs.mu.Lock()
 		loginErr, loginKick, kickLogins, kickGate, kickLost := fs.loginErr, fs.loginKick, fs.kickLogins, fs.kickGate, fs.kickLost
