@@ -35,10 +35,12 @@ func (r *ringer) OnConnectionStateChanged(s client.ConnectionState, reason error
 }
 
 func ExampleDial() {
+	serverURL, stop := exampleServer() // wss://dialtone.example.com in an application
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	h := &ringer{}
-	c, err := client.Dial(ctx, "wss://dialtone.example.com", client.Options{
+	c, err := client.Dial(ctx, serverURL, client.Options{
 		EventHandler: h,
 		Logger:       slog.Default(),
 		SeqStore:     &client.MemorySeqStore{}, // use a persistent store in an application
@@ -48,15 +50,25 @@ func ExampleDial() {
 	}
 	defer c.Close()
 	h.c = c
-	res, err := c.Login(ctx, "eyJhbGciOiJIUzI1NiJ9…", "alice-phone")
+	res, err := c.Login(ctx, tokenFor("alice"), "alice-phone") // a token from your backend
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("logged in as", res.UserID)
+	// The handler runs on a goroutine of its own: its lines interleave with the others.
+
+	// Unordered output:
+	// connection: Connecting <nil>
+	// connection: Connected <nil>
+	// logged in as alice
+	// connection: Disconnected dialtone: client closed
 }
 
 func ExampleClient_CallInvite() {
-	var c *client.Client // from Dial and Login
+	serverURL, stop := exampleServer()
+	defer stop()
+	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
+	defer c.Close()
 	ctx := context.Background()
 	res, err := c.CallInvite(ctx, []string{"bob", "carol"}, client.InviteConfig{
 		Timeout:      30,
@@ -75,11 +87,16 @@ func ExampleClient_CallInvite() {
 	for _, u := range res.ErrorUserList {
 		fmt.Println("not invited:", u.UserID, u.Reason)
 	}
-	fmt.Println("calling, callID", res.CallID)
+	fmt.Println("ringing", len(res.CallInfo.CallUserList)-1, "users for", res.Timeout, "seconds")
+	// Output:
+	// ringing 2 users for 30 seconds
 }
 
 func ExampleCode() {
-	var c *client.Client // from Dial and Login
+	serverURL, stop := exampleServer()
+	defer stop()
+	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
+	defer c.Close()
 	_, err := c.CallAccept(context.Background(), "c9…", client.OpConfig{})
 	var kick *client.KickError
 	switch {
@@ -92,11 +109,23 @@ func ExampleCode() {
 	default:
 		log.Print(err)
 	}
+	// Output:
+	// the invitation timed out or the call ended
 }
 
 func ExampleClient_QueryCallInvitationList() {
-	var c *client.Client // from Dial and Login
+	serverURL, stop := exampleServer()
+	defer stop()
+	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
+	defer c.Close()
 	ctx := context.Background()
+	for _, caller := range []string{"bob", "carol"} {
+		other := loggedIn(serverURL, caller, caller+"-phone", nil)
+		if _, err := other.CallInvite(ctx, []string{"alice"}, client.InviteConfig{}); err != nil {
+			log.Fatal(err)
+		}
+		other.Close()
+	}
 	var flag int64
 	for {
 		page, err := c.QueryCallInvitationList(ctx, 50, flag)
@@ -104,12 +133,15 @@ func ExampleClient_QueryCallInvitationList() {
 			log.Fatal(err)
 		}
 		for _, call := range page.CallList {
-			fmt.Println(call.CallID, call.Caller, call.State)
+			fmt.Println("a call from", call.Caller, "started:", call.State == client.CallStarted)
 		}
 		if flag = page.NextFlag; flag == 0 {
 			break
 		}
 	}
+	// Output:
+	// a call from carol started: true
+	// a call from bob started: true
 }
 
 func ExampleOptions_tokenSource() {
@@ -125,23 +157,40 @@ func ExampleOptions_tokenSource() {
 }
 
 func ExampleWithIdempotencyKey() {
-	var c *client.Client // from Dial and Login
+	serverURL, stop := exampleServer()
+	defer stop()
+	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
+	defer c.Close()
+	bob := loggedIn(serverURL, "bob", "bob-phone", nil)
+	defer bob.Close()
+	call, err := bob.CallInvite(context.Background(), []string{"alice"}, client.InviteConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	// Every attempt of this one answer carries the same key: an attempt whose reply never came
 	// may still have been carried out, and the next then gets its reply instead of 6000274.
 	ctx := client.WithIdempotencyKey(context.Background(), client.NewIdempotencyKey())
 	for attempt := 1; attempt <= 3; attempt++ {
 		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.CallAccept(attemptCtx, "c9…", client.OpConfig{})
+		_, err := c.CallAccept(attemptCtx, call.CallID, client.OpConfig{})
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) {
 			fmt.Println("answered:", err == nil)
-			return
+			break
 		}
 	}
+	// An attempt under the same key after one carried out gets its reply again.
+	_, err = c.CallAccept(ctx, call.CallID, client.OpConfig{})
+	fmt.Println("answered again:", err == nil)
+	// Output:
+	// answered: true
+	// answered again: true
 }
 
 func ExampleClient_Logout() {
-	var c *client.Client // from Dial and Login
+	serverURL, stop := exampleServer()
+	defer stop()
+	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
 	// A user signing out. The client ends whatever Logout returns; nil tells that the server
 	// logged the device out, so the device gets no more invitations or pushes.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -156,4 +205,6 @@ func ExampleClient_Logout() {
 	default:
 		log.Print(err) // not answered in time, or refused: the device may still be known
 	}
+	// Output:
+	// signed out
 }
