@@ -86,21 +86,11 @@ func TestMethodsAfterTheEndFailWithItsReason(t *testing.T) {
 			}
 			ctx := context.Background() // no deadline: a wait would last RequestTimeout
 			start := time.Now()
-			for name, call := range map[string]func() error{
-				"Login":  func() error { _, err := c.Login(ctx, "token", "dev1"); return err },
-				"Logout": func() error { return c.Logout(ctx) },
-				"CallInvite": func() error {
-					_, err := c.CallInvite(ctx, []string{"bob"}, InviteConfig{Timeout: 30})
-					return err
-				},
-				"CallAccept": func() error { _, err := c.CallAccept(ctx, "c1", OpConfig{}); return err },
-				"QueryCall":  func() error { _, err := c.QueryCall(ctx, "c1"); return err },
-				"QueryCallInvitationList": func() error {
-					_, err := c.QueryCallInvitationList(ctx, 10, 0)
-					return err
-				},
-			} {
-				if err := call(); !errors.Is(err, tc.reason) {
+			calls := operations(c)
+			calls["Login"] = func(ctx context.Context) error { _, err := c.Login(ctx, "token", "dev1"); return err }
+			calls["Logout"] = c.Logout
+			for name, call := range calls {
+				if err := call(ctx); !errors.Is(err, tc.reason) {
 					t.Errorf("%s after %s: %v, want %v", name, tc.name, err, tc.reason)
 				}
 			}
