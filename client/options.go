@@ -51,7 +51,10 @@ type Options struct {
 	// to Login. An error is logged and retried with backoff. It must return when ctx is done
 	// (after RequestTimeout, or when the client is closed): Close waits for it, and so it must
 	// not call Close or Logout itself, which would wait for ever; one that finds the user signed
-	// out may start them on another goroutine (go c.Close()) and return an error.
+	// out may start them on another goroutine (go c.Close()) and return an error. Nor may it
+	// wait for an operation of the client: the operation waits for the reconnection that waits
+	// for the token, so it fails with ctx's error at every attempt, and the client never
+	// reconnects.
 	TokenSource func(ctx context.Context) (string, error)
 
 	// RequestTimeout bounds an operation whose context has no deadline, retries across
