@@ -169,12 +169,14 @@ export function keyOf(options) {
 }
 
 // idemKeyError returns the error of an idempotency key the server would refuse (6000001), or
-// null for a key of MIN_IDEM_BYTES to MAX_IDEM_BYTES bytes.
+// that would not reach it as it is, or null for a well-formed string (no lone surrogate, which
+// would be sent as U+FFFD, so that distinct keys met as one) of MIN_IDEM_BYTES to MAX_IDEM_BYTES
+// bytes in UTF-8.
 export function idemKeyError(op, key) {
-  const size = typeof key === 'string' ? new TextEncoder().encode(key).length : -1;
+  const size = typeof key === 'string' && key.isWellFormed() ? new TextEncoder().encode(key).length : -1;
   if (size >= MIN_IDEM_BYTES && size <= MAX_IDEM_BYTES) return null;
   return new DialtoneError(ErrorCode.InvalidParameter,
-    `dialtone: ${op}: an idempotency key is a string of ${MIN_IDEM_BYTES} to ${MAX_IDEM_BYTES} bytes`);
+    `dialtone: ${op}: an idempotency key is a string of ${MIN_IDEM_BYTES} to ${MAX_IDEM_BYTES} bytes of UTF-8, without lone surrogates`);
 }
 
 // frameSizeError returns the InvalidParameter refusal of a request whose frame, with the

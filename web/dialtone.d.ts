@@ -90,7 +90,7 @@ export interface CallingInviteConfig { timeout?: number; extendedData?: string; 
  * a call may have been carried out all the same: try it again with the same idempotencyKey.
  */
 export interface RequestOptions { signal?: AbortSignal }
-/** idempotencyKey: 16–64 bytes, at least 96 random bits (newIdempotencyKey()); default a fresh one. */
+/** idempotencyKey: 16–64 bytes of UTF-8 (a string without lone surrogates), at least 96 random bits (newIdempotencyKey()); default a fresh one. */
 export interface CallOptions extends RequestOptions { idempotencyKey?: string }
 
 export interface CallInviteResult { callID: string; timeout: number; errorUserList: ErrorUserInfo[]; callInfo: CallInfo }
