@@ -49,17 +49,25 @@ func (r *rawConn) send(frame string) {
 // next reads the next frame; it fails the test on a close or after waitFor.
 func (r *rawConn) next() protocol.Frame {
 	r.t.Helper()
+	data := r.nextBytes()
+	var f protocol.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		r.t.Fatalf("server sent non-JSON %q", data)
+	}
+	return f
+}
+
+// nextBytes reads the next frame as the server wrote it; it fails the test on a close or after
+// waitFor.
+func (r *rawConn) nextBytes() []byte {
+	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.t.Context(), waitFor)
 	defer cancel()
 	_, data, err := r.conn.Read(ctx)
 	if err != nil {
 		r.t.Fatalf("read: %v", err)
 	}
-	var f protocol.Frame
-	if err := json.Unmarshal(data, &f); err != nil {
-		r.t.Fatalf("server sent non-JSON %q", data)
-	}
-	return f
+	return data
 }
 
 // read reads the next frame, or returns the error that ended the connection.
