@@ -133,8 +133,8 @@ func badFrame(reason string) error { return frameError{reason} }
 // 53 bits and within the field's range, a list of values that cannot be null (userIDs) must
 // hold no null, and every known field must have its type. Unknown fields are ignored, a name
 // repeated in an object takes its last value, whole (two objects under one name are not
-// merged), and a null field leaves its value unset. Field names are matched as encoding/json
-// matches them, which also accepts a name that differs only in case (docs/behaviour.md §12).
+// merged), and a null field leaves its value unset. Field names are matched exactly
+// (protocol.md "Shapes"): a name that differs from a field's only in case is an unknown field.
 // An error names the field by its JSON path and the value it could not take, in terms of the
 // wire, not of v's Go types. v is a pointer to a struct of the protocol's data types.
 func DecodeData(data json.RawMessage, v any) error {
@@ -151,7 +151,7 @@ func DecodeData(data json.RawMessage, v any) error {
 	if !utf8.Valid(trimmed) {
 		return errors.New("data is not UTF-8")
 	}
-	plain, items := scanData(trimmed)
+	plain, items := scanData(trimmed, fieldNamesOf(reflect.TypeOf(v)))
 	if items > MaxDataItems {
 		return fmt.Errorf("data holds more than %d names and values", MaxDataItems)
 	}

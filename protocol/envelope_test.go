@@ -161,8 +161,10 @@ func TestDecodeData(t *testing.T) {
 		{"negative integer", `{"config":{"mode":-1}}`, CallInviteData{Config: InviteConfig{Mode: -1}}, false},
 		{"repeated name", `{"invitees":["a"],"config":{"timeout":5},"invitees":["bob"]}`,
 			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 5}}, false},
-		{"name in other case is taken", `{"Invitees":["bob"],"CONFIG":{"Timeout":5}}`,
-			CallInviteData{Invitees: []string{"bob"}, Config: InviteConfig{Timeout: 5}}, false},
+		{"name in another case is an unknown field", `{"Invitees":["bob"],"CONFIG":{"timeout":5},"config":{"Timeout":6}}`,
+			CallInviteData{}, false},
+		{"name in another case does not replace the field", `{"invitees":["a"],"Invitees":["b"]}`,
+			CallInviteData{Invitees: []string{"a"}}, false},
 		{"repeated object takes the last whole", `{"config":{"timeout":601},"config":{"mode":1}}`,
 			CallInviteData{Config: InviteConfig{Mode: ModeAdvanced}}, false},
 		{"repeated nested object takes the last whole", `{"config":{"pushConfig":{"title":"a"},"pushConfig":{"content":"b"}}}`,
@@ -244,9 +246,9 @@ func TestDecodeDataRefusesMoreItemsThanTheBound(t *testing.T) {
 	}
 }
 
-// isPlain reports whether scanData finds data plain.
-func isPlain(data []byte) bool {
-	plain, _ := scanData(data)
+// isPlain reports whether scanData finds data, which goes into a value with fields, plain.
+func isPlain(data []byte, fields fieldNames) bool {
+	plain, _ := scanData(data, fields)
 	return plain
 }
 
@@ -451,7 +453,7 @@ func FuzzDecodeData(f *testing.F) {
 		if diff := cmp.Diff(decoded, again); diff != "" {
 			t.Fatalf("%q decodes differently once encoded (-first +second):\n%s", data, diff)
 		}
-		if !isPlain(bytes.TrimSpace(data)) {
+		if !isPlain(bytes.TrimSpace(data), fieldNamesOf(reflect.TypeOf(decoded))) {
 			return
 		}
 		last, err := lastValues(bytes.TrimSpace(data), reflect.TypeOf(decoded))
@@ -492,9 +494,15 @@ func checkIntegers(t *testing.T, v reflect.Value, path string) {
 	}
 }
 
-// DecodeData reads data that holds no repeated name, no null in a list and no long integer
-// with encoding/json alone (scanData), and everything else through lastValues.
+// DecodeData reads data that holds no repeated name, no name in another case than a field's,
+// no null in a list and no long integer with encoding/json alone (scanData), and everything
+// else through lastValues.
 func TestPlainJSON(t *testing.T) {
+	type data struct {
+		CallID string `json:"callID"`
+		CallInviteData
+	}
+	fields := fieldNamesOf(reflect.TypeOf(&data{}))
 	tests := []struct {
 		data  string
 		plain bool
@@ -508,6 +516,10 @@ func TestPlainJSON(t *testing.T) {
 		{`{"config":{"extendedData":null},"invitees":[]}`, true},
 		{`{"config":{"mode":1},"config":{"timeout":3}}`, false},
 		{`{"callID":"a","CallID":"b"}`, false},
+		{`{"config":{"Mode":1}}`, false},
+		{`{"invitees":[],"Invitees":[]}`, false},
+		{`{"a":1,"A":2,"callid":3}`, false},
+		{`{"a":1,"A":2,"future":{"B":3,"b":4}}`, true}, // names of no field
 		{`{"call\u0049D":"a"}`, false},
 		{`{"invitees":["bob",null]}`, false},
 		{`{"users":[{"a":1},null]}`, false},
@@ -516,7 +528,7 @@ func TestPlainJSON(t *testing.T) {
 		{` { "a" : 1 , "a" : 2 } `, false},
 	}
 	for _, tt := range tests {
-		if got := isPlain([]byte(tt.data)); got != tt.plain {
+		if got := isPlain([]byte(tt.data), fields); got != tt.plain {
 			t.Errorf("scanData(%s) = %v, want %v", tt.data, got, tt.plain)
 		}
 	}
@@ -543,7 +555,7 @@ func TestPlainJSONLeavesObjectsOfManyNamesToLastValues(t *testing.T) {
 		{object(17), false},
 		{`{"config":` + object(10000) + `}`, false},
 	} {
-		if got := isPlain([]byte(tt.data)); got != tt.plain {
+		if got := isPlain([]byte(tt.data), nil); got != tt.plain {
 			t.Errorf("scanData of %d bytes beginning %.40s = %v, want %v", len(tt.data), tt.data, got, tt.plain)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // member is one name and value of a JSON object, in the order of the text.
@@ -23,11 +24,13 @@ type object []member
 // lastValues returns the valid JSON object data re-encoded so that encoding/json reads it into
 // a value of type t (a pointer to a struct) as protocol.md and docs/behaviour.md §12 say:
 // a name repeated in an object keeps only its last value, whole, where encoding/json would
-// merge two objects given under one name into one struct. It fails when a number that goes
-// into an integer field has no fraction or exponent but does not fit in 53 bits (protocol.md
-// "Shapes"), and when a list whose entries cannot be null (a list of userIDs) holds a null,
-// which encoding/json would read as "". A value of the wrong type is left as it is, for
-// encoding/json to refuse with its path.
+// merge two objects given under one name into one struct, and a member whose name is not a
+// field's name exactly is left out, where encoding/json would take a name that differs only in
+// case for the field's (protocol.md "Shapes": names are exactly as written). It fails when a
+// number that goes into an integer field has no fraction or exponent but does not fit in 53
+// bits (protocol.md "Shapes"), and when a list whose entries cannot be null (a list of
+// userIDs) holds a null, which encoding/json would read as "". A value of the wrong type is
+// left as it is, for encoding/json to refuse with its path.
 func lastValues(data []byte, t reflect.Type) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -35,6 +38,7 @@ func lastValues(data []byte, t reflect.Type) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("data is not valid JSON")
 	}
+	tree = exactMembers(tree, t)
 	if err := checkValue(tree, t, ""); err != nil {
 		return nil, err
 	}
@@ -128,8 +132,43 @@ func writeValue(w io.Writer, v any) error {
 	return err
 }
 
-// checkValue checks v, as readValue makes it, that goes into a Go value of type t at the JSON
-// path path (lastValues). Names are matched to fields as encoding/json matches them.
+// exactMembers returns v, as readValue makes it, that goes into a Go value of type t, without
+// the members of its objects, at any depth, whose names are not exactly those of the fields
+// they would go into: unknown fields, which are ignored, names in another case included.
+func exactMembers(v any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(object)
+		if !ok {
+			return v
+		}
+		fields := jsonFields(t)
+		kept := object{}
+		for _, m := range obj {
+			if ft, known := fields[m.name]; known {
+				kept = append(kept, member{m.name, exactMembers(m.value, ft)})
+			}
+		}
+		return kept
+	case reflect.Slice, reflect.Array:
+		list, ok := v.([]any)
+		if !ok {
+			return v
+		}
+		out := make([]any, len(list))
+		for i, e := range list {
+			out[i] = exactMembers(e, t.Elem())
+		}
+		return out
+	}
+	return v
+}
+
+// checkValue checks v, as exactMembers leaves it, that goes into a Go value of type t at the
+// JSON path path (lastValues).
 func checkValue(v any, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -142,10 +181,8 @@ func checkValue(v any, t reflect.Type, path string) error {
 		}
 		fields := jsonFields(t)
 		for _, m := range obj {
-			if ft, known := fieldType(fields, m.name); known {
-				if err := checkValue(m.value, ft, joinPath(path, m.name)); err != nil {
-					return err
-				}
+			if err := checkValue(m.value, fields[m.name], joinPath(path, m.name)); err != nil {
+				return err
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -166,20 +203,6 @@ func checkValue(v any, t reflect.Type, path string) error {
 		return checkInteger(v, path)
 	}
 	return nil
-}
-
-// fieldType returns the type of the field name goes into: the field of that exact name, else
-// one whose name differs only in case (docs/behaviour.md §12).
-func fieldType(fields map[string]reflect.Type, name string) (reflect.Type, bool) {
-	if t, ok := fields[name]; ok {
-		return t, true
-	}
-	for n, t := range fields {
-		if strings.EqualFold(n, name) {
-			return t, true
-		}
-	}
-	return nil, false
 }
 
 // nullable reports whether a Go value of type t can hold JSON null as such (a pointer, map,
@@ -252,6 +275,62 @@ func joinPath(path, name string) string {
 	return path + "." + name
 }
 
+// fieldNames holds the JSON names of the fields of a type and of every type it holds, at any
+// depth (fieldNamesOf): each name, and whether another of them differs from it only in case.
+type fieldNames map[string]bool
+
+// fieldNamesCache holds fieldNamesOf's answers by type.
+var fieldNamesCache sync.Map
+
+// fieldNamesOf returns the fieldNames of t, a pointer to a struct of the protocol's data types.
+func fieldNamesOf(t reflect.Type) fieldNames {
+	if names, ok := fieldNamesCache.Load(t); ok {
+		return names.(fieldNames)
+	}
+	names := fieldNames{}
+	addFieldNames(names, t, map[reflect.Type]bool{})
+	for n := range names {
+		for other := range names {
+			if other != n && strings.EqualFold(other, n) {
+				names[n] = true
+			}
+		}
+	}
+	fieldNamesCache.Store(t, names)
+	return names
+}
+
+// addFieldNames adds to names those of the fields of t and of the types they hold; seen holds
+// the struct types already visited.
+func addFieldNames(names fieldNames, t reflect.Type, seen map[reflect.Type]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return
+	}
+	seen[t] = true
+	for name, ft := range jsonFields(t) {
+		names[name] = false
+		addFieldNames(names, ft, seen)
+	}
+}
+
+// inAnotherCase reports whether name differs only in case from one of names other than itself:
+// a name encoding/json could take for another field than the one of its exact name, or for a
+// field although it names none.
+func (names fieldNames) inAnotherCase(name []byte) bool {
+	if twin, known := names[string(name)]; known {
+		return twin
+	}
+	for n := range names {
+		if bytes.EqualFold([]byte(n), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // MaxDataItems bounds the names and values (each object, list, string, number, true, false and
 // null) of one request's data; no op's data needs more than a few dozen.
 const MaxDataItems = 1024
@@ -260,16 +339,17 @@ const MaxDataItems = 1024
 // quadratic time; no op's data has an object of that many.
 const maxPlainNames = 16
 
-// scanData reads data, valid JSON, once, and counts its items: its names and values (each
-// object, list, string, number, true, false and null), stopping once there are more than
-// MaxDataItems, when plain tells only of what it read. It also reports whether data is plain: whether it holds none of what
-// lastValues is for, no object with a name twice (compared ignoring case, as encoding/json
-// matches names to fields; a name with an escape counts as repeated), no null in a list, and
-// no integer of 16 digits or more (2^53 has 16). encoding/json then reads plain data as it reads
-// lastValues' output, and DecodeData skips that slower reading: requests from the SDKs are
-// plain. An object of more than maxPlainNames names is not plain either: lastValues, whose map
-// finds a repeated name at once, reads it in linear time.
-func scanData(data []byte) (plain bool, items int) {
+// scanData reads data, valid JSON that goes into a value of a type whose field names are
+// fields, once, and counts its items: its names and values (each object, list, string, number,
+// true, false and null), stopping once there are more than MaxDataItems, when plain tells only
+// of what it read. It also reports whether data is plain: whether it holds none of what
+// lastValues is for, no object with a name twice (a name with an escape counts as repeated),
+// no name that differs only in case from a field's (fieldNames.inAnotherCase), no null in a
+// list, and no integer of 16 digits or more (2^53 has 16). encoding/json then reads plain data
+// as it reads lastValues' output, and DecodeData skips that slower reading: requests from the
+// SDKs are plain. An object of more than maxPlainNames names is not plain either: lastValues,
+// whose map finds a repeated name at once, reads it in linear time.
+func scanData(data []byte, fields fieldNames) (plain bool, items int) {
 	type scope struct {
 		object bool
 		names  int // where this object's names begin in names
@@ -293,7 +373,7 @@ func scanData(data []byte) (plain bool, items int) {
 			end := stringEnd(data, i)
 			if plain && len(scopes) > 0 && scopes[len(scopes)-1].object && isName(data, end) {
 				name := data[i+1 : end-1]
-				plain = newPlainName(names[scopes[len(scopes)-1].names:], name)
+				plain = newPlainName(names[scopes[len(scopes)-1].names:], name, fields)
 				names = append(names, name)
 			}
 			i = end
@@ -321,13 +401,13 @@ func scanData(data []byte) (plain bool, items int) {
 }
 
 // newPlainName reports whether name, the next name of an object whose names so far are before,
-// leaves the object plain (scanData).
-func newPlainName(before [][]byte, name []byte) bool {
-	if bytes.IndexByte(name, '\\') >= 0 || len(before) == maxPlainNames {
+// in data that goes into a value with fields, leaves the object plain (scanData).
+func newPlainName(before [][]byte, name []byte, fields fieldNames) bool {
+	if bytes.IndexByte(name, '\\') >= 0 || len(before) == maxPlainNames || fields.inAnotherCase(name) {
 		return false
 	}
 	for _, n := range before {
-		if bytes.EqualFold(n, name) {
+		if bytes.Equal(n, name) {
 			return false
 		}
 	}

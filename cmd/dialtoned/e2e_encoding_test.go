@@ -143,3 +143,40 @@ func TestE2ERestAPIMalformedPercentEncoding(t *testing.T) {
 		t.Errorf("answer %d %q, close %v; want a plain 400 and the connection closed", resp.StatusCode, resp.Header, resp.Close)
 	}
 }
+
+// protocol.md "Shapes": field names are exactly as written, and a field a client does not name
+// as written is one the server does not know, so it is ignored (protocol.md: the protocol
+// grows by optional fields), over the WebSocket as through the server REST API: "Invitees" is
+// no invitee list, "Mode" no mode, "UserID" no acting user, and a "CALLID" next to "callID"
+// does not replace it.
+func TestE2EFieldNamesAreExactlyAsWritten(t *testing.T) {
+	ts := startServer(t, "--api-key", apiKey)
+	r := ts.raw(t)
+	r.login("alice")
+	r.send(`{"id":2,"op":"callInvite","data":{"Invitees":["bob"]}}`)
+	if f := r.reply(2); f.Error == nil || f.Error.Code != 6000001 {
+		t.Errorf(`callInvite with "Invitees" only: %+v %s, want 6000001 (no invitees)`, f.Error, f.Result)
+	}
+	r.send(`{"id":3,"op":"callInvite","data":{"invitees":["bob"],"config":{"Mode":1,"ExtendedData":"x"}}}`)
+	f := r.reply(3)
+	var res struct {
+		CallInfo struct {
+			CallID, ExtendedData string
+			Mode                 int
+		}
+	}
+	if f.Error != nil || json.Unmarshal(f.Result, &res) != nil || res.CallInfo.Mode != 0 || res.CallInfo.ExtendedData != "" {
+		t.Errorf(`callInvite with "Mode" and "ExtendedData": %+v %s, want a general call without extendedData`, f.Error, f.Result)
+	}
+	r.send(`{"id":4,"op":"queryCall","data":{"callID":"` + res.CallInfo.CallID + `","CALLID":"NoSuchCall0123456789abcd"}}`)
+	if f := r.reply(4); f.Error != nil {
+		t.Errorf(`queryCall of a call by "callID", with a "CALLID" after it: %v, want the call`, f.Error)
+	}
+	if st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"UserID":"carol","invitees":["dave"]}`); st != 400 || errCode(m) != 6000001 {
+		t.Errorf(`REST invite with "UserID": %d %v, want 400 6000001 (no userID)`, st, m)
+	}
+	st, m := apiCall(t, ts, "POST", "/v1/api/calls", apiKey, `{"userID":"carol","invitees":["dave"],"config":{"Mode":1}}`)
+	if info, _ := m["callInfo"].(map[string]any); st != 200 || info["mode"] != float64(0) {
+		t.Errorf(`REST invite with "Mode": %d %v, want a general call`, st, m)
+	}
+}
