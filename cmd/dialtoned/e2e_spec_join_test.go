@@ -76,19 +76,32 @@ func TestE2EJoinQuitEndResults(t *testing.T) {
 	}
 }
 
-// R3.7 with --join-policy anyone: a user never in the call joins with inviter ""; in general
-// mode a member's join is still refused with 6000286, and a newcomer's as an unknown call's
-// (6000276, §8, §11: the refusal does not tell it that the call exists, nor its mode).
+// R3.7 with --join-policy anyone: a user never in the call joins with inviter "" and acceptTime
+// and updateTime the joinTime (§10b); it could not query the call before (R3.10: 6000276), and
+// now finds it by queryCall and first in its queryCallInvitationList. In general mode a
+// member's join is still refused with 6000286, and a newcomer's as an unknown call's (6000276,
+// §8, §11: the refusal does not tell it that the call exists, nor its mode).
 func TestE2EJoinPolicyAnyone(t *testing.T) {
 	ts := startServer(t, "--join-policy", "anyone")
 	alice, bob, zed := ts.login(t, "alice", "a"), ts.login(t, "bob", "b"), ts.login(t, "zed", "z")
 	res, err := alice.CallInvite(t.Context(), []string{"bob"}, advanced)
 	must(t, err)
 	bob.wait(res.CallID, "received from alice")
+	wantCode(t, "a newcomer's queryCall before its join", second(zed.QueryCall(t.Context(), res.CallID)), client.CodeCallUnavailable)
 	j, err := zed.CallJoin(t.Context(), res.CallID, client.OpConfig{ExtendedData: "hello"})
 	must(t, err)
-	if z := userIn(t, j.CallUserList, "zed"); z.State != client.StateAccepted || z.Inviter != "" || z.ExtendedData != "hello" {
-		t.Errorf("joiner's entry = %+v", z)
+	z := userIn(t, j.CallUserList, "zed")
+	if z.State != client.StateAccepted || z.Inviter != "" || z.ExtendedData != "hello" || z.Deadline != 0 ||
+		z.AcceptTime != j.JoinTime || z.UpdateTime != j.JoinTime {
+		t.Errorf("joiner's entry = %+v, joinTime %d", z, j.JoinTime)
+	}
+	info, err := zed.QueryCall(t.Context(), res.CallID)
+	must(t, err)
+	list, err := zed.QueryCallInvitationList(t.Context(), 0, 0)
+	must(t, err)
+	if len(list.CallList) != 1 || list.NextFlag != 0 || list.CallList[0].CallID != res.CallID ||
+		userIn(t, list.CallList[0].CallUserList, "zed") != z || userIn(t, info.CallUserList, "zed") != z {
+		t.Errorf("the joiner's calls %+v and queryCall %+v, want the joined call with its entry %+v", list, info, z)
 	}
 	alice.wait(res.CallID, "changed zed=Accepted")
 	bob.wait(res.CallID, "changed zed=Accepted")
