@@ -46,3 +46,31 @@ func TestCallTimesNeverGoBackWhenTheClockStepsBack(t *testing.T) {
 		latest = max(latest, res.Now)
 	}
 }
+
+// R3.5, R3.3b: a call's deadlines are instants of the server clock and never fire before it
+// reaches them (docs/behaviour.md §12, "A server clock stepped back"), also when an op on
+// another call applies them. Here bob's own call rings carol after the clock stepped back;
+// an accept of bob's in a call whose times are from before the step is dated by that call's
+// times, yet carol's deadline is still ahead on the clock: the glare cancels her ring (she is
+// BeCancelled), it does not time her out.
+func TestGlareAfterAClockStepBackFiresNoDeadlineEarly(t *testing.T) {
+	sb, clock := newSwitchboard(t)
+	ringing := invite(t, sb, "alice", call.General, 60, "bob")
+	clock.Advance(10 * time.Second)
+	do(t, sb, ringing, call.Receipt{Actor: actor("bob")}) // the ringing call's latest time: now
+	clock.Advance(-5 * time.Minute)
+	own := invite(t, sb, "bob", call.General, 30, "carol")
+	clock.Advance(time.Second)
+
+	do(t, sb, ringing, call.Accept{Actor: actor("bob")})
+	c, err := sb.QueryCall(t.Context(), "bob", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, now := c.User("carol"), clock.Now().UnixMilli()
+	if carol.State != call.BeCancelled || c.User("bob").State != call.Cancelled {
+		t.Errorf("bob's own call after his glare accept: carol %v at %d, bob %v; want BeCancelled and Cancelled "+
+			"(carol's deadline was %d ms ahead of the clock)", carol.State, carol.UpdateTime, c.User("bob").State,
+			c.CreateTime+30_000-now)
+	}
+}

@@ -11,7 +11,8 @@ import (
 // decision accumulates the outcomes of one commit: usually the deadlines that fired and the
 // op on one call, plus the cancelled call on glare. Outcomes must be added in order.
 type decision struct {
-	now    int64
+	now    int64         // the time of the op's call's change: clock, or that call's latest time if later
+	clock  int64         // the server clock's reading when the decision began
 	calls  []decidedCall // in the order first decided; rarely more than two
 	events []call.Event
 	busy   []Busy
@@ -31,9 +32,17 @@ type Busy struct {
 	CallID string
 }
 
-func newDecision(now int64) *decision {
-	return &decision{now: now}
+// newDecision returns the decision of a change made when the server clock read clock to a
+// call whose latest time is latest (0 for a new call), dated no earlier than that time so that
+// the call's times follow the order of its changes (docs/behaviour.md §12).
+func newDecision(clock, latest int64) *decision {
+	return &decision{now: max(clock, latest), clock: clock}
 }
+
+// timeOf returns the time of a change the decision makes to c, a call other than the op's:
+// the clock, or c's latest time if later. The op's call's latest time never dates it, so no
+// deadline of c is applied before the server clock reaches it (R3.5).
+func (d *decision) timeOf(c call.Call) int64 { return max(d.clock, c.LatestTime()) }
 
 // add records out, decided on a call whose stored value was loaded (zero for a new call).
 func (d *decision) add(loaded call.Call, out call.Outcome) {

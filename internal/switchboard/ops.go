@@ -46,7 +46,7 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 			if err != nil {
 				return Result{}, err
 			}
-			d := newDecision(now)
+			d := newDecision(now, 0)
 			if err := s.claim(ctx, d, in.UserID, in.CallID, false); err != nil {
 				return Result{}, err
 			}
@@ -82,8 +82,8 @@ func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, i
 	if err != nil {
 		return Result{}, err
 	}
-	now := max(s.nowMs(), c.LatestTime())
-	d := newDecision(now)
+	d := newDecision(s.nowMs(), c.LatestTime())
+	now := d.now
 	expired := call.Expire(c, s.cfg.Call, now)
 	d.add(c, expired)
 	out, err := call.Apply(expired.Call, in, s.cfg.Call, now)
@@ -131,7 +131,8 @@ func (s *Switchboard) busyElsewhere(ctx context.Context, d *decision, userID, ca
 	if err != nil {
 		return err
 	}
-	expired := call.Expire(c, s.cfg.Call, d.now)
+	at := d.timeOf(c)
+	expired := call.Expire(c, s.cfg.Call, at)
 	d.add(c, expired)
 	if u := expired.Call.User(userID); expired.Call.State != call.Started || u == nil || u.State != call.Accepted {
 		return nil // the deadlines that just fired ended the other call (its busy record goes with it)
@@ -140,7 +141,7 @@ func (s *Switchboard) busyElsewhere(ctx context.Context, d *decision, userID, ca
 	if !glare {
 		return busy
 	}
-	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, max(d.now, c.LatestTime()))
+	cancelled, err := call.Apply(expired.Call, call.GlareCancel{UserID: userID}, s.cfg.Call, at)
 	if err != nil {
 		return busy
 	}
@@ -163,13 +164,12 @@ func (s *Switchboard) tick(callID string) {
 		if err != nil {
 			return Result{}, err
 		}
-		now := max(s.nowMs(), c.LatestTime())
-		expired := call.Expire(c, s.cfg.Call, now)
+		d := newDecision(s.nowMs(), c.LatestTime())
+		expired := call.Expire(c, s.cfg.Call, d.now)
 		if !expired.Changed {
 			s.timers.Schedule(callID, c.NextDue())
 			return Result{}, nil
 		}
-		d := newDecision(now)
 		d.add(c, expired)
 		res, err := s.commit(ctx, d, callID, expired, nil)
 		if err == nil {

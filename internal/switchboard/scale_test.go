@@ -48,7 +48,7 @@ func BenchmarkChangeOnListedUsers(b *testing.B) {
 		b.Run("users_"+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				d := newDecision(2)
+				d := newDecision(2, 0)
 				d.add(c, out)
 				if _, err := d.change(true, true); err != nil {
 					b.Fatal(err)
