@@ -2,6 +2,8 @@ package switchboard
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -63,4 +65,45 @@ func TestSchedulerAcrossAWallClockStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// R3.5: many deadlines due at one instant, more than one batch of the scheduler, each fire
+// once, none before its instant, and a deadline due later is not taken along with them.
+func TestSchedulerFiresEachOfManySameInstantDeadlinesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const many = 2500 // over two of popDue's batches
+		var mu sync.Mutex
+		fired := map[string][]time.Time{}
+		s := newScheduler(func(id string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fired[id] = append(fired[id], time.Now())
+		}, 4, time.Now)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+
+		due := time.Now().Add(10 * time.Second)
+		for i := range many {
+			s.Schedule(fmt.Sprint("c", i), due.UnixMilli())
+		}
+		s.Schedule("later", due.Add(time.Millisecond).UnixMilli())
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		if len(fired) != many {
+			t.Errorf("%d calls fired at the instant, want %d", len(fired), many)
+		}
+		for id, at := range fired {
+			if len(at) != 1 || at[0].Before(due) {
+				t.Fatalf("call %s fired at %v, want once, not before %v", id, at, due)
+			}
+		}
+		if s.Pending() != 1 {
+			t.Errorf("%d deadlines pending after the instant, want 1 (the later one)", s.Pending())
+		}
+	})
 }
