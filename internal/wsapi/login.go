@@ -63,9 +63,7 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		s.carryOut(ctx, op, req, start)
 		return
 	}
-	select {
-	case s.ops <- struct{}{}:
-	case <-ctx.Done():
+	if !s.takeOpSlot(ctx) {
 		return
 	}
 	if !s.startOp() {
@@ -77,6 +75,33 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 		defer func() { <-s.ops }()
 		s.carryOut(ctx, op, req, start)
 	})
+}
+
+// takeOpSlot waits for one of the connection's op slots (maxConcurrentOps) and reports whether
+// it got one before ctx ended. The session reads no frame while it waits, so a live client's
+// heartbeats wait unread: the wait does not count as its silence (R6.1).
+func (s *session) takeOpSlot(ctx context.Context) bool {
+	select {
+	case s.ops <- struct{}{}:
+		return true
+	default:
+	}
+	defer s.holdSilence()()
+	select {
+	case s.ops <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// holdSilence stops the heartbeat timeout while the session reads no frame for a reason of its
+// own (a catch-up, a wait for an op slot), and returns what starts it again. Only the reader
+// calls it. A peer that dies meanwhile is found once reading goes on, or by the send queue's
+// write timeout.
+func (s *session) holdSilence() (resume func()) {
+	s.idle.Stop()
+	return func() { s.idle.Reset(s.srv.cfg.HeartbeatTimeout) }
 }
 
 // startOp counts an op in flight (s.wg) unless the session was kicked or stopped taking
@@ -207,8 +232,7 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 	// The session reads no frame while it catches up, so a live client's heartbeats wait
 	// unread: the catch-up's time does not count as its silence. A peer that dies meanwhile
 	// stops taking frames, and the send queue's write timeout closes its connection.
-	s.idle.Stop()
-	defer s.idle.Reset(s.srv.cfg.HeartbeatTimeout)
+	defer s.holdSilence()()
 	if caughtUp {
 		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, head, missed)
 	} else {

@@ -418,3 +418,69 @@ func TestLoginWithInvalidDataSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// heldQueries is a backend whose queryCall waits until release is closed.
+type heldQueries struct {
+	prunedLog
+	release chan struct{}
+}
+
+func (b *heldQueries) QueryCall(context.Context, string, string) (call.Call, error) {
+	<-b.release
+	return call.Call{}, call.Unavailable()
+}
+
+// R6.1: a live client whose requests take every slot of its connection for longer than
+// heartbeatTimeout is not kicked for silence. The session reads no frame while it waits for a
+// slot, so the client's heartbeats wait unread; that wait is the server's, not the client's
+// silence.
+func TestWaitForAnOpSlotIsNotAHeartbeatTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	b := &heldQueries{prunedLog: prunedLog{oldest: 1}, release: make(chan struct{})}
+	hs := httptest.NewServer(New(Config{HeartbeatTimeout: timeout, MaxRequestsPerSecond: 1000}, b, noBus{}, tokenIsUser{}, nil, nil))
+	t.Cleanup(hs.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	send := func(frame string) error { return conn.Write(ctx, websocket.MessageText, []byte(frame)) }
+	if err := send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxConcurrentOps + 1 { // the last one waits for a slot
+		if err := send(`{"id":` + strconv.Itoa(10+i) + `,"op":"queryCall","data":{"callID":"c"}}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The client heartbeats as it should, for three timeouts, while the queries are held.
+	go func() {
+		defer close(b.release)
+		tick := time.NewTicker(timeout / 3)
+		defer tick.Stop()
+		for i := range 9 {
+			<-tick.C
+			if send(`{"id":`+strconv.Itoa(100+i)+`,"op":"heartbeat"}`) != nil {
+				return // the connection ended: the reads below say why
+			}
+		}
+	}()
+	for replies := 0; replies < 9; {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d heartbeat replies: %v", replies, err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		switch {
+		case f.Event == protocol.EventKicked:
+			t.Fatalf("kicked after %d heartbeat replies: %s", replies, f.Data)
+		case f.ID >= 100:
+			replies++
+		}
+	}
+}
