@@ -58,9 +58,12 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	case req.Op == protocol.OpLogout:
 		// Before the next frame is read, and after the device's requests before it, on this
 		// connection or on one it replaced: none of them commits after the device's loss, so
-		// no call outlives the device (R6.1, R4.3, R6.4).
+		// no call outlives the device (R6.1, R4.3, R6.4). Neither the wait nor the logout's
+		// commit is the client's silence.
+		resume := s.holdSilence()
 		s.waitDeviceOps()
 		s.carryOut(ctx, op, req, start)
+		resume()
 		return
 	}
 	if !s.takeOpSlot(ctx) {
@@ -96,7 +99,8 @@ func (s *session) takeOpSlot(ctx context.Context) bool {
 }
 
 // holdSilence stops the heartbeat timeout while the session reads no frame for a reason of its
-// own (a catch-up, a wait for an op slot), and returns what starts it again. Only the reader
+// own (a catch-up, a wait for an op slot or for the ops a logout follows), and returns what
+// starts it again. Only the reader
 // calls it. A peer that dies meanwhile is found once reading goes on, or by the send queue's
 // write timeout.
 func (s *session) holdSilence() (resume func()) {

@@ -419,15 +419,78 @@ func TestLoginWithInvalidDataSaysWhy(t *testing.T) {
 	}
 }
 
-// heldQueries is a backend whose queryCall waits until release is closed.
+// heldQueries is a backend whose queryCall, and with holdLogout its logout, wait until release
+// is closed.
 type heldQueries struct {
 	prunedLog
-	release chan struct{}
+	release    chan struct{}
+	holdLogout bool
 }
 
 func (b *heldQueries) QueryCall(context.Context, string, string) (call.Call, error) {
 	<-b.release
 	return call.Call{}, call.Unavailable()
+}
+
+func (b *heldQueries) Logout(context.Context, string, string) {
+	if b.holdLogout {
+		<-b.release
+	}
+}
+
+// dialHeld logs alice's device in on a server with heartbeatTimeout timeout over a heldQueries
+// backend, and returns the backend, the connection and a function that sends a frame.
+func dialHeld(t *testing.T, ctx context.Context, timeout time.Duration, holdLogout bool) (*heldQueries, *websocket.Conn, func(string) error) {
+	t.Helper()
+	b := &heldQueries{prunedLog: prunedLog{oldest: 1}, release: make(chan struct{}), holdLogout: holdLogout}
+	hs := httptest.NewServer(New(Config{HeartbeatTimeout: timeout, MaxRequestsPerSecond: 1000}, b, noBus{}, tokenIsUser{}, nil, nil))
+	t.Cleanup(hs.Close)
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	send := func(frame string) error { return conn.Write(ctx, websocket.MessageText, []byte(frame)) }
+	if err := send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`); err != nil {
+		t.Fatal(err)
+	}
+	return b, conn, send
+}
+
+// heartbeatThenRelease heartbeats as a client should (ids 100 to 108), for three timeouts,
+// then releases b's queries.
+func heartbeatThenRelease(b *heldQueries, send func(string) error, timeout time.Duration) {
+	defer close(b.release)
+	tick := time.NewTicker(timeout / 3)
+	defer tick.Stop()
+	for i := range 9 {
+		<-tick.C
+		if send(`{"id":`+strconv.Itoa(100+i)+`,"op":"heartbeat"}`) != nil {
+			return // the connection ended: the test's reads say why
+		}
+	}
+}
+
+// readUntil reads conn's frames until done says one is the last wanted, and fails on a kick
+// that comes before it.
+func readUntil(t *testing.T, ctx context.Context, conn *websocket.Conn, done func(protocol.Frame) bool) {
+	t.Helper()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		if f.Event == protocol.EventKicked {
+			t.Fatalf("kicked: %s", f.Data)
+		}
+		if done(f) {
+			return
+		}
+	}
 }
 
 // R6.1: a live client whose requests take every slot of its connection for longer than
@@ -436,51 +499,44 @@ func (b *heldQueries) QueryCall(context.Context, string, string) (call.Call, err
 // silence.
 func TestWaitForAnOpSlotIsNotAHeartbeatTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	b := &heldQueries{prunedLog: prunedLog{oldest: 1}, release: make(chan struct{})}
-	hs := httptest.NewServer(New(Config{HeartbeatTimeout: timeout, MaxRequestsPerSecond: 1000}, b, noBus{}, tokenIsUser{}, nil, nil))
-	t.Cleanup(hs.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	send := func(frame string) error { return conn.Write(ctx, websocket.MessageText, []byte(frame)) }
-	if err := send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`); err != nil {
-		t.Fatal(err)
-	}
+	b, conn, send := dialHeld(t, ctx, timeout, false)
 	for i := range maxConcurrentOps + 1 { // the last one waits for a slot
 		if err := send(`{"id":` + strconv.Itoa(10+i) + `,"op":"queryCall","data":{"callID":"c"}}`); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The client heartbeats as it should, for three timeouts, while the queries are held.
-	go func() {
-		defer close(b.release)
-		tick := time.NewTicker(timeout / 3)
-		defer tick.Stop()
-		for i := range 9 {
-			<-tick.C
-			if send(`{"id":`+strconv.Itoa(100+i)+`,"op":"heartbeat"}`) != nil {
-				return // the connection ended: the reads below say why
-			}
-		}
-	}()
-	for replies := 0; replies < 9; {
-		_, data, err := conn.Read(ctx)
-		if err != nil {
-			t.Fatalf("after %d heartbeat replies: %v", replies, err)
-		}
-		var f protocol.Frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			t.Fatalf("frame %q: %v", data, err)
-		}
-		switch {
-		case f.Event == protocol.EventKicked:
-			t.Fatalf("kicked after %d heartbeat replies: %s", replies, f.Data)
-		case f.ID >= 100:
+	go heartbeatThenRelease(b, send, timeout)
+	replies := 0
+	readUntil(t, ctx, conn, func(f protocol.Frame) bool {
+		if f.ID >= 100 {
 			replies++
 		}
+		return replies == 9
+	})
+}
+
+// R6.1: a logout waits for the device's requests in flight before it loses the device, then
+// commits the loss, and reads no frame meanwhile; a live client heartbeating through a long
+// wait or commit is not kicked for silence, and gets its logout's reply.
+func TestLogoutWaitingIsNotAHeartbeatTimeout(t *testing.T) {
+	for _, heldBy := range []string{"a request in flight", "its commit"} {
+		t.Run(heldBy, func(t *testing.T) {
+			const timeout = 300 * time.Millisecond
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			b, conn, send := dialHeld(t, ctx, timeout, heldBy == "its commit")
+			if !b.holdLogout {
+				if err := send(`{"id":2,"op":"queryCall","data":{"callID":"c"}}`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := send(`{"id":3,"op":"logout"}`); err != nil {
+				t.Fatal(err)
+			}
+			go heartbeatThenRelease(b, send, timeout)
+			readUntil(t, ctx, conn, func(f protocol.Frame) bool { return f.ID == 3 })
+		})
 	}
 }
