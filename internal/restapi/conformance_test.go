@@ -195,7 +195,9 @@ func TestRESTAgreesWithWebSocket(t *testing.T) {
 }
 
 // TestRESTBadInput: docs/api.md: the userID, the query parameters and the body are checked
-// before the call: 400 and 6000001, whatever else is wrong with the request (§8 order).
+// before the call: 400 and 6000001, whatever else is wrong with the request (§8 order). The
+// query's integers are written as JSON writes them, as the same values in an op's data must
+// be: no plus sign, no leading zero.
 func TestRESTBadInput(t *testing.T) {
 	srv := servertest.Start(t, "--api-key", apiKey)
 	const bad = protocol.CodeInvalidParameter
@@ -217,6 +219,11 @@ func TestRESTBadInput(t *testing.T) {
 		{"list: count a fraction", "GET", "/v1/api/users/bob/calls?count=1.5", ``, 400, bad},
 		{"list: count past 53 bits", "GET", "/v1/api/users/bob/calls?count=9007199254740993", ``, 400, bad},
 		{"list: nextFlag past 53 bits", "GET", "/v1/api/users/bob/calls?nextFlag=9007199254740992", ``, 400, bad},
+		{"list: count with a plus sign", "GET", "/v1/api/users/bob/calls?count=%2B5", ``, 400, bad},
+		{"list: count with a leading zero", "GET", "/v1/api/users/bob/calls?count=05", ``, 400, bad},
+		{"list: nextFlag with a plus sign", "GET", "/v1/api/users/bob/calls?nextFlag=%2B1", ``, 400, bad},
+		{"list: nextFlag with a leading zero", "GET", "/v1/api/users/bob/calls?nextFlag=01", ``, 400, bad},
+		{"list: count 0", "GET", "/v1/api/users/bob/calls?count=0", ``, 200, 0},
 		{"list: count 1000", "GET", "/v1/api/users/bob/calls?count=1000", ``, 200, 0},
 		{"list: invalid user", "GET", "/v1/api/users/b%20b/calls", ``, 400, bad},
 		{"unknown endpoint", "POST", "/v1/api/calls/nosuch/teleport", `{"userID":"bob"}`, 404, protocol.CodeUnknownOp},

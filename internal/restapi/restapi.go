@@ -360,17 +360,28 @@ func queryParam(r *http.Request, name string) (string, error) {
 	return v[0], nil
 }
 
-// queryInt parses an optional non-negative integer query parameter of at most 53 bits, as
-// every integer of the protocol (protocol.md "Shapes"), so that a query's value and the same
-// value in an op's data are refused alike.
+// queryInt parses an optional non-negative integer query parameter of at most 53 bits, written
+// as JSON writes an integer, as every integer of the protocol (protocol.md "Shapes"), so that
+// a query's value and the same value in an op's data are refused alike: "+5" and "05", which
+// strconv would read, are no JSON.
 func queryInt(r *http.Request, name string) (int64, error) {
 	s, err := queryParam(r, name)
 	if err != nil || s == "" {
 		return 0, err
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > protocol.MaxInteger {
-		return 0, invalid(name + " must be a non-negative integer of at most 53 bits")
+	if err != nil || !isJSONInteger(s) || n < 0 || n > protocol.MaxInteger {
+		return 0, invalid(name + " must be a non-negative integer of at most 53 bits, written as JSON writes it")
 	}
 	return n, nil
+}
+
+// isJSONInteger reports whether s is an integer as JSON's grammar writes one (RFC 8259
+// section 6): an optional minus sign, then 0 or digits that do not start with 0.
+func isJSONInteger(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || digits[0] == '0' && len(digits) > 1 {
+		return false
+	}
+	return strings.Trim(digits, "0123456789") == ""
 }
