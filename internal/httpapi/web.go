@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"mime"
@@ -79,8 +80,8 @@ const maxDevBody = 4 << 10
 //
 //   - POST /dev/token {"user": "alice"} → {"token": "…"}: a login token for any valid userID
 //     (behaviour §1), minted by mint; 400 for an invalid user or a body that is not one JSON
-//     object. The request must be JSON (Content-Type application/json), which keeps other
-//     sites' forms from calling it.
+//     object, 413 for a body over maxDevBody (4 KiB). The request must be JSON (Content-Type
+//     application/json), which keeps other sites' forms from calling it.
 //   - GET /dev/users → {"users": ["alice", …]}: the users who logged in since start (the 1,000
 //     most recent).
 //
@@ -95,6 +96,10 @@ func DevRoutes(mux *http.ServeMux, mint func(user string) (string, error), users
 			User string `json:"user"`
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDevBody))
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			http.Error(w, "the body is over 4 KiB", http.StatusRequestEntityTooLarge)
+			return
+		}
 		if err == nil { // one JSON object, read as the protocol reads an op's data: nothing after it
 			err = protocol.DecodeData(body, &req)
 		}

@@ -84,3 +84,29 @@ func TestDevRoutesAnswerOnlyLoopbackHosts(t *testing.T) {
 		}
 	}
 }
+
+// devToken posts body with contentType to /dev/token of routes whose tokens are "token-of-"
+// and the user, from a loopback host.
+func devToken(contentType, body string) *httptest.ResponseRecorder {
+	mux := http.NewServeMux()
+	DevRoutes(mux, func(user string) (string, error) { return "token-of-" + user, nil }, func() []string { return nil })
+	req := httptest.NewRequest(http.MethodPost, "/dev/token", strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Host = "localhost"
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	return rec
+}
+
+// A body over maxDevBody is refused for its size (413, saying so), not as if it were no JSON
+// object: the client is told what to fix.
+func TestDevTokenRefusesAnOversizeBodyForItsSize(t *testing.T) {
+	body := `{"user":"alice","pad":"` + strings.Repeat("x", maxDevBody) + `"}`
+	rec := devToken("application/json", body)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "4 KiB") {
+		t.Fatalf("a body of %d bytes answered %d %q, want 413 naming the limit of 4 KiB", len(body), rec.Code, rec.Body)
+	}
+	if rec := devToken("application/json", `{"user":"alice"}`); rec.Code != http.StatusOK {
+		t.Fatalf("a body within the limit answered %d %q, want 200", rec.Code, rec.Body)
+	}
+}
