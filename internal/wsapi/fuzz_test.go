@@ -49,7 +49,9 @@ func FuzzSessionFrames(f *testing.F) {
 			`{"id":4,"op":"callReceived","data":{"callID":"x"}}` + "\n" + `{"id":5,"op":"callQuit","data":{"callID":"x"}}`},
 		{"", `{"id":2,"op":"login","data":{"token":"$USER","deviceID":"d1"}}` + "\n" + `{"id":3,"op":"teleport"}` + "\n" +
 			`{"id":4,"op":"logout"}` + "\n" + `{"id":5,"op":"heartbeat"}`},
-		{"", `{"id":2,"op":"logout","data":[]}` + "\n" + `{"id":3,"op":"pushRegister","data":{"provider":"webhook","token":"t"}}`},
+		{"", `{"id":2,"op":"logout","data":[]}` + "\n" + `{"id":3,"op":"pushRegister","data":{"provider":"webhook","token":"t"}}` + "\n" +
+			`{"id":4,"op":"pushRegister","data":{"provider":"apns","token":"t","bundleID":"a b"}}` + "\n" +
+			`{"id":5,"op":"pushUnregister","data":{"provider":"fcm","token":""}}`},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -67,11 +69,12 @@ func FuzzSessionFrames(f *testing.F) {
 }
 
 // fuzzEnv is the endpoint FuzzSessionFrames sends frames to: a wsapi.Server over a switchboard
-// on a SQLite store. The switchboard's clock stands still, so no deadline fires and no call
+// on a SQLite store, which also keeps the push targets. The switchboard's clock stands still, so no deadline fires and no call
 // changes but by a request; a device is lost only an hour after its connection ended.
 type fuzzEnv struct {
 	srv   *Server
 	board *switchboard.Switchboard
+	store *sqlite.Store
 	url   string
 	users atomic.Int64 // the users made so far, one per run
 	token *currentUser
@@ -91,7 +94,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	}
 	f.Cleanup(board.Close)
 	token := &currentUser{}
-	srv := New(Config{HeartbeatTimeout: time.Hour, LoginTimeout: time.Hour}, board, bus, token, nil, nil)
+	srv := New(Config{HeartbeatTimeout: time.Hour, LoginTimeout: time.Hour, PushTargets: store}, board, bus, token, nil, nil)
 	hs := httptest.NewServer(srv)
 	f.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -99,7 +102,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		srv.Shutdown(ctx)
 		hs.Close()
 	})
-	return &fuzzEnv{srv: srv, board: board, url: "ws" + strings.TrimPrefix(hs.URL, "http"), token: token}
+	return &fuzzEnv{srv: srv, board: board, store: store, url: "ws" + strings.TrimPrefix(hs.URL, "http"), token: token}
 }
 
 // currentUser verifies one token only: the name of the user of the run.
@@ -307,7 +310,8 @@ func (s *fuzzSession) decode(data []byte) protocol.Frame {
 	return f
 }
 
-// userState returns the head of the user's log and the user's calls, as stored.
+// userState returns the head of the user's log, the user's calls and its push targets, as
+// stored.
 func (s *fuzzSession) userState() string {
 	s.t.Helper()
 	ctx := s.t.Context()
@@ -319,6 +323,14 @@ func (s *fuzzSession) userState() string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	b, _ := json.Marshal(calls)
-	return fmt.Sprintf("head %d, calls %s", head, b)
+	targets, err := s.env.store.PushTargets(ctx, s.user)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b, _ := json.Marshal(struct {
+		Head    int64
+		Calls   any
+		Targets any
+	}{head, calls, targets})
+	return string(b)
 }
