@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -333,4 +334,141 @@ func (s *fuzzSession) userState() string {
 		Targets any
 	}{head, calls, targets})
 	return string(b)
+}
+
+// FuzzPipelinedRequests logs a user of its own in, then sends arbitrary text frames (a
+// newline separates them, $USER stands for the user) all at once, as a client may, and a
+// logout last, and reads everything until the connection closes. Ops run concurrently, so
+// replies come in any order; it checks that no request gets two replies and, unless a frame
+// logged out first or the 5th bad frame kicked the connection (the only kicks it may see),
+// that every request gets exactly one and every frame that is no request 6000001 without id
+// (protocol.md "Envelopes", "Transport"). At most maxPipelined frames are sent, so that the
+// limit of requests per second refuses none of them (the rate is the sequential fuzzer's).
+func FuzzPipelinedRequests(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":2,"op":"heartbeat"}` + "\n" + `{"id":2,"op":"heartbeat"}`,
+		`{"id":2,"op":"callInvite","data":{"invitees":["fuzzbob"]}}` + "\n" + `{"id":3,"op":"queryCallInvitationList"}` + "\n" +
+			`{"id":4,"op":"callEnd","data":{"callID":"x"}}` + "\n" + `{"id":5,"op":"login"}` + "\n" + `[]`,
+		"x\ny\nz\n{}\n{\"id\":9,\"op\":\"heartbeat\"}\n[]",
+		`{"id":2,"op":"logout"}` + "\n" + `{"id":3,"op":"heartbeat"}`,
+		`{"id":2,"op":"pushRegister","data":{"provider":"webhook","token":"t"}}` + "\n" + `{"id":3,"op":"teleport","idem":"x"}`,
+	} {
+		f.Add(seed)
+	}
+	env := newFuzzEnv(f)
+	f.Fuzz(func(t *testing.T, frames string) {
+		s := env.open(t)
+		s.send(`{"id":1,"op":"login","data":{"token":"$USER","deviceID":"d1"}}`)
+		sent := s.pipeline(frames)
+		got := s.readToClose()
+		sent.check(t, got)
+		env.waitSessionsEnded(t)
+	})
+}
+
+// maxPipelined bounds the frames FuzzPipelinedRequests sends after the login, its logout
+// included: with the login, fewer than the connection's requests per second.
+const maxPipelined = 45
+
+// pipelined is what a connection was sent: requests by id, frames that are no request, and
+// whether a request other than the last one was a logout.
+type pipelined struct {
+	requests     map[int64]int
+	badFrames    int
+	logsOutEarly bool
+}
+
+// pipeline writes up to maxPipelined-1 lines of frames, $USER replaced, then the logout, without
+// waiting for any answer, and returns what it sent. A frame too long or not UTF-8 is left out
+// (send).
+func (s *fuzzSession) pipeline(frames string) pipelined {
+	s.t.Helper()
+	sent := pipelined{requests: map[int64]int{}}
+	lines := strings.Split(frames, "\n")
+	lines = append(lines[:min(len(lines), maxPipelined-1)], `{"id":9007199254740991,"op":"logout"}`)
+	for i, frame := range lines {
+		frame = strings.ReplaceAll(frame, "$USER", s.user)
+		if len(frame) > protocol.MaxFrameBytes || !utf8.ValidString(frame) {
+			continue
+		}
+		if err := s.conn.Write(s.t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+			return sent // the connection was kicked meanwhile
+		}
+		switch req, err := protocol.DecodeRequest([]byte(frame)); {
+		case errors.Is(err, protocol.ErrBadFrame):
+			sent.badFrames++
+		default:
+			sent.requests[req.ID]++
+			sent.logsOutEarly = sent.logsOutEarly || req.Op == protocol.OpLogout && i < len(lines)-1
+		}
+	}
+	return sent
+}
+
+// received is what a connection answered until it closed.
+type received struct {
+	replies   map[int64]int
+	badFrames int // errors without id
+	kicked    string
+	closeCode websocket.StatusCode
+}
+
+// readToClose reads every frame until the connection closes, within 10 s of each; events other
+// than kicked are skipped, and an error must carry a code of §8.
+func (s *fuzzSession) readToClose() received {
+	s.t.Helper()
+	got := received{replies: map[int64]int{}}
+	for {
+		ctx, cancel := context.WithTimeout(s.t.Context(), 10*time.Second)
+		_, data, err := s.conn.Read(ctx)
+		cancel()
+		if err != nil {
+			if got.closeCode = websocket.CloseStatus(err); got.closeCode == -1 {
+				s.t.Fatalf("the connection ended without a close: %v", err)
+			}
+			return got
+		}
+		f := s.decode(data)
+		switch {
+		case f.Event == protocol.EventKicked:
+			var k protocol.Kicked
+			json.Unmarshal(f.Data, &k)
+			got.kicked = k.Reason
+		case f.Event != "":
+		case f.Error != nil && !slices.Contains(wireCodes(), f.Error.Code):
+			s.t.Fatalf("%s carries a code none of behaviour §8", data)
+		case f.ID == 0 && f.Error != nil && f.Error.Code == protocol.CodeInvalidParameter:
+			got.badFrames++
+		default:
+			got.replies[f.ID]++
+		}
+	}
+}
+
+// check compares what was answered with what was sent.
+func (sent pipelined) check(t *testing.T, got received) {
+	t.Helper()
+	kick, _ := protocol.KickFor(got.kicked)
+	switch {
+	case got.kicked != protocol.KickLogout && got.kicked != protocol.KickBadFrames:
+		t.Fatalf("the connection was kicked %q, want logout or badFrames", got.kicked)
+	case int(got.closeCode) != kick.CloseCode:
+		t.Fatalf("kicked %s, the connection closed with %d, want %d", got.kicked, got.closeCode, kick.CloseCode)
+	case got.kicked == protocol.KickBadFrames && sent.badFrames < badFrameLimit:
+		t.Fatalf("kicked for bad frames after %d of them, want the %dth", sent.badFrames, badFrameLimit)
+	case got.badFrames > sent.badFrames:
+		t.Fatalf("%d errors without id to %d frames that are no request", got.badFrames, sent.badFrames)
+	}
+	for id, n := range got.replies {
+		if n > sent.requests[id] {
+			t.Fatalf("%d replies with id %d to %d requests", n, id, sent.requests[id])
+		}
+	}
+	if sent.badFrames >= badFrameLimit || sent.logsOutEarly {
+		return
+	}
+	if !maps.Equal(got.replies, sent.requests) || got.badFrames != sent.badFrames {
+		t.Fatalf("replies by id %v and %d errors without id to requests by id %v and %d frames that are no request",
+			got.replies, got.badFrames, sent.requests, sent.badFrames)
+	}
 }
