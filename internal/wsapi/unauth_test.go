@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,30 @@ func TestUnauthenticatedLimitCountsIPv6ByPrefix(t *testing.T) {
 	}
 	if c := heartbeat("2001:db8:1:3::1"); c != protocol.CodeNotLoggedIn {
 		t.Errorf("a client of another /64: code %d, want 6000121", c)
+	}
+}
+
+// protocol.md "Transport": only the bad frames of the last 60 s count. Four a minute ago and
+// four now leave the connection open; the fifth within the minute closes it (badFrames).
+func TestBadFramesOfAnEarlierMinuteDoNotCount(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	hs := httptest.NewServer(New(Config{}, &trackedBackend{}, noBus{}, tokenIsUser{}, clock, nil))
+	t.Cleanup(hs.Close)
+	conn := dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http"))
+	fourBad := []string{`[]`, `[]`, `[]`, `[]`}
+	exchange(t, conn, fourBad...)
+	now.Add(int64(time.Minute)) // protocol.md: 60 s
+	for _, f := range exchange(t, conn, fourBad...) {
+		if f.Event == protocol.EventKicked {
+			t.Fatal("kicked for bad frames of which only four came within the minute")
+		}
+	}
+	if err := conn.Write(t.Context(), websocket.MessageText, []byte(`[]`)); err != nil {
+		t.Fatal(err)
+	}
+	if reason := readUntilKicked(t, conn); reason != protocol.KickBadFrames {
+		t.Fatalf("the fifth bad frame within the minute kicked %q, want badFrames", reason)
 	}
 }
