@@ -118,12 +118,12 @@ func emptyOrObject(body []byte) bool {
 
 // FuzzQuery sends arbitrary queries to the endpoints that read one and checks that the API
 // never panics, and that a query is either taken, when it parses and gives each parameter the
-// endpoint reads at most once, or refused with 400 and 6000001 before the backend is asked
-// (docs/api.md).
+// endpoint reads at most once, and its integers as JSON writes them, or refused with 400 and
+// 6000001 before the backend is asked (docs/api.md).
 func FuzzQuery(f *testing.F) {
 	for _, q := range []string{
 		"userID=bob", "count=5&nextFlag=9007199254740991", "count=-1", "count=1.5", "count=9007199254740992",
-		"userID=a&userID=b", "userID=%zz", "userID=a;count=1", "count=%2B5", "count=0x10", "",
+		"userID=a&userID=b", "userID=%zz", "userID=a;count=1", "count=%2B5", "count=05", "nextFlag=-0", "count=0x10", "",
 	} {
 		f.Add(q)
 	}
@@ -142,7 +142,7 @@ func FuzzQuery(f *testing.F) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code == http.StatusOK {
-				if values, err := url.ParseQuery(query); err != nil || repeatsAParameter(values, params) {
+				if values, err := url.ParseQuery(query); err != nil || repeatsAParameter(values, params) || !integersAsJSON(values, path) {
 					t.Fatalf("GET %s?%s answered 200, want a refusal", path, query)
 				}
 				continue
@@ -155,6 +155,23 @@ func FuzzQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// integersAsJSON reports whether the integers of the query of path (count and nextFlag, which
+// only the list of a user's calls reads) are absent, or integers from 0 to 2^53-1 written as
+// JSON writes them.
+func integersAsJSON(values url.Values, path string) bool {
+	if !strings.HasSuffix(path, "/calls") {
+		return true
+	}
+	for _, name := range []string{"count", "nextFlag"} {
+		v := values.Get(name)
+		var n int64
+		if v != "" && (strings.TrimSpace(v) != v || json.Unmarshal([]byte(v), &n) != nil || n < 0 || n > protocol.MaxInteger) {
+			return false
+		}
+	}
+	return true
 }
 
 // repeatsAParameter reports whether one of the parameters params is given more than once.
