@@ -126,19 +126,22 @@ func (e *fuzzEnv) open(t *testing.T) *fuzzSession {
 	return &fuzzSession{t: t, env: e, conn: conn, user: user, open: true}
 }
 
-// waitSessionsEnded waits, up to 10 s, until the endpoint has no session and no goroutine of
-// one.
+// waitSessionsEnded waits, up to 10 s, until the endpoint has no session, no goroutine of one
+// and no place held among the connections not logged in.
 func (e *fuzzEnv) waitSessionsEnded(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		e.srv.mu.Lock()
+		sessions, unauth := len(e.srv.all), len(e.srv.unauth)
+		e.srv.mu.Unlock()
 		left := sessionGoroutines()
-		if e.srv.Sessions() == 0 && len(left) == 0 {
+		if sessions+unauth+len(left) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions and %d goroutines of sessions left after the connection closed:\n%s",
-				e.srv.Sessions(), len(left), strings.Join(left, "\n\n"))
+			t.Fatalf("%d sessions, %d addresses not logged in and %d goroutines of sessions left after the connection closed:\n%s",
+				sessions, unauth, len(left), strings.Join(left, "\n\n"))
 		}
 		time.Sleep(time.Millisecond) // polling a condition, with a deadline
 	}
