@@ -341,9 +341,9 @@ func (s *fuzzSession) userState() string {
 	return string(b)
 }
 
-// FuzzPipelinedRequests logs a user of its own in, then sends arbitrary text frames (a
-// newline separates them, $USER stands for the user) all at once, as a client may, and a
-// logout last, and reads everything until the connection closes. Ops run concurrently, so
+// FuzzPipelinedRequests sends the login of a user of its own, arbitrary text frames (a
+// newline separates them, $USER stands for the user) and a logout, all at once, as a client
+// may, and reads everything until the connection closes. Ops run concurrently, so
 // replies come in any order; it checks that no request gets two replies and, unless a frame
 // logged out first or the 5th bad frame kicked the connection (the only kicks it may see),
 // that every request gets exactly one and every frame that is no request 6000001 without id
@@ -363,16 +363,15 @@ func FuzzPipelinedRequests(f *testing.F) {
 	env := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, frames string) {
 		s := env.open(t)
-		s.send(`{"id":1,"op":"login","data":{"token":"$USER","deviceID":"d1"}}`)
-		sent := s.pipeline(frames)
+		sent := s.pipeline(`{"id":1,"op":"login","data":{"token":"$USER","deviceID":"d1"}}` + "\n" + frames)
 		got := s.readToClose()
 		sent.check(t, got)
 		env.waitSessionsEnded(t)
 	})
 }
 
-// maxPipelined bounds the frames FuzzPipelinedRequests sends after the login, its logout
-// included: with the login, fewer than the connection's requests per second.
+// maxPipelined bounds the frames FuzzPipelinedRequests sends, its login and logout included:
+// fewer than the connection's requests per second.
 const maxPipelined = 45
 
 // pipelined is what a connection was sent: requests by id, frames that are no request, and
