@@ -38,8 +38,7 @@ func lastValues(data []byte, t reflect.Type) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("data is not valid JSON")
 	}
-	tree = exactMembers(tree, t)
-	if err := checkValue(tree, t, ""); err != nil {
+	if tree, err = exactValue(tree, t, ""); err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer
@@ -132,10 +131,11 @@ func writeValue(w io.Writer, v any) error {
 	return err
 }
 
-// exactMembers returns v, as readValue makes it, that goes into a Go value of type t, without
-// the members of its objects, at any depth, whose names are not exactly those of the fields
-// they would go into: unknown fields, which are ignored, names in another case included.
-func exactMembers(v any, t reflect.Type) any {
+// exactValue returns v, as readValue makes it, that goes into a Go value of type t at the JSON
+// path path, without the members of its objects, at any depth, whose names are not exactly
+// those of the fields they would go into: unknown fields, which are ignored, names in another
+// case included. It fails as lastValues says, naming the value by its path.
+func exactValue(v any, t reflect.Type, path string) (any, error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -143,66 +143,44 @@ func exactMembers(v any, t reflect.Type) any {
 	case reflect.Struct:
 		obj, ok := v.(object)
 		if !ok {
-			return v
+			return v, nil
 		}
 		fields := jsonFields(t)
 		kept := object{}
 		for _, m := range obj {
-			if ft, known := fields[m.name]; known {
-				kept = append(kept, member{m.name, exactMembers(m.value, ft)})
+			ft, known := fields[m.name]
+			if !known {
+				continue
 			}
+			value, err := exactValue(m.value, ft, joinPath(path, m.name))
+			if err != nil {
+				return nil, err
+			}
+			kept = append(kept, member{m.name, value})
 		}
-		return kept
+		return kept, nil
 	case reflect.Slice, reflect.Array:
 		list, ok := v.([]any)
 		if !ok {
-			return v
+			return v, nil
 		}
 		out := make([]any, len(list))
 		for i, e := range list {
-			out[i] = exactMembers(e, t.Elem())
-		}
-		return out
-	}
-	return v
-}
-
-// checkValue checks v, as exactMembers leaves it, that goes into a Go value of type t at the
-// JSON path path (lastValues).
-func checkValue(v any, t reflect.Type, path string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		obj, ok := v.(object)
-		if !ok {
-			return nil
-		}
-		fields := jsonFields(t)
-		for _, m := range obj {
-			if err := checkValue(m.value, fields[m.name], joinPath(path, m.name)); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		list, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		for _, e := range list {
 			if e == nil && !nullable(t.Elem()) {
-				return fmt.Errorf("%s: a JSON null is not a valid entry", path)
+				return nil, fmt.Errorf("%s: a JSON null is not a valid entry", path)
 			}
-			if err := checkValue(e, t.Elem(), path); err != nil {
-				return err
+			value, err := exactValue(e, t.Elem(), path)
+			if err != nil {
+				return nil, err
 			}
+			out[i] = value
 		}
+		return out, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return checkInteger(v, path)
+		return v, checkInteger(v, path)
 	}
-	return nil
+	return v, nil
 }
 
 // nullable reports whether a Go value of type t can hold JSON null as such (a pointer, map,
