@@ -118,7 +118,7 @@ func (w *fuzzWorld) devicesDiffer() string {
 		for id, ci := range calls {
 			switch me := byUser(ci)[u]; {
 			case ci.State != client.CallStarted || !isPending(me.State):
-			case time.UnixMilli(me.Deadline).Sub(time.Now()) < 1500*time.Millisecond:
+			case time.Until(time.UnixMilli(me.Deadline)) < 1500*time.Millisecond:
 				ending[id] = true // a login then synthesizes no invitation (R5.3)
 			default:
 				pending = append(pending, id)
