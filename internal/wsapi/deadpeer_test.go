@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -152,6 +153,13 @@ func dialRaw(t *testing.T, addr string) *rawPeer {
 // send writes text as one masked text frame (with a zero mask: the payload goes as is).
 func (p *rawPeer) send(text string) {
 	p.t.Helper()
+	if err := p.trySend(text); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// trySend is send for a goroutine other than the test's: it returns the write's error.
+func (p *rawPeer) trySend(text string) error {
 	frame := []byte{0x81}
 	switch n := len(text); {
 	case n < 126:
@@ -161,9 +169,8 @@ func (p *rawPeer) send(text string) {
 	}
 	frame = append(frame, 0, 0, 0, 0)
 	frame = append(frame, text...)
-	if _, err := p.nc.Write(frame); err != nil {
-		p.t.Fatal(err)
-	}
+	_, err := p.nc.Write(frame)
+	return err
 }
 
 // bigEvents returns n events for every device, each of size bytes.
@@ -229,6 +236,38 @@ func TestHeartbeatKickClosesAConnectionKickedBefore(t *testing.T) {
 	t.Cleanup(func() { burst.Stop() })
 	if waited := backend.lost(t).Sub(last); waited > timeout*3/2 {
 		t.Errorf("device disconnected %v after its last frame, want about %v", waited.Round(time.Millisecond), timeout)
+	}
+}
+
+// R6.1, docs/reliability.md "Slow consumers": a peer that keeps sending heartbeats, so is never
+// silent, but accepts no frame (its buffers full, below the send queue's bound, so it is not
+// shed) is closed once a write has been blocked for heartbeatTimeout, and its device counts as
+// disconnected; it does not hold its session, and the frames queued for it, for ever.
+func TestPeerThatAcceptsNoFrameIsClosed(t *testing.T) {
+	backend, bus := newPresence(), newHandBus()
+	addr := serve(t, New(Config{HeartbeatTimeout: kickTimeout, SendQueue: 1024}, backend, bus, tokenIsUser{}, nil, nil))
+	peer := dialRaw(t, addr)
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	bus.deliver(t)(bigEvents("alice", 1, 40, 16<<10)) // more than the buffers hold
+	stop := make(chan struct{})
+	defer close(stop)
+	go heartbeatUntil(peer, kickTimeout/4, stop)
+	backend.lost(t)
+}
+
+// heartbeatUntil sends peer's heartbeats every interval until stop is closed or a write fails.
+func heartbeatUntil(peer *rawPeer, interval time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for id := 2; ; id++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if peer.trySend(fmt.Sprintf(`{"id":%d,"op":"heartbeat"}`, id)) != nil {
+			return
+		}
 	}
 }
 
