@@ -143,6 +143,12 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) { c.Secret, c.CallRetention = secret, 30*time.Minute }},
 		{"expiries at their defaults without webhooks or pushes", []string{"--secret", secret,
 			"--webhook-expiry", "24h", "--push-expiry", "1h"}, nil, func(c *Config) { c.Secret = secret }},
+		// docs/operations.md: a value equal to the setting's default counts as not given, so a
+		// provider's settings written out at their defaults need no provider.
+		{"provider settings at their defaults without their providers", []string{"--secret", secret,
+			"--fcm-token-url", "https://oauth2.googleapis.com/token",
+			"--fcm-endpoint", "https://fcm.googleapis.com/v1/projects/{project}/messages:send",
+			"--apns-endpoint", "https://api.push.apple.com"}, nil, func(c *Config) { c.Secret = secret }},
 		{"flag given twice: the last wins", []string{"--secret", secret, "--listen", "a:1", "--listen", "b:2"}, nil,
 			func(c *Config) { c.Secret, c.Listen = secret, "b:2" }},
 		{"empty env counts as unset", []string{"--secret", secret}, map[string]string{"DIALTONE_LISTEN": ""},
