@@ -115,6 +115,9 @@ func (w *fuzzWorld) devicesDiffer() string {
 		ending := map[string]bool{} // rings that may end before a device learns of them
 		calls := w.list(on[0])
 		w.checkCallRules(u, calls)
+		if w.px != nil {
+			w.px.checkNotReceived(w, u, calls, on)
+		}
 		for id, ci := range calls {
 			switch me := byUser(ci)[u]; {
 			case ci.State != client.CallStarted || !isPending(me.State):

@@ -69,6 +69,8 @@ type fop struct {
 	timeout  int
 	ext      string
 	rest     bool // made through the server REST API, by the user without a device (§1)
+	push     bool // an invite or callingInvite carrying a pushConfig (§9)
+	check    bool // an invite with enableNotReceivedCheck (R5.2)
 }
 
 // label names the op's kind, and whether it went through the REST API.
@@ -84,8 +86,8 @@ func (o fop) String() string {
 	if len(o.invitees) > 10 {
 		invitees = fmt.Sprintf("[%d strangers]", len(o.invitees))
 	}
-	return fmt.Sprintf("%s %s call=%s invitees=%s mode=%d timeout=%d ext=%q", o.dev.key(), o.label(), o.callID,
-		invitees, o.mode, o.timeout, o.ext)
+	return fmt.Sprintf("%s %s call=%s invitees=%s mode=%d timeout=%d ext=%q push=%t check=%t", o.dev.key(), o.label(),
+		o.callID, invitees, o.mode, o.timeout, o.ext, o.push, o.check)
 }
 
 // fuzzWorld is the test's view of the server and its devices.
@@ -107,19 +109,36 @@ type fuzzWorld struct {
 	focus    string                       // the call a burst's ops act on, if any
 	covered  map[string]int               // replies by op and code: the run's coverage, logged at its end
 	versions map[string]int64             // the latest version seen of each call
+	px       *pushWorld                   // pushes, the not-received check and joins by anyone; nil without
+	bursting bool                         // the ops under way run at once
 	log      []string
 	step     int
 }
 
 func runOpsRandom(t *testing.T, seed uint64, steps int) {
+	w := newFuzzWorld(t, seed, nil)
+	for w.step = 1; w.step <= steps; w.step++ {
+		w.once()
+	}
+	w.restart()
+	w.checkEnds()
+	t.Logf("replies by op and code: %v", w.covered)
+}
+
+// newFuzzWorld starts the server, with px's flags when px is not nil, and connects every
+// device.
+func newFuzzWorld(t *testing.T, seed uint64, px *pushWorld) *fuzzWorld {
 	hooks := newHookReceiver(t, 0)
 	dir := t.TempDir()
 	w := &fuzzWorld{t: t, hooks: hooks, seed: seed, rng: rand.New(rand.NewPCG(seed, 99)),
 		devs: map[string]*fdev{}, barriers: map[string]bool{}, mains: map[string]map[string]string{},
 		keyed: map[string]keyedOp{}, ended: map[string]client.CallInfo{}, versions: map[string]int64{},
-		covered: map[string]int{}}
+		covered: map[string]int{}, px: px}
 	w.flags = append(append(slices.Clone(raceFlags), hookFlags(hooks)...), "--api-key", apiKey)
-	if seed%2 == 1 {
+	switch {
+	case px != nil:
+		w.flags = append(w.flags, px.flags()...)
+	case seed%2 == 1:
 		w.flags = append(w.flags, "--join-policy", "anyone")
 	}
 	w.ts = startServerOn(t, dir, w.flags...)
@@ -131,12 +150,7 @@ func runOpsRandom(t *testing.T, seed uint64, steps int) {
 			w.connect(d)
 		}
 	}
-	for w.step = 1; w.step <= steps; w.step++ {
-		w.once()
-	}
-	w.restart()
-	w.checkEnds()
-	t.Logf("replies by op and code: %v", w.covered)
+	return w
 }
 
 // fail reports a mismatch with the seed and the steps so far.
@@ -171,6 +185,9 @@ func (w *fuzzWorld) dialBarrier() *tdev {
 // connect logs d in, resuming from its last seq when it has one.
 func (w *fuzzWorld) connect(d *fdev) {
 	w.t.Helper()
+	if w.px != nil {
+		w.px.awaitOfflinePushes(w, d.user)
+	}
 	mark := d.count()
 	c, err := client.Dial(w.t.Context(), w.ts.URL, client.Options{EventHandler: d, SeqStore: d})
 	if err != nil {
@@ -187,6 +204,9 @@ func (w *fuzzWorld) connect(d *fdev) {
 	}
 	d.mu.Unlock()
 	d.Client, d.online = c, true
+	if w.px != nil {
+		w.px.connected(w, d)
+	}
 }
 
 // online returns the connected devices of user.
@@ -306,6 +326,9 @@ func (w *fuzzWorld) pickOp(lists map[string]map[string]client.CallInfo) (o fop, 
 		}
 		o.invitees, want, reasons = w.invitees(user)
 		o.rest = w.rng.IntN(8) == 0
+		if w.px != nil {
+			o.push, o.check = w.rng.IntN(4) > 0, w.rng.IntN(2) == 0
+		}
 		if want == 0 {
 			want = mayBeBusy // the caller may be in a call (R3.1)
 		}
@@ -342,6 +365,7 @@ func (w *fuzzWorld) pickOp(lists map[string]map[string]client.CallInfo) (o fop, 
 	case "callingInvite":
 		var shape client.ErrorCode
 		o.invitees, shape, reasons = w.invitees(o.dev.user)
+		o.push = w.px != nil && w.rng.IntN(4) > 0
 		if shape == client.CodeInvalidParameter {
 			want = shape // the shape is checked before any call rule (§8)
 		}
@@ -397,7 +421,8 @@ func (w *fuzzWorld) rest(key string, o fop) (string, []client.ErrorUserInfo, err
 	case "invite":
 		path = "/v1/api/calls"
 		body["invitees"] = o.invitees
-		body["config"] = map[string]any{"extendedData": o.ext, "timeout": o.timeout, "mode": o.mode}
+		body["config"] = map[string]any{"extendedData": o.ext, "timeout": o.timeout, "mode": o.mode,
+			"pushConfig": o.pushConfig(), "enableNotReceivedCheck": o.check}
 	case "cancel":
 		body["invitees"] = append([]string{}, o.invitees...)
 	}
@@ -434,10 +459,12 @@ func (w *fuzzWorld) do(key string, o fop) (string, []client.ErrorUserInfo, error
 	ctx, d := client.WithIdempotencyKey(w.t.Context(), key), o.dev
 	switch o.kind {
 	case "invite":
-		res, err := d.CallInvite(ctx, o.invitees, client.InviteConfig{Timeout: o.timeout, Mode: o.mode, ExtendedData: o.ext})
+		res, err := d.CallInvite(ctx, o.invitees, client.InviteConfig{Timeout: o.timeout, Mode: o.mode, ExtendedData: o.ext,
+			PushConfig: o.pushConfig(), EnableNotReceivedCheck: o.check})
 		return res.CallID, res.ErrorUserList, err
 	case "callingInvite":
-		res, err := d.CallingInvite(ctx, o.callID, o.invitees, client.CallingInviteConfig{Timeout: o.timeout, ExtendedData: o.ext})
+		res, err := d.CallingInvite(ctx, o.callID, o.invitees, client.CallingInviteConfig{Timeout: o.timeout, ExtendedData: o.ext,
+			PushConfig: o.pushConfig()})
 		return res.CallID, res.ErrorUserList, err
 	case "cancel":
 		res, err := d.CallCancel(ctx, o.callID, o.invitees, client.OpConfig{ExtendedData: o.ext})
@@ -506,6 +533,9 @@ func (w *fuzzWorld) finish(p *planned) {
 	}
 	w.keyed[p.o.dev.user] = keyedOp{key: p.key, o: p.o, callID: p.id}
 	w.afterSuccess(p.o, p.id)
+	if w.px != nil {
+		w.px.invited(w, p)
+	}
 }
 
 // callOp makes one call operation and checks its reply.
@@ -537,6 +567,8 @@ func (w *fuzzWorld) burst(lists map[string]map[string]client.CallInfo) {
 		}
 	}
 	w.focus = ""
+	w.bursting = true
+	defer func() { w.bursting = false }()
 	var leaving *fdev
 	logout := w.rng.IntN(2) == 0
 	if d := w.pickDevice(fuzzUsers[w.rng.IntN(len(fuzzUsers))]); d != nil && !acting[d] && w.rng.IntN(3) == 0 {
@@ -702,12 +734,20 @@ func (w *fuzzWorld) logoutUser(user string) {
 	if st, m := apiCall(w.t, w.ts, "POST", "/v1/api/users/"+user+"/logout", apiKey, ""); st != 200 {
 		w.fail("REST logout of %s: %d %v", user, st, m)
 	}
-	for _, d := range w.online(user) {
+	if w.px != nil {
+		for _, id := range fuzzDeviceIDs {
+			w.px.dropTarget(user + "@" + id) // every target of the user (docs/api.md)
+		}
+	}
+	devices := w.online(user)
+	for _, d := range devices {
 		select {
 		case <-d.Done():
 		case <-time.After(waitFor):
 			w.fail("%s still connected after its user's REST logout", d.key())
 		}
+	}
+	for _, d := range devices {
 		w.gone(d)
 	}
 }
@@ -720,6 +760,9 @@ func (w *fuzzWorld) disconnect(d *fdev, logout bool) error {
 	d.mu.Lock()
 	d.seq = 0
 	d.mu.Unlock()
+	if w.px != nil {
+		w.px.dropTarget(d.key()) // its push targets are dropped (protocol.md "logout")
+	}
 	return d.Logout(w.t.Context())
 }
 
@@ -727,6 +770,9 @@ func (w *fuzzWorld) disconnect(d *fdev, logout bool) error {
 // device.
 func (w *fuzzWorld) gone(d *fdev) {
 	d.online = false
+	if w.px != nil {
+		w.px.left(w, d)
+	}
 	for c, m := range w.mains {
 		if m[d.user] == d.key() {
 			w.waitLeft(c, d.user)
@@ -814,6 +860,10 @@ func (w *fuzzWorld) once() {
 			lists[u] = w.list(on[0])
 		}
 	}
+	if w.px != nil && w.px.step(w, lists) {
+		w.checkDevices()
+		return
+	}
 	switch r := w.rng.IntN(100); {
 	case r < 60:
 		w.callOp(lists)
@@ -870,6 +920,9 @@ func (w *fuzzWorld) restart() {
 	}
 	for _, d := range w.devs {
 		d.Close()
+	}
+	if w.px != nil {
+		w.px.allLeft(w)
 	}
 	w.barrier.Close()
 	w.ts.Stop()
