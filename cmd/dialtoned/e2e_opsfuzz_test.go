@@ -105,6 +105,7 @@ type fuzzWorld struct {
 	short    []string                     // calls that ring for 1 s
 	mains    map[string]map[string]string // call → user → device key, while Accepted
 	keyed    map[string]keyedOp           // user → its last keyed success
+	lent     map[string]bool              // keys a second user has sent
 	ended    map[string]client.CallInfo   // calls seen Ended, as they were then
 	focus    string                       // the call a burst's ops act on, if any
 	covered  map[string]int               // replies by op and code: the run's coverage, logged at its end
@@ -132,7 +133,7 @@ func newFuzzWorld(t *testing.T, seed uint64, px *pushWorld) *fuzzWorld {
 	dir := t.TempDir()
 	w := &fuzzWorld{t: t, hooks: hooks, seed: seed, rng: rand.New(rand.NewPCG(seed, 99)),
 		devs: map[string]*fdev{}, barriers: map[string]bool{}, mains: map[string]map[string]string{},
-		keyed: map[string]keyedOp{}, ended: map[string]client.CallInfo{}, versions: map[string]int64{},
+		keyed: map[string]keyedOp{}, lent: map[string]bool{}, ended: map[string]client.CallInfo{}, versions: map[string]int64{},
 		covered: map[string]int{}, px: px}
 	w.flags = append(append(slices.Clone(raceFlags), hookFlags(hooks)...), "--api-key", apiKey)
 	switch {
@@ -672,14 +673,16 @@ func (w *fuzzWorld) repeat() {
 }
 
 // foreignKey makes a fresh invite of another user under the key of k: keys are per user, so
-// the invite is carried out as any other (R7.3).
+// the invite is carried out as any other (R7.3). A key is lent once: lent again, it could be
+// one the borrower has sent itself.
 func (w *fuzzWorld) foreignKey(k keyedOp) {
 	user := fuzzUsers[w.rng.IntN(len(fuzzUsers))]
 	d := w.pickDevice(user)
 	invitees := slices.DeleteFunc(w.someone(2), func(u string) bool { return u == user })
-	if d == nil || user == k.o.dev.user {
+	if d == nil || user == k.o.dev.user || w.lent[k.key] {
 		return
 	}
+	w.lent[k.key] = true
 	p := &planned{o: fop{kind: "invite", dev: d, invitees: invitees, mode: client.CallMode(w.rng.IntN(2)), timeout: 600,
 		ext: fmt.Sprintf("step %d", w.step)}, want: mayBeBusy, key: k.key, line: len(w.log)}
 	w.logf("%v with %s's key=%s", p.o, k.o.dev.user, k.key)
