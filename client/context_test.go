@@ -74,13 +74,7 @@ func TestEndedContextSendsNothing(t *testing.T) {
 		}
 	}
 	assertNothingSent(t, fs)
-	c.mu.Lock()
-	cn := c.cur
-	c.mu.Unlock()
-	cn.mu.Lock()
-	pending := len(cn.pending)
-	cn.mu.Unlock()
-	if s := c.State(); s != Connected || pending != 0 {
+	if s, pending := c.State(), pendingRequests(c); s != Connected || pending != 0 {
 		t.Errorf("after the operations: state %v and %d requests pending, want Connected and none", s, pending)
 	}
 	if err := c.Logout(cancelled()); !errors.Is(err, context.Canceled) {

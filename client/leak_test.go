@@ -374,11 +374,9 @@ func TestPendingRequestsAndReceiptsShrinkBack(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c.mu.Lock()
-		cn, receipts := c.cur, len(c.receipts)
+		receipts := len(c.receipts)
 		c.mu.Unlock()
-		cn.mu.Lock()
-		pending := len(cn.pending)
-		cn.mu.Unlock()
+		pending := pendingRequests(c)
 		if pending == 0 && receipts == 0 {
 			return
 		}
@@ -469,4 +467,14 @@ func TestRefusedHandshakeThroughAProxyLeavesNoConnection(t *testing.T) {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	waitNoClientSockets(t, "after a WebSocket through a proxy closed", portOf(t, upgraded.URL))
+}
+
+// pendingRequests returns how many requests of c's current connection await their reply.
+func pendingRequests(c *Client) int {
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return len(cn.pending)
 }

@@ -147,13 +147,7 @@ func TestReplyAfterTheContextEndedIsDropped(t *testing.T) {
 	if err != nil || ci.CallID != "next" {
 		t.Fatalf("the next QueryCall: %+v, %v, want its own reply", ci, err)
 	}
-	c.mu.Lock()
-	cn := c.cur
-	c.mu.Unlock()
-	cn.mu.Lock()
-	pending := len(cn.pending)
-	cn.mu.Unlock()
-	if pending != 0 {
+	if pending := pendingRequests(c); pending != 0 {
 		t.Errorf("%d requests still pending", pending)
 	}
 }
