@@ -907,6 +907,33 @@ func (w *fuzzWorld) catchUp() {
 	}
 }
 
+// settledLists returns every user's calls (list) once none of them rings with a deadline due
+// within shortRingBound: the short rings the steps make are waited out, and their timeouts
+// applied, so that none falls due between the reading and a restart, whose start applies the
+// deadlines that passed while the server was down (R3.5).
+func (w *fuzzWorld) settledLists() map[string]map[string]client.CallInfo {
+	w.t.Helper()
+	const shortRingBound = 5 * time.Second // the steps ring for 1 s or for 600 s
+	for deadline := time.Now().Add(waitFor + shortRingBound); ; time.Sleep(50 * time.Millisecond) {
+		lists, due := map[string]map[string]client.CallInfo{}, false
+		soon := time.Now().Add(shortRingBound).UnixMilli()
+		for _, u := range fuzzUsers {
+			lists[u] = w.list(w.online(u)[0])
+			for _, ci := range lists[u] {
+				for _, cu := range ci.CallUserList {
+					due = due || ci.State == client.CallStarted && isPending(cu.State) && cu.Deadline <= soon
+				}
+			}
+		}
+		if !due {
+			return lists
+		}
+		if time.Now().After(deadline) {
+			w.fail("rings still due after %v: %v", waitFor+shortRingBound, lists)
+		}
+	}
+}
+
 // restart stops the server and starts it again on the same data, then checks that every
 // user's calls read the same (R7.1), and reconnects every device that was connected.
 func (w *fuzzWorld) restart() {
@@ -917,10 +944,7 @@ func (w *fuzzWorld) restart() {
 		}
 	}
 	w.catchUp()
-	before := map[string]map[string]client.CallInfo{}
-	for _, u := range fuzzUsers {
-		before[u] = w.list(w.online(u)[0])
-	}
+	before := w.settledLists()
 	for _, d := range w.devs {
 		d.Close()
 	}
