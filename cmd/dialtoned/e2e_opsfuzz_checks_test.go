@@ -30,6 +30,13 @@ func (d *fdev) Load(context.Context, client.SeqKey) (int64, bool, error) {
 	return d.seq, d.seq > 0, nil
 }
 
+// savedSeq returns the last seq saved, which the device's SDK writes from its own goroutine.
+func (d *fdev) savedSeq() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.seq
+}
+
 func (d *fdev) Save(ctx context.Context, k client.SeqKey, seq int64) error {
 	d.mu.Lock()
 	d.seq = seq

@@ -813,7 +813,7 @@ func (w *fuzzWorld) waitLeft(callID, user string) {
 // one replaces.
 func (w *fuzzWorld) reconnect() {
 	if d := w.pickDevice(fuzzUsers[w.rng.IntN(len(fuzzUsers))]); d != nil && w.rng.IntN(4) == 0 {
-		w.logf("%s logs in again, replacing its session (R6.2), lastSeq=%d", d.key(), d.seq)
+		w.logf("%s logs in again, replacing its session (R6.2), lastSeq=%d", d.key(), d.savedSeq())
 		w.connect(d)
 		return
 	}
@@ -829,7 +829,7 @@ func (w *fuzzWorld) reconnect() {
 		return
 	}
 	d := off[w.rng.IntN(len(off))]
-	w.logf("%s reconnect lastSeq=%d", d.key(), d.seq)
+	w.logf("%s reconnect lastSeq=%d", d.key(), d.savedSeq())
 	w.connect(d)
 }
 
