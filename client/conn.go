@@ -102,15 +102,22 @@ func (cn *conn) readLoop() {
 			cn.log.Warn("dialtone: ignoring a binary frame")
 			continue
 		}
-		var f protocol.Frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
-			continue
-		}
-		if !cn.dispatch(f) {
+		if !cn.receive(data) {
 			return
 		}
 	}
+}
+
+// receive decodes one text frame from the server and dispatches it, and reports false when
+// the reader must stop (see dispatch). A frame that is not JSON, or whose envelope fields do
+// not have their types, is logged and ignored.
+func (cn *conn) receive(data []byte) bool {
+	var f protocol.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
+		return true
+	}
+	return cn.dispatch(f)
 }
 
 // dispatch routes one frame: an event to onEvent, a reply to its request's callback. It

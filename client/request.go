@@ -54,13 +54,19 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 		if f.Error != nil {
 			return fmt.Errorf("dialtone: %s: %w", op, f.Error)
 		}
-		if out != nil && len(f.Result) > 0 {
-			if err := json.Unmarshal(f.Result, out); err != nil {
-				return fmt.Errorf("dialtone: %s: bad result: %w", op, err)
-			}
+		if err := decodeResult(f, out); err != nil {
+			return fmt.Errorf("dialtone: %s: bad result: %w", op, err)
 		}
 		return nil
 	}
+}
+
+// decodeResult decodes the result of the successful reply f into out; nil out discards it.
+func decodeResult(f protocol.Frame, out any) error {
+	if out == nil || len(f.Result) == 0 {
+		return nil
+	}
+	return json.Unmarshal(f.Result, out)
 }
 
 // usable returns why the client cannot carry an operation, without waiting: its end reason

@@ -1,0 +1,169 @@
+package client
+
+import (
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// Frames as the server writes them (protocol/testdata/golden, compacted).
+const (
+	invitationFrame  = `{"event":"callInvitationReceived","seq":7,"data":{"callID":"c9VxQ2hKq0mZ7fT1","version":1,"mode":1,"caller":"alice","inviter":"alice","extendedData":"invite-data","timeout":30,"deadline":1700000030000,"createTime":1700000000000,"callUserList":[{"userID":"alice","state":1,"inviter":"","extendedData":"","deadline":0,"acceptTime":1700000000000,"updateTime":1700000000000},{"userID":"bob","state":0,"inviter":"alice","extendedData":"bob-data","deadline":1700000030000,"acceptTime":0,"updateTime":1700000000000}],"synthetic":false}}`
+	inviteReplyFrame = `{"id":4,"result":{"callID":"c9VxQ2hKq0mZ7fT1","timeout":30,"errorUserList":[{"userID":"carol","reason":6000001}],"callInfo":{"callID":"c9VxQ2hKq0mZ7fT1","caller":"alice","inviter":"alice","mode":1,"state":1,"extendedData":"call-data","createTime":1700000000000,"endTime":0,"version":3,"callUserList":[{"userID":"alice","state":1,"inviter":"","extendedData":"","deadline":0,"acceptTime":1700000000000,"updateTime":1700000000000},{"userID":"bob","state":0,"inviter":"alice","extendedData":"bob-data","deadline":1700000030000,"acceptTime":0,"updateTime":1700000000000}]}}}`
+)
+
+// receiver returns a connection, without a socket, whose reader hands the events it
+// dispatches to onEvent, and a channel that gets a signal when its reader ignores a frame as
+// undecodable.
+func receiver(onEvent func(*conn, protocol.Frame, func())) (*conn, chan struct{}) {
+	ignored := make(chan struct{}, 1)
+	return &conn{
+		log:     slog.New(messageSignal{msg: "dialtone: ignoring an undecodable frame", ch: ignored}),
+		onEvent: onEvent,
+		pending: map[int64]func(protocol.Frame){},
+	}, ignored
+}
+
+// signalled reports whether ch got a signal.
+func signalled(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestReceiveDecodesOrIgnoresFrames pins what the reader makes of each frame: the envelope
+// fields it hands on, and the frames it ignores as undecodable (not JSON, or an envelope field
+// of another type), leaving the request waiting for its reply and no event delivered.
+func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
+	const waiting = 4 // the request awaiting its reply
+	for _, tc := range []struct {
+		name, frame string
+		want        *protocol.Frame // nil: ignored as undecodable
+	}{
+		{"event", `{"event":"callInvitationEnded","seq":7,"data":{"callID":"c1"}}`,
+			&protocol.Frame{Event: "callInvitationEnded", Seq: 7, Data: json.RawMessage(`{"callID":"c1"}`)}},
+		{"reply", `{"id":4,"result":{"callID":"c1"}}`,
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`{"callID":"c1"}`)}},
+		{"error reply", `{"id":4,"error":{"code":6000001,"message":"m"}}`,
+			&protocol.Frame{ID: 4, Error: &protocol.Error{Code: 6000001, Message: "m"}}},
+		{"white space kept inside values and dropped around them",
+			" \t\r\n{ \"id\" : 4 , \"result\" : { \"a\" : [ 1 , 2 ] } } \n",
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`{ "a" : [ 1 , 2 ] }`)}},
+		{"null data and result kept as null", `{"id":4,"result":null,"data":null}`,
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`null`), Data: json.RawMessage(`null`)}},
+		{"null envelope fields", `{"id":4,"event":null,"seq":null,"error":null}`, &protocol.Frame{ID: 4}},
+		{"unknown fields", `{"id":4,"x":{"y":[true,false,null,"\u00e9",-1.5e3]},"result":1}`,
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`1`)}},
+		{"names in another case", `{"ID":4,"Result":2,"ERROR":{"CODE":1,"Message":"m"}}`,
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`2`), Error: &protocol.Error{Code: 1, Message: "m"}}},
+		{"escaped name", `{"\u0069d":4,"result":3}`, &protocol.Frame{ID: 4, Result: json.RawMessage(`3`)}},
+		{"a repeated name keeps its last value", `{"id":3,"id":4,"result":1,"result":2}`,
+			&protocol.Frame{ID: 4, Result: json.RawMessage(`2`)}},
+		{"repeated errors merge", `{"id":4,"error":{"code":1,"message":"m"},"error":{"code":2}}`,
+			&protocol.Frame{ID: 4, Error: &protocol.Error{Code: 2, Message: "m"}}},
+		{"escaped event name", `{"event":"call\u0049nvitationEnded\n","seq":1}`,
+			&protocol.Frame{Event: "callInvitationEnded\n", Seq: 1}},
+		{"negative seq", `{"event":"e","seq":-2}`, &protocol.Frame{Event: "e", Seq: -2}},
+
+		{"not JSON", `{"id":4,"result":`, nil},
+		{"empty", ``, nil},
+		{"a list", `[{"id":4}]`, nil},
+		{"a string", `"id"`, nil},
+		{"trailing text", `{"id":4,"result":1} {}`, nil},
+		{"invalid JSON in the result", `{"id":4,"result":{"a":01}}`, nil},
+		{"invalid JSON in the data", `{"event":"e","seq":1,"data":[1,]}`, nil},
+		{"invalid JSON in an unknown field", `{"id":4,"x":tru,"result":1}`, nil},
+		{"a control character in a string", "{\"id\":4,\"result\":\"a\tb\"}", nil},
+		{"a bad escape", `{"id":4,"result":"\x"}`, nil},
+		{"an id as a string", `{"id":"4","result":1}`, nil},
+		{"an id with a fraction", `{"id":4.0,"result":1}`, nil},
+		{"an id with an exponent", `{"id":4e0,"result":1}`, nil},
+		{"an id over 64 bits", `{"id":9223372036854775808,"result":1}`, nil},
+		{"an event name as a number", `{"event":5,"seq":1}`, nil},
+		{"a seq as a string", `{"event":"e","seq":"1"}`, nil},
+		{"a seq as true", `{"event":"e","seq":true}`, nil},
+		{"an error as a string", `{"id":4,"error":"e"}`, nil},
+		{"an error code as a string", `{"id":4,"error":{"code":"1"}}`, nil},
+		{"an error message as a number", `{"id":4,"error":{"code":1,"message":2}}`, nil},
+		{"a type error before a good reply", `{"seq":"x","id":4,"result":1}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []protocol.Frame
+			keep := func(f protocol.Frame) { got = append(got, f) }
+			cn, ignored := receiver(func(_ *conn, f protocol.Frame, _ func()) { keep(f) })
+			cn.pending[waiting] = keep
+			if !cn.receive([]byte(tc.frame)) {
+				t.Fatal("the reader stopped")
+			}
+			if tc.want == nil {
+				if len(got) != 0 || !signalled(ignored) {
+					t.Fatalf("dispatched %+v; want the frame ignored as undecodable", got)
+				}
+				return
+			}
+			if signalled(ignored) {
+				t.Error("the frame was reported as undecodable")
+			}
+			if diff := cmp.Diff([]protocol.Frame{*tc.want}, got); diff != "" {
+				t.Fatalf("dispatched (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReceiveIgnoresNull: a frame of JSON null decodes as a zero frame, which is neither an
+// event nor a reply, and is not reported as undecodable.
+func TestReceiveIgnoresNull(t *testing.T) {
+	var events int
+	cn, ignored := receiver(func(*conn, protocol.Frame, func()) { events++ })
+	stopped := !cn.receive([]byte(" null "))
+	if reported := signalled(ignored); stopped || events != 0 || reported {
+		t.Fatalf("reader stopped %v, events %d, reported undecodable %v; want nothing", stopped, events, reported)
+	}
+}
+
+// BenchmarkReceive feeds the reader frames the load tool gets in every lifecycle, each down
+// to the value the application gets: an invitation event, decoded as the client's onEvent
+// does, and a callInvite reply, decoded as its call does.
+func BenchmarkReceive(b *testing.B) {
+	b.Run("callInvitationReceived", func(b *testing.B) {
+		cn, _ := receiver(func(_ *conn, f protocol.Frame, _ func()) {
+			if _, ev, err := decodeEvent(f); err != nil || ev.(*CallInvitationReceived).CallID == "" {
+				b.Fatal(ev, err)
+			}
+		})
+		benchReceive(b, cn, invitationFrame, func() {})
+	})
+	b.Run("callInviteReply", func(b *testing.B) {
+		cn, _ := receiver(nil)
+		await := func() {
+			cn.pending[4] = func(f protocol.Frame) {
+				var res CallInviteResult
+				if err := decodeResult(f, &res); err != nil || res.CallInfo.CallID == "" {
+					b.Fatal(res, err)
+				}
+			}
+		}
+		benchReceive(b, cn, inviteReplyFrame, await)
+	})
+}
+
+// benchReceive has cn receive frame, after setup, once per iteration.
+func benchReceive(b *testing.B, cn *conn, frame string, setup func()) {
+	data := []byte(frame)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		setup()
+		if !cn.receive(data) {
+			b.Fatal("the reader stopped")
+		}
+	}
+}
