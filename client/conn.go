@@ -110,10 +110,11 @@ func (cn *conn) readLoop() {
 
 // receive decodes one text frame from the server and dispatches it, and reports false when
 // the reader must stop (see dispatch). A frame that is not JSON, or whose envelope fields do
-// not have their types, is logged and ignored.
+// not have their types, is logged and ignored (decodeFrame). The frame's result or data is
+// a slice of data, which must not change afterwards.
 func (cn *conn) receive(data []byte) bool {
-	var f protocol.Frame
-	if err := json.Unmarshal(data, &f); err != nil {
+	f, err := decodeFrame(data)
+	if err != nil {
 		cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
 		return true
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -165,5 +166,44 @@ func benchReceive(b *testing.B, cn *conn, frame string, setup func()) {
 		if !cn.receive(data) {
 			b.Fatal("the reader stopped")
 		}
+	}
+}
+
+// FuzzDecodeFrame checks that decodeFrame takes and refuses exactly what json.Unmarshal into a
+// protocol.Frame does, and decodes the same frame.
+func FuzzDecodeFrame(f *testing.F) {
+	for _, seed := range []string{invitationFrame, inviteReplyFrame, `null`, `{"ſeq":1,"\u0045vent":"e\ud800"}`,
+		`{"id":-9223372036854775808,"error":{"code":1},"error":{"message":"m"},"seq":-0}`, `[1,{"a":[]}]`,
+		`{"id":1,"result":{"a":"\u00e9\n","b":[true,false,null,-0.5e+3]}}`, "{\"event\":\"\xff\"}"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(decodesAsUnmarshal)
+}
+
+// TestDecodeFrameNestsAsDeepAsUnmarshal: values nested as deep as encoding/json allows are
+// taken, one level more is refused.
+func TestDecodeFrameNestsAsDeepAsUnmarshal(t *testing.T) {
+	for _, depth := range []int{maxNesting, maxNesting + 1} {
+		inner := strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1)
+		for _, frame := range []string{`{"id":1,"result":` + inner + `}`, `{"id":1,"x":` + inner + `}`} {
+			if valid := json.Valid([]byte(frame)); valid != (depth == maxNesting) {
+				t.Fatalf("json.Valid of a depth of %d = %v", depth, valid)
+			}
+			decodesAsUnmarshal(t, []byte(frame))
+		}
+	}
+}
+
+// decodesAsUnmarshal fails t unless decodeFrame(data) gives what json.Unmarshal of data into a
+// protocol.Frame gives: an error, or the same frame.
+func decodesAsUnmarshal(t *testing.T, data []byte) {
+	var want protocol.Frame
+	wantErr := json.Unmarshal(data, &want)
+	got, err := decodeFrame(data)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("decodeFrame(%.80q): error %v, json.Unmarshal: %v", data, err, wantErr)
+	}
+	if err == nil && !cmp.Equal(got, want) {
+		t.Fatalf("decodeFrame(%.80q) (-json.Unmarshal +decodeFrame):\n%s", data, cmp.Diff(want, got))
 	}
 }
