@@ -233,3 +233,29 @@ func TestHostPort(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPClientTimeoutBoundsTheHandshakeOnly: an Options.HTTPClient with a Timeout gives up a
+// handshake that takes longer, and the connection the handshake opened outlives its Timeout.
+func TestHTTPClientTimeoutBoundsTheHandshakeOnly(t *testing.T) {
+	t.Run("handshake", func(t *testing.T) {
+		u, _ := answeringServer(t, "") // never answers
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := Dial(ctx, u, Options{HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			t.Fatalf("Dial = %v, its context's error %v; want the Timeout's deadline, before the context's", err, ctx.Err())
+		}
+	})
+	t.Run("connection", func(t *testing.T) {
+		fs := newFakeServer(t)
+		const timeout = 20 * time.Millisecond
+		fs.hbInterval = 5 * timeout.Milliseconds() // the first heartbeat is sent after the Timeout
+		c, _ := connect(t, fs, Options{HTTPClient: &http.Client{Timeout: timeout}})
+		recv(t, fs.logins, "login")
+		recv(t, fs.heartbeats, "heartbeat")
+		if _, err := c.CallAccept(testCtx(t), "c1", OpConfig{}); err != nil {
+			t.Fatalf("CallAccept after the Timeout: %v", err)
+		}
+		assertNoReconnection(t, fs, c)
+	})
+}

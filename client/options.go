@@ -19,8 +19,9 @@ type Options struct {
 	// Logger receives the client's diagnostics; nil discards them.
 	Logger *slog.Logger
 
-	// HTTPClient performs the WebSocket handshake; its Timeout must be 0. nil, the usual
-	// choice: the client opens a connection of its own for each handshake (with DialContext
+	// HTTPClient performs the WebSocket handshake. A Timeout other than 0 bounds each
+	// handshake, within the context of the Dial, Login or reconnection attempt that makes it,
+	// and not the connection it opens, which lasts beyond it. nil, the usual choice: the client opens a connection of its own for each handshake (with DialContext
 	// and TLSConfig), or, when the environment names a proxy for the server's address
 	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), one through the proxy with a copy of
 	// http.DefaultTransport (and TLSConfig); a refused handshake's connection is closed.
