@@ -53,8 +53,12 @@ func TestE2EIdempotentInvite(t *testing.T) {
 	other := ts.raw(t)
 	other.login("carol")
 	other.send(fmt.Sprintf(invite, 2, 30))
-	if f := other.reply(2); f.Error != nil {
-		t.Errorf("carol with alice's key: %v", f.Error)
+	var carols protocol.CallInviteResult
+	if f := other.reply(2); f.Error != nil || json.Unmarshal(f.Result, &carols) != nil {
+		t.Errorf("carol with alice's key: %+v", f)
+	} else if carols.CallID == res.CallID || carols.CallInfo.Caller != "carol" {
+		t.Errorf("carol with alice's key got call %s of %s, want a call of her own (alice's is %s)",
+			carols.CallID, carols.CallInfo.Caller, res.CallID)
 	}
 }
 
