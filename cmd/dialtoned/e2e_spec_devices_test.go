@@ -2,8 +2,10 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/dialtone/dialtone/client"
+	"github.com/dialtone/dialtone/internal/auth"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -107,5 +109,40 @@ func TestE2EAnsweredCallerLeftAloneIsLostAsAMember(t *testing.T) {
 	a, c := userIn(t, info.CallUserList, "alice"), userIn(t, info.CallUserList, "carol")
 	if info.State != client.CallEnded || a.State != client.StateQuit || c.State != client.StateReceived {
 		t.Errorf("after the answered call's caller, alone Accepted, was lost: %+v", info)
+	}
+}
+
+// protocol.md "Login": the token is checked at login only. A device logged in with a token
+// that expires (past its leeway, auth.Leeway) while the connection lives stays logged in: its
+// requests are carried out and it is not kicked, though a new login with that token is
+// refused (6000291).
+func TestE2ETokenExpiringDuringTheSessionKeepsItLoggedIn(t *testing.T) {
+	ts := startServer(t)
+	// Valid for about two more seconds: it expired auth.Leeway - 2s ago.
+	issued := time.Now().Add(-auth.Leeway - time.Minute)
+	tok := mustMint(t, testSecret, "alice", time.Minute+2*time.Second, issued)
+	alice := ts.dial(t, "alice", "a", client.Options{})
+	must(t, second(alice.Login(t.Context(), tok, "a")))
+	for {
+		r := ts.raw(t)
+		r.send(`{"id":1,"op":"login","data":{"token":"` + tok + `","deviceID":"probe"}}`)
+		if f := r.reply(1); f.Error != nil {
+			if f.Error.Code != protocol.CodeAuthFailed {
+				t.Fatalf("a new login with the token: %+v, want 6000291 once it expired", f.Error)
+			}
+			break
+		}
+		r.conn.CloseNow()
+		time.Sleep(100 * time.Millisecond) // until the token's expiry
+	}
+	res, err := alice.CallInvite(t.Context(), []string{"bob"}, client.InviteConfig{Timeout: 60})
+	must(t, err)
+	if _, err := alice.QueryCall(t.Context(), res.CallID); err != nil {
+		t.Errorf("a query after the token expired: %v", err)
+	}
+	alice.mu.Lock()
+	defer alice.mu.Unlock()
+	if len(alice.kicks) != 0 {
+		t.Errorf("kicked after the token expired: %+v", alice.kicks)
 	}
 }
