@@ -174,3 +174,103 @@ func requestError(t *testing.T, conn *websocket.Conn, id int64, frame string) pr
 		}
 	}
 }
+
+// failingAfterwards is a Backend whose reads of the user's log and ringing calls fail once
+// failing is set (failingLogReads), and succeed before.
+type failingAfterwards struct {
+	prunedLog
+	failing atomic.Bool
+}
+
+func (b *failingAfterwards) LogBounds(ctx context.Context, userID string) (int64, int64, error) {
+	if b.failing.Load() {
+		return failingLogReads{}.LogBounds(ctx, userID)
+	}
+	return b.prunedLog.LogBounds(ctx, userID)
+}
+
+func (b *failingAfterwards) RingingCalls(ctx context.Context, userID string) ([]call.Call, int64, error) {
+	if b.failing.Load() {
+		return failingLogReads{}.RingingCalls(ctx, userID)
+	}
+	return b.prunedLog.RingingCalls(ctx, userID)
+}
+
+// A login that fails changes nothing (R6.2): when a device's new connection cannot read its
+// catch-up and is answered 6000270, the connection it was to replace is not kicked, and the
+// device stays connected on it.
+func TestFailedLoginKeepsTheDevicesConnection(t *testing.T) {
+	for _, login := range []string{
+		`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1","lastSeq":0}}`,
+		aliceLogin,
+	} {
+		backend := &failingAfterwards{}
+		srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		url := "ws" + strings.TrimPrefix(hs.URL, "http")
+		first := dialWS(t, url)
+		exchange(t, first, aliceLogin)
+
+		backend.failing.Store(true)
+		frames := exchange(t, dialWS(t, url), login)
+		if len(frames) == 0 || frames[0].Error == nil || frames[0].Error.Code != protocol.CodeInternal {
+			t.Fatalf("%s: the failing login got %+v, want 6000270 first", login, frames)
+		}
+		if _, kicked := seqs(exchange(t, first)); kicked != "" {
+			t.Errorf("%s: the device's connection was kicked %q by a login that failed", login, kicked)
+		}
+		if !srv.Connected("alice") {
+			t.Errorf("%s: alice has no connected device after a login of a1 that failed", login)
+		}
+	}
+}
+
+// heldSecondLogin is a Backend whose second read of ringing calls, that of the second login,
+// waits for release and then fails; the others succeed.
+type heldSecondLogin struct {
+	prunedLog
+	reads   atomic.Int64
+	entered chan struct{} // closed when the second read began
+	release chan struct{}
+}
+
+func (b *heldSecondLogin) RingingCalls(ctx context.Context, userID string) ([]call.Call, int64, error) {
+	if b.reads.Add(1) == 2 {
+		close(b.entered)
+		<-b.release
+		return failingLogReads{}.RingingCalls(ctx, userID)
+	}
+	return b.prunedLog.RingingCalls(ctx, userID)
+}
+
+// R6.2: when a device's connection logs in while an earlier one's login is still reading its
+// catch-up, and that earlier login then fails, the device is left with the newest connection
+// only: the one both logins were to replace is kicked, not left running unknown to the server.
+func TestLoginAfterAFailingOneReplacesEveryEarlierConnection(t *testing.T) {
+	backend := &heldSecondLogin{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	first := dialWS(t, url)
+	exchange(t, first, aliceLogin)
+	failing := dialWS(t, url)
+	if err := failing.Write(t.Context(), websocket.MessageText, []byte(aliceLogin)); err != nil {
+		t.Fatal(err)
+	}
+	<-backend.entered
+	newest := dialWS(t, url)
+	if lr := loginResult(t, exchange(t, newest, aliceLogin)); lr.DeviceID != "a1" {
+		t.Fatalf("newest login: %+v", lr)
+	}
+	close(backend.release)
+	exchange(t, failing)
+
+	if _, kicked := seqs(exchange(t, first)); kicked != protocol.KickReplaced {
+		t.Errorf("the first connection was kicked %q after the newest logged in, want %q", kicked, protocol.KickReplaced)
+	}
+	if _, kicked := seqs(exchange(t, newest)); kicked != "" {
+		t.Errorf("the newest connection was kicked %q", kicked)
+	}
+}

@@ -152,7 +152,9 @@ func (s *session) refuse(req protocol.Request, code protocol.Code, message strin
 
 // login authenticates the connection (protocol.md "Login"), registers the device (R6.2),
 // then replies and sends the missed events (R7.2) or the synthesized invitations (R5.3)
-// before any live event.
+// before any live event. The connections of the device it replaces are kicked only once
+// everything the reply depends on has been read: a login that fails (6000270) leaves the
+// device its connection.
 func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code {
 	refuse := func(code protocol.Code, message, kick string) protocol.Code {
 		s.sendError(req.ID, code, message)
@@ -178,8 +180,7 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 		s.srv.log.Debug("login refused", "ip", s.ip, "err", err)
 		return refuse(protocol.CodeAuthFailed, "authentication failed", protocol.KickAuthFailed)
 	}
-	replaced, outcome := s.srv.register(s, userID, data.DeviceID)
-	switch outcome {
+	switch s.srv.register(s, userID, data.DeviceID) {
 	case tooManyDevices:
 		return refuse(protocol.CodeTooManyDevices, "too many devices logged in", protocol.KickTooManyDevices)
 	case newerConnection:
@@ -189,46 +190,61 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 	if s.srv.cfg.RememberUsers {
 		s.srv.seen.add(userID)
 	}
-	if replaced != nil {
-		replaced.kick(protocol.KickReplaced)
-	}
 	unsubscribe := s.srv.bus.Subscribe(userID, s.deliver)
 	s.mu.Lock()
 	s.unsubscribe = unsubscribe
 	s.mu.Unlock()
 
-	code, err := s.catchUp(ctx, req.ID, userID, data)
-	if err != nil {
+	start, err := s.readCatchUp(ctx, userID, data.LastSeq)
+	if err != nil { // the login fails and changes nothing: the device keeps its connection
+		s.srv.reinstate(s)
+		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
+		return refuse(protocol.CodeInternal, internalMessage(err), protocol.KickShutdown)
+	}
+	for _, r := range s.replacedSessions() {
+		r.kick(protocol.KickReplaced)
+	}
+	if err := s.catchUp(ctx, req.ID, userID, data.DeviceID, start); err != nil {
 		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
 		s.kick(protocol.KickShutdown)
 	}
-	return code
+	return 0
 }
 
-// catchUp sends the login reply, then the missed events or the synthesized invitations, then
-// the live events that arrived meanwhile, in order and without duplicates. It returns the code
-// of the reply it sent: 0, or 6000270 when a read it needs before the reply failed; the caller
-// ends the session on any error, which may also come after a successful reply.
-//
-// The first page of missed events is read before the reply: retention may have deleted some
-// of them since the bounds were read, and then lastSeq is no longer usable (R7.2). Without a
-// usable lastSeq the ringing calls are read before the reply too, with the head of the log
-// they reflect, which the reply gives as headSeq: the device starts after every event the
-// synthesized invitations cover, so neither this connection nor a later one resumed from that
-// position sends one of them again.
-func (s *session) catchUp(ctx context.Context, id int64, userID string, data protocol.LoginData) (protocol.Code, error) {
-	head, missed, caughtUp, err := s.missedEvents(ctx, userID, data.LastSeq)
-	var ringing []call.Call
-	if err == nil && !caughtUp {
-		ringing, head, err = s.srv.backend.RingingCalls(ctx, userID)
-	}
+// catchUpStart is what a login reads before its reply (readCatchUp).
+type catchUpStart struct {
+	head     int64                  // the reply's headSeq
+	lastSeq  int64                  // when caughtUp: the login's lastSeq
+	caughtUp bool                   // lastSeq is usable (R7.2)
+	missed   []switchboard.LogEntry // when caughtUp: the first page of events after lastSeq
+	ringing  []call.Call            // otherwise: the calls to synthesize invitations of (R5.3)
+}
+
+// readCatchUp reads what the login reply depends on. The first page of missed events is read
+// before the reply: retention may have deleted some of them since the bounds were read, and
+// then lastSeq is no longer usable (R7.2). Without a usable lastSeq the ringing calls are read
+// before the reply too, with the head of the log they reflect, which the reply gives as
+// headSeq: the device starts after every event the synthesized invitations cover, so neither
+// this connection nor a later one resumed from that position sends one of them again.
+func (s *session) readCatchUp(ctx context.Context, userID string, lastSeq *int64) (catchUpStart, error) {
+	head, missed, caughtUp, err := s.missedEvents(ctx, userID, lastSeq)
 	if err != nil {
-		s.sendError(id, protocol.CodeInternal, internalMessage(err))
-		return protocol.CodeInternal, err
+		return catchUpStart{}, err
 	}
+	if caughtUp {
+		return catchUpStart{head: head, lastSeq: *lastSeq, caughtUp: true, missed: missed}, nil
+	}
+	ringing, head, err := s.srv.backend.RingingCalls(ctx, userID)
+	return catchUpStart{head: head, ringing: ringing}, err
+}
+
+// catchUp sends the login reply, then the missed events or the synthesized invitations that
+// start holds, then the live events that arrived meanwhile, in order and without duplicates.
+// The caller ends the session on an error, which comes after the reply.
+func (s *session) catchUp(ctx context.Context, id int64, userID, deviceID string, start catchUpStart) error {
 	now := s.srv.now()
 	s.reply(id, protocol.LoginResult{
-		UserID: userID, DeviceID: data.DeviceID, HeadSeq: head, CaughtUp: caughtUp,
+		UserID: userID, DeviceID: deviceID, HeadSeq: start.head, CaughtUp: start.caughtUp,
 		HeartbeatIntervalMs: s.srv.cfg.HeartbeatInterval.Milliseconds(),
 		HeartbeatTimeoutMs:  s.srv.cfg.HeartbeatTimeout.Milliseconds(),
 		ServerTime:          now.UnixMilli(),
@@ -237,20 +253,21 @@ func (s *session) catchUp(ctx context.Context, id int64, userID string, data pro
 	// unread: the catch-up's time does not count as its silence. A peer that dies meanwhile
 	// stops taking frames, and the send queue's write timeout closes its connection.
 	defer s.holdSilence()()
-	if caughtUp {
-		err = s.replay(ctx, userID, data.DeviceID, *data.LastSeq, head, missed)
+	var err error
+	if start.caughtUp {
+		err = s.replay(ctx, userID, deviceID, start.lastSeq, start.head, start.missed)
 	} else {
-		err = s.synthesize(ctx, userID, ringing, head)
+		err = s.synthesize(ctx, userID, start.ringing, start.head)
 	}
 	if err != nil {
-		return 0, err
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buffered := s.buffered
 	s.buffered, s.catchingUp = nil, false
 	s.forwardLocked(buffered)
-	return 0, nil
+	return nil
 }
 
 // missedEvents reads the bounds of userID's log and, when lastSeq is usable (R7.2), the first
@@ -343,12 +360,13 @@ const (
 	newerConnection              // the device is logged in on a connection accepted after s
 )
 
-// register makes s the session of (userID, deviceID) and returns the session it replaces
-// (R6.2), which s remembers with those it replaced in turn while they run (waitDeviceOps). Of
+// register makes s the session of (userID, deviceID). s remembers the session it replaces
+// (R6.2), and those that one replaced in turn, while they run (replacedSessions): the login
+// kicks them once it is sure to succeed, or gives the device back to them (reinstate). Of
 // two connections of one device, the one accepted later wins whatever the order of their
 // logins: a login read late from a connection the client already dropped must not kick the
 // client's new connection.
-func (srv *Server) register(s *session, userID, deviceID string) (replaced *session, outcome registration) {
+func (srv *Server) register(s *session, userID, deviceID string) registration {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	us := srv.users[userID]
@@ -357,12 +375,12 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 			invites: newBucket(srv.cfg.MaxInvitesPerMinute, 60e9, srv.now())}
 		srv.users[userID] = us
 	}
-	replaced = us.devices[deviceID]
+	replaced := us.devices[deviceID]
 	switch {
 	case replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser:
-		return nil, tooManyDevices
+		return tooManyDevices
 	case replaced != nil && replaced.accepted > s.accepted:
-		return nil, newerConnection
+		return newerConnection
 	}
 	us.devices[deviceID] = s
 	var earlier []*session
@@ -377,7 +395,27 @@ func (srv *Server) register(s *session, userID, deviceID string) (replaced *sess
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
 	s.replaced = earlier
 	s.mu.Unlock()
-	return replaced, registered
+	return registered
+}
+
+// reinstate gives s's device back to the newest of the sessions s replaced that still takes
+// requests, as it was before s's login, which failed; if none does, s stays registered until
+// it ends. It does nothing when another session replaced s meanwhile: that one's login kicks
+// them all. A session that ends afterwards unregisters itself; one that ended before, which
+// found s in its place, unregistered nothing and is passed over.
+func (srv *Server) reinstate(s *session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	us := srv.users[s.userID]
+	if us == nil || us.devices[s.deviceID] != s {
+		return
+	}
+	for _, r := range s.replacedSessions() {
+		if r.live() {
+			us.devices[s.deviceID] = r
+			return
+		}
+	}
 }
 
 // unregister removes s from the registry if it is still the session of its device.

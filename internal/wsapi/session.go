@@ -52,7 +52,8 @@ type session struct {
 	lastSeq     int64 // highest seq of the user's log handled by this session
 	// replaced holds the earlier connections of the device that this one replaced (R6.2), and
 	// those they had replaced, that had not ended when it logged in: their ops in flight are the
-	// device's too (waitDeviceOps). Set once, by register.
+	// device's too (waitDeviceOps). Set once, by register; the login kicks them once it is sure
+	// to succeed, or gives the device back to one of them (reinstate).
 	replaced    []*session
 	badFrames   []time.Time
 	idle        *time.Timer
@@ -307,6 +308,13 @@ func (s *session) shutDown(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	s.kick(protocol.KickShutdown)
+}
+
+// live reports whether the session takes requests and has not ended.
+func (s *session) live() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.kicked && !s.draining && !s.ended
 }
 
 func (s *session) isLoggedIn() bool {
