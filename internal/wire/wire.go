@@ -144,13 +144,15 @@ func EncodeEvent(e call.Event) (name string, data []byte, err error) {
 
 // Invitation returns the synthesized callInvitationReceived of R5.3 for userID, pending in c,
 // at now: the user's own invitation's inviter and extendedData, and the whole seconds left
-// rounded up. ok is false when the user is not pending or less than a second is left.
+// rounded up, never more than the invitation's timeout (a clock stepped back since puts the
+// deadline further ahead of now). ok is false when the user is not pending or less than a
+// second is left.
 func Invitation(c call.Call, userID string, now int64) (ev protocol.CallInvitationReceived, ok bool) {
 	u := c.User(userID)
 	if c.State != call.Started || u == nil || !u.State.Pending() {
 		return ev, false
 	}
-	left := u.Deadline - now
+	left := min(u.Deadline-now, int64(u.InviteTimeout)*1000)
 	if left < 1000 {
 		return ev, false
 	}

@@ -55,7 +55,8 @@ func TestInvitationR5_3(t *testing.T) {
 	c := call.Call{ID: "X", Mode: call.Advanced, Caller: "alice", ExtendedData: "the call's", CreateTime: 1700000000000,
 		State: call.Started, Version: 7, Users: []call.User{
 			{ID: "alice", State: call.Accepted, AcceptTime: 1700000000000},
-			{ID: "bob", State: call.Received, Inviter: "carol", InviteData: "from carol", Deadline: deadline},
+			{ID: "bob", State: call.Received, Inviter: "carol", InviteData: "from carol", InviteTimeout: 60,
+				Deadline: deadline},
 			{ID: "carol", State: call.Accepted, Inviter: "alice"},
 			{ID: "dave", State: call.Timeout, Inviter: "alice"}}}
 	for _, tc := range []struct {

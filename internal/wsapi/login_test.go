@@ -7,15 +7,18 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/sqlite"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -218,7 +221,7 @@ func TestSynthesizedInvitationNotSentAgain(t *testing.T) {
 	b := &ringing{prunedLog: prunedLog{oldest: 1, head: 0, kept: 1}, ringingHead: 1,
 		deliver: make(chan func([]switchboard.LogEntry), 1),
 		call: call.Call{ID: "X", Caller: "bob", State: call.Started, Version: 1, Users: []call.User{
-			{ID: "bob", State: call.Accepted}, {ID: "alice", State: call.Inviting, Inviter: "bob", Deadline: deadline}}}}
+			{ID: "bob", State: call.Accepted}, {ID: "alice", State: call.Inviting, Inviter: "bob", InviteTimeout: 60, Deadline: deadline}}}}
 	conn := dialServer(t, b, b)
 	login := exchange(t, conn, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
 	if len(login) != 2 || login[1].Event != protocol.EventCallInvitationReceived || login[1].Seq != 0 {
@@ -538,5 +541,46 @@ func TestLogoutWaitingIsNotAHeartbeatTimeout(t *testing.T) {
 			go heartbeatThenRelease(b, send, timeout)
 			readUntil(t, ctx, conn, func(f protocol.Frame) bool { return f.ID == 3 })
 		})
+	}
+}
+
+// R5.3, R3.1: the timeout of a synthesized invitation is the seconds left of the ring, and
+// never more than the ring's own timeout: a server clock stepped back after the invitation
+// (an NTP correction) puts the deadline further ahead of the clock, but does not make the
+// ring longer than the caller asked for (docs/behaviour.md §12, "A server clock stepped back").
+func TestSynthesizedTimeoutAfterTheClockSteppedBack(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "dialtone.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var clock atomic.Int64 // Unix ms; the switchboard is not started, so no deadline fires
+	clock.Store(1_700_000_000_000)
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	board := switchboard.New(switchboard.Config{}, store, now, nil)
+	t.Cleanup(board.Close)
+	if _, err := board.Invite(t.Context(), call.Invite{Actor: call.Actor{UserID: "alice", DeviceID: "a1"},
+		Invitees: []string{"bob"}, Timeout: 30}, ""); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(-(5 * time.Minute).Milliseconds())
+
+	hs := httptest.NewServer(New(Config{}, board, noBus{}, tokenIsUser{}, now, nil))
+	t.Cleanup(hs.Close)
+	frames := exchange(t, dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http")),
+		`{"id":1,"op":"login","data":{"token":"bob","deviceID":"b1"}}`)
+	var invitations []protocol.CallInvitationReceived
+	for _, f := range frames {
+		if f.Event == protocol.EventCallInvitationReceived {
+			var ev protocol.CallInvitationReceived
+			if err := json.Unmarshal(f.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			invitations = append(invitations, ev)
+		}
+	}
+	if len(invitations) != 1 || invitations[0].Timeout != 30 {
+		t.Errorf("synthesized invitations %+v, want one with timeout 30 (the ring's, not the %d s to its deadline)",
+			invitations, (1_700_000_030_000-clock.Load())/1000)
 	}
 }
