@@ -231,16 +231,15 @@ func newCallID(now time.Time) string {
 var sortableBase64 = base64.NewEncoding("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~").WithPadding(base64.NoPadding)
 
 // prune runs retention once at the start and then every PruneEvery until ctx ends, so that a
-// server restarted more often than that still lets go of what its windows no longer keep.
+// server restarted more often than that still lets go of what its windows no longer keep. It
+// deletes nothing before its window has passed, also when the clock steps (ageClock).
 func (s *Switchboard) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
+	age := newAgeClock(s.now, max(s.cfg.LogRetention, s.cfg.IdempotencyWindow, s.cfg.CallRetention))
 	for {
-		now := s.now()
-		err := s.store.Prune(ctx,
-			now.Add(-s.cfg.LogRetention).UnixMilli(),
-			now.Add(-s.cfg.IdempotencyWindow).UnixMilli(),
-			now.Add(-s.cfg.CallRetention).UnixMilli())
+		c := age.cutoffs(s.cfg.LogRetention, s.cfg.IdempotencyWindow, s.cfg.CallRetention)
+		err := s.store.Prune(ctx, c[0], c[1], c[2])
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("retention failed", "err", err)
 		}
