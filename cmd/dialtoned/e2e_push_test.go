@@ -185,7 +185,7 @@ func TestE2EPushOfflineInvitationAndWithdrawal(t *testing.T) {
 	inv := pushes.wait(1)
 	want := push.WebhookBody{
 		Target: push.WebhookTarget{Provider: "webhook", Token: "bob-phone-token"},
-		Message: push.Message{Kind: "invitation", CallID: res.CallID, Caller: "alice", ServerTime: inv.Message.ServerTime,
+		Message: push.Message{Kind: "invitation", CallID: res.CallID, Caller: "alice", Inviter: "alice", ServerTime: inv.Message.ServerTime,
 			Deadline: deadline, Title: "Alice", Content: "is calling", Payload: `{"room":"r1"}`},
 	}
 	if inv != want || deadline == 0 || inv.Message.ServerTime < before || inv.Message.ServerTime > time.Now().UnixMilli() {

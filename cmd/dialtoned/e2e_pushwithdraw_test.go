@@ -31,7 +31,7 @@ func pushRecordsHandled(t *testing.T, ts *testServer, n int) {
 }
 
 // wantPushes checks the pushes of one call: want lists "kind title" per push, in order, all to
-// bob's phone target, from caller.
+// bob's phone target, from caller, each invitation rung by caller (its inviter).
 func (p *pushService) wantPushes(t *testing.T, what, callID, caller string, want ...string) []push.Message {
 	t.Helper()
 	got := p.forCall(callID)
@@ -41,7 +41,8 @@ func (p *pushService) wantPushes(t *testing.T, what, callID, caller string, want
 		summary = append(summary, b.Message.Kind+" "+b.Message.Title)
 		msgs = append(msgs, b.Message)
 		if b.Target != (push.WebhookTarget{Provider: "webhook", Token: "bob-phone"}) || b.Message.Caller != caller ||
-			b.Message.ServerTime <= 0 || (b.Message.Kind == "invitation") != (b.Message.Deadline != 0) {
+			b.Message.ServerTime <= 0 || (b.Message.Kind == "invitation") != (b.Message.Deadline != 0) ||
+			(b.Message.Kind == "invitation") != (b.Message.Inviter == caller) {
 			t.Errorf("%s: push %+v", what, b)
 		}
 	}
@@ -187,6 +188,9 @@ func TestE2ENotReceivedCheckOnCallingInviteR5_2(t *testing.T) {
 	if first.Kind != "invitation" || first.CallID != res.CallID || first.Caller != "alice" || first.Title != "Bob" {
 		t.Errorf("invitation push %+v", first)
 	}
+	if first.Inviter != "bob" {
+		t.Errorf("invitation push names inviter %q, want bob, whose callingInvite rings carol (R3.6, §9)", first.Inviter)
+	}
 	dave.wait(res.CallID, "received from bob")
 	bob.wait(res.CallID, "changed dave=Received")
 
@@ -195,8 +199,9 @@ func TestE2ENotReceivedCheckOnCallingInviteR5_2(t *testing.T) {
 		t.Errorf("carol became NotYetReceived after %v, before the 3s check", waited)
 	}
 	again := pushes.wait(2).Message
-	if again.Kind != "invitation" || again.CallID != res.CallID || again.Deadline != first.Deadline || again.Title != "Bob" {
-		t.Errorf("R5.2 push %+v, want the invitation again (deadline %d)", again, first.Deadline)
+	if again.Kind != "invitation" || again.CallID != res.CallID || again.Deadline != first.Deadline || again.Title != "Bob" ||
+		again.Inviter != "bob" {
+		t.Errorf("R5.2 push %+v, want the invitation again (deadline %d, inviter bob)", again, first.Deadline)
 	}
 	info, err := alice.QueryCall(ctx, res.CallID)
 	must(t, err)

@@ -140,7 +140,7 @@ func (b *builder) expireAt(t, now int64) {
 			s.move(u, NotYetReceived)
 			if p := u.InvitePush; p != nil && u.Deadline > now {
 				s.pushes = append(s.pushes, Push{Kind: PushInvitation, UserID: u.ID, CallID: s.c.ID,
-					Caller: s.c.Caller, Config: *p, Deadline: u.Deadline, Always: true})
+					Caller: s.c.Caller, Inviter: u.Inviter, Config: *p, Deadline: u.Deadline, Always: true})
 			}
 		case u.CheckAt != 0 && u.CheckAt <= t:
 			u.CheckAt = 0

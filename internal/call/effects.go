@@ -155,6 +155,7 @@ type Push struct {
 	UserID   string
 	CallID   string
 	Caller   string
+	Inviter  string // PushInvitation: the member whose invitation rings the user (User.Inviter)
 	Config   PushConfig
 	Deadline int64 // PushInvitation: the absolute ring deadline
 	Always   bool  // send whether or not the user has a connected device (R5.2)

@@ -118,7 +118,7 @@ func (s *step) ring(id, inviter string, timeout int, extendedData string, push *
 		p := *push
 		u.InvitePush = &p
 		s.pushes = append(s.pushes, Push{Kind: PushInvitation, UserID: id, CallID: s.c.ID, Caller: s.c.Caller,
-			Config: p, Deadline: u.Deadline})
+			Inviter: inviter, Config: p, Deadline: u.Deadline})
 	}
 	if s.c.EnableNotReceivedCheck {
 		u.CheckAt = s.at + s.b.cfg.NotReceivedCheckMs

@@ -88,6 +88,7 @@ type APNsPayload struct {
 	APS        APNsAPS `json:"aps"`
 	CallID     string  `json:"callID"`
 	Caller     string  `json:"caller"`
+	Inviter    string  `json:"inviter,omitempty"`
 	Kind       string  `json:"kind"`
 	Deadline   int64   `json:"deadline,omitempty"`
 	ServerTime int64   `json:"serverTime"`
@@ -121,7 +122,7 @@ const (
 func apnsBody(m Message) ([]byte, error) {
 	return encodeJSON(APNsPayload{APS: APNsAPS{Alert: APNsAlert{Title: m.Title, Body: m.Content},
 		Sound: cmp.Or(m.Profile.Sound, "default"), Category: m.Profile.APNsCategory},
-		CallID: m.CallID, Caller: m.Caller, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime,
+		CallID: m.CallID, Caller: m.Caller, Inviter: m.Inviter, Kind: m.Kind, Deadline: m.Deadline, ServerTime: m.ServerTime,
 		Payload: m.Payload, ResourcesID: m.ResourcesID, Truncated: m.Truncated})
 }
 

@@ -226,7 +226,7 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 			}
 			d.begin(rec.ID)
 		}
-		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, ServerTime: p.ServerTime, Deadline: p.Deadline,
+		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, Inviter: p.Inviter, ServerTime: p.ServerTime, Deadline: p.Deadline,
 			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID,
 			Profile: d.profile(p.ResourcesID)}
 		anyAccepted, err := d.send(ctx, rec.ID, p.UserID, targets, m)

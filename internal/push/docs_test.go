@@ -56,7 +56,7 @@ func keys(t *testing.T, body []byte) []string {
 
 // fullMessage is a push with every field set, as an invitation shortened to fit carries them.
 func fullMessage() Message {
-	return Message{Kind: KindInvitation, CallID: "c", Caller: "alice", ServerTime: 1, Deadline: 2, Title: "t",
+	return Message{Kind: KindInvitation, CallID: "c", Caller: "alice", Inviter: "bob", ServerTime: 1, Deadline: 2, Title: "t",
 		Content: "x", Payload: "p", ResourcesID: "ring",
 		Profile:   Profile{Sound: "ring.caf", APNsCategory: "CALL", AndroidChannelID: "calls"},
 		Truncated: true}

@@ -123,12 +123,12 @@ type FCMAndroid struct {
 }
 
 // Data returns a message's fields as FCM data (string values): callID, caller, kind,
-// serverTime, and deadline, title, content, payload, resourcesID and its profile's sound and
-// androidChannelID when set.
+// serverTime, and inviter, deadline, title, content, payload, resourcesID and its profile's sound
+// and androidChannelID when set.
 func (m Message) Data() map[string]string {
 	d := map[string]string{"callID": m.CallID, "caller": m.Caller, "kind": m.Kind,
 		"serverTime": strconv.FormatInt(m.ServerTime, 10)}
-	for k, v := range map[string]string{"title": m.Title, "content": m.Content, "payload": m.Payload,
+	for k, v := range map[string]string{"inviter": m.Inviter, "title": m.Title, "content": m.Content, "payload": m.Payload,
 		"resourcesID": m.ResourcesID, "sound": m.Profile.Sound, "androidChannelID": m.Profile.AndroidChannelID} {
 		if v != "" {
 			d[k] = v

@@ -24,7 +24,7 @@ type Fitter interface {
 //  2. the content is cut to its longest prefix that fits, at a UTF-8 boundary (to "" if none);
 //  3. the title likewise.
 //
-// kind, callID, caller, serverTime, deadline and the profile are never changed. When even an
+// kind, callID, caller, inviter, serverTime, deadline and the profile are never changed. When even an
 // empty title does not fit, fit fails with ErrTooLarge. The result depends only on m, limit
 // and encode, and fitting a result again leaves it as it is.
 func fit(m Message, limit int, encode func(Message) ([]byte, error)) (Message, []byte, error) {

@@ -33,9 +33,12 @@ type Target struct {
 // Message is one push. Its CollapseKey decides which earlier push of the same call it replaces
 // on the device and in the provider's store.
 type Message struct {
-	Kind        string  `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
-	CallID      string  `json:"callID"`
-	Caller      string  `json:"caller"`
+	Kind   string `json:"kind"` // KindInvitation, KindWithdrawal, KindQuit or KindEnd
+	CallID string `json:"callID"`
+	Caller string `json:"caller"`
+	// Inviter (invitation only) is the member whose invitation rings the user: the caller
+	// for callInvite, the inviting member for callingInvite (R3.6).
+	Inviter     string  `json:"inviter,omitempty"`
 	ServerTime  int64   `json:"serverTime"`         // when the change committed, Unix ms
 	Deadline    int64   `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
 	Title       string  `json:"title,omitempty"`

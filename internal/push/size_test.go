@@ -17,13 +17,14 @@ import (
 // escapedMessage returns a push of kind whose pushConfig is at its §9 limits (title and
 // content 256 bytes, payload 2048, resourcesID 32) and made of U+0001, which JSON writes as
 // \u0001 (six bytes for one), from a caller with the longest userID (§1, 32 bytes) in a call
-// whose ID is as long as the server makes them (24 characters).
+// whose ID is as long as the server makes them (24 characters); an invitation names an inviter
+// with the longest userID too.
 func escapedMessage(kind string, now int64) Message {
 	m := Message{Kind: kind, CallID: strings.Repeat("C", 24), Caller: strings.Repeat("<", 32), ServerTime: now,
 		Title: strings.Repeat("\x01", 256), Content: strings.Repeat("\x01", 256), Payload: strings.Repeat("\x01", 2048),
 		ResourcesID: strings.Repeat("\x01", 32)}
 	if kind == KindInvitation {
-		m.Deadline = now + 30_000
+		m.Deadline, m.Inviter = now+30_000, strings.Repeat(">", 32)
 	}
 	return m
 }
@@ -33,10 +34,10 @@ func escapedMessage(kind string, now int64) Message {
 // boundary, and marked truncated.
 func checkShortened(t *testing.T, what string, got, want Message) {
 	t.Helper()
-	if got.Kind != want.Kind || got.CallID != want.CallID || got.Caller != want.Caller ||
+	if got.Kind != want.Kind || got.CallID != want.CallID || got.Caller != want.Caller || got.Inviter != want.Inviter ||
 		got.Deadline != want.Deadline || got.ServerTime != want.ServerTime {
-		t.Errorf("%s: kind %q callID %q caller %q deadline %d serverTime %d, want those of %+v",
-			what, got.Kind, got.CallID, got.Caller, got.Deadline, got.ServerTime, want)
+		t.Errorf("%s: kind %q callID %q caller %q inviter %q deadline %d serverTime %d, want those of %+v",
+			what, got.Kind, got.CallID, got.Caller, got.Inviter, got.Deadline, got.ServerTime, want)
 	}
 	if got.Payload != "" || !got.Truncated {
 		t.Errorf("%s: payload %d bytes, truncated %v; want the payload dropped and the push marked truncated",
@@ -79,7 +80,7 @@ func TestAPNsOversizePushIsShortenedToFit(t *testing.T) {
 		}
 		_ = json.Unmarshal(r.raw, &flags)
 		b := r.body
-		sent := Message{Kind: b.Kind, CallID: b.CallID, Caller: b.Caller, ServerTime: b.ServerTime, Deadline: b.Deadline,
+		sent := Message{Kind: b.Kind, CallID: b.CallID, Caller: b.Caller, Inviter: b.Inviter, ServerTime: b.ServerTime, Deadline: b.Deadline,
 			Title: b.APS.Alert.Title, Content: b.APS.Alert.Body, Payload: b.Payload, Truncated: flags.Truncated}
 		what := s.t.Token + " " + s.kind
 		checkShortened(t, what, sent, escapedMessage(s.kind, clock.ms(0)))
@@ -108,7 +109,7 @@ func TestFCMOversizePushIsShortenedToFit(t *testing.T) {
 	}
 	for i, kind := range kinds {
 		d := sends[i].body.Message.Data
-		sent := Message{Kind: d["kind"], CallID: d["callID"], Caller: d["caller"], Title: d["title"], Content: d["content"],
+		sent := Message{Kind: d["kind"], CallID: d["callID"], Caller: d["caller"], Inviter: d["inviter"], Title: d["title"], Content: d["content"],
 			Payload: d["payload"], Truncated: d["truncated"] == "true"}
 		want := escapedMessage(kind, clock.ms(0))
 		want.ServerTime, want.Deadline = 0, 0

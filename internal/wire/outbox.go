@@ -79,6 +79,7 @@ type PushMessage struct {
 	UserID      string `json:"userID"`
 	CallID      string `json:"callID"` // also the collapse key
 	Caller      string `json:"caller"`
+	Inviter     string `json:"inviter,omitempty"`  // invitation: the member whose invitation rings the user
 	ServerTime  int64  `json:"serverTime"`         // when the change committed, Unix ms
 	Deadline    int64  `json:"deadline,omitempty"` // invitation: absolute ring deadline, Unix ms
 	Always      bool   `json:"always,omitempty"`   // send even if the user has a connected device (R5.2)
@@ -98,6 +99,6 @@ func EncodePush(p call.Push, now int64) ([]byte, error) {
 		return nil, fmt.Errorf("wire: unknown push kind %d", p.Kind)
 	}
 	return json.Marshal(PushMessage{Kind: kind, UserID: p.UserID, CallID: p.CallID, Caller: p.Caller,
-		ServerTime: now, Deadline: p.Deadline, Always: p.Always, Else: kinds[p.Else], Title: p.Config.Title,
+		Inviter: p.Inviter, ServerTime: now, Deadline: p.Deadline, Always: p.Always, Else: kinds[p.Else], Title: p.Config.Title,
 		Content: p.Config.Content, Payload: p.Config.Payload, ResourcesID: p.Config.ResourcesID})
 }
