@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -237,28 +238,45 @@ func TestE2EPushWithdrawalSurvivesRestart(t *testing.T) {
 }
 
 // §9: callEnd's push goes to every user who gets its callInvitationEnded and has no connected
-// device. bob was online when invited, so he was sent no invitation push and his withdrawal
-// is not sent; once his app is gone while he still rings, the end of the call reaches him as
-// the end push (with callEnd's pushConfig), and as nothing else.
+// device, and so does the push of the callQuit that ends the call (R3.8). bob was online when
+// invited, so he was sent no invitation push and his withdrawal is not sent; once his app is
+// gone while he still rings, the end of the call reaches him as the op's push (with the op's
+// pushConfig), and as nothing else.
 func TestE2EPushEndReachesAPendingUserWhoWasOnlineWhenInvited(t *testing.T) {
-	pushes := newPushService(t)
-	ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
-	ctx := t.Context()
-	bobPhone := ts.login(t, "bob", "b-phone")
-	must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone"}))
-	alice := ts.login(t, "alice", "a")
-	res, err := alice.CallInvite(ctx, []string{"bob"},
-		client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: &client.PushConfig{Title: "Ring"}})
-	must(t, err)
-	bobPhone.wait(res.CallID, "received from alice")
-	// Whether a user is online is asked when a push record is handled: bob goes offline only
-	// once his invitation's record found him online.
-	pushRecordsHandled(t, ts, 1)
-	bobPhone.Close()
-	waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
-	must(t, second(alice.CallEnd(ctx, res.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Over"}})))
-	pushRecordsHandled(t, ts, 1+2) // bob's invitation (not sent: online), bob's withdrawal (sent as the end push), alice's end push (online)
-	pushes.wantPushes(t, "callEnd", res.CallID, "alice", "end Over")
+	ends := []struct {
+		kind string
+		op   func(ctx context.Context, alice *device, callID string, cfg client.OpConfig) error
+	}{
+		{"end", func(ctx context.Context, alice *device, callID string, cfg client.OpConfig) error {
+			return second(alice.CallEnd(ctx, callID, cfg))
+		}},
+		{"quit", func(ctx context.Context, alice *device, callID string, cfg client.OpConfig) error {
+			return second(alice.CallQuit(ctx, callID, cfg))
+		}},
+	}
+	for _, end := range ends {
+		kind := end.kind
+		t.Run(kind, func(t *testing.T) {
+			pushes := newPushService(t)
+			ts := startServer(t, "--push-webhook-url", pushes.srv.URL)
+			ctx := t.Context()
+			bobPhone := ts.login(t, "bob", "b-phone")
+			must(t, bobPhone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "bob-phone"}))
+			alice := ts.login(t, "alice", "a")
+			res, err := alice.CallInvite(ctx, []string{"bob"},
+				client.InviteConfig{Timeout: 60, Mode: client.ModeAdvanced, PushConfig: &client.PushConfig{Title: "Ring"}})
+			must(t, err)
+			bobPhone.wait(res.CallID, "received from alice")
+			// Whether a user is online is asked when a push record is handled: bob goes offline
+			// only once his invitation's record found him online.
+			pushRecordsHandled(t, ts, 1)
+			bobPhone.Close()
+			waitMetric(t, ts, "dialtone_sessions ", "dialtone_sessions 1")
+			must(t, end.op(ctx, alice, res.CallID, client.OpConfig{PushConfig: &client.PushConfig{Title: "Over"}}))
+			pushRecordsHandled(t, ts, 1+2) // bob's invitation (not sent: online), bob's withdrawal (sent as the op's push), alice's (online)
+			pushes.wantPushes(t, kind, res.CallID, "alice", kind+" Over")
+		})
+	}
 }
 
 // §9 and R3.6 for a re-invited user: bob, offline, is pushed the invitation; a subset cancel
