@@ -1,6 +1,7 @@
 package push
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -110,6 +111,9 @@ func TestFitShortensInOrderAndAsLittleAsNeeded(t *testing.T) {
 		}
 		if sent, _ := p.encode(got); len(body) > limit || string(sent) != string(body) {
 			t.Fatalf("%s: fitted to %d bytes (%d encoded), over %d or not the encoding", p.name, len(body), len(sent), limit)
+		}
+		if !utf8.ValidString(got.Title) || !utf8.ValidString(got.Content) || !json.Valid(body) {
+			t.Fatalf("%s: title %q, content %q: a character split, or invalid JSON %s", p.name, got.Title, got.Content, body)
 		}
 		if limit == p.limit {
 			if viaProvider, err := p.fitter.Fit(p.target, m); err != nil || viaProvider != got {

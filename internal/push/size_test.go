@@ -203,3 +203,55 @@ func TestPushThatCannotFitIsRefusedWithoutRequest(t *testing.T) {
 		t.Errorf("%d APNs and %d FCM requests, want none", len(fa.requests()), n)
 	}
 }
+
+// §9, docs/push.md "Size limits": a title and content written in characters of two, three and
+// four bytes (a name in any script, an emoji), mixed with characters JSON escapes, are cut at
+// a character boundary: with limits that leave room for about half the content, then half the
+// title, each provider with a limit gets valid UTF-8 in valid JSON within the limit, and the
+// text cut is a non-empty prefix of the original.
+func TestOversizePushWithMultiByteTextIsCutAtCharacterBoundaries(t *testing.T) {
+	for _, p := range sizedProviders(t) {
+		m := escapedMessage(KindInvitation, 1)
+		m.Title = strings.Repeat("Zoë \x01", 42) // 252 bytes
+		m.Content = strings.Repeat("€😀\x01", 32) // 256 bytes
+		bare := m
+		bare.Payload, bare.Truncated = "", true
+		whole := encodedSize(t, p, bare)
+		bare.Content = ""
+		noContent := encodedSize(t, p, bare)
+		bare.Title = ""
+		noText := encodedSize(t, p, bare)
+		for _, c := range []struct {
+			name  string
+			limit int
+			cut   func(Message) string
+		}{
+			{"content", (whole + noContent) / 2, func(m Message) string { return m.Content }},
+			{"title", (noContent + noText) / 2, func(m Message) string { return m.Title }},
+		} {
+			what := p.name + " " + c.name
+			got, body, err := fit(m, c.limit, p.encode)
+			if err != nil {
+				t.Fatalf("%s: fit: %v", what, err)
+			}
+			if cut := c.cut(got); cut == "" || cut == c.cut(m) {
+				t.Errorf("%s: cut to %q, want part of %q", what, cut, c.cut(m))
+			}
+			checkShortened(t, what, got, m)
+			if !json.Valid(body) || !utf8.Valid(body) || len(body) > c.limit {
+				t.Errorf("%s: sent %d bytes (limit %d), valid JSON %v, valid UTF-8 %v",
+					what, len(body), c.limit, json.Valid(body), utf8.Valid(body))
+			}
+		}
+	}
+}
+
+// encodedSize returns the size of m as p counts it.
+func encodedSize(t *testing.T, p sizedProvider, m Message) int {
+	t.Helper()
+	body, err := p.encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(body)
+}
