@@ -27,6 +27,9 @@ import (
 //   - an invitee with a push target and no connected device from its invitation to its next
 //     login (or the end) is sent an invitation push with its deadline; one connected all along
 //     is sent none (§9, docs/push.md "Who gets what");
+//   - an invitee rung with a pushConfig while it had a push target, and kept one since, that is
+//     NotYetReceived at the end with that invitation's deadline is sent the R5.2 re-push: an
+//     invitation push with that deadline committed at the check, whatever its presence (§9);
 //   - each user's pushes of a call are invitations followed by one withdrawal, again and again,
 //     and a user no longer ringing for a call it was pushed an invitation of is sent the
 //     withdrawal, unless logouts left it without a push target (§9);
@@ -48,13 +51,14 @@ func TestE2EOpsRandomPushAndJoin(t *testing.T) {
 func runOpsRandomPushAndJoin(t *testing.T, seed uint64, steps int) {
 	px := &pushWorld{service: newPushService(t), targets: map[string]bool{}, lastOnline: map[string]int{},
 		wentOffline: map[string]int{}, untargeted: map[string]int64{}, notYetReceived: map[string]bool{},
-		checked: map[string]bool{}, covered: map[string]int{}}
+		checked: map[string]bool{}, rungWithPush: map[string]int64{}, covered: map[string]int{}}
 	w := newFuzzWorld(t, seed, px)
 	for w.step = 1; w.step <= steps; w.step++ {
 		w.once()
 	}
 	px.waitNotReceivedChecks(w)
 	w.checkDevices()
+	px.checkNotReceivedPushes(w)
 	for _, u := range fuzzUsers {
 		px.awaitOfflinePushes(w, u)
 	}
@@ -78,6 +82,7 @@ type pushWorld struct {
 	untargeted     map[string]int64 // user → when (Unix ms) it was last left with no push target
 	notYetReceived map[string]bool  // "callID userID" of the NotYetReceived users seen
 	checked        map[string]bool  // calls made with enableNotReceivedCheck
+	rungWithPush   map[string]int64 // "callID userID" → the deadline of its last invitation with a pushConfig made while it had a push target
 	invitations    []pushedInvitation
 	covered        map[string]int // the checks made, by what they found: the run's coverage, logged at its end
 }
@@ -186,6 +191,9 @@ func (px *pushWorld) invited(w *fuzzWorld, p *planned) {
 			continue // refused, or no longer ringing: its push may have been superseded (docs/push.md)
 		}
 		online := len(w.online(u)) > 0
+		if px.hasTarget(u) {
+			px.rungWithPush[p.id+" "+u] = me.Deadline
+		}
 		px.invitations = append(px.invitations, pushedInvitation{callID: p.id, user: u, deadline: me.Deadline, step: w.step,
 			offline: !online && px.hasTarget(u), online: online})
 	}
@@ -411,6 +419,30 @@ func (px *pushWorld) waitNotReceivedChecks(w *fuzzWorld) {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// checkNotReceivedPushes checks the R5.2 re-pushes: each invitee in rungWithPush still
+// NotYetReceived in a Started call with that invitation's deadline, and never left without a
+// push target since it, was sent an invitation push with that deadline committed no sooner than
+// the check after the invitation (§9: pushed whatever its presence). No withdrawal superseded it:
+// the user still rings for that invitation.
+func (px *pushWorld) checkNotReceivedPushes(w *fuzzWorld) {
+	for key, deadline := range px.rungWithPush {
+		callID, user, _ := strings.Cut(key, " ")
+		ci, ok := w.view(callID)
+		invited := deadline - 600_000 // the rings that reach the check last 600 s (pickOp)
+		if me := byUser(ci)[user]; !ok || ci.State != client.CallStarted || me.State != client.StateNotYetReceived ||
+			me.Deadline != deadline || px.untargeted[user] >= invited {
+			continue
+		}
+		px.covered["R5.2 re-push"]++
+		px.waitPushes(w, fmt.Sprintf("%s, NotYetReceived in %s (deadline %d), was sent no R5.2 invitation push: %+v (§9)",
+			user, callID, deadline, px.pushesOf(callID, user)), func() bool {
+			return slices.ContainsFunc(px.pushesOf(callID, user), func(m push.Message) bool {
+				return m.Kind == "invitation" && m.Deadline == deadline && m.ServerTime >= invited+notReceivedCheck.Milliseconds()
+			})
+		})
 	}
 }
 
