@@ -39,6 +39,14 @@ func (tb *tab) ringingCallID() string {
 	return id
 }
 
+// waitRingsOver waits until the tab shows no call of its user still ringing (no Cancel button):
+// the server ended the last one, and the user is no longer busy with it (§1, R3.1). A callee's
+// page stops its tone as it answers, before the server has carried the answer out.
+func (tb *tab) waitRingsOver() {
+	tb.t.Helper()
+	tb.do(chromedp.WaitNotPresent(chromedp.CSS(`#calls button[data-key^="cancel-"]`)))
+}
+
 // demoRingToneFollowsTheRing: the page plays its ring tone while an invitation rings, and only
 // then: it stops when the ring is accepted or rejected here, answered on another device of the
 // user (behaviour §5), cancelled (R3.2) or timed out (R3.5), or she signs out. Mute silences it.
@@ -52,6 +60,7 @@ func demoRingToneFollowsTheRing(t *testing.T, d demo) {
 		rosa.waitTone("playing", "while rung")
 		rosa.do(click(`#incoming button.` + end))
 		rosa.waitTone("off", "after "+end+" here")
+		sam.waitRingsOver()
 	}
 
 	sam.ring(General, 30, "rosa")
@@ -71,6 +80,7 @@ func demoRingToneFollowsTheRing(t *testing.T, d demo) {
 	sam.ring(General, 2, "rosa")
 	rosa.waitTone("playing", "while rung for 2 s")
 	rosa.waitTone("off", "after the ring timed out")
+	sam.waitRingsOver()
 
 	// Mute stops the tone of a ring and of the next ones until it is pressed again.
 	sam.ring(General, 30, "rosa")
