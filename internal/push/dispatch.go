@@ -166,7 +166,8 @@ func (d *Dispatcher) Parallel() int {
 // Deliver handles one push record (behaviour §9, call.PushKind):
 //
 //   - invitation: skipped when the user has a connected device, unless Always (R5.2);
-//     otherwise the user is marked as sent an invitation push for the call, then pushed;
+//     otherwise the user is marked as sent an invitation push for the call, then pushed; an
+//     invitation of a new ring (not Always) that is not sent removes the mark, if any;
 //   - withdrawal: only when the user carries that mark, which is removed once the withdrawal
 //     is sent to every target (so one that failed is retried, after a restart too); without
 //     the mark, its alternative (wire.PushMessage.Else, a quit or end push) if it has one;
@@ -197,7 +198,7 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 	switch p.Kind {
 	case KindInvitation:
 		if connected && !p.Always {
-			return nil
+			return d.unmark(ctx, p)
 		}
 	case KindWithdrawal:
 		pushed, err := d.cfg.Marks.InvitationPushed(ctx, p.CallID, p.UserID)
@@ -217,6 +218,9 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 	targets, err := d.targets(ctx, p.UserID)
 	if err != nil {
 		return err
+	}
+	if len(targets) == 0 && p.Kind == KindInvitation && !p.Always {
+		return d.unmark(ctx, p)
 	}
 	var notAccepted error
 	if len(targets) > 0 {
@@ -247,6 +251,20 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		}
 	}
 	return notAccepted
+}
+
+// unmark removes the mark of p's user for p's call when p, the invitation push of a new ring
+// (not the R5.2 re-push of the same ring), is not sent. The user's earlier pushes of the call
+// are done with by then (they are delivered in order), but a withdrawal given up unsent
+// (expired) leaves the mark of the earlier ring's invitation push: this ring, not pushed, must
+// not inherit it, or its end would bring a withdrawal instead of the quit or end push (§9).
+// Such a mark is rare: it is looked for first, so that the common case writes nothing.
+func (d *Dispatcher) unmark(ctx context.Context, p wire.PushMessage) error {
+	marked, err := d.cfg.Marks.InvitationPushed(ctx, p.CallID, p.UserID)
+	if err != nil || !marked {
+		return err
+	}
+	return d.cfg.Marks.ClearInvitationPushed(ctx, p.CallID, p.UserID)
 }
 
 // deliverElse delivers withdrawal p of rec, whose user was sent no invitation push, as its

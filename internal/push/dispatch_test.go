@@ -120,6 +120,19 @@ func (e *dispatchEnv) record(kind, user string, always bool) switchboard.OutboxR
 	return switchboard.OutboxRecord{ID: e.id, Kind: switchboard.OutboxPush, OrderKey: "c1", Body: body}
 }
 
+// withdrawal returns an outbox record of a withdrawal to user in call c1 whose alternative,
+// when the user was sent no invitation push, is elseKind ("" for none).
+func (e *dispatchEnv) withdrawal(user, elseKind string) switchboard.OutboxRecord {
+	rec := e.record(KindWithdrawal, user, false)
+	var p wire.PushMessage
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		e.t.Fatal(err)
+	}
+	p.Else = elseKind
+	rec.Body, _ = json.Marshal(p)
+	return rec
+}
+
 // deliver delivers rec and checks that it was sent as want says ("token kind"), in any order:
 // a record's targets are sent to side by side.
 func (e *dispatchEnv) deliver(rec switchboard.OutboxRecord, want ...string) {
@@ -352,26 +365,55 @@ func TestDispatchUnknownProfileNamesHeldBounded(t *testing.T) {
 // device, like any quit or end push.
 func TestDispatchWithdrawalElseTheOpsPush(t *testing.T) {
 	e := newDispatchEnv(t)
-	withdrawal := func(user, elseKind string) switchboard.OutboxRecord {
-		rec := e.record(KindWithdrawal, user, false)
-		var p wire.PushMessage
-		if err := json.Unmarshal(rec.Body, &p); err != nil {
-			t.Fatal(err)
-		}
-		p.Else = elseKind
-		rec.Body, _ = json.Marshal(p)
-		return rec
-	}
 	e.online["carol"] = true
-	e.deliver(withdrawal("carol", KindEnd)) // online: no end push either
+	e.deliver(e.withdrawal("carol", KindEnd)) // online: no end push either
 	e.online["carol"] = false
-	e.deliver(withdrawal("carol", KindEnd), "carol-1 end")
-	e.deliver(withdrawal("carol", KindQuit), "carol-1 quit")
-	e.deliver(withdrawal("carol", "")) // a plain withdrawal: nothing without the mark
+	e.deliver(e.withdrawal("carol", KindEnd), "carol-1 end")
+	e.deliver(e.withdrawal("carol", KindQuit), "carol-1 quit")
+	e.deliver(e.withdrawal("carol", "")) // a plain withdrawal: nothing without the mark
 	e.deliver(e.record(KindInvitation, "bob", false), "bob-1 invitation", "bob-2 invitation")
 	e.online["bob"] = true
-	e.deliver(withdrawal("bob", KindEnd), "bob-1 withdrawal", "bob-2 withdrawal")
-	if err := e.d.Deliver(t.Context(), withdrawal("carol", KindInvitation)); !errors.Is(err, ErrMalformed) {
+	e.deliver(e.withdrawal("bob", KindEnd), "bob-1 withdrawal", "bob-2 withdrawal")
+	if err := e.d.Deliver(t.Context(), e.withdrawal("carol", KindInvitation)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("a withdrawal whose alternative is an invitation: %v, want ErrMalformed", err)
 	}
+}
+
+// §9: a withdrawal goes to a user who was sent the invitation push of the ring it ends. When a
+// withdrawal is given up unsent (--push-expiry), the mark of its ring's invitation push stays;
+// a later ring of the same call that was not pushed (the user online, or with no target then)
+// must not inherit it: its end by a callEnd gets that op's end push under its own rule, not a
+// withdrawal.
+func TestDispatchUnpushedInvitationDoesNotInheritAnExpiredWithdrawalsMark(t *testing.T) {
+	e := newDispatchEnv(t)
+	pushedThenWithdrawalExpired := func(user string, tokens ...string) {
+		t.Helper()
+		want := make([]string, len(tokens))
+		for i, tok := range tokens {
+			want[i] = tok + " invitation"
+		}
+		e.deliver(e.record(KindInvitation, user, false), want...)
+		for _, tok := range tokens {
+			e.fcm.fail[tok] = []error{errors.New("503")}
+		}
+		expired := e.record(KindWithdrawal, user, false)
+		if err := e.d.Deliver(t.Context(), expired); err == nil {
+			t.Fatal("withdrawal with failing targets succeeded")
+		}
+		e.d.Forget(expired.ID) // given up once --push-expiry old
+	}
+
+	pushedThenWithdrawalExpired("bob", "bob-1", "bob-2")
+	e.online["bob"] = true
+	e.deliver(e.record(KindInvitation, "bob", false)) // callingInvite re-rings bob, online: no push
+	e.deliver(e.withdrawal("bob", KindEnd))           // online: neither a withdrawal nor the end push
+
+	pushedThenWithdrawalExpired("carol", "carol-1")
+	carols := e.store.targets[len(e.store.targets)-1]
+	if err := e.store.DeletePushTarget(t.Context(), "carol", carols.Provider, carols.Token); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver(e.record(KindInvitation, "carol", false)) // re-rung with no target: no push
+	e.store.targets = append(e.store.targets, carols)   // registered again before the end
+	e.deliver(e.withdrawal("carol", KindEnd), "carol-1 end")
 }
