@@ -171,7 +171,8 @@ func (d *Dispatcher) Parallel() int {
 //   - withdrawal: only when the user carries that mark, which is removed once the withdrawal
 //     is sent to every target (so one that failed is retried, after a restart too); without
 //     the mark, its alternative (wire.PushMessage.Else, a quit or end push) if it has one;
-//   - quit, end: only when the user has no connected device.
+//   - quit, end: only when the user has no connected device; a quit push to a user who has
+//     the mark (still rung by an invitation push) collapses apart from it (Message.BesideRing).
 //
 // It sends to every registered target of a configured provider, up to maxSendsAtOnce at once,
 // and returns once each answered (or failed). A target whose token is invalid is removed. When
@@ -233,6 +234,11 @@ func (d *Dispatcher) deliver(ctx context.Context, rec switchboard.OutboxRecord) 
 		m := Message{Kind: p.Kind, CallID: p.CallID, Caller: p.Caller, Inviter: p.Inviter, ServerTime: p.ServerTime, Deadline: p.Deadline,
 			Title: p.Title, Content: p.Content, Payload: p.Payload, ResourcesID: p.ResourcesID,
 			Profile: d.profile(p.ResourcesID)}
+		if p.Kind == KindQuit {
+			if m.BesideRing, err = d.cfg.Marks.InvitationPushed(ctx, p.CallID, p.UserID); err != nil {
+				return err
+			}
+		}
 		anyAccepted, err := d.send(ctx, rec.ID, p.UserID, targets, m)
 		if err != nil {
 			return err

@@ -50,15 +50,19 @@ type Message struct {
 	// limits"): its payload was dropped, and its content and title may be cut. Only APNs and
 	// FCM have limits, so the webhook provider never sends it.
 	Truncated bool `json:"truncated,omitempty"`
+	// BesideRing (quit only) marks a push to a user who was sent an invitation push of the call
+	// not yet withdrawn: the ring may still be on the screen, and this push must not replace
+	// it (CollapseKey). Not part of the message sent.
+	BesideRing bool `json:"-"`
 }
 
 // CollapseKey is the key under which m replaces an earlier push on the device and in the
 // provider's store for an offline device: the callID, so that a withdrawal or an end takes
-// the place of the ring. A quit push has a key of its own (callID + ".quit"): it also goes to
-// users still ringing for the call (listeners, behaviour §5), whose invitation it must not
-// replace.
+// the place of the ring, and an end that of a quit. A quit push beside a ring (BesideRing: it
+// also goes to users still ringing for the call, listeners of behaviour §5) has a key of its
+// own (callID + ".quit"), so that it does not replace their invitation.
 func (m Message) CollapseKey() string {
-	if m.Kind == KindQuit {
+	if m.Kind == KindQuit && m.BesideRing {
 		return m.CallID + ".quit"
 	}
 	return m.CallID

@@ -77,7 +77,7 @@ const (
 type PushMessage struct {
 	Kind        string `json:"kind"` // PushInvitation, PushWithdrawal, PushQuit or PushEnd
 	UserID      string `json:"userID"`
-	CallID      string `json:"callID"` // also the collapse key
+	CallID      string `json:"callID"` // also the collapse key, but for a quit push beside a ring (push.Message.CollapseKey)
 	Caller      string `json:"caller"`
 	Inviter     string `json:"inviter,omitempty"`  // invitation: the member whose invitation rings the user
 	ServerTime  int64  `json:"serverTime"`         // when the change committed, Unix ms
