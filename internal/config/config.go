@@ -12,8 +12,8 @@
 //   - the command-line flags.
 //
 // Whether dev is on is itself decided by the same layers. Every refused value is reported with
-// the flag's name (and, for a value that does not parse, where it came from when not a flag),
-// so an operator can fix it.
+// the flag's name and, when it did not come from a flag, where it came from (the file or the
+// variable), so an operator can fix it.
 // The package reads the environment only through the getenv it is given and holds no state.
 package config
 
@@ -27,6 +27,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,8 +147,18 @@ func Defaults(dev bool) Config {
 	return c
 }
 
-// value is one setting's text and where it came from, for error messages.
-type value struct{ text, source string }
+// value is one setting's text and where it came from, for error messages: origin is the
+// environment variable or the --config file, "" for a flag.
+type value struct{ text, origin string }
+
+// source is where v came from as a message puts it after the flag's name: " (from ORIGIN)",
+// or "" for a flag.
+func (v value) source() string {
+	if v.origin == "" {
+		return ""
+	}
+	return " (from " + v.origin + ")"
+}
 
 // recorder is the flag.Value of every flag: it records the text, which Parse applies later
 // over the lower layers.
@@ -187,7 +199,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if path, ok := lookup(configSetting.name, flagged, getenv); ok && path.text != "" {
 		fromFile, err := readFile(path.text)
 		if err != nil {
-			return Config{}, fmt.Errorf("--config%s: %w", path.source, err)
+			return Config{}, fmt.Errorf("--config%s: %w", path.source(), err)
 		}
 		values = fromFile
 	}
@@ -201,7 +213,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if v, ok := values["dev"]; ok {
 		b, err := strconv.ParseBool(v.text)
 		if err != nil {
-			return Config{}, fmt.Errorf("invalid value %q for --dev%s: must be true or false", v.text, v.source)
+			return Config{}, fmt.Errorf("invalid value %q for --dev%s: must be true or false", v.text, v.source())
 		}
 		dev = b
 	}
@@ -209,14 +221,40 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	for _, s := range settings() {
 		if v, ok := values[s.name]; ok {
 			if err := s.set(&c, v.text); err != nil {
-				return Config{}, fmt.Errorf("invalid value %q for --%s%s: %w", v.text, s.name, v.source, err)
+				return Config{}, fmt.Errorf("invalid value %q for --%s%s: %w", v.text, s.name, v.source(), err)
 			}
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, withOrigins(err, values)
 	}
 	return c, nil
+}
+
+// flagMention matches a flag named in a refusal, such as --heartbeat-timeout.
+var flagMention = regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
+
+// withOrigins returns Validate's err with each of its refusals followed by where the values of
+// the flags it names came from, when not from a flag: "--secret must be at least 16 bytes
+// (--secret from /etc/dialtone.json)". The operator then knows which file or variable to fix.
+func withOrigins(err error, values map[string]value) error {
+	refusals := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		refusals = slices.Clone(joined.Unwrap())
+	}
+	for i, refusal := range refusals {
+		var origins []string
+		for _, m := range flagMention.FindAllStringSubmatch(refusal.Error(), -1) {
+			v := values[m[1]]
+			if origin := "--" + m[1] + " from " + v.origin; v.origin != "" && !slices.Contains(origins, origin) {
+				origins = append(origins, origin)
+			}
+		}
+		if len(origins) > 0 {
+			refusals[i] = fmt.Errorf("%w (%s)", refusal, strings.Join(origins, ", "))
+		}
+	}
+	return errors.Join(refusals...)
 }
 
 // lookup returns a setting from the flags, else from the environment; ok is false when
@@ -227,7 +265,7 @@ func lookup(name string, flagged map[string]value, getenv func(string) string) (
 	}
 	env := EnvVar(name)
 	if text := getenv(env); text != "" {
-		return value{text, " (from " + env + ")"}, true
+		return value{text, env}, true
 	}
 	return value{}, false
 }
@@ -261,7 +299,6 @@ func readFile(path string) (map[string]value, error) {
 		known[s.name] = s
 	}
 	out := make(map[string]value, len(raw))
-	source := " (from " + path + ")"
 	for key, v := range raw {
 		s, ok := known[key]
 		if key == configSetting.name {
@@ -275,7 +312,7 @@ func readFile(path string) (map[string]value, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %q %w", path, key, err)
 		}
-		out[key] = value{text, source}
+		out[key] = value{text, path}
 	}
 	return out, nil
 }

@@ -216,6 +216,9 @@ func TestRefused(t *testing.T) {
 	numberForString := writeFile(t, `{"audience": 123}`)
 	numberForBool := writeFile(t, `{"dev": 1}`)
 	boolForInt := writeFile(t, `{"max-call-users": true}`)
+	emptySecret := writeFile(t, `{"secret": ""}`)
+	oneCallUser := writeFile(t, `{"max-call-users": 1}`)
+	longTimeoutLeft := writeFile(t, `{"heartbeat-timeout": "20s"}`)
 	dev := []string{"--dev"}
 	tests := []struct {
 		name string
@@ -409,6 +412,17 @@ func TestRefused(t *testing.T) {
 			[]string{nestedConfig, `"config" cannot be set in the file, only by --config or DIALTONE_CONFIG`}},
 		{"config key given twice", append(dev, "--config", twiceKey), nil, []string{"--config", `"log-level" is given twice`}},
 		{"config bad value names its file", append(dev, "--config", badFileValue), nil, []string{`"many" for --max-call-users (from ` + badFileValue}},
+		// A value that parses but is refused names where it came from too, when not from a flag:
+		// the operator edits that file or variable, not the command line.
+		{"config empty secret names its file", []string{"--config", emptySecret}, nil,
+			[]string{"--secret is required", "(--secret from " + emptySecret + ")"}},
+		{"config refused value names its file", append(dev, "--config", oneCallUser), nil,
+			[]string{"--max-call-users must be between 2 and 20 (--max-call-users from " + oneCallUser + ")"}},
+		{"refused value by env names its variable", nil, map[string]string{"DIALTONE_SECRET": "short"},
+			[]string{"--secret must be at least 16 bytes (--secret from DIALTONE_SECRET)"}},
+		{"refusal of two settings names where the one not flagged came from", append(dev, "--config", longTimeoutLeft,
+			"--heartbeat-interval", "10s"), nil, []string{"--heartbeat-interval must be at most a third of --heartbeat-timeout " +
+			"(--heartbeat-timeout from " + longTimeoutLeft + ")"}},
 		{"positional argument", []string{"--dev", "serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"unknown flag", []string{"--nope"}, nil, []string{"flag provided but not defined: -nope"}},
 	}
