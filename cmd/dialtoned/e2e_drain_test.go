@@ -115,13 +115,22 @@ func waitLogged(t *testing.T, log *lockedBuffer, what string) {
 
 // The exit status of a start that ends by itself (docs/operations.md "Exit status"): 0 for
 // --help, which prints the usage; 1, with a line naming the setting on stderr, for a flag
-// that does not exist, a refused value and a data directory that cannot be used.
+// that does not exist, a refused value (given by a flag or by the --config file), a file it
+// cannot use, a data directory that cannot be used or that another dialtoned uses, and an
+// address in use.
 func TestE2EExitStatusOfARefusedStart(t *testing.T) {
 	bin := buildServer(t)
 	file := filepath.Join(t.TempDir(), "file")
 	must(t, os.WriteFile(file, nil, 0o600))
 	noDatabase := t.TempDir()
 	must(t, os.Mkdir(filepath.Join(noDatabase, "dialtone.db"), 0o700)) // a directory where the database goes
+	configFile := filepath.Join(t.TempDir(), "dialtone.json")
+	must(t, os.WriteFile(configFile, []byte(`{"max-call-users": 1}`), 0o600))
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer taken.Close()
+	inUse := startServer(t)
 	for _, tc := range []struct {
 		args   []string
 		status int
@@ -133,6 +142,11 @@ func TestE2EExitStatusOfARefusedStart(t *testing.T) {
 		{[]string{"--max-devices-per-user", "0"}, 1, "dialtoned: --max-devices-per-user must be between 1 and 100"},
 		{[]string{"--data", filepath.Join(file, "data")}, 1, "dialtoned: --data: "},
 		{[]string{"--data", noDatabase}, 1, "dialtoned: --data " + noDatabase + ": cannot open its database"},
+		{[]string{"--config", configFile}, 1,
+			"dialtoned: --max-call-users must be between 2 and 20 (--max-call-users from " + configFile + ")"},
+		{[]string{"--tls-cert", missing, "--tls-key", missing}, 1, "dialtoned: --tls-cert: "},
+		{[]string{"--data", inUse.Data}, 1, "dialtoned: --data " + inUse.Data + " is in use by another dialtoned"},
+		{[]string{"--data", t.TempDir(), "--listen", taken.Addr().String()}, 1, "dialtoned: --listen: listen tcp "},
 	} {
 		cmd := exec.Command(bin, append([]string{"--secret", servertest.Secret, "--listen", "127.0.0.1:0"}, tc.args...)...)
 		var stderr lockedBuffer

@@ -33,13 +33,17 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// The README's shutdown: the first SIGTERM drains, and the binary exits 0 once drained; a
-// second one during a drain that a client holds up (a request whose body never comes) stops
-// it at once with exit status 1, and the log says so, so an operator can tell a forced stop,
-// which cut sessions without the shutdown kick, from a drain that finished.
+// The README's shutdown: the first SIGTERM (or SIGINT, a Ctrl-C) drains, and the binary exits
+// 0 once drained; a second one during a drain that a client holds up (a request whose body
+// never comes) stops it at once with exit status 1, and the log says so, so an operator can
+// tell a forced stop, which cut sessions without the shutdown kick, from a drain that finished.
 func TestE2ESignalsDrainThenForce(t *testing.T) {
 	bin := buildServer(t)
-	for _, signals := range []int{1, 2} {
+	for _, tc := range []struct {
+		signal  syscall.Signal
+		signals int
+	}{{syscall.SIGTERM, 1}, {syscall.SIGTERM, 2}, {syscall.SIGINT, 1}, {syscall.SIGINT, 2}} {
+		signals := tc.signals
 		addr := freeAddr(t)
 		var stderr lockedBuffer
 		cmd := exec.Command(bin, "--listen", addr, "--data", t.TempDir(), "--secret", servertest.Secret, "--api-key", apiKey)
@@ -67,20 +71,20 @@ func TestE2ESignalsDrainThenForce(t *testing.T) {
 				t.Fatalf("no 100 Continue: %q %v", line, err)
 			}
 		}
-		must(t, cmd.Process.Signal(syscall.SIGTERM))
+		must(t, cmd.Process.Signal(tc.signal))
 		waitLog("draining")
 		if signals == 2 {
-			must(t, cmd.Process.Signal(syscall.SIGTERM))
+			must(t, cmd.Process.Signal(tc.signal))
 		}
 		err := cmd.Wait()
 		var exit *exec.ExitError
 		switch {
 		case signals == 1 && err != nil:
-			t.Errorf("exit after one signal: %v, want status 0\n%s", err, stderr.String())
+			t.Errorf("exit after one %v: %v, want status 0\n%s", tc.signal, err, stderr.String())
 		case signals == 1 && !strings.Contains(stderr.String(), "stopped"):
 			t.Errorf("no \"stopped\" in the log after a finished drain:\n%s", stderr.String())
 		case signals == 2 && (!errors.As(err, &exit) || exit.ExitCode() != 1):
-			t.Errorf("exit after two signals: %v, want status 1\n%s", err, stderr.String())
+			t.Errorf("exit after two %v: %v, want status 1\n%s", tc.signal, err, stderr.String())
 		case signals == 2 && !strings.Contains(stderr.String(), "second signal"):
 			t.Errorf("the log does not tell of the forced stop:\n%s", stderr.String())
 		}
