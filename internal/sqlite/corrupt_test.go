@@ -16,19 +16,18 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
-// Pages of the database damaged on disk while the store serves (a failing disk, another
-// program writing into the file): a change that meets them fails with
-// switchboard.ErrStorageUnavailable (6000270), never with a domain error, a panic or a hang;
-// Fault says "corrupt" (/readyz 503), and the ERROR log names it (docs/operations.md
-// "Start-up, probes and shutdown": readiness).
-func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
+// damagedStore returns a store with 300 calls, of users a0…a299 with b0…b299, whose
+// database then has one page in four (past the schema) overwritten on disk behind its back,
+// as a failing disk or another program writing into the file would, and the log it writes.
+// Its connections no longer hold those pages cached: their next reads meet the damage.
+func damagedStore(t *testing.T) (*Store, *switchboard.Switchboard, *bytes.Buffer) {
+	t.Helper()
 	var logs bytes.Buffer
 	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	sb := startedSwitchboard(t, s)
-	ext := strings.Repeat("x", 1024)
 	for i := range 300 {
 		if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
-			Timeout: 600, ExtendedData: ext}, ""); err != nil {
+			Timeout: 600, ExtendedData: largeExtendedData}, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,12 +61,24 @@ func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 	if _, err := raw.Exec(`PRAGMA user_version = ` + fmt.Sprint(len(mustMigrations(t)))); err != nil {
 		t.Fatal(err)
 	}
+	return s, sb, &logs
+}
 
+// largeExtendedData fills a call's record past a page, so that 300 calls span many pages.
+var largeExtendedData = strings.Repeat("x", 1024)
+
+// Pages of the database damaged on disk while the store serves (a failing disk, another
+// program writing into the file): a change that meets them fails with
+// switchboard.ErrStorageUnavailable (6000270), never with a domain error, a panic or a hang;
+// Fault says "corrupt" (/readyz 503), and the ERROR log names it (docs/operations.md
+// "Start-up, probes and shutdown": readiness).
+func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
+	s, sb, logs := damagedStore(t)
 	failed := 0
 	for i := range 50 {
 		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		_, err := sb.Invite(ctx, call.Invite{Actor: phoneOf(fmt.Sprint("c", i)), Invitees: []string{fmt.Sprint("d", i)},
-			Timeout: 600, ExtendedData: ext}, "")
+			Timeout: 600, ExtendedData: largeExtendedData}, "")
 		cancel()
 		if err == nil {
 			continue
@@ -82,6 +93,39 @@ func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 		t.Fatal("no invite met a damaged page: the test damages too little")
 	}
 	t.Logf("%d of 50 invites met damaged pages", failed)
+	wantCorrupt(t, s, logs)
+}
+
+// Damaged pages that a read meets before any change does (a client that only queries its
+// calls, a device logging in and catching up): the read fails with
+// switchboard.ErrStorageUnavailable (6000270, "storage unavailable, retry later"), never with
+// a hang or a panic, and the store is found damaged at once, as when a change meets them
+// (docs/operations.md "When the disk fills": damaged pages).
+func TestReadsMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
+	s, _, logs := damagedStore(t)
+	failed := 0
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		_, _, err := s.ListCalls(ctx, fmt.Sprint("b", i), 0, 10)
+		cancel()
+		if err == nil {
+			continue
+		}
+		failed++
+		if errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, switchboard.ErrStorageUnavailable) {
+			t.Fatalf("list of b%d on damaged pages: %v, want switchboard.ErrStorageUnavailable (6000270)", i, err)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no read met a damaged page: the test damages too little")
+	}
+	t.Logf("%d of 300 reads met damaged pages", failed)
+	wantCorrupt(t, s, logs)
+}
+
+// wantCorrupt fails the test unless s's Fault says "corrupt" and its log an ERROR naming it.
+func wantCorrupt(t *testing.T, s *Store, logs *bytes.Buffer) {
+	t.Helper()
 	var wf *WriteFault
 	if !errors.As(s.Fault(), &wf) || wf.Reason != "corrupt" {
 		t.Errorf("Fault after the damaged pages: %v, want the reason corrupt", s.Fault())

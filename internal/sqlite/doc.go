@@ -92,7 +92,9 @@
 // writing). With no changes coming, Writable itself tries a one-page write once the last
 // failure is ProbeAfter old, so the fault ends once the disk has room again even when no
 // client sends anything. All the writer adds to a batch for this is one atomic load; the rest
-// runs only when something failed (health.go).
+// runs only when something failed (health.go). A read that fails for such a reason (damaged
+// pages met before any change met them) leaves the same fault, and its error wraps
+// switchboard.ErrStorageUnavailable as a failed change's does.
 //
 // # Cancellation
 //

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/switchboard"
 	driver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -132,10 +133,11 @@ func probeWrite(w *writer) ([]int64, error) {
 	return nil, nil
 }
 
-// failedWrite records that a write attempt failed with err, when err says the database cannot
-// be written, and reports whether it did; the first such failure after a success is logged at
-// ERROR. Only the writer goroutine calls it.
-func (s *Store) failedWrite(err error) bool {
+// recordFault records that a write attempt or a read failed with err, when err says the
+// database cannot be used (faultReason), and reports whether it did; the first such failure
+// after a success is logged at ERROR. The writer goroutine calls it for writes, readFailed for
+// reads.
+func (s *Store) recordFault(err error) bool {
 	reason := faultReason(err)
 	if reason == "" {
 		return false
@@ -145,6 +147,17 @@ func (s *Store) failedWrite(err error) bool {
 			"reason", reason, "err", err)
 	}
 	return true
+}
+
+// readFailed returns err, the error of a read, as the read's caller gets it: when err says the
+// database cannot be used (damaged pages, a file that is no database, an I/O error), the store
+// records it as its fault, as it does a write's (/readyz answers 503 before any change meets the
+// damage), and err wraps switchboard.ErrStorageUnavailable, which callers tell as such.
+func (s *Store) readFailed(err error) error {
+	if !s.recordFault(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", switchboard.ErrStorageUnavailable, err)
 }
 
 // wroteAgain clears the fault once batch committed a write (a change or a probe: maintenance

@@ -23,7 +23,7 @@ func (s *Store) OutboxHeads(ctx context.Context, kind string, afterID int64, lim
 		return r, rows.Scan(&r.ID, &r.OrderKey, &r.Body, &r.CreatedAt)
 	}, kind, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read outbox: %w", err)
+		return nil, s.readFailed(fmt.Errorf("sqlite: read outbox: %w", err))
 	}
 	return recs, nil
 }
@@ -38,7 +38,7 @@ func (s *Store) PushTargets(ctx context.Context, userID string) ([]switchboard.P
 		return t, rows.Scan(&t.DeviceID, &t.Provider, &t.Token, &t.VoIP, &t.BundleID)
 	}, userID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read push targets of %s: %w", userID, err)
+		return nil, s.readFailed(fmt.Errorf("sqlite: read push targets of %s: %w", userID, err))
 	}
 	return ts, nil
 }
@@ -97,7 +97,7 @@ func (s *Store) InvitationPushed(ctx context.Context, callID, userID string) (bo
 	}
 	var marked bool
 	if err := s.r.pushMark.QueryRowContext(ctx, callID, userID).Scan(&marked); err != nil {
-		return false, fmt.Errorf("sqlite: read invitation push mark: %w", err)
+		return false, s.readFailed(fmt.Errorf("sqlite: read invitation push mark: %w", err))
 	}
 	return marked, nil
 }

@@ -83,7 +83,7 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return call.Call{}, fmt.Errorf("call %s: %w", id, switchboard.ErrNotFound)
 	}
 	if err != nil {
-		return call.Call{}, fmt.Errorf("sqlite: read call %s: %w", id, err)
+		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: read call %s: %w", id, err))
 	}
 	var c call.Call
 	if err := c.UnmarshalBinary(data); err != nil {
@@ -103,7 +103,7 @@ func (s *Store) BusyCall(ctx context.Context, userID string) (string, error) {
 	var id string
 	err := s.r.busyCall.QueryRowContext(ctx, userID).Scan(&id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("sqlite: read busy record of %s: %w", userID, err)
+		return "", s.readFailed(fmt.Errorf("sqlite: read busy record of %s: %w", userID, err))
 	}
 	return id, nil
 }
@@ -119,7 +119,7 @@ func (s *Store) Idempotency(ctx context.Context, userID, key string, since int64
 		return switchboard.IdempotencyRecord{}, false, nil
 	}
 	if err != nil {
-		return switchboard.IdempotencyRecord{}, false, fmt.Errorf("sqlite: read idempotency record: %w", err)
+		return switchboard.IdempotencyRecord{}, false, s.readFailed(fmt.Errorf("sqlite: read idempotency record: %w", err))
 	}
 	return rec, true, nil
 }
@@ -138,7 +138,7 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 		return e, err
 	}, userID, afterSeq, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read log of %s: %w", userID, err)
+		return nil, s.readFailed(fmt.Errorf("sqlite: read log of %s: %w", userID, err))
 	}
 	return out, nil
 }
@@ -157,7 +157,7 @@ func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int6
 	}
 	var b bounds
 	if err := s.r.bounds.QueryRowContext(ctx, userID).Scan(b.columns()...); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: log bounds of %s: %w", userID, err)
+		return 0, 0, s.readFailed(fmt.Errorf("sqlite: log bounds of %s: %w", userID, err))
 	}
 	oldest, head = b.values()
 	return oldest, head, nil
@@ -199,7 +199,7 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 		return r, err
 	}, userID, before, int64(count)+1)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: list calls of %s: %w", userID, err)
+		return nil, 0, s.readFailed(fmt.Errorf("sqlite: list calls of %s: %w", userID, err))
 	}
 	var next int64
 	if len(rows) > count {
@@ -222,7 +222,7 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 	}
 	rows, err := s.r.ringing.QueryContext(ctx, userID)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
+		return nil, 0, s.readFailed(fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err))
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -242,7 +242,7 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 		calls = append(calls, c)
 	}
 	if err = cmp.Or(err, rows.Err()); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err)
+		return nil, 0, s.readFailed(fmt.Errorf("sqlite: ringing calls of %s: %w", userID, err))
 	}
 	return slices.DeleteFunc(calls, func(c call.Call) bool {
 		u := c.User(userID)
@@ -259,7 +259,7 @@ func (s *Store) DueCalls(ctx context.Context) ([]switchboard.Due, error) {
 		return d, rows.Scan(&d.CallID, &d.At)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: due calls: %w", err)
+		return nil, s.readFailed(fmt.Errorf("sqlite: due calls: %w", err))
 	}
 	return dues, nil
 }
@@ -274,7 +274,7 @@ func (s *Store) BusyRecords(ctx context.Context) ([]switchboard.BusyWrite, error
 		return b, rows.Scan(&b.UserID, &b.CallID)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: busy records: %w", err)
+		return nil, s.readFailed(fmt.Errorf("sqlite: busy records: %w", err))
 	}
 	return recs, nil
 }

@@ -97,7 +97,7 @@ func (s *Store) commitBatch(batch []*request) {
 	if !w.headsKnown {
 		if err := w.loadHeads(context.Background()); err != nil {
 			s.log.Error("sqlite: load heads", "err", err)
-			s.failedWrite(err)
+			s.recordFault(err)
 			for _, r := range batch {
 				r.err = err
 			}
@@ -106,7 +106,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if err := s.stillThere(); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
-		s.failedWrite(err)
+		s.recordFault(err)
 		for _, r := range batch {
 			r.err = err
 		}
@@ -114,7 +114,7 @@ func (s *Store) commitBatch(batch []*request) {
 	}
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
-		s.failedWrite(err)
+		s.recordFault(err)
 		for _, r := range batch {
 			r.err = fmt.Errorf("sqlite: begin: %w", err)
 		}
@@ -141,7 +141,7 @@ func (s *Store) commitBatch(batch []*request) {
 		case failed != nil:
 			r.seqs, r.err = nil, failed
 			w.revertHeads()
-			faulted = s.failedWrite(failed) || faulted
+			faulted = s.recordFault(failed) || faulted
 		case broken != nil:
 			r.seqs, r.err = nil, broken
 		default:
@@ -158,7 +158,7 @@ func (s *Store) commitBatch(batch []*request) {
 		broken, failed = w.copyTailToIndex()
 		if failed != nil {
 			s.log.Error("sqlite: log index", "err", failed) // reads still scan the tail
-			faulted = s.failedWrite(failed) || faulted
+			faulted = s.recordFault(failed) || faulted
 		}
 		copied = broken == nil && failed == nil
 	}
@@ -175,7 +175,7 @@ func (s *Store) commitBatch(batch []*request) {
 			w.exec(w.rollback) // a failed COMMIT may leave the transaction open
 		}
 		s.log.Error("sqlite: commit batch", "changes", len(batch), "err", err)
-		s.failedWrite(err)
+		s.recordFault(err)
 		for _, r := range batch {
 			if r.err == nil {
 				r.seqs, r.err = nil, fmt.Errorf("sqlite: commit: %w", err)

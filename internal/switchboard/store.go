@@ -22,8 +22,8 @@ var ErrConflict = errors.New("conflict")
 var ErrKeyTaken = errors.New("idempotency key taken")
 
 // ErrStorageUnavailable is wrapped by a Store's error when its storage cannot take writes (a
-// full disk, an I/O error, a read-only file system): nothing of the change was applied, and the
-// same change may succeed once the storage is back.
+// full disk, an I/O error, a read-only file system) or cannot be read (damaged pages): nothing
+// of the change was applied, and the same request may succeed once the storage is back.
 var ErrStorageUnavailable = errors.New("storage unavailable")
 
 // Publisher receives the log entries of every committed change, with their sequence numbers,
