@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,13 @@ import (
 
 // damagedStore returns a store with 300 calls, of users a0…a299 with b0…b299, whose
 // database then has one page in four (past the schema) overwritten on disk behind its back,
-// as a failing disk or another program writing into the file would, and the log it writes.
+// as a failing disk or another program writing into the file would, and the log it writes;
+// now is its clock.
 // Its connections no longer hold those pages cached: their next reads meet the damage.
-func damagedStore(t *testing.T) (*Store, *switchboard.Switchboard, *bytes.Buffer) {
+func damagedStore(t *testing.T, now func() time.Time) (*Store, *switchboard.Switchboard, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, path := openTest(t, Options{Now: now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	sb := startedSwitchboard(t, s)
 	for i := range 300 {
 		if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
@@ -73,7 +75,7 @@ var largeExtendedData = strings.Repeat("x", 1024)
 // Fault says "corrupt" (/readyz 503), and the ERROR log names it (docs/operations.md
 // "Start-up, probes and shutdown": readiness).
 func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
-	s, sb, logs := damagedStore(t)
+	s, sb, logs := damagedStore(t, time.Now)
 	failed := 0
 	for i := range 50 {
 		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
@@ -102,7 +104,15 @@ func TestChangesMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 // a hang or a panic, and the store is found damaged at once, as when a change meets them
 // (docs/operations.md "When the disk fills": damaged pages).
 func TestReadsMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
-	s, _, logs := damagedStore(t)
+	s, _, logs := damagedStore(t, time.Now)
+	t.Logf("%d of 300 reads met damaged pages", listCalls(t, s))
+	wantCorrupt(t, s, logs)
+}
+
+// listCalls reads the calls of b0…b299 and returns how many reads met damaged pages, failing
+// the test when none did, or one failed otherwise than with switchboard.ErrStorageUnavailable.
+func listCalls(t *testing.T, s *Store) int {
+	t.Helper()
 	failed := 0
 	for i := range 300 {
 		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
@@ -119,8 +129,33 @@ func TestReadsMeetingDamagedPagesFailAsStorageFaults(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no read met a damaged page: the test damages too little")
 	}
-	t.Logf("%d of 300 reads met damaged pages", failed)
+	return failed
+}
+
+// Damaged pages do not mend: once the store met them, it stays not ready, also after a write
+// of its own commits on pages left whole (Writable's probe, once the failure is ProbeAfter
+// old). Ready again, it would draw clients back to a database whose damage the next read
+// meets; the damage is repaired by a restore, and the restart checks the file whole
+// (docs/operations.md "When the disk fills": damaged pages).
+func TestDamagedPagesKeepTheStoreNotReady(t *testing.T) {
+	var later atomic.Bool
+	now := func() time.Time {
+		if later.Load() {
+			return time.Now().Add(ProbeAfter)
+		}
+		return time.Now()
+	}
+	s, _, logs := damagedStore(t, now)
+	listCalls(t, s)
+	later.Store(true)
+	var wf *WriteFault
+	if err := s.Writable(bg); !errors.As(err, &wf) || wf.Reason != "corrupt" {
+		t.Errorf("Writable after damaged pages, once a probe is due: %v, want the reason corrupt", err)
+	}
 	wantCorrupt(t, s, logs)
+	if strings.Contains(logs.String(), "writable again") {
+		t.Errorf("the log says the damaged database is writable again:\n%s", logs.String())
+	}
 }
 
 // wantCorrupt fails the test unless s's Fault says "corrupt" and its log an ERROR naming it.

@@ -94,7 +94,9 @@
 // client sends anything. All the writer adds to a batch for this is one atomic load; the rest
 // runs only when something failed (health.go). A read that fails for such a reason (damaged
 // pages met before any change met them) leaves the same fault, and its error wraps
-// switchboard.ErrStorageUnavailable as a failed change's does.
+// switchboard.ErrStorageUnavailable as a failed change's does. Damaged pages (SQLITE_CORRUPT,
+// SQLITE_NOTADB) leave a fault that lasts until Close, whatever commits meanwhile: they do not
+// mend, and the next Open checks the file whole.
 //
 // # Cancellation
 //

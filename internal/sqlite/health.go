@@ -18,7 +18,8 @@ const ProbeAfter = 5 * time.Second
 
 // WriteFault is the error of Fault and Writable: the last write attempt failed for a reason
 // that is no fault of the change (a full disk, an I/O error, a read-only file system), so
-// every change fails until the database can be written again.
+// every change fails until the database can be written again; or a write or a read met
+// damaged pages (reason "corrupt"), which lasts (see lasts).
 type WriteFault struct {
 	Reason string // "disk full", "I/O error", "read-only", "corrupt", "cannot open a file", "removed"
 	Err    error  // the SQLite error of the last failed attempt
@@ -31,14 +32,22 @@ func (f *WriteFault) Error() string { return "the database cannot be written: " 
 // Unwrap returns the SQLite error.
 func (f *WriteFault) Unwrap() error { return f.Err }
 
+// lasts reports whether f stays until the store is closed, whatever commits meanwhile: damaged
+// pages do not mend, and a write that commits on pages left whole (a probe) says nothing of
+// them. A restore repairs them; the next Open checks the file whole.
+func (f *WriteFault) lasts() bool { return f != nil && f.Reason == reasonCorrupt }
+
+// reasonCorrupt is the reason of a fault of damaged pages.
+const reasonCorrupt = "corrupt"
+
 // faultReasons are the SQLite primary result codes that say the database cannot be written,
 // whatever the change: the storage's fault, not the change's.
 var faultReasons = map[int]string{
 	sqlite3.SQLITE_FULL:     "disk full",
 	sqlite3.SQLITE_IOERR:    "I/O error",
 	sqlite3.SQLITE_READONLY: "read-only",
-	sqlite3.SQLITE_CORRUPT:  "corrupt",
-	sqlite3.SQLITE_NOTADB:   "corrupt",
+	sqlite3.SQLITE_CORRUPT:  reasonCorrupt,
+	sqlite3.SQLITE_NOTADB:   reasonCorrupt,
 	sqlite3.SQLITE_CANTOPEN: "cannot open a file",
 }
 
@@ -75,7 +84,8 @@ func (s *Store) stillThere() error {
 }
 
 // Fault returns the *WriteFault of the store's last write attempt, or nil when it wrote, or
-// failed for the change's own reason. It never writes. After Close it still reports the last
+// failed for the change's own reason; a fault that lasts (damaged pages, met by a write or a
+// read) it returns from then on. It never writes. After Close it still reports the last
 // attempt (a metric of it stays readable); Writable reports the closed store.
 func (s *Store) Fault() error {
 	if f := s.fault.Load(); f != nil {
@@ -85,8 +95,8 @@ func (s *Store) Fault() error {
 }
 
 // Writable returns Fault, after trying a small write of its own (a probe, through the writer
-// like a change) when the last failure is at least ProbeAfter old and no other probe is under
-// way: without it, a server that its load balancer stopped sending requests to, because of
+// like a change) when the fault does not last, the last failure is at least ProbeAfter old and
+// no other probe is under way: without it, a server that its load balancer stopped sending requests to, because of
 // this very fault, would never find its database writable again. It waits for the probe's
 // outcome only until ctx ends, and then returns the fault it found: the probe still runs, and
 // ends the fault if it commits, and no other probe starts before it is done, so readiness
@@ -100,7 +110,7 @@ func (s *Store) Writable(ctx context.Context) error {
 	if f == nil {
 		return nil
 	}
-	if s.now().Sub(f.at) < ProbeAfter || !s.probing.CompareAndSwap(false, true) {
+	if f.lasts() || s.now().Sub(f.at) < ProbeAfter || !s.probing.CompareAndSwap(false, true) {
 		return f
 	}
 	done := make(chan struct{})
@@ -135,18 +145,27 @@ func probeWrite(w *writer) ([]int64, error) {
 
 // recordFault records that a write attempt or a read failed with err, when err says the
 // database cannot be used (faultReason), and reports whether it did; the first such failure
-// after a success is logged at ERROR. The writer goroutine calls it for writes, readFailed for
-// reads.
+// after a success is logged at ERROR. A fault that lasts is kept over the new one. The writer
+// goroutine calls it for writes, readFailed for reads.
 func (s *Store) recordFault(err error) bool {
 	reason := faultReason(err)
 	if reason == "" {
 		return false
 	}
-	if s.fault.Swap(&WriteFault{Reason: reason, Err: err, at: s.now()}) == nil {
-		s.log.Error("sqlite: the database cannot be written; every change fails until it can",
-			"reason", reason, "err", err)
+	fault := &WriteFault{Reason: reason, Err: err, at: s.now()}
+	for {
+		old := s.fault.Load()
+		if old.lasts() {
+			return true
+		}
+		if s.fault.CompareAndSwap(old, fault) {
+			if old == nil {
+				s.log.Error("sqlite: the database cannot be written; every change fails until it can",
+					"reason", reason, "err", err)
+			}
+			return true
+		}
 	}
-	return true
 }
 
 // readFailed returns err, the error of a read, as the read's caller gets it: when err says the
@@ -160,14 +179,19 @@ func (s *Store) readFailed(err error) error {
 	return fmt.Errorf("%w: %w", switchboard.ErrStorageUnavailable, err)
 }
 
-// wroteAgain clears the fault once batch committed a write (a change or a probe: maintenance
-// such as a Prune with nothing to delete commits without writing). Only the writer goroutine
-// calls it, after a COMMIT, and only while there is a fault.
+// wroteAgain clears the fault, unless it lasts, once batch committed a write (a change or a
+// probe: maintenance such as a Prune with nothing to delete commits without writing). Only the
+// writer goroutine calls it, after a COMMIT, and only while there is a fault.
 func (s *Store) wroteAgain(batch []*request) {
+	fault := s.fault.Load()
+	if fault.lasts() {
+		return
+	}
 	for _, r := range batch {
 		if r.err == nil && r.writes {
-			s.fault.Store(nil)
-			s.log.Info("sqlite: the database is writable again")
+			if s.fault.CompareAndSwap(fault, nil) { // not a fault a read recorded meanwhile
+				s.log.Info("sqlite: the database is writable again")
+			}
 			return
 		}
 	}
