@@ -178,3 +178,32 @@ func mustMigrations(t *testing.T) []migration {
 	}
 	return ms
 }
+
+// A stored call whose bytes were damaged where SQLite cannot tell (a row's payload carries no
+// checksum; here another program rewrote it) is damage too: a read of it fails with
+// switchboard.ErrStorageUnavailable, and the store is found damaged, as when SQLite itself
+// finds damaged pages (docs/operations.md "When the disk fills": damaged pages).
+func TestStoredCallThatDoesNotDecodeIsDamage(t *testing.T) {
+	var logs bytes.Buffer
+	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	sb := startedSwitchboard(t, s)
+	if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf("a"), Invitees: []string{"b"}, Timeout: 600}, ""); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`PRAGMA busy_timeout = 10000`); err != nil { // the store's writer may hold the lock
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE calls SET data = x'01A5A5A5'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ListCalls(bg, "b", 0, 10); !errors.Is(err, switchboard.ErrStorageUnavailable) {
+		t.Fatalf("list of a call damaged on disk: %v, want switchboard.ErrStorageUnavailable (6000270)", err)
+	}
+	wantCorrupt(t, s, &logs)
+}

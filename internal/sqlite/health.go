@@ -58,11 +58,18 @@ func faultReason(err error) string {
 	if errors.Is(err, errRemoved) {
 		return "removed"
 	}
+	if errors.Is(err, errUndecodable) {
+		return reasonCorrupt
+	}
 	if err == nil || !errors.As(err, &se) {
 		return ""
 	}
 	return faultReasons[se.Code()&0xff]
 }
+
+// errUndecodable says a call read from the database does not decode (decodeStored): damaged
+// pages that SQLite did not find.
+var errUndecodable = errors.New("sqlite: a stored call does not decode")
 
 // errRemoved says the database file is no longer at its path: removed (its directory with
 // it) or moved away while open. SQLite would go on committing to the open file, in WAL mode

@@ -86,10 +86,20 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: read call %s: %w", id, err))
 	}
 	var c call.Call
-	if err := c.UnmarshalBinary(data); err != nil {
-		return call.Call{}, fmt.Errorf("sqlite: call %s: %w", id, err)
+	if err := decodeStored(&c, data); err != nil {
+		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: call %s: %w", id, err))
 	}
 	return c, nil
+}
+
+// decodeStored decodes into c a call read from the database. The store wrote it encoded, so
+// an error, which wraps errUndecodable, says its bytes were damaged on disk where SQLite could
+// not tell: a row's payload carries no checksum.
+func decodeStored(c *call.Call, data []byte) error {
+	if err := c.UnmarshalBinary(data); err != nil {
+		return fmt.Errorf("%w: %w", errUndecodable, err)
+	}
+	return nil
 }
 
 // BusyCall returns the call in which userID is "in a call", or "".
@@ -194,7 +204,7 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
 		var data []byte
 		if err = rows.Scan(&r.id, &data); err == nil {
-			err = r.c.UnmarshalBinary(data)
+			err = decodeStored(&r.c, data)
 		}
 		return r, err
 	}, userID, before, int64(count)+1)
@@ -236,7 +246,7 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 			continue
 		}
 		var c call.Call
-		if err = c.UnmarshalBinary(data); err != nil {
+		if err = decodeStored(&c, data); err != nil {
 			break
 		}
 		calls = append(calls, c)
