@@ -103,15 +103,20 @@ func (s *Store) Fault() error {
 
 // Writable returns Fault, after trying a small write of its own (a probe, through the writer
 // like a change) when the fault does not last, the last failure is at least ProbeAfter old and
-// no other probe is under way: without it, a server that its load balancer stopped sending requests to, because of
-// this very fault, would never find its database writable again. It waits for the probe's
-// outcome only until ctx ends, and then returns the fault it found: the probe still runs, and
-// ends the fault if it commits, and no other probe starts before it is done, so readiness
-// checks never pile probes up behind a writer that is stuck. After Close, also one that
-// happened while the probe waited, it returns ErrClosed: a closed store takes no writes.
+// no other probe is under way: without it, a server that its load balancer stopped sending
+// requests to, because of this very fault, would never find its database writable again. It
+// waits for the probe's outcome only until ctx ends, and then returns the fault it found: the
+// probe still runs, and ends the fault if it commits, and no other probe starts before it is
+// done, so readiness checks never pile probes up behind a writer that is stuck. It first
+// checks, as each batch does, that the database file is still at its path: one removed or
+// replaced is found without waiting for a change to fail. After Close, also one that happened
+// while the probe waited, it returns ErrClosed: a closed store takes no writes.
 func (s *Store) Writable(ctx context.Context) error {
 	if s.isClosed() {
 		return ErrClosed
+	}
+	if err := s.stillThere(); err != nil {
+		s.recordFault(err)
 	}
 	f := s.fault.Load()
 	if f == nil {

@@ -44,3 +44,28 @@ func TestChangesRefusedOnceTheDataDirectoryIsRemoved(t *testing.T) {
 	}
 	t.Logf("fault: %v (%v)", f, f.Err)
 }
+
+// The database file replaced while the store runs (another file renamed onto its path, the
+// data directory removed), with no change coming: Writable, /readyz's check, finds it at
+// once, not only once a change fails, and the fault stays (docs/operations.md "When the disk
+// fills": the data directory removed).
+func TestWritableFindsTheDatabaseReplaced(t *testing.T) {
+	s, path := openTest(t, Options{Now: time.Now})
+	t.Cleanup(func() { s.Close() })
+	if err := s.Writable(bg); err != nil {
+		t.Fatalf("Writable of a new store: %v", err)
+	}
+	if err := os.WriteFile(path+".new", []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	var f *WriteFault
+	if err := s.Writable(bg); !errors.As(err, &f) || f.Reason != "removed" {
+		t.Errorf("Writable once another file is at the database's path: %v, want the reason removed", err)
+	}
+	if err := s.Fault(); !errors.As(err, &f) || f.Reason != "removed" {
+		t.Errorf("Fault afterwards (dialtone_store_writable): %v, want the reason removed", err)
+	}
+}
