@@ -204,9 +204,11 @@ func TestCloseRacingAReconnection(t *testing.T) {
 
 // A handler method that panics ends the program, as a panic on any goroutine does (the
 // EventHandler contract): the client does not recover it and carry on with a handler left
-// half-way. The test runs itself in a child process whose handler panics.
+// half-way. The test runs itself in a child process whose handler panics, marked by a variable
+// of its own (after Go's GO_WANT_HELPER_PROCESS; DIALTONE_ names are the server's and the
+// switches of the test runs).
 func TestHandlerPanicEndsTheProgram(t *testing.T) {
-	if os.Getenv("DIALTONE_HANDLER_PANIC_CHILD") == "1" {
+	if os.Getenv("GO_WANT_HANDLER_PANIC_CHILD") == "1" {
 		fs := newFakeServer(t)
 		rec := newRecorder()
 		rec.onReceived = func(CallInvitationReceived) { panic("handler panic for the test") }
@@ -218,7 +220,7 @@ func TestHandlerPanicEndsTheProgram(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHandlerPanicEndsTheProgram$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "DIALTONE_HANDLER_PANIC_CHILD=1")
+	cmd.Env = append(os.Environ(), "GO_WANT_HANDLER_PANIC_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || !strings.Contains(string(out), "panic: handler panic for the test") {

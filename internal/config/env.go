@@ -12,7 +12,7 @@ const envPrefix = "DIALTONE_"
 // started where they are set does not warn about them: the dialtone CLI's (cmd/dialtone, the
 // defaults of its --url and --token, its DIALTONE_SECRET and DIALTONE_AUDIENCE being the
 // server's too; TestCLIVariablesAreKnown keeps the list complete) and the switches of the
-// project's own test runs.
+// project's own test runs (TestTestSwitchesAreKnown keeps those complete).
 var cliEnvVars = []string{
 	"DIALTONE_URL", "DIALTONE_TOKEN",
 	"DIALTONE_SOAK", "DIALTONE_UPDATE_SCREENSHOTS", "DIALTONE_CHROMIUM",

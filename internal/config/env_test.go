@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,5 +65,41 @@ func TestCLIVariablesAreKnown(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Error("no DIALTONE_ variable found in the CLI's sources: the pattern no longer matches them")
+	}
+}
+
+// Every DIALTONE_ variable a test of the project reads is a switch of its test runs that
+// UnknownEnv knows (cliEnvVars, which docs/operations.md names with it), so that a server
+// started from a shell where a developer set one does not warn about it.
+func TestTestSwitchesAreKnown(t *testing.T) {
+	read := regexp.MustCompile(`os\.(?:Getenv|LookupEnv)\("(DIALTONE_[A-Z0-9_]+)"\)`)
+	seen := 0
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules"):
+			return filepath.SkipDir
+		case d.IsDir() || !strings.HasSuffix(path, "_test.go"):
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range read.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			if got := UnknownEnv([]string{m[1] + "=1"}); len(got) != 0 {
+				t.Errorf("%s reads %s, which UnknownEnv reports: a switch of the test runs belongs in cliEnvVars, "+
+					"and a child process's own marker needs no DIALTONE_ name", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen == 0 {
+		t.Error("no test reads a DIALTONE_ variable: the pattern no longer matches them")
 	}
 }
