@@ -280,7 +280,7 @@ func registerGauges(reg prometheus.Registerer, ws *wsapi.Server, board *switchbo
 	metrics.Gauge(reg, "dialtone_deadlines_pending", "Calls with a ring deadline or not-received check scheduled.",
 		func() float64 { return float64(board.PendingDeadlines()) })
 	metrics.Gauge(reg, "dialtone_store_writable",
-		"1 while the database takes writes, 0 while its last write failed: no space, an I/O error, a read-only file system, damaged pages, or the file removed (see /readyz for which).",
+		"1 while the database takes writes, 0 while its last write failed (no space, an I/O error, a read-only file system, the file removed) and since a write or read met damaged pages (see /readyz for which).",
 		func() float64 {
 			if store.Fault() != nil {
 				return 0
