@@ -274,10 +274,14 @@ function renderIncoming() {
         h('button', { class: 'accept', type: 'button', dataset: { key: `accept-${c.callID}` }, disabled: busy.has(c.callID),
           onclick: () => answerRing(c, 'Accept', async () => {
             await client.callAccept(c.callID);
+            setMine(c, S.Accepted);
             c.here = true;
           }) }, 'Accept'),
         h('button', { class: 'reject', type: 'button', dataset: { key: `reject-${c.callID}` }, disabled: busy.has(c.callID),
-          onclick: () => answerRing(c, 'Reject', () => client.callReject(c.callID)) }, 'Reject')));
+          onclick: () => answerRing(c, 'Reject', async () => {
+            await client.callReject(c.callID);
+            setMine(c, S.Rejected);
+          }) }, 'Reject')));
   });
   morph($('#incoming'), cards);
   $('#no-incoming').hidden = cards.length > 0;
@@ -289,10 +293,12 @@ function renderIncoming() {
   }));
 }
 
-// answerRing accepts or rejects the invitation of call c (op) as act does. One that fails may
-// have met a ring that is over without the page being told (answered on another device,
-// cancelled or timed out, the event lost or not come yet: R3.3 refuses it, 6000274 or 6000276):
-// the page reads the call again, so it stops ringing for it. The call's buttons wait for it.
+// answerRing accepts or rejects the invitation of call c (op) as act does. The op sets the
+// user's state its reply confirms: the ring is over then, also when the answer's event comes
+// after the reply (protocol "Envelopes") or is lost. One that fails may have met a ring that
+// is over without the page being told (answered on another device, cancelled or timed out,
+// the event lost or not come yet: R3.3 refuses it, 6000274 or 6000276): the page reads the
+// call again, so it stops ringing for it. The call's buttons wait for it.
 function answerRing(c, what, op) {
   return whileBusy(c.callID, async () => {
     const done = await act(what, async () => {
