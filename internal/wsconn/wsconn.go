@@ -66,6 +66,11 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool
 	writeErr  error // the first write that failed: the stream may end inside a frame
+	// The frame being written (wmu): its header and the header and payload as one writev's
+	// buffers, kept here so that a write allocates nothing. The payload is dropped once written.
+	header [10]byte
+	parts  [2][]byte
+	bufs   net.Buffers
 }
 
 // Upgrade answers the WebSocket handshake of r (RFC 6455 section 4.2) and takes the connection
@@ -366,12 +371,13 @@ func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
-	var header [10]byte
-	bufs := net.Buffers{appendHeader(header[:0], op, len(p)), p}
+	c.parts = [2][]byte{appendHeader(c.header[:0], op, len(p)), p}
+	c.bufs = c.parts[:]
 	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if err == nil {
-		_, err = bufs.WriteTo(c.nc)
+		_, err = c.bufs.WriteTo(c.nc)
 	}
+	c.parts, c.bufs = [2][]byte{}, nil
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
 		c.closeSocket()
