@@ -211,8 +211,23 @@ func (s *session) reply(id int64, result any) {
 		s.sendError(id, protocol.CodeInternal, wire.MsgInternal)
 		return
 	}
-	frame, _ := json.Marshal(protocol.Reply{ID: id, Result: raw})
-	s.send(frame)
+	s.send(replyFrame(id, raw))
+}
+
+// replyFrame builds the frame of protocol.Reply{ID: id, Result: result} from result as
+// json.Marshal encodes it (compact, with HTML escaped), byte for byte as json.Marshal would
+// encode the reply, without encoding result a second time.
+func replyFrame(id int64, result []byte) []byte {
+	b := make([]byte, 0, len(result)+40)
+	b = append(b, '{')
+	if id != 0 {
+		b = append(b, `"id":`...)
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"result":`...)
+	b = append(b, result...)
+	return append(b, '}')
 }
 
 func (s *session) sendError(id int64, code protocol.Code, message string) {
