@@ -71,28 +71,26 @@ var ErrBadFrame = errors.New("protocol: bad frame")
 // an "idem" that is not a key (ErrBadIdem).
 func DecodeRequest(frame []byte) (Request, error) {
 	trimmed := trimJSONSpace(frame)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 		return Request{}, badFrame("frame is not a JSON object")
 	}
-	// A map, not a struct: field names are matched exactly, as protocol.md requires, where
-	// encoding/json would also accept "ID" or "Op" for a struct field.
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &raw); err != nil {
-		return Request{}, badFrame("frame is not a JSON object")
+	env, ok := readEnvelope(trimmed)
+	if !ok {
+		env = envelopeOfMap(trimmed)
 	}
 	var req Request
-	if id := raw["id"]; len(id) == 0 || json.Unmarshal(id, &req.ID) != nil || req.ID <= 0 || req.ID > MaxInteger {
+	if req.ID = jsonInt(env.id); req.ID <= 0 || req.ID > MaxInteger {
 		return Request{}, badFrame("id must be a positive integer of at most 53 bits")
 	}
-	if op := raw["op"]; len(op) == 0 || op[0] != '"' || json.Unmarshal(op, &req.Op) != nil {
+	if req.Op, ok = jsonString(env.op); !ok {
 		return Request{}, badFrame("op must be a string")
 	}
-	if data := raw["data"]; len(data) > 0 && !bytes.Equal(data, []byte("null")) {
-		req.Data = data
+	if len(env.data) > 0 && !bytes.Equal(env.data, []byte("null")) {
+		req.Data = bytes.Clone(env.data) // frame's buffer may be reused once the caller is done with it
 	}
-	if idem := raw["idem"]; len(idem) > 0 && !bytes.Equal(idem, []byte("null")) {
+	if idem := env.idem; len(idem) > 0 && !bytes.Equal(idem, []byte("null")) {
 		// A malformed key is the op's invalid parameter, not a bad frame.
-		if err := json.Unmarshal(idem, &req.Idem); err != nil {
+		if req.Idem, ok = jsonString(idem); !ok {
 			req.Idem = string(idem)
 			return req, ErrBadIdem
 		}
@@ -101,6 +99,116 @@ func DecodeRequest(frame []byte) (Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// envelope holds the values of a request frame's members id, op, data and idem, as JSON text
+// (nil for a member the frame does not have).
+type envelope struct{ id, op, data, idem []byte }
+
+// readEnvelope returns the envelope of obj, a valid JSON object, as encoding/json decodes obj
+// into a map[string]json.RawMessage: names are matched exactly, and a name that repeats takes
+// its last value. It reads obj once and copies nothing. ok is false when a name holds an
+// escape, which might stand for a letter of one of those names: envelopeOfMap reads such a
+// frame.
+func readEnvelope(obj []byte) (env envelope, ok bool) {
+	for i := 1; i < len(obj); {
+		if obj[i] != '"' { // white space, ',' or the closing '}'
+			i++
+			continue
+		}
+		nameEnd := stringEnd(obj, i)
+		name := obj[i+1 : nameEnd-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return envelope{}, false
+		}
+		start := skipJSONSpace(obj, skipJSONSpace(obj, nameEnd)+1) // past the ':'
+		end := valueEnd(obj, start)
+		switch string(name) {
+		case "id":
+			env.id = obj[start:end]
+		case "op":
+			env.op = obj[start:end]
+		case "data":
+			env.data = obj[start:end]
+		case "idem":
+			env.idem = obj[start:end]
+		}
+		i = end
+	}
+	return env, true
+}
+
+// envelopeOfMap is readEnvelope for any valid JSON object, through a map: a map, not a
+// struct, so that names are matched exactly, as protocol.md requires, where encoding/json would
+// also accept "ID" or "Op" for a struct field.
+func envelopeOfMap(obj []byte) envelope {
+	var raw map[string]json.RawMessage
+	json.Unmarshal(obj, &raw) // obj is a valid JSON object: it decodes into the map
+	return envelope{id: raw["id"], op: raw["op"], data: raw["data"], idem: raw["idem"]}
+}
+
+// jsonInt returns the JSON value v as encoding/json decodes it into an int64, or 0 when it
+// decodes into none (a null, a value of another type, a number that is no integer or out of
+// range) or v is empty.
+func jsonInt(v []byte) int64 {
+	if len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// jsonString returns the JSON value v as encoding/json decodes it into a string; ok is false
+// when v is no string or is empty. A string without escapes, in UTF-8, is taken as it is.
+func jsonString(v []byte) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	return s, json.Unmarshal(v, &s) == nil
+}
+
+// skipJSONSpace returns the index of the first byte from data[i] on that is not JSON white
+// space.
+func skipJSONSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just past the JSON value that begins at data[i], in valid JSON.
+func valueEnd(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				j = stringEnd(data, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(data)
+	case 't', 'n':
+		return i + len("true")
+	case 'f':
+		return i + len("false")
+	}
+	end, _ := numberEnd(data, i)
+	return end
 }
 
 // MinIdemBytes and MaxIdemBytes bound an idempotency key (protocol.md "Envelopes").

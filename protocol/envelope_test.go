@@ -347,6 +347,47 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
+// FuzzReadEnvelope checks that readEnvelope reads the envelope of any valid JSON object
+// exactly as encoding/json's map does (envelopeOfMap: names matched exactly, the last of a
+// repeated name winning, values as they stand in the frame), and that it leaves to the map
+// only objects with an escape in them. Plain `go test` runs only the seeds.
+func FuzzReadEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"op":"heartbeat"}`, ` { "id" : 2 , "op" : "x" , "data" : { "a" : [ 1 , "}" ] } , "idem" : "k" } `,
+		`{"data":{"id":1,"op":"inner"},"id":3,"op":"outer"}`, `{"id":1,"id":2,"op":"a","op":"b","data":[],"data":{}}`,
+		`{"Id":1,"ID":2,"OP":"x","\u0069d":4,"op":"\u0078"}`, `{"id":-0,"op":"x","idem":null,"data":null}`,
+		`{"id":1e3,"op":"x","data":"{\"id\":9}","idem":true,"x":[{"y":[[]]},false,null]}`,
+		"{\"id\":1,\"op\":\"\xff\",\"i\xffd\":7}", `{}`, `{"":"","id":[1,{"op":"]"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	for _, tt := range badFrames {
+		f.Add([]byte(tt.frame))
+	}
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		obj = trimJSONSpace(obj)
+		if len(obj) == 0 || obj[0] != '{' || !json.Valid(obj) {
+			return
+		}
+		got, ok := readEnvelope(obj)
+		if !ok {
+			if bytes.IndexByte(obj, '\\') < 0 {
+				t.Fatalf("%s has no escape, yet its envelope was left to the map", obj)
+			}
+			return
+		}
+		want := envelopeOfMap(obj)
+		for _, m := range []struct {
+			name      string
+			got, want []byte
+		}{{"id", got.id, want.id}, {"op", got.op, want.op}, {"data", got.data, want.data}, {"idem", got.idem, want.idem}} {
+			if !bytes.Equal(m.got, m.want) || (m.got == nil) != (m.want == nil) {
+				t.Errorf("%s of %s: read %q, the map has %q", m.name, obj, m.got, m.want)
+			}
+		}
+	})
+}
+
 // jsonValue decodes raw JSON for comparison, keeping numbers exact; nil for no data.
 func jsonValue(t *testing.T, raw json.RawMessage) any {
 	if raw == nil {
