@@ -170,7 +170,15 @@ func jsonString(v []byte) (s string, ok bool) {
 	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner), true
 	}
-	return s, json.Unmarshal(v, &s) == nil
+	return unmarshalString(v)
+}
+
+// unmarshalString is jsonString through encoding/json, for strings with escapes or bytes that
+// are not UTF-8 (a function of its own, so that the plain strings' result stays off the heap).
+func unmarshalString(v []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err == nil
 }
 
 // skipJSONSpace returns the index of the first byte from data[i] on that is not JSON white

@@ -37,6 +37,9 @@ func TestDecodeRequestValid(t *testing.T) {
 			Request{ID: 8, Op: "callAccept", Data: json.RawMessage(`[1]`)}},
 		{"largest safe id", `{"id":9007199254740991,"op":"x"}`, Request{ID: 1<<53 - 1, Op: "x"}},
 		{"escaped op", `{"id":1,"op":"call\u0041ccept"}`, Request{ID: 1, Op: "callAccept"}},
+		{"escaped idem", `{"id":1,"op":"x","idem":"0123456789abcde\u0066"}`, Request{ID: 1, Op: "x", Idem: "0123456789abcdef"}},
+		{"escaped names", `{"\u0069d":3,"o\u0070":"x","id":2,"d\u0061ta":{"a":1}}`,
+			Request{ID: 2, Op: "x", Data: json.RawMessage(`{"a":1}`)}},
 		// Behaviour §12: a repeated name takes its last value.
 		{"repeated names", `{"id":1,"op":"x","data":{"a":1},"op":"heartbeat","id":9,"data":null}`,
 			Request{ID: 9, Op: "heartbeat"}},
