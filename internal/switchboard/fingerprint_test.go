@@ -37,3 +37,22 @@ func TestFingerprintOfRecordsAsWritten(t *testing.T) {
 		t.Error("a request with its defaults written out changed its fingerprint")
 	}
 }
+
+// R7.3 across an upgrade: a fingerprint is stored in idempotency records, so the same request
+// keeps the same fingerprint from one version of the server to the next. These are the
+// fingerprints that the server of 2026-12-07 records for these requests.
+func TestFingerprintsAreStableAcrossVersions(t *testing.T) {
+	alice := call.Actor{UserID: "alice", DeviceID: "phone"}
+	for _, c := range []struct {
+		req  request
+		want string
+	}{
+		{request{in: call.Invite{Actor: alice, Invitees: []string{"bob"}, Mode: call.Advanced, Timeout: 60}}, "79c8c124445b427d8089f3546fca9270c98a6aac83b020f2379a8ef116b4caae"},
+		{request{callID: "c1", in: call.Accept{Actor: alice, ExtendedData: "<&>"}}, "2a869f8c76125c5b8b1958f27b7fe2a9013eb88cb9dc49d54ea81ce46dcfa355"},
+		{request{callID: "c1", in: call.Receipt{Actor: alice}}, "0dcb516ba1124624cd7863850154fc7850b3791d8f351d8bab1b7a80102e7523"},
+	} {
+		if got := c.req.fingerprint(); got != c.want {
+			t.Errorf("fingerprint of %T on %q = %s, want %s", c.req.in, c.req.callID, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/dialtone/dialtone/internal/call"
 )
@@ -170,11 +171,15 @@ func withDefaults(in any) any {
 	return in
 }
 
-// hashInput hashes an input's type and JSON encoding with the call it targets.
+// hashInput hashes an input's type (as %T prints it) and JSON encoding with the call it
+// targets: the SHA-256 of "type\x00callID\x00json", in hex. in is not nil.
 func hashInput(callID string, in any) string {
 	b, _ := json.Marshal(in) // inputs are plain data: encoding cannot fail
-	h := sha256.New()
-	fmt.Fprintf(h, "%T\x00%s\x00", in, callID)
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	typ := reflect.TypeOf(in).String()
+	hashed := make([]byte, 0, len(typ)+len(callID)+2+len(b))
+	hashed = append(append(append(append(hashed, typ...), 0), callID...), 0)
+	sum := sha256.Sum256(append(hashed, b...))
+	var digits [2 * sha256.Size]byte
+	hex.Encode(digits[:], sum[:])
+	return string(digits[:])
 }
