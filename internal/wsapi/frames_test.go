@@ -1,9 +1,11 @@
 package wsapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
+	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -31,6 +33,26 @@ func TestReplyFrameIsTheEncodedReply(t *testing.T) {
 			if got := replyFrame(id, raw); string(got) != string(want) {
 				t.Errorf("reply %d of %T:\n got %s\nwant %s", id, result, got, want)
 			}
+		}
+	}
+}
+
+// An event's frame, its parts put together, is byte for byte what json.Marshal makes of the
+// protocol.Event (protocol.md "Envelopes"), and it shares the entry's data instead of copying it.
+func TestEventFrameIsTheEncodedEvent(t *testing.T) {
+	data := json.RawMessage(`{"callID":"c-1","version":3,"callUserList":[{"userID":"b\u003c","state":5}]}`)
+	for _, seq := range []int64{1, 1 << 40} {
+		e := switchboard.LogEntry{UserID: "bob", Seq: seq, Event: protocol.EventCallUserStateChanged, Data: data}
+		want, err := json.Marshal(protocol.Event{Event: e.Event, Seq: e.Seq, Data: e.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := eventFrame(e)
+		if got := bytes.Join(f[:], nil); string(got) != string(want) {
+			t.Errorf("event %d:\n got %s\nwant %s", seq, got, want)
+		}
+		if &f[1][0] != &data[0] {
+			t.Error("the frame holds a copy of the entry's data")
 		}
 	}
 }

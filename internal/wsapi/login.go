@@ -344,7 +344,7 @@ func (s *session) synthesize(ctx context.Context, userID string, calls []call.Ca
 		}
 		data, _ := json.Marshal(ev)
 		frame, _ := json.Marshal(protocol.Event{Event: protocol.EventCallInvitationReceived, Data: data})
-		if !s.sendWait(ctx, frame) {
+		if !s.sendWait(ctx, outFrame{frame}) {
 			return errSessionEnded
 		}
 	}

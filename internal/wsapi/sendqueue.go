@@ -10,6 +10,15 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
+// outFrame is a frame to write: the concatenation of its parts, which are written as they are,
+// with one system call (wsconn.Conn.WriteText). An event's frame is made of its envelope, the
+// data as the log entry holds it, shared by every delivery of the entry, and the closing brace
+// (eventFrame), so that no delivery copies the data. The parts are not modified once queued.
+type outFrame [wsconn.MaxParts][]byte
+
+// size returns the length of f's text.
+func (f outFrame) size() int { return len(f[0]) + len(f[1]) + len(f[2]) }
+
 // sendQueue holds the frames waiting to be written to one connection. It costs nothing while
 // idle: the frames live in a slice that grows only while frames wait, and the goroutine that
 // writes them runs only while there are some. Frames are written in the order they were queued.
@@ -17,10 +26,10 @@ type sendQueue struct {
 	conn    *wsconn.Conn
 	limit   int           // frames queued at most; beyond, push fails (the consumer is shed)
 	timeout time.Duration // a write blocked this long closes the connection
-	written func(frame []byte)
+	written func(frame outFrame)
 
 	mu        sync.Mutex
-	frames    [][]byte
+	frames    []outFrame
 	bytes     int  // the size of frames
 	writing   bool // the writer goroutine runs
 	closed    bool // no frame is accepted any more
@@ -38,7 +47,7 @@ type sendQueue struct {
 // can be; a frame that large still queues alone.
 const maxQueuedBytes = protocol.MaxServerFrameBytes
 
-func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written func([]byte)) *sendQueue {
+func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written func(outFrame)) *sendQueue {
 	return &sendQueue{conn: conn, limit: limit, timeout: timeout, written: written,
 		room: make(chan struct{}, 1), done: make(chan struct{})}
 }
@@ -48,7 +57,7 @@ func newSendQueue(conn *wsconn.Conn, limit int, timeout time.Duration, written f
 // every later frame too, even once the writer has made room, so that nothing reaches the
 // client after a frame it never got (it resumes after the last event it received, and would
 // skip the refused one).
-func (q *sendQueue) push(frame []byte) bool {
+func (q *sendQueue) push(frame outFrame) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.roomLocked(frame) {
@@ -62,14 +71,14 @@ func (q *sendQueue) push(frame []byte) bool {
 }
 
 // roomLocked reports whether frame fits in the queue; an empty queue takes any frame.
-func (q *sendQueue) roomLocked(frame []byte) bool {
-	return len(q.frames) == 0 || len(q.frames) < q.limit && q.bytes+len(frame) <= maxQueuedBytes
+func (q *sendQueue) roomLocked(frame outFrame) bool {
+	return len(q.frames) == 0 || len(q.frames) < q.limit && q.bytes+frame.size() <= maxQueuedBytes
 }
 
 // appendLocked queues frame and starts the writer.
-func (q *sendQueue) appendLocked(frame []byte) {
+func (q *sendQueue) appendLocked(frame outFrame) {
 	q.frames = append(q.frames, frame)
-	q.bytes += len(frame)
+	q.bytes += frame.size()
 	q.startLocked()
 }
 
@@ -82,7 +91,7 @@ func (q *sendQueue) shedConsumer() {
 
 // pushWait queues frame, waiting for room; it returns false when the queue closes or ctx ends.
 // It is for the catch-up, whose frames come before every frame push may have refused.
-func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
+func (q *sendQueue) pushWait(ctx context.Context, frame outFrame) bool {
 	for {
 		q.mu.Lock()
 		if q.closed || q.closing {
@@ -109,7 +118,7 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) bool {
 // frames still queued are dropped first; with hangUp, the socket is closed as soon as the close
 // frame is written, instead of giving the peer wsconn.CloseTimeout to answer. Later frames are
 // refused. It returns false when the queue was already closing.
-func (q *sendQueue) closeWith(last []byte, code int, discard, hangUp bool) bool {
+func (q *sendQueue) closeWith(last outFrame, code int, discard, hangUp bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed || q.closing {
@@ -185,8 +194,8 @@ func (q *sendQueue) write() {
 	}
 }
 
-func (q *sendQueue) writeOne(frame []byte) bool {
-	if err := q.conn.WriteText(frame, q.timeout); err != nil {
+func (q *sendQueue) writeOne(frame outFrame) bool {
+	if err := q.conn.WriteText(q.timeout, frame[:]...); err != nil {
 		return false
 	}
 	q.written(frame)
@@ -201,6 +210,6 @@ func (q *sendQueue) markClosed() {
 }
 
 // isEvent reports whether frame is a call event (for the delivered-events metric).
-func isEvent(frame []byte) bool { return bytes.HasPrefix(frame, eventPrefix) }
+func isEvent(frame outFrame) bool { return bytes.HasPrefix(frame[0], eventPrefix) }
 
 var eventPrefix = []byte(`{"event":"call`) // call events; not kicked

@@ -200,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.releaseUnauth(ip)
 		frame, _ := json.Marshal(protocol.Reply{Error: &protocol.Error{Code: protocol.CodeRateLimited,
 			Message: "too many connections not logged in from this address"}})
-		_ = conn.WriteText(frame, refusalTimeout)
+		_ = conn.WriteText(refusalTimeout, frame)
 		conn.Close(statusPolicyViolation)
 		conn.Linger()
 		return

@@ -63,7 +63,7 @@ type session struct {
 func newSession(srv *Server, conn *wsconn.Conn, ip string, accepted uint64) *session {
 	// A peer that takes no frame for heartbeatTimeout is as dead as a silent one; a merely
 	// slow one overflows the queue first and is kicked with slowConsumer.
-	out := newSendQueue(conn, srv.cfg.SendQueue, srv.cfg.HeartbeatTimeout, func(frame []byte) {
+	out := newSendQueue(conn, srv.cfg.SendQueue, srv.cfg.HeartbeatTimeout, func(frame outFrame) {
 		if isEvent(frame) {
 			srv.cfg.Observer.EventsDelivered(1)
 		}
@@ -149,13 +149,18 @@ func (s *session) giveBackUnauth() {
 // takes no frame after the one it refused: the client resumes from its lastSeq and loses
 // nothing (R7.2).
 func (s *session) send(frame []byte) {
+	s.sendFrame(outFrame{frame})
+}
+
+// sendFrame is send for a frame in parts.
+func (s *session) sendFrame(frame outFrame) {
 	if !s.out.push(frame) {
 		go s.kick(protocol.KickSlowConsumer) // a no-op when the queue is closing anyway
 	}
 }
 
 // sendWait queues a frame, waiting for room while the session lives (catch-up pages).
-func (s *session) sendWait(ctx context.Context, frame []byte) bool {
+func (s *session) sendWait(ctx context.Context, frame outFrame) bool {
 	return s.out.pushWait(ctx, frame)
 }
 
@@ -196,7 +201,7 @@ func (s *session) kick(reason string) {
 	s.srv.cfg.Observer.Kicked(reason)
 	data, _ := json.Marshal(protocol.Kicked{Reason: k.Reason, Retry: k.Retry})
 	frame, _ := json.Marshal(protocol.Event{Event: protocol.EventKicked, Data: data})
-	s.out.closeWith(frame, k.CloseCode, reason == protocol.KickSlowConsumer, reason == protocol.KickHeartbeat)
+	s.out.closeWith(outFrame{frame}, k.CloseCode, reason == protocol.KickSlowConsumer, reason == protocol.KickHeartbeat)
 }
 
 // hangUpGrace is how long a heartbeatTimeout kick leaves the socket to take the kicked event
@@ -369,21 +374,24 @@ func (s *session) forwardLocked(entries []switchboard.LogEntry) {
 		}
 		s.lastSeq = e.Seq
 		if e.Includes(s.deviceID) {
-			s.send(eventFrame(e))
+			s.sendFrame(eventFrame(e))
 		}
 	}
 }
 
-// eventFrame builds {"event":…,"seq":…,"data":…} from the stored, already encoded data.
-func eventFrame(e switchboard.LogEntry) []byte {
-	b := make([]byte, 0, len(e.Data)+len(e.Event)+40)
-	b = append(b, `{"event":"`...)
-	b = append(b, e.Event...)
-	b = append(b, `","seq":`...)
-	b = strconv.AppendInt(b, e.Seq, 10)
-	b = append(b, `,"data":`...)
-	b = append(b, e.Data...)
-	return append(b, '}')
+// eventFrame builds {"event":…,"seq":…,"data":…} around the stored, already encoded data,
+// which it shares with the log entry instead of copying it.
+func eventFrame(e switchboard.LogEntry) outFrame {
+	head := make([]byte, 0, len(e.Event)+40)
+	head = append(head, `{"event":"`...)
+	head = append(head, e.Event...)
+	head = append(head, `","seq":`...)
+	head = strconv.AppendInt(head, e.Seq, 10)
+	head = append(head, `,"data":`...)
+	return outFrame{head, e.Data, closingBrace}
 }
+
+// closingBrace ends an event's frame (eventFrame).
+var closingBrace = []byte("}")
 
 var errSessionEnded = errors.New("session ended")

@@ -66,10 +66,11 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool
 	writeErr  error // the first write that failed: the stream may end inside a frame
-	// The frame being written (wmu): its header and the header and payload as one writev's
-	// buffers, kept here so that a write allocates nothing. The payload is dropped once written.
+	// The frame being written (wmu): its header, and the header and the payload's parts as one
+	// writev's buffers, kept here so that a write allocates nothing. The parts are dropped once
+	// written.
 	header [10]byte
-	parts  [2][]byte
+	parts  [1 + MaxParts][]byte
 	bufs   net.Buffers
 }
 
@@ -257,7 +258,7 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	ws.Cipher(payload, h.Mask, 0)
 	switch h.OpCode {
 	case ws.OpPing:
-		if err := c.writeFrame(ws.OpPong, payload, CloseTimeout); !errors.Is(err, ErrClosed) {
+		if err := c.writeFrame(ws.OpPong, CloseTimeout, payload); !errors.Is(err, ErrClosed) {
 			return err // nil, or a failed write; after our close frame no pong is due
 		}
 		return nil
@@ -352,14 +353,18 @@ func (c *Conn) Wait() error {
 	return c.raw.Read(peek)
 }
 
-// WriteText writes p as one text frame; the write fails after timeout. A write that fails
-// closes the socket, as it may have sent part of the frame, and every later write fails with
-// its error.
-func (c *Conn) WriteText(p []byte, timeout time.Duration) error {
-	return c.writeFrame(ws.OpText, p, timeout)
+// WriteText writes the concatenation of parts (at most MaxParts of them) as one text frame,
+// with one system call and without copying them together; the write fails after timeout. A
+// write that fails closes the socket, as it may have sent part of the frame, and every later
+// write fails with its error.
+func (c *Conn) WriteText(timeout time.Duration, parts ...[]byte) error {
+	return c.writeFrame(ws.OpText, timeout, parts...)
 }
 
-func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
+// MaxParts is the most parts WriteText takes for one frame.
+const MaxParts = 3
+
+func (c *Conn) writeFrame(op ws.OpCode, timeout time.Duration, parts ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeErr != nil {
@@ -371,13 +376,17 @@ func (c *Conn) writeFrame(op ws.OpCode, p []byte, timeout time.Duration) error {
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
-	c.parts = [2][]byte{appendHeader(c.header[:0], op, len(p)), p}
-	c.bufs = c.parts[:]
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	c.parts[0] = appendHeader(c.header[:0], op, n)
+	c.bufs = append(c.parts[:1], parts...)
 	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if err == nil {
 		_, err = c.bufs.WriteTo(c.nc)
 	}
-	c.parts, c.bufs = [2][]byte{}, nil
+	c.parts, c.bufs = [1 + MaxParts][]byte{}, nil
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
 		c.closeSocket()
@@ -405,7 +414,7 @@ func appendHeader(b []byte, op ws.OpCode, n int) []byte {
 // frame cannot be written (a peer that reads nothing fills the buffers), the write's failure
 // has closed the socket: no answer can come.
 func (c *Conn) Close(code int) {
-	if c.writeFrame(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), ""), CloseTimeout) == nil {
+	if c.writeFrame(ws.OpClose, CloseTimeout, ws.NewCloseFrameBody(ws.StatusCode(code), "")) == nil {
 		c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 	}
 }

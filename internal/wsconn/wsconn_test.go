@@ -101,11 +101,31 @@ func TestMessagesBothWays(t *testing.T) {
 
 	long := bytes.Repeat([]byte("x"), 70_000) // a 64-bit length header
 	for _, p := range [][]byte{[]byte("short"), bytes.Repeat([]byte("y"), 300), long} {
-		must(t, server.WriteText(p, time.Second))
+		must(t, server.WriteText(time.Second, p))
 		typ, b, err := client.Read(t.Context())
 		must(t, err)
 		if typ != websocket.MessageText || !bytes.Equal(b, p) {
 			t.Fatalf("client read %d bytes of type %v, want %d text", len(b), typ, len(p))
+		}
+	}
+}
+
+// A text frame written in parts is one message, their concatenation, with the length of the
+// whole in its header: 7-bit, 16-bit and 64-bit lengths, whichever part makes them so.
+func TestTextInPartsIsOneMessage(t *testing.T) {
+	client, server := pair(t)
+	client.SetReadLimit(1 << 20)
+	for _, parts := range [][][]byte{
+		{[]byte(`{"event":"e","seq":1,"data":`), []byte(`{"a":1}`), []byte("}")},
+		{[]byte("head"), bytes.Repeat([]byte("y"), 120), []byte("tail")},
+		{nil, bytes.Repeat([]byte("z"), 70_000), []byte("}")},
+		{[]byte("only")},
+	} {
+		must(t, server.WriteText(time.Second, parts...))
+		typ, b, err := client.Read(t.Context())
+		must(t, err)
+		if want := bytes.Join(parts, nil); typ != websocket.MessageText || !bytes.Equal(b, want) {
+			t.Fatalf("client read %d bytes of type %v, want %d text", len(b), typ, len(want))
 		}
 	}
 }
@@ -166,9 +186,9 @@ func TestTooBigClosesWith1009(t *testing.T) {
 func TestServerCloseHandshake(t *testing.T) {
 	client, server := pair(t)
 
-	must(t, server.WriteText([]byte("bye"), time.Second))
+	must(t, server.WriteText(time.Second, []byte("bye")))
 	server.Close(4005)
-	if err := server.WriteText([]byte("late"), time.Second); !errors.Is(err, wsconn.ErrClosed) {
+	if err := server.WriteText(time.Second, []byte("late")); !errors.Is(err, wsconn.ErrClosed) {
 		t.Fatalf("write after close: %v", err)
 	}
 	readErr := readUntilError(t, server)
@@ -286,7 +306,7 @@ func TestOverTLS(t *testing.T) {
 	if ms := <-got; len(ms) != 1 || string(ms[0].Data) != "secret" {
 		t.Fatalf("got %+v", ms)
 	}
-	must(t, server.WriteText([]byte("reply"), time.Second))
+	must(t, server.WriteText(time.Second, []byte("reply")))
 	if _, b, err := client.Read(t.Context()); err != nil || string(b) != "reply" {
 		t.Fatalf("client read %q, %v", b, err)
 	}
@@ -310,7 +330,7 @@ func TestOverTLSAFailedWriteClosesAtOnce(t *testing.T) {
 	server := <-conns
 	for {
 		start := time.Now()
-		err := server.WriteText(bytes.Repeat([]byte("x"), 60000), 100*time.Millisecond)
+		err := server.WriteText(100*time.Millisecond, bytes.Repeat([]byte("x"), 60000))
 		if err == nil {
 			continue
 		}
@@ -381,10 +401,10 @@ func TestMalformedFramesCloseWithTheirStatus(t *testing.T) {
 // deadline, and the reader does not wait for a close answer that cannot come.
 func TestFailedWriteEndsTheConnection(t *testing.T) {
 	_, server := pair(t) // the client never reads
-	for server.WriteText(bytes.Repeat([]byte("x"), 60000), 100*time.Millisecond) == nil {
+	for server.WriteText(100*time.Millisecond, bytes.Repeat([]byte("x"), 60000)) == nil {
 	}
 	wrote := make(chan error, 1)
-	go func() { wrote <- server.WriteText([]byte("after"), time.Minute) }()
+	go func() { wrote <- server.WriteText(time.Minute, []byte("after")) }()
 	select {
 	case err := <-wrote:
 		if err == nil {
