@@ -70,6 +70,32 @@ func (c *Call) AppendBinary(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// MarshalBinary returns the encoding AppendBinary appends, in a buffer allocated once, at the
+// most the encoding can take (maxBinarySize) (encoding.BinaryMarshaler). It never fails.
+func (c *Call) MarshalBinary() ([]byte, error) {
+	return c.AppendBinary(make([]byte, 0, c.maxBinarySize()))
+}
+
+// maxBinarySize bounds the length of c's encoding: its strings' bytes, and for every number
+// and string length the longest varint, for every flag a byte.
+func (c *Call) maxBinarySize() int {
+	const (
+		callNumbers = 3 + 5 + 1 // the lengths of its strings, its integers, the users' count
+		userNumbers = 5 + 6     // the lengths of a user's strings, its integers
+		pushNumbers = 4         // the lengths of an invitation push's strings
+	)
+	n := 2 + callNumbers*binary.MaxVarintLen64 + len(c.ID) + len(c.Caller) + len(c.ExtendedData)
+	for i := range c.Users {
+		u := &c.Users[i]
+		n += 1 + userNumbers*binary.MaxVarintLen64 + len(u.ID) + len(u.Inviter) + len(u.ExtendedData) +
+			len(u.InviteData) + len(u.MainDevice)
+		if p := u.InvitePush; p != nil {
+			n += pushNumbers*binary.MaxVarintLen64 + len(p.Title) + len(p.Content) + len(p.Payload) + len(p.ResourcesID)
+		}
+	}
+	return n
+}
+
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)

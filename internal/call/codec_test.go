@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"bytes"
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,6 +40,28 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	if d := cmp.Diff(c, got); d != "" {
 		t.Fatalf("(-want +got):\n%s", d)
+	}
+}
+
+// MarshalBinary encodes as AppendBinary does, in the one buffer it allocates: the numbers
+// at their longest (the extremes of int64) and an invitation push included.
+func TestMarshalBinaryFitsItsBuffer(t *testing.T) {
+	extreme := codecCall()
+	extreme.CreateTime, extreme.EndTime, extreme.Version, extreme.Mode = math.MinInt64, math.MaxInt64, math.MaxInt64, -1
+	extreme.Users[0].InvitePush = &call.PushConfig{Title: "t", Content: "c", Payload: "p", ResourcesID: "r"}
+	extreme.Users[1].Deadline, extreme.Users[1].CheckAt, extreme.Users[1].InviteTimeout = math.MinInt64, math.MaxInt64, math.MinInt
+	for _, c := range []call.Call{codecCall(), extreme, {}} {
+		got, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encode(c); !bytes.Equal(got, want) {
+			t.Errorf("MarshalBinary of %s = %x, want %x", c.ID, got, want)
+		}
+		full := got[:cap(got)]
+		if again, _ := c.AppendBinary(full[:0]); &again[0] != &full[0] {
+			t.Errorf("the encoding of %s outgrew the buffer MarshalBinary allocates (%d bytes)", c.ID, cap(got))
+		}
 	}
 }
 

@@ -406,7 +406,7 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte, prevs *[
 		if c.State == call.Started {
 			due = c.NextDue()
 		}
-		buf, _ := c.AppendBinary(nil) // never fails; the memo keeps it
+		buf, _ := c.MarshalBinary() // never fails; the memo keeps it
 		*encoded = append(*encoded, buf)
 		var res sql.Result
 		var err error

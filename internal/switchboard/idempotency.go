@@ -106,7 +106,7 @@ type storedReply struct {
 }
 
 func encodeReply(res Result) ([]byte, error) {
-	c, _ := res.Call.AppendBinary(nil) // never fails
+	c, _ := res.Call.MarshalBinary() // never fails
 	return json.Marshal(storedReply{Call: c, Now: res.Now, Timeout: res.Timeout,
 		ErrorUsers: res.ErrorUsers, ErrorInvitees: res.ErrorInvitees})
 }
