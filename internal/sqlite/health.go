@@ -54,14 +54,17 @@ var faultReasons = map[int]string{
 // faultReason returns the reason err says the database cannot be written, or "" when err is
 // not such an error (nil, a conflict, a busy lock).
 func faultReason(err error) string {
-	var se *driver.Error
+	if err == nil {
+		return ""
+	}
 	if errors.Is(err, errRemoved) {
 		return "removed"
 	}
 	if errors.Is(err, errUndecodable) {
 		return reasonCorrupt
 	}
-	if err == nil || !errors.As(err, &se) {
+	var se *driver.Error
+	if !errors.As(err, &se) {
 		return ""
 	}
 	return faultReasons[se.Code()&0xff]
