@@ -37,8 +37,9 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key string, req re
 	if len(key) < minIdemKey || len(key) > maxIdemKey {
 		return Result{}, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key must be 16 to 64 bytes"}
 	}
-	unlock := s.idem.Lock(userID + "\x00" + key)
-	defer unlock()
+	lockKey := userID + "\x00" + key
+	s.idem.Lock(lockKey)
+	defer s.idem.Unlock(lockKey)
 	// Taken before op decides, so the lookup below finds every record its commit finds live.
 	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
 	res, err := op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: req.fingerprint()})
@@ -64,8 +65,9 @@ func (s *Switchboard) Repeat(ctx context.Context, userID, callID string, in any,
 	if len(key) < minIdemKey || len(key) > maxIdemKey {
 		return Result{}, false, nil // never accepted, so never remembered
 	}
-	unlock := s.idem.Lock(userID + "\x00" + key)
-	defer unlock()
+	lockKey := userID + "\x00" + key
+	s.idem.Lock(lockKey)
+	defer s.idem.Unlock(lockKey)
 	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
 	res, found, err = s.remembered(ctx, userID, key, request{callID: callID, in: in}, since)
 	var ce *call.Error

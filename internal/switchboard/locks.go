@@ -16,8 +16,8 @@ type keyedLock struct {
 
 func newKeyedMutex() *keyedMutex { return &keyedMutex{locks: make(map[string]*keyedLock)} }
 
-// Lock locks key and returns the function that unlocks it.
-func (k *keyedMutex) Lock(key string) (unlock func()) {
+// Lock locks key; Unlock unlocks it.
+func (k *keyedMutex) Lock(key string) {
 	k.mu.Lock()
 	l := k.locks[key]
 	if l == nil {
@@ -26,15 +26,17 @@ func (k *keyedMutex) Lock(key string) (unlock func()) {
 	}
 	l.refs++
 	k.mu.Unlock()
-
 	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
+}
+
+// Unlock unlocks key, which the caller locked.
+func (k *keyedMutex) Unlock(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	l := k.locks[key]
+	l.Unlock()
+	l.refs--
+	if l.refs == 0 {
+		delete(k.locks, key)
 	}
 }

@@ -38,8 +38,8 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 	in.CallID = ""
 	return s.idempotent(ctx, in.UserID, idemKey, request{in: in}, func(idem *IdempotencyRecord) (Result, error) {
 		in.CallID = newCallID(s.now())
-		unlock := s.calls.Lock(in.CallID) // no one knows the ID yet, but its deadline is scheduled under it
-		defer unlock()
+		s.calls.Lock(in.CallID) // no one knows the ID yet, but its deadline is scheduled under it
+		defer s.calls.Unlock(in.CallID)
 		return s.retry(func() (Result, error) {
 			now := s.nowMs()
 			out, err := call.Create(in, s.cfg.Call, now)
@@ -71,8 +71,8 @@ func (s *Switchboard) Do(ctx context.Context, callID string, in call.Input, idem
 	}
 	defer done()
 	return s.idempotent(ctx, in.ActingUser(), idemKey, request{callID: callID, in: in}, func(idem *IdempotencyRecord) (Result, error) {
-		unlock := s.calls.Lock(callID)
-		defer unlock()
+		s.calls.Lock(callID)
+		defer s.calls.Unlock(callID)
 		return s.retry(func() (Result, error) { return s.apply(ctx, callID, in, idem) })
 	})
 }
@@ -157,8 +157,8 @@ func (s *Switchboard) tick(callID string) {
 	}
 	defer done()
 	ctx := context.Background()
-	unlock := s.calls.Lock(callID)
-	defer unlock()
+	s.calls.Lock(callID)
+	defer s.calls.Unlock(callID)
 	_, err = s.retry(func() (Result, error) {
 		c, err := s.loadCall(ctx, callID)
 		if err != nil {
