@@ -56,12 +56,22 @@ func (d *decision) add(loaded call.Call, out call.Outcome) {
 		d.calls = append(d.calls, decidedCall{loaded: loaded})
 	}
 	d.calls[i].latest = out.Call
-	d.events = append(d.events, out.Events...)
-	d.hooks = append(d.hooks, out.Webhooks...)
-	d.pushes = append(d.pushes, out.Pushes...)
+	d.events = appendAll(d.events, out.Events)
+	d.hooks = appendAll(d.hooks, out.Webhooks)
+	d.pushes = appendAll(d.pushes, out.Pushes)
 	for _, b := range out.Busy {
 		d.busy = append(d.busy, Busy{Busy: b, CallID: id})
 	}
+}
+
+// appendAll returns dst with src appended. When dst is empty it returns src itself, clipped, so
+// that a later appendAll copies it instead of writing into its spare capacity: a decision of
+// one outcome, the usual one, copies none of its effects. Neither is modified afterwards.
+func appendAll[T any](dst, src []T) []T {
+	if len(dst) == 0 {
+		return slices.Clip(src)
+	}
+	return append(dst, src...)
 }
 
 // change returns the store change of the decision: every call once with the version it was
@@ -97,6 +107,13 @@ func (d *decision) change(webhooks, pushes bool) (Change, error) {
 		if !slices.Contains(ch.Busy, BusyWrite{UserID: c.UserID, CallID: c.CallID, InCall: true}) {
 			ch.Claims = append(ch.Claims, c)
 		}
+	}
+	recipients := 0
+	for _, e := range d.events {
+		recipients += len(e.To)
+	}
+	if recipients > 0 {
+		ch.Log = make([]LogEntry, 0, recipients)
 	}
 	for _, e := range d.events {
 		name, data, err := wire.EncodeEvent(e)
