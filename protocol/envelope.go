@@ -278,11 +278,17 @@ func DecodeData(data json.RawMessage, v any) error {
 			return err
 		}
 	}
-	err := json.Unmarshal(last, v)
+	if err := json.Unmarshal(last, v); err != nil {
+		return dataError(err)
+	}
+	return nil
+}
+
+// dataError returns the error DecodeData reports for err, json.Unmarshal's error: the field
+// and the value it could not take, in the terms of the wire.
+func dataError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return fmt.Errorf("%s: a JSON %s is not a valid value", typeErr.Field, typeErr.Value)
 	case errors.As(err, &typeErr):
