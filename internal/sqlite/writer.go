@@ -12,10 +12,11 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// request is one unit of work for the writer: a change (Commit) or maintenance (Prune). apply
-// runs inside the request's own savepoint of the batch transaction.
+// request is one unit of work for the writer: a change (Commit) or maintenance (Prune). Its
+// work (do) runs inside the request's own savepoint of the batch transaction.
 type request struct {
-	ctx    context.Context
+	ctx context.Context
+	// apply is maintenance's work; nil for a change, which do applies.
 	apply  func(w *writer) ([]int64, error)
 	change *switchboard.Change // for Publish; nil for maintenance
 	writes bool                // its commit shows the database takes writes (a change, a probe)
@@ -52,9 +53,15 @@ func (s *Store) submit(ctx context.Context, req *request) ([]int64, error) {
 
 // Commit applies change atomically and durably; see switchboard.Store and the package doc.
 func (s *Store) Commit(ctx context.Context, change switchboard.Change) ([]int64, error) {
-	req := &request{change: &change, writes: true}
-	req.apply = func(w *writer) ([]int64, error) { return w.applyChange(&change, &req.calls, &req.prevs) }
-	return s.submit(ctx, req)
+	return s.submit(ctx, &request{change: &change, writes: true})
+}
+
+// do carries out r on w: its maintenance work, or else its change.
+func (r *request) do(w *writer) ([]int64, error) {
+	if r.apply != nil {
+		return r.apply(w)
+	}
+	return w.applyChange(r.change, &r.calls, &r.prevs)
 }
 
 // run is the writer goroutine: it commits batches until the queue is closed and drained.
@@ -134,7 +141,7 @@ func (s *Store) commitBatch(batch []*request) {
 		}
 		var failed error
 		broken, failed = w.inSavepoint(func() (err error) {
-			r.seqs, err = r.apply(w)
+			r.seqs, err = r.do(w)
 			return err
 		})
 		switch {
