@@ -68,7 +68,8 @@ var ErrBadFrame = errors.New("protocol: bad frame")
 // string "op"; envelope field names are matched exactly and unknown ones are ignored. "data"
 // and "idem" that are null count as absent, and so does an empty "idem". The data is not
 // interpreted: a known op with invalid data is the op's own error, not a bad frame, and so is
-// an "idem" that is not a key (ErrBadIdem).
+// an "idem" that is not a key (ErrBadIdem). The request's Data is a slice of frame, not a copy:
+// frame must not change while the request is in use.
 func DecodeRequest(frame []byte) (Request, error) {
 	trimmed := trimJSONSpace(frame)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
@@ -86,7 +87,7 @@ func DecodeRequest(frame []byte) (Request, error) {
 		return Request{}, badFrame("op must be a string")
 	}
 	if len(env.data) > 0 && !bytes.Equal(env.data, []byte("null")) {
-		req.Data = bytes.Clone(env.data) // frame's buffer may be reused once the caller is done with it
+		req.Data = env.data
 	}
 	if idem := env.idem; len(idem) > 0 && !bytes.Equal(idem, []byte("null")) {
 		// A malformed key is the op's invalid parameter, not a bad frame.
