@@ -42,8 +42,10 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 			s.refuse(req, protocol.CodeInvalidParameter, err.Error(), start)
 			return
 		}
-		code := s.login(ctx, req) // before the next frame is read: no request overtakes the catch-up
-		s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
+		// Handled before the next frame is read: no request overtakes the catch-up.
+		if code, answered := s.login(ctx, req); answered {
+			s.srv.cfg.Observer.Op(req.Op, int(code), time.Since(start))
+		}
 		return
 	case !known:
 		s.refuse(req, protocol.CodeUnknownOp, "unknown op "+req.Op, start)
@@ -154,14 +156,15 @@ func (s *session) refuse(req protocol.Request, code protocol.Code, message strin
 // then replies and sends the missed events (R7.2) or the synthesized invitations (R5.3)
 // before any live event. The connections of the device it replaces are kicked only once
 // everything the reply depends on has been read: a login that fails (6000270) leaves the
-// device its connection.
-func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code {
-	refuse := func(code protocol.Code, message, kick string) protocol.Code {
+// device its connection. A login whose connection was kicked before it registered the device
+// (the login timeout, a shutdown) is not answered and changes nothing: answered is false.
+func (s *session) login(ctx context.Context, req protocol.Request) (code protocol.Code, answered bool) {
+	refuse := func(code protocol.Code, message, kick string) (protocol.Code, bool) {
 		s.sendError(req.ID, code, message)
 		if kick != "" {
 			s.kick(kick)
 		}
-		return code
+		return code, true
 	}
 	var data protocol.LoginData
 	if err := protocol.DecodeData(req.Data, &data); err != nil {
@@ -185,6 +188,8 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 		return refuse(protocol.CodeTooManyDevices, "too many devices logged in", protocol.KickTooManyDevices)
 	case newerConnection:
 		return refuse(protocol.CodeInvalidParameter, "a newer connection of this device is logged in", protocol.KickReplaced)
+	case sessionKicked:
+		return 0, false
 	}
 	s.srv.backend.DeviceConnected(userID, data.DeviceID)
 	if s.srv.cfg.RememberUsers {
@@ -208,7 +213,7 @@ func (s *session) login(ctx context.Context, req protocol.Request) protocol.Code
 		s.srv.log.Warn("login catch-up failed", "userID", userID, "err", err)
 		s.kick(protocol.KickShutdown)
 	}
-	return 0
+	return 0, true
 }
 
 // catchUpStart is what a login reads before its reply (readCatchUp).
@@ -358,6 +363,7 @@ const (
 	registered      registration = iota
 	tooManyDevices               // the user already has MaxDevicesPerUser other devices (R6.2)
 	newerConnection              // the device is logged in on a connection accepted after s
+	sessionKicked                // s was kicked: it is closing, and takes no device
 )
 
 // register makes s the session of (userID, deviceID). s remembers the session it replaces
@@ -365,7 +371,9 @@ const (
 // kicks them once it is sure to succeed, or gives the device back to them (reinstate). Of
 // two connections of one device, the one accepted later wins whatever the order of their
 // logins: a login read late from a connection the client already dropped must not kick the
-// client's new connection.
+// client's new connection. A session kicked before it registers takes no device: with s.mu
+// held, register checks that s was not kicked and marks it logged in, so a loginTimeout kick
+// (kick) comes either before, and the login changes nothing, or after, and is not made.
 func (srv *Server) register(s *session, userID, deviceID string) registration {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -376,25 +384,25 @@ func (srv *Server) register(s *session, userID, deviceID string) registration {
 		srv.users[userID] = us
 	}
 	replaced := us.devices[deviceID]
+	s.mu.Lock() // after srv.mu, before the locks of the sessions s replaces (stillRunning)
+	defer s.mu.Unlock()
 	switch {
+	case s.kicked:
+		return sessionKicked
 	case replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser:
 		return tooManyDevices
 	case replaced != nil && replaced.accepted > s.accepted:
 		return newerConnection
 	}
 	us.devices[deviceID] = s
-	var earlier []*session
 	if replaced != nil {
-		earlier = replaced.stillRunning()
+		s.replaced = replaced.stillRunning()
 	}
-	s.mu.Lock()
 	if s.holdsUnauth {
 		srv.releaseUnauthLocked(s.ip)
 	}
 	s.holdsUnauth = false
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
-	s.replaced = earlier
-	s.mu.Unlock()
 	return registered
 }
 

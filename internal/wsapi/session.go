@@ -74,11 +74,7 @@ func newSession(srv *Server, conn *wsconn.Conn, ip string, accepted uint64) *ses
 }
 
 func (s *session) run(ctx context.Context) {
-	loginTimer := time.AfterFunc(s.srv.cfg.LoginTimeout, func() {
-		if !s.isLoggedIn() {
-			s.kick(protocol.KickLoginTimeout)
-		}
-	})
+	loginTimer := time.AfterFunc(s.srv.cfg.LoginTimeout, func() { s.kick(protocol.KickLoginTimeout) })
 	s.mu.Lock()
 	s.idle = time.AfterFunc(s.srv.cfg.HeartbeatTimeout, func() { s.kick(protocol.KickHeartbeat) })
 	s.mu.Unlock()
@@ -172,11 +168,13 @@ func (s *session) sendWait(ctx context.Context, frame outFrame) bool {
 // socket to take those frames: a peer that stopped reading before it vanished leaves a write
 // blocked on a full buffer, which would hold the close for up to the write timeout. The socket
 // is closed hangUpGrace after the kick at the latest, which ends such a write, also when the
-// session was kicked before for another reason and is still closing.
+// session was kicked before for another reason and is still closing. loginTimeout kicks only a
+// session not logged in: a login that registered its device in time completes, and one that
+// had not yet registered it when the kick came changes nothing (register).
 func (s *session) kick(reason string) {
 	k, _ := protocol.KickFor(reason)
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || reason == protocol.KickLoginTimeout && s.loggedIn {
 		s.mu.Unlock()
 		return
 	}
