@@ -361,7 +361,7 @@ type registration int
 
 const (
 	registered      registration = iota
-	tooManyDevices               // the user already has MaxDevicesPerUser other devices (R6.2)
+	tooManyDevices               // MaxDevicesPerUser other devices of the user hold a place (R6.2, holdsPlace)
 	newerConnection              // the device is logged in on a connection accepted after s
 	sessionKicked                // s was kicked: it is closing, and takes no device
 )
@@ -384,12 +384,12 @@ func (srv *Server) register(s *session, userID, deviceID string) registration {
 		srv.users[userID] = us
 	}
 	replaced := us.devices[deviceID]
-	s.mu.Lock() // after srv.mu, before the locks of the sessions s replaces (stillRunning)
+	s.mu.Lock() // after srv.mu, before those of the user's other sessions (holdsPlace, stillRunning)
 	defer s.mu.Unlock()
 	switch {
 	case s.kicked:
 		return sessionKicked
-	case replaced == nil && len(us.devices) >= srv.cfg.MaxDevicesPerUser:
+	case !holdsPlace(replaced) && us.placesTaken(deviceID) >= srv.cfg.MaxDevicesPerUser:
 		return tooManyDevices
 	case replaced != nil && replaced.accepted > s.accepted:
 		return newerConnection
@@ -404,6 +404,32 @@ func (srv *Server) register(s *session, userID, deviceID string) registration {
 	s.holdsUnauth = false
 	s.userID, s.deviceID, s.loggedIn, s.catchingUp = userID, deviceID, true, true
 	return registered
+}
+
+// placesTaken returns how many of the user's devices other than deviceID hold a place among
+// maxDevicesPerUser (R6.2, holdsPlace). The caller holds Server.mu.
+func (us *userSessions) placesTaken(deviceID string) int {
+	n := 0
+	for id, sess := range us.devices {
+		if id != deviceID && holdsPlace(sess) {
+			n++
+		}
+	}
+	return n
+}
+
+// holdsPlace reports whether sess, the registered session of a device (nil: none), holds the
+// device's place among its user's maxDevicesPerUser (R6.2): a session kicked for any reason no
+// longer does, though it stays registered until it ends, so that a later connection of its
+// device still waits for its ops in flight (waitDeviceOps) and its device is lost only once it
+// has ended (R6.1).
+func holdsPlace(sess *session) bool {
+	if sess == nil {
+		return false
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return !sess.kicked
 }
 
 // reinstate gives s's device back to the newest of the sessions s replaced that still takes

@@ -96,3 +96,34 @@ func TestLoggedOutDeviceFreesItsPlaceAtOnce(t *testing.T) {
 		t.Errorf("login of another device right after the logout answered %+v (error %v), want a login result", f, f.Error)
 	}
 }
+
+// R6.2: a connection kicked for another reason than logout (here its bad frames) holds no place
+// among its user's maxDevicesPerUser from the moment it is kicked: another device of the user
+// logs in at once, without waiting for the kicked connection's close handshake to end. The
+// kicked device, back meanwhile, then needs a place like any other: the limit holds.
+func TestKickedDeviceFreesItsPlaceAtOnce(t *testing.T) {
+	srv := New(Config{MaxDevicesPerUser: 1}, &prunedLog{}, noBus{}, tokenIsUser{}, nil, nil)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	phone := dialWS(t, url)
+	exchange(t, phone, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"phone"}}`)
+	for range badFrameLimit {
+		if err := phone.Write(t.Context(), websocket.MessageText, []byte("not json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readUntilKicked(t, phone); got != protocol.KickBadFrames {
+		t.Fatalf("phone kicked with %q, want %q", got, protocol.KickBadFrames)
+	}
+
+	tablet := dialWS(t, url)
+	if f := requestFrame(t, tablet, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"tablet"}}`); f.ID != 1 || f.Error != nil {
+		t.Fatalf("login of another device right after the kick answered %+v (error %v), want a login result", f, f.Error)
+	}
+	phoneAgain := dialWS(t, url)
+	if f := requestFrame(t, phoneAgain, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"phone"}}`); f.Error == nil ||
+		f.Error.Code != protocol.CodeTooManyDevices {
+		t.Errorf("login of the kicked device once another took its place answered %+v (error %v), want 6000293", f, f.Error)
+	}
+}
