@@ -1,20 +1,24 @@
 package switchboard
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // stepTolerance is how far the wall clock may move against the monotonic one before ageClock
 // takes it for a step rather than a slew (NTP slews at most 0.5 ms a second).
 const stepTolerance = time.Second
 
-// ageClock tells retention the date before which a record is older than its window (R7.2,
-// R3.10). Records are dated by the wall clock, which an NTP correction or an operator may step
-// while the server runs; the time a record has really been kept is measured on the monotonic
-// clock. So a wall clock stepped forward deletes nothing before its window has really passed:
-// the cutoff follows the monotonic clock until the records dated before the step are that old,
-// then the wall clock again. One stepped back deletes nothing early either, as the wall clock
-// alone would not. A step made while the server was down cannot be told from the downtime.
-// It is used by one goroutine only (the prune loop).
+// ageClock tells the date before which a record is older than its window, to retention (R7.2,
+// R7.3, R3.10) and to idempotency lookups (R7.3). Records are dated by the wall clock, which
+// an NTP correction or an operator may step while the server runs; the time a record has
+// really been kept is measured on the monotonic clock. So a wall clock stepped forward ages
+// nothing before its window has really passed: the cutoff follows the monotonic clock until
+// the records dated before the step are that old, then the wall clock again. One stepped back
+// ages nothing early either, as the wall clock alone would not. A step made while the server
+// was down cannot be told from the downtime. It is safe for concurrent use.
 type ageClock struct {
+	mu      sync.Mutex
 	wall    Clock
 	started time.Time // the monotonic origin
 	offsets []offset  // oldest first; the first holds since the origin, and before it
@@ -33,6 +37,8 @@ func newAgeClock(wall Clock, longest time.Duration) *ageClock {
 // the clock was made for), the date before which every record the server dated is older
 // than the window now.
 func (a *ageClock) cutoffs(windows ...time.Duration) []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	elapsed := time.Since(a.started).Milliseconds()
 	a.observe(elapsed, a.wall().UnixMilli()-elapsed)
 	out := make([]int64, len(windows))

@@ -22,7 +22,7 @@ const (
 // (R7.3). A repeat of a committed success returns its first reply; the same key with another
 // op or other parameters (request.matches) is refused with 6000001; a repeat that arrives
 // while the first is in flight waits for it. Failures are not remembered. op receives the
-// record to commit with its change (nil when key is "").
+// claim to commit with its change (nil when key is "").
 //
 // A fresh key is the common case, so op runs first and nothing is read for it: every success
 // of op commits the record, and that commit fails with ErrKeyTaken if the key is taken. Only
@@ -30,7 +30,7 @@ const (
 // remembered success looked up, and then it is the answer. A failing op may still have
 // committed deadlines that were due, as every op does first (R3); that is the clock's change,
 // not the repeat's.
-func (s *Switchboard) idempotent(ctx context.Context, userID, key string, req request, op func(*IdempotencyRecord) (Result, error)) (Result, error) {
+func (s *Switchboard) idempotent(ctx context.Context, userID, key string, req request, op func(*idemClaim) (Result, error)) (Result, error) {
 	if key == "" {
 		return op(nil)
 	}
@@ -40,9 +40,10 @@ func (s *Switchboard) idempotent(ctx context.Context, userID, key string, req re
 	lockKey := userID + "\x00" + key
 	s.idem.Lock(lockKey)
 	defer s.idem.Unlock(lockKey)
-	// Taken before op decides, so the lookup below finds every record its commit finds live.
-	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
-	res, err := op(&IdempotencyRecord{UserID: userID, Key: key, Fingerprint: req.fingerprint()})
+	// One cutoff for op's commit and the lookup below: the lookup finds every record the
+	// commit finds live.
+	since := s.idemCutoff()
+	res, err := op(&idemClaim{record: IdempotencyRecord{UserID: userID, Key: key, Fingerprint: req.fingerprint()}, since: since})
 	if err == nil {
 		return res, nil
 	}
@@ -68,13 +69,27 @@ func (s *Switchboard) Repeat(ctx context.Context, userID, callID string, in any,
 	lockKey := userID + "\x00" + key
 	s.idem.Lock(lockKey)
 	defer s.idem.Unlock(lockKey)
-	since := s.now().Add(-s.cfg.IdempotencyWindow).UnixMilli()
-	res, found, err = s.remembered(ctx, userID, key, request{callID: callID, in: in}, since)
+	res, found, err = s.remembered(ctx, userID, key, request{callID: callID, in: in}, s.idemCutoff())
 	var ce *call.Error
 	if errors.As(err, &ce) {
 		return Result{}, false, nil
 	}
 	return res, found, err
+}
+
+// idemClaim is what an op commits with its change to claim an idempotency key (R7.3): the
+// record of the request, and the cutoff (Unix ms) before which a record of the key has
+// expired, which frees the key.
+type idemClaim struct {
+	record IdempotencyRecord
+	since  int64
+}
+
+// idemCutoff returns the date (Unix ms) before which an idempotency record is older than the
+// window (R7.3): measured on the monotonic clock like retention's (ageClock), so that a step
+// of the wall clock neither ends the window of a request early nor frees its key.
+func (s *Switchboard) idemCutoff() int64 {
+	return s.age.cutoffs(s.cfg.IdempotencyWindow)[0]
 }
 
 // remembered returns the reply of userID's success with key committed at or after since, and

@@ -1,10 +1,14 @@
 package switchboard_test
 
 import (
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dialtone/dialtone/internal/call"
+	"github.com/dialtone/dialtone/internal/sqlite"
+	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
 // R7.3: failures are not remembered. An invite refused because its caller is busy is carried
@@ -35,32 +39,64 @@ func TestIdempotencyFailureIsNotRemembered(t *testing.T) {
 // R7.3: keys are per user, and past idempotencyWindow a key is fresh: the same request is
 // carried out again and another request may use the key.
 func TestIdempotencyKeysPerUserAndWindow(t *testing.T) {
-	sb, clock := newSwitchboard(t) // the default window: 15 minutes
-	const key = "window-key-0123456789"
-	in := call.Invite{Actor: actor("alice"), Invitees: []string{"bob"}}
-	first, err := sb.Invite(t.Context(), in, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	carol, err := sb.Invite(t.Context(), call.Invite{Actor: actor("carol"), Invitees: []string{"dave"}}, key)
-	if err != nil || carol.Call.ID == first.Call.ID {
-		t.Errorf("carol's invite under alice's key: call %s, %v; want a call of her own", carol.Call.ID, err)
-	}
-	do(t, sb, first.Call.ID, call.Cancel{Actor: actor("alice")})
-	const key2 = "window-key2-0123456789"
-	other, err := sb.Invite(t.Context(), call.Invite{Actor: actor("alice"), Invitees: []string{"erin"}}, key2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	do(t, sb, other.Call.ID, call.Cancel{Actor: actor("alice")})
-	clock.Advance(15 * time.Minute)
-	res, err := sb.Invite(t.Context(), in, key)
-	sameReply(t, "a repeat at the window's end", first, res, err)
-	clock.Advance(time.Millisecond)
-	res, err = sb.Invite(t.Context(), in, key)
-	if err != nil || res.Call.ID == first.Call.ID {
-		t.Errorf("the invite past the window: call %s, %v; want a new call", res.Call.ID, err)
-	}
-	_, err = sb.Do(t.Context(), res.Call.ID, call.Cancel{Actor: actor("alice")}, key2)
-	wantCode(t, "another invite's key on a cancel past the window", err, 0)
+	synctest.Test(t, func(t *testing.T) {
+		sb, _ := startOver(t, switchboard.Config{}, func(s *sqlite.Store) *sqlite.Store { return s }) // the default window: 15 minutes
+		const key = "window-key-0123456789"
+		in := call.Invite{Actor: actor("alice"), Invitees: []string{"bob"}}
+		first, err := sb.Invite(t.Context(), in, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		carol, err := sb.Invite(t.Context(), call.Invite{Actor: actor("carol"), Invitees: []string{"dave"}}, key)
+		if err != nil || carol.Call.ID == first.Call.ID {
+			t.Errorf("carol's invite under alice's key: call %s, %v; want a call of her own", carol.Call.ID, err)
+		}
+		do(t, sb, first.Call.ID, call.Cancel{Actor: actor("alice")})
+		const key2 = "window-key2-0123456789"
+		other, err := sb.Invite(t.Context(), call.Invite{Actor: actor("alice"), Invitees: []string{"erin"}}, key2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, sb, other.Call.ID, call.Cancel{Actor: actor("alice")})
+		time.Sleep(15 * time.Minute)
+		res, err := sb.Invite(t.Context(), in, key)
+		sameReply(t, "a repeat at the window's end", first, res, err)
+		time.Sleep(time.Millisecond)
+		res, err = sb.Invite(t.Context(), in, key)
+		if err != nil || res.Call.ID == first.Call.ID {
+			t.Errorf("the invite past the window: call %s, %v; want a new call", res.Call.ID, err)
+		}
+		_, err = sb.Do(t.Context(), res.Call.ID, call.Cancel{Actor: actor("alice")}, key2)
+		wantCode(t, "another invite's key on a cancel past the window", err, 0)
+	})
+}
+
+// R7.3: the window is the time really passed since the first request. A wall clock stepped
+// forward by more than the window while the server runs (an NTP correction, an operator
+// setting the date) does not end it: a retry sent a minute after its request, across the step,
+// gets the first reply and rings nobody again (the step ends the first ring: deadlines are
+// instants of the wall clock, docs/behaviour.md §12). Once the window has really passed, the
+// key is fresh again.
+func TestIdempotencyWindowAcrossAClockStepForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var step atomic.Int64
+		clock := func() time.Time { return time.Now().Add(time.Duration(step.Load())) }
+		sb, _ := startOverOn(t, switchboard.Config{}, func(s *sqlite.Store) *sqlite.Store { return s }, clock)
+		const key = "stepped-key-0123456789"
+		in := call.Invite{Actor: actor("alice"), Invitees: []string{"bob"}}
+		first, err := sb.Invite(t.Context(), in, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		step.Store(int64(2 * time.Hour))
+		res, err := sb.Invite(t.Context(), in, key)
+		sameReply(t, "a retry a minute later, across a step of the clock 2 h forward", first, res, err)
+
+		time.Sleep(15 * time.Minute)
+		res, err = sb.Invite(t.Context(), in, key)
+		if err != nil || res.Call.ID == first.Call.ID {
+			t.Errorf("the invite once the window really passed: call %s, %v; want a new call", res.Call.ID, err)
+		}
+	})
 }

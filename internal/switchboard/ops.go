@@ -36,7 +36,7 @@ func (s *Switchboard) Invite(ctx context.Context, in call.Invite, idemKey string
 	}
 	defer done()
 	in.CallID = ""
-	return s.idempotent(ctx, in.UserID, idemKey, request{in: in}, func(idem *IdempotencyRecord) (Result, error) {
+	return s.idempotent(ctx, in.UserID, idemKey, request{in: in}, func(idem *idemClaim) (Result, error) {
 		in.CallID = newCallID(s.now())
 		s.calls.Lock(in.CallID) // no one knows the ID yet, but its deadline is scheduled under it
 		defer s.calls.Unlock(in.CallID)
@@ -70,14 +70,14 @@ func (s *Switchboard) Do(ctx context.Context, callID string, in call.Input, idem
 		return Result{}, err
 	}
 	defer done()
-	return s.idempotent(ctx, in.ActingUser(), idemKey, request{callID: callID, in: in}, func(idem *IdempotencyRecord) (Result, error) {
+	return s.idempotent(ctx, in.ActingUser(), idemKey, request{callID: callID, in: in}, func(idem *idemClaim) (Result, error) {
 		s.calls.Lock(callID)
 		defer s.calls.Unlock(callID)
 		return s.retry(func() (Result, error) { return s.apply(ctx, callID, in, idem) })
 	})
 }
 
-func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, idem *IdempotencyRecord) (Result, error) {
+func (s *Switchboard) apply(ctx context.Context, callID string, in call.Input, idem *idemClaim) (Result, error) {
 	c, err := s.loadCall(ctx, callID)
 	if err != nil {
 		return Result{}, err
@@ -222,19 +222,19 @@ func (s *Switchboard) loseDevice(userID, deviceID string) error {
 // the op on callID, whose details make the result. The caller holds callID's lock, and no
 // other call's: their deadlines are only ever brought forward (scheduler.ScheduleEarlier), or
 // removed once they ended.
-func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *IdempotencyRecord) (Result, error) {
+func (s *Switchboard) commit(ctx context.Context, d *decision, callID string, out call.Outcome, idem *idemClaim) (Result, error) {
 	res := Result{Call: out.Call, Now: d.now, Timeout: out.Timeout, ErrorUsers: out.ErrorUsers, ErrorInvitees: out.ErrorInvitees}
 	change, err := d.change(s.cfg.Webhooks, s.cfg.Pushes)
 	if err != nil {
 		return Result{}, err
 	}
 	if idem != nil {
-		rec := *idem
+		rec := idem.record
 		if rec.Reply, err = encodeReply(res); err != nil {
 			return Result{}, fmt.Errorf("encode reply: %w", err)
 		}
 		rec.CreatedAt = d.now
-		change.Idem, change.IdemSince = &rec, d.now-s.cfg.IdempotencyWindow.Milliseconds()
+		change.Idem, change.IdemSince = &rec, idem.since
 	}
 	if len(change.Calls) == 0 && change.Idem == nil {
 		return res, nil

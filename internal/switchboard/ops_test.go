@@ -55,12 +55,18 @@ func newSwitchboard(t *testing.T) (*switchboard.Switchboard, *fakeClock) {
 // (a test double around it), on the real clock; both are closed when the test ends.
 func startOver[S switchboard.Store](t *testing.T, cfg switchboard.Config, wrap func(*sqlite.Store) S) (*switchboard.Switchboard, S) {
 	t.Helper()
+	return startOverOn(t, cfg, wrap, time.Now)
+}
+
+// startOverOn is startOver on the clock now.
+func startOverOn[S switchboard.Store](t *testing.T, cfg switchboard.Config, wrap func(*sqlite.Store) S, now switchboard.Clock) (*switchboard.Switchboard, S) {
+	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wrapped := wrap(store)
-	sb := switchboard.New(cfg, wrapped, time.Now, nil)
+	sb := switchboard.New(cfg, wrapped, now, nil)
 	t.Cleanup(func() {
 		sb.Close()
 		store.Close()

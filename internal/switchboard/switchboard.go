@@ -77,6 +77,7 @@ type Switchboard struct {
 	idem     *keyedMutex // one in-flight request per (user, idempotency key)
 	timers   *scheduler
 	presence *presence
+	age      *ageClock // measures the windows of retention and idempotency (R7.2, R7.3, R3.10)
 
 	stop     context.CancelFunc
 	stopped  chan struct{}
@@ -102,6 +103,7 @@ func New(cfg Config, store Store, now Clock, log *slog.Logger) *Switchboard {
 		calls: newKeyedMutex(), idem: newKeyedMutex(), stopped: make(chan struct{})}
 	s.timers = newScheduler(s.tick, cfg.TickWorkers, now)
 	s.presence = newPresence(cfg.HeartbeatTimeout, s.loseDevice)
+	s.age = newAgeClock(now, max(cfg.LogRetention, cfg.IdempotencyWindow, cfg.CallRetention))
 	return s
 }
 
@@ -236,9 +238,8 @@ var sortableBase64 = base64.NewEncoding("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_ab
 func (s *Switchboard) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
-	age := newAgeClock(s.now, max(s.cfg.LogRetention, s.cfg.IdempotencyWindow, s.cfg.CallRetention))
 	for {
-		c := age.cutoffs(s.cfg.LogRetention, s.cfg.IdempotencyWindow, s.cfg.CallRetention)
+		c := s.age.cutoffs(s.cfg.LogRetention, s.cfg.IdempotencyWindow, s.cfg.CallRetention)
 		err := s.store.Prune(ctx, c[0], c[1], c[2])
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("retention failed", "err", err)
