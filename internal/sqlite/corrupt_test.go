@@ -24,8 +24,7 @@ import (
 // Its connections no longer hold those pages cached: their next reads meet the damage.
 func damagedStore(t *testing.T, now func() time.Time) (*Store, *switchboard.Switchboard, *bytes.Buffer) {
 	t.Helper()
-	var logs bytes.Buffer
-	s, path := openTest(t, Options{Now: now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, path, logs := openLoggedTest(t, now)
 	sb := startedSwitchboard(t, s)
 	for i := range 300 {
 		if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf(fmt.Sprint("a", i)), Invitees: []string{fmt.Sprint("b", i)},
@@ -33,12 +32,7 @@ func damagedStore(t *testing.T, now func() time.Time) (*Store, *switchboard.Swit
 			t.Fatal(err)
 		}
 	}
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	raw.SetMaxOpenConns(1)
+	raw := rawConn(t, path)
 	if _, err := raw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +57,7 @@ func damagedStore(t *testing.T, now func() time.Time) (*Store, *switchboard.Swit
 	if _, err := raw.Exec(`PRAGMA user_version = ` + fmt.Sprint(len(mustMigrations(t)))); err != nil {
 		t.Fatal(err)
 	}
-	return s, sb, &logs
+	return s, sb, logs
 }
 
 // largeExtendedData fills a call's record past a page, so that 300 calls span many pages.
@@ -184,18 +178,12 @@ func mustMigrations(t *testing.T) []migration {
 // switchboard.ErrStorageUnavailable, and the store is found damaged, as when SQLite itself
 // finds damaged pages (docs/operations.md "When the disk fills": damaged pages).
 func TestStoredCallThatDoesNotDecodeIsDamage(t *testing.T) {
-	var logs bytes.Buffer
-	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, path, logs := openLoggedTest(t, time.Now)
 	sb := startedSwitchboard(t, s)
 	if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf("a"), Invitees: []string{"b"}, Timeout: 600}, ""); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	raw.SetMaxOpenConns(1)
+	raw := rawConn(t, path)
 	if _, err := raw.Exec(`PRAGMA busy_timeout = 10000`); err != nil { // the store's writer may hold the lock
 		t.Fatal(err)
 	}
@@ -205,5 +193,26 @@ func TestStoredCallThatDoesNotDecodeIsDamage(t *testing.T) {
 	if _, _, err := s.ListCalls(bg, "b", 0, 10); !errors.Is(err, switchboard.ErrStorageUnavailable) {
 		t.Fatalf("list of a call damaged on disk: %v, want switchboard.ErrStorageUnavailable (6000270)", err)
 	}
-	wantCorrupt(t, s, &logs)
+	wantCorrupt(t, s, logs)
+}
+
+// openLoggedTest opens a test store on the clock now whose log is kept in the buffer returned.
+func openLoggedTest(t *testing.T, now func() time.Time) (*Store, string, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	s, path := openTest(t, Options{Now: now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	return s, path, &logs
+}
+
+// rawConn opens the database at path a second time, on one connection of its own beside the
+// store's, closed after the test.
+func rawConn(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	raw.SetMaxOpenConns(1)
+	return raw
 }

@@ -16,14 +16,15 @@ import (
 	"time"
 
 	"github.com/dialtone/dialtone/internal/servertest"
+	"github.com/gobwas/ws"
 )
 
 // The environment of the lifecycle driver (BenchmarkLifecycle): the server's address and the
 // login tokens of the caller and the callee.
 const (
-	driverAddrEnv   = "DIALTONE_LIFECYCLE_DRIVER_ADDR"
-	driverCallerEnv = "DIALTONE_LIFECYCLE_DRIVER_CALLER"
-	driverCalleeEnv = "DIALTONE_LIFECYCLE_DRIVER_CALLEE"
+	driverAddrEnv   = "GO_LIFECYCLE_DRIVER_ADDR"
+	driverCallerEnv = "GO_LIFECYCLE_DRIVER_CALLER"
+	driverCalleeEnv = "GO_LIFECYCLE_DRIVER_CALLEE"
 )
 
 // TestMain runs the test binary as the lifecycle driver of BenchmarkLifecycle when that
@@ -238,16 +239,7 @@ func (c *driverConn) request(op, data, idem string) ([]byte, error) {
 
 // send writes text as one masked text frame.
 func (c *driverConn) send(text string) error {
-	frame := []byte{0x81}
-	switch n := len(text); {
-	case n < 126:
-		frame = append(frame, 0x80|byte(n))
-	default:
-		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
-	}
-	frame = append(frame, 0, 0, 0, 0)
-	_, err := c.nc.Write(append(frame, text...))
-	return err
+	return ws.WriteFrame(c.nc, ws.MaskFrame(ws.NewTextFrame([]byte(text))))
 }
 
 // await returns once a frame for which match holds has come, within 10 s. The frames read

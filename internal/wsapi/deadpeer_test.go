@@ -160,6 +160,13 @@ func (p *rawPeer) send(text string) {
 
 // trySend is send for a goroutine other than the test's: it returns the write's error.
 func (p *rawPeer) trySend(text string) error {
+	_, err := p.nc.Write(maskedTextFrame(text))
+	return err
+}
+
+// maskedTextFrame returns text, of at most 65,535 bytes, as one text frame from a client, masked
+// with a zero mask: the payload goes as is.
+func maskedTextFrame(text string) []byte {
 	frame := []byte{0x81}
 	switch n := len(text); {
 	case n < 126:
@@ -168,9 +175,7 @@ func (p *rawPeer) trySend(text string) error {
 		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
 	}
 	frame = append(frame, 0, 0, 0, 0)
-	frame = append(frame, text...)
-	_, err := p.nc.Write(frame)
-	return err
+	return append(frame, text...)
 }
 
 // bigEvents returns n events for every device, each of size bytes.

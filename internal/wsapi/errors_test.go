@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,9 +38,7 @@ func aliceLoggedIn(t *testing.T, backend Backend) (*websocket.Conn, *lockedBuffe
 // both end with the test.
 func aliceLoggedInTo(t *testing.T, srv *Server) *websocket.Conn {
 	t.Helper()
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	conn := dialWS(t, "ws"+strings.TrimPrefix(hs.URL, "http"))
+	conn := dialWS(t, listen(t, srv))
 	exchange(t, conn, aliceLogin)
 	return conn
 }
@@ -206,9 +203,7 @@ func TestFailedLoginKeepsTheDevicesConnection(t *testing.T) {
 	} {
 		backend := &failingAfterwards{}
 		srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
-		hs := httptest.NewServer(srv)
-		t.Cleanup(hs.Close)
-		url := "ws" + strings.TrimPrefix(hs.URL, "http")
+		url := listen(t, srv)
 		first := dialWS(t, url)
 		exchange(t, first, aliceLogin)
 
@@ -250,9 +245,7 @@ func (b *heldSecondLogin) RingingCalls(ctx context.Context, userID string) ([]ca
 func TestLoginAfterAFailingOneReplacesEveryEarlierConnection(t *testing.T) {
 	backend := &heldSecondLogin{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := New(Config{}, backend, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	first := dialWS(t, url)
 	exchange(t, first, aliceLogin)
 	failing := dialWS(t, url)

@@ -105,9 +105,15 @@ func lifecycleServer(t *testing.T, cfg Config) (*Server, string, *trackedBackend
 	backend, bus := &trackedBackend{prunedLog: prunedLog{oldest: 1}}, &countingBus{}
 	srv := New(cfg, backend, bus, tokenIsUser{}, nil, nil)
 	srv.tasks = gopool.New(10 * time.Millisecond) // idle task goroutines end soon: the checks wait less
+	return srv, listen(t, srv), backend, bus
+}
+
+// listen serves srv on a test listener, closed after the test, and returns its WebSocket URL.
+func listen(t *testing.T, srv *Server) string {
+	t.Helper()
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http"), backend, bus
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
 }
 
 func dialWS(t *testing.T, url string) *websocket.Conn {

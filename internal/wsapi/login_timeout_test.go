@@ -1,7 +1,6 @@
 package wsapi
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +43,7 @@ func TestLoginTimeoutDuringALoginChangesNothing(t *testing.T) {
 	backend := &trackedBackend{prunedLog: prunedLog{oldest: 1}}
 	verifier := heldVerifier{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := New(Config{LoginTimeout: time.Second}, backend, noBus{}, verifier, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	first := dialWS(t, url)
 	exchange(t, first, aliceLogin)
 

@@ -3,7 +3,6 @@ package wsapi
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,9 +117,7 @@ func waitsForDeviceOps() bool {
 func logoutAfterReplacedOp(t *testing.T, b *heldBoard, bus *localbus.Bus, op string, way logoutWay) (callID string) {
 	t.Helper()
 	srv := New(Config{}, b, bus, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	const login = `{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`
 
 	older := dialWS(t, url)

@@ -68,9 +68,7 @@ func TestLogoutThatCannotDropPushTargetsChangesNothing(t *testing.T) {
 // out connection's close handshake to end, and the user counts as connected no more (§9).
 func TestLoggedOutDeviceFreesItsPlaceAtOnce(t *testing.T) {
 	srv := New(Config{MaxDevicesPerUser: 1}, &countedLogout{}, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	phone, _, err := websocket.Dial(t.Context(), url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +101,7 @@ func TestLoggedOutDeviceFreesItsPlaceAtOnce(t *testing.T) {
 // kicked device, back meanwhile, then needs a place like any other: the limit holds.
 func TestKickedDeviceFreesItsPlaceAtOnce(t *testing.T) {
 	srv := New(Config{MaxDevicesPerUser: 1}, &prunedLog{}, noBus{}, tokenIsUser{}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	phone := dialWS(t, url)
 	exchange(t, phone, `{"id":1,"op":"login","data":{"token":"alice","deviceID":"phone"}}`)
 	for range badFrameLimit {

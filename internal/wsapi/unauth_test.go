@@ -60,9 +60,7 @@ func TestRefusedConnectionGivesItsUnauthenticatedPlaceBack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := New(Config{MaxUnauthenticatedPerIP: 1, LoginTimeout: 100 * time.Millisecond},
 				&prunedLog{}, noBus{}, refusingVerifier{errors.New("token is expired")}, nil, nil)
-			hs := httptest.NewServer(srv)
-			t.Cleanup(hs.Close)
-			url := "ws" + strings.TrimPrefix(hs.URL, "http")
+			url := listen(t, srv)
 			first, _, err := websocket.Dial(t.Context(), url, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -120,9 +118,7 @@ func TestUnauthenticatedLimitCountsIPv6ByPrefix(t *testing.T) {
 	}
 	srv := New(Config{MaxUnauthenticatedPerIP: 1, TrustedProxies: trusted},
 		&prunedLog{}, noBus{}, refusingVerifier{errors.New("token is expired")}, nil, nil)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := listen(t, srv)
 	// heartbeat opens a connection for the client at addr and returns the error code of the
 	// first frame it gets after a heartbeat: 6000121 (not logged in) when it was let in.
 	heartbeat := func(addr string) protocol.Code {
