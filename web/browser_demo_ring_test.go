@@ -24,7 +24,9 @@ func (tb *tab) waitTone(state, when string) {
 	cond := fmt.Sprintf(`document.body.dataset.ringTone === %q`, state)
 	if _, err := chromedp.Run(ctx, poll(cond)); err != nil {
 		shown, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](`String(document.body.dataset.ringTone)`))
-		tb.t.Fatalf("%s's ring tone %s: %q, want %q", tb.user, when, shown, state)
+		page, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[string](pageDump))
+		pressed, _ := chromedp.Run(tb.statusCtx(), chromedp.Evaluate[bool](`navigator.userActivation.hasBeenActive`))
+		tb.t.Fatalf("%s's ring tone %s: %q, want %q (pressed since loaded: %v)\npage: %s", tb.user, when, shown, state, pressed, page)
 	}
 }
 
