@@ -407,7 +407,7 @@ func (srv *Server) register(s *session, userID, deviceID string) registration {
 }
 
 // placesTaken returns how many of the user's devices other than deviceID hold a place among
-// maxDevicesPerUser (R6.2, holdsPlace). The caller holds Server.mu.
+// maxDevicesPerUser (R6.2, holdsPlace); "" counts them all. The caller holds Server.mu.
 func (us *userSessions) placesTaken(deviceID string) int {
 	n := 0
 	for id, sess := range us.devices {

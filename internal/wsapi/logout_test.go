@@ -98,7 +98,8 @@ func TestLoggedOutDeviceFreesItsPlaceAtOnce(t *testing.T) {
 // R6.2: a connection kicked for another reason than logout (here its bad frames) holds no place
 // among its user's maxDevicesPerUser from the moment it is kicked: another device of the user
 // logs in at once, without waiting for the kicked connection's close handshake to end. The
-// kicked device, back meanwhile, then needs a place like any other: the limit holds.
+// kicked device, back meanwhile, then needs a place like any other: the limit holds. Its user
+// counts as connected no more (§9) from the kick on, since the connection is sent nothing more.
 func TestKickedDeviceFreesItsPlaceAtOnce(t *testing.T) {
 	srv := New(Config{MaxDevicesPerUser: 1}, &prunedLog{}, noBus{}, tokenIsUser{}, nil, nil)
 	url := listen(t, srv)
@@ -111,6 +112,9 @@ func TestKickedDeviceFreesItsPlaceAtOnce(t *testing.T) {
 	}
 	if got := readUntilKicked(t, phone); got != protocol.KickBadFrames {
 		t.Fatalf("phone kicked with %q, want %q", got, protocol.KickBadFrames)
+	}
+	if srv.Connected("alice") {
+		t.Error("alice counts as connected (§9: no push) while her only device's connection, kicked, ends")
 	}
 
 	tablet := dialWS(t, url)

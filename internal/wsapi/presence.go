@@ -6,13 +6,14 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// Connected reports whether userID has a logged-in session on any device (behaviour §9: pushes
-// go to users with no connected device).
+// Connected reports whether userID has a logged-in session on any device that can still be
+// sent events (behaviour §9: pushes go to users with no connected device). A kicked session,
+// which is sent nothing more while its close handshake ends, does not count.
 func (s *Server) Connected(userID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.users[userID]
-	return u != nil && len(u.devices) > 0
+	return u != nil && u.placesTaken("") > 0
 }
 
 // LogoutUser logs userID out on every connected device (the server REST API's logout): each
