@@ -233,7 +233,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		if f.Error != nil {
 			return
 		}
-		if decodeErr = json.Unmarshal(f.Result, &lr); decodeErr != nil {
+		if decodeErr = decodeResult(f, &lr); decodeErr != nil {
 			return
 		}
 		cn.loggedIn.Store(true)
@@ -265,7 +265,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
 	}
 	if decodeErr != nil {
-		return LoginResult{}, fmt.Errorf("dialtone: login: bad result: %w", decodeErr)
+		return LoginResult{}, fmt.Errorf("dialtone: login: %w", decodeErr)
 	}
 	return lr, nil
 }

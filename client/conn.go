@@ -37,7 +37,7 @@ type conn struct {
 	raw io.Closer
 
 	mu        sync.Mutex
-	pending   map[int64]func(protocol.Frame)
+	pending   map[int64]replyFunc
 	kick      *protocol.Kicked // the kicked event received, if any
 	cause     error            // why the connection died; set once
 	writing   chan struct{}    // holds a token while a request's frame is written
@@ -77,7 +77,7 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, start func(func()) bo
 		onEvent:   onEvent,
 		onDead:    onDead,
 		start:     start,
-		pending:   make(map[int64]func(protocol.Frame)),
+		pending:   make(map[int64]replyFunc),
 		done:      make(chan struct{}),
 		abandoned: make(chan struct{}),
 		writing:   make(chan struct{}, 1),
@@ -110,15 +110,22 @@ func (cn *conn) readLoop() {
 
 // receive decodes one text frame from the server and dispatches it, and reports false when
 // the reader must stop (see dispatch). A frame that is not JSON, or whose envelope fields do
-// not have their types, is logged and ignored (decodeFrame). The frame's result or data is
-// a slice of data, which must not change afterwards.
+// not have their types (decodeFrame), is logged; when it still reads as the reply to a request
+// (replyID), that request fails with ErrProtocol, since it was its one reply, and otherwise
+// the frame is ignored. The frame's result or data is a slice of data, which must not change
+// afterwards.
 func (cn *conn) receive(data []byte) bool {
 	f, err := decodeFrame(data)
-	if err != nil {
-		cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
+	if err == nil {
+		return cn.dispatch(f)
+	}
+	if id := replyID(data); id > 0 {
+		cn.log.Warn("dialtone: a reply that does not decode", "id", id, "err", err)
+		cn.answer(id, protocol.Frame{ID: id}, fmt.Errorf("%w: the reply does not decode: %w", ErrProtocol, err))
 		return true
 	}
-	return cn.dispatch(f)
+	cn.log.Warn("dialtone: ignoring an undecodable frame", "err", err)
+	return true
 }
 
 // dispatch routes one frame: an event to onEvent, a reply to its request's callback. It
@@ -152,14 +159,24 @@ func (cn *conn) dispatch(f protocol.Frame) bool {
 		}
 		return true
 	}
+	cn.answer(f.ID, f, nil)
+	return true
+}
+
+// replyFunc runs, on the reader goroutine, with the reply to a request: f, or the ErrProtocol
+// of a reply that could not be read (bad), its id being all f then holds.
+type replyFunc func(f protocol.Frame, bad error)
+
+// answer runs the callback of request id with its reply (see replyFunc), unless the request
+// no longer awaits one.
+func (cn *conn) answer(id int64, f protocol.Frame, bad error) {
 	cn.mu.Lock()
-	cb := cn.pending[f.ID]
-	delete(cn.pending, f.ID)
+	cb := cn.pending[id]
+	delete(cn.pending, id)
 	cn.mu.Unlock()
 	if cb != nil {
-		cb(f)
+		cb(f, bad)
 	}
-	return true
 }
 
 // hearKick records the kicked event k. From then on nothing more is sent on the connection:
@@ -266,7 +283,7 @@ func (cn *conn) reason() error {
 // the reader goroutine, with its reply. It returns errConnLost when the connection is (or
 // becomes) dead or heard a kick, and ctx's error when ctx ends before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
-	cb func(protocol.Frame)) (int64, error) {
+	cb replyFunc) (int64, error) {
 	return cn.sendWithin(ctx, 0, nil, op, data, idem, cb)
 }
 
@@ -276,7 +293,7 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 // which sendWithin then returns; a frame that waited d for an earlier one is not sent
 // (errWriteBusy).
 func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, op string,
-	data json.RawMessage, idem string, cb func(protocol.Frame)) (int64, error) {
+	data json.RawMessage, idem string, cb replyFunc) (int64, error) {
 	id := cn.nextID.Add(1)
 	frame, err := json.Marshal(protocol.Request{ID: id, Op: op, Data: data, Idem: idem})
 	if err != nil {
@@ -401,31 +418,38 @@ func (cn *conn) forget(id int64) bool {
 	return ok
 }
 
+// reply is a request's reply as its callback got it (see replyFunc).
+type reply struct {
+	f   protocol.Frame
+	bad error
+}
+
 // roundTrip sends a request and waits for its reply. hook, when not nil, runs on the reader
-// goroutine with the reply before any later frame is handled. A reply taken by the reader
-// before ctx ended is returned even when ctx ends meanwhile, so that a hook's effect is never
-// followed by a failure. It returns errConnLost when the connection dies, or is abandoned by a
-// graceful close, before the reply.
+// goroutine with the reply before any later frame is handled, unless the reply could not be
+// read: roundTrip then returns its ErrProtocol. A reply taken by the reader before ctx ended
+// is returned even when ctx ends meanwhile, so that a hook's effect is never followed by a
+// failure. It returns errConnLost when the connection dies, or is abandoned by a graceful
+// close, before the reply.
 func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, idem string,
 	hook func(protocol.Frame)) (protocol.Frame, error) {
-	ch := make(chan protocol.Frame, 1)
-	id, err := cn.send(ctx, op, data, idem, func(f protocol.Frame) {
-		if hook != nil {
+	ch := make(chan reply, 1)
+	id, err := cn.send(ctx, op, data, idem, func(f protocol.Frame, bad error) {
+		if hook != nil && bad == nil {
 			hook(f)
 		}
-		ch <- f
+		ch <- reply{f, bad}
 	})
 	if err != nil {
 		return protocol.Frame{}, err
 	}
 	var giveUp error
 	select {
-	case f := <-ch:
-		return f, nil
+	case r := <-ch:
+		return r.f, r.bad
 	case <-cn.done:
 		select {
-		case f := <-ch: // the reply won the race with the close
-			return f, nil
+		case r := <-ch: // the reply won the race with the close
+			return r.f, r.bad
 		default:
 			return protocol.Frame{}, errConnLost
 		}
@@ -440,12 +464,12 @@ func (cn *conn) roundTrip(ctx context.Context, op string, data json.RawMessage, 
 	// The reader took the reply before, and has run or is running hook with it: the reply is
 	// the answer. The reader closes done only after the callback returned.
 	select {
-	case f := <-ch:
-		return f, nil
+	case r := <-ch:
+		return r.f, r.bad
 	case <-cn.done:
 		select {
-		case f := <-ch:
-			return f, nil
+		case r := <-ch:
+			return r.f, r.bad
 		default:
 			return protocol.Frame{}, giveUp
 		}

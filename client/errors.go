@@ -33,6 +33,11 @@ var (
 	// the invitations still ringing follow, synthesized (R5.3); calls known from earlier events
 	// may have changed or ended unseen, so read them again (QueryCall, QueryCallInvitationList).
 	ErrEventsLost = errors.New("dialtone: events missed while disconnected could not be replayed")
+	// ErrProtocol is wrapped by the error of an operation whose reply does not follow the
+	// protocol: its result is not JSON, or not of the op's shape. The reply was the request's
+	// one reply (protocol.md "Envelopes"), so the operation is not sent again; the connection
+	// stays.
+	ErrProtocol = errors.New("dialtone: protocol error")
 
 	// errConnLost tells a request that its connection died before the reply: it is retried.
 	errConnLost = errors.New("dialtone: connection lost")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,7 @@ type fakeServer struct {
 	log        []protocol.Event // the user's event log, seqs increasing
 	respond    func(*fakeConn, protocol.Request) (result any, perr *protocol.Error, reply bool)
 	loginErr   func(protocol.LoginData) *protocol.Error
+	loginReply string              // when set, the text of every login's result instead of the login
 	loginKick  string              // kick sent after a loginErr refusal, as the server does for 6000291
 	kickLost   bool                // the loginKick's close is lost: the connection stays open, silent
 	kickFirst  string              // kick sent on the next connection before its login, its close lost
@@ -148,7 +150,12 @@ func (fc *fakeConn) handleLogin(ctx context.Context) bool {
 		fs.logins <- ld
 		fs.mu.Lock()
 		loginErr, loginKick, kickLogins, kickGate, kickLost := fs.loginErr, fs.loginKick, fs.kickLogins, fs.kickGate, fs.kickLost
+		loginReply := fs.loginReply
 		fs.mu.Unlock()
+		if loginReply != "" {
+			fc.writeText(fmt.Appendf(nil, `{"id":%d,"result":%s}`, req.ID, loginReply))
+			continue
+		}
 		if kickLogins != "" {
 			fc.kick(kickLogins)
 			return false
@@ -252,10 +259,13 @@ func defaultRespond(_ *fakeConn, req protocol.Request) (any, *protocol.Error, bo
 	return d, nil, true
 }
 
-func (fc *fakeConn) write(v any) {
+func (fc *fakeConn) write(v any) { fc.writeText(mustJSON(v)) }
+
+// writeText sends text as it is, in one text frame: a frame that need not be JSON.
+func (fc *fakeConn) writeText(text []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = fc.ws.Write(ctx, websocket.MessageText, mustJSON(v))
+	_ = fc.ws.Write(ctx, websocket.MessageText, text)
 }
 
 // emit appends an event to the user's log with the next seq and sends it on fc.

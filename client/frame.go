@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/protocol"
@@ -411,4 +412,34 @@ func (s *frameScanner) peek() byte {
 
 func (s *frameScanner) syntaxError(where string) error {
 	return fmt.Errorf("invalid JSON at offset %d, %s", s.pos, where)
+}
+
+// replyID returns the id of a frame that decodeFrame refused, when what can be read of it,
+// up to its fault, is a reply's envelope: an object whose "id" member (the last one read, as
+// encoding/json keeps the last) is a positive integer, and that names no event. It returns 0
+// otherwise: the frame answers no request the client can tell. It reads the frame again, on
+// this rare path only.
+func replyID(data []byte) int64 {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0
+	}
+	var id int64
+	for dec.More() {
+		t, err := dec.Token()
+		name, isName := t.(string)
+		var v json.RawMessage
+		if err != nil || !isName || dec.Decode(&v) != nil {
+			break
+		}
+		switch {
+		case strings.EqualFold(name, "id"):
+			if n, ok := parseInt64(v); ok {
+				id = n
+			}
+		case strings.EqualFold(name, "event") && len(v) > 2 && v[0] == '"':
+			return 0
+		}
+	}
+	return max(id, 0)
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func receiver(onEvent func(*conn, protocol.Frame, func())) (*conn, chan struct{}
 	return &conn{
 		log:     slog.New(messageSignal{msg: "dialtone: ignoring an undecodable frame", ch: ignored}),
 		onEvent: onEvent,
-		pending: map[int64]func(protocol.Frame){},
+		pending: map[int64]replyFunc{},
 	}, ignored
 }
 
@@ -40,10 +41,13 @@ func signalled(ch <-chan struct{}) bool {
 }
 
 // TestReceiveDecodesOrIgnoresFrames pins what the reader makes of each frame: the envelope
-// fields it hands on, and the frames it ignores as undecodable (not JSON, or an envelope field
-// of another type), leaving the request waiting for its reply and no event delivered.
+// fields it hands on; the undecodable frames (not JSON, or an envelope field of another type)
+// that still read as the reply to the request waiting (failReply), which then fails with
+// ErrProtocol; and the other undecodable frames, which it ignores, leaving the request waiting
+// for its reply and no event delivered.
 func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
 	const waiting = 4 // the request awaiting its reply
+	failReply := &protocol.Frame{ID: waiting}
 	for _, tc := range []struct {
 		name, frame string
 		want        *protocol.Frame // nil: ignored as undecodable
@@ -73,16 +77,16 @@ func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
 			&protocol.Frame{Event: "callInvitationEnded\n", Seq: 1}},
 		{"negative seq", `{"event":"e","seq":-2}`, &protocol.Frame{Event: "e", Seq: -2}},
 
-		{"not JSON", `{"id":4,"result":`, nil},
+		{"not JSON", `{"id":4,"result":`, failReply},
 		{"empty", ``, nil},
 		{"a list", `[{"id":4}]`, nil},
 		{"a string", `"id"`, nil},
-		{"trailing text", `{"id":4,"result":1} {}`, nil},
-		{"invalid JSON in the result", `{"id":4,"result":{"a":01}}`, nil},
+		{"trailing text", `{"id":4,"result":1} {}`, failReply},
+		{"invalid JSON in the result", `{"id":4,"result":{"a":01}}`, failReply},
 		{"invalid JSON in the data", `{"event":"e","seq":1,"data":[1,]}`, nil},
-		{"invalid JSON in an unknown field", `{"id":4,"x":tru,"result":1}`, nil},
-		{"a control character in a string", "{\"id\":4,\"result\":\"a\tb\"}", nil},
-		{"a bad escape", `{"id":4,"result":"\x"}`, nil},
+		{"invalid JSON in an unknown field", `{"id":4,"x":tru,"result":1}`, failReply},
+		{"a control character in a string", "{\"id\":4,\"result\":\"a\tb\"}", failReply},
+		{"a bad escape", `{"id":4,"result":"\x"}`, failReply},
 		{"an id as a string", `{"id":"4","result":1}`, nil},
 		{"an id with a fraction", `{"id":4.0,"result":1}`, nil},
 		{"an id with an exponent", `{"id":4e0,"result":1}`, nil},
@@ -90,16 +94,16 @@ func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
 		{"an event name as a number", `{"event":5,"seq":1}`, nil},
 		{"a seq as a string", `{"event":"e","seq":"1"}`, nil},
 		{"a seq as true", `{"event":"e","seq":true}`, nil},
-		{"an error as a string", `{"id":4,"error":"e"}`, nil},
-		{"an error code as a string", `{"id":4,"error":{"code":"1"}}`, nil},
-		{"an error message as a number", `{"id":4,"error":{"code":1,"message":2}}`, nil},
-		{"a type error before a good reply", `{"seq":"x","id":4,"result":1}`, nil},
+		{"an error as a string", `{"id":4,"error":"e"}`, failReply},
+		{"an error code as a string", `{"id":4,"error":{"code":"1"}}`, failReply},
+		{"an error message as a number", `{"id":4,"error":{"code":1,"message":2}}`, failReply},
+		{"a type error before a good reply", `{"seq":"x","id":4,"result":1}`, failReply},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []protocol.Frame
-			keep := func(f protocol.Frame) { got = append(got, f) }
-			cn, ignored := receiver(func(_ *conn, f protocol.Frame, _ func()) { keep(f) })
-			cn.pending[waiting] = keep
+			var bad error
+			cn, ignored := receiver(func(_ *conn, f protocol.Frame, _ func()) { got = append(got, f) })
+			cn.pending[waiting] = func(f protocol.Frame, err error) { got, bad = append(got, f), err }
 			if !cn.receive([]byte(tc.frame)) {
 				t.Fatal("the reader stopped")
 			}
@@ -110,7 +114,10 @@ func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
 				return
 			}
 			if signalled(ignored) {
-				t.Error("the frame was reported as undecodable")
+				t.Error("the frame was reported as ignored")
+			}
+			if failed := errors.Is(bad, ErrProtocol); failed != (tc.want == failReply) {
+				t.Errorf("the request got the error %v; want ErrProtocol: %t", bad, tc.want == failReply)
 			}
 			if diff := cmp.Diff([]protocol.Frame{*tc.want}, got); diff != "" {
 				t.Fatalf("dispatched (-want +got):\n%s", diff)
@@ -145,7 +152,7 @@ func BenchmarkReceive(b *testing.B) {
 	b.Run("callInviteReply", func(b *testing.B) {
 		cn, _ := receiver(nil)
 		await := func() {
-			cn.pending[4] = func(f protocol.Frame) {
+			cn.pending[4] = func(f protocol.Frame, _ error) {
 				var res CallInviteResult
 				if err := decodeResult(f, &res); err != nil || res.CallInfo.CallID == "" {
 					b.Fatal(res, err)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -55,18 +56,30 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 			return fmt.Errorf("dialtone: %s: %w", op, f.Error)
 		}
 		if err := decodeResult(f, out); err != nil {
-			return fmt.Errorf("dialtone: %s: bad result: %w", op, err)
+			return fmt.Errorf("dialtone: %s: %w", op, err)
 		}
 		return nil
 	}
 }
 
-// decodeResult decodes the result of the successful reply f into out; nil out discards it.
+// decodeResult decodes the result of the successful reply f into out; nil out only checks it.
+// A result that is absent or null is taken as {}, an op's empty result. One that is not a JSON
+// object, or whose fields do not have out's types, fails with ErrProtocol.
 func decodeResult(f protocol.Frame, out any) error {
-	if out == nil || len(f.Result) == 0 {
+	result := bytes.TrimLeft(f.Result, " \t\r\n")
+	if len(result) == 0 || string(result) == "null" {
 		return nil
 	}
-	return json.Unmarshal(f.Result, out)
+	if result[0] != '{' {
+		return fmt.Errorf("%w: the result %.40s is not an object", ErrProtocol, result)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(result, out); err != nil {
+		return fmt.Errorf("%w: the result is not of the op's shape: %w", ErrProtocol, err)
+	}
+	return nil
 }
 
 // usable returns why the client cannot carry an operation, without waiting: its end reason

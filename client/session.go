@@ -254,9 +254,9 @@ func (c *Client) sendHeartbeat(cn *conn, every time.Duration) {
 	stalled := fmt.Errorf("dialtone: heartbeat not written within its interval (%v), the server is not reading: %w",
 		every, ErrHeartbeatTimeout)
 	sent := mono()
-	_, err := cn.sendWithin(c.life, every, stalled, protocol.OpHeartbeat, nil, "", func(f protocol.Frame) {
+	_, err := cn.sendWithin(c.life, every, stalled, protocol.OpHeartbeat, nil, "", func(f protocol.Frame, bad error) {
 		var hb protocol.HeartbeatResult
-		if f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
+		if bad == nil && f.Error == nil && json.Unmarshal(f.Result, &hb) == nil {
 			c.clock.record(hb.ServerTime, sent, mono(), false)
 		}
 	})

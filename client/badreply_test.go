@@ -1,0 +1,91 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dialtone/dialtone/protocol"
+)
+
+// A reply whose result is not of the op's shape (protocol.md "Envelopes"), or not JSON at all,
+// is the request's one reply: the operation fails at once with ErrProtocol, naming the op,
+// rather than waiting for another reply until its ctx ends, and is not sent again. The
+// connection stays, and carries the next operation.
+func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
+	for _, tt := range []struct {
+		name, op, result string
+		do               func(context.Context, *Client) error
+	}{
+		{"a string for an object", protocol.OpCallAccept, `"c1"`, func(ctx context.Context, c *Client) error {
+			_, err := c.CallAccept(ctx, "c1", OpConfig{})
+			return err
+		}},
+		{"a list for an object", protocol.OpQueryCall, `[{"callID":"c1"}]`, func(ctx context.Context, c *Client) error {
+			_, err := c.QueryCall(ctx, "c1")
+			return err
+		}},
+		{"not JSON", protocol.OpCallAccept, `{"callID":c1}`, func(ctx context.Context, c *Client) error {
+			_, err := c.CallAccept(ctx, "c1", OpConfig{})
+			return err
+		}},
+		{"a string for {}", protocol.OpCallReceived, `"ok"`, func(ctx context.Context, c *Client) error {
+			return c.CallReceived(ctx, "c1")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFakeServer(t)
+			fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+				if req.Op != tt.op {
+					return defaultRespond(fc, req)
+				}
+				fc.writeText(fmt.Appendf(nil, `{"id":%d,"result":%s}`, req.ID, tt.result))
+				return nil, nil, false
+			})
+			c, _ := connect(t, fs, Options{})
+			recv(t, fs.logins, "login")
+			err := tt.do(testCtx(t), c)
+			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tt.op) {
+				t.Fatalf("%s answered with the result %s: %v, want ErrProtocol naming the op", tt.op, tt.result, err)
+			}
+			nextOp(t, fs, tt.op)
+			if _, err := c.CallJoin(testCtx(t), "c2", OpConfig{}); err != nil {
+				t.Fatalf("the next operation: %v", err)
+			}
+			if req := recv(t, fs.requests, "the next request"); req.Op != protocol.OpCallJoin {
+				t.Fatalf("%s sent after the failed %s, want only the next operation's callJoin", req.Op, tt.op)
+			}
+			assertNoReconnection(t, fs, c)
+		})
+	}
+}
+
+// A login reply whose result is not a login result, or not JSON, fails the Login at once with
+// ErrProtocol: the device is not logged in, and Login may be called again.
+func TestLoginReplyOfAnotherShapeFailsTheLogin(t *testing.T) {
+	for _, result := range []string{`"alice"`, `{"userID":"alice","headSeq":"7"}`, `{"userID":alice}`} {
+		t.Run(result, func(t *testing.T) {
+			fs := newFakeServer(t)
+			fs.mu.Lock()
+			fs.loginReply = result
+			fs.mu.Unlock()
+			c, err := Dial(testCtx(t), fs.url(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Login(testCtx(t), "token", "dev1")
+			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), protocol.OpLogin) {
+				t.Fatalf("login answered with the result %s: %v, want ErrProtocol naming the login", result, err)
+			}
+			fs.mu.Lock()
+			fs.loginReply = ""
+			fs.mu.Unlock()
+			if _, err := c.Login(testCtx(t), "token", "dev1"); err != nil {
+				t.Fatalf("Login again: %v", err)
+			}
+		})
+	}
+}
