@@ -132,21 +132,19 @@ func (cn *conn) receive(data []byte) bool {
 // reports false when the frame was a kick, which ended the connection (endForKick): the reader
 // stops.
 func (cn *conn) dispatch(f protocol.Frame) bool {
+	if f.Event == protocol.EventKicked {
+		kick := cn.kickOf(f.Data)
+		f.Data, _ = json.Marshal(kick) // the handler hears the kick the connection ends for
+		// Recorded as the kick is queued for the handler, at once for both: whoever acts on the
+		// kick (reason), and may finish the client, does so once OnKicked is queued, and the
+		// handler's OnKicked sees the connection ended for it (kicked).
+		cn.onEvent(cn, f, func() { cn.hearKick(kick) })
+		cn.endForKick()
+		return false
+	}
 	if f.Event != "" {
-		var kick protocol.Kicked
-		kicked := f.Event == protocol.EventKicked && json.Unmarshal(f.Data, &kick) == nil
-		var heard func()
-		if kicked {
-			// Recorded as the kick is queued for the handler, at once for both: whoever acts on
-			// the kick (reason), and may finish the client, does so once OnKicked is queued, and
-			// the handler's OnKicked sees the connection ended for it (kicked).
-			heard = func() { cn.hearKick(kick) }
-		}
-		cn.onEvent(cn, f, heard)
-		if kicked {
-			cn.endForKick()
-		}
-		return !kicked
+		cn.onEvent(cn, f, nil)
+		return true
 	}
 	if f.ID == 0 {
 		switch {
@@ -176,6 +174,39 @@ func (cn *conn) answer(id int64, f protocol.Frame, bad error) {
 	cn.mu.Unlock()
 	if cb != nil {
 		cb(f, bad)
+	}
+}
+
+// kickOf returns the kick that a kicked event's data tells. Data that tells no reason (none, of
+// another shape, or without a reason) is still a kick, which the close that follows it names
+// by its code (awaitKickClose).
+func (cn *conn) kickOf(data json.RawMessage) protocol.Kicked {
+	var k protocol.Kicked
+	if json.Unmarshal(data, &k) != nil {
+		return cn.awaitKickClose(protocol.Kicked{})
+	}
+	if k.Reason == "" {
+		return cn.awaitKickClose(k)
+	}
+	return k
+}
+
+// awaitKickClose reads the connection until the server's close, which follows a kicked event
+// at once, for at most closeGrace, and returns the kick of the table whose close code it has.
+// A close that does not come in time, or with another code, names no kick: it returns
+// unnamed, the event's own, of no reason.
+func (cn *conn) awaitKickClose(unnamed protocol.Kicked) protocol.Kicked {
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
+	for {
+		_, _, err := cn.ws.Read(ctx) // a read cut short by ctx closes the connection
+		if err == nil {
+			continue // nothing is carried out after a kick
+		}
+		if k, ok := protocol.KickByCloseCode(int(websocket.CloseStatus(err))); ok {
+			return protocol.Kicked{Reason: k.Reason, Retry: k.Retry}
+		}
+		return unnamed
 	}
 }
 

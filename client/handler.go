@@ -79,6 +79,9 @@ type EventHandler interface {
 	// that a close lost on the network holds up nothing; what was in flight on it is sent
 	// again after a reconnection or fails with the kick, as when the server's close comes.
 	// ev.Retry is the protocol's kick table's for a known reason, whatever the event carried.
+	// A kicked event that tells no reason takes the kick its close code names (ev.Reason ""
+	// and ev.Retry the event's, false when it has none, when the close names none; see
+	// docs/behaviour.md §12, "A kick that tells no reason").
 	// Once logged in, the state change that
 	// follows tells whether the client reconnects; a connection kicked before its login
 	// succeeded (authFailed, loginTimeout) makes no state change, and its OnKicked may not come

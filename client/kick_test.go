@@ -193,3 +193,51 @@ func newKickingServer(t *testing.T) (*fakeServer, *atomic.Pointer[fakeConn]) {
 	})
 	return fs, kicked
 }
+
+// A kicked event that tells no reason (no data, data not of the kicked shape, or no reason in
+// it) is still a kick: the connection carries nothing more, and the close that follows names
+// the kick by its code (kick table), which the handler's OnKicked and the state change carry.
+// When that close does not come, the kick is one without retry, of no reason: the client ends
+// rather than risk taking the device back from a connection that replaced it.
+func TestKickedWithoutAReasonIsNamedByItsClose(t *testing.T) {
+	for _, tt := range []struct {
+		name, event string
+		closeCode   websocket.StatusCode // 0: the close is lost
+		want        Kicked
+	}{
+		{"no data", `{"event":"kicked"}`, 4003, Kicked{Reason: KickShutdown, Retry: true}},
+		{"data of another shape", `{"event":"kicked","data":"replaced"}`, 4001, Kicked{Reason: KickReplaced}},
+		{"no reason", `{"event":"kicked","data":{}}`, 4009, Kicked{Reason: KickHeartbeat, Retry: true}},
+		{"no data, its close lost", `{"event":"kicked"}`, 0, Kicked{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, kickedConn := newKickingServer(t)
+			rec := newRecorder()
+			c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Millisecond})
+			recv(t, fs.logins, "login")
+			kickedConn.Store(fc)
+			fc.writeText([]byte(tt.event))
+			if tt.closeCode != 0 {
+				_ = fc.ws.Close(tt.closeCode, "")
+			}
+			if k := recv(t, rec.kicks, "kicked"); k != tt.want {
+				t.Fatalf("OnKicked(%+v), want %+v", k, tt.want)
+			}
+			next := Disconnected
+			if tt.want.Retry {
+				next = Reconnecting
+			}
+			var ke *KickError
+			sc := rec.waitState(t, next)
+			if !errors.As(sc.reason, &ke) || *ke != (KickError{Reason: tt.want.Reason, Retry: tt.want.Retry}) {
+				t.Fatalf("%v reason %v, want the kick %+v", next, sc.reason, tt.want)
+			}
+			if tt.want.Retry {
+				recv(t, fs.logins, "login after the kick")
+				return
+			}
+			recv(t, c.Done(), "Done")
+			assertNoReconnection(t, fs, c)
+		})
+	}
+}
