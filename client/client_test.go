@@ -398,6 +398,28 @@ func TestOversizeRequestRefusedWhateverTheConnection(t *testing.T) {
 	}
 }
 
+// A request whose frame is over 64 KiB only once its idempotency key is written as JSON (each
+// '<' of an application's key as \u003c) is refused as well, without being sent: the server
+// would close the connection (1009) at every send.
+func TestOversizeRequestRefusedWithItsKeyEscaped(t *testing.T) {
+	fs := newFakeServer(t)
+	c, _ := connect(t, fs, Options{})
+	idem := strings.Repeat("<", protocol.MaxIdemBytes)
+	cfg := OpConfig{ExtendedData: "x"}
+	data, _ := json.Marshal(protocol.CallOpData{CallID: "c1", Config: cfg})
+	// The data, the op and the key as they are, with maxEnvelopeBytes, fill a frame exactly.
+	cfg.ExtendedData += strings.Repeat("x", protocol.MaxFrameBytes-len(protocol.OpCallAccept)-len(idem)-maxEnvelopeBytes-len(data))
+	_, err := c.CallAccept(WithIdempotencyKey(testCtx(t), idem), "c1", cfg)
+	if Code(err) != CodeInvalidParameter {
+		t.Fatalf("CallAccept of a frame over 64 KiB with its key escaped: %v, want code %d", err, CodeInvalidParameter)
+	}
+	select {
+	case req := <-fs.requests:
+		t.Errorf("the server got %s", req.Op)
+	default:
+	}
+}
+
 // A Login waiting for another Login in flight ends with its own ctx, as every operation does:
 // its deadline is not stretched to the other's.
 func TestLoginWaitingForAnotherEndsWithItsContext(t *testing.T) {

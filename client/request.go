@@ -102,9 +102,9 @@ func (c *Client) usable() error {
 // connection (1009), and every resend would again. The answer does not depend on the
 // connection, so a request is refused before its first send or never, not when it is sent
 // again after a reconnection with a longer id. data is json.Marshal's output, which the frame
-// carries as it is.
+// carries as it is; op and idem may grow as JSON escapes them, a byte to at most six.
 func checkFrameSize(op string, data json.RawMessage, idem string) error {
-	if len(op)+len(data)+len(idem)+maxEnvelopeBytes <= protocol.MaxFrameBytes {
+	if len(data)+maxEscapedBytes*(len(op)+len(idem))+maxEnvelopeBytes <= protocol.MaxFrameBytes {
 		return nil
 	}
 	frame, err := json.Marshal(protocol.Request{ID: protocol.MaxInteger, Op: op, Data: data, Idem: idem})
@@ -121,6 +121,9 @@ func checkFrameSize(op string, data json.RawMessage, idem string) error {
 // maxEnvelopeBytes bounds what a request's frame adds to its op, data and idempotency key:
 // {"id":9007199254740991,"op":"","data":,"idem":""} is 49 bytes.
 const maxEnvelopeBytes = 64
+
+// maxEscapedBytes is the most bytes JSON writes for one byte of a string: \u003c for '<'.
+const maxEscapedBytes = 6
 
 // connection returns the logged-in connection, waiting for a reconnection while there is none
 // or it heard a kick (it is closing: nothing more is sent on it). It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
