@@ -10,28 +10,36 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// A reply whose result is not of the op's shape (protocol.md "Envelopes"), or not JSON at all,
+// A reply whose result is not of the op's shape (protocol.md "Envelopes": an object, {} when
+// the op has nothing to return), or not JSON at all, or a reply with neither result nor error,
 // is the request's one reply: the operation fails at once with ErrProtocol, naming the op,
 // rather than waiting for another reply until its ctx ends, and is not sent again. The
 // connection stays, and carries the next operation.
 func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
 	for _, tt := range []struct {
-		name, op, result string
-		do               func(context.Context, *Client) error
+		name, op, reply string // reply: with %d for the request's id
+		do              func(context.Context, *Client) error
 	}{
-		{"a string for an object", protocol.OpCallAccept, `"c1"`, func(ctx context.Context, c *Client) error {
+		{"a string for an object", protocol.OpCallAccept, `{"id":%d,"result":"c1"}`, func(ctx context.Context, c *Client) error {
 			_, err := c.CallAccept(ctx, "c1", OpConfig{})
 			return err
 		}},
-		{"a list for an object", protocol.OpQueryCall, `[{"callID":"c1"}]`, func(ctx context.Context, c *Client) error {
+		{"a list for an object", protocol.OpQueryCall, `{"id":%d,"result":[{"callID":"c1"}]}`, func(ctx context.Context, c *Client) error {
 			_, err := c.QueryCall(ctx, "c1")
 			return err
 		}},
-		{"not JSON", protocol.OpCallAccept, `{"callID":c1}`, func(ctx context.Context, c *Client) error {
+		{"not JSON", protocol.OpCallAccept, `{"id":%d,"result":{"callID":c1}}`, func(ctx context.Context, c *Client) error {
 			_, err := c.CallAccept(ctx, "c1", OpConfig{})
 			return err
 		}},
-		{"a string for {}", protocol.OpCallReceived, `"ok"`, func(ctx context.Context, c *Client) error {
+		{"a string for {}", protocol.OpCallReceived, `{"id":%d,"result":"ok"}`, func(ctx context.Context, c *Client) error {
+			return c.CallReceived(ctx, "c1")
+		}},
+		{"null", protocol.OpCallAccept, `{"id":%d,"result":null}`, func(ctx context.Context, c *Client) error {
+			_, err := c.CallAccept(ctx, "c1", OpConfig{})
+			return err
+		}},
+		{"neither result nor error", protocol.OpCallReceived, `{"id":%d}`, func(ctx context.Context, c *Client) error {
 			return c.CallReceived(ctx, "c1")
 		}},
 	} {
@@ -41,14 +49,14 @@ func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
 				if req.Op != tt.op {
 					return defaultRespond(fc, req)
 				}
-				fc.writeText(fmt.Appendf(nil, `{"id":%d,"result":%s}`, req.ID, tt.result))
+				fc.writeText(fmt.Appendf(nil, tt.reply, req.ID))
 				return nil, nil, false
 			})
 			c, _ := connect(t, fs, Options{})
 			recv(t, fs.logins, "login")
 			err := tt.do(testCtx(t), c)
 			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tt.op) {
-				t.Fatalf("%s answered with the result %s: %v, want ErrProtocol naming the op", tt.op, tt.result, err)
+				t.Fatalf("%s answered with %s: %v, want ErrProtocol naming the op", tt.op, tt.reply, err)
 			}
 			nextOp(t, fs, tt.op)
 			if _, err := c.CallJoin(testCtx(t), "c2", OpConfig{}); err != nil {
@@ -65,7 +73,7 @@ func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
 // A login reply whose result is not a login result, or not JSON, fails the Login at once with
 // ErrProtocol: the device is not logged in, and Login may be called again.
 func TestLoginReplyOfAnotherShapeFailsTheLogin(t *testing.T) {
-	for _, result := range []string{`"alice"`, `{"userID":"alice","headSeq":"7"}`, `{"userID":alice}`} {
+	for _, result := range []string{`"alice"`, `{"userID":"alice","headSeq":"7"}`, `{"userID":alice}`, `null`} {
 		t.Run(result, func(t *testing.T) {
 			fs := newFakeServer(t)
 			fs.mu.Lock()

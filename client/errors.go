@@ -34,9 +34,9 @@ var (
 	// may have changed or ended unseen, so read them again (QueryCall, QueryCallInvitationList).
 	ErrEventsLost = errors.New("dialtone: events missed while disconnected could not be replayed")
 	// ErrProtocol is wrapped by the error of an operation whose reply does not follow the
-	// protocol: its result is not JSON, or not of the op's shape. The reply was the request's
-	// one reply (protocol.md "Envelopes"), so the operation is not sent again; the connection
-	// stays.
+	// protocol: its result is not JSON, or not of the op's shape, or it has neither result nor
+	// error. The reply was the request's one reply (protocol.md "Envelopes"), so the operation
+	// is not sent again; the connection stays.
 	ErrProtocol = errors.New("dialtone: protocol error")
 
 	// errConnLost tells a request that its connection died before the reply: it is retried.

@@ -63,12 +63,12 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 }
 
 // decodeResult decodes the result of the successful reply f into out; nil out only checks it.
-// A result that is absent or null is taken as {}, an op's empty result. One that is not a JSON
-// object, or whose fields do not have out's types, fails with ErrProtocol.
+// A result that is not a JSON object ({} when the op has nothing to return), absent or null
+// included, or whose fields do not have out's types, fails with ErrProtocol.
 func decodeResult(f protocol.Frame, out any) error {
 	result := bytes.TrimLeft(f.Result, " \t\r\n")
-	if len(result) == 0 || string(result) == "null" {
-		return nil
+	if len(result) == 0 {
+		return fmt.Errorf("%w: a reply with neither result nor error", ErrProtocol)
 	}
 	if result[0] != '{' {
 		return fmt.Errorf("%w: the result %.40s is not an object", ErrProtocol, result)
