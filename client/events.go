@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -235,14 +236,16 @@ func byKickTable(k Kicked) Kicked {
 	return k
 }
 
-// bind decodes data into a T and returns a call of method with it, and the T's address (a
-// pointer, so returning it allocates nothing more).
+// bind decodes data, which must be an object (absent or null data tells no call), into a T
+// and returns a call of method with it, and the T's address (a pointer, so returning it
+// allocates nothing more).
 func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(EventHandler), any, error) {
+	if !isObject(data) {
+		return nil, nil, fmt.Errorf("data %.40q is not an object", data)
+	}
 	ev := new(T)
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, ev); err != nil {
-			return nil, nil, err
-		}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, nil, err
 	}
 	return func(h EventHandler) { method(h, *ev) }, ev, nil
 }

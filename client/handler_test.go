@@ -190,3 +190,23 @@ func TestReceiptOnItsWayIsNotRepeatedForASynthesizedInvitation(t *testing.T) {
 		t.Fatalf("receipt %s, want c1's again", req.Data)
 	}
 }
+
+// A call event without data, or with null data, has no call (protocol.md "Events": every call
+// event's data holds callID and the call's version): it is not delivered, as an event whose data
+// does not decode is not, and an invitation without a call is not acknowledged.
+func TestCallEventWithoutDataIsNotDelivered(t *testing.T) {
+	fs := newFakeServer(t)
+	rec := newRecorder()
+	_, fc := connect(t, fs, Options{EventHandler: rec})
+	fc.writeText([]byte(`{"event":"callInvitationReceived"}`))
+	fc.writeText([]byte(`{"event":"callInvitationReceived","data":null}`))
+	fc.writeText([]byte(`{"event":"callInvitationCreated","data":"c7"}`))
+	fc.emit(protocol.EventCallInvitationReceived, callEvent("c9"))
+	if got := recv(t, rec.events, "the invitation with its data"); got != "received:c9" {
+		t.Fatalf("the handler got %q first, want received:c9", got)
+	}
+	req := nextOp(t, fs, protocol.OpCallReceived)
+	if d := string(req.Data); d != `{"callID":"c9"}` {
+		t.Fatalf("the first callReceived has data %s, want c9's", d)
+	}
+}

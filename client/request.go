@@ -66,17 +66,16 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 // A result that is not a JSON object ({} when the op has nothing to return), absent or null
 // included, or whose fields do not have out's types, fails with ErrProtocol.
 func decodeResult(f protocol.Frame, out any) error {
-	result := bytes.TrimLeft(f.Result, " \t\r\n")
-	if len(result) == 0 {
+	if len(f.Result) == 0 {
 		return fmt.Errorf("%w: a reply with neither result nor error", ErrProtocol)
 	}
-	if result[0] != '{' {
-		return fmt.Errorf("%w: the result %.40s is not an object", ErrProtocol, result)
+	if !isObject(f.Result) {
+		return fmt.Errorf("%w: the result %.40s is not an object", ErrProtocol, f.Result)
 	}
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(result, out); err != nil {
+	if err := json.Unmarshal(f.Result, out); err != nil {
 		return fmt.Errorf("%w: the result is not of the op's shape: %w", ErrProtocol, err)
 	}
 	return nil
@@ -95,6 +94,12 @@ func (c *Client) usable() error {
 		return ErrNotLoggedIn
 	}
 	return nil
+}
+
+// isObject reports whether the JSON value raw is an object.
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
 }
 
 // checkFrameSize refuses, as CodeInvalidParameter, a request whose frame would be over
