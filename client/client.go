@@ -28,7 +28,7 @@ type Client struct {
 
 	clock clockEstimate // server clock − local clock
 
-	loginSem chan struct{} // holds a token while a Login runs: Logins run one at a time
+	loginSem chan struct{} // holds a token while a Login or a Logout runs: they run one at a time
 
 	mu         sync.Mutex
 	pre        *conn         // the connection a first Login uses (dialed by Dial or Login), until it succeeds
@@ -47,7 +47,8 @@ type Client struct {
 
 // Dial opens a WebSocket to a Dialtone server. rawURL is ws://host[:port] or wss://… (http and
 // https are accepted too); when it has no path, the protocol's /v1/ws is used. Dial reports the
-// state Connecting; call Login next. The returned client must be closed with Close (or Logout).
+// state Connecting; call Login next. The returned client must be closed with Close (or ended by
+// a Logout that returned nil).
 // A ctx without deadline gets Options.RequestTimeout: a network that takes the connection and
 // never answers its handshake fails the Dial then.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
@@ -336,32 +337,65 @@ func (c *Client) closeAndWait(reason error) {
 }
 
 // Logout logs the device out (behaviour R6.1: the device is lost at once, so its calls are
-// left as R4.3 and R6.4 say) and closes the client for good. It waits for a connection when the
-// client is reconnecting, and, like every operation, is sent again after a reconnection when
-// its connection drops before the reply (a reply lost after the server's logout kick needs no
-// second logout). It returns nil once the server logged the device out: its reply, or its
-// logout kick when the reply was lost.
+// left as R4.3 and R6.4 say, and its push targets are dropped) and, once it is, closes the
+// client for good. It returns nil once the server logged the device out: its reply, or its
+// logout kick when the reply was lost. It waits for a connection when the client is
+// reconnecting, and, like every operation, is sent again after a reconnection when its
+// connection drops before the reply (a reply lost after the server's logout kick needs no
+// second logout).
+//
+// A Logout that returns an error leaves the client as it was, running, so that the application
+// can call Logout again or Close it (docs/behaviour.md §12, "A Go Logout that fails"): after the
+// server's refusal (6000270 when it cannot write, for one; it then changed nothing, and the
+// connection stays logged in), after its ctx ended (the logout may or may not have been
+// carried out; the client goes on reconnecting), and before any successful Login
+// (ErrNotLoggedIn). The client ends meanwhile only as it would without the Logout: by Close, or
+// by a kick or login refusal that forbids reconnecting, whose reason Logout then returns.
+//
+// Logout and Login run one at a time: a Logout called while a Login runs waits for it, and a
+// Logout called while another runs waits for that one, then returns ErrLoggedOut if it logged
+// the device out, and otherwise makes its own attempt. ctx bounds the whole Logout, those
+// waits included.
 //
 // Close racing Logout: a Close made before the server's answer cuts Logout short, as it does
 // every pending operation, and Logout returns ErrClosed: the logout may or may not have been
 // carried out (a device not logged out is lost at its heartbeat timeout, R6.1). A Logout called
 // after Close returns ErrClosed at once and sends nothing; a Close called after Logout returned
-// changes nothing. Whatever Logout returns, the client is closed afterwards, with the reason of
-// the first of the two to end it (Err, and the last Disconnected): ErrLoggedOut, or ErrClosed
-// when Close came first. Logout waits for its goroutines and its handler as Close does, with
+// nil changes nothing. The client's end reason (Err, and the last Disconnected) is that of the
+// first of the two to end it: ErrLoggedOut, or ErrClosed when Close came first. A Logout that
+// logged the device out waits for the client's goroutines and its handler as Close does, with
 // the same exception when called from inside a handler method.
 func (c *Client) Logout(ctx context.Context) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	defer c.closeAndWait(ErrLoggedOut)
+	select {
+	case c.loginSem <- struct{}{}:
+		defer func() { <-c.loginSem }()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.life.Done():
+		return c.Err()
+	}
+	err := c.logout(ctx)
+	if err == nil {
+		c.closeAndWait(ErrLoggedOut)
+	}
+	// Only now: a logout kick coming before the client ended must still end it with ErrLoggedOut.
+	c.setLoggingOut(false)
+	return err
+}
+
+// logout sends the logout op until the server answers it, on the logged-in connection or, when
+// it drops before the reply, the next one, and returns nil once the device is logged out.
+// While it runs, the server's logout kick tells the supervisor that the logout was carried
+// out (mayReconnect).
+func (c *Client) logout(ctx context.Context) error {
 	for {
 		cn, err := c.connection(ctx)
 		if err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.loggingOut = true
-		c.mu.Unlock()
+		c.setLoggingOut(true)
 		f, err := cn.roundTrip(ctx, protocol.OpLogout, nil, "", nil)
 		if errors.Is(err, errConnLost) {
 			if isLogoutKick(cn.reason()) {
@@ -377,6 +411,13 @@ func (c *Client) Logout(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// setLoggingOut marks a logout as waiting for the server's answer, or no longer.
+func (c *Client) setLoggingOut(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loggingOut = on
 }
 
 // isLogoutKick reports whether err is the server's logout kick: the device was logged out.

@@ -61,9 +61,9 @@ func assertNothingSent(t *testing.T, fs *fakeServer) {
 }
 
 // Every method that takes a ctx, given one that already ended, fails with ctx's error and sends
-// nothing: an operation leaves the client Connected with no request pending, a Login the client
-// not logged in, and a Logout ends the client as it always does (Client.Logout) without having
-// logged the device out.
+// nothing: an operation, and Logout, leave the client Connected with no request pending
+// (Client.Logout: a Logout that fails leaves the client running), and a Login the client not
+// logged in.
 func TestEndedContextSendsNothing(t *testing.T) {
 	fs := newFakeServer(t)
 	check := leakCheck(t)
@@ -81,6 +81,10 @@ func TestEndedContextSendsNothing(t *testing.T) {
 		t.Errorf("Logout with an ended ctx: %v, want context.Canceled", err)
 	}
 	assertNothingSent(t, fs)
+	if err, s, pending := c.Err(), c.State(), pendingRequests(c); err != nil || s != Connected || pending != 0 {
+		t.Errorf("after the Logout: Err %v, state %v and %d requests pending, want Connected and none", err, s, pending)
+	}
+	c.Close()
 
 	recv(t, fs.logins, "the first client's login")
 	other, err := Dial(testCtx(t), fs.url(), Options{})
@@ -116,8 +120,9 @@ func waitingForAConnection(n int) func() bool {
 	}
 }
 
-// Operations, then Logout, waiting for a reconnection end with their ctx (R7.3: a request is
-// sent again only until its ctx ends): each fails with ctx's error, and nothing of them is left.
+// Operations and Logout waiting for a reconnection end with their ctx (R7.3: a request is sent
+// again only until its ctx ends): each fails with ctx's error, the client goes on reconnecting
+// (Client.Logout: a Logout that fails leaves the client running), and nothing of them is left.
 func TestContextEndsTheWaitForAReconnection(t *testing.T) {
 	fs := newFakeServer(t)
 	rec := newRecorder()
@@ -125,10 +130,14 @@ func TestContextEndsTheWaitForAReconnection(t *testing.T) {
 	c, fc := connect(t, fs, Options{EventHandler: rec, MinBackoff: time.Hour, MaxBackoff: time.Hour})
 	fc.drop()
 	rec.waitState(t, Reconnecting)
-	// Logout last: it ends the client, which would end the operations' waits too.
-	endWhileWaiting(t, operations(c))
-	endWhileWaiting(t, map[string]func(context.Context) error{"Logout": c.Logout})
-	check("after Logout", portOf(t, fs.url()))
+	calls := operations(c)
+	calls["Logout"] = c.Logout
+	endWhileWaiting(t, calls)
+	if err, s := c.Err(), c.State(); err != nil || s != Reconnecting {
+		t.Errorf("after the calls: Err %v, state %v, want the client still Reconnecting", err, s)
+	}
+	c.Close()
+	check("after Close", portOf(t, fs.url()))
 }
 
 // endWhileWaiting runs each call of calls with one ctx, ends the ctx once they all wait for a

@@ -33,9 +33,10 @@
 // method, they return without waiting for it (see Client.Close). Each event reaches the handler
 // at most once and in order, however the client ends; the events not yet handed over when it
 // ends are dropped, and a new client of the device gets them (R7.2). Logout returns nil only
-// once the server logged the device out; a Close racing it cuts it short with ErrClosed, as it
-// does every pending operation, and the client's end reason is that of the first of the two
-// (see Client.Logout). A handler method that panics
+// once the server logged the device out, and ends the client then; a Logout that fails leaves
+// the client running, for the application to repeat it or Close it; a Close racing it cuts it
+// short with ErrClosed, as it does every pending operation, and the client's end reason is
+// that of the first of the two (see Client.Logout). A handler method that panics
 // ends the program, as a panic on any goroutine does. Operations return the server's refusals as
 // errors whose wire code Code extracts; a request over the protocol's 64 KiB frame is refused
 // the same way (CodeInvalidParameter) by the client, without sending it; a reply the client

@@ -191,8 +191,8 @@ func ExampleClient_Logout() {
 	serverURL, stop := exampleServer()
 	defer stop()
 	c := loggedIn(serverURL, "alice", "alice-phone", nil) // from Dial and Login
-	// A user signing out. The client ends whatever Logout returns; nil tells that the server
-	// logged the device out, so the device gets no more invitations or pushes.
+	// A user signing out. nil tells that the server logged the device out, so the device gets
+	// no more invitations or pushes, and the client has ended.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	switch err := c.Logout(ctx); {
@@ -203,7 +203,10 @@ func ExampleClient_Logout() {
 		// the server, which forgets the device at its heartbeat timeout.
 		fmt.Println("closed before the server answered")
 	default:
-		log.Print(err) // not answered in time, or refused: the device may still be known
+		// Not answered in time, or refused: the device may still be known, and the client still
+		// runs, so Logout may be called again (when the network is back, say), or Close.
+		log.Print(err)
+		c.Close()
 	}
 	// Output:
 	// signed out

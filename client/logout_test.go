@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dialtone/dialtone/internal/goroutines"
 	"github.com/dialtone/dialtone/protocol"
 )
 
@@ -187,4 +189,211 @@ func TestLogoutRacingClose(t *testing.T) {
 			t.Errorf("Disconnected handled %v, want once, with ErrLoggedOut", disconnected)
 		}
 	})
+}
+
+// A logout the server refuses (6000270: its database cannot write, docs/protocol.md "logout")
+// changes nothing: the connection stays logged in for the client to repeat it. Logout returns
+// the refusal and leaves the client running, Connected on the same connection, so a second
+// Logout logs the device out (R6.1) rather than the device going on ringing while the app
+// believes it signed out.
+func TestLogoutRefusedLeavesTheClientLoggedIn(t *testing.T) {
+	fs := newFakeServer(t)
+	var refused atomic.Bool
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpLogout && refused.CompareAndSwap(false, true) {
+			return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "storage unavailable, retry later"}, true
+		}
+		return defaultRespond(fc, req)
+	})
+	c, _ := connect(t, fs, Options{MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	if err := c.Logout(testCtx(t)); Code(err) != CodeInternal {
+		t.Fatalf("Logout refused with 6000270: %v, want that refusal", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if err, s := c.Err(), c.State(); err != nil || s != Connected {
+		t.Fatalf("after the refused Logout: Err %v, state %v, want the client running and Connected", err, s)
+	}
+	if _, err := c.QueryCall(testCtx(t), "c1"); err != nil {
+		t.Fatalf("an operation after the refused Logout: %v", err)
+	}
+	nextOp(t, fs, protocol.OpQueryCall)
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatalf("Logout repeated: %v", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
+	assertNoReconnection(t, fs, c) // both logouts went on the first connection
+}
+
+// A Logout whose ctx ends while its connection is down (docs/behaviour.md §12, "A Go Logout
+// that fails") may or may not have been carried out: it returns ctx's error and leaves the
+// client running, so it reconnects and a Logout repeated then logs the device out (R6.1), its
+// push targets included, rather than the device staying known to the server unseen.
+func TestLogoutGivenUpWhileReconnectingLeavesTheClientRunning(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpLogout {
+			fc.drop() // lost with the connection
+			return nil, nil, false
+		}
+		return defaultRespond(fc, req)
+	})
+	c, _ := connect(t, fs, Options{MinBackoff: time.Millisecond})
+	recv(t, fs.logins, "login")
+	reconnect := make(chan struct{})
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error { <-reconnect; return nil })
+	endWhileWaiting(t, map[string]func(context.Context) error{"Logout": c.Logout})
+	if err := c.Err(); err != nil {
+		t.Fatalf("after a Logout given up: Err %v, want the client running", err)
+	}
+	close(reconnect)
+	recv(t, fs.conns, "the reconnection")
+	fs.setRespond(nil)
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatalf("Logout repeated after the reconnection: %v", err)
+	}
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
+}
+
+// A Logout on a client not logged in has no device to log out: it returns ErrNotLoggedIn and
+// leaves the client as it was, so Login may still be called, and Logout after it.
+func TestLogoutBeforeLoginLeavesTheClient(t *testing.T) {
+	fs := newFakeServer(t)
+	c, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Logout(testCtx(t)); !errors.Is(err, ErrNotLoggedIn) {
+		t.Fatalf("Logout before Login: %v, want ErrNotLoggedIn", err)
+	}
+	if _, err := c.Login(testCtx(t), "token", "dev1"); err != nil {
+		t.Fatalf("Login after the Logout: %v", err)
+	}
+	if err := c.Logout(testCtx(t)); err != nil {
+		t.Fatalf("Logout after the Login: %v", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+}
+
+// gatedSeqStore is a SeqStore whose Load tells it began, then waits for release.
+type gatedSeqStore struct {
+	MemorySeqStore
+	loading chan struct{}
+	release chan struct{}
+}
+
+func (s *gatedSeqStore) Load(ctx context.Context, key SeqKey) (int64, bool, error) {
+	s.loading <- struct{}{}
+	<-s.release
+	return s.MemorySeqStore.Load(ctx, key)
+}
+
+// A Logout called while the first Login runs, at any step of it (here the SeqStore's Load,
+// before the login is sent), waits for that Login, then logs the device out (R6.1): the
+// device does not end logged in after a Logout that came after the Login.
+func TestLogoutWaitsForTheLoginInProgress(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &gatedSeqStore{loading: make(chan struct{}, 1), release: make(chan struct{})}
+	c, err := Dial(testCtx(t), fs.url(), Options{SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	loginErr := loginAsync(testCtx(t), c)
+	recv(t, store.loading, "the Load of the Login")
+	logoutErr := make(chan error, 1)
+	go func() { logoutErr <- c.Logout(testCtx(t)) }()
+	waitFor(t, "Logout to return or wait", func() bool { return len(logoutErr) > 0 || logoutWaits() })
+	if len(logoutErr) > 0 {
+		t.Fatalf("Logout during the Login returned %v at once, want it to wait for the Login", <-logoutErr)
+	}
+	close(store.release)
+	if err := recv(t, loginErr, "Login"); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if err := recv(t, logoutErr, "Logout"); err != nil {
+		t.Fatalf("Logout after the Login it waited for: %v", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
+}
+
+// logoutWaits reports whether a goroutine is parked in Client.Logout itself, waiting for its
+// turn.
+func logoutWaits() bool {
+	for _, g := range goroutines.Stacks() {
+		head, stack, _ := strings.Cut(g, "\n")
+		if strings.Contains(head, "[select") && strings.HasPrefix(stack, "github.com/dialtone/dialtone/client.(*Client).Logout(") {
+			return true
+		}
+	}
+	return false
+}
+
+// Two Logouts at once run one after the other: the second waits for the first, and makes its
+// own attempt when the first was refused (6000270), logging the device out (R6.1); both tell
+// what happened to their own logout.
+func TestConcurrentLogoutsRunOneAfterTheOther(t *testing.T) {
+	fs := newFakeServer(t)
+	release := make(chan struct{})
+	var refused atomic.Bool
+	fs.setRespond(func(fc *fakeConn, req protocol.Request) (any, *protocol.Error, bool) {
+		if req.Op == protocol.OpLogout && refused.CompareAndSwap(false, true) {
+			<-release
+			return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "storage unavailable, retry later"}, true
+		}
+		return defaultRespond(fc, req)
+	})
+	check := leakCheck(t)
+	c, _ := connect(t, fs, Options{})
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- c.Logout(testCtx(t)) }()
+	nextOp(t, fs, protocol.OpLogout)
+	go func() { second <- c.Logout(testCtx(t)) }()
+	waitFor(t, "the second Logout to wait for the first", logoutWaits)
+	close(release)
+	if err := recv(t, first, "the first Logout"); Code(err) != CodeInternal {
+		t.Errorf("the first Logout: %v, want its refusal", err)
+	}
+	if err := recv(t, second, "the second Logout"); err != nil {
+		t.Errorf("the second Logout: %v, want nil", err)
+	}
+	nextOp(t, fs, protocol.OpLogout)
+	if !errors.Is(c.Err(), ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", c.Err())
+	}
+	check("after the Logouts", portOf(t, fs.url()))
+}
+
+// Close while a Logout waits for the Login in progress ends the wait at once: Logout returns
+// ErrClosed, sending nothing, and so does the Login.
+func TestCloseWhileLogoutWaitsForTheLogin(t *testing.T) {
+	fs := newFakeServer(t)
+	store := &gatedSeqStore{loading: make(chan struct{}, 1), release: make(chan struct{})}
+	c, err := Dial(testCtx(t), fs.url(), Options{SeqStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginErr := loginAsync(testCtx(t), c)
+	recv(t, store.loading, "the Load of the Login")
+	logoutErr := make(chan error, 1)
+	go func() { logoutErr <- c.Logout(testCtx(t)) }()
+	waitFor(t, "Logout to wait for the Login", logoutWaits)
+	c.Close()
+	if err := recv(t, logoutErr, "Logout"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Logout cut short by Close: %v, want ErrClosed", err)
+	}
+	close(store.release)
+	if err := recv(t, loginErr, "Login"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Login cut short by Close: %v, want ErrClosed", err)
+	}
+	assertNothingSent(t, fs)
 }
