@@ -11,8 +11,8 @@ import (
 )
 
 // A reply whose result is not of the op's shape (protocol.md "Envelopes": an object, {} when
-// the op has nothing to return), or not JSON at all, or a reply with neither result nor error,
-// is the request's one reply: the operation fails at once with ErrProtocol, naming the op,
+// the op has nothing to return), or not JSON at all, a reply with neither result nor error, or
+// an error without a code (every error carries one of behaviour §8), is the request's one reply: the operation fails at once with ErrProtocol, naming the op,
 // rather than waiting for another reply until its ctx ends, and is not sent again. The
 // connection stays, and carries the next operation.
 func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
@@ -41,6 +41,17 @@ func TestReplyOfAnotherShapeFailsTheOperation(t *testing.T) {
 		}},
 		{"neither result nor error", protocol.OpCallReceived, `{"id":%d}`, func(ctx context.Context, c *Client) error {
 			return c.CallReceived(ctx, "c1")
+		}},
+		{"an error without a code", protocol.OpCallAccept, `{"id":%d,"error":{}}`, func(ctx context.Context, c *Client) error {
+			_, err := c.CallAccept(ctx, "c1", OpConfig{})
+			return err
+		}},
+		{"an error of code 0", protocol.OpQueryCall, `{"id":%d,"error":{"code":0,"message":"refused"}}`, func(ctx context.Context, c *Client) error {
+			_, err := c.QueryCall(ctx, "c1")
+			return err
+		}},
+		{"a logout's error without a code", protocol.OpLogout, `{"id":%d,"error":{}}`, func(ctx context.Context, c *Client) error {
+			return c.Logout(ctx)
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,5 +106,26 @@ func TestLoginReplyOfAnotherShapeFailsTheLogin(t *testing.T) {
 				t.Fatalf("Login again: %v", err)
 			}
 		})
+	}
+}
+
+// A login refused with an error without a code (every error carries one of behaviour §8) fails
+// the Login with ErrProtocol naming the login, not with Code 0: the device is not logged in,
+// and Login may be called again.
+func TestLoginErrorWithoutACodeFailsTheLogin(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.setLoginErr(func(protocol.LoginData) *protocol.Error { return &protocol.Error{} })
+	c, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Login(testCtx(t), "token", "dev1")
+	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), protocol.OpLogin) {
+		t.Fatalf("login refused without a code: %v, want ErrProtocol naming the login", err)
+	}
+	fs.setLoginErr(nil)
+	if _, err := c.Login(testCtx(t), "token", "dev1"); err != nil {
+		t.Fatalf("Login again: %v", err)
 	}
 }

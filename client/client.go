@@ -263,7 +263,7 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", err)
 	}
 	if f.Error != nil {
-		return LoginResult{}, fmt.Errorf("dialtone: login: %w", f.Error)
+		return LoginResult{}, fmt.Errorf("dialtone: login: %w", replyError(f.Error))
 	}
 	if decodeErr != nil {
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", decodeErr)
@@ -407,7 +407,7 @@ func (c *Client) logout(ctx context.Context) error {
 			return fmt.Errorf("dialtone: logout: %w", err)
 		}
 		if f.Error != nil {
-			return fmt.Errorf("dialtone: logout: %w", f.Error)
+			return fmt.Errorf("dialtone: logout: %w", replyError(f.Error))
 		}
 		return nil
 	}

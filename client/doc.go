@@ -40,8 +40,8 @@
 // ends the program, as a panic on any goroutine does. Operations return the server's refusals as
 // errors whose wire code Code extracts; a request over the protocol's 64 KiB frame is refused
 // the same way (CodeInvalidParameter) by the client, without sending it; a reply the client
-// cannot read (its result not JSON, or not of the op's shape) fails the operation at once with
-// an error wrapping ErrProtocol, and the connection stays. An operation's ctx
+// cannot read (its result not JSON, or not of the op's shape, or an error without a code) fails
+// the operation at once with an error wrapping ErrProtocol, and the connection stays. An operation's ctx
 // bounds its whole wait, resends included; a ctx that ends while the request's frame is being
 // written (a connection congested for that long) ends the connection, since a frame cut short
 // cannot be finished, and the client reconnects and sends the other requests in flight again;

@@ -35,8 +35,9 @@ var (
 	ErrEventsLost = errors.New("dialtone: events missed while disconnected could not be replayed")
 	// ErrProtocol is wrapped by the error of an operation whose reply does not follow the
 	// protocol: its result is not JSON, or not of the op's shape, or it has neither result nor
-	// error. The reply was the request's one reply (protocol.md "Envelopes"), so the operation
-	// is not sent again; the connection stays.
+	// error, or its error has no code (every error has one, behaviour §8). The reply was the
+	// request's one reply (protocol.md "Envelopes"), so the operation is not sent again; the
+	// connection stays.
 	ErrProtocol = errors.New("dialtone: protocol error")
 
 	// errConnLost tells a request that its connection died before the reply: it is retried.
@@ -54,6 +55,15 @@ func Code(err error) ErrorCode {
 		return pe.Code
 	}
 	return 0
+}
+
+// replyError returns the error that the error reply e fails its operation with: e, or
+// ErrProtocol when e has no code (Code would give 0, the code of no server error).
+func replyError(e *protocol.Error) error {
+	if e.Code == 0 {
+		return fmt.Errorf("%w: an error without a code (message %q)", ErrProtocol, e.Message)
+	}
+	return e
 }
 
 // KickError is the reason of a Disconnected or Reconnecting state caused by the server kicking

@@ -53,7 +53,7 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 			return fmt.Errorf("dialtone: %s: %w", op, err)
 		}
 		if f.Error != nil {
-			return fmt.Errorf("dialtone: %s: %w", op, f.Error)
+			return fmt.Errorf("dialtone: %s: %w", op, replyError(f.Error))
 		}
 		if err := decodeResult(f, out); err != nil {
 			return fmt.Errorf("dialtone: %s: %w", op, err)
