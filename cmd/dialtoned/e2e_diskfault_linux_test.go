@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/dialtone/dialtone/client"
 	"github.com/dialtone/dialtone/internal/servertest"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -83,5 +85,37 @@ func TestE2ENotReadyWhileTheDatabaseCannotBeWritten(t *testing.T) {
 	}
 	if _, metrics := getStatus(t, base+"/metrics"); lineOf(metrics, "dialtone_store_writable ") != "dialtone_store_writable 1" {
 		t.Errorf("/metrics: %q once ready again, want dialtone_store_writable 1", lineOf(metrics, "dialtone_store_writable "))
+	}
+}
+
+// A Go client's logout on a server whose database cannot write fails with 6000270 and changes
+// nothing (protocol.md `logout`): the client stays running and Connected, the device logged in
+// with its push target, and once writes succeed again the same client's repeated Logout logs
+// the device out (R6.1, §9; docs/behaviour.md §12, "A Go Logout that fails").
+func TestE2ELogoutOnAnUnwritableDatabaseIsRepeated(t *testing.T) {
+	bin, addr := buildServer(t), freeAddr(t)
+	cmd := startBinary(t, bin, addr, nil, "--dev", "--data", t.TempDir(), "--secret", servertest.Secret, "--log-level", "error")
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	phone := dialAt(t, "ws://"+addr+protocol.Path, "alice", "a-phone", client.Options{})
+	ctx := t.Context()
+	if _, err := phone.Login(ctx, token(t, "alice"), "a-phone"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, phone.PushRegister(ctx, client.PushTarget{Provider: "webhook", Token: "phone-token"}))
+
+	limitFileSize(t, cmd.Process.Pid, 1)
+	if err := phone.Logout(ctx); code(err) != protocol.CodeInternal {
+		t.Fatalf("Logout on an unwritable database: %v, want %d", err, protocol.CodeInternal)
+	}
+	if err, s := phone.Err(), phone.State(); err != nil || s != client.Connected {
+		t.Fatalf("after the refused Logout: Err %v, state %v, want the client running and Connected", err, s)
+	}
+
+	limitFileSize(t, cmd.Process.Pid, ^uint64(0))
+	if err := phone.Logout(ctx); err != nil {
+		t.Fatalf("Logout repeated once the database can be written: %v", err)
+	}
+	if !errors.Is(phone.Err(), client.ErrLoggedOut) {
+		t.Fatalf("Err() = %v, want ErrLoggedOut", phone.Err())
 	}
 }
