@@ -56,3 +56,16 @@ func TestEventFrameIsTheEncodedEvent(t *testing.T) {
 		}
 	}
 }
+
+// An event's frame allocates its envelope once, however long the event's name and seq.
+func TestEventFrameAllocatesOnce(t *testing.T) {
+	e := switchboard.LogEntry{UserID: "bob", Seq: protocol.MaxInteger, Event: protocol.EventCallInvitationCancelled,
+		Data: json.RawMessage(`{"callID":"c-1"}`)}
+	var f outFrame
+	if n := testing.AllocsPerRun(100, func() { f = eventFrame(e) }); n != 1 {
+		t.Errorf("eventFrame made %v allocations, want 1", n)
+	}
+	if len(f[0]) == 0 {
+		t.Fatal("eventFrame made no envelope")
+	}
+}

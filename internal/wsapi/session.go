@@ -378,9 +378,11 @@ func (s *session) forwardLocked(entries []switchboard.LogEntry) {
 }
 
 // eventFrame builds {"event":…,"seq":…,"data":…} around the stored, already encoded data,
-// which it shares with the log entry instead of copying it.
+// which it shares with the log entry instead of copying it. Its envelope is allocated once, at
+// the size of the longest seq.
 func eventFrame(e switchboard.LogEntry) outFrame {
-	head := make([]byte, 0, len(e.Event)+40)
+	const envelope, maxSeqDigits = len(`{"event":"` + `","seq":` + `,"data":`), len("-9223372036854775808")
+	head := make([]byte, 0, envelope+len(e.Event)+maxSeqDigits)
 	head = append(head, `{"event":"`...)
 	head = append(head, e.Event...)
 	head = append(head, `","seq":`...)
