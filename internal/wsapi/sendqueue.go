@@ -10,23 +10,23 @@ import (
 	"github.com/dialtone/dialtone/protocol"
 )
 
-// outFrame is a frame to write: the concatenation of its parts, which are written as they are,
-// with one system call (wsconn.Conn.WriteText). An event's frame is made of its envelope, the
-// data as the log entry holds it, shared by every delivery of the entry, and the closing brace
-// (eventFrame), so that no delivery copies the data. The parts are not modified once queued.
-type outFrame [wsconn.MaxParts][]byte
-
-// size returns the length of f's text.
-func (f outFrame) size() int { return len(f[0]) + len(f[1]) + len(f[2]) }
+// outFrame is a frame to write: the concatenation of its parts, which are written as they are
+// (wsconn.Conn.WriteTexts). An event's frame is made of its envelope, the data as the log entry
+// holds it, shared by every delivery of the entry, and the closing brace (eventFrame), so that
+// no delivery copies the data. The parts are not modified once queued.
+type outFrame = wsconn.Text
 
 // sendQueue holds the frames waiting to be written to one connection. It costs nothing while
 // idle: the frames live in a slice that grows only while frames wait, and the goroutine that
-// writes them runs only while there are some. Frames are written in the order they were queued.
+// writes them runs only while there are some. Frames are written in the order they were queued;
+// the frames queued while the writer wrote the last ones go out together, several to a system
+// call (wsconn.Conn.WriteTexts). They hold at most maxQueuedBytes (or one larger frame), so the
+// write timeout is still the time the peer has to take no more than a frame of the largest size.
 type sendQueue struct {
 	conn    *wsconn.Conn
-	limit   int           // frames queued at most; beyond, push fails (the consumer is shed)
-	timeout time.Duration // a write blocked this long closes the connection
-	written func(frame outFrame)
+	limit   int                  // frames queued at most; beyond, push fails (the consumer is shed)
+	timeout time.Duration        // a write blocked this long closes the connection
+	written func(frame outFrame) // told of each frame once written, with the frames written with it
 
 	mu        sync.Mutex
 	frames    []outFrame
@@ -72,13 +72,13 @@ func (q *sendQueue) push(frame outFrame) bool {
 
 // roomLocked reports whether frame fits in the queue; an empty queue takes any frame.
 func (q *sendQueue) roomLocked(frame outFrame) bool {
-	return len(q.frames) == 0 || len(q.frames) < q.limit && q.bytes+frame.size() <= maxQueuedBytes
+	return len(q.frames) == 0 || len(q.frames) < q.limit && q.bytes+frame.Len() <= maxQueuedBytes
 }
 
 // appendLocked queues frame and starts the writer.
 func (q *sendQueue) appendLocked(frame outFrame) {
 	q.frames = append(q.frames, frame)
-	q.bytes += frame.size()
+	q.bytes += frame.Len()
 	q.startLocked()
 }
 
@@ -176,12 +176,13 @@ func (q *sendQueue) write() {
 		case q.room <- struct{}{}:
 		default:
 		}
+		if err := q.conn.WriteTexts(q.timeout, frames); err != nil {
+			q.conn.CloseNow()
+			q.markClosed()
+			return
+		}
 		for _, f := range frames {
-			if !q.writeOne(f) {
-				q.conn.CloseNow()
-				q.markClosed()
-				return
-			}
+			q.written(f)
 		}
 		if closing { // the kicked frame was the last one: nothing is queued after it
 			q.conn.Close(code)
@@ -192,14 +193,6 @@ func (q *sendQueue) write() {
 			return
 		}
 	}
-}
-
-func (q *sendQueue) writeOne(frame outFrame) bool {
-	if err := q.conn.WriteText(q.timeout, frame[:]...); err != nil {
-		return false
-	}
-	q.written(frame)
-	return true
 }
 
 func (q *sendQueue) markClosed() {

@@ -2,8 +2,9 @@
 // while idle: between messages it holds no read or write buffer and needs no goroutine with a
 // deep stack. A connection is read in two steps: Wait parks until bytes arrive, holding nothing
 // but a shallow stack, and Read then takes a pooled buffer, reads and hands over the messages
-// that arrived, and gives the buffer back. Writes go straight to the socket, one system call per
-// frame. Ping, pong and close frames are answered here; the caller sees only messages.
+// that arrived, and gives the buffer back. Writes go straight to the socket: one system call
+// for a frame, or for up to framesPerWrite frames written together. Ping, pong and close frames
+// are answered here; the caller sees only messages.
 //
 // It is a strict server of RFC 6455, version 13, without extensions or subprotocols. A
 // client frame that breaks the RFC fails the connection with a close frame: unmasked, with a
@@ -66,12 +67,6 @@ type Conn struct {
 	wmu       sync.Mutex
 	closeSent bool
 	writeErr  error // the first write that failed: the stream may end inside a frame
-	// The frame being written (wmu): its header, and the header and the payload's parts as one
-	// writev's buffers, kept here so that a write allocates nothing. The parts are dropped once
-	// written.
-	header [10]byte
-	parts  [1 + MaxParts][]byte
-	bufs   net.Buffers
 }
 
 // Upgrade answers the WebSocket handshake of r (RFC 6455 section 4.2) and takes the connection
@@ -258,7 +253,7 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	ws.Cipher(payload, h.Mask, 0)
 	switch h.OpCode {
 	case ws.OpPing:
-		if err := c.writeFrame(ws.OpPong, CloseTimeout, payload); !errors.Is(err, ErrClosed) {
+		if err := c.writeFrames(ws.OpPong, CloseTimeout, []Text{{payload}}); !errors.Is(err, ErrClosed) {
 			return err // nil, or a failed write; after our close frame no pong is due
 		}
 		return nil
@@ -358,13 +353,74 @@ func (c *Conn) Wait() error {
 // write that fails closes the socket, as it may have sent part of the frame, and every later
 // write fails with its error.
 func (c *Conn) WriteText(timeout time.Duration, parts ...[]byte) error {
-	return c.writeFrame(ws.OpText, timeout, parts...)
+	var text Text
+	if copy(text[:], parts) < len(parts) {
+		panic("wsconn: a text frame of more than MaxParts parts")
+	}
+	return c.writeFrames(ws.OpText, timeout, []Text{text})
 }
 
 // MaxParts is the most parts WriteText takes for one frame.
 const MaxParts = 3
 
-func (c *Conn) writeFrame(op ws.OpCode, timeout time.Duration, parts ...[]byte) error {
+// Text is the payload of a text frame in parts (WriteTexts): their concatenation, each written
+// as it is, without being copied together. Its parts are not modified while it is written.
+type Text [MaxParts][]byte
+
+// Len returns the length of t's payload.
+func (t *Text) Len() int {
+	n := 0
+	for _, p := range t {
+		n += len(p)
+	}
+	return n
+}
+
+// WriteTexts writes texts in order, each as one text frame, with one system call for each
+// framesPerWrite of them; each such write fails after timeout. A write that fails closes the
+// socket, as WriteText's does.
+func (c *Conn) WriteTexts(timeout time.Duration, texts []Text) error {
+	return c.writeFrames(ws.OpText, timeout, texts)
+}
+
+// framesPerWrite is the most frames written with one system call (WriteTexts).
+const framesPerWrite = 16
+
+// maxHeaderLen is the length of the longest header of a frame this end sends (appendHeader).
+const maxHeaderLen = 10
+
+// vector holds the buffers of one writev: the headers of up to framesPerWrite frames, and
+// each frame's header and parts. A write takes one from vectors and gives it back, so that
+// neither a write nor an idle connection holds buffers of its own.
+type vector struct {
+	headers [framesPerWrite][maxHeaderLen]byte
+	bufs    [framesPerWrite * (1 + MaxParts)][]byte
+	vec     net.Buffers // a slice of bufs: what remains to write
+}
+
+var vectors = sync.Pool{New: func() any { return new(vector) }}
+
+// fill makes v.vec the frames of op with texts (at most framesPerWrite of them) as payloads.
+func (v *vector) fill(op ws.OpCode, texts []Text) {
+	v.vec = v.bufs[:0]
+	for i := range texts {
+		v.vec = append(v.vec, appendHeader(v.headers[i][:0], op, texts[i].Len()))
+		for _, p := range texts[i] {
+			if len(p) > 0 {
+				v.vec = append(v.vec, p)
+			}
+		}
+	}
+}
+
+// drop forgets the parts v held, so that a vector in the pool keeps no payload alive.
+func (v *vector) drop() {
+	clear(v.bufs[:])
+	v.vec = nil
+}
+
+// writeFrames writes a frame of op for each of texts, framesPerWrite frames to a system call.
+func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeErr != nil {
@@ -376,21 +432,22 @@ func (c *Conn) writeFrame(op ws.OpCode, timeout time.Duration, parts ...[]byte) 
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	c.parts[0] = appendHeader(c.header[:0], op, n)
-	c.bufs = append(c.parts[:1], parts...)
-	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
-	if err == nil {
-		_, err = c.bufs.WriteTo(c.nc)
-	}
-	c.parts, c.bufs = [1 + MaxParts][]byte{}, nil
-	if err != nil {
-		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
-		c.closeSocket()
-		return c.writeErr
+	v := vectors.Get().(*vector)
+	defer vectors.Put(v)
+	for len(texts) > 0 {
+		n := min(len(texts), framesPerWrite)
+		v.fill(op, texts[:n])
+		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if err == nil {
+			_, err = v.vec.WriteTo(c.nc)
+		}
+		v.drop()
+		if err != nil {
+			c.writeErr = fmt.Errorf("wsconn: write: %w", err)
+			c.closeSocket()
+			return c.writeErr
+		}
+		texts = texts[n:]
 	}
 	return nil
 }
@@ -414,7 +471,7 @@ func appendHeader(b []byte, op ws.OpCode, n int) []byte {
 // frame cannot be written (a peer that reads nothing fills the buffers), the write's failure
 // has closed the socket: no answer can come.
 func (c *Conn) Close(code int) {
-	if c.writeFrame(ws.OpClose, CloseTimeout, ws.NewCloseFrameBody(ws.StatusCode(code), "")) == nil {
+	if c.writeFrames(ws.OpClose, CloseTimeout, []Text{{ws.NewCloseFrameBody(ws.StatusCode(code), "")}}) == nil {
 		c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 	}
 }

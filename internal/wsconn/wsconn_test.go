@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,27 @@ func TestTextInPartsIsOneMessage(t *testing.T) {
 			t.Fatalf("client read %d bytes of type %v, want %d text", len(b), typ, len(want))
 		}
 	}
+}
+
+// Texts written together are each one message, in order, their parts put together: more of
+// them than one system call writes, of 7-bit, 16-bit and 64-bit lengths.
+func TestTextsWrittenTogetherAreMessagesInOrder(t *testing.T) {
+	client, server := pair(t)
+	client.SetReadLimit(1 << 20)
+	var texts []wsconn.Text
+	for i := range 40 {
+		texts = append(texts, wsconn.Text{[]byte(`{"n":` + strconv.Itoa(i) + `,"pad":"`), bytes.Repeat([]byte("p"), i*i*50), []byte(`"}`)})
+	}
+	written := make(chan error, 1)
+	go func() { written <- server.WriteTexts(time.Second, texts) }()
+	for i, text := range texts {
+		typ, b, err := client.Read(t.Context())
+		must(t, err)
+		if want := bytes.Join(text[:], nil); typ != websocket.MessageText || !bytes.Equal(b, want) {
+			t.Fatalf("message %d: client read %d bytes of type %v, want %d text", i, len(b), typ, len(want))
+		}
+	}
+	must(t, <-written)
 }
 
 func TestFragmentsMakeOneMessage(t *testing.T) {
