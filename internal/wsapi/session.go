@@ -84,8 +84,9 @@ func (s *session) run(ctx context.Context) {
 	// waiting stack stays small however deep handling goes. Frames are still handled one after
 	// another.
 	read := make(chan error, 1)
+	readArrived := func() { read <- s.conn.Read(func(m wsconn.Message) { s.receive(ctx, m) }) } // made once, not per wake-up
 	for s.conn.Wait() == nil {
-		s.srv.tasks.Go(func() { read <- s.conn.Read(func(m wsconn.Message) { s.receive(ctx, m) }) })
+		s.srv.tasks.Go(readArrived)
 		if err := <-read; err != nil {
 			break
 		}
