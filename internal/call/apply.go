@@ -44,15 +44,15 @@ func Create(in Invite, cfg Config, now int64) (Outcome, error) {
 // Expire applies every deadline of c due at now (deadline ≤ now), earliest first: ring
 // timeouts (R3.5; users due at the same instant in one change; a timeout wins over a
 // not-received check due with it) and not-received checks (R5.2). Each instant is its own
-// change with its own version, at that instant's time. Changed is false when nothing was due.
+// change with its own version, at that instant's time. Changed is false when nothing was due,
+// and the outcome's Call is then c itself, not a copy: the shell calls Expire before every op.
 func Expire(c Call, cfg Config, now int64) Outcome {
+	if !c.dueAt(now) {
+		return Outcome{Call: c}
+	}
 	b := newBuilder(c, cfg)
-	for b.c.State == Started {
-		t := b.c.NextDue()
-		if t == 0 || t > now {
-			break
-		}
-		b.expireAt(t, now)
+	for b.c.dueAt(now) {
+		b.expireAt(b.c.NextDue(), now)
 	}
 	return b.finish()
 }

@@ -131,6 +131,34 @@ func expireChecked(t checker, c Call, cfg Config, now int64) Call {
 	return all.Call
 }
 
+// Expire with nothing due changes nothing and copies nothing: the shell calls it before every
+// op (R3 preamble), and a call rarely has a deadline due.
+func TestExpireWithNothingDueCopiesNothing(t *testing.T) {
+	cfg := DefaultConfig()
+	created, err := Create(Invite{Actor: Actor{UserID: "alice", DeviceID: "a1"}, CallID: "c", Invitees: []string{"bob"},
+		EnableNotReceivedCheck: true, Push: &PushConfig{Title: "t"}}, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, err := Apply(created.Call, Cancel{Actor: Actor{UserID: "alice", DeviceID: "a1"}}, cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Call{created.Call, ended.Call} {
+		now := c.NextDue() - 1
+		if c.State != Started {
+			now = 1 << 50
+		}
+		var out Outcome
+		if n := testing.AllocsPerRun(10, func() { out = Expire(c, cfg, now) }); n != 0 {
+			t.Errorf("Expire of a call in state %v with nothing due at %d made %v allocations", c.State, now, n)
+		}
+		if out.Changed || !reflect.DeepEqual(out, Outcome{Call: c}) {
+			t.Errorf("Expire of a call in state %v with nothing due at %d answered %+v", c.State, now, out)
+		}
+	}
+}
+
 func checkError(t checker, err error) {
 	t.Helper()
 	e, ok := err.(*Error)

@@ -173,6 +173,13 @@ func (c *Call) NextDue() int64 {
 	return due
 }
 
+// dueAt reports whether a deadline of c is due at now (Expire): c is Started and its earliest
+// deadline is at now or before.
+func (c *Call) dueAt(now int64) bool {
+	due := c.NextDue()
+	return c.State == Started && due != 0 && due <= now
+}
+
 // LatestTime returns the latest time c records: its createTime, endTime, or a user's updateTime
 // or acceptTime. A change decided at a time before it (a wall clock stepped back) is made at
 // this time instead, so a call's times follow the order of its changes.
