@@ -10,6 +10,9 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +59,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // benchFlags are the flags every workload has.
 type benchFlags struct {
 	url, secret, audience, sources string
+	cpuProfile                     string
 	json                           bool
 	concurrency                    int
 	loginTimeout                   time.Duration
@@ -71,6 +75,7 @@ func (bf *benchFlags) register(fs *flag.FlagSet) {
 		"logins in flight at once (per source address for idle); keep below the server's --max-unauthenticated-per-ip")
 	fs.StringVar(&bf.sources, "sources", "", "comma-separated local addresses to connect from, round robin (e.g. 127.0.0.1,127.0.0.2)")
 	fs.DurationVar(&bf.loginTimeout, "login-timeout", 30*time.Second, "how long one session's connect and login may take")
+	fs.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the whole run, logins included, to this file (go tool pprof)")
 }
 
 // benchReport is a workload's result: --json prints it as JSON, otherwise print prints it.
@@ -109,7 +114,14 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err := checkURL(wl.common.url); err != nil {
 		return fmt.Errorf("bench %s: %w", wl.name, err)
 	}
+	stopProfile, err := startCPUProfile(wl.common.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", wl.name, err)
+	}
 	rep, err := wl.execute(ctx, stderr)
+	if perr := stopProfile(); err == nil && perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return fmt.Errorf("bench %s: %w", wl.name, err)
 	}
@@ -118,6 +130,95 @@ func (wl workload) run(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	rep.print(stdout)
 	return nil
+}
+
+// startCPUProfile starts writing a CPU profile of this process to path, unless path is "";
+// stop ends the profile and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// processUsage is what this process had used by a moment: CPU time, user and system (cpuKnown
+// is false where the system does not tell it), and heap allocations.
+type processUsage struct {
+	at       time.Time
+	cpu      time.Duration
+	cpuKnown bool
+	allocs   uint64
+}
+
+func readUsage() processUsage {
+	cpu, ok := processCPU()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return processUsage{at: time.Now(), cpu: cpu, cpuKnown: ok, allocs: ms.Mallocs}
+}
+
+// usageWindow measures what this process uses over a span of wall-clock time: it reads the
+// process's usage as the span begins and as it ends, or as used is called when that comes
+// first.
+type usageWindow struct {
+	begin, end *time.Timer
+
+	mu          sync.Mutex
+	first, last *processUsage // nil until read
+}
+
+// newUsageWindow starts measuring the span from..to (from ≤ to).
+func newUsageWindow(from, to time.Time) *usageWindow {
+	w := &usageWindow{}
+	w.begin = time.AfterFunc(time.Until(from), w.markBegin)
+	w.end = time.AfterFunc(time.Until(to), w.markEnd)
+	return w
+}
+
+func (w *usageWindow) markBegin() {
+	u := readUsage()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first == nil && w.last == nil {
+		w.first = &u
+	}
+}
+
+func (w *usageWindow) markEnd() {
+	u := readUsage()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		w.last = &u
+	}
+}
+
+// used ends the span, if it is not over, and returns the usage read as it began and as it
+// ended; ok is false when it never began.
+func (w *usageWindow) used() (from, to processUsage, ok bool) {
+	w.begin.Stop()
+	w.end.Stop()
+	w.markEnd()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first == nil {
+		return processUsage{}, processUsage{}, false
+	}
+	return *w.first, *w.last, true
 }
 
 // checkConnections refuses a run that needs more connections than this process may open

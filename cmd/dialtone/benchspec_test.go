@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -14,8 +16,9 @@ import (
 )
 
 // TestBenchLifecycleJSONNamesEveryField: the --json object of the invocation as documented
-// carries lifecyclesPerSecond, errors, and inviteToRing, acceptToCaller and lifecycle each with
-// p50Ms, p90Ms, p99Ms, p999Ms and maxMs, under exactly these names.
+// carries lifecyclesPerSecond, errors, the tool's own CPU and allocations per lifecycle, and
+// inviteToRing, acceptToCaller and lifecycle each with p50Ms, p90Ms, p99Ms, p999Ms and maxMs,
+// under exactly these names.
 func TestBenchLifecycleJSONNamesEveryField(t *testing.T) {
 	srv := servertest.Start(t, highLimits...)
 	stdout, stderr, err := runOnce(t, "bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret,
@@ -25,7 +28,7 @@ func TestBenchLifecycleJSONNamesEveryField(t *testing.T) {
 	}
 	var obj map[string]json.RawMessage
 	decodeReport(t, stdout, &obj)
-	for _, name := range []string{"lifecyclesPerSecond", "errors", "missedStarts"} {
+	for _, name := range []string{"lifecyclesPerSecond", "errors", "missedStarts", "toolCpuMsPerLifecycle", "toolCpuCores", "toolAllocsPerLifecycle"} {
 		if _, ok := obj[name]; !ok {
 			t.Errorf("no %q in %s", name, stdout)
 		}
@@ -113,4 +116,19 @@ func TestWarmupIsNotMeasured(t *testing.T) {
 			t.Errorf("a failed warmup lifecycle, then 10 ms ones: %+v; all errors %v", rep, r.allErrs.snapshot())
 		}
 	})
+}
+
+// TestBenchCPUProfileIsWritten: --cpuprofile leaves a CPU profile of the run in its file (a
+// gzipped profile, as runtime/pprof writes it).
+func TestBenchCPUProfileIsWritten(t *testing.T) {
+	srv := servertest.Start(t, highLimits...)
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	if _, stderr, err := runOnce(t, "bench", "lifecycle", "--url", srv.URL, "--secret", servertest.Secret,
+		"--pairs", "1", "--duration", "200ms", "--warmup", "0s", "--cpuprofile", path, "--json"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpuprofile %s: %d bytes, %v; want a gzipped profile", path, len(b), err)
+	}
 }

@@ -43,7 +43,10 @@ errors by wire code (or timeout:STEP / error:STEP), and HDR-histogram percentile
 inviteToRing (callInvite sent → a callee device has callInvitationReceived: one sample per
 device, --devices per lifecycle), acceptToCaller
 (callAccept sent → caller notified) and the whole lifecycle (a failed lifecycle is an error,
-and no whole-lifecycle sample, but the steps it completed are samples). A progress line is printed on
+and no whole-lifecycle sample, but the steps it completed are samples), and this tool's own CPU
+time (user and system) over the measured time, per lifecycle and in cores, where the system
+tells it (toolCpuMsPerLifecycle, toolCpuCores), and its heap allocations per lifecycle
+(toolAllocsPerLifecycle). A progress line is printed on
 stderr every second: the lifecycles completed and the errors so far (warmup and drain
 included), and how many of the completed ones are measured.
 
@@ -326,6 +329,7 @@ type lifecycleRun struct {
 	errs                            errorCounts // of the measured lifecycles
 	allErrs                         errorCounts // of every lifecycle, warmup and drain included: the progress line's
 	measured, completed, missed     atomic.Int64
+	usage                           *usageWindow // over the measured time; nil until execute
 
 	workMu sync.Mutex
 	work   float64 // the completed lifecycles' shares of their run inside the measured time
@@ -340,6 +344,7 @@ func (r *lifecycleRun) execute(ctx context.Context, pairs []*lcPair, stderr io.W
 	r.start = time.Now()
 	r.measureStart = r.start.Add(r.cfg.warmup)
 	r.measureEnd = r.measureStart.Add(r.cfg.duration)
+	r.usage = newUsageWindow(r.measureStart, r.measureEnd)
 	// The lifecycles in flight at measureEnd run to their end, which their steps' timeouts
 	// bound: cutting them short would drop them from both the lifecycles and the errors.
 	stop := make(chan struct{})
@@ -535,6 +540,12 @@ type lifecycleReport struct {
 	InviteToRing        percentiles      `json:"inviteToRing"`
 	AcceptToCaller      percentiles      `json:"acceptToCaller"`
 	Lifecycle           percentiles      `json:"lifecycle"`
+	// This process's CPU (user and system) and heap allocations over the measured time, per
+	// lifecycle of its work, and its CPU in cores; left out when no lifecycle completed, and
+	// the CPU where it cannot be read.
+	ToolCPUMsPerLifecycle  float64 `json:"toolCpuMsPerLifecycle,omitempty"`
+	ToolCPUCores           float64 `json:"toolCpuCores,omitempty"`
+	ToolAllocsPerLifecycle float64 `json:"toolAllocsPerLifecycle,omitempty"`
 }
 
 func (r *lifecycleRun) report() lifecycleReport {
@@ -546,12 +557,32 @@ func (r *lifecycleRun) report() lifecycleReport {
 	r.workMu.Lock()
 	work := r.work
 	r.workMu.Unlock()
-	return lifecycleReport{
+	rep := lifecycleReport{
 		Workload: "lifecycle", URL: r.cfg.url, Mode: mode, Pairs: r.cfg.pairs, Devices: r.cfg.devices,
 		OfferedRate: r.cfg.rate, WarmupSeconds: r.cfg.warmup.Seconds(), DurationSeconds: r.cfg.duration.Seconds(),
 		Lifecycles: n, LifecyclesPerSecond: work / r.cfg.duration.Seconds(), CompletedTotal: r.completed.Load(),
 		MissedStarts: r.missed.Load(), Errors: r.errs.snapshot(),
 		InviteToRing: r.ring.summary(), AcceptToCaller: r.accept.summary(), Lifecycle: r.whole.summary(),
+	}
+	if r.usage != nil {
+		rep.addToolUsage(r.usage, work)
+	}
+	return rep
+}
+
+// addToolUsage sets the tool's own usage over the measured time, w, per lifecycle of work, the
+// lifecycles done in it; it leaves it out when no lifecycle was, and the CPU where it is not
+// known.
+func (rep *lifecycleReport) addToolUsage(w *usageWindow, work float64) {
+	from, to, ok := w.used()
+	if !ok || work <= 0 {
+		return
+	}
+	rep.ToolAllocsPerLifecycle = float64(to.allocs-from.allocs) / work
+	if span := to.at.Sub(from.at); from.cpuKnown && to.cpuKnown && span > 0 {
+		cpu := to.cpu - from.cpu
+		rep.ToolCPUMsPerLifecycle = float64(cpu) / float64(time.Millisecond) / work
+		rep.ToolCPUCores = float64(cpu) / float64(span)
 	}
 }
 
@@ -566,4 +597,10 @@ func (rep lifecycleReport) print(w io.Writer) {
 	fmt.Fprintf(w, "  inviteToRing   %s\n", rep.InviteToRing)
 	fmt.Fprintf(w, "  acceptToCaller %s\n", rep.AcceptToCaller)
 	fmt.Fprintf(w, "  lifecycle      %s\n", rep.Lifecycle)
+	if rep.ToolCPUMsPerLifecycle > 0 {
+		fmt.Fprintf(w, "  tool CPU       %.3f ms per lifecycle (%.2f cores)\n", rep.ToolCPUMsPerLifecycle, rep.ToolCPUCores)
+	}
+	if rep.ToolAllocsPerLifecycle > 0 {
+		fmt.Fprintf(w, "  tool allocs    %.0f per lifecycle\n", rep.ToolAllocsPerLifecycle)
+	}
 }
