@@ -310,7 +310,8 @@ func (cn *conn) reason() error {
 	return cn.cause
 }
 
-// send writes a request, whose size checkFrameSize has accepted, and registers cb to run, on
+// send writes a request, whose size checkFrameSize has accepted and whose data is
+// json.Marshal's output or nil (appendRequest carries it as it is), and registers cb to run, on
 // the reader goroutine, with its reply. It returns errConnLost when the connection is (or
 // becomes) dead or heard a kick, and ctx's error when ctx ends before the frame was written.
 func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem string,
@@ -326,10 +327,7 @@ func (cn *conn) send(ctx context.Context, op string, data json.RawMessage, idem 
 func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, op string,
 	data json.RawMessage, idem string, cb replyFunc) (int64, error) {
 	id := cn.nextID.Add(1)
-	frame, err := json.Marshal(protocol.Request{ID: id, Op: op, Data: data, Idem: idem})
-	if err != nil {
-		return 0, fmt.Errorf("dialtone: encode %s: %w", op, err)
-	}
+	frame := appendRequest(make([]byte, 0, len(op)+len(data)+len(idem)+maxEnvelopeBytes), id, op, data, idem)
 	cn.mu.Lock()
 	if cn.pending == nil || cn.kick != nil {
 		cn.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -112,13 +113,9 @@ func checkFrameSize(op string, data json.RawMessage, idem string) error {
 	if len(data)+maxEscapedBytes*(len(op)+len(idem))+maxEnvelopeBytes <= protocol.MaxFrameBytes {
 		return nil
 	}
-	frame, err := json.Marshal(protocol.Request{ID: protocol.MaxInteger, Op: op, Data: data, Idem: idem})
-	if err != nil {
-		return err
-	}
-	if len(frame) > protocol.MaxFrameBytes {
+	if n := len(appendRequest(nil, protocol.MaxInteger, op, data, idem)); n > protocol.MaxFrameBytes {
 		return &protocol.Error{Code: protocol.CodeInvalidParameter,
-			Message: fmt.Sprintf("request of up to %d bytes; a frame is at most %d", len(frame), protocol.MaxFrameBytes)}
+			Message: fmt.Sprintf("request of up to %d bytes; a frame is at most %d", n, protocol.MaxFrameBytes)}
 	}
 	return nil
 }
@@ -129,6 +126,40 @@ const maxEnvelopeBytes = 64
 
 // maxEscapedBytes is the most bytes JSON writes for one byte of a string: \u003c for '<'.
 const maxEscapedBytes = 6
+
+// appendRequest appends to b the frame of a request, byte for byte what json.Marshal makes of
+// protocol.Request{ID: id, Op: op, Data: data, Idem: idem}, without reflection. data must be
+// json.Marshal's output, or empty: it is compact and its HTML characters are escaped, so
+// json.Marshal would carry it unchanged, and appendRequest carries it as it is.
+func appendRequest(b []byte, id int64, op string, data json.RawMessage, idem string) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"op":`...)
+	b = appendJSONString(b, op)
+	if len(data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	if idem != "" {
+		b = append(b, `,"idem":`...)
+		b = appendJSONString(b, idem)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as json.Marshal encodes a string: as it is between quotes when
+// it is printable ASCII that needs no escape, through json.Marshal otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
 
 // connection returns the logged-in connection, waiting for a reconnection while there is none
 // or it heard a kick (it is closing: nothing more is sent on it). It fails with the client's end reason once finished, and with ErrNotLoggedIn before Login.
