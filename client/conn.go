@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,8 +92,9 @@ func dialConn(ctx context.Context, u *url.URL, o *Options, start func(func()) bo
 }
 
 func (cn *conn) readLoop() {
+	var buf bytes.Buffer
 	for {
-		typ, data, err := cn.ws.Read(context.Background()) // a context with no Done costs nothing per read
+		typ, data, err := cn.read(&buf)
 		if err != nil {
 			cn.die(err)
 			return
@@ -106,6 +108,27 @@ func (cn *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// keptReadBuffer is the largest read buffer a connection keeps from one message to the next.
+const keptReadBuffer = 64 << 10
+
+// read reads the next message, as websocket.Conn.Read does, through buf, which it reuses from
+// one message to the next, into a slice of exactly its length: one allocation per message,
+// where Read's growing slices take several.
+func (cn *conn) read(buf *bytes.Buffer) (websocket.MessageType, []byte, error) {
+	typ, r, err := cn.ws.Reader(context.Background()) // a context with no Done costs nothing per read
+	if err != nil {
+		return 0, nil, err
+	}
+	if buf.Cap() > keptReadBuffer {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, bytes.Clone(buf.Bytes()), nil
 }
 
 // receive decodes one text frame from the server and dispatches it, and reports false when

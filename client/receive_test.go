@@ -1,12 +1,17 @@
 package client
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dialtone/dialtone/protocol"
@@ -212,5 +217,58 @@ func decodesAsUnmarshal(t *testing.T, data []byte) {
 	}
 	if err == nil && !cmp.Equal(got, want) {
 		t.Fatalf("decodeFrame(%.80q) (-json.Unmarshal +decodeFrame):\n%s", data, cmp.Diff(want, got))
+	}
+}
+
+// BenchmarkReadMessage reads invitation frames, which a server writes without pause, off a
+// loopback WebSocket: with websocket.Conn.Read, as the reader did until 2026-12-07, and with
+// conn.read, as it does now. The server's writes run in the same process and count in both.
+func BenchmarkReadMessage(b *testing.B) {
+	b.Run("websocket.Read", func(b *testing.B) {
+		ws := invitationStream(b)
+		benchRead(b, func() ([]byte, error) {
+			_, data, err := ws.Read(context.Background())
+			return data, err
+		})
+	})
+	b.Run("conn.read", func(b *testing.B) {
+		cn := &conn{ws: invitationStream(b)}
+		var buf bytes.Buffer
+		benchRead(b, func() ([]byte, error) {
+			_, data, err := cn.read(&buf)
+			return data, err
+		})
+	})
+}
+
+// invitationStream returns the client's end of a loopback WebSocket whose server writes
+// invitationFrame until the connection closes.
+func invitationStream(b *testing.B) *websocket.Conn {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for ws.Write(r.Context(), websocket.MessageText, []byte(invitationFrame)) == nil {
+		}
+	}))
+	b.Cleanup(hs.Close)
+	ws, _, err := websocket.Dial(b.Context(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ws.CloseNow() })
+	return ws
+}
+
+// benchRead reads one message per iteration and checks it is the invitation frame.
+func benchRead(b *testing.B, read func() ([]byte, error)) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(invitationFrame)))
+	for b.Loop() {
+		if data, err := read(); err != nil || len(data) != len(invitationFrame) {
+			b.Fatalf("read %d bytes, %v", len(data), err)
+		}
 	}
 }
