@@ -372,8 +372,8 @@ func (cn *conn) sendWithin(ctx context.Context, d time.Duration, stalled error, 
 // write writes the frame of a request for op, one frame at a time. Waiting for an earlier
 // frame ends with ctx's error when ctx ends, or with errWriteBusy once budget (when > 0) has
 // passed, and the connection stays. The write itself is cut short when ctx ends, or once
-// budget has passed again; the websocket library then closes the connection under it (a frame
-// cut short cannot be finished), so write records the reason of the connection's death first,
+// budget has passed again, by closing the connection under it (a frame cut short cannot be
+// finished), so write records the reason of the connection's death first,
 // lest the reader's error on the closed connection become it: stalled after the budget, else
 // one naming op and wrapping ctx's error. A write that ended just as it was cut short took as
 // long, and closes the connection all the same. write returns nil once the frame is written,
@@ -383,9 +383,7 @@ func (cn *conn) write(ctx context.Context, op string, frame []byte, budget time.
 		return err
 	}
 	defer func() { <-cn.writing }()
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	w := &writeCut{cn: cn, cancel: cancel}
+	w := &writeCut{cn: cn}
 	if budget > 0 {
 		t := time.AfterFunc(budget, func() { w.cutShort(stalled, stalled) })
 		defer t.Stop()
@@ -395,7 +393,9 @@ func (cn *conn) write(ctx context.Context, op string, frame []byte, budget time.
 			"which ends the connection: %w", op, ctx.Err()), ctx.Err())
 	})
 	defer stop()
-	return w.end(cn.ws.Write(wctx, websocket.MessageText, frame))
+	// The write's own context never ends, which costs the websocket library nothing: the write
+	// is cut short by closing its connection.
+	return w.end(cn.ws.Write(context.Background(), websocket.MessageText, frame))
 }
 
 // waitTurn takes the connection's write token, waiting for the frame being written; see write
@@ -423,23 +423,33 @@ func (cn *conn) waitTurn(ctx context.Context, budget time.Duration) error {
 
 // writeCut cuts a write short at most once, and only before it ended.
 type writeCut struct {
-	cn     *conn
-	cancel context.CancelFunc // cancels the write's context
-	mu     sync.Mutex
-	ended  bool
-	cut    error // what the write returns once cut short; nil while it is not
+	cn    *conn
+	mu    sync.Mutex
+	ended bool
+	cut   error // what the write returns once cut short; nil while it is not
 }
 
-// cutShort records reason as the connection's, then cancels the write, which is to return ret;
-// it does nothing once the write ended or was cut short.
+// cutShort records reason as the connection's, then closes the socket under the write, which
+// is to return ret; it does nothing once the write ended or was cut short. It runs on a
+// goroutine of its own (a timer's or context.AfterFunc's), and closes the socket outside the
+// lock: the close of a TLS connection whose write has just ended may wait for its peer.
 func (w *writeCut) cutShort(reason, ret error) {
+	if w.markCut(reason, ret) {
+		w.cn.raw.Close()
+	}
+}
+
+// markCut records the write as cut short, to return ret, and reason as the connection's; it
+// reports false, and records nothing, once the write ended or was cut short.
+func (w *writeCut) markCut(reason, ret error) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.ended && w.cut == nil {
-		w.cut = ret
-		w.cn.setCause(reason)
-		w.cancel()
+	if w.ended || w.cut != nil {
+		return false
 	}
+	w.cut = ret
+	w.cn.setCause(reason)
+	return true
 }
 
 // end marks the write ended with err and returns write's result (see conn.write), closing the
