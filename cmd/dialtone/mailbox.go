@@ -74,8 +74,12 @@ func (m *mailbox) take(key mailKey) (arrival, bool) {
 	return a, ok
 }
 
-// wait returns key's arrival, waiting up to timeout for it.
+// wait returns key's arrival, waiting up to timeout for it. An arrival already there is
+// returned without a timer.
 func (m *mailbox) wait(ctx context.Context, key mailKey, timeout time.Duration) (arrival, error) {
+	if a, ok := m.take(key); ok {
+		return a, nil
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
