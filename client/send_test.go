@@ -52,7 +52,7 @@ func BenchmarkSendRequest(b *testing.B) {
 	defer cancel()
 	b.ReportAllocs()
 	for b.Loop() {
-		id, err := cn.send(ctx, protocol.OpCallEnd, data, idem, func(protocol.Frame) {})
+		id, err := cn.send(ctx, protocol.OpCallEnd, data, idem, func(protocol.Frame, error) {})
 		if err != nil {
 			b.Fatal(err)
 		}
