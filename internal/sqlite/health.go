@@ -70,9 +70,12 @@ func faultReason(err error) string {
 	return faultReasons[se.Code()&0xff]
 }
 
-// errUndecodable says a call read from the database does not decode (decodeStored): damaged
-// pages that SQLite did not find.
-var errUndecodable = errors.New("sqlite: a stored call does not decode")
+// errUndecodable says a row read from the database holds what the store never writes: a call
+// that does not decode (decodeStored), a value of another type than its column's (scanStored),
+// a log entry or an idempotency reply that is not what the switchboard encodes (checkEntry,
+// Idempotency). Damaged pages that SQLite did not find, or a row altered behind the store's
+// back.
+var errUndecodable = errors.New("sqlite: a stored row does not decode")
 
 // errRemoved says the database file is no longer at its path: removed (its directory with
 // it) or moved away while open. SQLite would go on committing to the open file, in WAL mode

@@ -93,7 +93,7 @@ func fillPages(t *testing.T, s *Store, full bool) {
 
 // bigChange is a change that needs new pages of the database.
 func bigChange(user string) switchboard.Change {
-	return switchboard.Change{Log: []switchboard.LogEntry{{UserID: user, Event: "big", Data: make([]byte, 1<<20), CreatedAt: 1000}}}
+	return switchboard.Change{Log: []switchboard.LogEntry{{UserID: user, Event: "big", Data: jsonText(strings.Repeat("x", 1<<20)), CreatedAt: 1000}}}
 }
 
 // TestNotWritableWhileTheDiskIsFull: a commit that fails because the database cannot grow

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -44,7 +45,7 @@ func TestLogDataStoredOnce(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s, _ := openTest(t, opts)
 			defer s.Close()
-			big, other, small := bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 1000), []byte("small")
+			big, other, small := jsonText(strings.Repeat("a", 1000)), jsonText(strings.Repeat("b", 1000)), jsonText("small")
 			var ch switchboard.Change
 			ch.Log = append(ch.Log, fanOut(big, 1000, "u1", "u2", "u3", "u4")...) // shared
 			ch.Log = append(ch.Log, fanOut(other, 1000, "u1", "u2")...)           // two copies
@@ -71,7 +72,7 @@ func TestLogDataPruned(t *testing.T) {
 	defer s.Close()
 	users := []string{"u1", "u2", "u3"}
 	for i, at := range []int64{1000, 1000, 5000} {
-		data := bytes.Repeat([]byte(fmt.Sprint(i)), 500)
+		data := jsonText(strings.Repeat(fmt.Sprint(i), 500))
 		if _, err := s.Commit(bg, switchboard.Change{Log: fanOut(data, at, users...)}); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func TestLogDataPruned(t *testing.T) {
 		t.Fatalf("after prune: %d shared data rows named by %d log rows, want 1 named by 3", data, naming)
 	}
 	for _, u := range users {
-		wantData(t, s, u, 3, bytes.Repeat([]byte("2"), 500))
+		wantData(t, s, u, 3, jsonText(strings.Repeat("2", 500)))
 	}
 	if err := s.Prune(bg, 6000, 0, 0); err != nil {
 		t.Fatal(err)

@@ -36,9 +36,10 @@ func olderDatabase(t *testing.T, version int) string {
 	statements = append(statements,
 		`INSERT INTO members (user_id, call_id) VALUES ('alice', 'c1'), ('bob', 'c1')`,
 		`INSERT INTO busy (user_id, call_id) VALUES ('alice', 'c1')`,
-		`INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES ('alice', 'k', 'f', x'72', 1000)`,
+		`INSERT INTO idem (user_id, key, fingerprint, reply, created_at) VALUES ('alice', 'k', 'f', CAST('"r"' AS BLOB), 1000)`,
 		`INSERT INTO log (user_id, seq, target, device_id, event, data, created_at) VALUES
-			('alice', 1, 0, '', 'a1', x'61', 1000), ('bob', 1, 0, '', 'b1', x'62', 1000), ('alice', 2, 0, '', 'a2', x'63', 1000)`)
+			('alice', 1, 0, '', 'a1', CAST('"a"' AS BLOB), 1000), ('bob', 1, 0, '', 'b1', CAST('"b"' AS BLOB), 1000),
+			('alice', 2, 0, '', 'a2', CAST('"c"' AS BLOB), 1000)`)
 	if version < 9 {
 		statements = append(statements, `INSERT INTO users (user_id, head_seq) VALUES ('alice', 2), ('bob', 1)`)
 	}
@@ -84,7 +85,7 @@ func TestMigrationFromEachOlderVersion(t *testing.T) {
 			if calls, next, err := s.ListCalls(bg, "bob", 0, 10); err != nil || len(calls) != 1 || next != 0 {
 				t.Errorf("ListCalls(bob) = %d calls, next %d, %v; want the one call", len(calls), next, err)
 			}
-			if rec, ok, err := s.Idempotency(bg, "alice", "k", 1000); err != nil || !ok || string(rec.Reply) != "r" {
+			if rec, ok, err := s.Idempotency(bg, "alice", "k", 1000); err != nil || !ok || string(rec.Reply) != `"r"` {
 				t.Errorf("idempotency record = %+v, %v, %v; want the stored one", rec, ok, err)
 			}
 			log, err := s.ReadLog(bg, "alice", 0, 10)
@@ -92,8 +93,8 @@ func TestMigrationFromEachOlderVersion(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []switchboard.LogEntry{
-				{UserID: "alice", Seq: 1, Event: "a1", Data: []byte("a"), CreatedAt: 1000},
-				{UserID: "alice", Seq: 2, Prev: 1, Event: "a2", Data: []byte("c"), CreatedAt: 1000},
+				{UserID: "alice", Seq: 1, Event: "a1", Data: jsonText("a"), CreatedAt: 1000},
+				{UserID: "alice", Seq: 2, Prev: 1, Event: "a2", Data: jsonText("c"), CreatedAt: 1000},
 			}
 			if d := cmp.Diff(want, log); d != "" {
 				t.Errorf("alice's log (-want +got):\n%s", d)

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
@@ -102,6 +104,69 @@ func decodeStored(c *call.Call, data []byte) error {
 	return nil
 }
 
+// scanStored scans the current row of rows into dest, each a *int64, *string or *[]byte,
+// requiring each value to be of the type the store writes in its column (INTEGER, TEXT,
+// BLOB): SQLite keeps whatever type a value was written with, and database/sql would convert
+// many of them silently. A value of another type says the row was altered behind the store's
+// back, and the error wraps errUndecodable; any other error is the read's own.
+func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
+	values := make([]any, len(dest))
+	into := make([]any, len(dest))
+	for i := range values {
+		into[i] = &values[i]
+	}
+	if err := rows.Scan(into...); err != nil { // every value fits an any: not a conversion
+		return err
+	}
+	for i, d := range dest {
+		var ok bool
+		switch d := d.(type) {
+		case *int64:
+			*d, ok = values[i].(int64)
+		case *string:
+			*d, ok = values[i].(string)
+		case *[]byte:
+			*d, ok = values[i].([]byte)
+			ok = ok || values[i] == nil // an empty BLOB
+		default:
+			panic(fmt.Sprintf("sqlite: scanStored into %T", d))
+		}
+		if !ok {
+			return fmt.Errorf("%w: column %d holds %T", errUndecodable, i, values[i])
+		}
+	}
+	return nil
+}
+
+// checkEntry sets e.Target to target, e having been read from the log, and returns an error
+// wrapping errUndecodable unless e is what the store could have written: a target that call
+// knows, an event name that needs no escape in JSON (unescapedJSON), and data that is empty or
+// JSON (the wire's encoding of the event). A device catching up gets the event name and data as they are,
+// inside a JSON frame of its own (R7.2).
+func checkEntry(e *switchboard.LogEntry, target int64) error {
+	switch {
+	case target < int64(call.AllDevices) || target > int64(call.AllButDevice):
+		return fmt.Errorf("%w: log entry %d of %s has target %d", errUndecodable, e.Seq, e.UserID, target)
+	case !unescapedJSON(e.Event):
+		return fmt.Errorf("%w: log entry %d of %s has event %q", errUndecodable, e.Seq, e.UserID, e.Event)
+	case len(e.Data) > 0 && !json.Valid(e.Data):
+		return fmt.Errorf("%w: log entry %d of %s has data that is no JSON", errUndecodable, e.Seq, e.UserID)
+	}
+	e.Target = call.TargetKind(target)
+	return nil
+}
+
+// unescapedJSON reports whether s is a non-empty string that a JSON string holds as it is:
+// UTF-8 without a quote, a backslash or a control character. Every event name is.
+func unescapedJSON(s string) bool {
+	for _, b := range []byte(s) {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return s != "" && utf8.ValidString(s)
+}
+
 // BusyCall returns the call in which userID is "in a call", or "".
 func (s *Store) BusyCall(ctx context.Context, userID string) (string, error) {
 	if s.isClosed() {
@@ -124,9 +189,12 @@ func (s *Store) Idempotency(ctx context.Context, userID, key string, since int64
 		return switchboard.IdempotencyRecord{}, false, ErrClosed
 	}
 	rec := switchboard.IdempotencyRecord{UserID: userID, Key: key}
-	err := s.r.idem.QueryRowContext(ctx, userID, key, since).Scan(&rec.Fingerprint, &rec.Reply, &rec.CreatedAt)
+	err := scanStored(s.r.idem.QueryRowContext(ctx, userID, key, since), &rec.Fingerprint, &rec.Reply, &rec.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return switchboard.IdempotencyRecord{}, false, nil
+	}
+	if err == nil && len(rec.Reply) > 0 && !json.Valid(rec.Reply) {
+		err = fmt.Errorf("%w: the reply is no JSON", errUndecodable)
 	}
 	if err != nil {
 		return switchboard.IdempotencyRecord{}, false, s.readFailed(fmt.Errorf("sqlite: read idempotency record: %w", err))
@@ -144,7 +212,11 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	}
 	out, err := queryAll(ctx, s.r.readLog, func(rows *sql.Rows) (switchboard.LogEntry, error) {
 		e := switchboard.LogEntry{UserID: userID}
-		err := rows.Scan(&e.Seq, &e.Prev, &e.Target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
+		var target int64
+		err := scanStored(rows, &e.Seq, &e.Prev, &target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
+		if err == nil {
+			err = checkEntry(&e, target)
+		}
 		return e, err
 	}, userID, afterSeq, limit)
 	if err != nil {

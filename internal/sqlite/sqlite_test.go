@@ -31,9 +31,14 @@ func testCall(id string, users ...string) call.Call {
 	return c
 }
 
+// logEntry is an entry of user's log named event, whose data is the JSON string of event.
 func logEntry(user, event string) switchboard.LogEntry {
-	return switchboard.LogEntry{UserID: user, Event: event, Data: []byte(event), CreatedAt: 1000}
+	return switchboard.LogEntry{UserID: user, Event: event, Data: jsonText(event), CreatedAt: 1000}
 }
+
+// jsonText is the JSON string of s, which holds nothing JSON escapes: what the store reads back
+// as an event's data or a reply (checkEntry).
+func jsonText(s string) []byte { return []byte(`"` + s + `"`) }
 
 // TestReopen: everything committed before Close is found after Open, and sequences continue.
 func TestReopen(t *testing.T) {
@@ -44,7 +49,7 @@ func TestReopen(t *testing.T) {
 		Members: []switchboard.Member{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c1"}},
 		Busy:    []switchboard.BusyWrite{{UserID: "alice", CallID: "c1", InCall: true}},
 		Log:     []switchboard.LogEntry{logEntry("alice", "a1"), logEntry("bob", "b1")},
-		Idem:    &switchboard.IdempotencyRecord{UserID: "alice", Key: "k", Fingerprint: "f", Reply: []byte("r"), CreatedAt: 1000},
+		Idem:    &switchboard.IdempotencyRecord{UserID: "alice", Key: "k", Fingerprint: "f", Reply: jsonText("r"), CreatedAt: 1000},
 	}
 	if _, err := s.Commit(bg, change); err != nil {
 		t.Fatal(err)
@@ -553,7 +558,7 @@ func TestBatchBrokenByAFullDatabase(t *testing.T) {
 			Log:  []switchboard.LogEntry{logEntry("alice", "a2"), logEntry("bob", "b1")}},
 		{Calls: []switchboard.CallWrite{{Call: testCall("c2", "carol", "dave")}},
 			Busy: []switchboard.BusyWrite{{UserID: "carol", CallID: "c2", InCall: true}},
-			Log:  []switchboard.LogEntry{{UserID: "alice", Event: "big", Data: make([]byte, 1<<20), CreatedAt: 1000}}},
+			Log:  []switchboard.LogEntry{{UserID: "alice", Event: "big", Data: jsonText(strings.Repeat("x", 1<<20)), CreatedAt: 1000}}},
 		{Log: []switchboard.LogEntry{logEntry("alice", "a3")}},
 	}
 	errs := make([]error, len(changes))

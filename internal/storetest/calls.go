@@ -71,7 +71,7 @@ func everything(c call.Call, prevVersion int64) switchboard.Change {
 		Members: []switchboard.Member{{UserID: "zed", CallID: c.ID}},
 		Busy:    []switchboard.BusyWrite{setBusy("zed", c.ID)},
 		Log:     []switchboard.LogEntry{entry("zed", "e", 10), entry("alice", "e", 10)},
-		Idem:    &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte("r"), CreatedAt: 10},
+		Idem:    &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte(`"r"`), CreatedAt: 10},
 		Outbox:  []switchboard.OutboxRecord{{Kind: switchboard.OutboxWebhook, OrderKey: c.ID, Body: []byte("{}"), CreatedAt: 10}},
 	}
 	return ch

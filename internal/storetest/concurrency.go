@@ -140,7 +140,7 @@ func testConcurrentIdempotencyKey(t *testing.T, e *env) {
 			c := newCall(fmt.Sprintf("c%d", i), 1, "zed")
 			ch := create(c)
 			ch.Log = []switchboard.LogEntry{entry("zed", c.ID, 1)}
-			ch.Idem = &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte(c.ID), CreatedAt: 10}
+			ch.Idem = &switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte(`"` + c.ID + `"`), CreatedAt: 10}
 			ch.IdemSince = 5
 			_, results[i] = e.s.Commit(ctx, ch)
 		})
@@ -167,7 +167,7 @@ func testConcurrentIdempotencyKey(t *testing.T, e *env) {
 	if len(log) != 1 || log[0].Seq != e.seq(1) || log[0].Event != winner {
 		t.Fatalf("log of zed = %+v, want the winner's entry at seq %d", log, e.seq(1))
 	}
-	if rec, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(rec.Reply) != winner {
+	if rec, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(rec.Reply) != `"`+winner+`"` {
 		t.Fatalf("record of the key: %+v, %v, %v; want the winner's", rec, ok, err)
 	}
 }

@@ -43,12 +43,15 @@ func testSequences(t *testing.T, e *env) {
 	}
 }
 
+// testReadLog: entries read back as committed (R7.2), their data byte for byte. Data is the
+// wire's JSON encoding of the event, or empty; a store may take other bytes read back for
+// damage (the SQLite store does: internal/sqlite checkEntry).
 func testReadLog(t *testing.T, e *env) {
 	want := []switchboard.LogEntry{
 		{UserID: "u", Target: call.AllDevices, Event: "callInvitationReceived", Data: []byte(`{"callID":"c1"}`), CreatedAt: 1_700_000_000_001},
-		{UserID: "u", Target: call.OnlyDevice, DeviceID: "phone", Event: "callUserStateChanged", Data: []byte{0, 1, 2, 255}, CreatedAt: 1_700_000_000_002},
+		{UserID: "u", Target: call.OnlyDevice, DeviceID: "phone", Event: "callUserStateChanged", Data: []byte(`["\u0000", 1, "é\n"]`), CreatedAt: 1_700_000_000_002},
 		{UserID: "u", Target: call.AllButDevice, DeviceID: "web", Event: "callInvitationEnded", Data: nil, CreatedAt: 1_700_000_000_003},
-		{UserID: "u", Target: call.AllDevices, Event: strings.Repeat("x", 300), Data: []byte(strings.Repeat("y", 5000)), CreatedAt: 4},
+		{UserID: "u", Target: call.AllDevices, Event: strings.Repeat("x", 300), Data: []byte(`"` + strings.Repeat("y", 5000) + `"`), CreatedAt: 4},
 	}
 	e.commit(switchboard.Change{Log: slices.Clone(want[:2])})
 	e.commit(switchboard.Change{Log: slices.Clone(want[2:])})
@@ -140,7 +143,7 @@ func testLogBoundsAfterPruneOutOfSeqOrder(t *testing.T, e *env) {
 // after IdemSince) fails with ErrKeyTaken and applies nothing (R7.3: a repeat changes
 // nothing); an expired record is replaced.
 func testIdempotencyKeyTaken(t *testing.T, e *env) {
-	first := switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte("first"), CreatedAt: 10}
+	first := switchboard.IdempotencyRecord{UserID: "zed", Key: "k", Fingerprint: "f", Reply: []byte(`"first"`), CreatedAt: 10}
 	e.commit(switchboard.Change{Idem: &first})
 
 	c := newCall("c1", 1, "zed")
@@ -158,7 +161,7 @@ func testIdempotencyKeyTaken(t *testing.T, e *env) {
 	if _, err := e.s.Call(ctx, "c1"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("Call(c1) after a repeat: err = %v, want ErrNotFound", err)
 	}
-	if got, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(got.Reply) != "first" {
+	if got, ok, err := e.s.Idempotency(ctx, "zed", "k", 0); err != nil || !ok || string(got.Reply) != `"first"` {
 		t.Errorf("record after a repeat: %+v, %v, %v; want the first", got, ok, err)
 	}
 
@@ -166,7 +169,7 @@ func testIdempotencyKeyTaken(t *testing.T, e *env) {
 	repeat.IdemSince = 11
 	e.commit(repeat)
 	got, ok, err := e.s.Idempotency(ctx, "zed", "k", 0)
-	if err != nil || !ok || got.CreatedAt != 20 || string(got.Reply) != "r" {
+	if err != nil || !ok || got.CreatedAt != 20 || string(got.Reply) != `"r"` {
 		t.Errorf("record after reusing an expired key: %+v, %v, %v; want the new one", got, ok, err)
 	}
 	if b := e.busy("zed"); b != "c1" {
