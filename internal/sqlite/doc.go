@@ -86,13 +86,16 @@
 // A batch that fails because the database cannot be written whatever the change (SQLITE_FULL,
 // SQLITE_IOERR, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN: a full disk, a failing disk,
 // a file system remounted read-only), or because the database file is no longer at its path
-// (errRemoved: its directory removed while in use), leaves a fault that Fault and Writable report, logged at
-// ERROR once when it starts and at INFO once when it ends: when a later batch commits a write
+// (errRemoved: its directory removed while in use) or was written by another program
+// (errWrittenBehind: a backup copied over it; damage, which lasts), leaves a fault that Fault
+// and Writable report, logged at ERROR once when it starts and at INFO once when it ends: when
+// a later batch commits a write
 // (a change, not maintenance such as a Prune with nothing to delete, which commits without
 // writing). With no changes coming, Writable itself tries a one-page write once the last
 // failure is ProbeAfter old, so the fault ends once the disk has room again even when no
-// client sends anything. All the writer adds to a batch for this is one atomic load; the rest
-// runs only when something failed (health.go). A read that fails for such a reason (damaged
+// client sends anything. All the writer adds to a batch for this is a stat of the file before
+// it and one after its COMMIT (stillThere, restamp) and one atomic load; the rest runs only
+// when something failed (health.go). A read that fails for such a reason (damaged
 // pages met before any change met them) leaves the same fault, and its error wraps
 // switchboard.ErrStorageUnavailable as a failed change's does. Damaged pages (SQLITE_CORRUPT,
 // SQLITE_NOTADB) leave a fault that lasts until Close, whatever commits meanwhile: they do not

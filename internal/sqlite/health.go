@@ -60,7 +60,7 @@ func faultReason(err error) string {
 	if errors.Is(err, errRemoved) {
 		return "removed"
 	}
-	if errors.Is(err, errUndecodable) {
+	if errors.Is(err, errUndecodable) || errors.Is(err, errWrittenBehind) {
 		return reasonCorrupt
 	}
 	var se *driver.Error
@@ -83,17 +83,52 @@ var errUndecodable = errors.New("sqlite: a stored row does not decode")
 // said it was stored (R7.1).
 var errRemoved = errors.New("sqlite: the database file was removed or moved while in use")
 
+// errWrittenBehind says the database file was written while in use by another program than
+// the store (a backup restored over it, a file copied onto it): the same file, but not as the
+// store's last write left it. SQLite would go on through its WAL and its cache as if nothing
+// happened, mixing the pages it holds with the file's new ones: damage, which lasts
+// (faultReason "corrupt").
+var errWrittenBehind = errors.New("sqlite: the database file was written by another program while in use")
+
 // stillThere returns an error wrapping errRemoved when the file at the store's path is not
-// the one Open opened: checked before every transaction of the writer, a stat.
+// the one Open opened, or errWrittenBehind when its size or modification time is not what
+// the store's last write left (s.file, restamp): checked before every transaction of the
+// writer and by Writable, a stat. The caller holds s.fileMu.
 func (s *Store) stillThere() error {
 	fi, err := os.Stat(s.path)
-	if err == nil && os.SameFile(fi, s.file) {
-		return nil
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %s: %w", errRemoved, s.path, err)
+	case !os.SameFile(fi, s.file):
+		return fmt.Errorf("%w: %s: another file is at its path", errRemoved, s.path)
+	case fi.Size() != s.file.Size() || !fi.ModTime().Equal(s.file.ModTime()):
+		return fmt.Errorf("%w: %s: %d bytes modified at %s, after the store's last write left %d bytes at %s",
+			errWrittenBehind, s.path, fi.Size(), fi.ModTime().Format(time.RFC3339Nano),
+			s.file.Size(), s.file.ModTime().Format(time.RFC3339Nano))
 	}
-	if err == nil {
-		err = errors.New("another file is at its path")
+	return nil
+}
+
+// restamp records the database file as a batch of the writer left it (its COMMIT may have
+// copied the WAL into the file), for stillThere. The caller holds s.fileMu.
+func (s *Store) restamp() {
+	if fi, err := os.Stat(s.path); err == nil && os.SameFile(fi, s.file) {
+		s.file = fi
 	}
-	return fmt.Errorf("%w: %s: %w", errRemoved, s.path, err)
+}
+
+// recheckFile records a fault when stillThere finds the file removed, replaced or written by
+// another program; it checks nothing while a batch of the writer runs, which checks the file
+// itself.
+func (s *Store) recheckFile() {
+	if !s.fileMu.TryLock() {
+		return
+	}
+	err := s.stillThere()
+	s.fileMu.Unlock()
+	if err != nil {
+		s.recordFault(err)
+	}
 }
 
 // Fault returns the *WriteFault of the store's last write attempt, or nil when it wrote, or
@@ -114,16 +149,15 @@ func (s *Store) Fault() error {
 // waits for the probe's outcome only until ctx ends, and then returns the fault it found: the
 // probe still runs, and ends the fault if it commits, and no other probe starts before it is
 // done, so readiness checks never pile probes up behind a writer that is stuck. It first
-// checks, as each batch does, that the database file is still at its path: one removed or
-// replaced is found without waiting for a change to fail. After Close, also one that happened
+// checks, as each batch does, that the database file is still at its path as the store left it:
+// one removed, replaced or written by another program is found without waiting for a change to
+// fail. After Close, also one that happened
 // while the probe waited, it returns ErrClosed: a closed store takes no writes.
 func (s *Store) Writable(ctx context.Context) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
-	if err := s.stillThere(); err != nil {
-		s.recordFault(err)
-	}
+	s.recheckFile()
 	f := s.fault.Load()
 	if f == nil {
 		return nil

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -68,4 +69,66 @@ func TestWritableFindsTheDatabaseReplaced(t *testing.T) {
 	if err := s.Fault(); !errors.As(err, &f) || f.Reason != "removed" {
 		t.Errorf("Fault afterwards (dialtone_store_writable): %v, want the reason removed", err)
 	}
+}
+
+// overwrittenStore returns a store with calls of a and c whose database file was then
+// overwritten in place (the same file, new bytes) with a backup taken between them, as an
+// operator restoring a backup over the file of a running server does, and its log. SQLite
+// would go on reading and writing through its WAL and its cache as if nothing happened,
+// mixing the backup's pages with the ones it holds.
+func overwrittenStore(t *testing.T) (*Store, *switchboard.Switchboard, *bytes.Buffer) {
+	t.Helper()
+	s, path, logs := openLoggedTest(t, time.Now)
+	t.Cleanup(func() { s.Close() })
+	sb := startedSwitchboard(t, s)
+	if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf("a"), Invitees: []string{"b"}, Timeout: 600}, ""); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	raw := rawConn(t, path)
+	if _, err := raw.Exec(`VACUUM INTO ?`, backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Invite(bg, call.Invite{Actor: phoneOf("c"), Invitees: []string{"d"}, Timeout: 600}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Writable(bg); err != nil {
+		t.Fatalf("Writable after a backup was taken: %v", err)
+	}
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, sb, logs
+}
+
+// A backup restored over the database file of a running server (or anything else written into
+// it): Writable, /readyz's check, finds it without waiting for a change, as damage that lasts
+// (docs/operations.md "When the disk fills": the database file written while in use).
+func TestWritableFindsTheDatabaseOverwritten(t *testing.T) {
+	s, _, logs := overwrittenStore(t)
+	var f *WriteFault
+	if err := s.Writable(bg); !errors.As(err, &f) || f.Reason != reasonCorrupt {
+		t.Fatalf("Writable once the database file was overwritten in place: %v, want the reason corrupt", err)
+	}
+	wantCorrupt(t, s, logs)
+}
+
+// A change after a backup was restored over the database file of a running server fails with
+// switchboard.ErrStorageUnavailable (6000270) instead of being committed into a mix of the
+// backup's pages and the store's (R7.1: a reply saying it was stored would not hold).
+func TestChangesRefusedOnceTheDatabaseIsOverwritten(t *testing.T) {
+	s, sb, logs := overwrittenStore(t)
+	_, err := sb.Invite(bg, call.Invite{Actor: phoneOf("e"), Invitees: []string{"f"}, Timeout: 600}, "")
+	var ce *call.Error
+	if err == nil || errors.As(err, &ce) || !errors.Is(err, switchboard.ErrStorageUnavailable) {
+		t.Fatalf("invite once the database file was overwritten in place: %v, want switchboard.ErrStorageUnavailable (6000270)", err)
+	}
+	wantCorrupt(t, s, logs)
 }

@@ -90,8 +90,12 @@ type Store struct {
 	fault   atomic.Pointer[WriteFault]
 	probing atomic.Bool      // a Writable probe is under way
 	path    string           // the database file
-	file    os.FileInfo      // the file Open opened at path (health.go: stillThere)
 	now     func() time.Time // Options.Now
+
+	// fileMu guards file, and is held by the writer for each batch from its check of the
+	// file to the stat after its COMMIT (health.go: stillThere).
+	fileMu sync.Mutex
+	file   os.FileInfo // the file Open opened at path, as the store's last write left it
 }
 
 var _ switchboard.Store = (*Store)(nil)

@@ -111,6 +111,8 @@ func (s *Store) commitBatch(batch []*request) {
 			return
 		}
 	}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	if err := s.stillThere(); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
 		s.recordFault(err)
@@ -119,6 +121,7 @@ func (s *Store) commitBatch(batch []*request) {
 		}
 		return
 	}
+	defer s.restamp() // whatever the batch's outcome, the file is as the store left it
 	if err := w.exec(w.begin); err != nil {
 		s.log.Error("sqlite: begin batch", "err", err)
 		s.recordFault(err)
