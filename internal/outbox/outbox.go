@@ -51,8 +51,13 @@ func Permanent(err error) error { return permanent{err} }
 
 // Config configures a Worker; zero values take the defaults.
 type Config struct {
-	Kind       string        // the outbox kind this worker delivers
-	Deliver    Deliver       // required
+	Kind string // the outbox kind this worker delivers
+	// Deliver sends the records. nil says that no receiver of Kind is configured: the worker
+	// attempts nothing and gives each record up once it expires, so that the records written
+	// while one was configured neither stay in the store for ever nor go before their expiry,
+	// should it be configured again by then. The first record found waiting so is logged at
+	// WARN, once.
+	Deliver    Deliver
 	Expiry     time.Duration // give a record up this long after its commit (default 24h)
 	MinBackoff time.Duration // first retry delay (default 1s), doubled per attempt
 	MaxBackoff time.Duration // longest retry delay (default 5m)
@@ -107,6 +112,7 @@ type Worker struct {
 	wake  chan struct{}
 
 	warned time.Time // when a failed delivery was last logged at Warn (Run's goroutine only)
+	told   bool      // a record waiting for a receiver not configured was logged (Run's goroutine only)
 }
 
 // failureWarnEvery is how often at most a failed delivery is logged at Warn, the others at
@@ -310,6 +316,9 @@ func (w *Worker) scan(ctx context.Context, from int64, inflight map[string]bool,
 				}
 			case st != nil && st.nextAt.After(now):
 				p.next = earlier(p.next, st.nextAt)
+			case w.cfg.Deliver == nil:
+				w.waitsForAReceiver()
+				p.next = earlier(p.next, w.expiresAt(rec))
 			case len(inflight) < w.cfg.Parallel:
 				inflight[rec.OrderKey] = true
 				w.start(ctx, rec, results)
@@ -344,6 +353,16 @@ func (w *Worker) forgetGone(retries map[int64]*retryState, seen map[int64]bool) 
 			delete(retries, id)
 			w.cfg.Forget(id)
 		}
+	}
+}
+
+// waitsForAReceiver logs, the first time only, that records wait with no receiver configured
+// (Config.Deliver nil).
+func (w *Worker) waitsForAReceiver() {
+	if !w.told {
+		w.told = true
+		w.log.Warn("outbox: records wait for a receiver that is not configured; each is dropped once expired",
+			"expiry", w.cfg.Expiry)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,17 +199,28 @@ func TestExpiryAndPermanent(t *testing.T) {
 
 func waitEmpty(t *testing.T, s *sqlite.Store) {
 	t.Helper()
+	waitHeads(t, s)
+}
+
+// waitHeads waits until the webhook records at the head of their calls are those with the
+// bodies want, oldest first, and fails the test if they are not within 10 s.
+func waitHeads(t *testing.T, s *sqlite.Store, want ...string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		recs, err := s.OutboxHeads(context.Background(), switchboard.OutboxWebhook, 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 0 {
+		bodies := make([]string, len(recs))
+		for i, r := range recs {
+			bodies[i] = string(r.Body)
+		}
+		if slices.Equal(bodies, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("outbox still holds %d records", len(recs))
+			t.Fatalf("outbox heads %q, want %q", bodies, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -44,9 +44,18 @@ func (d *delivery) add(kind string, expiry time.Duration, parallel int, deliver 
 		Parallel: parallel, Observer: m, Forget: forget}, store, time.Now, log))
 }
 
-// addWebhooks adds the webhook worker when --webhook-url is set, and reports whether it did.
+// addUnconfigured adds a worker of kind with no receiver: it gives up the records an earlier
+// start with one left, once they are older than expiry (outbox.Config.Deliver nil). Its
+// results are not shown at 0 (metrics.OutboxKind): no delivery of kind is configured.
+func (d *delivery) addUnconfigured(kind string, expiry time.Duration, store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) {
+	d.workers = append(d.workers, outbox.New(outbox.Config{Kind: kind, Expiry: expiry, Observer: m}, store, time.Now, log))
+}
+
+// addWebhooks adds the webhook worker when --webhook-url is set, and reports whether it did;
+// without it, a worker that only gives up the records of an earlier start once expired.
 func (d *delivery) addWebhooks(cfg config.Config, store *sqlite.Store, m *metrics.Metrics, log *slog.Logger) bool {
 	if cfg.WebhookURL == "" {
+		d.addUnconfigured(switchboard.OutboxWebhook, cfg.WebhookExpiry, store, m, log)
 		return false
 	}
 	sender := webhook.New(cfg.WebhookURL, cfg.WebhookSecret, nil, time.Now)

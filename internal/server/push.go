@@ -76,11 +76,13 @@ func loadPushes(cfg config.Config) (pushSetup, error) {
 }
 
 // addPushes adds the push worker, retrying each push until delivered or expiry old, when a
-// provider is configured, and reports whether it did. connected tells whether a user has a
+// provider is configured, and reports whether it did; without one, a worker that only gives up
+// the pushes of an earlier start once expired. connected tells whether a user has a
 // logged-in device; it is called only once the workers run.
 func (d *delivery) addPushes(p pushSetup, expiry time.Duration, connected func(string) bool, store *sqlite.Store,
 	m *metrics.Metrics, log *slog.Logger) bool {
 	if len(p.providers) == 0 {
+		d.addUnconfigured(switchboard.OutboxPush, expiry, store, m, log)
 		return false
 	}
 	log.Info("push providers", "providers", slices.Sorted(maps.Keys(p.providers)))
