@@ -10,19 +10,28 @@ import (
 	"github.com/dialtone/dialtone/internal/switchboard"
 )
 
-// alteredStore returns a store holding one log entry of alice, "callUserStateChanged" with JSON
-// data, and one idempotency record of hers with key "k", whose rows then have alter run on them
-// by another connection, as another program writing into the file would; and the store's log.
-func alteredStore(t *testing.T, alter string) (*Store, *syncBuffer) {
+// alteredStore returns a store holding call c1 of alice and bob, ringing with a deadline, alice
+// busy in it, one log entry of alice, "callUserStateChanged" with JSON data, one idempotency
+// record of hers with key "k", a webhook record and a push registration of bob's, whose rows
+// then have alter run on them by another connection, as another program writing into the
+// file would; and the store's log and path.
+func alteredStore(t *testing.T, alter string) (*Store, *syncBuffer, string) {
 	t.Helper()
 	var logs syncBuffer
 	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(func() { s.Close() })
 	if _, err := s.Commit(bg, switchboard.Change{
+		Calls:   []switchboard.CallWrite{{Call: testCall("c1", "alice", "bob")}},
+		Members: []switchboard.Member{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c1"}},
+		Busy:    []switchboard.BusyWrite{{UserID: "alice", CallID: "c1", InCall: true}},
 		Log: []switchboard.LogEntry{{UserID: "alice", Target: call.AllDevices, Event: "callUserStateChanged",
 			Data: []byte(`{"callID":"c1"}`), CreatedAt: 1000}},
-		Idem: &switchboard.IdempotencyRecord{UserID: "alice", Key: "k", Fingerprint: "f", Reply: []byte(`{"n":1}`), CreatedAt: 1000},
+		Idem:   &switchboard.IdempotencyRecord{UserID: "alice", Key: "k", Fingerprint: "f", Reply: []byte(`{"n":1}`), CreatedAt: 1000},
+		Outbox: []switchboard.OutboxRecord{{Kind: switchboard.OutboxWebhook, OrderKey: "c1", Body: []byte(`{}`), CreatedAt: 1000}},
 	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutPushTarget(bg, switchboard.PushTarget{UserID: "bob", DeviceID: "d", Provider: "fcm", Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	raw := rawConn(t, path)
@@ -32,7 +41,7 @@ func alteredStore(t *testing.T, alter string) (*Store, *syncBuffer) {
 	if _, err := raw.Exec(alter); err != nil {
 		t.Fatal(err)
 	}
-	return s, &logs
+	return s, &logs, path
 }
 
 // wantDamage fails the test unless err, of a read of an altered row, wraps
@@ -69,7 +78,7 @@ func TestStoredLogEntryThatDoesNotDecodeIsDamage(t *testing.T) {
 		"SharedDataNotJSON":  `INSERT INTO log_data (id, data) VALUES (1, x'A5'); UPDATE log SET data = x'', data_id = 1`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, logs := alteredStore(t, alter)
+			s, logs, _ := alteredStore(t, alter)
 			entries, err := s.ReadLog(bg, "alice", 0, 10)
 			if err == nil {
 				t.Fatalf("ReadLog of an altered row = %+v, want switchboard.ErrStorageUnavailable (6000270)", entries)
@@ -90,12 +99,71 @@ func TestStoredIdempotencyRecordThatDoesNotDecodeIsDamage(t *testing.T) {
 		"TimeNotANumber":           `UPDATE idem SET created_at = 'soon'`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, logs := alteredStore(t, alter)
+			s, logs, _ := alteredStore(t, alter)
 			rec, found, err := s.Idempotency(bg, "alice", "k", 0)
 			if err == nil {
 				t.Fatalf("Idempotency of an altered row = %+v, %v; want switchboard.ErrStorageUnavailable (6000270)", rec, found)
 			}
 			wantDamage(t, "Idempotency of an altered row", err, s, logs)
+		})
+	}
+}
+
+// Any row the store reads back, by a query or by the writer, holding a value of another type
+// than its column's (which the store never writes, and database/sql would convert where it
+// can) is damage: the read or the change fails with switchboard.ErrStorageUnavailable and the
+// store is found damaged (/readyz 503), rather than the read failing with an error that tells
+// nothing, the outbox stalling on it with an ERROR a second, or every change failing while the
+// store says it is writable (docs/operations.md "When the disk fills": damaged pages).
+func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
+	for name, tc := range map[string]struct {
+		alter string
+		read  func(s *Store, reopen func() *Store) (*Store, error) // reopen closes s and opens its file again
+	}{
+		"BusyRecords": {`UPDATE busy SET call_id = x'A5'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.BusyRecords(bg)
+			return s, err
+		}},
+		"DueCalls": {`UPDATE calls SET due_at = 'soon'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.DueCalls(bg)
+			return s, err
+		}},
+		"LogBounds": {`INSERT INTO users (user_id, head_seq) VALUES ('alice', 'x')`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, _, err := s.LogBounds(bg, "alice")
+			return s, err
+		}},
+		"RingingCalls": {`INSERT INTO users (user_id, head_seq) VALUES ('bob', 'x')`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, _, err := s.RingingCalls(bg, "bob")
+			return s, err
+		}},
+		"OutboxHeads": {`UPDATE outbox SET created_at = 'soon'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.OutboxHeads(bg, switchboard.OutboxWebhook, 0, 10)
+			return s, err
+		}},
+		"PushTargets": {`UPDATE push_targets SET voip = 'yes'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.PushTargets(bg, "bob")
+			return s, err
+		}},
+		"HeadsOfTheLogsTail": {`UPDATE log SET seq = 'x'`, func(s *Store, reopen func() *Store) (*Store, error) {
+			s = reopen() // the writer reads the heads of the log's tail first
+			_, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("carol", "e")}})
+			return s, err
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, logs, path := alteredStore(t, tc.alter)
+			s, err := tc.read(s, func() *Store {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s, err := Open(bg, path, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+			wantDamage(t, "a read of an altered row", err, s, logs)
 		})
 	}
 }

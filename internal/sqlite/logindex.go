@@ -130,12 +130,11 @@ func (w *writer) loadHeads(ctx context.Context) error {
 	}
 	defer rows.Close()
 	heads := map[string]int64{}
-	count := 0
+	var count int64
 	for rows.Next() {
 		var user string
-		var head int64
-		var n int
-		if err := rows.Scan(&user, &head, &n); err != nil {
+		var head, n int64
+		if err := scanStored(rows, &user, &head, &n); err != nil {
 			return fmt.Errorf("sqlite: read the heads of the log's tail: %w", err)
 		}
 		heads[user] = head
@@ -146,6 +145,6 @@ func (w *writer) loadHeads(ctx context.Context) error {
 	}
 	w.heads, w.undo, w.headsKnown = heads, w.undo[:0], true
 	w.tailRows = 0
-	w.tailAppended(count)
+	w.tailAppended(int(count))
 	return nil
 }

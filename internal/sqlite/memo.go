@@ -111,7 +111,7 @@ func (m *memo) reload(ctx context.Context, q interface {
 	busy := map[string]string{}
 	for rows.Next() {
 		var user, callID string
-		if err := rows.Scan(&user, &callID); err != nil {
+		if err := scanStored(rows, &user, &callID); err != nil {
 			return fmt.Errorf("sqlite: load busy records: %w", err)
 		}
 		busy[user] = callID

@@ -20,7 +20,7 @@ func (s *Store) OutboxHeads(ctx context.Context, kind string, afterID int64, lim
 	}
 	recs, err := queryAll(ctx, s.r.outbox, func(rows *sql.Rows) (r switchboard.OutboxRecord, err error) {
 		r.Kind = kind
-		return r, rows.Scan(&r.ID, &r.OrderKey, &r.Body, &r.CreatedAt)
+		return r, scanStored(rows, &r.ID, &r.OrderKey, &r.Body, &r.CreatedAt)
 	}, kind, afterID, limit)
 	if err != nil {
 		return nil, s.readFailed(fmt.Errorf("sqlite: read outbox: %w", err))
@@ -35,7 +35,7 @@ func (s *Store) PushTargets(ctx context.Context, userID string) ([]switchboard.P
 	}
 	ts, err := queryAll(ctx, s.r.pushTargets, func(rows *sql.Rows) (t switchboard.PushTarget, err error) {
 		t.UserID = userID
-		return t, rows.Scan(&t.DeviceID, &t.Provider, &t.Token, &t.VoIP, &t.BundleID)
+		return t, scanStored(rows, &t.DeviceID, &t.Provider, &t.Token, &t.VoIP, &t.BundleID)
 	}, userID)
 	if err != nil {
 		return nil, s.readFailed(fmt.Errorf("sqlite: read push targets of %s: %w", userID, err))
@@ -96,7 +96,7 @@ func (s *Store) InvitationPushed(ctx context.Context, callID, userID string) (bo
 		return false, ErrClosed
 	}
 	var marked bool
-	if err := s.r.pushMark.QueryRowContext(ctx, callID, userID).Scan(&marked); err != nil {
+	if err := scanStored(s.r.pushMark.QueryRowContext(ctx, callID, userID), &marked); err != nil {
 		return false, s.readFailed(fmt.Errorf("sqlite: read invitation push mark: %w", err))
 	}
 	return marked, nil

@@ -80,7 +80,7 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return c, err
 	}
 	var data []byte
-	err := s.r.call.QueryRowContext(ctx, id).Scan(&data)
+	err := scanStored(s.r.call.QueryRowContext(ctx, id), &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return call.Call{}, fmt.Errorf("call %s: %w", id, switchboard.ErrNotFound)
 	}
@@ -104,11 +104,13 @@ func decodeStored(c *call.Call, data []byte) error {
 	return nil
 }
 
-// scanStored scans the current row of rows into dest, each a *int64, *string or *[]byte,
-// requiring each value to be of the type the store writes in its column (INTEGER, TEXT,
-// BLOB): SQLite keeps whatever type a value was written with, and database/sql would convert
-// many of them silently. A value of another type says the row was altered behind the store's
-// back, and the error wraps errUndecodable; any other error is the read's own.
+// scanStored scans the current row of rows into dest, each a *int64, *sql.NullInt64, *bool
+// (an INTEGER 0 or 1), *string or *[]byte, requiring each value to be of the type the store
+// writes in its column (INTEGER, TEXT, BLOB; NULL only into a *sql.NullInt64 or a *[]byte):
+// SQLite keeps whatever type a value was written with, and database/sql would convert many
+// of them silently. A value of another type says the row was altered behind the store's back,
+// and the error wraps errUndecodable; any other error is the read's own. Every read of a
+// stored row goes through it.
 func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 	values := make([]any, len(dest))
 	into := make([]any, len(dest))
@@ -123,6 +125,13 @@ func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 		switch d := d.(type) {
 		case *int64:
 			*d, ok = values[i].(int64)
+		case *sql.NullInt64:
+			d.Int64, d.Valid = values[i].(int64)
+			ok = d.Valid || values[i] == nil
+		case *bool:
+			var n int64
+			n, ok = values[i].(int64)
+			*d = n != 0
 		case *string:
 			*d, ok = values[i].(string)
 		case *[]byte:
@@ -176,7 +185,7 @@ func (s *Store) BusyCall(ctx context.Context, userID string) (string, error) {
 		return id, nil
 	}
 	var id string
-	err := s.r.busyCall.QueryRowContext(ctx, userID).Scan(&id)
+	err := scanStored(s.r.busyCall.QueryRowContext(ctx, userID), &id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", s.readFailed(fmt.Errorf("sqlite: read busy record of %s: %w", userID, err))
 	}
@@ -238,7 +247,7 @@ func (s *Store) LogBounds(ctx context.Context, userID string) (oldest, head int6
 		return 0, 0, ErrClosed
 	}
 	var b bounds
-	if err := s.r.bounds.QueryRowContext(ctx, userID).Scan(b.columns()...); err != nil {
+	if err := scanStored(s.r.bounds.QueryRowContext(ctx, userID), b.columns()...); err != nil {
 		return 0, 0, s.readFailed(fmt.Errorf("sqlite: log bounds of %s: %w", userID, err))
 	}
 	oldest, head = b.values()
@@ -275,7 +284,7 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	// One row more than asked tells whether an older page exists.
 	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
 		var data []byte
-		if err = rows.Scan(&r.id, &data); err == nil {
+		if err = scanStored(rows, &r.id, &data); err == nil {
 			err = decodeStored(&r.c, data)
 		}
 		return r, err
@@ -310,7 +319,7 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 	for rows.Next() {
 		var b bounds
 		var data []byte
-		if err = rows.Scan(append(b.columns(), &data)...); err != nil {
+		if err = scanStored(rows, append(b.columns(), &data)...); err != nil {
 			break
 		}
 		_, head = b.values()
@@ -338,7 +347,7 @@ func (s *Store) DueCalls(ctx context.Context) ([]switchboard.Due, error) {
 		return nil, ErrClosed
 	}
 	dues, err := queryAll(ctx, s.r.due, func(rows *sql.Rows) (d switchboard.Due, err error) {
-		return d, rows.Scan(&d.CallID, &d.At)
+		return d, scanStored(rows, &d.CallID, &d.At)
 	})
 	if err != nil {
 		return nil, s.readFailed(fmt.Errorf("sqlite: due calls: %w", err))
@@ -353,7 +362,7 @@ func (s *Store) BusyRecords(ctx context.Context) ([]switchboard.BusyWrite, error
 	}
 	recs, err := queryAll(ctx, s.r.busy, func(rows *sql.Rows) (b switchboard.BusyWrite, err error) {
 		b.InCall = true
-		return b, rows.Scan(&b.UserID, &b.CallID)
+		return b, scanStored(rows, &b.UserID, &b.CallID)
 	})
 	if err != nil {
 		return nil, s.readFailed(fmt.Errorf("sqlite: busy records: %w", err))

@@ -271,7 +271,7 @@ type headUndo struct {
 func (w *writer) nextSeq(ctx context.Context, userID string) (seq, prev int64, err error) {
 	head, known := w.heads[userID]
 	if !known {
-		if err := w.headOf.QueryRowContext(ctx, userID).Scan(&head); err != nil {
+		if err := scanStored(w.headOf.QueryRowContext(ctx, userID), &head); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -498,7 +498,7 @@ func (w *writer) writeBusy(ctx context.Context, b switchboard.BusyWrite) error {
 // checkBusy returns ErrConflict when userID has a busy record for a call other than callID.
 func (w *writer) checkBusy(ctx context.Context, userID, callID string) error {
 	var have string
-	err := w.busyOf.QueryRowContext(ctx, userID).Scan(&have)
+	err := scanStored(w.busyOf.QueryRowContext(ctx, userID), &have)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
