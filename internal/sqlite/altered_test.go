@@ -76,6 +76,7 @@ func TestStoredLogEntryThatDoesNotDecodeIsDamage(t *testing.T) {
 		"UnknownTarget":      `UPDATE log SET target = 7`,
 		"TimeNotANumber":     `UPDATE log SET created_at = 'soon'`,
 		"SharedDataNotJSON":  `INSERT INTO log_data (id, data) VALUES (1, x'A5'); UPDATE log SET data = x'', data_id = 1`,
+		"SharedDataMissing":  `UPDATE log SET data = x'', data_id = 99`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, logs, _ := alteredStore(t, alter)

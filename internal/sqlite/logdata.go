@@ -24,6 +24,9 @@ const (
 	// logData joins an entry's shared data; l is the log row.
 	logData = `LEFT JOIN log_data d ON d.id = l.data_id`
 
+	// sharedDataLost is 1 when the log row l names shared data that logData found no row of.
+	sharedDataLost = `(l.data_id > 0 AND d.id IS NULL)`
+
 	// dropUnsharedData deletes, after Prune deleted log rows, the shared data no remaining row
 	// names. Data ids grow in commit order like the rows naming them, so these are the ids
 	// below the lowest one named (log_data_ref indexes the rows that name one).

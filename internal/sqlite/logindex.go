@@ -68,14 +68,16 @@ const (
 		FROM log WHERE id > (SELECT upto FROM log_indexed) AND user_id = ?1`
 
 	// readLogQuery reads a user's entries after a seq, from the index and the tail, each with
-	// the seq it follows (prev_seq, NULL when that is seq - 1).
-	readLogQuery = `SELECT seq, prev, target, device_id, event, data, created_at FROM (
+	// the seq it follows (prev_seq, NULL when that is seq - 1), and whether the shared data it
+	// names is missing (lost: damage, since Prune keeps every row a retained entry names).
+	readLogQuery = `SELECT seq, prev, target, device_id, event, data, created_at, lost FROM (
 		SELECT i.seq, COALESCE(l.prev_seq, i.seq - 1) AS prev, l.target, l.device_id, l.event,
-			COALESCE(d.data, l.data) AS data, l.created_at
+			COALESCE(d.data, l.data) AS data, l.created_at, ` + sharedDataLost + ` AS lost
 			FROM log_by_user i JOIN log l ON l.id = i.log_id ` + logData + `
 			WHERE i.user_id = ?1 AND i.seq > ?2
 		UNION ALL
-		SELECT l.seq, COALESCE(l.prev_seq, l.seq - 1), l.target, l.device_id, l.event, COALESCE(d.data, l.data), l.created_at
+		SELECT l.seq, COALESCE(l.prev_seq, l.seq - 1), l.target, l.device_id, l.event, COALESCE(d.data, l.data), l.created_at,
+			` + sharedDataLost + `
 			FROM log l ` + logData + `
 			WHERE l.id > (SELECT upto FROM log_indexed) AND l.user_id = ?1 AND l.seq > ?2)
 		ORDER BY seq LIMIT ?3`

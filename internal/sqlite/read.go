@@ -222,8 +222,13 @@ func (s *Store) ReadLog(ctx context.Context, userID string, afterSeq int64, limi
 	out, err := queryAll(ctx, s.r.readLog, func(rows *sql.Rows) (switchboard.LogEntry, error) {
 		e := switchboard.LogEntry{UserID: userID}
 		var target int64
-		err := scanStored(rows, &e.Seq, &e.Prev, &target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt)
-		if err == nil {
+		var lost bool
+		err := scanStored(rows, &e.Seq, &e.Prev, &target, &e.DeviceID, &e.Event, &e.Data, &e.CreatedAt, &lost)
+		switch {
+		case err != nil:
+		case lost:
+			err = fmt.Errorf("%w: log entry %d of %s names shared data that is gone", errUndecodable, e.Seq, userID)
+		default:
 			err = checkEntry(&e, target)
 		}
 		return e, err
