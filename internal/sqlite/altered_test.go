@@ -121,6 +121,20 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 		alter string
 		read  func(s *Store, reopen func() *Store) (*Store, error) // reopen closes s and opens its file again
 	}{
+		"CallOfAnotherID": {copyOfC1 + `;`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.Call(bg, "c2")
+			return s, err
+		}},
+		"ListedCallOfAnotherID": {copyOfC1 + `; INSERT INTO members (user_id, call_id) VALUES ('carol', 'c2')`,
+			func(s *Store, _ func() *Store) (*Store, error) {
+				_, _, err := s.ListCalls(bg, "carol", 0, 10)
+				return s, err
+			}},
+		"RingingCallOfAnotherID": {copyOfC1 + `; INSERT INTO members (user_id, call_id) VALUES ('carol', 'c2')`,
+			func(s *Store, _ func() *Store) (*Store, error) {
+				_, _, err := s.RingingCalls(bg, "carol")
+				return s, err
+			}},
 		"BusyRecords": {`UPDATE busy SET call_id = x'A5'`, func(s *Store, _ func() *Store) (*Store, error) {
 			_, err := s.BusyRecords(bg)
 			return s, err
@@ -168,3 +182,7 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 		})
 	}
 }
+
+// copyOfC1 stores the data of call c1 (alteredStore's) as that of a call c2.
+const copyOfC1 = `INSERT INTO calls (id, version, state, due_at, ended_at, data)
+	SELECT 'c2', version, state, due_at, ended_at, data FROM calls WHERE id = 'c1'`

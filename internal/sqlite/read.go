@@ -20,8 +20,8 @@ import (
 // statement: the calls are as the user's events up to that head left them. Without calls, one
 // row carries the bounds and a NULL call.
 const ringingQuery = `WITH b AS (` + boundsQuery + `)
-	SELECT b.*, p.data FROM b LEFT JOIN (SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
-		WHERE m.user_id = ?1 AND c.state = 1) p ORDER BY p.id`
+	SELECT b.*, p.call_id, p.data FROM b LEFT JOIN (SELECT m.id, m.call_id, c.data
+		FROM members m JOIN calls c ON c.id = m.call_id WHERE m.user_id = ?1 AND c.state = 1) p ORDER BY p.id`
 
 // readStmts are the read queries, prepared once on the read pool.
 type readStmts struct {
@@ -39,7 +39,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
 		{&r.readLog, readLogQuery},
 		{&r.bounds, boundsQuery},
-		{&r.listCalls, `SELECT m.id, c.data FROM members m JOIN calls c ON c.id = m.call_id
+		{&r.listCalls, `SELECT m.id, m.call_id, c.data FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
 		{&r.ringing, ringingQuery},
 		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
@@ -88,29 +88,33 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: read call %s: %w", id, err))
 	}
 	var c call.Call
-	if err := decodeStored(&c, data); err != nil {
+	if err := decodeStored(&c, id, data); err != nil {
 		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: call %s: %w", id, err))
 	}
 	return c, nil
 }
 
-// decodeStored decodes into c a call read from the database. The store wrote it encoded, so
-// an error, which wraps errUndecodable, says its bytes were damaged on disk where SQLite could
-// not tell: a row's payload carries no checksum.
-func decodeStored(c *call.Call, data []byte) error {
+// decodeStored decodes into c the call read from the database row of id. The store wrote it
+// encoded, so an error, which wraps errUndecodable, says its bytes were damaged on disk where
+// SQLite could not tell (a row's payload carries no checksum), or that they are another call's:
+// a change decided on it would be written to that call.
+func decodeStored(c *call.Call, id string, data []byte) error {
 	if err := c.UnmarshalBinary(data); err != nil {
 		return fmt.Errorf("%w: %w", errUndecodable, err)
+	}
+	if c.ID != id {
+		return fmt.Errorf("%w: the row of call %s holds call %s", errUndecodable, id, c.ID)
 	}
 	return nil
 }
 
 // scanStored scans the current row of rows into dest, each a *int64, *sql.NullInt64, *bool
-// (an INTEGER 0 or 1), *string or *[]byte, requiring each value to be of the type the store
-// writes in its column (INTEGER, TEXT, BLOB; NULL only into a *sql.NullInt64 or a *[]byte):
-// SQLite keeps whatever type a value was written with, and database/sql would convert many
-// of them silently. A value of another type says the row was altered behind the store's back,
-// and the error wraps errUndecodable; any other error is the read's own. Every read of a
-// stored row goes through it.
+// (an INTEGER 0 or 1), *string, *sql.NullString or *[]byte, requiring each value to be of the
+// type the store writes in its column (INTEGER, TEXT, BLOB; NULL only into a *sql.NullInt64,
+// a *sql.NullString or a *[]byte): SQLite keeps whatever type a value was written with, and
+// database/sql would convert many of them silently. A value of another type says the row was
+// altered behind the store's back, and the error wraps errUndecodable; any other error is the
+// read's own. Every read of a stored row goes through it.
 func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 	values := make([]any, len(dest))
 	into := make([]any, len(dest))
@@ -134,6 +138,9 @@ func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 			*d = n != 0
 		case *string:
 			*d, ok = values[i].(string)
+		case *sql.NullString:
+			d.String, d.Valid = values[i].(string)
+			ok = d.Valid || values[i] == nil
 		case *[]byte:
 			*d, ok = values[i].([]byte)
 			ok = ok || values[i] == nil // an empty BLOB
@@ -150,8 +157,8 @@ func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 // checkEntry sets e.Target to target, e having been read from the log, and returns an error
 // wrapping errUndecodable unless e is what the store could have written: a target that call
 // knows, an event name that needs no escape in JSON (unescapedJSON), and data that is empty or
-// JSON (the wire's encoding of the event). A device catching up gets the event name and data as they are,
-// inside a JSON frame of its own (R7.2).
+// JSON (the wire's encoding of the event). A device catching up gets the event name and data
+// as they are, inside a JSON frame of its own (R7.2).
 func checkEntry(e *switchboard.LogEntry, target int64) error {
 	switch {
 	case target < int64(call.AllDevices) || target > int64(call.AllButDevice):
@@ -288,9 +295,10 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	}
 	// One row more than asked tells whether an older page exists.
 	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
+		var id string
 		var data []byte
-		if err = scanStored(rows, &r.id, &data); err == nil {
-			err = decodeStored(&r.c, data)
+		if err = scanStored(rows, &r.id, &id, &data); err == nil {
+			err = decodeStored(&r.c, id, data)
 		}
 		return r, err
 	}, userID, before, int64(count)+1)
@@ -323,16 +331,17 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 	defer rows.Close()
 	for rows.Next() {
 		var b bounds
+		var id sql.NullString
 		var data []byte
-		if err = scanStored(rows, append(b.columns(), &data)...); err != nil {
+		if err = scanStored(rows, append(b.columns(), &id, &data)...); err != nil {
 			break
 		}
 		_, head = b.values()
-		if data == nil { // no call: the row only carries the bounds
+		if !id.Valid { // no call: the row only carries the bounds
 			continue
 		}
 		var c call.Call
-		if err = decodeStored(&c, data); err != nil {
+		if err = decodeStored(&c, id.String, data); err != nil {
 			break
 		}
 		calls = append(calls, c)
