@@ -64,7 +64,9 @@ const MAX_FRAME_BYTES = 65536;
  * reason is 'server' (also for a request the client refuses as the server would: one over the
  * protocol's 64 KiB frame limit, InvalidParameter); for a failure on the client side, code is 0
  * and reason is one of 'timeout', 'aborted' (the operation's AbortSignal aborted; its reason is
- * .cause), 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
+ * .cause), 'protocol' (the reply does not follow the protocol: its result is not JSON, not an
+ * object of the op's fields' types, or absent, or its error has no code; it was the request's
+ * one reply, so the operation is not sent again), 'closed', 'loggedOut', 'notLoggedIn', 'alreadyLoggedIn',
  * 'kicked', 'heartbeatTimeout' (this client heard nothing from the server for the heartbeat
  * timeout and dropped the connection; the server's own heartbeatTimeout kick is 'kicked'),
  * 'network'.
@@ -205,4 +207,140 @@ export function toError(err) {
 export function final(err) {
   if (err.kick) return !err.kick.retry;
   return err.code === ErrorCode.AuthFailed || err.code === ErrorCode.TooManyDevices;
+}
+
+// RESULT_FIELDS holds, by op, the JSON type of each field of its result (protocol.md "Ops"): a
+// result must be an object whose fields have these types or are null, as the Go SDK decodes
+// it. An op not listed has nothing to return: its result is {}, any object.
+const RESULT_FIELDS = Object.freeze({
+  login: {
+    userID: 'string', deviceID: 'string', headSeq: 'number', caughtUp: 'boolean',
+    heartbeatIntervalMs: 'number', heartbeatTimeoutMs: 'number', serverTime: 'number',
+  },
+  heartbeat: { serverTime: 'number' },
+  callInvite: { callID: 'string', timeout: 'number', errorUserList: 'array', callInfo: 'object' },
+  callCancel: { callID: 'string', errorInvitees: 'array' },
+  callAccept: { callID: 'string' },
+  callReject: { callID: 'string' },
+  callingInvite: { callID: 'string', errorUserList: 'array' },
+  callJoin: { callID: 'string', createTime: 'number', joinTime: 'number', callUserList: 'array', extendedData: 'string' },
+  callQuit: { callID: 'string', createTime: 'number', acceptTime: 'number', quitTime: 'number' },
+  callEnd: { callID: 'string', createTime: 'number', acceptTime: 'number', endTime: 'number' },
+  queryCallInvitationList: { callList: 'array', nextFlag: 'number' },
+  queryCall: { callInfo: 'object' },
+});
+
+// jsonType returns the JSON type of v: 'object', 'array', 'string', 'number', 'boolean' or 'null'.
+function jsonType(v) {
+  if (v === null) return 'null';
+  return Array.isArray(v) ? 'array' : typeof v;
+}
+
+// isObject reports whether v, parsed from JSON, is an object.
+export function isObject(v) {
+  return jsonType(v) === 'object';
+}
+
+// protocolError returns the error of op whose reply does not follow the protocol, as what says.
+export function protocolError(op, what) {
+  return new DialtoneError(0, `dialtone: ${op}: protocol error: ${what}`, 'protocol');
+}
+
+// replyError returns the error that the reply f (a parsed frame) fails op with: the server's
+// refusal, or a protocol error for an error without an integer code, a result that is not an
+// object of op's fields' types (RESULT_FIELDS), or a reply with neither. It returns null when
+// f.result is op's result.
+export function replyError(op, f) {
+  if (f.error !== undefined && f.error !== null) return refusal(op, f.error);
+  if (f.result === undefined) return protocolError(op, 'a reply with neither result nor error');
+  if (!isObject(f.result)) {
+    return protocolError(op, `the result ${JSON.stringify(f.result).slice(0, 40)} is not an object`);
+  }
+  for (const [field, type] of Object.entries(RESULT_FIELDS[op] ?? {})) {
+    const t = jsonType(f.result[field] ?? null);
+    if (t !== 'null' && t !== type) return protocolError(op, `the result's ${field} is a ${t}, not a ${type}`);
+  }
+  return null;
+}
+
+// refusal returns the DialtoneError of the error object e of a reply to op: the server's
+// refusal with its wire code, or a protocol error when e has no integer code (or a message
+// that is not a string), a refusal of no code the app could act on.
+function refusal(op, e) {
+  const coded = isObject(e) && Number.isSafeInteger(e.code) && e.code > 0;
+  if (!coded || !['string', 'null'].includes(jsonType(e.message ?? null))) {
+    return protocolError(op, `the error ${JSON.stringify(e).slice(0, 40)} has no code`);
+  }
+  return new DialtoneError(e.code, e.message || `error ${e.code}`);
+}
+
+// replyID returns the id of a frame text that JSON.parse refused, when what can be read of it,
+// up to its fault, is a reply's envelope: an object whose "id" member (the last one read, as
+// JSON.parse keeps the last) is a positive integer, and that names no event. It returns 0
+// otherwise: the frame answers no request the client can tell. As the Go SDK's replyID.
+export function replyID(text) {
+  const s = String(text);
+  let pos = skipSpace(s, 0);
+  if (s[pos] !== '{') return 0;
+  let id = 0;
+  for (pos = skipSpace(s, pos + 1); s[pos] === '"'; pos = skipSpace(s, pos + 1)) {
+    const nameEnd = stringEnd(s, pos);
+    const name = parsed(s.slice(pos, nameEnd));
+    pos = skipSpace(s, nameEnd);
+    if (name === FAULT || s[pos] !== ':') break;
+    pos = skipSpace(s, pos + 1);
+    const end = valueEnd(s, pos);
+    const value = parsed(s.slice(pos, end));
+    if (value === FAULT) break;
+    if (name === 'event' && typeof value === 'string') return 0;
+    if (name === 'id') id = value;
+    pos = skipSpace(s, end);
+    if (s[pos] !== ',') break;
+  }
+  return Number.isSafeInteger(id) && id > 0 ? id : 0;
+}
+
+// FAULT is what parsed returns for text that is not JSON.
+const FAULT = Symbol('fault');
+
+function parsed(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return FAULT;
+  }
+}
+
+function skipSpace(s, pos) {
+  while (s[pos] === ' ' || s[pos] === '\t' || s[pos] === '\n' || s[pos] === '\r') pos++;
+  return pos;
+}
+
+// stringEnd returns the index after the string literal whose quote is at pos (s.length when it
+// has no end), following its escapes.
+function stringEnd(s, pos) {
+  for (let i = pos + 1; i < s.length; i++) {
+    if (s[i] === '\\') i++;
+    else if (s[i] === '"') return i + 1;
+  }
+  return s.length;
+}
+
+// valueEnd returns the index after the JSON value that starts at pos, were it well formed: it
+// follows strings and brackets only, and JSON.parse checks the value it bounds.
+function valueEnd(s, pos) {
+  let depth = 0;
+  for (let i = pos; i < s.length;) {
+    const c = s[i];
+    if (depth === 0 && (c === ',' || c === '}' || c === ']' || skipSpace(s, i) > i)) return i; // a scalar's end
+    if (c === '"') {
+      i = stringEnd(s, i);
+    } else {
+      if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') depth--;
+      i++;
+    }
+    if (depth === 0 && (c === '"' || c === '}' || c === ']')) return i;
+  }
+  return s.length;
 }

@@ -45,12 +45,15 @@ export class DialtoneError extends Error {
   readonly code: number;
   /**
    * 'aborted': the operation's AbortSignal aborted (RequestOptions), its reason in cause.
+   * 'protocol': the reply does not follow the protocol (its result not JSON, not an object of
+   * the op's fields' types, or absent, or its error without a code); the operation is not sent
+   * again, and the connection stays (the Go SDK's ErrProtocol).
    * 'heartbeatTimeout': this client heard nothing from the server for the heartbeat timeout and
    * dropped the connection (a Reconnecting state's reason); the server's own heartbeatTimeout
    * kick is 'kicked'.
    */
   readonly reason:
-    | 'server' | 'timeout' | 'aborted' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
+    | 'server' | 'timeout' | 'aborted' | 'protocol' | 'closed' | 'loggedOut' | 'notLoggedIn' | 'alreadyLoggedIn'
     | 'kicked' | 'heartbeatTimeout' | 'network';
   /** The kick that ended the connection, when reason is 'kicked'. */
   readonly kick?: Kicked;

@@ -32,6 +32,7 @@ export {
 import {
   ConnectionState, ErrorCode, KickReasons, DialtoneError, backoff, tokenSubject, wsURL,
   encodeBody, frameText, keyOf, idemKeyError, frameSizeError, abortError, toError, final, remainingRingTime,
+  isObject, protocolError, replyError, replyID,
 } from './dialtone-wire.js';
 import { Timers, ServerClock } from './dialtone-time.js';
 import { Conn, Heartbeat } from './dialtone-conn.js';
@@ -568,7 +569,7 @@ export class Dialtone {
     try {
       f = JSON.parse(text);
     } catch {
-      this.#opts.logger.warn('dialtone: undecodable frame', text);
+      this.#onUndecodable(conn, text);
       return;
     }
     if (f === null || typeof f !== 'object') return;
@@ -576,7 +577,7 @@ export class Dialtone {
       this.#onEvent(conn, f);
       return;
     }
-    const req = typeof f.id === 'number' ? conn.pending.get(f.id) : undefined;
+    const req = typeof f.id === 'number' ? this.#answered(conn, f.id) : undefined;
     if (!req) {
       if (f.error && f.id === undefined && f.error.code === ErrorCode.RateLimited) {
         // The server refuses a connection with this frame, then closes it (too many
@@ -587,13 +588,13 @@ export class Dialtone {
       }
       return;
     }
-    conn.pending.delete(f.id);
-    this.#timers.cancel(req.timer);
-    if (f.error) {
-      req.reject(new DialtoneError(f.error.code, f.error.message || `error ${f.error.code}`));
+    const failure = replyError(req.op, f);
+    if (failure) {
+      if (failure.reason === 'protocol') this.#opts.logger.warn('dialtone: a reply that does not follow the protocol', text);
+      req.reject(failure);
       return;
     }
-    const result = f.result ?? {};
+    const result = f.result;
     if (req.onResult) {
       try {
         req.onResult(result);
@@ -603,6 +604,25 @@ export class Dialtone {
       }
     }
     req.resolve(result);
+  }
+
+  // answered returns the request of conn that the reply with id answers, no longer pending and
+  // its timer cancelled, or undefined when none awaits it.
+  #answered(conn, id) {
+    const req = conn.pending.get(id);
+    if (!req) return undefined;
+    conn.pending.delete(id);
+    this.#timers.cancel(req.timer);
+    return req;
+  }
+
+  // onUndecodable handles a frame that is not JSON: the one reply of the request whose id it
+  // reads as (replyID), which then fails with a protocol error, as in the Go SDK; otherwise
+  // ignored.
+  #onUndecodable(conn, text) {
+    this.#opts.logger.warn('dialtone: undecodable frame', text);
+    const req = this.#answered(conn, replyID(text));
+    req?.reject(protocolError(req.op, 'the reply is not JSON'));
   }
 
   #onEvent(conn, f) {

@@ -32,6 +32,8 @@ export function fakeServer() {
     fail(id, code) { this.onmessage?.({ data: JSON.stringify({ id, error: { code, message: 'no' } }) }); }
     event(event, data, seq) { this.onmessage?.({ data: JSON.stringify({ event, data, seq }) }); }
     drop(code = 1006) { this.onclose?.({ code, reason: '' }); }
+    // text sends text as it is, in one frame: a frame that need not be JSON.
+    text(text) { this.onmessage?.({ data: text }); }
   }
   srv.FakeSocket = FakeSocket;
   return srv;
