@@ -30,7 +30,7 @@ export {
   DialtoneError, stateName, remainingRingTime, backoff, newIdempotencyKey, tokenSubject, wsURL,
 } from './dialtone-wire.js';
 import {
-  ConnectionState, ErrorCode, KickReasons, DialtoneError, backoff, tokenSubject, wsURL,
+  ConnectionState, ErrorCode, KickReasons, CallEvents, DialtoneError, backoff, tokenSubject, wsURL,
   encodeBody, frameText, keyOf, idemKeyError, frameSizeError, abortError, toError, final, remainingRingTime,
   isObject, protocolError, replyError, replyID,
 } from './dialtone-wire.js';
@@ -626,8 +626,8 @@ export class Dialtone {
   }
 
   #onEvent(conn, f) {
-    const data = f.data ?? {};
     if (f.event === 'kicked') {
+      const data = f.data ?? {};
       // The kick table is the contract for a known reason; the event's flag only echoes it.
       const known = typeof data.reason === 'string' && Object.hasOwn(KickReasons, data.reason);
       conn.kick = { reason: data.reason, retry: known ? KickReasons[data.reason].retry : !!data.retry };
@@ -640,12 +640,25 @@ export class Dialtone {
     }
     const seq = typeof f.seq === 'number' ? f.seq : 0;
     if (seq > 0 && this.#lastSeq !== null && seq <= this.#lastSeq) return; // a replay already processed
-    if (f.event === 'callInvitationReceived' && data.callID) this.#receipts.acknowledge(data);
-    this.#events.emit(f.event, data, { event: f.event, seq });
+    this.#deliver(f.event, f.data, seq);
     if (seq > 0) {
       this.#lastSeq = seq;
       this.#savePosition();
     }
+  }
+
+  // deliver hands the event named event to its listeners with its data, an invitation
+  // acknowledged first (R5.1). A call event whose data is not an object tells no call
+  // (protocol.md "Events": its data holds callID and the call's version): it is logged and
+  // skipped, as in the Go SDK.
+  #deliver(event, data, seq) {
+    if (CallEvents.includes(event) && !isObject(data)) {
+      this.#opts.logger.warn('dialtone: a call event whose data is not an object', event, data);
+      return;
+    }
+    data ??= {};
+    if (event === 'callInvitationReceived' && data.callID) this.#receipts.acknowledge(data);
+    this.#events.emit(event, data, { event, seq });
   }
 
   // drop handles the end of conn for reason (or the kick conn heard): reconnect, or finish the

@@ -192,3 +192,25 @@ test('an operation settles in the wire\'s order with the events around its reply
     c.close();
   }
 });
+// A call event without data, or with data that is not an object, tells no call (protocol.md
+// "Events": every call event's data holds callID and the call's version): it is not delivered
+// and an invitation of no call is not acknowledged; its seq still counts as processed, as an
+// unknown event's does.
+test('a call event without data, or with data that is not an object, is not delivered, as in the Go SDK', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const seen = [];
+    c.on('callInvitationReceived', (d) => seen.push(d.callID));
+    c.on('callInvitationCreated', (d) => seen.push(d.callID));
+    ws.text('{"event":"callInvitationReceived","seq":4}');
+    ws.text('{"event":"callInvitationReceived","data":null,"seq":5}');
+    ws.text('{"event":"callInvitationCreated","data":"c7","seq":6}');
+    ws.event('callInvitationReceived', { callID: 'c9', version: 1, deadline: Date.now() + 30000 }, 7);
+    assert.deepEqual(seen, ['c9']);
+    const receipt = await ws.next();
+    assert.deepEqual([receipt.op, receipt.data], ['callReceived', { callID: 'c9' }]);
+    assert.equal(c.lastSeq, 7);
+  } finally {
+    c.close();
+  }
+});
