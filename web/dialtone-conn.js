@@ -2,6 +2,9 @@
 // heartbeat that keeps it alive (behaviour R6.1).
 import { DialtoneError, KickReasons } from './dialtone-wire.js';
 
+/** How long a connection that heard a kick of no reason waits for the close that names it. */
+export const KICK_CLOSE_WAIT_MS = 1000;
+
 // Conn is one WebSocket and the requests sent on it.
 export class Conn {
   constructor(ws, now) {
@@ -11,6 +14,7 @@ export class Conn {
     this.ready = false; // logged in
     this.dead = false;
     this.kick = null; // {reason, retry} from a kicked event
+    this.unnamedKick = null; // a kicked event's kick of no reason, until the close names it
     this.refusal = null; // the DialtoneError of a frame refusing the connection, if any
     this.refused = false; // a reconnection's login on it was refused (Dialtone #endAttempt)
   }
@@ -20,6 +24,19 @@ export class Conn {
     this.dead = true;
     this.ws.onclose = this.ws.onmessage = this.ws.onopen = null;
     try { this.ws.close(1000); } catch { /* already closed */ }
+  }
+
+  // usable reports whether requests may be sent on the connection: logged in, and neither dead
+  // nor closing after a kick.
+  get usable() {
+    return this.ready && !this.dead && !this.unnamedKick;
+  }
+
+  // kickClosed returns the kick that the close code of a connection that heard a kick of no
+  // reason names: the kick table's, else that kick (docs/behaviour.md §12, "A kick that tells
+  // no reason").
+  kickClosed(code) {
+    return kickByCloseCode(code) ?? this.unnamedKick;
   }
 
   // endReason returns why the connection ended when the client ends it for reason: the kick it
@@ -34,12 +51,19 @@ export class Conn {
   // of the connection (6000292), else a network error.
   closeReason(ev) {
     if (this.kick) return kickError(this.kick);
-    for (const [reason, k] of Object.entries(KickReasons)) {
-      if (k.closeCode === ev.code) return kickError({ reason, retry: k.retry });
-    }
+    const kick = kickByCloseCode(ev.code);
+    if (kick) return kickError(kick);
     if (this.refusal) return this.refusal;
     return new DialtoneError(0, `dialtone: connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, 'network');
   }
+}
+
+// kickByCloseCode returns the kick of the kick table whose close code is code, or null.
+function kickByCloseCode(code) {
+  for (const [reason, k] of Object.entries(KickReasons)) {
+    if (k.closeCode === code) return { reason, retry: k.retry };
+  }
+  return null;
 }
 
 function kickError(kick) {

@@ -209,6 +209,19 @@ export function final(err) {
   return err.code === ErrorCode.AuthFailed || err.code === ErrorCode.TooManyDevices;
 }
 
+// kickOf returns the kick that a kicked event's data tells, {reason, retry}: the kick table's
+// retry for a known reason, the event's for another. Data that tells no reason (none, not of the
+// kicked shape, or without a reason) gives a kick of reason '', with the event's retry (false
+// when it has none or its data is not of the kicked shape), which the close that follows may
+// name (docs/behaviour.md §12, "A kick that tells no reason").
+export function kickOf(data) {
+  const shaped = isObject(data) && ['string', 'null'].includes(jsonType(data.reason ?? null)) &&
+    ['boolean', 'null'].includes(jsonType(data.retry ?? null));
+  const reason = shaped ? data.reason ?? '' : '';
+  if (Object.hasOwn(KickReasons, reason)) return { reason, retry: KickReasons[reason].retry };
+  return { reason, retry: shaped && data.retry === true };
+}
+
 // RESULT_FIELDS holds, by op, the JSON type of each field of its result (protocol.md "Ops"): a
 // result must be an object whose fields have these types or are null, as the Go SDK decodes
 // it. An op not listed has nothing to return: its result is {}, any object.

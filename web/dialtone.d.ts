@@ -121,7 +121,12 @@ export interface CallInvitationTimeout extends CallEventBase { mode: CallMode }
 export interface CallInvitationEnded extends CallEventBase { mode: CallMode; caller: string; operatedUserID: string; extendedData: string; endTime: number }
 export interface CallUserStateChanged extends CallEventBase { callUserList: CallUserInfo[]; callState?: CallState; endTime?: number }
 export interface CallMainDeviceChanged extends CallEventBase { deviceID: string }
-export interface Kicked { reason: KickReason; retry: boolean }
+/**
+ * A kick. reason is '' for a kicked event that told none and whose close named none (its retry
+ * is then the event's, false when it had none): docs/behaviour.md §12, "A kick that tells no
+ * reason".
+ */
+export interface Kicked { reason: KickReason | ''; retry: boolean }
 export interface ConnectionStateChanged {
   state: ConnectionState;
   reason: DialtoneError | null;

@@ -30,12 +30,12 @@ export {
   DialtoneError, stateName, remainingRingTime, backoff, newIdempotencyKey, tokenSubject, wsURL,
 } from './dialtone-wire.js';
 import {
-  ConnectionState, ErrorCode, KickReasons, CallEvents, DialtoneError, backoff, tokenSubject, wsURL,
+  ConnectionState, ErrorCode, CallEvents, DialtoneError, backoff, tokenSubject, wsURL,
   encodeBody, frameText, keyOf, idemKeyError, frameSizeError, abortError, toError, final, remainingRingTime,
-  isObject, protocolError, replyError, replyID,
+  isObject, protocolError, replyError, replyID, kickOf,
 } from './dialtone-wire.js';
 import { Timers, ServerClock } from './dialtone-time.js';
-import { Conn, Heartbeat } from './dialtone-conn.js';
+import { Conn, Heartbeat, KICK_CLOSE_WAIT_MS } from './dialtone-conn.js';
 import { Emitter, SavedPosition } from './dialtone-delivery.js';
 import { Receipts } from './dialtone-receipts.js';
 import { Backoff, TokenWait } from './dialtone-reconnect.js';
@@ -425,7 +425,7 @@ export class Dialtone {
 
   #flush() {
     const conn = this.#conn;
-    if (!conn || !conn.ready || conn.dead) return;
+    if (!conn?.usable) return;
     const queue = this.#queue;
     this.#queue = [];
     for (const req of queue) this.#send(conn, req);
@@ -524,6 +524,10 @@ export class Dialtone {
       ws.onerror = () => {}; // onclose follows with the code
       ws.onclose = (ev) => {
         settle();
+        if (conn.unnamedKick) {
+          this.#hearKick(conn, conn.kickClosed(ev.code));
+          return;
+        }
         const err = conn.closeReason(ev);
         if (!opened) reject(err);
         else this.#drop(conn, err);
@@ -562,7 +566,7 @@ export class Dialtone {
   }
 
   #onFrame(conn, text) {
-    if (conn.dead) return;
+    if (conn.dead || conn.unnamedKick) return; // nothing is carried out after a kick
     conn.lastRecv = this.#timers.now();
     this.#heartbeat.heard(conn);
     let f;
@@ -627,15 +631,7 @@ export class Dialtone {
 
   #onEvent(conn, f) {
     if (f.event === 'kicked') {
-      const data = f.data ?? {};
-      // The kick table is the contract for a known reason; the event's flag only echoes it.
-      const known = typeof data.reason === 'string' && Object.hasOwn(KickReasons, data.reason);
-      conn.kick = { reason: data.reason, retry: known ? KickReasons[data.reason].retry : !!data.retry };
-      this.#events.emit('kicked', conn.kick);
-      // The server no longer reads the connection, and the close that should follow may be lost
-      // (docs/behaviour.md §12, "A kick whose close is lost"): end it now, with a normal close,
-      // for its kick, as its close would.
-      this.#drop(conn, conn.endReason(null));
+      this.#onKicked(conn, kickOf(f.data));
       return;
     }
     const seq = typeof f.seq === 'number' ? f.seq : 0;
@@ -645,6 +641,31 @@ export class Dialtone {
       this.#lastSeq = seq;
       this.#savePosition();
     }
+  }
+
+  // onKicked handles the kick of a kicked event. The kick table is the contract for a known
+  // reason; the event's flag only echoes it. A kick of no reason (kickOf) is named by the close
+  // that follows it at once, for which the connection waits KICK_CLOSE_WAIT_MS, sending nothing
+  // meanwhile (docs/behaviour.md §12, "A kick that tells no reason"), as the Go SDK does.
+  #onKicked(conn, kick) {
+    if (kick.reason) {
+      this.#hearKick(conn, kick);
+      return;
+    }
+    conn.unnamedKick = kick;
+    this.#heartbeat.stop();
+    this.#timers.after(() => this.#hearKick(conn, kick), KICK_CLOSE_WAIT_MS);
+  }
+
+  // hearKick ends conn for kick, which the kicked listeners hear first. The server no longer
+  // reads the connection, and the close that should follow may be lost (docs/behaviour.md §12,
+  // "A kick whose close is lost"): it is ended now, with a normal close, for its kick, as its
+  // close would. Nothing is done for a connection ended already.
+  #hearKick(conn, kick) {
+    if (conn.dead) return;
+    conn.kick = kick;
+    this.#events.emit('kicked', kick);
+    this.#drop(conn, conn.endReason(null));
   }
 
   // deliver hands the event named event to its listeners with its data, an invitation

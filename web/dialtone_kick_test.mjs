@@ -191,3 +191,50 @@ test('a logout right after a kick with retry whose close is lost is sent on the 
     c.close();
   }
 });
+
+// A kicked event that tells no reason (no data, data not of the kicked shape, or no reason in it)
+// is still a kick (kick table): nothing more is sent on its connection, and the close that
+// follows names the kick by its code, which the kicked listener and the state change carry;
+// an op made meanwhile is sent on the next connection when the kick allows one. When no close
+// of the table comes within a second, the kick has no reason and the event's retry, false when
+// it has none. As in the Go SDK (docs/behaviour.md §12, "A kick that tells no reason").
+for (const [name, event, closeCode, want] of [
+  ['no data', '{"event":"kicked"}', 4003, { reason: 'shutdown', retry: true }],
+  ['data of another shape', '{"event":"kicked","data":"replaced"}', 4001, { reason: 'replaced', retry: false }],
+  ['no reason', '{"event":"kicked","data":{}}', 4009, { reason: 'heartbeatTimeout', retry: true }],
+  ['no data, its close lost', '{"event":"kicked"}', 0, { reason: '', retry: false }],
+  ['no reason, a close of no kick', '{"event":"kicked","data":{"retry":true}}', 1011, { reason: '', retry: true }],
+]) {
+  test(`a kicked event of ${name} is the kick its close names, as in the Go SDK`, async () => {
+    const { c, srv, ws } = await loggedIn();
+    try {
+      const kicks = [];
+      c.on('kicked', (k) => kicks.push(k));
+      const ended = new Promise((resolve) => c.on('connectionStateChanged', (sc) => {
+        if (sc.state !== 'Connected') resolve(sc);
+      }));
+      ws.text(event);
+      const op = c.queryCall('c1');
+      op.catch(() => {}); // settled below
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual(ws.sent.slice(1), [], 'nothing is sent after the kick');
+      if (closeCode) ws.drop(closeCode);
+      const sc = await ended;
+      assert.deepEqual(kicks, [want]);
+      assert.deepEqual([sc.state, sc.reason?.reason, sc.reason?.kick],
+        [want.retry ? 'Reconnecting' : 'Disconnected', 'kicked', want]);
+      if (!want.retry) {
+        await assert.rejects(op, (e) => e.reason === 'kicked' && e.kick.reason === want.reason);
+        return;
+      }
+      const ws2 = await waitFor(() => srv.sockets[1]);
+      ws2.reply((await ws2.next()).id, loginResult({ caughtUp: true }));
+      const f = await ws2.next();
+      assert.equal(f.op, 'queryCall', 'the op made while the kick was heard, on the next connection');
+      ws2.reply(f.id, { callInfo: { callID: 'c1' } });
+      assert.deepEqual(await op, { callID: 'c1' });
+    } finally {
+      c.close();
+    }
+  });
+}
