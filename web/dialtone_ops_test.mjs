@@ -30,6 +30,33 @@ test('a request over 64 KiB is refused without being sent', async () => {
   }
 });
 
+// The frame limit counts the idempotency key as JSON.stringify writes it, as the frame carries
+// it: a key of control characters takes six bytes a character (\u0001), and one of quotes two.
+// A request over 64 KiB only once its key is written so is refused unsent, as in the Go SDK;
+// the same request with a key of as many plain bytes fits exactly, and is sent.
+test('a request over 64 KiB only once its idempotency key is escaped is refused without being sent', async () => {
+  const { c, ws } = await loggedIn();
+  try {
+    const plain = 'k'.repeat(64);
+    const longest = (extendedData, idem) => JSON.stringify({
+      id: Number.MAX_SAFE_INTEGER, op: 'callAccept', data: { callID: 'c1', config: { extendedData } }, idem,
+    }).length;
+    const extendedData = 'x'.repeat(65536 - longest('', plain));
+    for (const idempotencyKey of ['\u0001'.repeat(64), '"'.repeat(64)]) {
+      await assert.rejects(c.callAccept('c1', { extendedData }, { idempotencyKey }),
+        (e) => e.code === ErrorCode.InvalidParameter && e.reason === 'server', JSON.stringify(idempotencyKey));
+    }
+    assert.equal(ws.sent.length, 1, 'only the login was sent');
+    const sent = c.callAccept('c1', { extendedData }, { idempotencyKey: plain });
+    const f = await ws.next();
+    assert.equal(f.idem, plain);
+    ws.reply(f.id, { callID: 'c1' });
+    await sent;
+  } finally {
+    c.close();
+  }
+});
+
 test('a socket that opens late is waited for with a request timeout longer than a timer can wait', async () => {
   for (const requestTimeoutMs of [2 ** 31, Infinity]) {
     const srv = fakeServer();
