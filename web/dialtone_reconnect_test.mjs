@@ -171,7 +171,7 @@ test('requestTimeoutMs bounds a whole reconnection attempt, its token, socket an
   });
   const c = new Dialtone({
     url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, logger: quiet, network: null, timers: page.timers,
-    minBackoffMs: 1000, maxBackoffMs: 1000, requestTimeoutMs: 10000, tokenSource,
+    minBackoffMs: 900, maxBackoffMs: 900, requestTimeoutMs: 10000, tokenSource,
   });
   try {
     const done = c.login(token, 'd1');
@@ -184,9 +184,9 @@ test('requestTimeoutMs bounds a whole reconnection attempt, its token, socket an
     const start = page.now();
     page.net(0, () => srv.sockets[0].drop());
     await page.run(0);
-    // The attempt starts after its backoff (500 to 1000 ms, aligned to the second: 1000), gets
-    // its token 4000 ms later, its socket opens 4000 ms after that, and its login is never
-    // answered: it is given up at 11000, requestTimeoutMs after it began.
+    // The attempt starts after its backoff (450 to 900 ms from 20, aligned to the second: 1000,
+    // whatever the jitter), gets its token 4000 ms later, its socket opens 4000 ms after that,
+    // and its login is never answered: it is given up at 11000, requestTimeoutMs after it began.
     await page.run(9000);
     assert.equal(asked, 1);
     page.net(0, () => srv.sockets[1].onopen());
