@@ -231,6 +231,13 @@ func (s *Store) readFailed(err error) error {
 	return fmt.Errorf("%w: %w", switchboard.ErrStorageUnavailable, err)
 }
 
+// Damaged records err, damage that the switchboard found in a row the store read as its own
+// (switchboard.Store.Damaged), as the store's reads record theirs (errUndecodable): logged at
+// ERROR, lasting, /readyz 503 "corrupt". It returns err wrapping switchboard.ErrStorageUnavailable.
+func (s *Store) Damaged(err error) error {
+	return s.readFailed(fmt.Errorf("%w: %w", errUndecodable, err))
+}
+
 // wroteAgain clears the fault, unless it lasts, once batch committed a write (a change or a
 // probe: maintenance such as a Prune with nothing to delete commits without writing). Only the
 // writer goroutine calls it, after a COMMIT, and only while there is a fault.

@@ -105,7 +105,7 @@ func (s *Switchboard) remembered(ctx context.Context, userID, key string, req re
 		return Result{}, false, &call.Error{Code: call.CodeInvalidParameter, Reason: "idempotency key reused for another request"}
 	}
 	if res, err = decodeReply(rec.Reply); err != nil {
-		return Result{}, false, fmt.Errorf("decode remembered reply: %w", err)
+		return Result{}, false, s.store.Damaged(fmt.Errorf("idempotency reply of %s: %w", userID, err))
 	}
 	res.Repeated = true
 	return res, true, nil
@@ -129,7 +129,8 @@ func encodeReply(res Result) ([]byte, error) {
 }
 
 // decodeReply decodes what encodeReply wrote, or a record of an earlier version, which kept
-// the Result's own JSON (its keys are the field names, so it has no "c").
+// the Result's own JSON (its keys are the field names, so it has no "c"). Every reply holds a
+// call: one without (JSON such as {} or null) is no reply either version wrote.
 func decodeReply(b []byte) (Result, error) {
 	var r storedReply
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -137,8 +138,13 @@ func decodeReply(b []byte) (Result, error) {
 	}
 	if r.Call == nil {
 		var res Result
-		err := json.Unmarshal(b, &res)
-		return res, err
+		if err := json.Unmarshal(b, &res); err != nil {
+			return Result{}, err
+		}
+		if res.Call.ID == "" {
+			return Result{}, errors.New("the reply holds no call")
+		}
+		return res, nil
 	}
 	res := Result{Now: r.Now, Timeout: r.Timeout, ErrorUsers: r.ErrorUsers, ErrorInvitees: r.ErrorInvitees}
 	return res, res.Call.UnmarshalBinary(r.Call)

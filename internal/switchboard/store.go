@@ -85,6 +85,12 @@ type Store interface {
 	// endedBefore with their member rows.
 	Prune(ctx context.Context, logBefore, idemBefore, endedBefore int64) error
 
+	// Damaged takes err, which says a row the store returned holds what no switchboard wrote
+	// although the store read it as its own (an idempotency reply that does not decode as a
+	// reply, a log entry without data), for damage as the store's own reads find it, and
+	// returns the error the read that met it fails with, which wraps ErrStorageUnavailable.
+	Damaged(err error) error
+
 	OutboxStore
 
 	// Close waits for commits in flight and releases the store.
