@@ -12,11 +12,12 @@ import (
 
 // alteredStore reads back what a database altered behind the store's back could hold, in
 // values the store itself takes as its own: every idempotency reply replaced by reply (when
-// set).
+// set), the data of every log entry emptied (when emptyData).
 type alteredStore struct {
 	switchboard.Store
-	sqlite *sqlite.Store
-	reply  []byte
+	sqlite    *sqlite.Store
+	reply     []byte
+	emptyData bool
 }
 
 func withAlterations(s *sqlite.Store) *alteredStore { return &alteredStore{Store: s, sqlite: s} }
@@ -27,6 +28,16 @@ func (a *alteredStore) Idempotency(ctx context.Context, userID, key string, sinc
 		rec.Reply = a.reply
 	}
 	return rec, found, err
+}
+
+func (a *alteredStore) ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]switchboard.LogEntry, error) {
+	entries, err := a.Store.ReadLog(ctx, userID, afterSeq, limit)
+	if a.emptyData {
+		for i := range entries {
+			entries[i].Data = nil
+		}
+	}
+	return entries, err
 }
 
 // wantDamage checks that err is a storage fault (6000270) and that the store took it for
@@ -62,4 +73,14 @@ func TestRememberedReplyThatDoesNotDecodeIsDamage(t *testing.T) {
 			wantDamage(t, "the invite past the invite limit", err, altered)
 		})
 	}
+}
+
+// R7.2: a log entry read back without data, which the switchboard never writes, is damage:
+// a device catching up would otherwise get a frame that is no JSON ("data":}).
+func TestLogEntryWithoutDataIsDamage(t *testing.T) {
+	sb, altered := startOver(t, switchboard.Config{}, withAlterations)
+	invite(t, sb, "alice", call.General, 60, "bob")
+	altered.emptyData = true
+	_, err := sb.ReadLog(t.Context(), "bob", 0, 10)
+	wantDamage(t, "reading bob's log", err, altered)
 }

@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/protocol"
@@ -61,9 +62,18 @@ func (s *Switchboard) RingingCalls(ctx context.Context, userID string) ([]call.C
 	return s.store.RingingCalls(ctx, userID)
 }
 
-// ReadLog returns up to limit entries of the user's log after afterSeq (R7.2).
+// ReadLog returns up to limit entries of the user's log after afterSeq (R7.2). Every entry has
+// data, which a device gets as its event's "data" as it is: the switchboard writes none
+// without, so an entry read back without is damage (Store.Damaged). Entries published live
+// are the switchboard's own, so this is the one place an event without data could come from.
 func (s *Switchboard) ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error) {
-	return s.store.ReadLog(ctx, userID, afterSeq, limit)
+	entries, err := s.store.ReadLog(ctx, userID, afterSeq, limit)
+	for _, e := range entries {
+		if len(e.Data) == 0 {
+			return nil, s.store.Damaged(fmt.Errorf("log entry %d of %s has no data", e.Seq, userID))
+		}
+	}
+	return entries, err
 }
 
 // LogBounds returns the oldest and the head sequence of the user's log (R7.2; see

@@ -380,7 +380,9 @@ func (s *session) forwardLocked(entries []switchboard.LogEntry) {
 
 // eventFrame builds {"event":…,"seq":…,"data":…} around the stored, already encoded data,
 // which it shares with the log entry instead of copying it. Its envelope is allocated once, at
-// the size of the longest seq.
+// the size of the longest seq. It checks nothing: e's name needs no escape and its data is
+// JSON, never empty, as the switchboard encodes them; an entry read back from the store that
+// is not is damage, found where it is read (the store's own reads, Switchboard.ReadLog).
 func eventFrame(e switchboard.LogEntry) outFrame {
 	const envelope, maxSeqDigits = len(`{"event":"` + `","seq":` + `,"data":`), len("-9223372036854775808")
 	head := make([]byte, 0, envelope+len(e.Event)+maxSeqDigits)
