@@ -101,8 +101,10 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote into c (encoding.BinaryUnmarshaler). It never
-// panics on corrupt input; on error c is unchanged.
+// UnmarshalBinary decodes what AppendBinary wrote into c (encoding.BinaryUnmarshaler), when
+// each of its values is one of its type's (checkValues): any other says the bytes were
+// damaged, and is an error as a truncated encoding is. It never panics on corrupt input; on
+// error c is unchanged.
 func (c *Call) UnmarshalBinary(b []byte) error {
 	d, err := decodeCall(b)
 	if err == nil {
@@ -158,7 +160,27 @@ func decodeCall(b []byte) (Call, error) {
 	if len(d.b) != 0 {
 		return Call{}, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
 	}
-	return c, nil
+	return c, c.checkValues()
+}
+
+// checkValues returns an error wrapping errCorrupt when c holds a value that is none of its
+// type's (types.go), which the rules would carry on and write back: a mode other than General
+// and Advanced (an answered call nobody could leave: quit and end are advanced-mode, 6000286,
+// and a cancel is refused once answered, 6000271), a state other than Started and Ended (a call
+// no op reaches, R4.4), a user state of no wire value (§2). A few comparisons per user.
+func (c *Call) checkValues() error {
+	switch {
+	case c.Mode != General && c.Mode != Advanced:
+		return fmt.Errorf("%w: mode %d", errCorrupt, c.Mode)
+	case c.State != Started && c.State != Ended:
+		return fmt.Errorf("%w: call state %d", errCorrupt, c.State)
+	}
+	for i := range c.Users {
+		if s := c.Users[i].State; !s.Active() && !s.Terminal() {
+			return fmt.Errorf("%w: user %d has state %d", errCorrupt, i, s)
+		}
+	}
+	return nil
 }
 
 // decoder reads the encoding; after the first error every read returns zero and err stays set.

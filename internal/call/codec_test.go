@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"testing"
 
@@ -75,6 +76,53 @@ func TestCodecRejectsCorrupt(t *testing.T) {
 	}
 	if _, err := decode(append(b, 0)); err == nil {
 		t.Fatal("decoding with a trailing byte succeeded")
+	}
+}
+
+// A call whose encoding is whole but holds a value that is none of its type's is damage, not
+// a call: decoded, it would reach the rules and be written back with every change. A mode
+// that is neither general nor advanced leaves an answered call that nobody can quit, end
+// (6000286) or cancel (6000271, R3.2), its users busy for ever; a call state that is neither
+// Started nor Ended takes no op at all (R4.4); a user state of no wire value (§2) is sent to
+// clients as it is.
+func TestCodecRejectsValuesOfNoType(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		alter func(*call.Call)
+	}{
+		{"mode 7", func(c *call.Call) { c.Mode = 7 }},
+		{"mode -1", func(c *call.Call) { c.Mode = -1 }},
+		{"call state 0", func(c *call.Call) { c.State = 0 }},
+		{"call state 99", func(c *call.Call) { c.State = 99 }},
+		{"user state 99", func(c *call.Call) { c.Users[1].State = 99 }},
+		{"user state 4 (reserved)", func(c *call.Call) { c.Users[1].State = 4 }},
+		{"user state 8 (Ended)", func(c *call.Call) { c.Users[1].State = 8 }},
+		{"user state Unknown", func(c *call.Call) { c.Users[1].State = call.Unknown }},
+	} {
+		altered := codecCall()
+		c.alter(&altered)
+		if _, err := decode(encode(altered)); err == nil {
+			t.Errorf("a call with %s decoded", c.name)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		alter func(*call.Call)
+	}{
+		{"advanced", func(c *call.Call) { c.Mode = call.Advanced }},
+		{"ended, a deadline left", func(c *call.Call) { c.State, c.EndTime = call.Ended, 2000 }},
+		{"every user state", func(c *call.Call) {
+			for _, s := range []call.UserState{call.Accepted, call.Rejected, call.Cancelled, call.Timeout, call.Quit,
+				call.BeCancelled, call.NotYetReceived, call.Received} {
+				c.Users = append(c.Users, call.User{ID: fmt.Sprint(s), State: s, Deadline: 31000})
+			}
+		}},
+	} {
+		valid := codecCall()
+		c.alter(&valid)
+		if _, err := decode(encode(valid)); err != nil {
+			t.Errorf("a call %s: %v", c.name, err)
+		}
 	}
 }
 
