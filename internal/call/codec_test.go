@@ -126,6 +126,33 @@ func TestCodecRejectsValuesOfNoType(t *testing.T) {
 	}
 }
 
+// §10b, R3.5: CheckRinging finds a user pending in a Started call without a ring deadline,
+// and only that: a user who no longer rings needs none, a deadline left to one is cleared by
+// Expire.
+func TestCheckRinging(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		alter func(*call.Call)
+		ok    bool
+	}{
+		{"as the rules leave it", func(*call.Call) {}, true},
+		{"Inviting without a deadline", func(c *call.Call) { c.Users[1].Deadline = 0 }, false},
+		{"Received without a deadline", func(c *call.Call) { c.Users[1].State, c.Users[1].Deadline = call.Received, 0 }, false},
+		{"NotYetReceived without a deadline", func(c *call.Call) { c.Users[1].State, c.Users[1].Deadline = call.NotYetReceived, 0 }, false},
+		{"Accepted without a deadline", func(c *call.Call) { c.Users[1].State, c.Users[1].Deadline = call.Accepted, 0 }, true},
+		{"Rejected with a deadline left", func(c *call.Call) { c.Users[1].State = call.Rejected }, true},
+		{"pending in an Ended call without a deadline", func(c *call.Call) {
+			c.State, c.EndTime, c.Users[1].Deadline = call.Ended, 2000, 0
+		}, true},
+	} {
+		altered := codecCall()
+		c.alter(&altered)
+		if err := altered.CheckRinging(); (err == nil) != c.ok {
+			t.Errorf("%s: CheckRinging = %v", c.name, err)
+		}
+	}
+}
+
 // FuzzDecodeCall: decoding never panics, and what decodes encodes back to the same bytes.
 func FuzzDecodeCall(f *testing.F) {
 	c := codecCall()

@@ -1,5 +1,7 @@
 package call
 
+import "fmt"
+
 // Mode is a call's invitation mode.
 type Mode int8
 
@@ -178,6 +180,19 @@ func (c *Call) NextDue() int64 {
 func (c *Call) dueAt(now int64) bool {
 	due := c.NextDue()
 	return c.State == Started && due != 0 && due <= now
+}
+
+// CheckRinging returns an error when a user rings in c (pending in a Started call) without a
+// ring deadline, which no rule leaves (§10b): nothing would ever time the user out (R3.5), and
+// a change decided on c would write it back so. A call read from storage is checked before it
+// is decided on; the rules keep it true of every call they return.
+func (c *Call) CheckRinging() error {
+	for i := range c.Users {
+		if u := &c.Users[i]; u.Deadline == 0 && ringing(c, u) {
+			return fmt.Errorf("user %d rings without a ring deadline", i)
+		}
+	}
+	return nil
 }
 
 // LatestTime returns the latest time c records: its createTime, endTime, or a user's updateTime

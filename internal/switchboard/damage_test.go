@@ -12,12 +12,14 @@ import (
 
 // alteredStore reads back what a database altered behind the store's back could hold, in
 // values the store itself takes as its own: every idempotency reply replaced by reply (when
-// set), the data of every log entry emptied (when emptyData).
+// set), the data of every log entry emptied (when emptyData), every call's ring deadlines
+// cleared (when noDeadlines).
 type alteredStore struct {
 	switchboard.Store
-	sqlite    *sqlite.Store
-	reply     []byte
-	emptyData bool
+	sqlite      *sqlite.Store
+	reply       []byte
+	emptyData   bool
+	noDeadlines bool
 }
 
 func withAlterations(s *sqlite.Store) *alteredStore { return &alteredStore{Store: s, sqlite: s} }
@@ -38,6 +40,16 @@ func (a *alteredStore) ReadLog(ctx context.Context, userID string, afterSeq int6
 		}
 	}
 	return entries, err
+}
+
+func (a *alteredStore) Call(ctx context.Context, id string) (call.Call, error) {
+	c, err := a.Store.Call(ctx, id)
+	if a.noDeadlines {
+		for i := range c.Users {
+			c.Users[i].Deadline = 0
+		}
+	}
+	return c, err
 }
 
 // wantDamage checks that err is a storage fault (6000270) and that the store took it for
@@ -83,4 +95,15 @@ func TestLogEntryWithoutDataIsDamage(t *testing.T) {
 	altered.emptyData = true
 	_, err := sb.ReadLog(t.Context(), "bob", 0, 10)
 	wantDamage(t, "reading bob's log", err, altered)
+}
+
+// R3.5, §10b: a call in which a user rings without a ring deadline, which no rule leaves, is
+// damage when a change is to be decided on it: the user would never time out, and the change
+// would write the call back as it is.
+func TestCallRingingWithoutADeadlineIsDamage(t *testing.T) {
+	sb, altered := startOver(t, switchboard.Config{}, withAlterations)
+	id := invite(t, sb, "alice", call.General, 60, "bob", "carol")
+	altered.noDeadlines = true
+	_, err := sb.Do(t.Context(), id, call.Reject{Actor: actor("bob")}, "")
+	wantDamage(t, "bob's reject", err, altered)
 }

@@ -272,13 +272,19 @@ func (s *Switchboard) retry(decide func() (Result, error)) (Result, error) {
 	}
 }
 
+// loadCall reads callID for a change to be decided on it: the one way a stored call enters
+// the rules. A call that the store decoded but in which a user rings without a ring deadline
+// (call.Call.CheckRinging) is damage (Store.Damaged).
 func (s *Switchboard) loadCall(ctx context.Context, callID string) (call.Call, error) {
 	c, err := s.store.Call(ctx, callID)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return call.Call{}, call.Unavailable()
-	}
-	if err != nil {
+	case err != nil:
 		return call.Call{}, fmt.Errorf("load call %s: %w", callID, err)
+	}
+	if err := c.CheckRinging(); err != nil {
+		return call.Call{}, s.store.Damaged(fmt.Errorf("call %s: %w", callID, err))
 	}
 	return c, nil
 }
