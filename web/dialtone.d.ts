@@ -161,9 +161,10 @@ export interface DialtoneOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /**
-   * How long an operation waits for its reply, retries across reconnections included; a login()
-   * for its result, from the call (its wait for another login in flight, its socket's opening
-   * and its reply together); and a reconnection attempt for its token, socket and login
+   * How long an operation waits for its reply, retries across reconnections included (a
+   * logout(), its wait for a login() or another logout() in flight too); a login() for its
+   * result, from the call (its wait for another login or a logout in flight, its socket's
+   * opening and its reply together); and a reconnection attempt for its token, socket and login
    * together (15000). As RequestTimeout bounds them in the Go SDK.
    */
   requestTimeoutMs?: number;
@@ -214,24 +215,34 @@ export class Dialtone {
   off(event: string, fn: (...args: any[]) => void): void;
 
   /**
-   * Succeeds once per client; a refused login may be retried. Called while another login is in
-   * flight, it waits for it: then it rejects with 'alreadyLoggedIn' if that one succeeded, and
-   * otherwise makes its own attempt. Rejects with the refusal's code (AuthFailed, …), or with
-   * 'kicked' (.kick) when the server kicked the connection before any reply; it never
-   * reconnects by itself. close() before it settles, from a listener of the Connecting or
-   * Connected state it reports too, makes it reject with 'closed'. requestTimeoutMs bounds it
-   * whole, from the call: past it, it rejects with 'timeout'.
+   * Succeeds once per client; a refused login may be retried. Called while another login, or a
+   * logout(), is in flight, it waits for it: then it rejects with 'alreadyLoggedIn' if the device
+   * is logged in, with 'loggedOut' if that logout logged it out, and otherwise makes its own
+   * attempt. Rejects with the refusal's code (AuthFailed, …), or with 'kicked' (.kick) when the
+   * server kicked the connection before any reply; it never reconnects by itself. close()
+   * before it settles, from a listener of the Connecting or Connected state it reports too,
+   * makes it reject with 'closed'. requestTimeoutMs bounds it whole, from the call: past it, it
+   * rejects with 'timeout'.
    */
   login(token: string, deviceID: string): Promise<LoginResult>;
   /**
-   * Logs the device out and finishes the client ('loggedOut'). Sent again after the
-   * reconnection when its connection drops before the reply; resolves when the server's logout
-   * kick arrives without the reply (the logout was carried out). Whatever it settles with, the
-   * client is finished as by close() (reason 'loggedOut') before the promise settles; a logout()
-   * called meanwhile, or after, rejects with the end reason, and close() during it makes it
-   * reject with 'closed'.
+   * Logs the device out and, once the server did (its reply, or its logout kick when the reply
+   * was lost), finishes the client as by close(), reason 'loggedOut', before the promise
+   * resolves. Sent again after the reconnection when its connection drops before the reply.
+   * A logout() that rejects leaves the client running as it was, so the app can call logout()
+   * again or close() (docs/behaviour.md §12, "A Go Logout that fails"): a refusal by the server
+   * (6000270 when it cannot write; the connection stays logged in), 'protocol' (a reply that
+   * does not follow the protocol), 'notLoggedIn' (no successful login()), 'aborted' (the
+   * signal) or 'timeout' (requestTimeoutMs, from the call) before the server's answer: then the
+   * logout may or may not have been carried out, and the client goes on (reconnecting, and
+   * logging the device in again if it was), for a repeated logout() to settle it. The client
+   * ends meanwhile only as it would without it: by close() ('closed'), or a kick or refused
+   * login that forbids reconnecting, with whose reason logout() rejects. Logins and logouts run
+   * one at a time: called while a login() or another logout() is in flight, it waits for it,
+   * then rejects with 'loggedOut' if that logout logged the device out, and otherwise makes its
+   * own attempt; the signal and requestTimeoutMs bound that wait too. As the Go SDK's Logout.
    */
-  logout(): Promise<void>;
+  logout(options?: RequestOptions): Promise<void>;
   /**
    * Closes the connection and finishes the client, at once and for good. Before it returns,
    * pending operations have rejected with 'closed' and the listeners have had the last
@@ -249,8 +260,8 @@ export class Dialtone {
    * The operations that change a call take, last, CallOptions: an app that tries one again
    * after it failed without a reply ('timeout', 'aborted', 'network') passes the same
    * idempotencyKey, and gets the first reply if the first attempt was carried out after all
-   * (behaviour R7.3). Every operation but login and logout takes an AbortSignal (signal) in its
-   * last argument; login is ended by close(), and logout finishes the client however it ends.
+   * (behaviour R7.3). Every operation but login takes an AbortSignal (signal) in its last
+   * argument; login is ended by close().
    */
   callInvite(invitees: string[], config?: InviteConfig, options?: CallOptions): Promise<CallInviteResult>;
   callCancel(callID: string, invitees?: string[], config?: OpConfig, options?: CallOptions): Promise<CallCancelResult>;

@@ -59,8 +59,8 @@ export class Dialtone {
   #token = '';
   #userID = '';
   #deviceID = '';
-  #loggingIn = false;
-  #loginDone = null; // while a login is in flight, a promise resolved when it ends
+  #loggingIn = false; // a login() is on its way: operations wait for it rather than fail
+  #turn = null; // while a login() or logout() is in flight, a promise resolved when it ends
   #loggedIn = false;
   #loggingOut = false;
   #finished = null; // the DialtoneError that ended the client
@@ -94,8 +94,9 @@ export class Dialtone {
    *   within maxBackoffMs of its login counts as one, and a longer one starts again from
    *   minBackoffMs.
    * @param {number} [options.requestTimeoutMs] how long an operation waits for its reply,
-   *   retries across reconnections included, a login() for its result, from the call (its
-   *   socket's opening, its reply, and its wait for another login in flight included), and a
+   *   retries across reconnections included (a logout(), its wait for a login() or another
+   *   logout() in flight too), a login() for its result, from the call (its socket's opening,
+   *   its reply, and its wait for another login or a logout in flight included), and a
    *   reconnection attempt for its token, its socket and its login together (15000), as
    *   RequestTimeout bounds them in the Go SDK. Waits are cut to 2^31 − 1 ms (24.8 days), the
    *   longest a timer keeps, so Infinity is that long.
@@ -184,26 +185,32 @@ export class Dialtone {
    * Authenticates the device with token (a JWT for the user) and deviceID (stable across page
    * loads of this device), resuming from the device's saved seq. Resolves with the login
    * result; rejects with a DialtoneError (code AuthFailed, TooManyDevices, …). A refused login
-   * may be retried; a client logs in successfully once. A login called while another is in
-   * flight waits for it, as the Go SDK's Login does: then it rejects with 'alreadyLoggedIn' if
-   * that one succeeded, and otherwise makes its own attempt, with its own token and deviceID.
+   * may be retried; a client logs in successfully once. A login called while another, or a
+   * logout(), is in flight waits for it, as the Go SDK's Login does: then it rejects with
+   * 'alreadyLoggedIn' if the device is logged in, with 'loggedOut' if that logout logged it out,
+   * and otherwise makes its own attempt, with its own token and deviceID.
    * close() before it settles, from a listener of the Connecting or Connected state it reports
    * too, makes it reject with 'closed' (the Go SDK's ErrClosed), never resolve. requestTimeoutMs
-   * bounds it whole, from the call: the wait for another login, the socket's opening and the
-   * reply; past it, it rejects with 'timeout', as ctx bounds the Go SDK's Login.
+   * bounds it whole, from the call: the wait for another login or a logout, the socket's opening
+   * and the reply; past it, it rejects with 'timeout', as ctx bounds the Go SDK's Login.
    */
   async login(token, deviceID) {
     const deadline = this.#deadline();
-    // Checked here, right before this login marks itself in flight, with nothing awaited
-    // between: of the logins a refused one wakes, one makes its attempt and the others wait
-    // for it.
-    while (this.#loginDone) await this.#loginEnds(deadline);
-    if (this.#finished) throw this.#finished;
-    if (this.#loggedIn) {
-      throw new DialtoneError(0, 'dialtone: already logged in', 'alreadyLoggedIn');
+    while (this.#turn) await this.#turnEnds('login', deadline);
+    const endTurn = this.#takeTurn();
+    try {
+      if (this.#finished) throw this.#finished;
+      if (this.#loggedIn) {
+        throw new DialtoneError(0, 'dialtone: already logged in', 'alreadyLoggedIn');
+      }
+      return await this.#firstLogin(token, deviceID, deadline);
+    } finally {
+      endTurn();
     }
-    let ended;
-    this.#loginDone = new Promise((resolve) => { ended = resolve; });
+  }
+
+  // firstLogin logs in for login(), in its turn, on a socket of its own.
+  async #firstLogin(token, deviceID, deadline) {
     this.#loggingIn = true;
     this.#token = token;
     this.#deviceID = deviceID;
@@ -228,22 +235,38 @@ export class Dialtone {
       throw e;
     } finally {
       this.#loggingIn = false;
-      this.#loginDone = null;
-      ended();
     }
   }
 
-  // loginEnds waits for the login in flight to end, and rejects with 'timeout' when deadline
-  // passes first.
-  async #loginEnds(deadline) {
+  // takeTurn marks a login() or logout() as in flight, and returns the function that ends its
+  // turn. They run one at a time, as the Go SDK's Login and Logout do: each waits while another
+  // is in flight (turnEnds), then takes its turn right after, with nothing awaited between, so
+  // that of the callers a turn's end wakes, the first takes the next turn and the others wait
+  // for it.
+  #takeTurn() {
+    let ended;
+    this.#turn = new Promise((resolve) => { ended = resolve; });
+    return () => {
+      this.#turn = null;
+      ended();
+    };
+  }
+
+  // turnEnds waits for the turn in flight to end, and rejects with 'timeout' when deadline
+  // passes first, or 'aborted' when signal aborts first.
+  async #turnEnds(what, deadline, signal) {
     let timer;
-    const expired = new Promise((_, reject) => {
-      timer = this.#timers.after(() => reject(this.#timeout('login', deadline)), this.#left(deadline));
+    let onAbort;
+    const givenUp = new Promise((_, reject) => {
+      timer = this.#timers.after(() => reject(this.#timeout(what, deadline)), this.#left(deadline));
+      onAbort = () => reject(abortError(what, signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      await Promise.race([this.#loginDone, expired]);
+      await Promise.race([this.#turn, givenUp]);
     } finally {
       this.#timers.cancel(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -264,18 +287,34 @@ export class Dialtone {
   }
 
   /**
-   * Logs the device out (its session ends at once, R6.1) and finishes the client. Like every
-   * operation, it waits for the reconnection when the client is reconnecting, and is sent again
-   * after it when its connection drops before the reply; the server's logout kick without the
-   * reply tells it was carried out, and logout() resolves. Whatever it settles with, the client
-   * is finished afterwards ('loggedOut').
+   * Logs the device out (its session ends at once, R6.1, and its push targets are dropped) and,
+   * once it is, finishes the client ('loggedOut'). It resolves once the server logged the device
+   * out: its reply, or its logout kick when the reply was lost. Like every operation, it waits
+   * for the reconnection when the client is reconnecting, and is sent again after it when its
+   * connection drops before the reply. A logout() that rejects leaves the client running, as it
+   * was (docs/behaviour.md §12, "A Go Logout that fails"), for the app to call logout() again
+   * or close(): refused by the server (6000270 when it cannot write: the connection stays logged
+   * in), a reply that does not follow the protocol, 'notLoggedIn' before a successful login(),
+   * and 'aborted' or 'timeout' (options.signal, requestTimeoutMs) when it is given up first. The
+   * client ends meanwhile only as it would without it: close() ('closed'), or a kick or refused
+   * login that forbids reconnecting (its reason), with which logout() then rejects. Logins and
+   * logouts run one at a time: called while either is in flight, it waits for it, then rejects
+   * with 'loggedOut' if a logout it waited for logged the device out, and otherwise makes its
+   * own attempt; requestTimeoutMs and the signal bound that wait too.
    */
-  async logout() {
-    this.#loggingOut = true;
+  async logout({ signal } = {}) {
+    if (this.#finished) throw this.#finished;
+    if (signal?.aborted) throw abortError('logout', signal);
+    const deadline = this.#deadline();
+    while (this.#turn) await this.#turnEnds('logout', deadline, signal);
+    const endTurn = this.#takeTurn();
     try {
-      await this.#request('logout', undefined);
-    } finally {
+      this.#loggingOut = true;
+      await this.#request('logout', undefined, undefined, { timeoutMs: this.#left(deadline), signal });
       this.#finish(new DialtoneError(0, 'dialtone: logged out', 'loggedOut'));
+    } finally {
+      this.#loggingOut = false;
+      endTurn();
     }
   }
 
@@ -293,11 +332,11 @@ export class Dialtone {
   // an operation again after it failed without a reply ('timeout', 'aborted', 'network'): the
   // first may still have been carried out, and the same key then gets its reply instead of a
   // refusal of the state it made (R7.3). The SDK itself sends an operation again under one key
-  // after a reconnection, within requestTimeoutMs. Every operation but login and logout takes
-  // options {signal} last: an AbortSignal that, once aborted, makes the operation reject at
-  // once with 'aborted' (the signal's reason as .cause), wherever it is (not sent yet, waiting
-  // for a reconnection, or waiting for its reply, which is then dropped), as the Go SDK's
-  // operation ends with its ctx.
+  // after a reconnection, within requestTimeoutMs. Every operation but login takes options
+  // {signal} last (logout as its only argument): an AbortSignal that, once aborted, makes the
+  // operation reject at once with 'aborted' (the signal's reason as .cause), wherever it is (not
+  // sent yet, waiting for a reconnection, or waiting for its reply, which is then dropped), as
+  // the Go SDK's operation ends with its ctx.
 
   /** Creates a call and invites invitees (R3.1). config: {timeout, mode, extendedData, pushConfig, enableNotReceivedCheck}. */
   callInvite(invitees, config = {}, options = {}) {
