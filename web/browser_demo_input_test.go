@@ -238,3 +238,48 @@ func demoSignInWhileTheServerIsDown(t *testing.T, d demo) {
 	}
 	pat.wantTrue(`!document.querySelector('#signin-form button[type=submit]').disabled`, "Sign in after the server did not answer")
 }
+
+// refuseLogouts makes the page's WebSockets answer the page's next logout themselves, without
+// sending it, with the refusal of a server that cannot write (6000270): the server changed
+// nothing, and the connection stays logged in (protocol.md `logout`).
+const refuseLogouts = `{
+	const Native = WebSocket;
+	window.logoutsToRefuse = 1;
+	window.WebSocket = class extends Native {
+		send(text) {
+			const f = JSON.parse(text);
+			if (f.op !== 'logout' || window.logoutsToRefuse === 0) {
+				super.send(text);
+				return;
+			}
+			window.logoutsToRefuse--;
+			const refusal = JSON.stringify({ id: f.id, error: { code: 6000270, message: 'storage unavailable, retry later' } });
+			setTimeout(() => this.onmessage?.({ data: refusal }), 0);
+		}
+	};
+}`
+
+// demoRefusedSignOutKeepsTheSession: a Sign out whose logout the server refuses leaves the
+// device logged in (docs/behaviour.md §12, "A Go Logout that fails", R6.1): the page says so with
+// the code (behaviour §8) and stays signed in, its session running, so that pressing Sign out
+// again logs the device out, rather than the page showing a sign-in while the device still
+// makes its call.
+func demoRefusedSignOutKeepsTheSession(t *testing.T, d demo) {
+	yann := d.open(t, "yann")
+	zoe := d.open(t, "zoe")
+	zoe.reloadWith(refuseLogouts)
+	zoe.ring(General, 60, "yann")
+	yann.do(chromedp.WaitVisible(chromedp.CSS(`#incoming button.accept`)))
+	zoe.do(click(`#signout`))
+	if got := zoe.shownStatus(); !strings.HasPrefix(got, "Sign out:") || !strings.Contains(got, "(Internal, 6000270)") {
+		t.Errorf("zoe's status line after a refused sign out: %q, want the refusal with its code", got)
+	}
+	zoe.wantTrue(`document.body.dataset.user === 'zoe' && !document.querySelector('#app').hidden && document.querySelector('#signin').hidden`,
+		"the page after a refused sign out")
+	zoe.wantTrue(`document.querySelector('#conn').dataset.state === 'Connected'`, "the session after a refused sign out")
+	zoe.wantTrue(`!document.querySelector('#signout').disabled`, "Sign out after a refused sign out")
+
+	// Pressed again, Sign out logs the device out: its call, unanswered, is cancelled (R4.3).
+	zoe.do(click(`#signout`), chromedp.WaitVisible(chromedp.CSS(`#signin`)))
+	yann.do(chromedp.WaitVisible(chromedp.CSS(`#no-incoming`)))
+}

@@ -53,6 +53,7 @@ func TestBrowserDemo(t *testing.T) {
 		{"BadInputIsACodedError", demoBadInputIsACodedError},
 		{"FocusFollowsTheAnsweredCall", demoFocusFollowsTheAnsweredCall},
 		{"SignInWhileTheServerIsDown", demoSignInWhileTheServerIsDown},
+		{"RefusedSignOutKeepsTheSession", demoRefusedSignOutKeepsTheSession},
 		{"RingToneFollowsTheRing", demoRingToneFollowsTheRing},
 		{"RingToneWaitsForAPress", demoRingToneWaitsForAPress},
 		{"NotificationWhileHidden", demoNotificationWhileHidden},

@@ -700,14 +700,24 @@ function showSignIn(message = '') {
 }
 
 // signOut logs out; the Sign out button waits for it (a logout lost with its connection waits
-// for the reconnection, up to the SDK's request timeout).
+// for the reconnection, up to the SDK's request timeout). A logout that fails leaves the client
+// running, the device logged in (docs/behaviour.md §12, "The end of a browser SDK client"): the
+// page stays signed in and says why in the status line, for the user to press Sign out again.
+// One whose client ended meanwhile (a kick) signs the page out all the same.
 function signOut() {
   return pressing($('#signout'), async () => {
+    const c = client;
     signingOut = true;
     try {
-      await client?.logout();
-    } catch { /* the session ends either way */ }
-    signingOut = false;
+      await c?.logout();
+    } catch (err) {
+      if (c.state !== 'Disconnected') {
+        say(`Sign out: ${errorText(err)}`, true);
+        return;
+      }
+    } finally {
+      signingOut = false;
+    }
     showSignIn();
     $('#user').focus();
   });
