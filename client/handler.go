@@ -231,14 +231,18 @@ func (d *dispatcher) run() {
 
 // next waits for the next delivery; it reports false once the dispatcher has stopped and made
 // its last delivery. Deliveries are taken one at a time, so that stop drops all those not
-// begun.
+// begun. A queue emptied keeps its array for the deliveries that follow.
 func (d *dispatcher) next() (delivery, bool) {
 	for {
 		d.mu.Lock()
 		if len(d.queue) > 0 {
 			dl := d.queue[0]
 			d.queue[0] = delivery{}
-			d.queue = d.queue[1:]
+			if len(d.queue) == 1 {
+				d.queue = d.queue[:0]
+			} else {
+				d.queue = d.queue[1:]
+			}
 			d.mu.Unlock()
 			return dl, true
 		}
