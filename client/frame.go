@@ -62,7 +62,7 @@ func (s *frameScanner) envelope(f *protocol.Frame) error {
 		case "seq":
 			return s.integer(&f.Seq)
 		case "event":
-			return s.string(&f.Event)
+			return s.eventName(&f.Event)
 		case "result":
 			return s.raw(&f.Result)
 		case "data":
@@ -275,7 +275,39 @@ func (s *frameScanner) string(dst *string) error {
 		*dst = string(text)
 		return nil
 	}
-	return json.Unmarshal(v, dst) // escapes, or bytes that are not UTF-8
+	// Escapes, or bytes that are not UTF-8. The string is decoded into a variable of its own,
+	// so that dst need not be on the heap for the common case above.
+	var unquoted string
+	if err := json.Unmarshal(v, &unquoted); err != nil {
+		return err
+	}
+	*dst = unquoted
+	return nil
+}
+
+// knownEvents are the names of the events the client knows.
+var knownEvents = []string{
+	protocol.EventCallInvitationCreated, protocol.EventCallInvitationReceived,
+	protocol.EventCallInvitationCancelled, protocol.EventCallInvitationTimeout,
+	protocol.EventCallInvitationEnded, protocol.EventCallUserStateChanged,
+	protocol.EventCallMainDeviceChanged, protocol.EventKicked,
+}
+
+// eventName reads the value at pos into *dst as s.string does, but sets a name of knownEvents
+// written without escapes as the constant, which allocates nothing.
+func (s *frameScanner) eventName(dst *string) error {
+	start := s.pos
+	if s.str() == nil {
+		text := s.data[start+1 : s.pos-1]
+		for _, name := range knownEvents {
+			if string(text) == name {
+				*dst = name
+				return nil
+			}
+		}
+	}
+	s.pos = start
+	return s.string(dst)
 }
 
 // errorObject reads the value at pos into *dst, as encoding/json decodes a JSON object into a

@@ -272,3 +272,20 @@ func benchRead(b *testing.B, read func() ([]byte, error)) {
 		}
 	}
 }
+
+// TestDecodeFrameKnownEventNamesWithoutCopy: an event frame whose name the client knows
+// decodes without allocating: the name is the protocol's constant, not a copy of the frame's
+// bytes, and the frame is not moved to the heap. A name it does not know, or one written with
+// escapes, is decoded as json.Unmarshal decodes it (TestReceiveDecodesOrIgnoresFrames).
+func TestDecodeFrameKnownEventNamesWithoutCopy(t *testing.T) {
+	for _, name := range knownEvents {
+		frame := []byte(`{"event":"` + name + `","seq":1}`)
+		if allocs := testing.AllocsPerRun(10, func() {
+			if f, err := decodeFrame(frame); err != nil || f.Event != name {
+				t.Fatalf("decodeFrame(%s) = %+v, %v", frame, f, err)
+			}
+		}); allocs != 0 {
+			t.Errorf("decoding the event name %q allocates %v times; want 0", name, allocs)
+		}
+	}
+}
