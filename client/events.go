@@ -244,7 +244,7 @@ func bind[T any](data json.RawMessage, method func(EventHandler, T)) (func(Event
 		return nil, nil, fmt.Errorf("data %.40q is not an object", data)
 	}
 	ev := new(T)
-	if err := json.Unmarshal(data, ev); err != nil {
+	if err := unmarshal(data, ev); err != nil {
 		return nil, nil, err
 	}
 	return func(h EventHandler) { method(h, *ev) }, ev, nil

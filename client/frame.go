@@ -70,8 +70,7 @@ func (s *frameScanner) envelope(f *protocol.Frame) error {
 		case "error":
 			return s.errorObject(&f.Error)
 		}
-		_, err := s.value()
-		return err
+		return s.skipValue()
 	})
 }
 
@@ -154,8 +153,9 @@ func (s *frameScanner) object(member func(name []byte) error) error {
 	}
 }
 
-// list reads the list at pos.
-func (s *frameScanner) list() error {
+// list reads the list at pos, calling entry once pos is at each of its entries, which entry
+// must read.
+func (s *frameScanner) list(entry func() error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *frameScanner) list() error {
 	}
 	for {
 		s.skipSpace()
-		if _, err := s.value(); err != nil {
+		if err := entry(); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -199,9 +199,9 @@ func (s *frameScanner) value() ([]byte, error) {
 	var err error
 	switch c := s.peek(); {
 	case c == '{':
-		err = s.object(func([]byte) error { _, err := s.value(); return err })
+		err = s.object(func([]byte) error { return s.skipValue() })
 	case c == '[':
-		err = s.list()
+		err = s.list(s.skipValue)
 	case c == '"':
 		err = s.str()
 	case c == '-' || c >= '0' && c <= '9':
@@ -211,6 +211,12 @@ func (s *frameScanner) value() ([]byte, error) {
 		err = s.syntaxError("looking for a value")
 	}
 	return s.data[start:s.pos], err
+}
+
+// skipValue reads the value at pos.
+func (s *frameScanner) skipValue() error {
+	_, err := s.value()
+	return err
 }
 
 // raw reads the value at pos into *dst, as a slice of the frame.

@@ -63,7 +63,8 @@ func (c *Client) call(ctx context.Context, op string, data any, idempotent bool,
 	}
 }
 
-// decodeResult decodes the result of the successful reply f into out; nil out only checks it.
+// decodeResult decodes the result of the successful reply f into out, which must point to a
+// zero value, as json.Unmarshal does (unmarshal); nil out only checks it.
 // A result that is not a JSON object ({} when the op has nothing to return), absent or null
 // included, or whose fields do not have out's types, fails with ErrProtocol.
 func decodeResult(f protocol.Frame, out any) error {
@@ -76,7 +77,7 @@ func decodeResult(f protocol.Frame, out any) error {
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(f.Result, out); err != nil {
+	if err := unmarshal(f.Result, out); err != nil {
 		return fmt.Errorf("%w: the result is not of the op's shape: %w", ErrProtocol, err)
 	}
 	return nil
