@@ -26,7 +26,7 @@ type sendQueue struct {
 	conn    *wsconn.Conn
 	limit   int                  // frames queued at most; beyond, push fails (the consumer is shed)
 	timeout time.Duration        // a write blocked this long closes the connection
-	written func(frame outFrame) // told of each frame once written, with the frames written with it
+	written func(frame outFrame) // told of each frame written whole, once the system call that wrote it returned
 
 	mu        sync.Mutex
 	frames    []outFrame
@@ -176,13 +176,14 @@ func (q *sendQueue) write() {
 		case q.room <- struct{}{}:
 		default:
 		}
-		if err := q.conn.WriteTexts(q.timeout, frames); err != nil {
+		n, err := q.conn.WriteTexts(q.timeout, frames)
+		for _, f := range frames[:n] {
+			q.written(f)
+		}
+		if err != nil {
 			q.conn.CloseNow()
 			q.markClosed()
 			return
-		}
-		for _, f := range frames {
-			q.written(f)
 		}
 		if closing { // the kicked frame was the last one: nothing is queued after it
 			q.conn.Close(code)

@@ -253,7 +253,7 @@ func (c *Conn) readFrame(br *bufio.Reader, handle func(Message)) error {
 	ws.Cipher(payload, h.Mask, 0)
 	switch h.OpCode {
 	case ws.OpPing:
-		if err := c.writeFrames(ws.OpPong, CloseTimeout, []Text{{payload}}); !errors.Is(err, ErrClosed) {
+		if _, err := c.writeFrames(ws.OpPong, CloseTimeout, []Text{{payload}}); !errors.Is(err, ErrClosed) {
 			return err // nil, or a failed write; after our close frame no pong is due
 		}
 		return nil
@@ -357,7 +357,8 @@ func (c *Conn) WriteText(timeout time.Duration, parts ...[]byte) error {
 	if copy(text[:], parts) < len(parts) {
 		panic("wsconn: a text frame of more than MaxParts parts")
 	}
-	return c.writeFrames(ws.OpText, timeout, []Text{text})
+	_, err := c.writeFrames(ws.OpText, timeout, []Text{text})
+	return err
 }
 
 // MaxParts is the most parts WriteText takes for one frame.
@@ -378,8 +379,9 @@ func (t *Text) Len() int {
 
 // WriteTexts writes texts in order, each as one text frame, with one system call for each
 // framesPerWrite of them; each such write fails after timeout. A write that fails closes the
-// socket, as WriteText's does.
-func (c *Conn) WriteTexts(timeout time.Duration, texts []Text) error {
+// socket, as WriteText's does. It returns how many of texts were written whole: all of them,
+// or, with the error, those before the frame the write broke off in.
+func (c *Conn) WriteTexts(timeout time.Duration, texts []Text) (int, error) {
 	return c.writeFrames(ws.OpText, timeout, texts)
 }
 
@@ -419,37 +421,55 @@ func (v *vector) drop() {
 	v.vec = nil
 }
 
-// writeFrames writes a frame of op for each of texts, framesPerWrite frames to a system call.
-func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) error {
+// writeFrames writes a frame of op for each of texts, framesPerWrite frames to a system call,
+// and returns how many of them were written whole (WriteTexts).
+func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeErr != nil {
-		return c.writeErr
+		return 0, c.writeErr
 	}
 	if c.closeSent {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
 	v := vectors.Get().(*vector)
 	defer vectors.Put(v)
-	for len(texts) > 0 {
-		n := min(len(texts), framesPerWrite)
-		v.fill(op, texts[:n])
+	written := 0
+	for written < len(texts) {
+		batch := texts[written:min(len(texts), written+framesPerWrite)]
+		v.fill(op, batch)
+		var n int64
 		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if err == nil {
-			_, err = v.vec.WriteTo(c.nc)
+			n, err = v.vec.WriteTo(c.nc)
 		}
 		v.drop()
 		if err != nil {
 			c.writeErr = fmt.Errorf("wsconn: write: %w", err)
 			c.closeSocket()
-			return c.writeErr
+			return written + wholeFrames(op, batch, n), c.writeErr
 		}
-		texts = texts[n:]
+		written += len(batch)
 	}
-	return nil
+	return written, nil
+}
+
+// wholeFrames returns how many of the frames of op with texts as payloads the first n bytes
+// written of them hold whole.
+func wholeFrames(op ws.OpCode, texts []Text, n int64) int {
+	var header [maxHeaderLen]byte
+	for i := range texts {
+		size := texts[i].Len()
+		size += len(appendHeader(header[:0], op, size))
+		if n < int64(size) {
+			return i
+		}
+		n -= int64(size)
+	}
+	return len(texts)
 }
 
 // appendHeader appends the header of a final, unmasked frame (server to client).
@@ -471,7 +491,7 @@ func appendHeader(b []byte, op ws.OpCode, n int) []byte {
 // frame cannot be written (a peer that reads nothing fills the buffers), the write's failure
 // has closed the socket: no answer can come.
 func (c *Conn) Close(code int) {
-	if c.writeFrames(ws.OpClose, CloseTimeout, []Text{{ws.NewCloseFrameBody(ws.StatusCode(code), "")}}) == nil {
+	if _, err := c.writeFrames(ws.OpClose, CloseTimeout, []Text{{ws.NewCloseFrameBody(ws.StatusCode(code), "")}}); err == nil {
 		c.nc.SetReadDeadline(time.Now().Add(CloseTimeout))
 	}
 }

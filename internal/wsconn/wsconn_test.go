@@ -141,7 +141,7 @@ func TestTextsWrittenTogetherAreMessagesInOrder(t *testing.T) {
 		texts = append(texts, wsconn.Text{[]byte(`{"n":` + strconv.Itoa(i) + `,"pad":"`), bytes.Repeat([]byte("p"), i*i*50), []byte(`"}`)})
 	}
 	written := make(chan error, 1)
-	go func() { written <- server.WriteTexts(time.Second, texts) }()
+	go func() { _, err := server.WriteTexts(time.Second, texts); written <- err }()
 	for i, text := range texts {
 		typ, b, err := client.Read(t.Context())
 		must(t, err)
