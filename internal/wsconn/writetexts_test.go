@@ -3,11 +3,13 @@ package wsconn_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,6 +56,93 @@ func dialSmallReceive(t *testing.T, srv *httptest.Server) *websocket.Conn {
 	t.Cleanup(func() { c.CloseNow() })
 	c.SetReadLimit(1 << 20)
 	return c
+}
+
+// markedTexts returns n texts of the connection numbered conn, each in three parts, of
+// lengths that take each form of header (7, 16 and 64 bits). Every byte says which
+// connection, text and part it belongs to, so that a byte out of place shows.
+func markedTexts(conn, n int) []wsconn.Text {
+	texts := make([]wsconn.Text, n)
+	for i := range texts {
+		for p := range texts[i] {
+			mark := fmt.Sprintf("[c%d t%d p%d]", conn, i, p)
+			texts[i][p] = bytes.Repeat([]byte(mark), 1+(i*i*40*(p+1))/len(mark))
+		}
+	}
+	return texts
+}
+
+// checkArrive writes texts with WriteTexts while client reads them, and returns an error
+// unless each arrives as one text message, whole and in order, and WriteTexts reports them
+// all written.
+func checkArrive(t *testing.T, client *websocket.Conn, server *wsconn.Conn, texts []wsconn.Text) error {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := server.WriteTexts(10*time.Second, texts)
+		done <- result{n, err}
+	}()
+	for i, text := range texts {
+		typ, b, err := client.Read(t.Context())
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		if want := bytes.Join(text[:], nil); typ != websocket.MessageText || !bytes.Equal(b, want) {
+			return fmt.Errorf("message %d: client read %d bytes of type %v beginning %.40q, want %d of text beginning %.40q",
+				i, len(b), typ, b, len(want), want)
+		}
+	}
+	if r := <-done; r.err != nil || r.n != len(texts) {
+		return fmt.Errorf("WriteTexts wrote %d of %d texts: %v", r.n, len(texts), r.err)
+	}
+	return nil
+}
+
+// A batch larger than the socket's buffers goes out in many system calls, each writing only
+// part of what is left: each resumes exactly where the last one stopped, inside a header, a
+// part or between frames, and the peer reads every frame whole, in order.
+func TestTextsWrittenTogetherSurviveShortWrites(t *testing.T) {
+	srv, conns := serveSmallBuffers(t, false)
+	client := dialSmallReceive(t, srv)
+	if err := checkArrive(t, client, <-conns, markedTexts(0, 40)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Over TLS the batch has no socket of its own to be written to with one system call; it is
+// written part after part through the TLS connection, whole and in order all the same.
+func TestTextsWrittenTogetherOverTLS(t *testing.T) {
+	srv, conns := serveSmallBuffers(t, true)
+	client := dialSmallReceive(t, srv)
+	if err := checkArrive(t, client, <-conns, markedTexts(0, 40)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Connections written at once, each batch in many system calls, share the buffers a write
+// borrows: every connection's peer reads its own frames only, whole and in order, and never a
+// byte of another's.
+func TestConnectionsWrittenAtOnceGetOnlyTheirOwnFrames(t *testing.T) {
+	const conns, batches = 12, 3
+	var wg sync.WaitGroup
+	for _, tls := range []bool{false, true} {
+		for c := range conns {
+			srv, accepted := serveSmallBuffers(t, tls)
+			client, server := dialSmallReceive(t, srv), <-accepted
+			wg.Go(func() {
+				for b := range batches {
+					if err := checkArrive(t, client, server, markedTexts(c*batches+b, 24)); err != nil {
+						t.Errorf("connection %d (TLS %v), batch %d: %v", c, tls, b, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
 }
 
 // A write that fails part of the way through a batch reports the texts written whole before
