@@ -2,13 +2,19 @@ package wsapi
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/dialtone/dialtone/internal/wsconn"
+	"github.com/dialtone/dialtone/protocol"
 )
 
 // upgradedPair returns the server end of a WebSocket connection, with a small send buffer
@@ -67,5 +73,57 @@ func TestEventsWrittenBeforeAFailedWriteAreCounted(t *testing.T) {
 	defer mu.Unlock()
 	if len(delivered) != 3 {
 		t.Fatalf("events counted as delivered: %d, want the 3 written before the write failed", len(delivered))
+	}
+}
+
+// next reads the server's next frame.
+func (p *rawPeer) next() ws.Frame {
+	p.t.Helper()
+	f, err := ws.ReadFrame(p.br)
+	if err != nil {
+		p.t.Fatalf("reading the server's next frame: %v", err)
+	}
+	return f
+}
+
+// protocol.md "Events" and the kick table, R7.2: the events queued before a kick reach the
+// client whole and in the order they were queued, however many went out together and in how
+// many system calls (the buffers here are small); the kicked event comes after them and the
+// close frame with the kick's code after it, and nothing follows the close handshake.
+func TestEventsQueuedBeforeAKickArriveInOrderThenTheKickedEventAndTheClose(t *testing.T) {
+	bus := newHandBus()
+	srv := New(Config{HeartbeatTimeout: time.Minute, SendQueue: 1024}, newPresence(), bus, tokenIsUser{}, nil, nil)
+	peer := dialRaw(t, serve(t, srv))
+	peer.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	peer.send(`{"id":1,"op":"login","data":{"token":"alice","deviceID":"a1"}}`)
+	deliver := bus.deliver(t)
+	if f := peer.next(); !bytes.HasPrefix(f.Payload, []byte(`{"id":1,"result":`)) {
+		t.Fatalf("first frame %.80q, want the login's reply", f.Payload)
+	}
+	entries := bigEvents("alice", 1, 64, 3000)
+	for i := range entries { // each event's data its own, so that one out of place shows
+		entries[i].Data = fmt.Appendf(nil, `"%d%s"`, i, bytes.Repeat([]byte("x"), 100*i))
+	}
+	deliver(entries)
+	go srv.Shutdown(context.Background())
+	for i, e := range entries {
+		want := eventFrame(e)
+		if f := peer.next(); f.Header.OpCode != ws.OpText || !bytes.Equal(f.Payload, bytes.Join(want[:], nil)) {
+			t.Fatalf("frame %d: opcode %v, %.80q; want event seq %d", i, f.Header.OpCode, f.Payload, e.Seq)
+		}
+	}
+	if f := peer.next(); !bytes.Contains(f.Payload, []byte(`"event":"kicked"`)) || !bytes.Contains(f.Payload, []byte(protocol.KickShutdown)) {
+		t.Fatalf("frame after the events %.80q, want the kicked event (shutdown)", f.Payload)
+	}
+	k, _ := protocol.KickFor(protocol.KickShutdown)
+	f := peer.next()
+	if code, _ := ws.ParseCloseFrameData(f.Payload); f.Header.OpCode != ws.OpClose || int(code) != k.CloseCode {
+		t.Fatalf("frame after the kicked event: opcode %v, % x; want a close frame with %d", f.Header.OpCode, f.Payload, k.CloseCode)
+	}
+	if _, err := peer.nc.Write(ws.MustCompileFrame(ws.MaskFrame(ws.NewCloseFrame(f.Payload)))); err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := io.ReadAll(peer.br); err != nil || len(rest) > 0 {
+		t.Fatalf("after the close handshake the server sent % x (%v), want the end of the stream", rest, err)
 	}
 }
