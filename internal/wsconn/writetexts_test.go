@@ -1,13 +1,17 @@
 package wsconn_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -161,5 +165,44 @@ func TestWriteTextsReportsWhatWasWrittenBeforeAFailure(t *testing.T) {
 	n, err := server.WriteTexts(200*time.Millisecond, texts)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n != 20 {
 		t.Fatalf("WriteTexts reported %d texts written, %v; want 20 and the deadline exceeded", n, err)
+	}
+}
+
+// A connection costs little while idle (the package comment), also after it was written a
+// batch: the buffers of a write are lent by a pool, and the socket keeps none of them either.
+// (Go's net package keeps the list of buffers of a socket's largest writev with the socket,
+// which for a batch of framesPerWrite frames of three parts is over a kilobyte.)
+func TestAnIdleConnectionKeepsNothingOfABatch(t *testing.T) {
+	const conns = 200
+	srv, accepted := serve(t)
+	type ends struct {
+		server *wsconn.Conn
+		client *bufio.Reader
+	}
+	pairs := make([]ends, conns)
+	for i := range pairs {
+		_, br := rawClient(t, srv, nil)
+		pairs[i] = ends{<-accepted, br}
+	}
+	text := wsconn.Text{[]byte("one"), []byte("two"), []byte("three")}
+	heapAfterWriting := func(frames int) int64 {
+		texts := slices.Repeat([]wsconn.Text{text}, frames)
+		for _, p := range pairs {
+			_, err := p.server.WriteTexts(time.Second, texts)
+			must(t, err)
+			_, err = io.ReadFull(p.client, make([]byte, frames*(2+text.Len())))
+			must(t, err)
+		}
+		runtime.GC()
+		runtime.GC() // and what the pools held
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	one := heapAfterWriting(1)
+	batch := heapAfterWriting(16)
+	runtime.KeepAlive(pairs) // measured with the connections open
+	if grown := (batch - one) / conns; grown > 256 {
+		t.Errorf("an idle connection holds %d bytes more after a batch of 16 frames than after one frame", grown)
 	}
 }

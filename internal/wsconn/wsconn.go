@@ -398,6 +398,7 @@ type vector struct {
 	headers [framesPerWrite][maxHeaderLen]byte
 	bufs    [framesPerWrite * (1 + MaxParts)][]byte
 	vec     net.Buffers // a slice of bufs: what remains to write
+	sys     sysWrite    // the system calls writing vec (writeVector)
 }
 
 var vectors = sync.Pool{New: func() any { return new(vector) }}
@@ -444,7 +445,7 @@ func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) (i
 		var n int64
 		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		if err == nil {
-			n, err = v.vec.WriteTo(c.nc)
+			n, err = c.writeVector(v)
 		}
 		v.drop()
 		if err != nil {
