@@ -3,6 +3,8 @@ package sqlite
 import (
 	"errors"
 	"log/slog"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +13,7 @@ import (
 )
 
 // alteredStore returns a store holding call c1 of alice and bob, ringing with a deadline, alice
-// busy in it, one log entry of alice, "callUserStateChanged" with JSON data, one idempotency
+// busy in it, call c0 of dave, which ended at 1000, one log entry of alice, "callUserStateChanged" with JSON data, one idempotency
 // record of hers with key "k", a webhook record and a push registration of bob's, whose rows
 // then have alter run on them by another connection, as another program writing into the
 // file would; and the store's log and path.
@@ -20,9 +22,11 @@ func alteredStore(t *testing.T, alter string) (*Store, *syncBuffer, string) {
 	var logs syncBuffer
 	s, path := openTest(t, Options{Now: time.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(func() { s.Close() })
+	ended := testCall("c0", "dave")
+	ended.State, ended.EndTime = call.Ended, 1000
 	if _, err := s.Commit(bg, switchboard.Change{
-		Calls:   []switchboard.CallWrite{{Call: testCall("c1", "alice", "bob")}},
-		Members: []switchboard.Member{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c1"}},
+		Calls:   []switchboard.CallWrite{{Call: testCall("c1", "alice", "bob")}, {Call: ended}},
+		Members: []switchboard.Member{{UserID: "alice", CallID: "c1"}, {UserID: "bob", CallID: "c1"}, {UserID: "dave", CallID: "c0"}},
 		Busy:    []switchboard.BusyWrite{{UserID: "alice", CallID: "c1", InCall: true}},
 		Log: []switchboard.LogEntry{{UserID: "alice", Target: call.AllDevices, Event: "callUserStateChanged",
 			Data: []byte(`{"callID":"c1"}`), CreatedAt: 1000}},
@@ -186,3 +190,58 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 // copyOfC1 stores the data of call c1 (alteredStore's) as that of a call c2.
 const copyOfC1 = `INSERT INTO calls (id, version, state, due_at, ended_at, data)
 	SELECT 'c2', version, state, due_at, ended_at, data FROM calls WHERE id = 'c1'`
+
+// Retention deletes by age (R3.10, R7.2, R7.3) and SQLite orders a value of another type than
+// a number (text, a blob) after every number, as it does a real past the greatest integer: a
+// date altered into one is never older than a cutoff. Prune finds such dates where retention
+// looks for old rows, a log entry's, an idempotency record's (whose key would stay taken) and
+// an ended call's (which no read takes, so the call would be listed for good), and reports
+// them as damage, as a read meeting them would (docs/operations.md "When the disk fills").
+func TestPruneFindsDatesAlteredOutOfNumbers(t *testing.T) {
+	for name, alter := range map[string]string{
+		"LogEntryText":     `UPDATE log SET created_at = 'soon'`,
+		"LogEntryHugeReal": `UPDATE log SET created_at = 1e300`,
+		"IdempotencyText":  `UPDATE idem SET created_at = 'soon'`,
+		"IdempotencyBlob":  `UPDATE idem SET created_at = x'A5'`,
+		"EndedCallText":    `UPDATE calls SET ended_at = 'soon' WHERE id = 'c0'`,
+		"EndedCallBlob":    `UPDATE calls SET ended_at = x'A5' WHERE id = 'c0'`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, logs, _ := alteredStore(t, alter)
+			err := s.Prune(bg, math.MaxInt64, math.MaxInt64, math.MaxInt64)
+			wantDamage(t, "Prune of an altered row", err, s, logs)
+			left := countRows(t, s, "log") + countRows(t, s, "idem") + countRows(t, s, "calls")
+			if left != 2 {
+				t.Errorf("rows left after Prune = %d, want 2: the altered one and the ringing call c1", left)
+			}
+		})
+	}
+}
+
+// Prune looks for undated rows on every run (TestPruneFindsDatesAlteredOutOfNumbers): each of
+// its queries is one seek through an index, not a scan of a table or of a whole index.
+func TestUndatedRowsAreFoundBySeeks(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	defer s.Close()
+	for _, u := range undatedRows {
+		rows, err := s.rdb.QueryContext(bg, "EXPLAIN QUERY PLAN "+u.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int64
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(plan) != 1 || !strings.HasPrefix(plan[0], "SEARCH ") || !strings.Contains(plan[0], "INDEX") {
+			t.Errorf("plan of the %s's query = %q, want one SEARCH through an index", u.what, plan)
+		}
+	}
+}

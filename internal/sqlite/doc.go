@@ -101,7 +101,8 @@
 // SQLITE_NOTADB) leave a fault that lasts until Close, whatever commits meanwhile: they do not
 // mend, and the next Open checks the file whole. So does a row read back holding what the
 // store never writes (errUndecodable): a call that does not decode, a value of another type
-// than its column's, a log entry or an idempotency reply that is no JSON (read.go). SQLite
+// than its column's, a log entry or an idempotency reply that is no JSON (read.go), a date
+// retention compares that is no integer (found by Prune, which would keep the row for good). SQLite
 // cannot tell such a row from a good one, its payload having no checksum, and it is never
 // handed on: a device catching up would get its bytes inside its event's frame.
 //

@@ -73,7 +73,8 @@ func faultReason(err error) string {
 // errUndecodable says a row read from the database holds what the store never writes: a call
 // that does not decode or is another call's (decodeStored), a value of another type than its
 // column's (scanStored), a log entry or an idempotency reply that is not what the switchboard
-// encodes (checkEntry, Idempotency), a log entry naming shared data that is gone (ReadLog).
+// encodes (checkEntry, Idempotency), a log entry naming shared data that is gone (ReadLog), a
+// date that retention compares holding no integer (findUndatable, after Prune).
 // Damaged pages that SQLite did not find, or a row altered behind the store's back.
 var errUndecodable = errors.New("sqlite: a stored row does not decode")
 

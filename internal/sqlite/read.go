@@ -445,9 +445,17 @@ const (
 
 // Prune deletes what retention allows (see switchboard.Store). It runs on the writer, in
 // steps of at most pruneChunk rows of each kind, each in a batch transaction like a change,
-// so it never contends with commits for SQLite's write lock nor holds them up for long.
+// so it never contends with commits for SQLite's write lock nor holds them up for long. Once
+// done, it looks for the rows it can never delete (findUndatable): damage.
 func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore int64) error {
-	cutoffs := [3]int64{logBefore, idemBefore, endedBefore}
+	if err := s.pruneByAge(ctx, [3]int64{logBefore, idemBefore, endedBefore}); err != nil {
+		return err
+	}
+	return s.findUndatable(ctx)
+}
+
+// pruneByAge runs Prune's steps (pruneSteps) until one leaves nothing to delete.
+func (s *Store) pruneByAge(ctx context.Context, cutoffs [3]int64) error {
 	for {
 		var more bool
 		_, err := s.submit(ctx, &request{apply: func(w *writer) ([]int64, error) {
@@ -472,4 +480,33 @@ func (s *Store) Prune(ctx context.Context, logBefore, idemBefore, endedBefore in
 			return err
 		}
 	}
+}
+
+// undatedRows are the places retention deletes from, each with a query that finds a row there
+// whose date is no integer: text or a blob (which SQLite orders after every number) or a real
+// past the greatest integer. The store never writes one, and such a row is never older than
+// a cutoff: retention would keep it for good, a log entry, an idempotency record whose key
+// stays taken, an ended call (whose end no read takes) listed for ever. Each query is one
+// seek to the end of the index retention deletes by (TestUndatedRowsAreFoundBySeeks).
+var undatedRows = []struct{ what, query string }{
+	{"log entry", `SELECT 1 FROM log INDEXED BY log_created WHERE created_at > 9223372036854775807 LIMIT 1`},
+	{"idempotency record", `SELECT 1 FROM idem INDEXED BY idem_created WHERE created_at > 9223372036854775807 LIMIT 1`},
+	{"ended call", `SELECT 1 FROM calls INDEXED BY calls_ended WHERE state = 2 AND ended_at > 9223372036854775807 LIMIT 1`},
+}
+
+// findUndatable returns an error wrapping errUndecodable, recorded as the store's fault
+// (readFailed), when a row of undatedRows is found; it reads on the read pool, never holding
+// up the writer.
+func (s *Store) findUndatable(ctx context.Context) error {
+	for _, u := range undatedRows {
+		err := s.rdb.QueryRowContext(ctx, u.query).Scan(new(int64))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err == nil:
+			err = fmt.Errorf("%w: a %s is dated by no integer, so retention never deletes it", errUndecodable, u.what)
+		}
+		return s.readFailed(fmt.Errorf("sqlite: prune: %w", err))
+	}
+	return nil
 }
