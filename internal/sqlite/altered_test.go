@@ -139,6 +139,30 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 				_, _, err := s.RingingCalls(bg, "carol")
 				return s, err
 			}},
+		// A call's row copies its version, state and end out of its data, for the version
+		// check and the indexed queries (DueCalls, RingingCalls, retention): a copy that
+		// disagrees with the data would hide a ringing call from them, or a call from retention.
+		"CallStateColumn": {`UPDATE calls SET state = 0 WHERE id = 'c1'`, func(s *Store, reopen func() *Store) (*Store, error) {
+			s = reopen() // c1 was written by this store, which remembers it
+			_, err := s.Call(bg, "c1")
+			return s, err
+		}},
+		"EndedCallStateColumn": {`UPDATE calls SET state = 1 WHERE id = 'c0'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, err := s.Call(bg, "c0")
+			return s, err
+		}},
+		"ListedCallStateColumn": {`UPDATE calls SET state = 2 WHERE id = 'c1'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, _, err := s.ListCalls(bg, "alice", 0, 10)
+			return s, err
+		}},
+		"ListedCallEndColumn": {`UPDATE calls SET ended_at = 5 WHERE id = 'c0'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, _, err := s.ListCalls(bg, "dave", 0, 10)
+			return s, err
+		}},
+		"RingingCallVersionColumn": {`UPDATE calls SET version = version + 1 WHERE id = 'c1'`, func(s *Store, _ func() *Store) (*Store, error) {
+			_, _, err := s.RingingCalls(bg, "bob")
+			return s, err
+		}},
 		"BusyRecords": {`UPDATE busy SET call_id = x'A5'`, func(s *Store, _ func() *Store) (*Store, error) {
 			_, err := s.BusyRecords(bg)
 			return s, err

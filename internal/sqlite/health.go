@@ -71,7 +71,8 @@ func faultReason(err error) string {
 }
 
 // errUndecodable says a row read from the database holds what the store never writes: a call
-// that does not decode or is another call's (decodeStored), a value of another type than its
+// that does not decode, is another call's or disagrees with the columns of its row copied out
+// of it (decodeStored), a value of another type than its
 // column's (scanStored), a log entry or an idempotency reply that is not what the switchboard
 // encodes (checkEntry, Idempotency), a log entry naming shared data that is gone (ReadLog), a
 // date that retention compares holding no integer (findUndatable, after Prune).

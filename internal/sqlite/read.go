@@ -20,7 +20,8 @@ import (
 // statement: the calls are as the user's events up to that head left them. Without calls, one
 // row carries the bounds and a NULL call.
 const ringingQuery = `WITH b AS (` + boundsQuery + `)
-	SELECT b.*, p.call_id, p.data FROM b LEFT JOIN (SELECT m.id, m.call_id, c.data
+	SELECT b.*, p.call_id, p.data, ` + callColumnsSQL + ` FROM b LEFT JOIN (
+		SELECT m.id, m.call_id, c.data, ` + callColumnsSQL + `
 		FROM members m JOIN calls c ON c.id = m.call_id WHERE m.user_id = ?1 AND c.state = 1) p ORDER BY p.id`
 
 // readStmts are the read queries, prepared once on the read pool.
@@ -34,12 +35,12 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&r.call, `SELECT data FROM calls WHERE id = ?`},
+		{&r.call, `SELECT data, ` + callColumnsSQL + ` FROM calls WHERE id = ?`},
 		{&r.busyCall, `SELECT call_id FROM busy WHERE user_id = ?`},
 		{&r.idem, `SELECT fingerprint, reply, created_at FROM idem WHERE user_id = ? AND key = ? AND created_at >= ?`},
 		{&r.readLog, readLogQuery},
 		{&r.bounds, boundsQuery},
-		{&r.listCalls, `SELECT m.id, m.call_id, c.data FROM members m JOIN calls c ON c.id = m.call_id
+		{&r.listCalls, `SELECT m.id, m.call_id, c.data, ` + callColumnsSQL + ` FROM members m JOIN calls c ON c.id = m.call_id
 			WHERE m.user_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`},
 		{&r.ringing, ringingQuery},
 		{&r.due, `SELECT id, due_at FROM calls WHERE state = 1 AND due_at > 0 ORDER BY due_at`},
@@ -80,7 +81,8 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return c, err
 	}
 	var data []byte
-	err := scanStored(s.r.call.QueryRowContext(ctx, id), &data)
+	var cols storedColumns
+	err := scanStored(s.r.call.QueryRowContext(ctx, id), append([]any{&data}, cols.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return call.Call{}, fmt.Errorf("call %s: %w", id, switchboard.ErrNotFound)
 	}
@@ -88,22 +90,59 @@ func (s *Store) Call(ctx context.Context, id string) (call.Call, error) {
 		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: read call %s: %w", id, err))
 	}
 	var c call.Call
-	if err := decodeStored(&c, id, data); err != nil {
+	if err := decodeStored(&c, id, data, cols.columns()); err != nil {
 		return call.Call{}, s.readFailed(fmt.Errorf("sqlite: call %s: %w", id, err))
 	}
 	return c, nil
 }
 
-// decodeStored decodes into c the call read from the database row of id. The store wrote it
-// encoded, so an error, which wraps errUndecodable, says its bytes were damaged on disk where
-// SQLite could not tell (a row's payload carries no checksum), or that they are another call's:
-// a change decided on it would be written to that call.
-func decodeStored(c *call.Call, id string, data []byte) error {
+// callColumnsSQL are the columns of a call's row that the writer copies out of its data
+// (columnsOf), as a read takes them (storedColumns).
+const callColumnsSQL = `version, state, due_at, ended_at`
+
+// callColumns are the values of a call's row copied out of its data: its version for the
+// version check, its state and deadline for the indexed queries (DueCalls, RingingCalls,
+// retention) and its end for retention.
+type callColumns struct{ version, state, due, ended int64 }
+
+// columnsOf returns the columns the writer stores with c: its deadline (call.NextDue) while it
+// is Started, else 0.
+func columnsOf(c *call.Call) callColumns {
+	cols := callColumns{version: c.Version, state: int64(c.State), ended: c.EndTime}
+	if c.State == call.Started {
+		cols.due = c.NextDue()
+	}
+	return cols
+}
+
+// storedColumns are callColumnsSQL's values as read: NULL only where ringingQuery's LEFT JOIN
+// found no call, the columns being NOT NULL.
+type storedColumns [4]sql.NullInt64
+
+// dest returns the destinations of the values for scanStored.
+func (v *storedColumns) dest() []any { return []any{&v[0], &v[1], &v[2], &v[3]} }
+
+// columns returns the values read.
+func (v *storedColumns) columns() callColumns {
+	return callColumns{version: v[0].Int64, state: v[1].Int64, due: v[2].Int64, ended: v[3].Int64}
+}
+
+// decodeStored decodes into c the call read from the database row of id, whose copied
+// columns are cols. The store wrote it encoded, so an error, which wraps errUndecodable, says
+// its bytes were damaged on disk where SQLite could not tell (a row's payload carries no
+// checksum), that they are another call's (a change decided on it would be written to that
+// call), or that the columns no longer say what the data does: a call whose state column
+// disagrees escapes DueCalls, RingingCalls or retention, one whose version column does fails
+// every change to it.
+func decodeStored(c *call.Call, id string, data []byte, cols callColumns) error {
 	if err := c.UnmarshalBinary(data); err != nil {
 		return fmt.Errorf("%w: %w", errUndecodable, err)
 	}
 	if c.ID != id {
 		return fmt.Errorf("%w: the row of call %s holds call %s", errUndecodable, id, c.ID)
+	}
+	if want := columnsOf(c); cols != want {
+		return fmt.Errorf("%w: the row of call %s has columns %+v, its data %+v", errUndecodable, id, cols, want)
 	}
 	return nil
 }
@@ -297,8 +336,9 @@ func (s *Store) ListCalls(ctx context.Context, userID string, before int64, coun
 	rows, err := queryAll(ctx, s.r.listCalls, func(rows *sql.Rows) (r row, err error) {
 		var id string
 		var data []byte
-		if err = scanStored(rows, &r.id, &id, &data); err == nil {
-			err = decodeStored(&r.c, id, data)
+		var cols storedColumns
+		if err = scanStored(rows, append([]any{&r.id, &id, &data}, cols.dest()...)...); err == nil {
+			err = decodeStored(&r.c, id, data, cols.columns())
 		}
 		return r, err
 	}, userID, before, int64(count)+1)
@@ -333,7 +373,8 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 		var b bounds
 		var id sql.NullString
 		var data []byte
-		if err = scanStored(rows, append(b.columns(), &id, &data)...); err != nil {
+		var cols storedColumns
+		if err = scanStored(rows, append(b.columns(), append([]any{&id, &data}, cols.dest()...)...)...); err != nil {
 			break
 		}
 		_, head = b.values()
@@ -341,7 +382,7 @@ func (s *Store) RingingCalls(ctx context.Context, userID string) (calls []call.C
 			continue
 		}
 		var c call.Call
-		if err = decodeStored(&c, id.String, data); err != nil {
+		if err = decodeStored(&c, id.String, data, cols.columns()); err != nil {
 			break
 		}
 		calls = append(calls, c)

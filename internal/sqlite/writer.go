@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/internal/switchboard"
 	"github.com/dialtone/dialtone/protocol"
 )
@@ -412,18 +411,15 @@ func (w *writer) applyChange(ch *switchboard.Change, encoded *[][]byte, prevs *[
 	for i := range ch.Calls {
 		cw := &ch.Calls[i]
 		c := &cw.Call
-		var due int64
-		if c.State == call.Started {
-			due = c.NextDue()
-		}
+		cols := columnsOf(c)
 		buf, _ := c.MarshalBinary() // never fails; the memo keeps it
 		*encoded = append(*encoded, buf)
 		var res sql.Result
 		var err error
 		if cw.PrevVersion == 0 {
-			res, err = w.insertCall.ExecContext(ctx, c.ID, c.Version, int64(c.State), due, c.EndTime, buf)
+			res, err = w.insertCall.ExecContext(ctx, c.ID, cols.version, cols.state, cols.due, cols.ended, buf)
 		} else {
-			res, err = w.updateCall.ExecContext(ctx, c.Version, int64(c.State), due, c.EndTime, buf, c.ID, cw.PrevVersion)
+			res, err = w.updateCall.ExecContext(ctx, cols.version, cols.state, cols.due, cols.ended, buf, c.ID, cw.PrevVersion)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: write call %s: %w", c.ID, err)
