@@ -75,6 +75,8 @@ func TestStoredLogEntryThatDoesNotDecodeIsDamage(t *testing.T) {
 	for name, alter := range map[string]string{
 		"DataNotJSON":        `UPDATE log SET data = x'7BA5A5'`,
 		"DataOfAnotherType":  `UPDATE log SET data = 5`,
+		"DataEmpty":          `UPDATE log SET data = x''`,
+		"SharedDataEmpty":    `INSERT INTO log_data (id, data) VALUES (1, x''); UPDATE log SET data = x'', data_id = 1`,
 		"EventNotAName":      `UPDATE log SET event = 'x"}'`,
 		"EventOfAnotherType": `UPDATE log SET event = x'A5'`,
 		"UnknownTarget":      `UPDATE log SET target = 7`,

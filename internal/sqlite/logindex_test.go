@@ -190,7 +190,7 @@ func TestLogIndexMigration(t *testing.T) {
 		`DROP TABLE log_by_user`, `DROP TABLE log_indexed`,
 		`CREATE UNIQUE INDEX log_user_seq ON log (user_id, seq)`,
 		`INSERT INTO log (user_id, seq, target, device_id, event, data, created_at) VALUES
-				('alice', 1, 0, '', 'e', x'', 1000), ('bob', 1, 0, '', 'e', x'', 1000), ('alice', 2, 0, '', 'e', x'', 1000)`,
+				('alice', 1, 0, '', 'e', x'30', 1000), ('bob', 1, 0, '', 'e', x'30', 1000), ('alice', 2, 0, '', 'e', x'30', 1000)`, // data: JSON 0
 		`PRAGMA user_version = 5`)
 	s = reopen(t, s, path)
 	if n, mark := indexState(t, s); n != 3 || mark != 3 {

@@ -195,16 +195,17 @@ func scanStored(rows interface{ Scan(dest ...any) error }, dest ...any) error {
 
 // checkEntry sets e.Target to target, e having been read from the log, and returns an error
 // wrapping errUndecodable unless e is what the store could have written: a target that call
-// knows, an event name that needs no escape in JSON (unescapedJSON), and data that is empty or
-// JSON (the wire's encoding of the event). A device catching up gets the event name and data
-// as they are, inside a JSON frame of its own (R7.2).
+// knows, an event name that needs no escape in JSON (unescapedJSON), and data that is JSON
+// (the wire's encoding of the event; never empty, see switchboard.LogEntry). A device catching
+// up gets the event name and data as they are, inside a JSON frame of its own (R7.2): empty
+// data would leave it a frame that is no JSON ("data":}).
 func checkEntry(e *switchboard.LogEntry, target int64) error {
 	switch {
 	case target < int64(call.AllDevices) || target > int64(call.AllButDevice):
 		return fmt.Errorf("%w: log entry %d of %s has target %d", errUndecodable, e.Seq, e.UserID, target)
 	case !unescapedJSON(e.Event):
 		return fmt.Errorf("%w: log entry %d of %s has event %q", errUndecodable, e.Seq, e.UserID, e.Event)
-	case len(e.Data) > 0 && !json.Valid(e.Data):
+	case !json.Valid(e.Data): // also empty data
 		return fmt.Errorf("%w: log entry %d of %s has data that is no JSON", errUndecodable, e.Seq, e.UserID)
 	}
 	e.Target = call.TargetKind(target)

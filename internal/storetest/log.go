@@ -44,13 +44,13 @@ func testSequences(t *testing.T, e *env) {
 }
 
 // testReadLog: entries read back as committed (R7.2), their data byte for byte. Data is the
-// wire's JSON encoding of the event, or empty; a store may take other bytes read back for
-// damage (the SQLite store does: internal/sqlite checkEntry).
+// wire's JSON encoding of the event, never empty (switchboard.LogEntry); a store may take other
+// bytes read back for damage (the SQLite store does: internal/sqlite checkEntry).
 func testReadLog(t *testing.T, e *env) {
 	want := []switchboard.LogEntry{
 		{UserID: "u", Target: call.AllDevices, Event: "callInvitationReceived", Data: []byte(`{"callID":"c1"}`), CreatedAt: 1_700_000_000_001},
 		{UserID: "u", Target: call.OnlyDevice, DeviceID: "phone", Event: "callUserStateChanged", Data: []byte(`["\u0000", 1, "é\n"]`), CreatedAt: 1_700_000_000_002},
-		{UserID: "u", Target: call.AllButDevice, DeviceID: "web", Event: "callInvitationEnded", Data: nil, CreatedAt: 1_700_000_000_003},
+		{UserID: "u", Target: call.AllButDevice, DeviceID: "web", Event: "callInvitationEnded", Data: []byte(`{}`), CreatedAt: 1_700_000_000_003},
 		{UserID: "u", Target: call.AllDevices, Event: strings.Repeat("x", 300), Data: []byte(`"` + strings.Repeat("y", 5000) + `"`), CreatedAt: 4},
 	}
 	e.commit(switchboard.Change{Log: slices.Clone(want[:2])})

@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dialtone/dialtone/internal/call"
 	"github.com/dialtone/dialtone/protocol"
@@ -64,16 +63,9 @@ func (s *Switchboard) RingingCalls(ctx context.Context, userID string) ([]call.C
 
 // ReadLog returns up to limit entries of the user's log after afterSeq (R7.2). Every entry has
 // data, which a device gets as its event's "data" as it is: the switchboard writes none
-// without, so an entry read back without is damage (Store.Damaged). Entries published live
-// are the switchboard's own, so this is the one place an event without data could come from.
+// without, and the store reads an entry back without as damage (LogEntry).
 func (s *Switchboard) ReadLog(ctx context.Context, userID string, afterSeq int64, limit int) ([]LogEntry, error) {
-	entries, err := s.store.ReadLog(ctx, userID, afterSeq, limit)
-	for _, e := range entries {
-		if len(e.Data) == 0 {
-			return nil, s.store.Damaged(fmt.Errorf("log entry %d of %s has no data", e.Seq, userID))
-		}
-	}
-	return entries, err
+	return s.store.ReadLog(ctx, userID, afterSeq, limit)
 }
 
 // LogBounds returns the oldest and the head sequence of the user's log (R7.2; see

@@ -87,7 +87,7 @@ type Store interface {
 
 	// Damaged takes err, which says a row the store returned holds what no switchboard wrote
 	// although the store read it as its own (an idempotency reply that does not decode as a
-	// reply, a log entry without data), for damage as the store's own reads find it, and
+	// reply), for damage as the store's own reads find it, and
 	// returns the error the read that met it fails with, which wraps ErrStorageUnavailable.
 	Damaged(err error) error
 
@@ -144,7 +144,9 @@ type Claim struct {
 }
 
 // LogEntry is one event in a user's log (R7.2): the wire event name, its encoded data and the
-// devices it targets. Empty Data may be read back as nil or as an empty slice.
+// devices it targets. Data is never empty: the switchboard writes every event's JSON, and a
+// store reads an entry back without data, which a device would get as a frame that is no JSON,
+// as damage (ReadLog fails with ErrStorageUnavailable).
 type LogEntry struct {
 	UserID string
 	Seq    int64 // assigned by Commit
