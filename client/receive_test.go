@@ -186,7 +186,11 @@ func benchReceive(b *testing.B, cn *conn, frame string, setup func()) {
 func FuzzDecodeFrame(f *testing.F) {
 	for _, seed := range []string{invitationFrame, inviteReplyFrame, `null`, `{"ſeq":1,"\u0045vent":"e\ud800"}`,
 		`{"id":-9223372036854775808,"error":{"code":1},"error":{"message":"m"},"seq":-0}`, `[1,{"a":[]}]`,
-		`{"id":1,"result":{"a":"\u00e9\n","b":[true,false,null,-0.5e+3]}}`, "{\"event\":\"\xff\"}"} {
+		`{"id":1,"result":{"a":"\u00e9\n","b":[true,false,null,-0.5e+3]}}`, "{\"event\":\"\xff\"}",
+		`{"seq":3,"Seq":1,"SEQ":2,"event":"e"}`, `{"id":2,"id":null}`, `{"id":1e0}`, `{"id":-9223372036854775809}`,
+		`{"error":{"code":1},"error":null,"error":{"message":"m"}}`, `{"event":"callInvitationEnded","event":"x"}`,
+		"{\"event\":\"callInvitationEnded\xff\"}", `{"id":1,"error":{"Code":1,"code":2}}`, `{"id":1,"error":{"code":1.5}}`,
+		"{\"id\":1,\"x\":\"\x00\"}", `{"id":1,"x":-01}`, "{\"id\":1\x0b}", "\ufeff{}", `{"İD":1,"ıd":2,"K":3}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(decodesAsUnmarshal)

@@ -44,6 +44,7 @@ func TestAppendRequestIsJSONMarshal(t *testing.T) {
 func FuzzAppendRequest(f *testing.F) {
 	f.Add(int64(7), protocol.OpCallInvite, `{"invitees":["bob"]}`, "0123456789abcdef")
 	f.Add(int64(-1), "a\u2029b", "<&>\"\\\xff", "\x00\x1f\x7f")
+	f.Add(int64(math.MinInt64), "\u2028<op>&\xc0", "\ud7ff\U0010ffff\xed\xa0\x80", "é\u2028\u2029\xff")
 	f.Fuzz(func(t *testing.T, id int64, op, value, idem string) {
 		var data json.RawMessage
 		if value != "" {

@@ -37,6 +37,14 @@ var unmarshalCases = []string{
 	`{"callID":"c1"} x`, `{"callID":"c1"`, `{"callID":"c1",}`, `{"callID" "c1"}`, `{"callUserList":[{},]}`,
 	"{\"callID\":\"a\tb\"}", `{"callID":"\x"}`, `{"version":01}`, `{"version":-}`, `{"synthetic":tru}`,
 	``, ` `, `null`, `[]`, `"s"`, `1`, `{}`, `{} {}`,
+	`{"callID":"\ud83d\ude00"}`, `{"callID":"\ude00\ud83d"}`, `{"callID":"\ud83d\u0041"}`, "{\"callID\":\"\xed\xa0\x80\"}",
+	"{\"callID\":\"\xc0\xaf\x7f\u2028\"}", "{\"callID\":\"\x00\"}", `{"callID":"\/\b\f\n\r\t\"\\"}`,
+	`{"version":-0.0}`, `{"version":+1}`, `{"version":1E2}`, `{"mode":1e2}`, `{"timeout":-9223372036854775809}`,
+	`{"version":1e400}`, `{"version":18446744073709551616}`, `{"callID":-0}`, `{"callID":{}}`, `{"callID":"a","callID":null}`,
+	`{"callInfo":{"callUserList":[{"userID":"a"}]},"callInfo":{"callUserList":[{"state":1},{"userID":"b"}]}}`,
+	`{"CallID":"x","callID":"y"}`, `{"callID":"y","CallID":"x"}`, `{"ſynthetic":true}`, `{"caller":"a","Caller":null}`,
+	`{"callUserList":[{"userID":null,"state":null,"deadline":null}]}`, `{"callInfo":{"callID":null,"callUserList":null}}`,
+	" \t\n\r{ \t\n\r\"callID\" \t\n\r: \"c\" , \"callUserList\" : [ \n ] \t\n\r} \t\n\r", "\ufeff{}", `{"callID":"c"} null`,
 }
 
 // decodedTypes check a value's decoding into each type readValue reads, and into one it does
