@@ -453,16 +453,18 @@ func (s *frameScanner) syntaxError(where string) error {
 }
 
 // replyID returns the id of a frame that decodeFrame refused, when what can be read of it,
-// up to its fault, is a reply's envelope: an object whose "id" member (the last one read, as
-// encoding/json keeps the last) is a positive integer, and that names no event. It returns 0
-// otherwise: the frame answers no request the client can tell. It reads the frame again, on
-// this rare path only.
+// up to its fault, is a reply's envelope: an object whose "id" member is a positive integer,
+// and whose "event" member is absent or the empty string, each as encoding/json reads it (the
+// last string or integer read: null, or a value of another type, keeps the one before). It
+// returns 0 otherwise: the frame answers no request the client can tell. It reads the frame
+// again, on this rare path only.
 func replyID(data []byte) int64 {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return 0
 	}
 	var id int64
+	var event bool // the frame names an event
 	for dec.More() {
 		t, err := dec.Token()
 		name, isName := t.(string)
@@ -475,9 +477,12 @@ func replyID(data []byte) int64 {
 			if n, ok := parseInt64(v); ok {
 				id = n
 			}
-		case strings.EqualFold(name, "event") && len(v) > 2 && v[0] == '"':
-			return 0
+		case strings.EqualFold(name, "event") && v[0] == '"':
+			event = string(v) != `""`
 		}
+	}
+	if event {
+		return 0
 	}
 	return max(id, 0)
 }

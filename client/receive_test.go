@@ -103,6 +103,8 @@ func TestReceiveDecodesOrIgnoresFrames(t *testing.T) {
 		{"an error code as a string", `{"id":4,"error":{"code":"1"}}`, failReply},
 		{"an error message as a number", `{"id":4,"error":{"code":1,"message":2}}`, failReply},
 		{"a type error before a good reply", `{"seq":"x","id":4,"result":1}`, failReply},
+		{"an event name emptied by a repeat, as encoding/json reads it", `{"id":4,"event":"e","event":"","seq":"x"}`, failReply},
+		{"an event name kept through a null", `{"id":4,"event":"e","event":null,"seq":"x"}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []protocol.Frame
