@@ -183,19 +183,46 @@ func benchReceive(b *testing.B, cn *conn, frame string, setup func()) {
 	}
 }
 
+// frameSeeds are frames of the fuzz tests of decodeFrame and replyID.
+var frameSeeds = []string{invitationFrame, inviteReplyFrame, `null`, `{"ſeq":1,"\u0045vent":"e\ud800"}`,
+	`{"id":-9223372036854775808,"error":{"code":1},"error":{"message":"m"},"seq":-0}`, `[1,{"a":[]}]`,
+	`{"id":1,"result":{"a":"\u00e9\n","b":[true,false,null,-0.5e+3]}}`, "{\"event\":\"\xff\"}",
+	`{"seq":3,"Seq":1,"SEQ":2,"event":"e"}`, `{"id":2,"id":null}`, `{"id":1e0}`, `{"id":-9223372036854775809}`,
+	`{"error":{"code":1},"error":null,"error":{"message":"m"}}`, `{"event":"callInvitationEnded","event":"x"}`,
+	"{\"event\":\"callInvitationEnded\xff\"}", `{"id":1,"error":{"Code":1,"code":2}}`, `{"id":1,"error":{"code":1.5}}`,
+	"{\"id\":1,\"x\":\"\x00\"}", `{"id":1,"x":-01}`, "{\"id\":1\x0b}", "\ufeff{}", `{"İD":1,"ıd":2,"K":3}`,
+	`{"id":4,"event":"e","event":"","seq":1}`, `{"ID":3,"id":null,"Event":null}`, `{"event":"x","id":2}`,
+}
+
 // FuzzDecodeFrame checks that decodeFrame takes and refuses exactly what json.Unmarshal into a
 // protocol.Frame does, and decodes the same frame.
 func FuzzDecodeFrame(f *testing.F) {
-	for _, seed := range []string{invitationFrame, inviteReplyFrame, `null`, `{"ſeq":1,"\u0045vent":"e\ud800"}`,
-		`{"id":-9223372036854775808,"error":{"code":1},"error":{"message":"m"},"seq":-0}`, `[1,{"a":[]}]`,
-		`{"id":1,"result":{"a":"\u00e9\n","b":[true,false,null,-0.5e+3]}}`, "{\"event\":\"\xff\"}",
-		`{"seq":3,"Seq":1,"SEQ":2,"event":"e"}`, `{"id":2,"id":null}`, `{"id":1e0}`, `{"id":-9223372036854775809}`,
-		`{"error":{"code":1},"error":null,"error":{"message":"m"}}`, `{"event":"callInvitationEnded","event":"x"}`,
-		"{\"event\":\"callInvitationEnded\xff\"}", `{"id":1,"error":{"Code":1,"code":2}}`, `{"id":1,"error":{"code":1.5}}`,
-		"{\"id\":1,\"x\":\"\x00\"}", `{"id":1,"x":-01}`, "{\"id\":1\x0b}", "\ufeff{}", `{"İD":1,"ıd":2,"K":3}`} {
+	for _, seed := range frameSeeds {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(decodesAsUnmarshal)
+}
+
+// FuzzReplyID checks that replyID reads a frame's id and event name as encoding/json does: of a
+// frame that decodeFrame takes, it returns the id that dispatch answers (a positive id, and no
+// event), and 0 when dispatch answers no request.
+func FuzzReplyID(f *testing.F) {
+	for _, seed := range frameSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		frame, err := decodeFrame(data)
+		if err != nil {
+			return // what replyID reads of a refused frame: TestReceiveDecodesOrIgnoresFrames
+		}
+		var want int64
+		if frame.ID > 0 && frame.Event == "" {
+			want = frame.ID
+		}
+		if got := replyID(data); got != want {
+			t.Fatalf("replyID(%.80q) = %d; want %d, of the decoded frame %+v", data, got, want, frame)
+		}
+	})
 }
 
 // TestDecodeFrameNestsAsDeepAsUnmarshal: values nested as deep as encoding/json allows are
