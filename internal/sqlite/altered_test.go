@@ -144,8 +144,8 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 		// A call's row copies its version, state and end out of its data, for the version
 		// check and the indexed queries (DueCalls, RingingCalls, retention): a copy that
 		// disagrees with the data would hide a ringing call from them, or a call from retention.
-		"CallStateColumn": {`UPDATE calls SET state = 0 WHERE id = 'c1'`, func(s *Store, reopen func() *Store) (*Store, error) {
-			s = reopen() // c1 was written by this store, which remembers it
+		"CallStateColumn": {`UPDATE calls SET state = 0 WHERE id = 'c1'`, func(_ *Store, reopen func() *Store) (*Store, error) {
+			s := reopen() // c1 was written by this store, which remembers it
 			_, err := s.Call(bg, "c1")
 			return s, err
 		}},
@@ -189,8 +189,8 @@ func TestAlteredRowsOfEveryReadAreDamage(t *testing.T) {
 			_, err := s.PushTargets(bg, "bob")
 			return s, err
 		}},
-		"HeadsOfTheLogsTail": {`UPDATE log SET seq = 'x'`, func(s *Store, reopen func() *Store) (*Store, error) {
-			s = reopen() // the writer reads the heads of the log's tail first
+		"HeadsOfTheLogsTail": {`UPDATE log SET seq = 'x'`, func(_ *Store, reopen func() *Store) (*Store, error) {
+			s := reopen() // the writer reads the heads of the log's tail first
 			_, err := s.Commit(bg, switchboard.Change{Log: []switchboard.LogEntry{logEntry("carol", "e")}})
 			return s, err
 		}},

@@ -76,11 +76,18 @@ func TestEventsWrittenBeforeAFailedWriteAreCounted(t *testing.T) {
 	}
 }
 
-// next reads the server's next frame.
+// next reads the server's next frame, of at most protocol.MaxFrameBytes.
 func (p *rawPeer) next() ws.Frame {
 	p.t.Helper()
-	f, err := ws.ReadFrame(p.br)
+	h, err := ws.ReadHeader(p.br)
 	if err != nil {
+		p.t.Fatalf("reading the server's next frame: %v", err)
+	}
+	if h.Length > protocol.MaxFrameBytes {
+		p.t.Fatalf("the server's next frame declares %d bytes, over the %d of a frame", h.Length, protocol.MaxFrameBytes)
+	}
+	f := ws.Frame{Header: h, Payload: make([]byte, h.Length)}
+	if _, err := io.ReadFull(p.br, f.Payload); err != nil {
 		p.t.Fatalf("reading the server's next frame: %v", err)
 	}
 	return f
