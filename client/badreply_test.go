@@ -90,15 +90,7 @@ func TestLoginReplyOfAnotherShapeFailsTheLogin(t *testing.T) {
 			fs.mu.Lock()
 			fs.loginReply = result
 			fs.mu.Unlock()
-			c, err := Dial(testCtx(t), fs.url(), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, err = c.Login(testCtx(t), "token", "dev1")
-			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), protocol.OpLogin) {
-				t.Fatalf("login answered with the result %s: %v, want ErrProtocol naming the login", result, err)
-			}
+			c := loginFailsWithErrProtocol(t, fs, "login answered with the result "+result)
 			fs.mu.Lock()
 			fs.loginReply = ""
 			fs.mu.Unlock()
@@ -115,17 +107,24 @@ func TestLoginReplyOfAnotherShapeFailsTheLogin(t *testing.T) {
 func TestLoginErrorWithoutACodeFailsTheLogin(t *testing.T) {
 	fs := newFakeServer(t)
 	fs.setLoginErr(func(protocol.LoginData) *protocol.Error { return &protocol.Error{} })
-	c, err := Dial(testCtx(t), fs.url(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, err = c.Login(testCtx(t), "token", "dev1")
-	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), protocol.OpLogin) {
-		t.Fatalf("login refused without a code: %v, want ErrProtocol naming the login", err)
-	}
+	c := loginFailsWithErrProtocol(t, fs, "login refused without a code")
 	fs.setLoginErr(nil)
 	if _, err := c.Login(testCtx(t), "token", "dev1"); err != nil {
 		t.Fatalf("Login again: %v", err)
 	}
+}
+
+// loginFailsWithErrProtocol dials fs and checks that a Login fails with ErrProtocol naming the
+// login (what tells the case); it returns the client, which the test's end closes.
+func loginFailsWithErrProtocol(t *testing.T, fs *fakeServer, what string) *Client {
+	t.Helper()
+	c, err := Dial(testCtx(t), fs.url(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(testCtx(t), "token", "dev1"); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), protocol.OpLogin) {
+		t.Fatalf("%s: %v, want ErrProtocol naming the login", what, err)
+	}
+	return c
 }
