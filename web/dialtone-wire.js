@@ -243,6 +243,15 @@ const RESULT_FIELDS = Object.freeze({
   queryCall: { callInfo: 'object' },
 });
 
+// REQUIRED_RESULT_FIELDS holds, by op, the fields of its result that the protocol always sends
+// and the client cannot do without (protocol.md "Login"): a result lacking one, or with one null,
+// does not follow the protocol. The login's heartbeat settings are not among them: R6.1 gives
+// their defaults, which the client reads when they are missing (docs/behaviour.md §12, "A reply
+// the SDKs cannot read").
+const REQUIRED_RESULT_FIELDS = Object.freeze({
+  login: ['userID', 'deviceID', 'headSeq', 'caughtUp', 'serverTime'],
+});
+
 // jsonType returns the JSON type of v: 'object', 'array', 'string', 'number', 'boolean' or 'null'.
 function jsonType(v) {
   if (v === null) return 'null';
@@ -261,14 +270,16 @@ export function protocolError(op, what) {
 
 // replyError returns the error that the reply f (a parsed frame) fails op with: the server's
 // refusal, or a protocol error for an error without an integer code, a result that is not an
-// object of op's fields' types (RESULT_FIELDS), or a reply with neither. It returns null when
-// f.result is op's result.
+// object of op's fields' types (RESULT_FIELDS) holding its required fields
+// (REQUIRED_RESULT_FIELDS), or a reply with neither. It returns null when f.result is op's result.
 export function replyError(op, f) {
   if (f.error !== undefined && f.error !== null) return refusal(op, f.error);
   if (f.result === undefined) return protocolError(op, 'a reply with neither result nor error');
   if (!isObject(f.result)) {
     return protocolError(op, `the result ${JSON.stringify(f.result).slice(0, 40)} is not an object`);
   }
+  const missing = (REQUIRED_RESULT_FIELDS[op] ?? []).find((field) => (f.result[field] ?? null) === null);
+  if (missing) return protocolError(op, `the result has no ${missing}`);
   for (const [field, type] of Object.entries(RESULT_FIELDS[op] ?? {})) {
     const t = jsonType(f.result[field] ?? null);
     if (t !== 'null' && t !== type) return protocolError(op, `the result's ${field} is a ${t}, not a ${type}`);

@@ -46,7 +46,8 @@ export class DialtoneError extends Error {
   /**
    * 'aborted': the operation's AbortSignal aborted (RequestOptions), its reason in cause.
    * 'protocol': the reply does not follow the protocol (its result not JSON, not an object of
-   * the op's fields' types, or absent, or its error without a code); the operation is not sent
+   * the op's fields' types, or absent, a login result without userID, deviceID, headSeq,
+   * caughtUp or serverTime, or its error without a code); the operation is not sent
    * again, and the connection stays (the Go SDK's ErrProtocol).
    * 'heartbeatTimeout': this client heard nothing from the server for the heartbeat timeout and
    * dropped the connection (a Reconnecting state's reason); the server's own heartbeatTimeout

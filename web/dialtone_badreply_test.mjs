@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dialtone, DialtoneError } from './dialtone.js';
-import { fakeServer, token, loginResult, quiet, loggedIn, waitFor } from './testkit.mjs';
+import { fakeServer, memoryStorage, token, loginResult, quiet, loggedIn, waitFor } from './testkit.mjs';
 
 // isProtocolError returns the check of a rejection with the protocol error of op.
 const isProtocolError = (op) => (err) => err instanceof DialtoneError && err.reason === 'protocol' &&
@@ -67,3 +67,50 @@ for (const result of ['"bob"', '{"userID":"bob","headSeq":"7"}', '{"userID":bob}
     }
   });
 }
+
+// A login result that lacks a field the client needs and the protocol always sends (protocol.md
+// "Login"), absent or null, fails the login with a protocol error naming the field, rather than
+// read it as nothing: a missing headSeq would move the device's position to undefined (the Go
+// SDK reads 0, moving it back to the log's start). The heartbeat settings, which R6.1 gives
+// defaults, are read as those when missing (docs/behaviour.md §12, "A reply the SDKs cannot read").
+for (const field of ['userID', 'deviceID', 'headSeq', 'caughtUp', 'serverTime']) {
+  for (const missing of ['absent', 'null']) {
+    test(`a login result whose ${field} is ${missing} fails the login with a protocol error naming it, and keeps the position`, async () => {
+      const srv = fakeServer();
+      const storage = memoryStorage();
+      const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage, logger: quiet });
+      try {
+        const result = loginResult();
+        if (missing === 'absent') delete result[field];
+        else result[field] = null;
+        const first = c.login(token, 'd1');
+        const ws = await waitFor(() => srv.sockets[0]);
+        ws.reply((await ws.next()).id, result);
+        await assert.rejects(first, (err) => isProtocolError('login')(err) && err.message.includes(field));
+        assert.equal(c.state, 'Disconnected');
+        assert.deepEqual([...storage.m.values()], [], 'no position saved');
+      } finally {
+        c.close();
+      }
+    });
+  }
+}
+
+test('a login result without heartbeat settings reads the defaults of R6.1, 10 s and 35 s', async () => {
+  const waits = []; // the whole ms of each timer set
+  const timers = {
+    now: () => performance.now(),
+    setTimeout(fn, ms) { waits.push(Math.round(ms)); return setTimeout(fn, ms); },
+    clearTimeout: (id) => clearTimeout(id),
+  };
+  const { c } = await loggedIn({
+    options: { timers }, login: { heartbeatIntervalMs: undefined, heartbeatTimeoutMs: null },
+  });
+  try {
+    assert.equal(c.state, 'Connected');
+    assert.ok(waits.includes(10000), `a timer of the 10 s interval among ${waits}`);
+    assert.ok(waits.includes(35000), `a timer of the 35 s timeout among ${waits}`);
+  } finally {
+    c.close();
+  }
+});
