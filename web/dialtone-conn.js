@@ -7,6 +7,8 @@ export const KICK_CLOSE_WAIT_MS = 1000;
 
 // Conn is one WebSocket and the requests sent on it.
 export class Conn {
+  #markEnded; // resolves ended
+
   constructor(ws, now) {
     this.ws = ws;
     this.pending = new Map(); // id → request
@@ -17,11 +19,14 @@ export class Conn {
     this.unnamedKick = null; // a kicked event's kick of no reason, until the close names it
     this.refusal = null; // the DialtoneError of a frame refusing the connection, if any
     this.refused = false; // a reconnection's login on it was refused (Dialtone #endAttempt)
+    /** Resolves once the connection is shut (dead), for whatever reason. */
+    this.ended = new Promise((resolve) => { this.#markEnded = resolve; });
   }
 
   // shut marks the connection dead and closes its socket, whose handlers no longer run.
   shut() {
     this.dead = true;
+    this.#markEnded();
     this.ws.onclose = this.ws.onmessage = this.ws.onopen = null;
     try { this.ws.close(1000); } catch { /* already closed */ }
   }

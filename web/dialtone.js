@@ -781,6 +781,9 @@ export class Dialtone {
     const wait = backoff(this.#opts.minBackoffMs, this.#opts.maxBackoffMs, attempt);
     const run = async () => {
       this.#backoff.stop();
+      // A kick of no reason heard on the refused connection kept open is named by its close
+      // (#onKicked), which may end the client: the attempt waits for it.
+      if (this.#conn?.unnamedKick) await this.#conn.ended;
       if (this.#finished) return;
       if (this.#conn?.refused) {
         // Its kick, when it heard one without its close, may end the client (#drop).

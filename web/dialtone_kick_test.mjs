@@ -238,3 +238,57 @@ for (const [name, event, closeCode, want] of [
     }
   });
 }
+
+// heldBackoffs returns a Dialtone timers option whose timers shorter than the second a kick of
+// no reason waits for its close (the backoffs of these tests) run only when fire() is called,
+// the others on the real clock.
+function heldBackoffs() {
+  const held = new Map();
+  let seq = 0;
+  const timers = {
+    now: () => performance.now(),
+    setTimeout(fn, ms) {
+      if (ms >= 1000) return setTimeout(fn, ms);
+      held.set(`held${++seq}`, fn);
+      return `held${seq}`;
+    },
+    clearTimeout(id) {
+      if (!held.delete(id)) clearTimeout(id);
+    },
+  };
+  const fire = () => {
+    const due = [...held.values()];
+    held.clear();
+    for (const fn of due) fn();
+  };
+  return { timers, fire };
+}
+
+test('a kicked event of no reason on a refused reconnection is the kick its close names even when the next attempt starts before that close: replaced ends the client instead of taking the device back', async () => {
+  const { timers, fire } = heldBackoffs();
+  const srv = fakeServer();
+  const c = new Dialtone({ url: 'ws://x', WebSocket: srv.FakeSocket, storage: null, timers, logger: quiet });
+  try {
+    const done = c.login(token, 'd1');
+    const ws = await waitFor(() => srv.sockets[0]);
+    ws.reply((await ws.next()).id, loginResult());
+    await done;
+    const kicks = [];
+    c.on('kicked', (k) => kicks.push(k));
+    ws.drop();
+    fire();
+    const ws2 = await waitFor(() => srv.sockets[1]);
+    ws2.fail((await ws2.next()).id, ErrorCode.InvalidParameter); // a newer connection of the device logged in
+    await new Promise((r) => setTimeout(r, 0)); // the kick comes in a frame of its own
+    ws2.text('{"event":"kicked"}');
+    fire(); // the next attempt starts while the client waits for the close that names the kick
+    await new Promise((r) => setTimeout(r, 0));
+    ws2.drop(4001);
+    await waitFor(() => c.state === 'Disconnected' || srv.sockets.length > 2);
+    assert.equal(srv.sockets.length, 2, 'no reconnection taking the device back');
+    assert.deepEqual(kicks, [{ reason: 'replaced', retry: false }]);
+    await assert.rejects(c.queryCall('c1'), (e) => e.reason === 'kicked' && e.kick.reason === 'replaced');
+  } finally {
+    c.close();
+  }
+});
