@@ -684,8 +684,8 @@ export class Dialtone {
 
   // onKicked handles the kick of a kicked event. The kick table is the contract for a known
   // reason; the event's flag only echoes it. A kick of no reason (kickOf) is named by the close
-  // that follows it at once, for which the connection waits KICK_CLOSE_WAIT_MS, sending nothing
-  // meanwhile (docs/behaviour.md §12, "A kick that tells no reason"), as the Go SDK does.
+  // that follows it at once, for which the connection waits KICK_CLOSE_WAIT_MS at most, sending
+  // nothing meanwhile (docs/behaviour.md §12, "A kick that tells no reason"), as the Go SDK does.
   #onKicked(conn, kick) {
     if (kick.reason) {
       this.#hearKick(conn, kick);
@@ -693,7 +693,8 @@ export class Dialtone {
     }
     conn.unnamedKick = kick;
     this.#heartbeat.stop();
-    this.#timers.after(() => this.#hearKick(conn, kick), KICK_CLOSE_WAIT_MS);
+    const wait = this.#timers.after(() => this.#hearKick(conn, kick), KICK_CLOSE_WAIT_MS);
+    conn.ended.then(() => this.#timers.cancel(wait)); // the close came, or the client ended
   }
 
   // hearKick ends conn for kick, which the kicked listeners hear first. The server no longer

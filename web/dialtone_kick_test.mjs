@@ -292,3 +292,38 @@ test('a kicked event of no reason on a refused reconnection is the kick its clos
     c.close();
   }
 });
+
+// liveTimers returns a Dialtone timers option on the real clock and pending(), the waits (ms)
+// of its timers neither run nor cancelled.
+function liveTimers() {
+  const live = new Map();
+  const timers = {
+    now: () => performance.now(),
+    setTimeout(fn, ms) {
+      const id = setTimeout(() => { live.delete(id); fn(); }, ms);
+      live.set(id, Math.round(ms));
+      return id;
+    },
+    clearTimeout(id) { live.delete(id); clearTimeout(id); },
+  };
+  return { timers, pending: () => [...live.values()] };
+}
+
+for (const [name, end] of [
+  ['its close comes', (c, ws) => ws.drop(4001)],
+  ['the app closes the client before its close', (c) => c.close()],
+]) {
+  test(`a kicked event of no reason leaves no timer of its wait for the close once ${name} and the client ends`, async () => {
+    const { timers, pending } = liveTimers();
+    const { c, ws } = await loggedIn({ options: { timers } });
+    try {
+      ws.text('{"event":"kicked"}');
+      end(c, ws);
+      await waitFor(() => c.state === 'Disconnected');
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual(pending(), [], 'timers left pending');
+    } finally {
+      c.close();
+    }
+  });
+}
