@@ -1,5 +1,6 @@
 // The demo page's DOM helpers: h builds elements, morph brings a container's children up to
-// date in place (see its comment for why the page never replaces what is on show).
+// date in place (see its comment for why the page never replaces what is on show); and kickText,
+// the page's log line of a kick, which needs no page.
 
 // h builds an element: h('button', {class: 'x', onclick: fn}, 'text', child…). Handlers are
 // set as properties (el.onclick), which morph carries over to the element it keeps.
@@ -53,4 +54,11 @@ function update(node, next) {
   node.onclick = next.onclick; // the handlers the page gives h
   node.onsubmit = next.onsubmit;
   morph(node, [...next.childNodes]);
+}
+
+// kickText returns the log line of a kick, {reason, retry}. A kick of reason '' told none
+// (docs/behaviour.md §12, "A kick that tells no reason"), and says so.
+export function kickText(kick) {
+  if (!kick.reason) return `kicked (no reason given, retry ${kick.retry})`;
+  return `kicked: ${kick.reason} (retry ${kick.retry})`;
 }

@@ -5,7 +5,7 @@ import {
   Dialtone, DialtoneError, CallUserState as S, CallState, CallMode, CallEvents, ErrorCode, stateName,
 } from './dialtone.js';
 import { alertRings, startAlerts } from './demo-alerts.js';
-import { h, morph } from './demo-dom.js';
+import { h, morph, kickText } from './demo-dom.js';
 
 const $ = (sel) => document.querySelector(sel);
 const tabStore = window.sessionStorage; // per tab, so two tabs can be two users
@@ -645,7 +645,7 @@ async function signIn(user, pastedToken) {
     });
   }
   c.on('connectionStateChanged', ({ state, reason, caughtUp }) => onConnection(c, state, reason, caughtUp));
-  c.on('kicked', (k) => log(`kicked: ${k.reason} (retry ${k.retry})`));
+  c.on('kicked', (k) => log(kickText(k)));
   client = c;
   me = user;
   try {
