@@ -71,8 +71,11 @@ function kickByCloseCode(code) {
   return null;
 }
 
+// kickError returns the error of a connection ended by kick; its message says when the kick
+// told no reason ('', docs/behaviour.md §12, "A kick that tells no reason").
 function kickError(kick) {
-  return new DialtoneError(0, `dialtone: kicked by the server: ${kick.reason}`, 'kicked', kick);
+  const told = kick.reason ? `: ${kick.reason}` : ' (no reason given)';
+  return new DialtoneError(0, `dialtone: kicked by the server${told}`, 'kicked', kick);
 }
 
 // Heartbeat keeps the logged-in connection alive (R6.1): beat sends a heartbeat every interval,

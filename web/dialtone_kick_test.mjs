@@ -223,6 +223,9 @@ for (const [name, event, closeCode, want] of [
       assert.deepEqual(kicks, [want]);
       assert.deepEqual([sc.state, sc.reason?.reason, sc.reason?.kick],
         [want.retry ? 'Reconnecting' : 'Disconnected', 'kicked', want]);
+      if (want.reason === '') {
+        assert.equal(sc.reason.message, 'dialtone: kicked by the server (no reason given)');
+      }
       if (!want.retry) {
         await assert.rejects(op, (e) => e.reason === 'kicked' && e.kick.reason === want.reason);
         return;
