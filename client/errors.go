@@ -74,5 +74,8 @@ type KickError struct {
 }
 
 func (e *KickError) Error() string {
+	if e.Reason == "" { // a kick that told no reason (docs/behaviour.md §12)
+		return fmt.Sprintf("dialtone: kicked by the server, no reason given (retry %t)", e.Retry)
+	}
 	return fmt.Sprintf("dialtone: kicked by the server: %s (retry %t)", e.Reason, e.Retry)
 }

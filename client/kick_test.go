@@ -241,3 +241,20 @@ func TestKickedWithoutAReasonIsNamedByItsClose(t *testing.T) {
 		})
 	}
 }
+
+// A kick that tells no reason (docs/behaviour.md §12, "A kick that tells no reason") says so in
+// its error, instead of an empty reason.
+func TestKickErrorOfNoReasonSaysSo(t *testing.T) {
+	for _, tt := range []struct {
+		kick KickError
+		want string
+	}{
+		{KickError{Reason: protocol.KickReplaced}, "dialtone: kicked by the server: replaced (retry false)"},
+		{KickError{}, "dialtone: kicked by the server, no reason given (retry false)"},
+		{KickError{Retry: true}, "dialtone: kicked by the server, no reason given (retry true)"},
+	} {
+		if got := tt.kick.Error(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.kick, got, tt.want)
+		}
+	}
+}
