@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,4 +128,42 @@ func loginFailsWithErrProtocol(t *testing.T, fs *fakeServer, what string) *Clien
 		t.Fatalf("%s: %v, want ErrProtocol naming the login", what, err)
 	}
 	return c
+}
+
+// A login result without a field protocol.md "Login" gives it, absent or null, fails the Login
+// with ErrProtocol naming the login instead of reading a zero (a headSeq of 0 would move the
+// device's position back, a userID "" log it in as nobody), as in the browser SDK; the heartbeat
+// settings, which fall back to R6.1's defaults, may be left out.
+func TestLoginResultWithoutAFieldFailsTheLogin(t *testing.T) {
+	fields := []string{`"userID":"alice"`, `"deviceID":"dev1"`, `"headSeq":0`, `"caughtUp":true`, `"serverTime":1700000000000`}
+	for i, field := range fields {
+		name := field[1 : strings.Index(field[1:], `"`)+1]
+		for _, variant := range []string{"absent", "null"} {
+			t.Run(name+" "+variant, func(t *testing.T) {
+				rest := slices.Delete(slices.Clone(fields), i, i+1)
+				if variant == "null" {
+					rest = append(rest, `"`+name+`":null`)
+				}
+				fs := newFakeServer(t)
+				fs.mu.Lock()
+				fs.loginReply = "{" + strings.Join(rest, ",") + "}"
+				fs.mu.Unlock()
+				loginFailsWithErrProtocol(t, fs, "login answered with the result "+fs.loginReply)
+			})
+		}
+	}
+	t.Run("without heartbeat settings", func(t *testing.T) {
+		fs := newFakeServer(t)
+		fs.mu.Lock()
+		fs.loginReply = "{" + strings.Join(fields, ",") + "}"
+		fs.mu.Unlock()
+		c, err := Dial(testCtx(t), fs.url(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Login(testCtx(t), "token", "dev1"); err != nil {
+			t.Fatalf("login answered with %s: %v, want a login with R6.1's heartbeat defaults", fs.loginReply, err)
+		}
+	})
 }

@@ -237,6 +237,9 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		if decodeErr = decodeResult(f, &lr); decodeErr != nil {
 			return
 		}
+		if decodeErr = loginFieldsPresent(f.Result); decodeErr != nil {
+			return
+		}
 		cn.loggedIn.Store(true)
 		c.clock.record(lr.ServerTime, sent, mono(), true)
 		var lost error
@@ -269,6 +272,33 @@ func (c *Client) login(ctx context.Context, cn *conn, token, deviceID string) (L
 		return LoginResult{}, fmt.Errorf("dialtone: login: %w", decodeErr)
 	}
 	return lr, nil
+}
+
+// loginFieldsPresent checks that a login result, which decodeResult decoded, gives every field
+// of protocol.md "Login" but the heartbeat settings (which default to R6.1's): one absent or
+// null would read as zero, a headSeq of 0 moving the device's position back and a userID of ""
+// logging it in as nobody. Read once per login, so through encoding/json.
+func loginFieldsPresent(result json.RawMessage) error {
+	var present struct {
+		UserID     *string `json:"userID"`
+		DeviceID   *string `json:"deviceID"`
+		HeadSeq    *int64  `json:"headSeq"`
+		CaughtUp   *bool   `json:"caughtUp"`
+		ServerTime *int64  `json:"serverTime"`
+	}
+	if err := json.Unmarshal(result, &present); err != nil {
+		return fmt.Errorf("%w: the result is not of the op's shape: %w", ErrProtocol, err)
+	}
+	for _, field := range []struct {
+		name  string
+		given bool
+	}{{"userID", present.UserID != nil}, {"deviceID", present.DeviceID != nil}, {"headSeq", present.HeadSeq != nil},
+		{"caughtUp", present.CaughtUp != nil}, {"serverTime", present.ServerTime != nil}} {
+		if !field.given {
+			return fmt.Errorf("%w: the result gives no %s", ErrProtocol, field.name)
+		}
+	}
+	return nil
 }
 
 // install makes cn, just logged in, the current connection and starts its heartbeat. It
