@@ -206,3 +206,40 @@ func TestAnIdleConnectionKeepsNothingOfABatch(t *testing.T) {
 		t.Errorf("an idle connection holds %d bytes more after a batch of 16 frames than after one frame", grown)
 	}
 }
+
+// A pong is not held behind a whole batch (RFC 6455 section 5.5.3: answered "as soon as is
+// practical"): a ping that arrives while a batch of many system calls' worth of frames is
+// being written to a peer that reads slowly is answered after the frames of the system call
+// under way, before the last frame of the batch.
+func TestPongIsNotHeldBehindAWholeBatch(t *testing.T) {
+	const frames = 5 * 16
+	srv, conns := serveSmallBuffers(t, false)
+	nc, br := rawClient(t, srv, nil)
+	server := <-conns
+	readUntilError(t, server)
+	texts := slices.Repeat([]wsconn.Text{{bytes.Repeat([]byte("x"), 32<<10)}}, frames)
+	done := make(chan error, 1)
+	go func() {
+		_, err := server.WriteTexts(30*time.Second, texts)
+		done <- err
+	}()
+	if f := readFrame(t, br); f.op != 1 { // the batch is being written
+		t.Fatalf("first frame has opcode %d, want a text frame", f.op)
+	}
+	_, err := nc.Write(masked(true, 9, []byte("beat")))
+	must(t, err)
+	textsBeforePong := 1
+	for range frames { // the other texts and the pong
+		if readFrame(t, br).op == 10 {
+			break
+		}
+		textsBeforePong++
+	}
+	for range frames - textsBeforePong {
+		readFrame(t, br)
+	}
+	must(t, <-done)
+	if textsBeforePong == frames {
+		t.Fatalf("the pong came after the last of the batch's %d frames", frames)
+	}
+}

@@ -379,8 +379,10 @@ func (t *Text) Len() int {
 
 // WriteTexts writes texts in order, each as one text frame, with one system call for each
 // framesPerWrite of them; each such write fails after timeout. A write that fails closes the
-// socket, as WriteText's does. It returns how many of texts were written whole: all of them,
-// or, with the error, those before the frame the write broke off in.
+// socket, as WriteText's does. A pong or close frame written meanwhile goes out between two
+// such writes; after a close frame, the texts not yet written are not (ErrClosed). It returns
+// how many of texts were written whole: all of them, or, with the error, those before the
+// frame the write broke off in or the close frame.
 func (c *Conn) WriteTexts(timeout time.Duration, texts []Text) (int, error) {
 	return c.writeFrames(ws.OpText, timeout, texts)
 }
@@ -423,8 +425,24 @@ func (v *vector) drop() {
 }
 
 // writeFrames writes a frame of op for each of texts, framesPerWrite frames to a system call,
-// and returns how many of them were written whole (WriteTexts).
+// and returns how many of them were written whole (WriteTexts). It holds the write lock for
+// one system call's frames at a time, so that a pong or a close frame written meanwhile waits
+// for those frames only, not for the whole of texts.
 func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) (int, error) {
+	written := 0
+	for {
+		n, err := c.writeGroup(op, timeout, texts[written:min(len(texts), written+framesPerWrite)])
+		written += n
+		if err != nil || written == len(texts) {
+			return written, err
+		}
+	}
+}
+
+// writeGroup writes a frame of op for each of texts (at most framesPerWrite of them) with one
+// system call under the write lock, and returns how many of them were written whole. After a
+// close frame was sent it writes nothing and returns ErrClosed.
+func (c *Conn) writeGroup(op ws.OpCode, timeout time.Duration, texts []Text) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeErr != nil {
@@ -438,24 +456,19 @@ func (c *Conn) writeFrames(op ws.OpCode, timeout time.Duration, texts []Text) (i
 	}
 	v := vectors.Get().(*vector)
 	defer vectors.Put(v)
-	written := 0
-	for written < len(texts) {
-		batch := texts[written:min(len(texts), written+framesPerWrite)]
-		v.fill(op, batch)
-		var n int64
-		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
-		if err == nil {
-			n, err = c.writeVector(v)
-		}
-		v.drop()
-		if err != nil {
-			c.writeErr = fmt.Errorf("wsconn: write: %w", err)
-			c.closeSocket()
-			return written + wholeFrames(op, batch, n), c.writeErr
-		}
-		written += len(batch)
+	v.fill(op, texts)
+	var n int64
+	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if err == nil {
+		n, err = c.writeVector(v)
 	}
-	return written, nil
+	v.drop()
+	if err != nil {
+		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
+		c.closeSocket()
+		return wholeFrames(op, texts, n), c.writeErr
+	}
+	return len(texts), nil
 }
 
 // wholeFrames returns how many of the frames of op with texts as payloads the first n bytes
