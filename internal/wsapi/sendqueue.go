@@ -20,8 +20,11 @@ type outFrame = wsconn.Text
 // idle: the frames live in a slice that grows only while frames wait, and the goroutine that
 // writes them runs only while there are some. Frames are written in the order they were queued;
 // the frames queued while the writer wrote the last ones go out together, several to a system
-// call (wsconn.Conn.WriteTexts). They hold at most maxQueuedBytes (or one larger frame), so the
-// write timeout is still the time the peer has to take no more than a frame of the largest size.
+// call (wsconn.Conn.WriteTexts). The write timeout is the time the peer has to take each
+// frame, from the end of the one before, as when each frame had a system call of its own: a
+// peer that takes no frame for that long is cut off (the socket is closed at once: the kicked
+// event and close frame could not reach a peer that takes nothing), and a merely slow one
+// fills the queue first and is kicked with slowConsumer.
 type sendQueue struct {
 	conn    *wsconn.Conn
 	limit   int                  // frames queued at most; beyond, push fails (the consumer is shed)

@@ -243,3 +243,28 @@ func TestPongIsNotHeldBehindAWholeBatch(t *testing.T) {
 		t.Fatalf("the pong came after the last of the batch's %d frames", frames)
 	}
 }
+
+// The write timeout is the time the peer has to take one frame, as when each frame was written
+// with a system call of its own: a peer that takes every frame of a batch in time is not cut
+// off because the whole batch took it longer than the timeout, over TCP or TLS.
+func TestWriteTimeoutIsPerFrameWithinABatch(t *testing.T) {
+	const frames, timeout, pace = 16, 500 * time.Millisecond, 100 * time.Millisecond
+	for _, tls := range []bool{false, true} {
+		srv, conns := serveSmallBuffers(t, tls)
+		client, server := dialSmallReceive(t, srv), <-conns
+		texts := slices.Repeat([]wsconn.Text{{bytes.Repeat([]byte("x"), 64<<10)}}, frames)
+		done := make(chan error, 1)
+		go func() {
+			_, err := server.WriteTexts(timeout, texts)
+			done <- err
+		}()
+		for i := range frames { // a frame per pace: the batch takes longer than the timeout
+			time.Sleep(pace)
+			if _, _, err := client.Read(t.Context()); err != nil {
+				t.Fatalf("TLS %v: a peer that took a frame every %v was cut off after %d frames: %v",
+					tls, pace, i, <-done)
+			}
+		}
+		must(t, <-done)
+	}
+}

@@ -378,8 +378,10 @@ func (t *Text) Len() int {
 }
 
 // WriteTexts writes texts in order, each as one text frame, with one system call for each
-// framesPerWrite of them; each such write fails after timeout. A write that fails closes the
-// socket, as WriteText's does. A pong or close frame written meanwhile goes out between two
+// framesPerWrite of them on Linux (a system call for each frame elsewhere, and over TLS one for
+// each part). The write fails when the peer takes no frame for timeout, as if each frame were
+// written with a system call of its own: a batch may take longer. A write that fails closes
+// the socket, as WriteText's does. A pong or close frame written meanwhile goes out between two
 // such writes; after a close frame, the texts not yet written are not (ErrClosed). It returns
 // how many of texts were written whole: all of them, or, with the error, those before the
 // frame the write broke off in or the close frame.
@@ -399,23 +401,67 @@ const maxHeaderLen = 10
 type vector struct {
 	headers [framesPerWrite][maxHeaderLen]byte
 	bufs    [framesPerWrite * (1 + MaxParts)][]byte
-	vec     net.Buffers // a slice of bufs: what remains to write
-	sys     sysWrite    // the system calls writing vec (writeVector)
+	ends    [framesPerWrite]frameEnd // where each of its frames ends
+	frames  int                      // how many frames bufs holds
+	vec     net.Buffers              // a slice of bufs: what remains to write
+	sys     sysWrite                 // the system calls writing vec (writeVector)
+}
+
+// frameEnd is where a frame of a vector ends: the index in bufs after its last buffer, and
+// the bytes of the vector up to its end.
+type frameEnd struct {
+	buf   int
+	bytes int64
 }
 
 var vectors = sync.Pool{New: func() any { return new(vector) }}
 
 // fill makes v.vec the frames of op with texts (at most framesPerWrite of them) as payloads.
 func (v *vector) fill(op ws.OpCode, texts []Text) {
-	v.vec = v.bufs[:0]
+	v.vec, v.frames = v.bufs[:0], len(texts)
+	var size int64
 	for i := range texts {
-		v.vec = append(v.vec, appendHeader(v.headers[i][:0], op, texts[i].Len()))
+		header := appendHeader(v.headers[i][:0], op, texts[i].Len())
+		v.vec = append(v.vec, header)
 		for _, p := range texts[i] {
 			if len(p) > 0 {
 				v.vec = append(v.vec, p)
 			}
 		}
+		size += int64(len(header) + texts[i].Len())
+		v.ends[i] = frameEnd{buf: len(v.vec), bytes: size}
 	}
+}
+
+// wholeFrames returns how many of v's frames the first n bytes written of them hold whole.
+func (v *vector) wholeFrames(n int64) int {
+	whole := 0
+	for whole < v.frames && v.ends[whole].bytes <= n {
+		whole++
+	}
+	return whole
+}
+
+// writeEach writes v's frames to c's connection one after another, each given timeout from
+// the end of the one before, and returns how many bytes it wrote. It is for a connection
+// written through net.Buffers, whose deadline cannot move during a write: over TLS, whose
+// writes are a system call for each buffer anyway, a deadline passed fails every later write.
+func (c *Conn) writeEach(v *vector, timeout time.Duration) (int64, error) {
+	var wrote int64
+	start := 0
+	for i := range v.frames {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return wrote, err
+		}
+		v.vec = v.bufs[start:v.ends[i].buf]
+		n, err := v.vec.WriteTo(c.nc)
+		wrote += n
+		if err != nil {
+			return wrote, err
+		}
+		start = v.ends[i].buf
+	}
+	return wrote, nil
 }
 
 // drop forgets the parts v held, so that a vector in the pool keeps no payload alive.
@@ -457,33 +503,14 @@ func (c *Conn) writeGroup(op ws.OpCode, timeout time.Duration, texts []Text) (in
 	v := vectors.Get().(*vector)
 	defer vectors.Put(v)
 	v.fill(op, texts)
-	var n int64
-	err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
-	if err == nil {
-		n, err = c.writeVector(v)
-	}
+	n, err := c.writeVector(v, timeout)
 	v.drop()
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
 		c.closeSocket()
-		return wholeFrames(op, texts, n), c.writeErr
+		return v.wholeFrames(n), c.writeErr
 	}
 	return len(texts), nil
-}
-
-// wholeFrames returns how many of the frames of op with texts as payloads the first n bytes
-// written of them hold whole.
-func wholeFrames(op ws.OpCode, texts []Text, n int64) int {
-	var header [maxHeaderLen]byte
-	for i := range texts {
-		size := texts[i].Len()
-		size += len(appendHeader(header[:0], op, size))
-		if n < int64(size) {
-			return i
-		}
-		n -= int64(size)
-	}
-	return len(texts)
 }
 
 // appendHeader appends the header of a final, unmasked frame (server to client).
